@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `galley` binary: parses the subcommand, dispatches, and turns any escaped exception
+// into a clear message and exit code 1 (the last-resort catch; modules do not throw).
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: galley <command> [options]\n"
+    "\n"
+    "Declarative reconciler for Marathon/Mesos platforms: Git-tracked YAML in, Marathon apps,\n"
+    "Consul KV and HAProxy configuration out.\n"
+    "\n"
+    "commands:\n"
+    "  validate [DIR]        check a desired-state repository; every problem, with file:line:col\n"
+    "  render DIR [options]  print what galley would deploy (Marathon JSON, KV, HAProxy config)\n"
+    "  version               print galley's version\n"
+    "\n"
+    "Run 'galley <command> --help' for a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace galley::cli;
+  std::ios::sync_with_stdio(false);
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kExitError;
+  }
+  std::string cmd = argv[1];
+  Args args(argv + 2, argv + argc);
+  try {
+    if (cmd == "validate") return RunValidate(args, std::cout, std::cerr);
+    if (cmd == "render") return RunRender(args, std::cout, std::cerr);
+    if (cmd == "version" || cmd == "--version") {
+      std::cout << "galley " << GALLEY_VERSION << "\n";
+      return kExitOk;
+    }
+    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+      std::cout << kUsage;
+      return kExitOk;
+    }
+    std::cerr << "galley: unknown command '" << cmd << "'\n\n" << kUsage;
+    return kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "galley: internal error: " << e.what() << "\n";
+    return kExitError;
+  } catch (...) {
+    std::cerr << "galley: internal error\n";
+    return kExitError;
+  }
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// The desired state as typed values: the platform (galley.yaml) and its services
+// (services/*.yaml), after loading and validation. Plain data shared by every module; the
+// positions kept here let later checks point at the YAML that caused a problem.
+// Values; not synchronised.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/diagnostics.h"
+
+namespace galley::model {
+
+inline constexpr char kApiVersionV1[] = "galley/v1";
+// Marathon apps live under /<kAppRoot>/<env>/<service>; KV under <kAppRoot>/<env>/<service>/.
+inline constexpr char kAppRoot[] = "app";
+inline constexpr char kHaproxyMaxconnKey[] = "service/haproxy/maxconn";
+
+enum class Expose { kNone, kHttp, kTcp };
+enum class HaproxyRole { kInternal, kExternal };
+enum class DriftPolicy { kRevert, kReport, kIgnore };
+
+const char* ExposeName(Expose e);
+const char* HaproxyRoleName(HaproxyRole r);
+const char* DriftPolicyName(DriftPolicy p);
+
+// One Consul KV value: literal text from Git, or a secret read at apply time.
+struct ConfigValue {
+  enum class Source { kLiteral, kSecretEnv, kSecretFile };
+  Source source = Source::kLiteral;
+  std::string text;  // the literal, the environment variable's name or the file's path
+  SourcePos pos;
+  bool secret() const { return source != Source::kLiteral; }
+};
+using ConfigMap = std::map<std::string, ConfigValue>;
+
+struct Environment {
+  std::string name;
+  std::string port_prefix;  // digits prepended to a listen port: "1" → 3000 becomes 13000
+  std::string host_prefix;  // prepended to external host names: "staging-"
+  bool paused = false;
+  SourcePos pos;
+};
+
+struct HaproxyInstance {
+  std::string name;
+  HaproxyRole role = HaproxyRole::kInternal;
+  std::string config_path;      // where the agent writes the rendered file
+  std::string socket;           // runtime API socket; empty = none
+  std::string tls_certificate;  // PEM file name under ${GALLEY_CERT_DIR}; external role only
+  SourcePos pos;
+};
+
+struct WellKnownServer {
+  std::string host;
+  int port = 0;
+};
+
+// A static service every host reaches on a fixed port (Marathon on :18080, Consul on :18500).
+struct WellKnown {
+  std::string name;
+  int listen = 0;
+  std::vector<WellKnownServer> servers;
+  std::string check_path;  // empty: no health check
+  std::optional<int> timeout_client_s;
+  std::optional<int> timeout_server_s;
+  SourcePos pos;
+  SourcePos listen_pos;
+};
+
+struct Platform {
+  std::string file;
+  std::string api_version;
+  std::string name;
+  std::vector<std::string> marathon_urls;
+  std::string consul_url;
+  std::string registry;
+  std::vector<std::string> wrapper;  // e.g. service-wrapper.sh dockerhost:18080 dockerhost:18500
+  bool restarts_on_kv_change = false;
+  std::vector<Environment> environments;  // in file order: the order of every rendering
+  int haproxy_maxconn = 4096;
+  std::vector<HaproxyInstance> haproxy;
+  std::vector<WellKnown> well_known;  // in file order
+  std::optional<int> docker_stop_timeout_s;  // the Mesos agent's --docker_stop_timeout
+  DriftPolicy drift = DriftPolicy::kRevert;
+  bool prune = false;
+
+  const Environment* FindEnvironment(const std::string& name) const;
+};
+
+struct Port {
+  int container = 0;
+  Expose expose = Expose::kNone;
+  SourcePos pos;
+};
+
+struct Health {
+  std::string path;  // empty: a TCP check
+  int grace_s = 300;
+  int interval_s = 60;
+  int max_failures = 3;
+  std::optional<int> timeout_s;
+  SourcePos pos;
+};
+
+struct Resources {
+  double cpus = 0;
+  double mem = 0;
+  std::optional<double> disk;
+};
+
+struct Upgrade {
+  double min_health = 1.0;
+  double max_over = 1.0;
+};
+
+struct ServiceEnvironment {
+  std::string name;
+  std::string tag;
+  int instances = 0;
+  ConfigMap config;
+  std::optional<Resources> resources;  // replaces the service's resources here
+  bool paused = false;
+  SourcePos pos;  // of the environment's key in the service file
+  SourcePos tag_pos;
+  SourcePos instances_pos;
+};
+
+struct ExternalHost {
+  std::string name;
+  SourcePos pos;
+};
+
+struct Service {
+  std::string file;
+  std::string name;
+  SourcePos name_pos;
+  std::string image;
+  std::string registry;  // empty: the platform's
+  std::vector<std::string> command;
+  Resources resources;
+  SourcePos resources_pos;
+  std::vector<Port> ports;
+  std::optional<Health> health;
+  std::optional<Upgrade> upgrade;
+  std::string balance;  // roundrobin | leastconn | source; empty: roundrobin
+  std::vector<std::string> tags;
+  std::vector<ExternalHost> external_hosts;
+  ConfigMap config;
+  std::optional<int> kill_grace_s;
+  bool paused = false;
+  std::vector<ServiceEnvironment> environments;  // in the service file's order
+
+  const ServiceEnvironment* FindEnvironment(const std::string& env) const;
+  // Exposed (http/tcp) ports, in declaration order.
+  std::vector<Port> ExposedPorts() const;
+  // The name under which a port is registered in Consul and named in HAProxy:
+  // the service name when it exposes one port, else "<service>-<port>".
+  std::string RegisteredName(int container_port) const;
+};
+
+struct DesiredState {
+  Platform platform;
+  std::vector<Service> services;  // sorted by name
+
+  const Service* FindService(const std::string& name) const;
+};
+
+// A live instance of a registered service, as Consul's health endpoint reports it.
+struct Instance {
+  std::string node;
+  std::string address;
+  int port = 0;
+  std::vector<std::string> tags;
+};
+// Registered name ("test-server", "test-server-3010") → its passing instances.
+using Instances = std::map<std::string, std::vector<Instance>>;
+
+}  // namespace galley::model
