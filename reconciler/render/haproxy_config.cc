@@ -85,7 +85,10 @@ void RenderInternalFrontends(std::ostringstream& o, const model::DesiredState& s
     for (const auto& env : state.platform.environments) {
       if (!sp.service->FindEnvironment(env.name)) continue;
       o << "\nfrontend internal_" << (tcp ? "tcp" : "http") << "_in_" << env.name << ":" << sp.registered << "\n";
-      if (tcp) Line(o, "mode tcp");
+      if (tcp) {
+        Line(o, "mode tcp");
+        Line(o, "no option idle-close-on-response");  // an HTTP-mode option from defaults
+      }
       Line(o, "bind :" + env.port_prefix + std::to_string(sp.port.container));
       Line(o, "use_backend " + BackendName(env.name, sp.registered));
     }

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "base/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace galley {
+namespace {
+
+TEST(EditDistanceTest, CountsInsertionsDeletionsAndSubstitutions) {
+  EXPECT_EQ(EditDistance("image", "image"), 0);
+  EXPECT_EQ(EditDistance("imgae", "image"), 2);
+  EXPECT_EQ(EditDistance("imag", "image"), 1);
+  EXPECT_EQ(EditDistance("", "abc"), 3);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3);
+}
+
+TEST(EditDistanceTest, StopsEarlyPastTheBound) {
+  EXPECT_EQ(EditDistance("abcdefgh", "zzzzzzzz", 2), 3);
+}
+
+TEST(ClosestMatchTest, SuggestsNearKeysOnly) {
+  std::vector<std::string> keys = {"name", "image", "resources", "environments", "health"};
+  EXPECT_EQ(ClosestMatch("imgae", keys), "image");
+  EXPECT_EQ(ClosestMatch("enviroments", keys), "environments");
+  EXPECT_EQ(ClosestMatch("helth", keys), "health");
+  EXPECT_EQ(ClosestMatch("completely-different", keys), "");
+  EXPECT_EQ(ClosestMatch("x", keys), "");
+}
+
+TEST(Utf8Test, FindsTheFirstInvalidSequence) {
+  EXPECT_EQ(FindInvalidUtf8("plain ascii"), std::string_view::npos);
+  EXPECT_EQ(FindInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::string_view::npos);
+  EXPECT_EQ(FindInvalidUtf8("ab\xff"), 2u);
+  EXPECT_EQ(FindInvalidUtf8("ab\xc3"), 2u);           // truncated
+  EXPECT_EQ(FindInvalidUtf8("\xc0\xaf"), 0u);         // overlong '/'
+  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);    // surrogate
+  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u); // past U+10FFFF
+}
+
+TEST(StringsTest, SplitsAndJoins) {
+  EXPECT_EQ(Split("a,b,,c", ','), (std::vector<std::string>{"a", "b", "", "c"}));
+  EXPECT_EQ(Join({"a", "b"}, ", "), "a, b");
+  EXPECT_EQ(Quote("a\nb\x01"), "'a\\nb\\x01'");
+}
+
+}  // namespace
+}  // namespace galley

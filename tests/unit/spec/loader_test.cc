@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: Apache-2.0
+// The loader end to end: valid repositories load into the model; every kind of problem is
+// reported with file:line:col, all in one pass.
+#include "spec/loader.h"
+
+#include <gtest/gtest.h>
+
+#include "support/temp_repo.h"
+
+namespace galley::spec {
+namespace {
+
+using testing::kMinimalPlatform;
+using testing::kMinimalService;
+using testing::TempRepo;
+
+// Rendered diagnostics with the temporary directory stripped, for exact comparisons.
+std::string Errors(const TempRepo& t) {
+  LoadResult r = LoadRepository(t.dir());
+  std::string out = r.diags.RenderAll();
+  std::string prefix = t.dir() + "/";
+  for (size_t p; (p = out.find(prefix)) != std::string::npos;) out.erase(p, prefix.size());
+  return out;
+}
+
+TEST(LoaderTest, LoadsTheMinimalRepository) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/web.yaml", kMinimalService);
+  LoadResult r = LoadRepository(t.dir());
+  EXPECT_EQ(r.diags.RenderAll(), "");
+  ASSERT_EQ(r.state.services.size(), 1u);
+  const auto& web = r.state.services[0];
+  EXPECT_EQ(web.name, "web");
+  ASSERT_EQ(web.environments.size(), 2u);
+  EXPECT_EQ(web.environments[0].name, "production");
+  EXPECT_EQ(web.environments[0].instances, 2);
+  EXPECT_EQ(web.health->grace_s, 5);
+  EXPECT_EQ(r.state.platform.environments[1].port_prefix, "1");
+}
+
+TEST(LoaderTest, LoadsEveryExample) {
+  for (const char* ex : {"examples/reference", "examples/multi-port"}) {
+    LoadResult r = LoadRepository(testing::SourceRoot() + "/" + ex);
+    EXPECT_EQ(r.diags.RenderAll(), "") << ex;
+    EXPECT_FALSE(r.state.services.empty()) << ex;
+  }
+}
+
+TEST(LoaderTest, SortsServicesByNameWhateverTheFileOrder) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  for (std::string n : {"zeta", "alpha", "mid"}) {
+    std::string s = kMinimalService;
+    s.replace(s.find("name: web"), 9, "name: " + n);
+    size_t port = s.find("8080");
+    s.replace(port, 4, n == "zeta" ? "8081" : n == "alpha" ? "8082" : "8083");
+    t.Write("services/team-" + n + "/" + n + ".yaml", s);
+  }
+  LoadResult r = LoadRepository(t.dir());
+  ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
+  ASSERT_EQ(r.state.services.size(), 3u);
+  EXPECT_EQ(r.state.services[0].name, "alpha");
+  EXPECT_EQ(r.state.services[2].name, "zeta");
+}
+
+TEST(LoaderTest, ReportsAMissingPlatformFileAndDirectory) {
+  TempRepo t;
+  EXPECT_EQ(Errors(t), "galley.yaml: error: no platform file (expected galley.yaml at the top of the repository)\n"
+                       "1 error, 0 warnings\n");
+  LoadResult r = LoadRepository(t.Path("nope"));
+  EXPECT_TRUE(r.diags.HasErrors());
+  EXPECT_NE(r.diags.RenderAll().find("not a directory"), std::string::npos);
+}
+
+TEST(LoaderTest, ReportsEveryProblemInOnePassWithPositions) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/web.yaml", R"(name: web
+imgae: web
+resources: {cpus: 0, mem: "128"}
+ports:
+  - {container: 70000, expose: htp}
+environments:
+  prodution: {tag: v1, instances: -1}
+)");
+  EXPECT_EQ(Errors(t),
+            "services/web.yaml:1:1: error: missing required key 'image' in a service file\n"
+            "    name: web\n"
+            "    ^\n"
+            "services/web.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: name, image, "
+            "registry, command, resources, ports, health, upgrade, balance, tags, external_hosts, config, "
+            "kill_grace, paused, environments)\n"
+            "    imgae: web\n"
+            "    ^\n"
+            "    did you mean 'image'?\n"
+            "services/web.yaml:3:19: error: resources.cpus is out of range: 0 (expected a number greater than 0 "
+            "and at most 1024)\n"
+            "    resources: {cpus: 0, mem: \"128\"}\n"
+            "                      ^\n"
+            "services/web.yaml:3:27: error: resources.mem must be a number, got '128' (expected a number greater "
+            "than 0 and at most 4.1943e+06)\n"
+            "    resources: {cpus: 0, mem: \"128\"}\n"
+            "                              ^\n"
+            "services/web.yaml:5:17: error: ports[0].container is out of range: 70000 (expected an integer from 1 "
+            "to 65535)\n"
+            "      - {container: 70000, expose: htp}\n"
+            "                    ^\n"
+            "services/web.yaml:5:32: error: ports[0].expose has an unknown value 'htp' (expected one of: http, tcp, "
+            "none)\n"
+            "      - {container: 70000, expose: htp}\n"
+            "                                   ^\n"
+            "    did you mean 'http'?\n"
+            "services/web.yaml:7:3: error: environment 'prodution' is not declared in galley.yaml (expected one "
+            "of: production, staging)\n"
+            "      prodution: {tag: v1, instances: -1}\n"
+            "      ^\n"
+            "    did you mean 'production'?\n"
+            "services/web.yaml:7:35: error: environments.prodution.instances is out of range: -1 (expected an "
+            "integer from 0 to 10000)\n"
+            "      prodution: {tag: v1, instances: -1}\n"
+            "                                      ^\n"
+            "8 errors, 0 warnings\n");
+}
+
+TEST(LoaderTest, RejectsDuplicateKeysThatYamlCppWouldAccept) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  s += "image: other\n";
+  t.Write("services/web.yaml", s);
+  std::string out = Errors(t);
+  EXPECT_NE(out.find("services/web.yaml:11:1: error: duplicate key 'image' in a service file (expected each key "
+                     "once; first defined at line 2)"),
+            std::string::npos)
+      << out;
+}
+
+TEST(LoaderTest, ReportsCrossFileConflicts) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/web.yaml", kMinimalService);
+  std::string other = kMinimalService;
+  other.replace(other.find("name: web"), 9, "name: api");
+  t.Write("services/api.yaml", other);  // same port 8080 in both environments
+  std::string dup = kMinimalService;
+  dup.replace(dup.find("8080"), 4, "9090");
+  t.Write("services/web-copy.yaml", dup);
+  std::string out = Errors(t);
+  EXPECT_NE(out.find("service 'web' is declared twice"), std::string::npos) << out;
+  EXPECT_NE(out.find("listen port 8080 of service 'web' in production is already used by service 'api' in "
+                     "production (services/api.yaml:6:5)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("listen port 18080 of service 'web' in staging is already used by service 'api' in staging"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("warning: service 'web' is defined in 'web-copy.yaml'"), std::string::npos) << out;
+}
+
+TEST(LoaderTest, ChecksPrefixedPortsStayBelow65536AndAvoidWellKnownPorts) {
+  TempRepo t;
+  std::string platform = kMinimalPlatform;
+  platform += "well_known:\n  marathon: {listen: 18080, servers: [\"10.0.0.1:8080\"], check: /ping}\n";
+  t.Write("galley.yaml", platform);
+  std::string s = kMinimalService;
+  s.replace(s.find("8080, expose"), 4, "60000");
+  t.Write("services/web.yaml", s);
+  std::string out = Errors(t);
+  EXPECT_NE(out.find("listen port 160000 of service 'web' in staging is above 65535 (expected container port "
+                     "60000 with prefix '1' to stay at most 65535)"),
+            std::string::npos)
+      << out;
+  t.Write("services/web.yaml", kMinimalService);
+  out = Errors(t);
+  EXPECT_NE(out.find("listen port 18080 of service 'web' in staging is already used by well-known service "
+                     "'marathon'"),
+            std::string::npos)
+      << out;
+}
+
+TEST(LoaderTest, ReservesPorts80And443ForTheExternalRole) {
+  TempRepo t;
+  std::string platform = kMinimalPlatform;
+  platform.replace(platform.find("    - {name: internal, role: internal}"), 38,
+                   "    - {name: edge, role: external, tls_certificate: site.pem}");
+  t.Write("galley.yaml", platform);
+  std::string s = kMinimalService;
+  s.replace(s.find("8080, expose"), 4, "443");
+  s.replace(s.find("  staging: {tag: v2, instances: 1}\n"), 35, "");
+  t.Write("services/web.yaml", s);
+  EXPECT_NE(Errors(t).find("listen port 443 of service 'web' in production is already used by the external HTTPS "
+                           "frontend"),
+            std::string::npos);
+}
+
+TEST(LoaderTest, ChecksNamesHostsTagsAndConfigKeys) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/Web_1.yaml", R"(name: Web_1
+image: web
+resources: {cpus: 1, mem: 1}
+ports: [{container: 8080, expose: tcp}]
+tags: [production, internal-listen-http-1, balance-source, "a,b"]
+external_hosts: [not_a_host, ok.example.com, ok.example.com]
+config:
+  lower: x
+  SERVICE_NAME: y
+  PORT0: z
+  EMPTY:
+  SECRET: {secret_env: "1BAD"}
+  BOTH: {secret_env: A, secret_file: /b}
+  REL: {secret_file: relative/path}
+environments:
+  production: {tag: latest, instances: 1}
+  staging: {tag: "-bad", instances: 1}
+)");
+  std::string out = Errors(t);
+  for (const char* want : {
+           "service name 'Web_1' is not a valid Marathon id segment",
+           "tag 'production' of service 'Web_1' collides with a generated tag",
+           "tag 'internal-listen-http-1' of service 'Web_1' collides with a generated tag",
+           "did you mean 'balance: source'?",
+           "tag 'a,b' of service 'Web_1' has invalid characters",
+           "external host 'not_a_host' is not a host name",
+           "external host 'ok.example.com' is listed twice",
+           "service 'Web_1' has external_hosts but no HTTP port",
+           "config key 'lower' is not a valid variable name",
+           "config key 'SERVICE_NAME' is set by the platform",
+           "config key 'PORT0' is set by the platform",
+           "config.EMPTY has no value (null)",
+           "secret_env '1BAD' is not an environment variable name",
+           "config.BOTH must name exactly one secret source",
+           "secret_file 'relative/path' is not an absolute path",
+           "tag 'latest' moves",
+           "tag '-bad' is not a valid image tag",
+       }) {
+    EXPECT_NE(out.find(want), std::string::npos) << "missing: " << want << "\n" << out;
+  }
+}
+
+TEST(LoaderTest, RefusesSecretFilesInsideTheRepository) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  s += "config:\n  TOKEN: {secret_file: " + t.Path("secrets/token") + "}\n  OK: {secret_file: /run/secrets/ok}\n";
+  t.Write("services/web.yaml", s);
+  std::string out = Errors(t);
+  EXPECT_NE(out.find("is inside the repository"), std::string::npos) << out;
+  EXPECT_EQ(out.find("/run/secrets/ok"), std::string::npos) << out;
+}
+
+TEST(LoaderTest, KeepsConfigValuesVerbatim) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  s += "config:\n  RATIO: 0.10\n  FLAG: yes\n  QUOTED: \"007\"\n  EMPTY: \"\"\n  DB: {secret_env: DB_URL}\n";
+  t.Write("services/web.yaml", s);
+  LoadResult r = LoadRepository(t.dir());
+  ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
+  const auto& c = r.state.services[0].config;
+  EXPECT_EQ(c.at("RATIO").text, "0.10");
+  EXPECT_EQ(c.at("FLAG").text, "yes");
+  EXPECT_EQ(c.at("QUOTED").text, "007");
+  EXPECT_EQ(c.at("EMPTY").text, "");
+  EXPECT_TRUE(c.at("DB").secret());
+  EXPECT_EQ(c.at("DB").text, "DB_URL");
+}
+
+TEST(LoaderTest, WarnsWhenKillGraceIsShorterThanHaproxyDetection) {
+  TempRepo t;
+  std::string platform = kMinimalPlatform;
+  platform.replace(platform.find("mesos: {docker_stop_timeout: 30s}\n"), 34, "");
+  t.Write("galley.yaml", platform);
+  t.Write("services/web.yaml", kMinimalService);
+  LoadResult r = LoadRepository(t.dir());
+  EXPECT_FALSE(r.diags.HasErrors());
+  std::string out = r.diags.RenderAll();
+  EXPECT_NE(out.find("warning: service 'web': task kill grace 0s (no kill_grace or mesos.docker_stop_timeout) is "
+                     "shorter than HAProxy's detection time 20s (inter 10s x fall 1 + check timeout 5s + 5s to "
+                     "drain)"),
+            std::string::npos)
+      << out;
+  std::string s = kMinimalService;
+  s += "kill_grace: 20s\n";
+  t.Write("services/web.yaml", s);
+  EXPECT_EQ(LoadRepository(t.dir()).diags.RenderAll(), "");
+}
+
+TEST(LoaderTest, ParsesDurations) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  s.replace(s.find("grace: 5s"), 9, "grace: 1h2m3s");
+  t.Write("services/web.yaml", s);
+  LoadResult r = LoadRepository(t.dir());
+  ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
+  EXPECT_EQ(r.state.services[0].health->grace_s, 3723);
+  for (const char* bad : {"grace: 10", "grace: 500ms", "grace: 1s2m", "grace: s", "grace: 25h", "grace: [1]"}) {
+    std::string b = kMinimalService;
+    b.replace(b.find("grace: 5s"), 9, bad);
+    t.Write("services/web.yaml", b);
+    std::string out = LoadRepository(t.dir()).diags.RenderAll();
+    EXPECT_NE(out.find("health.grace"), std::string::npos) << bad << "\n" << out;
+  }
+  std::string b = kMinimalService;
+  b.replace(b.find("grace: 5s"), 9, "grace: 10");
+  t.Write("services/web.yaml", b);
+  EXPECT_NE(LoadRepository(t.dir()).diags.RenderAll().find("did you mean '10s'?"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace galley::spec
