@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+// galley-sandbox: faithful loopback emulators of the Marathon and Consul APIs galley uses,
+// for tests, benchmarks and the demo. Never linked into `galley`.
+//
+//   galley-sandbox --marathon-port 8080 --consul-port 8500 [--tasks simulated|process]
+//                  [--state FILE] [--ready-file FILE] [process runner options]
+//
+// Both APIs answer (GET /ping, GET /v1/status/leader) once the ready file is written.
+// SIGTERM/SIGINT: save state, stop the servers and every task, exit 0.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/file_io.h"
+#include "net/http_server.h"
+#include "sandbox/common/faults.h"
+#include "sandbox/consul/consul_emulator.h"
+#include "sandbox/marathon/marathon_emulator.h"
+
+namespace galley::sandbox {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: galley-sandbox [options]\n"
+    "  --marathon-port P          Marathon API port on the listen address (default 8080; 0 = any)\n"
+    "  --consul-port Q            Consul API port (default 8500; 0 = any)\n"
+    "  --address A                listen address (default 127.0.0.1; loopback only is recommended)\n"
+    "  --tasks simulated|process  run tasks as simulated entries (default) or real local processes\n"
+    "  --health-delay MS          simulated tasks turn healthy after MS milliseconds (default 1000)\n"
+    "  --state FILE               keep apps, KV, sessions and registrations across restarts\n"
+    "  --ready-file FILE          write {\"marathon_port\":P,\"consul_port\":Q,\"pid\":N} once serving\n"
+    "  --image-map 'IMAGE=CMD'    process runner: what a Docker image runs (IMAGE may end in '*')\n"
+    "  --exec-alias NAME=PROGRAM  process runner: replace every argument equal to NAME\n"
+    "  --host-alias NAME=ADDRESS  process runner: replace NAME in arguments and environment values\n"
+    "  --log-dir DIR              process runner: task output goes to DIR/<task id>.log\n"
+    "  --consul-acl-token TOKEN   require this token (X-Consul-Token or ?token=) on Consul calls\n"
+    "  --marathon-credentials U:P require HTTP basic auth on Marathon calls\n"
+    "  --max-running-deployments N  Marathon's cap on concurrent deployments (default 100)\n";
+
+std::atomic<bool> g_stop{false};
+
+bool SplitPair(const std::string& s, std::pair<std::string, std::string>* out) {
+  size_t eq = s.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  *out = {s.substr(0, eq), s.substr(eq + 1)};
+  return true;
+}
+
+int Run(int argc, char** argv) {
+  marathon::MarathonOptions mopts;
+  consul::ConsulOptions copts;
+  marathon::ProcessRunnerOptions popts;
+  marathon::SimulatedRunnerOptions sopts;
+  std::string address = "127.0.0.1", tasks = "simulated", state_file, ready_file;
+  int marathon_port = 8080, consul_port = 8500;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (i + 1 >= args.size()) {
+      std::cerr << "galley-sandbox: " << a << " needs a value (or is unknown)\n" << kUsage;
+      return 1;
+    }
+    const std::string& v = args[++i];
+    std::pair<std::string, std::string> kv;
+    try {
+      if (a == "--marathon-port") marathon_port = std::stoi(v);
+      else if (a == "--consul-port") consul_port = std::stoi(v);
+      else if (a == "--address") address = v;
+      else if (a == "--tasks") tasks = v;
+      else if (a == "--health-delay") sopts.health_delay = std::chrono::milliseconds(std::stoi(v));
+      else if (a == "--state") state_file = v;
+      else if (a == "--ready-file") ready_file = v;
+      else if (a == "--log-dir") popts.log_dir = v;
+      else if (a == "--consul-acl-token") copts.acl_master_token = v;
+      else if (a == "--marathon-credentials") mopts.http_credentials = v;
+      else if (a == "--max-running-deployments") mopts.max_running_deployments = std::stoi(v);
+      else if ((a == "--image-map" || a == "--exec-alias" || a == "--host-alias") && SplitPair(v, &kv)) {
+        if (a == "--image-map") popts.image_map.push_back(kv);
+        else if (a == "--exec-alias") popts.exec_alias[kv.first] = kv.second;
+        else popts.host_alias[kv.first] = kv.second;
+      } else {
+        std::cerr << "galley-sandbox: bad option " << a << " " << v << "\n" << kUsage;
+        return 1;
+      }
+    } catch (const std::exception&) {
+      std::cerr << "galley-sandbox: " << a << " needs a number, got '" << v << "'\n";
+      return 1;
+    }
+  }
+  if (tasks != "simulated" && tasks != "process") {
+    std::cerr << "galley-sandbox: --tasks must be simulated or process, got '" << tasks << "'\n";
+    return 1;
+  }
+  for (int p : {marathon_port, consul_port}) {
+    if (p < 0 || p > 65535) {
+      std::cerr << "galley-sandbox: port " << p << " is out of range\n";
+      return 1;
+    }
+  }
+
+  std::unique_ptr<marathon::TaskRunner> runner =
+      tasks == "process" ? marathon::NewProcessRunner(popts) : marathon::NewSimulatedRunner(sopts);
+  // Ports are only known after binding; the emulators learn them before the first request
+  // because the servers start after they are created and before ready is announced.
+  mopts.hostname = address;
+  copts.advertise_address = address;
+  mopts.http_port = static_cast<uint16_t>(marathon_port);
+  copts.http_port = static_cast<uint16_t>(consul_port);
+
+  std::unique_ptr<Emulator> marathon_emu, consul_emu;
+  FaultInjector marathon_faults(
+      R"({"message":"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.","deployments":[{"id":"00000000-0000-0000-0000-000000000000"}]})");
+  FaultInjector consul_faults("");
+  std::atomic<Emulator*> m_ptr{nullptr}, c_ptr{nullptr};
+
+  net::HttpServerOptions mso{address, static_cast<uint16_t>(marathon_port)};
+  net::HttpServerOptions cso{address, static_cast<uint16_t>(consul_port)};
+  auto unavailable = net::HttpResponse::Json(503, R"({"message":"starting"})");
+  auto mserver = net::HttpServer::Start(mso, [&](const net::HttpRequest& r) {
+    Emulator* e = m_ptr.load();
+    return e ? marathon_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); }) : unavailable;
+  });
+  if (!mserver.ok()) {
+    std::cerr << "galley-sandbox: marathon: " << mserver.status().message() << "\n";
+    return 1;
+  }
+  auto cserver = net::HttpServer::Start(cso, [&](const net::HttpRequest& r) {
+    Emulator* e = c_ptr.load();
+    return e ? consul_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); }) : unavailable;
+  });
+  if (!cserver.ok()) {
+    std::cerr << "galley-sandbox: consul: " << cserver.status().message() << "\n";
+    return 1;
+  }
+  mopts.http_port = (*mserver)->port();
+  copts.http_port = (*cserver)->port();
+  marathon_emu = marathon::NewMarathonEmulator(mopts, std::move(runner));
+  consul_emu = consul::NewConsulEmulator(copts);
+
+  if (!state_file.empty()) {
+    auto text = ReadFileBounded(state_file, 1u << 30);
+    if (text.ok()) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      Status s = j.is_object() ? Status::Ok() : Status::InvalidArgument("not a JSON object");
+      if (s.ok() && j.contains("marathon")) s = marathon_emu->Restore(j["marathon"]);
+      if (s.ok() && j.contains("consul")) s = consul_emu->Restore(j["consul"]);
+      if (!s.ok()) {
+        std::cerr << "galley-sandbox: cannot restore " << state_file << ": " << s.message() << "\n";
+        return 1;
+      }
+    } else if (text.status().code() != StatusCode::kNotFound) {
+      std::cerr << "galley-sandbox: " << text.status().message() << "\n";
+      return 1;
+    }
+  }
+  m_ptr = marathon_emu.get();
+  c_ptr = consul_emu.get();
+
+  auto save = [&]() -> bool {
+    nlohmann::json j = {{"galley_sandbox_state", 1},
+                        {"marathon", marathon_emu->Snapshot()},
+                        {"consul", consul_emu->Snapshot()}};
+    Status s = WriteFileAtomic(state_file, j.dump());
+    if (!s.ok()) std::cerr << "galley-sandbox: saving state: " << s.message() << "\n";
+    return s.ok();
+  };
+
+  if (!ready_file.empty()) {
+    nlohmann::json ready = {{"marathon_port", mopts.http_port}, {"consul_port", copts.http_port},
+                            {"pid", static_cast<int>(::getpid())}};
+    Status s = WriteFileAtomic(ready_file, ready.dump() + "\n");
+    if (!s.ok()) {
+      std::cerr << "galley-sandbox: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  std::cout << "galley-sandbox: marathon on http://" << address << ":" << mopts.http_port << ", consul on http://"
+            << address << ":" << copts.http_port << " (" << tasks << " tasks)" << std::endl;
+
+  uint64_t saved_m = marathon_emu->ChangeCounter(), saved_c = consul_emu->ChangeCounter();
+  while (!g_stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (state_file.empty()) continue;
+    uint64_t m = marathon_emu->ChangeCounter(), c = consul_emu->ChangeCounter();
+    if (m != saved_m || c != saved_c) {
+      if (save()) {
+        saved_m = m;
+        saved_c = c;
+      }
+    }
+  }
+  std::cout << "galley-sandbox: stopping" << std::endl;
+  marathon_emu->Stop();
+  consul_emu->Stop();
+  (*mserver)->Stop();
+  (*cserver)->Stop();
+  if (!state_file.empty()) save();
+  return 0;
+}
+
+void OnSignal(int) { g_stop.store(true); }
+
+}  // namespace
+}  // namespace galley::sandbox
+
+int main(int argc, char** argv) {
+  struct sigaction sa {};
+  sa.sa_handler = galley::sandbox::OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  try {
+    return galley::sandbox::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "galley-sandbox: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Marathon REST API v2 emulator (1.5+ field set): apps with server defaults filled in,
+// versions and rollback, deployments that honour upgradeStrategy, tasks on a TaskRunner,
+// groups, the event stream, and Marathon's exact error shapes. See
+// reconciler/sandbox/README.md for what is emulated and where it deliberately differs.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sandbox/common/emulator.h"
+#include "sandbox/marathon/task_runner.h"
+
+namespace galley::sandbox::marathon {
+
+struct MarathonOptions {
+  std::string hostname = "127.0.0.1";
+  uint16_t http_port = 8080;            // reported by /v2/info and /v2/leader; set once bound
+  int max_running_deployments = 100;    // --max_running_deployments: beyond it, 403
+  int first_service_port = 10000;       // servicePorts are assigned from here
+  int first_host_port = 31000;          // host ports handed to tasks
+  int last_host_port = 32999;
+  std::string http_credentials;         // "user:password": basic auth required when set
+};
+
+// The emulator owns the runner and shuts it down on Stop().
+std::unique_ptr<Emulator> NewMarathonEmulator(const MarathonOptions& options, std::unique_ptr<TaskRunner> runner);
+
+}  // namespace galley::sandbox::marathon
