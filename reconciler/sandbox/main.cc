@@ -48,6 +48,22 @@ constexpr char kUsage[] =
 
 std::atomic<bool> g_stop{false};
 
+// Stands in for an emulator that is not part of this build.
+class Unbuilt : public Emulator {
+ public:
+  explicit Unbuilt(std::string name) : name_(std::move(name)) {}
+  net::HttpResponse Handle(const net::HttpRequest&) override {
+    return net::HttpResponse::Json(503, R"({"message":"this galley-sandbox was built without the )" + name_ + R"( emulator"})");
+  }
+  nlohmann::json Snapshot() const override { return nlohmann::json::object(); }
+  Status Restore(const nlohmann::json&) override { return Status::Ok(); }
+  uint64_t ChangeCounter() const override { return 0; }
+  void Stop() override {}
+
+ private:
+  std::string name_;
+};
+
 bool SplitPair(const std::string& s, std::pair<std::string, std::string>* out) {
   size_t eq = s.find('=');
   if (eq == std::string::npos || eq == 0) return false;
@@ -111,8 +127,6 @@ int Run(int argc, char** argv) {
     }
   }
 
-  std::unique_ptr<marathon::TaskRunner> runner =
-      tasks == "process" ? marathon::NewProcessRunner(popts) : marathon::NewSimulatedRunner(sopts);
   // Ports are only known after binding; the emulators learn them before the first request
   // because the servers start after they are created and before ready is announced.
   mopts.hostname = address;
@@ -147,8 +161,17 @@ int Run(int argc, char** argv) {
   }
   mopts.http_port = (*mserver)->port();
   copts.http_port = (*cserver)->port();
-  marathon_emu = marathon::NewMarathonEmulator(mopts, std::move(runner));
+#ifdef GALLEY_SANDBOX_WITH_MARATHON
+  marathon_emu = marathon::NewMarathonEmulator(
+      mopts, tasks == "process" ? marathon::NewProcessRunner(popts) : marathon::NewSimulatedRunner(sopts));
+#else
+  marathon_emu = std::make_unique<Unbuilt>("marathon");
+#endif
+#ifdef GALLEY_SANDBOX_WITH_CONSUL
   consul_emu = consul::NewConsulEmulator(copts);
+#else
+  consul_emu = std::make_unique<Unbuilt>("consul");
+#endif
 
   if (!state_file.empty()) {
     auto text = ReadFileBounded(state_file, 1u << 30);
