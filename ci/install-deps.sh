@@ -11,7 +11,7 @@ packages=(
   haproxy                   # the real load balancer, started by tests on loopback
   python3 python3-yaml python3-jsonschema   # JSON Schema agreement tests
   python3-marathon python3-consul           # third-party clients for conformance tests
-  curl sqlite3 iproute2 util-linux
+  curl sqlite3 iproute2 util-linux wrk     # wrk: HTTP load for the benchmarks
 )
 
 missing=()
