@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Generate a synthetic, valid galley desired-state repository for benchmarks.
 
-    gen_repo.py OUTDIR [--services N] [--environments E] [--seed S]
+    gen_repo.py OUTDIR [--services N] [--environments E] [--seed S] [--force] [--manifest FILE]
 
 Writes OUTDIR/galley.yaml and OUTDIR/services/<team>/<service>.yaml. The output is
 deterministic for a given (N, E, seed) and passes `galley validate` with no diagnostics.
@@ -19,6 +19,7 @@ can produce. The generator checks all of this and refuses sizes that cannot fit.
 """
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -232,6 +233,7 @@ def main():
     ap.add_argument("--environments", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="replace OUTDIR if it exists")
+    ap.add_argument("--manifest", help="also write a JSON summary (services, environments, ports) here")
     a = ap.parse_args()
     if a.services < 1:
         sys.exit("gen_repo.py: --services must be at least 1")
@@ -269,6 +271,7 @@ def main():
         assert listen not in claimed
         claimed[listen] = name
 
+    manifest = {"environments": [{"name": e, "port_prefix": p} for e, p in envs], "services": []}
     stats = {"tcp": 0, "external": 0, "kv_keys": 0, "overrides": 0, "files": 0, "multi": 0}
     next_port = FIRST_CONTAINER_PORT
     width = len(str(a.services))
@@ -293,7 +296,12 @@ def main():
         with open(os.path.join(d, name + ".yaml"), "w") as f:
             f.write(service_doc(rng, i, name, team, ports, envs, stats))
         stats["files"] += 1
+        manifest["services"].append({"name": name, "file": os.path.join("services", team, name + ".yaml"),
+                                     "ports": [{"container": c, "expose": e} for c, e in ports]})
 
+    if a.manifest:
+        with open(a.manifest, "w") as f:
+            json.dump(manifest, f, indent=1)
     print(f"wrote {a.outdir}: {stats['files']} services x {len(envs)} environments "
           f"({', '.join(e for e, _ in envs)}); {n_ports} exposed ports "
           f"(container {FIRST_CONTAINER_PORT}..{next_port - 1}), {stats['multi']} with 2 HTTP ports, "

@@ -57,6 +57,14 @@ void Diagnostics::Add(Diagnostic d) {
   items_.push_back(std::move(d));
 }
 
+void Diagnostics::Merge(Diagnostics&& other) {
+  for (auto& d : other.items_) Add(std::move(d));
+  for (auto& [file, text] : other.sources_) sources_[file] = std::move(text);
+  other.items_.clear();
+  other.sources_.clear();
+  other.errors_ = 0;
+}
+
 void Diagnostics::AddSource(const std::string& file, std::shared_ptr<const std::string> text) {
   sources_[file] = std::move(text);
 }

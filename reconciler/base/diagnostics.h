@@ -35,6 +35,9 @@ class Diagnostics {
   void Warning(SourcePos pos, std::string what, std::string expected = {}, std::string hint = {});
   void Add(Diagnostic d);
 
+  // Moves every diagnostic and source of `other` into this one (appended in its order).
+  void Merge(Diagnostics&& other);
+
   // Remembers a file's text so rendering can quote its lines.
   void AddSource(const std::string& file, std::shared_ptr<const std::string> text);
 

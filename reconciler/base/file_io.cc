@@ -85,6 +85,22 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
   return out;
 }
 
+Status WriteFilePlain(const std::string& path, const std::string& content) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::Unavailable(path + ": " + ErrnoText(errno));
+  size_t put = 0;
+  while (put < content.size()) {
+    ssize_t w = ::write(fd.get(), content.data() + put, content.size() - put);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::Unavailable(path + ": write: " + ErrnoText(errno));
+    }
+    put += static_cast<size_t>(w);
+  }
+  if (::close(fd.release()) != 0) return Status::Unavailable(path + ": close: " + ErrnoText(errno));
+  return Status::Ok();
+}
+
 Status WriteFileAtomic(const std::string& path, const std::string& content, bool durable) {
   namespace fs = std::filesystem;
   fs::path target(path);

@@ -20,6 +20,11 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
 // artifacts) a crash may lose the new file but never leaves a partial one in its place.
 Status WriteFileAtomic(const std::string& path, const std::string& content, bool durable = true);
 
+// Writes `content` to `path` in place (create or truncate; no fsync, no rename). Only for
+// files inside a private staging directory that is itself moved into place afterwards.
+// REQUIRES: the parent directory exists.
+Status WriteFilePlain(const std::string& path, const std::string& content);
+
 // "1.5 MiB", "512 bytes".
 std::string HumanBytes(size_t n);
 

@@ -204,9 +204,22 @@ int WriteOut(const model::DesiredState& st, const model::Instances& live, const 
   fs::path stage = target;
   stage += ".galley-tmp-" + std::to_string(::getpid());
   fs::remove_all(stage, ec);
+  // The staging directory is private until it is renamed into place, so files are written
+  // in place inside it; the rename is what makes the output appear atomically.
+  for (const auto& e : st.platform.environments) {
+    fs::create_directories(stage / "marathon" / e.name, ec);
+    if (!ec) fs::create_directories(stage / "kv" / e.name, ec);
+    if (ec) break;
+  }
+  if (!ec) fs::create_directories(stage / "haproxy", ec);
+  if (ec) {
+    err << "galley render: cannot create " << stage.string() << ": " << ec.message() << "\n";
+    fs::remove_all(stage, ec);
+    return kExitError;
+  }
   size_t files = 0;
   auto write = [&](const fs::path& rel, const std::string& content) -> bool {
-    Status s = WriteFileAtomic((stage / rel).string(), content, /*durable=*/false);
+    Status s = WriteFilePlain((stage / rel).string(), content);
     if (!s.ok()) {
       err << "galley render: " << s.message() << "\n";
       return false;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "spec/parse.h"
 #include "spec/semantic_check.h"
@@ -12,6 +13,8 @@ namespace galley::spec {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr size_t kFilesPerWorker = 64;  // below this, a thread costs more than it saves
 
 std::string Display(const fs::path& dir, const fs::path& rel) {
   if (dir.empty() || dir == ".") return rel.generic_string();
@@ -78,14 +81,36 @@ LoadResult LoadRepository(const std::string& dir_arg) {
   } else if (auto doc = LoadYamlFile((dir / kPlatformFile).string(), platform_name, result.diags)) {
     if (auto p = ParsePlatform(*doc, result.diags)) result.state.platform = std::move(*p);
   }
-  for (const auto& rel : ListServiceFiles(dir, result.diags)) {
-    std::string name = Display(dir, rel);
-    auto doc = LoadYamlFile((dir / rel).string(), name, result.diags);
-    if (!doc) continue;
-    if (auto s = ParseService(*doc, result.diags)) result.state.services.push_back(std::move(*s));
+  // Service files are independent: parse them on every core. Each worker keeps its own
+  // diagnostics; merging in worker order and sorting keeps the output deterministic.
+  std::vector<fs::path> files = ListServiceFiles(dir, result.diags);
+  struct Chunk {
+    std::vector<model::Service> services;
+    Diagnostics diags;
+  };
+  size_t workers = std::max<size_t>(1, std::min<size_t>({std::thread::hardware_concurrency(), 8,
+                                                          files.size() / kFilesPerWorker + 1}));
+  std::vector<Chunk> chunks(workers);
+  auto work = [&](size_t w) {
+    for (size_t i = w; i < files.size(); i += workers) {
+      std::string name = Display(dir, files[i]);
+      auto doc = LoadYamlFile((dir / files[i]).string(), name, chunks[w].diags);
+      if (!doc) continue;
+      if (auto s = ParseService(*doc, chunks[w].diags)) chunks[w].services.push_back(std::move(*s));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads) t.join();
+  for (auto& c : chunks) {
+    result.diags.Merge(std::move(c.diags));
+    for (auto& s : c.services) result.state.services.push_back(std::move(s));
   }
-  std::stable_sort(result.state.services.begin(), result.state.services.end(),
-                   [](const model::Service& a, const model::Service& b) { return a.name < b.name; });
+  std::sort(result.state.services.begin(), result.state.services.end(),
+            [](const model::Service& a, const model::Service& b) {
+              return std::tie(a.name, a.file) < std::tie(b.name, b.file);
+            });
   CheckSemantics(result.state, dir.string(), result.diags);
   result.diags.Sort();
   return result;
