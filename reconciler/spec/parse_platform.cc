@@ -61,7 +61,7 @@ void ParseHaproxy(Reader& r, const Field& f, model::Platform& p) {
         h.pos = item.pos;
         for (const auto& g : *in) {
           if (g.key == "name") {
-            if (auto s = r.String(g)) h.name = *s;
+            if (auto s = r.NonEmptyString(g)) h.name = *s;
           } else if (g.key == "role") {
             if (auto s = r.Enum(g, {"internal", "external"})) {
               h.role = *s == "internal" ? model::HaproxyRole::kInternal : model::HaproxyRole::kExternal;
@@ -149,7 +149,7 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
         p.api_version = *s;
       }
     } else if (f.key == "name") {
-      if (auto s = r.String(f)) p.name = *s;
+      if (auto s = r.NonEmptyString(f, "the platform's name")) p.name = *s;
     } else if (f.key == "marathon") {
       auto m = r.Map(f, "marathon", {"urls"}, {"urls"});
       if (!m) continue;
@@ -163,10 +163,10 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
       auto m = r.Map(f, "consul", {"url"}, {"url"});
       if (!m) continue;
       for (const auto& k : *m) {
-        if (auto s = r.String(k, "a URL")) p.consul_url = *s;
+        if (auto s = r.NonEmptyString(k, "a URL")) p.consul_url = *s;
       }
     } else if (f.key == "registry") {
-      if (auto s = r.String(f, "a registry host such as registry.local")) p.registry = *s;
+      if (auto s = r.NonEmptyString(f, "a registry host such as registry.local")) p.registry = *s;
     } else if (f.key == "wrapper") {
       if (f.value.IsSequence()) {
         if (auto l = r.StringList(f, "wrapper")) p.wrapper = *l;

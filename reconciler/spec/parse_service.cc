@@ -126,7 +126,7 @@ void ParseEnvironment(Reader& r, const Field& e, model::Service& s) {
   for (const auto& k : *m) {
     if (k.key == "tag") {
       env.tag_pos = k.value_pos;
-      if (auto v = r.String(k, "an immutable image tag")) env.tag = *v;
+      if (auto v = r.NonEmptyString(k, "an immutable image tag")) env.tag = *v;
     } else if (k.key == "instances") {
       env.instances_pos = k.value_pos;
       if (auto v = r.Int(k, 0, 10000)) env.instances = static_cast<int>(*v);
@@ -170,9 +170,9 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
   for (const auto& f : *fields) {
     if (f.key == "name") {
       s.name_pos = f.value_pos;
-      if (auto v = r.String(f)) s.name = *v;
+      if (auto v = r.NonEmptyString(f, "the service's name")) s.name = *v;
     } else if (f.key == "image") {
-      if (auto v = r.String(f, "an image repository such as test-server")) s.image = *v;
+      if (auto v = r.NonEmptyString(f, "an image repository such as test-server")) s.image = *v;
     } else if (f.key == "registry") {
       if (auto v = r.String(f, "a registry host")) s.registry = *v;
     } else if (f.key == "command") {

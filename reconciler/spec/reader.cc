@@ -57,8 +57,11 @@ bool Reader::Charge(const SourcePos& pos) {
 }
 
 bool Reader::IsPlainScalar(const YAML::Node& n) const {
-  // yaml-cpp tags quoted scalars "!" and plain ones "?".
-  return n.IsScalar() && n.Tag() != "!";
+  // yaml-cpp tags plain scalars "?" and quoted ones "!"; an explicit !!str is a string too.
+  if (!n.IsScalar()) return false;
+  const std::string& tag = n.Tag();
+  return tag == "?" || tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
+         tag == "tag:yaml.org,2002:bool";
 }
 
 std::optional<std::vector<Field>> Reader::Map(const Field& f, std::string_view what,
@@ -113,7 +116,11 @@ std::optional<std::vector<Field>> Reader::OpenMap(const Field& f, std::string_vi
             "each key once; first defined at line " + std::to_string(prev->second.line));
       continue;
     }
-    out.push_back(Field{key, it->second, key_pos, Pos(it->second, key_pos), JoinPath(f.path, key)});
+    // yaml-cpp marks an empty value ("key:") at the next token, often on a later line;
+    // point at the key instead.
+    SourcePos value_pos = Pos(it->second, key_pos);
+    if (it->second.IsNull() && value_pos.line > key_pos.line) value_pos = key_pos;
+    out.push_back(Field{key, it->second, key_pos, value_pos, JoinPath(f.path, key)});
   }
   return out;
 }
@@ -141,6 +148,15 @@ std::optional<std::string> Reader::String(const Field& f, std::string_view expec
     return std::nullopt;
   }
   return f.value.Scalar();
+}
+
+std::optional<std::string> Reader::NonEmptyString(const Field& f, std::string_view expected) {
+  auto s = String(f, expected);
+  if (s && s->empty()) {
+    Error(f.value_pos, f.path + " is empty", std::string(expected));
+    return std::nullopt;
+  }
+  return s;
 }
 
 std::optional<long long> Reader::Int(const Field& f, long long min, long long max) {

@@ -53,6 +53,8 @@ class Reader {
   std::optional<std::vector<Item>> List(const Field& f, std::string_view what);
 
   std::optional<std::string> String(const Field& f, std::string_view expected = "a string");
+  // As String, and an empty string is an error too.
+  std::optional<std::string> NonEmptyString(const Field& f, std::string_view expected = "a string");
   std::optional<long long> Int(const Field& f, long long min, long long max);
   std::optional<double> Number(const Field& f, double min, double max, bool min_exclusive);
   std::optional<bool> Bool(const Field& f);

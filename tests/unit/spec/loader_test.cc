@@ -309,5 +309,42 @@ TEST(LoaderTest, ParsesDurations) {
   EXPECT_NE(LoadRepository(t.dir()).diags.RenderAll().find("did you mean '10s'?"), std::string::npos);
 }
 
+TEST(LoaderTest, RejectsEmptyNamesImagesTagsAndEndpoints) {
+  TempRepo t;
+  std::string platform = kMinimalPlatform;
+  platform.replace(platform.find("name: test"), 10, "name: \"\"");
+  platform.replace(platform.find("registry: registry.local"), 24, "registry: ''");
+  t.Write("galley.yaml", platform);
+  t.Write("services/web.yaml", "name: ''\nimage: \"\"\nresources: {cpus: 1, mem: 1}\n"
+                               "environments: {production: {tag: '', instances: 1}}\n");
+  std::string out = Errors(t);
+  for (const char* want : {"galley.yaml:2:7: error: name is empty (expected the platform's name)",
+                           "galley.yaml:5:11: error: registry is empty",
+                           "services/web.yaml:1:7: error: name is empty (expected the service's name)",
+                           "services/web.yaml:2:8: error: image is empty",
+                           "services/web.yaml:4:34: error: environments.production.tag is empty"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << "missing: " << want << "\n" << out;
+  }
+}
+
+TEST(LoaderTest, PointsAtTheKeyOfAnEmptyValue) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  s += "config:\n  LOG_LEVEL:\n";
+  t.Write("services/web.yaml", s);
+  EXPECT_NE(Errors(t).find("services/web.yaml:12:3: error: config.LOG_LEVEL has no value (null)"), std::string::npos)
+      << Errors(t);
+}
+
+TEST(LoaderTest, AnExplicitStringTagIsNotAnInteger) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  s.replace(s.find("instances: 2"), 12, "instances: !!str 2");
+  t.Write("services/web.yaml", s);
+  EXPECT_NE(Errors(t).find("environments.production.instances must be an integer"), std::string::npos) << Errors(t);
+}
+
 }  // namespace
 }  // namespace galley::spec
