@@ -43,26 +43,11 @@ constexpr char kUsage[] =
     "  --host-alias NAME=ADDRESS  process runner: replace NAME in arguments and environment values\n"
     "  --log-dir DIR              process runner: task output goes to DIR/<task id>.log\n"
     "  --consul-acl-token TOKEN   require this token (X-Consul-Token or ?token=) on Consul calls\n"
+    "  --consul-session-ttl-min S smallest session TTL Consul accepts, in seconds (default 10; tests use 1)\n"
     "  --marathon-credentials U:P require HTTP basic auth on Marathon calls\n"
     "  --max-running-deployments N  Marathon's cap on concurrent deployments (default 100)\n";
 
 std::atomic<bool> g_stop{false};
-
-// Stands in for an emulator that is not part of this build.
-class Unbuilt : public Emulator {
- public:
-  explicit Unbuilt(std::string name) : name_(std::move(name)) {}
-  net::HttpResponse Handle(const net::HttpRequest&) override {
-    return net::HttpResponse::Json(503, R"({"message":"this galley-sandbox was built without the )" + name_ + R"( emulator"})");
-  }
-  nlohmann::json Snapshot() const override { return nlohmann::json::object(); }
-  Status Restore(const nlohmann::json&) override { return Status::Ok(); }
-  uint64_t ChangeCounter() const override { return 0; }
-  void Stop() override {}
-
- private:
-  std::string name_;
-};
 
 bool SplitPair(const std::string& s, std::pair<std::string, std::string>* out) {
   size_t eq = s.find('=');
@@ -101,6 +86,7 @@ int Run(int argc, char** argv) {
       else if (a == "--ready-file") ready_file = v;
       else if (a == "--log-dir") popts.log_dir = v;
       else if (a == "--consul-acl-token") copts.acl_master_token = v;
+      else if (a == "--consul-session-ttl-min") copts.session_ttl_min = std::chrono::milliseconds(1000LL * std::stoi(v));
       else if (a == "--marathon-credentials") mopts.http_credentials = v;
       else if (a == "--max-running-deployments") mopts.max_running_deployments = std::stoi(v);
       else if ((a == "--image-map" || a == "--exec-alias" || a == "--host-alias") && SplitPair(v, &kv)) {
@@ -161,17 +147,9 @@ int Run(int argc, char** argv) {
   }
   mopts.http_port = (*mserver)->port();
   copts.http_port = (*cserver)->port();
-#ifdef GALLEY_SANDBOX_WITH_MARATHON
   marathon_emu = marathon::NewMarathonEmulator(
       mopts, tasks == "process" ? marathon::NewProcessRunner(popts) : marathon::NewSimulatedRunner(sopts));
-#else
-  marathon_emu = std::make_unique<Unbuilt>("marathon");
-#endif
-#ifdef GALLEY_SANDBOX_WITH_CONSUL
   consul_emu = consul::NewConsulEmulator(copts);
-#else
-  consul_emu = std::make_unique<Unbuilt>("consul");
-#endif
 
   if (!state_file.empty()) {
     auto text = ReadFileBounded(state_file, 1u << 30);

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sandbox/marathon/util.h"
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <random>
+
+namespace galley::sandbox::marathon {
+
+std::string FormatTimestamp(int64_t unix_millis) {
+  time_t secs = static_cast<time_t>(unix_millis / 1000);
+  int millis = static_cast<int>(unix_millis % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NextVersion() {
+  static std::mutex mu;
+  static int64_t last = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  int64_t now = NowMillis();
+  if (now <= last) now = last + 1;
+  last = now;
+  return FormatTimestamp(now);
+}
+
+std::optional<int64_t> ParseTimestamp(std::string_view s) {
+  int y, mo, d, h, mi, sec, consumed = 0;
+  std::string str(s);
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6) {
+    return std::nullopt;
+  }
+  if (consumed != 19) return std::nullopt;
+  size_t i = 19;
+  int millis = 0;
+  if (i < str.size() && str[i] == '.') {
+    ++i;
+    int digits = 0;
+    int frac = 0;
+    while (i < str.size() && str[i] >= '0' && str[i] <= '9') {
+      if (digits < 3) frac = frac * 10 + (str[i] - '0');
+      ++digits;
+      ++i;
+    }
+    if (digits == 0) return std::nullopt;
+    for (int k = digits; k < 3; ++k) frac *= 10;
+    millis = frac;
+  }
+  std::string rest = str.substr(i);
+  if (rest != "Z" && rest != "+00:00" && rest != "+0000") return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  struct tm tm {};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  int64_t secs = static_cast<int64_t>(timegm(&tm));
+  return secs * 1000 + millis;
+}
+
+std::string NewUuid() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a, b;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    a = rng();
+    b = rng();
+  }
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+bool QueryBool(const net::HttpRequest& req, std::string_view name, bool absent) {
+  auto v = req.Query(name);
+  if (!v) return absent;
+  if (v->size() != 4) return false;
+  std::string lower;
+  for (char c : *v) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return lower == "true";
+}
+
+net::HttpResponse Error(int status, const std::string& message) {
+  return net::HttpResponse::Json(status, Json{{"message", message}}.dump());
+}
+
+net::HttpResponse JsonResponse(int status, const Json& body) {
+  return net::HttpResponse::Json(status, body.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+net::HttpResponse RawJson(int status, std::string body) { return net::HttpResponse::Json(status, std::move(body)); }
+
+std::optional<std::string> Base64Decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  int bits = 0, acc = 0;
+  size_t pad = 0;
+  for (char c : in) {
+    if (c == '=') {
+      ++pad;
+      continue;
+    }
+    if (pad) return std::nullopt;
+    int v = val(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  if (pad > 2) return std::nullopt;
+  return out;
+}
+
+bool IsJsonNumber(const Json& j) { return j.is_number(); }
+
+}  // namespace galley::sandbox::marathon
