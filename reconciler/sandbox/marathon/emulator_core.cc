@@ -237,7 +237,8 @@ std::variant<MarathonEmulatorImpl::DeployOutcome, ApiError> MarathonEmulatorImpl
       rec->service_ports = ports;
       rec->has_health_checks = def.contains("healthChecks") && !def["healthChecks"].empty();
       rec->def = std::move(def);
-      rec->json_prefix.reset();
+      // Cached JSON is rebuilt here, as state changes, so a large GET never pays for it.
+      rec->json_prefix = DefJsonPrefix(rec->def);
       rec->versions[outcome.version] = rec->def;
       while (rec->versions.size() > kMaxVersions) rec->versions.erase(rec->versions.begin());
       rec->backoff_ms = 0;
@@ -371,10 +372,10 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
   if (st.state == TaskState::kRunning && old_state != TaskState::kRunning) {
     t.running_since = std::chrono::steady_clock::now();
   }
-  t.json.reset();
   dirty_apps_.insert(t.app_id);
   auto app_it = apps_.find(t.app_id);
   AppRecord* app = app_it == apps_.end() ? nullptr : &app_it->second;
+  t.json = TaskJson(t, app ? app->service_ports : std::vector<int>{});
 
   if (st.state != old_state && events_.HasSubscribers()) {
     events_.Publish("status_update_event",

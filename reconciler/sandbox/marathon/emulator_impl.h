@@ -124,6 +124,8 @@ class MarathonEmulatorImpl : public Emulator {
   using Pieces = std::vector<std::shared_ptr<const std::string>>;
   void AppInfo(const AppRecord& app, const Embed& embed, Pieces* pieces) const;
   std::shared_ptr<const std::string> TaskJsonOf(const TaskRecord& t, const AppRecord* app) const;
+  // The app definition's JSON without its closing brace (AppInfo appends counts and tasks).
+  static std::shared_ptr<const std::string> DefJsonPrefix(const Json& def);
   static std::string Concat(const Pieces& pieces);
 
   // ---- handlers_other.cc ----

@@ -162,12 +162,14 @@ std::shared_ptr<const std::string> MarathonEmulatorImpl::TaskJsonOf(const TaskRe
   return t.json;
 }
 
+std::shared_ptr<const std::string> MarathonEmulatorImpl::DefJsonPrefix(const Json& def) {
+  std::string s = def.dump(-1, ' ', false, Json::error_handler_t::replace);
+  s.pop_back();  // the closing brace
+  return std::make_shared<const std::string>(std::move(s));
+}
+
 void MarathonEmulatorImpl::AppInfo(const AppRecord& app, const Embed& embed, Pieces* pieces) const {
-  if (!app.json_prefix) {
-    std::string s = app.def.dump(-1, ' ', false, Json::error_handler_t::replace);
-    s.pop_back();  // the closing brace
-    app.json_prefix = std::make_shared<const std::string>(std::move(s));
-  }
+  if (!app.json_prefix) app.json_prefix = DefJsonPrefix(app.def);
   pieces->push_back(app.json_prefix);
   const std::string& id = app.def["id"].get_ref<const std::string&>();
   std::string tail;
