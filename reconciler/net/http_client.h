@@ -45,4 +45,7 @@ class HttpClient {
 
 std::unique_ptr<HttpClient> NewHttpClient();
 
+// TODO(issue #4): HttpClientOptions (TLS with verification and a CA file, keep-alive
+// connection reuse) and a retrying decorator for idempotent requests.
+
 }  // namespace galley::net

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// MarathonClient: the calls galley makes to Marathon's REST API v2. The interface is what the
+// engine depends on; NewMarathonClient returns the HTTP implementation over net::HttpClient,
+// which fails over across the endpoint's URLs (a URL that refuses or times out is skipped;
+// an HTTP answer, even an error, is final), adds authentication, and turns Marathon's error
+// bodies into Status messages naming the endpoint ("marathon http://m1:8080: GET /v2/apps:
+// 503 ..."). Observation uses one list call with embedded tasks and deployments, so the
+// number of requests does not grow with the number of apps (DESIGN §7.5).
+// Thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "clients/endpoints.h"
+#include "model/live_state.h"
+#include "net/http_client.h"
+
+namespace galley::clients {
+
+struct MarathonDeployment {
+  std::string id;
+  std::vector<std::string> affected_apps;
+  int current_step = 0;
+  int total_steps = 0;
+  std::string version;
+};
+
+class MarathonClient {
+ public:
+  virtual ~MarathonClient() = default;
+  // Every app whose id starts with one of `prefixes` ("/app/production/"), with tasks,
+  // counts and deployments: one GET /v2/apps?embed=apps.tasks&embed=apps.deployments&...
+  // (filtered client-side; Marathon's `id` filter is a substring match).
+  virtual Result<std::vector<model::LiveApp>> ListApps(const std::vector<std::string>& prefixes) = 0;
+  // One app; kNotFound when Marathon answers 404.
+  virtual Result<model::LiveApp> GetApp(const std::string& id) = 0;
+  // The app's stored versions, newest first.
+  virtual Result<std::vector<std::string>> ListVersions(const std::string& id) = 0;
+  virtual Result<std::vector<MarathonDeployment>> ListDeployments() = 0;
+  // Requests made so far (for tests and the benchmark's request count).
+  virtual int requests() const = 0;
+};
+
+// Converts one element of a /v2/apps (or {"app": ...}) response into a LiveApp: the body
+// without tasks/deployments/counts/lastTaskFailure/readinessCheckResults/tasksStats, the
+// tokens and the tasks. Accepts 1.4 and 1.5+ shapes. Exposed for tests of the samples.
+Result<model::LiveApp> ParseMarathonApp(const nlohmann::json& app);
+
+// `http` must outlive the client.
+std::unique_ptr<MarathonClient> NewMarathonClient(const MarathonEndpoint& endpoint, net::HttpClient* http);
+
+}  // namespace galley::clients

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// StateStore: everything galley saw and did, per host, in SQLite (WAL mode, busy timeout,
+// forward-only migrations from state/migrations/, documented in state/README.md): runs,
+// observations, the last-applied desired state per resource, saved plans, the action
+// journal, drift records and a lease. Secrets never reach it: callers store HMACs.
+// Each method is one transaction, so a crash leaves either all of a call or none of it.
+// Thread-safe (one connection guarded by a mutex); several processes may share a file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace galley::store {
+
+// A resource key: "marathon-app:/app/production/test-server", "consul-kv:app/production/test-server/LOG_LEVEL".
+using ResourceKey = std::string;
+
+struct Run {
+  int64_t id = 0;
+  std::string kind;     // "plan", "apply", "drift"
+  std::string trigger;  // "cli", "webhook", "timer"
+  std::string commit;   // Git commit planned/applied, empty when unknown
+  std::string who;      // user@host
+  std::string started_at, finished_at;  // ISO-8601 UTC; finished_at empty while running
+  std::string outcome;  // "", "ok", "changes", "failed", "partial", "interrupted"
+  std::string summary;  // JSON text
+};
+
+struct Observation {
+  ResourceKey resource;
+  std::string hash;   // sha256 of the normalised body (or the value HMAC for KV)
+  std::string token;  // Marathon app version / Consul ModifyIndex
+  std::string body;   // normalised JSON text; for KV the value, or "" for secrets
+};
+
+struct Applied {
+  ResourceKey resource;
+  std::string body;    // what galley last applied (normalised JSON text; KV: the value or its HMAC)
+  std::string digest;  // sha256 of body
+  std::string commit;
+  std::string applied_at;
+  std::string applied_by;
+  int64_t run_id = 0;
+  bool deleted = false;  // galley deleted it (prune)
+};
+
+struct JournalEntry {
+  int64_t id = 0;
+  int64_t run_id = 0;
+  std::string action_id;  // the plan's action id
+  ResourceKey resource;
+  std::string kind;        // "create", "update", "scale", "restart", "delete", "kv-put", "kv-delete"
+  std::string state;       // "started", "succeeded", "failed", "skipped"
+  std::string detail;      // JSON text
+  std::string started_at, finished_at;
+};
+
+struct Drift {
+  ResourceKey resource;
+  std::string fields;  // JSON text: [{"path": "/instances", "applied": 4, "live": 6}]
+  std::string first_seen, last_seen;
+  std::string resolution;  // "", "reverted", "accepted", "ignored"
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  virtual Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger, const std::string& commit,
+                                   const std::string& who) = 0;
+  virtual Status FinishRun(int64_t run_id, const std::string& outcome, const std::string& summary_json) = 0;
+  // Runs that never finished (a crash) are marked "interrupted" by this call.
+  virtual Status MarkInterruptedRuns() = 0;
+  virtual Result<std::vector<Run>> RecentRuns(int limit) = 0;
+
+  // All observations of one run, in one transaction.
+  virtual Status RecordObservations(int64_t run_id, const std::vector<Observation>& observations) = 0;
+  // The newest observation of each resource.
+  virtual Result<std::map<ResourceKey, Observation>> LatestObservations() = 0;
+
+  virtual Result<std::map<ResourceKey, Applied>> LastApplied() = 0;
+  virtual Status SetApplied(const std::vector<Applied>& records) = 0;
+
+  virtual Result<int64_t> SavePlan(int64_t run_id, const std::string& plan_json, const std::string& digest) = 0;
+  // Marks a saved plan applied; kConflict when it already was (a plan applies once).
+  virtual Status MarkPlanApplied(const std::string& digest, int64_t apply_run_id) = 0;
+
+  virtual Result<int64_t> JournalStart(const JournalEntry& entry) = 0;
+  virtual Status JournalFinish(int64_t entry_id, const std::string& state, const std::string& detail_json) = 0;
+  virtual Result<std::vector<JournalEntry>> Journal(int64_t run_id) = 0;
+
+  // Inserts or refreshes a drift record (first_seen kept, last_seen = seen_at).
+  virtual Status UpsertDrift(const ResourceKey& resource, const std::string& fields_json,
+                             const std::string& seen_at) = 0;
+  virtual Status ResolveDrift(const ResourceKey& resource, const std::string& resolution) = 0;
+  virtual Result<std::vector<Drift>> OpenDrift() = 0;
+
+  // A lease on `name` for `holder` until now + ttl; false when another live holder has it.
+  virtual Result<bool> AcquireLease(const std::string& name, const std::string& holder, int ttl_seconds) = 0;
+  virtual Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
+  virtual Result<std::optional<std::string>> LeaseHolder(const std::string& name) = 0;
+
+  // "ok" when PRAGMA integrity_check is clean, else its report.
+  virtual Result<std::string> IntegrityCheck() = 0;
+  virtual Result<int> SchemaVersion() = 0;
+};
+
+// Opens (creating if needed, with parent directories) and migrates the store at `path`;
+// ":memory:" gives a private in-memory store. Fails with a message naming the file.
+Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path);
+
+// $XDG_STATE_HOME/galley/state.db, else $HOME/.local/state/galley/state.db.
+std::string DefaultStatePath(const std::map<std::string, std::string>& env);
+
+}  // namespace galley::store
