@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// Normalisation of Marathon app definitions, applied to desired and live bodies alike so an
+// app created from a rendered definition and read back never shows a difference
+// (reference/marathon-api.md §4): 1.4 networking and deprecated fields translated to the
+// 1.5+ form; null, absent, [] and {} made the same for collection fields (except
+// portDefinitions, where absent means one default port and [] means none); every server
+// default removed when the value equals it (version-dependent defaults accept each
+// version's value); read-only fields (version, versionInfo, tasks, counts, deployments,
+// lastTaskFailure, ...) and server-assigned service ports removed; `role` removed (galley
+// never sets it); numbers compared as numbers. Pure.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace galley::engine {
+
+nlohmann::json NormalizeApp(const nlohmann::json& app);
+
+// Removes the values at each JSON pointer (e.g. "/instances", "/labels/team") when present;
+// pointers that do not resolve are ignored.
+void RemovePointers(nlohmann::json& doc, const std::vector<std::string>& pointers);
+
+}  // namespace galley::engine

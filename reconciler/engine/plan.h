@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// Plan: what galley would change and why, as data. Each action carries its reason, the
+// field-level changes (normalised live → desired), the token it was planned against (the
+// app's Marathon version or the key's Consul ModifyIndex; "0" = must not exist), the
+// actions it depends on, and the exact body to send. A plan file is self-contained (DESIGN
+// §7.6): rendered desired objects, tokens, commit, galley and schema versions — and never a
+// secret value (secrets are carried as their source and HMAC). Values; not synchronised.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "engine/diff.h"
+
+namespace galley::engine {
+
+inline constexpr int kPlanSchemaVersion = 1;
+
+enum class ActionKind { kAppCreate, kAppUpdate, kAppScale, kAppRestart, kAppDelete, kKvPut, kKvDelete };
+enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan };
+
+const char* ActionKindName(ActionKind k);  // "app-create", ...
+const char* ReasonName(Reason r);          // "new", "desired-changed", "drifted", "orphan"
+
+struct Action {
+  std::string id;        // "app:/app/production/web", "kv:app/production/web/LOG_LEVEL"
+  ActionKind kind = ActionKind::kAppCreate;
+  Reason reason = Reason::kNew;
+  std::string service;   // empty for platform-wide keys
+  std::string env;
+  std::string target;    // the app id or KV key
+  std::vector<FieldChange> changes;
+  std::string token;     // app version / ModifyIndex the action was planned against
+  std::vector<std::string> depends_on;
+  nlohmann::json desired;  // app: the body to send; kv: {"value": "..."} or {"secret": {"env"|"file": ...}, "hmac": ...}
+  bool sensitive = false;  // a secret: values are never printed
+  std::vector<std::string> notes;
+};
+
+struct PlanItem {  // an unmanaged object, a drift reported but not reverted, a paused skip
+  std::string target;
+  std::string why;
+};
+
+struct Plan {
+  std::string platform;
+  std::string commit;
+  std::string galley_version;
+  int schema_version = kPlanSchemaVersion;
+  std::string created_at;
+  std::vector<std::string> environments;  // in scope
+  std::vector<std::string> targets;       // --target services; empty = all
+  std::vector<Action> actions;            // in dependency order
+  std::vector<PlanItem> unmanaged;
+  std::vector<PlanItem> drift_reported;   // drift the policy says to report, not revert
+  std::vector<PlanItem> skipped;          // paused services / environments
+  std::vector<std::string> warnings;
+  int observed_apps = 0, observed_keys = 0, requests = 0;
+
+  bool HasChanges() const { return !actions.empty(); }
+};
+
+nlohmann::json PlanToJson(const Plan& plan);
+Result<Plan> PlanFromJson(const nlohmann::json& doc);
+// sha256 of the plan's canonical JSON: the identity under which it is saved and applied once.
+std::string PlanDigest(const Plan& plan);
+
+// Human output in the style of `terraform plan`; colour only when asked (a terminal).
+std::string RenderPlanText(const Plan& plan, bool color);
+// For a pull-request comment.
+std::string RenderPlanMarkdown(const Plan& plan);
+
+}  // namespace galley::engine

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/planner.h"
+
+#include <algorithm>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "engine/normalize.h"
+
+namespace galley::engine {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kDigestLabelPointer[] = "/labels/galley.config-digest";
+constexpr char kPlatformLabel[] = "galley.platform";
+
+std::string AppActionId(const std::string& id) { return "app:" + id; }
+std::string KvActionId(const std::string& key) { return "kv:" + key; }
+
+json Comparable(const json& body, const std::vector<std::string>& ignore) {
+  json n = NormalizeApp(body);
+  RemovePointers(n, ignore);
+  return n;
+}
+
+std::string DescribeChanges(const std::vector<FieldChange>& changes) {
+  std::vector<std::string> parts;
+  for (const auto& c : changes) parts.push_back(c.pointer);
+  return Join(parts, ", ");
+}
+
+ActionKind Classify(const std::vector<FieldChange>& changes) {
+  bool only_instances = true, only_digest_or_instances = true, any_digest = false;
+  for (const auto& c : changes) {
+    bool inst = c.pointer == "/instances";
+    bool digest = c.pointer == kDigestLabelPointer;
+    any_digest = any_digest || digest;
+    only_instances = only_instances && inst;
+    only_digest_or_instances = only_digest_or_instances && (inst || digest);
+  }
+  if (only_instances) return ActionKind::kAppScale;
+  if (only_digest_or_instances && any_digest) return ActionKind::kAppRestart;
+  return ActionKind::kAppUpdate;
+}
+
+bool UnderAny(const std::string& s, const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    if (StartsWith(s, p)) return true;
+  }
+  return false;
+}
+
+// "app/<env>/<service>/<KEY>" → {env, service}; empty when the key has another shape.
+std::pair<std::string, std::string> KvOwner(const std::string& key) {
+  auto parts = Split(key, '/');
+  if (parts.size() >= 4 && parts[0] == model::kAppRoot) return {parts[1], parts[2]};
+  return {};
+}
+
+// "/app/<env>/<service>" → {env, service}.
+std::pair<std::string, std::string> AppOwner(const std::string& id) {
+  auto parts = Split(id, '/');
+  if (parts.size() == 4 && parts[0].empty() && parts[1] == model::kAppRoot) return {parts[2], parts[3]};
+  return {};
+}
+
+class Planner {
+ public:
+  explicit Planner(const PlanInput& in) : in_(in) {}
+
+  Plan Run() {
+    plan_.platform = in_.platform;
+    plan_.environments = in_.environments;
+    plan_.targets.assign(in_.targets.begin(), in_.targets.end());
+    plan_.observed_apps = static_cast<int>(in_.live.apps.size());
+    plan_.observed_keys = static_cast<int>(in_.live.kv.size());
+    plan_.requests = in_.live.requests;
+    PlanKv();
+    PlanApps();
+    PlanOrphans();
+    Order();
+    return std::move(plan_);
+  }
+
+ private:
+  bool InScope(const std::string& service, const std::string& env) const {
+    if (!env.empty() && std::find(in_.environments.begin(), in_.environments.end(), env) == in_.environments.end()) {
+      return false;
+    }
+    return in_.targets.empty() || service.empty() || in_.targets.count(service);
+  }
+
+  void PlanKv() {
+    for (const auto& d : in_.kv) {
+      if (!InScope(d.service, d.env)) continue;
+      desired_keys_.insert(d.key);
+      if (d.paused) {
+        plan_.skipped.push_back({d.key, "paused"});
+        continue;
+      }
+      auto live = in_.live.kv.find(d.key);
+      auto applied = in_.applied_kv.find(d.key);
+      std::optional<std::string> live_hmac;
+      if (live != in_.live.kv.end()) live_hmac = HmacSha256Hex(in_.hmac_key, live->second.value);
+      std::optional<std::string> desired_hmac;
+      if (d.value) desired_hmac = HmacSha256Hex(in_.hmac_key, *d.value);
+
+      Action a;
+      a.id = KvActionId(d.key);
+      a.service = d.service;
+      a.env = d.env;
+      a.target = d.key;
+      a.sensitive = d.secret;
+      a.token = live == in_.live.kv.end() ? "0" : std::to_string(live->second.modify_index);
+      if (d.secret) {
+        a.desired = json{{"secret", d.secret_source}};
+        if (desired_hmac) a.desired["hmac"] = *desired_hmac;
+      } else {
+        a.desired = json{{"value", *d.value}};
+      }
+
+      if (!desired_hmac) {
+        // The secret's source is not readable here: compare live with what was last applied.
+        plan_.warnings.push_back("secret " + d.key + " (" + d.secret_source +
+                                 ") unavailable: compared with the last applied value");
+        if (live_hmac && applied != in_.applied_kv.end() && *live_hmac == applied->second) continue;
+        a.kind = ActionKind::kKvPut;
+        a.reason = live_hmac ? Reason::kDrifted : Reason::kNew;
+        a.notes.push_back("the value is read from " + d.secret_source + " at apply time");
+        if (applied == in_.applied_kv.end()) a.reason = live_hmac ? Reason::kDesiredChanged : Reason::kNew;
+        a.changes.push_back({"/value", live_hmac.has_value(), "(sensitive)", true, "(sensitive)"});
+        Add(std::move(a));
+        continue;
+      }
+      if (live_hmac && *live_hmac == *desired_hmac) continue;
+      a.kind = ActionKind::kKvPut;
+      FieldChange c;
+      c.pointer = "/value";
+      c.before_present = live_hmac.has_value();
+      c.after_present = true;
+      if (d.secret) {
+        c.before = "(sensitive)";
+        c.after = "(sensitive)";
+      } else {
+        if (live_hmac) c.before = live->second.value;
+        c.after = *d.value;
+      }
+      a.changes.push_back(c);
+      if (!live_hmac) {
+        a.reason = applied != in_.applied_kv.end() && applied->second == *desired_hmac ? Reason::kDrifted : Reason::kNew;
+      } else if (applied == in_.applied_kv.end() || applied->second != *desired_hmac) {
+        a.reason = Reason::kDesiredChanged;
+        if (applied != in_.applied_kv.end() && *live_hmac != applied->second) {
+          a.notes.push_back("the live value also changed since galley last applied it");
+        }
+      } else {
+        a.reason = Reason::kDrifted;
+      }
+      AddOrReport(std::move(a));
+    }
+  }
+
+  void PlanApps() {
+    for (const auto& d : in_.apps) {
+      if (!InScope(d.service, d.env)) continue;
+      desired_apps_.insert(d.id);
+      if (d.paused) {
+        plan_.skipped.push_back({d.id, "paused"});
+        continue;
+      }
+      auto live = in_.live.apps.find(d.id);
+      auto applied = in_.applied_apps.find(d.id);
+      json want = Comparable(d.body, d.ignore);
+      Action a;
+      a.id = AppActionId(d.id);
+      a.service = d.service;
+      a.env = d.env;
+      a.target = d.id;
+      a.desired = d.body;
+      if (live == in_.live.apps.end()) {
+        a.kind = ActionKind::kAppCreate;
+        a.token = "0";
+        bool was_applied = applied != in_.applied_apps.end() && Comparable(applied->second, d.ignore) == want;
+        a.reason = was_applied ? Reason::kDrifted : Reason::kNew;
+        if (was_applied) a.notes.push_back("galley applied this app, and it is gone: deleted by hand?");
+        a.changes = DiffJson(json::object(), want);
+        AddOrReport(std::move(a));
+        continue;
+      }
+      const model::LiveApp& l = live->second;
+      json have = Comparable(l.body, d.ignore);
+      if (have == want) continue;
+      a.token = l.version;
+      a.changes = DiffJson(have, want);
+      a.kind = Classify(a.changes);
+      if (!l.body.contains("labels") || l.body["labels"].value(kPlatformLabel, "") != in_.platform) {
+        a.notes.push_back("the live app lacks galley's label " + std::string(kPlatformLabel) + "=" + in_.platform +
+                          ": applying takes it over");
+      }
+      if (!l.deployment_ids.empty()) {
+        a.notes.push_back("a deployment is running on it now (" + Join(l.deployment_ids, ", ") + ")");
+      }
+      if (applied == in_.applied_apps.end()) {
+        a.reason = Reason::kDesiredChanged;  // nothing applied yet: pending, never drift
+      } else {
+        json was = Comparable(applied->second, d.ignore);
+        if (was != want) {
+          a.reason = Reason::kDesiredChanged;
+          if (was != have) {
+            a.notes.push_back("live also drifted from what galley last applied: " +
+                              DescribeChanges(DiffJson(was, have)));
+          }
+        } else {
+          a.reason = Reason::kDrifted;
+        }
+      }
+      AddOrReport(std::move(a));
+    }
+  }
+
+  void PlanOrphans() {
+    for (const auto& [id, app] : in_.live.apps) {
+      if (desired_apps_.count(id) || !UnderAny(id, in_.app_prefixes)) continue;
+      auto [env, service] = AppOwner(id);
+      if (!InScope(service, env)) continue;
+      bool ours = app.body.contains("labels") && app.body["labels"].is_object() &&
+                  app.body["labels"].value(kPlatformLabel, "") == in_.platform;
+      std::string why = ours ? "carries galley's label but is not declared (orphan)"
+                             : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
+      if (!in_.prune) {
+        plan_.unmanaged.push_back({id, why + "; prune is off"});
+        continue;
+      }
+      Action a;
+      a.id = AppActionId(id);
+      a.kind = ActionKind::kAppDelete;
+      a.reason = Reason::kOrphan;
+      a.service = service;
+      a.env = env;
+      a.target = id;
+      a.token = app.version;
+      a.notes.push_back(why);
+      a.changes = DiffJson(Comparable(app.body, {}), json::object());
+      Add(std::move(a));
+    }
+    for (const auto& [key, kv] : in_.live.kv) {
+      if (desired_keys_.count(key)) continue;
+      if (!UnderAny(key, in_.kv_prefixes) && !in_.kv_exact_keys.count(key)) continue;
+      auto [env, service] = KvOwner(key);
+      if (!InScope(service, env)) continue;
+      std::string why = in_.declared_services.count(service) ? "not declared in the service's config (foreign key)"
+                                                             : "under a managed prefix, no service declares it";
+      if (!in_.prune) {
+        plan_.unmanaged.push_back({key, why + "; prune is off"});
+        continue;
+      }
+      Action a;
+      a.id = KvActionId(key);
+      a.kind = ActionKind::kKvDelete;
+      a.reason = Reason::kOrphan;
+      a.service = service;
+      a.env = env;
+      a.target = key;
+      a.token = std::to_string(kv.modify_index);
+      a.sensitive = true;  // values of keys galley does not know may be secrets: never printed
+      a.notes.push_back(why);
+      a.changes.push_back({"/value", true, "(not shown)", false, nullptr});
+      Add(std::move(a));
+    }
+  }
+
+  void AddOrReport(Action a) {
+    if (a.reason == Reason::kDrifted && in_.drift != model::DriftPolicy::kRevert) {
+      if (in_.drift == model::DriftPolicy::kReport) {
+        plan_.drift_reported.push_back({a.target, "drifted: " + DescribeChanges(a.changes)});
+      }
+      return;
+    }
+    Add(std::move(a));
+  }
+
+  void Add(Action a) { plan_.actions.push_back(std::move(a)); }
+
+  // Dependencies and order: KV puts before the app that reads them (the app's digest label
+  // moves with them); an app's delete before its keys are deleted. Stable within a class.
+  void Order() {
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> puts, app_deletes;
+    for (const auto& a : plan_.actions) {
+      if (a.kind == ActionKind::kKvPut) puts[{a.env, a.service}].push_back(a.id);
+      if (a.kind == ActionKind::kAppDelete) app_deletes[{a.env, a.service}].push_back(a.id);
+    }
+    for (auto& a : plan_.actions) {
+      bool app = a.kind != ActionKind::kKvPut && a.kind != ActionKind::kKvDelete;
+      if (app && a.kind != ActionKind::kAppDelete) {
+        auto it = puts.find({a.env, a.service});
+        if (it != puts.end()) a.depends_on = it->second;
+      }
+      if (a.kind == ActionKind::kKvDelete) {
+        auto it = app_deletes.find({a.env, a.service});
+        if (it != app_deletes.end()) a.depends_on = it->second;
+      }
+    }
+    auto rank = [](ActionKind k) {
+      switch (k) {
+        case ActionKind::kKvPut: return 0;
+        case ActionKind::kAppCreate: return 1;
+        case ActionKind::kAppUpdate: return 1;
+        case ActionKind::kAppRestart: return 1;
+        case ActionKind::kAppScale: return 1;
+        case ActionKind::kAppDelete: return 2;
+        case ActionKind::kKvDelete: return 3;
+      }
+      return 4;
+    };
+    std::stable_sort(plan_.actions.begin(), plan_.actions.end(), [&](const Action& x, const Action& y) {
+      if (rank(x.kind) != rank(y.kind)) return rank(x.kind) < rank(y.kind);
+      return x.target < y.target;
+    });
+  }
+
+  const PlanInput& in_;
+  Plan plan_;
+  std::set<std::string> desired_apps_, desired_keys_;
+};
+
+}  // namespace
+
+Plan MakePlan(const PlanInput& input) { return Planner(input).Run(); }
+
+}  // namespace galley::engine

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// The planner: desired + observed + last applied → a Plan. Pure (no I/O, no clock).
+//  - Apps and keys are matched by id/key; both sides are normalised (normalize.h) and the
+//    service's ignore pointers removed before comparing, so an untouched app never diffs.
+//  - Reason: nothing live → new (or drifted when galley had applied it: deleted by hand);
+//    live differs and nothing was ever applied → desired-changed (pending, never drift);
+//    desired differs from what was applied → desired-changed (a note says when live drifted
+//    too); desired equals what was applied but live differs → drifted.
+//  - Kind: only /instances differs → scale; only the galley.config-digest label (and maybe
+//    instances) → restart (a rolling one: Marathon replaces tasks per upgradeStrategy);
+//    anything else → update.
+//  - Ownership: under the managed prefixes, objects nobody declares are deleted only when
+//    prune is on (an explicit plan line); otherwise listed as unmanaged. Paused services and
+//    environments are skipped and listed.
+//  - Drift policy "report" lists drift instead of reverting it; "ignore" drops it.
+//  - KV values compare as text; secrets compare as HMACs only. A secret whose source is not
+//    available (a pull request from a fork) is compared with the HMAC last applied.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/plan.h"
+#include "model/desired_state.h"
+#include "model/live_state.h"
+
+namespace galley::engine {
+
+struct DesiredApp {
+  std::string service, env, id;
+  nlohmann::json body;              // rendered, including galley's labels
+  std::vector<std::string> ignore;  // JSON pointers whose drift is tolerated
+  bool paused = false;
+};
+
+struct DesiredKv {
+  std::string service, env, key;  // service/env empty for platform-wide keys
+  std::optional<std::string> value;  // literal, or the secret's value when available
+  bool secret = false;
+  std::string secret_source;  // "env:PROD_DATABASE_URL" / "file:/run/secrets/x"
+  bool paused = false;
+};
+
+struct PlanInput {
+  std::string platform;
+  std::vector<std::string> environments;      // in scope, platform-file order
+  std::set<std::string> targets;              // services; empty = all
+  std::vector<std::string> app_prefixes;      // "/app/production/"
+  std::vector<std::string> kv_prefixes;       // "app/production/"
+  std::set<std::string> kv_exact_keys;        // platform-wide owned keys (service/haproxy/maxconn)
+  std::set<std::string> declared_services;    // every service in the repository
+  std::vector<DesiredApp> apps;
+  std::vector<DesiredKv> kv;
+  model::LiveState live;
+  std::map<std::string, nlohmann::json> applied_apps;  // app id → normalised body last applied
+  std::map<std::string, std::string> applied_kv;       // key → HMAC of the value last applied
+  std::string hmac_key;
+  model::DriftPolicy drift = model::DriftPolicy::kRevert;
+  bool prune = false;
+};
+
+Plan MakePlan(const PlanInput& input);
+
+}  // namespace galley::engine

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+// The planner's decisions: kinds, reasons (pending vs drift), ownership, prune, paused,
+// policies, secrets compared by HMAC only, ordering, and the plan file round trip.
+#include "engine/planner.h"
+
+#include <gtest/gtest.h>
+
+#include "base/digest.h"
+#include "engine/normalize.h"
+
+namespace galley::engine {
+namespace {
+
+using json = nlohmann::json;
+
+json App(const std::string& id, int instances, const std::string& tag, const std::string& digest = "d1") {
+  return json{{"id", id},
+              {"instances", instances},
+              {"cpus", 0.1},
+              {"mem", 64.0},
+              {"args", {"run"}},
+              {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", digest}}},
+              {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
+}
+
+model::LiveApp Live(const json& body, const std::string& version = "v-live") {
+  model::LiveApp a;
+  a.id = body["id"];
+  a.body = body;
+  a.version = version;
+  a.instances = body.value("instances", 1);
+  return a;
+}
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  PlannerTest() {
+    in_.platform = "p";
+    in_.environments = {"production", "staging"};
+    in_.app_prefixes = {"/app/production/", "/app/staging/"};
+    in_.kv_prefixes = {"app/production/", "app/staging/"};
+    in_.declared_services = {"web"};
+    in_.hmac_key = "k";
+  }
+  void Want(const json& body, const std::string& service = "web", const std::string& env = "production") {
+    in_.apps.push_back(DesiredApp{service, env, body["id"], body, {}, false});
+  }
+  void WantKv(const std::string& key, std::optional<std::string> value, bool secret = false) {
+    in_.kv.push_back(DesiredKv{"web", "production", key, value, secret, secret ? "env:SECRET" : "", false});
+  }
+  void HaveKv(const std::string& key, const std::string& value, uint64_t index) {
+    in_.live.kv[key] = model::LiveKvEntry{key, value, index, 0, ""};
+  }
+  Plan Make() { return MakePlan(in_); }
+  PlanInput in_;
+};
+
+TEST_F(PlannerTest, CreatesWhatIsMissing) {
+  Want(App("/app/production/web", 2, "v1"));
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppCreate);
+  EXPECT_EQ(p.actions[0].reason, Reason::kNew);
+  EXPECT_EQ(p.actions[0].token, "0");
+  EXPECT_EQ(p.actions[0].desired["instances"], 2);
+}
+
+TEST_F(PlannerTest, NoChangeWhenLiveMatches) {
+  Want(App("/app/production/web", 2, "v1"));
+  json live = App("/app/production/web", 2, "v1");
+  live["version"] = "2026-01-01T00:00:00.000Z";
+  live["tasksRunning"] = 2;
+  live["networks"] = {{{"mode", "host"}}};
+  live["portDefinitions"] = {{{"port", 10000}, {"protocol", "tcp"}, {"name", "default"}}};
+  in_.live.apps["/app/production/web"] = Live(live);
+  EXPECT_FALSE(Make().HasChanges());
+}
+
+TEST_F(PlannerTest, ScaleOnlyWhenOnlyInstancesDiffer) {
+  Want(App("/app/production/web", 4, "v1"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"), "2026-ver");
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppScale);
+  EXPECT_EQ(p.actions[0].reason, Reason::kDesiredChanged);  // nothing applied yet: pending
+  EXPECT_EQ(p.actions[0].token, "2026-ver");
+  ASSERT_EQ(p.actions[0].changes.size(), 1u);
+  EXPECT_EQ(p.actions[0].changes[0].pointer, "/instances");
+}
+
+TEST_F(PlannerTest, ConfigDigestChangeIsARestartAndKvPutComesFirst) {
+  Want(App("/app/production/web", 2, "v1", "d2"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1", "d1"));
+  WantKv("app/production/web/LOG_LEVEL", "debug");
+  HaveKv("app/production/web/LOG_LEVEL", "info", 17);
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 2u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kKvPut);
+  EXPECT_EQ(p.actions[0].token, "17");
+  EXPECT_EQ(p.actions[0].changes[0].before, "info");
+  EXPECT_EQ(p.actions[0].changes[0].after, "debug");
+  EXPECT_EQ(p.actions[1].kind, ActionKind::kAppRestart);
+  EXPECT_EQ(p.actions[1].depends_on, std::vector<std::string>{"kv:app/production/web/LOG_LEVEL"});
+}
+
+TEST_F(PlannerTest, TagChangeIsAnUpdate) {
+  Want(App("/app/production/web", 2, "v2"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppUpdate);
+}
+
+TEST_F(PlannerTest, DriftVersusPending) {
+  json applied = App("/app/production/web", 2, "v1");
+  in_.applied_apps["/app/production/web"] = NormalizeApp(applied);
+  // Git unchanged, live scaled by hand: drift.
+  Want(applied);
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 5, "v1"));
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].reason, Reason::kDrifted);
+  // Git moved too: pending, with a note about the drift.
+  in_.apps.clear();
+  Want(App("/app/production/web", 2, "v2"));
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].reason, Reason::kDesiredChanged);
+  ASSERT_EQ(p.actions[0].notes.size(), 1u);
+  EXPECT_NE(p.actions[0].notes[0].find("live also drifted from what galley last applied: /instances"),
+            std::string::npos);
+}
+
+TEST_F(PlannerTest, AnAppDeletedByHandIsDrift) {
+  json body = App("/app/production/web", 2, "v1");
+  in_.applied_apps["/app/production/web"] = NormalizeApp(body);
+  Want(body);
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppCreate);
+  EXPECT_EQ(p.actions[0].reason, Reason::kDrifted);
+}
+
+TEST_F(PlannerTest, DriftPolicyReportAndIgnore) {
+  json body = App("/app/production/web", 2, "v1");
+  in_.applied_apps["/app/production/web"] = NormalizeApp(body);
+  Want(body);
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 5, "v1"));
+  in_.drift = model::DriftPolicy::kReport;
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  ASSERT_EQ(p.drift_reported.size(), 1u);
+  EXPECT_EQ(p.drift_reported[0].why, "drifted: /instances");
+  in_.drift = model::DriftPolicy::kIgnore;
+  p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  EXPECT_TRUE(p.drift_reported.empty());
+}
+
+TEST_F(PlannerTest, IgnorePointersSilenceFields) {
+  json want = App("/app/production/web", 2, "v1");
+  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", want, {"/instances"}, false});
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 9, "v1"));
+  EXPECT_FALSE(Make().HasChanges());
+}
+
+TEST_F(PlannerTest, UnmanagedAndOrphansAreNeverTouchedWithoutPrune) {
+  json legacy = App("/app/production/legacy", 1, "v0");
+  legacy["labels"].erase("galley.platform");
+  in_.live.apps["/app/production/legacy"] = Live(legacy);
+  in_.live.apps["/app/production/old"] = Live(App("/app/production/old", 1, "v0"));
+  in_.live.apps["/other/app"] = Live(App("/other/app", 1, "v0"));
+  HaveKv("app/production/web/FOREIGN", "x", 3);
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  ASSERT_EQ(p.unmanaged.size(), 3u);
+  EXPECT_EQ(p.unmanaged[0].target, "/app/production/legacy");
+  EXPECT_NE(p.unmanaged[1].why.find("orphan"), std::string::npos);
+  EXPECT_EQ(p.unmanaged[2].target, "app/production/web/FOREIGN");
+
+  in_.prune = true;
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 3u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppDelete);
+  EXPECT_EQ(p.actions[2].kind, ActionKind::kKvDelete);
+  EXPECT_TRUE(p.actions[2].sensitive);
+  for (const auto& a : p.actions) EXPECT_NE(a.target, "/other/app");
+}
+
+TEST_F(PlannerTest, TargetsAndEnvironmentsNarrowTheScope) {
+  Want(App("/app/production/web", 2, "v1"));
+  Want(App("/app/staging/web", 1, "v1"), "web", "staging");
+  Want(App("/app/production/api", 1, "v1"), "api");
+  in_.environments = {"staging"};
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].target, "/app/staging/web");
+  in_.environments = {"production", "staging"};
+  in_.targets = {"api"};
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].target, "/app/production/api");
+}
+
+TEST_F(PlannerTest, PausedIsSkippedAndSaysSo) {
+  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", App("/app/production/web", 2, "v1"), {}, true});
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  ASSERT_EQ(p.skipped.size(), 1u);
+  EXPECT_EQ(p.skipped[0].why, "paused");
+}
+
+TEST_F(PlannerTest, SecretsCompareByHmacAndAreNeverShown) {
+  WantKv("app/production/web/DB", std::string("postgres://new"), true);
+  HaveKv("app/production/web/DB", "postgres://old", 5);
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_TRUE(p.actions[0].sensitive);
+  EXPECT_EQ(p.actions[0].desired["hmac"], HmacSha256Hex("k", "postgres://new"));
+  std::string all = PlanToJson(p).dump() + RenderPlanText(p, false) + RenderPlanMarkdown(p);
+  EXPECT_EQ(all.find("postgres://"), std::string::npos);
+  // Same value live: no change.
+  in_.live.kv["app/production/web/DB"].value = "postgres://new";
+  EXPECT_FALSE(Make().HasChanges());
+}
+
+TEST_F(PlannerTest, UnavailableSecretIsComparedWithLastApplied) {
+  WantKv("app/production/web/DB", std::nullopt, true);
+  HaveKv("app/production/web/DB", "s3cret", 5);
+  in_.applied_kv["app/production/web/DB"] = HmacSha256Hex("k", "s3cret");
+  Plan p = Make();
+  EXPECT_FALSE(p.HasChanges());
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("unavailable: compared with the last applied value"), std::string::npos);
+  in_.live.kv["app/production/web/DB"].value = "edited by hand";
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].reason, Reason::kDrifted);
+}
+
+TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
+  Want(App("/app/production/web", 4, "v2"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
+  WantKv("app/production/web/LOG_LEVEL", "debug");
+  Plan p = Make();
+  p.commit = "abc";
+  p.galley_version = "0.1.0";
+  p.created_at = "2026-11-27T00:00:00.000Z";
+  auto back = PlanFromJson(json::parse(PlanToJson(p).dump()));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(PlanToJson(*back), PlanToJson(p));
+  EXPECT_EQ(PlanDigest(*back), PlanDigest(p));
+  back->created_at = "later";
+  EXPECT_EQ(PlanDigest(*back), PlanDigest(p));  // the time of planning is not part of its identity
+  back->actions[0].token = "moved";
+  EXPECT_NE(PlanDigest(*back), PlanDigest(p));
+  EXPECT_FALSE(PlanFromJson(json::parse(R"({"galley_plan": 99})")).ok());
+  EXPECT_FALSE(PlanFromJson(json::parse(R"({"x": 1})")).ok());
+}
+
+TEST_F(PlannerTest, TextOutputReadsLikeTerraform) {
+  Want(App("/app/production/web", 4, "v2"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
+  Plan p = Make();
+  std::string text = RenderPlanText(p, false);
+  EXPECT_NE(text.find("~ update marathon app /app/production/web   (desired-changed)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("      instances:              2 → 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("labels.version:"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"v1\" → \"v2\""), std::string::npos) << text;
+  EXPECT_NE(text.find("Plan: 0 to create, 1 to update, 0 to restart, 0 to scale, 0 to delete; KV: 0 to put, 0 to delete."),
+            std::string::npos);
+  EXPECT_EQ(text.find("\033["), std::string::npos);
+  EXPECT_NE(RenderPlanText(p, true).find("\033[33m"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace galley::engine
