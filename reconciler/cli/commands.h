@@ -18,5 +18,6 @@ using Args = std::vector<std::string>;
 
 int RunValidate(const Args& args, std::ostream& out, std::ostream& err);
 int RunRender(const Args& args, std::ostream& out, std::ostream& err);
+int RunPlan(const Args& args, std::ostream& out, std::ostream& err);
 
 }  // namespace galley::cli

@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  validate [DIR]        check a desired-state repository; every problem, with file:line:col\n"
     "  render DIR [options]  print what galley would deploy (Marathon JSON, KV, HAProxy config)\n"
+    "  plan [DIR] [options]  compare with live Marathon and Consul; print what apply would change\n"
     "  version               print galley's version\n"
     "\n"
     "Run 'galley <command> --help' for a command's options.\n";
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "validate") return RunValidate(args, std::cout, std::cerr);
     if (cmd == "render") return RunRender(args, std::cout, std::cerr);
+    if (cmd == "plan") return RunPlan(args, std::cout, std::cerr);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "galley " << GALLEY_VERSION << "\n";
       return kExitOk;

@@ -3,10 +3,22 @@
 // implementation over net::HttpClient: X-Consul-Token from the endpoint, base64 values
 // decoded, 404 on a KV prefix read as "no keys", errors turned into Status messages naming
 // the endpoint ("consul http://c:8500: GET /v1/kv/app/?recurse: 500 ..."). One recurse per
-// managed prefix, so the request count does not grow with the number of keys. Thread-safe.
+// managed prefix, so the request count does not grow with the number of keys.
+// Details: GET only; key paths are percent-encoded per segment ('/' kept); a KV 404 counts
+// as "no keys" (ListKv) or kNotFound (GetKv) only when it carries X-Consul-Index, as
+// Consul's does (otherwise it is a wrong URL or a proxy, reported as an error); Consul's
+// plain-text error bodies end the message ("...: 403 Forbidden: Permission denied");
+// status codes map as in marathon_client.h (401/403 kPermissionDenied, 5xx kUnavailable,
+// ...); transport failures keep their code (kUnavailable, kTimeout). ServiceHealth's
+// `passing` means every check of the entry (node checks included) is "passing"; `address`
+// is the service address, else the node's.
+// requests() counts every request sent, failed ones included. Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,5 +59,13 @@ class ConsulClient {
 
 // `http` must outlive the client.
 std::unique_ptr<ConsulClient> NewConsulClient(const ConsulEndpoint& endpoint, net::HttpClient* http);
+
+struct ConsulClientOptions {
+  std::chrono::milliseconds timeout{10000};  // per request
+  size_t max_response_bytes = 256u << 20;
+};
+std::unique_ptr<ConsulClient> NewConsulClient(const ConsulEndpoint& endpoint,
+                                              net::HttpClient* http,
+                                              const ConsulClientOptions& options);
 
 }  // namespace galley::clients

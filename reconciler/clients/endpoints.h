@@ -6,6 +6,22 @@
 //   GALLEY_MARATHON_PASSWORD (basic auth) or GALLEY_MARATHON_TOKEN (DC/OS
 //   "Authorization: token=..."), GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR (host:port or URL),
 //   CONSUL_HTTP_TOKEN, CONSUL_CACERT, GALLEY_CA_FILE.
+// Decisions (issue #4):
+//   - Marathon URLs: --marathon (each value may be comma-separated) > GALLEY_MARATHON_URL >
+//     galley.yaml marathon.urls; the first source that gives any URL wins whole.
+//   - Consul URL: --consul > GALLEY_CONSUL_URL > CONSUL_HTTP_ADDR > galley.yaml consul.url.
+//     CONSUL_HTTP_ADDR may be "host:port" (http://, or https:// when CONSUL_HTTP_SSL is a
+//     true Go boolean, as Consul's CLI does) or a URL (its https:// is honoured).
+//   - URLs must be http(s) with a host and no query; trailing slashes are dropped, a path
+//     (DC/OS "/service/marathon") is kept. Errors name the source: "GALLEY_MARATHON_URL:
+//     'ftp://x' is not an http(s) URL". No URL at all for either API is an error.
+//   - Marathon auth: basic (GALLEY_MARATHON_USER and GALLEY_MARATHON_PASSWORD, both or
+//     neither) or GALLEY_MARATHON_TOKEN, never both: setting the token together with either
+//     basic variable is an error ("set either ... or ..., not both") rather than a silent
+//     choice (python3-marathon refuses both as well).
+//   - Consul token: CONSUL_HTTP_TOKEN. CA file: GALLEY_CA_FILE for both APIs, else
+//     CONSUL_CACERT for Consul.
+//   - Blank variables count as unset.
 // Pure: the environment is passed in as a map, so tests need not touch the process's.
 #pragma once
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/diff.h"
 
+#include <algorithm>
+
 namespace galley::engine {
 namespace {
 
@@ -44,7 +46,25 @@ void Walk(const std::string& at, const json& a, const json& b, std::vector<Field
   out.push_back({at.empty() ? "/" : at, true, a, true, b});
 }
 
+void Leaves(const std::string& at, const json& v, std::vector<FieldChange>& out) {
+  bool descend_array = v.is_array() && !v.empty() &&
+                       std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_object(); });
+  if (v.is_object() && !v.empty()) {
+    for (auto it = v.begin(); it != v.end(); ++it) Leaves(at + "/" + Escape(it.key()), it.value(), out);
+  } else if (descend_array) {
+    for (size_t i = 0; i < v.size(); ++i) Leaves(at + "/" + std::to_string(i), v[i], out);
+  } else {
+    out.push_back({at, false, nullptr, true, v});
+  }
+}
+
 }  // namespace
+
+std::vector<FieldChange> LeafFields(const json& doc) {
+  std::vector<FieldChange> out;
+  Leaves("", doc, out);
+  return out;
+}
 
 std::vector<FieldChange> DiffJson(const json& before, const json& after) {
   std::vector<FieldChange> out;

@@ -21,4 +21,8 @@ struct FieldChange {
 
 std::vector<FieldChange> DiffJson(const nlohmann::json& before, const nlohmann::json& after);
 
+// Every leaf of `doc` as an added field (objects descended, arrays of objects by element,
+// other arrays whole): how a create is shown.
+std::vector<FieldChange> LeafFields(const nlohmann::json& doc);
+
 }  // namespace galley::engine

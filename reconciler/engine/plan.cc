@@ -245,10 +245,16 @@ std::string PlanDigest(const Plan& plan) {
   return Sha256Hex(j.dump());
 }
 
+// "3f61674b7e35" or "3f61674b7e35-dirty".
+std::string ShortCommit(const std::string& c) {
+  bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
+  return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
+}
+
 std::string RenderPlanText(const Plan& p, bool color) {
   Style st{color};
   std::string out = "galley plan for platform " + p.platform +
-                    (p.commit.empty() ? "" : " at commit " + p.commit.substr(0, 12)) + " (" +
+                    (p.commit.empty() ? "" : " at commit " + ShortCommit(p.commit)) + " (" +
                     std::to_string(p.observed_apps) + " live apps and " + std::to_string(p.observed_keys) +
                     " keys observed in " + std::to_string(p.requests) + " requests)\n";
   for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + w + "\n";
@@ -294,7 +300,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
 }
 
 std::string RenderPlanMarkdown(const Plan& p) {
-  std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + p.commit.substr(0, 12) + "`") +
+  std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +
                     "\n\n**" + Summary(p) + "**\n";
   for (const auto& w : p.warnings) out += "\n> :warning: " + w + "\n";
   if (!p.actions.empty()) {

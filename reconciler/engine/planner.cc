@@ -88,7 +88,9 @@ class Planner {
     if (!env.empty() && std::find(in_.environments.begin(), in_.environments.end(), env) == in_.environments.end()) {
       return false;
     }
-    return in_.targets.empty() || service.empty() || in_.targets.count(service);
+    // Platform-wide objects (no service) belong to no target: only an untargeted plan has them.
+    if (service.empty()) return in_.targets.empty();
+    return in_.targets.empty() || in_.targets.count(service);
   }
 
   void PlanKv() {
@@ -184,7 +186,7 @@ class Planner {
         bool was_applied = applied != in_.applied_apps.end() && Comparable(applied->second, d.ignore) == want;
         a.reason = was_applied ? Reason::kDrifted : Reason::kNew;
         if (was_applied) a.notes.push_back("galley applied this app, and it is gone: deleted by hand?");
-        a.changes = DiffJson(json::object(), want);
+        a.changes = LeafFields(want);
         AddOrReport(std::move(a));
         continue;
       }

@@ -7,7 +7,9 @@
 // Thread-safe (one connection guarded by a mutex); several processes may share a file.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -75,7 +77,9 @@ class StateStore {
   virtual Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger, const std::string& commit,
                                    const std::string& who) = 0;
   virtual Status FinishRun(int64_t run_id, const std::string& outcome, const std::string& summary_json) = 0;
-  // Runs that never finished (a crash) are marked "interrupted" by this call.
+  // Runs that never finished (a crash) are marked "interrupted" by this call. Only runs
+  // whose process is gone are closed (pid + boot id + process start time), so a live
+  // galley sharing the file keeps its run.
   virtual Status MarkInterruptedRuns() = 0;
   virtual Result<std::vector<Run>> RecentRuns(int limit) = 0;
 
@@ -115,7 +119,22 @@ class StateStore {
 // ":memory:" gives a private in-memory store. Fails with a message naming the file.
 Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path);
 
-// $XDG_STATE_HOME/galley/state.db, else $HOME/.local/state/galley/state.db.
+// Seams for OpenSqliteStore; the defaults are what galley runs with.
+struct StoreOptions {
+  // Wall clock for timestamps and lease expiry; empty means system_clock::now. Tests pass
+  // a fake (every store sharing a file must then share it).
+  std::function<std::chrono::system_clock::time_point()> clock;
+  // How long a write waits for another connection's transaction before kUnavailable.
+  int busy_timeout_ms = 5000;
+};
+Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path, const StoreOptions& options);
+
+// The store's timestamp format: ISO-8601 UTC with milliseconds, "2026-11-27T12:00:00.123Z"
+// (sorts and compares as text). Callers passing times (UpsertDrift) use it.
+std::string FormatTimestamp(std::chrono::system_clock::time_point t);
+
+// $XDG_STATE_HOME/galley/state.db, else $HOME/.local/state/galley/state.db, else
+// ./galley-state.db (no HOME). A relative XDG_STATE_HOME is ignored (XDG spec).
 std::string DefaultStatePath(const std::map<std::string, std::string>& env);
 
 }  // namespace galley::store

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs a program from an argv vector — never through a shell — and captures its output.
+// For the few tools galley drives (git). Thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace galley {
+
+struct ProcessOutput {
+  int exit_code = -1;   // -1 when killed by a signal
+  std::string out;      // stdout
+  std::string err;      // stderr
+};
+
+// Fails with kUnavailable when the program cannot be started; a non-zero exit is not a
+// failure at this level. `stdout_path`, when set, receives stdout instead of `out`.
+Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const std::string& stdout_path = "");
+
+}  // namespace galley

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "clients/http_support.h"
+
+#include <cctype>
+
+#include "net/http_types.h"
+
+namespace galley::clients::internal {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr size_t kMaxSummary = 300;
+
+int Sextet(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// Collapses whitespace runs (newlines included) into single spaces and trims.
+std::string OneLine(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  if (out.size() > kMaxSummary) {
+    out.resize(kMaxSummary);
+    out += "...";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                 uint8_t(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> Base64Decode(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = Sextet(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+Status MakeStatus(StatusCode code, std::string message) {
+  switch (code) {
+    case StatusCode::kOk:
+    case StatusCode::kInternal:
+      return Status::Internal(std::move(message));
+    case StatusCode::kInvalidArgument:
+      return Status::InvalidArgument(std::move(message));
+    case StatusCode::kNotFound:
+      return Status::NotFound(std::move(message));
+    case StatusCode::kAlreadyExists:
+      return Status::AlreadyExists(std::move(message));
+    case StatusCode::kConflict:
+      return Status::Conflict(std::move(message));
+    case StatusCode::kUnavailable:
+      return Status::Unavailable(std::move(message));
+    case StatusCode::kTimeout:
+      return Status::Timeout(std::move(message));
+    case StatusCode::kPermissionDenied:
+      return Status::PermissionDenied(std::move(message));
+  }
+  return Status::Internal(std::move(message));
+}
+
+StatusCode CodeForHttpStatus(int status) {
+  if (status == 401 || status == 403) return StatusCode::kPermissionDenied;
+  if (status == 404) return StatusCode::kNotFound;
+  if (status == 409) return StatusCode::kConflict;
+  if (status == 400 || status == 422) return StatusCode::kInvalidArgument;
+  if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
+    return StatusCode::kUnavailable;
+  }
+  return StatusCode::kInternal;
+}
+
+std::string StatusLine(int status) {
+  std::string reason = net::ReasonPhrase(status);
+  if (reason.empty() || reason == "Unknown") return std::to_string(status);
+  return std::to_string(status) + " " + reason;
+}
+
+std::string ErrorBodySummary(const std::string& body, bool json_message) {
+  std::string_view text = body;
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return "";
+  text.remove_prefix(first);
+  if (text[0] == '<') return "";  // an HTML error page (Jetty's 401, a proxy's 502)
+  if (json_message && text[0] == '{') {
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+      auto it = j.find("message");
+      if (it != j.end() && it->is_string()) return OneLine(it->get_ref<const std::string&>());
+      return OneLine(text);
+    }
+  }
+  return OneLine(text);
+}
+
+Result<nlohmann::json> ParseJsonBody(const std::string& body, const std::string& context) {
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 1, ..." → "parse error at line 1, ..."
+    if (size_t close = what.find("] ");
+        what.rfind("[json.exception", 0) == 0 && close != std::string::npos) {
+      what = what.substr(close + 2);
+    }
+    return Status::Unavailable(context + ": invalid JSON in response (byte " +
+                               std::to_string(e.byte) + "): " + OneLine(what));
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Unavailable(context + ": invalid JSON in response: " + OneLine(e.what()));
+  }
+}
+
+std::string TransportDetail(const Status& status, const net::ClientRequest& request) {
+  std::string prefix = request.method + " " + request.url + ": ";
+  const std::string& m = status.message();
+  if (m.rfind(prefix, 0) == 0) return m.substr(prefix.size());
+  return m;
+}
+
+std::string EncodePath(std::string_view path) {
+  return net::PercentEncode(path, /*keep_slash=*/true);
+}
+
+}  // namespace galley::clients::internal

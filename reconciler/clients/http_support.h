@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal helpers shared by the Marathon and Consul clients (not part of clients/' public
+// interface): base64, JSON bodies parsed into Status errors that name the endpoint, HTTP
+// status → StatusCode mapping, and error-body summaries. Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "net/http_client.h"
+
+namespace galley::clients::internal {
+
+std::string Base64Encode(std::string_view bytes);
+// Standard alphabet; padding optional. nullopt on any other character.
+std::optional<std::string> Base64Decode(std::string_view text);
+
+// A Status with an explicit code (Status's constructor is private).
+Status MakeStatus(StatusCode code, std::string message);
+
+// The code galley reports for a non-2xx HTTP status: 401/403 kPermissionDenied, 404
+// kNotFound, 409 kConflict, 400/422 kInvalidArgument, 408/429/5xx kUnavailable, else kInternal.
+StatusCode CodeForHttpStatus(int status);
+
+// "503 Service Unavailable".
+std::string StatusLine(int status);
+
+// A one-line summary of an error body: Marathon's {"message": ...} (json_message), or the
+// plain text Consul sends; HTML pages and empty bodies give "". At most ~300 characters.
+std::string ErrorBodySummary(const std::string& body, bool json_message);
+
+// Parses a response body; on failure kUnavailable "<context>: invalid JSON in response
+// (byte N): <parser message>". Never throws.
+Result<nlohmann::json> ParseJsonBody(const std::string& body, const std::string& context);
+
+// The transport error's text without the "<METHOD> <url>: " prefix net::HttpClient adds
+// (the caller's context already says which request it was).
+std::string TransportDetail(const Status& status, const net::ClientRequest& request);
+
+// Sets request.idempotent = true when net::ClientRequest has that field (the retrying
+// decorator in net/ may add it); a no-op otherwise.
+template <typename Request>
+void MarkIdempotent(Request& request) {
+  if constexpr (requires { request.idempotent = true; }) request.idempotent = true;
+}
+
+// Percent-encodes every segment of a '/'-separated path, keeping the slashes.
+std::string EncodePath(std::string_view path);
+
+}  // namespace galley::clients::internal

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "clients/marathon_client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "base/strings.h"
+#include "clients/http_support.h"
+
+namespace galley::clients {
+namespace {
+
+using Json = nlohmann::json;
+using internal::MakeStatus;
+
+// Read-only keys Marathon adds to an app (embeds and counters); they are not part of the
+// definition galley compares (marathon-api.md §4.3).
+constexpr const char* kReadOnlyKeys[] = {
+    "tasks",          "deployments",     "tasksStaged", "tasksRunning", "tasksHealthy",
+    "tasksUnhealthy", "lastTaskFailure", "tasksStats",  "taskStats",    "readinessCheckResults",
+};
+
+const Json* Field(const Json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string StringOr(const Json& obj, const char* key, std::string fallback = "") {
+  const Json* v = Field(obj, key);
+  return v && v->is_string() ? v->get<std::string>() : fallback;
+}
+
+// Integers as Marathon writes them; 3.0 is accepted as 3 (some serialisers write doubles).
+std::optional<int> IntOf(const Json* v) {
+  if (!v) return std::nullopt;
+  if (v->is_number_integer()) return static_cast<int>(v->get<int64_t>());
+  if (v->is_number_unsigned()) return static_cast<int>(v->get<uint64_t>());
+  if (v->is_number_float()) return static_cast<int>(v->get<double>());
+  return std::nullopt;
+}
+
+model::LiveTask ParseTask(const Json& t) {
+  model::LiveTask task;
+  task.id = StringOr(t, "id");
+  task.host = StringOr(t, "host");
+  task.state = StringOr(t, "state");
+  task.version = StringOr(t, "version");
+  if (const Json* ports = Field(t, "ports"); ports && ports->is_array()) {
+    for (const Json& p : *ports) {
+      if (auto n = IntOf(&p)) task.ports.push_back(*n);
+    }
+  }
+  // Healthy when every Marathon health check result is alive (and there is at least one).
+  if (const Json* results = Field(t, "healthCheckResults");
+      results && results->is_array() && !results->empty()) {
+    task.healthy = std::all_of(results->begin(), results->end(), [](const Json& r) {
+      const Json* alive = Field(r, "alive");
+      return alive && alive->is_boolean() && alive->get<bool>();
+    });
+  }
+  return task;
+}
+
+// Consumes `app` (the JSON of one app, or {"app": {...}}).
+Result<model::LiveApp> ParseOwned(Json app) {
+  if (app.is_object() && !app.contains("id")) {
+    auto wrapped = app.find("app");
+    if (wrapped != app.end() && wrapped->is_object()) {
+      Json inner = std::move(*wrapped);
+      app = std::move(inner);
+    }
+  }
+  if (!app.is_object()) {
+    return Status::InvalidArgument(std::string("marathon app: expected a JSON object, got ") +
+                                   app.type_name());
+  }
+  const Json* id = Field(app, "id");
+  if (!id || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+    return Status::InvalidArgument("marathon app: no string 'id'");
+  }
+  model::LiveApp out;
+  out.id = id->get<std::string>();
+  out.version = StringOr(app, "version");
+  if (const Json* vi = Field(app, "versionInfo")) {
+    out.last_config_change_at = StringOr(*vi, "lastConfigChangeAt");
+  }
+  out.instances = IntOf(Field(app, "instances")).value_or(1);  // the server default (§4.1)
+
+  if (const Json* tasks = Field(app, "tasks"); tasks && tasks->is_array()) {
+    for (const Json& t : *tasks) {
+      if (t.is_object()) out.tasks.push_back(ParseTask(t));
+    }
+  }
+  if (const Json* deps = Field(app, "deployments"); deps && deps->is_array()) {
+    for (const Json& d : *deps) {
+      std::string did = StringOr(d, "id");
+      if (!did.empty()) out.deployment_ids.push_back(std::move(did));
+    }
+  }
+  // The counters when Marathon sent them, else counted from the tasks.
+  int running = 0, healthy = 0, staged = 0;
+  for (const auto& t : out.tasks) {
+    running += t.state == "TASK_RUNNING";
+    staged += t.state == "TASK_STAGING" || t.state == "TASK_STARTING";
+    healthy += t.healthy;
+  }
+  out.tasks_running = IntOf(Field(app, "tasksRunning")).value_or(running);
+  out.tasks_healthy = IntOf(Field(app, "tasksHealthy")).value_or(healthy);
+  out.tasks_staged = IntOf(Field(app, "tasksStaged")).value_or(staged);
+
+  for (const char* key : kReadOnlyKeys) app.erase(key);
+  out.body = std::move(app);
+  return out;
+}
+
+// "/app/production/" or "/app/production" → "/app/production/"; "/" and "" → "/".
+std::string GroupPrefix(std::string p) {
+  if (p.empty() || p[0] != '/') p.insert(p.begin(), '/');
+  if (p.back() != '/') p += '/';
+  return p;
+}
+
+bool UnderAny(const std::string& id, const std::vector<std::string>& groups) {
+  for (const std::string& g : groups) {
+    if (g == "/" || StartsWith(id, g) || id + "/" == g) return true;
+  }
+  return false;
+}
+
+std::string AppPath(const std::string& id) {
+  std::string canonical = id;
+  if (canonical.empty() || canonical[0] != '/') canonical.insert(canonical.begin(), '/');
+  while (canonical.size() > 1 && canonical.back() == '/') canonical.pop_back();
+  return canonical;
+}
+
+// A sort key for Marathon timestamps: "…:48Z" and "…:48.343Z" compare by time.
+std::string TimestampKey(const std::string& ts) {
+  std::string base = ts, frac;
+  if (!base.empty() && base.back() == 'Z') base.pop_back();
+  if (size_t dot = base.find('.'); dot != std::string::npos) {
+    frac = base.substr(dot + 1);
+    base.resize(dot);
+  }
+  frac.resize(9, '0');
+  return base + "." + frac;
+}
+
+class HttpMarathonClient : public MarathonClient {
+ public:
+  HttpMarathonClient(const MarathonEndpoint& endpoint, net::HttpClient* http,
+                     const MarathonClientOptions& options)
+      : endpoint_(endpoint), http_(http), options_(options) {
+    if (!endpoint_.token.empty()) {
+      auth_ = "token=" + endpoint_.token;
+    } else if (!endpoint_.basic_user.empty()) {
+      auth_ =
+          "Basic " + internal::Base64Encode(endpoint_.basic_user + ":" + endpoint_.basic_password);
+    }
+  }
+
+  Result<std::vector<model::LiveApp>> ListApps(const std::vector<std::string>& prefixes) override {
+    return Guarded([&] { return DoListApps(prefixes); });
+  }
+  Result<model::LiveApp> GetApp(const std::string& id) override {
+    return Guarded([&] { return DoGetApp(id); });
+  }
+  Result<std::vector<std::string>> ListVersions(const std::string& id) override {
+    return Guarded([&] { return DoListVersions(id); });
+  }
+  Result<std::vector<MarathonDeployment>> ListDeployments() override {
+    return Guarded([&] { return DoListDeployments(); });
+  }
+  int requests() const override { return requests_.load(); }
+
+ private:
+  // Keeps nlohmann's exceptions (none are expected: every access checks the type first)
+  // from crossing the interface.
+  template <typename F>
+  static auto Guarded(F f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const nlohmann::json::exception& e) {
+      return Status::Internal(std::string("marathon: unexpected response shape: ") + e.what());
+    }
+  }
+
+  Result<std::vector<model::LiveApp>> DoListApps(const std::vector<std::string>& prefixes) {
+    ASSIGN_OR_RETURN(Reply reply,
+                     Get("/v2/apps?embed=apps.tasks&embed=apps.deployments&embed=apps.counts"
+                         "&embed=apps.lastTaskFailure",
+                         "/v2/apps"));
+    if (reply.status / 100 != 2) return reply.Error();
+    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
+    auto apps = body.is_object() ? body.find("apps") : body.end();
+    if (!body.is_object() || apps == body.end() || !apps->is_array()) {
+      return Status::Unavailable(reply.context + ": unexpected response: no \"apps\" array");
+    }
+    std::vector<std::string> groups;
+    for (const auto& p : prefixes) groups.push_back(GroupPrefix(p));
+    std::vector<model::LiveApp> out;
+    for (size_t i = 0; i < apps->size(); ++i) {
+      Json& a = (*apps)[i];
+      const Json* id = Field(a, "id");
+      if (!id || !id->is_string()) {
+        return Status::Unavailable(reply.context + ": unexpected response: apps[" +
+                                   std::to_string(i) + "] has no string 'id'");
+      }
+      if (!UnderAny(id->get_ref<const std::string&>(), groups)) continue;
+      auto app = ParseOwned(std::move(a));
+      if (!app.ok()) {
+        return Status::Unavailable(reply.context + ": unexpected response: apps[" +
+                                   std::to_string(i) + "]: " + app.status().message());
+      }
+      out.push_back(std::move(app).value());
+    }
+    std::sort(out.begin(), out.end(),
+              [](const model::LiveApp& a, const model::LiveApp& b) { return a.id < b.id; });
+    return out;
+  }
+
+  Result<model::LiveApp> DoGetApp(const std::string& id) {
+    std::string app_id = AppPath(id);
+    std::string path = "/v2/apps" + internal::EncodePath(app_id);
+    ASSIGN_OR_RETURN(Reply reply,
+                     Get(path + "?embed=app.tasks&embed=app.counts&embed=app.deployments"
+                                "&embed=app.lastTaskFailure",
+                         path));
+    if (reply.AppMissing()) {
+      return Status::NotFound("marathon: app '" + app_id + "' does not exist");
+    }
+    if (reply.status / 100 != 2) return reply.Error();
+    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
+    if (!body.is_object() || !body.contains("app")) {
+      return Status::Unavailable(reply.context + ": unexpected response: no \"app\" object");
+    }
+    auto app = ParseOwned(std::move(body));
+    if (!app.ok()) {
+      return Status::Unavailable(reply.context +
+                                 ": unexpected response: " + app.status().message());
+    }
+    return app;
+  }
+
+  Result<std::vector<std::string>> DoListVersions(const std::string& id) {
+    std::string app_id = AppPath(id);
+    std::string path = "/v2/apps" + internal::EncodePath(app_id) + "/versions";
+    ASSIGN_OR_RETURN(Reply reply, Get(path, path));
+    if (reply.AppMissing()) {
+      return Status::NotFound("marathon: app '" + app_id + "' does not exist");
+    }
+    if (reply.status / 100 != 2) return reply.Error();
+    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
+    const Json* versions = Field(body, "versions");
+    if (!versions || !versions->is_array()) {
+      return Status::Unavailable(reply.context + ": unexpected response: no \"versions\" array");
+    }
+    std::vector<std::pair<std::string, std::string>> keyed;
+    for (const Json& v : *versions) {
+      if (v.is_string()) {
+        keyed.emplace_back(TimestampKey(v.get<std::string>()), v.get<std::string>());
+      }
+    }
+    std::sort(keyed.begin(), keyed.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::string> out;
+    out.reserve(keyed.size());
+    for (auto& [key, v] : keyed) out.push_back(std::move(v));
+    return out;
+  }
+
+  Result<std::vector<MarathonDeployment>> DoListDeployments() {
+    ASSIGN_OR_RETURN(Reply reply, Get("/v2/deployments", "/v2/deployments"));
+    if (reply.status / 100 != 2) return reply.Error();
+    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
+    if (!body.is_array()) {
+      return Status::Unavailable(reply.context + ": unexpected response: not a JSON array");
+    }
+    std::vector<MarathonDeployment> out;
+    for (const Json& d : body) {
+      if (!d.is_object()) continue;
+      MarathonDeployment dep;
+      dep.id = StringOr(d, "id");
+      dep.version = StringOr(d, "version");
+      dep.current_step = IntOf(Field(d, "currentStep")).value_or(0);
+      dep.total_steps = IntOf(Field(d, "totalSteps")).value_or(0);
+      if (const Json* affected = Field(d, "affectedApps"); affected && affected->is_array()) {
+        for (const Json& a : *affected) {
+          if (a.is_string()) dep.affected_apps.push_back(a.get<std::string>());
+        }
+      }
+      out.push_back(std::move(dep));
+    }
+    return out;
+  }
+
+  // An HTTP answer from one of the URLs.
+  struct Reply {
+    int status = 0;
+    std::string body;
+    std::string context;  // "marathon http://m1:8080: GET /v2/apps"
+    // Marathon's own "App '/x' does not exist" (a 404 from a wrong base URL says "URI not
+    // found" or is HTML, and is reported as the HTTP error it is).
+    bool AppMissing() const {
+      return status == 404 &&
+             internal::ErrorBodySummary(body, /*json_message=*/true).find("does not exist") !=
+                 std::string::npos;
+    }
+    Status Error() const {
+      std::string msg = context + ": " + internal::StatusLine(status);
+      std::string detail = internal::ErrorBodySummary(body, /*json_message=*/true);
+      if (!detail.empty()) msg += ": " + detail;
+      return MakeStatus(internal::CodeForHttpStatus(status), std::move(msg));
+    }
+  };
+
+  // GET `target` (path and query) with failover; `shown` is the path errors mention.
+  Result<Reply> Get(const std::string& target, const std::string& shown) {
+    const size_t n = endpoint_.urls.size();
+    if (n == 0) return Status::InvalidArgument("marathon: no URL configured");
+    net::ClientRequest req;
+    req.method = "GET";
+    req.timeout = options_.timeout;
+    req.max_response_bytes = options_.max_response_bytes;
+    req.headers["Accept"] = "application/json";
+    if (!auth_.empty()) req.headers["Authorization"] = auth_;
+    internal::MarkIdempotent(req);
+
+    const size_t start = preferred_.load() % n;
+    std::vector<std::string> failures;
+    Status last;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t idx = (start + i) % n;
+      const std::string& base = endpoint_.urls[idx];
+      std::string context = "marathon " + base + ": GET " + shown;
+      req.url = base + target;
+      ++requests_;
+      auto r = http_->Send(req);
+      if (r.ok()) {
+        preferred_.store(idx);
+        return Reply{r->status, std::move(r->body), std::move(context)};
+      }
+      Status failed = MakeStatus(r.status().code(),
+                                 context + ": " + internal::TransportDetail(r.status(), req));
+      if (r.status().code() != StatusCode::kUnavailable &&
+          r.status().code() != StatusCode::kTimeout)
+        return failed;
+      failures.push_back(failed.message());
+      last = failed;
+    }
+    if (n == 1) return last;
+    return MakeStatus(last.code(), "marathon: no URL answered: " + Join(failures, "; "));
+  }
+
+  const MarathonEndpoint endpoint_;
+  net::HttpClient* const http_;
+  const MarathonClientOptions options_;
+  std::string auth_;  // the Authorization header value, "" for none
+  std::atomic<size_t> preferred_{0};
+  std::atomic<int> requests_{0};
+};
+
+}  // namespace
+
+Result<model::LiveApp> ParseMarathonApp(const nlohmann::json& app) {
+  try {
+    return ParseOwned(app);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("marathon app: ") + e.what());
+  }
+}
+
+std::unique_ptr<MarathonClient> NewMarathonClient(const MarathonEndpoint& endpoint,
+                                                  net::HttpClient* http) {
+  return NewMarathonClient(endpoint, http, MarathonClientOptions{});
+}
+
+std::unique_ptr<MarathonClient> NewMarathonClient(const MarathonEndpoint& endpoint,
+                                                  net::HttpClient* http,
+                                                  const MarathonClientOptions& options) {
+  return std::make_unique<HttpMarathonClient>(endpoint, http, options);
+}
+
+}  // namespace galley::clients

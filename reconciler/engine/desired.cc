@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/desired.h"
+
+#include "base/digest.h"
+#include "base/file_io.h"
+#include "render/consul_kv.h"
+#include "render/marathon_app.h"
+
+namespace galley::engine {
+
+SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env) {
+  return [env = std::move(env)](const model::ConfigValue& v) -> std::optional<std::string> {
+    if (v.source == model::ConfigValue::Source::kSecretEnv) {
+      auto it = env.find(v.text);
+      if (it == env.end()) return std::nullopt;
+      return it->second;
+    }
+    if (v.source == model::ConfigValue::Source::kSecretFile) {
+      auto text = ReadFileBounded(v.text, 1 << 20);
+      if (!text.ok()) return std::nullopt;
+      std::string s = std::move(*text);
+      if (!s.empty() && s.back() == '\n') s.pop_back();  // files usually end with a newline
+      return s;
+    }
+    return v.text;
+  };
+}
+
+std::optional<std::string> ConfigDigest(const std::string& hmac_key,
+                                        const std::map<std::string, std::optional<std::string>>& value_hmacs) {
+  std::string lines;
+  for (const auto& [k, h] : value_hmacs) {
+    if (!h) return std::nullopt;
+    lines += k + "=" + *h + "\n";
+  }
+  return HmacSha256Hex(hmac_key, lines);
+}
+
+std::vector<std::string> ManagedAppPrefixes(const model::Platform& p) {
+  std::vector<std::string> out;
+  for (const auto& e : p.environments) out.push_back(std::string("/") + model::kAppRoot + "/" + e.name + "/");
+  return out;
+}
+
+std::vector<std::string> ManagedKvPrefixes(const model::Platform& p) {
+  std::vector<std::string> out;
+  for (const auto& e : p.environments) out.push_back(std::string(model::kAppRoot) + "/" + e.name + "/");
+  return out;
+}
+
+std::string HmacKeyKey(const model::Platform& p) { return "galley/" + p.name + "/hmac-key"; }
+std::string AppliedPrefix(const model::Platform& p) { return "galley/" + p.name + "/applied/"; }
+
+DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets, const std::string& hmac_key,
+                        const std::map<std::string, std::string>& applied_kv) {
+  DesiredSet out;
+  const model::Platform& p = state.platform;
+  for (const auto& e : render::RenderPlatformKv(p)) {
+    out.kv.push_back(DesiredKv{"", "", e.key, e.value.text, false, "", false});
+  }
+  for (const auto& s : state.services) {
+    for (const auto& env : p.environments) {
+      const model::ServiceEnvironment* se = s.FindEnvironment(env.name);
+      if (!se) continue;
+      bool paused = s.paused || se->paused || env.paused;
+      std::map<std::string, std::optional<std::string>> hmacs;
+      for (const auto& entry : render::RenderServiceKv(s, *se)) {
+        DesiredKv kv{s.name, env.name, entry.key, std::nullopt, entry.value.secret(), "", paused};
+        if (entry.value.secret()) {
+          kv.secret_source = (entry.value.source == model::ConfigValue::Source::kSecretEnv ? "env:" : "file:") +
+                             entry.value.text;
+        }
+        kv.value = secrets(entry.value);
+        std::string name = entry.key.substr(entry.key.rfind('/') + 1);
+        if (kv.value && !hmac_key.empty()) {
+          hmacs[name] = HmacSha256Hex(hmac_key, *kv.value);
+        } else if (auto it = applied_kv.find(entry.key); it != applied_kv.end() && !hmac_key.empty()) {
+          hmacs[name] = it->second;
+        } else {
+          hmacs[name] = std::nullopt;
+        }
+        out.kv.push_back(std::move(kv));
+      }
+      nlohmann::json body = nlohmann::json::parse(render::RenderMarathonApp(p, s, *se).dump());
+      if (!p.restarts_on_kv_change) {
+        std::optional<std::string> digest = hmac_key.empty() ? std::nullopt : ConfigDigest(hmac_key, hmacs);
+        body["labels"][kConfigDigestLabel] = digest ? *digest : kDigestUnknown;
+      }
+      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body, {}, paused});
+    }
+  }
+  return out;
+}
+
+}  // namespace galley::engine

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Builds the planner's desired side from the loaded repository: the rendered Marathon app of
+// every service × environment (with the galley.config-digest label, unless the platform's
+// wrapper restarts on KV changes itself), and every owned KV entry. Secret values come
+// through a resolver (the environment and files at plan/apply time); they are used for
+// HMACs and the apply body, never stored or printed. Pure apart from the resolver.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/planner.h"
+#include "model/desired_state.h"
+
+namespace galley::engine {
+
+inline constexpr char kConfigDigestLabel[] = "galley.config-digest";
+inline constexpr char kDigestUnknown[] = "(known after apply)";
+
+using SecretResolver = std::function<std::optional<std::string>(const model::ConfigValue&)>;
+// Reads secret_env from `env` and secret_file from the filesystem (at most 1 MiB).
+SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env);
+
+struct DesiredSet {
+  std::vector<DesiredApp> apps;
+  std::vector<DesiredKv> kv;
+};
+
+// `hmac_key` empty: no key exists yet (nothing applied); config digests are then
+// kDigestUnknown. `applied_kv` (key → HMAC last applied) stands in for secrets whose
+// source is unavailable, so the digest stays comparable.
+DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets, const std::string& hmac_key,
+                        const std::map<std::string, std::string>& applied_kv);
+
+// HMAC-SHA256 over the sorted "KEY=<HMAC of value>" lines; empty optional when a value's
+// HMAC is unknown.
+std::optional<std::string> ConfigDigest(const std::string& hmac_key,
+                                        const std::map<std::string, std::optional<std::string>>& value_hmacs);
+
+// "/app/production/", ... and "app/production/", ... for the environments in the platform.
+std::vector<std::string> ManagedAppPrefixes(const model::Platform& p);
+std::vector<std::string> ManagedKvPrefixes(const model::Platform& p);
+// galley/<platform>/hmac-key and galley/<platform>/applied/
+std::string HmacKeyKey(const model::Platform& p);
+std::string AppliedPrefix(const model::Platform& p);
+
+}  // namespace galley::engine

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/observer.h"
+
+#include <algorithm>
+
+namespace galley::engine {
+
+Result<model::LiveState> Observe(clients::MarathonClient& marathon, clients::ConsulClient& consul,
+                                 const ObserveScope& scope) {
+  model::LiveState live;
+  int before = marathon.requests() + consul.requests();
+  ASSIGN_OR_RETURN(auto apps, marathon.ListApps(scope.app_prefixes));
+  for (auto& a : apps) live.apps[a.id] = std::move(a);
+  for (const auto& prefix : scope.kv_prefixes) {
+    ASSIGN_OR_RETURN(auto list, consul.ListKv(prefix));
+    live.kv_index = std::max(live.kv_index, list.index);
+    for (auto& e : list.entries) live.kv[e.key] = std::move(e);
+  }
+  for (const auto& key : scope.exact_keys) {
+    auto e = consul.GetKv(key);
+    if (e.ok()) {
+      live.kv[key] = std::move(*e);
+    } else if (e.status().code() != StatusCode::kNotFound) {
+      return e.status();
+    }
+  }
+  live.requests = marathon.requests() + consul.requests() - before;
+  return live;
+}
+
+}  // namespace galley::engine

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// Observe: reads everything under the managed prefixes from Marathon and Consul into a
+// LiveState — one app list call with embedded tasks and deployments, one KV recurse per
+// prefix, one GET per exact key — so the request count does not grow with the number of
+// services (DESIGN §7.5). I/O only through the client interfaces.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "clients/consul_client.h"
+#include "clients/marathon_client.h"
+#include "model/live_state.h"
+
+namespace galley::engine {
+
+struct ObserveScope {
+  std::vector<std::string> app_prefixes;  // "/app/production/"
+  std::vector<std::string> kv_prefixes;   // "app/production/", "galley/<platform>/applied/"
+  std::vector<std::string> exact_keys;    // "service/haproxy/maxconn", "galley/<platform>/hmac-key"
+};
+
+// Fails with the first client error (it names the endpoint); nothing partial is returned.
+Result<model::LiveState> Observe(clients::MarathonClient& marathon, clients::ConsulClient& consul,
+                                 const ObserveScope& scope);
+
+}  // namespace galley::engine

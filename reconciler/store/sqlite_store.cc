@@ -1,0 +1,785 @@
+// SPDX-License-Identifier: Apache-2.0
+// SqliteStore: the StateStore on one SQLite connection, guarded by a mutex. Each method is
+// one transaction (BEGIN IMMEDIATE for writes, so a writer waits up to the busy timeout
+// for another process instead of failing half-way); statements are prepared once and
+// bound, never built from values. Durability (state/README.md): WAL with
+// synchronous=NORMAL, and synchronous=FULL for the apply record (journal, applied, plan
+// marks), whose commits must survive a power cut, not only a crash.
+// Thread-safe: every public method takes mu_.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/migrations.h"
+#include "store/run_owner.h"
+#include "store/sqlite_db.h"
+#include "store/state_store.h"
+
+namespace galley::store {
+namespace {
+
+using internal::Connection;
+using internal::RunOwner;
+using internal::Statement;
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+// "GALL": PRAGMA application_id of a galley state file, set with the first migration.
+constexpr int32_t kApplicationId = 0x47414c4c;
+
+enum class Sync { kNormal, kFull };
+
+Status MakeDirs(const std::string& dir) {
+  if (dir.empty()) return Status::Ok();
+  std::string prefix;
+  size_t pos = 0;
+  while (pos <= dir.size()) {
+    size_t next = dir.find('/', pos);
+    if (next == std::string::npos) next = dir.size();
+    prefix = dir.substr(0, next);
+    pos = next + 1;
+    if (prefix.empty() || prefix == "." || prefix == "..") continue;
+    if (::mkdir(prefix.c_str(), 0700) == 0) continue;
+    int err = errno;
+    struct stat st {};
+    if (err == EEXIST && ::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    std::string why = err == EEXIST ? "exists and is not a directory" : std::strerror(err);
+    Status (*make)(std::string) = err == EACCES || err == EPERM || err == EROFS
+                                      ? &Status::PermissionDenied
+                                      : &Status::Unavailable;
+    return make("state directory " + prefix + ": " + why);
+  }
+  return Status::Ok();
+}
+
+// Creates the state file readable by its owner only before SQLite opens it; SQLite gives
+// its -wal and -shm files the same mode.
+Status CreatePrivateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return Status::Ok();
+  }
+  int err = errno;
+  if (err == EEXIST) return Status::Ok();
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return Status::PermissionDenied("state file " + path + ": " + std::strerror(err));
+  }
+  return Status::Unavailable("state file " + path + ": " + std::strerror(err));
+}
+
+std::string ParentDir(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return "";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class SqliteStore final : public StateStore {
+ public:
+  SqliteStore(std::unique_ptr<Connection> conn, bool memory, Clock clock)
+      : conn_(std::move(conn)), memory_(memory), clock_(std::move(clock)) {}
+
+  Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger,
+                           const std::string& commit, const std::string& who) override {
+    if (trigger.empty()) return Invalid("BeginRun", "empty trigger");
+    int64_t id = 0;
+    RunOwner owner = internal::CurrentProcess();
+    Status st = Write("BeginRun", Sync::kNormal, [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement s,
+                       conn_->Prepare("INSERT INTO runs (kind, \"trigger\", \"commit\", who, "
+                                      "started_at, owner_pid, owner_boot, owner_start) "
+                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                      "BeginRun"));
+      s.BindText(1, kind)
+          .BindText(2, trigger)
+          .BindText(3, commit)
+          .BindText(4, who)
+          .BindText(5, Now());
+      s.BindInt(6, owner.pid).BindTextOrNull(7, owner.boot).BindInt(8, owner.start);
+      RETURN_IF_ERROR(s.Run());
+      id = sqlite3_last_insert_rowid(conn_->raw());
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return id;
+  }
+
+  Status FinishRun(int64_t run_id, const std::string& outcome,
+                   const std::string& summary_json) override {
+    if (outcome.empty()) return Invalid("FinishRun", "empty outcome");
+    return Write("FinishRun", Sync::kNormal, [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q,
+                       conn_->Prepare("SELECT outcome FROM runs WHERE id = ?1", "FinishRun"));
+      q.BindInt(1, run_id);
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (!found) return Status::NotFound(Where("FinishRun") + "no run " + std::to_string(run_id));
+      if (!q.Text(0).empty()) {
+        return Status::Conflict(Where("FinishRun") + "run " + std::to_string(run_id) +
+                                " already finished (" + q.Text(0) + ")");
+      }
+      ASSIGN_OR_RETURN(
+          Statement s,
+          conn_->Prepare(
+              "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
+              "FinishRun"));
+      s.BindInt(1, run_id).BindText(2, Now()).BindText(3, outcome).BindText(4, summary_json);
+      return s.Run();
+    });
+  }
+
+  Status MarkInterruptedRuns() override {
+    return Write("MarkInterruptedRuns", Sync::kNormal, [&]() -> Status {
+      std::vector<int64_t> gone;
+      {
+        ASSIGN_OR_RETURN(
+            Statement q,
+            conn_->Prepare(
+                "SELECT id, owner_pid, owner_boot, owner_start FROM runs WHERE finished_at IS NULL",
+                "MarkInterruptedRuns"));
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          RunOwner owner{q.Int(1), q.Text(2), q.Int(3)};
+          if (!internal::OwnerAlive(owner)) gone.push_back(q.Int(0));
+        }
+      }
+      std::string now = Now();
+      for (int64_t id : gone) {
+        ASSIGN_OR_RETURN(Statement s,
+                         conn_->Prepare("UPDATE runs SET finished_at = ?2, outcome = 'interrupted' "
+                                        "WHERE id = ?1 AND finished_at IS NULL",
+                                        "MarkInterruptedRuns"));
+        s.BindInt(1, id).BindText(2, now);
+        RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<Run>> RecentRuns(int limit) override {
+    if (limit <= 0) return Invalid("RecentRuns", "limit must be positive");
+    std::vector<Run> runs;
+    Status st = Read("RecentRuns", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT id, kind, \"trigger\", \"commit\", who, "
+                                                   "started_at, finished_at, outcome, summary "
+                                                   "FROM runs ORDER BY id DESC LIMIT ?1",
+                                                   "RecentRuns"));
+      q.BindInt(1, limit);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) return Status::Ok();
+        runs.push_back(Run{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
+                           q.Text(6), q.Text(7), q.Text(8)});
+      }
+    });
+    if (!st.ok()) return st;
+    return runs;
+  }
+
+  Status RecordObservations(int64_t run_id, const std::vector<Observation>& observations) override {
+    for (const Observation& o : observations) {
+      if (o.resource.empty()) return Invalid("RecordObservations", "empty resource key");
+    }
+    return Write("RecordObservations", Sync::kNormal, [&]() -> Status {
+      RETURN_IF_ERROR(RequireRun(run_id, "RecordObservations"));
+      std::string now = Now();
+      for (const Observation& o : observations) {
+        ASSIGN_OR_RETURN(
+            Statement s,
+            conn_->Prepare(
+                "INSERT INTO observations (run_id, resource, hash, token, body, seen_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "RecordObservations"));
+        s.BindInt(1, run_id)
+            .BindText(2, o.resource)
+            .BindText(3, o.hash)
+            .BindText(4, o.token)
+            .BindText(5, o.body);
+        s.BindText(6, now);
+        RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::map<ResourceKey, Observation>> LatestObservations() override {
+    std::map<ResourceKey, Observation> out;
+    // A loose index scan: hop from one distinct resource to the next on the (resource, id)
+    // index, then take that resource's largest id; cost grows with the number of
+    // resources, not with the history.
+    Status st = Read("LatestObservations", [&]() -> Status {
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare(
+              "WITH RECURSIVE r(resource) AS ("
+              "  SELECT (SELECT MIN(resource) FROM observations)"
+              "  UNION ALL"
+              "  SELECT (SELECT MIN(resource) FROM observations WHERE resource > r.resource) FROM r"
+              "  WHERE r.resource IS NOT NULL) "
+              "SELECT o.resource, o.hash, o.token, o.body FROM r "
+              "JOIN observations o ON o.id = (SELECT MAX(id) FROM observations WHERE resource = "
+              "r.resource) "
+              "WHERE r.resource IS NOT NULL",
+              "LatestObservations"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) return Status::Ok();
+        Observation o{q.Text(0), q.Text(1), q.Text(2), q.Text(3)};
+        out.emplace(o.resource, std::move(o));
+      }
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<std::map<ResourceKey, Applied>> LastApplied() override {
+    std::map<ResourceKey, Applied> out;
+    Status st = Read("LastApplied", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q,
+                       conn_->Prepare("SELECT resource, body, digest, \"commit\", applied_at, "
+                                      "applied_by, run_id, deleted FROM applied",
+                                      "LastApplied"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) return Status::Ok();
+        Applied a{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                  q.Text(4), q.Text(5), q.Int(6),  q.Int(7) != 0};
+        out.emplace(a.resource, std::move(a));
+      }
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status SetApplied(const std::vector<Applied>& records) override {
+    for (const Applied& a : records) {
+      if (a.resource.empty()) return Invalid("SetApplied", "empty resource key");
+    }
+    return Write("SetApplied", Sync::kFull, [&]() -> Status {
+      std::string now = Now();
+      for (const Applied& a : records) {
+        ASSIGN_OR_RETURN(
+            Statement s,
+            conn_->Prepare("INSERT INTO applied (resource, body, digest, \"commit\", applied_at, "
+                           "applied_by, run_id, deleted) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                           "ON CONFLICT (resource) DO UPDATE SET body = excluded.body, digest = "
+                           "excluded.digest, "
+                           "\"commit\" = excluded.\"commit\", applied_at = excluded.applied_at, "
+                           "applied_by = excluded.applied_by, run_id = excluded.run_id, deleted = "
+                           "excluded.deleted",
+                           "SetApplied"));
+        s.BindText(1, a.resource).BindText(2, a.body).BindText(3, a.digest).BindText(4, a.commit);
+        s.BindText(5, a.applied_at.empty() ? now : a.applied_at).BindText(6, a.applied_by);
+        s.BindIdOrNull(7, a.run_id).BindInt(8, a.deleted ? 1 : 0);
+        RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<int64_t> SavePlan(int64_t run_id, const std::string& plan_json,
+                           const std::string& digest) override {
+    if (digest.empty()) return Invalid("SavePlan", "empty digest");
+    int64_t id = 0;
+    Status st = Write("SavePlan", Sync::kNormal, [&]() -> Status {
+      RETURN_IF_ERROR(RequireRun(run_id, "SavePlan"));
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare("SELECT id, plan_json FROM plans WHERE digest = ?1", "SavePlan"));
+      q.BindText(1, digest);
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (found) {  // the same plan saved again: idempotent
+        if (q.Text(1) != plan_json) {
+          return Status::AlreadyExists(Where("SavePlan") + "a different plan with digest " +
+                                       digest + " is already saved");
+        }
+        id = q.Int(0);
+        return Status::Ok();
+      }
+      ASSIGN_OR_RETURN(
+          Statement s,
+          conn_->Prepare(
+              "INSERT INTO plans (run_id, digest, plan_json, created_at) VALUES (?1, ?2, ?3, ?4)",
+              "SavePlan"));
+      s.BindInt(1, run_id).BindText(2, digest).BindText(3, plan_json).BindText(4, Now());
+      RETURN_IF_ERROR(s.Run());
+      id = sqlite3_last_insert_rowid(conn_->raw());
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return id;
+  }
+
+  Status MarkPlanApplied(const std::string& digest, int64_t apply_run_id) override {
+    return Write("MarkPlanApplied", Sync::kFull, [&]() -> Status {
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare("SELECT applied_run_id, applied_at FROM plans WHERE digest = ?1",
+                         "MarkPlanApplied"));
+      q.BindText(1, digest);
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (!found)
+        return Status::NotFound(Where("MarkPlanApplied") + "no saved plan with digest " + digest);
+      if (!q.IsNull(0)) {
+        return Status::Conflict(Where("MarkPlanApplied") + "plan " + digest +
+                                " was already applied by run " + std::to_string(q.Int(0)) + " at " +
+                                q.Text(1));
+      }
+      RETURN_IF_ERROR(RequireRun(apply_run_id, "MarkPlanApplied"));
+      ASSIGN_OR_RETURN(Statement s,
+                       conn_->Prepare("UPDATE plans SET applied_run_id = ?2, applied_at = ?3 WHERE "
+                                      "digest = ?1 AND applied_run_id IS NULL",
+                                      "MarkPlanApplied"));
+      s.BindText(1, digest).BindInt(2, apply_run_id).BindText(3, Now());
+      return s.Run();
+    });
+  }
+
+  Result<int64_t> JournalStart(const JournalEntry& entry) override {
+    std::string state = entry.state.empty() ? "started" : entry.state;
+    int64_t id = 0;
+    Status st = Write("JournalStart", Sync::kFull, [&]() -> Status {
+      RETURN_IF_ERROR(RequireRun(entry.run_id, "JournalStart"));
+      std::string now = Now();
+      std::string started = entry.started_at.empty() ? now : entry.started_at;
+      // An entry recorded already final ("skipped") is finished when recorded.
+      std::string finished =
+          state == "started" ? "" : (entry.finished_at.empty() ? now : entry.finished_at);
+      ASSIGN_OR_RETURN(Statement s,
+                       conn_->Prepare("INSERT INTO journal (run_id, action_id, resource, kind, "
+                                      "state, detail, started_at, finished_at) "
+                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                      "JournalStart"));
+      s.BindInt(1, entry.run_id)
+          .BindText(2, entry.action_id)
+          .BindText(3, entry.resource)
+          .BindText(4, entry.kind);
+      s.BindText(5, state)
+          .BindText(6, entry.detail)
+          .BindText(7, started)
+          .BindTextOrNull(8, finished);
+      RETURN_IF_ERROR(s.Run());
+      id = sqlite3_last_insert_rowid(conn_->raw());
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return id;
+  }
+
+  Status JournalFinish(int64_t entry_id, const std::string& state,
+                       const std::string& detail_json) override {
+    if (state.empty() || state == "started") {
+      return Invalid("JournalFinish",
+                     "state must be succeeded, failed or skipped, not '" + state + "'");
+    }
+    return Write("JournalFinish", Sync::kFull, [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q,
+                       conn_->Prepare("SELECT state FROM journal WHERE id = ?1", "JournalFinish"));
+      q.BindInt(1, entry_id);
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (!found)
+        return Status::NotFound(Where("JournalFinish") + "no journal entry " +
+                                std::to_string(entry_id));
+      if (q.Text(0) != "started") {
+        return Status::Conflict(Where("JournalFinish") + "journal entry " +
+                                std::to_string(entry_id) + " already finished (" + q.Text(0) + ")");
+      }
+      // An empty detail keeps the one given at start.
+      ASSIGN_OR_RETURN(Statement s,
+                       conn_->Prepare("UPDATE journal SET state = ?2, detail = CASE WHEN ?3 = '' "
+                                      "THEN detail ELSE ?3 END, finished_at = ?4 "
+                                      "WHERE id = ?1",
+                                      "JournalFinish"));
+      s.BindInt(1, entry_id).BindText(2, state).BindText(3, detail_json).BindText(4, Now());
+      return s.Run();
+    });
+  }
+
+  Result<std::vector<JournalEntry>> Journal(int64_t run_id) override {
+    std::vector<JournalEntry> out;
+    Status st = Read("Journal", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT id, run_id, action_id, resource, kind, "
+                                                   "state, detail, started_at, finished_at "
+                                                   "FROM journal WHERE run_id = ?1 ORDER BY id",
+                                                   "Journal"));
+      q.BindInt(1, run_id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) return Status::Ok();
+        out.push_back(JournalEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
+                                   q.Text(6), q.Text(7), q.Text(8)});
+      }
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status UpsertDrift(const ResourceKey& resource, const std::string& fields_json,
+                     const std::string& seen_at) override {
+    if (resource.empty()) return Invalid("UpsertDrift", "empty resource key");
+    return Write("UpsertDrift", Sync::kNormal, [&]() -> Status {
+      ASSIGN_OR_RETURN(
+          Statement s,
+          conn_->Prepare(
+              "INSERT INTO drift (resource, fields, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) "
+              "ON CONFLICT (resource) WHERE resolved_at IS NULL DO UPDATE SET fields = "
+              "excluded.fields, "
+              "last_seen = max(drift.last_seen, excluded.last_seen)",
+              "UpsertDrift"));
+      s.BindText(1, resource)
+          .BindText(2, fields_json)
+          .BindText(3, seen_at.empty() ? Now() : seen_at);
+      return s.Run();
+    });
+  }
+
+  Status ResolveDrift(const ResourceKey& resource, const std::string& resolution) override {
+    if (resolution.empty()) return Invalid("ResolveDrift", "empty resolution");
+    return Write("ResolveDrift", Sync::kNormal, [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement s,
+                       conn_->Prepare("UPDATE drift SET resolution = ?2, resolved_at = ?3 WHERE "
+                                      "resource = ?1 AND resolved_at IS NULL",
+                                      "ResolveDrift"));
+      s.BindText(1, resource).BindText(2, resolution).BindText(3, Now());
+      RETURN_IF_ERROR(s.Run());
+      if (sqlite3_changes(conn_->raw()) == 0) {
+        return Status::NotFound(Where("ResolveDrift") + "no open drift for " + resource);
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<Drift>> OpenDrift() override {
+    std::vector<Drift> out;
+    Status st = Read("OpenDrift", [&]() -> Status {
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare("SELECT resource, fields, first_seen, last_seen, resolution FROM drift "
+                         "WHERE resolved_at IS NULL ORDER BY resource",
+                         "OpenDrift"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) return Status::Ok();
+        out.push_back(Drift{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4)});
+      }
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<bool> AcquireLease(const std::string& name, const std::string& holder,
+                            int ttl_seconds) override {
+    if (name.empty() || holder.empty())
+      return Invalid("AcquireLease", "empty lease name or holder");
+    if (ttl_seconds <= 0) return Invalid("AcquireLease", "ttl must be positive");
+    bool acquired = false;
+    Status st = Write("AcquireLease", Sync::kNormal, [&]() -> Status {
+      auto now = clock_();
+      // Free, expired, or ours (a renewal keeps acquired_at): take it; else nothing changes.
+      ASSIGN_OR_RETURN(
+          Statement s,
+          conn_->Prepare(
+              "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?1, ?2, ?3, ?4) "
+              "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+              "acquired_at = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > ?3 "
+              "THEN leases.acquired_at ELSE excluded.acquired_at END, expires_at = "
+              "excluded.expires_at "
+              "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?3",
+              "AcquireLease"));
+      s.BindText(1, name).BindText(2, holder).BindText(3, FormatTimestamp(now));
+      s.BindText(4, FormatTimestamp(now + std::chrono::seconds(ttl_seconds)));
+      RETURN_IF_ERROR(s.Run());
+      acquired = sqlite3_changes(conn_->raw()) == 1;
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return acquired;
+  }
+
+  Status ReleaseLease(const std::string& name, const std::string& holder) override {
+    return Write("ReleaseLease", Sync::kNormal, [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q,
+                       conn_->Prepare("SELECT holder, expires_at > ?2 FROM leases WHERE name = ?1",
+                                      "ReleaseLease"));
+      q.BindText(1, name).BindText(2, Now());
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (!found) return Status::Ok();  // already free
+      if (q.Text(0) != holder) {
+        if (q.Int(1) == 0) return Status::Ok();  // someone else's, expired: free anyway
+        return Status::Conflict(Where("ReleaseLease") + "lease " + name + " is held by " +
+                                q.Text(0) + ", not " + holder);
+      }
+      ASSIGN_OR_RETURN(
+          Statement s,
+          conn_->Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2", "ReleaseLease"));
+      s.BindText(1, name).BindText(2, holder);
+      return s.Run();
+    });
+  }
+
+  Result<std::optional<std::string>> LeaseHolder(const std::string& name) override {
+    std::optional<std::string> holder;
+    Status st = Read("LeaseHolder", [&]() -> Status {
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare("SELECT holder FROM leases WHERE name = ?1 AND expires_at > ?2",
+                         "LeaseHolder"));
+      q.BindText(1, name).BindText(2, Now());
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (found) holder = q.Text(0);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return holder;
+  }
+
+  Result<std::string> IntegrityCheck() override {
+    std::string report;
+    Status st = Read("IntegrityCheck", [&]() -> Status {
+      {
+        ASSIGN_OR_RETURN(Statement q, conn_->Prepare("PRAGMA integrity_check", "IntegrityCheck"));
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          if (!report.empty()) report += "\n";
+          report += q.Text(0);
+        }
+      }
+      if (report != "ok") return Status::Ok();
+      ASSIGN_OR_RETURN(Statement fk, conn_->Prepare("PRAGMA foreign_key_check", "IntegrityCheck"));
+      std::string violations;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, fk.Step());
+        if (!row) break;
+        violations += (violations.empty() ? "" : "\n") + std::string("foreign key: ") + fk.Text(0) +
+                      " row " + std::to_string(fk.Int(1)) + " refers to a missing " + fk.Text(2) +
+                      " row";
+      }
+      if (!violations.empty()) report = violations;
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return report;
+  }
+
+  Result<int> SchemaVersion() override {
+    int version = 0;
+    Status st = Read("SchemaVersion", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("PRAGMA user_version", "SchemaVersion"));
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (row) version = static_cast<int>(q.Int(0));
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return version;
+  }
+
+ private:
+  std::string Now() const { return FormatTimestamp(clock_()); }
+  std::string Where(std::string_view what) const {
+    return "state store " + conn_->path() + ": " + std::string(what) + ": ";
+  }
+  Status Invalid(std::string_view what, const std::string& why) const {
+    return Status::InvalidArgument(Where(what) + why);
+  }
+
+  // REQUIRES: inside a transaction.
+  Status RequireRun(int64_t run_id, std::string_view what) {
+    ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT 1 FROM runs WHERE id = ?1", "run lookup"));
+    q.BindInt(1, run_id);
+    ASSIGN_OR_RETURN(bool found, q.Step());
+    if (!found) return Status::NotFound(Where(what) + "no run " + std::to_string(run_id));
+    return Status::Ok();
+  }
+
+  // Runs `body` in one write transaction (BEGIN IMMEDIATE: the write lock is taken up front,
+  // waiting up to the busy timeout), committing when it returns OK and rolling back else.
+  template <typename F>
+  Status Write(std::string_view what, Sync sync, F&& body) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool full = sync == Sync::kFull && !memory_;
+    if (full) RETURN_IF_ERROR(conn_->Run("PRAGMA synchronous = FULL", what));
+    Status st = InTransaction("BEGIN IMMEDIATE", what, body);
+    if (full) {
+      Status back = conn_->Run("PRAGMA synchronous = NORMAL", what);
+      if (st.ok()) st = back;
+    }
+    return st;
+  }
+
+  // Runs `body` in one read transaction (a consistent snapshot; never blocks writers in WAL).
+  template <typename F>
+  Status Read(std::string_view what, F&& body) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction("BEGIN DEFERRED", what, body);
+  }
+
+  template <typename F>
+  Status InTransaction(std::string_view begin, std::string_view what, F& body) {
+    RETURN_IF_ERROR(conn_->Run(begin, what));
+    Status st = body();
+    if (st.ok()) st = conn_->Run("COMMIT", what);
+    if (!st.ok()) conn_->RollbackQuietly();
+    return st;
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<Connection> conn_;  // guarded by mu_
+  const bool memory_;
+  const Clock clock_;
+};
+
+Result<int64_t> PragmaInt(Connection& conn, std::string_view sql) {
+  ASSIGN_OR_RETURN(Statement q, conn.Prepare(sql, "open"));
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+
+Status TooNew(const std::string& path, int64_t version, size_t known) {
+  return Status::Conflict("state file " + path + " has schema version " + std::to_string(version) +
+                          ", this galley knows up to " + std::to_string(known) +
+                          "; upgrade galley");
+}
+
+// Applies the migrations newer than the file, each in its own transaction, re-reading the
+// version under the write lock so two processes opening a fresh file migrate it once.
+// Foreign keys are off meanwhile (a migration may rebuild a referenced table, SQLite's
+// documented procedure) and checked with PRAGMA foreign_key_check before each commit.
+Status Migrate(Connection& conn, int64_t version) {
+  const std::string& path = conn.path();
+  auto migrations = Migrations();
+  for (const Migration& m : migrations) {
+    if (m.version <= version) continue;
+    RETURN_IF_ERROR(conn.Run("BEGIN IMMEDIATE", "migrate"));
+    auto fail = [&](const Status& st) {
+      conn.RollbackQuietly();
+      return st;
+    };
+    Result<int64_t> current = PragmaInt(conn, "PRAGMA user_version");
+    if (!current.ok()) return fail(current.status());
+    if (*current > static_cast<int64_t>(migrations.size()))
+      return fail(TooNew(path, *current, migrations.size()));
+    if (*current >= m.version) {  // another process got there first
+      version = *current;
+      RETURN_IF_ERROR(conn.Run("COMMIT", "migrate"));
+      continue;
+    }
+    Status st = conn.Exec(m.sql, std::string("migration ") + m.name);
+    if (!st.ok()) return fail(st);
+    Result<int64_t> fk_violations =
+        PragmaInt(conn, "SELECT count(*) FROM pragma_foreign_key_check");
+    if (!fk_violations.ok()) return fail(fk_violations.status());
+    if (*fk_violations != 0) {
+      return fail(Status::Internal("state file " + path + ": migration " + m.name + " leaves " +
+                                   std::to_string(*fk_violations) + " foreign key violations"));
+    }
+    // Integers from this binary, not values from outside: PRAGMAs take no parameters.
+    st = conn.Exec("PRAGMA user_version = " + std::to_string(m.version) +
+                       "; PRAGMA application_id = " + std::to_string(kApplicationId) + ";",
+                   "migrate");
+    if (!st.ok()) return fail(st);
+    RETURN_IF_ERROR(conn.Run("COMMIT", "migrate"));
+    version = m.version;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string FormatTimestamp(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::floor<std::chrono::milliseconds>(t).time_since_epoch().count();
+  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  int millis = static_cast<int>(ms - secs * 1000);
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path) {
+  return OpenSqliteStore(path, StoreOptions{});
+}
+
+Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
+                                                    const StoreOptions& options) {
+  if (path.empty()) return Status::InvalidArgument("state store: empty path");
+  const bool memory = path == ":memory:";
+  if (!memory) {
+    RETURN_IF_ERROR(MakeDirs(ParentDir(path)));
+    RETURN_IF_ERROR(CreatePrivateFile(path));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                   Connection::Open(path, options.busy_timeout_ms));
+
+  // The first read: fails with "not an SQLite database" for any other file.
+  ASSIGN_OR_RETURN(int64_t version, PragmaInt(*conn, "PRAGMA user_version"));
+  const size_t known = Migrations().size();
+  if (version > static_cast<int64_t>(known)) return TooNew(path, version, known);
+  ASSIGN_OR_RETURN(int64_t app_id, PragmaInt(*conn, "PRAGMA application_id"));
+  if (app_id != 0 && app_id != kApplicationId) {
+    return Status::InvalidArgument("state file " + path +
+                                   " is an SQLite database of another application");
+  }
+  if (version == 0) {
+    ASSIGN_OR_RETURN(int64_t tables, PragmaInt(*conn, "SELECT count(*) FROM sqlite_master"));
+    if (tables != 0) {
+      return Status::InvalidArgument(
+          "state file " + path +
+          " is an SQLite database that galley did not create (it has tables but no "
+          "schema version)");
+    }
+  }
+
+  // SQLite silently opens a write-protected file read-only; say so now, not at the first write.
+  if (sqlite3_db_readonly(conn->raw(), "main") == 1) {
+    return Status::PermissionDenied("state file " + path + " is read-only for this user");
+  }
+  if (!memory) {
+    ASSIGN_OR_RETURN(Statement q, conn->Prepare("PRAGMA journal_mode = WAL", "open"));
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    std::string mode = row ? q.Text(0) : "";
+    if (mode != "wal") {
+      return Status::Unavailable("state file " + path + ": cannot use WAL journal mode (got '" +
+                                 mode + "'); is it on a network file system?");
+    }
+  }
+  // WAL + NORMAL: a commit survives a crash of galley; a power cut may lose the last
+  // commits but never corrupts the file. The apply record raises this to FULL per
+  // transaction (SqliteStore::Write).
+  RETURN_IF_ERROR(conn->Run("PRAGMA synchronous = NORMAL", "open"));
+  RETURN_IF_ERROR(conn->Run("PRAGMA foreign_keys = OFF", "open"));
+  RETURN_IF_ERROR(Migrate(*conn, version));
+  RETURN_IF_ERROR(conn->Run("PRAGMA foreign_keys = ON", "open"));
+  ASSIGN_OR_RETURN(int64_t fk_on, PragmaInt(*conn, "PRAGMA foreign_keys"));
+  if (fk_on != 1)
+    return Status::Internal("state store " + path + ": this SQLite cannot enforce foreign keys");
+
+  Clock clock =
+      options.clock ? options.clock : Clock([] { return std::chrono::system_clock::now(); });
+  return std::unique_ptr<StateStore>(new SqliteStore(std::move(conn), memory, std::move(clock)));
+}
+
+std::string DefaultStatePath(const std::map<std::string, std::string>& env) {
+  auto get = [&](const char* name) -> std::string {
+    auto it = env.find(name);
+    return it == env.end() ? "" : it->second;
+  };
+  std::string xdg = get("XDG_STATE_HOME");
+  if (!xdg.empty() && xdg.front() == '/') return xdg + "/galley/state.db";
+  std::string home = get("HOME");
+  if (!home.empty()) return home + "/.local/state/galley/state.db";
+  return "./galley-state.db";
+}
+
+}  // namespace galley::store

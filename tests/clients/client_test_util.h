@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helpers for clients_test: a scripted fake net::HttpClient, the samples folder, and the
+// Marathon/Consul emulators in-process behind net::HttpServer (port 0) with a FaultInjector
+// in front of their handlers. Not thread-safe except where noted.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "sandbox/common/faults.h"
+#include "sandbox/consul/consul_emulator.h"
+#include "sandbox/marathon/marathon_emulator.h"
+#include "support/temp_repo.h"
+
+namespace galley::clients::testing {
+
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+
+inline std::string Sample(const std::string& name) {
+  return galley::testing::ReadText(galley::testing::SourceRoot() + "/tests/clients/samples/" +
+                                   name);
+}
+inline Json SampleJson(const std::string& name) { return Json::parse(Sample(name)); }
+
+// A net::HttpClient whose answers come from a function; records every request. Thread-safe.
+class FakeHttp : public net::HttpClient {
+ public:
+  using Handler = std::function<Result<net::ClientResponse>(const net::ClientRequest&)>;
+  explicit FakeHttp(Handler handler) : handler_(std::move(handler)) {}
+
+  Result<net::ClientResponse> Send(const net::ClientRequest& request) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen_.push_back(request);
+    }
+    return handler_(request);
+  }
+  std::vector<net::ClientRequest> seen() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+  // A handler answering every request with `status` and `body`.
+  static Handler Answer(int status, std::string body, net::Headers headers = {}) {
+    return [=](const net::ClientRequest&) -> Result<net::ClientResponse> {
+      net::ClientResponse r;
+      r.status = status;
+      r.body = body;
+      r.headers = headers;
+      return r;
+    };
+  }
+
+ private:
+  Handler handler_;
+  mutable std::mutex mu_;
+  std::vector<net::ClientRequest> seen_;
+};
+
+// A loopback port nothing listens on (bound, then closed).
+inline uint16_t ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Polls `pred` every 10 ms until it holds or `limit` passes.
+inline bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return pred();
+}
+
+// An emulator behind a FaultInjector and an HttpServer on 127.0.0.1:<any port>.
+class EmulatorServer {
+ public:
+  explicit EmulatorServer(std::unique_ptr<sandbox::Emulator> emulator,
+                          std::string conflict_body = R"({"message":"injected conflict"})")
+      : emulator_(std::move(emulator)), faults_(std::move(conflict_body)) {
+    next_ = [this](const net::HttpRequest& r) { return emulator_->Handle(r); };
+    auto s = net::HttpServer::Start(net::HttpServerOptions{}, [this](const net::HttpRequest& r) {
+      return faults_.Handle(r, next_);
+    });
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (s.ok()) server_ = std::move(s).value();
+    base_ = "http://127.0.0.1:" + std::to_string(server_ ? server_->port() : 0);
+  }
+  ~EmulatorServer() {
+    emulator_->Stop();
+    if (server_) server_->Stop();
+  }
+  const std::string& base() const { return base_; }
+  uint16_t port() const { return server_->port(); }
+  uint64_t served() const { return server_->requests_served(); }
+
+  // A raw request with a fresh plain client (no auth), for setting up state.
+  net::ClientResponse Call(const std::string& method, const std::string& target,
+                           const std::string& body = "", net::Headers headers = {}) {
+    net::ClientRequest req;
+    req.method = method;
+    req.url = base_ + target;
+    req.body = body;
+    req.headers = std::move(headers);
+    if (!body.empty() && !req.headers.count("Content-Type"))
+      req.headers["Content-Type"] = "application/json";
+    auto r = raw_->Send(req);
+    EXPECT_TRUE(r.ok()) << method << " " << target << ": " << r.status().message();
+    return r.ok() ? *r : net::ClientResponse{};
+  }
+  // Replaces the fault plan (see sandbox/common/faults.h); {} clears it.
+  void Faults(const Json& plan) {
+    auto r = plan.empty() ? Call("DELETE", "/_sandbox/faults")
+                          : Call("PUT", "/_sandbox/faults", plan.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+ private:
+  std::unique_ptr<sandbox::Emulator> emulator_;
+  sandbox::FaultInjector faults_;
+  net::HttpHandler next_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::unique_ptr<net::HttpClient> raw_ = net::NewHttpClient();
+  std::string base_;
+};
+
+inline std::unique_ptr<EmulatorServer> StartMarathon(
+    sandbox::marathon::MarathonOptions options = {}) {
+  auto runner =
+      sandbox::marathon::NewSimulatedRunner({milliseconds(10), milliseconds(20), milliseconds(10)});
+  return std::make_unique<EmulatorServer>(
+      sandbox::marathon::NewMarathonEmulator(options, std::move(runner)));
+}
+
+inline std::unique_ptr<EmulatorServer> StartConsul(std::string acl_master_token = "") {
+  sandbox::consul::ConsulOptions o;
+  o.acl_master_token = std::move(acl_master_token);
+  o.check_workers = 1;
+  return std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator(o));
+}
+
+}  // namespace galley::clients::testing

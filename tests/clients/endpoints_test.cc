@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+// ResolveEndpoints: precedence (flags > GALLEY_* > CONSUL_* > galley.yaml), the forms of
+// CONSUL_HTTP_ADDR, URL validation naming the source, and the auth rules.
+#include "clients/endpoints.h"
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+namespace galley::clients {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+model::Platform PlatformWith(std::vector<std::string> marathon = {"http://yaml-m:8080"},
+                             std::string consul = "http://yaml-c:8500") {
+  model::Platform p;
+  p.file = "/repo/galley.yaml";
+  p.marathon_urls = std::move(marathon);
+  p.consul_url = std::move(consul);
+  return p;
+}
+
+Result<Endpoints> Resolve(const Env& env, const EndpointFlags& flags = {},
+                          const model::Platform& p = PlatformWith()) {
+  return ResolveEndpoints(p, flags, env);
+}
+
+TEST(Endpoints, PlatformFileIsTheFallback) {
+  auto e = Resolve({});
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->marathon.urls, std::vector<std::string>{"http://yaml-m:8080"});
+  EXPECT_EQ(e->consul.url, "http://yaml-c:8500");
+  EXPECT_EQ(e->marathon.token, "");
+  EXPECT_EQ(e->marathon.basic_user, "");
+  EXPECT_EQ(e->consul.token, "");
+  EXPECT_EQ(e->consul.ca_file, "");
+}
+
+TEST(Endpoints, PrecedenceTable) {
+  struct Case {
+    const char* name;
+    Env env;
+    EndpointFlags flags;
+    std::vector<std::string> marathon;
+    std::string consul;
+  };
+  const std::vector<Case> cases = {
+      {"env over yaml",
+       {{"GALLEY_MARATHON_URL", "http://m1:8080, http://m2:8080/"},
+        {"GALLEY_CONSUL_URL", "http://c1:8500"}},
+       {},
+       {"http://m1:8080", "http://m2:8080"},
+       "http://c1:8500"},
+      {"flags over env",
+       {{"GALLEY_MARATHON_URL", "http://m1:8080"}, {"GALLEY_CONSUL_URL", "http://c1:8500"}},
+       {{"http://f1:8080,http://f2:8080", "http://f3:8080"}, "http://fc:8500"},
+       {"http://f1:8080", "http://f2:8080", "http://f3:8080"},
+       "http://fc:8500"},
+      {"GALLEY_CONSUL_URL over CONSUL_HTTP_ADDR",
+       {{"GALLEY_CONSUL_URL", "http://c1:8500"}, {"CONSUL_HTTP_ADDR", "c2:8500"}},
+       {},
+       {"http://yaml-m:8080"},
+       "http://c1:8500"},
+      {"CONSUL_HTTP_ADDR host:port over yaml",
+       {{"CONSUL_HTTP_ADDR", "10.0.0.5:8500"}},
+       {},
+       {"http://yaml-m:8080"},
+       "http://10.0.0.5:8500"},
+      {"CONSUL_HTTP_ADDR https URL honoured",
+       {{"CONSUL_HTTP_ADDR", "https://consul.example:8501"}},
+       {},
+       {"http://yaml-m:8080"},
+       "https://consul.example:8501"},
+      {"CONSUL_HTTP_SSL makes host:port https",
+       {{"CONSUL_HTTP_ADDR", "consul:8501"}, {"CONSUL_HTTP_SSL", "true"}},
+       {},
+       {"http://yaml-m:8080"},
+       "https://consul:8501"},
+      {"CONSUL_HTTP_SSL=0 keeps http",
+       {{"CONSUL_HTTP_ADDR", "consul:8500"}, {"CONSUL_HTTP_SSL", "0"}},
+       {},
+       {"http://yaml-m:8080"},
+       "http://consul:8500"},
+      {"blank variables count as unset",
+       {{"GALLEY_MARATHON_URL", "  "}, {"GALLEY_CONSUL_URL", ""}, {"CONSUL_HTTP_ADDR", ""}},
+       {},
+       {"http://yaml-m:8080"},
+       "http://yaml-c:8500"},
+      {"DC/OS path kept, trailing slash and case of scheme normalised",
+       {{"GALLEY_MARATHON_URL", "HTTPS://master.mesos/service/marathon/"}},
+       {},
+       {"https://master.mesos/service/marathon"},
+       "http://yaml-c:8500"},
+      {"IPv6 host",
+       {{"GALLEY_MARATHON_URL", "http://[::1]:8080"}},
+       {},
+       {"http://[::1]:8080"},
+       "http://yaml-c:8500"},
+  };
+  for (const Case& c : cases) {
+    auto e = Resolve(c.env, c.flags);
+    ASSERT_TRUE(e.ok()) << c.name << ": " << e.status().message();
+    EXPECT_EQ(e->marathon.urls, c.marathon) << c.name;
+    EXPECT_EQ(e->consul.url, c.consul) << c.name;
+  }
+}
+
+TEST(Endpoints, BadUrlsNameTheirSource) {
+  struct Case {
+    Env env;
+    EndpointFlags flags;
+    model::Platform platform;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{{"GALLEY_MARATHON_URL", "ftp://x"}},
+       {},
+       PlatformWith(),
+       "GALLEY_MARATHON_URL: 'ftp://x' is not an http(s) URL"},
+      {{{"GALLEY_MARATHON_URL", "http://m1:8080,m2:8080"}},
+       {},
+       PlatformWith(),
+       "GALLEY_MARATHON_URL: 'm2:8080' is not an http(s) URL"},
+      {{{"GALLEY_MARATHON_URL", "http://"}},
+       {},
+       PlatformWith(),
+       "GALLEY_MARATHON_URL: 'http://' has no host"},
+      {{{"GALLEY_MARATHON_URL", "http://:8080/"}},
+       {},
+       PlatformWith(),
+       "GALLEY_MARATHON_URL: 'http://:8080/' has no host"},
+      {{{"GALLEY_MARATHON_URL", "http://m:99999"}},
+       {},
+       PlatformWith(),
+       "GALLEY_MARATHON_URL: 'http://m:99999' is not a valid URL (bad port '99999' in URL "
+       "http://m:99999)"},
+      {{{"GALLEY_MARATHON_URL", "http://m:8080/?x=1"}},
+       {},
+       PlatformWith(),
+       "GALLEY_MARATHON_URL: 'http://m:8080/?x=1' must not have a query or fragment"},
+      {{},
+       {{"marathon:8080"}, ""},
+       PlatformWith(),
+       "--marathon: 'marathon:8080' is not an http(s) URL"},
+      {{}, {{}, "consul:8500"}, PlatformWith(), "--consul: 'consul:8500' is not an http(s) URL"},
+      {{{"GALLEY_CONSUL_URL", "unix:///run/consul.sock"}},
+       {},
+       PlatformWith(),
+       "GALLEY_CONSUL_URL: 'unix:///run/consul.sock' is not an http(s) URL"},
+      {{{"CONSUL_HTTP_ADDR", "unix:///run/consul.sock"}},
+       {},
+       PlatformWith(),
+       "CONSUL_HTTP_ADDR: 'unix:///run/consul.sock' is not an http(s) URL"},
+      {{{"CONSUL_HTTP_ADDR", "consul:8500/v1"}},
+       {},
+       PlatformWith(),
+       "CONSUL_HTTP_ADDR: 'consul:8500/v1' is neither host:port nor an http(s) URL"},
+      {{{"CONSUL_HTTP_ADDR", "consul:8500"}, {"CONSUL_HTTP_SSL", "yes please"}},
+       {},
+       PlatformWith(),
+       "CONSUL_HTTP_SSL: 'yes please' is not a boolean"},
+      {{},
+       {},
+       PlatformWith({"http://ok:8080", "htp://typo:8080"}),
+       "/repo/galley.yaml: marathon.urls: 'htp://typo:8080' is not an http(s) URL"},
+      {{},
+       {},
+       PlatformWith({"http://ok:8080"}, "consul:8500"),
+       "/repo/galley.yaml: consul.url: 'consul:8500' is not an http(s) URL"},
+      {{},
+       {},
+       PlatformWith({}, "http://c:8500"),
+       "no Marathon URL: set --marathon, GALLEY_MARATHON_URL or marathon.urls in galley.yaml"},
+      {{},
+       {},
+       PlatformWith({"http://m:8080"}, ""),
+       "no Consul URL: set --consul, GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR or consul.url in "
+       "galley.yaml"},
+  };
+  for (const Case& c : cases) {
+    auto e = ResolveEndpoints(c.platform, c.flags, c.env);
+    ASSERT_FALSE(e.ok()) << c.message;
+    EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(e.status().message(), c.message);
+  }
+}
+
+TEST(Endpoints, MarathonAuth) {
+  auto basic = Resolve({{"GALLEY_MARATHON_USER", "deploy"}, {"GALLEY_MARATHON_PASSWORD", "p:w d"}});
+  ASSERT_TRUE(basic.ok()) << basic.status().message();
+  EXPECT_EQ(basic->marathon.basic_user, "deploy");
+  EXPECT_EQ(basic->marathon.basic_password, "p:w d");
+  EXPECT_EQ(basic->marathon.token, "");
+
+  auto token = Resolve({{"GALLEY_MARATHON_TOKEN", "eyJ.token"}});
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->marathon.token, "eyJ.token");
+  EXPECT_EQ(token->marathon.basic_user, "");
+
+  struct Case {
+    Env env;
+    std::string message;
+  };
+  const std::vector<Case> errors = {
+      {{{"GALLEY_MARATHON_USER", "deploy"}},
+       "GALLEY_MARATHON_USER is set but GALLEY_MARATHON_PASSWORD is not: basic auth needs both"},
+      {{{"GALLEY_MARATHON_PASSWORD", "pw"}},
+       "GALLEY_MARATHON_PASSWORD is set but GALLEY_MARATHON_USER is not: basic auth needs both"},
+      {{{"GALLEY_MARATHON_USER", "deploy"},
+        {"GALLEY_MARATHON_PASSWORD", "pw"},
+        {"GALLEY_MARATHON_TOKEN", "t"}},
+       "set either GALLEY_MARATHON_TOKEN (DC/OS) or GALLEY_MARATHON_USER and "
+       "GALLEY_MARATHON_PASSWORD (basic auth), "
+       "not both"},
+      {{{"GALLEY_MARATHON_USER", "a:b"}, {"GALLEY_MARATHON_PASSWORD", "pw"}},
+       "GALLEY_MARATHON_USER: a basic-auth user name cannot contain ':'"},
+  };
+  for (const Case& c : errors) {
+    auto e = Resolve(c.env);
+    ASSERT_FALSE(e.ok()) << c.message;
+    EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(e.status().message(), c.message);
+  }
+}
+
+TEST(Endpoints, ConsulTokenAndCaFiles) {
+  auto e =
+      Resolve({{"CONSUL_HTTP_TOKEN", "consul-secret"}, {"CONSUL_CACERT", "/etc/consul/ca.pem"}});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->consul.token, "consul-secret");
+  EXPECT_EQ(e->consul.ca_file, "/etc/consul/ca.pem");
+  EXPECT_EQ(e->marathon.ca_file, "");
+
+  auto both =
+      Resolve({{"GALLEY_CA_FILE", "/etc/galley/ca.pem"}, {"CONSUL_CACERT", "/etc/consul/ca.pem"}});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->consul.ca_file, "/etc/galley/ca.pem");  // GALLEY_* over CONSUL_*
+  EXPECT_EQ(both->marathon.ca_file, "/etc/galley/ca.pem");
+}
+
+TEST(Endpoints, ProcessEnvironmentReadsTheProcess) {
+  ::setenv("GALLEY_CLIENTS_TEST_VAR", "a=b c", 1);
+  auto env = ProcessEnvironment();
+  ::unsetenv("GALLEY_CLIENTS_TEST_VAR");
+  ASSERT_TRUE(env.count("GALLEY_CLIENTS_TEST_VAR"));
+  EXPECT_EQ(env["GALLEY_CLIENTS_TEST_VAR"], "a=b c");
+}
+
+}  // namespace
+}  // namespace galley::clients

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// `galley plan` end to end against the Marathon and Consul emulators on loopback: a fresh
+// platform plans creates; once the rendered apps and keys are live, nothing diffs; a hand
+// scale is drift; unmanaged apps are listed; a constant number of requests; failures name
+// the endpoint, exit 1 and leave the store consistent.
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "base/subprocess.h"
+#include "cli/commands.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "sandbox/common/faults.h"
+#include "sandbox/consul/consul_emulator.h"
+#include "sandbox/marathon/marathon_emulator.h"
+#include "store/state_store.h"
+#include "support/temp_repo.h"
+
+namespace galley {
+namespace {
+
+using json = nlohmann::json;
+
+struct Emulated {
+  std::unique_ptr<sandbox::Emulator> emulator;
+  sandbox::FaultInjector faults;
+  std::unique_ptr<net::HttpServer> server;
+  std::string url;
+};
+
+void Start(Emulated& e, std::unique_ptr<sandbox::Emulator> emu) {
+  e.emulator = std::move(emu);
+  auto s = net::HttpServer::Start(net::HttpServerOptions{}, [&e](const net::HttpRequest& r) {
+    return e.faults.Handle(r, [&e](const net::HttpRequest& q) { return e.emulator->Handle(q); });
+  });
+  ASSERT_TRUE(s.ok());
+  e.server = std::move(s).value();
+  e.url = "http://127.0.0.1:" + std::to_string(e.server->port());
+}
+
+class PlanE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("PROD_DATABASE_URL", "postgres://prod-db/app", 1);
+    ::unsetenv("GALLEY_HMAC_KEY");
+    ::unsetenv("GALLEY_MARATHON_URL");
+    ::unsetenv("GALLEY_CONSUL_URL");
+    ::unsetenv("CONSUL_HTTP_ADDR");
+    sandbox::marathon::MarathonOptions mo;
+    Start(marathon_, sandbox::marathon::NewMarathonEmulator(
+                         mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
+                                                                    std::chrono::milliseconds(10),
+                                                                    std::chrono::milliseconds(5)})));
+    Start(consul_, sandbox::consul::NewConsulEmulator({}));
+  }
+  void TearDown() override {
+    marathon_.emulator->Stop();
+    consul_.emulator->Stop();
+    marathon_.server->Stop();
+    consul_.server->Stop();
+    auto store = store::OpenSqliteStore(state_.Path("state.db"));
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ((*store)->IntegrityCheck().value(), "ok");
+  }
+
+  struct Out {
+    int code;
+    std::string out, err;
+  };
+  Out Plan(std::vector<std::string> extra = {}, const std::string& dir = "") {
+    cli::Args args = {dir.empty() ? galley::testing::SourceRoot() + "/examples/reference" : dir,
+                      "--marathon", marathon_.url, "--consul", consul_.url, "--state", state_.Path("state.db"),
+                      "--detailed-exitcode"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::ostringstream out, err;
+    int code = cli::RunPlan(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+  json PlanJson() {
+    Out o = Plan({"--json"});
+    EXPECT_NE(o.code, cli::kExitError) << o.err;
+    return json::parse(o.out);
+  }
+  net::ClientResponse Call(const std::string& method, const std::string& url, const std::string& body = "") {
+    net::ClientRequest req{method, url};
+    req.body = body;
+    auto r = http_->Send(req);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : net::ClientResponse{};
+  }
+  // What `apply` will do, done by hand: send every action's desired body.
+  void ApplyByHand(const json& plan) {
+    for (const auto& a : plan["actions"]) {
+      std::string kind = a["kind"];
+      if (kind == "kv-put") {
+        std::string value = a["desired"].contains("value") ? a["desired"]["value"].get<std::string>()
+                                                           : std::string(::getenv("PROD_DATABASE_URL"));
+        EXPECT_EQ(Call("PUT", consul_.url + "/v1/kv/" + a["target"].get<std::string>(), value).status, 200);
+      } else if (kind == "app-create") {
+        EXPECT_EQ(Call("POST", marathon_.url + "/v2/apps", a["desired"].dump()).status, 201);
+      } else {
+        EXPECT_EQ(Call("PUT", marathon_.url + "/v2/apps" + a["target"].get<std::string>() + "?partialUpdate=false",
+                       a["desired"].dump()).status, 200);
+      }
+    }
+    // Wait for the deployments to finish.
+    for (int i = 0; i < 200; ++i) {
+      if (json::parse(Call("GET", marathon_.url + "/v2/deployments").body).empty()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  Emulated marathon_, consul_;
+  galley::testing::TempRepo state_;
+  std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
+};
+
+TEST_F(PlanE2eTest, FreshPlatformPlansCreatesAndPutsThenNothingOnceLive) {
+  Out first = Plan();
+  ASSERT_EQ(first.code, cli::kExitChanges) << first.err << first.out;
+  EXPECT_NE(first.out.find("+ create marathon app /app/production/test-server   (new)"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("+ put consul key app/production/test-server/DATABASE_URL   (new)"), std::string::npos);
+  EXPECT_EQ(first.out.find("postgres://"), std::string::npos) << "a secret leaked into the plan output";
+  EXPECT_NE(first.out.find("Plan: 6 to create, 0 to update, 0 to restart, 0 to scale, 0 to delete; KV: 10 to put"),
+            std::string::npos)
+      << first.out;
+
+  json plan = PlanJson();
+  ApplyByHand(plan);
+  Out second = Plan();
+  EXPECT_EQ(second.code, cli::kExitOk) << second.out << second.err;
+  EXPECT_NE(second.out.find("No changes."), std::string::npos) << second.out;
+}
+
+TEST_F(PlanE2eTest, RequestCountDoesNotGrowWithServices) {
+  json plan = PlanJson();
+  // 1 app list + 2 environment KV prefixes + the applied-records prefix + 2 exact keys.
+  EXPECT_EQ(plan["observed"]["requests"], 6);
+  ApplyByHand(plan);
+  EXPECT_EQ(PlanJson()["observed"]["requests"], 6);
+}
+
+TEST_F(PlanE2eTest, HandScaleIsPendingWithoutAnAppliedRecordAndKvEditShows) {
+  ApplyByHand(PlanJson());
+  Call("PUT", marathon_.url + "/v2/apps/app/production/test-server", R"({"instances": 7})");
+  Call("PUT", consul_.url + "/v1/kv/app/staging/test-server/LOG_LEVEL", "trace");
+  json plan = PlanJson();
+  ASSERT_EQ(plan["actions"].size(), 2u) << plan.dump(2);
+  EXPECT_EQ(plan["actions"][0]["kind"], "kv-put");
+  EXPECT_EQ(plan["actions"][0]["changes"][0]["before"], "trace");
+  EXPECT_EQ(plan["actions"][0]["changes"][0]["after"], "debug");
+  EXPECT_EQ(plan["actions"][1]["kind"], "app-scale");
+  EXPECT_EQ(plan["actions"][1]["reason"], "desired-changed");  // galley never applied it: pending
+  EXPECT_EQ(plan["actions"][1]["changes"][0]["before"], 7);
+}
+
+TEST_F(PlanE2eTest, UnmanagedAppsAreListedNeverPlanned) {
+  Call("POST", marathon_.url + "/v2/apps", R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
+  Call("POST", marathon_.url + "/v2/apps", R"({"id": "/elsewhere/thing", "cmd": "sleep 1"})");
+  json plan = PlanJson();
+  ASSERT_EQ(plan["unmanaged"].size(), 1u);
+  EXPECT_EQ(plan["unmanaged"][0]["target"], "/app/production/legacy");
+  for (const auto& a : plan["actions"]) EXPECT_NE(a["target"], "/app/production/legacy");
+}
+
+TEST_F(PlanE2eTest, TargetEnvAndOutFile) {
+  Out o = Plan({"--env", "staging", "--target", "test-server", "--out", state_.Path("plan.json")});
+  ASSERT_EQ(o.code, cli::kExitChanges) << o.err;
+  json saved = json::parse(galley::testing::ReadText(state_.Path("plan.json")));
+  for (const auto& a : saved["actions"]) {
+    EXPECT_EQ(a["environment"], "staging");
+    EXPECT_EQ(a["service"], "test-server");
+  }
+  EXPECT_NE(o.out.find("Saved the plan to"), std::string::npos);
+  EXPECT_EQ(Plan({"--env", "prod"}).code, cli::kExitError);
+  EXPECT_EQ(Plan({"--target", "nope"}).code, cli::kExitError);
+}
+
+TEST_F(PlanE2eTest, MarkdownForPullRequests) {
+  Out o = Plan({"--markdown"});
+  EXPECT_EQ(o.code, cli::kExitChanges);
+  EXPECT_NE(o.out.find("### galley plan: `reference`"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("| `+` | create | `/app/production/test-server` | new |"), std::string::npos) << o.out;
+}
+
+TEST_F(PlanE2eTest, FailuresNameTheEndpointAndExitOne) {
+  marathon_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, R"({"fail_next": 50, "fail_status": 503})"},
+                          nullptr);
+  Out o = Plan();
+  EXPECT_EQ(o.code, cli::kExitError);
+  EXPECT_NE(o.err.find(marathon_.url), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("503"), std::string::npos) << o.err;
+  marathon_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
+
+  consul_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, R"({"garbage_next": 50})"}, nullptr);
+  o = Plan();
+  EXPECT_EQ(o.code, cli::kExitError);
+  EXPECT_NE(o.err.find(consul_.url), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("invalid JSON"), std::string::npos) << o.err;
+  consul_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
+
+  marathon_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, R"({"truncate_next": 50})"}, nullptr);
+  o = Plan();
+  EXPECT_EQ(o.code, cli::kExitError);
+  EXPECT_NE(o.err.find("invalid JSON"), std::string::npos) << o.err;
+  marathon_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
+
+  std::string dead = "http://127.0.0.1:1";
+  std::ostringstream out, err;
+  int code = cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--marathon", dead, "--consul",
+                           consul_.url, "--state", state_.Path("state.db")},
+                          out, err);
+  EXPECT_EQ(code, cli::kExitError);
+  EXPECT_NE(err.str().find("127.0.0.1:1"), std::string::npos) << err.str();
+
+  auto store = store::OpenSqliteStore(state_.Path("state.db"));
+  ASSERT_TRUE(store.ok());
+  auto runs = (*store)->RecentRuns(10);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_GE(runs->size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ((*runs)[i].outcome, "failed") << (*runs)[i].summary;
+}
+
+TEST_F(PlanE2eTest, RecordsTheCommitAndPlansACommittedRevisionWithoutTouchingTheTree) {
+  galley::testing::TempRepo repo;
+  std::string src = galley::testing::SourceRoot() + "/examples/reference";
+  for (const char* f : {"galley.yaml", "services/test-server.yaml", "services/api-gateway.yaml",
+                        "services/session-cache.yaml"}) {
+    repo.Write(std::string("platform/") + f, galley::testing::ReadText(src + "/" + f));
+  }
+  auto git = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"git", "-C", repo.dir(), "-c", "user.email=t@example.com", "-c", "user.name=t"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv);
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().message());
+    return r.ok() ? r->out : "";
+  };
+  git({"init", "-q"});
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "reference"});
+  std::string head = git({"rev-parse", "HEAD"});
+  head = head.substr(0, head.find('\n'));
+  std::string dir = repo.Path("platform");
+  // The working tree moves on (uncommitted): 4 → 9 instances in production.
+  std::string ts = galley::testing::ReadText(dir + "/services/test-server.yaml");
+  ts.replace(ts.find("instances: 4"), 12, "instances: 9");
+  repo.Write("platform/services/test-server.yaml", ts);
+
+  Out worktree = Plan({"--json"}, dir);
+  json wt = json::parse(worktree.out);
+  EXPECT_EQ(wt["commit"], head + "-dirty");
+  Out committed = Plan({"--json", "--rev", "HEAD"}, dir);
+  ASSERT_EQ(committed.code, cli::kExitChanges) << committed.err;
+  json rev = json::parse(committed.out);
+  EXPECT_EQ(rev["commit"], head);
+  auto instances_of = [](const json& plan) {
+    for (const auto& a : plan["actions"]) {
+      if (a["target"] == "/app/production/test-server") return a["desired"]["instances"].get<int>();
+    }
+    return -1;
+  };
+  EXPECT_EQ(instances_of(wt), 9);
+  EXPECT_EQ(instances_of(rev), 4);
+  EXPECT_EQ(galley::testing::ReadText(dir + "/services/test-server.yaml"), ts);  // untouched
+  EXPECT_EQ(Plan({"--rev", "no-such-rev"}, dir).code, cli::kExitError);
+}
+
+TEST_F(PlanE2eTest, TheSamePlanTwiceIsFine) {
+  ::setenv("GALLEY_HMAC_KEY", "fixed", 1);
+  EXPECT_EQ(Plan().code, cli::kExitChanges);
+  Out again = Plan();
+  ::unsetenv("GALLEY_HMAC_KEY");
+  EXPECT_EQ(again.code, cli::kExitChanges) << again.err;
+}
+
+TEST_F(PlanE2eTest, InvalidRepositoryPlansNothing) {
+  galley::testing::TempRepo repo;
+  repo.Write("galley.yaml", "apiVersion: galley/v1\n");
+  Out o = Plan({}, repo.dir());
+  EXPECT_EQ(o.code, cli::kExitError);
+  EXPECT_NE(o.err.find("is not valid; nothing planned"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace galley
