@@ -28,6 +28,7 @@
 #include "engine/observer.h"
 #include "engine/planner.h"
 #include "net/http_client.h"
+#include "net/retrying_http_client.h"
 #include "spec/loader.h"
 #include "store/state_store.h"
 
@@ -261,9 +262,17 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
     err << "galley plan: " << endpoints.status().message() << "\n";
     return kExitError;
   }
-  auto http = net::NewHttpClient();
-  auto marathon = clients::NewMarathonClient(endpoints->marathon, http.get());
-  auto consul = clients::NewConsulClient(endpoints->consul, http.get());
+  // One transport per API (each may trust its own CA), retrying idempotent reads with
+  // backoff on transport errors and 502/503/504/429.
+  auto transport = [](const std::string& ca_file) {
+    net::HttpClientOptions opts;
+    opts.ca_file = ca_file;
+    return net::NewRetryingHttpClient(net::NewHttpClient(opts), net::RetryPolicy{});
+  };
+  auto marathon_http = transport(endpoints->marathon.ca_file);
+  auto consul_http = transport(endpoints->consul.ca_file);
+  auto marathon = clients::NewMarathonClient(endpoints->marathon, marathon_http.get());
+  auto consul = clients::NewConsulClient(endpoints->consul, consul_http.get());
 
   std::string state_path = o.state.empty() ? store::DefaultStatePath(env) : o.state;
   auto store = store::OpenSqliteStore(state_path);

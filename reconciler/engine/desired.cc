@@ -86,7 +86,9 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
         std::optional<std::string> digest = hmac_key.empty() ? std::nullopt : ConfigDigest(hmac_key, hmacs);
         body["labels"][kConfigDigestLabel] = digest ? *digest : kDigestUnknown;
       }
-      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body, {}, paused});
+      std::vector<std::string> ignore = p.ignore_app_fields;
+      ignore.insert(ignore.end(), s.ignore.begin(), s.ignore.end());
+      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body, ignore, paused});
     }
   }
   return out;

@@ -193,6 +193,19 @@ class Planner {
       const model::LiveApp& l = live->second;
       json have = Comparable(l.body, d.ignore);
       if (have == want) continue;
+      // Fields silenced by ignore rules keep their live values in the body apply sends
+      // (a full-replacement PUT would otherwise reset them).
+      for (const auto& ptr : d.ignore) {
+        try {
+          json::json_pointer jp(ptr);
+          if (l.body.contains(jp)) {
+            a.desired[jp] = l.body.at(jp);
+          } else {
+            RemovePointers(a.desired, {ptr});
+          }
+        } catch (const json::exception&) {
+        }
+      }
       a.token = l.version;
       a.changes = DiffJson(have, want);
       a.kind = Classify(a.changes);

@@ -87,6 +87,9 @@ struct Platform {
   std::optional<int> docker_stop_timeout_s;  // the Mesos agent's --docker_stop_timeout
   DriftPolicy drift = DriftPolicy::kRevert;
   bool prune = false;
+  // JSON pointers into every Marathon app whose live value may drift (e.g. "/instances"
+  // when an autoscaler owns it): never diffed, and kept from live on update.
+  std::vector<std::string> ignore_app_fields;
 
   const Environment* FindEnvironment(const std::string& name) const;
 };
@@ -152,6 +155,8 @@ struct Service {
   ConfigMap config;
   std::optional<int> kill_grace_s;
   bool paused = false;
+  std::vector<std::string> ignore;  // JSON pointers into this service's apps (see Platform)
+  SourcePos ignore_pos;
   std::vector<ServiceEnvironment> environments;  // in the service file's order
 
   const ServiceEnvironment* FindEnvironment(const std::string& env) const;

@@ -16,6 +16,10 @@ namespace galley::spec {
 // document is not a mapping at all.
 std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostics& diags);
 
+// A JSON pointer ("/instances", "/labels/a~1b") that an ignore rule may name: starts with
+// '/', '~' only as ~0 or ~1, and not the app's id.
+bool IsIgnorablePointer(const std::string& pointer);
+
 // As ParsePlatform, for one services/*.yaml file.
 std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics& diags);
 

@@ -135,7 +135,7 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
   Reader r(doc, diags);
   auto fields = r.Map(r.Root(), "the platform file",
                       {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments",
-                       "haproxy", "well_known", "mesos", "policy"},
+                       "haproxy", "well_known", "mesos", "policy", "ignore"},
                       {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments"});
   if (!fields) return std::nullopt;
   model::Platform p;
@@ -192,6 +192,20 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
       if (!m) continue;
       for (const auto& k : *m) {
         if (auto d = r.DurationSeconds(k)) p.docker_stop_timeout_s = *d;
+      }
+    } else if (f.key == "ignore") {
+      auto m = r.Map(f, "ignore", {"marathon_app"}, {});
+      if (!m) continue;
+      for (const auto& k : *m) {
+        if (auto l = r.StringList(k, "ignore.marathon_app")) {
+          for (size_t i = 0; i < l->size(); ++i) {
+            if (!IsIgnorablePointer((*l)[i])) {
+              r.Error(k.value_pos, "ignore.marathon_app[" + std::to_string(i) + "] is " + Quote((*l)[i]),
+                      "a JSON pointer into a Marathon app such as /instances or /labels/team, not /id");
+            }
+          }
+          p.ignore_app_fields = *l;
+        }
       }
     } else if (f.key == "policy") {
       auto m = r.Map(f, "policy", {"drift", "prune"}, {});

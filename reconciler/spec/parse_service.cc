@@ -149,12 +149,21 @@ void ParseEnvironment(Reader& r, const Field& e, model::Service& s) {
 
 }  // namespace
 
+bool IsIgnorablePointer(const std::string& p) {
+  if (p.size() < 2 || p[0] != '/' || p == "/id" || StartsWith(p, "/id/")) return false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '~' && (i + 1 >= p.size() || (p[i + 1] != '0' && p[i + 1] != '1'))) return false;
+    if (static_cast<unsigned char>(p[i]) < 0x20) return false;
+  }
+  return true;
+}
+
 std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics& diags) {
   Reader r(doc, diags);
   static const std::vector<std::string> kKeys = {
       "name",   "image",   "registry", "command",        "resources", "ports",      "health",
       "upgrade", "balance", "tags",     "external_hosts", "config",    "kill_grace", "paused",
-      "environments"};
+      "environments", "ignore"};
   auto fields = r.Map(r.Root(), "a service file", kKeys, {"name", "image", "resources", "environments"});
   if (!fields) return std::nullopt;
   model::Service s;
@@ -207,6 +216,20 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
       if (auto v = r.DurationSeconds(f)) s.kill_grace_s = *v;
     } else if (f.key == "paused") {
       if (auto b = r.Bool(f)) s.paused = *b;
+    } else if (f.key == "ignore") {
+      s.ignore_pos = f.value_pos;
+      auto items = r.List(f, "ignore");
+      if (!items) continue;
+      for (const auto& item : *items) {
+        auto v = r.String(r.AsField(item), "a JSON pointer such as /instances");
+        if (!v) continue;
+        if (!IsIgnorablePointer(*v)) {
+          r.Error(item.pos, item.path + " is " + Quote(*v),
+                  "a JSON pointer into the service's Marathon app such as /instances or /labels/team, not /id");
+          continue;
+        }
+        s.ignore.push_back(*v);
+      }
     } else if (f.key == "environments") {
       auto envs = r.OpenMap(f, "environments");
       if (!envs) continue;

@@ -164,6 +164,21 @@ TEST_F(PlannerTest, IgnorePointersSilenceFields) {
   EXPECT_FALSE(Make().HasChanges());
 }
 
+TEST_F(PlannerTest, IgnoredFieldsKeepTheirLiveValuesInTheBodySent) {
+  json want = App("/app/production/web", 2, "v2");
+  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", want, {"/instances", "/labels/team"}, false});
+  json live = App("/app/production/web", 9, "v1");
+  live["labels"]["team"] = "edge";
+  in_.live.apps["/app/production/web"] = Live(live);
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppUpdate);
+  EXPECT_EQ(p.actions[0].desired["instances"], 9);
+  EXPECT_EQ(p.actions[0].desired["labels"]["team"], "edge");
+  EXPECT_EQ(p.actions[0].desired["labels"]["version"], "v2");
+  for (const auto& c : p.actions[0].changes) EXPECT_NE(c.pointer, "/instances");
+}
+
 TEST_F(PlannerTest, UnmanagedAndOrphansAreNeverTouchedWithoutPrune) {
   json legacy = App("/app/production/legacy", 1, "v0");
   legacy["labels"].erase("galley.platform");

@@ -90,7 +90,7 @@ environments:
             "    ^\n"
             "services/web.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: name, image, "
             "registry, command, resources, ports, health, upgrade, balance, tags, external_hosts, config, "
-            "kill_grace, paused, environments)\n"
+            "kill_grace, paused, environments, ignore)\n"
             "    imgae: web\n"
             "    ^\n"
             "    did you mean 'image'?\n"
@@ -335,6 +335,27 @@ TEST(LoaderTest, PointsAtTheKeyOfAnEmptyValue) {
   t.Write("services/web.yaml", s);
   EXPECT_NE(Errors(t).find("services/web.yaml:12:3: error: config.LOG_LEVEL has no value (null)"), std::string::npos)
       << Errors(t);
+}
+
+TEST(LoaderTest, ParsesIgnoreRulesAndRejectsBadPointers) {
+  TempRepo t;
+  std::string platform = kMinimalPlatform;
+  platform += "ignore:\n  marathon_app: [/labels/team]\n";
+  t.Write("galley.yaml", platform);
+  std::string s = kMinimalService;
+  s += "ignore: [/instances, /env/A~1B]\n";
+  t.Write("services/web.yaml", s);
+  LoadResult r = LoadRepository(t.dir());
+  ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
+  EXPECT_EQ(r.state.platform.ignore_app_fields, std::vector<std::string>{"/labels/team"});
+  EXPECT_EQ(r.state.services[0].ignore, (std::vector<std::string>{"/instances", "/env/A~1B"}));
+  s = kMinimalService;
+  s += "ignore: [instances, /id, /a~2]\n";
+  t.Write("services/web.yaml", s);
+  std::string out = Errors(t);
+  EXPECT_NE(out.find("ignore[0] is 'instances'"), std::string::npos) << out;
+  EXPECT_NE(out.find("ignore[1] is '/id'"), std::string::npos) << out;
+  EXPECT_NE(out.find("ignore[2] is '/a~2'"), std::string::npos) << out;
 }
 
 TEST(LoaderTest, AnExplicitStringTagIsNotAnInteger) {
