@@ -179,28 +179,53 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
   return o;
 }
 
-// The applied records galley writes to Consul (galley/<platform>/applied/<env>/<service>),
-// so a runner with an empty state store still tells drift from pending.
+// The applied records galley writes to Consul (galley/<platform>/applied/<env>/<service>:
+// {"app": <normalised body>, "kv": {"<key>": "<HMAC>" | "secret:<HMAC>"}, "applied_at": ...}),
+// so a runner with an empty state store still tells drift from pending. A record newer than
+// the store's (by applied_at) wins; malformed records are skipped with a warning.
 void MergeAppliedFromConsul(const model::LiveState& live, const std::string& prefix,
-                            std::map<std::string, json>* apps, std::map<std::string, std::string>* kv) {
+                            std::map<std::string, std::string>* applied_at, std::map<std::string, json>* apps,
+                            std::map<std::string, std::string>* kv, std::vector<std::string>* warnings) {
   for (const auto& [key, entry] : live.kv) {
     if (!StartsWith(key, prefix)) continue;
     json rec = json::parse(entry.value, nullptr, false);
-    if (!rec.is_object()) continue;
-    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id")) {
-      (*apps)[rec["app"]["id"].get<std::string>()] = rec["app"];
+    if (!rec.is_object()) {
+      warnings->push_back("ignored a malformed applied record at " + key);
+      continue;
+    }
+    std::string when = rec.contains("applied_at") && rec["applied_at"].is_string() ? rec["applied_at"].get<std::string>() : "";
+    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string()) {
+      std::string id = rec["app"]["id"].get<std::string>();
+      auto known = applied_at->find("app:" + id);
+      if (known == applied_at->end() || when >= known->second) (*apps)[id] = rec["app"];
     }
     if (rec.contains("kv") && rec["kv"].is_object()) {
       for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) {
-        if (it->is_string()) (*kv)[it.key()] = it->get<std::string>();
+        auto known = applied_at->find("kv:" + it.key());
+        if (it->is_string() && (known == applied_at->end() || when >= known->second)) (*kv)[it.key()] = it->get<std::string>();
       }
     }
   }
 }
 
+int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err);
+
 }  // namespace
 
 int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
+  try {
+    return RunPlanUnguarded(args, out, err);
+  } catch (const std::exception& e) {
+    // Modules do not throw; this is the last resort, and the run stays "interrupted" in the
+    // store (the next start marks it so).
+    err << "galley plan: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
+namespace {
+
+int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   int code = kExitError;
   auto parsed = Parse(args, out, err, &code);
   if (!parsed) return code;
@@ -280,6 +305,7 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
     err << "galley plan: " << store.status().message() << "\n";
     return kExitError;
   }
+  (void)(*store)->MarkInterruptedRuns();  // runs of crashed galleys show up as interrupted
   auto run = (*store)->BeginRun("plan", "cli", commit, Who(env));
   if (!run.ok()) {
     err << "galley plan: " << run.status().message() << "\n";
@@ -303,19 +329,24 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
 
   // What was applied: the store, brought up to date from the records in Consul.
   std::map<std::string, json> applied_apps;
-  std::map<std::string, std::string> applied_kv;
+  std::map<std::string, std::string> applied_kv, applied_at;
+  std::vector<std::string> applied_warnings;
   auto applied = (*store)->LastApplied();
   if (!applied.ok()) return fail(applied.status().message());
   for (const auto& [resource, rec] : *applied) {
     if (rec.deleted) continue;
     if (StartsWith(resource, "marathon-app:")) {
       json body = json::parse(rec.body, nullptr, false);
-      if (body.is_object()) applied_apps[resource.substr(13)] = body;
+      if (!body.is_object()) continue;
+      applied_apps[resource.substr(13)] = body;
+      applied_at["app:" + resource.substr(13)] = rec.applied_at;
     } else if (StartsWith(resource, "consul-kv:")) {
       applied_kv[resource.substr(10)] = rec.body;
+      applied_at["kv:" + resource.substr(10)] = rec.applied_at;
     }
   }
-  MergeAppliedFromConsul(*live, engine::AppliedPrefix(st.platform), &applied_apps, &applied_kv);
+  MergeAppliedFromConsul(*live, engine::AppliedPrefix(st.platform), &applied_at, &applied_apps, &applied_kv,
+                         &applied_warnings);
 
   std::string hmac_key;
   if (env.count("GALLEY_HMAC_KEY") && !env.at("GALLEY_HMAC_KEY").empty()) {
@@ -331,6 +362,7 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
   // Without a platform key yet (nothing applied), an ephemeral one keeps comparisons within
   // this plan; config digests are then "(known after apply)".
   std::string compare_key = hmac_key;
+  bool durable_key = !hmac_key.empty();
   if (compare_key.empty()) {
     std::random_device rd;
     for (int i = 0; i < 4; ++i) compare_key += std::to_string(rd());
@@ -368,6 +400,10 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
   in.applied_apps = std::move(applied_apps);
   in.applied_kv = std::move(applied_kv);
   in.hmac_key = compare_key;
+  in.hmac_key_durable = durable_key;
+  for (const auto& e : st.platform.environments) {
+    if (e.paused) in.paused_environments.insert(e.name);
+  }
   in.drift = st.platform.drift;
   in.prune = st.platform.prune;
   phase("render desired");
@@ -380,6 +416,7 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
       obs[it->second].body = engine::NormalizeApp(live_app->second.body).dump();
     }
   }
+  plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
   plan.commit = commit;
   plan.galley_version = GALLEY_VERSION;
   plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
@@ -414,4 +451,5 @@ int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+}  // namespace
 }  // namespace galley::cli

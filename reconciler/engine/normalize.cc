@@ -74,7 +74,7 @@ void NormalizeHealthCheck(json& hc, bool app_has_ports) {
   if (!hc.is_object()) return;
   DropNulls(hc);
   if (!hc.contains("protocol")) hc["protocol"] = "HTTP";
-  std::string protocol = hc["protocol"].is_string() ? hc["protocol"].get<std::string>() : "";
+  std::string protocol = hc["protocol"].is_string() ? hc["protocol"].get<std::string>() : "";  // checked type
   if (protocol != "COMMAND" && !hc.contains("port") && !hc.contains("portIndex") && app_has_ports) hc["portIndex"] = 0;
   DropIfDefault(hc, "portIndex", {0});
   DropIfDefault(hc, "protocol", {"HTTP"});
@@ -150,7 +150,7 @@ json NormalizeApp(const json& input) {
   TranslateDeprecated(app);
 
   // Networking decides which port fields exist (the server drops the other kind).
-  if (!app.contains("networks") || IsEmptyCollection(app["networks"])) {
+  if (!app.contains("networks") || !app["networks"].is_array() || IsEmptyCollection(app["networks"])) {
     app["networks"] = json::array({json{{"mode", "host"}}});
   }
   for (auto& n : app["networks"]) {
@@ -160,8 +160,12 @@ json NormalizeApp(const json& input) {
       DropIfEmpty(n, {"labels"});
     }
   }
-  bool host = app["networks"].size() == 1 && app["networks"][0].value("mode", "") == "host";
-  bool bridge = app["networks"].size() == 1 && app["networks"][0].value("mode", "") == "container/bridge";
+  auto mode_of = [&](size_t i) -> std::string {
+    const json& n = app["networks"][i];
+    return n.is_object() && n.contains("mode") && n["mode"].is_string() ? n["mode"].get<std::string>() : "";
+  };
+  bool host = app["networks"].size() == 1 && mode_of(0) == "host";
+  bool bridge = app["networks"].size() == 1 && mode_of(0) == "container/bridge";
 
   bool has_ports = false;
   if (host) {

@@ -40,8 +40,9 @@ std::vector<PlanItem> ItemsFrom(const json& arr) {
   return out;
 }
 
+// JSON-encoded, so control characters and escapes in live values cannot reach the terminal.
 std::string Short(const json& v) {
-  std::string s = v.is_string() ? "\"" + v.get<std::string>() + "\"" : v.dump();
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > 120) s = s.substr(0, 117) + "...";
   return s;
 }
@@ -299,6 +300,13 @@ std::string RenderPlanText(const Plan& p, bool color) {
   return out;
 }
 
+// Targets come from live objects: keep them from breaking out of Markdown code spans.
+std::string Code(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
+  return "`" + out + "`";
+}
+
 std::string RenderPlanMarkdown(const Plan& p) {
   std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +
                     "\n\n**" + Summary(p) + "**\n";
@@ -306,8 +314,8 @@ std::string RenderPlanMarkdown(const Plan& p) {
   if (!p.actions.empty()) {
     out += "\n| | action | target | reason |\n|---|---|---|---|\n";
     for (const auto& a : p.actions) {
-      out += std::string("| `") + Symbol(a.kind) + "` | " + Verb(a) + " | `" + a.target + "` | " + ReasonName(a.reason) +
-             " |\n";
+      out += std::string("| `") + Symbol(a.kind) + "` | " + Verb(a) + " | " + Code(a.target) + " | " +
+             ReasonName(a.reason) + " |\n";
     }
     out += "\n<details><summary>Field changes</summary>\n\n```diff\n";
     for (const auto& a : p.actions) {
@@ -322,12 +330,12 @@ std::string RenderPlanMarkdown(const Plan& p) {
   }
   if (!p.unmanaged.empty()) {
     out += "\n<details><summary>Unmanaged (" + std::to_string(p.unmanaged.size()) + "), never touched</summary>\n\n";
-    for (const auto& i : p.unmanaged) out += "- `" + i.target + "`: " + i.why + "\n";
+    for (const auto& i : p.unmanaged) out += "- " + Code(i.target) + ": " + i.why + "\n";
     out += "\n</details>\n";
   }
   if (!p.drift_reported.empty()) {
     out += "\n**Drift reported, not reverted:**\n\n";
-    for (const auto& i : p.drift_reported) out += "- `" + i.target + "`: " + i.why + "\n";
+    for (const auto& i : p.drift_reported) out += "- " + Code(i.target) + ": " + i.why + "\n";
   }
   return out;
 }

@@ -16,6 +16,26 @@ constexpr char kDigestLabelPointer[] = "/labels/galley.config-digest";
 constexpr char kPlatformLabel[] = "galley.platform";
 
 std::string AppActionId(const std::string& id) { return "app:" + id; }
+
+// Normalisation drops values equal to Marathon's defaults, so a change to or from a default
+// (scaling to 1 instance) would read "(absent)": show the raw value instead where the raw
+// body has it.
+void ShowDefaults(std::vector<FieldChange>& changes, const json& raw_before, const json& raw_after) {
+  for (auto& c : changes) {
+    try {
+      json::json_pointer p(c.pointer);
+      if (!c.before_present && raw_before.contains(p)) {
+        c.before_present = true;
+        c.before = raw_before.at(p);
+      }
+      if (!c.after_present && raw_after.contains(p)) {
+        c.after_present = true;
+        c.after = raw_after.at(p);
+      }
+    } catch (const json::exception&) {
+    }
+  }
+}
 std::string KvActionId(const std::string& key) { return "kv:" + key; }
 
 json Comparable(const json& body, const std::vector<std::string>& ignore) {
@@ -51,17 +71,25 @@ bool UnderAny(const std::string& s, const std::vector<std::string>& prefixes) {
   return false;
 }
 
-// "app/<env>/<service>/<KEY>" → {env, service}; empty when the key has another shape.
-std::pair<std::string, std::string> KvOwner(const std::string& key) {
-  auto parts = Split(key, '/');
-  if (parts.size() >= 4 && parts[0] == model::kAppRoot) return {parts[1], parts[2]};
-  return {};
-}
-
-// "/app/<env>/<service>" → {env, service}.
-std::pair<std::string, std::string> AppOwner(const std::string& id) {
-  auto parts = Split(id, '/');
-  if (parts.size() == 4 && parts[0].empty() && parts[1] == model::kAppRoot) return {parts[2], parts[3]};
+// The environment and service owning `s` under one of the managed `prefixes`
+// ("/app/<env>/" or "app/<env>/"): the environment comes from the prefix itself, the service
+// is the next path segment (may be empty for odd shapes such as "app/production/FOO").
+std::pair<std::string, std::string> Owner(const std::string& s, const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    if (!StartsWith(s, p)) continue;
+    auto segs = Split(p, '/');
+    std::string env;
+    for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
+      if (!it->empty()) {
+        env = *it;
+        break;
+      }
+    }
+    std::string rest = s.substr(p.size());
+    std::string service = rest.substr(0, rest.find('/'));
+    if (rest.find('/') == std::string::npos && s[0] != '/') service.clear();  // "app/<env>/KEY"
+    return {env, service};
+  }
   return {};
 }
 
@@ -70,6 +98,10 @@ class Planner {
   explicit Planner(const PlanInput& in) : in_(in) {}
 
   Plan Run() {
+    for (const auto& a : in_.apps) {
+      if (a.paused) paused_.insert({a.env, a.service});
+    }
+    for (const auto& e : in_.paused_environments) paused_.insert({e, ""});
     plan_.platform = in_.platform;
     plan_.environments = in_.environments;
     plan_.targets.assign(in_.targets.begin(), in_.targets.end());
@@ -102,14 +134,21 @@ class Planner {
         continue;
       }
       auto live = in_.live.kv.find(d.key);
-      auto applied = in_.applied_kv.find(d.key);
       std::optional<std::string> live_hmac;
       if (live != in_.live.kv.end()) live_hmac = HmacSha256Hex(in_.hmac_key, live->second.value);
       std::optional<std::string> desired_hmac;
       if (d.value) desired_hmac = HmacSha256Hex(in_.hmac_key, *d.value);
+      // What was applied: its HMAC, and whether it was a secret.
+      std::optional<std::string> applied_hmac;
+      bool applied_secret = false;
+      if (auto it = in_.applied_kv.find(d.key); it != in_.applied_kv.end()) {
+        applied_secret = StartsWith(it->second, "secret:");
+        applied_hmac = applied_secret ? it->second.substr(7) : it->second;
+      }
 
       Action a;
       a.id = KvActionId(d.key);
+      a.kind = ActionKind::kKvPut;
       a.service = d.service;
       a.env = d.env;
       a.target = d.key;
@@ -117,43 +156,40 @@ class Planner {
       a.token = live == in_.live.kv.end() ? "0" : std::to_string(live->second.modify_index);
       if (d.secret) {
         a.desired = json{{"secret", d.secret_source}};
-        if (desired_hmac) a.desired["hmac"] = *desired_hmac;
+        if (desired_hmac && in_.hmac_key_durable) a.desired["hmac"] = *desired_hmac;
+        if (!in_.hmac_key_durable) a.notes.push_back("the platform has no HMAC key yet: the value is verified at apply");
       } else {
         a.desired = json{{"value", *d.value}};
       }
 
+      // The HMAC the live value is compared with: the desired one, or — when the secret's
+      // source is not readable here (a pull request from a fork) — the one last applied.
+      std::optional<std::string> target_hmac = desired_hmac;
       if (!desired_hmac) {
-        // The secret's source is not readable here: compare live with what was last applied.
         plan_.warnings.push_back("secret " + d.key + " (" + d.secret_source +
                                  ") unavailable: compared with the last applied value");
-        if (live_hmac && applied != in_.applied_kv.end() && *live_hmac == applied->second) continue;
-        a.kind = ActionKind::kKvPut;
-        a.reason = live_hmac ? Reason::kDrifted : Reason::kNew;
+        target_hmac = applied_hmac;
         a.notes.push_back("the value is read from " + d.secret_source + " at apply time");
-        if (applied == in_.applied_kv.end()) a.reason = live_hmac ? Reason::kDesiredChanged : Reason::kNew;
-        a.changes.push_back({"/value", live_hmac.has_value(), "(sensitive)", true, "(sensitive)"});
-        Add(std::move(a));
-        continue;
       }
-      if (live_hmac && *live_hmac == *desired_hmac) continue;
-      a.kind = ActionKind::kKvPut;
-      FieldChange c;
-      c.pointer = "/value";
-      c.before_present = live_hmac.has_value();
-      c.after_present = true;
-      if (d.secret) {
-        c.before = "(sensitive)";
-        c.after = "(sensitive)";
-      } else {
-        if (live_hmac) c.before = live->second.value;
-        c.after = *d.value;
-      }
+      if (live_hmac && target_hmac && *live_hmac == *target_hmac) continue;
+
+      FieldChange c{"/value", live_hmac.has_value(), nullptr, true, nullptr};
+      // A live value is printed only when it cannot be a secret: the key is not secret now
+      // and was not secret when galley last applied it.
+      bool mask_before = d.secret || applied_secret;
+      if (live_hmac) c.before = mask_before ? json("(sensitive)") : json(live->second.value);
+      c.after = d.secret ? json("(sensitive)") : json(*d.value);
       a.changes.push_back(c);
-      if (!live_hmac) {
-        a.reason = applied != in_.applied_kv.end() && applied->second == *desired_hmac ? Reason::kDrifted : Reason::kNew;
-      } else if (applied == in_.applied_kv.end() || applied->second != *desired_hmac) {
+      if (mask_before && !d.secret) a.notes.push_back("the old value was a secret and is not shown");
+
+      // Reason: nothing applied → new / pending; desired moved from applied → desired-changed;
+      // desired equals applied (or is unknown) and live differs → drifted.
+      bool desired_is_applied = applied_hmac && (!desired_hmac || *desired_hmac == *applied_hmac);
+      if (!applied_hmac) {
+        a.reason = live_hmac ? Reason::kDesiredChanged : Reason::kNew;
+      } else if (!desired_is_applied) {
         a.reason = Reason::kDesiredChanged;
-        if (applied != in_.applied_kv.end() && *live_hmac != applied->second) {
+        if (live_hmac && *live_hmac != *applied_hmac) {
           a.notes.push_back("the live value also changed since galley last applied it");
         }
       } else {
@@ -186,11 +222,19 @@ class Planner {
         bool was_applied = applied != in_.applied_apps.end() && Comparable(applied->second, d.ignore) == want;
         a.reason = was_applied ? Reason::kDrifted : Reason::kNew;
         if (was_applied) a.notes.push_back("galley applied this app, and it is gone: deleted by hand?");
-        a.changes = LeafFields(want);
+        a.changes = LeafFields(d.body);  // shown as rendered, defaults included
         AddOrReport(std::move(a));
         continue;
       }
       const model::LiveApp& l = live->second;
+      bool labelled = l.body.is_object() && l.body.contains("labels") && l.body["labels"].is_object() &&
+                      l.body["labels"].value(kPlatformLabel, "") == in_.platform;
+      if (!labelled) {
+        // Not galley's: never taken over silently (adopting apps is a separate, explicit step).
+        plan_.unmanaged.push_back({d.id, "declared, but the live app has no " + std::string(kPlatformLabel) + "=" +
+                                             in_.platform + " label; galley does not take it over"});
+        continue;
+      }
       json have = Comparable(l.body, d.ignore);
       if (have == want) continue;
       // Fields silenced by ignore rules keep their live values in the body apply sends
@@ -209,10 +253,7 @@ class Planner {
       a.token = l.version;
       a.changes = DiffJson(have, want);
       a.kind = Classify(a.changes);
-      if (!l.body.contains("labels") || l.body["labels"].value(kPlatformLabel, "") != in_.platform) {
-        a.notes.push_back("the live app lacks galley's label " + std::string(kPlatformLabel) + "=" + in_.platform +
-                          ": applying takes it over");
-      }
+      ShowDefaults(a.changes, l.body, d.body);
       if (!l.deployment_ids.empty()) {
         a.notes.push_back("a deployment is running on it now (" + Join(l.deployment_ids, ", ") + ")");
       }
@@ -237,9 +278,13 @@ class Planner {
   void PlanOrphans() {
     for (const auto& [id, app] : in_.live.apps) {
       if (desired_apps_.count(id) || !UnderAny(id, in_.app_prefixes)) continue;
-      auto [env, service] = AppOwner(id);
-      if (!InScope(service, env)) continue;
-      bool ours = app.body.contains("labels") && app.body["labels"].is_object() &&
+      auto [env, service] = Owner(id, in_.app_prefixes);
+      if (!InScope(service, env) || env.empty()) continue;
+      if (paused_.count({env, ""}) || paused_.count({env, service})) {
+        plan_.skipped.push_back({id, "paused (not pruned)"});
+        continue;
+      }
+      bool ours = app.body.is_object() && app.body.contains("labels") && app.body["labels"].is_object() &&
                   app.body["labels"].value(kPlatformLabel, "") == in_.platform;
       std::string why = ours ? "carries galley's label but is not declared (orphan)"
                              : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
@@ -262,8 +307,13 @@ class Planner {
     for (const auto& [key, kv] : in_.live.kv) {
       if (desired_keys_.count(key)) continue;
       if (!UnderAny(key, in_.kv_prefixes) && !in_.kv_exact_keys.count(key)) continue;
-      auto [env, service] = KvOwner(key);
+      auto [env, service] = in_.kv_exact_keys.count(key) ? std::pair<std::string, std::string>{}
+                                                         : Owner(key, in_.kv_prefixes);
       if (!InScope(service, env)) continue;
+      if (paused_.count({env, ""}) || paused_.count({env, service})) {
+        plan_.skipped.push_back({key, "paused (not pruned)"});
+        continue;
+      }
       std::string why = in_.declared_services.count(service) ? "not declared in the service's config (foreign key)"
                                                              : "under a managed prefix, no service declares it";
       if (!in_.prune) {
@@ -337,6 +387,7 @@ class Planner {
   const PlanInput& in_;
   Plan plan_;
   std::set<std::string> desired_apps_, desired_keys_;
+  std::set<std::pair<std::string, std::string>> paused_;  // {env, service}; service "" = the whole env
 };
 
 }  // namespace

@@ -10,8 +10,11 @@
 //    instances) → restart (a rolling one: Marathon replaces tasks per upgradeStrategy);
 //    anything else → update.
 //  - Ownership: under the managed prefixes, objects nobody declares are deleted only when
-//    prune is on (an explicit plan line); otherwise listed as unmanaged. Paused services and
-//    environments are skipped and listed.
+//    prune is on (an explicit plan line); otherwise listed as unmanaged. A declared app that
+//    exists live without galley's platform label is not taken over (that is `galley adopt`'s
+//    job): it is listed as unmanaged. Paused services and environments are skipped and
+//    listed, their orphans included. An object's environment is the managed prefix it is
+//    under, whatever the shape of the rest of its id.
 //  - Drift policy "report" lists drift instead of reverting it; "ignore" drops it.
 //  - KV values compare as text; secrets compare as HMACs only. A secret whose source is not
 //    available (a pull request from a fork) is compared with the HMAC last applied.
@@ -54,12 +57,18 @@ struct PlanInput {
   std::vector<std::string> kv_prefixes;       // "app/production/"
   std::set<std::string> kv_exact_keys;        // platform-wide owned keys (service/haproxy/maxconn)
   std::set<std::string> declared_services;    // every service in the repository
+  std::set<std::string> paused_environments;  // nothing under them is touched, orphans included
   std::vector<DesiredApp> apps;
   std::vector<DesiredKv> kv;
   model::LiveState live;
   std::map<std::string, nlohmann::json> applied_apps;  // app id → normalised body last applied
-  std::map<std::string, std::string> applied_kv;       // key → HMAC of the value last applied
+  // key → HMAC of the value last applied; "secret:<HMAC>" when the value was a secret (so a
+  // key that turns from secret into a literal never prints the old value).
+  std::map<std::string, std::string> applied_kv;
   std::string hmac_key;
+  // False when the platform has no key yet (nothing applied): HMACs computed with hmac_key
+  // are then only good for comparing within this plan and are left out of the plan file.
+  bool hmac_key_durable = true;
   model::DriftPolicy drift = model::DriftPolicy::kRevert;
   bool prune = false;
 };

@@ -200,6 +200,13 @@ std::vector<HaproxyServer> BackendServers(const model::Instances& instances, con
   for (const auto& inst : it->second) {
     if (std::find(inst.tags.begin(), inst.tags.end(), env) == inst.tags.end()) continue;
     if (inst.address.empty() || inst.port <= 0 || inst.port > 65535) continue;
+    // The address goes into the config verbatim: only host names and IP addresses (a stray
+    // space or newline would inject directives).
+    bool safe = inst.address.size() <= 253 && std::all_of(inst.address.begin(), inst.address.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+             c == ':';
+    });
+    if (!safe) continue;
     rows.push_back({inst.node, inst.address, inst.port});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {

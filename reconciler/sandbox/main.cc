@@ -62,6 +62,7 @@ int Run(int argc, char** argv) {
   marathon::ProcessRunnerOptions popts;
   marathon::SimulatedRunnerOptions sopts;
   std::string address = "127.0.0.1", tasks = "simulated", state_file, ready_file;
+  bool allow_remote_exec = false;
   int marathon_port = 8080, consul_port = 8500;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
@@ -84,6 +85,7 @@ int Run(int argc, char** argv) {
       else if (a == "--health-delay") sopts.health_delay = std::chrono::milliseconds(std::stoi(v));
       else if (a == "--state") state_file = v;
       else if (a == "--ready-file") ready_file = v;
+      else if (a == "--allow-remote-exec") allow_remote_exec = v == "yes";
       else if (a == "--log-dir") popts.log_dir = v;
       else if (a == "--consul-acl-token") copts.acl_master_token = v;
       else if (a == "--consul-session-ttl-min") copts.session_ttl_min = std::chrono::milliseconds(1000LL * std::stoi(v));
@@ -101,6 +103,14 @@ int Run(int argc, char** argv) {
       std::cerr << "galley-sandbox: " << a << " needs a number, got '" << v << "'\n";
       return 1;
     }
+  }
+  // The process runner executes whatever apps are POSTed: only on loopback, unless asked.
+  bool loopback = address.rfind("127.", 0) == 0 || address == "::1" || address == "localhost";
+  if (tasks == "process" && !loopback && !allow_remote_exec) {
+    std::cerr << "galley-sandbox: --tasks process on " << address
+              << " would let anyone who reaches it run programs here; use a loopback address, or add "
+                 "--allow-remote-exec yes if this network is yours alone\n";
+    return 1;
   }
   if (tasks != "simulated" && tasks != "process") {
     std::cerr << "galley-sandbox: --tasks must be simulated or process, got '" << tasks << "'\n";

@@ -223,6 +223,11 @@ class Checker {
       if (v.source == model::ConfigValue::Source::kSecretEnv && !IsEnvName(v.text)) {
         diags_.Error(v.pos, "secret_env " + Quote(v.text) + " is not an environment variable name",
                      "letters, digits and '_', not starting with a digit");
+      } else if (v.source == model::ConfigValue::Source::kSecretEnv &&
+                 (StartsWith(v.text, "GALLEY_") || StartsWith(v.text, "CONSUL_HTTP_"))) {
+        // Would copy galley's own credentials (HMAC key, tokens) into an app's KV on apply.
+        diags_.Error(v.pos, "secret_env " + Quote(v.text) + " names one of galley's own credentials",
+                     "a variable other than GALLEY_* and CONSUL_HTTP_*");
       }
       if (v.source == model::ConfigValue::Source::kSecretFile) CheckSecretFile(v);
     }
@@ -284,6 +289,10 @@ class Checker {
     if (svc.health && !svc.health->path.empty() && !IsHttpPath(svc.health->path)) {
       diags_.Error(svc.health->pos, "health path " + Quote(svc.health->path) + " is not an HTTP path",
                    "a path starting with '/' without spaces, quotes or '#'");
+    }
+    if (svc.health && svc.ports.empty()) {
+      diags_.Error(svc.health->pos, "service " + Quote(svc.name) + " has a health check but no ports",
+                   "a port for Marathon's health check to probe (portIndex 0)");
     }
     if (svc.health && svc.health->interval_s == 0) {
       diags_.Error(svc.health->pos, "health interval is 0", "an interval of at least 1s");

@@ -253,6 +253,92 @@ TEST_F(PlannerTest, UnavailableSecretIsComparedWithLastApplied) {
   EXPECT_EQ(p.actions[0].reason, Reason::kDrifted);
 }
 
+// Review findings, each a regression test.
+TEST_F(PlannerTest, OddShapedOrphansBelongToTheEnvironmentOfTheirPrefix) {
+  in_.prune = true;
+  in_.environments = {"staging"};
+  in_.live.apps["/app/production/team/foo"] = Live(App("/app/production/team/foo", 1, "v0"));
+  HaveKv("app/production/FOO", "x", 2);
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty()) << PlanToJson(p).dump(2);
+  in_.environments = {"production", "staging"};
+  p = Make();
+  EXPECT_EQ(p.actions.size(), 2u);
+}
+
+TEST_F(PlannerTest, APausedEnvironmentOrServiceIsNotPruned) {
+  in_.prune = true;
+  in_.paused_environments = {"production"};
+  in_.live.apps["/app/production/old"] = Live(App("/app/production/old", 1, "v0"));
+  HaveKv("app/production/web/FOREIGN", "x", 3);
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  EXPECT_EQ(p.skipped.size(), 2u);
+  in_.paused_environments.clear();
+  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", App("/app/production/web", 1, "v1"), {}, true});
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);  // only the undeclared app; web's foreign key waits while web is paused
+  EXPECT_EQ(p.actions[0].target, "/app/production/old");
+}
+
+TEST_F(PlannerTest, ChangesToMarathonDefaultsShowTheirValues) {
+  Want(App("/app/production/web", 1, "v1"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 4, "v1"));
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppScale);
+  ASSERT_TRUE(p.actions[0].changes[0].after_present);
+  EXPECT_EQ(p.actions[0].changes[0].after, 1);
+  EXPECT_NE(RenderPlanText(p, false).find("instances: 4 → 1"), std::string::npos) << RenderPlanText(p, false);
+}
+
+TEST_F(PlannerTest, UnavailableSecretDriftFollowsThePolicy) {
+  WantKv("app/production/web/DB", std::nullopt, true);
+  HaveKv("app/production/web/DB", "edited", 5);
+  in_.applied_kv["app/production/web/DB"] = "secret:" + HmacSha256Hex("k", "s3cret");
+  in_.drift = model::DriftPolicy::kReport;
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  ASSERT_EQ(p.drift_reported.size(), 1u);
+  // Deleted live with an applied record: drifted, not new.
+  in_.drift = model::DriftPolicy::kRevert;
+  in_.live.kv.clear();
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].reason, Reason::kDrifted);
+}
+
+TEST_F(PlannerTest, NoDurableKeyMeansNoHmacInThePlanFile) {
+  in_.hmac_key_durable = false;
+  WantKv("app/production/web/DB", std::string("v"), true);
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_FALSE(p.actions[0].desired.contains("hmac"));
+  EXPECT_NE(p.actions[0].notes[0].find("verified at apply"), std::string::npos);
+}
+
+TEST_F(PlannerTest, AKeyThatWasASecretNeverPrintsItsOldValue) {
+  WantKv("app/production/web/DB", std::string("now-a-literal"));
+  HaveKv("app/production/web/DB", "old-secret-value", 5);
+  in_.applied_kv["app/production/web/DB"] = "secret:" + HmacSha256Hex("k", "old-secret-value");
+  Plan p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  std::string all = PlanToJson(p).dump() + RenderPlanText(p, false) + RenderPlanMarkdown(p);
+  EXPECT_EQ(all.find("old-secret-value"), std::string::npos);
+  EXPECT_NE(all.find("now-a-literal"), std::string::npos);
+}
+
+TEST_F(PlannerTest, ADeclaredAppWithoutGalleysLabelIsNotTakenOver) {
+  Want(App("/app/production/web", 2, "v2"));
+  json legacy = App("/app/production/web", 2, "v1");
+  legacy["labels"].erase("galley.platform");
+  in_.live.apps["/app/production/web"] = Live(legacy);
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty());
+  ASSERT_EQ(p.unmanaged.size(), 1u);
+  EXPECT_NE(p.unmanaged[0].why.find("does not take it over"), std::string::npos);
+}
+
 TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
   Want(App("/app/production/web", 4, "v2"));
   in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));

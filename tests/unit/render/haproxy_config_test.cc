@@ -27,6 +27,17 @@ TEST(BackendServersTest, FiltersByEnvironmentTagAndSortsByNodeAddressPort) {
   EXPECT_TRUE(BackendServers(live, "other", "production").empty());
 }
 
+TEST(BackendServersTest, AddressesThatCouldInjectDirectivesAreSkipped) {
+  model::Instances live;
+  live["web"] = {Inst("n", "10.0.0.1\n    server evil 6.6.6.6:80", 80, {"production"}),
+                 Inst("n", "10.0.0.1 backup", 81, {"production"}), Inst("n", "web-1.internal", 82, {"production"}),
+                 Inst("n", "::1", 83, {"production"})};
+  auto servers = BackendServers(live, "web", "production");
+  ASSERT_EQ(servers.size(), 2u);
+  EXPECT_EQ(servers[0].address, "::1");
+  EXPECT_EQ(servers[1].address, "web-1.internal");
+}
+
 TEST(BackendServersTest, NamesAreStableWhenAnotherInstanceGoesAway) {
   model::Instances before, after;
   before["web"] = {Inst("n1", "10.0.0.1", 31001, {"production"}), Inst("n1", "10.0.0.1", 31002, {"production"}),

@@ -358,6 +358,20 @@ TEST(LoaderTest, ParsesIgnoreRulesAndRejectsBadPointers) {
   EXPECT_NE(out.find("ignore[2] is '/a~2'"), std::string::npos) << out;
 }
 
+TEST(LoaderTest, HealthChecksNeedAPortAndSecretsMayNotNameGalleysCredentials) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  std::string s = kMinimalService;
+  const std::string ports = "ports:\n  - {container: 8080, expose: http}\n";
+  s.replace(s.find(ports), ports.size(), "");
+  s += "config:\n  K: {secret_env: GALLEY_HMAC_KEY}\n  T: {secret_env: CONSUL_HTTP_TOKEN}\n";
+  t.Write("services/web.yaml", s);
+  std::string out = Errors(t);
+  EXPECT_NE(out.find("service 'web' has a health check but no ports"), std::string::npos) << out;
+  EXPECT_NE(out.find("secret_env 'GALLEY_HMAC_KEY' names one of galley's own credentials"), std::string::npos) << out;
+  EXPECT_NE(out.find("secret_env 'CONSUL_HTTP_TOKEN' names one of galley's own credentials"), std::string::npos);
+}
+
 TEST(LoaderTest, AnExplicitStringTagIsNotAnInteger) {
   TempRepo t;
   t.Write("galley.yaml", kMinimalPlatform);
