@@ -280,27 +280,12 @@ class Planner {
       if (desired_apps_.count(id) || !UnderAny(id, in_.app_prefixes)) continue;
       auto [env, service] = Owner(id, in_.app_prefixes);
       if (!InScope(service, env) || env.empty()) continue;
-      if (paused_.count({env, ""}) || paused_.count({env, service})) {
-        plan_.skipped.push_back({id, "paused (not pruned)"});
-        continue;
-      }
       bool ours = app.body.is_object() && app.body.contains("labels") && app.body["labels"].is_object() &&
                   app.body["labels"].value(kPlatformLabel, "") == in_.platform;
       std::string why = ours ? "carries galley's label but is not declared (orphan)"
                              : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
-      if (!in_.prune) {
-        plan_.unmanaged.push_back({id, why + "; prune is off"});
-        continue;
-      }
-      Action a;
-      a.id = AppActionId(id);
-      a.kind = ActionKind::kAppDelete;
-      a.reason = Reason::kOrphan;
-      a.service = service;
-      a.env = env;
-      a.target = id;
-      a.token = app.version;
-      a.notes.push_back(why);
+      if (HeldBack(id, env, service, why)) continue;
+      Action a = Orphan(ActionKind::kAppDelete, AppActionId(id), id, env, service, app.version, why);
       a.changes = DiffJson(Comparable(app.body, {}), json::object());
       Add(std::move(a));
     }
@@ -310,29 +295,43 @@ class Planner {
       auto [env, service] = in_.kv_exact_keys.count(key) ? std::pair<std::string, std::string>{}
                                                          : Owner(key, in_.kv_prefixes);
       if (!InScope(service, env)) continue;
-      if (paused_.count({env, ""}) || paused_.count({env, service})) {
-        plan_.skipped.push_back({key, "paused (not pruned)"});
-        continue;
-      }
       std::string why = in_.declared_services.count(service) ? "not declared in the service's config (foreign key)"
                                                              : "under a managed prefix, no service declares it";
-      if (!in_.prune) {
-        plan_.unmanaged.push_back({key, why + "; prune is off"});
-        continue;
-      }
-      Action a;
-      a.id = KvActionId(key);
-      a.kind = ActionKind::kKvDelete;
-      a.reason = Reason::kOrphan;
-      a.service = service;
-      a.env = env;
-      a.target = key;
-      a.token = std::to_string(kv.modify_index);
+      if (HeldBack(key, env, service, why)) continue;
+      Action a = Orphan(ActionKind::kKvDelete, KvActionId(key), key, env, service, std::to_string(kv.modify_index), why);
       a.sensitive = true;  // values of keys galley does not know may be secrets: never printed
-      a.notes.push_back(why);
       a.changes.push_back({"/value", true, "(not shown)", false, nullptr});
       Add(std::move(a));
     }
+  }
+
+  // An orphan under a paused service or environment is skipped; without prune it is listed
+  // as unmanaged. Returns true when it must not become an action.
+  bool HeldBack(const std::string& target, const std::string& env, const std::string& service,
+                const std::string& why) {
+    if (paused_.count({env, ""}) || paused_.count({env, service})) {
+      plan_.skipped.push_back({target, "paused (not pruned)"});
+      return true;
+    }
+    if (!in_.prune) {
+      plan_.unmanaged.push_back({target, why + "; prune is off"});
+      return true;
+    }
+    return false;
+  }
+
+  static Action Orphan(ActionKind kind, std::string id, const std::string& target, const std::string& env,
+                       const std::string& service, std::string token, const std::string& why) {
+    Action a;
+    a.id = std::move(id);
+    a.kind = kind;
+    a.reason = Reason::kOrphan;
+    a.service = service;
+    a.env = env;
+    a.target = target;
+    a.token = std::move(token);
+    a.notes.push_back(why);
+    return a;
   }
 
   void AddOrReport(Action a) {
