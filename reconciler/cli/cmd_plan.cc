@@ -51,7 +51,7 @@ constexpr char kUsage[] =
     "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
     "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
     "  --rev REV             plan a committed revision of DIR's Git repository, not the working tree\n"
-    "  --out FILE            save the plan for `galley apply FILE`\n"
+    "  --out FILE            save the plan (self-contained: desired bodies, tokens, commit; no secrets)\n"
     "  --json                print the plan as one JSON document (schema/v1/plan.schema.json)\n"
     "  --markdown            print the plan as Markdown (for a pull-request comment)\n"
     "  --no-color            never colour the output (colour is used only on a terminal)\n"
@@ -445,7 +445,8 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   } else {
     bool color = !o.no_color && ::isatty(STDOUT_FILENO) && !env.count("NO_COLOR") && &out == &std::cout;
     out << engine::RenderPlanText(plan, color);
-    if (!o.out.empty()) out << "\nSaved the plan to " << o.out << "; apply it with: galley apply " << o.out << "\n";
+    // TODO(issue #5): say "apply it with: galley apply FILE" once apply exists.
+    if (!o.out.empty()) out << "\nSaved the plan to " << o.out << "\n";
   }
   if (o.detailed && plan.HasChanges()) return kExitChanges;
   return kExitOk;
