@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "clients/marathon_client.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <atomic>
 #include <utility>
@@ -332,6 +334,7 @@ class HttpMarathonClient : public MarathonClient {
     const size_t start = preferred_.load() % n;
     std::vector<std::string> failures;
     Status last;
+    std::optional<Reply> gateway_reply;  // the last 502/503/504, answered when nothing better does
     for (size_t i = 0; i < n; ++i) {
       const size_t idx = (start + i) % n;
       const std::string& base = endpoint_.urls[idx];
@@ -340,8 +343,16 @@ class HttpMarathonClient : public MarathonClient {
       ++requests_;
       auto r = http_->Send(req);
       if (r.ok()) {
-        preferred_.store(idx);
-        return Reply{r->status, std::move(r->body), std::move(context)};
+        // 502/503/504 mean "not this one now" (a master without a leader, a proxy in front of
+        // a dead one): try the next URL. Any other answer, errors included, is final.
+        bool gateway = r->status == 502 || r->status == 503 || r->status == 504;
+        if (!gateway) {
+          preferred_.store(idx);
+          return Reply{r->status, std::move(r->body), std::move(context)};
+        }
+        failures.push_back(context + ": " + std::to_string(r->status));
+        gateway_reply = Reply{r->status, std::move(r->body), std::move(context)};
+        continue;
       }
       Status failed = MakeStatus(r.status().code(),
                                  context + ": " + internal::TransportDetail(r.status(), req));
@@ -351,6 +362,7 @@ class HttpMarathonClient : public MarathonClient {
       failures.push_back(failed.message());
       last = failed;
     }
+    if (gateway_reply) return std::move(*gateway_reply);
     if (n == 1) return last;
     return MakeStatus(last.code(), "marathon: no URL answered: " + Join(failures, "; "));
   }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // MarathonClient: the calls galley makes to Marathon's REST API v2. The interface is what the
 // engine depends on; NewMarathonClient returns the HTTP implementation over net::HttpClient,
-// which fails over across the endpoint's URLs (a URL that refuses or times out is skipped;
-// an HTTP answer, even an error, is final), adds authentication, and turns Marathon's error
+// which fails over across the endpoint's URLs (a URL that refuses, times out or answers
+// 502/503/504 is skipped; any other HTTP answer, even an error, is final), adds authentication, and turns Marathon's error
 // bodies into Status messages naming the endpoint ("marathon http://m1:8080: GET /v2/apps:
 // 503 ..."). Observation uses one list call with embedded tasks and deployments, so the
 // number of requests does not grow with the number of apps (DESIGN §7.5).

@@ -238,14 +238,26 @@ TEST_F(MarathonClientTest, FailoverToTheWorkingUrlAndRememberIt) {
             std::string::npos);
 }
 
-TEST_F(MarathonClientTest, AnHttpErrorIsFinalNoFailover) {
+TEST_F(MarathonClientTest, GatewayErrorsFailOverOtherHttpErrorsAreFinal) {
   MarathonEndpoint e;
   e.urls = {server_->base(), "http://localhost:" + std::to_string(server_->port())};
   auto client = NewMarathonClient(e, http_.get(), Options());
+  // 503 from the first URL (no leader): the second answers.
   server_->Faults({{"fail_next", 1}, {"fail_status", 503}});
   auto r = client->ListApps({"/"});
-  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(client->requests(), 1);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(client->requests(), 2);
+  // Every URL 503: the last answer is reported with its status and message.
+  server_->Faults({{"fail_next", 2}, {"fail_status", 503}});
+  auto both = client->ListApps({"/"});
+  EXPECT_EQ(both.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(both.status().message().find("503 Service Unavailable"), std::string::npos) << both.status().message();
+  // 500 (or 4xx) is an answer about the request: final, no failover.
+  int before = client->requests();
+  server_->Faults({{"fail_next", 1}, {"fail_status", 500}});
+  auto final_error = client->ListApps({"/"});
+  EXPECT_EQ(final_error.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(client->requests(), before + 1);
 }
 
 TEST_F(MarathonClientTest, Faults) {
