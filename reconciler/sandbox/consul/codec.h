@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/base64.h"
 #include "base/status.h"
 
 namespace galley::sandbox::consul {
@@ -27,10 +28,9 @@ Result<Duration> ParseGoDuration(std::string_view s);
 // Go's time.Duration.String(): "24h0m0s", "1m30s", "1.5s", "500ms", "0s".
 std::string FormatGoDuration(Duration d);
 
-std::string Base64Encode(std::string_view bytes);
-// Go's base64.StdEncoding (padding required; CR/LF ignored). Error:
-// "illegal base64 data at input byte N".
-Result<std::string> Base64Decode(std::string_view text);
+// Go's base64.StdEncoding lives in base/ (shared with galley's own clients).
+using galley::Base64Decode;
+using galley::Base64Encode;
 
 // strconv.ParseUint(s, 10, 64) with Go's error text.
 Result<uint64_t> ParseUint64(std::string_view s);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sandbox/marathon/util.h"
 
+#include "base/base64.h"
+
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -114,34 +116,9 @@ net::HttpResponse JsonResponse(int status, const Json& body) {
 net::HttpResponse RawJson(int status, std::string body) { return net::HttpResponse::Json(status, std::move(body)); }
 
 std::optional<std::string> Base64Decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  int bits = 0, acc = 0;
-  size_t pad = 0;
-  for (char c : in) {
-    if (c == '=') {
-      ++pad;
-      continue;
-    }
-    if (pad) return std::nullopt;
-    int v = val(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  if (pad > 2) return std::nullopt;
-  return out;
+  auto r = galley::Base64Decode(in);
+  if (!r.ok()) return std::nullopt;
+  return std::move(r).value();
 }
 
 bool IsJsonNumber(const Json& j) { return j.is_number(); }
