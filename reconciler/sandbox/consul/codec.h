@@ -6,6 +6,8 @@
 // never throws on invalid UTF-8. Pure functions; thread-safe (NewUuid locks its generator).
 #pragma once
 
+#include "base/uuid.h"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -37,8 +39,7 @@ Result<uint64_t> ParseUint64(std::string_view s);
 // strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False.
 Result<bool> ParseGoBool(std::string_view s);
 
-// A random version-4 UUID, lower-case hex.
-std::string NewUuid();
+using galley::NewUuid;  // base/uuid.h
 std::string Lower(std::string_view s);
 bool EqualFold(std::string_view a, std::string_view b);
 

@@ -4,6 +4,8 @@
 // decoding. Thread-safe (the clock and the UUID generator are internally synchronised).
 #pragma once
 
+#include "base/uuid.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,8 +28,7 @@ std::string NextVersion();
 // Parses "2015-09-25T15:13:48.343Z" or "...48Z" (also "+00:00"); nullopt when malformed.
 std::optional<int64_t> ParseTimestamp(std::string_view s);
 
-// A random RFC 4122 version-4 UUID, lower case.
-std::string NewUuid();
+using galley::NewUuid;  // base/uuid.h
 
 // Java Boolean.valueOf: "true" in any case is true, anything else (or absent) false.
 // `absent` is returned when the parameter is missing.
