@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/normalize.h"
 
+#include <algorithm>
 #include <initializer_list>
 
 namespace galley::engine {
@@ -236,6 +237,12 @@ json NormalizeApp(const json& input) {
   DropIfEmpty(app, {"env", "labels", "secrets", "constraints", "dependencies", "args", "acceptedResourceRoles",
                     "fetch", "healthChecks", "readinessChecks", "executorResources", "resourceLimits"});
   DropIfDefault(app, "cmd", {""});
+  // Marathon keeps these as sets: the order it returns them in means nothing.
+  for (const char* k : {"healthChecks", "constraints", "acceptedResourceRoles"}) {
+    auto it = app.find(k);
+    if (it == app.end() || !it->is_array()) continue;
+    std::sort(it->begin(), it->end(), [](const json& a, const json& b) { return a.dump() < b.dump(); });
+  }
   return app;
 }
 

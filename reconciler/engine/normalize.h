@@ -7,7 +7,8 @@
 // default removed when the value equals it (version-dependent defaults accept each
 // version's value); read-only fields (version, versionInfo, tasks, counts, deployments,
 // lastTaskFailure, ...) and server-assigned service ports removed; `role` removed (galley
-// never sets it); numbers compared as numbers. Pure.
+// never sets it); numbers compared as numbers; healthChecks, constraints and
+// acceptedResourceRoles compared as the sets Marathon keeps them as. Pure.
 #pragma once
 
 #include <string>

@@ -69,6 +69,18 @@ TEST(NormalizeTest, AbsentUpgradeStrategyMeansOneOne) {
   EXPECT_NE(NormalizeApp(absent), NormalizeApp(half));
 }
 
+TEST(NormalizeTest, SetLikeListsCompareWithoutOrder) {
+  json a = {{"id", "/a"}, {"cmd", "x"},
+            {"healthChecks", {{{"protocol", "TCP"}}, {{"path", "/h"}, {"protocol", "HTTP"}}}},
+            {"constraints", json::array({json::array({"hostname", "UNIQUE"}), json::array({"rack", "GROUP_BY"})})}};
+  json b = {{"id", "/a"}, {"cmd", "x"},
+            {"healthChecks", {{{"path", "/h"}}, {{"protocol", "TCP"}}}},
+            {"constraints", json::array({json::array({"rack", "GROUP_BY"}), json::array({"hostname", "UNIQUE"})})}};
+  EXPECT_EQ(NormalizeApp(a), NormalizeApp(b));
+  b["constraints"][0][1] = "CLUSTER";
+  EXPECT_NE(NormalizeApp(a), NormalizeApp(b));
+}
+
 TEST(NormalizeTest, RemovesIgnoredPointers) {
   json doc = {{"instances", 3}, {"labels", {{"team", "a"}, {"keep", "b"}}}, {"list", {1, 2, 3}}};
   RemovePointers(doc, {"/instances", "/labels/team", "/list/1", "/nope", "not-a-pointer"});
