@@ -12,6 +12,7 @@ packages=(
   python3 python3-yaml python3-jsonschema   # JSON Schema agreement tests
   python3-marathon python3-consul           # third-party clients for conformance tests
   curl sqlite3 iproute2 util-linux wrk     # wrk: HTTP load for the benchmarks
+  openssl                                  # test certificates for the TLS client tests
 )
 
 missing=()

@@ -525,7 +525,7 @@ class HttpsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (testing::FindProgram("openssl").empty()) GTEST_SKIP() << "openssl not installed";
+    ASSERT_FALSE(testing::FindProgram("openssl").empty()) << "openssl is not installed: run ci/install-deps.sh";
     ASSERT_TRUE(error_.empty()) << error_;
   }
 
