@@ -35,6 +35,19 @@ bool Printable(std::string_view s) {
 
 }  // namespace
 
+SourcePos PosAtOffset(const std::string& file, const std::string& text, size_t offset) {
+  SourcePos pos{file, 1, 1};
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else {
+      ++pos.column;
+    }
+  }
+  return pos;
+}
+
 std::string FormatPos(const SourcePos& pos) {
   std::string out = pos.file.empty() ? "<input>" : pos.file;
   if (pos.line > 0) {

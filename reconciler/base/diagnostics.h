@@ -61,6 +61,9 @@ class Diagnostics {
   std::map<std::string, std::shared_ptr<const std::string>> sources_;
 };
 
+// The 1-based line and column of byte `offset` (0-based) in `text`.
+SourcePos PosAtOffset(const std::string& file, const std::string& text, size_t offset);
+
 // "file:line:col" (parts that are 0 are left out).
 std::string FormatPos(const SourcePos& pos);
 

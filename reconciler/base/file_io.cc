@@ -34,6 +34,20 @@ class Fd {
   int fd_;
 };
 
+// Writes all of `content` to `fd`; "" on success, else the error text.
+std::string WriteAll(int fd, const std::string& content) {
+  size_t put = 0;
+  while (put < content.size()) {
+    ssize_t w = ::write(fd, content.data() + put, content.size() - put);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoText(errno);
+    }
+    put += static_cast<size_t>(w);
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string HumanBytes(size_t n) {
@@ -88,14 +102,8 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
 Status WriteFilePlain(const std::string& path, const std::string& content) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::Unavailable(path + ": " + ErrnoText(errno));
-  size_t put = 0;
-  while (put < content.size()) {
-    ssize_t w = ::write(fd.get(), content.data() + put, content.size() - put);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::Unavailable(path + ": write: " + ErrnoText(errno));
-    }
-    put += static_cast<size_t>(w);
+  if (std::string err = WriteAll(fd.get(), content); !err.empty()) {
+    return Status::Unavailable(path + ": write: " + err);
   }
   if (::close(fd.release()) != 0) return Status::Unavailable(path + ": close: " + ErrnoText(errno));
   return Status::Ok();
@@ -112,16 +120,9 @@ Status WriteFileAtomic(const std::string& path, const std::string& content, bool
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::Unavailable(tmp + ": " + ErrnoText(errno));
-  size_t put = 0;
-  while (put < content.size()) {
-    ssize_t w = ::write(fd.get(), content.data() + put, content.size() - put);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return Status::Unavailable(tmp + ": write: " + ErrnoText(err));
-    }
-    put += static_cast<size_t>(w);
+  if (std::string err = WriteAll(fd.get(), content); !err.empty()) {
+    ::unlink(tmp.c_str());
+    return Status::Unavailable(tmp + ": write: " + err);
   }
   if (durable && ::fsync(fd.get()) != 0) {
     int err = errno;

@@ -29,7 +29,8 @@ std::string Drain(int fd) {
 
 }  // namespace
 
-Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const std::string& stdout_path) {
+Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const RunOptions& options) {
+  const std::string& stdout_path = options.stdout_path;
   if (argv.empty()) return Status::InvalidArgument("RunCommand: empty argv");
   // stdout and stderr go to anonymous temporary files: no pipe deadlock on large outputs.
   char out_tmpl[] = "/tmp/galley-out-XXXXXX";
@@ -48,13 +49,23 @@ Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const std
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  posix_spawn_file_actions_adddup2(&actions, options.merge_stderr ? out_fd : err_fd, 2);
   std::vector<std::string> copy = argv;
   std::vector<char*> args;
   for (auto& a : copy) args.push_back(a.data());
   args.push_back(nullptr);
+  // The environment: ours, with options.env set on top.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (!options.env.count(kv.substr(0, kv.find('=')))) env_strings.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : options.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     ::close(out_fd);

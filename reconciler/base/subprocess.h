@@ -3,6 +3,7 @@
 // For the few tools galley drives (git). Thread-safe.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,14 @@ struct ProcessOutput {
   std::string err;      // stderr
 };
 
+struct RunOptions {
+  std::string stdout_path;                  // when set, receives stdout instead of `out`
+  std::map<std::string, std::string> env;   // set (or replace) in the child's environment
+  bool merge_stderr = false;                // stderr into the same stream as stdout, interleaved
+};
+
 // Fails with kUnavailable when the program cannot be started; a non-zero exit is not a
-// failure at this level. `stdout_path`, when set, receives stdout instead of `out`.
-Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const std::string& stdout_path = "");
+// failure at this level.
+Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 }  // namespace galley

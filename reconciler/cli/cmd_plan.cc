@@ -100,7 +100,7 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
   // From the top level, so paths in the archive keep DIR's prefix.
   std::vector<std::string> argv = {"git", "-C", toplevel, "archive", "--format=tar", rev};
   if (!prefix.empty()) argv.insert(argv.end(), {"--", prefix});
-  auto archive = RunCommand(argv, tar);
+  auto archive = RunCommand(argv, {.stdout_path = tar});
   if (!archive.ok() || archive->exit_code != 0) {
     return Status::InvalidArgument("git archive " + rev + ": " + (archive.ok() ? archive->err : archive.status().message()));
   }

@@ -13,19 +13,6 @@ namespace {
 
 constexpr size_t kMaxInstancesBytes = 64u << 20;
 
-SourcePos PosOfByte(const std::string& file, const std::string& text, size_t byte) {
-  SourcePos pos{file, 1, 1};
-  for (size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++pos.line;
-      pos.column = 1;
-    } else {
-      ++pos.column;
-    }
-  }
-  return pos;
-}
-
 }  // namespace
 
 std::optional<model::Instances> ParseInstances(const std::string& display_name, const std::string& text,
@@ -39,7 +26,7 @@ std::optional<model::Instances> ParseInstances(const std::string& display_name, 
   } catch (const json::parse_error& e) {
     std::string msg = e.what();
     size_t colon = msg.rfind(": ");
-    diags.Error(PosOfByte(display_name, text, e.byte), "invalid JSON" + (colon == std::string::npos ? "" : msg.substr(colon)),
+    diags.Error(PosAtOffset(display_name, text, e.byte > 0 ? e.byte - 1 : 0), "invalid JSON" + (colon == std::string::npos ? "" : msg.substr(colon)),
                 "the JSON that Consul's /v1/health/service/<name> returns, keyed by service name");
     return std::nullopt;
   }

@@ -12,30 +12,16 @@
 namespace galley::spec {
 namespace {
 
-// 1-based line and column of byte offset `off` in text.
-SourcePos PosOf(const std::string& file, const std::string& text, size_t off) {
-  SourcePos pos{file, 1, 1};
-  for (size_t i = 0; i < off && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++pos.line;
-      pos.column = 1;
-    } else {
-      ++pos.column;
-    }
-  }
-  return pos;
-}
-
 // Checks the raw bytes before yaml-cpp sees them; returns false when parsing must not start.
 bool CheckRawText(const std::string& file, const std::string& text, Diagnostics& diags) {
   if (text.find('\0') != std::string::npos) {
-    diags.Error(PosOf(file, text, text.find('\0')), "file contains a NUL byte: this is binary data",
+    diags.Error(PosAtOffset(file, text, text.find('\0')), "file contains a NUL byte: this is binary data",
                 "a UTF-8 YAML text file");
     return false;
   }
   size_t bad = FindInvalidUtf8(text);
   if (bad != std::string_view::npos) {
-    diags.Error(PosOf(file, text, bad), "invalid UTF-8 byte sequence", "a UTF-8 YAML text file");
+    diags.Error(PosAtOffset(file, text, bad), "invalid UTF-8 byte sequence", "a UTF-8 YAML text file");
     return false;
   }
   // YAML forbids tabs in indentation; yaml-cpp's own message for them is obscure.
@@ -53,7 +39,7 @@ bool CheckRawText(const std::string& file, const std::string& text, Diagnostics&
       bool blank = j >= text.size() || text[j] == '\n' || text[j] == '#';
       if (!blank && i == line_start) {
         if (reported++ < 5) {
-          diags.Error(PosOf(file, text, i), "tab character used for indentation",
+          diags.Error(PosAtOffset(file, text, i), "tab character used for indentation",
                       "spaces: YAML does not allow tabs for indentation");
         }
         ok = false;
