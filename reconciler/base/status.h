@@ -21,6 +21,7 @@ enum class StatusCode {
   kUnavailable,
   kTimeout,
   kPermissionDenied,
+  kResourceExhausted,  // a server-side limit (too many deployments): back off and retry
   kInternal,
 };
 
@@ -35,6 +36,7 @@ class Status {
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status Timeout(std::string msg) { return {StatusCode::kTimeout, std::move(msg)}; }
   static Status PermissionDenied(std::string msg) { return {StatusCode::kPermissionDenied, std::move(msg)}; }
+  static Status ResourceExhausted(std::string msg) { return {StatusCode::kResourceExhausted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -6,30 +6,18 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <ostream>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
-#include "base/digest.h"
 #include "base/file_io.h"
 #include "base/strings.h"
-#include "base/subprocess.h"
 #include "cli/commands.h"
-#include "clients/consul_client.h"
+#include "cli/pipeline.h"
 #include "clients/endpoints.h"
-#include "clients/marathon_client.h"
-#include "engine/desired.h"
 #include "engine/normalize.h"
-#include "engine/observer.h"
 #include "engine/planner.h"
-#include "net/http_client.h"
-#include "net/retrying_http_client.h"
-#include "spec/loader.h"
 #include "store/state_store.h"
 
 namespace galley::cli {
@@ -58,57 +46,10 @@ constexpr char kUsage[] =
     "  --detailed-exitcode   exit 0 when there are no changes, 2 when there are, 1 on errors\n";
 
 struct Options {
-  std::string dir = ".", state, rev, out;
-  std::vector<std::string> envs, targets, marathon;
-  std::string consul;
+  TargetOptions target;
+  std::string out;
   bool json = false, markdown = false, no_color = false, detailed = false;
 };
-
-std::string Who(const std::map<std::string, std::string>& env) {
-  auto user = env.count("USER") ? env.at("USER") : "unknown";
-  char host[256] = "localhost";
-  ::gethostname(host, sizeof host - 1);
-  return user + "@" + host;
-}
-
-// The Git commit DIR is at, "" when DIR is not in a Git work tree. "-dirty" is appended when
-// the working tree has uncommitted changes under DIR.
-std::string GitCommit(const std::string& dir, const std::string& rev) {
-  auto head = RunCommand({"git", "-C", dir, "rev-parse", "--verify", (rev.empty() ? "HEAD" : rev) + "^{commit}"});
-  if (!head.ok() || head->exit_code != 0) return "";
-  std::string commit = head->out.substr(0, head->out.find('\n'));
-  if (rev.empty()) {
-    auto st = RunCommand({"git", "-C", dir, "status", "--porcelain", "--", "."});
-    if (st.ok() && st->exit_code == 0 && !st->out.empty()) commit += "-dirty";
-  }
-  return commit;
-}
-
-// Exports DIR at REV into a fresh temporary directory (git archive | tar, as two argv
-// commands), so the working tree is never touched. Returns {temporary root, DIR in it}.
-Result<std::pair<std::string, std::string>> ExportRevision(const std::string& dir, const std::string& rev) {
-  auto top = RunCommand({"git", "-C", dir, "rev-parse", "--show-toplevel", "--show-prefix"});
-  if (!top.ok() || top->exit_code != 0) {
-    return Status::InvalidArgument(dir + " is not inside a Git repository (needed for --rev)");
-  }
-  auto lines = Split(top->out, '\n');
-  std::string toplevel = lines[0];
-  std::string prefix = lines.size() > 1 ? lines[1] : "";
-  std::string tmpl = (fs::temp_directory_path() / "galley-rev-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) return Status::Unavailable("cannot create a temporary directory");
-  std::string tar = tmpl + "/rev.tar";
-  // From the top level, so paths in the archive keep DIR's prefix.
-  std::vector<std::string> argv = {"git", "-C", toplevel, "archive", "--format=tar", rev};
-  if (!prefix.empty()) argv.insert(argv.end(), {"--", prefix});
-  auto archive = RunCommand(argv, {.stdout_path = tar});
-  if (!archive.ok() || archive->exit_code != 0) {
-    return Status::InvalidArgument("git archive " + rev + ": " + (archive.ok() ? archive->err : archive.status().message()));
-  }
-  auto untar = RunCommand({"tar", "-xf", tar, "-C", tmpl});
-  if (!untar.ok() || untar->exit_code != 0) return Status::Unavailable("cannot unpack revision " + rev);
-  fs::remove(tar);
-  return std::make_pair(tmpl, (fs::path(tmpl) / prefix).lexically_normal().string());
-}
 
 std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
@@ -123,29 +64,13 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
       *dst = args[++i];
       return true;
     };
-    std::string v;
     bool ok = true;
-    if (a == "--help" || a == "-h") {
+    if (int shared = ParseTargetOption(args, &i, &o.target, "plan", err); shared != 0) {
+      ok = shared > 0;
+    } else if (a == "--help" || a == "-h") {
       out << kUsage;
       *code = kExitOk;
       return std::nullopt;
-    } else if (a == "--env") {
-      ok = value(&v);
-      o.envs.push_back(v);
-    } else if (a == "--target") {
-      ok = value(&v);
-      o.targets.push_back(v);
-    } else if (a == "--marathon") {
-      ok = value(&v);
-      for (auto& u : Split(v, ',')) {
-        if (!u.empty()) o.marathon.push_back(u);
-      }
-    } else if (a == "--consul") {
-      ok = value(&o.consul);
-    } else if (a == "--state") {
-      ok = value(&o.state);
-    } else if (a == "--rev") {
-      ok = value(&o.rev);
     } else if (a == "--out") {
       ok = value(&o.out);
     } else if (a == "--json") {
@@ -160,7 +85,7 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
       err << "galley plan: unknown option '" << a << "'\n" << kUsage;
       ok = false;
     } else if (!dir_set) {
-      o.dir = a;
+      o.target.dir = a;
       dir_set = true;
     } else {
       err << "galley plan: more than one directory given\n";
@@ -177,35 +102,6 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
     return std::nullopt;
   }
   return o;
-}
-
-// The applied records galley writes to Consul (galley/<platform>/applied/<env>/<service>:
-// {"app": <normalised body>, "kv": {"<key>": "<HMAC>" | "secret:<HMAC>"}, "applied_at": ...}),
-// so a runner with an empty state store still tells drift from pending. A record newer than
-// the store's (by applied_at) wins; malformed records are skipped with a warning.
-void MergeAppliedFromConsul(const model::LiveState& live, const std::string& prefix,
-                            std::map<std::string, std::string>* applied_at, std::map<std::string, json>* apps,
-                            std::map<std::string, std::string>* kv, std::vector<std::string>* warnings) {
-  for (const auto& [key, entry] : live.kv) {
-    if (!StartsWith(key, prefix)) continue;
-    json rec = json::parse(entry.value, nullptr, false);
-    if (!rec.is_object()) {
-      warnings->push_back("ignored a malformed applied record at " + key);
-      continue;
-    }
-    std::string when = rec.contains("applied_at") && rec["applied_at"].is_string() ? rec["applied_at"].get<std::string>() : "";
-    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string()) {
-      std::string id = rec["app"]["id"].get<std::string>();
-      auto known = applied_at->find("app:" + id);
-      if (known == applied_at->end() || when >= known->second) (*apps)[id] = rec["app"];
-    }
-    if (rec.contains("kv") && rec["kv"].is_object()) {
-      for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) {
-        auto known = applied_at->find("kv:" + it.key());
-        if (it->is_string() && (known == applied_at->end() || when >= known->second)) (*kv)[it.key()] = it->get<std::string>();
-      }
-    }
-  }
 }
 
 int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err);
@@ -242,170 +138,37 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     t0 = now;
   };
 
-  std::string commit = GitCommit(o.dir, o.rev);
-  std::string load_dir = o.dir, export_root;
-  if (!o.rev.empty()) {
-    if (commit.empty()) {
-      err << "galley plan: --rev " << o.rev << ": not a commit of the Git repository at " << o.dir << "\n";
-      return kExitError;
-    }
-    auto exported = ExportRevision(o.dir, o.rev);
-    if (!exported.ok()) {
-      err << "galley plan: " << exported.status().message() << "\n";
-      return kExitError;
-    }
-    export_root = exported->first;
-    load_dir = exported->second;
-  }
-  spec::LoadResult loaded = spec::LoadRepository(load_dir);
-  phase("load+validate");
-  if (!export_root.empty()) {
-    std::error_code ec;
-    fs::remove_all(export_root, ec);
-  }
-  err << loaded.diags.RenderAll();
-  if (loaded.diags.HasErrors()) {
-    err << "galley plan: " << o.dir << " is not valid; nothing planned\n";
-    return kExitError;
-  }
-  const model::DesiredState& st = loaded.state;
-  for (const auto& e : o.envs) {
-    if (!st.platform.FindEnvironment(e)) {
-      err << "galley plan: no environment '" << e << "' in " << st.platform.file << "\n";
-      return kExitError;
-    }
-  }
-  for (const auto& t : o.targets) {
-    if (!st.FindService(t)) {
-      err << "galley plan: no service '" << t << "' in " << o.dir << "\n";
-      return kExitError;
-    }
-  }
-
-  auto endpoints = clients::ResolveEndpoints(st.platform, {o.marathon, o.consul}, env);
-  if (!endpoints.ok()) {
-    err << "galley plan: " << endpoints.status().message() << "\n";
-    return kExitError;
-  }
-  // One transport per API (each may trust its own CA), retrying idempotent reads with
-  // backoff on transport errors and 502/503/504/429.
-  auto transport = [](const std::string& ca_file) {
-    net::HttpClientOptions opts;
-    opts.ca_file = ca_file;
-    return net::NewRetryingHttpClient(net::NewHttpClient(opts), net::RetryPolicy{});
-  };
-  auto marathon_http = transport(endpoints->marathon.ca_file);
-  auto consul_http = transport(endpoints->consul.ca_file);
-  auto marathon = clients::NewMarathonClient(endpoints->marathon, marathon_http.get());
-  auto consul = clients::NewConsulClient(endpoints->consul, consul_http.get());
-
-  std::string state_path = o.state.empty() ? store::DefaultStatePath(env) : o.state;
-  auto store = store::OpenSqliteStore(state_path);
-  if (!store.ok()) {
-    err << "galley plan: " << store.status().message() << "\n";
-    return kExitError;
-  }
-  (void)(*store)->MarkInterruptedRuns();  // runs of crashed galleys show up as interrupted
-  auto run = (*store)->BeginRun("plan", "cli", commit, Who(env));
+  auto ws = OpenWorkspace(o.target, "plan", err);
+  if (!ws) return kExitError;
+  phase("load+validate, open store");
+  auto run = ws->store->BeginRun("plan", "cli", ws->commit, Who(ws->env));
   if (!run.ok()) {
     err << "galley plan: " << run.status().message() << "\n";
     return kExitError;
   }
   auto fail = [&](const std::string& message) {
-    (void)(*store)->FinishRun(*run, "failed", json{{"error", message}}.dump());
+    (void)ws->store->FinishRun(*run, "failed", json{{"error", message}}.dump());
     err << "galley plan: " << message << "\n";
     return kExitError;
   };
-
-  engine::ObserveScope scope;
-  scope.app_prefixes = engine::ManagedAppPrefixes(st.platform);
-  scope.kv_prefixes = engine::ManagedKvPrefixes(st.platform);
-  scope.kv_prefixes.push_back(engine::AppliedPrefix(st.platform));
-  scope.exact_keys = {model::kHaproxyMaxconnKey, engine::HmacKeyKey(st.platform)};
-  phase("open store");
-  auto live = engine::Observe(*marathon, *consul, scope);
-  if (!live.ok()) return fail(live.status().message());
+  auto observed = ObservePlatform(*ws);
+  if (!observed.ok()) return fail(observed.status().message());
   phase("observe");
-
-  // What was applied: the store, brought up to date from the records in Consul.
-  std::map<std::string, json> applied_apps;
-  std::map<std::string, std::string> applied_kv, applied_at;
-  std::vector<std::string> applied_warnings;
-  auto applied = (*store)->LastApplied();
-  if (!applied.ok()) return fail(applied.status().message());
-  for (const auto& [resource, rec] : *applied) {
-    if (rec.deleted) continue;
-    if (StartsWith(resource, "marathon-app:")) {
-      json body = json::parse(rec.body, nullptr, false);
-      if (!body.is_object()) continue;
-      applied_apps[resource.substr(13)] = body;
-      applied_at["app:" + resource.substr(13)] = rec.applied_at;
-    } else if (StartsWith(resource, "consul-kv:")) {
-      applied_kv[resource.substr(10)] = rec.body;
-      applied_at["kv:" + resource.substr(10)] = rec.applied_at;
-    }
-  }
-  MergeAppliedFromConsul(*live, engine::AppliedPrefix(st.platform), &applied_at, &applied_apps, &applied_kv,
-                         &applied_warnings);
-
-  std::string hmac_key;
-  if (env.count("GALLEY_HMAC_KEY") && !env.at("GALLEY_HMAC_KEY").empty()) {
-    hmac_key = env.at("GALLEY_HMAC_KEY");
-  } else if (auto it = live->kv.find(engine::HmacKeyKey(st.platform)); it != live->kv.end()) {
-    hmac_key = it->second.value;
-  }
-  // Internal keys are observed but are not part of the platform's KV.
-  for (auto it = live->kv.begin(); it != live->kv.end();) {
-    it = StartsWith(it->first, "galley/") ? live->kv.erase(it) : std::next(it);
-  }
-
+  std::vector<std::string> applied_warnings = observed->warnings;
   // Without a platform key yet (nothing applied), an ephemeral one keeps comparisons within
   // this plan; config digests are then "(known after apply)".
-  std::string compare_key = hmac_key;
-  bool durable_key = !hmac_key.empty();
-  if (compare_key.empty()) {
-    std::random_device rd;
-    for (int i = 0; i < 4; ++i) compare_key += std::to_string(rd());
-  }
-  // What was seen, for the store: hash and token of everything (values as HMACs only); the
-  // normalised body only of apps the plan changes (filled in below), so a plan over thousands
-  // of untouched apps stays small.
-  std::vector<store::Observation> obs;
+  bool durable_key = !observed->hmac_key.empty();
+  std::string compare_key = durable_key ? observed->hmac_key : EphemeralKey();
+  // What was seen, for the store: hash and token of everything; the normalised body only of
+  // apps the plan changes (filled in below), so a plan over thousands of untouched apps
+  // stays small.
+  std::vector<store::Observation> obs = ObservationsOf(observed->live, compare_key);
   std::map<std::string, size_t> obs_index;
-  for (const auto& [id, app] : live->apps) {
-    obs_index["app:" + id] = obs.size();
-    obs.push_back({"marathon-app:" + id, Sha256Hex(app.body.dump()), app.version, ""});
-  }
-  for (const auto& [key, kv] : live->kv) {
-    obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value), std::to_string(kv.modify_index), ""});
+  for (size_t i = 0; i < obs.size(); ++i) {
+    if (StartsWith(obs[i].resource, "marathon-app:")) obs_index["app:" + obs[i].resource.substr(13)] = i;
   }
   phase("observations");
-  engine::DesiredSet desired = engine::BuildDesired(st, engine::EnvironmentSecrets(env), hmac_key, applied_kv);
-  engine::PlanInput in;
-  in.platform = st.platform.name;
-  for (const auto& e : st.platform.environments) {
-    if (o.envs.empty() || std::find(o.envs.begin(), o.envs.end(), e.name) != o.envs.end()) {
-      in.environments.push_back(e.name);
-    }
-  }
-  in.targets.insert(o.targets.begin(), o.targets.end());
-  in.app_prefixes = scope.app_prefixes;
-  in.kv_prefixes = scope.kv_prefixes;
-  in.kv_prefixes.pop_back();  // the applied records are galley's own, not the platform's
-  in.kv_exact_keys = {model::kHaproxyMaxconnKey};
-  for (const auto& s : st.services) in.declared_services.insert(s.name);
-  in.apps = std::move(desired.apps);
-  in.kv = std::move(desired.kv);
-  in.live = std::move(*live);
-  in.applied_apps = std::move(applied_apps);
-  in.applied_kv = std::move(applied_kv);
-  in.hmac_key = compare_key;
-  in.hmac_key_durable = durable_key;
-  for (const auto& e : st.platform.environments) {
-    if (e.paused) in.paused_environments.insert(e.name);
-  }
-  in.drift = st.platform.drift;
-  in.prune = st.platform.prune;
+  engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), compare_key, durable_key);
   phase("render desired");
   engine::Plan plan = engine::MakePlan(in);
   phase("plan");
@@ -417,24 +180,24 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
-  plan.commit = commit;
+  plan.commit = ws->commit;
   plan.galley_version = GALLEY_VERSION;
   plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
 
-  Status recorded = (*store)->RecordObservations(*run, obs);
+  Status recorded = ws->store->RecordObservations(*run, obs);
   phase("record observations");
   if (!recorded.ok()) return fail(recorded.message());
   json plan_json = engine::PlanToJson(plan);
   std::string digest = engine::PlanDigest(plan);
   // A plan's identity is its digest (the time it was made is not part of it): the same plan
   // made again is already saved.
-  auto saved = (*store)->SavePlan(*run, plan_json.dump(), digest);
+  auto saved = ws->store->SavePlan(*run, plan_json.dump(), digest);
   if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists) return fail(saved.status().message());
   if (!o.out.empty()) {
     Status s = WriteFileAtomic(o.out, plan_json.dump(2) + "\n");
     if (!s.ok()) return fail("saving the plan: " + s.message());
   }
-  (void)(*store)->FinishRun(*run, plan.HasChanges() ? "changes" : "ok",
+  (void)ws->store->FinishRun(*run, plan.HasChanges() ? "changes" : "ok",
                             json{{"actions", plan.actions.size()}, {"digest", digest}}.dump());
 
   phase("save plan");

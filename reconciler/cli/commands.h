@@ -12,12 +12,18 @@ namespace galley::cli {
 // Exit codes shared by every command (DESIGN §7.6).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
-inline constexpr int kExitChanges = 2;
+inline constexpr int kExitChanges = 2;      // plan/drift --detailed-exitcode: changes or drift
+inline constexpr int kExitLockHeld = 3;     // apply: another apply holds the platform lock
+inline constexpr int kExitStalePlan = 4;    // apply PLANFILE: the plan no longer matches live
 
 using Args = std::vector<std::string>;
 
 int RunValidate(const Args& args, std::ostream& out, std::ostream& err);
 int RunRender(const Args& args, std::ostream& out, std::ostream& err);
 int RunPlan(const Args& args, std::ostream& out, std::ostream& err);
+int RunApply(const Args& args, std::ostream& out, std::ostream& err);
+int RunDrift(const Args& args, std::ostream& out, std::ostream& err);
+int RunHistory(const Args& args, std::ostream& out, std::ostream& err);
+int RunLock(const Args& args, std::ostream& out, std::ostream& err);  // galley lock status|break
 
 }  // namespace galley::cli

@@ -19,6 +19,10 @@ constexpr char kUsage[] =
     "  validate [DIR]        check a desired-state repository; every problem, with file:line:col\n"
     "  render DIR [options]  print what galley would deploy (Marathon JSON, KV, HAProxy config)\n"
     "  plan [DIR] [options]  compare with live Marathon and Consul; print what apply would change\n"
+    "  apply [DIR|PLANFILE]  make the platform match: plan (or a saved plan), confirm, apply, wait for health\n"
+    "  drift [DIR]           live changes nobody committed: what differs from what galley last applied\n"
+    "  history               past runs: trigger, commit, actions and outcomes\n"
+    "  lock status|break     show or release the platform's apply lock\n"
     "  version               print galley's version\n"
     "\n"
     "Run 'galley <command> --help' for a command's options.\n";
@@ -38,6 +42,10 @@ int main(int argc, char** argv) {
     if (cmd == "validate") return RunValidate(args, std::cout, std::cerr);
     if (cmd == "render") return RunRender(args, std::cout, std::cerr);
     if (cmd == "plan") return RunPlan(args, std::cout, std::cerr);
+    if (cmd == "apply") return RunApply(args, std::cout, std::cerr);
+    if (cmd == "drift") return RunDrift(args, std::cout, std::cerr);
+    if (cmd == "history") return RunHistory(args, std::cout, std::cerr);
+    if (cmd == "lock") return RunLock(args, std::cout, std::cerr);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "galley " << GALLEY_VERSION << "\n";
       return kExitOk;

@@ -1,19 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "clients/http_support.h"
 
-#include "base/base64.h"
-
 #include <cctype>
 
+#include "base/base64.h"
 #include "net/http_types.h"
 
 namespace galley::clients::internal {
-namespace {
 
-constexpr size_t kMaxSummary = 300;
-
-// Collapses whitespace runs (newlines included) into single spaces and trims.
-std::string OneLine(std::string_view s) {
+std::string OneLine(std::string_view s, size_t max) {
   std::string out;
   bool space = false;
   for (char c : s) {
@@ -25,14 +20,12 @@ std::string OneLine(std::string_view s) {
     space = false;
     out += c;
   }
-  if (out.size() > kMaxSummary) {
-    out.resize(kMaxSummary);
+  if (out.size() > max) {
+    out.resize(max);
     out += "...";
   }
   return out;
 }
-
-}  // namespace
 
 std::string Base64Encode(std::string_view bytes) { return galley::Base64Encode(bytes); }
 
@@ -66,6 +59,8 @@ Status MakeStatus(StatusCode code, std::string message) {
       return Status::Timeout(std::move(message));
     case StatusCode::kPermissionDenied:
       return Status::PermissionDenied(std::move(message));
+    case StatusCode::kResourceExhausted:
+      return Status::ResourceExhausted(std::move(message));
   }
   return Status::Internal(std::move(message));
 }

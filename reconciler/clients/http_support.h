@@ -4,6 +4,7 @@
 // status → StatusCode mapping, and error-body summaries. Pure functions; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ StatusCode CodeForHttpStatus(int status);
 
 // "503 Service Unavailable".
 std::string StatusLine(int status);
+
+// `s` with whitespace runs (newlines included) collapsed into single spaces, trimmed, and cut
+// at `max` characters ("..." marks a cut).
+std::string OneLine(std::string_view s, size_t max = 300);
 
 // A one-line summary of an error body: Marathon's {"message": ...} (json_message), or the
 // plain text Consul sends; HTML pages and empty bodies give "". At most ~300 characters.

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "clients/marathon_client.h"
 
-#include <optional>
-
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <utility>
 
 #include "base/strings.h"
@@ -151,6 +150,61 @@ std::string TimestampKey(const std::string& ts) {
   return base + "." + frac;
 }
 
+// At most this many blocking deployment ids are named in a 409 message.
+constexpr size_t kMaxNamedDeployments = 10;
+// At most this many `details` entries of a 400/422 are summarised in a message.
+constexpr size_t kMaxNamedDetails = 5;
+
+// The ids in a 409 "App is locked" body: {"message": ..., "deployments": [{"id": ...}]}.
+// The message itself says "<DEPLOYMENT_ID>" literally (marathon-api.md §3).
+std::vector<std::string> BlockingDeployments(const Json& body) {
+  std::vector<std::string> ids;
+  const Json* deps = Field(body, "deployments");
+  if (!deps || !deps->is_array()) return ids;
+  for (const Json& d : *deps) {
+    std::string id = StringOr(d, "id");
+    if (!id.empty()) ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
+// Marathon's `details` in short form: "/path: error, error; /other: error" for the 422 array
+// (grouped by path), the parser's text for a 400's string; "" when absent.
+std::string DetailsSummary(const Json& body) {
+  const Json* details = Field(body, "details");
+  if (!details) return "";
+  if (details->is_string()) return internal::OneLine(details->get_ref<const std::string&>(), 200);
+  if (!details->is_array()) return "";
+  std::vector<std::string> parts;
+  for (const Json& d : *details) {
+    if (parts.size() == kMaxNamedDetails) {
+      parts.push_back("and " + std::to_string(details->size() - kMaxNamedDetails) + " more");
+      break;
+    }
+    std::string part = StringOr(d, "path", "/");
+    std::vector<std::string> errors;
+    if (const Json* errs = Field(d, "errors"); errs && errs->is_array()) {
+      for (const Json& e : *errs) {
+        if (e.is_string()) errors.push_back(e.get<std::string>());
+      }
+    }
+    if (!errors.empty()) part += ": " + Join(errors, ", ");
+    parts.push_back(std::move(part));
+  }
+  return internal::OneLine(Join(parts, "; "), 500);
+}
+
+// The request body for a write. nlohmann throws on strings that are not UTF-8; that is the
+// caller's input, not a response, so it is reported as such.
+Result<std::string> DumpBody(const Json& body) {
+  try {
+    return body.dump();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("marathon: the app definition cannot be sent: ") +
+                                   e.what());
+  }
+}
+
 class HttpMarathonClient : public MarathonClient {
  public:
   HttpMarathonClient(const MarathonEndpoint& endpoint, net::HttpClient* http,
@@ -175,6 +229,26 @@ class HttpMarathonClient : public MarathonClient {
   }
   Result<std::vector<MarathonDeployment>> ListDeployments() override {
     return Guarded([&] { return DoListDeployments(); });
+  }
+  Result<MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) override {
+    return Guarded([&] { return DoCreateApp(body, force); });
+  }
+  Result<MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
+                                             bool force) override {
+    return Guarded([&] { return DoUpdateApp(id, body, force); });
+  }
+  Result<MarathonDeploymentResult> ScaleApp(const std::string& id, int instances,
+                                            bool force) override {
+    return Guarded([&] { return DoScaleApp(id, instances, force); });
+  }
+  Result<MarathonDeploymentResult> DeleteApp(const std::string& id) override {
+    return Guarded([&] { return DoDeleteApp(id); });
+  }
+  Result<MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) override {
+    return Guarded([&] { return DoCancelDeployment(deployment_id); });
+  }
+  Result<nlohmann::json> GetAppVersion(const std::string& id, const std::string& version) override {
+    return Guarded([&] { return DoGetAppVersion(id, version); });
   }
   int requests() const override { return requests_.load(); }
 
@@ -294,42 +368,239 @@ class HttpMarathonClient : public MarathonClient {
           if (a.is_string()) dep.affected_apps.push_back(a.get<std::string>());
         }
       }
+      if (const Json* actions = Field(d, "currentActions"); actions && actions->is_array()) {
+        for (const Json& a : *actions) {
+          std::string action = StringOr(a, "action");
+          if (!action.empty()) dep.current_actions.push_back(std::move(action));
+        }
+      }
       out.push_back(std::move(dep));
     }
     return out;
   }
 
+  // Writes (DESIGN §7.2). Each answers Marathon's DeploymentResult; errors via Reply::Error.
+
+  Result<MarathonDeploymentResult> DoCreateApp(const Json& body, bool force) {
+    ASSIGN_OR_RETURN(std::string text, DumpBody(body));
+    // Not idempotent: a second POST of the same app is a 409 "already exists", which the
+    // caller handles; Send never repeats it once it may have reached a server.
+    ASSIGN_OR_RETURN(Reply reply, Send("POST", force ? "/v2/apps?force=true" : "/v2/apps",
+                                       "/v2/apps", &text, /*idempotent=*/false));
+    if (reply.status / 100 != 2) return reply.Error();
+    return ParseDeploymentResult(reply);
+  }
+
+  Result<MarathonDeploymentResult> DoUpdateApp(const std::string& id, const Json& body,
+                                               bool force) {
+    ASSIGN_OR_RETURN(std::string path, WritePath(id));
+    // A definition read back (GetApp, GetAppVersion) carries the server's "version" and
+    // "versionInfo". Next to other fields Marathon reads "version" as a rollback request and
+    // refuses the whole PUT (422), so they are dropped; {"version": ts} alone (with or without
+    // "id") is a rollback and is sent as it is.
+    Json def = body;
+    if (def.is_object() && def.contains("version")) {
+      bool definition = false;
+      for (auto it = def.begin(); it != def.end(); ++it) {
+        definition =
+            definition || (it.key() != "version" && it.key() != "versionInfo" && it.key() != "id");
+      }
+      if (definition) {
+        def.erase("version");
+        def.erase("versionInfo");
+      }
+    }
+    ASSIGN_OR_RETURN(std::string text, DumpBody(def));
+    ASSIGN_OR_RETURN(Reply reply,
+                     Send("PUT", path + "?partialUpdate=false" + (force ? "&force=true" : ""), path,
+                          &text, /*idempotent=*/true));
+    if (reply.status / 100 != 2) return reply.Error();  // 201 when the PUT created the app
+    return ParseDeploymentResult(reply);
+  }
+
+  Result<MarathonDeploymentResult> DoScaleApp(const std::string& id, int instances, bool force) {
+    ASSIGN_OR_RETURN(std::string path, WritePath(id));
+    // Merge semantics (partialUpdate defaults to true): only the instance count changes.
+    std::string text = Json{{"instances", instances}}.dump();
+    ASSIGN_OR_RETURN(Reply reply, Send("PUT", path + (force ? "?force=true" : ""), path, &text,
+                                       /*idempotent=*/true));
+    if (reply.status / 100 != 2) return reply.Error();
+    return ParseDeploymentResult(reply);
+  }
+
+  Result<MarathonDeploymentResult> DoDeleteApp(const std::string& id) {
+    ASSIGN_OR_RETURN(std::string path, WritePath(id));
+    // force=false explicitly: this endpoint's server default is true, which would cancel a
+    // running deployment of the app instead of refusing with 409.
+    ASSIGN_OR_RETURN(Reply reply,
+                     Send("DELETE", path + "?force=false", path, nullptr, /*idempotent=*/true));
+    if (reply.AppMissing()) {
+      return Status::NotFound("marathon: app '" + AppPath(id) + "' does not exist");
+    }
+    if (reply.status / 100 != 2) return reply.Error();
+    return ParseDeploymentResult(reply);
+  }
+
+  Result<MarathonDeploymentResult> DoCancelDeployment(const std::string& deployment_id) {
+    if (deployment_id.empty()) {
+      return Status::InvalidArgument("marathon: CancelDeployment needs a deployment id");
+    }
+    std::string path = "/v2/deployments/" + net::PercentEncode(deployment_id);
+    // Without force: Marathon cancels and starts the deployment that reverts the changes.
+    ASSIGN_OR_RETURN(Reply reply, Send("DELETE", path, path, nullptr, /*idempotent=*/true));
+    // "DeploymentPlan <id> does not exist": it finished (or never was).
+    if (reply.status == 404 && reply.Says("does not exist")) {
+      return Status::NotFound("marathon: deployment '" + deployment_id + "' does not exist");
+    }
+    if (reply.status / 100 != 2) return reply.Error();
+    return ParseDeploymentResult(reply);
+  }
+
+  Result<Json> DoGetAppVersion(const std::string& id, const std::string& version) {
+    ASSIGN_OR_RETURN(std::string app_path, WritePath(id));
+    if (version.empty()) return Status::InvalidArgument("marathon: GetAppVersion needs a version");
+    // "2015-09-25T15:13:48.343Z": ':' is a legal path character and is sent as it is, as
+    // Marathon's own clients do; anything else unusual is percent-encoded.
+    std::string encoded = net::PercentEncode(version);
+    for (size_t at = encoded.find("%3A"); at != std::string::npos; at = encoded.find("%3A", at)) {
+      encoded.replace(at, 3, ":");
+    }
+    std::string path = app_path + "/versions/" + encoded;
+    ASSIGN_OR_RETURN(Reply reply, Send("GET", path, path, nullptr, /*idempotent=*/true));
+    if (reply.AppMissing()) {
+      // "App '/x' does not exist in version <ts>" or "App '/x' does not exist".
+      std::string app_id = AppPath(id);
+      if (reply.Says(" in version ")) {
+        return Status::NotFound("marathon: app '" + app_id + "' does not exist in version " +
+                                version);
+      }
+      return Status::NotFound("marathon: app '" + app_id + "' does not exist");
+    }
+    if (reply.status / 100 != 2) return reply.Error();
+    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
+    if (!body.is_object() || !body.contains("id")) {
+      return Status::Unavailable(reply.context + ": unexpected response: not an app definition");
+    }
+    return body;
+  }
+
+  // "/v2/apps/app/production/web" for an app id ("app/production/web" means the same).
+  static Result<std::string> WritePath(const std::string& id) {
+    std::string app_id = AppPath(id);
+    if (app_id == "/") return Status::InvalidArgument("marathon: an app id is needed");
+    return "/v2/apps" + internal::EncodePath(app_id);
+  }
+
   // An HTTP answer from one of the URLs.
   struct Reply {
     int status = 0;
+    net::Headers headers;
     std::string body;
     std::string context;  // "marathon http://m1:8080: GET /v2/apps"
+
+    std::string Header(const std::string& name) const {
+      auto it = headers.find(name);
+      return it == headers.end() ? "" : it->second;
+    }
+    // Whether Marathon's message contains `text`.
+    bool Says(const char* text) const {
+      return internal::ErrorBodySummary(body, /*json_message=*/true).find(text) !=
+             std::string::npos;
+    }
     // Marathon's own "App '/x' does not exist" (a 404 from a wrong base URL says "URI not
     // found" or is HTML, and is reported as the HTTP error it is).
-    bool AppMissing() const {
-      return status == 404 &&
-             internal::ErrorBodySummary(body, /*json_message=*/true).find("does not exist") !=
-                 std::string::npos;
-    }
+    bool AppMissing() const { return status == 404 && Says("does not exist"); }
+
+    // The status for a non-2xx answer: "<context>: <status line>: <message>[ <extra>]", coded
+    // by CodeForHttpStatus except where Marathon's body says more (marathon-api.md §3).
     Status Error() const {
       std::string msg = context + ": " + internal::StatusLine(status);
       std::string detail = internal::ErrorBodySummary(body, /*json_message=*/true);
+      StatusCode code = internal::CodeForHttpStatus(status);
+      if (status == 409 || status == 400 || status == 422) {
+        Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+        if (status == 409) {
+          // "An app with id [/x] already exists." (POST), "App is locked by one or more
+          // deployments ... '/v2/deployments/<DEPLOYMENT_ID>'." with the real ids beside it.
+          if (detail.find("already exists") != std::string::npos) {
+            code = StatusCode::kAlreadyExists;
+          }
+          std::vector<std::string> ids = BlockingDeployments(j);
+          if (ids.size() > kMaxNamedDeployments) {
+            size_t more = ids.size() - kMaxNamedDeployments;
+            ids.resize(kMaxNamedDeployments);
+            ids.push_back("and " + std::to_string(more) + " more");
+          }
+          if (!ids.empty()) detail += " (deployments: " + Join(ids, ", ") + ")";
+        } else if (Field(j, "message")) {
+          std::string details = DetailsSummary(j);
+          if (!details.empty()) detail += (detail.empty() ? "" : ": ") + details;
+        }
+      } else if ((status == 403 || status == 429) &&
+                 detail.find("of running deployments") != std::string::npos) {
+        // "Max number (100) of running deployments is achieved. ...": a limit, not a refusal
+        // of these credentials; the caller backs off and tries again.
+        code = StatusCode::kResourceExhausted;
+      }
       if (!detail.empty()) msg += ": " + detail;
-      return MakeStatus(internal::CodeForHttpStatus(status), std::move(msg));
+      return MakeStatus(code, std::move(msg));
     }
   };
 
-  // GET `target` (path and query) with failover; `shown` is the path errors mention.
+  // A DeploymentResult {"deploymentId", "version"}, or the app a POST created (its "version"
+  // and "deployments": [{"id"}]); the Marathon-Deployment-Id header, which every change sets,
+  // names the deployment when present.
+  static Result<MarathonDeploymentResult> ParseDeploymentResult(const Reply& reply) {
+    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
+    if (!body.is_object()) {
+      return Status::Unavailable(reply.context + ": unexpected response: not a JSON object");
+    }
+    MarathonDeploymentResult out;
+    out.version = StringOr(body, "version");
+    out.deployment_id = reply.Header("Marathon-Deployment-Id");
+    if (out.deployment_id.empty()) out.deployment_id = StringOr(body, "deploymentId");
+    if (out.deployment_id.empty()) {
+      if (const Json* deps = Field(body, "deployments");
+          deps && deps->is_array() && !deps->empty()) {
+        out.deployment_id = StringOr((*deps)[0], "id");
+      }
+    }
+    if (out.version.empty()) {
+      return Status::Unavailable(reply.context + ": unexpected response: no \"version\"");
+    }
+    if (out.deployment_id.empty()) {
+      return Status::Unavailable(reply.context + ": unexpected response: no deployment id");
+    }
+    return out;
+  }
+
   Result<Reply> Get(const std::string& target, const std::string& shown) {
+    return Send("GET", target, shown, nullptr, /*idempotent=*/true);
+  }
+
+  // Sends `method` `target` (path and query) with failover; `shown` is the path errors
+  // mention; `body`, when not null, is sent as JSON. An idempotent request moves on to the
+  // next URL after a transport failure (kUnavailable, kTimeout) or a 502/503/504. One that is
+  // not (POST) moves on only when it certainly reached no server (refused, not resolved, not
+  // connected in time): any answer, and any failure after it may have been sent, is final —
+  // a second server could otherwise apply it twice.
+  Result<Reply> Send(const std::string& method, const std::string& target, const std::string& shown,
+                     const std::string* body, bool idempotent) {
     const size_t n = endpoint_.urls.size();
     if (n == 0) return Status::InvalidArgument("marathon: no URL configured");
     net::ClientRequest req;
-    req.method = "GET";
+    req.method = method;
     req.timeout = options_.timeout;
     req.max_response_bytes = options_.max_response_bytes;
     req.headers["Accept"] = "application/json";
+    if (body) {
+      req.body = *body;
+      req.headers["Content-Type"] = "application/json";
+    }
     if (!auth_.empty()) req.headers["Authorization"] = auth_;
-    internal::MarkIdempotent(req);
+    // Lets a retrying transport repeat it; a POST keeps the method's default (never after it
+    // may have been sent).
+    if (idempotent) internal::MarkIdempotent(req);
 
     const size_t start = preferred_.load() % n;
     std::vector<std::string> failures;
@@ -338,20 +609,21 @@ class HttpMarathonClient : public MarathonClient {
     for (size_t i = 0; i < n; ++i) {
       const size_t idx = (start + i) % n;
       const std::string& base = endpoint_.urls[idx];
-      std::string context = "marathon " + base + ": GET " + shown;
+      std::string context = "marathon " + base + ": " + method + " " + shown;
       req.url = base + target;
       ++requests_;
-      auto r = http_->Send(req);
+      net::SendFailure failure;
+      auto r = http_->SendDetailed(req, &failure);
       if (r.ok()) {
         // 502/503/504 mean "not this one now" (a master without a leader, a proxy in front of
-        // a dead one): try the next URL. Any other answer, errors included, is final.
+        // a dead one): try the next URL. Any other answer, errors included, is final, and so
+        // is every answer to a request that is not idempotent.
         bool gateway = r->status == 502 || r->status == 503 || r->status == 504;
-        if (!gateway) {
-          preferred_.store(idx);
-          return Reply{r->status, std::move(r->body), std::move(context)};
-        }
-        failures.push_back(context + ": " + std::to_string(r->status));
-        gateway_reply = Reply{r->status, std::move(r->body), std::move(context)};
+        if (!gateway) preferred_.store(idx);
+        Reply reply{r->status, std::move(r->headers), std::move(r->body), std::move(context)};
+        if (!gateway || !idempotent) return reply;
+        failures.push_back(reply.context + ": " + std::to_string(reply.status));
+        gateway_reply = std::move(reply);
         continue;
       }
       Status failed = MakeStatus(r.status().code(),
@@ -359,6 +631,7 @@ class HttpMarathonClient : public MarathonClient {
       if (r.status().code() != StatusCode::kUnavailable &&
           r.status().code() != StatusCode::kTimeout)
         return failed;
+      if (!idempotent && failure.request_may_have_been_sent) return failed;
       failures.push_back(failed.message());
       last = failed;
     }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/desired.h"
 
+#include "base/strings.h"
+
 #include "base/digest.h"
 #include "base/file_io.h"
 #include "render/consul_kv.h"
@@ -75,7 +77,8 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
         if (kv.value && !hmac_key.empty()) {
           hmacs[name] = HmacSha256Hex(hmac_key, *kv.value);
         } else if (auto it = applied_kv.find(entry.key); it != applied_kv.end() && !hmac_key.empty()) {
-          hmacs[name] = it->second;
+          // Applied records mark secrets "secret:<HMAC>"; the digest is over the HMAC alone.
+          hmacs[name] = StartsWith(it->second, "secret:") ? it->second.substr(7) : it->second;
         } else {
           hmacs[name] = std::nullopt;
         }

@@ -195,7 +195,7 @@ class Planner {
       } else {
         a.reason = Reason::kDrifted;
       }
-      AddOrReport(std::move(a));
+      AddOrReport(model::ResourceKind::kConsulKv, std::move(a));
     }
   }
 
@@ -223,7 +223,7 @@ class Planner {
         a.reason = was_applied ? Reason::kDrifted : Reason::kNew;
         if (was_applied) a.notes.push_back("galley applied this app, and it is gone: deleted by hand?");
         a.changes = LeafFields(d.body);  // shown as rendered, defaults included
-        AddOrReport(std::move(a));
+        AddOrReport(model::ResourceKind::kMarathonApp, std::move(a));
         continue;
       }
       const model::LiveApp& l = live->second;
@@ -271,7 +271,7 @@ class Planner {
           a.reason = Reason::kDrifted;
         }
       }
-      AddOrReport(std::move(a));
+      AddOrReport(model::ResourceKind::kMarathonApp, std::move(a));
     }
   }
 
@@ -284,7 +284,7 @@ class Planner {
                   app.body["labels"].value(kPlatformLabel, "") == in_.platform;
       std::string why = ours ? "carries galley's label but is not declared (orphan)"
                              : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
-      if (HeldBack(id, env, service, why)) continue;
+      if (HeldBack(model::ResourceKind::kMarathonApp, id, env, service, why)) continue;
       Action a = Orphan(ActionKind::kAppDelete, AppActionId(id), id, env, service, app.version, why);
       a.changes = DiffJson(Comparable(app.body, {}), json::object());
       Add(std::move(a));
@@ -297,7 +297,7 @@ class Planner {
       if (!InScope(service, env)) continue;
       std::string why = in_.declared_services.count(service) ? "not declared in the service's config (foreign key)"
                                                              : "under a managed prefix, no service declares it";
-      if (HeldBack(key, env, service, why)) continue;
+      if (HeldBack(model::ResourceKind::kConsulKv, key, env, service, why)) continue;
       Action a = Orphan(ActionKind::kKvDelete, KvActionId(key), key, env, service, std::to_string(kv.modify_index), why);
       a.sensitive = true;  // values of keys galley does not know may be secrets: never printed
       a.changes.push_back({"/value", true, "(not shown)", false, nullptr});
@@ -305,15 +305,23 @@ class Planner {
     }
   }
 
-  // An orphan under a paused service or environment is skipped; without prune it is listed
-  // as unmanaged. Returns true when it must not become an action.
-  bool HeldBack(const std::string& target, const std::string& env, const std::string& service,
-                const std::string& why) {
+  // The policy for an orphan of `kind` under `env`'s prefix whose id segment is `service`:
+  // a segment that names no declared service counts as none.
+  model::EffectivePolicy OrphanPolicy(model::ResourceKind kind, const std::string& env,
+                                      const std::string& service) const {
+    return in_.policies.Resolve(kind, env, in_.declared_services.count(service) ? service : std::string());
+  }
+
+  // An orphan under a paused service or environment is skipped; without prune (for its kind,
+  // environment and service) it is listed as unmanaged. Returns true when it must not become
+  // an action.
+  bool HeldBack(model::ResourceKind kind, const std::string& target, const std::string& env,
+                const std::string& service, const std::string& why) {
     if (paused_.count({env, ""}) || paused_.count({env, service})) {
       plan_.skipped.push_back({target, "paused (not pruned)"});
       return true;
     }
-    if (!in_.prune) {
+    if (!OrphanPolicy(kind, env, service).prune) {
       plan_.unmanaged.push_back({target, why + "; prune is off"});
       return true;
     }
@@ -334,9 +342,15 @@ class Planner {
     return a;
   }
 
-  void AddOrReport(Action a) {
-    if (a.reason == Reason::kDrifted && in_.drift != model::DriftPolicy::kRevert) {
-      if (in_.drift == model::DriftPolicy::kReport) {
+  // Drift of a declared object follows its drift policy; everything else is added.
+  void AddOrReport(model::ResourceKind kind, Action a) {
+    if (a.reason != Reason::kDrifted) {
+      Add(std::move(a));
+      return;
+    }
+    model::DriftPolicy drift = in_.policies.Resolve(kind, a.env, a.service).drift;
+    if (drift != model::DriftPolicy::kRevert) {
+      if (drift == model::DriftPolicy::kReport) {
         plan_.drift_reported.push_back({a.target, "drifted: " + DescribeChanges(a.changes)});
       }
       return;

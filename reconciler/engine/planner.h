@@ -10,12 +10,20 @@
 //    instances) → restart (a rolling one: Marathon replaces tasks per upgradeStrategy);
 //    anything else → update.
 //  - Ownership: under the managed prefixes, objects nobody declares are deleted only when
-//    prune is on (an explicit plan line); otherwise listed as unmanaged. A declared app that
-//    exists live without galley's platform label is not taken over (that is `galley adopt`'s
-//    job): it is listed as unmanaged. Paused services and environments are skipped and
-//    listed, their orphans included. An object's environment is the managed prefix it is
-//    under, whatever the shape of the rest of its id.
-//  - Drift policy "report" lists drift instead of reverting it; "ignore" drops it.
+//    prune is on for them (an explicit plan line); otherwise listed as unmanaged. A declared
+//    app that exists live without galley's platform label is not taken over (that is
+//    `galley adopt`'s job): it is listed as unmanaged. Paused services and environments are
+//    skipped and listed, their orphans included (whatever the prune policy). An object's
+//    environment is the managed prefix it is under, whatever the shape of the rest of its id.
+//  - Policy (drift and prune) is resolved per object by model::Policies::Resolve from its
+//    kind (Marathon app or Consul KV), environment and service: service+environment, then
+//    service, then the platform's environment, then the platform; a kind's setting beats the
+//    general one at the same level. An orphan's service is the segment after the managed
+//    prefix when that names a declared service, else none (environment and platform levels
+//    only); platform-wide keys (service/haproxy/maxconn) have neither service nor
+//    environment. Drift "revert" keeps the action, "report" lists the drift in
+//    drift_reported instead, "ignore" drops it; prune decides whether an orphan becomes a
+//    delete or is listed as unmanaged.
 //  - KV values compare as text; secrets compare as HMACs only. A secret whose source is not
 //    available (a pull request from a fork) is compared with the HMAC last applied.
 #pragma once
@@ -69,8 +77,7 @@ struct PlanInput {
   // False when the platform has no key yet (nothing applied): HMACs computed with hmac_key
   // are then only good for comparing within this plan and are left out of the plan file.
   bool hmac_key_durable = true;
-  model::DriftPolicy drift = model::DriftPolicy::kRevert;
-  bool prune = false;
+  model::Policies policies;  // drift and prune per kind / environment / service
 };
 
 Plan MakePlan(const PlanInput& input);

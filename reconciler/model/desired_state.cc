@@ -27,6 +27,56 @@ const char* DriftPolicyName(DriftPolicy p) {
   return "revert";
 }
 
+const char* ResourceKindName(ResourceKind k) {
+  return k == ResourceKind::kMarathonApp ? "marathon_app" : "consul_kv";
+}
+
+EffectivePolicy Policies::Resolve(ResourceKind kind, const std::string& env, const std::string& service) const {
+  // Most specific first; nullptr where a level does not apply or says nothing.
+  const PolicyBlock* levels[4] = {nullptr, nullptr, nullptr, &platform};
+  if (!service.empty()) {
+    if (!env.empty()) {
+      auto it = service_environments.find({service, env});
+      if (it != service_environments.end()) levels[0] = &it->second;
+    }
+    auto it = services.find(service);
+    if (it != services.end()) levels[1] = &it->second;
+  }
+  if (!env.empty()) {
+    auto it = environments.find(env);
+    if (it != environments.end()) levels[2] = &it->second;
+  }
+  std::optional<DriftPolicy> drift;
+  std::optional<bool> prune;
+  for (const PolicyBlock* b : levels) {
+    if (!b) continue;
+    for (const PolicySetting* s : {&b->For(kind), &b->all}) {
+      if (!drift) drift = s->drift;
+      if (!prune) prune = s->prune;
+    }
+    if (drift && prune) break;
+  }
+  EffectivePolicy out;
+  if (drift) out.drift = *drift;
+  if (prune) out.prune = *prune;
+  return out;
+}
+
+Policies PoliciesOf(const DesiredState& state) {
+  Policies p;
+  p.platform = state.platform.policy;
+  for (const auto& e : state.platform.environments) {
+    if (!e.policy.empty()) p.environments[e.name] = e.policy;
+  }
+  for (const auto& s : state.services) {
+    if (!s.policy.empty()) p.services[s.name] = s.policy;
+    for (const auto& e : s.environments) {
+      if (!e.policy.empty()) p.service_environments[{s.name, e.name}] = e.policy;
+    }
+  }
+  return p;
+}
+
 const Environment* Platform::FindEnvironment(const std::string& env) const {
   for (const auto& e : environments) {
     if (e.name == env) return &e;

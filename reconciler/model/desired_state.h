@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/diagnostics.h"
@@ -23,9 +24,43 @@ enum class Expose { kNone, kHttp, kTcp };
 enum class HaproxyRole { kInternal, kExternal };
 enum class DriftPolicy { kRevert, kReport, kIgnore };
 
+// The kinds of object a policy can name: `policy.marathon_app`, `policy.consul_kv`.
+enum class ResourceKind { kMarathonApp, kConsulKv };
+
 const char* ExposeName(Expose e);
 const char* HaproxyRoleName(HaproxyRole r);
 const char* DriftPolicyName(DriftPolicy p);
+const char* ResourceKindName(ResourceKind k);  // "marathon_app", "consul_kv"
+
+// What one `policy:` level says, for all kinds or for one kind: an unset field defers to
+// the next, less specific level.
+struct PolicySetting {
+  std::optional<DriftPolicy> drift;
+  std::optional<bool> prune;
+  bool empty() const { return !drift && !prune; }
+  bool operator==(const PolicySetting&) const = default;
+};
+
+// A `policy:` block as written at one level (platform, platform environment, service,
+// service environment): `{drift, prune, marathon_app: {drift, prune}, consul_kv: {drift,
+// prune}}`. Within the block a kind's own setting beats the general one.
+struct PolicyBlock {
+  PolicySetting all;
+  PolicySetting marathon_app;
+  PolicySetting consul_kv;
+  const PolicySetting& For(ResourceKind k) const {
+    return k == ResourceKind::kMarathonApp ? marathon_app : consul_kv;
+  }
+  bool empty() const { return all.empty() && marathon_app.empty() && consul_kv.empty(); }
+  bool operator==(const PolicyBlock&) const = default;
+};
+
+// The policy in force for one object.
+struct EffectivePolicy {
+  DriftPolicy drift = DriftPolicy::kRevert;
+  bool prune = false;
+  bool operator==(const EffectivePolicy&) const = default;
+};
 
 // One Consul KV value: literal text from Git, or a secret read at apply time.
 struct ConfigValue {
@@ -42,6 +77,7 @@ struct Environment {
   std::string port_prefix;  // digits prepended to a listen port: "1" → 3000 becomes 13000
   std::string host_prefix;  // prepended to external host names: "staging-"
   bool paused = false;
+  PolicyBlock policy;  // environments.<env>.policy
   SourcePos pos;
 };
 
@@ -85,8 +121,7 @@ struct Platform {
   std::vector<HaproxyInstance> haproxy;
   std::vector<WellKnown> well_known;  // in file order
   std::optional<int> docker_stop_timeout_s;  // the Mesos agent's --docker_stop_timeout
-  DriftPolicy drift = DriftPolicy::kRevert;
-  bool prune = false;
+  PolicyBlock policy;  // the platform-wide `policy:`; see Policies for how levels combine
   // JSON pointers into every Marathon app whose live value may drift (e.g. "/instances"
   // when an autoscaler owns it): never diffed, and kept from live on update.
   std::vector<std::string> ignore_app_fields;
@@ -127,6 +162,7 @@ struct ServiceEnvironment {
   ConfigMap config;
   std::optional<Resources> resources;  // replaces the service's resources here
   bool paused = false;
+  PolicyBlock policy;  // environments.<env>.policy in the service file
   SourcePos pos;  // of the environment's key in the service file
   SourcePos tag_pos;
   SourcePos instances_pos;
@@ -155,6 +191,7 @@ struct Service {
   ConfigMap config;
   std::optional<int> kill_grace_s;
   bool paused = false;
+  PolicyBlock policy;
   std::vector<std::string> ignore;  // JSON pointers into this service's apps (see Platform)
   SourcePos ignore_pos;
   std::vector<ServiceEnvironment> environments;  // in the service file's order
@@ -173,6 +210,26 @@ struct DesiredState {
 
   const Service* FindService(const std::string& name) const;
 };
+
+// Every `policy:` block of a repository, keyed by where it was written: a value the pure
+// planner holds instead of the whole desired state. Resolve() answers for one object:
+// the most specific level that sets a field wins — service+environment, then service,
+// then the platform's environment, then the platform — and within one level the kind's
+// block (marathon_app / consul_kv) beats the level's general value. Defaults: drift
+// revert, prune false. `service` is "" for platform-wide objects (service/haproxy/maxconn)
+// and for orphans of no declared service; `env` is "" for objects outside environments.
+// Only non-empty blocks are kept. Values; not synchronised.
+struct Policies {
+  PolicyBlock platform;
+  std::map<std::string, PolicyBlock> environments;  // platform environments.<env>.policy
+  std::map<std::string, PolicyBlock> services;      // service → its `policy:`
+  std::map<std::pair<std::string, std::string>, PolicyBlock> service_environments;  // {service, env}
+
+  EffectivePolicy Resolve(ResourceKind kind, const std::string& env, const std::string& service) const;
+  bool operator==(const Policies&) const = default;
+};
+
+Policies PoliciesOf(const DesiredState& state);
 
 // A live instance of a registered service, as Consul's health endpoint reports it.
 struct Instance {

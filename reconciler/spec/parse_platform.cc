@@ -20,7 +20,7 @@ void ParseEnvironments(Reader& r, const Field& f, model::Platform& p) {
       p.environments.push_back(env);
       continue;
     }
-    auto fields = r.Map(e, "environment " + Quote(e.key), {"port_prefix", "host_prefix", "paused"}, {});
+    auto fields = r.Map(e, "environment " + Quote(e.key), {"port_prefix", "host_prefix", "paused", "policy"}, {});
     if (fields) {
       for (const auto& k : *fields) {
         if (k.key == "port_prefix") {
@@ -36,6 +36,8 @@ void ParseEnvironments(Reader& r, const Field& f, model::Platform& p) {
           if (auto s = r.String(k)) env.host_prefix = *s;
         } else if (k.key == "paused") {
           if (auto b = r.Bool(k)) env.paused = *b;
+        } else if (k.key == "policy") {
+          if (auto b = r.Policy(k)) env.policy = *b;
         }
       }
     }
@@ -208,19 +210,7 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
         }
       }
     } else if (f.key == "policy") {
-      auto m = r.Map(f, "policy", {"drift", "prune"}, {});
-      if (!m) continue;
-      for (const auto& k : *m) {
-        if (k.key == "drift") {
-          if (auto s = r.Enum(k, {"revert", "report", "ignore"})) {
-            p.drift = *s == "revert" ? model::DriftPolicy::kRevert
-                      : *s == "report" ? model::DriftPolicy::kReport
-                                       : model::DriftPolicy::kIgnore;
-          }
-        } else if (auto b = r.Bool(k)) {
-          p.prune = *b;
-        }
-      }
+      if (auto b = r.Policy(f)) p.policy = *b;
     }
   }
   return p;

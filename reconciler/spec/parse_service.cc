@@ -120,7 +120,7 @@ void ParseEnvironment(Reader& r, const Field& e, model::Service& s) {
   model::ServiceEnvironment env;
   env.name = e.key;
   env.pos = e.key_pos;
-  auto m = r.Map(e, "environment " + Quote(e.key), {"tag", "instances", "config", "resources", "paused"},
+  auto m = r.Map(e, "environment " + Quote(e.key), {"tag", "instances", "config", "resources", "paused", "policy"},
                  {"tag", "instances"});
   if (!m) return;
   for (const auto& k : *m) {
@@ -142,6 +142,8 @@ void ParseEnvironment(Reader& r, const Field& e, model::Service& s) {
       }
     } else if (k.key == "paused") {
       if (auto b = r.Bool(k)) env.paused = *b;
+    } else if (k.key == "policy") {
+      if (auto b = r.Policy(k)) env.policy = *b;
     }
   }
   s.environments.push_back(std::move(env));
@@ -163,7 +165,7 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
   static const std::vector<std::string> kKeys = {
       "name",   "image",   "registry", "command",        "resources", "ports",      "health",
       "upgrade", "balance", "tags",     "external_hosts", "config",    "kill_grace", "paused",
-      "environments", "ignore"};
+      "environments", "ignore", "policy"};
   auto fields = r.Map(r.Root(), "a service file", kKeys, {"name", "image", "resources", "environments"});
   if (!fields) return std::nullopt;
   model::Service s;
@@ -216,6 +218,8 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
       if (auto v = r.DurationSeconds(f)) s.kill_grace_s = *v;
     } else if (f.key == "paused") {
       if (auto b = r.Bool(f)) s.paused = *b;
+    } else if (f.key == "policy") {
+      if (auto b = r.Policy(f)) s.policy = *b;
     } else if (f.key == "ignore") {
       s.ignore_pos = f.value_pos;
       auto items = r.List(f, "ignore");

@@ -306,4 +306,31 @@ std::optional<std::string> Reader::Enum(const Field& f, const std::vector<std::s
   return std::nullopt;
 }
 
+std::optional<model::PolicyBlock> Reader::Policy(const Field& f) {
+  auto fields = Map(f, f.path, {"drift", "prune", "marathon_app", "consul_kv"}, {});
+  if (!fields) return std::nullopt;
+  model::PolicyBlock block;
+  auto setting = [this](const Field& k, model::PolicySetting& out) {
+    if (k.key == "drift") {
+      if (auto s = Enum(k, {"revert", "report", "ignore"})) {
+        out.drift = *s == "revert"   ? model::DriftPolicy::kRevert
+                    : *s == "report" ? model::DriftPolicy::kReport
+                                     : model::DriftPolicy::kIgnore;
+      }
+    } else if (k.key == "prune") {
+      if (auto b = Bool(k)) out.prune = *b;
+    }
+  };
+  for (const auto& k : *fields) {
+    if (k.key == "marathon_app" || k.key == "consul_kv") {
+      auto sub = Map(k, k.path, {"drift", "prune"}, {});
+      if (!sub) continue;
+      for (const auto& g : *sub) setting(g, k.key == "marathon_app" ? block.marathon_app : block.consul_kv);
+    } else {
+      setting(k, block.all);
+    }
+  }
+  return block;
+}
+
 }  // namespace galley::spec

@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "base/diagnostics.h"
+#include "model/desired_state.h"
 #include "spec/yaml_source.h"
 
 namespace galley::spec {
@@ -63,6 +64,11 @@ class Reader {
   std::optional<std::vector<std::string>> StringList(const Field& f, std::string_view what);
   // One of a fixed set of words.
   std::optional<std::string> Enum(const Field& f, const std::vector<std::string>& choices);
+  // A `policy:` block, the same at every level that allows one (schema/README.md):
+  // {drift: revert|report|ignore, prune: bool, marathon_app: {drift, prune},
+  //  consul_kv: {drift, prune}}, every key optional. Reports problems and keeps what is valid;
+  // nullopt when `f` is not a mapping.
+  std::optional<model::PolicyBlock> Policy(const Field& f);
 
   Field AsField(const Item& item) const { return Field{"", item.value, item.pos, item.pos, item.path}; }
 

@@ -160,6 +160,30 @@ INVALID = [
      "misspelt docker_stop_timeout"),
     ("platform-policy-drift-bad", P, [("drift: revert", "drift: fix")], "unknown drift policy"),
     ("platform-policy-prune-integer", P, [("prune: false", "prune: 1")], "prune an integer"),
+    ("platform-policy-string", P, [("policy: {drift: revert, prune: false}", "policy: revert")], "policy a string"),
+    ("platform-policy-unknown-key", P, [("prune: false}", "prune: false, orphans: delete}")],
+     "unknown key in policy"),
+    ("platform-policy-kind-misspelt", P, [("prune: false}", "prune: false, marathon_apps: {drift: report}}")],
+     "misspelt marathon_app"),
+    ("platform-policy-kind-unknown", P, [("prune: false}", "prune: false, haproxy: {drift: report}}")],
+     "policy for a kind that has none"),
+    ("platform-policy-kind-string", P, [("prune: false}", "prune: false, marathon_app: report}")],
+     "kind policy a string"),
+    ("platform-policy-kind-unknown-key", P, [("prune: false}", "prune: false, marathon_app: {drift: report, delete: true}}")],
+     "unknown key in a kind policy"),
+    ("platform-policy-kind-drift-bad", P, [("prune: false}", "prune: false, consul_kv: {drift: fix}}")],
+     "unknown drift policy for a kind"),
+    ("platform-policy-kind-prune-quoted", P, [("prune: false}", 'prune: false, consul_kv: {prune: "true"}}')],
+     "kind prune a quoted string"),
+    ("platform-environment-policy-drift-bad", P,
+     [('host_prefix: "staging-"}', 'host_prefix: "staging-", policy: {drift: reverted}}')],
+     "unknown drift policy in an environment"),
+    ("platform-environment-policy-unknown-key", P,
+     [('host_prefix: "staging-"}', 'host_prefix: "staging-", policy: {prnue: true}}')],
+     "misspelt prune in an environment policy"),
+    ("platform-environment-policy-kind-prune-integer", P,
+     [('host_prefix: "staging-"}', 'host_prefix: "staging-", policy: {consul_kv: {prune: 1}}}')],
+     "kind prune an integer in an environment policy"),
     # ---- services/web.yaml ---------------------------------------------------------------
     ("service-unknown-key", S, [("kill_grace: 30s\n", "kill_grace: 30s\nreplicas: 2\n")], "unknown key"),
     ("service-misspelt-key", S, [("health:", "helth:")], "misspelt health"),
@@ -232,6 +256,17 @@ INVALID = [
      "external_hosts but no HTTP port"),
     ("service-kill-grace-bare-number", S, [("kill_grace: 30s", "kill_grace: 30")], "duration without unit"),
     ("service-paused-integer", S, [("kill_grace: 30s\n", "kill_grace: 30s\npaused: 1\n")], "paused an integer"),
+    ("service-policy-drift-bad", S, [("kill_grace: 30s\n", "kill_grace: 30s\npolicy: {drift: undo}\n")],
+     "unknown drift policy"),
+    ("service-policy-prune-integer", S, [("kill_grace: 30s\n", "kill_grace: 30s\npolicy: {prune: 0}\n")],
+     "prune an integer"),
+    ("service-policy-list", S, [("kill_grace: 30s\n", "kill_grace: 30s\npolicy: [revert]\n")], "policy a list"),
+    ("service-policy-kind-unknown-key", S,
+     [("kill_grace: 30s\n", "kill_grace: 30s\npolicy: {consul_kv: {drfit: report}}\n")],
+     "misspelt drift in a kind policy"),
+    ("service-policy-kind-drift-bad", S,
+     [("kill_grace: 30s\n", "kill_grace: 30s\npolicy: {marathon_app: {drift: Report}}\n")],
+     "drift policy in the wrong case"),
     ("service-config-not-mapping", S, [("config:\n  LOG_LEVEL: info", "config: LOG_LEVEL=info")],
      "config a string"),
     ("service-config-key-lower-case", S, [("LOG_LEVEL: info", "log_level: info")], "config key lower-case"),
@@ -295,6 +330,18 @@ INVALID = [
     ("service-environment-paused-quoted", S,
      [("{tag: v1.0.0-b1, instances: 2}", '{tag: v1.0.0-b1, instances: 2, paused: "false"}')],
      "paused quoted in an environment"),
+    ("service-environment-policy-drift-bad", S,
+     [("{tag: v1.0.0-b1, instances: 2}", "{tag: v1.0.0-b1, instances: 2, policy: {drift: keep}}")],
+     "unknown drift policy in an environment"),
+    ("service-environment-policy-kind-unknown", S,
+     [("{tag: v1.0.0-b1, instances: 2}", "{tag: v1.0.0-b1, instances: 2, policy: {haproxy: {prune: true}}}")],
+     "policy for a kind that has none in an environment"),
+    ("service-environment-policy-prune-quoted", S,
+     [("{tag: v1.0.0-b1, instances: 2}", '{tag: v1.0.0-b1, instances: 2, policy: {marathon_app: {prune: "yes"}}}')],
+     "kind prune quoted in an environment"),
+    ("service-environment-policy-null", S,
+     [("{tag: v1.0.0-b1, instances: 2}", "{tag: v1.0.0-b1, instances: 2, policy: null}")],
+     "policy null in an environment"),
 ]
 
 FULL_PLATFORM = """\
@@ -312,7 +359,7 @@ wrapper:
 environments:
   production: {}
   staging: {port_prefix: "1", host_prefix: "staging-", paused: false}
-  qa: {port_prefix: "", host_prefix: "qa.", paused: true}
+  qa: {port_prefix: "", host_prefix: "qa.", paused: true, policy: {drift: ignore, marathon_app: {prune: false}}}
 haproxy:
   maxconn: 1000000
   instances:
@@ -325,7 +372,11 @@ well_known:
   marathon: {listen: 18080, servers: ["m1:8080", "m2.example.com:8080", "10.0.0.3:08080"], check: /ping}
   consul: {listen: 18500, servers: ["127.0.0.1:8500"], check: "", timeout: {client: 10m, server: 1h0m5s}}
 mesos: {docker_stop_timeout: 1m}
-policy: {drift: report, prune: true}
+policy:
+  drift: report
+  prune: true
+  marathon_app: {drift: revert, prune: false}
+  consul_kv: {drift: ignore, prune: true}
 """
 
 FULL_SERVICE = """\
@@ -359,6 +410,7 @@ config:
   API_KEY: {secret_file: /run/secrets/api-key}
 kill_grace: 24h
 paused: false
+policy: {drift: revert, prune: true, marathon_app: {drift: report}, consul_kv: {prune: false}}
 environments:
   production:
     tag: master-ef5a154e25b268c611006d08a78a3ec0a451e7ed-56
@@ -367,7 +419,12 @@ environments:
     config:
       LOG_LEVEL: warn
     paused: true
-  staging: {tag: _build.1-rc, instances: 0, resources: {}, config: {}}
+    policy:
+      drift: ignore
+      prune: false
+      marathon_app: {drift: revert, prune: true}
+      consul_kv: {drift: report, prune: false}
+  staging: {tag: _build.1-rc, instances: 0, resources: {}, config: {}, policy: {}}
 """
 
 VALID = [
@@ -393,6 +450,16 @@ VALID = [
         (S, "kill_grace: 30s\n", ""),
     ]),
     ("yml-extension", [(S, "rename", "services/web.yml")]),
+    ("policy-every-level", [
+        (P, "policy: {drift: revert, prune: false}",
+         "policy: {drift: report, marathon_app: {drift: revert}, consul_kv: {drift: ignore, prune: true}}"),
+        (P, "  production:\n", "  production: {policy: {prune: true}}\n"),
+        (P, 'host_prefix: "staging-"}', 'host_prefix: "staging-", policy: {marathon_app: {prune: true}, consul_kv: {}}}'),
+        (S, "kill_grace: 30s\n", "kill_grace: 30s\npolicy: {consul_kv: {drift: report}}\n"),
+        (S, "{tag: v1.0.0-b1, instances: 2}",
+         "{tag: v1.0.0-b1, instances: 2, policy: {drift: ignore, prune: false, marathon_app: {}}}"),
+        (S, "{tag: v1.0.0-b1, instances: 1}", "{tag: v1.0.0-b1, instances: 1, policy: {}}"),
+    ]),
 ]
 
 

@@ -146,12 +146,12 @@ TEST_F(PlannerTest, DriftPolicyReportAndIgnore) {
   in_.applied_apps["/app/production/web"] = NormalizeApp(body);
   Want(body);
   in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 5, "v1"));
-  in_.drift = model::DriftPolicy::kReport;
+  in_.policies.platform.all.drift = model::DriftPolicy::kReport;
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty());
   ASSERT_EQ(p.drift_reported.size(), 1u);
   EXPECT_EQ(p.drift_reported[0].why, "drifted: /instances");
-  in_.drift = model::DriftPolicy::kIgnore;
+  in_.policies.platform.all.drift = model::DriftPolicy::kIgnore;
   p = Make();
   EXPECT_TRUE(p.actions.empty());
   EXPECT_TRUE(p.drift_reported.empty());
@@ -193,7 +193,7 @@ TEST_F(PlannerTest, UnmanagedAndOrphansAreNeverTouchedWithoutPrune) {
   EXPECT_NE(p.unmanaged[1].why.find("orphan"), std::string::npos);
   EXPECT_EQ(p.unmanaged[2].target, "app/production/web/FOREIGN");
 
-  in_.prune = true;
+  in_.policies.platform.all.prune = true;
   p = Make();
   ASSERT_EQ(p.actions.size(), 3u);
   EXPECT_EQ(p.actions[0].kind, ActionKind::kAppDelete);
@@ -255,7 +255,7 @@ TEST_F(PlannerTest, UnavailableSecretIsComparedWithLastApplied) {
 
 // Review findings, each a regression test.
 TEST_F(PlannerTest, OddShapedOrphansBelongToTheEnvironmentOfTheirPrefix) {
-  in_.prune = true;
+  in_.policies.platform.all.prune = true;
   in_.environments = {"staging"};
   in_.live.apps["/app/production/team/foo"] = Live(App("/app/production/team/foo", 1, "v0"));
   HaveKv("app/production/FOO", "x", 2);
@@ -267,7 +267,7 @@ TEST_F(PlannerTest, OddShapedOrphansBelongToTheEnvironmentOfTheirPrefix) {
 }
 
 TEST_F(PlannerTest, APausedEnvironmentOrServiceIsNotPruned) {
-  in_.prune = true;
+  in_.policies.platform.all.prune = true;
   in_.paused_environments = {"production"};
   in_.live.apps["/app/production/old"] = Live(App("/app/production/old", 1, "v0"));
   HaveKv("app/production/web/FOREIGN", "x", 3);
@@ -296,12 +296,12 @@ TEST_F(PlannerTest, UnavailableSecretDriftFollowsThePolicy) {
   WantKv("app/production/web/DB", std::nullopt, true);
   HaveKv("app/production/web/DB", "edited", 5);
   in_.applied_kv["app/production/web/DB"] = "secret:" + HmacSha256Hex("k", "s3cret");
-  in_.drift = model::DriftPolicy::kReport;
+  in_.policies.platform.all.drift = model::DriftPolicy::kReport;
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty());
   ASSERT_EQ(p.drift_reported.size(), 1u);
   // Deleted live with an applied record: drifted, not new.
-  in_.drift = model::DriftPolicy::kRevert;
+  in_.policies.platform.all.drift = model::DriftPolicy::kRevert;
   in_.live.kv.clear();
   p = Make();
   ASSERT_EQ(p.actions.size(), 1u);

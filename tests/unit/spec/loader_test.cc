@@ -90,7 +90,7 @@ environments:
             "    ^\n"
             "services/web.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: name, image, "
             "registry, command, resources, ports, health, upgrade, balance, tags, external_hosts, config, "
-            "kill_grace, paused, environments, ignore)\n"
+            "kill_grace, paused, environments, ignore, policy)\n"
             "    imgae: web\n"
             "    ^\n"
             "    did you mean 'image'?\n"

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: Apache-2.0
+// `galley apply [DIR]`: takes the platform lock, resolves what a crashed apply left behind,
+// observes, makes sure the platform has its HMAC key, plans, shows the plan, asks (or
+// --auto-approve), checks the safety rails, applies (engine/apply.h) and records the run.
+// `galley apply PLANFILE [DIR]`: the same with a saved plan, refused (exit 4) when any token
+// it was planned against moved, it was already applied, or DIR's commit is not the plan's.
+// Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
+// held, 4 stale plan.
+#include <stdio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <ostream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "base/digest.h"
+#include "base/file_io.h"
+#include "base/strings.h"
+#include "cli/commands.h"
+#include "cli/pipeline.h"
+#include "engine/apply.h"
+#include "engine/apply_lock.h"
+#include "engine/desired.h"
+#include "engine/plan.h"
+#include "engine/planner.h"
+#include "store/state_store.h"
+
+namespace galley::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr char kUsage[] =
+    "usage: galley apply [DIR | PLANFILE [DIR]] [options]\n"
+    "\n"
+    "Makes the platform match the desired state in DIR (default: the current directory): takes\n"
+    "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
+    "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
+    "With PLANFILE (from `galley plan --out`), applies exactly that plan, or refuses it (exit 4)\n"
+    "when anything it was planned against has moved; with DIR too, DIR's commit must be the plan's.\n"
+    "\n"
+    "options:\n"
+    "  --auto-approve        do not ask (required when there is no terminal)\n"
+    "  --dry-run             walk the whole apply with nothing sent; print the schedule and the calls\n"
+    "  --force               supersede Marathon deployments that hold an app (default: wait for them)\n"
+    "  --rollback-on-failure put a failed app back to the definition it had before\n"
+    "  --allow-large         allow more deletes and restarts than the safety limit (DESIGN §7.12)\n"
+    "  --lock-timeout DUR    wait up to DUR (e.g. 30s, 5m) for another apply to finish (default: 0)\n"
+    "  --deadline DUR        per-app deadline from write to healthy (default 10m)\n"
+    "  --concurrency N       independent actions at once (default 16)\n"
+    "  --json                print the result as JSON\n"
+    "  --no-color            never colour the output\n"
+    "  --env E               only environment E (repeatable)\n"
+    "  --target SERVICE      only SERVICE (repeatable)\n"
+    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
+    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
+    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
+    "\n"
+    "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan\n";
+
+struct Options {
+  TargetOptions target;
+  std::string plan_file;
+  bool auto_approve = false, dry_run = false, force = false, rollback = false, allow_large = false;
+  bool json = false, no_color = false;
+  std::chrono::milliseconds lock_timeout{0};
+  std::chrono::seconds deadline{600};
+  int concurrency = 16;
+};
+
+// "30s", "5m", "1h", "250ms", or plain seconds.
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& s) {
+  size_t n = 0;
+  while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
+  if (n == 0 || n > 9) return std::nullopt;
+  long v = std::stol(s.substr(0, n));
+  std::string unit = s.substr(n);
+  if (unit.empty() || unit == "s") return std::chrono::milliseconds(v * 1000);
+  if (unit == "ms") return std::chrono::milliseconds(v);
+  if (unit == "m") return std::chrono::milliseconds(v * 60000);
+  if (unit == "h") return std::chrono::milliseconds(v * 3600000);
+  return std::nullopt;
+}
+
+std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
+  Options o;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* dst) {
+      if (i + 1 >= args.size()) {
+        err << "galley apply: " << a << " needs a value\n";
+        return false;
+      }
+      *dst = args[++i];
+      return true;
+    };
+    std::string v;
+    bool ok = true;
+    if (int shared = ParseTargetOption(args, &i, &o.target, "apply", err); shared != 0) {
+      ok = shared > 0;
+      if (ok && a == "--rev") {
+        err << "galley apply: --rev is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE\n";
+        ok = false;
+      }
+    } else if (a == "--help" || a == "-h") {
+      out << kUsage;
+      *code = kExitOk;
+      return std::nullopt;
+    } else if (a == "--auto-approve") {
+      o.auto_approve = true;
+    } else if (a == "--dry-run") {
+      o.dry_run = true;
+    } else if (a == "--force") {
+      o.force = true;
+    } else if (a == "--rollback-on-failure") {
+      o.rollback = true;
+    } else if (a == "--allow-large") {
+      o.allow_large = true;
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--no-color") {
+      o.no_color = true;
+    } else if (a == "--lock-timeout" || a == "--deadline") {
+      ok = value(&v);
+      auto d = ok ? ParseDuration(v) : std::nullopt;
+      if (ok && !d) {
+        err << "galley apply: " << a << " '" << v << "': expected a duration such as 30s, 5m or 1h\n";
+        ok = false;
+      } else if (ok && a == "--lock-timeout") {
+        o.lock_timeout = *d;
+      } else if (ok) {
+        o.deadline = std::chrono::duration_cast<std::chrono::seconds>(*d);
+        if (o.deadline.count() < 1) o.deadline = std::chrono::seconds(1);
+      }
+    } else if (a == "--concurrency") {
+      ok = value(&v);
+      if (ok) {
+        int n = v.size() <= 3 && !v.empty() && std::all_of(v.begin(), v.end(), ::isdigit) ? std::stoi(v) : 0;
+        if (n < 1 || n > 256) {
+          err << "galley apply: --concurrency '" << v << "': expected a number from 1 to 256\n";
+          ok = false;
+        } else {
+          o.concurrency = n;
+        }
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      err << "galley apply: unknown option '" << a << "'\n" << kUsage;
+      ok = false;
+    } else {
+      positional.push_back(a);
+    }
+    if (!ok) {
+      *code = kExitError;
+      return std::nullopt;
+    }
+  }
+  if (positional.size() > 2) {
+    err << "galley apply: too many arguments\n";
+    *code = kExitError;
+    return std::nullopt;
+  }
+  // A regular file is a saved plan; a directory is a repository.
+  std::error_code ec;
+  if (!positional.empty() && fs::is_regular_file(positional[0], ec)) {
+    o.plan_file = positional[0];
+    if (positional.size() == 2) o.target.dir = positional[1];
+    else o.target.dir.clear();
+  } else if (positional.size() == 2) {
+    err << "galley apply: " << positional[0] << " is not a plan file (a second argument is only for PLANFILE DIR)\n";
+    *code = kExitError;
+    return std::nullopt;
+  } else if (!positional.empty()) {
+    o.target.dir = positional[0];
+  }
+  if (!o.plan_file.empty() && (!o.target.envs.empty() || !o.target.targets.empty())) {
+    err << "galley apply: --env and --target select what to plan; a saved plan is applied whole\n";
+    *code = kExitError;
+    return std::nullopt;
+  }
+  return o;
+}
+
+// Reads "env:NAME" / "file:/path" at apply time.
+std::function<Result<std::string>(const std::string&)> SecretReader(const std::map<std::string, std::string>& env) {
+  return [env](const std::string& source) -> Result<std::string> {
+    if (StartsWith(source, "env:")) {
+      auto it = env.find(source.substr(4));
+      if (it == env.end() || it->second.empty()) {
+        return Status::NotFound("secret variable " + source.substr(4) + " is not set");
+      }
+      return it->second;
+    }
+    if (StartsWith(source, "file:")) {
+      auto text = ReadFileBounded(source.substr(5), 1u << 20);
+      if (!text.ok()) return Status::NotFound("secret file " + source.substr(5) + ": " + text.status().message());
+      std::string v = *text;
+      while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+      return v;
+    }
+    return Status::InvalidArgument("unknown secret source '" + source + "'");
+  };
+}
+
+std::string RandomKey() {
+  std::random_device rd;
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) {
+    uint32_t v = rd();
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  return Sha256Hex(bytes);
+}
+
+// The platform's HMAC key: GALLEY_HMAC_KEY, the one in Consul, or a new one written there
+// with cas=0 (two first applies racing agree on whichever was written first).
+Result<std::string> EnsureHmacKey(Workspace& ws, const Observed& observed) {
+  if (!observed.hmac_key.empty()) return observed.hmac_key;
+  std::string key_path = engine::HmacKeyKey(ws.state.platform);
+  ASSIGN_OR_RETURN(bool written, ws.consul->PutKv(key_path, RandomKey(), uint64_t{0}));
+  (void)written;
+  ASSIGN_OR_RETURN(auto entry, ws.consul->GetKv(key_path));
+  if (entry.value.empty()) return Status::Unavailable("consul: " + key_path + " is empty");
+  return entry.value;
+}
+
+bool Confirm(const engine::Plan& plan, std::ostream& out, std::ostream& err) {
+  if (!::isatty(STDIN_FILENO)) {
+    err << "galley apply: no terminal to confirm on; re-run with --auto-approve to apply without asking\n";
+    return false;
+  }
+  out << "\nApply " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions") << " to platform '"
+      << plan.platform << "'? Only 'yes' is accepted: " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  while (!answer.empty() && (answer.back() == ' ' || answer.back() == '\r')) answer.pop_back();
+  return answer == "yes";
+}
+
+class ApplyCommand {
+ public:
+  ApplyCommand(Options o, std::ostream& out, std::ostream& err) : o_(std::move(o)), out_(out), err_(err) {}
+
+  int Run() {
+    engine::Plan plan;
+    if (!o_.plan_file.empty()) {
+      auto loaded = LoadPlanFile();
+      if (!loaded.ok()) {
+        err_ << "galley apply: " << loaded.status().message() << "\n";
+        return kExitError;
+      }
+      plan = std::move(*loaded);
+      model::Platform platform;
+      platform.name = plan.platform;
+      for (const auto& e : plan.environments) platform.environments.push_back(model::Environment{.name = e});
+      ws_ = OpenConnections(o_.target, &platform, "apply", err_);
+      if (!ws_) return kExitError;
+      ws_->state.platform = platform;
+      ws_->environments = plan.environments;
+      if (!o_.target.dir.empty()) ws_->commit = GitCommit(o_.target.dir, "");
+    } else {
+      ws_ = OpenWorkspace(o_.target, "apply", err_);
+      if (!ws_) return kExitError;
+    }
+    const std::string& platform = ws_->state.platform.name;
+    auto run = ws_->store->BeginRun("apply", "cli", o_.plan_file.empty() ? ws_->commit : plan.commit, Who(ws_->env));
+    if (!run.ok()) {
+      err_ << "galley apply: " << run.status().message() << "\n";
+      return kExitError;
+    }
+    run_ = *run;
+
+    std::unique_ptr<engine::PlatformLock> lock;
+    if (!o_.dry_run) {
+      engine::LockOptions lo;
+      lo.platform = platform;
+      lo.holder = engine::LockHolderName(Who(ws_->env));
+      lo.wait = o_.lock_timeout;
+      auto acquired = engine::PlatformLock::Acquire(*ws_->consul, *ws_->store, lo);
+      if (!acquired.ok()) {
+        bool held = acquired.status().code() == StatusCode::kConflict;
+        Finish("failed", json{{"error", acquired.status().message()}});
+        err_ << "galley apply: " << acquired.status().message() << "\n";
+        if (held) err_ << "galley apply: another apply is running; retry later, or wait with --lock-timeout\n";
+        return held ? kExitLockHeld : kExitError;
+      }
+      lock = std::move(acquired).value();
+    }
+
+    auto observed = ObservePlatform(*ws_);
+    if (!observed.ok()) return Fail(observed.status().message());
+    for (const auto& w : observed->warnings) err_ << "galley apply: warning: " << w << "\n";
+
+    // The key KV values are recorded under (and config digests made with).
+    std::string hmac_key;
+    if (o_.dry_run) {
+      hmac_key = observed->hmac_key.empty() ? EphemeralKey() : observed->hmac_key;
+    } else {
+      auto key = EnsureHmacKey(*ws_, *observed);
+      if (!key.ok()) return Fail("the platform's HMAC key: " + key.status().message());
+      hmac_key = *key;
+    }
+    records_.store = o_.dry_run ? nullptr : ws_->store.get();
+    records_.run_id = run_;
+    records_.commit = o_.plan_file.empty() ? ws_->commit : plan.commit;
+    records_.who = Who(ws_->env);
+    records_.applied_prefix = engine::AppliedPrefix(ws_->state.platform);
+    records_.hmac_key = hmac_key;
+    for (const auto& [key, entry] : observed->applied_records) records_.consul_records[key] = entry.value;
+
+    // What a crashed apply left "started" is settled against live before anything else.
+    std::unique_ptr<engine::ApplyTarget> target;
+    std::unique_ptr<engine::DryRunTarget> dry;
+    if (o_.dry_run) {
+      dry = std::make_unique<engine::DryRunTarget>(observed->live);
+    } else {
+      target = engine::NewClientTarget(*ws_->marathon, *ws_->consul);
+      auto recovered = engine::RecoverInterrupted(observed->live, *target, records_);
+      if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
+      for (const auto& line : *recovered) out_ << "recovered: " << line << "\n";
+      if (!recovered->empty()) {
+        // The records changed: observe again so the plan starts from them.
+        observed = ObservePlatform(*ws_);
+        if (!observed.ok()) return Fail(observed.status().message());
+      }
+    }
+
+    std::map<std::string, int> apps_per_env;
+    for (const auto& [id, app] : observed->live.apps) {
+      auto parts = Split(id, '/');  // "", "app", env, service
+      if (parts.size() > 2) ++apps_per_env[parts[2]];
+    }
+
+    if (o_.plan_file.empty()) {
+      engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, true);
+      plan = engine::MakePlan(in);
+      plan.commit = ws_->commit;
+      plan.galley_version = GALLEY_VERSION;
+      plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
+    } else {
+      std::vector<std::string> stale = engine::StaleReasons(plan, observed->live);
+      if (!o_.target.dir.empty() && !plan.commit.empty() && ws_->commit != plan.commit) {
+        stale.insert(stale.begin(), "commit: planned at " + plan.commit + ", " + o_.target.dir + " is at " +
+                                        (ws_->commit.empty() ? "no Git commit" : ws_->commit));
+      }
+      for (const auto& a : plan.actions) {
+        if (a.desired.dump().find(engine::kDigestUnknown) != std::string::npos) {
+          stale.push_back("app " + a.target + ": planned before the platform had an HMAC key (config digest " +
+                          engine::kDigestUnknown + ")");
+        }
+      }
+      std::string digest = engine::PlanDigest(plan);
+      if (!o_.dry_run && stale.empty()) {
+        auto saved = ws_->store->SavePlan(run_, engine::PlanToJson(plan).dump(), digest);
+        (void)saved;  // kAlreadyExists: saved when it was made on this host
+        Status marked = ws_->store->MarkPlanApplied(digest, run_);
+        if (marked.code() == StatusCode::kConflict) stale.insert(stale.begin(), "the plan was already applied");
+      }
+      if (!stale.empty()) {
+        std::string msg = "the plan in " + o_.plan_file + " is stale; plan again:\n  " + Join(stale, "\n  ");
+        Finish("stale", json{{"error", msg}});
+        err_ << "galley apply: " << msg << "\n";
+        return kExitStalePlan;
+      }
+    }
+
+    bool color = !o_.no_color && !o_.json && ::isatty(STDOUT_FILENO) && !ws_->env.count("NO_COLOR") && &out_ == &std::cout;
+    if (!o_.json) out_ << engine::RenderPlanText(plan, color);
+    if (!plan.HasChanges()) {
+      Finish("ok", json{{"actions", 0}});
+      if (o_.json) out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2) << "\n";
+      return kExitOk;
+    }
+    auto violations = engine::SafetyViolations(plan, apps_per_env);
+    if (!violations.empty() && !o_.allow_large) {
+      std::string msg = "refusing a large disruptive change without --allow-large:\n  " + Join(violations, "\n  ");
+      return Fail(msg);
+    }
+    if (!o_.auto_approve && !o_.dry_run && !Confirm(plan, out_, err_)) {
+      Finish("cancelled", json{{"actions", plan.actions.size()}});
+      err_ << "galley apply: not applied\n";
+      return kExitError;
+    }
+    std::string digest = engine::PlanDigest(plan);
+    if (o_.plan_file.empty() && !o_.dry_run) {
+      auto saved = ws_->store->SavePlan(run_, engine::PlanToJson(plan).dump(), digest);
+      if (saved.ok() || saved.status().code() == StatusCode::kAlreadyExists) (void)ws_->store->MarkPlanApplied(digest, run_);
+    }
+
+    engine::ApplyOptions ao;
+    ao.concurrency = o_.concurrency;
+    ao.app_deadline = o_.deadline;
+    ao.force = o_.force;
+    ao.rollback_on_failure = o_.rollback;
+    ao.read_secret = SecretReader(ws_->env);
+    if (!o_.json) {
+      ao.progress = [this](const std::string& line) { out_ << line << "\n" << std::flush; };
+    }
+    engine::PlatformLock* held = lock.get();
+    ao.should_stop = [held] { return held && held->lost(); };
+    if (o_.dry_run) {
+      ao.poll_interval = std::chrono::milliseconds(0);
+      out_ << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";
+      int n = 0;
+      for (const auto& wave : engine::ScheduleWaves(plan)) {
+        out_ << "  wave " << ++n << ":\n";
+        for (const auto& step : wave) out_ << "    " << step << "\n";
+      }
+      out_ << "\n";
+    } else {
+      out_ << "\nApplying " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions")
+           << " (at most " << ao.concurrency << " at once, deadline " << o_.deadline.count() << " s per app)\n";
+    }
+    engine::ApplyResult result =
+        engine::ExecutePlan(plan, o_.dry_run ? *dry : *target, ao, records_);
+    if (dry) {
+      out_ << "Calls that would be made:\n";
+      for (const auto& c : dry->calls()) out_ << "  " << c << "\n";
+    }
+    // Drift that was reverted is resolved in the store.
+    if (!o_.dry_run) {
+      for (size_t i = 0; i < plan.actions.size(); ++i) {
+        const auto& a = plan.actions[i];
+        if (a.reason == engine::Reason::kDrifted && result.outcomes[i].state == engine::StepState::kApplied) {
+          bool app = a.kind != engine::ActionKind::kKvPut && a.kind != engine::ActionKind::kKvDelete;
+          (void)ws_->store->ResolveDrift((app ? "marathon-app:" : "consul-kv:") + a.target, "reverted");
+        }
+      }
+    }
+    std::string outcome = result.ok() ? "ok" : (result.applied > 0 ? "partial" : "failed");
+    if (lock && lock->lost()) err_ << "galley apply: the platform lock was lost: " << lock->lost_reason() << "\n";
+    if (lock) (void)lock->Release();
+    json summary = result.ToJson();
+    summary["digest"] = digest;
+    summary["dry_run"] = o_.dry_run;
+    Finish(o_.dry_run ? "dry-run" : outcome, summary);
+    if (o_.json) {
+      out_ << summary.dump(2) << "\n";
+    } else {
+      out_ << "\n" << (o_.dry_run ? "Dry run complete: " : "Apply complete: ") << result.Summary();
+    }
+    return result.ok() ? kExitOk : kExitError;
+  }
+
+ private:
+  Result<engine::Plan> LoadPlanFile() {
+    auto text = ReadFileBounded(o_.plan_file, 512u << 20);
+    if (!text.ok()) return text.status();
+    json doc = json::parse(*text, nullptr, false);
+    if (doc.is_discarded()) return Status::InvalidArgument(o_.plan_file + ": not a JSON plan (from `galley plan --out`)");
+    auto plan = engine::PlanFromJson(doc);
+    if (!plan.ok()) return Status::InvalidArgument(o_.plan_file + ": " + plan.status().message());
+    if (plan->platform.empty()) return Status::InvalidArgument(o_.plan_file + ": the plan names no platform");
+    return plan;
+  }
+
+  void Finish(const std::string& outcome, const json& summary) {
+    if (ws_ && run_ > 0) (void)ws_->store->FinishRun(run_, outcome, summary.dump());
+  }
+
+  int Fail(const std::string& message) {
+    Finish("failed", json{{"error", message}});
+    err_ << "galley apply: " << message << "\n";
+    return kExitError;
+  }
+
+  Options o_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<Workspace> ws_;
+  int64_t run_ = 0;
+  engine::ApplyRecords records_;
+};
+
+}  // namespace
+
+int RunApply(const Args& args, std::ostream& out, std::ostream& err) {
+  try {
+    int code = kExitError;
+    auto o = Parse(args, out, err, &code);
+    if (!o) return code;
+    return ApplyCommand(std::move(*o), out, err).Run();
+  } catch (const std::exception& e) {
+    err << "galley apply: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
+}  // namespace galley::cli

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: Apache-2.0
+// `galley drift [DIR]`: live objects that differ from what galley last applied (a manual
+// scale, a KV value edited by hand, an app or key deleted by hand), kept apart from pending
+// Git changes, plus unmanaged objects under managed prefixes (never drift). Loads and
+// validates DIR, observes Marathon and Consul, compares (engine::FindDrift), keeps drift
+// records in the state store (first seen kept, last seen refreshed; records that no longer
+// drift are resolved, within --env/--target only), records the run and prints text, --json
+// (schema/v1/drift.schema.json) or --markdown. Exit 0, or with --detailed-exitcode 0 no
+// drift / 2 drift; 1 on any error (DESIGN §7.6).
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <ostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "base/strings.h"
+#include "cli/commands.h"
+#include "cli/pipeline.h"
+#include "engine/desired.h"
+#include "engine/drift.h"
+#include "engine/normalize.h"
+#include "store/state_store.h"
+
+namespace galley::cli {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kUsage[] =
+    "usage: galley drift [DIR] [options]\n"
+    "\n"
+    "Lists live objects that differ from what galley last applied: apps scaled, changed or\n"
+    "deleted by hand, Consul keys edited or deleted by hand (secrets never shown), with the\n"
+    "fields (applied → live), when the API says it happened, first and last seen, and each\n"
+    "object's drift policy (revert: apply puts it back; report: apply leaves it; ignore: not\n"
+    "listed). A difference galley never applied is a pending change, not drift (see `galley\n"
+    "plan`). Unmanaged objects under managed prefixes are listed apart. DIR defaults to the\n"
+    "current directory.\n"
+    "\n"
+    "options:\n"
+    "  --env E               only environment E (repeatable)\n"
+    "  --target SERVICE      only SERVICE (repeatable)\n"
+    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
+    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
+    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
+    "  --rev REV             use a committed revision of DIR's Git repository, not the working tree\n"
+    "  --json                print one JSON document (schema/v1/drift.schema.json)\n"
+    "  --markdown            print Markdown (for a pull-request or issue comment)\n"
+    "  --no-color            never colour the output (colour is used only on a terminal)\n"
+    "  --detailed-exitcode   exit 0 when there is no drift, 2 when there is, 1 on errors\n";
+
+struct Options {
+  TargetOptions target;
+  bool json = false, markdown = false, no_color = false, detailed = false;
+};
+
+std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
+  Options o;
+  bool dir_set = false;
+  *code = kExitError;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (int shared = ParseTargetOption(args, &i, &o.target, "drift", err); shared != 0) {
+      if (shared < 0) return std::nullopt;
+    } else if (a == "--help" || a == "-h") {
+      out << kUsage;
+      *code = kExitOk;
+      return std::nullopt;
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--markdown") {
+      o.markdown = true;
+    } else if (a == "--no-color") {
+      o.no_color = true;
+    } else if (a == "--detailed-exitcode") {
+      o.detailed = true;
+    } else if (!a.empty() && a[0] == '-') {
+      err << "galley drift: unknown option '" << a << "'\n" << kUsage;
+      return std::nullopt;
+    } else if (!dir_set) {
+      o.target.dir = a;
+      dir_set = true;
+    } else {
+      err << "galley drift: more than one directory given\n";
+      return std::nullopt;
+    }
+  }
+  if (o.json && o.markdown) {
+    err << "galley drift: --json and --markdown are exclusive\n";
+    return std::nullopt;
+  }
+  return o;
+}
+
+int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
+  int code = kExitError;
+  auto parsed = Parse(args, out, err, &code);
+  if (!parsed) return code;
+  const Options o = *parsed;
+
+  auto ws = OpenWorkspace(o.target, "drift", err);
+  if (!ws) return kExitError;
+  auto run = ws->store->BeginRun("drift", "cli", ws->commit, Who(ws->env));
+  if (!run.ok()) {
+    err << "galley drift: " << run.status().message() << "\n";
+    return kExitError;
+  }
+  auto fail = [&](const std::string& message) {
+    (void)ws->store->FinishRun(*run, "failed", json{{"error", message}}.dump());
+    err << "galley drift: " << message << "\n";
+    return kExitError;
+  };
+  auto observed = ObservePlatform(*ws);
+  if (!observed.ok()) return fail(observed.status().message());
+
+  std::vector<std::string> warnings = observed->warnings;
+  const std::map<std::string, std::string> applied_at = observed->applied_at;
+  // Without the platform's key nothing was applied (apply creates it first): an ephemeral
+  // key keeps the comparison code uniform, and FindDrift compares no KV value with it.
+  bool durable = !observed->hmac_key.empty();
+  std::string key = durable ? observed->hmac_key : EphemeralKey();
+  if (!durable && observed->applied_apps.empty() && observed->applied_kv.empty()) {
+    warnings.push_back("galley has applied nothing to platform " + ws->state.platform.name + " yet (no key at " +
+                       engine::HmacKeyKey(ws->state.platform) + "): nothing can have drifted");
+  }
+  std::vector<store::Observation> obs = ObservationsOf(observed->live, key);
+  engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), key, durable);
+  engine::DriftReport report = engine::FindDrift(in);
+
+  const std::string now = store::FormatTimestamp(std::chrono::system_clock::now());
+  report.warnings.insert(report.warnings.begin(), warnings.begin(), warnings.end());
+  report.commit = ws->commit;
+  report.galley_version = GALLEY_VERSION;
+  report.checked_at = now;
+
+  // What was seen: hash and token of everything, the normalised body of drifted apps.
+  std::set<std::string> drifted;
+  for (auto& item : report.drift) {
+    drifted.insert(item.resource);
+    bool app = item.kind == model::ResourceKind::kMarathonApp;
+    if (auto it = applied_at.find((app ? "app:" : "kv:") + item.target); it != applied_at.end()) {
+      item.applied_at = it->second;
+    }
+  }
+  for (auto& ob : obs) {
+    if (!drifted.count(ob.resource) || !StartsWith(ob.resource, "marathon-app:")) continue;
+    if (auto live = in.live.apps.find(ob.resource.substr(13)); live != in.live.apps.end()) {
+      ob.body = engine::NormalizeApp(live->second.body).dump();
+    }
+  }
+  if (Status s = ws->store->RecordObservations(*run, obs); !s.ok()) return fail(s.message());
+
+  // Drift records: refreshed (first seen kept by the store), then read back.
+  for (const auto& item : report.drift) {
+    Status s = ws->store->UpsertDrift(item.resource, engine::DriftFieldsJson(item).dump(), now);
+    if (!s.ok()) return fail(s.message());
+  }
+  auto open = ws->store->OpenDrift();
+  if (!open.ok()) return fail(open.status().message());
+  std::map<std::string, store::Drift> records;
+  for (auto& d : *open) records[d.resource] = d;
+  for (auto& item : report.drift) {
+    if (auto it = records.find(item.resource); it != records.end()) {
+      item.first_seen = it->second.first_seen;
+      item.last_seen = it->second.last_seen;
+    }
+  }
+  // Open records that no longer drift are settled — only within this run's scope.
+  for (const auto& [resource, record] : records) {
+    if (drifted.count(resource) || !engine::DriftInScope(in, resource)) continue;
+    std::string resolution = engine::DriftResolution(in, report, resource, record.fields);
+    Status s = ws->store->ResolveDrift(resource, resolution);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return fail(s.message());  // NotFound: settled meanwhile
+    report.resolved.push_back({resource, resolution});
+  }
+
+  json doc = engine::DriftToJson(report);
+  (void)ws->store->FinishRun(*run, report.HasDrift() ? "changes" : "ok", doc["counts"].dump());
+
+  if (o.json) {
+    out << doc.dump(2) << "\n";
+  } else if (o.markdown) {
+    out << engine::RenderDriftMarkdown(report);
+  } else {
+    bool color = !o.no_color && ::isatty(STDOUT_FILENO) && !ws->env.count("NO_COLOR") && &out == &std::cout;
+    out << engine::RenderDriftText(report, color);
+  }
+  return o.detailed && report.HasDrift() ? kExitChanges : kExitOk;
+}
+
+}  // namespace
+
+int RunDrift(const Args& args, std::ostream& out, std::ostream& err) {
+  try {
+    return RunDriftUnguarded(args, out, err);
+  } catch (const std::exception& e) {
+    // Modules do not throw; this is the last resort (the run stays open until the next
+    // start marks it interrupted).
+    err << "galley drift: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
+}  // namespace galley::cli

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// `galley lock status|break [DIR]`: who holds the platform's apply lock (the Consul session
+// lock galley/<platform>/lock and this host's lease in the state store), and releasing a
+// stuck one (DESIGN §7.12): on a terminal the user types the platform name to confirm;
+// without a terminal --yes is required. Exit 0 on success (locked or not), 1 on errors.
+#include <iostream>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/pipeline.h"
+#include "engine/apply_lock.h"
+
+namespace galley::cli {
+namespace {
+
+// clang-format off
+constexpr char kUsage[] =
+    "usage: galley lock status [DIR] [options]\n"
+    "       galley lock break [DIR] [--yes] [options]\n"
+    "\n"
+    "The platform's apply lock: one apply at a time per platform, held as a Consul session lock\n"
+    "(galley/<platform>/lock, across hosts and CI runners) and a lease in this host's state store.\n"
+    "A holder that dies loses it when its session expires (15 s TTL, up to 30 s).\n"
+    "\n"
+    "subcommands:\n"
+    "  status                print who holds the lock (user, host, pid, since, session), or \"unlocked\"\n"
+    "  break                 release a stuck lock: destroy the holder's Consul session and release\n"
+    "                        this host's lease; asks to type the platform name on a terminal\n"
+    "\n"
+    "options:\n"
+    "  --yes                 break without asking (required when stdin is not a terminal)\n"
+    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
+    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
+    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
+    "  --rev REV             read the platform file from a committed revision of DIR's Git repository\n";
+// clang-format on
+
+std::string Trimmed(std::string s) {
+  const char* space = " \t\r\n";
+  s.erase(0, s.find_first_not_of(space));
+  s.erase(s.find_last_not_of(space) + 1);
+  return s;
+}
+
+struct Options {
+  std::string subcommand;
+  TargetOptions target;
+  bool yes = false;
+};
+
+std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
+  Options o;
+  bool dir_set = false;
+  *code = kExitError;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string command = "lock" + (o.subcommand.empty() ? "" : " " + o.subcommand);
+    if (a == "--help" || a == "-h") {
+      out << kUsage;
+      *code = kExitOk;
+      return std::nullopt;
+    }
+    if (int shared = ParseTargetOption(args, &i, &o.target, command.c_str(), err); shared != 0) {
+      if (shared < 0) return std::nullopt;
+      if (a == "--env" || a == "--target") {
+        err << "galley " << command << ": " << a << " does not apply: the lock is per platform\n";
+        return std::nullopt;
+      }
+    } else if (a == "--yes" || a == "-y") {
+      o.yes = true;
+    } else if (!a.empty() && a[0] == '-') {
+      err << "galley " << command << ": unknown option '" << a << "'\n" << kUsage;
+      return std::nullopt;
+    } else if (o.subcommand.empty()) {
+      if (a != "status" && a != "break") {
+        err << "galley lock: unknown subcommand '" << a << "' (status or break)\n" << kUsage;
+        return std::nullopt;
+      }
+      o.subcommand = a;
+    } else if (!dir_set) {
+      o.target.dir = a;
+      dir_set = true;
+    } else {
+      err << "galley " << command << ": more than one directory given\n";
+      return std::nullopt;
+    }
+  }
+  if (o.subcommand.empty()) {
+    err << "galley lock: which subcommand? (status or break)\n" << kUsage;
+    return std::nullopt;
+  }
+  if (o.yes && o.subcommand != "break") {
+    err << "galley lock " << o.subcommand << ": --yes applies to `galley lock break` only\n";
+    return std::nullopt;
+  }
+  return o;
+}
+
+void PrintHolder(const std::string& platform, const engine::LockHolder& h, std::ostream& out) {
+  out << "platform '" << platform << "' is locked by " << h.Describe() << "\n";
+  if (!h.host.empty())
+    out << "  host:    " << h.host << (h.pid ? ", pid " + std::to_string(h.pid) : "") << "\n";
+  if (!h.session.empty())
+    out << "  session: " << h.session << " (key " << engine::LockKey(platform) << ")\n";
+  if (!h.lease_holder.empty()) {
+    out << "  lease:   " << h.lease_holder << " (" << engine::LeaseName(platform)
+        << " in this host's state store)\n";
+  }
+}
+
+int ShowStatus(Workspace& ws, std::ostream& out, std::ostream& err) {
+  const std::string& platform = ws.state.platform.name;
+  auto holder = engine::CurrentHolder(*ws.consul, *ws.store, platform);
+  if (!holder.ok()) {
+    err << "galley lock status: " << holder.status().message() << "\n";
+    return kExitError;
+  }
+  if (!holder->has_value()) {
+    out << "platform '" << platform << "' is unlocked\n";
+    return kExitOk;
+  }
+  PrintHolder(platform, **holder, out);
+  return kExitOk;
+}
+
+int BreakStuckLock(Workspace& ws, bool yes, std::ostream& out, std::ostream& err) {
+  const std::string& platform = ws.state.platform.name;
+  auto holder = engine::CurrentHolder(*ws.consul, *ws.store, platform);
+  if (!holder.ok()) {
+    err << "galley lock break: " << holder.status().message() << "\n";
+    return kExitError;
+  }
+  if (!holder->has_value()) {
+    out << "platform '" << platform << "' is not locked; nothing to break\n";
+    return kExitOk;
+  }
+  PrintHolder(platform, **holder, out);
+  if (!yes) {
+    if (!::isatty(STDIN_FILENO)) {
+      err << "galley lock break: stdin is not a terminal; pass --yes to break the lock of platform "
+             "'"
+          << platform << "'\n";
+      return kExitError;
+    }
+    out << "Breaking the lock lets another apply start while this one may still be running.\n"
+        << "Type the platform name (" << platform << ") to break its lock: " << std::flush;
+    std::string answer;
+    if (!std::getline(std::cin, answer) || Trimmed(answer) != platform) {
+      err << "galley lock break: not confirmed; the lock is left in place\n";
+      return kExitError;
+    }
+  }
+  auto released = engine::BreakLock(*ws.consul, *ws.store, platform);
+  if (!released.ok()) {
+    err << "galley lock break: " << released.status().message() << "\n";
+    return kExitError;
+  }
+  if (!released->has_value()) {
+    out << "platform '" << platform << "' was released meanwhile; nothing to break\n";
+    return kExitOk;
+  }
+  const engine::LockHolder& r = **released;
+  out << "broke the lock of platform '" << platform << "' held by " << r.holder << "\n";
+  if (!r.session.empty())
+    out << "  destroyed Consul session " << r.session << " (the key is released)\n";
+  if (!r.lease_holder.empty())
+    out << "  released this host's lease " << engine::LeaseName(platform) << "\n";
+  out << "A galley still applying stops starting actions at its next renewal.\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunLock(const Args& args, std::ostream& out, std::ostream& err) {
+  int code = kExitError;
+  auto parsed = Parse(args, out, err, &code);
+  if (!parsed) return code;
+  const std::string command = "lock " + parsed->subcommand;
+  auto ws = OpenWorkspace(parsed->target, command.c_str(), err);
+  if (!ws) return kExitError;
+  if (parsed->subcommand == "status") return ShowStatus(*ws, out, err);
+  return BreakStuckLock(*ws, parsed->yes, out, err);
+}
+
+}  // namespace galley::cli

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/pipeline.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <ostream>
+#include <random>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "base/subprocess.h"
+#include "engine/desired.h"
+#include "engine/observer.h"
+#include "net/retrying_http_client.h"
+#include "spec/loader.h"
+
+namespace galley::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Exports DIR at REV into a fresh temporary directory (git archive | tar, as two argv
+// commands), so the working tree is never touched. Returns {temporary root, DIR in it}.
+Result<std::pair<std::string, std::string>> ExportRevision(const std::string& dir, const std::string& rev) {
+  auto top = RunCommand({"git", "-C", dir, "rev-parse", "--show-toplevel", "--show-prefix"});
+  if (!top.ok() || top->exit_code != 0) {
+    return Status::InvalidArgument(dir + " is not inside a Git repository (needed for --rev)");
+  }
+  auto lines = Split(top->out, '\n');
+  std::string toplevel = lines[0];
+  std::string prefix = lines.size() > 1 ? lines[1] : "";
+  std::string tmpl = (fs::temp_directory_path() / "galley-rev-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) return Status::Unavailable("cannot create a temporary directory");
+  std::string tar = tmpl + "/rev.tar";
+  // From the top level, so paths in the archive keep DIR's prefix.
+  std::vector<std::string> argv = {"git", "-C", toplevel, "archive", "--format=tar", rev};
+  if (!prefix.empty()) argv.insert(argv.end(), {"--", prefix});
+  auto archive = RunCommand(argv, {.stdout_path = tar});
+  if (!archive.ok() || archive->exit_code != 0) {
+    return Status::InvalidArgument("git archive " + rev + ": " + (archive.ok() ? archive->err : archive.status().message()));
+  }
+  auto untar = RunCommand({"tar", "-xf", tar, "-C", tmpl});
+  if (!untar.ok() || untar->exit_code != 0) return Status::Unavailable("cannot unpack revision " + rev);
+  fs::remove(tar);
+  return std::make_pair(tmpl, (fs::path(tmpl) / prefix).lexically_normal().string());
+}
+
+// The applied records galley writes to Consul (galley/<platform>/applied/<env>/<service>:
+// {"app": <normalised body>, "kv": {"<key>": "<HMAC>" | "secret:<HMAC>"}, "applied_at": ...}),
+// so a runner with an empty state store still tells drift from pending. A record newer than
+// the store's (by applied_at) wins; malformed records are skipped with a warning.
+void MergeAppliedFromConsul(Observed* o) {
+  for (const auto& [key, entry] : o->applied_records) {
+    json rec = json::parse(entry.value, nullptr, false);
+    if (!rec.is_object()) {
+      o->warnings.push_back("ignored a malformed applied record at " + key);
+      continue;
+    }
+    std::string when = rec.contains("applied_at") && rec["applied_at"].is_string() ? rec["applied_at"].get<std::string>() : "";
+    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string()) {
+      std::string id = rec["app"]["id"].get<std::string>();
+      auto known = o->applied_at.find("app:" + id);
+      if (known == o->applied_at.end() || when >= known->second) {
+        o->applied_apps[id] = rec["app"];
+        o->applied_at["app:" + id] = when;
+      }
+    }
+    if (rec.contains("kv") && rec["kv"].is_object()) {
+      for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) {
+        auto known = o->applied_at.find("kv:" + it.key());
+        if (it->is_string() && (known == o->applied_at.end() || when >= known->second)) {
+          o->applied_kv[it.key()] = it->get<std::string>();
+          o->applied_at["kv:" + it.key()] = when;
+        }
+      }
+    }
+  }
+}
+
+bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Platform& platform, const char* command,
+                         std::ostream& err) {
+  auto endpoints = clients::ResolveEndpoints(platform, {o.marathon, o.consul}, ws->env);
+  if (!endpoints.ok()) {
+    err << "galley " << command << ": " << endpoints.status().message() << "\n";
+    return false;
+  }
+  ws->endpoints = *endpoints;
+  // One transport per API (each may trust its own CA), retrying idempotent requests with
+  // backoff on transport errors and 502/503/504/429.
+  auto transport = [](const std::string& ca_file) {
+    net::HttpClientOptions opts;
+    opts.ca_file = ca_file;
+    return net::NewRetryingHttpClient(net::NewHttpClient(opts), net::RetryPolicy{});
+  };
+  ws->marathon_http = transport(ws->endpoints.marathon.ca_file);
+  ws->consul_http = transport(ws->endpoints.consul.ca_file);
+  ws->marathon = clients::NewMarathonClient(ws->endpoints.marathon, ws->marathon_http.get());
+  ws->consul = clients::NewConsulClient(ws->endpoints.consul, ws->consul_http.get());
+
+  ws->state_path = o.state.empty() ? store::DefaultStatePath(ws->env) : o.state;
+  auto store = store::OpenSqliteStore(ws->state_path);
+  if (!store.ok()) {
+    err << "galley " << command << ": " << store.status().message() << "\n";
+    return false;
+  }
+  ws->store = std::move(store).value();
+  (void)ws->store->MarkInterruptedRuns();  // runs of crashed galleys show up as interrupted
+  return true;
+}
+
+}  // namespace
+
+const char kTargetOptionsUsage[] =
+    "  --env E               only environment E (repeatable)\n"
+    "  --target SERVICE      only SERVICE (repeatable)\n"
+    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
+    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
+    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
+    "  --rev REV             use a committed revision of DIR's Git repository, not the working tree\n";
+
+int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char* command, std::ostream& err) {
+  const std::string& a = args[*i];
+  std::string* dst = nullptr;
+  std::vector<std::string>* list = nullptr;
+  if (a == "--env") list = &o->envs;
+  else if (a == "--target") list = &o->targets;
+  else if (a == "--marathon") list = &o->marathon;
+  else if (a == "--consul") dst = &o->consul;
+  else if (a == "--state") dst = &o->state;
+  else if (a == "--rev") dst = &o->rev;
+  else return 0;
+  if (*i + 1 >= args.size()) {
+    err << "galley " << command << ": " << a << " needs a value\n";
+    return -1;
+  }
+  const std::string& v = args[++*i];
+  if (dst) {
+    *dst = v;
+  } else if (a == "--marathon") {
+    for (auto& u : Split(v, ',')) {
+      if (!u.empty()) list->push_back(u);
+    }
+  } else {
+    list->push_back(v);
+  }
+  return 1;
+}
+
+std::string Who(const std::map<std::string, std::string>& env) {
+  auto user = env.count("USER") ? env.at("USER") : "unknown";
+  char host[256] = "localhost";
+  ::gethostname(host, sizeof host - 1);
+  return user + "@" + host;
+}
+
+std::string GitCommit(const std::string& dir, const std::string& rev) {
+  auto head = RunCommand({"git", "-C", dir, "rev-parse", "--verify", (rev.empty() ? "HEAD" : rev) + "^{commit}"});
+  if (!head.ok() || head->exit_code != 0) return "";
+  std::string commit = head->out.substr(0, head->out.find('\n'));
+  if (rev.empty()) {
+    auto st = RunCommand({"git", "-C", dir, "status", "--porcelain", "--", "."});
+    if (st.ok() && st->exit_code == 0 && !st->out.empty()) commit += "-dirty";
+  }
+  return commit;
+}
+
+std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err) {
+  auto ws = std::make_unique<Workspace>();
+  ws->env = clients::ProcessEnvironment();
+  ws->commit = GitCommit(o.dir, o.rev);
+  std::string load_dir = o.dir, export_root;
+  if (!o.rev.empty()) {
+    if (ws->commit.empty()) {
+      err << "galley " << command << ": --rev " << o.rev << ": not a commit of the Git repository at " << o.dir << "\n";
+      return nullptr;
+    }
+    auto exported = ExportRevision(o.dir, o.rev);
+    if (!exported.ok()) {
+      err << "galley " << command << ": " << exported.status().message() << "\n";
+      return nullptr;
+    }
+    export_root = exported->first;
+    load_dir = exported->second;
+  }
+  spec::LoadResult loaded = spec::LoadRepository(load_dir);
+  if (!export_root.empty()) {
+    std::error_code ec;
+    fs::remove_all(export_root, ec);
+  }
+  err << loaded.diags.RenderAll();
+  if (loaded.diags.HasErrors()) {
+    err << "galley " << command << ": " << o.dir << " is not valid; nothing done\n";
+    return nullptr;
+  }
+  ws->state = std::move(loaded.state);
+  const model::DesiredState& st = ws->state;
+  for (const auto& e : o.envs) {
+    if (!st.platform.FindEnvironment(e)) {
+      err << "galley " << command << ": no environment '" << e << "' in " << st.platform.file << "\n";
+      return nullptr;
+    }
+  }
+  for (const auto& t : o.targets) {
+    if (!st.FindService(t)) {
+      err << "galley " << command << ": no service '" << t << "' in " << o.dir << "\n";
+      return nullptr;
+    }
+  }
+  for (const auto& e : st.platform.environments) {
+    if (o.envs.empty() || std::find(o.envs.begin(), o.envs.end(), e.name) != o.envs.end()) {
+      ws->environments.push_back(e.name);
+    }
+  }
+  if (!ConnectAndOpenStore(ws.get(), o, st.platform, command, err)) return nullptr;
+  return ws;
+}
+
+std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::Platform* platform,
+                                           const char* command, std::ostream& err) {
+  auto ws = std::make_unique<Workspace>();
+  ws->env = clients::ProcessEnvironment();
+  model::Platform empty;
+  if (!ConnectAndOpenStore(ws.get(), o, platform ? *platform : empty, command, err)) return nullptr;
+  return ws;
+}
+
+Result<Observed> ObservePlatform(Workspace& ws) {
+  const model::Platform& p = ws.state.platform;
+  engine::ObserveScope scope;
+  scope.app_prefixes = engine::ManagedAppPrefixes(p);
+  scope.kv_prefixes = engine::ManagedKvPrefixes(p);
+  scope.kv_prefixes.push_back(engine::AppliedPrefix(p));
+  scope.exact_keys = {model::kHaproxyMaxconnKey, engine::HmacKeyKey(p)};
+  ASSIGN_OR_RETURN(model::LiveState live, engine::Observe(*ws.marathon, *ws.consul, scope));
+
+  Observed o;
+  // What was applied: the store, brought up to date from the records in Consul.
+  ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
+  for (const auto& [resource, rec] : applied) {
+    if (rec.deleted) continue;
+    if (StartsWith(resource, "marathon-app:")) {
+      json body = json::parse(rec.body, nullptr, false);
+      if (!body.is_object()) continue;
+      o.applied_apps[resource.substr(13)] = body;
+      o.applied_at["app:" + resource.substr(13)] = rec.applied_at;
+    } else if (StartsWith(resource, "consul-kv:")) {
+      o.applied_kv[resource.substr(10)] = rec.body;
+      o.applied_at["kv:" + resource.substr(10)] = rec.applied_at;
+    }
+  }
+  const std::string applied_prefix = engine::AppliedPrefix(p);
+  for (const auto& [key, entry] : live.kv) {
+    if (StartsWith(key, applied_prefix)) o.applied_records[key] = entry;
+  }
+  MergeAppliedFromConsul(&o);
+
+  if (ws.env.count("GALLEY_HMAC_KEY") && !ws.env.at("GALLEY_HMAC_KEY").empty()) {
+    o.hmac_key = ws.env.at("GALLEY_HMAC_KEY");
+  } else if (auto it = live.kv.find(engine::HmacKeyKey(p)); it != live.kv.end() && !it->second.value.empty()) {
+    o.hmac_key = it->second.value;
+    o.hmac_key_in_consul = true;
+  }
+  // Internal keys are observed but are not part of the platform's KV.
+  for (auto it = live.kv.begin(); it != live.kv.end();) {
+    it = StartsWith(it->first, "galley/") ? live.kv.erase(it) : std::next(it);
+  }
+  o.live = std::move(live);
+  return o;
+}
+
+std::string EphemeralKey() {
+  std::random_device rd;
+  std::string key;
+  for (int i = 0; i < 4; ++i) key += std::to_string(rd());
+  return key;
+}
+
+engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
+                                 const std::string& compare_key, bool durable) {
+  const model::DesiredState& st = ws.state;
+  engine::DesiredSet desired = engine::BuildDesired(st, engine::EnvironmentSecrets(ws.env), durable ? compare_key : "",
+                                                    observed.applied_kv);
+  engine::PlanInput in;
+  in.platform = st.platform.name;
+  in.environments = ws.environments;
+  in.targets.insert(o.targets.begin(), o.targets.end());
+  in.app_prefixes = engine::ManagedAppPrefixes(st.platform);
+  in.kv_prefixes = engine::ManagedKvPrefixes(st.platform);
+  in.kv_exact_keys = {model::kHaproxyMaxconnKey};
+  for (const auto& s : st.services) in.declared_services.insert(s.name);
+  in.apps = std::move(desired.apps);
+  in.kv = std::move(desired.kv);
+  in.live = std::move(observed.live);
+  in.applied_apps = std::move(observed.applied_apps);
+  in.applied_kv = std::move(observed.applied_kv);
+  in.hmac_key = compare_key;
+  in.hmac_key_durable = durable;
+  for (const auto& e : st.platform.environments) {
+    if (e.paused) in.paused_environments.insert(e.name);
+  }
+  in.policies = model::PoliciesOf(st);
+  return in;
+}
+
+std::vector<store::Observation> ObservationsOf(const model::LiveState& live, const std::string& compare_key) {
+  std::vector<store::Observation> obs;
+  obs.reserve(live.apps.size() + live.kv.size());
+  for (const auto& [id, app] : live.apps) {
+    obs.push_back({"marathon-app:" + id, Sha256Hex(app.body.dump()), app.version, ""});
+  }
+  for (const auto& [key, kv] : live.kv) {
+    obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value), std::to_string(kv.modify_index), ""});
+  }
+  return obs;
+}
+
+}  // namespace galley::cli

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// What `plan`, `apply` and `drift` share: the options that say which repository and platform
+// to talk to, loading and validating the repository (or a committed revision of it), the
+// clients and the state store, and one observation of the platform merged with what galley
+// last applied. The composition root's plumbing; every decision is in engine/.
+#pragma once
+
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "cli/commands.h"
+#include "clients/consul_client.h"
+#include "clients/endpoints.h"
+#include "clients/marathon_client.h"
+#include "engine/planner.h"
+#include "model/desired_state.h"
+#include "model/live_state.h"
+#include "net/http_client.h"
+#include "store/state_store.h"
+
+namespace galley::cli {
+
+// The options plan, apply and drift share.
+struct TargetOptions {
+  std::string dir = ".";
+  std::string state, rev;
+  std::vector<std::string> envs, targets, marathon;
+  std::string consul;
+};
+
+// The usage lines of the shared options (for each command's --help).
+extern const char kTargetOptionsUsage[];
+
+// Consumes args[*i] (and its value) when it is a shared option: 1 consumed, 0 not a shared
+// option, -1 error (printed to err as "galley <command>: ...").
+int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char* command, std::ostream& err);
+
+// "user@host".
+std::string Who(const std::map<std::string, std::string>& env);
+// The Git commit DIR is at ("-dirty" appended when the work tree under DIR has changes), or
+// REV's commit; "" when DIR is not in a Git work tree.
+std::string GitCommit(const std::string& dir, const std::string& rev);
+
+// Everything a command that talks to the platform needs, opened once.
+struct Workspace {
+  std::map<std::string, std::string> env;
+  std::string commit;
+  model::DesiredState state;
+  std::vector<std::string> environments;  // in scope (--env), platform-file order
+  clients::Endpoints endpoints;
+  std::unique_ptr<net::HttpClient> marathon_http, consul_http;
+  std::unique_ptr<clients::MarathonClient> marathon;
+  std::unique_ptr<clients::ConsulClient> consul;
+  std::unique_ptr<store::StateStore> store;
+  std::string state_path;
+};
+
+// Loads and validates the repository (diagnostics go to err), checks --env/--target names,
+// resolves the endpoints and opens the store (marking crashed runs interrupted). nullptr
+// after printing "galley <command>: ..." on failure.
+std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err);
+
+// Opens only the clients and the store (for `apply PLANFILE`, which needs no repository):
+// endpoints from flags, environment and, when given, the platform file's defaults.
+std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::Platform* platform,
+                                           const char* command, std::ostream& err);
+
+// One observation of the platform under the managed prefixes, with what galley last applied
+// (the store brought up to date from the records in Consul).
+struct Observed {
+  model::LiveState live;  // galley's own keys (galley/...) removed
+  std::map<std::string, nlohmann::json> applied_apps;  // app id → normalised body
+  std::map<std::string, std::string> applied_kv;       // key → HMAC or "secret:HMAC"
+  std::map<std::string, std::string> applied_at;       // "app:<id>" / "kv:<key>" → time
+  // The records galley keeps in Consul, by key (galley/<platform>/applied/<env>/<service>).
+  std::map<std::string, model::LiveKvEntry> applied_records;
+  std::vector<std::string> warnings;
+  std::string hmac_key;  // GALLEY_HMAC_KEY, else the platform's key in Consul; "" when none
+  bool hmac_key_in_consul = false;
+};
+Result<Observed> ObservePlatform(Workspace& ws);
+
+// The planner's input for `ws` and `observed` (which it consumes). `compare_key` is the key
+// HMACs are compared under; `durable` says whether it is the platform's real key.
+engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
+                                 const std::string& compare_key, bool durable);
+
+// A key for comparing within one plan when the platform has none yet.
+std::string EphemeralKey();
+
+// What was seen, for the store: hash and token of everything (KV values as HMACs only).
+std::vector<store::Observation> ObservationsOf(const model::LiveState& live, const std::string& compare_key);
+
+}  // namespace galley::cli

@@ -1,0 +1,793 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/apply.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "base/digest.h"
+#include "base/strings.h"
+#include "engine/normalize.h"
+
+namespace galley::engine {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using clients::KvTxnOp;
+
+constexpr size_t kMaxTxnOps = 64;  // portable Consul limit (consul-api.md §2)
+
+bool IsApp(ActionKind k) { return k != ActionKind::kKvPut && k != ActionKind::kKvDelete; }
+
+std::string ResourceOf(const Action& a) {
+  return (IsApp(a.kind) ? "marathon-app:" : "consul-kv:") + a.target;
+}
+
+std::string Seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
+
+std::string Duration(std::chrono::seconds d) {
+  auto s = d.count();
+  if (s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+std::string NowText() { return store::FormatTimestamp(std::chrono::system_clock::now()); }
+
+// One unit of scheduling: an app action, or the KV actions of one service × environment
+// (puts or deletes).
+struct Step {
+  std::string name;
+  std::vector<size_t> actions;   // indexes into plan.actions
+  std::set<size_t> depends_on;   // step indexes
+  std::vector<size_t> dependants;
+  bool app = false;
+};
+
+std::vector<Step> BuildSteps(const Plan& plan) {
+  std::vector<Step> steps;
+  std::map<std::string, size_t> step_of_action;
+  std::map<std::tuple<bool, std::string, std::string, std::string>, size_t> kv_group;
+  for (size_t i = 0; i < plan.actions.size(); ++i) {
+    const Action& a = plan.actions[i];
+    if (IsApp(a.kind)) {
+      Step s;
+      s.name = std::string(ActionKindName(a.kind)) + " " + a.target;
+      s.actions = {i};
+      s.app = true;
+      step_of_action[a.id] = steps.size();
+      steps.push_back(std::move(s));
+      continue;
+    }
+    bool put = a.kind == ActionKind::kKvPut;
+    std::string deps = Join(a.depends_on, ",");
+    auto key = std::make_tuple(put, a.env, a.service, deps);
+    auto it = kv_group.find(key);
+    if (it == kv_group.end()) {
+      Step s;
+      std::string scope = a.service.empty() ? "platform keys" : a.env + "/" + a.service;
+      s.name = std::string(put ? "kv-put " : "kv-delete ") + scope;
+      it = kv_group.emplace(key, steps.size()).first;
+      steps.push_back(std::move(s));
+    }
+    steps[it->second].actions.push_back(i);
+    step_of_action[a.id] = it->second;
+  }
+  for (size_t s = 0; s < steps.size(); ++s) {
+    for (size_t i : steps[s].actions) {
+      for (const auto& dep : plan.actions[i].depends_on) {
+        auto it = step_of_action.find(dep);
+        if (it != step_of_action.end() && it->second != s) steps[s].depends_on.insert(it->second);
+      }
+    }
+  }
+  for (size_t s = 0; s < steps.size(); ++s) {
+    for (size_t d : steps[s].depends_on) steps[d].dependants.push_back(s);
+  }
+  return steps;
+}
+
+// The store's name for an action kind (its journal.kind values).
+const char* JournalKind(ActionKind k) {
+  switch (k) {
+    case ActionKind::kAppCreate: return "create";
+    case ActionKind::kAppUpdate: return "update";
+    case ActionKind::kAppScale: return "scale";
+    case ActionKind::kAppRestart: return "restart";
+    case ActionKind::kAppDelete: return "delete";
+    case ActionKind::kKvPut: return "kv-put";
+    case ActionKind::kKvDelete: return "kv-delete";
+  }
+  return "update";
+}
+
+// The record key galley keeps in Consul for an action's service × environment.
+std::string RecordKey(const ApplyRecords& r, const std::string& env, const std::string& service) {
+  if (env.empty() || service.empty()) return r.applied_prefix + "_platform";
+  return r.applied_prefix + env + "/" + service;
+}
+
+// Journal entries and last-applied records, shared by the workers.
+class Recorder {
+ public:
+  Recorder(ApplyRecords& records, ApplyTarget& target) : r_(records), target_(target) {}
+
+  int64_t Start(const Action& a, const json& expect) {
+    if (!r_.store) return 0;
+    store::JournalEntry e;
+    e.run_id = r_.run_id;
+    e.action_id = a.id;
+    e.resource = ResourceOf(a);
+    e.kind = JournalKind(a.kind);
+    e.state = "started";
+    e.detail = json{{"token", a.token},  {"target", a.target}, {"env", a.env},
+                    {"service", a.service}, {"expect", expect}}.dump();
+    auto id = r_.store->JournalStart(e);
+    return id.ok() ? *id : 0;
+  }
+
+  void Finish(int64_t entry, const std::string& state, const json& detail) {
+    if (r_.store && entry > 0) (void)r_.store->JournalFinish(entry, state, detail.dump());
+  }
+
+  // `expect` is what the action produced: the normalised app body, {"absent": true}, or
+  // {"hmac": ..., "secret": bool} for a key.
+  Status Applied(bool app, const std::string& target, const std::string& env, const std::string& service,
+                 const json& expect) {
+    bool deleted = expect.is_object() && expect.contains("absent");
+    std::string body;
+    if (app) {
+      body = deleted ? "" : expect.dump();
+    } else if (!deleted) {
+      body = (expect.value("secret", false) ? "secret:" : "") + expect.value("hmac", std::string());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r_.store) {
+      store::Applied rec;
+      rec.resource = (app ? "marathon-app:" : "consul-kv:") + target;
+      rec.body = body;
+      rec.digest = Sha256Hex(body);
+      rec.commit = r_.commit;
+      rec.applied_at = NowText();
+      rec.applied_by = r_.who;
+      rec.run_id = r_.run_id;
+      rec.deleted = deleted;
+      Status s = r_.store->SetApplied({rec});
+      if (!s.ok()) return s;
+    }
+    if (r_.applied_prefix.empty()) return Status::Ok();
+    std::string key = RecordKey(r_, env, service);
+    json doc = json::object();
+    if (auto it = r_.consul_records.find(key); it != r_.consul_records.end()) {
+      doc = json::parse(it->second, nullptr, false);
+      if (!doc.is_object()) doc = json::object();
+    }
+    if (app) {
+      if (deleted) doc.erase("app");
+      else doc["app"] = expect;
+    } else {
+      if (!doc.contains("kv") || !doc["kv"].is_object()) doc["kv"] = json::object();
+      if (deleted) doc["kv"].erase(target);
+      else doc["kv"][target] = body;
+    }
+    doc["applied_at"] = NowText();
+    doc["commit"] = r_.commit;
+    doc["by"] = r_.who;
+    doc["run"] = r_.run_id;
+    std::string text = doc.dump();
+    r_.consul_records[key] = text;
+    return target_.PutRecord(key, text);
+  }
+
+ private:
+  ApplyRecords& r_;
+  ApplyTarget& target_;
+  std::mutex mu_;
+};
+
+bool Healthy(const model::LiveApp& app) {
+  if (!app.deployment_ids.empty()) return false;
+  if (app.tasks_running != app.instances) return false;
+  const json* hc = app.body.contains("healthChecks") ? &app.body["healthChecks"] : nullptr;
+  bool has_checks = hc && hc->is_array() && !hc->empty();
+  return !has_checks || app.tasks_healthy == app.instances;
+}
+
+class Executor {
+ public:
+  Executor(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records)
+      : plan_(plan), target_(target), o_(options), recorder_(records, target), records_(records) {
+    if (!o_.clock.now) o_.clock.now = [] { return Clock::now(); };
+    if (!o_.clock.sleep) o_.clock.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    if (o_.concurrency < 1) o_.concurrency = 1;
+  }
+
+  ApplyResult Run() {
+    auto t0 = o_.clock.now();
+    start_ = t0;
+    steps_ = BuildSteps(plan_);
+    outcomes_.resize(plan_.actions.size());
+    for (size_t i = 0; i < plan_.actions.size(); ++i) outcomes_[i].action_id = plan_.actions[i].id;
+    waiting_.resize(steps_.size());
+    for (size_t s = 0; s < steps_.size(); ++s) {
+      waiting_[s] = steps_[s].depends_on.size();
+      if (waiting_[s] == 0) ready_.push_back(s);
+    }
+    remaining_ = steps_.size();
+    std::vector<std::thread> workers;
+    int n = std::min<int>(o_.concurrency, std::max<size_t>(1, steps_.size()));
+    for (int i = 0; i < n; ++i) workers.emplace_back([this] { Work(); });
+    for (auto& w : workers) w.join();
+
+    ApplyResult result;
+    result.outcomes = std::move(outcomes_);
+    for (const auto& o : result.outcomes) {
+      if (o.state == StepState::kApplied) ++result.applied;
+      else if (o.state == StepState::kFailed) ++result.failed;
+      else ++result.not_attempted;
+    }
+    result.seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+    return result;
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      size_t s;
+      bool stopped;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !ready_.empty() || remaining_ == 0; });
+        if (remaining_ == 0) return;
+        s = ready_.front();
+        ready_.pop_front();
+        if (!stopped_ && o_.should_stop && o_.should_stop()) {
+          stopped_ = true;
+          Progress("stopping: no new actions are started (the platform lock was lost)");
+        }
+        stopped = stopped_;
+      }
+      bool ok;
+      if (stopped) {
+        for (size_t i : steps_[s].actions) NotAttempted(i, "apply stopped before it started");
+        ok = false;
+      } else {
+        ok = steps_[s].app ? RunAppStep(steps_[s].actions[0]) : RunKvStep(steps_[s]);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      Done(s, ok);
+      cv_.notify_all();
+    }
+  }
+
+  // Under mu_: releases or cancels the step's dependants.
+  void Done(size_t s, bool ok) {
+    --remaining_;
+    for (size_t d : steps_[s].dependants) {
+      if (!ok) {
+        Cancel(d, steps_[s].name);
+      } else if (!cancelled_.count(d) && --waiting_[d] == 0) {
+        ready_.push_back(d);
+      }
+    }
+  }
+
+  // Under mu_: `s` and everything after it will not run.
+  void Cancel(size_t s, const std::string& because) {
+    if (!cancelled_.insert(s).second) return;
+    --remaining_;
+    for (size_t i : steps_[s].actions) NotAttempted(i, "depends on " + because + ", which did not succeed");
+    for (size_t d : steps_[s].dependants) Cancel(d, because);
+  }
+
+  void NotAttempted(size_t i, const std::string& why) {
+    outcomes_[i].state = StepState::kNotAttempted;
+    outcomes_[i].detail = why;
+    int64_t e = recorder_.Start(plan_.actions[i], json());
+    recorder_.Finish(e, "skipped", json{{"why", why}});
+  }
+
+  void Progress(const std::string& line) {
+    if (!o_.progress) return;
+    double t = std::chrono::duration<double>(o_.clock.now() - start_).count();
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "[%6.1fs] ", t);
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    o_.progress(buf + line);
+  }
+
+  // ---- KV ----------------------------------------------------------------------------
+
+  bool RunKvStep(const Step& step) {
+    auto t0 = o_.clock.now();
+    struct Item {
+      size_t index;
+      KvTxnOp op;
+      json expect;
+      int64_t journal = 0;
+    };
+    std::vector<Item> items;
+    bool ok = true;
+    for (size_t i : step.actions) {
+      const Action& a = plan_.actions[i];
+      Item it{i, {}, json(), 0};
+      it.op.key = a.target;
+      uint64_t token = std::strtoull(a.token.c_str(), nullptr, 10);
+      if (a.kind == ActionKind::kKvDelete) {
+        it.op.verb = KvTxnOp::Verb::kDeleteCas;
+        it.op.index = token;
+        it.expect = json{{"absent", true}};
+      } else {
+        auto value = Value(a);
+        if (!value.ok()) {
+          Fail(i, value.status().message(), t0);
+          ok = false;
+          continue;
+        }
+        it.op.verb = KvTxnOp::Verb::kCas;
+        it.op.index = token;
+        it.op.value = *value;
+        it.expect = json{{"hmac", HmacSha256Hex(records_.hmac_key, *value)}, {"secret", a.sensitive}};
+      }
+      items.push_back(std::move(it));
+    }
+    for (auto& it : items) it.journal = recorder_.Start(plan_.actions[it.index], it.expect);
+    for (size_t off = 0; off < items.size(); off += kMaxTxnOps) {
+      size_t end = std::min(items.size(), off + kMaxTxnOps);
+      std::vector<KvTxnOp> ops;
+      for (size_t k = off; k < end; ++k) ops.push_back(items[k].op);
+      auto r = target_.KvTxn(ops);
+      std::string error;
+      if (!r.ok()) {
+        error = r.status().message();
+      } else if (!r->committed) {
+        error = "conflict: changed since the plan was made, not overwritten (" + Join(r->errors, "; ") + ")";
+      }
+      for (size_t k = off; k < end; ++k) {
+        Item& it = items[k];
+        const Action& a = plan_.actions[it.index];
+        if (!error.empty()) {
+          recorder_.Finish(it.journal, "failed", json{{"error", error}});
+          Fail(it.index, error, t0);
+          ok = false;
+          continue;
+        }
+        Status rec = recorder_.Applied(false, a.target, a.env, a.service, it.expect);
+        recorder_.Finish(it.journal, "succeeded", json{{"index", r->indexes.count(a.target) ? r->indexes.at(a.target) : 0}});
+        Succeed(it.index, t0);
+        if (!rec.ok()) Progress("warning: " + a.target + ": applied, but the record was not saved: " + rec.message());
+      }
+      Progress(step.name + ": " + (error.empty() ? "written" : "failed: " + error) + " (" +
+               std::to_string(end - off) + (end - off == 1 ? " key)" : " keys)"));
+    }
+    return ok;
+  }
+
+  Result<std::string> Value(const Action& a) {
+    if (a.desired.contains("value") && a.desired["value"].is_string()) return a.desired["value"].get<std::string>();
+    if (!a.desired.contains("secret") || !a.desired["secret"].is_string()) {
+      return Status::InvalidArgument(a.target + ": the plan carries neither a value nor a secret source");
+    }
+    std::string source = a.desired["secret"].get<std::string>();
+    if (!o_.read_secret) return Status::InvalidArgument(a.target + ": secret " + source + " cannot be read here");
+    auto v = o_.read_secret(source);
+    if (!v.ok()) return Status::InvalidArgument(a.target + ": " + v.status().message());
+    if (a.desired.contains("hmac") && a.desired["hmac"].is_string() &&
+        HmacSha256Hex(records_.hmac_key, *v) != a.desired["hmac"].get<std::string>()) {
+      return Status::Conflict(a.target + ": secret " + source + " has changed since the plan was made; plan again");
+    }
+    return v;
+  }
+
+  // ---- Marathon ----------------------------------------------------------------------
+
+  bool RunAppStep(size_t i) {
+    const Action& a = plan_.actions[i];
+    auto t0 = o_.clock.now();
+    auto deadline = t0 + o_.app_deadline;
+    json expect = a.kind == ActionKind::kAppDelete ? json{{"absent", true}} : NormalizeApp(a.desired);
+    int64_t journal = recorder_.Start(a, expect);
+    Progress(std::string(ActionKindName(a.kind)) + " " + a.target + ": starting");
+
+    auto written = Write(a, deadline);
+    if (!written.ok()) {
+      std::string error = written.status().message();
+      recorder_.Finish(journal, "failed", json{{"error", error}});
+      Fail(i, error, t0);
+      MaybeRollback(i);
+      return false;
+    }
+    outcomes_[i].deployment_id = written->deployment_id;
+    outcomes_[i].version = written->version;
+    Status waited = WaitFor(a, written->deployment_id, deadline);
+    if (!waited.ok()) {
+      recorder_.Finish(journal, "failed", json{{"error", waited.message()}, {"deployment", written->deployment_id}});
+      Fail(i, waited.message(), t0);
+      MaybeRollback(i);
+      return false;
+    }
+    Status rec = recorder_.Applied(true, a.target, a.env, a.service, expect);
+    recorder_.Finish(journal, "succeeded",
+                     json{{"deployment", written->deployment_id}, {"version", written->version}});
+    Succeed(i, t0);
+    Progress(std::string(ActionKindName(a.kind)) + " " + a.target + ": done in " +
+             Seconds(outcomes_[i].seconds));
+    if (!rec.ok()) Progress("warning: " + a.target + ": applied, but the record was not saved: " + rec.message());
+    return true;
+  }
+
+  Result<clients::MarathonDeploymentResult> WriteOnce(const Action& a, bool force) {
+    switch (a.kind) {
+      case ActionKind::kAppCreate: {
+        auto r = target_.CreateApp(a.desired, force);
+        // A create that reached Marathon before a retry or a crash: the app exists, so
+        // the same definition is written as an update.
+        if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) return target_.UpdateApp(a.target, a.desired, force);
+        return r;
+      }
+      case ActionKind::kAppUpdate:
+      case ActionKind::kAppRestart:
+        return target_.UpdateApp(a.target, a.desired, force);
+      case ActionKind::kAppScale: {
+        const json* n = a.desired.contains("instances") ? &a.desired["instances"] : nullptr;
+        if (!n || !n->is_number_integer()) return Status::InvalidArgument(a.target + ": the plan has no instance count");
+        return target_.ScaleApp(a.target, n->get<int>(), force);
+      }
+      case ActionKind::kAppDelete: {
+        auto r = target_.DeleteApp(a.target);
+        if (!r.ok() && r.status().code() == StatusCode::kNotFound) return clients::MarathonDeploymentResult{};
+        return r;
+      }
+      default:
+        return Status::Internal("not an app action");
+    }
+  }
+
+  // The write, waiting out (or with --force superseding) deployments that lock the app and
+  // backing off while Marathon runs too many deployments.
+  Result<clients::MarathonDeploymentResult> Write(const Action& a, Clock::time_point deadline) {
+    bool force = o_.force;
+    std::chrono::milliseconds backoff{1000};
+    for (;;) {
+      auto r = WriteOnce(a, force);
+      if (r.ok()) return r;
+      StatusCode code = r.status().code();
+      if (code == StatusCode::kConflict && !force) {
+        if (o_.clock.now() >= deadline) return r.status();
+        Progress(a.target + ": locked by another deployment; waiting (--force supersedes it)");
+        WaitUnlocked(a.target, deadline);
+        continue;
+      }
+      if (code == StatusCode::kResourceExhausted) {
+        if (o_.clock.now() + backoff >= deadline) return r.status();
+        Progress(a.target + ": Marathon runs too many deployments; retrying in " +
+                 std::to_string(backoff.count() / 1000) + " s");
+        o_.clock.sleep(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+        continue;
+      }
+      return r.status();
+    }
+  }
+
+  void WaitUnlocked(const std::string& id, Clock::time_point deadline) {
+    while (o_.clock.now() < deadline) {
+      o_.clock.sleep(o_.poll_interval);
+      auto deps = target_.Deployments();
+      if (!deps.ok()) continue;
+      bool locked = std::any_of(deps->begin(), deps->end(), [&](const clients::MarathonDeployment& d) {
+        return std::find(d.affected_apps.begin(), d.affected_apps.end(), id) != d.affected_apps.end();
+      });
+      if (!locked) return;
+    }
+  }
+
+  // Follows the app until healthy (or gone, for a delete); on the deadline cancels the
+  // deployment (Marathon rolls it back) and fails.
+  Status WaitFor(const Action& a, const std::string& deployment_id, Clock::time_point deadline) {
+    std::string last;
+    std::string last_error;
+    for (;;) {
+      auto app = target_.App(a.target);
+      std::string state;
+      if (a.kind == ActionKind::kAppDelete) {
+        if (!app.ok() && app.status().code() == StatusCode::kNotFound) return Status::Ok();
+        if (app.ok()) state = "stopping, " + std::to_string(app->tasks_running) + " tasks left";
+      } else if (app.ok()) {
+        if (Healthy(*app)) return Status::Ok();
+        state = Describe(*app, deployment_id);
+      }
+      if (!app.ok() && !(a.kind == ActionKind::kAppDelete && app.status().code() == StatusCode::kNotFound)) {
+        last_error = app.status().message();
+        state = "cannot read the app: " + last_error;
+      }
+      if (state != last) {
+        Progress(a.target + ": " + state);
+        last = state;
+      }
+      if (o_.clock.now() >= deadline) {
+        std::string msg = "not " + std::string(a.kind == ActionKind::kAppDelete ? "gone" : "healthy") + " within " +
+                          Duration(o_.app_deadline) + " (" + state + ")";
+        std::vector<std::string> running = app.ok() ? app->deployment_ids : std::vector<std::string>{};
+        if (!deployment_id.empty() && std::find(running.begin(), running.end(), deployment_id) != running.end()) {
+          auto cancelled = target_.CancelDeployment(deployment_id);
+          msg += cancelled.ok() ? "; deployment " + deployment_id + " cancelled, Marathon rolls the app back"
+                                : "; cancelling deployment " + deployment_id + " failed: " + cancelled.status().message();
+        }
+        return Status::Timeout(msg);
+      }
+      o_.clock.sleep(o_.poll_interval);
+    }
+  }
+
+  std::string Describe(const model::LiveApp& app, const std::string& deployment_id) {
+    std::string s;
+    if (!app.deployment_ids.empty()) {
+      s = "deploying";
+      auto deps = target_.Deployments();
+      if (deps.ok()) {
+        for (const auto& d : *deps) {
+          if (d.id != deployment_id && !(deployment_id.empty() && !app.deployment_ids.empty() && d.id == app.deployment_ids[0])) continue;
+          s = "deployment step " + std::to_string(d.current_step) + "/" + std::to_string(d.total_steps);
+          if (!d.current_actions.empty()) s += " (" + Join(d.current_actions, ", ") + ")";
+        }
+      }
+      s += ", ";
+    }
+    s += "healthy " + std::to_string(app.tasks_healthy) + "/" + std::to_string(app.instances) + ", running " +
+         std::to_string(app.tasks_running);
+    return s;
+  }
+
+  void MaybeRollback(size_t i) {
+    if (!o_.rollback_on_failure) return;
+    const Action& a = plan_.actions[i];
+    auto deadline = o_.clock.now() + o_.app_deadline;
+    if (a.kind == ActionKind::kAppCreate) {
+      auto r = target_.DeleteApp(a.target);
+      if (r.ok() || r.status().code() == StatusCode::kNotFound) {
+        Status w = r.ok() ? WaitFor(Action{.id = a.id, .kind = ActionKind::kAppDelete, .target = a.target}, r->deployment_id, deadline)
+                          : Status::Ok();
+        outcomes_[i].rolled_back = w.ok();
+        Progress(a.target + (w.ok() ? ": rolled back (the new app was deleted)" : ": rollback failed: " + w.message()));
+      } else {
+        Progress(a.target + ": rollback failed: " + r.status().message());
+      }
+      return;
+    }
+    if (a.kind == ActionKind::kAppDelete || a.token.empty() || a.token == "0") return;
+    auto previous = target_.AppVersion(a.target, a.token);
+    if (!previous.ok()) {
+      Progress(a.target + ": rollback failed: " + previous.status().message());
+      return;
+    }
+    json body = *previous;
+    for (const char* k : {"version", "versionInfo", "tasks", "deployments", "tasksStaged", "tasksRunning",
+                          "tasksHealthy", "tasksUnhealthy", "lastTaskFailure"}) {
+      body.erase(k);
+    }
+    auto r = target_.UpdateApp(a.target, body, /*force=*/true);
+    if (!r.ok()) {
+      Progress(a.target + ": rollback failed: " + r.status().message());
+      return;
+    }
+    Action back{.id = a.id, .kind = ActionKind::kAppUpdate, .target = a.target};
+    Status w = WaitFor(back, r->deployment_id, deadline);
+    outcomes_[i].rolled_back = w.ok();
+    Progress(a.target + (w.ok() ? ": rolled back to version " + a.token : ": rollback failed: " + w.message()));
+  }
+
+  void Succeed(size_t i, Clock::time_point t0) {
+    outcomes_[i].state = StepState::kApplied;
+    outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+  }
+
+  void Fail(size_t i, const std::string& error, Clock::time_point t0) {
+    outcomes_[i].state = StepState::kFailed;
+    outcomes_[i].detail = error;
+    outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+    Progress(plan_.actions[i].id + ": FAILED: " + error);
+  }
+
+  const Plan& plan_;
+  ApplyTarget& target_;
+  ApplyOptions o_;
+  Recorder recorder_;
+  ApplyRecords& records_;
+  Clock::time_point start_;
+
+  std::vector<Step> steps_;
+  std::vector<ActionOutcome> outcomes_;  // each element written by one worker at a time
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<size_t> ready_;
+  std::vector<size_t> waiting_;
+  std::set<size_t> cancelled_;
+  size_t remaining_ = 0;
+  bool stopped_ = false;
+  std::mutex progress_mu_;
+};
+
+}  // namespace
+
+const char* StepStateName(StepState s) {
+  switch (s) {
+    case StepState::kApplied: return "applied";
+    case StepState::kFailed: return "failed";
+    case StepState::kNotAttempted: return "not attempted";
+  }
+  return "?";
+}
+
+std::string ApplyResult::Summary() const {
+  std::ostringstream out;
+  out << applied << " applied, " << failed << " failed, " << not_attempted << " not attempted (" << Seconds(seconds)
+      << ")\n";
+  for (const auto& o : outcomes) {
+    if (o.state == StepState::kApplied) continue;
+    out << "  " << StepStateName(o.state) << ": " << o.action_id << ": " << o.detail;
+    if (o.rolled_back) out << " (rolled back)";
+    out << "\n";
+  }
+  return out.str();
+}
+
+json ApplyResult::ToJson() const {
+  json actions = json::array();
+  for (const auto& o : outcomes) {
+    json a = {{"id", o.action_id}, {"state", StepStateName(o.state)}, {"seconds", o.seconds}};
+    if (!o.detail.empty()) a["detail"] = o.detail;
+    if (!o.deployment_id.empty()) a["deployment"] = o.deployment_id;
+    if (!o.version.empty()) a["version"] = o.version;
+    if (o.rolled_back) a["rolled_back"] = true;
+    actions.push_back(std::move(a));
+  }
+  return json{{"applied", applied}, {"failed", failed}, {"not_attempted", not_attempted}, {"seconds", seconds},
+              {"actions", std::move(actions)}};
+}
+
+ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records) {
+  return Executor(plan, target, options, records).Run();
+}
+
+std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan) {
+  std::vector<Step> steps = BuildSteps(plan);
+  std::vector<int> wave(steps.size(), -1);
+  std::vector<std::vector<std::string>> waves;
+  // Steps only depend on steps of actions earlier in the plan's dependency order, but a
+  // fixpoint makes no such assumption.
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      int w = 0;
+      bool known = true;
+      for (size_t d : steps[s].depends_on) {
+        if (wave[d] < 0) known = false;
+        else w = std::max(w, wave[d] + 1);
+      }
+      if (known && wave[s] != w) {
+        wave[s] = w;
+        changed = true;
+      }
+    }
+  }
+  for (size_t s = 0; s < steps.size(); ++s) {
+    if (wave[s] < 0) continue;
+    if (static_cast<size_t>(wave[s]) >= waves.size()) waves.resize(wave[s] + 1);
+    std::string line = steps[s].name;
+    if (!steps[s].app) line += " (" + std::to_string(steps[s].actions.size()) + (steps[s].actions.size() == 1 ? " key)" : " keys)");
+    else if (plan.actions[steps[s].actions[0]].kind != ActionKind::kAppDelete) line += ", then wait until healthy";
+    else line += ", then wait until gone";
+    waves[wave[s]].push_back(line);
+  }
+  return waves;
+}
+
+std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& live) {
+  std::vector<std::string> out;
+  for (const auto& a : plan.actions) {
+    bool must_be_absent = a.token == "0" || a.token.empty();
+    if (IsApp(a.kind)) {
+      auto it = live.apps.find(a.target);
+      if (must_be_absent && it != live.apps.end()) {
+        out.push_back("app " + a.target + ": planned when absent, now exists (version " + it->second.version + ")");
+      } else if (!must_be_absent && it == live.apps.end()) {
+        out.push_back("app " + a.target + ": planned against version " + a.token + ", now deleted");
+      } else if (!must_be_absent && it->second.version != a.token) {
+        out.push_back("app " + a.target + ": planned against version " + a.token + ", now " + it->second.version);
+      }
+    } else {
+      auto it = live.kv.find(a.target);
+      if (must_be_absent && it != live.kv.end()) {
+        out.push_back("key " + a.target + ": planned when absent, now exists (index " +
+                      std::to_string(it->second.modify_index) + ")");
+      } else if (!must_be_absent && it == live.kv.end()) {
+        out.push_back("key " + a.target + ": planned at index " + a.token + ", now deleted");
+      } else if (!must_be_absent && std::to_string(it->second.modify_index) != a.token) {
+        out.push_back("key " + a.target + ": planned at index " + a.token + ", now " +
+                      std::to_string(it->second.modify_index));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env, int limit,
+                                          double fraction) {
+  std::map<std::string, std::pair<int, int>> disruptive;  // env → {deletes, restarts}
+  for (const auto& a : plan.actions) {
+    if (a.kind == ActionKind::kAppDelete) ++disruptive[a.env].first;
+    if (a.kind == ActionKind::kAppRestart) ++disruptive[a.env].second;
+  }
+  std::vector<std::string> out;
+  for (const auto& [env, counts] : disruptive) {
+    int total = counts.first + counts.second;
+    auto it = apps_per_env.find(env);
+    int apps = it == apps_per_env.end() ? 0 : it->second;
+    int allowed = std::max(limit, static_cast<int>(fraction * apps));
+    if (total > allowed) {
+      out.push_back("environment " + (env.empty() ? std::string("(none)") : env) + ": " +
+                    std::to_string(counts.first) + " deletes and " + std::to_string(counts.second) +
+                    " restarts exceed the limit of " + std::to_string(allowed) + " (max of " + std::to_string(limit) +
+                    " and " + std::to_string(static_cast<int>(fraction * 100)) + "% of " + std::to_string(apps) +
+                    " apps)");
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
+                                                   ApplyRecords& records) {
+  std::vector<std::string> lines;
+  if (!records.store) return lines;
+  ASSIGN_OR_RETURN(auto runs, records.store->RecentRuns(200));
+  Recorder recorder(records, target);
+  for (const auto& run : runs) {
+    if (run.kind != "apply" || run.outcome != "interrupted") continue;
+    ASSIGN_OR_RETURN(auto entries, records.store->Journal(run.id));
+    for (const auto& e : entries) {
+      if (e.state != "started") continue;
+      json d = json::parse(e.detail, nullptr, false);
+      if (!d.is_object() || !d.contains("expect") || !d.contains("target")) {
+        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", json{{"error", "interrupted"}}.dump()));
+        continue;
+      }
+      const json& expect = d["expect"];
+      std::string tgt = d.value("target", std::string());
+      bool app = StartsWith(e.resource, "marathon-app:");
+      bool absent = expect.is_object() && expect.contains("absent");
+      bool took_effect = false;
+      if (app) {
+        auto it = live.apps.find(tgt);
+        took_effect = absent ? it == live.apps.end()
+                             : it != live.apps.end() && NormalizeApp(it->second.body) == expect;
+      } else {
+        auto it = live.kv.find(tgt);
+        took_effect = absent ? it == live.kv.end()
+                             : it != live.kv.end() && expect.is_object() &&
+                                   HmacSha256Hex(records.hmac_key, it->second.value) == expect.value("hmac", "");
+      }
+      std::string what = "run " + std::to_string(run.id) + " " + e.kind + " " + tgt;
+      if (took_effect) {
+        RETURN_IF_ERROR(recorder.Applied(app, tgt, d.value("env", ""), d.value("service", ""), expect));
+        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", json{{"recovered", true}}.dump()));
+        lines.push_back(what + ": was interrupted after it took effect; recorded as applied");
+      } else {
+        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", json{{"error", "interrupted before it took effect"}}.dump()));
+        lines.push_back(what + ": was interrupted before it took effect; the plan redoes it");
+      }
+    }
+  }
+  return lines;
+}
+
+}  // namespace galley::engine

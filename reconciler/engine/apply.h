@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// Apply: turns a Plan into changes on the platform (DESIGN §3 "Apply", §7.2, §7.6, §7.12).
+//  - Steps: each app action is one step; KV actions of one service × environment (puts, or
+//    deletes) form one step written as Consul transactions of at most 64 ops, each op a
+//    `cas` / `delete-cas` on the ModifyIndex the plan saw (0 = must not exist), so a hand
+//    edit made since the plan is a conflict that is reported, never overwritten.
+//  - Order: a step starts when every step it depends on succeeded; independent steps run
+//    on `concurrency` workers. A failed step marks everything that depends on it, however
+//    indirectly, "not attempted"; the rest goes on.
+//  - Marathon: create POST; update and restart PUT ?partialUpdate=false with the planned
+//    body; scale PUT {"instances"}; delete DELETE. Then the app is followed until it is
+//    healthy (no deployment names it, tasksRunning == instances and, with health checks,
+//    tasksHealthy == instances) or gone (delete), reporting progress (deployment step,
+//    healthy/wanted). An app locked by another deployment: wait for it within the deadline,
+//    or supersede it with `force`. "Too many deployments": back off and retry. On the
+//    per-app deadline the deployment is cancelled without force (Marathon rolls back) and
+//    the step fails. With `rollback_on_failure` a failed app is put back to the definition
+//    it had when planned (a created app is deleted).
+//  - Journal and records: every action is journaled in the store before it starts and when
+//    it ends, with what it was meant to produce, so a run killed midway is resolved by the
+//    next one (RecoverInterrupted) against live state. Each success updates the store's
+//    last-applied record and galley's record in Consul (galley/<platform>/applied/<env>/<svc>).
+//  - Secrets: a KV action carries the secret's source; the value is read at apply time and
+//    its HMAC checked against the plan's (a changed secret fails the action, naming it).
+// Effects go through ApplyTarget (real: Marathon and Consul; dry run: recorded), time
+// through ApplyClock: the executor itself does no I/O.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "clients/consul_client.h"
+#include "clients/marathon_client.h"
+#include "engine/plan.h"
+#include "model/live_state.h"
+#include "store/state_store.h"
+
+namespace galley::engine {
+
+// Where apply's effects go.
+class ApplyTarget {
+ public:
+  virtual ~ApplyTarget() = default;
+  virtual Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) = 0;
+  virtual Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) = 0;
+  virtual Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
+                                                              bool force) = 0;
+  virtual Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) = 0;
+  virtual Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) = 0;
+  virtual Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) = 0;
+  virtual Result<nlohmann::json> AppVersion(const std::string& id, const std::string& version) = 0;
+  // The app with counts and the deployments touching it; kNotFound when it does not exist.
+  virtual Result<model::LiveApp> App(const std::string& id) = 0;
+  virtual Result<std::vector<clients::MarathonDeployment>> Deployments() = 0;
+  // Writes one of galley's own records (applied records) in Consul.
+  virtual Status PutRecord(const std::string& key, const std::string& value) = 0;
+};
+
+// The real target: Marathon and Consul through their clients (which must outlive it).
+std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon, clients::ConsulClient& consul);
+
+// `apply --dry-run`: records every write instead of sending it; an app written is at once
+// deployed and healthy, a deleted one gone. Reads of apps it never wrote go to `live`.
+class DryRunTarget : public ApplyTarget {
+ public:
+  explicit DryRunTarget(model::LiveState live) : live_(std::move(live)) {}
+  Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override;
+  Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) override;
+  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
+                                                      bool force) override;
+  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) override;
+  Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override;
+  Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) override;
+  Result<nlohmann::json> AppVersion(const std::string& id, const std::string& version) override;
+  Result<model::LiveApp> App(const std::string& id) override;
+  Result<std::vector<clients::MarathonDeployment>> Deployments() override;
+  Status PutRecord(const std::string& key, const std::string& value) override;
+  // "PUT /v1/txn (3 ops: cas app/production/web/LOG_LEVEL, ...)", "POST /v2/apps /app/x", ...
+  std::vector<std::string> calls() const;
+
+ private:
+  Result<clients::MarathonDeploymentResult> Wrote(const std::string& call, const std::string& id, int instances);
+  mutable std::mutex mu_;
+  model::LiveState live_;
+  std::map<std::string, int> written_;  // app id → instances; -1 = deleted
+  std::vector<std::string> calls_;
+  int deployments_ = 0;
+};
+
+struct ApplyClock {
+  std::function<std::chrono::steady_clock::time_point()> now;  // default: steady_clock
+  std::function<void(std::chrono::milliseconds)> sleep;        // default: this_thread::sleep_for
+};
+
+struct ApplyOptions {
+  int concurrency = 16;
+  std::chrono::seconds app_deadline{600};          // per app: write → healthy
+  std::chrono::milliseconds poll_interval{500};    // how often a deploying app is read
+  bool force = false;                              // supersede deployments that lock an app
+  bool rollback_on_failure = false;
+  // Reads a secret at apply time: "env:NAME" / "file:/path" → the value, or an error naming it.
+  std::function<Result<std::string>(const std::string& source)> read_secret;
+  std::function<void(const std::string& line)> progress;  // one line per event; may be empty
+  std::function<bool()> should_stop;                      // e.g. the platform lock was lost
+  ApplyClock clock;
+};
+
+// Where the journal and the records go. `store` may be null (dry run: nothing recorded).
+struct ApplyRecords {
+  store::StateStore* store = nullptr;
+  int64_t run_id = 0;
+  std::string commit, who;
+  std::string applied_prefix;  // galley/<platform>/applied/
+  std::string hmac_key;        // the platform's: KV values are recorded as HMACs under it
+  // galley's records in Consul as observed (key → JSON text), merged into on each success.
+  std::map<std::string, std::string> consul_records;
+};
+
+enum class StepState { kApplied, kFailed, kNotAttempted };
+const char* StepStateName(StepState s);  // "applied", "failed", "not attempted"
+
+struct ActionOutcome {
+  std::string action_id;
+  StepState state = StepState::kNotAttempted;
+  std::string detail;  // the error, or why it was not attempted
+  std::string deployment_id, version;
+  bool rolled_back = false;
+  double seconds = 0;
+};
+
+struct ApplyResult {
+  std::vector<ActionOutcome> outcomes;  // in plan order
+  int applied = 0, failed = 0, not_attempted = 0;
+  double seconds = 0;
+  bool ok() const { return failed == 0 && not_attempted == 0; }
+  // "3 applied, 1 failed, 2 not attempted" and one line per failure.
+  std::string Summary() const;
+  nlohmann::json ToJson() const;
+};
+
+ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records);
+
+// The steps apply runs in waves (every step of a wave depends only on earlier waves), for
+// `apply --dry-run`: "wave 1: kv app/production/web (2 keys); app-create /app/production/web".
+std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan);
+
+// Why a saved plan can no longer be applied: every token that moved ("app /x: planned
+// against version A, now B"; "key k: planned when absent, now exists (index 7)").
+std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& live);
+
+// DESIGN §7.12: deletes plus restarts of more than max(limit, fraction × apps) in one
+// environment need --allow-large. `apps_per_env` counts the live apps of each environment.
+std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env,
+                                          int limit = 10, double fraction = 0.25);
+
+// Resolves the journal entries a crashed apply left "started": each is checked against
+// `live` and finished as succeeded (its effect is live: the applied records are written,
+// nothing is repeated) or failed (it never took effect). Returns one line per entry.
+Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
+                                                   ApplyRecords& records);
+
+}  // namespace galley::engine

@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: Apache-2.0
+// The apply executor against a scripted fake target and a fake clock: dependency order,
+// the concurrency bound, failures stopping dependants, deadlines cancelling deployments,
+// locked apps, back-off, rollback, secrets, journal and records, and the pure helpers
+// (stale plans, safety rails, waves, crash recovery).
+#include "engine/apply.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+
+#include "base/digest.h"
+#include "engine/normalize.h"
+
+namespace galley::engine {
+namespace {
+
+using json = nlohmann::json;
+using clients::KvTxnOp;
+
+// A fake Marathon + Consul: an app written becomes healthy after `polls_to_healthy` reads
+// unless it is in `never_healthy`; KV transactions honour cas.
+class FakeTarget : public ApplyTarget {
+ public:
+  struct AppState {
+    json body;
+    int instances = 1;
+    int reads_left = 0;  // reads until the deployment finishes
+    std::string deployment;
+  };
+
+  Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("txn " + std::to_string(ops.size()));
+    ++txns;
+    clients::KvTxnResult r;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const auto& op = ops[i];
+      auto it = kv.find(op.key);
+      uint64_t have = it == kv.end() ? 0 : it->second.second;
+      if (op.index != have) {
+        r.errors.push_back("op " + std::to_string(i) + ": index is stale");
+        r.failed_ops.push_back(static_cast<int>(i));
+      }
+    }
+    if (!r.errors.empty()) return r;
+    for (const auto& op : ops) {
+      if (op.verb == KvTxnOp::Verb::kDeleteCas) {
+        kv.erase(op.key);
+      } else {
+        kv[op.key] = {op.value, ++index};
+        r.indexes[op.key] = index;
+      }
+    }
+    r.committed = true;
+    return r;
+  }
+  Result<clients::MarathonDeploymentResult> CreateApp(const json& body, bool force) override {
+    std::lock_guard<std::mutex> l(mu);
+    std::string id = body["id"];
+    Log("create " + id + (force ? " force" : ""));
+    if (apps.count(id)) return Status::AlreadyExists("exists");
+    return Deploy(id, body);
+  }
+  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body, bool force) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("update " + id + (force ? " force" : ""));
+    if (!force && locked_writes > 0) {
+      --locked_writes;
+      return Status::Conflict("App is locked by one or more deployments: other-1");
+    }
+    if (exhausted_writes > 0) {
+      --exhausted_writes;
+      return Status::ResourceExhausted("Max number (100) of running deployments is achieved");
+    }
+    if (reject.count(id)) return Status::InvalidArgument("422 bad definition");
+    return Deploy(id, body);
+  }
+  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int n, bool force) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("scale " + id + " " + std::to_string(n) + (force ? " force" : ""));
+    json body = apps.count(id) ? apps[id].body : json{{"id", id}};
+    body["instances"] = n;
+    return Deploy(id, body);
+  }
+  Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("delete " + id);
+    if (!apps.count(id)) return Status::NotFound("marathon: app '" + id + "' does not exist");
+    apps.erase(id);
+    return clients::MarathonDeploymentResult{"d-del", "v"};
+  }
+  Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& id) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("cancel " + id);
+    return clients::MarathonDeploymentResult{"d-rollback", "v"};
+  }
+  Result<json> AppVersion(const std::string& id, const std::string& version) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("version " + id + " " + version);
+    return json{{"id", id}, {"instances", 1}, {"version", version}, {"labels", {{"old", "yes"}}}};
+  }
+  Result<model::LiveApp> App(const std::string& id) override {
+    std::lock_guard<std::mutex> l(mu);
+    ++reads;
+    auto it = apps.find(id);
+    if (it == apps.end()) return Status::NotFound("marathon: app '" + id + "' does not exist");
+    AppState& s = it->second;
+    model::LiveApp app;
+    app.id = id;
+    app.body = s.body;
+    app.instances = s.instances;
+    bool stuck = never_healthy.count(id) && !s.body.contains("labels");
+    if (s.reads_left > 0 || stuck) {
+      if (s.reads_left > 0) --s.reads_left;
+      app.deployment_ids = {s.deployment};
+      app.tasks_running = 0;
+    } else {
+      app.tasks_running = app.tasks_healthy = s.instances;
+      if (in_flight.count(id)) {
+        in_flight.erase(id);
+      }
+    }
+    return app;
+  }
+  Result<std::vector<clients::MarathonDeployment>> Deployments() override {
+    std::lock_guard<std::mutex> l(mu);
+    std::vector<clients::MarathonDeployment> out;
+    if (blocking_polls > 0) {
+      --blocking_polls;
+      clients::MarathonDeployment d;
+      d.id = "other-1";
+      d.affected_apps = {"/app/production/web"};
+      out.push_back(d);
+    }
+    return out;
+  }
+  Status PutRecord(const std::string& key, const std::string& value) override {
+    std::lock_guard<std::mutex> l(mu);
+    records[key] = value;
+    return Status::Ok();
+  }
+
+  Result<clients::MarathonDeploymentResult> Deploy(const std::string& id, const json& body) {
+    AppState s;
+    s.body = body;
+    s.instances = body.value("instances", 1);
+    s.reads_left = polls_to_healthy;
+    s.deployment = "d-" + std::to_string(++deployments);
+    apps[id] = s;
+    in_flight.insert(id);
+    max_in_flight = std::max<int>(max_in_flight, static_cast<int>(in_flight.size()));
+    return clients::MarathonDeploymentResult{s.deployment, "v" + std::to_string(deployments)};
+  }
+  void Log(const std::string& s) { calls.push_back(s); }
+  size_t Pos(const std::string& call) const {
+    for (size_t i = 0; i < calls.size(); ++i) {
+      if (calls[i] == call) return i;
+    }
+    return std::string::npos;
+  }
+
+  std::mutex mu;
+  std::map<std::string, AppState> apps;
+  std::map<std::string, std::pair<std::string, uint64_t>> kv;
+  std::map<std::string, std::string> records;
+  std::vector<std::string> calls;
+  std::set<std::string> never_healthy, reject, in_flight;
+  int polls_to_healthy = 2, locked_writes = 0, exhausted_writes = 0, blocking_polls = 0;
+  int deployments = 0, txns = 0, reads = 0, max_in_flight = 0;
+  uint64_t index = 100;
+};
+
+json Body(const std::string& id, int instances = 2) {
+  return json{{"id", id}, {"instances", instances}, {"cpus", 0.1}, {"mem", 64.0}};
+}
+
+Action AppAction(ActionKind kind, const std::string& svc, const std::string& token = "0", int instances = 2) {
+  Action a;
+  a.kind = kind;
+  a.service = svc;
+  a.env = "production";
+  a.target = "/app/production/" + svc;
+  a.id = "app:" + a.target;
+  a.token = token;
+  if (kind != ActionKind::kAppDelete) a.desired = Body(a.target, instances);
+  return a;
+}
+
+Action KvPut(const std::string& svc, const std::string& key, const std::string& value, const std::string& token = "0") {
+  Action a;
+  a.kind = ActionKind::kKvPut;
+  a.service = svc;
+  a.env = "production";
+  a.target = "app/production/" + svc + "/" + key;
+  a.id = "kv:" + a.target;
+  a.token = token;
+  a.desired = json{{"value", value}};
+  return a;
+}
+
+class ApplyTest : public ::testing::Test {
+ protected:
+  ApplyTest() {
+    auto s = store::OpenSqliteStore(":memory:");
+    EXPECT_TRUE(s.ok());
+    store_ = std::move(s).value();
+    run_ = store_->BeginRun("apply", "cli", "c0ffee", "me@host").value();
+    records_.store = store_.get();
+    records_.run_id = run_;
+    records_.commit = "c0ffee";
+    records_.who = "me@host";
+    records_.applied_prefix = "galley/p/applied/";
+    records_.hmac_key = "k";
+    // A fake clock: sleeping moves time on at once.
+    opts_.clock.now = [this] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms_.load())); };
+    opts_.clock.sleep = [this](std::chrono::milliseconds d) { now_ms_ += d.count(); };
+    opts_.poll_interval = std::chrono::milliseconds(500);
+  }
+  ApplyResult Apply() { return ExecutePlan(plan_, fake_, opts_, records_); }
+  const ActionOutcome& Outcome(const ApplyResult& r, const std::string& id) {
+    for (const auto& o : r.outcomes) {
+      if (o.action_id == id) return o;
+    }
+    ADD_FAILURE() << "no outcome for " << id;
+    return r.outcomes.at(0);
+  }
+
+  FakeTarget fake_;
+  Plan plan_;
+  ApplyOptions opts_;
+  ApplyRecords records_;
+  std::unique_ptr<store::StateStore> store_;
+  int64_t run_ = 0;
+  std::atomic<long> now_ms_{0};
+};
+
+TEST_F(ApplyTest, KvIsWrittenBeforeTheAppThatReadsItAndEverythingIsRecorded) {
+  Action kv = KvPut("web", "LOG_LEVEL", "info");
+  Action app = AppAction(ActionKind::kAppCreate, "web");
+  app.depends_on = {kv.id};
+  plan_.actions = {kv, app};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(r.applied, 2);
+  EXPECT_LT(fake_.Pos("txn 1"), fake_.Pos("create /app/production/web"));
+  EXPECT_EQ(fake_.kv["app/production/web/LOG_LEVEL"].first, "info");
+
+  // The store's last-applied records: the normalised body and the value's HMAC.
+  auto applied = store_->LastApplied().value();
+  ASSERT_TRUE(applied.count("marathon-app:/app/production/web"));
+  EXPECT_EQ(json::parse(applied["marathon-app:/app/production/web"].body), NormalizeApp(app.desired));
+  EXPECT_EQ(applied["consul-kv:app/production/web/LOG_LEVEL"].body, HmacSha256Hex("k", "info"));
+  EXPECT_EQ(applied["consul-kv:app/production/web/LOG_LEVEL"].commit, "c0ffee");
+  // galley's record in Consul carries both, for runners with an empty store.
+  json rec = json::parse(fake_.records.at("galley/p/applied/production/web"));
+  EXPECT_EQ(rec["app"], NormalizeApp(app.desired));
+  EXPECT_EQ(rec["kv"]["app/production/web/LOG_LEVEL"], HmacSha256Hex("k", "info"));
+  // The journal: both started and succeeded.
+  auto journal = store_->Journal(run_).value();
+  ASSERT_EQ(journal.size(), 2u);
+  for (const auto& e : journal) EXPECT_EQ(e.state, "succeeded") << e.action_id;
+}
+
+TEST_F(ApplyTest, AFailureStopsOnlyItsDependants) {
+  Action kv = KvPut("web", "LOG_LEVEL", "info", "7");  // live index is not 7: a hand edit
+  fake_.kv["app/production/web/LOG_LEVEL"] = {"debug", 9};
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  app.depends_on = {kv.id};
+  Action other = AppAction(ActionKind::kAppCreate, "api");
+  plan_.actions = {kv, app, other};
+  ApplyResult r = Apply();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.applied, 1);
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_EQ(r.not_attempted, 1);
+  EXPECT_EQ(Outcome(r, kv.id).state, StepState::kFailed);
+  EXPECT_NE(Outcome(r, kv.id).detail.find("conflict"), std::string::npos);
+  EXPECT_EQ(Outcome(r, app.id).state, StepState::kNotAttempted);
+  EXPECT_EQ(Outcome(r, other.id).state, StepState::kApplied);
+  // The hand edit survives; the dependant was never sent.
+  EXPECT_EQ(fake_.kv["app/production/web/LOG_LEVEL"].first, "debug");
+  EXPECT_EQ(fake_.Pos("update /app/production/web"), std::string::npos);
+  EXPECT_NE(r.Summary().find("1 applied, 1 failed, 1 not attempted"), std::string::npos);
+  auto journal = store_->Journal(run_).value();
+  std::map<std::string, std::string> states;
+  for (const auto& e : journal) states[e.action_id] = e.state;
+  EXPECT_EQ(states[kv.id], "failed");
+  EXPECT_EQ(states[app.id], "skipped");
+  EXPECT_EQ(states[other.id], "succeeded");
+}
+
+TEST_F(ApplyTest, TheConcurrencyBoundHolds) {
+  for (int i = 0; i < 8; ++i) plan_.actions.push_back(AppAction(ActionKind::kAppCreate, "s" + std::to_string(i)));
+  opts_.concurrency = 3;
+  fake_.polls_to_healthy = 3;
+  // Real sleeps, so the workers overlap.
+  opts_.clock = {};
+  opts_.poll_interval = std::chrono::milliseconds(5);
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_LE(fake_.max_in_flight, 3);
+  EXPECT_GE(fake_.max_in_flight, 2);  // and they did run side by side
+}
+
+TEST_F(ApplyTest, TheDeadlineCancelsTheDeploymentSoMarathonRollsBack) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.polls_to_healthy = 1000000;
+  opts_.app_deadline = std::chrono::seconds(30);
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1);
+  const auto& o = Outcome(r, app.id);
+  EXPECT_NE(o.detail.find("not healthy within 30s"), std::string::npos) << o.detail;
+  EXPECT_NE(o.detail.find("cancelled"), std::string::npos) << o.detail;
+  EXPECT_NE(fake_.Pos("cancel d-1"), std::string::npos);
+  EXPECT_GE(now_ms_.load(), 30000);
+  EXPECT_LE(now_ms_.load(), 31000);
+  // Not recorded as applied.
+  EXPECT_FALSE(store_->LastApplied().value().count("marathon-app:/app/production/web"));
+}
+
+TEST_F(ApplyTest, ALockedAppIsWaitedForOrSuperseded) {
+  plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.locked_writes = 1;
+  fake_.blocking_polls = 3;
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(fake_.calls[0], "update /app/production/web");
+  EXPECT_EQ(fake_.calls[1], "update /app/production/web");  // after the other deployment ended
+  EXPECT_EQ(fake_.blocking_polls, 0);
+
+  FakeTarget forced;
+  forced.locked_writes = 5;
+  opts_.force = true;
+  ApplyResult f = ExecutePlan(plan_, forced, opts_, records_);
+  ASSERT_TRUE(f.ok()) << f.Summary();
+  EXPECT_EQ(forced.calls[0], "update /app/production/web force");
+}
+
+TEST_F(ApplyTest, TooManyDeploymentsBacksOff) {
+  plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.exhausted_writes = 2;
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 3);
+  EXPECT_GE(now_ms_.load(), 3000);  // 1 s then 2 s
+}
+
+TEST_F(ApplyTest, CreateOfAnExistingAppUpdatesAndDeleteOfAMissingOneSucceeds) {
+  fake_.apps["/app/production/web"] = {Body("/app/production/web"), 2, 0, ""};
+  plan_.actions = {AppAction(ActionKind::kAppCreate, "web"), AppAction(ActionKind::kAppDelete, "gone", "v1")};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_NE(fake_.Pos("update /app/production/web"), std::string::npos);
+  auto applied = store_->LastApplied().value();
+  EXPECT_TRUE(applied.at("marathon-app:/app/production/gone").deleted);
+}
+
+TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.never_healthy.insert("/app/production/web");  // healthy again only with the old labels
+  opts_.app_deadline = std::chrono::seconds(10);
+  opts_.rollback_on_failure = true;
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1);
+  EXPECT_TRUE(Outcome(r, app.id).rolled_back);
+  EXPECT_NE(fake_.Pos("version /app/production/web v-old"), std::string::npos);
+  EXPECT_NE(fake_.Pos("update /app/production/web force"), std::string::npos);
+  EXPECT_EQ(fake_.apps["/app/production/web"].body["labels"]["old"], "yes");
+  EXPECT_FALSE(fake_.apps["/app/production/web"].body.contains("version"));
+}
+
+TEST_F(ApplyTest, SecretsAreReadAtApplyTimeAndCheckedAgainstThePlan) {
+  Action ok = KvPut("web", "DB", "");
+  ok.desired = json{{"secret", "env:DB_URL"}, {"hmac", HmacSha256Hex("k", "postgres://x")}};
+  ok.sensitive = true;
+  Action moved = KvPut("api", "DB", "");
+  moved.desired = json{{"secret", "env:API_DB"}, {"hmac", HmacSha256Hex("k", "old")}};
+  Action missing = KvPut("cache", "DB", "");
+  missing.desired = json{{"secret", "env:CACHE_DB"}};
+  plan_.actions = {ok, moved, missing};
+  opts_.read_secret = [](const std::string& src) -> Result<std::string> {
+    if (src == "env:DB_URL") return std::string("postgres://x");
+    if (src == "env:API_DB") return std::string("new");
+    return Status::NotFound("secret variable CACHE_DB is not set");
+  };
+  ApplyResult r = Apply();
+  EXPECT_EQ(Outcome(r, ok.id).state, StepState::kApplied);
+  EXPECT_EQ(fake_.kv["app/production/web/DB"].first, "postgres://x");
+  EXPECT_NE(Outcome(r, moved.id).detail.find("env:API_DB has changed since the plan"), std::string::npos);
+  EXPECT_NE(Outcome(r, missing.id).detail.find("CACHE_DB is not set"), std::string::npos);
+  EXPECT_FALSE(fake_.kv.count("app/production/api/DB"));
+  // Recorded as a secret HMAC, never the value.
+  auto applied = store_->LastApplied().value();
+  EXPECT_EQ(applied.at("consul-kv:app/production/web/DB").body, "secret:" + HmacSha256Hex("k", "postgres://x"));
+  for (const auto& [k, v] : fake_.records) EXPECT_EQ(v.find("postgres://x"), std::string::npos);
+}
+
+TEST_F(ApplyTest, ManyKeysAreWrittenInTransactionsOfAtMost64) {
+  for (int i = 0; i < 130; ++i) plan_.actions.push_back(KvPut("web", "K" + std::to_string(i), "v"));
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(fake_.txns, 3);
+  EXPECT_EQ(fake_.kv.size(), 130u);
+}
+
+TEST_F(ApplyTest, NothingStartsOnceTheLockIsLost) {
+  plan_.actions = {AppAction(ActionKind::kAppCreate, "a"), AppAction(ActionKind::kAppCreate, "b")};
+  opts_.concurrency = 1;
+  std::atomic<int> asked{0};
+  opts_.should_stop = [&] { return ++asked > 1; };
+  ApplyResult r = Apply();
+  EXPECT_EQ(r.applied, 1);
+  EXPECT_EQ(r.not_attempted, 1);
+}
+
+TEST_F(ApplyTest, ScaleSendsOnlyTheInstanceCount) {
+  plan_.actions = {AppAction(ActionKind::kAppScale, "web", "v1", 6)};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(fake_.calls[0], "scale /app/production/web 6");
+}
+
+TEST(ApplyHelpers, StaleReasonsNameWhatMoved) {
+  Plan p;
+  p.actions = {AppAction(ActionKind::kAppUpdate, "web", "v1"), AppAction(ActionKind::kAppCreate, "new"),
+               KvPut("web", "A", "x", "5"), KvPut("web", "B", "x", "0")};
+  model::LiveState live;
+  live.apps["/app/production/web"].version = "v1";
+  live.kv["app/production/web/A"].modify_index = 5;
+  EXPECT_TRUE(StaleReasons(p, live).empty());
+  live.apps["/app/production/web"].version = "v2";
+  live.apps["/app/production/new"].version = "v9";
+  live.kv["app/production/web/A"].modify_index = 6;
+  live.kv["app/production/web/B"].modify_index = 8;
+  auto reasons = StaleReasons(p, live);
+  ASSERT_EQ(reasons.size(), 4u);
+  EXPECT_EQ(reasons[0], "app /app/production/web: planned against version v1, now v2");
+  EXPECT_EQ(reasons[1], "app /app/production/new: planned when absent, now exists (version v9)");
+  EXPECT_EQ(reasons[2], "key app/production/web/A: planned at index 5, now 6");
+  EXPECT_EQ(reasons[3], "key app/production/web/B: planned when absent, now exists (index 8)");
+}
+
+TEST(ApplyHelpers, SafetyRailsCountDeletesAndRestartsPerEnvironment) {
+  Plan p;
+  for (int i = 0; i < 11; ++i) p.actions.push_back(AppAction(ActionKind::kAppDelete, "s" + std::to_string(i), "v"));
+  EXPECT_EQ(SafetyViolations(p, {{"production", 20}}).size(), 1u);  // 11 > max(10, 5)
+  EXPECT_TRUE(SafetyViolations(p, {{"production", 60}}).empty());   // 11 <= 25% of 60
+  p.actions.resize(10);
+  EXPECT_TRUE(SafetyViolations(p, {{"production", 10}}).empty());
+  p.actions.push_back(AppAction(ActionKind::kAppRestart, "r", "v"));
+  EXPECT_EQ(SafetyViolations(p, {{"production", 10}}).size(), 1u);
+  p.actions.push_back(AppAction(ActionKind::kAppScale, "x", "v"));  // scaling is not disruptive
+  EXPECT_EQ(SafetyViolations(p, {{"production", 10}}).size(), 1u);
+}
+
+TEST(ApplyHelpers, WavesFollowDependencies) {
+  Plan p;
+  Action k1 = KvPut("web", "A", "1"), k2 = KvPut("web", "B", "2");
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v");
+  app.depends_on = {k1.id, k2.id};
+  Action other = AppAction(ActionKind::kAppCreate, "api");
+  p.actions = {k1, k2, app, other};
+  auto waves = ScheduleWaves(p);
+  ASSERT_EQ(waves.size(), 2u);
+  ASSERT_EQ(waves[0].size(), 2u);
+  EXPECT_EQ(waves[0][0], "kv-put production/web (2 keys)");
+  EXPECT_EQ(waves[0][1], "app-create /app/production/api, then wait until healthy");
+  EXPECT_EQ(waves[1], std::vector<std::string>{"app-update /app/production/web, then wait until healthy"});
+}
+
+TEST_F(ApplyTest, AnInterruptedRunIsResolvedAgainstLiveState) {
+  // A run that died after writing one app and before writing the other.
+  Action done = AppAction(ActionKind::kAppUpdate, "done", "v1");
+  Action never = AppAction(ActionKind::kAppUpdate, "never", "v1");
+  for (const Action* a : {&done, &never}) {
+    store::JournalEntry e;
+    e.run_id = run_;
+    e.action_id = a->id;
+    e.resource = "marathon-app:" + a->target;
+    e.kind = "update";
+    e.state = "started";
+    e.detail = json{{"target", a->target}, {"env", "production"}, {"service", a->service},
+                    {"expect", NormalizeApp(a->desired)}}.dump();
+    ASSERT_TRUE(store_->JournalStart(e).ok());
+  }
+  // The process is gone: the run is marked interrupted.
+  ASSERT_TRUE(store_->FinishRun(run_, "interrupted", "{}").ok());
+  model::LiveState live;
+  live.apps[done.target].body = done.desired;
+  live.apps[never.target].body = Body(never.target, 1);
+  auto lines = RecoverInterrupted(live, fake_, records_);
+  ASSERT_TRUE(lines.ok());
+  ASSERT_EQ(lines->size(), 2u);
+  auto applied = store_->LastApplied().value();
+  EXPECT_TRUE(applied.count("marathon-app:/app/production/done"));
+  EXPECT_FALSE(applied.count("marathon-app:/app/production/never"));
+  EXPECT_TRUE(fake_.records.count("galley/p/applied/production/done"));
+  std::map<std::string, std::string> states;
+  auto entries = store_->Journal(run_).value();
+  for (const auto& e : entries) states[e.action_id] = e.state;
+  EXPECT_EQ(states[done.id], "succeeded");
+  EXPECT_EQ(states[never.id], "failed");
+  // Settled once: a second pass finds nothing.
+  EXPECT_TRUE(RecoverInterrupted(live, fake_, records_)->empty());
+}
+
+TEST(DryRun, RecordsEveryCallAndSendsNothing) {
+  model::LiveState live;
+  DryRunTarget dry(live);
+  Plan p;
+  Action kv = KvPut("web", "A", "1");
+  Action app = AppAction(ActionKind::kAppCreate, "web");
+  app.depends_on = {kv.id};
+  p.actions = {kv, app, AppAction(ActionKind::kAppDelete, "old", "v")};
+  ApplyRecords records;  // no store: nothing recorded
+  ApplyOptions o;
+  o.poll_interval = std::chrono::milliseconds(0);
+  ApplyResult r = ExecutePlan(p, dry, o, records);
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  auto calls = dry.calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0], "PUT /v1/txn (1 ops: cas app/production/web/A)");
+  EXPECT_TRUE(std::find(calls.begin(), calls.end(), "POST /v2/apps /app/production/web") != calls.end());
+  EXPECT_TRUE(std::find(calls.begin(), calls.end(), "DELETE /v2/apps/app/production/old") != calls.end());
+}
+
+}  // namespace
+}  // namespace galley::engine
