@@ -358,6 +358,9 @@ class ApplyCommand {
         }
       }
       std::string digest = engine::PlanDigest(plan);
+      if (auto applied = ws_->store->PlanApplied(digest); applied.ok() && *applied) {
+        stale.insert(stale.begin(), "the plan was already applied (" + **applied + ")");
+      }
       if (!o_.dry_run && stale.empty()) {
         auto saved = ws_->store->SavePlan(run_, engine::PlanToJson(plan).dump(), digest);
         (void)saved;  // kAlreadyExists: saved when it was made on this host

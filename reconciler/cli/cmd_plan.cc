@@ -208,8 +208,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   } else {
     bool color = !o.no_color && ::isatty(STDOUT_FILENO) && !env.count("NO_COLOR") && &out == &std::cout;
     out << engine::RenderPlanText(plan, color);
-    // TODO(issue #5): say "apply it with: galley apply FILE" once apply exists.
-    if (!o.out.empty()) out << "\nSaved the plan to " << o.out << "\n";
+    if (!o.out.empty()) out << "\nSaved the plan to " << o.out << "; apply exactly it with: galley apply " << o.out << "\n";
   }
   if (o.detailed && plan.HasChanges()) return kExitChanges;
   return kExitOk;

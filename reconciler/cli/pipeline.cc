@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/pipeline.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -151,7 +152,12 @@ int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char*
 }
 
 std::string Who(const std::map<std::string, std::string>& env) {
-  auto user = env.count("USER") ? env.at("USER") : "unknown";
+  std::string user = env.count("USER") && !env.at("USER").empty() ? env.at("USER") : "";
+  if (user.empty()) {
+    struct passwd pw, *found = nullptr;
+    char buf[1024];
+    user = ::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found ? found->pw_name : "unknown";
+  }
   char host[256] = "localhost";
   ::gethostname(host, sizeof host - 1);
   return user + "@" + host;

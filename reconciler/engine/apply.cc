@@ -495,6 +495,7 @@ class Executor {
   Status WaitFor(const Action& a, const std::string& deployment_id, Clock::time_point deadline) {
     std::string last;
     std::string last_error;
+    int polls = 0;
     for (;;) {
       auto app = target_.App(a.target);
       std::string state;
@@ -524,7 +525,9 @@ class Executor {
         }
         return Status::Timeout(msg);
       }
-      o_.clock.sleep(o_.poll_interval);
+      // Quick first looks (a small app is often healthy within a second), then every
+      // poll_interval.
+      o_.clock.sleep(std::min(o_.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
     }
   }
 

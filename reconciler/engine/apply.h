@@ -104,7 +104,8 @@ struct ApplyClock {
 struct ApplyOptions {
   int concurrency = 16;
   std::chrono::seconds app_deadline{600};          // per app: write → healthy
-  std::chrono::milliseconds poll_interval{500};    // how often a deploying app is read
+  // How often a deploying app is read: after 100 ms, then doubling up to this.
+  std::chrono::milliseconds poll_interval{500};
   bool force = false;                              // supersede deployments that lock an app
   bool rollback_on_failure = false;
   // Reads a secret at apply time: "env:NAME" / "file:/path" → the value, or an error naming it.

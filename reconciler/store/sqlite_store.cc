@@ -343,6 +343,20 @@ class SqliteStore final : public StateStore {
     });
   }
 
+  Result<std::optional<std::string>> PlanApplied(const std::string& digest) override {
+    std::optional<std::string> applied;
+    Status st = Read("PlanApplied", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT applied_run_id, applied_at FROM plans WHERE digest = ?1",
+                                                   "PlanApplied"));
+      q.BindText(1, digest);
+      ASSIGN_OR_RETURN(bool found, q.Step());
+      if (found && !q.IsNull(0)) applied = "run " + std::to_string(q.Int(0)) + " at " + q.Text(1);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return applied;
+  }
+
   Result<int64_t> JournalStart(const JournalEntry& entry) override {
     std::string state = entry.state.empty() ? "started" : entry.state;
     int64_t id = 0;

@@ -94,6 +94,9 @@ class StateStore {
   virtual Result<int64_t> SavePlan(int64_t run_id, const std::string& plan_json, const std::string& digest) = 0;
   // Marks a saved plan applied; kConflict when it already was (a plan applies once).
   virtual Status MarkPlanApplied(const std::string& digest, int64_t apply_run_id) = 0;
+  // "run 12 at 2026-..." when the saved plan was applied; nullopt when it was not (or is
+  // not saved here).
+  virtual Result<std::optional<std::string>> PlanApplied(const std::string& digest) = 0;
 
   virtual Result<int64_t> JournalStart(const JournalEntry& entry) = 0;
   virtual Status JournalFinish(int64_t entry_id, const std::string& state, const std::string& detail_json) = 0;

@@ -1,1 +1,362 @@
 // SPDX-License-Identifier: Apache-2.0
+// `galley apply` end to end, in-process, against the Marathon and Consul emulators on
+// loopback: apply then plan is clean for every example; the first apply creates the
+// platform's HMAC key and galley's applied records; a runner with an empty store still
+// tells drift from pending; saved plans are refused when stale or applied twice; a held
+// lock exits 3; Marathon failing midway gives a partial run that the next apply finishes;
+// the deadline cancels a deployment and --rollback-on-failure puts the app back; dry runs
+// and refusals change nothing; the safety rails.
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "clients/consul_client.h"
+#include "engine/apply_lock.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "sandbox/common/faults.h"
+#include "sandbox/consul/consul_emulator.h"
+#include "sandbox/marathon/marathon_emulator.h"
+#include "store/state_store.h"
+#include "support/temp_repo.h"
+
+namespace galley {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct Emulated {
+  std::unique_ptr<sandbox::Emulator> emulator;
+  sandbox::FaultInjector faults;
+  std::unique_ptr<net::HttpServer> server;
+  std::string url;
+};
+
+void Start(Emulated& e, std::unique_ptr<sandbox::Emulator> emu) {
+  e.emulator = std::move(emu);
+  auto s = net::HttpServer::Start(net::HttpServerOptions{}, [&e](const net::HttpRequest& r) {
+    return e.faults.Handle(r, [&e](const net::HttpRequest& q) { return e.emulator->Handle(q); });
+  });
+  ASSERT_TRUE(s.ok());
+  e.server = std::move(s).value();
+  e.url = "http://127.0.0.1:" + std::to_string(e.server->port());
+}
+
+struct Out {
+  int code;
+  std::string out, err;
+};
+
+class ApplyE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartEmulators(std::chrono::milliseconds(10)); }
+  void StartEmulators(std::chrono::milliseconds health_delay) {
+    ::setenv("PROD_DATABASE_URL", "postgres://prod-db/app", 1);
+    ::unsetenv("GALLEY_HMAC_KEY");
+    ::unsetenv("GALLEY_MARATHON_URL");
+    ::unsetenv("GALLEY_CONSUL_URL");
+    ::unsetenv("CONSUL_HTTP_ADDR");
+    sandbox::marathon::MarathonOptions mo;
+    Start(marathon_, sandbox::marathon::NewMarathonEmulator(
+                         mo, sandbox::marathon::NewSimulatedRunner(
+                                 {std::chrono::milliseconds(5), health_delay, std::chrono::milliseconds(5)})));
+    Start(consul_, sandbox::consul::NewConsulEmulator({}));
+    // A copy of the reference example the tests may edit.
+    fs::copy(galley::testing::SourceRoot() + "/examples/reference", repo_.dir(), fs::copy_options::recursive);
+  }
+  void TearDown() override {
+    marathon_.emulator->Stop();
+    consul_.emulator->Stop();
+    marathon_.server->Stop();
+    consul_.server->Stop();
+    auto store = store::OpenSqliteStore(State());
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ((*store)->IntegrityCheck().value(), "ok");
+  }
+  std::string State(const std::string& name = "state.db") { return state_.Path(name); }
+  std::vector<std::string> Endpoints(const std::string& state = "") {
+    return {"--marathon", marathon_.url, "--consul", consul_.url, "--state", state.empty() ? State() : state};
+  }
+  Out Run(int (*cmd)(const cli::Args&, std::ostream&, std::ostream&), std::vector<std::string> args,
+          const std::string& state = "") {
+    auto e = Endpoints(state);
+    args.insert(args.end(), e.begin(), e.end());
+    std::ostringstream out, err;
+    int code = cmd(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+  Out History(std::vector<std::string> args) {
+    args.insert(args.end(), {"--state", State()});
+    std::ostringstream out, err;
+    int code = cli::RunHistory(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+  Out Apply(std::vector<std::string> extra = {}, const std::string& dir = "") {
+    std::vector<std::string> args = {dir.empty() ? repo_.dir() : dir, "--auto-approve"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(cli::RunApply, args);
+  }
+  Out Plan(std::vector<std::string> extra = {}, const std::string& dir = "", const std::string& state = "") {
+    std::vector<std::string> args = {dir.empty() ? repo_.dir() : dir, "--detailed-exitcode"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(cli::RunPlan, args, state);
+  }
+  net::ClientResponse Call(const std::string& method, const std::string& url, const std::string& body = "") {
+    net::ClientRequest req{method, url};
+    req.body = body;
+    auto r = http_->Send(req);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : net::ClientResponse{};
+  }
+  json App(const std::string& id) {
+    auto r = Call("GET", marathon_.url + "/v2/apps" + id);
+    return r.status == 200 ? json::parse(r.body)["app"] : json();
+  }
+  std::string Kv(const std::string& key) {
+    auto r = Call("GET", consul_.url + "/v1/kv/" + key + "?raw");
+    return r.status == 200 ? r.body : "(absent)";
+  }
+  void Faults(const std::string& plan) {
+    marathon_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, plan}, nullptr);
+  }
+  void ClearFaults() { marathon_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr); }
+  void Edit(const std::string& file, const std::string& from, const std::string& to) {
+    std::string text = galley::testing::ReadText(repo_.Path(file));
+    size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " not in " << file;
+    text.replace(at, from.size(), to);
+    repo_.Write(file, text);
+  }
+
+  Emulated marathon_, consul_;
+  galley::testing::TempRepo state_, repo_;
+  std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
+};
+
+TEST_F(ApplyE2eTest, ApplyThenPlanIsCleanAndRecordsAreKept) {
+  Out a = Apply();
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_NE(a.out.find("Apply complete: 16 applied, 0 failed, 0 not attempted"), std::string::npos) << a.out;
+  EXPECT_EQ(a.out.find("postgres://"), std::string::npos) << "a secret leaked into the output";
+  json app = App("/app/production/test-server");
+  EXPECT_EQ(app["instances"], 4);
+  EXPECT_EQ(app["tasksHealthy"], 4);
+  EXPECT_EQ(Kv("app/production/test-server/DATABASE_URL"), "postgres://prod-db/app");
+  // The first apply made the platform's key, and config digests are real.
+  std::string key = Kv("galley/reference/hmac-key");
+  EXPECT_EQ(key.size(), 64u);
+  EXPECT_EQ(app["labels"]["galley.config-digest"].get<std::string>().size(), 64u);
+  // galley's record per service × environment, with HMACs and never a value.
+  json rec = json::parse(Kv("galley/reference/applied/production/test-server"));
+  EXPECT_EQ(rec["app"]["id"], "/app/production/test-server");
+  EXPECT_TRUE(rec["kv"]["app/production/test-server/DATABASE_URL"].get<std::string>().starts_with("secret:"));
+  EXPECT_EQ(rec.dump().find("postgres://"), std::string::npos);
+
+  Out p = Plan();
+  EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
+  EXPECT_NE(p.out.find("No changes."), std::string::npos) << p.out;
+  // Without the secret's source (a pull request from a fork) the plan is still clean: the
+  // digest uses the HMAC last applied.
+  ::unsetenv("PROD_DATABASE_URL");
+  Out fork = Plan();
+  EXPECT_EQ(fork.code, cli::kExitOk) << fork.out << fork.err;
+  // A second apply has nothing to do.
+  ::setenv("PROD_DATABASE_URL", "postgres://prod-db/app", 1);
+  Out again = Apply();
+  EXPECT_EQ(again.code, cli::kExitOk);
+  EXPECT_NE(again.out.find("No changes."), std::string::npos) << again.out;
+}
+
+TEST_F(ApplyE2eTest, MultiPortExampleConvergesToo) {
+  std::string dir = galley::testing::SourceRoot() + "/examples/multi-port";
+  Out a = Apply({}, dir);
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  Out p = Plan({}, dir);
+  EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
+}
+
+TEST_F(ApplyE2eTest, AnEmptyStoreStillTellsDriftFromPending) {
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  Call("PUT", marathon_.url + "/v2/apps/app/production/test-server", R"({"instances": 7})");
+  Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
+  // A fresh CI runner: no state file; the records in Consul say what was applied.
+  Out p = Run(cli::RunPlan, {repo_.dir(), "--json"}, State("fresh.db"));
+  ASSERT_EQ(p.code, cli::kExitOk) << p.err;
+  json plan = json::parse(p.out);
+  std::map<std::string, std::string> reasons;
+  for (const auto& a : plan["actions"]) reasons[a["target"]] = a["reason"];
+  EXPECT_EQ(reasons["/app/production/test-server"], "drifted");
+  EXPECT_EQ(reasons["/app/production/session-cache"], "desired-changed");
+}
+
+TEST_F(ApplyE2eTest, ARolloutAndAConfigChangeRestartRolling) {
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  json before = App("/app/staging/test-server");
+  Edit("services/test-server.yaml", "LOG_LEVEL: debug", "LOG_LEVEL: warn");
+  Out p = Plan();
+  ASSERT_EQ(p.code, cli::kExitChanges);
+  EXPECT_NE(p.out.find("± restart marathon app /app/staging/test-server"), std::string::npos) << p.out;
+  Out a = Apply();
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_EQ(Kv("app/staging/test-server/LOG_LEVEL"), "warn");
+  json after = App("/app/staging/test-server");
+  EXPECT_NE(after["labels"]["galley.config-digest"], before["labels"]["galley.config-digest"]);
+  EXPECT_NE(after["tasks"][0]["id"], before["tasks"][0]["id"]) << "the task was not replaced";
+  // The key went in before the app was restarted.
+  EXPECT_LT(a.out.find("kv-put staging/test-server: written"), a.out.find("app-restart /app/staging/test-server: starting"));
+  EXPECT_EQ(Plan().code, cli::kExitOk);
+}
+
+TEST_F(ApplyE2eTest, SavedPlansAreRefusedWhenStaleOrAppliedTwice) {
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
+  std::string file = state_.Path("plan.json");
+  ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
+  // Someone scales the app by hand after the plan was made.
+  Call("PUT", marathon_.url + "/v2/apps/app/production/session-cache", R"({"instances": 5})");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Out stale = Run(cli::RunApply, {file, "--auto-approve"});
+  EXPECT_EQ(stale.code, cli::kExitStalePlan) << stale.out << stale.err;
+  EXPECT_NE(stale.err.find("app /app/production/session-cache: planned against version"), std::string::npos)
+      << stale.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 5);  // untouched
+
+  ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
+  Out first = Run(cli::RunApply, {file, "--auto-approve"});
+  ASSERT_EQ(first.code, cli::kExitOk) << first.out << first.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 3);
+  Out twice = Run(cli::RunApply, {file, "--auto-approve"});
+  EXPECT_EQ(twice.code, cli::kExitStalePlan);
+  EXPECT_NE(twice.err.find("already applied"), std::string::npos) << twice.err;
+  // A plan file that is not one.
+  repo_.Write("bad.json", "{\"actions\": 3}");
+  EXPECT_EQ(Run(cli::RunApply, {repo_.Path("bad.json"), "--auto-approve"}).code, cli::kExitError);
+}
+
+TEST_F(ApplyE2eTest, APlanFileFromAnotherCommitIsStale) {
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
+  std::string file = state_.Path("plan.json");
+  ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
+  json doc = json::parse(galley::testing::ReadText(file));
+  doc["commit"] = "0123456789abcdef0123456789abcdef01234567";
+  repo_.Write("other.json", doc.dump());
+  // Applied with its repository, the commits must agree (repo_ is no Git checkout: none).
+  Out o = Run(cli::RunApply, {repo_.Path("other.json"), repo_.dir(), "--auto-approve"});
+  EXPECT_EQ(o.code, cli::kExitStalePlan) << o.err;
+  EXPECT_NE(o.err.find("commit: planned at 0123456789abcdef"), std::string::npos) << o.err;
+}
+
+TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {
+  auto store = store::OpenSqliteStore(State("other-host.db"));
+  ASSERT_TRUE(store.ok());
+  auto http = net::NewHttpClient();
+  auto consul = clients::NewConsulClient({consul_.url, "", ""}, http.get());
+  engine::LockOptions lo;
+  lo.platform = "reference";
+  lo.holder = "ci@runner-7 pid 42";
+  auto lock = engine::PlatformLock::Acquire(*consul, **store, lo);
+  ASSERT_TRUE(lock.ok()) << lock.status().message();
+  Out o = Apply();
+  EXPECT_EQ(o.code, cli::kExitLockHeld) << o.err;
+  EXPECT_NE(o.err.find("ci@runner-7 pid 42"), std::string::npos) << o.err;
+  EXPECT_TRUE(App("/app/production/test-server").is_null()) << "applied without the lock";
+  // Waiting for it: released while the second apply waits.
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    (void)(*lock)->Release();
+  });
+  Out waited = Apply({"--lock-timeout", "20s"});
+  release.join();
+  EXPECT_EQ(waited.code, cli::kExitOk) << waited.err;
+}
+
+TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
+  // Creates fail after the first two got through.
+  Faults(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})");
+  Out a = Apply({"--concurrency", "1"});
+  EXPECT_EQ(a.code, cli::kExitError);
+  EXPECT_NE(a.out.find("failed"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("10 applied, 6 failed, 0 not attempted"), std::string::npos) << a.out;
+  ClearFaults();
+  Out history = History({"--json"});
+  ASSERT_EQ(history.code, cli::kExitOk) << history.err;
+  json runs = json::parse(history.out)["runs"];
+  ASSERT_TRUE(runs.is_array() && !runs.empty()) << history.out;
+  EXPECT_EQ(runs[0]["outcome"], "partial") << runs[0].dump();
+  Out b = Apply();
+  EXPECT_EQ(b.code, cli::kExitOk) << b.out << b.err;
+  EXPECT_NE(b.out.find("6 applied, 0 failed"), std::string::npos) << b.out;
+  EXPECT_EQ(Plan().code, cli::kExitOk);
+}
+
+TEST_F(ApplyE2eTest, DryRunSendsNothingAndNoTerminalMeansNo) {
+  Out dry = Run(cli::RunApply, {repo_.dir(), "--dry-run"});
+  ASSERT_EQ(dry.code, cli::kExitOk) << dry.err;
+  EXPECT_NE(dry.out.find("wave 1:"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("wave 2:"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("POST /v2/apps /app/production/test-server"), std::string::npos) << dry.out;
+  EXPECT_TRUE(App("/app/production/test-server").is_null());
+  EXPECT_EQ(Kv("app/production/test-server/LOG_LEVEL"), "(absent)");
+  EXPECT_EQ(Kv("galley/reference/hmac-key"), "(absent)");
+  // Tests run without a terminal on stdin: without --auto-approve, apply refuses.
+  Out refused = Run(cli::RunApply, {repo_.dir()});
+  EXPECT_EQ(refused.code, cli::kExitError);
+  EXPECT_NE(refused.err.find("--auto-approve"), std::string::npos) << refused.err;
+  EXPECT_TRUE(App("/app/production/test-server").is_null());
+}
+
+TEST_F(ApplyE2eTest, TheSafetyRailsHoldBackMassDeletes) {
+  // A platform of 12 services, then all of them removed from Git with prune on.
+  galley::testing::TempRepo big;
+  big.Write("galley.yaml", std::string(galley::testing::kMinimalPlatform) + "policy: {prune: true}\n");
+  for (int i = 0; i < 12; ++i) {
+    std::string svc = galley::testing::kMinimalService;
+    svc.replace(svc.find("name: web"), 9, "name: web" + std::to_string(i));
+    svc.replace(svc.find("container: 8080"), 15, "container: " + std::to_string(8100 + i));
+    big.Write("services/web" + std::to_string(i) + ".yaml", svc);
+  }
+  Out a = Apply({}, big.dir());
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  for (int i = 0; i < 12; ++i) fs::remove(big.Path("services/web" + std::to_string(i) + ".yaml"));
+  big.Write("services/keep.yaml", galley::testing::kMinimalService);
+  Out refused = Apply({}, big.dir());
+  EXPECT_EQ(refused.code, cli::kExitError);
+  EXPECT_NE(refused.err.find("--allow-large"), std::string::npos) << refused.err;
+  EXPECT_FALSE(App("/app/production/web3").is_null());
+  Out allowed = Apply({"--allow-large"}, big.dir());
+  EXPECT_EQ(allowed.code, cli::kExitOk) << allowed.out << allowed.err;
+  EXPECT_TRUE(App("/app/production/web3").is_null());
+  EXPECT_FALSE(App("/app/production/web").is_null());
+}
+
+class SlowApplyE2eTest : public ApplyE2eTest {
+ protected:
+  void SetUp() override { StartEmulators(std::chrono::milliseconds(60000)); }
+};
+
+TEST_F(SlowApplyE2eTest, TheDeadlineCancelsAndRollbackPutsTheAppBack) {
+  // The first apply cannot finish either: tasks take a minute to be healthy.
+  Out first = Apply({"--target", "session-cache", "--env", "staging", "--deadline", "1s"});
+  EXPECT_EQ(first.code, cli::kExitError);
+  EXPECT_NE(first.out.find("not healthy within 1s"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("cancelled, Marathon rolls the app back"), std::string::npos) << first.out;
+  // Marathon's rollback of a create removes the app again.
+  for (int i = 0; i < 100 && !App("/app/staging/session-cache").is_null(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(App("/app/staging/session-cache").is_null()) << "Marathon's rollback of a create removes the app";
+  json history = json::parse(History({"--json"}).out)["runs"];
+  EXPECT_EQ(history[0]["outcome"], "partial") << history[0].dump();  // the key went in, the app did not
+}
+
+}  // namespace
+}  // namespace galley

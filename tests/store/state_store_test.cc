@@ -246,7 +246,12 @@ TEST_F(StoreTest, APlanAppliesOnce) {
 
   EXPECT_EQ(s.MarkPlanApplied("sha256:zz", *apply_run).code(), StatusCode::kNotFound);
   EXPECT_EQ(s.MarkPlanApplied("sha256:aa", 999).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(s.PlanApplied("sha256:aa").value().has_value());
+  EXPECT_FALSE(s.PlanApplied("sha256:zz").value().has_value());
   ASSERT_TRUE(s.MarkPlanApplied("sha256:aa", *apply_run).ok());
+  auto applied = s.PlanApplied("sha256:aa");
+  ASSERT_TRUE(applied.ok() && applied->has_value());
+  EXPECT_TRUE(Contains(**applied, "run " + std::to_string(*apply_run) + " at ")) << **applied;
   Status twice = s.MarkPlanApplied("sha256:aa", *apply_run);
   EXPECT_EQ(twice.code(), StatusCode::kConflict);
   EXPECT_TRUE(Contains(twice.message(), "already applied by run " + std::to_string(*apply_run)))
