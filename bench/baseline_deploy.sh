@@ -22,6 +22,7 @@
 # staging"), QUIET=1 (no line per app). Prints one line per app and a summary with the
 # request count; exits 0 when every app turned healthy, 1 otherwise.
 set -uo pipefail
+export LC_ALL=C  # $EPOCHREALTIME with a "." decimal point
 
 if [[ $# -lt 3 ]]; then
   echo "usage: $0 DEFS MARATHON_URL CONSUL_URL [SERVICE ...]" >&2

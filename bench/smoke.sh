@@ -4,10 +4,13 @@
 # (default 50 services x 3 environments), check that `galley validate` accepts it and that
 # `galley render --out` writes one Marathon app per service x environment (a service with
 # two ports is still one app), one KV file per service x environment, the platform KV file
-# and one HAProxy config per instance; and that validate rejects a broken copy.
+# and one HAProxy config per instance; and that validate rejects a broken copy. Then the
+# apply benchmark at 10 x 2 (bench/apply_bench.py --smoke): galley apply and the baseline
+# both converge a sandbox from empty (~10 s; galley-sandbox next to galley, or GALLEY_SANDBOX).
 #
 #   bench/smoke.sh
 #   GALLEY=/path/to/galley SERVICES=20 ENVIRONMENTS=2 bench/smoke.sh
+#   APPLY_SMOKE=0 bench/smoke.sh          # without the apply part
 #
 # Prints one line per check and `N passed, M failed`; exits 1 if any check failed.
 set -uo pipefail
@@ -157,5 +160,27 @@ check "the collision is reported as a listen port error" grep -q 'listen port .*
 "$GALLEY" render "$broken" --out "$work/broken-out" >/dev/null 2>&1
 rc=$?
 check "render refuses the broken repository" test "$rc" -ne 0 -a ! -e "$work/broken-out/marathon"
+
+# The apply benchmark's path at 10 x 2 (bench/apply.sh): galley apply and the
+# marathon-deploy.sh-style baseline each converge a fresh sandbox from empty, checked with
+# `galley plan --detailed-exitcode` and Marathon's counts. Shortened health delay and baseline
+# poll (~10 s in all); no timing assertions. APPLY_SMOKE=0 skips it.
+SANDBOX="${GALLEY_SANDBOX:-$(dirname "$GALLEY")/galley-sandbox}"
+if [[ "${APPLY_SMOKE:-1}" == 0 ]]; then
+  echo "skip apply benchmark smoke (APPLY_SMOKE=0)"
+elif [[ ! -x "$SANDBOX" ]]; then
+  fail "galley-sandbox is executable for the apply smoke ($SANDBOX; set GALLEY_SANDBOX=...)"
+else
+  python3 "$here/apply_bench.py" --smoke --galley "$GALLEY" --sandbox "$SANDBOX" >"$work/apply.txt" 2>&1
+  rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      "ok   "*) ok "apply: ${line#ok   }" ;;
+      "FAIL "*) fail "apply: ${line#FAIL }" ;;
+    esac
+  done <"$work/apply.txt"
+  if [[ $rc -ne 0 ]]; then tail -20 "$work/apply.txt"; fi
+  check "apply benchmark smoke (10 x 2, galley and baseline) exits 0" test "$rc" -eq 0
+fi
 
 finish

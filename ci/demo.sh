@@ -2,7 +2,8 @@
 # galley's main job on the embedded default, from a fresh Debian 12 machine: install, build,
 # validate the reference platform in examples/reference, render everything it would deploy
 # (Marathon apps, Consul KV, HAProxy configs checked by the real haproxy) into out/, then
-# start the sandbox (emulated Marathon and Consul on loopback) and plan the platform into it.
+# start the sandbox (emulated Marathon and Consul on loopback), plan the platform into it,
+# apply the saved plan, make a drift by hand, report it and repair it.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$GALLEY_ROOT/ci/install-deps.sh"
@@ -39,6 +40,38 @@ mport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["maratho
 cport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consul_port"])' "$work/ready.json")
 echo "marathon http://127.0.0.1:$mport  consul http://127.0.0.1:$cport"
 
-log "galley plan examples/reference   (against the empty sandbox; secrets from the environment)"
-PROD_DATABASE_URL="postgres://demo" "$galley" plan "$example" --marathon "http://127.0.0.1:$mport" \
-  --consul "http://127.0.0.1:$cport" --state "$work/state.db" --out "$out/plan.json" || true
+export PROD_DATABASE_URL="postgres://demo"   # the reference platform's one secret, read at apply time
+endpoints=(--marathon "http://127.0.0.1:$mport" --consul "http://127.0.0.1:$cport" --state "$work/state.db")
+
+log "galley plan examples/reference   (against the empty sandbox)"
+"$galley" plan "$example" "${endpoints[@]}" --out "$out/plan.json"
+
+log "galley apply out/reference/plan.json   (exactly the saved plan; waits for every app to be healthy)"
+"$galley" apply "$out/plan.json" "${endpoints[@]}"
+
+log "galley plan --detailed-exitcode   (converged: no changes, exit 0)"
+"$galley" plan "$example" "${endpoints[@]}" --detailed-exitcode
+
+log "a hand-made drift: someone scales test-server to 6 and edits a KV value behind galley's back"
+curl -fsS -X PUT "http://127.0.0.1:$mport/v2/apps/app/production/test-server" \
+  -H 'Content-Type: application/json' -d '{"instances": 6}'
+echo
+curl -fsS -X PUT "http://127.0.0.1:$cport/v1/kv/app/production/test-server/LOG_LEVEL" -d 'trace'
+echo
+sleep 1
+
+log "galley drift --detailed-exitcode   (exit 2: drift found)"
+set +e
+"$galley" drift "$example" "${endpoints[@]}" --detailed-exitcode
+code=$?
+set -e
+[ "$code" = 2 ] || { echo "expected drift (exit 2), got $code" >&2; exit 1; }
+
+log "galley apply --auto-approve   (the drift policy is revert: apply repairs it)"
+"$galley" apply "$example" "${endpoints[@]}" --auto-approve
+
+log "galley drift --detailed-exitcode   (repaired: exit 0)"
+"$galley" drift "$example" "${endpoints[@]}" --detailed-exitcode
+
+log "galley history"
+"$galley" history --state "$work/state.db"

@@ -44,11 +44,12 @@ constexpr char kUsage[] =
     "Makes the platform match the desired state in DIR (default: the current directory): takes\n"
     "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
     "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
-    "With PLANFILE (from `galley plan --out`), applies exactly that plan, or refuses it (exit 4)\n"
-    "when anything it was planned against has moved; with DIR too, DIR's commit must be the plan's.\n"
+    "With PLANFILE (from `galley plan --out`), applies exactly that plan without asking again (it\n"
+    "was reviewed when it was made), or refuses it (exit 4) when anything it was planned against\n"
+    "has moved or it was applied already; with DIR too, DIR's commit must be the plan's.\n"
     "\n"
     "options:\n"
-    "  --auto-approve        do not ask (required when there is no terminal)\n"
+    "  --auto-approve        do not ask (required for DIR when there is no terminal)\n"
     "  --dry-run             walk the whole apply with nothing sent; print the schedule and the calls\n"
     "  --force               supersede Marathon deployments that hold an app (default: wait for them)\n"
     "  --rollback-on-failure put a failed app back to the definition it had before\n"
@@ -351,12 +352,6 @@ class ApplyCommand {
         stale.insert(stale.begin(), "commit: planned at " + plan.commit + ", " + o_.target.dir + " is at " +
                                         (ws_->commit.empty() ? "no Git commit" : ws_->commit));
       }
-      for (const auto& a : plan.actions) {
-        if (a.desired.dump().find(engine::kDigestUnknown) != std::string::npos) {
-          stale.push_back("app " + a.target + ": planned before the platform had an HMAC key (config digest " +
-                          engine::kDigestUnknown + ")");
-        }
-      }
       std::string digest = engine::PlanDigest(plan);
       if (auto applied = ws_->store->PlanApplied(digest); applied.ok() && *applied) {
         stale.insert(stale.begin(), "the plan was already applied (" + **applied + ")");
@@ -369,14 +364,21 @@ class ApplyCommand {
       }
       if (!stale.empty()) {
         std::string msg = "the plan in " + o_.plan_file + " is stale; plan again:\n  " + Join(stale, "\n  ");
-        Finish("stale", json{{"error", msg}});
+        Finish("failed", json{{"error", msg}, {"stale", true}});
         err_ << "galley apply: " << msg << "\n";
         return kExitStalePlan;
       }
     }
 
     bool color = !o_.no_color && !o_.json && ::isatty(STDOUT_FILENO) && !ws_->env.count("NO_COLOR") && &out_ == &std::cout;
-    if (!o_.json) out_ << engine::RenderPlanText(plan, color);
+    // A saved plan was reviewed when it was made (like `terraform apply PLANFILE`): it is
+    // neither printed whole again nor confirmed.
+    if (!o_.json && o_.plan_file.empty()) out_ << engine::RenderPlanText(plan, color);
+    if (!o_.json && !o_.plan_file.empty()) {
+      out_ << "Applying the saved plan " << o_.plan_file << " for platform " << plan.platform
+           << (plan.commit.empty() ? "" : " at commit " + plan.commit) << ", made " << plan.created_at << ": "
+           << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions") << "\n";
+    }
     if (!plan.HasChanges()) {
       Finish("ok", json{{"actions", 0}});
       if (o_.json) out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2) << "\n";
@@ -387,12 +389,16 @@ class ApplyCommand {
       std::string msg = "refusing a large disruptive change without --allow-large:\n  " + Join(violations, "\n  ");
       return Fail(msg);
     }
-    if (!o_.auto_approve && !o_.dry_run && !Confirm(plan, out_, err_)) {
-      Finish("cancelled", json{{"actions", plan.actions.size()}});
+    if (!o_.auto_approve && !o_.dry_run && o_.plan_file.empty() && !Confirm(plan, out_, err_)) {
+      Finish("failed", json{{"actions", plan.actions.size()}, {"cancelled", true}});
       err_ << "galley apply: not applied\n";
       return kExitError;
     }
     std::string digest = engine::PlanDigest(plan);
+    // A plan made before the platform had its HMAC key: the config digests are computed now.
+    if (Status s = engine::ResolveConfigDigests(plan, hmac_key, SecretReader(ws_->env)); !s.ok()) {
+      return Fail(s.message());
+    }
     if (o_.plan_file.empty() && !o_.dry_run) {
       auto saved = ws_->store->SavePlan(run_, engine::PlanToJson(plan).dump(), digest);
       if (saved.ok() || saved.status().code() == StatusCode::kAlreadyExists) (void)ws_->store->MarkPlanApplied(digest, run_);
@@ -444,7 +450,7 @@ class ApplyCommand {
     json summary = result.ToJson();
     summary["digest"] = digest;
     summary["dry_run"] = o_.dry_run;
-    Finish(o_.dry_run ? "dry-run" : outcome, summary);
+    Finish(o_.dry_run ? "ok" : outcome, summary);
     if (o_.json) {
       out_ << summary.dump(2) << "\n";
     } else {

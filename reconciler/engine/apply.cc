@@ -11,6 +11,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "engine/desired.h"
 #include "engine/normalize.h"
 
 namespace galley::engine {
@@ -659,6 +660,38 @@ json ApplyResult::ToJson() const {
 
 ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records) {
   return Executor(plan, target, options, records).Run();
+}
+
+Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
+                            const std::function<Result<std::string>(const std::string&)>& read_secret) {
+  for (auto& a : plan.actions) {
+    if (!IsApp(a.kind) || !a.desired.is_object() || !a.desired.contains("labels")) continue;
+    json& labels = a.desired["labels"];
+    if (!labels.is_object() || labels.value(kConfigDigestLabel, std::string()) != kDigestUnknown) continue;
+    if (!a.config.is_object()) {
+      return Status::InvalidArgument("app " + a.target + ": its config digest is \"" + kDigestUnknown +
+                                     "\" but the plan carries no config to compute it from; plan again");
+    }
+    std::map<std::string, std::optional<std::string>> hmacs;
+    for (auto it = a.config.begin(); it != a.config.end(); ++it) {
+      const json& v = *it;
+      if (v.contains("value") && v["value"].is_string()) {
+        hmacs[it.key()] = HmacSha256Hex(hmac_key, v["value"].get<std::string>());
+      } else if (v.contains("secret") && v["secret"].is_string()) {
+        std::string source = v["secret"].get<std::string>();
+        if (!read_secret) return Status::InvalidArgument("app " + a.target + ": secret " + source + " cannot be read");
+        auto secret = read_secret(source);
+        if (!secret.ok()) return Status::InvalidArgument("app " + a.target + ": " + secret.status().message());
+        hmacs[it.key()] = HmacSha256Hex(hmac_key, *secret);
+      } else {
+        return Status::InvalidArgument("app " + a.target + ": malformed config entry " + it.key());
+      }
+    }
+    std::optional<std::string> digest = ConfigDigest(hmac_key, hmacs);
+    if (!digest) return Status::Internal("app " + a.target + ": config digest");
+    labels[kConfigDigestLabel] = *digest;
+  }
+  return Status::Ok();
 }
 
 std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan) {

@@ -150,6 +150,12 @@ struct ApplyResult {
 
 ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records);
 
+// Fills in the galley.config-digest label of apps planned before the platform had an HMAC
+// key ("(known after apply)"), from each action's `config` (secrets read with
+// `read_secret`). Fails naming the app, or the secret that cannot be read.
+Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
+                            const std::function<Result<std::string>(const std::string&)>& read_secret);
+
 // The steps apply runs in waves (every step of a wave depends only on earlier waves), for
 // `apply --dry-run`: "wave 1: kv app/production/web (2 keys); app-create /app/production/web".
 std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan);

@@ -66,6 +66,7 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
       if (!se) continue;
       bool paused = s.paused || se->paused || env.paused;
       std::map<std::string, std::optional<std::string>> hmacs;
+      nlohmann::json config = nlohmann::json::object();
       for (const auto& entry : render::RenderServiceKv(s, *se)) {
         DesiredKv kv{s.name, env.name, entry.key, std::nullopt, entry.value.secret(), "", paused};
         if (entry.value.secret()) {
@@ -74,6 +75,7 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
         }
         kv.value = secrets(entry.value);
         std::string name = entry.key.substr(entry.key.rfind('/') + 1);
+        config[name] = kv.secret ? nlohmann::json{{"secret", kv.secret_source}} : nlohmann::json{{"value", *kv.value}};
         if (kv.value && !hmac_key.empty()) {
           hmacs[name] = HmacSha256Hex(hmac_key, *kv.value);
         } else if (auto it = applied_kv.find(entry.key); it != applied_kv.end() && !hmac_key.empty()) {
@@ -85,13 +87,16 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
         out.kv.push_back(std::move(kv));
       }
       nlohmann::json body = nlohmann::json::parse(render::RenderMarathonApp(p, s, *se).dump());
+      bool known_after_apply = false;
       if (!p.restarts_on_kv_change) {
         std::optional<std::string> digest = hmac_key.empty() ? std::nullopt : ConfigDigest(hmac_key, hmacs);
         body["labels"][kConfigDigestLabel] = digest ? *digest : kDigestUnknown;
+        if (!digest) known_after_apply = true;
       }
       std::vector<std::string> ignore = p.ignore_app_fields;
       ignore.insert(ignore.end(), s.ignore.begin(), s.ignore.end());
-      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body, ignore, paused});
+      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body, ignore, paused,
+                                    known_after_apply ? config : nlohmann::json()});
     }
   }
   return out;

@@ -162,6 +162,7 @@ json PlanToJson(const Plan& p) {
                            {"desired", a.desired},
                            {"sensitive", a.sensitive},
                            {"notes", a.notes}});
+    if (!a.config.is_null()) actions.back()["config"] = a.config;
   }
   return json{{"galley_plan", p.schema_version},
               {"galley_version", p.galley_version},
@@ -223,6 +224,7 @@ Result<Plan> PlanFromJson(const json& doc) {
         a.changes.push_back(fc);
       }
       a.desired = j.at("desired");
+      if (j.contains("config")) a.config = j.at("config");
       a.sensitive = j.at("sensitive").get<bool>();
       a.notes = j.at("notes").get<std::vector<std::string>>();
       p.actions.push_back(std::move(a));
@@ -246,11 +248,15 @@ std::string PlanDigest(const Plan& plan) {
   return Sha256Hex(j.dump());
 }
 
+namespace {
+
 // "3f61674b7e35" or "3f61674b7e35-dirty".
 std::string ShortCommit(const std::string& c) {
   bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
   return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
 }
+
+}  // namespace
 
 std::string RenderPlanText(const Plan& p, bool color) {
   Style st{color};
@@ -300,12 +306,16 @@ std::string RenderPlanText(const Plan& p, bool color) {
   return out;
 }
 
+namespace {
+
 // Targets come from live objects: keep them from breaking out of Markdown code spans.
 std::string Code(const std::string& s) {
   std::string out;
   for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
   return "`" + out + "`";
 }
+
+}  // namespace
 
 std::string RenderPlanMarkdown(const Plan& p) {
   std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +

@@ -35,7 +35,11 @@ struct Action {
   std::vector<FieldChange> changes;
   std::string token;     // app version / ModifyIndex the action was planned against
   std::vector<std::string> depends_on;
-  nlohmann::json desired;  // app: the body to send; kv: {"value": "..."} or {"secret": {"env"|"file": ...}, "hmac": ...}
+  nlohmann::json desired;  // app: the body to send; kv: {"value": "..."} or {"secret": "env:VAR"|"file:/p", "hmac": ...}
+  // App whose galley.config-digest label is "(known after apply)" (no platform HMAC key
+  // yet): the config the digest is made of, {"KEY": {"value": ...} | {"secret": "env:VAR"}};
+  // apply computes the label from it. Null otherwise.
+  nlohmann::json config;
   bool sensitive = false;  // a secret: values are never printed
   std::vector<std::string> notes;
 };

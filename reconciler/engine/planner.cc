@@ -216,6 +216,7 @@ class Planner {
       a.env = d.env;
       a.target = d.id;
       a.desired = d.body;
+      a.config = d.config;
       if (live == in_.live.apps.end()) {
         a.kind = ActionKind::kAppCreate;
         a.token = "0";

@@ -47,6 +47,10 @@ struct DesiredApp {
   nlohmann::json body;              // rendered, including galley's labels
   std::vector<std::string> ignore;  // JSON pointers whose drift is tolerated
   bool paused = false;
+  // When the config digest is not known yet (the platform has no HMAC key): the service's
+  // config for this environment, {"KEY": {"value": "..."} | {"secret": "env:VAR"}}, so
+  // apply can compute the digest. Null otherwise.
+  nlohmann::json config;
 };
 
 struct DesiredKv {

@@ -241,6 +241,20 @@ TEST_F(ApplyE2eTest, SavedPlansAreRefusedWhenStaleOrAppliedTwice) {
   EXPECT_EQ(Run(cli::RunApply, {repo_.Path("bad.json"), "--auto-approve"}).code, cli::kExitError);
 }
 
+TEST_F(ApplyE2eTest, APlanMadeBeforeTheFirstApplyCanBeApplied) {
+  // CI: plan --out on a brand-new platform (no HMAC key yet), then apply the file.
+  std::string file = state_.Path("first.json");
+  ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
+  EXPECT_NE(galley::testing::ReadText(file).find("(known after apply)"), std::string::npos);
+  EXPECT_EQ(galley::testing::ReadText(file).find("postgres://"), std::string::npos);
+  Out a = Run(cli::RunApply, {file, "--auto-approve"});
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"].get<std::string>().size(), 64u);
+  // The digests apply computed are the ones plan computes now that the key exists.
+  Out p = Plan();
+  EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
+}
+
 TEST_F(ApplyE2eTest, APlanFileFromAnotherCommitIsStale) {
   ASSERT_EQ(Apply().code, cli::kExitOk);
   Edit("services/session-cache.yaml", "instances: 2", "instances: 3");

@@ -284,7 +284,7 @@ TEST_F(PlanE2eTest, InvalidRepositoryPlansNothing) {
   repo.Write("galley.yaml", "apiVersion: galley/v1\n");
   Out o = Plan({}, repo.dir());
   EXPECT_EQ(o.code, cli::kExitError);
-  EXPECT_NE(o.err.find("is not valid; nothing planned"), std::string::npos);
+  EXPECT_NE(o.err.find("is not valid; nothing done"), std::string::npos);
 }
 
 }  // namespace

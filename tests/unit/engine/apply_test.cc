@@ -11,6 +11,7 @@
 #include <set>
 
 #include "base/digest.h"
+#include "engine/desired.h"
 #include "engine/normalize.h"
 
 namespace galley::engine {
@@ -506,6 +507,32 @@ TEST_F(ApplyTest, AnInterruptedRunIsResolvedAgainstLiveState) {
   EXPECT_EQ(states[never.id], "failed");
   // Settled once: a second pass finds nothing.
   EXPECT_TRUE(RecoverInterrupted(live, fake_, records_)->empty());
+}
+
+TEST(ApplyHelpers, ConfigDigestsUnknownAtPlanTimeAreComputedAtApply) {
+  Plan p;
+  Action app = AppAction(ActionKind::kAppCreate, "web");
+  app.desired["labels"] = json{{"galley.config-digest", "(known after apply)"}, {"version", "v1"}};
+  app.config = json{{"LOG_LEVEL", {{"value", "info"}}}, {"DB", {{"secret", "env:DB_URL"}}}};
+  Action other = AppAction(ActionKind::kAppCreate, "api");
+  other.desired["labels"] = json{{"galley.config-digest", "d-known"}};
+  p.actions = {app, other};
+  auto secrets = [](const std::string& src) -> Result<std::string> {
+    if (src == "env:DB_URL") return std::string("postgres://x");
+    return Status::NotFound("secret variable X is not set");
+  };
+  ASSERT_TRUE(ResolveConfigDigests(p, "k", secrets).ok());
+  // The same digest the planner makes when the key exists (engine/desired.h).
+  std::string want = *ConfigDigest("k", {{"LOG_LEVEL", HmacSha256Hex("k", "info")}, {"DB", HmacSha256Hex("k", "postgres://x")}});
+  EXPECT_EQ(p.actions[0].desired["labels"]["galley.config-digest"], want);
+  EXPECT_EQ(p.actions[1].desired["labels"]["galley.config-digest"], "d-known");
+  // A secret that cannot be read names itself; a plan without the config says so.
+  p.actions[0].desired["labels"]["galley.config-digest"] = "(known after apply)";
+  p.actions[0].config["DB"] = json{{"secret", "env:MISSING"}};
+  Status missing = ResolveConfigDigests(p, "k", secrets);
+  EXPECT_NE(missing.message().find("secret variable X is not set"), std::string::npos) << missing.message();
+  p.actions[0].config = json();
+  EXPECT_NE(ResolveConfigDigests(p, "k", secrets).message().find("plan again"), std::string::npos);
 }
 
 TEST(DryRun, RecordsEveryCallAndSendsNothing) {
