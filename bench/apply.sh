@@ -12,6 +12,7 @@ extra=()
 [[ "${COUNT_REQUESTS:-1}" == 0 ]] && extra+=(--no-count-requests)
 [[ -n "${JSON:-}" ]] && extra+=(--json "$JSON")
 [[ "${KEEP:-0}" == 1 ]] && extra+=(--keep)
+for arg in ${GALLEY_APPLY_ARGS:-}; do extra+=("--galley-arg=$arg"); done  # e.g. "--concurrency=64"
 exec python3 "$root/bench/apply_bench.py" --galley "${GALLEY:-$root/build/bin/galley}" \
   --sandbox "${GALLEY_SANDBOX:-$root/build/bin/galley-sandbox}" --services "${SERVICES:-500}" \
   --environments "${ENVIRONMENTS:-2}" --runs "${RUNS:-3}" --baseline-subset "${BASELINE_SUBSET:-100}" \
