@@ -6,6 +6,7 @@
 #include "base/digest.h"
 #include "base/strings.h"
 #include "engine/normalize.h"
+#include "engine/ownership.h"
 
 namespace galley::engine {
 namespace {
@@ -13,36 +14,11 @@ namespace {
 using json = nlohmann::json;
 
 constexpr char kDigestLabelPointer[] = "/labels/galley.config-digest";
-constexpr char kPlatformLabel[] = "galley.platform";
 
 std::string AppActionId(const std::string& id) { return "app:" + id; }
 
-// Normalisation drops values equal to Marathon's defaults, so a change to or from a default
-// (scaling to 1 instance) would read "(absent)": show the raw value instead where the raw
-// body has it.
-void ShowDefaults(std::vector<FieldChange>& changes, const json& raw_before, const json& raw_after) {
-  for (auto& c : changes) {
-    try {
-      json::json_pointer p(c.pointer);
-      if (!c.before_present && raw_before.contains(p)) {
-        c.before_present = true;
-        c.before = raw_before.at(p);
-      }
-      if (!c.after_present && raw_after.contains(p)) {
-        c.after_present = true;
-        c.after = raw_after.at(p);
-      }
-    } catch (const json::exception&) {
-    }
-  }
-}
 std::string KvActionId(const std::string& key) { return "kv:" + key; }
 
-json Comparable(const json& body, const std::vector<std::string>& ignore) {
-  json n = NormalizeApp(body);
-  RemovePointers(n, ignore);
-  return n;
-}
 
 std::string DescribeChanges(const std::vector<FieldChange>& changes) {
   std::vector<std::string> parts;
@@ -64,34 +40,7 @@ ActionKind Classify(const std::vector<FieldChange>& changes) {
   return ActionKind::kAppUpdate;
 }
 
-bool UnderAny(const std::string& s, const std::vector<std::string>& prefixes) {
-  for (const auto& p : prefixes) {
-    if (StartsWith(s, p)) return true;
-  }
-  return false;
-}
 
-// The environment and service owning `s` under one of the managed `prefixes`
-// ("/app/<env>/" or "app/<env>/"): the environment comes from the prefix itself, the service
-// is the next path segment (may be empty for odd shapes such as "app/production/FOO").
-std::pair<std::string, std::string> Owner(const std::string& s, const std::vector<std::string>& prefixes) {
-  for (const auto& p : prefixes) {
-    if (!StartsWith(s, p)) continue;
-    auto segs = Split(p, '/');
-    std::string env;
-    for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
-      if (!it->empty()) {
-        env = *it;
-        break;
-      }
-    }
-    std::string rest = s.substr(p.size());
-    std::string service = rest.substr(0, rest.find('/'));
-    if (rest.find('/') == std::string::npos && s[0] != '/') service.clear();  // "app/<env>/KEY"
-    return {env, service};
-  }
-  return {};
-}
 
 class Planner {
  public:
@@ -228,8 +177,7 @@ class Planner {
         continue;
       }
       const model::LiveApp& l = live->second;
-      bool labelled = l.body.is_object() && l.body.contains("labels") && l.body["labels"].is_object() &&
-                      l.body["labels"].value(kPlatformLabel, "") == in_.platform;
+      bool labelled = Labelled(l.body, in_.platform);
       if (!labelled) {
         // Not galley's: never taken over silently (adopting apps is a separate, explicit step).
         plan_.unmanaged.push_back({d.id, "declared, but the live app has no " + std::string(kPlatformLabel) + "=" +
@@ -281,8 +229,7 @@ class Planner {
       if (desired_apps_.count(id) || !UnderAny(id, in_.app_prefixes)) continue;
       auto [env, service] = Owner(id, in_.app_prefixes);
       if (!InScope(service, env) || env.empty()) continue;
-      bool ours = app.body.is_object() && app.body.contains("labels") && app.body["labels"].is_object() &&
-                  app.body["labels"].value(kPlatformLabel, "") == in_.platform;
+      bool ours = Labelled(app.body, in_.platform);
       std::string why = ours ? "carries galley's label but is not declared (orphan)"
                              : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
       if (HeldBack(model::ResourceKind::kMarathonApp, id, env, service, why)) continue;
