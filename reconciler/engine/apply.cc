@@ -121,8 +121,10 @@ class Recorder {
  public:
   Recorder(ApplyRecords& records, ApplyTarget& target) : r_(records), target_(target) {}
 
-  int64_t Start(const Action& a, const json& expect) {
-    if (!r_.store) return 0;
+  // The entry's id (0 without a store). An action that cannot be journaled is not run:
+  // a crash after it would leave nothing to settle it by.
+  Result<int64_t> Start(const Action& a, const json& expect) {
+    if (!r_.store) return int64_t{0};
     store::JournalEntry e;
     e.run_id = r_.run_id;
     e.action_id = a.id;
@@ -132,7 +134,8 @@ class Recorder {
     e.detail = json{{"token", a.token},  {"target", a.target}, {"env", a.env},
                     {"service", a.service}, {"expect", expect}}.dump();
     auto id = r_.store->JournalStart(e);
-    return id.ok() ? *id : 0;
+    if (!id.ok()) return Status::Unavailable("cannot journal the action: " + id.status().message());
+    return id;
   }
 
   void Finish(int64_t entry, const std::string& state, const json& detail) {
@@ -292,8 +295,8 @@ class Executor {
   void NotAttempted(size_t i, const std::string& why) {
     outcomes_[i].state = StepState::kNotAttempted;
     outcomes_[i].detail = why;
-    int64_t e = recorder_.Start(plan_.actions[i], json());
-    recorder_.Finish(e, "skipped", json{{"why", why}});
+    auto e = recorder_.Start(plan_.actions[i], json());
+    if (e.ok()) recorder_.Finish(*e, "skipped", json{{"why", why}});
   }
 
   void Progress(const std::string& line) {
@@ -340,7 +343,16 @@ class Executor {
       }
       items.push_back(std::move(it));
     }
-    for (auto& it : items) it.journal = recorder_.Start(plan_.actions[it.index], it.expect);
+    for (size_t k = 0; k < items.size();) {
+      auto e = recorder_.Start(plan_.actions[items[k].index], items[k].expect);
+      if (!e.ok()) {
+        Fail(items[k].index, e.status().message(), t0);
+        items.erase(items.begin() + k);
+        ok = false;
+        continue;
+      }
+      items[k++].journal = *e;
+    }
     for (size_t off = 0; off < items.size(); off += kMaxTxnOps) {
       size_t end = std::min(items.size(), off + kMaxTxnOps);
       std::vector<KvTxnOp> ops;
@@ -395,7 +407,12 @@ class Executor {
     auto t0 = o_.clock.now();
     auto deadline = t0 + o_.app_deadline;
     json expect = a.kind == ActionKind::kAppDelete ? json{{"absent", true}} : NormalizeApp(a.desired);
-    int64_t journal = recorder_.Start(a, expect);
+    auto started = recorder_.Start(a, expect);
+    if (!started.ok()) {
+      Fail(i, started.status().message(), t0);
+      return false;
+    }
+    int64_t journal = *started;
     Progress(std::string(ActionKindName(a.kind)) + " " + a.target + ": starting");
 
     auto written = Write(a, deadline);

@@ -418,6 +418,15 @@ TEST_F(ApplyTest, NothingStartsOnceTheLockIsLost) {
   EXPECT_EQ(r.not_attempted, 1);
 }
 
+TEST_F(ApplyTest, AnActionThatCannotBeJournaledIsNotRun) {
+  records_.run_id = 999;  // no such run: the store refuses the journal entry
+  plan_.actions = {KvPut("web", "A", "1"), AppAction(ActionKind::kAppCreate, "api")};
+  ApplyResult r = Apply();
+  EXPECT_EQ(r.failed, 2);
+  EXPECT_NE(r.outcomes[0].detail.find("cannot journal"), std::string::npos) << r.outcomes[0].detail;
+  EXPECT_TRUE(fake_.calls.empty()) << fake_.calls[0];
+}
+
 TEST_F(ApplyTest, ScaleSendsOnlyTheInstanceCount) {
   plan_.actions = {AppAction(ActionKind::kAppScale, "web", "v1", 6)};
   ApplyResult r = Apply();
