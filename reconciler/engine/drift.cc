@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
+#include "engine/view_text.h"
 
 namespace galley::engine {
 namespace {
@@ -270,13 +271,7 @@ class Finder {
   std::map<std::string, const DesiredKv*> keys_;
 };
 
-// ---- Output helpers (the plan text's style; plan.cc keeps its own copies) -------------------
-
-std::string Short(const json& v) {
-  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 120) s = s.substr(0, 117) + "...";
-  return s;
-}
+// ---- Output helpers (the plan text's style; shared ones in view_text.h) -------------------
 
 // A value as shown: placeholders such as "(secret changed)" unquoted, others JSON-encoded (so
 // control characters in live values cannot reach the terminal).
@@ -288,50 +283,7 @@ std::string Shown(const FieldChange& c, bool live_side) {
     const std::string& s = v.get_ref<const std::string&>();
     if (s == kSensitive || s == kSecretChanged || s == kHmacOnly) return s;
   }
-  return Short(v);
-}
-
-// "/labels/version" → "labels.version"; "/healthChecks/0/path" → "healthChecks[0].path".
-std::string FieldName(const std::string& pointer) {
-  std::string out;
-  size_t i = 1;
-  while (i <= pointer.size()) {
-    size_t next = pointer.find('/', i);
-    std::string seg = pointer.substr(i, next == std::string::npos ? std::string::npos : next - i);
-    std::string unescaped;
-    for (size_t k = 0; k < seg.size(); ++k) {
-      if (seg[k] == '~' && k + 1 < seg.size()) {
-        unescaped += seg[k + 1] == '1' ? '/' : '~';
-        ++k;
-      } else {
-        unescaped += seg[k];
-      }
-    }
-    bool index = !unescaped.empty() && std::all_of(unescaped.begin(), unescaped.end(), ::isdigit);
-    out += index ? "[" + unescaped + "]" : (out.empty() ? "" : ".") + unescaped;
-    if (next == std::string::npos) break;
-    i = next + 1;
-  }
-  return out.empty() ? "(whole)" : out;
-}
-
-std::string ShortRev(const std::string& c) {
-  bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
-  return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
-}
-
-// Targets come from live objects: keep them from breaking out of Markdown code spans.
-std::string MdCode(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
-  return "`" + out + "`";
-}
-
-// Control characters in live ids and keys never reach the terminal.
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  return out;
+  return ShortValue(v);
 }
 
 const char* Symbol(const DriftItem& i) {
@@ -550,7 +502,7 @@ std::string RenderDriftText(const DriftReport& r, bool color) {
   auto wrap = [color](const char* code, const std::string& s) {
     return color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
   };
-  std::string out = "galley drift for platform " + r.platform + (r.commit.empty() ? "" : " at commit " + ShortRev(r.commit)) +
+  std::string out = "galley drift for platform " + r.platform + (r.commit.empty() ? "" : " at commit " + ShortCommit(r.commit)) +
                     " (" + std::to_string(r.observed_apps) + " live apps and " + std::to_string(r.observed_keys) +
                     " keys observed in " + std::to_string(r.requests) + " requests)\n";
   for (const auto& w : r.warnings) out += wrap("33", "warning: ") + w + "\n";
@@ -604,7 +556,7 @@ std::string RenderDriftText(const DriftReport& r, bool color) {
 }
 
 std::string RenderDriftMarkdown(const DriftReport& r) {
-  std::string out = "### galley drift: `" + r.platform + "`" + (r.commit.empty() ? "" : " @ `" + ShortRev(r.commit) + "`") +
+  std::string out = "### galley drift: `" + r.platform + "`" + (r.commit.empty() ? "" : " @ `" + ShortCommit(r.commit) + "`") +
                     "\n\n**" + Summary(r) + "**\n";
   for (const auto& w : r.warnings) out += "\n> :warning: " + w + "\n";
   if (!r.drift.empty()) {
@@ -619,7 +571,7 @@ std::string RenderDriftMarkdown(const DriftReport& r) {
       }
       std::string policy = i.paused ? "paused" : model::DriftPolicyName(i.policy);
       if (i.pending) policy += ", pending";
-      out += std::string("| `") + Symbol(i) + "` | " + MdCode(i.target) + " | " + i.env + " | " + i.service + " | " +
+      out += std::string("| `") + Symbol(i) + "` | " + MarkdownCode(i.target) + " | " + i.env + " | " + i.service + " | " +
              what + " | " + policy + " | " + i.first_seen + " |\n";
     }
     out += "\n<details><summary>Field changes (applied → live)</summary>\n\n```diff\n";
@@ -639,7 +591,7 @@ std::string RenderDriftMarkdown(const DriftReport& r) {
   if (!r.unmanaged.empty()) {
     out += "\n<details><summary>Unmanaged (" + std::to_string(r.unmanaged.size()) + "), not drift</summary>\n\n";
     for (const auto& i : r.unmanaged) {
-      out += "- " + MdCode(i.target) + ": " + i.why + (i.prune ? " (prune: the next apply deletes it)" : "") + "\n";
+      out += "- " + MarkdownCode(i.target) + ": " + i.why + (i.prune ? " (prune: the next apply deletes it)" : "") + "\n";
     }
     out += "\n</details>\n";
   }

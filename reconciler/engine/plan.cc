@@ -5,6 +5,7 @@
 #include <map>
 
 #include "base/digest.h"
+#include "engine/view_text.h"
 
 namespace galley::engine {
 namespace {
@@ -38,41 +39,6 @@ std::vector<PlanItem> ItemsFrom(const json& arr) {
   std::vector<PlanItem> out;
   for (const auto& i : arr) out.push_back({i.at("target").get<std::string>(), i.at("why").get<std::string>()});
   return out;
-}
-
-// JSON-encoded, so control characters and escapes in live values cannot reach the terminal.
-std::string Short(const json& v) {
-  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 120) s = s.substr(0, 117) + "...";
-  return s;
-}
-
-// "/labels/version" → "labels.version"; "/healthChecks/0/path" → "healthChecks[0].path".
-std::string FieldName(const std::string& pointer) {
-  std::string out;
-  size_t i = 1;
-  while (i <= pointer.size()) {
-    size_t next = pointer.find('/', i);
-    std::string seg = pointer.substr(i, next == std::string::npos ? std::string::npos : next - i);
-    std::string unescaped;
-    for (size_t k = 0; k < seg.size(); ++k) {
-      if (seg[k] == '~' && k + 1 < seg.size()) {
-        unescaped += seg[k + 1] == '1' ? '/' : '~';
-        ++k;
-      } else {
-        unescaped += seg[k];
-      }
-    }
-    bool index = !unescaped.empty() && std::all_of(unescaped.begin(), unescaped.end(), ::isdigit);
-    if (index) {
-      out += "[" + unescaped + "]";
-    } else {
-      out += (out.empty() ? "" : ".") + unescaped;
-    }
-    if (next == std::string::npos) break;
-    i = next + 1;
-  }
-  return out.empty() ? "(whole)" : out;
 }
 
 struct Style {
@@ -248,16 +214,6 @@ std::string PlanDigest(const Plan& plan) {
   return Sha256Hex(j.dump());
 }
 
-namespace {
-
-// "3f61674b7e35" or "3f61674b7e35-dirty".
-std::string ShortCommit(const std::string& c) {
-  bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
-  return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
-}
-
-}  // namespace
-
 std::string RenderPlanText(const Plan& p, bool color) {
   Style st{color};
   std::string out = "galley plan for platform " + p.platform +
@@ -276,8 +232,8 @@ std::string RenderPlanText(const Plan& p, bool color) {
     for (const auto& c : a.changes) {
       std::string name = FieldName(c.pointer);
       std::string line = "      " + name + ":" + std::string(width > name.size() ? width - name.size() : 0, ' ') + " ";
-      std::string before = c.before_present ? (a.sensitive ? "(sensitive)" : Short(c.before)) : "(absent)";
-      std::string after = c.after_present ? (a.sensitive ? "(sensitive)" : Short(c.after)) : "(absent)";
+      std::string before = c.before_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.before)) : "(absent)";
+      std::string after = c.after_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.after)) : "(absent)";
       if (!c.before_present) {
         line += st.Wrap("32", after);
       } else if (!c.after_present) {
@@ -306,17 +262,6 @@ std::string RenderPlanText(const Plan& p, bool color) {
   return out;
 }
 
-namespace {
-
-// Targets come from live objects: keep them from breaking out of Markdown code spans.
-std::string Code(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
-  return "`" + out + "`";
-}
-
-}  // namespace
-
 std::string RenderPlanMarkdown(const Plan& p) {
   std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +
                     "\n\n**" + Summary(p) + "**\n";
@@ -324,15 +269,15 @@ std::string RenderPlanMarkdown(const Plan& p) {
   if (!p.actions.empty()) {
     out += "\n| | action | target | reason |\n|---|---|---|---|\n";
     for (const auto& a : p.actions) {
-      out += std::string("| `") + Symbol(a.kind) + "` | " + Verb(a) + " | " + Code(a.target) + " | " +
+      out += std::string("| `") + Symbol(a.kind) + "` | " + Verb(a) + " | " + MarkdownCode(a.target) + " | " +
              ReasonName(a.reason) + " |\n";
     }
     out += "\n<details><summary>Field changes</summary>\n\n```diff\n";
     for (const auto& a : p.actions) {
       out += std::string(Symbol(a.kind) == std::string("-") ? "-" : "+") + " " + Verb(a) + " " + a.target + "\n";
       for (const auto& c : a.changes) {
-        std::string before = c.before_present ? (a.sensitive ? "(sensitive)" : Short(c.before)) : "(absent)";
-        std::string after = c.after_present ? (a.sensitive ? "(sensitive)" : Short(c.after)) : "(absent)";
+        std::string before = c.before_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.before)) : "(absent)";
+        std::string after = c.after_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.after)) : "(absent)";
         out += "    " + FieldName(c.pointer) + ": " + before + " -> " + after + "\n";
       }
     }
@@ -340,12 +285,12 @@ std::string RenderPlanMarkdown(const Plan& p) {
   }
   if (!p.unmanaged.empty()) {
     out += "\n<details><summary>Unmanaged (" + std::to_string(p.unmanaged.size()) + "), never touched</summary>\n\n";
-    for (const auto& i : p.unmanaged) out += "- " + Code(i.target) + ": " + i.why + "\n";
+    for (const auto& i : p.unmanaged) out += "- " + MarkdownCode(i.target) + ": " + i.why + "\n";
     out += "\n</details>\n";
   }
   if (!p.drift_reported.empty()) {
     out += "\n**Drift reported, not reverted:**\n\n";
-    for (const auto& i : p.drift_reported) out += "- " + Code(i.target) + ": " + i.why + "\n";
+    for (const auto& i : p.drift_reported) out += "- " + MarkdownCode(i.target) + ": " + i.why + "\n";
   }
   return out;
 }

@@ -25,6 +25,7 @@
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
 #include "store/state_store.h"
+#include "support/emulated.h"
 #include "support/temp_repo.h"
 
 namespace galley {
@@ -33,22 +34,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Emulated {
-  std::unique_ptr<sandbox::Emulator> emulator;
-  sandbox::FaultInjector faults;
-  std::unique_ptr<net::HttpServer> server;
-  std::string url;
-};
-
-void Start(Emulated& e, std::unique_ptr<sandbox::Emulator> emu) {
-  e.emulator = std::move(emu);
-  auto s = net::HttpServer::Start(net::HttpServerOptions{}, [&e](const net::HttpRequest& r) {
-    return e.faults.Handle(r, [&e](const net::HttpRequest& q) { return e.emulator->Handle(q); });
-  });
-  ASSERT_TRUE(s.ok());
-  e.server = std::move(s).value();
-  e.url = "http://127.0.0.1:" + std::to_string(e.server->port());
-}
+using galley::testing::Emulated;
 
 struct Out {
   int code;
@@ -65,10 +51,10 @@ class ApplyE2eTest : public ::testing::Test {
     ::unsetenv("GALLEY_CONSUL_URL");
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
-    Start(marathon_, sandbox::marathon::NewMarathonEmulator(
+    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
                          mo, sandbox::marathon::NewSimulatedRunner(
                                  {std::chrono::milliseconds(5), health_delay, std::chrono::milliseconds(5)})));
-    Start(consul_, sandbox::consul::NewConsulEmulator({}));
+    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator({}));
     // A copy of the reference example the tests may edit.
     fs::copy(galley::testing::SourceRoot() + "/examples/reference", repo_.dir(), fs::copy_options::recursive);
   }
@@ -124,10 +110,6 @@ class ApplyE2eTest : public ::testing::Test {
     auto r = Call("GET", consul_.url + "/v1/kv/" + key + "?raw");
     return r.status == 200 ? r.body : "(absent)";
   }
-  void Faults(const std::string& plan) {
-    marathon_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, plan}, nullptr);
-  }
-  void ClearFaults() { marathon_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr); }
   void Edit(const std::string& file, const std::string& from, const std::string& to) {
     std::string text = galley::testing::ReadText(repo_.Path(file));
     size_t at = text.find(from);
@@ -295,12 +277,12 @@ TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {
 
 TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
   // Creates fail after the first two got through.
-  Faults(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})");
+  marathon_.SetFaults(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})");
   Out a = Apply({"--concurrency", "1"});
   EXPECT_EQ(a.code, cli::kExitError);
   EXPECT_NE(a.out.find("failed"), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("10 applied, 6 failed, 0 not attempted"), std::string::npos) << a.out;
-  ClearFaults();
+  marathon_.ClearFaults();
   Out history = History({"--json"});
   ASSERT_EQ(history.code, cli::kExitOk) << history.err;
   json runs = json::parse(history.out)["runs"];

@@ -29,6 +29,7 @@
 #include "sandbox/marathon/marathon_emulator.h"
 #include "spec/loader.h"
 #include "store/state_store.h"
+#include "support/emulated.h"
 #include "support/temp_repo.h"
 
 namespace galley {
@@ -40,22 +41,7 @@ constexpr char kKey[] = "drift-e2e-hmac-key";
 constexpr char kDbUrl[] = "postgres://prod-db/app";
 constexpr char kScaled[] = "marathon-app:/app/production/test-server";
 
-struct DriftEmulated {
-  std::unique_ptr<sandbox::Emulator> emulator;
-  sandbox::FaultInjector faults;
-  std::unique_ptr<net::HttpServer> server;
-  std::string url;
-};
-
-void StartEmulator(DriftEmulated& e, std::unique_ptr<sandbox::Emulator> emu) {
-  e.emulator = std::move(emu);
-  auto s = net::HttpServer::Start(net::HttpServerOptions{}, [&e](const net::HttpRequest& r) {
-    return e.faults.Handle(r, [&e](const net::HttpRequest& q) { return e.emulator->Handle(q); });
-  });
-  ASSERT_TRUE(s.ok());
-  e.server = std::move(s).value();
-  e.url = "http://127.0.0.1:" + std::to_string(e.server->port());
-}
+using galley::testing::Emulated;
 
 class DriftE2eTest : public ::testing::Test {
  protected:
@@ -66,11 +52,11 @@ class DriftE2eTest : public ::testing::Test {
     ::unsetenv("GALLEY_CONSUL_URL");
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
-    StartEmulator(marathon_, sandbox::marathon::NewMarathonEmulator(
+    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
                                  mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
                                                                             std::chrono::milliseconds(10),
                                                                             std::chrono::milliseconds(5)})));
-    StartEmulator(consul_, sandbox::consul::NewConsulEmulator({}));
+    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator({}));
   }
   void TearDown() override {
     marathon_.emulator->Stop();
@@ -173,7 +159,7 @@ class DriftE2eTest : public ::testing::Test {
     }
   }
 
-  DriftEmulated marathon_, consul_;
+  Emulated marathon_, consul_;
   galley::testing::TempRepo state_;
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
 };

@@ -22,6 +22,7 @@
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
 #include "store/state_store.h"
+#include "support/emulated.h"
 #include "support/temp_repo.h"
 
 namespace galley {
@@ -30,22 +31,7 @@ namespace {
 using json = nlohmann::json;
 using Ms = std::chrono::milliseconds;
 
-struct Emulated {
-  std::unique_ptr<sandbox::Emulator> emulator;
-  sandbox::FaultInjector faults;
-  std::unique_ptr<net::HttpServer> server;
-  std::string url;
-};
-
-void Start(Emulated& e, std::unique_ptr<sandbox::Emulator> emu) {
-  e.emulator = std::move(emu);
-  auto s = net::HttpServer::Start(net::HttpServerOptions{}, [&e](const net::HttpRequest& r) {
-    return e.faults.Handle(r, [&e](const net::HttpRequest& q) { return e.emulator->Handle(q); });
-  });
-  ASSERT_TRUE(s.ok());
-  e.server = std::move(s).value();
-  e.url = "http://127.0.0.1:" + std::to_string(e.server->port());
-}
+using galley::testing::Emulated;
 
 template <typename F>
 bool Eventually(F cond, Ms limit = Ms(10000)) {
@@ -65,13 +51,13 @@ class LockE2eTest : public ::testing::Test {
     ::unsetenv("CONSUL_HTTP_ADDR");
     ::unsetenv("CONSUL_HTTP_TOKEN");
     sandbox::marathon::MarathonOptions mo;
-    Start(marathon_, sandbox::marathon::NewMarathonEmulator(
+    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
                          mo, sandbox::marathon::NewSimulatedRunner(
                                  {std::chrono::milliseconds(5), std::chrono::milliseconds(10),
                                   std::chrono::milliseconds(5)})));
     sandbox::consul::ConsulOptions co;
     co.session_ttl_min = Ms(1000);  // so a test can use a 1 s TTL (Consul expires it after 2×TTL)
-    Start(consul_, sandbox::consul::NewConsulEmulator(co));
+    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator(co));
     consul_client_ =
         clients::NewConsulClient(clients::ConsulEndpoint{consul_.url, "", ""}, http_.get());
     host_a_ = Open("host-a.db");

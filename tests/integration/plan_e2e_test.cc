@@ -20,6 +20,7 @@
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
 #include "store/state_store.h"
+#include "support/emulated.h"
 #include "support/temp_repo.h"
 
 namespace galley {
@@ -27,22 +28,7 @@ namespace {
 
 using json = nlohmann::json;
 
-struct Emulated {
-  std::unique_ptr<sandbox::Emulator> emulator;
-  sandbox::FaultInjector faults;
-  std::unique_ptr<net::HttpServer> server;
-  std::string url;
-};
-
-void Start(Emulated& e, std::unique_ptr<sandbox::Emulator> emu) {
-  e.emulator = std::move(emu);
-  auto s = net::HttpServer::Start(net::HttpServerOptions{}, [&e](const net::HttpRequest& r) {
-    return e.faults.Handle(r, [&e](const net::HttpRequest& q) { return e.emulator->Handle(q); });
-  });
-  ASSERT_TRUE(s.ok());
-  e.server = std::move(s).value();
-  e.url = "http://127.0.0.1:" + std::to_string(e.server->port());
-}
+using galley::testing::Emulated;
 
 class PlanE2eTest : public ::testing::Test {
  protected:
@@ -53,11 +39,11 @@ class PlanE2eTest : public ::testing::Test {
     ::unsetenv("GALLEY_CONSUL_URL");
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
-    Start(marathon_, sandbox::marathon::NewMarathonEmulator(
+    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
                          mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
                                                                     std::chrono::milliseconds(10),
                                                                     std::chrono::milliseconds(5)})));
-    Start(consul_, sandbox::consul::NewConsulEmulator({}));
+    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator({}));
   }
   void TearDown() override {
     marathon_.emulator->Stop();

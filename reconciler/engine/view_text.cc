@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/view_text.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace galley::engine {
+
+std::string ShortValue(const nlohmann::json& v) {
+  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 120) s = s.substr(0, 117) + "...";
+  return s;
+}
+
+std::string FieldName(const std::string& pointer) {
+  std::string out;
+  size_t i = 1;
+  while (i <= pointer.size()) {
+    size_t next = pointer.find('/', i);
+    std::string seg = pointer.substr(i, next == std::string::npos ? std::string::npos : next - i);
+    std::string unescaped;
+    for (size_t k = 0; k < seg.size(); ++k) {
+      if (seg[k] == '~' && k + 1 < seg.size()) {
+        unescaped += seg[k + 1] == '1' ? '/' : '~';
+        ++k;
+      } else {
+        unescaped += seg[k];
+      }
+    }
+    bool index = !unescaped.empty() && std::all_of(unescaped.begin(), unescaped.end(), ::isdigit);
+    out += index ? "[" + unescaped + "]" : (out.empty() ? "" : ".") + unescaped;
+    if (next == std::string::npos) break;
+    i = next + 1;
+  }
+  return out.empty() ? "(whole)" : out;
+}
+
+std::string ShortCommit(const std::string& c) {
+  bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
+  return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
+}
+
+std::string MarkdownCode(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
+  return "`" + out + "`";
+}
+
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+  return out;
+}
+
+}  // namespace galley::engine

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+// Formatting shared by the plan and drift views (text and Markdown): values, field names,
+// commits and code spans, all safe to print whatever live objects contain. Pure functions;
+// thread-safe. Internal to engine/.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace galley::engine {
+
+// JSON-encoded (so control characters and escapes in live values cannot reach the
+// terminal), at most 120 characters.
+std::string ShortValue(const nlohmann::json& v);
+
+// "/labels/version" → "labels.version"; "/healthChecks/0/path" → "healthChecks[0].path";
+// "" → "(whole)".
+std::string FieldName(const std::string& pointer);
+
+// "3f61674b7e35" or "3f61674b7e35-dirty".
+std::string ShortCommit(const std::string& commit);
+
+// A Markdown code span that characters from live objects cannot break out of.
+std::string MarkdownCode(const std::string& s);
+
+// Control characters replaced by '?'.
+std::string Printable(const std::string& s);
+
+}  // namespace galley::engine
