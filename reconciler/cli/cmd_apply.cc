@@ -221,10 +221,9 @@ std::string RandomKey() {
   return Sha256Hex(bytes);
 }
 
-// The platform's HMAC key: GALLEY_HMAC_KEY, the one in Consul, or a new one written there
-// with cas=0 (two first applies racing agree on whichever was written first).
-Result<std::string> EnsureHmacKey(Workspace& ws, const Observed& observed) {
-  if (!observed.hmac_key.empty()) return observed.hmac_key;
+// Creates the platform's HMAC key in Consul with cas=0 (two first applies racing agree on
+// whichever was written first) and returns the key that is there.
+Result<std::string> CreateHmacKey(Workspace& ws) {
   std::string key_path = engine::HmacKeyKey(ws.state.platform);
   ASSIGN_OR_RETURN(bool written, ws.consul->PutKv(key_path, RandomKey(), uint64_t{0}));
   (void)written;
@@ -300,14 +299,19 @@ class ApplyCommand {
     if (!observed.ok()) return Fail(observed.status().message());
     for (const auto& w : observed->warnings) err_ << "galley apply: warning: " << w << "\n";
 
-    // The key KV values are recorded under (and config digests made with).
-    std::string hmac_key;
-    if (o_.dry_run) {
-      hmac_key = observed->hmac_key.empty() ? EphemeralKey() : observed->hmac_key;
-    } else {
-      auto key = EnsureHmacKey(*ws_, *observed);
-      if (!key.ok()) return Fail("the platform's HMAC key: " + key.status().message());
-      hmac_key = *key;
+    // The key KV values are recorded under and config digests made with. A platform without
+    // one yet (nothing applied) is planned with a throwaway key; its key is created only once
+    // the apply is confirmed, and the digests are computed then.
+    const bool key_exists = !observed->hmac_key.empty();
+    std::string hmac_key = key_exists ? observed->hmac_key : EphemeralKey();
+    engine::ApplyOptions ao;
+    ao.concurrency = o_.concurrency;
+    ao.app_deadline = o_.deadline;
+    ao.force = o_.force;
+    ao.rollback_on_failure = o_.rollback;
+    ao.read_secret = SecretReader(ws_->env);
+    if (!o_.json) {
+      ao.progress = [this](const std::string& line) { out_ << line << "\n" << std::flush; };
     }
     records_.store = o_.dry_run ? nullptr : ws_->store.get();
     records_.run_id = run_;
@@ -324,7 +328,7 @@ class ApplyCommand {
       dry = std::make_unique<engine::DryRunTarget>(observed->live);
     } else {
       target = engine::NewClientTarget(*ws_->marathon, *ws_->consul);
-      auto recovered = engine::RecoverInterrupted(observed->live, *target, records_);
+      auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, ao);
       if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
       for (const auto& line : *recovered) out_ << "recovered: " << line << "\n";
       if (!recovered->empty()) {
@@ -341,7 +345,7 @@ class ApplyCommand {
     }
 
     if (o_.plan_file.empty()) {
-      engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, true);
+      engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, key_exists);
       plan = engine::MakePlan(in);
       plan.commit = ws_->commit;
       plan.galley_version = GALLEY_VERSION;
@@ -395,6 +399,11 @@ class ApplyCommand {
       return kExitError;
     }
     std::string digest = engine::PlanDigest(plan);
+    if (!key_exists && !o_.dry_run) {
+      auto key = CreateHmacKey(*ws_);
+      if (!key.ok()) return Fail("the platform's HMAC key: " + key.status().message());
+      hmac_key = records_.hmac_key = *key;
+    }
     // A plan made before the platform had its HMAC key: the config digests are computed now.
     if (Status s = engine::ResolveConfigDigests(plan, hmac_key, SecretReader(ws_->env)); !s.ok()) {
       return Fail(s.message());
@@ -404,15 +413,6 @@ class ApplyCommand {
       if (saved.ok() || saved.status().code() == StatusCode::kAlreadyExists) (void)ws_->store->MarkPlanApplied(digest, run_);
     }
 
-    engine::ApplyOptions ao;
-    ao.concurrency = o_.concurrency;
-    ao.app_deadline = o_.deadline;
-    ao.force = o_.force;
-    ao.rollback_on_failure = o_.rollback;
-    ao.read_secret = SecretReader(ws_->env);
-    if (!o_.json) {
-      ao.progress = [this](const std::string& line) { out_ << line << "\n" << std::flush; };
-    }
     engine::PlatformLock* held = lock.get();
     ao.should_stop = [held] { return held && held->lost(); };
     if (o_.dry_run) {

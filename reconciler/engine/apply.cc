@@ -205,14 +205,85 @@ bool Healthy(const model::LiveApp& app) {
   return !has_checks || app.tasks_healthy == app.instances;
 }
 
+ApplyOptions WithDefaults(ApplyOptions o) {
+  if (!o.clock.now) o.clock.now = [] { return Clock::now(); };
+  if (!o.clock.sleep) o.clock.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  if (o.concurrency < 1) o.concurrency = 1;
+  return o;
+}
+
+// Follows one app until it is healthy (or gone, for a delete), reporting each change of
+// state; at the deadline it cancels the deployment (Marathon rolls the app back) and fails.
+struct Follower {
+  ApplyTarget& target;
+  const ApplyOptions& o;
+  std::function<void(const std::string&)> progress;
+
+  Status Wait(bool deleting, const std::string& id, const std::string& deployment_id, Clock::time_point deadline) {
+    std::string last;
+    int polls = 0;
+    for (;;) {
+      auto app = target.App(id);
+      std::string state;
+      if (deleting) {
+        if (!app.ok() && app.status().code() == StatusCode::kNotFound) return Status::Ok();
+        if (app.ok()) state = "stopping, " + std::to_string(app->tasks_running) + " tasks left";
+      } else if (app.ok()) {
+        if (Healthy(*app)) return Status::Ok();
+        state = Describe(*app, deployment_id);
+      }
+      if (!app.ok() && !(deleting && app.status().code() == StatusCode::kNotFound)) {
+        state = "cannot read the app: " + app.status().message();
+      }
+      if (state != last) {
+        progress(id + ": " + state);
+        last = state;
+      }
+      if (o.clock.now() >= deadline) {
+        std::string msg = "not " + std::string(deleting ? "gone" : "healthy") + " within " +
+                          Duration(o.app_deadline) + " (" + state + ")";
+        // The deployment this apply started, or (following one it did not start) whatever
+        // deploys the app now.
+        std::vector<std::string> running = app.ok() ? app->deployment_ids : std::vector<std::string>{};
+        for (const std::string& dep : running) {
+          if (!deployment_id.empty() && dep != deployment_id) continue;
+          auto cancelled = target.CancelDeployment(dep);
+          msg += cancelled.ok() ? "; deployment " + dep + " cancelled, Marathon rolls the app back"
+                                : "; cancelling deployment " + dep + " failed: " + cancelled.status().message();
+        }
+        return Status::Timeout(msg);
+      }
+      // Quick first looks (a small app is often healthy within a second), then every
+      // poll_interval.
+      o.clock.sleep(std::min(o.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
+    }
+  }
+
+  std::string Describe(const model::LiveApp& app, const std::string& deployment_id) {
+    std::string s;
+    if (!app.deployment_ids.empty()) {
+      s = "deploying";
+      const std::string& wanted = deployment_id.empty() ? app.deployment_ids[0] : deployment_id;
+      auto deps = target.Deployments();
+      if (deps.ok()) {
+        for (const auto& d : *deps) {
+          if (d.id != wanted) continue;
+          s = "deployment step " + std::to_string(d.current_step) + "/" + std::to_string(d.total_steps);
+          if (!d.current_actions.empty()) s += " (" + Join(d.current_actions, ", ") + ")";
+        }
+      }
+      s += ", ";
+    }
+    s += "healthy " + std::to_string(app.tasks_healthy) + "/" + std::to_string(app.instances) + ", running " +
+         std::to_string(app.tasks_running);
+    return s;
+  }
+};
+
 class Executor {
  public:
   Executor(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records)
-      : plan_(plan), target_(target), o_(options), recorder_(records, target), records_(records) {
-    if (!o_.clock.now) o_.clock.now = [] { return Clock::now(); };
-    if (!o_.clock.sleep) o_.clock.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-    if (o_.concurrency < 1) o_.concurrency = 1;
-  }
+      : plan_(plan), target_(target), o_(WithDefaults(options)), recorder_(records, target), records_(records) {}
 
   ApplyResult Run() {
     auto t0 = o_.clock.now();
@@ -508,64 +579,9 @@ class Executor {
     }
   }
 
-  // Follows the app until healthy (or gone, for a delete); on the deadline cancels the
-  // deployment (Marathon rolls it back) and fails.
   Status WaitFor(const Action& a, const std::string& deployment_id, Clock::time_point deadline) {
-    std::string last;
-    std::string last_error;
-    int polls = 0;
-    for (;;) {
-      auto app = target_.App(a.target);
-      std::string state;
-      if (a.kind == ActionKind::kAppDelete) {
-        if (!app.ok() && app.status().code() == StatusCode::kNotFound) return Status::Ok();
-        if (app.ok()) state = "stopping, " + std::to_string(app->tasks_running) + " tasks left";
-      } else if (app.ok()) {
-        if (Healthy(*app)) return Status::Ok();
-        state = Describe(*app, deployment_id);
-      }
-      if (!app.ok() && !(a.kind == ActionKind::kAppDelete && app.status().code() == StatusCode::kNotFound)) {
-        last_error = app.status().message();
-        state = "cannot read the app: " + last_error;
-      }
-      if (state != last) {
-        Progress(a.target + ": " + state);
-        last = state;
-      }
-      if (o_.clock.now() >= deadline) {
-        std::string msg = "not " + std::string(a.kind == ActionKind::kAppDelete ? "gone" : "healthy") + " within " +
-                          Duration(o_.app_deadline) + " (" + state + ")";
-        std::vector<std::string> running = app.ok() ? app->deployment_ids : std::vector<std::string>{};
-        if (!deployment_id.empty() && std::find(running.begin(), running.end(), deployment_id) != running.end()) {
-          auto cancelled = target_.CancelDeployment(deployment_id);
-          msg += cancelled.ok() ? "; deployment " + deployment_id + " cancelled, Marathon rolls the app back"
-                                : "; cancelling deployment " + deployment_id + " failed: " + cancelled.status().message();
-        }
-        return Status::Timeout(msg);
-      }
-      // Quick first looks (a small app is often healthy within a second), then every
-      // poll_interval.
-      o_.clock.sleep(std::min(o_.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
-    }
-  }
-
-  std::string Describe(const model::LiveApp& app, const std::string& deployment_id) {
-    std::string s;
-    if (!app.deployment_ids.empty()) {
-      s = "deploying";
-      auto deps = target_.Deployments();
-      if (deps.ok()) {
-        for (const auto& d : *deps) {
-          if (d.id != deployment_id && !(deployment_id.empty() && !app.deployment_ids.empty() && d.id == app.deployment_ids[0])) continue;
-          s = "deployment step " + std::to_string(d.current_step) + "/" + std::to_string(d.total_steps);
-          if (!d.current_actions.empty()) s += " (" + Join(d.current_actions, ", ") + ")";
-        }
-      }
-      s += ", ";
-    }
-    s += "healthy " + std::to_string(app.tasks_healthy) + "/" + std::to_string(app.instances) + ", running " +
-         std::to_string(app.tasks_running);
-    return s;
+    return Follower{target_, o_, [this](const std::string& l) { Progress(l); }}.Wait(
+        a.kind == ActionKind::kAppDelete, a.target, deployment_id, deadline);
   }
 
   void MaybeRollback(size_t i) {
@@ -799,7 +815,8 @@ std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::
 }
 
 Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
-                                                   ApplyRecords& records) {
+                                                   ApplyRecords& records, const ApplyOptions& options) {
+  ApplyOptions o = WithDefaults(options);
   std::vector<std::string> lines;
   if (!records.store) return lines;
   ASSIGN_OR_RETURN(auto runs, records.store->RecentRuns(200));
@@ -830,6 +847,20 @@ Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live
                                    HmacSha256Hex(records.hmac_key, it->second.value) == expect.value("hmac", "");
       }
       std::string what = "run " + std::to_string(run.id) + " " + e.kind + " " + tgt;
+      // Written but not finished (the deployment still runs, or tasks are not healthy yet):
+      // followed to the end now, as the interrupted apply would have.
+      if (took_effect && app && !absent && !Healthy(live.apps.at(tgt))) {
+        Follower follower{target, o, [&o](const std::string& l) {
+                            if (o.progress) o.progress(l);
+                          }};
+        Status waited = follower.Wait(false, tgt, "", o.clock.now() + o.app_deadline);
+        if (!waited.ok()) {
+          RETURN_IF_ERROR(records.store->JournalFinish(
+              e.id, "failed", json{{"error", "interrupted; then " + waited.message()}}.dump()));
+          lines.push_back(what + ": was interrupted after it was written, and then: " + waited.message());
+          continue;
+        }
+      }
       if (took_effect) {
         RETURN_IF_ERROR(recorder.Applied(app, tgt, d.value("env", ""), d.value("service", ""), expect));
         RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", json{{"recovered", true}}.dump()));

@@ -171,8 +171,11 @@ std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::
 
 // Resolves the journal entries a crashed apply left "started": each is checked against
 // `live` and finished as succeeded (its effect is live: the applied records are written,
-// nothing is repeated) or failed (it never took effect). Returns one line per entry.
+// nothing is repeated) or failed (it never took effect). An app that was written but is
+// still deploying is first followed until it is healthy, with `options`' deadline, progress
+// and clock (at the deadline its deployment is cancelled and the entry fails). Returns one
+// line per entry.
 Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
-                                                   ApplyRecords& records);
+                                                   ApplyRecords& records, const ApplyOptions& options);
 
 }  // namespace galley::engine

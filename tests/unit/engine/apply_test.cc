@@ -502,7 +502,7 @@ TEST_F(ApplyTest, AnInterruptedRunIsResolvedAgainstLiveState) {
   model::LiveState live;
   live.apps[done.target].body = done.desired;
   live.apps[never.target].body = Body(never.target, 1);
-  auto lines = RecoverInterrupted(live, fake_, records_);
+  auto lines = RecoverInterrupted(live, fake_, records_, opts_);
   ASSERT_TRUE(lines.ok());
   ASSERT_EQ(lines->size(), 2u);
   auto applied = store_->LastApplied().value();
@@ -515,7 +515,7 @@ TEST_F(ApplyTest, AnInterruptedRunIsResolvedAgainstLiveState) {
   EXPECT_EQ(states[done.id], "succeeded");
   EXPECT_EQ(states[never.id], "failed");
   // Settled once: a second pass finds nothing.
-  EXPECT_TRUE(RecoverInterrupted(live, fake_, records_)->empty());
+  EXPECT_TRUE(RecoverInterrupted(live, fake_, records_, opts_)->empty());
 }
 
 TEST(ApplyHelpers, ConfigDigestsUnknownAtPlanTimeAreComputedAtApply) {
@@ -542,6 +542,42 @@ TEST(ApplyHelpers, ConfigDigestsUnknownAtPlanTimeAreComputedAtApply) {
   EXPECT_NE(missing.message().find("secret variable X is not set"), std::string::npos) << missing.message();
   p.actions[0].config = json();
   EXPECT_NE(ResolveConfigDigests(p, "k", secrets).message().find("plan again"), std::string::npos);
+}
+
+TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
+  Action slow = AppAction(ActionKind::kAppCreate, "slow"), stuck = AppAction(ActionKind::kAppCreate, "stuck");
+  model::LiveState live;
+  for (const Action* a : {&slow, &stuck}) {
+    store::JournalEntry e;
+    e.run_id = run_;
+    e.action_id = a->id;
+    e.resource = "marathon-app:" + a->target;
+    e.kind = "create";
+    e.state = "started";
+    e.detail = json{{"target", a->target}, {"env", "production"}, {"service", a->service},
+                    {"expect", NormalizeApp(a->desired)}}.dump();
+    ASSERT_TRUE(store_->JournalStart(e).ok());
+    // Written, and Marathon is still deploying it.
+    ASSERT_TRUE(fake_.Deploy(a->target, a->desired).ok());
+    live.apps[a->target].body = a->desired;
+    live.apps[a->target].instances = 2;
+    live.apps[a->target].deployment_ids = {"d-live"};
+  }
+  fake_.never_healthy.insert(stuck.target);
+  ASSERT_TRUE(store_->FinishRun(run_, "interrupted", "{}").ok());
+  opts_.app_deadline = std::chrono::seconds(20);
+  auto lines = RecoverInterrupted(live, fake_, records_, opts_);
+  ASSERT_TRUE(lines.ok()) << lines.status().message();
+  auto applied = store_->LastApplied().value();
+  EXPECT_TRUE(applied.count("marathon-app:/app/production/slow"));   // healthy after a few looks
+  EXPECT_FALSE(applied.count("marathon-app:/app/production/stuck"));  // never: failed, cancelled
+  EXPECT_GE(fake_.reads, 3);
+  EXPECT_NE(fake_.Pos("cancel d-2"), std::string::npos);  // the deployment of the stuck app
+  std::map<std::string, std::string> states;
+  auto entries = store_->Journal(run_).value();
+  for (const auto& e : entries) states[e.action_id] = e.state;
+  EXPECT_EQ(states[slow.id], "succeeded");
+  EXPECT_EQ(states[stuck.id], "failed");
 }
 
 TEST(DryRun, RecordsEveryCallAndSendsNothing) {
