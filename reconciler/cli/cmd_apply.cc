@@ -454,7 +454,12 @@ class ApplyCommand {
     if (o_.json) {
       out_ << summary.dump(2) << "\n";
     } else {
-      out_ << "\n" << (o_.dry_run ? "Dry run complete: " : "Apply complete: ") << result.Summary();
+      if (o_.dry_run) {
+        out_ << "\nDry run complete: " << result.applied << " of " << plan.actions.size()
+             << " actions would be applied; nothing was sent.\n";
+      } else {
+        out_ << "\nApply complete: " << result.Summary();
+      }
     }
     return result.ok() ? kExitOk : kExitError;
   }

@@ -185,6 +185,12 @@ std::string WhatItDid(const store::Run& r, const json& summary, const std::map<s
   } else if (r.kind == "plan" && NumberOr(summary, "actions") >= 0) {
     int n = NumberOr(summary, "actions");
     parts.push_back(n == 0 ? "no changes" : std::to_string(n) + (n == 1 ? " action" : " actions") + " planned");
+  } else if (r.kind == "apply" && summary.is_object() && summary.value("dry_run", false)) {
+    parts.push_back("dry run: " + std::to_string(std::max(0, NumberOr(summary, "applied"))) + " would be applied");
+  } else if (r.kind == "apply" && summary.is_object() && summary.value("stale", false)) {
+    parts.push_back("refused a stale plan");
+  } else if (r.kind == "apply" && summary.is_object() && summary.value("cancelled", false)) {
+    parts.push_back("not confirmed");
   } else if (r.kind == "apply" && NumberOr(summary, "applied") >= 0) {
     add(NumberOr(summary, "applied"), "applied");
     add(NumberOr(summary, "failed"), "failed");
