@@ -143,7 +143,12 @@ def run_timed(cmd, env, log_path):
     with open(log_path, "w") as log:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-        _, status, ru = os.wait4(p.pid, 0)
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        except BaseException:  # interrupted: do not leave it polling a stopped sandbox
+            p.kill()
+            p.wait()
+            raise
         wall = time.monotonic() - t0
     return {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime, "peak_mb": ru.ru_maxrss / 1024.0,
             "rc": os.waitstatus_to_exitcode(status)}
@@ -370,7 +375,8 @@ def baseline_run(a, work, repo, defs, env, tag, want, services=None):
     sb = Sandbox(a.sandbox, work, "baseline-" + tag, a.sandbox_extra)
     try:
         log = os.path.join(work, f"baseline-{tag}.log")
-        benv = dict(env, POLL=str(a.baseline_poll), ENVS=" ".join(a.env_names))
+        benv = dict(env, POLL_MS=str(a.baseline_poll_ms), FIRST_POLL_MS=str(a.baseline_first_poll_ms),
+                    ENVS=" ".join(a.env_names))
         r = run_timed(["bash", os.path.join(HERE, "baseline_deploy.sh"), defs, sb.marathon, sb.consul,
                        *(sorted(services) if services else [])], benv, log)
         text = open(log, errors="replace").read()
@@ -403,20 +409,23 @@ def main():
     ap.add_argument("--no-baseline-full", action="store_true", help="skip the one full baseline run (~25 min)")
     ap.add_argument("--no-count-requests", action="store_true", help="skip the extra galley run through a proxy")
     ap.add_argument("--target-ratio", type=float, default=5.0)
+    ap.add_argument("--baseline-poll-ms", type=int, default=500, help="the baseline's poll interval (galley's default)")
+    ap.add_argument("--baseline-first-poll-ms", type=int, default=100,
+                    help="the baseline's first quick look, doubling up to the interval, as galley does (0: fixed)")
     ap.add_argument("--galley-arg", action="append", default=[],
                     help="an extra argument for galley apply (repeatable), e.g. --galley-arg=--concurrency=64; "
                          "the run is then labelled as not the default")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, definitions)")
     ap.add_argument("--smoke", action="store_true",
-                    help="CI: 10 x 2, 1 run each, health delay 20 ms, baseline poll 0.1 s; convergence only")
+                    help="CI: 10 x 2, 1 run each, health delay 20 ms, baseline poll 100 ms; convergence only")
     a = ap.parse_args()
-    a.sandbox_extra, a.baseline_poll = [], 0.5
+    a.sandbox_extra, a.baseline_poll_ms = [], a.baseline_poll_ms
     # "--concurrency=64" → "--concurrency", "64" (galley's parser takes separate values)
     a.galley_args = [x for arg in a.galley_arg for x in (arg.split("=", 1) if arg.startswith("--") else [arg])]
     if a.smoke:
         # Shortened delays make the smoke run quick; its times say nothing and no verdict is given.
-        a.sandbox_extra, a.baseline_poll = ["--health-delay", "20"], 0.1
+        a.sandbox_extra, a.baseline_poll_ms = ["--health-delay", "20"], 100
         if "--services" not in sys.argv:
             a.services = 10
         a.runs, a.baseline_runs = 1, 1
@@ -427,6 +436,12 @@ def main():
             return 2
     work = tempfile.mkdtemp(prefix="galley-apply-bench-")
     try:
+        # Every run uses one copy of the binaries: the build directory may be rebuilt meanwhile.
+        os.makedirs(os.path.join(work, "bin"))
+        for name in ("galley", "sandbox"):
+            dst = os.path.join(work, "bin", os.path.basename(getattr(a, name)))
+            shutil.copy2(getattr(a, name), dst)
+            setattr(a, name, dst)
         return bench(a, work)
     finally:
         if a.keep:
@@ -435,7 +450,18 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
+def describe_binary(a):
+    version = subprocess.run([a.galley, "--version"], capture_output=True, text=True).stdout.strip()
+    digest = subprocess.run(["sha256sum", a.galley], capture_output=True, text=True).stdout[:12]
+    head = subprocess.run(["git", "-C", HERE, "log", "-1", "--format=%h %ci"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--untracked-files=no", "--", "../reconciler"],
+                           capture_output=True, text=True).stdout.strip()
+    tree = head.stdout.strip() + (" + uncommitted changes under reconciler/" if dirty else "") if head.returncode == 0 else "?"
+    return f"{version} (binary sha256 {digest}); checkout at {tree}"
+
+
 def bench(a, work):
+    print("galley:", describe_binary(a), flush=True)
     repo = os.path.join(work, "repo")
     subprocess.run([sys.executable, os.path.join(HERE, "gen_repo.py"), repo, "--services", str(a.services),
                     "--environments", str(a.environments)], check=True, stdout=subprocess.DEVNULL)
@@ -490,8 +516,9 @@ def bench(a, work):
     results["galley"] = {"wall_median": gw[0], "wall_min": gw[1], "wall_max": gw[2],
                          "peak_mb": max(r["peak_mb"] for r in galley), "runs": galley}
 
-    print(f"\nbaseline (bench/baseline_deploy.sh: one app at a time, KV then PUT /v2/apps/<id>, "
-          f"poll every {a.baseline_poll} s)")
+    schedule = (f"first looks after {a.baseline_first_poll_ms} ms, doubling, then every {a.baseline_poll_ms} ms"
+                if a.baseline_first_poll_ms else f"every {a.baseline_poll_ms} ms")
+    print(f"\nbaseline (bench/baseline_deploy.sh: one app at a time, KV then PUT /v2/apps/<id>, poll {schedule})")
     per_app = None
     if sub_runs:
         sw = stats([r["wall"] for r in sub_runs])

@@ -4,9 +4,12 @@
 # marathon-deploy.sh did, in a loop. One app at a time: write the service's Consul KV with
 # plain `curl -X PUT /v1/kv/<key>` (one request per key, as a consul-template era script
 # would), then one create-or-update `PUT /v2/apps/<id>` with the service definition
-# (Marathon's PUT creates a missing app), then poll `GET /v2/apps/<id>` every POLL seconds
-# (default 0.5, galley's default poll interval, engine/apply.h) until the app has no
-# deployment and tasksHealthy == instances; then the next app. Bash and curl only.
+# (Marathon's PUT creates a missing app), then poll `GET /v2/apps/<id>` until the app has
+# no deployment and tasksHealthy == instances; then the next app. Bash and curl only.
+# Polling follows galley's own schedule (engine/apply.cc, so that neither side gains from
+# polling): a first look right after the PUT, quick looks 0.1, 0.2 and 0.4 s apart, then
+# every POLL_MS (500, galley's default poll interval in engine/apply.h). FIRST_POLL_MS=0
+# polls at a fixed POLL_MS from the start (a plain `sleep 0.5` loop).
 #
 #   bench/baseline_deploy.sh DEFS MARATHON_URL CONSUL_URL [SERVICE ...]
 #
@@ -18,9 +21,10 @@
 # environment. Environments are deployed in ENVS order (default: the directories under
 # DEFS/marathon, sorted), services in name order; with SERVICE arguments only those.
 #
-# Settings: POLL (0.5 s), DEADLINE (600 s per app, galley's default), ENVS ("production
-# staging"), QUIET=1 (no line per app). Prints one line per app and a summary with the
-# request count; exits 0 when every app turned healthy, 1 otherwise.
+# Settings: POLL_MS (500), FIRST_POLL_MS (100), DEADLINE (600 s per app, galley's default),
+# ENVS (default: every environment directory), QUIET=1 (no line per app). Prints one line
+# per app and a summary with the request count; exits 0 when every app turned healthy, 1
+# otherwise.
 set -uo pipefail
 export LC_ALL=C  # $EPOCHREALTIME with a "." decimal point
 
@@ -30,7 +34,9 @@ if [[ $# -lt 3 ]]; then
 fi
 defs="$1" marathon="${2%/}" consul="${3%/}"
 shift 3
-POLL="${POLL:-0.5}"
+POLL_MS="${POLL_MS:-500}"
+FIRST_POLL_MS="${FIRST_POLL_MS:-100}"
+[[ "$POLL_MS" =~ ^[1-9][0-9]*$ && "$FIRST_POLL_MS" =~ ^[0-9]+$ ]] || { echo "$0: POLL_MS and FIRST_POLL_MS are milliseconds" >&2; exit 2; }
 DEADLINE="${DEADLINE:-600}"
 QUIET="${QUIET:-0}"
 
@@ -97,7 +103,8 @@ deploy_app() {
   requests=$((requests + 1)) app_puts=$((app_puts + 1))
   code="${resp##*$'\n'}"
   [[ "$code" == 200 || "$code" == 201 ]] || die "PUT /v2/apps$id: HTTP $code: ${resp%$'\n'*}"
-  local deadline=$(( ${EPOCHREALTIME%.*} + DEADLINE )) healthy=-1
+  local deadline=$(( ${EPOCHREALTIME%.*} + DEADLINE )) healthy=-1 wait_ms="$FIRST_POLL_MS"
+  [[ "$wait_ms" -gt 0 ]] || wait_ms="$POLL_MS"
   while :; do
     resp=$(curl -sS -w $'\n%{http_code}' "$marathon/v2/apps${id}") || resp=$'\n000'
     requests=$((requests + 1)) app_gets=$((app_gets + 1)) polls=$((polls + 1))
@@ -110,7 +117,10 @@ deploy_app() {
       fi
     fi
     (( ${EPOCHREALTIME%.*} < deadline )) || die "$id: not healthy within ${DEADLINE}s (HTTP $code, healthy $healthy/$want)"
-    sleep "$POLL"
+    (( wait_ms < POLL_MS )) || wait_ms="$POLL_MS"
+    printf -v REPLY '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000))
+    sleep "$REPLY"
+    wait_ms=$((wait_ms * 2))
   done
   apps_done=$((apps_done + 1))
   if [[ "$QUIET" != 1 ]]; then

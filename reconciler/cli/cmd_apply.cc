@@ -6,8 +6,11 @@
 // it was planned against moved, it was already applied, or DIR's commit is not the plan's.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
 // held, 4 stale plan.
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <cctype>
@@ -232,6 +235,41 @@ Result<std::string> CreateHmacKey(Workspace& ws) {
   return entry.value;
 }
 
+// SIGINT/SIGTERM during an apply: the first asks it to stop starting actions and to stop
+// waiting (what was written stays journaled as started, for the next apply to follow); a
+// second one ends the process at once, which the journal survives as well.
+std::atomic<int> g_interrupts{0};
+
+void OnInterrupt(int) {
+  if (g_interrupts.fetch_add(1) >= 1) ::_exit(130);
+  static const char kMsg[] =
+      "\ngalley apply: interrupted: starting nothing new and no longer waiting for deployments "
+      "(again to quit at once)\n";
+  ssize_t n = ::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+  (void)n;
+}
+
+// Installs OnInterrupt for the life of the object, restoring the previous handlers.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    g_interrupts = 0;
+    struct sigaction sa {};
+    sa.sa_handler = OnInterrupt;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  static bool interrupted() { return g_interrupts.load() > 0; }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
 bool Confirm(const engine::Plan& plan, std::ostream& out, std::ostream& err) {
   if (!::isatty(STDIN_FILENO)) {
     err << "galley apply: no terminal to confirm on; re-run with --auto-approve to apply without asking\n";
@@ -331,6 +369,7 @@ class ApplyCommand {
       auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, ao);
       if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
       for (const auto& line : *recovered) out_ << "recovered: " << line << "\n";
+      recovered_ = static_cast<int>(recovered->size());
       if (!recovered->empty()) {
         // The records changed: observe again so the plan starts from them.
         observed = ObservePlatform(*ws_);
@@ -384,7 +423,7 @@ class ApplyCommand {
            << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions") << "\n";
     }
     if (!plan.HasChanges()) {
-      Finish("ok", json{{"actions", 0}});
+      Finish("ok", json{{"actions", 0}, {"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"recovered", recovered_}});
       if (o_.json) out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2) << "\n";
       return kExitOk;
     }
@@ -415,6 +454,8 @@ class ApplyCommand {
 
     engine::PlatformLock* held = lock.get();
     ao.should_stop = [held] { return held && held->lost(); };
+    InterruptGuard interrupts;
+    ao.interrupted = [] { return InterruptGuard::interrupted(); };
     if (o_.dry_run) {
       ao.poll_interval = std::chrono::milliseconds(0);
       out_ << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";
@@ -444,12 +485,16 @@ class ApplyCommand {
         }
       }
     }
-    std::string outcome = result.ok() ? "ok" : (result.applied > 0 ? "partial" : "failed");
+    // An interrupted run keeps its open journal entries for the next apply to settle.
+    std::string outcome = result.interrupted > 0 || InterruptGuard::interrupted()
+                              ? "interrupted"
+                              : result.ok() ? "ok" : (result.applied > 0 ? "partial" : "failed");
     if (lock && lock->lost()) err_ << "galley apply: the platform lock was lost: " << lock->lost_reason() << "\n";
     if (lock) (void)lock->Release();
     json summary = result.ToJson();
     summary["digest"] = digest;
     summary["dry_run"] = o_.dry_run;
+    summary["recovered"] = recovered_;
     Finish(o_.dry_run ? "ok" : outcome, summary);
     if (o_.json) {
       out_ << summary.dump(2) << "\n";
@@ -491,6 +536,7 @@ class ApplyCommand {
   std::ostream& err_;
   std::unique_ptr<Workspace> ws_;
   int64_t run_ = 0;
+  int recovered_ = 0;  // journal entries of interrupted runs settled first
   engine::ApplyRecords records_;
 };
 

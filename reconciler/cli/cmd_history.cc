@@ -195,7 +195,9 @@ std::string WhatItDid(const store::Run& r, const json& summary, const std::map<s
     add(NumberOr(summary, "applied"), "applied");
     add(NumberOr(summary, "failed"), "failed");
     add(NumberOr(summary, "not_attempted"), "not attempted");
+    add(NumberOr(summary, "interrupted"), "interrupted");
     if (parts.empty()) parts.push_back("nothing to apply");
+    add(NumberOr(summary, "recovered"), "settled from an interrupted run");
   } else if (r.kind == "drift" && NumberOr(summary, "drift") >= 0) {
     add(NumberOr(summary, "drift"), "drifted");
     add(NumberOr(summary, "unmanaged"), "unmanaged");

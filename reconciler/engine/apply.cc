@@ -239,6 +239,7 @@ struct Follower {
         progress(id + ": " + state);
         last = state;
       }
+      if (o.interrupted && o.interrupted()) return Status::Unavailable("interrupted while waiting (" + state + ")");
       if (o.clock.now() >= deadline) {
         std::string msg = "not " + std::string(deleting ? "gone" : "healthy") + " within " +
                           Duration(o.app_deadline) + " (" + state + ")";
@@ -307,6 +308,7 @@ class Executor {
     for (const auto& o : result.outcomes) {
       if (o.state == StepState::kApplied) ++result.applied;
       else if (o.state == StepState::kFailed) ++result.failed;
+      else if (o.state == StepState::kInterrupted) ++result.interrupted;
       else ++result.not_attempted;
     }
     result.seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
@@ -327,6 +329,10 @@ class Executor {
         if (!stopped_ && o_.should_stop && o_.should_stop()) {
           stopped_ = true;
           Progress("stopping: no new actions are started (the platform lock was lost)");
+        }
+        if (!stopped_ && Interrupted()) {
+          stopped_ = true;
+          Progress("interrupted: no new actions are started; deployments under way go on in Marathon");
         }
         stopped = stopped_;
       }
@@ -497,6 +503,13 @@ class Executor {
     outcomes_[i].deployment_id = written->deployment_id;
     outcomes_[i].version = written->version;
     Status waited = WaitFor(a, written->deployment_id, deadline);
+    if (!waited.ok() && Interrupted()) {
+      // Written, not followed to the end: the entry stays open for the next apply.
+      outcomes_[i].state = StepState::kInterrupted;
+      outcomes_[i].detail = "written, then interrupted while deploying; the next apply follows it to health";
+      outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+      return false;
+    }
     if (!waited.ok()) {
       recorder_.Finish(journal, "failed", json{{"error", waited.message()}, {"deployment", written->deployment_id}});
       Fail(i, waited.message(), t0);
@@ -549,6 +562,7 @@ class Executor {
       auto r = WriteOnce(a, force);
       if (r.ok()) return r;
       StatusCode code = r.status().code();
+      if (Interrupted()) return r.status();
       if (code == StatusCode::kConflict && !force) {
         if (o_.clock.now() >= deadline) return r.status();
         Progress(a.target + ": locked by another deployment; waiting (--force supersedes it)");
@@ -568,7 +582,7 @@ class Executor {
   }
 
   void WaitUnlocked(const std::string& id, Clock::time_point deadline) {
-    while (o_.clock.now() < deadline) {
+    while (o_.clock.now() < deadline && !Interrupted()) {
       o_.clock.sleep(o_.poll_interval);
       auto deps = target_.Deployments();
       if (!deps.ok()) continue;
@@ -622,6 +636,8 @@ class Executor {
     Progress(a.target + (w.ok() ? ": rolled back to version " + a.token : ": rollback failed: " + w.message()));
   }
 
+  bool Interrupted() const { return o_.interrupted && o_.interrupted(); }
+
   void Succeed(size_t i, Clock::time_point t0) {
     outcomes_[i].state = StepState::kApplied;
     outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
@@ -660,14 +676,16 @@ const char* StepStateName(StepState s) {
     case StepState::kApplied: return "applied";
     case StepState::kFailed: return "failed";
     case StepState::kNotAttempted: return "not attempted";
+    case StepState::kInterrupted: return "interrupted";
   }
   return "?";
 }
 
 std::string ApplyResult::Summary() const {
   std::ostringstream out;
-  out << applied << " applied, " << failed << " failed, " << not_attempted << " not attempted (" << Seconds(seconds)
-      << ")\n";
+  out << applied << " applied, " << failed << " failed, " << not_attempted << " not attempted";
+  if (interrupted > 0) out << ", " << interrupted << " interrupted";
+  out << " (" << Seconds(seconds) << ")\n";
   for (const auto& o : outcomes) {
     if (o.state == StepState::kApplied) continue;
     out << "  " << StepStateName(o.state) << ": " << o.action_id << ": " << o.detail;
@@ -687,7 +705,8 @@ json ApplyResult::ToJson() const {
     if (o.rolled_back) a["rolled_back"] = true;
     actions.push_back(std::move(a));
   }
-  return json{{"applied", applied}, {"failed", failed}, {"not_attempted", not_attempted}, {"seconds", seconds},
+  return json{{"applied", applied}, {"failed", failed}, {"not_attempted", not_attempted},
+              {"interrupted", interrupted}, {"seconds", seconds},
               {"actions", std::move(actions)}};
 }
 

@@ -112,6 +112,10 @@ struct ApplyOptions {
   std::function<Result<std::string>(const std::string& source)> read_secret;
   std::function<void(const std::string& line)> progress;  // one line per event; may be empty
   std::function<bool()> should_stop;                      // e.g. the platform lock was lost
+  // SIGINT/SIGTERM: nothing new is started and apps being followed are no longer waited
+  // for; their journal entries stay open ("started"), so the next apply follows them to
+  // health (RecoverInterrupted) as after a crash.
+  std::function<bool()> interrupted;
   ApplyClock clock;
 };
 
@@ -126,8 +130,8 @@ struct ApplyRecords {
   std::map<std::string, std::string> consul_records;
 };
 
-enum class StepState { kApplied, kFailed, kNotAttempted };
-const char* StepStateName(StepState s);  // "applied", "failed", "not attempted"
+enum class StepState { kApplied, kFailed, kNotAttempted, kInterrupted };
+const char* StepStateName(StepState s);  // "applied", "failed", "not attempted", "interrupted"
 
 struct ActionOutcome {
   std::string action_id;
@@ -140,9 +144,9 @@ struct ActionOutcome {
 
 struct ApplyResult {
   std::vector<ActionOutcome> outcomes;  // in plan order
-  int applied = 0, failed = 0, not_attempted = 0;
+  int applied = 0, failed = 0, not_attempted = 0, interrupted = 0;
   double seconds = 0;
-  bool ok() const { return failed == 0 && not_attempted == 0; }
+  bool ok() const { return failed == 0 && not_attempted == 0 && interrupted == 0; }
   // "3 applied, 1 failed, 2 not attempted" and one line per failure.
   std::string Summary() const;
   nlohmann::json ToJson() const;

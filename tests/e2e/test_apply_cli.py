@@ -818,6 +818,42 @@ def group_f(work):
         check(f"11 after the sandbox stopped nothing answers on task port {port}", status is None, status)
 
 
+# --- G: SIGTERM mid-apply (a cancelled CI job) ---------------------------------------------
+
+def group_g(work):
+    sb = Sandbox(work, "sandbox-g", "--health-delay", SLOW_HEALTH_MS)
+    first = None
+    try:
+        g = Galley(sb, work, "g.db")
+        repo = Repo(work, "repo-g")
+        first = Streamed(g.argv("apply", repo.dir, "--auto-approve"), g.env)
+        deploying = r"\] (/app/\S+): deployment step"
+        started = first.wait_for(deploying, 20, count=len(REFERENCE_APPS))
+        check("13 the apply reached its app steps", started, first.stdout()[-1500:] + first.stderr())
+        t0 = time.monotonic()
+        first.proc.send_signal(signal.SIGTERM)
+        rc = first.finish(15)
+        check("13 SIGTERM ends the apply promptly with exit 1 (not waiting for the deployments)",
+              rc == 1 and time.monotonic() - t0 < 5, f"exit {rc} after {time.monotonic() - t0:.1f} s")
+        check("13 ... saying what was interrupted", "interrupted" in first.stderr() and
+              re.search(r"\d+ interrupted", first.stdout()), first.stdout()[-800:] + first.stderr())
+        run = g.last_run()
+        check("13 ... the run is recorded as interrupted", run.get("outcome") == "interrupted", run)
+        # The lock was released on the way out: the next apply needs no `lock break`.
+        r = g.run("apply", repo.dir, "--auto-approve")
+        check("13 the next apply exits 0 without waiting for a lock", r.returncode == 0,
+              f"exit {r.returncode}: {r.stderr}{r.stdout[-1500:]}")
+        check("13 ... settles the interrupted actions ('recovered:')", "recovered:" in r.stdout, r.stdout[-1500:])
+        unsettled = sb.unsettled()
+        check("13 ... and every app is healthy when it exits 0", not unsettled, unsettled)
+        r = g.run("plan", repo.dir, "--detailed-exitcode")
+        check("13 afterwards plan --detailed-exitcode exits 0", r.returncode == 0, r.stdout[-1500:] + r.stderr)
+    finally:
+        if first:
+            stop_process(first.proc, 5)
+        sb.stop()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="galley-apply-cli-")
     timings = []
@@ -827,7 +863,8 @@ def main():
                          ("C: concurrent apply", group_c),
                          ("D: kill -9 mid-apply", group_d),
                          ("E: faults mid-apply", group_e),
-                         ("F: process runner", group_f)):
+                         ("F: process runner", group_f),
+                         ("G: SIGTERM mid-apply", group_g)):
             only = os.environ.get("GALLEY_E2E_ONLY", "")  # e.g. "AD": run only groups A and D
             if only and name[0] not in only:
                 continue

@@ -427,6 +427,27 @@ TEST_F(ApplyTest, AnActionThatCannotBeJournaledIsNotRun) {
   EXPECT_TRUE(fake_.calls.empty()) << fake_.calls[0];
 }
 
+TEST_F(ApplyTest, AnInterruptStartsNothingNewAndLeavesDeployingAppsOpen) {
+  plan_.actions = {AppAction(ActionKind::kAppCreate, "a"), AppAction(ActionKind::kAppCreate, "b")};
+  opts_.concurrency = 1;
+  fake_.polls_to_healthy = 1000;
+  // The interrupt arrives while the first app deploys.
+  opts_.interrupted = [this] { return fake_.reads > 2; };
+  ApplyResult r = Apply();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.interrupted, 1);
+  EXPECT_EQ(r.not_attempted, 1);
+  EXPECT_EQ(fake_.Pos("create /app/production/b"), std::string::npos);
+  EXPECT_EQ(fake_.Pos("cancel d-1"), std::string::npos) << "an interrupt does not cancel Marathon's deployment";
+  EXPECT_NE(r.Summary().find("1 interrupted"), std::string::npos) << r.Summary();
+  // The written app's entry stays open, for the next apply to follow to health.
+  std::map<std::string, std::string> states;
+  auto entries = store_->Journal(run_).value();
+  for (const auto& e : entries) states[e.action_id] = e.state;
+  EXPECT_EQ(states["app:/app/production/a"], "started");
+  EXPECT_EQ(states["app:/app/production/b"], "skipped");
+}
+
 TEST_F(ApplyTest, ScaleSendsOnlyTheInstanceCount) {
   plan_.actions = {AppAction(ActionKind::kAppScale, "web", "v1", 6)};
   ApplyResult r = Apply();
