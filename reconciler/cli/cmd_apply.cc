@@ -32,11 +32,14 @@
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
 #include "engine/plan.h"
+#include "engine/view_text.h"
 #include "engine/planner.h"
 #include "store/state_store.h"
 
 namespace galley::cli {
 namespace {
+
+using engine::SafeDump;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -316,6 +319,9 @@ class ApplyCommand {
     }
     run_ = *run;
 
+    // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
+    // command through its normal path, which releases the lock.
+    InterruptGuard interrupts;
     std::unique_ptr<engine::PlatformLock> lock;
     if (!o_.dry_run) {
       engine::LockOptions lo;
@@ -348,9 +354,8 @@ class ApplyCommand {
     ao.force = o_.force;
     ao.rollback_on_failure = o_.rollback;
     ao.read_secret = SecretReader(ws_->env);
-    if (!o_.json) {
-      ao.progress = [this](const std::string& line) { out_ << line << "\n" << std::flush; };
-    }
+    ao.interrupted = [] { return InterruptGuard::interrupted(); };
+    ao.progress = [this](const std::string& line) { info() << line << "\n" << std::flush; };
     records_.store = o_.dry_run ? nullptr : ws_->store.get();
     records_.run_id = run_;
     records_.commit = o_.plan_file.empty() ? ws_->commit : plan.commit;
@@ -368,7 +373,7 @@ class ApplyCommand {
       target = engine::NewClientTarget(*ws_->marathon, *ws_->consul);
       auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, ao);
       if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
-      for (const auto& line : *recovered) out_ << "recovered: " << line << "\n";
+      for (const auto& line : *recovered) info() << "recovered: " << line << "\n";
       recovered_ = static_cast<int>(recovered->size());
       if (!recovered->empty()) {
         // The records changed: observe again so the plan starts from them.
@@ -399,12 +404,6 @@ class ApplyCommand {
       if (auto applied = ws_->store->PlanApplied(digest); applied.ok() && *applied) {
         stale.insert(stale.begin(), "the plan was already applied (" + **applied + ")");
       }
-      if (!o_.dry_run && stale.empty()) {
-        auto saved = ws_->store->SavePlan(run_, engine::PlanToJson(plan).dump(), digest);
-        (void)saved;  // kAlreadyExists: saved when it was made on this host
-        Status marked = ws_->store->MarkPlanApplied(digest, run_);
-        if (marked.code() == StatusCode::kConflict) stale.insert(stale.begin(), "the plan was already applied");
-      }
       if (!stale.empty()) {
         std::string msg = "the plan in " + o_.plan_file + " is stale; plan again:\n  " + Join(stale, "\n  ");
         Finish("failed", json{{"error", msg}, {"stale", true}});
@@ -432,10 +431,24 @@ class ApplyCommand {
       std::string msg = "refusing a large disruptive change without --allow-large:\n  " + Join(violations, "\n  ");
       return Fail(msg);
     }
-    if (!o_.auto_approve && !o_.dry_run && o_.plan_file.empty() && !Confirm(plan, out_, err_)) {
-      Finish("failed", json{{"actions", plan.actions.size()}, {"cancelled", true}});
-      err_ << "galley apply: not applied\n";
-      return kExitError;
+    if (!o_.auto_approve && !o_.dry_run && o_.plan_file.empty()) {
+      if (!Confirm(plan, out_, err_)) {
+        Finish("failed", json{{"actions", plan.actions.size()}, {"cancelled", true}});
+        err_ << "galley apply: not applied\n";
+        return kExitError;
+      }
+      // Someone may have changed the platform while the plan was on screen: what the plan
+      // was made against is checked again (Marathon has no compare-and-set).
+      auto again = ObservePlatform(*ws_);
+      if (!again.ok()) return Fail(again.status().message());
+      std::vector<std::string> moved = engine::StaleReasons(plan, again->live);
+      if (!moved.empty()) {
+        std::string msg = "the platform changed while the plan waited for confirmation; nothing applied, plan again:\n  " +
+                          Join(moved, "\n  ");
+        Finish("failed", json{{"error", msg}, {"stale", true}});
+        err_ << "galley apply: " << msg << "\n";
+        return kExitStalePlan;
+      }
     }
     std::string digest = engine::PlanDigest(plan);
     if (!key_exists && !o_.dry_run) {
@@ -447,33 +460,36 @@ class ApplyCommand {
     if (Status s = engine::ResolveConfigDigests(plan, hmac_key, SecretReader(ws_->env)); !s.ok()) {
       return Fail(s.message());
     }
-    if (o_.plan_file.empty() && !o_.dry_run) {
-      auto saved = ws_->store->SavePlan(run_, engine::PlanToJson(plan).dump(), digest);
-      if (saved.ok() || saved.status().code() == StatusCode::kAlreadyExists) (void)ws_->store->MarkPlanApplied(digest, run_);
-    }
+    // The plan is saved (a saved plan file may already be: same digest) and marked applied
+    // once the run has written something, so a plan refused by the safety rails, a missing
+    // secret or a Marathon that took nothing can still be applied later.
+    if (!o_.dry_run) (void)ws_->store->SavePlan(run_, SafeDump(engine::PlanToJson(plan)), digest);
+    if (InterruptGuard::interrupted()) return Fail("interrupted before anything was applied");
 
     engine::PlatformLock* held = lock.get();
     ao.should_stop = [held] { return held && held->lost(); };
-    InterruptGuard interrupts;
-    ao.interrupted = [] { return InterruptGuard::interrupted(); };
     if (o_.dry_run) {
       ao.poll_interval = std::chrono::milliseconds(0);
-      out_ << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";
+      info() << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";
       int n = 0;
       for (const auto& wave : engine::ScheduleWaves(plan)) {
-        out_ << "  wave " << ++n << ":\n";
-        for (const auto& step : wave) out_ << "    " << step << "\n";
+        info() << "  wave " << ++n << ":\n";
+        for (const auto& step : wave) info() << "    " << step << "\n";
       }
-      out_ << "\n";
+      info() << "\n";
     } else {
-      out_ << "\nApplying " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions")
+      info() << "\nApplying " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions")
            << " (at most " << ao.concurrency << " at once, deadline " << o_.deadline.count() << " s per app)\n";
     }
     engine::ApplyResult result =
         engine::ExecutePlan(plan, o_.dry_run ? *dry : *target, ao, records_);
+    if (!o_.dry_run && result.applied + result.interrupted > 0) {
+      Status marked = ws_->store->MarkPlanApplied(digest, run_);
+      if (!marked.ok()) err_ << "galley apply: warning: " << marked.message() << "\n";
+    }
     if (dry) {
-      out_ << "Calls that would be made:\n";
-      for (const auto& c : dry->calls()) out_ << "  " << c << "\n";
+      info() << "Calls that would be made:\n";
+      for (const auto& c : dry->calls()) info() << "  " << c << "\n";
     }
     // Drift that was reverted is resolved in the store.
     if (!o_.dry_run) {
@@ -497,7 +513,7 @@ class ApplyCommand {
     summary["recovered"] = recovered_;
     Finish(o_.dry_run ? "ok" : outcome, summary);
     if (o_.json) {
-      out_ << summary.dump(2) << "\n";
+      out_ << SafeDump(summary, 2) << "\n";
     } else {
       if (o_.dry_run) {
         out_ << "\nDry run complete: " << result.applied << " of " << plan.actions.size()
@@ -521,8 +537,11 @@ class ApplyCommand {
     return plan;
   }
 
+  // Human lines: stdout, or stderr when stdout carries --json.
+  std::ostream& info() { return o_.json ? err_ : out_; }
+
   void Finish(const std::string& outcome, const json& summary) {
-    if (ws_ && run_ > 0) (void)ws_->store->FinishRun(run_, outcome, summary.dump());
+    if (ws_ && run_ > 0) (void)ws_->store->FinishRun(run_, outcome, SafeDump(summary));
   }
 
   int Fail(const std::string& message) {

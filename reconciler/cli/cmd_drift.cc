@@ -23,10 +23,13 @@
 #include "engine/desired.h"
 #include "engine/drift.h"
 #include "engine/normalize.h"
+#include "engine/view_text.h"
 #include "store/state_store.h"
 
 namespace galley::cli {
 namespace {
+
+using engine::SafeDump;
 
 using json = nlohmann::json;
 
@@ -110,7 +113,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     return kExitError;
   }
   auto fail = [&](const std::string& message) {
-    (void)ws->store->FinishRun(*run, "failed", json{{"error", message}}.dump());
+    (void)ws->store->FinishRun(*run, "failed", SafeDump(json{{"error", message}}));
     err << "galley drift: " << message << "\n";
     return kExitError;
   };
@@ -149,14 +152,14 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   for (auto& ob : obs) {
     if (!drifted.count(ob.resource) || !StartsWith(ob.resource, "marathon-app:")) continue;
     if (auto live = in.live.apps.find(ob.resource.substr(13)); live != in.live.apps.end()) {
-      ob.body = engine::NormalizeApp(live->second.body).dump();
+      ob.body = SafeDump(engine::NormalizeApp(live->second.body));
     }
   }
   if (Status s = ws->store->RecordObservations(*run, obs); !s.ok()) return fail(s.message());
 
   // Drift records: refreshed (first seen kept by the store), then read back.
   for (const auto& item : report.drift) {
-    Status s = ws->store->UpsertDrift(item.resource, engine::DriftFieldsJson(item).dump(), now);
+    Status s = ws->store->UpsertDrift(item.resource, SafeDump(engine::DriftFieldsJson(item)), now);
     if (!s.ok()) return fail(s.message());
   }
   auto open = ws->store->OpenDrift();
@@ -179,10 +182,10 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   json doc = engine::DriftToJson(report);
-  (void)ws->store->FinishRun(*run, report.HasDrift() ? "changes" : "ok", doc["counts"].dump());
+  (void)ws->store->FinishRun(*run, report.HasDrift() ? "changes" : "ok", SafeDump(doc["counts"]));
 
   if (o.json) {
-    out << doc.dump(2) << "\n";
+    out << SafeDump(doc, 2) << "\n";
   } else if (o.markdown) {
     out << engine::RenderDriftMarkdown(report);
   } else {

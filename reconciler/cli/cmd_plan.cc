@@ -18,10 +18,13 @@
 #include "clients/endpoints.h"
 #include "engine/normalize.h"
 #include "engine/planner.h"
+#include "engine/view_text.h"
 #include "store/state_store.h"
 
 namespace galley::cli {
 namespace {
+
+using engine::SafeDump;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -147,7 +150,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     return kExitError;
   }
   auto fail = [&](const std::string& message) {
-    (void)ws->store->FinishRun(*run, "failed", json{{"error", message}}.dump());
+    (void)ws->store->FinishRun(*run, "failed", SafeDump(json{{"error", message}}));
     err << "galley plan: " << message << "\n";
     return kExitError;
   };
@@ -176,7 +179,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     auto it = obs_index.find(a.id);
     auto live_app = in.live.apps.find(a.target);
     if (it != obs_index.end() && live_app != in.live.apps.end()) {
-      obs[it->second].body = engine::NormalizeApp(live_app->second.body).dump();
+      obs[it->second].body = SafeDump(engine::NormalizeApp(live_app->second.body));
     }
   }
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
@@ -191,18 +194,18 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   std::string digest = engine::PlanDigest(plan);
   // A plan's identity is its digest (the time it was made is not part of it): the same plan
   // made again is already saved.
-  auto saved = ws->store->SavePlan(*run, plan_json.dump(), digest);
+  auto saved = ws->store->SavePlan(*run, SafeDump(plan_json), digest);
   if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists) return fail(saved.status().message());
   if (!o.out.empty()) {
-    Status s = WriteFileAtomic(o.out, plan_json.dump(2) + "\n");
+    Status s = WriteFileAtomic(o.out, SafeDump(plan_json, 2) + "\n");
     if (!s.ok()) return fail("saving the plan: " + s.message());
   }
   (void)ws->store->FinishRun(*run, plan.HasChanges() ? "changes" : "ok",
-                            json{{"actions", plan.actions.size()}, {"digest", digest}}.dump());
+                            SafeDump(json{{"actions", plan.actions.size()}, {"digest", digest}}));
 
   phase("save plan");
   if (o.json) {
-    out << plan_json.dump(2) << "\n";
+    out << SafeDump(plan_json, 2) << "\n";
   } else if (o.markdown) {
     out << engine::RenderPlanMarkdown(plan);
   } else {

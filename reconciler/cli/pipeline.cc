@@ -15,6 +15,7 @@
 #include "base/subprocess.h"
 #include "engine/desired.h"
 #include "engine/observer.h"
+#include "engine/view_text.h"
 #include "net/retrying_http_client.h"
 #include "spec/loader.h"
 
@@ -316,7 +317,7 @@ std::vector<store::Observation> ObservationsOf(const model::LiveState& live, con
   std::vector<store::Observation> obs;
   obs.reserve(live.apps.size() + live.kv.size());
   for (const auto& [id, app] : live.apps) {
-    obs.push_back({"marathon-app:" + id, Sha256Hex(app.body.dump()), app.version, ""});
+    obs.push_back({"marathon-app:" + id, Sha256Hex(engine::SafeDump(app.body)), app.version, ""});
   }
   for (const auto& [key, kv] : live.kv) {
     obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value), std::to_string(kv.modify_index), ""});

@@ -21,7 +21,10 @@ std::string OneLine(std::string_view s, size_t max) {
     out += c;
   }
   if (out.size() > max) {
-    out.resize(max);
+    // Cut on a character boundary: never half of a UTF-8 sequence.
+    size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
+    out.resize(n);
     out += "...";
   }
   return out;

@@ -13,6 +13,7 @@
 #include "base/strings.h"
 #include "engine/desired.h"
 #include "engine/normalize.h"
+#include "engine/view_text.h"
 
 namespace galley::engine {
 namespace {
@@ -131,15 +132,15 @@ class Recorder {
     e.resource = ResourceOf(a);
     e.kind = JournalKind(a.kind);
     e.state = "started";
-    e.detail = json{{"token", a.token},  {"target", a.target}, {"env", a.env},
-                    {"service", a.service}, {"expect", expect}}.dump();
+    e.detail = SafeDump(json{{"token", a.token},  {"target", a.target}, {"env", a.env},
+                    {"service", a.service}, {"expect", expect}});
     auto id = r_.store->JournalStart(e);
     if (!id.ok()) return Status::Unavailable("cannot journal the action: " + id.status().message());
     return id;
   }
 
   void Finish(int64_t entry, const std::string& state, const json& detail) {
-    if (r_.store && entry > 0) (void)r_.store->JournalFinish(entry, state, detail.dump());
+    if (r_.store && entry > 0) (void)r_.store->JournalFinish(entry, state, SafeDump(detail));
   }
 
   // `expect` is what the action produced: the normalised app body, {"absent": true}, or
@@ -149,7 +150,7 @@ class Recorder {
     bool deleted = expect.is_object() && expect.contains("absent");
     std::string body;
     if (app) {
-      body = deleted ? "" : expect.dump();
+      body = deleted ? "" : SafeDump(expect);
     } else if (!deleted) {
       body = (expect.value("secret", false) ? "secret:" : "") + expect.value("hmac", std::string());
     }
@@ -186,7 +187,7 @@ class Recorder {
     doc["commit"] = r_.commit;
     doc["by"] = r_.who;
     doc["run"] = r_.run_id;
-    std::string text = doc.dump();
+    std::string text = SafeDump(doc);
     r_.consul_records[key] = text;
     return target_.PutRecord(key, text);
   }
@@ -239,7 +240,9 @@ struct Follower {
         progress(id + ": " + state);
         last = state;
       }
-      if (o.interrupted && o.interrupted()) return Status::Unavailable("interrupted while waiting (" + state + ")");
+      if ((o.interrupted && o.interrupted()) || (o.should_stop && o.should_stop())) {
+        return Status::Unavailable("stopped while waiting (" + state + ")");
+      }
       if (o.clock.now() >= deadline) {
         std::string msg = "not " + std::string(deleting ? "gone" : "healthy") + " within " +
                           Duration(o.app_deadline) + " (" + state + ")";
@@ -341,7 +344,16 @@ class Executor {
         for (size_t i : steps_[s].actions) NotAttempted(i, "apply stopped before it started");
         ok = false;
       } else {
-        ok = steps_[s].app ? RunAppStep(steps_[s].actions[0]) : RunKvStep(steps_[s]);
+        // Modules do not throw, but a worker must never take the process down with it: an
+        // escaped exception fails the step's unfinished actions.
+        try {
+          ok = steps_[s].app ? RunAppStep(steps_[s].actions[0]) : RunKvStep(steps_[s]);
+        } catch (const std::exception& e) {
+          for (size_t i : steps_[s].actions) {
+            if (outcomes_[i].state == StepState::kNotAttempted) Fail(i, std::string("internal error: ") + e.what(), start_);
+          }
+          ok = false;
+        }
       }
       std::lock_guard<std::mutex> lock(mu_);
       Done(s, ok);
@@ -441,6 +453,14 @@ class Executor {
       } else if (!r->committed) {
         error = "conflict: changed since the plan was made, not overwritten (" + Join(r->errors, "; ") + ")";
       }
+      // A transaction is all or nothing. When its answer was lost and a retry found the cas
+      // indexes moved, the first attempt may have committed: if every key now holds exactly
+      // what this step writes, it did.
+      if (!error.empty() && AllWritten(ops)) {
+        Progress(step.name + ": the transaction's answer was lost, but every key holds what it wrote");
+        error.clear();
+        if (!r.ok()) r = clients::KvTxnResult{};
+      }
       for (size_t k = off; k < end; ++k) {
         Item& it = items[k];
         const Action& a = plan_.actions[it.index];
@@ -459,6 +479,16 @@ class Executor {
                std::to_string(end - off) + (end - off == 1 ? " key)" : " keys)"));
     }
     return ok;
+  }
+
+  bool AllWritten(const std::vector<KvTxnOp>& ops) {
+    for (const auto& op : ops) {
+      auto v = target_.KvGet(op.key);
+      if (!v.ok()) return false;
+      bool deleting = op.verb == KvTxnOp::Verb::kDeleteCas || op.verb == KvTxnOp::Verb::kDelete;
+      if (deleting ? v->has_value() : (!v->has_value() || **v != op.value)) return false;
+    }
+    return true;
   }
 
   Result<std::string> Value(const Action& a) {
@@ -497,13 +527,12 @@ class Executor {
       std::string error = written.status().message();
       recorder_.Finish(journal, "failed", json{{"error", error}});
       Fail(i, error, t0);
-      MaybeRollback(i);
-      return false;
+      return false;  // nothing was written: nothing to roll back
     }
     outcomes_[i].deployment_id = written->deployment_id;
     outcomes_[i].version = written->version;
     Status waited = WaitFor(a, written->deployment_id, deadline);
-    if (!waited.ok() && Interrupted()) {
+    if (!waited.ok() && (Interrupted() || (o_.should_stop && o_.should_stop()))) {
       // Written, not followed to the end: the entry stays open for the next apply.
       outcomes_[i].state = StepState::kInterrupted;
       outcomes_[i].detail = "written, then interrupted while deploying; the next apply follows it to health";
@@ -526,13 +555,43 @@ class Executor {
     return true;
   }
 
+  // Marathon has no compare-and-set: the app is read just before it is written, and a
+  // version other than the one planned against (someone changed it since) is a conflict,
+  // reported and not overwritten.
+  Status StillAsPlanned(const Action& a) {
+    auto app = target_.App(a.target);
+    bool must_be_absent = a.token.empty() || a.token == "0";
+    if (!app.ok() && app.status().code() == StatusCode::kNotFound) {
+      if (must_be_absent || a.kind == ActionKind::kAppDelete) return Status::Ok();
+      return Status::Conflict("conflict: " + a.target + " was deleted since the plan was made; not recreated");
+    }
+    if (!app.ok()) return app.status();
+    if (must_be_absent) {
+      return Status::Conflict("conflict: " + a.target + " was created since the plan was made (version " +
+                              app->version + "); not overwritten");
+    }
+    if (app->version != a.token) {
+      return Status::Conflict("conflict: " + a.target + " changed since the plan was made (version " + a.token +
+                              " → " + app->version + "); not overwritten");
+    }
+    return Status::Ok();
+  }
+
   Result<clients::MarathonDeploymentResult> WriteOnce(const Action& a, bool force) {
     switch (a.kind) {
       case ActionKind::kAppCreate: {
         auto r = target_.CreateApp(a.desired, force);
-        // A create that reached Marathon before a retry or a crash: the app exists, so
-        // the same definition is written as an update.
-        if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) return target_.UpdateApp(a.target, a.desired, force);
+        // "Already exists" after the transport resent the POST (the first one reached
+        // Marathon): the app is ours when it is exactly what was sent. Anything else
+        // someone else created is a conflict, never taken over.
+        if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) {
+          auto live = target_.App(a.target);
+          if (live.ok() && NormalizeApp(live->body) == NormalizeApp(a.desired)) {
+            return clients::MarathonDeploymentResult{live->deployment_ids.empty() ? "" : live->deployment_ids[0],
+                                                     live->version};
+          }
+          return Status::Conflict("conflict: " + a.target + " was created by someone else since the plan was made");
+        }
         return r;
       }
       case ActionKind::kAppUpdate:
@@ -558,6 +617,7 @@ class Executor {
   Result<clients::MarathonDeploymentResult> Write(const Action& a, Clock::time_point deadline) {
     bool force = o_.force;
     std::chrono::milliseconds backoff{1000};
+    RETURN_IF_ERROR(StillAsPlanned(a));
     for (;;) {
       auto r = WriteOnce(a, force);
       if (r.ok()) return r;
@@ -847,7 +907,7 @@ Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live
       if (e.state != "started") continue;
       json d = json::parse(e.detail, nullptr, false);
       if (!d.is_object() || !d.contains("expect") || !d.contains("target")) {
-        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", json{{"error", "interrupted"}}.dump()));
+        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
         continue;
       }
       const json& expect = d["expect"];
@@ -875,17 +935,17 @@ Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live
         Status waited = follower.Wait(false, tgt, "", o.clock.now() + o.app_deadline);
         if (!waited.ok()) {
           RETURN_IF_ERROR(records.store->JournalFinish(
-              e.id, "failed", json{{"error", "interrupted; then " + waited.message()}}.dump()));
+              e.id, "failed", SafeDump(json{{"error", "interrupted; then " + waited.message()}})));
           lines.push_back(what + ": was interrupted after it was written, and then: " + waited.message());
           continue;
         }
       }
       if (took_effect) {
         RETURN_IF_ERROR(recorder.Applied(app, tgt, d.value("env", ""), d.value("service", ""), expect));
-        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", json{{"recovered", true}}.dump()));
+        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
         lines.push_back(what + ": was interrupted after it took effect; recorded as applied");
       } else {
-        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", json{{"error", "interrupted before it took effect"}}.dump()));
+        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted before it took effect"}})));
         lines.push_back(what + ": was interrupted before it took effect; the plan redoes it");
       }
     }

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ class ApplyTarget {
  public:
   virtual ~ApplyTarget() = default;
   virtual Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) = 0;
+  // One key's value; nullopt when absent.
+  virtual Result<std::optional<std::string>> KvGet(const std::string& key) = 0;
   virtual Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) = 0;
   virtual Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
                                                               bool force) = 0;
@@ -74,6 +77,7 @@ class DryRunTarget : public ApplyTarget {
  public:
   explicit DryRunTarget(model::LiveState live) : live_(std::move(live)) {}
   Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override;
+  Result<std::optional<std::string>> KvGet(const std::string& key) override;
   Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) override;
   Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
                                                       bool force) override;

@@ -15,6 +15,12 @@ class ClientTarget : public ApplyTarget {
  public:
   ClientTarget(clients::MarathonClient& m, clients::ConsulClient& c) : m_(m), c_(c) {}
   Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override { return c_.Txn(ops); }
+  Result<std::optional<std::string>> KvGet(const std::string& key) override {
+    auto e = c_.GetKv(key);
+    if (!e.ok() && e.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+    if (!e.ok()) return e.status();
+    return std::optional<std::string>(e->value);
+  }
   Result<clients::MarathonDeploymentResult> CreateApp(const json& body, bool force) override {
     return m_.CreateApp(body, force);
   }
@@ -73,6 +79,13 @@ Result<clients::KvTxnResult> DryRunTarget::KvTxn(const std::vector<clients::KvTx
   std::lock_guard<std::mutex> lock(mu_);
   calls_.push_back("PUT /v1/txn (" + std::to_string(ops.size()) + " ops: " + Join(parts, ", ") + ")");
   return r;
+}
+
+Result<std::optional<std::string>> DryRunTarget::KvGet(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_.kv.find(key);
+  if (it == live_.kv.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second.value);
 }
 
 Result<clients::MarathonDeploymentResult> DryRunTarget::Wrote(const std::string& call, const std::string& id,

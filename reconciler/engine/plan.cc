@@ -211,7 +211,7 @@ Result<Plan> PlanFromJson(const json& doc) {
 std::string PlanDigest(const Plan& plan) {
   json j = PlanToJson(plan);
   j.erase("created_at");
-  return Sha256Hex(j.dump());
+  return Sha256Hex(SafeDump(j));
 }
 
 std::string RenderPlanText(const Plan& p, bool color) {

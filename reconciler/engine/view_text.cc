@@ -7,7 +7,7 @@
 namespace galley::engine {
 
 std::string ShortValue(const nlohmann::json& v) {
-  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string s = SafeDump(v);
   if (s.size() > 120) s = s.substr(0, 117) + "...";
   return s;
 }
@@ -44,6 +44,10 @@ std::string MarkdownCode(const std::string& s) {
   std::string out;
   for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
   return "`" + out + "`";
+}
+
+std::string SafeDump(const nlohmann::json& v, int indent) {
+  return v.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string Printable(const std::string& s) {

@@ -27,4 +27,8 @@ std::string MarkdownCode(const std::string& s);
 // Control characters replaced by '?'.
 std::string Printable(const std::string& s);
 
+// JSON text that never throws: invalid UTF-8 in strings (live values can hold anything) is
+// replaced with U+FFFD. `indent` as nlohmann's dump.
+std::string SafeDump(const nlohmann::json& v, int indent = -1);
+
 }  // namespace galley::engine

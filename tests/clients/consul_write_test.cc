@@ -8,7 +8,9 @@
 
 #include "base/base64.h"
 #include "client_test_util.h"
+#include "base/strings.h"
 #include "clients/consul_client.h"
+#include "clients/http_support.h"
 #include "net/retrying_http_client.h"
 
 namespace galley::clients {
@@ -446,6 +448,27 @@ TEST_F(ConsulWriteTest, ARetryingTransportRepeatsOnlyRepeatSafeWrites) {
   auto session = client->CreateSession(SessionOptions{});
   EXPECT_EQ(session.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(recording_.seen().size(), 1u);
+}
+
+}  // namespace
+}  // namespace galley::clients
+
+namespace galley::clients {
+namespace {
+
+// Error texts are cut to a length: never in the middle of a UTF-8 character (a message that
+// is not UTF-8 cannot be put into JSON, the journal or the run summary).
+TEST(HttpSupport, SummariesAreCutOnACharacterBoundary) {
+  std::string body = "{\"message\": \"" + std::string(150, 'x');
+  for (int i = 0; i < 200; ++i) body += "\xc3\xa9";  // é
+  body += "\"}";
+  for (size_t max : {151u, 152u, 153u, 300u}) {
+    std::string line = internal::OneLine(body, max);
+    EXPECT_EQ(FindInvalidUtf8(line), std::string::npos) << max;
+  }
+  std::string summary = internal::ErrorBodySummary(body, /*json_message=*/true);
+  EXPECT_EQ(FindInvalidUtf8(summary), std::string::npos);
+  EXPECT_NE(summary.find("..."), std::string::npos);
 }
 
 }  // namespace

@@ -328,7 +328,18 @@ TEST_F(ApplyE2eTest, TheSafetyRailsHoldBackMassDeletes) {
   EXPECT_EQ(refused.code, cli::kExitError);
   EXPECT_NE(refused.err.find("--allow-large"), std::string::npos) << refused.err;
   EXPECT_FALSE(App("/app/production/web3").is_null());
-  Out allowed = Apply({"--allow-large"}, big.dir());
+  // A saved plan refused by the rails is not "applied": it can be applied with --allow-large.
+  std::string file = state_.Path("large.json");
+  ASSERT_EQ(Plan({"--out", file}, big.dir()).code, cli::kExitChanges);
+  Out saved_refused = Run(cli::RunApply, {file, "--auto-approve"});
+  EXPECT_EQ(saved_refused.code, cli::kExitError) << saved_refused.err;
+  Out allowed = Run(cli::RunApply, {file, "--auto-approve", "--allow-large", "--json"});
+  // --json: stdout is one JSON document, the progress went to stderr.
+  json result = json::parse(allowed.out, nullptr, false);
+  ASSERT_TRUE(result.is_object()) << allowed.out;
+  EXPECT_EQ(result["failed"], 0);
+  EXPECT_EQ(result["applied"], 12 * 2 + 2);  // 24 deletes (two environments each), keep's two creates
+  EXPECT_NE(allowed.err.find("app-delete /app/production/web3"), std::string::npos) << allowed.err;
   EXPECT_EQ(allowed.code, cli::kExitOk) << allowed.out << allowed.err;
   EXPECT_TRUE(App("/app/production/web3").is_null());
   EXPECT_FALSE(App("/app/production/web").is_null());

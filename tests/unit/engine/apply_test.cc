@@ -29,6 +29,7 @@ class FakeTarget : public ApplyTarget {
     int instances = 1;
     int reads_left = 0;  // reads until the deployment finishes
     std::string deployment;
+    std::string version = "v0";
   };
 
   Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
@@ -56,6 +57,12 @@ class FakeTarget : public ApplyTarget {
     }
     r.committed = true;
     return r;
+  }
+  Result<std::optional<std::string>> KvGet(const std::string& key) override {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = kv.find(key);
+    if (it == kv.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second.first);
   }
   Result<clients::MarathonDeploymentResult> CreateApp(const json& body, bool force) override {
     std::lock_guard<std::mutex> l(mu);
@@ -112,6 +119,7 @@ class FakeTarget : public ApplyTarget {
     app.id = id;
     app.body = s.body;
     app.instances = s.instances;
+    app.version = s.version;
     bool stuck = never_healthy.count(id) && !s.body.contains("labels");
     if (s.reads_left > 0 || stuck) {
       if (s.reads_left > 0) --s.reads_left;
@@ -149,12 +157,21 @@ class FakeTarget : public ApplyTarget {
     s.instances = body.value("instances", 1);
     s.reads_left = polls_to_healthy;
     s.deployment = "d-" + std::to_string(++deployments);
+    s.version = "v" + std::to_string(deployments);
     apps[id] = s;
     in_flight.insert(id);
     max_in_flight = std::max<int>(max_in_flight, static_cast<int>(in_flight.size()));
     return clients::MarathonDeploymentResult{s.deployment, "v" + std::to_string(deployments)};
   }
   void Log(const std::string& s) { calls.push_back(s); }
+  // An app that is live, healthy, at `version`.
+  void Have(const std::string& id, const std::string& version, const json& body = json()) {
+    AppState s;
+    s.body = body.is_null() ? json{{"id", id}, {"instances", 2}} : body;
+    s.instances = s.body.value("instances", 2);
+    s.version = version;
+    apps[id] = s;
+  }
   size_t Pos(const std::string& call) const {
     for (size_t i = 0; i < calls.size(); ++i) {
       if (calls[i] == call) return i;
@@ -307,6 +324,7 @@ TEST_F(ApplyTest, TheConcurrencyBoundHolds) {
 
 TEST_F(ApplyTest, TheDeadlineCancelsTheDeploymentSoMarathonRollsBack) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.Have(app.target, "v-old");
   fake_.polls_to_healthy = 1000000;
   opts_.app_deadline = std::chrono::seconds(30);
   plan_.actions = {app};
@@ -324,6 +342,7 @@ TEST_F(ApplyTest, TheDeadlineCancelsTheDeploymentSoMarathonRollsBack) {
 
 TEST_F(ApplyTest, ALockedAppIsWaitedForOrSuperseded) {
   plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.Have("/app/production/web", "v-old");
   fake_.locked_writes = 1;
   fake_.blocking_polls = 3;
   ApplyResult r = Apply();
@@ -333,6 +352,7 @@ TEST_F(ApplyTest, ALockedAppIsWaitedForOrSuperseded) {
   EXPECT_EQ(fake_.blocking_polls, 0);
 
   FakeTarget forced;
+  forced.Have("/app/production/web", "v-old");
   forced.locked_writes = 5;
   opts_.force = true;
   ApplyResult f = ExecutePlan(plan_, forced, opts_, records_);
@@ -342,6 +362,7 @@ TEST_F(ApplyTest, ALockedAppIsWaitedForOrSuperseded) {
 
 TEST_F(ApplyTest, TooManyDeploymentsBacksOff) {
   plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.Have("/app/production/web", "v-old");
   fake_.exhausted_writes = 2;
   ApplyResult r = Apply();
   ASSERT_TRUE(r.ok()) << r.Summary();
@@ -349,18 +370,69 @@ TEST_F(ApplyTest, TooManyDeploymentsBacksOff) {
   EXPECT_GE(now_ms_.load(), 3000);  // 1 s then 2 s
 }
 
-TEST_F(ApplyTest, CreateOfAnExistingAppUpdatesAndDeleteOfAMissingOneSucceeds) {
-  fake_.apps["/app/production/web"] = {Body("/app/production/web"), 2, 0, ""};
+TEST_F(ApplyTest, CreateOfAnAppSomeoneElseCreatedIsAConflictAndDeleteOfAMissingOneSucceeds) {
+  // Created by hand after the plan was made: not taken over.
+  fake_.Have("/app/production/web", "v-hand");
   plan_.actions = {AppAction(ActionKind::kAppCreate, "web"), AppAction(ActionKind::kAppDelete, "gone", "v1")};
   ApplyResult r = Apply();
-  ASSERT_TRUE(r.ok()) << r.Summary();
-  EXPECT_NE(fake_.Pos("update /app/production/web"), std::string::npos);
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_NE(Outcome(r, "app:/app/production/web").detail.find("created since the plan was made"), std::string::npos)
+      << Outcome(r, "app:/app/production/web").detail;
+  EXPECT_EQ(fake_.Pos("create /app/production/web"), std::string::npos);
+  EXPECT_EQ(fake_.Pos("update /app/production/web"), std::string::npos);
   auto applied = store_->LastApplied().value();
   EXPECT_TRUE(applied.at("marathon-app:/app/production/gone").deleted);
 }
 
+TEST_F(ApplyTest, AHandChangeSinceThePlanIsNotOverwritten) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-planned");
+  fake_.Have(app.target, "v-scaled-by-hand");
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_NE(Outcome(r, app.id).detail.find("changed since the plan was made (version v-planned → v-scaled-by-hand)"),
+            std::string::npos)
+      << Outcome(r, app.id).detail;
+  EXPECT_TRUE(fake_.calls.empty()) << fake_.calls[0];
+}
+
+TEST_F(ApplyTest, AResentCreateThatReachedMarathonIsOurs) {
+  // The transport resent the POST after the first one created the app.
+  Action app = AppAction(ActionKind::kAppCreate, "web");
+  plan_.actions = {app};
+  struct Resent : FakeTarget {
+    Result<clients::MarathonDeploymentResult> CreateApp(const json& body, bool force) override {
+      (void)FakeTarget::CreateApp(body, force);
+      return Status::AlreadyExists("An app with id [/app/production/web] already exists.");
+    }
+  } resent;
+  ApplyResult r = ExecutePlan(plan_, resent, opts_, records_);
+  EXPECT_TRUE(r.ok()) << r.Summary();
+}
+
+TEST_F(ApplyTest, ATransactionWhoseAnswerWasLostButCommittedCounts) {
+  struct Lost : FakeTarget {
+    Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
+      (void)FakeTarget::KvTxn(ops);  // committed...
+      return Status::Unavailable("consul: PUT /v1/txn: connection reset");  // ...but the answer was lost
+    }
+  } lost;
+  plan_.actions = {KvPut("web", "A", "1"), KvPut("web", "B", "2")};
+  ApplyResult r = ExecutePlan(plan_, lost, opts_, records_);
+  EXPECT_TRUE(r.ok()) << r.Summary();
+  // Not committed and not there: a failure.
+  struct Failing : FakeTarget {
+    Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>&) override {
+      return Status::Unavailable("consul: PUT /v1/txn: connection reset");
+    }
+  } failing;
+  ApplyResult f = ExecutePlan(plan_, failing, opts_, records_);
+  EXPECT_EQ(f.failed, 2);
+}
+
 TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.Have(app.target, "v-old");
   fake_.never_healthy.insert("/app/production/web");  // healthy again only with the old labels
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
@@ -411,8 +483,8 @@ TEST_F(ApplyTest, ManyKeysAreWrittenInTransactionsOfAtMost64) {
 TEST_F(ApplyTest, NothingStartsOnceTheLockIsLost) {
   plan_.actions = {AppAction(ActionKind::kAppCreate, "a"), AppAction(ActionKind::kAppCreate, "b")};
   opts_.concurrency = 1;
-  std::atomic<int> asked{0};
-  opts_.should_stop = [&] { return ++asked > 1; };
+  // The lock is lost once the first app is healthy (one worker: nothing runs concurrently).
+  opts_.should_stop = [&] { return fake_.apps.count("/app/production/a") && fake_.in_flight.empty(); };
   ApplyResult r = Apply();
   EXPECT_EQ(r.applied, 1);
   EXPECT_EQ(r.not_attempted, 1);
@@ -450,6 +522,7 @@ TEST_F(ApplyTest, AnInterruptStartsNothingNewAndLeavesDeployingAppsOpen) {
 
 TEST_F(ApplyTest, ScaleSendsOnlyTheInstanceCount) {
   plan_.actions = {AppAction(ActionKind::kAppScale, "web", "v1", 6)};
+  fake_.Have("/app/production/web", "v1");
   ApplyResult r = Apply();
   ASSERT_TRUE(r.ok()) << r.Summary();
   EXPECT_EQ(fake_.calls[0], "scale /app/production/web 6");
