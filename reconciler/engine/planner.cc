@@ -2,6 +2,8 @@
 #include "engine/planner.h"
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include "base/digest.h"
 #include "base/strings.h"
@@ -215,6 +217,7 @@ class Planner {
           if (was != have) {
             a.notes.push_back("live also drifted from what galley last applied: " +
                               DescribeChanges(DiffJson(was, have)));
+            KeepReportedDrift(a, d, l, was, have, want);
           }
         } else {
           a.reason = Reason::kDrifted;
@@ -288,6 +291,46 @@ class Planner {
     a.token = std::move(token);
     a.notes.push_back(why);
     return a;
+  }
+
+  // Git changed some fields of an app while live drifted on others: where the drift policy
+  // is not revert, the fields only live changed keep their live values in the body apply
+  // sends, so applying Git's change does not silently revert drift the policy says to keep
+  // (a field both changed is Git's: pending). Fields inside arrays are left to Git (their
+  // normalised order need not be the body's).
+  void KeepReportedDrift(Action& a, const DesiredApp& d, const model::LiveApp& l, const json& was, const json& have,
+                         const json& want) {
+    model::DriftPolicy drift = in_.policies.Resolve(model::ResourceKind::kMarathonApp, a.env, a.service).drift;
+    if (drift == model::DriftPolicy::kRevert) return;
+    std::set<std::string> git;
+    for (const auto& c : DiffJson(was, want)) git.insert(c.pointer);
+    std::vector<std::string> kept;
+    for (const auto& c : DiffJson(was, have)) {
+      if (git.count(c.pointer)) continue;
+      bool in_array = false;
+      for (const auto& seg : Split(c.pointer, '/')) {
+        in_array = in_array || (!seg.empty() && std::all_of(seg.begin(), seg.end(), ::isdigit));
+      }
+      if (in_array) continue;
+      try {
+        json::json_pointer jp(c.pointer);
+        if (l.body.contains(jp)) {
+          a.desired[jp] = l.body.at(jp);
+        } else {
+          RemovePointers(a.desired, {c.pointer});
+        }
+        kept.push_back(c.pointer);
+      } catch (const json::exception&) {
+      }
+    }
+    if (kept.empty()) return;
+    a.changes = DiffJson(have, Comparable(a.desired, d.ignore));
+    a.kind = Classify(a.changes);
+    ShowDefaults(a.changes, l.body, a.desired);
+    a.notes.push_back("drift kept (policy " + std::string(model::DriftPolicyName(drift)) + "): " + Join(kept, ", "));
+    if (drift == model::DriftPolicy::kReport) {
+      plan_.drift_reported.push_back({a.target, "drifted: " + Join(kept, ", ") + " (kept while Git's change applies)"});
+    }
   }
 
   // Drift of a declared object follows its drift policy; everything else is added.

@@ -208,6 +208,27 @@ TEST_F(PlannerPolicyTest, DriftPolicyNeverHoldsBackAPendingChange) {
   Plan p = MakePlan(in_);
   ASSERT_EQ(p.actions.size(), 1u);
   EXPECT_EQ(p.actions[0].reason, Reason::kDesiredChanged);
+  // ... but applying Git's change keeps the drift the policy does not revert: the body
+  // apply sends carries live's 5 instances, and the change shown is the tag alone.
+  EXPECT_EQ(p.actions[0].desired["instances"], 5);
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kAppUpdate);
+  for (const auto& c : p.actions[0].changes) EXPECT_NE(c.pointer, "/instances");
+  EXPECT_TRUE(p.drift_reported.empty());  // ignore: not even listed
+
+  in_.policies.platform.all.drift = kReport;
+  p = MakePlan(in_);
+  EXPECT_EQ(p.actions[0].desired["instances"], 5);
+  ASSERT_EQ(Targets(p.drift_reported), std::vector<std::string>{"/app/production/web"});
+
+  // revert: Git's whole definition, the hand scale undone.
+  in_.policies.platform.all.drift = kRevert;
+  p = MakePlan(in_);
+  EXPECT_EQ(p.actions[0].desired["instances"], 2);
+  // A field Git and live both changed is Git's, whatever the policy.
+  in_.policies.platform.all.drift = kReport;
+  in_.apps[0].body["instances"] = 3;
+  p = MakePlan(in_);
+  EXPECT_EQ(p.actions[0].desired["instances"], 3);
 }
 
 TEST_F(PlannerPolicyTest, PruneOnInOneEnvironmentOnly) {
