@@ -33,6 +33,7 @@
 #include "engine/desired.h"
 #include "engine/plan.h"
 #include "engine/view_text.h"
+#include "net/http_client.h"
 #include "engine/planner.h"
 #include "store/state_store.h"
 
@@ -328,7 +329,16 @@ class ApplyCommand {
       lo.platform = platform;
       lo.holder = engine::LockHolderName(Who(ws_->env));
       lo.wait = o_.lock_timeout;
-      auto acquired = engine::PlatformLock::Acquire(*ws_->consul, *ws_->store, lo);
+      // The lock talks to Consul through its own client: no retries and a timeout well under
+      // the session TTL, so a renewal that cannot get through shows as a lost lock in time
+      // (the retrying transport could block a renewal for longer than the TTL).
+      net::HttpClientOptions http_options;
+      http_options.ca_file = ws_->endpoints.consul.ca_file;
+      lock_http_ = net::NewHttpClient(http_options);
+      clients::ConsulClientOptions consul_options;
+      consul_options.timeout = std::chrono::seconds(lo.ttl_seconds / 3);
+      lock_consul_ = clients::NewConsulClient(ws_->endpoints.consul, lock_http_.get(), consul_options);
+      auto acquired = engine::PlatformLock::Acquire(*lock_consul_, *ws_->store, lo);
       if (!acquired.ok()) {
         bool held = acquired.status().code() == StatusCode::kConflict;
         Finish("failed", json{{"error", acquired.status().message()}});
@@ -554,6 +564,8 @@ class ApplyCommand {
   std::ostream& out_;
   std::ostream& err_;
   std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<net::HttpClient> lock_http_;            // outlive the lock
+  std::unique_ptr<clients::ConsulClient> lock_consul_;
   int64_t run_ = 0;
   int recovered_ = 0;  // journal entries of interrupted runs settled first
   engine::ApplyRecords records_;

@@ -898,56 +898,51 @@ Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live
   ApplyOptions o = WithDefaults(options);
   std::vector<std::string> lines;
   if (!records.store) return lines;
-  ASSIGN_OR_RETURN(auto runs, records.store->RecentRuns(200));
+  ASSIGN_OR_RETURN(auto entries, records.store->UnfinishedJournal());
   Recorder recorder(records, target);
-  for (const auto& run : runs) {
-    if (run.kind != "apply" || run.outcome != "interrupted") continue;
-    ASSIGN_OR_RETURN(auto entries, records.store->Journal(run.id));
-    for (const auto& e : entries) {
-      if (e.state != "started") continue;
-      json d = json::parse(e.detail, nullptr, false);
-      if (!d.is_object() || !d.contains("expect") || !d.contains("target")) {
-        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
+  for (const auto& e : entries) {
+    json d = json::parse(e.detail, nullptr, false);
+    if (!d.is_object() || !d.contains("expect") || !d.contains("target")) {
+      RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
+      continue;
+    }
+    const json& expect = d["expect"];
+    std::string tgt = d.value("target", std::string());
+    bool app = StartsWith(e.resource, "marathon-app:");
+    bool absent = expect.is_object() && expect.contains("absent");
+    bool took_effect = false;
+    if (app) {
+      auto it = live.apps.find(tgt);
+      took_effect = absent ? it == live.apps.end()
+                           : it != live.apps.end() && NormalizeApp(it->second.body) == expect;
+    } else {
+      auto it = live.kv.find(tgt);
+      took_effect = absent ? it == live.kv.end()
+                           : it != live.kv.end() && expect.is_object() &&
+                                 HmacSha256Hex(records.hmac_key, it->second.value) == expect.value("hmac", "");
+    }
+    std::string what = "run " + std::to_string(e.run_id) + " " + e.kind + " " + tgt;
+    // Written but not finished (the deployment still runs, or tasks are not healthy yet):
+    // followed to the end now, as the interrupted apply would have.
+    if (took_effect && app && !absent && !Healthy(live.apps.at(tgt))) {
+      Follower follower{target, o, [&o](const std::string& l) {
+                          if (o.progress) o.progress(l);
+                        }};
+      Status waited = follower.Wait(false, tgt, "", o.clock.now() + o.app_deadline);
+      if (!waited.ok()) {
+        RETURN_IF_ERROR(records.store->JournalFinish(
+            e.id, "failed", SafeDump(json{{"error", "interrupted; then " + waited.message()}})));
+        lines.push_back(what + ": was interrupted after it was written, and then: " + waited.message());
         continue;
       }
-      const json& expect = d["expect"];
-      std::string tgt = d.value("target", std::string());
-      bool app = StartsWith(e.resource, "marathon-app:");
-      bool absent = expect.is_object() && expect.contains("absent");
-      bool took_effect = false;
-      if (app) {
-        auto it = live.apps.find(tgt);
-        took_effect = absent ? it == live.apps.end()
-                             : it != live.apps.end() && NormalizeApp(it->second.body) == expect;
-      } else {
-        auto it = live.kv.find(tgt);
-        took_effect = absent ? it == live.kv.end()
-                             : it != live.kv.end() && expect.is_object() &&
-                                   HmacSha256Hex(records.hmac_key, it->second.value) == expect.value("hmac", "");
-      }
-      std::string what = "run " + std::to_string(run.id) + " " + e.kind + " " + tgt;
-      // Written but not finished (the deployment still runs, or tasks are not healthy yet):
-      // followed to the end now, as the interrupted apply would have.
-      if (took_effect && app && !absent && !Healthy(live.apps.at(tgt))) {
-        Follower follower{target, o, [&o](const std::string& l) {
-                            if (o.progress) o.progress(l);
-                          }};
-        Status waited = follower.Wait(false, tgt, "", o.clock.now() + o.app_deadline);
-        if (!waited.ok()) {
-          RETURN_IF_ERROR(records.store->JournalFinish(
-              e.id, "failed", SafeDump(json{{"error", "interrupted; then " + waited.message()}})));
-          lines.push_back(what + ": was interrupted after it was written, and then: " + waited.message());
-          continue;
-        }
-      }
-      if (took_effect) {
-        RETURN_IF_ERROR(recorder.Applied(app, tgt, d.value("env", ""), d.value("service", ""), expect));
-        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
-        lines.push_back(what + ": was interrupted after it took effect; recorded as applied");
-      } else {
-        RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted before it took effect"}})));
-        lines.push_back(what + ": was interrupted before it took effect; the plan redoes it");
-      }
+    }
+    if (took_effect) {
+      RETURN_IF_ERROR(recorder.Applied(app, tgt, d.value("env", ""), d.value("service", ""), expect));
+      RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
+      lines.push_back(what + ": was interrupted after it took effect; recorded as applied");
+    } else {
+      RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted before it took effect"}})));
+      lines.push_back(what + ": was interrupted before it took effect; the plan redoes it");
     }
   }
   return lines;

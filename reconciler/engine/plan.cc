@@ -193,6 +193,15 @@ Result<Plan> PlanFromJson(const json& doc) {
       if (j.contains("config")) a.config = j.at("config");
       a.sensitive = j.at("sensitive").get<bool>();
       a.notes = j.at("notes").get<std::vector<std::string>>();
+      // Actions come in dependency order: each depends only on actions before it, which also
+      // rules out cycles (a plan file edited by hand could otherwise stall apply).
+      for (const auto& dep : a.depends_on) {
+        bool earlier = std::any_of(p.actions.begin(), p.actions.end(), [&](const Action& b) { return b.id == dep; });
+        if (!earlier) {
+          return Status::InvalidArgument("malformed plan file: action " + a.id + " depends on " + dep +
+                                         ", which is not an earlier action of the plan");
+        }
+      }
       p.actions.push_back(std::move(a));
     }
     p.unmanaged = ItemsFrom(doc.at("unmanaged"));

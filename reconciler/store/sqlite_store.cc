@@ -436,6 +436,25 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
+  Result<std::vector<JournalEntry>> UnfinishedJournal() override {
+    std::vector<JournalEntry> out;
+    Status st = Read("UnfinishedJournal", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q,
+                       conn_->Prepare("SELECT j.id, j.run_id, j.action_id, j.resource, j.kind, j.state, j.detail, "
+                                      "j.started_at, j.finished_at FROM journal j JOIN runs r ON r.id = j.run_id "
+                                      "WHERE j.state = 'started' AND r.outcome = 'interrupted' ORDER BY j.id",
+                                      "UnfinishedJournal"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) return Status::Ok();
+        out.push_back(JournalEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
+                                   q.Text(6), q.Text(7), q.Text(8)});
+      }
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
   Status UpsertDrift(const ResourceKey& resource, const std::string& fields_json,
                      const std::string& seen_at) override {
     if (resource.empty()) return Invalid("UpsertDrift", "empty resource key");

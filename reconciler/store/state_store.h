@@ -101,6 +101,9 @@ class StateStore {
   virtual Result<int64_t> JournalStart(const JournalEntry& entry) = 0;
   virtual Status JournalFinish(int64_t entry_id, const std::string& state, const std::string& detail_json) = 0;
   virtual Result<std::vector<JournalEntry>> Journal(int64_t run_id) = 0;
+  // Entries still "started" in runs that ended interrupted (a crash, or a stop that left
+  // deployments under way), oldest first: what the next apply settles.
+  virtual Result<std::vector<JournalEntry>> UnfinishedJournal() = 0;
 
   // Inserts or refreshes a drift record (first_seen kept, last_seen = seen_at).
   virtual Status UpsertDrift(const ResourceKey& resource, const std::string& fields_json,

@@ -258,6 +258,27 @@ TEST_F(StoreTest, APlanAppliesOnce) {
       << twice.message();
 }
 
+TEST_F(StoreTest, UnfinishedJournalListsWhatInterruptedRunsLeftStarted) {
+  StateStore& s = Open(":memory:");
+  auto crashed = s.BeginRun("apply", "cli", "", "");
+  auto running = s.BeginRun("apply", "cli", "", "");
+  ASSERT_TRUE(crashed.ok() && running.ok());
+  auto open1 = s.JournalStart({0, *crashed, "a1", "marathon-app:/app/a", "update", "", "{}", "", ""});
+  auto done = s.JournalStart({0, *crashed, "a2", "marathon-app:/app/b", "update", "", "{}", "", ""});
+  auto live = s.JournalStart({0, *running, "a3", "marathon-app:/app/c", "update", "", "{}", "", ""});
+  ASSERT_TRUE(open1.ok() && done.ok() && live.ok());
+  ASSERT_TRUE(s.JournalFinish(*done, "succeeded", "").ok());
+  EXPECT_TRUE(s.UnfinishedJournal().value().empty());  // nothing interrupted yet
+  ASSERT_TRUE(s.FinishRun(*crashed, "interrupted", "{}").ok());
+  auto open = s.UnfinishedJournal();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);  // not the finished entry, not the running run's
+  EXPECT_EQ((*open)[0].id, *open1);
+  EXPECT_EQ((*open)[0].run_id, *crashed);
+  ASSERT_TRUE(s.JournalFinish(*open1, "succeeded", "").ok());
+  EXPECT_TRUE(s.UnfinishedJournal().value().empty());
+}
+
 TEST_F(StoreTest, JournalRecordsEachStep) {
   StateStore& s = Open(":memory:");
   auto run = s.BeginRun("apply", "cli", "", "");

@@ -357,6 +357,15 @@ TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
   EXPECT_NE(PlanDigest(*back), PlanDigest(p));
   EXPECT_FALSE(PlanFromJson(json::parse(R"({"galley_plan": 99})")).ok());
   EXPECT_FALSE(PlanFromJson(json::parse(R"({"x": 1})")).ok());
+  // Dependencies must point at earlier actions: no unknown ids, no cycles.
+  json doc = PlanToJson(p);
+  ASSERT_EQ(doc["actions"].size(), 2u);
+  doc["actions"][0]["depends_on"] = {doc["actions"][1]["id"]};  // the key after the app it feeds
+  auto cyclic = PlanFromJson(doc);
+  ASSERT_FALSE(cyclic.ok());
+  EXPECT_NE(cyclic.status().message().find("not an earlier action"), std::string::npos) << cyclic.status().message();
+  doc["actions"][0]["depends_on"] = {"app:/nowhere"};
+  EXPECT_FALSE(PlanFromJson(doc).ok());
 }
 
 TEST_F(PlannerTest, TextOutputReadsLikeTerraform) {
