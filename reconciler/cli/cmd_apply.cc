@@ -34,6 +34,7 @@
 #include "engine/plan.h"
 #include "engine/view_text.h"
 #include "net/http_client.h"
+#include "spec/loader.h"
 #include "engine/planner.h"
 #include "store/state_store.h"
 
@@ -300,8 +301,25 @@ class ApplyCommand {
         return kExitError;
       }
       plan = std::move(*loaded);
+      // The plan names its platform and environments; with DIR, its galley.yaml supplies the
+      // endpoints (after flags and environment variables) and must be the same platform.
       model::Platform platform;
+      if (!o_.target.dir.empty()) {
+        spec::LoadResult repo = spec::LoadRepository(o_.target.dir);
+        err_ << repo.diags.RenderAll();
+        if (repo.diags.HasErrors()) {
+          err_ << "galley apply: " << o_.target.dir << " is not valid; nothing done\n";
+          return kExitError;
+        }
+        if (repo.state.platform.name != plan.platform) {
+          err_ << "galley apply: " << o_.plan_file << " is a plan for platform '" << plan.platform << "', but "
+               << repo.state.platform.file << " is platform '" << repo.state.platform.name << "'\n";
+          return kExitError;
+        }
+        platform = repo.state.platform;
+      }
       platform.name = plan.platform;
+      platform.environments.clear();
       for (const auto& e : plan.environments) platform.environments.push_back(model::Environment{.name = e});
       ws_ = OpenConnections(o_.target, &platform, "apply", err_);
       if (!ws_) return kExitError;

@@ -154,7 +154,7 @@ int BreakStuckLock(Workspace& ws, bool yes, std::ostream& out, std::ostream& err
       return kExitError;
     }
   }
-  auto released = engine::BreakLock(*ws.consul, *ws.store, platform);
+  auto released = engine::BreakLock(*ws.consul, *ws.store, platform, &**holder);
   if (!released.ok()) {
     err << "galley lock break: " << released.status().message() << "\n";
     return kExitError;

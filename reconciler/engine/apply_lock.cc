@@ -111,11 +111,16 @@ Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
 }
 
 Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store::StateStore& store,
-                                            const std::string& platform) {
+                                            const std::string& platform, const LockHolder* expected) {
   std::optional<LockHolder> released;
   auto entry = consul.GetKv(LockKey(platform));
   if (!entry.ok() && entry.status().code() != StatusCode::kNotFound) {
     return entry.status().WithContext("reading the lock of platform '" + platform + "'");
+  }
+  std::string session = entry.ok() ? entry->session : "";
+  if (expected && !session.empty() && session != expected->session) {
+    return Status::Conflict("the lock of platform '" + platform + "' changed hands since it was shown (now session " +
+                            session + "); nothing broken");
   }
   if (entry.ok() && !entry->session.empty()) {
     released = HolderFromEntry(*entry);
@@ -130,7 +135,7 @@ Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store
   auto lease = store.LeaseHolder(LeaseName(platform));
   if (!lease.ok())
     return lease.status().WithContext("reading the lease of platform '" + platform + "'");
-  if (lease->has_value()) {
+  if (lease->has_value() && (!expected || expected->lease_holder.empty() || **lease == expected->lease_holder)) {
     Status st = store.ReleaseLease(LeaseName(platform), **lease);
     if (!st.ok()) return st.WithContext("releasing the lease of platform '" + platform + "'");
     if (!released) released.emplace();

@@ -127,7 +127,9 @@ Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
 // Releases a stuck lock: destroys the session holding the key (Consul releases the key) and
 // releases this host's lease. Returns what it released; nullopt when nothing was held.
 // A live holder notices at its next renewal (lost()).
+// With `expected` (what was shown and confirmed), only that holder is broken: a lock that
+// changed hands meanwhile is kConflict and left alone.
 Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store::StateStore& store,
-                                            const std::string& platform);
+                                            const std::string& platform, const LockHolder* expected = nullptr);
 
 }  // namespace galley::engine

@@ -505,7 +505,13 @@ TEST(PlatformLockTest, CurrentHolderAndBreakLock) {
   EXPECT_EQ(h.lease_holder.rfind("alice@h1 pid 11 [", 0), 0u);
   EXPECT_EQ(h.Describe(), "alice@h1 pid 11 since " + h.since + " (session " + h.session + ")");
 
-  auto broken = BreakLock(consul, *store, "reference");
+  // What was shown and confirmed must still be the holder: another holder is left alone.
+  LockHolder someone_else = h;
+  someone_else.session = "another-session";
+  auto refused = BreakLock(consul, *store, "reference", &someone_else);
+  EXPECT_EQ(refused.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(consul.live_sessions(), 1u);
+  auto broken = BreakLock(consul, *store, "reference", &h);
   ASSERT_TRUE(broken.ok()) << broken.status().message();
   ASSERT_TRUE(broken->has_value());
   EXPECT_EQ((*broken)->session, h.session);
