@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // State changes, deployments and the engine thread of the Marathon emulator (see
 // emulator_impl.h for the locking rules).
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -40,6 +44,20 @@ void SortForKill(std::vector<TaskRecord*>* v, const Json& app) {
   });
 }
 
+// Whether nothing listens on (or holds) `port` on this machine: a test bind on the wildcard
+// address, the one a task binds.
+bool PortIsFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return free;
+}
+
 }  // namespace
 
 MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options, std::unique_ptr<TaskRunner> runner)
@@ -48,6 +66,7 @@ MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options, std::
       service_ports_(options.first_service_port, 20000),
       host_ports_(options.first_host_port, options.last_host_port) {
   simulated_ = dynamic_cast<SimulatedRunner*>(runner_.get());
+  if (!simulated_) host_ports_.set_probe(PortIsFree);
   root_version_ = NextVersion();
   runner_->SetListener([this](const std::string& id, const TaskStatus& status) {
     {

@@ -7,6 +7,7 @@
 // Not synchronised: the emulator calls them under its own lock.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <vector>
@@ -44,8 +45,12 @@ class HostPortAllocator {
   // exhausted (simulated tasks listen nowhere), else returns false when it is full.
   bool Allocate(int count, bool share_when_full, std::vector<int>* out);
   void Release(const std::vector<int>& ports);
+  // Real tasks listen on their ports: a port something else on the machine holds (another
+  // sandbox, any server) is skipped when `probe` says it is taken.
+  void set_probe(std::function<bool(int port)> available) { probe_ = std::move(available); }
 
  private:
+  std::function<bool(int)> probe_;
   int first_, last_, next_;
   std::map<int, int> used_;
 };

@@ -5,10 +5,21 @@
 #include "sandbox/marathon/app_normalise.h"
 #include "sandbox/marathon/deployment.h"
 #include "sandbox/marathon/path_id.h"
+#include "sandbox/marathon/port_allocator.h"
 #include "sandbox/marathon/task_record.h"
 
 namespace galley::sandbox::marathon {
 namespace {
+
+// Real tasks listen on their host ports: ports the machine already uses are skipped.
+TEST(HostPortAllocatorTest, SkipsPortsTheProbeSaysAreTaken) {
+  HostPortAllocator ports(31000, 31005);
+  ports.set_probe([](int p) { return p != 31000 && p != 31002; });
+  std::vector<int> got;
+  ASSERT_TRUE(ports.Allocate(3, false, &got));
+  EXPECT_EQ(got, (std::vector<int>{31001, 31003, 31004}));
+  ASSERT_FALSE(ports.Allocate(2, false, &got));  // only 31005 left
+}
 
 TEST(PathIdTest, CanonicalisesAndValidates) {
   EXPECT_EQ(CanonicalId("foo"), "/foo");
