@@ -6,7 +6,7 @@
 # two ports is still one app), one KV file per service x environment, the platform KV file
 # and one HAProxy config per instance; and that validate rejects a broken copy. Then the
 # apply benchmark at 10 x 2 (bench/apply_bench.py --smoke): galley apply and the baseline
-# both converge a sandbox from empty (~10 s; galley-sandbox next to galley, or GALLEY_SANDBOX).
+# both converge a sandbox from empty (~8 s; galley-sandbox next to galley, or GALLEY_SANDBOX).
 #
 #   bench/smoke.sh
 #   GALLEY=/path/to/galley SERVICES=20 ENVIRONMENTS=2 bench/smoke.sh
@@ -164,7 +164,7 @@ check "render refuses the broken repository" test "$rc" -ne 0 -a ! -e "$work/bro
 # The apply benchmark's path at 10 x 2 (bench/apply.sh): galley apply and the
 # marathon-deploy.sh-style baseline each converge a fresh sandbox from empty, checked with
 # `galley plan --detailed-exitcode` and Marathon's counts. Shortened health delay and baseline
-# poll (~10 s in all); no timing assertions. APPLY_SMOKE=0 skips it.
+# poll (~8 s in all); no timing assertions. APPLY_SMOKE=0 skips it.
 SANDBOX="${GALLEY_SANDBOX:-$(dirname "$GALLEY")/galley-sandbox}"
 if [[ "${APPLY_SMOKE:-1}" == 0 ]]; then
   echo "skip apply benchmark smoke (APPLY_SMOKE=0)"

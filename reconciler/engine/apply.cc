@@ -143,21 +143,35 @@ class Recorder {
     if (r_.store && entry > 0) (void)r_.store->JournalFinish(entry, state, SafeDump(detail));
   }
 
-  // `expect` is what the action produced: the normalised app body, {"absent": true}, or
+  // What an action produced: `expect` is the normalised app body, {"absent": true}, or
   // {"hmac": ..., "secret": bool} for a key.
+  struct Item {
+    bool app;
+    std::string target, env, service;
+    json expect;
+  };
+
   Status Applied(bool app, const std::string& target, const std::string& env, const std::string& service,
                  const json& expect) {
-    bool deleted = expect.is_object() && expect.contains("absent");
-    std::string body;
-    if (app) {
-      body = deleted ? "" : SafeDump(expect);
-    } else if (!deleted) {
-      body = (expect.value("secret", false) ? "secret:" : "") + expect.value("hmac", std::string());
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (r_.store) {
+    return Applied({Item{app, target, env, service, expect}});
+  }
+
+  // Records several actions at once: one store transaction, and one write of each record
+  // in Consul they touch (a KV step's keys all belong to one service × environment).
+  Status Applied(const std::vector<Item>& items) {
+    if (items.empty()) return Status::Ok();
+    std::vector<store::Applied> recs;
+    std::vector<std::string> bodies;
+    for (const Item& it : items) {
+      bool deleted = it.expect.is_object() && it.expect.contains("absent");
+      std::string body;
+      if (it.app) {
+        body = deleted ? "" : SafeDump(it.expect);
+      } else if (!deleted) {
+        body = (it.expect.value("secret", false) ? "secret:" : "") + it.expect.value("hmac", std::string());
+      }
       store::Applied rec;
-      rec.resource = (app ? "marathon-app:" : "consul-kv:") + target;
+      rec.resource = (it.app ? "marathon-app:" : "consul-kv:") + it.target;
       rec.body = body;
       rec.digest = Sha256Hex(body);
       rec.commit = r_.commit;
@@ -165,31 +179,46 @@ class Recorder {
       rec.applied_by = r_.who;
       rec.run_id = r_.run_id;
       rec.deleted = deleted;
-      Status s = r_.store->SetApplied({rec});
-      if (!s.ok()) return s;
+      recs.push_back(std::move(rec));
+      bodies.push_back(std::move(body));
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r_.store) RETURN_IF_ERROR(r_.store->SetApplied(recs));
     if (r_.applied_prefix.empty()) return Status::Ok();
-    std::string key = RecordKey(r_, env, service);
-    json doc = json::object();
-    if (auto it = r_.consul_records.find(key); it != r_.consul_records.end()) {
-      doc = json::parse(it->second, nullptr, false);
-      if (!doc.is_object()) doc = json::object();
+    std::map<std::string, json> docs;  // record key → updated document
+    for (size_t k = 0; k < items.size(); ++k) {
+      const Item& it = items[k];
+      std::string key = RecordKey(r_, it.env, it.service);
+      auto [d, fresh] = docs.try_emplace(key, json::object());
+      json& doc = d->second;
+      if (fresh) {
+        if (auto old = r_.consul_records.find(key); old != r_.consul_records.end()) {
+          doc = json::parse(old->second, nullptr, false);
+          if (!doc.is_object()) doc = json::object();
+        }
+      }
+      bool deleted = recs[k].deleted;
+      if (it.app) {
+        if (deleted) doc.erase("app");
+        else doc["app"] = it.expect;
+      } else {
+        if (!doc.contains("kv") || !doc["kv"].is_object()) doc["kv"] = json::object();
+        if (deleted) doc["kv"].erase(it.target);
+        else doc["kv"][it.target] = bodies[k];
+      }
     }
-    if (app) {
-      if (deleted) doc.erase("app");
-      else doc["app"] = expect;
-    } else {
-      if (!doc.contains("kv") || !doc["kv"].is_object()) doc["kv"] = json::object();
-      if (deleted) doc["kv"].erase(target);
-      else doc["kv"][target] = body;
+    Status first;
+    for (auto& [key, doc] : docs) {
+      doc["applied_at"] = NowText();
+      doc["commit"] = r_.commit;
+      doc["by"] = r_.who;
+      doc["run"] = r_.run_id;
+      std::string text = SafeDump(doc);
+      r_.consul_records[key] = text;
+      Status s = target_.PutRecord(key, text);
+      if (first.ok() && !s.ok()) first = s;
     }
-    doc["applied_at"] = NowText();
-    doc["commit"] = r_.commit;
-    doc["by"] = r_.who;
-    doc["run"] = r_.run_id;
-    std::string text = SafeDump(doc);
-    r_.consul_records[key] = text;
-    return target_.PutRecord(key, text);
+    return first;
   }
 
  private:
@@ -368,7 +397,9 @@ class Executor {
       if (!ok) {
         Cancel(d, steps_[s].name);
       } else if (!cancelled_.count(d) && --waiting_[d] == 0) {
-        ready_.push_back(d);
+        // Ahead of the steps that were ready from the start: an app starts as soon as its
+        // keys are written, not after every service's keys are.
+        ready_.push_front(d);
       }
     }
   }
@@ -461,6 +492,15 @@ class Executor {
         error.clear();
         if (!r.ok()) r = clients::KvTxnResult{};
       }
+      if (error.empty()) {
+        std::vector<Recorder::Item> written;
+        for (size_t k = off; k < end; ++k) {
+          const Action& a = plan_.actions[items[k].index];
+          written.push_back({false, a.target, a.env, a.service, items[k].expect});
+        }
+        Status rec = recorder_.Applied(written);
+        if (!rec.ok()) Progress("warning: " + step.name + ": applied, but the records were not saved: " + rec.message());
+      }
       for (size_t k = off; k < end; ++k) {
         Item& it = items[k];
         const Action& a = plan_.actions[it.index];
@@ -470,10 +510,8 @@ class Executor {
           ok = false;
           continue;
         }
-        Status rec = recorder_.Applied(false, a.target, a.env, a.service, it.expect);
         recorder_.Finish(it.journal, "succeeded", json{{"index", r->indexes.count(a.target) ? r->indexes.at(a.target) : 0}});
         Succeed(it.index, t0);
-        if (!rec.ok()) Progress("warning: " + a.target + ": applied, but the record was not saved: " + rec.message());
       }
       Progress(step.name + ": " + (error.empty() ? "written" : "failed: " + error) + " (" +
                std::to_string(end - off) + (end - off == 1 ? " key)" : " keys)"));

@@ -148,6 +148,7 @@ class FakeTarget : public ApplyTarget {
   Status PutRecord(const std::string& key, const std::string& value) override {
     std::lock_guard<std::mutex> l(mu);
     records[key] = value;
+    ++record_puts;
     return Status::Ok();
   }
 
@@ -186,7 +187,7 @@ class FakeTarget : public ApplyTarget {
   std::vector<std::string> calls;
   std::set<std::string> never_healthy, reject, in_flight;
   int polls_to_healthy = 2, locked_writes = 0, exhausted_writes = 0, blocking_polls = 0;
-  int deployments = 0, txns = 0, reads = 0, max_in_flight = 0;
+  int deployments = 0, txns = 0, reads = 0, max_in_flight = 0, record_puts = 0;
   uint64_t index = 100;
 };
 
@@ -470,6 +471,29 @@ TEST_F(ApplyTest, SecretsAreReadAtApplyTimeAndCheckedAgainstThePlan) {
   auto applied = store_->LastApplied().value();
   EXPECT_EQ(applied.at("consul-kv:app/production/web/DB").body, "secret:" + HmacSha256Hex("k", "postgres://x"));
   for (const auto& [k, v] : fake_.records) EXPECT_EQ(v.find("postgres://x"), std::string::npos);
+}
+
+TEST_F(ApplyTest, AStepsKeysAreRecordedTogether) {
+  plan_.actions = {KvPut("web", "A", "1"), KvPut("web", "B", "2"), KvPut("web", "C", "3")};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(fake_.record_puts, 1);
+  json rec = json::parse(fake_.records.at("galley/p/applied/production/web"));
+  EXPECT_EQ(rec["kv"].size(), 3u);
+  EXPECT_EQ(store_->LastApplied().value().size(), 3u);
+}
+
+TEST_F(ApplyTest, AnAppStartsAsSoonAsItsKeysAreWritten) {
+  // Two services, one worker: web's app goes right after web's keys, before api's keys.
+  Action web_kv = KvPut("web", "A", "1"), api_kv = KvPut("api", "A", "1");
+  Action web = AppAction(ActionKind::kAppCreate, "web");
+  web.depends_on = {web_kv.id};
+  plan_.actions = {web_kv, api_kv, web};
+  opts_.concurrency = 1;
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  ASSERT_EQ(fake_.calls.size(), 3u);
+  EXPECT_EQ(fake_.calls[1], "create /app/production/web");
 }
 
 TEST_F(ApplyTest, ManyKeysAreWrittenInTransactionsOfAtMost64) {
