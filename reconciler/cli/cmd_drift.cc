@@ -107,16 +107,9 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
 
   auto ws = OpenWorkspace(o.target, "drift", err);
   if (!ws) return kExitError;
-  auto run = ws->store->BeginRun("drift", "cli", ws->commit, Who(ws->env));
-  if (!run.ok()) {
-    err << "galley drift: " << run.status().message() << "\n";
-    return kExitError;
-  }
-  auto fail = [&](const std::string& message) {
-    (void)ws->store->FinishRun(*run, "failed", SafeDump(json{{"error", message}}));
-    err << "galley drift: " << message << "\n";
-    return kExitError;
-  };
+  auto run = RecordedRun::Begin(*ws, "drift", err);
+  if (!run) return kExitError;
+  auto fail = [&](const std::string& message) { return run->Fail(message); };
   auto observed = ObservePlatform(*ws);
   if (!observed.ok()) return fail(observed.status().message());
 
@@ -155,7 +148,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
       ob.body = SafeDump(engine::NormalizeApp(live->second.body));
     }
   }
-  if (Status s = ws->store->RecordObservations(*run, obs); !s.ok()) return fail(s.message());
+  if (Status s = ws->store->RecordObservations(run->id(), obs); !s.ok()) return fail(s.message());
 
   // Drift records: refreshed (first seen kept by the store), then read back.
   for (const auto& item : report.drift) {
@@ -182,7 +175,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   json doc = engine::DriftToJson(report);
-  (void)ws->store->FinishRun(*run, report.HasDrift() ? "changes" : "ok", SafeDump(doc["counts"]));
+  run->Finish(report.HasDrift() ? "changes" : "ok", SafeDump(doc["counts"]));
 
   if (o.json) {
     out << SafeDump(doc, 2) << "\n";

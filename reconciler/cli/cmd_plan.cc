@@ -144,16 +144,9 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   auto ws = OpenWorkspace(o.target, "plan", err);
   if (!ws) return kExitError;
   phase("load+validate, open store");
-  auto run = ws->store->BeginRun("plan", "cli", ws->commit, Who(ws->env));
-  if (!run.ok()) {
-    err << "galley plan: " << run.status().message() << "\n";
-    return kExitError;
-  }
-  auto fail = [&](const std::string& message) {
-    (void)ws->store->FinishRun(*run, "failed", SafeDump(json{{"error", message}}));
-    err << "galley plan: " << message << "\n";
-    return kExitError;
-  };
+  auto run = RecordedRun::Begin(*ws, "plan", err);
+  if (!run) return kExitError;
+  auto fail = [&](const std::string& message) { return run->Fail(message); };
   auto observed = ObservePlatform(*ws);
   if (!observed.ok()) return fail(observed.status().message());
   phase("observe");
@@ -187,20 +180,20 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   plan.galley_version = GALLEY_VERSION;
   plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
 
-  Status recorded = ws->store->RecordObservations(*run, obs);
+  Status recorded = ws->store->RecordObservations(run->id(), obs);
   phase("record observations");
   if (!recorded.ok()) return fail(recorded.message());
   json plan_json = engine::PlanToJson(plan);
   std::string digest = engine::PlanDigest(plan);
   // A plan's identity is its digest (the time it was made is not part of it): the same plan
   // made again is already saved.
-  auto saved = ws->store->SavePlan(*run, SafeDump(plan_json), digest);
+  auto saved = ws->store->SavePlan(run->id(), SafeDump(plan_json), digest);
   if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists) return fail(saved.status().message());
   if (!o.out.empty()) {
     Status s = WriteFileAtomic(o.out, SafeDump(plan_json, 2) + "\n");
     if (!s.ok()) return fail("saving the plan: " + s.message());
   }
-  (void)ws->store->FinishRun(*run, plan.HasChanges() ? "changes" : "ok",
+  run->Finish(plan.HasChanges() ? "changes" : "ok",
                             SafeDump(json{{"actions", plan.actions.size()}, {"digest", digest}}));
 
   phase("save plan");

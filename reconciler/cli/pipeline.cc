@@ -235,6 +235,25 @@ std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::
   return ws;
 }
 
+std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind, std::ostream& err) {
+  auto id = ws.store->BeginRun(kind, "cli", ws.commit, Who(ws.env));
+  if (!id.ok()) {
+    err << "galley " << kind << ": " << id.status().message() << "\n";
+    return std::nullopt;
+  }
+  return RecordedRun(ws, kind, *id, err);
+}
+
+void RecordedRun::Finish(const std::string& outcome, const std::string& summary_json) {
+  (void)ws_->store->FinishRun(id_, outcome, summary_json);
+}
+
+int RecordedRun::Fail(const std::string& message) {
+  Finish("failed", engine::SafeDump(nlohmann::json{{"error", message}}));
+  *err_ << "galley " << kind_ << ": " << message << "\n";
+  return kExitError;
+}
+
 Result<Observed> ObservePlatform(Workspace& ws) {
   const model::Platform& p = ws.state.platform;
   engine::ObserveScope scope;

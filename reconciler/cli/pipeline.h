@@ -72,6 +72,26 @@ std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* com
 std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::Platform* platform,
                                            const char* command, std::ostream& err);
 
+// A run recorded in the store for one command (`kind`: plan, apply, drift): begun with the
+// workspace's commit and who, finished once. Fail() records the message, prints
+// "galley <kind>: <message>" and returns kExitError.
+class RecordedRun {
+ public:
+  // nullopt after printing the store's error.
+  static std::optional<RecordedRun> Begin(Workspace& ws, const std::string& kind, std::ostream& err);
+  int64_t id() const { return id_; }
+  void Finish(const std::string& outcome, const std::string& summary_json);
+  int Fail(const std::string& message);
+
+ private:
+  RecordedRun(Workspace& ws, std::string kind, int64_t id, std::ostream& err)
+      : ws_(&ws), kind_(std::move(kind)), id_(id), err_(&err) {}
+  Workspace* ws_;
+  std::string kind_;
+  int64_t id_;
+  std::ostream* err_;
+};
+
 // One observation of the platform under the managed prefixes, with what galley last applied
 // (the store brought up to date from the records in Consul).
 struct Observed {

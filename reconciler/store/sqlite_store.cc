@@ -418,32 +418,23 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::vector<JournalEntry>> Journal(int64_t run_id) override {
-    std::vector<JournalEntry> out;
-    Status st = Read("Journal", [&]() -> Status {
-      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT id, run_id, action_id, resource, kind, "
-                                                   "state, detail, started_at, finished_at "
-                                                   "FROM journal WHERE run_id = ?1 ORDER BY id",
-                                                   "Journal"));
-      q.BindInt(1, run_id);
-      while (true) {
-        ASSIGN_OR_RETURN(bool row, q.Step());
-        if (!row) return Status::Ok();
-        out.push_back(JournalEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
-                                   q.Text(6), q.Text(7), q.Text(8)});
-      }
-    });
-    if (!st.ok()) return st;
-    return out;
+    return ReadJournal("Journal", "WHERE j.run_id = ?1", run_id);
   }
 
   Result<std::vector<JournalEntry>> UnfinishedJournal() override {
+    return ReadJournal("UnfinishedJournal", "WHERE j.state = 'started' AND r.outcome = 'interrupted'", 0);
+  }
+
+  // Journal rows matching `where` (which may use ?1 = `arg`), in the order they were written.
+  Result<std::vector<JournalEntry>> ReadJournal(const char* what, const std::string& where, int64_t arg) {
     std::vector<JournalEntry> out;
-    Status st = Read("UnfinishedJournal", [&]() -> Status {
+    Status st = Read(what, [&]() -> Status {
       ASSIGN_OR_RETURN(Statement q,
                        conn_->Prepare("SELECT j.id, j.run_id, j.action_id, j.resource, j.kind, j.state, j.detail, "
-                                      "j.started_at, j.finished_at FROM journal j JOIN runs r ON r.id = j.run_id "
-                                      "WHERE j.state = 'started' AND r.outcome = 'interrupted' ORDER BY j.id",
-                                      "UnfinishedJournal"));
+                                      "j.started_at, j.finished_at FROM journal j JOIN runs r ON r.id = j.run_id " +
+                                          where + " ORDER BY j.id",
+                                      what));
+      if (where.find("?1") != std::string::npos) q.BindInt(1, arg);
       while (true) {
         ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) return Status::Ok();
