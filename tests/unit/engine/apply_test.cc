@@ -683,7 +683,11 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
   }
   fake_.never_healthy.insert(stuck.target);
   ASSERT_TRUE(store_->FinishRun(run_, "interrupted", "{}").ok());
-  opts_.app_deadline = std::chrono::seconds(20);
+  // Both are followed at once, on the real clock (a fake one shared by two followers would
+  // let the stuck one's sleeps run the other's deadline out).
+  opts_.clock = {};
+  opts_.poll_interval = std::chrono::milliseconds(5);
+  opts_.app_deadline = std::chrono::seconds(1);
   auto lines = RecoverInterrupted(live, fake_, records_, opts_);
   ASSERT_TRUE(lines.ok()) << lines.status().message();
   auto applied = store_->LastApplied().value();
