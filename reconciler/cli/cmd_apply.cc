@@ -190,6 +190,11 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
   } else if (!positional.empty()) {
     o.target.dir = positional[0];
   }
+  if (o.json && !o.auto_approve && !o.dry_run && o.plan_file.empty()) {
+    err << "galley apply: --json needs --auto-approve (the plan is not shown to confirm)\n";
+    *code = kExitError;
+    return std::nullopt;
+  }
   if (!o.plan_file.empty() && (!o.target.envs.empty() || !o.target.targets.empty())) {
     err << "galley apply: --env and --target select what to plan; a saved plan is applied whole\n";
     *code = kExitError;
@@ -399,7 +404,11 @@ class ApplyCommand {
       dry = std::make_unique<engine::DryRunTarget>(observed->live);
     } else {
       target = engine::NewClientTarget(*ws_->marathon, *ws_->consul);
-      auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, ao);
+      // Followed to the end even on Ctrl-C (a second one quits and leaves the entries open):
+      // a follower stopped early would settle an entry as failed that may yet succeed.
+      engine::ApplyOptions settle = ao;
+      settle.interrupted = nullptr;
+      auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, settle);
       if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
       for (const auto& line : *recovered) info() << "recovered: " << line << "\n";
       recovered_ = static_cast<int>(recovered->size());

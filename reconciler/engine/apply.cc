@@ -13,6 +13,7 @@
 #include "base/strings.h"
 #include "engine/desired.h"
 #include "engine/normalize.h"
+#include "engine/ownership.h"
 #include "engine/view_text.h"
 
 namespace galley::engine {
@@ -132,8 +133,9 @@ class Recorder {
     e.resource = ResourceOf(a);
     e.kind = JournalKind(a.kind);
     e.state = "started";
-    e.detail = SafeDump(json{{"token", a.token},  {"target", a.target}, {"env", a.env},
-                    {"service", a.service}, {"expect", expect}});
+    json detail = {{"token", a.token}, {"target", a.target}, {"env", a.env}, {"service", a.service}, {"expect", expect}};
+    if (!a.record.is_null()) detail["record"] = a.record;
+    e.detail = SafeDump(detail);
     auto id = r_.store->JournalStart(e);
     if (!id.ok()) return Status::Unavailable("cannot journal the action: " + id.status().message());
     return id;
@@ -233,6 +235,11 @@ bool Healthy(const model::LiveApp& app) {
   const json* hc = app.body.contains("healthChecks") ? &app.body["healthChecks"] : nullptr;
   bool has_checks = hc && hc->is_array() && !hc->empty();
   return !has_checks || app.tasks_healthy == app.instances;
+}
+
+std::string StringField(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 ApplyOptions WithDefaults(ApplyOptions o) {
@@ -561,6 +568,20 @@ class Executor {
     Progress(std::string(ActionKindName(a.kind)) + " " + a.target + ": starting");
 
     auto written = Write(a, deadline);
+    if (!written.ok() && AnswerLost(written.status())) {
+      // A timeout, a dropped connection or a 5xx: the write may still have reached Marathon
+      // (writes are not retried once sent). If the app now is what it sends, it did: follow
+      // it like any other write.
+      auto live = target_.App(a.target);
+      bool took = a.kind == ActionKind::kAppDelete
+                      ? !live.ok() && live.status().code() == StatusCode::kNotFound
+                      : live.ok() && NormalizeApp(live->body) == expect;
+      if (took) {
+        Progress(a.target + ": the write's answer was lost, but Marathon has it");
+        written = clients::MarathonDeploymentResult{
+            live.ok() && !live->deployment_ids.empty() ? live->deployment_ids[0] : "", live.ok() ? live->version : ""};
+      }
+    }
     if (!written.ok()) {
       std::string error = written.status().message();
       recorder_.Finish(journal, "failed", json{{"error", error}});
@@ -583,7 +604,7 @@ class Executor {
       MaybeRollback(i);
       return false;
     }
-    Status rec = recorder_.Applied(true, a.target, a.env, a.service, expect);
+    Status rec = recorder_.Applied(true, a.target, a.env, a.service, a.record.is_null() ? expect : a.record);
     recorder_.Finish(journal, "succeeded",
                      json{{"deployment", written->deployment_id}, {"version", written->version}});
     Succeed(i, t0);
@@ -601,16 +622,16 @@ class Executor {
     bool must_be_absent = a.token.empty() || a.token == "0";
     if (!app.ok() && app.status().code() == StatusCode::kNotFound) {
       if (must_be_absent || a.kind == ActionKind::kAppDelete) return Status::Ok();
-      return Status::Conflict("conflict: " + a.target + " was deleted since the plan was made; not recreated");
+      return Status::AlreadyExists("conflict: " + a.target + " was deleted since the plan was made; not recreated");
     }
     if (!app.ok()) return app.status();
     if (must_be_absent) {
-      return Status::Conflict("conflict: " + a.target + " was created since the plan was made (version " +
-                              app->version + "); not overwritten");
+      return Status::AlreadyExists("conflict: " + a.target + " was created since the plan was made (version " +
+                                   app->version + "); not overwritten");
     }
-    if (app->version != a.token) {
-      return Status::Conflict("conflict: " + a.target + " changed since the plan was made (version " + a.token +
-                              " → " + app->version + "); not overwritten");
+    if (app->version != a.token && (a.live_digest.empty() || LiveDigest(app->body) != a.live_digest)) {
+      return Status::AlreadyExists("conflict: " + a.target + " changed since the plan was made (version " + a.token +
+                                   " → " + app->version + "); not overwritten");
     }
     return Status::Ok();
   }
@@ -628,7 +649,7 @@ class Executor {
             return clients::MarathonDeploymentResult{live->deployment_ids.empty() ? "" : live->deployment_ids[0],
                                                      live->version};
           }
-          return Status::Conflict("conflict: " + a.target + " was created by someone else since the plan was made");
+          return Status::AlreadyExists("conflict: " + a.target + " was created by someone else since the plan was made");
         }
         return r;
       }
@@ -665,6 +686,7 @@ class Executor {
         if (o_.clock.now() >= deadline) return r.status();
         Progress(a.target + ": locked by another deployment; waiting (--force supersedes it)");
         WaitUnlocked(a.target, deadline);
+        RETURN_IF_ERROR(StillAsPlanned(a));  // what ended the lock may have changed the app
         continue;
       }
       if (code == StatusCode::kResourceExhausted) {
@@ -735,6 +757,12 @@ class Executor {
   }
 
   bool Interrupted() const { return o_.interrupted && o_.interrupted(); }
+
+  // A transport failure or a 5xx after the request may have been sent (a write is not
+  // retried then).
+  static bool AnswerLost(const Status& s) {
+    return s.code() == StatusCode::kTimeout || s.code() == StatusCode::kUnavailable;
+  }
 
   void Succeed(size_t i, Clock::time_point t0) {
     outcomes_[i].state = StepState::kApplied;
@@ -888,7 +916,8 @@ std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& 
         out.push_back("app " + a.target + ": planned when absent, now exists (version " + it->second.version + ")");
       } else if (!must_be_absent && it == live.apps.end()) {
         out.push_back("app " + a.target + ": planned against version " + a.token + ", now deleted");
-      } else if (!must_be_absent && it->second.version != a.token) {
+      } else if (!must_be_absent && it->second.version != a.token &&
+                 (a.live_digest.empty() || LiveDigest(it->second.body) != a.live_digest)) {
         out.push_back("app " + a.target + ": planned against version " + a.token + ", now " + it->second.version);
       }
     } else {
@@ -999,8 +1028,8 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
           e.id, "failed", SafeDump(json{{"error", "interrupted; then " + x.waited.message()}})));
       lines.push_back(x.what + ": was interrupted after it was written, and then: " + x.waited.message());
     } else if (x.took_effect) {
-      RETURN_IF_ERROR(recorder.Applied(x.app, x.target, x.detail.value("env", ""), x.detail.value("service", ""),
-                                       x.detail["expect"]));
+      const json& rec = x.detail.contains("record") ? x.detail["record"] : x.detail["expect"];
+      RETURN_IF_ERROR(recorder.Applied(x.app, x.target, StringField(x.detail, "env"), StringField(x.detail, "service"), rec));
       RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
       lines.push_back(x.what + ": was interrupted after it took effect; recorded as applied");
     } else {

@@ -135,7 +135,7 @@ Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store
   auto lease = store.LeaseHolder(LeaseName(platform));
   if (!lease.ok())
     return lease.status().WithContext("reading the lease of platform '" + platform + "'");
-  if (lease->has_value() && (!expected || expected->lease_holder.empty() || **lease == expected->lease_holder)) {
+  if (lease->has_value() && (!expected || **lease == expected->lease_holder)) {
     Status st = store.ReleaseLease(LeaseName(platform), **lease);
     if (!st.ok()) return st.WithContext("releasing the lease of platform '" + platform + "'");
     if (!released) released.emplace();

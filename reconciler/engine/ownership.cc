@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/ownership.h"
 
+#include "base/digest.h"
 #include "base/strings.h"
 #include "engine/normalize.h"
 
@@ -38,6 +39,10 @@ std::pair<std::string, std::string> Owner(const std::string& s, const std::vecto
     return {env, service};
   }
   return {};
+}
+
+std::string LiveDigest(const json& body) {
+  return Sha256Hex(NormalizeApp(body).dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 bool Labelled(const json& body, const std::string& platform) {

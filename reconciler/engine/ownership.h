@@ -28,6 +28,10 @@ bool UnderAny(const std::string& s, const std::vector<std::string>& prefixes);
 // when `s` is under none.
 std::pair<std::string, std::string> Owner(const std::string& s, const std::vector<std::string>& prefixes);
 
+// sha256 of the app's normalised definition: equal for two versions of an app that differ
+// only in Marathon's bookkeeping (a restart moves the version, not the definition).
+std::string LiveDigest(const nlohmann::json& body);
+
 // The app carries galley.platform=<platform>.
 bool Labelled(const nlohmann::json& body, const std::string& platform);
 

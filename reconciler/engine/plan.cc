@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "base/digest.h"
 #include "engine/view_text.h"
@@ -129,6 +130,8 @@ json PlanToJson(const Plan& p) {
                            {"sensitive", a.sensitive},
                            {"notes", a.notes}});
     if (!a.config.is_null()) actions.back()["config"] = a.config;
+    if (!a.live_digest.empty()) actions.back()["live_digest"] = a.live_digest;
+    if (!a.record.is_null()) actions.back()["record"] = a.record;
   }
   return json{{"galley_plan", p.schema_version},
               {"galley_version", p.galley_version},
@@ -163,6 +166,7 @@ Result<Plan> PlanFromJson(const json& doc) {
     p.created_at = doc.at("created_at").get<std::string>();
     p.environments = doc.at("environments").get<std::vector<std::string>>();
     p.targets = doc.at("targets").get<std::vector<std::string>>();
+    std::set<std::string> seen;  // action ids so far
     for (const auto& j : doc.at("actions")) {
       Action a;
       a.id = j.at("id").get<std::string>();
@@ -191,17 +195,19 @@ Result<Plan> PlanFromJson(const json& doc) {
       }
       a.desired = j.at("desired");
       if (j.contains("config")) a.config = j.at("config");
+      if (j.contains("live_digest")) a.live_digest = j.at("live_digest").get<std::string>();
+      if (j.contains("record")) a.record = j.at("record");
       a.sensitive = j.at("sensitive").get<bool>();
       a.notes = j.at("notes").get<std::vector<std::string>>();
       // Actions come in dependency order: each depends only on actions before it, which also
       // rules out cycles (a plan file edited by hand could otherwise stall apply).
       for (const auto& dep : a.depends_on) {
-        bool earlier = std::any_of(p.actions.begin(), p.actions.end(), [&](const Action& b) { return b.id == dep; });
-        if (!earlier) {
+        if (!seen.count(dep)) {
           return Status::InvalidArgument("malformed plan file: action " + a.id + " depends on " + dep +
                                          ", which is not an earlier action of the plan");
         }
       }
+      if (!seen.insert(a.id).second) return Status::InvalidArgument("malformed plan file: two actions " + a.id);
       p.actions.push_back(std::move(a));
     }
     p.unmanaged = ItemsFrom(doc.at("unmanaged"));

@@ -40,6 +40,14 @@ struct Action {
   // yet): the config the digest is made of, {"KEY": {"value": ...} | {"secret": "env:VAR"}};
   // apply computes the label from it. Null otherwise.
   nlohmann::json config;
+  // App actions against a live app: sha256 of the live definition (normalised) the plan saw,
+  // so a version that moved without the definition changing (a restart, e.g. by a wrapper
+  // that restarts on KV changes) is not taken for a hand change. "" otherwise.
+  std::string live_digest;
+  // When drift the policy keeps rides along with Git's change: what galley records as
+  // applied (the normalised body with the kept fields at their last-applied values), so the
+  // drift is still drift next time. Null: the normalised `desired`.
+  nlohmann::json record;
   bool sensitive = false;  // a secret: values are never printed
   std::vector<std::string> notes;
 };

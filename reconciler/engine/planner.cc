@@ -202,6 +202,7 @@ class Planner {
         }
       }
       a.token = l.version;
+      a.live_digest = LiveDigest(l.body);
       a.changes = DiffJson(have, want);
       a.kind = Classify(a.changes);
       ShowDefaults(a.changes, l.body, d.body);
@@ -217,7 +218,7 @@ class Planner {
           if (was != have) {
             a.notes.push_back("live also drifted from what galley last applied: " +
                               DescribeChanges(DiffJson(was, have)));
-            KeepReportedDrift(a, d, l, was, have, want);
+            if (!KeepReportedDrift(a, d, l, was, have, want)) continue;  // nothing of Git's left to send
           }
         } else {
           a.reason = Reason::kDrifted;
@@ -298,15 +299,22 @@ class Planner {
   // sends, so applying Git's change does not silently revert drift the policy says to keep
   // (a field both changed is Git's: pending). Fields inside arrays are left to Git (their
   // normalised order need not be the body's).
-  void KeepReportedDrift(Action& a, const DesiredApp& d, const model::LiveApp& l, const json& was, const json& have,
+  // False when, with the drift kept, nothing is left to change.
+  bool KeepReportedDrift(Action& a, const DesiredApp& d, const model::LiveApp& l, const json& was, const json& have,
                          const json& want) {
     model::DriftPolicy drift = in_.policies.Resolve(model::ResourceKind::kMarathonApp, a.env, a.service).drift;
-    if (drift == model::DriftPolicy::kRevert) return;
+    if (drift == model::DriftPolicy::kRevert) return true;
     std::set<std::string> git;
     for (const auto& c : DiffJson(was, want)) git.insert(c.pointer);
     std::vector<std::string> kept;
+    auto git_touches = [&](const std::string& ptr) {
+      for (const auto& g : git) {
+        if (StartsWith(ptr + "/", g + "/") || StartsWith(g + "/", ptr + "/")) return true;  // one contains the other
+      }
+      return false;
+    };
     for (const auto& c : DiffJson(was, have)) {
-      if (git.count(c.pointer)) continue;
+      if (git_touches(c.pointer)) continue;
       bool in_array = false;
       for (const auto& seg : Split(c.pointer, '/')) {
         in_array = in_array || (!seg.empty() && std::all_of(seg.begin(), seg.end(), ::isdigit));
@@ -323,7 +331,21 @@ class Planner {
       } catch (const json::exception&) {
       }
     }
-    if (kept.empty()) return;
+    if (kept.empty()) return true;
+    // Recorded as applied: Git's body with the kept fields as galley last applied them, so
+    // they are still drift next time (recording live's values would make them galley's).
+    a.record = NormalizeApp(a.desired);
+    for (const auto& ptr : kept) {
+      try {
+        json::json_pointer jp(ptr);
+        if (was.contains(jp)) {
+          a.record[jp] = was.at(jp);
+        } else {
+          RemovePointers(a.record, {ptr});
+        }
+      } catch (const json::exception&) {
+      }
+    }
     a.changes = DiffJson(have, Comparable(a.desired, d.ignore));
     a.kind = Classify(a.changes);
     ShowDefaults(a.changes, l.body, a.desired);
@@ -331,6 +353,7 @@ class Planner {
     if (drift == model::DriftPolicy::kReport) {
       plan_.drift_reported.push_back({a.target, "drifted: " + Join(kept, ", ") + " (kept while Git's change applies)"});
     }
+    return !a.changes.empty();
   }
 
   // Drift of a declared object follows its drift policy; everything else is added.

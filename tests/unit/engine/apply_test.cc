@@ -13,6 +13,7 @@
 #include "base/digest.h"
 #include "engine/desired.h"
 #include "engine/normalize.h"
+#include "engine/ownership.h"
 
 namespace galley::engine {
 namespace {
@@ -395,6 +396,38 @@ TEST_F(ApplyTest, AHandChangeSinceThePlanIsNotOverwritten) {
             std::string::npos)
       << Outcome(r, app.id).detail;
   EXPECT_TRUE(fake_.calls.empty()) << fake_.calls[0];
+}
+
+TEST_F(ApplyTest, ARestartThatMovedTheVersionButNotTheDefinitionIsNoConflict) {
+  // A wrapper restarted the app after its keys changed: new version, same definition.
+  json live_body = Body("/app/production/web", 2);
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-planned", 3);
+  app.live_digest = LiveDigest(live_body);
+  fake_.Have(app.target, "v-restarted", live_body);
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  EXPECT_TRUE(r.ok()) << r.Summary();
+  // A definition that changed is a conflict.
+  FakeTarget changed;
+  changed.Have(app.target, "v-restarted", Body("/app/production/web", 7));
+  ApplyResult c = ExecutePlan(plan_, changed, opts_, records_);
+  EXPECT_EQ(c.failed, 1);
+  EXPECT_TRUE(changed.calls.empty());
+}
+
+TEST_F(ApplyTest, AWriteWhoseAnswerWasLostButReachedMarathonIsFollowed) {
+  struct Lost : FakeTarget {
+    Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body, bool force) override {
+      (void)FakeTarget::UpdateApp(id, body, force);  // Marathon took it...
+      return Status::Timeout("marathon: PUT /v2/apps/x: timed out");  // ...the answer never came
+    }
+  } lost;
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v1");
+  lost.Have(app.target, "v1");
+  plan_.actions = {app};
+  ApplyResult r = ExecutePlan(plan_, lost, opts_, records_);
+  EXPECT_TRUE(r.ok()) << r.Summary();
+  EXPECT_TRUE(store_->LastApplied().value().count("marathon-app:/app/production/web"));
 }
 
 TEST_F(ApplyTest, AResentCreateThatReachedMarathonIsOurs) {

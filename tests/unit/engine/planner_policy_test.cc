@@ -219,6 +219,22 @@ TEST_F(PlannerPolicyTest, DriftPolicyNeverHoldsBackAPendingChange) {
   p = MakePlan(in_);
   EXPECT_EQ(p.actions[0].desired["instances"], 5);
   ASSERT_EQ(Targets(p.drift_reported), std::vector<std::string>{"/app/production/web"});
+  // What apply records is Git's change with the kept field as galley last applied it...
+  EXPECT_EQ(p.actions[0].record["instances"], 2);
+  EXPECT_EQ(p.actions[0].record, [&] {
+    json r = NormalizeApp(want);
+    r["instances"] = 2;
+    return r;
+  }());
+  // ...so after that apply, the hand scale is still drift (reported), not a Git change.
+  {
+    PlanInput next = in_;
+    next.applied_apps["/app/production/web"] = p.actions[0].record;
+    next.live.apps["/app/production/web"] = Live(App("/app/production/web", 5, "v2"));
+    Plan after = MakePlan(next);
+    EXPECT_TRUE(after.actions.empty()) << ReasonName(after.actions[0].reason);
+    EXPECT_EQ(Targets(after.drift_reported), std::vector<std::string>{"/app/production/web"});
+  }
 
   // revert: Git's whole definition, the hand scale undone.
   in_.policies.platform.all.drift = kRevert;
