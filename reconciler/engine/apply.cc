@@ -385,8 +385,13 @@ class Executor {
         try {
           ok = steps_[s].app ? RunAppStep(steps_[s].actions[0]) : RunKvStep(steps_[s]);
         } catch (const std::exception& e) {
+          // Whatever it had journaled stays open and the run ends interrupted, so the next
+          // apply settles it against live state.
           for (size_t i : steps_[s].actions) {
-            if (outcomes_[i].state == StepState::kNotAttempted) Fail(i, std::string("internal error: ") + e.what(), start_);
+            if (outcomes_[i].state != StepState::kNotAttempted) continue;
+            outcomes_[i].state = StepState::kInterrupted;
+            outcomes_[i].detail = std::string("internal error: ") + e.what() + "; the next apply settles it";
+            Progress(plan_.actions[i].id + ": " + outcomes_[i].detail);
           }
           ok = false;
         }

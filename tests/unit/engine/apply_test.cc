@@ -430,6 +430,22 @@ TEST_F(ApplyTest, AWriteWhoseAnswerWasLostButReachedMarathonIsFollowed) {
   EXPECT_TRUE(store_->LastApplied().value().count("marathon-app:/app/production/web"));
 }
 
+TEST_F(ApplyTest, AnExceptionInAWorkerLeavesTheActionForTheNextApply) {
+  struct Throwing : FakeTarget {
+    Result<model::LiveApp> App(const std::string& id) override {
+      if (deployments > 0) throw std::runtime_error("boom");
+      return FakeTarget::App(id);
+    }
+  } throwing;
+  plan_.actions = {AppAction(ActionKind::kAppCreate, "web")};
+  ApplyResult r = ExecutePlan(plan_, throwing, opts_, records_);  // the process survives
+  EXPECT_EQ(r.interrupted, 1);
+  EXPECT_NE(r.outcomes[0].detail.find("internal error: boom"), std::string::npos) << r.outcomes[0].detail;
+  auto entries = store_->Journal(run_).value();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].state, "started");  // open: the next apply settles it
+}
+
 TEST_F(ApplyTest, AResentCreateThatReachedMarathonIsOurs) {
   // The transport resent the POST after the first one created the app.
   Action app = AppAction(ActionKind::kAppCreate, "web");
