@@ -19,11 +19,9 @@
 #include <fstream>
 #include <iostream>
 #include <ostream>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
-#include "base/digest.h"
 #include "base/file_io.h"
 #include "base/strings.h"
 #include "cli/commands.h"
@@ -203,35 +201,9 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
   return o;
 }
 
-// Reads "env:NAME" / "file:/path" at apply time.
+// Secrets at apply time, read exactly as the plan read them.
 std::function<Result<std::string>(const std::string&)> SecretReader(const std::map<std::string, std::string>& env) {
-  return [env](const std::string& source) -> Result<std::string> {
-    if (StartsWith(source, "env:")) {
-      auto it = env.find(source.substr(4));
-      if (it == env.end() || it->second.empty()) {
-        return Status::NotFound("secret variable " + source.substr(4) + " is not set");
-      }
-      return it->second;
-    }
-    if (StartsWith(source, "file:")) {
-      auto text = ReadFileBounded(source.substr(5), 1u << 20);
-      if (!text.ok()) return Status::NotFound("secret file " + source.substr(5) + ": " + text.status().message());
-      std::string v = *text;
-      while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
-      return v;
-    }
-    return Status::InvalidArgument("unknown secret source '" + source + "'");
-  };
-}
-
-std::string RandomKey() {
-  std::random_device rd;
-  std::string bytes;
-  for (int i = 0; i < 8; ++i) {
-    uint32_t v = rd();
-    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  return Sha256Hex(bytes);
+  return [env](const std::string& source) { return engine::ReadSecret(source, env); };
 }
 
 // Creates the platform's HMAC key in Consul with cas=0 (two first applies racing agree on
@@ -380,7 +352,7 @@ class ApplyCommand {
     // one yet (nothing applied) is planned with a throwaway key; its key is created only once
     // the apply is confirmed, and the digests are computed then.
     const bool key_exists = !observed->hmac_key.empty();
-    std::string hmac_key = key_exists ? observed->hmac_key : EphemeralKey();
+    std::string hmac_key = key_exists ? observed->hmac_key : RandomKey();
     engine::ApplyOptions ao;
     ao.concurrency = o_.concurrency;
     ao.app_deadline = o_.deadline;

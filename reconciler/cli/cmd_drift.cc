@@ -118,7 +118,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   // Without the platform's key nothing was applied (apply creates it first): an ephemeral
   // key keeps the comparison code uniform, and FindDrift compares no KV value with it.
   bool durable = !observed->hmac_key.empty();
-  std::string key = durable ? observed->hmac_key : EphemeralKey();
+  std::string key = durable ? observed->hmac_key : RandomKey();
   if (!durable && observed->applied_apps.empty() && observed->applied_kv.empty()) {
     warnings.push_back("galley has applied nothing to platform " + ws->state.platform.name + " yet (no key at " +
                        engine::HmacKeyKey(ws->state.platform) + "): nothing can have drifted");

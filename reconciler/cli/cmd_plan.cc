@@ -154,7 +154,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   // Without a platform key yet (nothing applied), an ephemeral one keeps comparisons within
   // this plan; config digests are then "(known after apply)".
   bool durable_key = !observed->hmac_key.empty();
-  std::string compare_key = durable_key ? observed->hmac_key : EphemeralKey();
+  std::string compare_key = durable_key ? observed->hmac_key : RandomKey();
   // What was seen, for the store: hash and token of everything; the normalised body only of
   // apps the plan changes (filled in below), so a plan over thousands of untouched apps
   // stays small.

@@ -298,11 +298,14 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   return o;
 }
 
-std::string EphemeralKey() {
+std::string RandomKey() {
   std::random_device rd;
-  std::string key;
-  for (int i = 0; i < 4; ++i) key += std::to_string(rd());
-  return key;
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) {
+    uint32_t v = rd();
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  return Sha256Hex(bytes);
 }
 
 engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,

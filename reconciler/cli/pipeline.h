@@ -112,8 +112,9 @@ Result<Observed> ObservePlatform(Workspace& ws);
 engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
                                  const std::string& compare_key, bool durable);
 
-// A key for comparing within one plan when the platform has none yet.
-std::string EphemeralKey();
+// 256 random bits as hex: the platform's HMAC key when apply creates it, or a throwaway key
+// for comparing within one plan when the platform has none yet.
+std::string RandomKey();
 
 // What was seen, for the store: hash and token of everything (KV values as HMACs only).
 std::vector<store::Observation> ObservationsOf(const model::LiveState& live, const std::string& compare_key);

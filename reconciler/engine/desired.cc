@@ -10,21 +10,34 @@
 
 namespace galley::engine {
 
+std::string SecretSource(const model::ConfigValue& v) {
+  return (v.source == model::ConfigValue::Source::kSecretEnv ? "env:" : "file:") + v.text;
+}
+
+Result<std::string> ReadSecret(const std::string& source, const std::map<std::string, std::string>& env) {
+  if (StartsWith(source, "env:")) {
+    auto it = env.find(source.substr(4));
+    if (it == env.end() || it->second.empty()) {
+      return Status::NotFound("secret variable " + source.substr(4) + " is not set");
+    }
+    return it->second;
+  }
+  if (StartsWith(source, "file:")) {
+    auto text = ReadFileBounded(source.substr(5), 1u << 20);
+    if (!text.ok()) return Status::NotFound("secret file " + source.substr(5) + ": " + text.status().message());
+    std::string s = std::move(*text);
+    if (!s.empty() && s.back() == '\n') s.pop_back();  // files usually end with a newline
+    return s;
+  }
+  return Status::InvalidArgument("unknown secret source '" + source + "'");
+}
+
 SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env) {
   return [env = std::move(env)](const model::ConfigValue& v) -> std::optional<std::string> {
-    if (v.source == model::ConfigValue::Source::kSecretEnv) {
-      auto it = env.find(v.text);
-      if (it == env.end()) return std::nullopt;
-      return it->second;
-    }
-    if (v.source == model::ConfigValue::Source::kSecretFile) {
-      auto text = ReadFileBounded(v.text, 1 << 20);
-      if (!text.ok()) return std::nullopt;
-      std::string s = std::move(*text);
-      if (!s.empty() && s.back() == '\n') s.pop_back();  // files usually end with a newline
-      return s;
-    }
-    return v.text;
+    if (!v.secret()) return v.text;
+    auto value = ReadSecret(SecretSource(v), env);
+    if (!value.ok()) return std::nullopt;
+    return *value;
   };
 }
 
@@ -70,8 +83,7 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
       for (const auto& entry : render::RenderServiceKv(s, *se)) {
         DesiredKv kv{s.name, env.name, entry.key, std::nullopt, entry.value.secret(), "", paused};
         if (entry.value.secret()) {
-          kv.secret_source = (entry.value.source == model::ConfigValue::Source::kSecretEnv ? "env:" : "file:") +
-                             entry.value.text;
+          kv.secret_source = SecretSource(entry.value);
         }
         kv.value = secrets(entry.value);
         std::string name = entry.key.substr(entry.key.rfind('/') + 1);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/planner.h"
 #include "model/desired_state.h"
 
@@ -20,8 +21,15 @@ namespace galley::engine {
 inline constexpr char kConfigDigestLabel[] = "galley.config-digest";
 inline constexpr char kDigestUnknown[] = "(known after apply)";
 
+// A secret's source as plans carry it: "env:NAME" or "file:/path".
+std::string SecretSource(const model::ConfigValue& v);
+// Reads a secret from its source, the same way at plan and at apply time: a variable of
+// `env` (an empty one counts as unset), or a file of at most 1 MiB with one trailing newline
+// dropped (files usually end with one). Errors name the variable or the file.
+Result<std::string> ReadSecret(const std::string& source, const std::map<std::string, std::string>& env);
+
 using SecretResolver = std::function<std::optional<std::string>(const model::ConfigValue&)>;
-// Reads secret_env from `env` and secret_file from the filesystem (at most 1 MiB).
+// Literals as they are; secrets through ReadSecret (nullopt when unavailable).
 SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env);
 
 struct DesiredSet {

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "base/digest.h"
@@ -749,6 +751,29 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
   for (const auto& e : entries) states[e.action_id] = e.state;
   EXPECT_EQ(states[slow.id], "succeeded");
   EXPECT_EQ(states[stuck.id], "failed");
+}
+
+// Apply checks a secret against the HMAC the plan made of it: both read it the same way.
+TEST(ApplyHelpers, SecretsAreReadAlikeAtPlanAndAtApply) {
+  std::string path = ::testing::TempDir() + "/galley-secret-test";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << "s3cret\n";
+  }
+  std::map<std::string, std::string> env = {{"DB", "postgres://x"}, {"EMPTY", ""}};
+  model::ConfigValue file{model::ConfigValue::Source::kSecretFile, path, {}};
+  model::ConfigValue var{model::ConfigValue::Source::kSecretEnv, "DB", {}};
+  model::ConfigValue empty{model::ConfigValue::Source::kSecretEnv, "EMPTY", {}};
+  SecretResolver at_plan = EnvironmentSecrets(env);
+  EXPECT_EQ(ReadSecret(SecretSource(file), env).value(), "s3cret");  // one trailing newline dropped
+  EXPECT_EQ(at_plan(file), std::optional<std::string>("s3cret"));
+  EXPECT_EQ(ReadSecret("env:DB", env).value(), "postgres://x");
+  EXPECT_EQ(at_plan(var), std::optional<std::string>("postgres://x"));
+  // An empty variable is unset at both ends, and apply names it.
+  EXPECT_EQ(at_plan(empty), std::nullopt);
+  EXPECT_EQ(ReadSecret("env:EMPTY", env).status().message(), "secret variable EMPTY is not set");
+  EXPECT_EQ(ReadSecret("env:NOPE", env).status().code(), StatusCode::kNotFound);
+  std::remove(path.c_str());
 }
 
 TEST(DryRun, RecordsEveryCallAndSendsNothing) {
