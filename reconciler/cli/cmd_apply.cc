@@ -421,7 +421,7 @@ class ApplyCommand {
       }
     }
 
-    bool color = !o_.no_color && !o_.json && ::isatty(STDOUT_FILENO) && !ws_->env.count("NO_COLOR") && &out_ == &std::cout;
+    bool color = !o_.json && UseColor(o_.no_color, ws_->env, out_);
     // A saved plan was reviewed when it was made (like `terraform apply PLANFILE`): it is
     // neither printed whole again nor confirmed.
     if (!o_.json && o_.plan_file.empty()) out_ << engine::RenderPlanText(plan, color);
@@ -505,8 +505,7 @@ class ApplyCommand {
       for (size_t i = 0; i < plan.actions.size(); ++i) {
         const auto& a = plan.actions[i];
         if (a.reason == engine::Reason::kDrifted && result.outcomes[i].state == engine::StepState::kApplied) {
-          bool app = a.kind != engine::ActionKind::kKvPut && a.kind != engine::ActionKind::kKvDelete;
-          (void)ws_->store->ResolveDrift((app ? "marathon-app:" : "consul-kv:") + a.target, "reverted");
+          (void)ws_->store->ResolveDrift(engine::ResourceKeyOf(a), "reverted");
         }
       }
     }

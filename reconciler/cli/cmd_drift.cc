@@ -182,7 +182,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   } else if (o.markdown) {
     out << engine::RenderDriftMarkdown(report);
   } else {
-    bool color = !o.no_color && ::isatty(STDOUT_FILENO) && !ws->env.count("NO_COLOR") && &out == &std::cout;
+    bool color = UseColor(o.no_color, ws->env, out);
     out << engine::RenderDriftText(report, color);
   }
   return o.detailed && report.HasDrift() ? kExitChanges : kExitOk;

@@ -202,7 +202,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   } else if (o.markdown) {
     out << engine::RenderPlanMarkdown(plan);
   } else {
-    bool color = !o.no_color && ::isatty(STDOUT_FILENO) && !env.count("NO_COLOR") && &out == &std::cout;
+    bool color = UseColor(o.no_color, env, out);
     out << engine::RenderPlanText(plan, color);
     if (!o.out.empty()) out << "\nSaved the plan to " << o.out << "; apply exactly it with: galley apply " << o.out << "\n";
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 #include <ostream>
 #include <random>
 
@@ -150,6 +151,10 @@ int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char*
     list->push_back(v);
   }
   return 1;
+}
+
+bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out) {
+  return !no_color && !env.count("NO_COLOR") && &out == &std::cout && ::isatty(STDOUT_FILENO);
 }
 
 std::string Who(const std::map<std::string, std::string>& env) {

@@ -42,6 +42,9 @@ extern const char kTargetOptionsUsage[];
 // option, -1 error (printed to err as "galley <command>: ...").
 int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char* command, std::ostream& err);
 
+// Colour only on a terminal: not with --no-color, NO_COLOR set, or output not stdout.
+bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out);
+
 // "user@host".
 std::string Who(const std::map<std::string, std::string>& env);
 // The Git commit DIR is at ("-dirty" appended when the work tree under DIR has changes), or

@@ -25,10 +25,19 @@ using clients::KvTxnOp;
 
 constexpr size_t kMaxTxnOps = 64;  // portable Consul limit (consul-api.md §2)
 
-bool IsApp(ActionKind k) { return k != ActionKind::kKvPut && k != ActionKind::kKvDelete; }
 
-std::string ResourceOf(const Action& a) {
-  return (IsApp(a.kind) ? "marathon-app:" : "consul-kv:") + a.target;
+// How the app an action was planned against has moved since: the one rule for a stale
+// saved plan and for the check before each Marathon write. A version that moved while the
+// definition did not (a restart) is not a move.
+enum class AppMove { kNone, kCreated, kDeleted, kChanged };
+AppMove HowAppMoved(const Action& a, const model::LiveApp* live) {
+  bool planned_absent = a.token.empty() || a.token == "0";
+  if (planned_absent) return live ? AppMove::kCreated : AppMove::kNone;
+  if (!live) return AppMove::kDeleted;
+  if (live->version != a.token && (a.live_digest.empty() || LiveDigest(live->body) != a.live_digest)) {
+    return AppMove::kChanged;
+  }
+  return AppMove::kNone;
 }
 
 std::string Seconds(double s) {
@@ -61,7 +70,7 @@ std::vector<Step> BuildSteps(const Plan& plan) {
   std::map<std::tuple<bool, std::string, std::string, std::string>, size_t> kv_group;
   for (size_t i = 0; i < plan.actions.size(); ++i) {
     const Action& a = plan.actions[i];
-    if (IsApp(a.kind)) {
+    if (IsAppAction(a.kind)) {
       Step s;
       s.name = std::string(ActionKindName(a.kind)) + " " + a.target;
       s.actions = {i};
@@ -130,7 +139,7 @@ class Recorder {
     store::JournalEntry e;
     e.run_id = r_.run_id;
     e.action_id = a.id;
-    e.resource = ResourceOf(a);
+    e.resource = ResourceKeyOf(a);
     e.kind = JournalKind(a.kind);
     e.state = "started";
     json detail = {{"token", a.token}, {"target", a.target}, {"env", a.env}, {"service", a.service}, {"expect", expect}};
@@ -624,19 +633,20 @@ class Executor {
   // reported and not overwritten.
   Status StillAsPlanned(const Action& a) {
     auto app = target_.App(a.target);
-    bool must_be_absent = a.token.empty() || a.token == "0";
-    if (!app.ok() && app.status().code() == StatusCode::kNotFound) {
-      if (must_be_absent || a.kind == ActionKind::kAppDelete) return Status::Ok();
-      return Status::AlreadyExists("conflict: " + a.target + " was deleted since the plan was made; not recreated");
-    }
-    if (!app.ok()) return app.status();
-    if (must_be_absent) {
-      return Status::AlreadyExists("conflict: " + a.target + " was created since the plan was made (version " +
-                                   app->version + "); not overwritten");
-    }
-    if (app->version != a.token && (a.live_digest.empty() || LiveDigest(app->body) != a.live_digest)) {
-      return Status::AlreadyExists("conflict: " + a.target + " changed since the plan was made (version " + a.token +
-                                   " → " + app->version + "); not overwritten");
+    bool gone = !app.ok() && app.status().code() == StatusCode::kNotFound;
+    if (!app.ok() && !gone) return app.status();
+    switch (HowAppMoved(a, gone ? nullptr : &*app)) {
+      case AppMove::kNone:
+        return Status::Ok();
+      case AppMove::kDeleted:
+        if (a.kind == ActionKind::kAppDelete) return Status::Ok();  // what the action wanted
+        return Status::AlreadyExists("conflict: " + a.target + " was deleted since the plan was made; not recreated");
+      case AppMove::kCreated:
+        return Status::AlreadyExists("conflict: " + a.target + " was created since the plan was made (version " +
+                                     app->version + "); not overwritten");
+      case AppMove::kChanged:
+        return Status::AlreadyExists("conflict: " + a.target + " changed since the plan was made (version " +
+                                     a.token + " → " + app->version + "); not overwritten");
     }
     return Status::Ok();
   }
@@ -848,7 +858,7 @@ ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOption
 Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
                             const std::function<Result<std::string>(const std::string&)>& read_secret) {
   for (auto& a : plan.actions) {
-    if (!IsApp(a.kind) || !a.desired.is_object() || !a.desired.contains("labels")) continue;
+    if (!IsAppAction(a.kind) || !a.desired.is_object() || !a.desired.contains("labels")) continue;
     json& labels = a.desired["labels"];
     if (!labels.is_object() || labels.value(kConfigDigestLabel, std::string()) != kDigestUnknown) continue;
     if (!a.config.is_object()) {
@@ -915,15 +925,20 @@ std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& 
   std::vector<std::string> out;
   for (const auto& a : plan.actions) {
     bool must_be_absent = a.token == "0" || a.token.empty();
-    if (IsApp(a.kind)) {
+    if (IsAppAction(a.kind)) {
       auto it = live.apps.find(a.target);
-      if (must_be_absent && it != live.apps.end()) {
-        out.push_back("app " + a.target + ": planned when absent, now exists (version " + it->second.version + ")");
-      } else if (!must_be_absent && it == live.apps.end()) {
-        out.push_back("app " + a.target + ": planned against version " + a.token + ", now deleted");
-      } else if (!must_be_absent && it->second.version != a.token &&
-                 (a.live_digest.empty() || LiveDigest(it->second.body) != a.live_digest)) {
-        out.push_back("app " + a.target + ": planned against version " + a.token + ", now " + it->second.version);
+      switch (HowAppMoved(a, it == live.apps.end() ? nullptr : &it->second)) {
+        case AppMove::kNone:
+          break;
+        case AppMove::kCreated:
+          out.push_back("app " + a.target + ": planned when absent, now exists (version " + it->second.version + ")");
+          break;
+        case AppMove::kDeleted:
+          out.push_back("app " + a.target + ": planned against version " + a.token + ", now deleted");
+          break;
+        case AppMove::kChanged:
+          out.push_back("app " + a.target + ": planned against version " + a.token + ", now " + it->second.version);
+          break;
       }
     } else {
       auto it = live.kv.find(a.target);

@@ -83,7 +83,6 @@ std::string Verb(const Action& a) {
   return "?";
 }
 
-bool IsApp(const Action& a) { return a.kind != ActionKind::kKvPut && a.kind != ActionKind::kKvDelete; }
 
 std::string Summary(const Plan& p) {
   std::map<ActionKind, int> n;
@@ -239,7 +238,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
   if (!p.actions.empty()) out += "\n";
   for (const auto& a : p.actions) {
     std::string head = std::string(Symbol(a.kind)) + " " + Verb(a) + " " +
-                       (IsApp(a) ? "marathon app " : "consul key ") + a.target;
+                       (IsAppAction(a.kind) ? "marathon app " : "consul key ") + a.target;
     out += st.Wrap(ColorOf(a.kind), head) + "   (" + ReasonName(a.reason) + ")\n";
     size_t width = 0;
     for (const auto& c : a.changes) width = std::max(width, FieldName(c.pointer).size());

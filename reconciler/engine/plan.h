@@ -24,6 +24,8 @@ enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan };
 
 const char* ActionKindName(ActionKind k);  // "app-create", ...
 const char* ReasonName(Reason r);          // "new", "desired-changed", "drifted", "orphan"
+// A Marathon app action (else a Consul KV one).
+inline bool IsAppAction(ActionKind k) { return k != ActionKind::kKvPut && k != ActionKind::kKvDelete; }
 
 struct Action {
   std::string id;        // "app:/app/production/web", "kv:app/production/web/LOG_LEVEL"
@@ -74,6 +76,11 @@ struct Plan {
 
   bool HasChanges() const { return !actions.empty(); }
 };
+
+// The state store's key of the object an action changes: "marathon-app:<id>" or "consul-kv:<key>".
+inline std::string ResourceKeyOf(const Action& a) {
+  return (IsAppAction(a.kind) ? "marathon-app:" : "consul-kv:") + a.target;
+}
 
 nlohmann::json PlanToJson(const Plan& plan);
 Result<Plan> PlanFromJson(const nlohmann::json& doc);

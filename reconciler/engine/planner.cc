@@ -383,7 +383,7 @@ class Planner {
       if (a.kind == ActionKind::kAppDelete) app_deletes[{a.env, a.service}].push_back(a.id);
     }
     for (auto& a : plan_.actions) {
-      bool app = a.kind != ActionKind::kKvPut && a.kind != ActionKind::kKvDelete;
+      bool app = IsAppAction(a.kind);
       if (app && a.kind != ActionKind::kAppDelete) {
         auto it = puts.find({a.env, a.service});
         if (it != puts.end()) a.depends_on = it->second;
