@@ -16,16 +16,7 @@ using testing::EmulatorServer;
 using testing::Eventually;
 using testing::Json;
 using testing::milliseconds;
-
-Json SleepApp(const std::string& id, int instances, bool health = false) {
-  Json a = {
-      {"id", id}, {"cmd", "sleep 1000"}, {"instances", instances}, {"cpus", 0.01}, {"mem", 8}};
-  if (health) {
-    a["healthChecks"] =
-        Json::array({{{"path", "/health"}, {"gracePeriodSeconds", 0}, {"intervalSeconds", 1}}});
-  }
-  return a;
-}
+using testing::SleepApp;
 
 class MarathonClientTest : public ::testing::Test {
  protected:

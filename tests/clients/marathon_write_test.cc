@@ -19,16 +19,7 @@ using testing::Eventually;
 using testing::FakeHttp;
 using testing::Json;
 using testing::milliseconds;
-
-Json SleepApp(const std::string& id, int instances, bool health = false) {
-  Json a = {
-      {"id", id}, {"cmd", "sleep 1000"}, {"instances", instances}, {"cpus", 0.01}, {"mem", 8}};
-  if (health) {
-    a["healthChecks"] =
-        Json::array({{{"path", "/health"}, {"gracePeriodSeconds", 0}, {"intervalSeconds", 1}}});
-  }
-  return a;
-}
+using testing::SleepApp;
 
 // Forwards to a real client and records what was sent (method, URL, body, headers,
 // idempotency) for assertions about the wire. Thread-safe.

@@ -34,7 +34,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-using galley::testing::Emulated;
+using galley::testing::EmulatorServer;
 
 struct Out {
   int code;
@@ -51,25 +51,23 @@ class ApplyE2eTest : public ::testing::Test {
     ::unsetenv("GALLEY_CONSUL_URL");
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
-    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
+    marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
                          mo, sandbox::marathon::NewSimulatedRunner(
                                  {std::chrono::milliseconds(5), health_delay, std::chrono::milliseconds(5)})));
-    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator({}));
+    consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator({}));
     // A copy of the reference example the tests may edit.
     fs::copy(galley::testing::SourceRoot() + "/examples/reference", repo_.dir(), fs::copy_options::recursive);
   }
   void TearDown() override {
-    marathon_.emulator->Stop();
-    consul_.emulator->Stop();
-    marathon_.server->Stop();
-    consul_.server->Stop();
+    marathon_.reset();
+    consul_.reset();
     auto store = store::OpenSqliteStore(State());
     ASSERT_TRUE(store.ok());
     EXPECT_EQ((*store)->IntegrityCheck().value(), "ok");
   }
   std::string State(const std::string& name = "state.db") { return state_.Path(name); }
   std::vector<std::string> Endpoints(const std::string& state = "") {
-    return {"--marathon", marathon_.url, "--consul", consul_.url, "--state", state.empty() ? State() : state};
+    return {"--marathon", marathon_->base(), "--consul", consul_->base(), "--state", state.empty() ? State() : state};
   }
   Out Run(int (*cmd)(const cli::Args&, std::ostream&, std::ostream&), std::vector<std::string> args,
           const std::string& state = "") {
@@ -103,11 +101,11 @@ class ApplyE2eTest : public ::testing::Test {
     return r.ok() ? *r : net::ClientResponse{};
   }
   json App(const std::string& id) {
-    auto r = Call("GET", marathon_.url + "/v2/apps" + id);
+    auto r = Call("GET", marathon_->base() + "/v2/apps" + id);
     return r.status == 200 ? json::parse(r.body)["app"] : json();
   }
   std::string Kv(const std::string& key) {
-    auto r = Call("GET", consul_.url + "/v1/kv/" + key + "?raw");
+    auto r = Call("GET", consul_->base() + "/v1/kv/" + key + "?raw");
     return r.status == 200 ? r.body : "(absent)";
   }
   void Edit(const std::string& file, const std::string& from, const std::string& to) {
@@ -118,7 +116,7 @@ class ApplyE2eTest : public ::testing::Test {
     repo_.Write(file, text);
   }
 
-  Emulated marathon_, consul_;
+  std::unique_ptr<EmulatorServer> marathon_, consul_;
   galley::testing::TempRepo state_, repo_;
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
 };
@@ -167,7 +165,7 @@ TEST_F(ApplyE2eTest, MultiPortExampleConvergesToo) {
 
 TEST_F(ApplyE2eTest, AnEmptyStoreStillTellsDriftFromPending) {
   ASSERT_EQ(Apply().code, cli::kExitOk);
-  Call("PUT", marathon_.url + "/v2/apps/app/production/test-server", R"({"instances": 7})");
+  Call("PUT", marathon_->base() + "/v2/apps/app/production/test-server", R"({"instances": 7})");
   Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
   // A fresh CI runner: no state file; the records in Consul say what was applied.
   Out p = Run(cli::RunPlan, {repo_.dir(), "--json"}, State("fresh.db"));
@@ -203,7 +201,7 @@ TEST_F(ApplyE2eTest, SavedPlansAreRefusedWhenStaleOrAppliedTwice) {
   std::string file = state_.Path("plan.json");
   ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
   // Someone scales the app by hand after the plan was made.
-  Call("PUT", marathon_.url + "/v2/apps/app/production/session-cache", R"({"instances": 5})");
+  Call("PUT", marathon_->base() + "/v2/apps/app/production/session-cache", R"({"instances": 5})");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   Out stale = Run(cli::RunApply, {file, "--auto-approve"});
   EXPECT_EQ(stale.code, cli::kExitStalePlan) << stale.out << stale.err;
@@ -255,7 +253,7 @@ TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {
   auto store = store::OpenSqliteStore(State("other-host.db"));
   ASSERT_TRUE(store.ok());
   auto http = net::NewHttpClient();
-  auto consul = clients::NewConsulClient({consul_.url, "", ""}, http.get());
+  auto consul = clients::NewConsulClient({consul_->base(), "", ""}, http.get());
   engine::LockOptions lo;
   lo.platform = "reference";
   lo.holder = "ci@runner-7 pid 42";
@@ -277,12 +275,12 @@ TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {
 
 TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
   // Creates fail after the first two got through.
-  marathon_.SetFaults(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})");
+  marathon_->Faults(json::parse(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})"));
   Out a = Apply({"--concurrency", "1"});
   EXPECT_EQ(a.code, cli::kExitError);
   EXPECT_NE(a.out.find("failed"), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("10 applied, 6 failed, 0 not attempted"), std::string::npos) << a.out;
-  marathon_.ClearFaults();
+  marathon_->Faults(json::object());
   Out history = History({"--json"});
   ASSERT_EQ(history.code, cli::kExitOk) << history.err;
   json runs = json::parse(history.out)["runs"];

@@ -41,7 +41,7 @@ constexpr char kKey[] = "drift-e2e-hmac-key";
 constexpr char kDbUrl[] = "postgres://prod-db/app";
 constexpr char kScaled[] = "marathon-app:/app/production/test-server";
 
-using galley::testing::Emulated;
+using galley::testing::EmulatorServer;
 
 class DriftE2eTest : public ::testing::Test {
  protected:
@@ -52,17 +52,15 @@ class DriftE2eTest : public ::testing::Test {
     ::unsetenv("GALLEY_CONSUL_URL");
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
-    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
+    marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
                                  mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
                                                                             std::chrono::milliseconds(10),
                                                                             std::chrono::milliseconds(5)})));
-    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator({}));
+    consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator({}));
   }
   void TearDown() override {
-    marathon_.emulator->Stop();
-    consul_.emulator->Stop();
-    marathon_.server->Stop();
-    consul_.server->Stop();
+    marathon_.reset();
+    consul_.reset();
     if (std::filesystem::exists(state_.Path("state.db"))) {
       auto store = OpenStore();
       EXPECT_EQ(store->IntegrityCheck().value(), "ok");
@@ -74,7 +72,7 @@ class DriftE2eTest : public ::testing::Test {
     std::string out, err;
   };
   Out Drift(std::vector<std::string> extra = {}) {
-    cli::Args args = {Repo(), "--marathon", marathon_.url, "--consul", consul_.url, "--state", state_.Path("state.db"),
+    cli::Args args = {Repo(), "--marathon", marathon_->base(), "--consul", consul_->base(), "--state", state_.Path("state.db"),
                       "--detailed-exitcode"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::ostringstream out, err;
@@ -115,18 +113,18 @@ class DriftE2eTest : public ::testing::Test {
   }
   void WaitForDeployments() {
     for (int i = 0; i < 500; ++i) {
-      if (json::parse(Call("GET", marathon_.url + "/v2/deployments").body).empty()) return;
+      if (json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ADD_FAILURE() << "deployments did not finish";
   }
   void Marathon(const std::string& method, const std::string& path, const std::string& body = "") {
-    auto r = Call(method, marathon_.url + path, body);
+    auto r = Call(method, marathon_->base() + path, body);
     EXPECT_TRUE(r.status == 200 || r.status == 201) << method << " " << path << ": " << r.status << " " << r.body;
     WaitForDeployments();
   }
   void PutKv(const std::string& key, const std::string& value) {
-    EXPECT_EQ(Call("PUT", consul_.url + "/v1/kv/" + key, value).status, 200);
+    EXPECT_EQ(Call("PUT", consul_->base() + "/v1/kv/" + key, value).status, 200);
   }
 
   // What `galley apply` leaves behind, done by hand: every rendered app and key live, the
@@ -147,7 +145,7 @@ class DriftE2eTest : public ::testing::Test {
       recs[record_key(kv.env, kv.service)]["kv"][kv.key] = (kv.secret ? "secret:" : "") + HmacSha256Hex(kKey, *kv.value);
     }
     for (const auto& app : desired.apps) {
-      EXPECT_EQ(Call("POST", marathon_.url + "/v2/apps", app.body.dump()).status, 201) << app.id;
+      EXPECT_EQ(Call("POST", marathon_->base() + "/v2/apps", app.body.dump()).status, 201) << app.id;
       recs[record_key(app.env, app.service)]["app"] = engine::NormalizeApp(app.body);
     }
     WaitForDeployments();
@@ -159,7 +157,7 @@ class DriftE2eTest : public ::testing::Test {
     }
   }
 
-  Emulated marathon_, consul_;
+  std::unique_ptr<EmulatorServer> marathon_, consul_;
   galley::testing::TempRepo state_;
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
 };
@@ -281,7 +279,7 @@ TEST_F(DriftE2eTest, KvEditsDeletionsUnmanagedAndScope) {
   PutKv("app/production/test-server/DATABASE_URL", "postgres://attacker/db");
   PutKv("app/staging/test-server/LOG_LEVEL", "trace");
   Marathon("DELETE", "/v2/apps/app/staging/api-gateway");
-  EXPECT_EQ(Call("DELETE", consul_.url + "/v1/kv/app/production/session-cache/MAXMEMORY").status, 200);
+  EXPECT_EQ(Call("DELETE", consul_->base() + "/v1/kv/app/production/session-cache/MAXMEMORY").status, 200);
   Out text = Drift();
   EXPECT_EQ(text.code, cli::kExitChanges) << text.err;
   EXPECT_EQ(text.out.find("attacker"), std::string::npos) << "a secret leaked:\n" << text.out;

@@ -31,7 +31,7 @@ namespace {
 using json = nlohmann::json;
 using Ms = std::chrono::milliseconds;
 
-using galley::testing::Emulated;
+using galley::testing::EmulatorServer;
 
 template <typename F>
 bool Eventually(F cond, Ms limit = Ms(10000)) {
@@ -51,24 +51,22 @@ class LockE2eTest : public ::testing::Test {
     ::unsetenv("CONSUL_HTTP_ADDR");
     ::unsetenv("CONSUL_HTTP_TOKEN");
     sandbox::marathon::MarathonOptions mo;
-    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
+    marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
                          mo, sandbox::marathon::NewSimulatedRunner(
                                  {std::chrono::milliseconds(5), std::chrono::milliseconds(10),
                                   std::chrono::milliseconds(5)})));
     sandbox::consul::ConsulOptions co;
     co.session_ttl_min = Ms(1000);  // so a test can use a 1 s TTL (Consul expires it after 2×TTL)
-    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator(co));
+    consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator(co));
     consul_client_ =
-        clients::NewConsulClient(clients::ConsulEndpoint{consul_.url, "", ""}, http_.get());
+        clients::NewConsulClient(clients::ConsulEndpoint{consul_->base(), "", ""}, http_.get());
     host_a_ = Open("host-a.db");
     host_b_ = Open("host-b.db");
   }
   void TearDown() override {
-    consul_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
-    marathon_.emulator->Stop();
-    consul_.emulator->Stop();
-    marathon_.server->Stop();
-    consul_.server->Stop();
+    consul_->Faults(json::object());
+    marathon_.reset();
+    consul_.reset();
   }
 
   std::unique_ptr<store::StateStore> Open(const std::string& name) {
@@ -95,14 +93,14 @@ class LockE2eTest : public ::testing::Test {
   };
   Out Lock(std::vector<std::string> args) {
     args.insert(args.end(),
-                {galley::testing::SourceRoot() + "/examples/reference", "--marathon", marathon_.url,
-                 "--consul", consul_.url, "--state", state_.Path("host-a.db")});
+                {galley::testing::SourceRoot() + "/examples/reference", "--marathon", marathon_->base(),
+                 "--consul", consul_->base(), "--state", state_.Path("host-a.db")});
     std::ostringstream out, err;
     int code = cli::RunLock(args, out, err);
     return {code, out.str(), err.str()};
   }
 
-  Emulated marathon_, consul_;
+  std::unique_ptr<EmulatorServer> marathon_, consul_;
   galley::testing::TempRepo state_;
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
   std::unique_ptr<clients::ConsulClient> consul_client_;
@@ -154,14 +152,7 @@ TEST_F(LockE2eTest, DestroyedSessionFreesTheLockAtOnce) {
 
 TEST_F(LockE2eTest, SessionTtlExpiryFreesTheLockForAWaitingApply) {
   // Renewals never reach Consul (a partitioned or frozen holder).
-  consul_.faults.Handle(
-      {"PUT",
-       "/_sandbox/faults",
-       "/_sandbox/faults",
-       {},
-       {},
-       R"({"fail_next": 100000, "fail_status": 503, "path_prefix": "/v1/session/renew/"})"},
-      nullptr);
+  consul_->Faults(json::parse(R"({"fail_next": 100000, "fail_status": 503, "path_prefix": "/v1/session/renew/"})"));
   engine::LockOptions o = Options("alice@host-a");
   o.ttl_seconds = 1;
   o.renew_interval = Ms(100);
@@ -199,7 +190,7 @@ TEST_F(LockE2eTest, WaitGivesUpAtTheDeadline) {
   EXPECT_EQ(waited.status().code(), StatusCode::kConflict);
   EXPECT_NE(waited.status().message().find("; still locked after waiting 600ms"), std::string::npos)
       << waited.status().message();
-  auto sessions = http_->Send(net::ClientRequest{"GET", consul_.url + "/v1/session/list"});
+  auto sessions = http_->Send(net::ClientRequest{"GET", consul_->base() + "/v1/session/list"});
   ASSERT_TRUE(sessions.ok());
   EXPECT_EQ(json::parse(sessions->body).size(), 1u)
       << "waiting leaked sessions: " << sessions->body;
@@ -274,18 +265,12 @@ TEST_F(LockE2eTest, LockCommandErrors) {
   EXPECT_NE(out.str().find("usage: galley lock status [DIR] [options]"), std::string::npos);
 
   // Consul unreachable: exit 1, the endpoint named.
-  consul_.faults.Handle({"PUT",
-                         "/_sandbox/faults",
-                         "/_sandbox/faults",
-                         {},
-                         {},
-                         R"({"fail_next": 100000, "fail_status": 500})"},
-                        nullptr);
+  consul_->Faults(json::parse(R"({"fail_next": 100000, "fail_status": 500})"));
   Out down = Lock({"status"});
   EXPECT_EQ(down.code, cli::kExitError);
   EXPECT_EQ(
       down.err.rfind(
-          "galley lock status: reading the lock of platform 'reference': consul " + consul_.url, 0),
+          "galley lock status: reading the lock of platform 'reference': consul " + consul_->base(), 0),
       0u)
       << down.err;
 }

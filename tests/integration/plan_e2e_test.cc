@@ -28,7 +28,7 @@ namespace {
 
 using json = nlohmann::json;
 
-using galley::testing::Emulated;
+using galley::testing::EmulatorServer;
 
 class PlanE2eTest : public ::testing::Test {
  protected:
@@ -39,17 +39,15 @@ class PlanE2eTest : public ::testing::Test {
     ::unsetenv("GALLEY_CONSUL_URL");
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
-    galley::testing::StartEmulated(marathon_, sandbox::marathon::NewMarathonEmulator(
+    marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
                          mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
                                                                     std::chrono::milliseconds(10),
                                                                     std::chrono::milliseconds(5)})));
-    galley::testing::StartEmulated(consul_, sandbox::consul::NewConsulEmulator({}));
+    consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator({}));
   }
   void TearDown() override {
-    marathon_.emulator->Stop();
-    consul_.emulator->Stop();
-    marathon_.server->Stop();
-    consul_.server->Stop();
+    marathon_.reset();
+    consul_.reset();
     auto store = store::OpenSqliteStore(state_.Path("state.db"));
     ASSERT_TRUE(store.ok());
     EXPECT_EQ((*store)->IntegrityCheck().value(), "ok");
@@ -61,7 +59,7 @@ class PlanE2eTest : public ::testing::Test {
   };
   Out Plan(std::vector<std::string> extra = {}, const std::string& dir = "") {
     cli::Args args = {dir.empty() ? galley::testing::SourceRoot() + "/examples/reference" : dir,
-                      "--marathon", marathon_.url, "--consul", consul_.url, "--state", state_.Path("state.db"),
+                      "--marathon", marathon_->base(), "--consul", consul_->base(), "--state", state_.Path("state.db"),
                       "--detailed-exitcode"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::ostringstream out, err;
@@ -87,22 +85,22 @@ class PlanE2eTest : public ::testing::Test {
       if (kind == "kv-put") {
         std::string value = a["desired"].contains("value") ? a["desired"]["value"].get<std::string>()
                                                            : std::string(::getenv("PROD_DATABASE_URL"));
-        EXPECT_EQ(Call("PUT", consul_.url + "/v1/kv/" + a["target"].get<std::string>(), value).status, 200);
+        EXPECT_EQ(Call("PUT", consul_->base() + "/v1/kv/" + a["target"].get<std::string>(), value).status, 200);
       } else if (kind == "app-create") {
-        EXPECT_EQ(Call("POST", marathon_.url + "/v2/apps", a["desired"].dump()).status, 201);
+        EXPECT_EQ(Call("POST", marathon_->base() + "/v2/apps", a["desired"].dump()).status, 201);
       } else {
-        EXPECT_EQ(Call("PUT", marathon_.url + "/v2/apps" + a["target"].get<std::string>() + "?partialUpdate=false",
+        EXPECT_EQ(Call("PUT", marathon_->base() + "/v2/apps" + a["target"].get<std::string>() + "?partialUpdate=false",
                        a["desired"].dump()).status, 200);
       }
     }
     // Wait for the deployments to finish.
     for (int i = 0; i < 200; ++i) {
-      if (json::parse(Call("GET", marathon_.url + "/v2/deployments").body).empty()) return;
+      if (json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
 
-  Emulated marathon_, consul_;
+  std::unique_ptr<EmulatorServer> marathon_, consul_;
   galley::testing::TempRepo state_;
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
 };
@@ -134,8 +132,8 @@ TEST_F(PlanE2eTest, RequestCountDoesNotGrowWithServices) {
 
 TEST_F(PlanE2eTest, HandScaleIsPendingWithoutAnAppliedRecordAndKvEditShows) {
   ApplyByHand(PlanJson());
-  Call("PUT", marathon_.url + "/v2/apps/app/production/test-server", R"({"instances": 7})");
-  Call("PUT", consul_.url + "/v1/kv/app/staging/test-server/LOG_LEVEL", "trace");
+  Call("PUT", marathon_->base() + "/v2/apps/app/production/test-server", R"({"instances": 7})");
+  Call("PUT", consul_->base() + "/v1/kv/app/staging/test-server/LOG_LEVEL", "trace");
   json plan = PlanJson();
   ASSERT_EQ(plan["actions"].size(), 2u) << plan.dump(2);
   EXPECT_EQ(plan["actions"][0]["kind"], "kv-put");
@@ -147,8 +145,8 @@ TEST_F(PlanE2eTest, HandScaleIsPendingWithoutAnAppliedRecordAndKvEditShows) {
 }
 
 TEST_F(PlanE2eTest, UnmanagedAppsAreListedNeverPlanned) {
-  Call("POST", marathon_.url + "/v2/apps", R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
-  Call("POST", marathon_.url + "/v2/apps", R"({"id": "/elsewhere/thing", "cmd": "sleep 1"})");
+  Call("POST", marathon_->base() + "/v2/apps", R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
+  Call("POST", marathon_->base() + "/v2/apps", R"({"id": "/elsewhere/thing", "cmd": "sleep 1"})");
   json plan = PlanJson();
   ASSERT_EQ(plan["unmanaged"].size(), 1u);
   EXPECT_EQ(plan["unmanaged"][0]["target"], "/app/production/legacy");
@@ -176,31 +174,30 @@ TEST_F(PlanE2eTest, MarkdownForPullRequests) {
 }
 
 TEST_F(PlanE2eTest, FailuresNameTheEndpointAndExitOne) {
-  marathon_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, R"({"fail_next": 50, "fail_status": 503})"},
-                          nullptr);
+  marathon_->Faults(json::parse(R"({"fail_next": 50, "fail_status": 503})"));
   Out o = Plan();
   EXPECT_EQ(o.code, cli::kExitError);
-  EXPECT_NE(o.err.find(marathon_.url), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find(marathon_->base()), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("503"), std::string::npos) << o.err;
-  marathon_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
+  marathon_->Faults(json::object());
 
-  consul_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, R"({"garbage_next": 50})"}, nullptr);
+  consul_->Faults(json::parse(R"({"garbage_next": 50})"));
   o = Plan();
   EXPECT_EQ(o.code, cli::kExitError);
-  EXPECT_NE(o.err.find(consul_.url), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find(consul_->base()), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("invalid JSON"), std::string::npos) << o.err;
-  consul_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
+  consul_->Faults(json::object());
 
-  marathon_.faults.Handle({"PUT", "/_sandbox/faults", "/_sandbox/faults", {}, {}, R"({"truncate_next": 50})"}, nullptr);
+  marathon_->Faults(json::parse(R"({"truncate_next": 50})"));
   o = Plan();
   EXPECT_EQ(o.code, cli::kExitError);
   EXPECT_NE(o.err.find("invalid JSON"), std::string::npos) << o.err;
-  marathon_.faults.Handle({"DELETE", "/_sandbox/faults", "/_sandbox/faults", {}, {}, ""}, nullptr);
+  marathon_->Faults(json::object());
 
   std::string dead = "http://127.0.0.1:1";
   std::ostringstream out, err;
   int code = cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--marathon", dead, "--consul",
-                           consul_.url, "--state", state_.Path("state.db")},
+                           consul_->base(), "--state", state_.Path("state.db")},
                           out, err);
   EXPECT_EQ(code, cli::kExitError);
   EXPECT_NE(err.str().find("127.0.0.1:1"), std::string::npos) << err.str();
