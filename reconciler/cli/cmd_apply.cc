@@ -400,6 +400,7 @@ class ApplyCommand {
     if (o_.plan_file.empty()) {
       engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, key_exists);
       plan = engine::MakePlan(in);
+      if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
       plan.commit = ws_->commit;
       plan.galley_version = GALLEY_VERSION;
       plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
@@ -434,6 +435,11 @@ class ApplyCommand {
       Finish("ok", json{{"actions", 0}, {"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"recovered", recovered_}});
       if (o_.json) out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2) << "\n";
       return kExitOk;
+    }
+    // Every secret the apply reads, checked at once: all missing ones named in one run.
+    if (auto unreadable = engine::UnreadableSecrets(plan, SecretReader(ws_->env)); !unreadable.empty()) {
+      return Fail(std::to_string(unreadable.size()) + (unreadable.size() == 1 ? " secret" : " secrets") +
+                  " cannot be read; nothing applied:\n  " + Join(unreadable, "\n  "));
     }
     auto violations = engine::SafetyViolations(plan, apps_per_env);
     if (!violations.empty() && !o_.allow_large) {

@@ -168,6 +168,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   phase("render desired");
   engine::Plan plan = engine::MakePlan(in);
   phase("plan");
+  if (!plan.errors.empty()) return fail(engine::PlanErrorsMessage(plan));
   for (const auto& a : plan.actions) {
     auto it = obs_index.find(a.id);
     auto live_app = in.live.apps.find(a.target);

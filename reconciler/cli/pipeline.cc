@@ -288,6 +288,23 @@ Result<Observed> ObservePlatform(Workspace& ws) {
     if (StartsWith(key, applied_prefix)) o.applied_records[key] = entry;
   }
   MergeAppliedFromConsul(&o);
+  // Environments removed from the platform file: what galley applied there is observed too.
+  std::vector<std::string> applied_ids;
+  for (const auto& [id, body] : o.applied_apps) applied_ids.push_back(id);
+  for (const auto& [key, hmac] : o.applied_kv) applied_ids.push_back(key);
+  o.removed_environments = engine::RemovedEnvironments(p, applied_ids);
+  if (!o.removed_environments.empty()) {
+    engine::ObserveScope removed;
+    for (const auto& e : o.removed_environments) {
+      removed.app_prefixes.push_back(engine::EnvAppPrefix(e));
+      removed.kv_prefixes.push_back(engine::EnvKvPrefix(e));
+    }
+    ASSIGN_OR_RETURN(model::LiveState more, engine::Observe(*ws.marathon, *ws.consul, removed));
+    live.apps.merge(more.apps);
+    live.kv.merge(more.kv);
+    live.kv_index = std::max(live.kv_index, more.kv_index);
+    live.requests += more.requests;
+  }
 
   if (ws.env.count("GALLEY_HMAC_KEY") && !ws.env.at("GALLEY_HMAC_KEY").empty()) {
     o.hmac_key = ws.env.at("GALLEY_HMAC_KEY");
@@ -324,6 +341,14 @@ engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Ob
   in.targets.insert(o.targets.begin(), o.targets.end());
   in.app_prefixes = engine::ManagedAppPrefixes(st.platform);
   in.kv_prefixes = engine::ManagedKvPrefixes(st.platform);
+  if (o.envs.empty()) {  // what galley applied to environments removed from Git is in scope
+    for (const auto& e : observed.removed_environments) {
+      in.environments.push_back(e);
+      in.removed_environments.insert(e);
+      in.app_prefixes.push_back(engine::EnvAppPrefix(e));
+      in.kv_prefixes.push_back(engine::EnvKvPrefix(e));
+    }
+  }
   in.kv_exact_keys = {model::kHaproxyMaxconnKey};
   for (const auto& s : st.services) in.declared_services.insert(s.name);
   in.apps = std::move(desired.apps);

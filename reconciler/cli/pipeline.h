@@ -107,6 +107,9 @@ struct Observed {
   std::vector<std::string> warnings;
   std::string hmac_key;  // GALLEY_HMAC_KEY, else the platform's key in Consul; "" when none
   bool hmac_key_in_consul = false;
+  // Environments galley applied to that the platform file no longer declares; observed too
+  // (one more app list and a KV recurse each), so what galley applied there can be pruned.
+  std::vector<std::string> removed_environments;
 };
 Result<Observed> ObservePlatform(Workspace& ws);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/desired.h"
 
+#include <set>
+
 #include "base/strings.h"
 
 #include "base/digest.h"
@@ -32,6 +34,39 @@ Result<std::string> ReadSecret(const std::string& source, const std::map<std::st
   return Status::InvalidArgument("unknown secret source '" + source + "'");
 }
 
+std::vector<std::string> UnreadableSecrets(const Plan& plan,
+                                           const std::function<Result<std::string>(const std::string&)>& read_secret) {
+  std::map<std::string, std::string> problems;  // key → line
+  auto check = [&](const std::string& key, const Action& a, const std::string& source) {
+    if (problems.count(key)) return;
+    std::string why;
+    if (!read_secret) {
+      why = "secret " + source + " cannot be read here";
+    } else if (auto v = read_secret(source); !v.ok()) {
+      why = v.status().message();
+    } else {
+      return;
+    }
+    problems[key] = key + " (service " + a.service + ", environment " + a.env + "): " + why;
+  };
+  for (const auto& a : plan.actions) {
+    if (a.kind == ActionKind::kKvPut && a.desired.is_object() && a.desired.contains("secret") &&
+        a.desired["secret"].is_string()) {
+      check(a.target, a, a.desired["secret"].get<std::string>());
+    }
+    if (IsAppAction(a.kind) && a.config.is_object()) {
+      for (auto it = a.config.begin(); it != a.config.end(); ++it) {
+        if (it->is_object() && it->contains("secret") && (*it)["secret"].is_string()) {
+          check(render::KvPrefix(a.env, a.service) + "/" + it.key(), a, (*it)["secret"].get<std::string>());
+        }
+      }
+    }
+  }
+  std::vector<std::string> out;
+  for (auto& [key, line] : problems) out.push_back(std::move(line));
+  return out;
+}
+
 SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env) {
   return [env = std::move(env)](const model::ConfigValue& v) -> std::optional<std::string> {
     if (!v.secret()) return v.text;
@@ -51,16 +86,32 @@ std::optional<std::string> ConfigDigest(const std::string& hmac_key,
   return HmacSha256Hex(hmac_key, lines);
 }
 
+std::string EnvAppPrefix(const std::string& env) { return std::string("/") + model::kAppRoot + "/" + env + "/"; }
+std::string EnvKvPrefix(const std::string& env) { return std::string(model::kAppRoot) + "/" + env + "/"; }
+
 std::vector<std::string> ManagedAppPrefixes(const model::Platform& p) {
   std::vector<std::string> out;
-  for (const auto& e : p.environments) out.push_back(std::string("/") + model::kAppRoot + "/" + e.name + "/");
+  for (const auto& e : p.environments) out.push_back(EnvAppPrefix(e.name));
   return out;
 }
 
 std::vector<std::string> ManagedKvPrefixes(const model::Platform& p) {
   std::vector<std::string> out;
-  for (const auto& e : p.environments) out.push_back(std::string(model::kAppRoot) + "/" + e.name + "/");
+  for (const auto& e : p.environments) out.push_back(EnvKvPrefix(e.name));
   return out;
+}
+
+std::vector<std::string> RemovedEnvironments(const model::Platform& p, const std::vector<std::string>& applied) {
+  std::set<std::string> out;
+  const std::string root = std::string(model::kAppRoot) + "/";
+  for (const auto& s : applied) {
+    std::string rest = StartsWith(s, "/" + root) ? s.substr(root.size() + 1) : StartsWith(s, root) ? s.substr(root.size()) : "";
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos || slash == 0) continue;
+    std::string env = rest.substr(0, slash);
+    if (!p.FindEnvironment(env)) out.insert(env);
+  }
+  return {out.begin(), out.end()};
 }
 
 std::string HmacKeyKey(const model::Platform& p) { return "galley/" + p.name + "/hmac-key"; }

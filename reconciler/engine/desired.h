@@ -28,6 +28,13 @@ std::string SecretSource(const model::ConfigValue& v);
 // dropped (files usually end with one). Errors name the variable or the file.
 Result<std::string> ReadSecret(const std::string& source, const std::map<std::string, std::string>& env);
 
+// Every secret applying `plan` reads — KV puts carrying a secret source, and the config of
+// apps whose digest is computed at apply — read once each through `read_secret`: one line
+// per key that cannot be read, "<key> (service S, environment E): <why, naming the variable
+// or file>", in key order. Empty when all can be read (or the plan reads none).
+std::vector<std::string> UnreadableSecrets(const Plan& plan,
+                                           const std::function<Result<std::string>(const std::string&)>& read_secret);
+
 using SecretResolver = std::function<std::optional<std::string>(const model::ConfigValue&)>;
 // Literals as they are; secrets through ReadSecret (nullopt when unavailable).
 SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env);
@@ -51,6 +58,11 @@ std::optional<std::string> ConfigDigest(const std::string& hmac_key,
 // "/app/production/", ... and "app/production/", ... for the environments in the platform.
 std::vector<std::string> ManagedAppPrefixes(const model::Platform& p);
 std::vector<std::string> ManagedKvPrefixes(const model::Platform& p);
+std::string EnvAppPrefix(const std::string& env);  // "/app/<env>/"
+std::string EnvKvPrefix(const std::string& env);   // "app/<env>/"
+// The environments, in name order, of app ids ("/app/<env>/...") and keys ("app/<env>/...")
+// galley applied that `p` no longer declares: what removing an environment from Git leaves.
+std::vector<std::string> RemovedEnvironments(const model::Platform& p, const std::vector<std::string>& applied);
 // galley/<platform>/hmac-key and galley/<platform>/applied/
 std::string HmacKeyKey(const model::Platform& p);
 std::string AppliedPrefix(const model::Platform& p);

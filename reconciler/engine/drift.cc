@@ -233,8 +233,10 @@ class Finder {
                  " label; galley does not take it over";
       } else {
         it.why = labelled ? "carries galley's label, but no service declares it and galley has no record of applying it"
-                          : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
-        it.prune = !it.paused && EffectivePrune(in_, it.kind, env, PolicyService(in_, service));
+                          : "has no " + std::string(kPlatformLabel) + "=" + in_.platform +
+                                " label and galley never applied it: not galley's, never deleted";
+        // Only what galley owns is ever pruned (DESIGN §8.16).
+        it.prune = labelled && !it.paused && EffectivePrune(in_, it.kind, env, PolicyService(in_, service));
       }
       it.live_version = app.version;
       r_.unmanaged.push_back(std::move(it));
@@ -257,9 +259,9 @@ class Finder {
       it.what = DriftWhat::kUnmanaged;
       it.sensitive = true;  // values of keys galley does not know may be secrets
       it.paused = !env.empty() && Paused(env, false);
-      it.why = in_.declared_services.count(service) ? "not declared in the service's config (foreign key)"
-                                                    : "under a managed prefix, no service declares it";
-      it.prune = !it.paused && EffectivePrune(in_, it.kind, env, PolicyService(in_, service));
+      // Keys carry no label: without galley's record one is not galley's, never pruned.
+      it.why = "galley never wrote it: not galley's, never deleted";
+      it.prune = false;
       it.modify_index = kv.modify_index;
       r_.unmanaged.push_back(std::move(it));
     }

@@ -16,7 +16,7 @@
 //    a scale, lastConfigChangeAt for a config change) and version; a key's ModifyIndex.
 //  - Unmanaged objects under managed prefixes (nobody declares them and galley never
 //    applied them, or a declared app without galley's label) are listed apart: never drift
-//    (DESIGN §7.11).
+//    (DESIGN §7.11). Of those, prune deletes only apps carrying galley's label (§8.16).
 // Values; not synchronised.
 #pragma once
 

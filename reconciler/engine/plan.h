@@ -72,6 +72,9 @@ struct Plan {
   std::vector<PlanItem> drift_reported;   // drift the policy says to report, not revert
   std::vector<PlanItem> skipped;          // paused services / environments
   std::vector<std::string> warnings;
+  // What forbids planning at all (a declared service whose live app is not galley's): plan
+  // and apply stop with exit 1 naming each. A plan with errors is never saved or applied.
+  std::vector<std::string> errors;
   int observed_apps = 0, observed_keys = 0, requests = 0;
 
   bool HasChanges() const { return !actions.empty(); }

@@ -179,11 +179,13 @@ class Planner {
         continue;
       }
       const model::LiveApp& l = live->second;
-      bool labelled = Labelled(l.body, in_.platform);
-      if (!labelled) {
-        // Not galley's: never taken over silently (adopting apps is a separate, explicit step).
-        plan_.unmanaged.push_back({d.id, "declared, but the live app has no " + std::string(kPlatformLabel) + "=" +
-                                             in_.platform + " label; galley does not take it over"});
+      if (!Labelled(l.body, in_.platform) && applied == in_.applied_apps.end()) {
+        // Not galley's: never taken over silently, and never a quiet "No changes" either
+        // (adopting apps is a separate, explicit step).
+        plan_.errors.push_back("app " + d.id + " (service " + d.service + ", environment " + d.env +
+                               ") is declared, but the live app is not galley's (no " + kPlatformLabel + "=" +
+                               in_.platform + " label, no applied record): adopt it first (galley adopt, not yet "
+                               "available) or delete it by hand");
         continue;
       }
       json have = Comparable(l.body, d.ignore);
@@ -233,9 +235,13 @@ class Planner {
       if (desired_apps_.count(id) || !UnderAny(id, in_.app_prefixes)) continue;
       auto [env, service] = Owner(id, in_.app_prefixes);
       if (!InScope(service, env) || env.empty()) continue;
-      bool ours = Labelled(app.body, in_.platform);
-      std::string why = ours ? "carries galley's label but is not declared (orphan)"
-                             : "has no " + std::string(kPlatformLabel) + "=" + in_.platform + " label";
+      bool applied = in_.applied_apps.count(id) > 0;
+      if (!applied && !Labelled(app.body, in_.platform)) {
+        plan_.unmanaged.push_back({id, "has no " + std::string(kPlatformLabel) + "=" + in_.platform +
+                                           " label and galley never applied it: not galley's, never deleted"});
+        continue;
+      }
+      std::string why = applied ? RemovedFromGit(true, env, service) : "carries galley's label but is not declared (orphan)";
       if (HeldBack(model::ResourceKind::kMarathonApp, id, env, service, why)) continue;
       Action a = Orphan(ActionKind::kAppDelete, AppActionId(id), id, env, service, app.version, why);
       a.changes = DiffJson(Comparable(app.body, {}), json::object());
@@ -247,14 +253,34 @@ class Planner {
       auto [env, service] = in_.kv_exact_keys.count(key) ? std::pair<std::string, std::string>{}
                                                          : Owner(key, in_.kv_prefixes);
       if (!InScope(service, env)) continue;
-      std::string why = in_.declared_services.count(service) ? "not declared in the service's config (foreign key)"
-                                                             : "under a managed prefix, no service declares it";
+      if (!in_.applied_kv.count(key)) {  // keys carry no label: only galley's record makes one galley's
+        plan_.unmanaged.push_back({key, "galley never wrote it: not galley's, never deleted"});
+        continue;
+      }
+      std::string why = RemovedFromGit(false, env, service);
       if (HeldBack(model::ResourceKind::kConsulKv, key, env, service, why)) continue;
       Action a = Orphan(ActionKind::kKvDelete, KvActionId(key), key, env, service, std::to_string(kv.modify_index), why);
       a.sensitive = true;  // values of keys galley does not know may be secrets: never printed
       a.changes.push_back({"/value", true, "(not shown)", false, nullptr});
       Add(std::move(a));
     }
+  }
+
+  // Why galley would delete an object it applied and Git no longer declares.
+  std::string RemovedFromGit(bool app, const std::string& env, const std::string& service) const {
+    std::string what;
+    if (in_.removed_environments.count(env)) {
+      what = "environment " + env + " is no longer declared";
+    } else if (service.empty()) {
+      what = "no longer declared";
+    } else if (!in_.declared_services.count(service)) {
+      what = "service " + service + " is no longer declared";
+    } else if (app) {
+      what = "service " + service + " no longer declares environment " + env;
+    } else {
+      what = "no longer in the config of service " + service + " for " + env;
+    }
+    return "removed from Git (" + what + "); galley applied it";
   }
 
   // The policy for an orphan of `kind` under `env`'s prefix whose id segment is `service`:
@@ -420,5 +446,12 @@ class Planner {
 }  // namespace
 
 Plan MakePlan(const PlanInput& input) { return Planner(input).Run(); }
+
+std::string PlanErrorsMessage(const Plan& plan) {
+  std::string out = "the plan has " + std::to_string(plan.errors.size()) +
+                    (plan.errors.size() == 1 ? " error" : " errors") + "; nothing planned:";
+  for (const auto& e : plan.errors) out += "\n  " + e;
+  return out;
+}
 
 }  // namespace galley::engine

@@ -9,12 +9,17 @@
 //  - Kind: only /instances differs → scale; only the galley.config-digest label (and maybe
 //    instances) → restart (a rolling one: Marathon replaces tasks per upgradeStrategy);
 //    anything else → update.
-//  - Ownership: under the managed prefixes, objects nobody declares are deleted only when
-//    prune is on for them (an explicit plan line); otherwise listed as unmanaged. A declared
-//    app that exists live without galley's platform label is not taken over (that is
-//    `galley adopt`'s job): it is listed as unmanaged. Paused services and environments are
-//    skipped and listed, their orphans included (whatever the prune policy). An object's
-//    environment is the managed prefix it is under, whatever the shape of the rest of its id.
+//  - Ownership (DESIGN §8.16): galley owns an app that carries its platform label or that it
+//    applied (a record in Consul or the store), and a key that it applied. Under the managed
+//    prefixes, undeclared objects galley owns are deleted only when prune is on for them (an
+//    explicit plan line; "removed from Git" when galley applied them); otherwise listed.
+//    Objects galley does not own are listed as unmanaged and never deleted, whatever the
+//    prune setting. A declared app that exists live but is not galley's is a plan error
+//    (adopt it first): never taken over, never a silent "No changes". Environments the
+//    platform file no longer declares but galley applied to (`removed_environments`) are
+//    in scope like declared ones. Paused services and environments are skipped and listed,
+//    their orphans included (whatever the prune policy). An object's environment is the
+//    managed prefix it is under, whatever the shape of the rest of its id.
 //  - Policy (drift and prune) is resolved per object by model::Policies::Resolve from its
 //    kind (Marathon app or Consul KV), environment and service: service+environment, then
 //    service, then the platform's environment, then the platform; a kind's setting beats the
@@ -70,6 +75,9 @@ struct PlanInput {
   std::set<std::string> kv_exact_keys;        // platform-wide owned keys (service/haproxy/maxconn)
   std::set<std::string> declared_services;    // every service in the repository
   std::set<std::string> paused_environments;  // nothing under them is touched, orphans included
+  // Environments galley applied to that the platform file no longer declares (their
+  // prefixes are in app_prefixes / kv_prefixes, their names in `environments`).
+  std::set<std::string> removed_environments;
   std::vector<DesiredApp> apps;
   std::vector<DesiredKv> kv;
   model::LiveState live;
@@ -85,5 +93,8 @@ struct PlanInput {
 };
 
 Plan MakePlan(const PlanInput& input);
+
+// "the plan has N error(s); nothing planned:" and one indented line per error of `plan`.
+std::string PlanErrorsMessage(const Plan& plan);
 
 }  // namespace galley::engine

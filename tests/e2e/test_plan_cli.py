@@ -48,7 +48,7 @@ def main():
 
         r = plan()
         check("plan with changes exits 0 without --detailed-exitcode", r.returncode == 0, r.stderr)
-        check("endpoints from GALLEY_MARATHON_URL / GALLEY_CONSUL_URL", "6 to create" in r.stdout, r.stdout[-500:])
+        check("endpoints from GALLEY_MARATHON_URL / GALLEY_CONSUL_URL", "8 to create" in r.stdout, r.stdout[-500:])
         check("no colour when stdout is not a terminal", "\033[" not in r.stdout)
         check("the state store went to $XDG_STATE_HOME/galley/state.db",
               os.path.exists(os.path.join(work, "xdg", "galley", "state.db")))

@@ -124,7 +124,7 @@ class ApplyE2eTest : public ::testing::Test {
 TEST_F(ApplyE2eTest, ApplyThenPlanIsCleanAndRecordsAreKept) {
   Out a = Apply();
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
-  EXPECT_NE(a.out.find("Apply complete: 16 applied, 0 failed, 0 not attempted"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("Apply complete: 20 applied, 0 failed, 0 not attempted"), std::string::npos) << a.out;
   EXPECT_EQ(a.out.find("postgres://"), std::string::npos) << "a secret leaked into the output";
   json app = App("/app/production/test-server");
   EXPECT_EQ(app["instances"], 4);
@@ -153,6 +153,154 @@ TEST_F(ApplyE2eTest, ApplyThenPlanIsCleanAndRecordsAreKept) {
   Out again = Apply();
   EXPECT_EQ(again.code, cli::kExitOk);
   EXPECT_NE(again.out.find("No changes."), std::string::npos) << again.out;
+}
+
+// A service without ports (the reference example's report-worker) is sent "portMappings": []
+// and Marathon keeps it so: one apply converges, plan and drift find nothing.
+TEST_F(ApplyE2eTest, AServiceWithoutPortsConvergesAfterOneApply) {
+  Out a = Apply();
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  json worker = App("/app/production/report-worker");
+  ASSERT_TRUE(worker.is_object());
+  EXPECT_EQ(worker["container"]["portMappings"], json::array()) << worker.dump(2);
+  EXPECT_EQ(worker["instances"], 2);
+  Out p = Plan();
+  EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
+  EXPECT_NE(p.out.find("No changes."), std::string::npos) << p.out;
+  Out d = Run(cli::RunDrift, {repo_.dir(), "--detailed-exitcode"});
+  EXPECT_EQ(d.code, cli::kExitOk) << d.out << d.err;
+  std::string version = App("/app/production/report-worker")["version"];
+  Out again = Apply();
+  EXPECT_EQ(again.code, cli::kExitOk) << again.out << again.err;
+  EXPECT_NE(again.out.find("No changes."), std::string::npos) << again.out;
+  EXPECT_EQ(App("/app/production/report-worker")["version"], version) << "a second apply redeployed it";
+}
+
+// DESIGN §8.16: a declared service whose live app galley does not own (deployed by the old
+// scripts: no label, no record) is a plan error, for plan and apply alike, never "No changes".
+TEST_F(ApplyE2eTest, ADeclaredServiceWhoseLiveAppIsNotGalleysIsAPlanError) {
+  ASSERT_EQ(Call("POST", marathon_->base() + "/v2/apps",
+                 R"({"id": "/app/production/test-server", "cmd": "sleep 1000", "instances": 1})")
+                .status,
+            201);
+  const std::string expected =
+      "app /app/production/test-server (service test-server, environment production) is declared, but the live app "
+      "is not galley's (no galley.platform=reference label, no applied record): adopt it first (galley adopt, not "
+      "yet available) or delete it by hand";
+  Out p = Plan();
+  EXPECT_EQ(p.code, cli::kExitError) << p.out << p.err;
+  EXPECT_NE(p.err.find("galley plan: the plan has 1 error; nothing planned:\n  " + expected + "\n"), std::string::npos)
+      << p.err;
+  EXPECT_EQ(p.out.find("No changes"), std::string::npos) << p.out;
+  Out a = Apply();
+  EXPECT_EQ(a.code, cli::kExitError) << a.out << a.err;
+  EXPECT_NE(a.err.find(expected), std::string::npos) << a.err;
+  EXPECT_EQ(App("/app/production/test-server")["cmd"], "sleep 1000");
+  EXPECT_TRUE(App("/app/staging/test-server").is_null()) << "apply went ahead with the rest";
+}
+
+// Prune deletes only what galley owns: someone else's app and keys under managed prefixes
+// stay; removing a service or an environment from Git deletes exactly what galley applied
+// for it, shown as removed from Git.
+TEST_F(ApplyE2eTest, PruneDeletesExactlyWhatGalleyAppliedForARemovedServiceOrEnvironment) {
+  Edit("galley.yaml", "prune: false", "prune: true");
+  const std::string staging = R"(staging: {port_prefix: "1", host_prefix: "staging-"})";
+  const std::string worker_staging = "staging: {tag: v1.5.0-rc2-b80, instances: 1}";
+  Edit("galley.yaml", staging, staging + "\n  qa: {port_prefix: \"2\", host_prefix: \"qa-\"}");
+  Edit("services/report-worker.yaml", worker_staging, worker_staging + "\n  qa: {tag: v1.5.0-rc2-b80, instances: 1}");
+  Out first = Apply();
+  ASSERT_EQ(first.code, cli::kExitOk) << first.out << first.err;
+  ASSERT_TRUE(App("/app/qa/report-worker").is_object());
+  ASSERT_EQ(Kv("app/qa/report-worker/QUEUE"), "reports");
+  ASSERT_EQ(Call("POST", marathon_->base() + "/v2/apps",
+                 R"({"id": "/app/production/by-hand", "cmd": "sleep 1000", "instances": 1})")
+                .status,
+            201);
+  ASSERT_EQ(Call("PUT", consul_->base() + "/v1/kv/app/production/session-cache/BY_HAND", "x").status, 200);
+  ASSERT_EQ(Call("PUT", consul_->base() + "/v1/kv/app/production/nobody/KEY", "y").status, 200);
+  Out p = Plan();
+  EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
+  EXPECT_NE(p.out.find("/app/production/by-hand: has no galley.platform=reference label and galley never applied "
+                       "it: not galley's, never deleted"),
+            std::string::npos)
+      << p.out;
+  EXPECT_NE(p.out.find("app/production/session-cache/BY_HAND: galley never wrote it"), std::string::npos) << p.out;
+
+  // The service session-cache and the environment qa leave Git.
+  fs::remove(repo_.Path("services/session-cache.yaml"));
+  Edit("galley.yaml", "\n  qa: {port_prefix: \"2\", host_prefix: \"qa-\"}", "");
+  Edit("services/report-worker.yaml", "\n  qa: {tag: v1.5.0-rc2-b80, instances: 1}", "");
+  Out removed = Plan({"--json"});
+  ASSERT_EQ(removed.code, cli::kExitChanges) << removed.out << removed.err;
+  json plan = json::parse(removed.out);
+  std::map<std::string, std::string> deletes;
+  for (const auto& a : plan.value("actions", json::array())) {
+    json notes = a.value("notes", json::array());
+    deletes[a.value("target", "")] = a.value("kind", "") + ": " + (notes.empty() ? "" : notes[0].get<std::string>());
+  }
+  const std::string service_gone = "removed from Git (service session-cache is no longer declared); galley applied it";
+  const std::string env_gone = "removed from Git (environment qa is no longer declared); galley applied it";
+  EXPECT_EQ(deletes, (std::map<std::string, std::string>{
+                         {"/app/production/session-cache", "app-delete: " + service_gone},
+                         {"/app/staging/session-cache", "app-delete: " + service_gone},
+                         {"/app/qa/report-worker", "app-delete: " + env_gone},
+                         {"app/production/session-cache/MAXMEMORY", "kv-delete: " + service_gone},
+                         {"app/staging/session-cache/MAXMEMORY", "kv-delete: " + service_gone},
+                         {"app/qa/report-worker/QUEUE", "kv-delete: " + env_gone}}))
+      << removed.out;
+  Out a = Apply();
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_EQ(a.out.find("foreign key"), std::string::npos) << a.out;
+  EXPECT_TRUE(App("/app/production/session-cache").is_null());
+  EXPECT_TRUE(App("/app/qa/report-worker").is_null());
+  EXPECT_EQ(Kv("app/qa/report-worker/QUEUE"), "(absent)");
+  EXPECT_EQ(Kv("app/production/session-cache/MAXMEMORY"), "(absent)");
+  // Not galley's: still there.
+  EXPECT_TRUE(App("/app/production/by-hand").is_object());
+  EXPECT_EQ(Kv("app/production/session-cache/BY_HAND"), "x");
+  EXPECT_EQ(Kv("app/production/nobody/KEY"), "y");
+  Out after = Plan();
+  EXPECT_EQ(after.code, cli::kExitOk) << after.out << after.err;
+}
+
+// Every secret apply cannot read is named in one run, not one per run.
+TEST_F(ApplyE2eTest, EveryMissingSecretIsReportedInOnePass) {
+  Edit("services/api-gateway.yaml", "  ENABLE_TRACING: \"true\"",
+       "  ENABLE_TRACING: \"true\"\n  API_TOKEN: {secret_env: GATEWAY_TOKEN}");
+  const std::string password_file = State("redis-password");
+  Edit("services/session-cache.yaml", "  MAXMEMORY: 400mb",
+       "  MAXMEMORY: 400mb\n  REDIS_PASSWORD: {secret_file: " + password_file + "}");
+  ::unsetenv("PROD_DATABASE_URL");
+  ::unsetenv("GATEWAY_TOKEN");
+  Out a = Apply();
+  EXPECT_EQ(a.code, cli::kExitError) << a.out << a.err;
+  auto has = [&](const Out& o, const std::string& s) { return o.err.find(s) != std::string::npos; };
+  EXPECT_TRUE(has(a, "galley apply: 5 secrets cannot be read; nothing applied:\n")) << a.err;
+  for (const char* env : {"production", "staging"}) {
+    EXPECT_TRUE(has(a, std::string("  app/") + env + "/api-gateway/API_TOKEN (service api-gateway, environment " + env +
+                           "): secret variable GATEWAY_TOKEN is not set\n"))
+        << a.err;
+    EXPECT_TRUE(has(a, std::string("  app/") + env + "/session-cache/REDIS_PASSWORD (service session-cache, environment " +
+                           env + "): secret file " + password_file))
+        << a.err;
+  }
+  EXPECT_TRUE(has(a, "  app/production/test-server/DATABASE_URL (service test-server, environment production): "
+                     "secret variable PROD_DATABASE_URL is not set\n"))
+      << a.err;
+  EXPECT_TRUE(App("/app/production/api-gateway").is_null()) << "something was applied";
+  EXPECT_EQ(Kv("app/production/api-gateway/UPSTREAM_TIMEOUT"), "(absent)");
+  // One set: the next run names the others at once.
+  ::setenv("GATEWAY_TOKEN", "t0ken", 1);
+  a = Apply();
+  EXPECT_EQ(a.code, cli::kExitError);
+  EXPECT_TRUE(has(a, "galley apply: 3 secrets cannot be read; nothing applied:\n")) << a.err;
+  EXPECT_FALSE(has(a, "GATEWAY_TOKEN")) << a.err;
+  ::setenv("PROD_DATABASE_URL", "postgres://prod-db/app", 1);
+  state_.Write("redis-password", "hunter2\n");
+  a = Apply();
+  EXPECT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_EQ(Kv("app/staging/session-cache/REDIS_PASSWORD"), "hunter2");
+  ::unsetenv("GATEWAY_TOKEN");
 }
 
 TEST_F(ApplyE2eTest, MultiPortExampleConvergesToo) {
@@ -279,7 +427,7 @@ TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
   Out a = Apply({"--concurrency", "1"});
   EXPECT_EQ(a.code, cli::kExitError);
   EXPECT_NE(a.out.find("failed"), std::string::npos) << a.out;
-  EXPECT_NE(a.out.find("10 applied, 6 failed, 0 not attempted"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("12 applied, 8 failed, 0 not attempted"), std::string::npos) << a.out;
   marathon_->Faults(json::object());
   Out history = History({"--json"});
   ASSERT_EQ(history.code, cli::kExitOk) << history.err;
@@ -288,7 +436,7 @@ TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
   EXPECT_EQ(runs[0]["outcome"], "partial") << runs[0].dump();
   Out b = Apply();
   EXPECT_EQ(b.code, cli::kExitOk) << b.out << b.err;
-  EXPECT_NE(b.out.find("6 applied, 0 failed"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("8 applied, 0 failed"), std::string::npos) << b.out;
   EXPECT_EQ(Plan().code, cli::kExitOk);
 }
 

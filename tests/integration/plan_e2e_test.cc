@@ -111,7 +111,7 @@ TEST_F(PlanE2eTest, FreshPlatformPlansCreatesAndPutsThenNothingOnceLive) {
   EXPECT_NE(first.out.find("+ create marathon app /app/production/test-server   (new)"), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("+ put consul key app/production/test-server/DATABASE_URL   (new)"), std::string::npos);
   EXPECT_EQ(first.out.find("postgres://"), std::string::npos) << "a secret leaked into the plan output";
-  EXPECT_NE(first.out.find("Plan: 6 to create, 0 to update, 0 to restart, 0 to scale, 0 to delete; KV: 10 to put"),
+  EXPECT_NE(first.out.find("Plan: 8 to create, 0 to update, 0 to restart, 0 to scale, 0 to delete; KV: 12 to put"),
             std::string::npos)
       << first.out;
 

@@ -346,9 +346,12 @@ void TranslateDeprecated(Json& app, Problems* invalid) {
         d->erase("network");
       }
       if (auto pm = d->find("portMappings"); pm != d->end()) {
-        if (c->contains("portMappings") && !(*c)["portMappings"].empty() && !pm->empty()) {
+        // An empty list is a choice (no ports), kept apart from an absent one (one default
+        // port): marathon-events.md §4.1, rows 5 and 6.
+        bool outer = c->contains("portMappings") && !(*c)["portMappings"].is_null();
+        if (outer && !(*c)["portMappings"].empty() && !pm->empty()) {
           invalid->Add("/container", "cannot specify both portMappings and docker.portMappings");
-        } else if (pm->is_array() && !pm->empty()) {
+        } else if (pm->is_array() && (!outer || !pm->empty())) {
           (*c)["portMappings"] = *pm;
         }
         d->erase("portMappings");
@@ -518,7 +521,7 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
         mappings.push_back(NormalisePortMapping({{"name", "default"}}, bridge));
       }
       port_count = mappings.size();
-      if (!mappings.empty()) oc["portMappings"] = mappings;
+      oc["portMappings"] = mappings;  // [] stays [] (no ports); only absent gets the default
     }
     out["container"] = oc;
   } else if (!host) {

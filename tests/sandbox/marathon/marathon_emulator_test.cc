@@ -22,6 +22,7 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "sandbox/marathon/marathon_emulator.h"
+#include "support/temp_repo.h"
 
 namespace galley::sandbox::marathon {
 namespace {
@@ -220,6 +221,53 @@ TEST_F(MarathonTest, DockerNetwork14InputComesBackIn15Form) {
   EXPECT_EQ(Put("/v2/apps/c", {{"portDefinitions", {{{"port", 0}}, {{"port", 0}}}}}).status, 200);
   EXPECT_EQ(App("/c")["version"], v);
   EXPECT_EQ(App("/c")["portDefinitions"][1]["port"], 10003);
+}
+
+// Marathon's AppNormalization (marathon-events.md §4): for bridge portMappings and host
+// portDefinitions, absent gets one default port while [] is stored and returned as [].
+// Each request of tests/testdata/marathon/normalization/ must come back as its stored
+// twin (service ports, versions and role aside).
+TEST_F(MarathonTest, AbsentPortListsGetADefaultPortButEmptyOnesStayEmpty) {
+  auto comparable = [](Json app) {
+    for (const char* k : {"version", "versionInfo", "role", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy",
+                          "tasksUnhealthy", "deployments", "lastTaskFailure"}) {
+      app.erase(k);
+    }
+    if (app.contains("portDefinitions")) {
+      for (auto& d : app["portDefinitions"]) d.erase("port");
+    }
+    if (app.contains("container") && app["container"].contains("portMappings")) {
+      for (auto& m : app["container"]["portMappings"]) m.erase("servicePort");
+    }
+    return app;
+  };
+  const std::string dir = galley::testing::SourceRoot() + "/tests/testdata/marathon/normalization/";
+  for (const char* name : {"bridge-portMappings-absent", "bridge-portMappings-empty", "host-portDefinitions-absent",
+                           "host-portDefinitions-empty"}) {
+    Json request = Json::parse(galley::testing::ReadText(dir + name + ".request.json"));
+    Json stored = Json::parse(galley::testing::ReadText(dir + name + ".stored.json"));
+    auto r = Post("/v2/apps", request);
+    ASSERT_EQ(r.status, 201) << name << ": " << r.body;
+    EXPECT_EQ(comparable(App(request["id"])), comparable(stored)) << name;
+  }
+  // 1.4-style input: docker.portMappings [] means no mappings too, absent or null the default.
+  Json legacy = Json::parse(R"({"id":"/legacy/none","args":["x"],"container":{"type":"DOCKER","docker":{
+      "image":"worker:1","network":"BRIDGE","portMappings":[]}}})");
+  ASSERT_EQ(Post("/v2/apps", legacy).status, 201);
+  EXPECT_EQ(App("/legacy/none")["container"]["portMappings"], Json::array());
+  legacy["id"] = "/legacy/null";
+  legacy["container"]["docker"]["portMappings"] = nullptr;
+  ASSERT_EQ(Post("/v2/apps", legacy).status, 201);
+  EXPECT_EQ(App("/legacy/null")["container"]["portMappings"].size(), 1u);
+  EXPECT_EQ(App("/legacy/null")["container"]["portMappings"][0]["name"], "default");
+  // An update sending [] again keeps it [] (and changes nothing).
+  ASSERT_TRUE(WaitFor([&] { return Idle(); }));
+  std::string v = App("/legacy/none")["version"];
+  legacy["id"] = "/legacy/none";
+  legacy["container"]["docker"]["portMappings"] = Json::array();
+  ASSERT_EQ(Put("/v2/apps/legacy/none", legacy).status, 200);
+  EXPECT_EQ(App("/legacy/none")["container"]["portMappings"], Json::array());
+  EXPECT_EQ(App("/legacy/none")["version"], v);
 }
 
 TEST_F(MarathonTest, PartialUpdateMergesAndFullReplaceResets) {

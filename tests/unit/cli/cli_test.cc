@@ -47,7 +47,7 @@ TEST(ValidateCommandTest, ExitsZeroForEveryExample) {
     EXPECT_EQ(r.err, "");
   }
   CmdResult r = Validate({Example("reference")});
-  EXPECT_EQ(r.out, Example("reference") + ": valid: 3 services, 2 environments, 6 deployments\n");
+  EXPECT_EQ(r.out, Example("reference") + ": valid: 4 services, 2 environments, 8 deployments\n");
 }
 
 TEST(ValidateCommandTest, ExitsOneAndPrintsEveryError) {
@@ -78,11 +78,11 @@ TEST(RenderCommandTest, OneAppIsAnObjectAndManyAreAnArray) {
   ASSERT_EQ(all.code, kExitOk) << all.err;
   auto apps = nlohmann::json::parse(all.out);
   ASSERT_TRUE(apps.is_array());
-  EXPECT_EQ(apps.size(), 6u);
+  EXPECT_EQ(apps.size(), 8u);
   EXPECT_EQ(apps[0]["id"], "/app/production/api-gateway");
   EXPECT_EQ(apps[1]["id"], "/app/staging/api-gateway");
   CmdResult staging = Render({Example("reference"), "--env", "staging", "--format", "marathon"});
-  EXPECT_EQ(nlohmann::json::parse(staging.out).size(), 3u);
+  EXPECT_EQ(nlohmann::json::parse(staging.out).size(), 4u);
 }
 
 TEST(RenderCommandTest, KvIsMaskedJson) {
@@ -183,7 +183,7 @@ TEST(RenderOutTest, ReplacesItsOwnOutputWholeAndRefusesForeignDirectories) {
   ASSERT_EQ(again.code, kExitOk) << again.err;
   EXPECT_FALSE(fs::exists(t.Path("out/marathon/production/removed-service.json")));
   EXPECT_TRUE(fs::exists(t.Path("out/marathon/staging/test-server.json")));
-  EXPECT_EQ(again.out, "wrote 16 files to " + out + "\n");
+  EXPECT_EQ(again.out, "wrote 20 files to " + out + "\n");
   for (const auto& e : fs::directory_iterator(t.dir())) {
     EXPECT_EQ(e.path().filename().string().find(".galley-"), std::string::npos) << e.path();
   }

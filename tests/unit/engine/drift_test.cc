@@ -286,22 +286,30 @@ TEST_F(DriftTest, UnmanagedObjectsAreListedApartNeverDrift) {
   EXPECT_FALSE(r.HasDrift());
   ASSERT_EQ(r.unmanaged.size(), 3u);
   EXPECT_EQ(r.unmanaged[0].resource, "consul-kv:app/production/web/FOREIGN");
-  EXPECT_EQ(r.unmanaged[0].why, "not declared in the service's config (foreign key)");
+  EXPECT_EQ(r.unmanaged[0].why, "galley never wrote it: not galley's, never deleted");
   EXPECT_EQ(r.unmanaged[1].resource, "consul-kv:app/staging/nobody/KEY");
   EXPECT_EQ(r.unmanaged[2].resource, "marathon-app:/app/production/legacy");
   EXPECT_EQ(r.unmanaged[2].what, DriftWhat::kUnmanaged);
-  EXPECT_EQ(r.unmanaged[2].why, "has no galley.platform=p label");
+  EXPECT_EQ(r.unmanaged[2].why, "has no galley.platform=p label and galley never applied it: not galley's, never deleted");
   EXPECT_FALSE(r.unmanaged[2].prune);
   std::string text = RenderDriftText(r, false);
   EXPECT_NE(text.find("Unmanaged under managed prefixes (not drift; galley does not own them):\n"
-                      "  ? app/production/web/FOREIGN: not declared in the service's config (foreign key)\n"),
+                      "  ? app/production/web/FOREIGN: galley never wrote it: not galley's, never deleted\n"),
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("\"x\""), std::string::npos) << "an unmanaged key's value was printed";
   EXPECT_NE(text.find("No drift"), std::string::npos);
 
-  in_.policies.environments["production"].marathon_app.prune = true;
-  EXPECT_TRUE(Find().unmanaged[2].prune);
+  // Prune deletes only what galley owns (DESIGN §8.16): an app with galley's label, never
+  // an unlabelled app or a key galley never wrote.
+  in_.policies.environments["production"].all.prune = true;
+  Have(App("/app/production/orphan", 1));
+  r = Find();
+  ASSERT_EQ(r.unmanaged.size(), 4u);
+  EXPECT_FALSE(r.unmanaged[0].prune);  // FOREIGN
+  EXPECT_FALSE(r.unmanaged[2].prune);  // legacy
+  EXPECT_EQ(r.unmanaged[3].resource, "marathon-app:/app/production/orphan");
+  EXPECT_TRUE(r.unmanaged[3].prune);
 }
 
 TEST_F(DriftTest, ADeclaredAppWithoutGalleysLabelIsUnmanaged) {

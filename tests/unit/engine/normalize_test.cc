@@ -61,6 +61,39 @@ TEST(NormalizeTest, PortDefinitionsAbsentMeansOneDefaultPortButEmptyMeansNone) {
   EXPECT_NE(NormalizeApp(absent), NormalizeApp(none));
 }
 
+// Marathon's own pairs (marathon-events.md §4.1): each request normalises like what Marathon
+// stored for it, and for both port fields absent and [] stay apart.
+TEST(NormalizeTest, PortListsAbsentAndEmptyNormaliseAsMarathonStoresThem) {
+  const std::string dir = galley::testing::SourceRoot() + "/tests/testdata/marathon/normalization/";
+  auto load = [&](const std::string& name) { return json::parse(galley::testing::ReadText(dir + name + ".json")); };
+  for (const char* name : {"bridge-portMappings-absent", "bridge-portMappings-empty", "host-portDefinitions-absent",
+                           "host-portDefinitions-empty"}) {
+    json request = load(std::string(name) + ".request"), stored = load(std::string(name) + ".stored");
+    request.erase("id");
+    stored.erase("id");
+    EXPECT_EQ(NormalizeApp(request), NormalizeApp(stored)) << name;
+  }
+  for (const char* kind : {"bridge-portMappings", "host-portDefinitions"}) {
+    json absent = load(std::string(kind) + "-absent.stored"), empty = load(std::string(kind) + "-empty.stored");
+    absent.erase("id");
+    empty.erase("id");
+    EXPECT_NE(NormalizeApp(absent), NormalizeApp(empty)) << kind;
+  }
+  // 1.4 input: docker.portMappings [] is no mapping; null or absent is the default one.
+  json legacy = {{"args", {"x"}},
+                 {"container", {{"docker", {{"image", "w:1"}, {"network", "BRIDGE"}, {"portMappings", json::array()}}}}}};
+  json none = legacy, null_mappings = legacy, absent = legacy;
+  null_mappings["container"]["docker"]["portMappings"] = nullptr;
+  absent["container"]["docker"].erase("portMappings");
+  json live_none = {{"args", {"x"}},
+                    {"networks", {{{"mode", "container/bridge"}}}},
+                    {"container", {{"type", "DOCKER"}, {"docker", {{"image", "w:1"}}}, {"portMappings", json::array()}}}};
+  EXPECT_EQ(NormalizeApp(none), NormalizeApp(live_none));
+  EXPECT_NE(NormalizeApp(null_mappings), NormalizeApp(live_none));
+  EXPECT_NE(NormalizeApp(absent), NormalizeApp(live_none));
+  EXPECT_EQ(NormalizeApp(null_mappings), NormalizeApp(absent));
+}
+
 TEST(NormalizeTest, AbsentUpgradeStrategyMeansOneOne) {
   json absent = {{"id", "/a"}, {"cmd", "x"}};
   json explicit_default = {{"id", "/a"}, {"cmd", "x"}, {"upgradeStrategy", {{"minimumHealthCapacity", 1}, {"maximumOverCapacity", 1}}}};

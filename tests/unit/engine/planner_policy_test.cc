@@ -143,7 +143,11 @@ class PlannerPolicyTest : public ::testing::Test {
     in_.live.kv[key] = model::LiveKvEntry{key, "debug", 9, 0, ""};
   }
   void OrphanApp(const std::string& id) { in_.live.apps[id] = Live(App(id, 1)); }
-  void OrphanKv(const std::string& key) { in_.live.kv[key] = model::LiveKvEntry{key, "x", 4, 0, ""}; }
+  // A key galley wrote (it has galley's record) that Git no longer declares.
+  void OrphanKv(const std::string& key) {
+    in_.live.kv[key] = model::LiveKvEntry{key, "x", 4, 0, ""};
+    in_.applied_kv[key] = HmacSha256Hex("k", "x");
+  }
   static std::vector<std::string> Targets(const std::vector<Action>& actions) {
     std::vector<std::string> out;
     for (const auto& a : actions) out.push_back(a.target);
@@ -261,7 +265,7 @@ TEST_F(PlannerPolicyTest, PruneOnInOneEnvironmentOnly) {
   EXPECT_EQ(p.actions[1].depends_on, std::vector<std::string>{"app:/app/staging/old"});
   ASSERT_EQ(Targets(p.unmanaged), (std::vector<std::string>{"/app/production/old", "app/production/old/KEY"}));
   EXPECT_EQ(p.unmanaged[0].why, "carries galley's label but is not declared (orphan); prune is off");
-  EXPECT_EQ(p.unmanaged[1].why, "under a managed prefix, no service declares it; prune is off");
+  EXPECT_EQ(p.unmanaged[1].why, "removed from Git (service old is no longer declared); galley applied it; prune is off");
 
   // Apps only: staging's keys stay.
   in_.policies.environments["staging"].all.prune.reset();

@@ -186,20 +186,93 @@ TEST_F(PlannerTest, UnmanagedAndOrphansAreNeverTouchedWithoutPrune) {
   in_.live.apps["/app/production/old"] = Live(App("/app/production/old", 1, "v0"));
   in_.live.apps["/other/app"] = Live(App("/other/app", 1, "v0"));
   HaveKv("app/production/web/FOREIGN", "x", 3);
+  HaveKv("app/production/web/OLD", "y", 4);
+  in_.applied_kv["app/production/web/OLD"] = HmacSha256Hex("k", "y");
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty());
-  ASSERT_EQ(p.unmanaged.size(), 3u);
+  ASSERT_EQ(p.unmanaged.size(), 4u);
   EXPECT_EQ(p.unmanaged[0].target, "/app/production/legacy");
   EXPECT_NE(p.unmanaged[1].why.find("orphan"), std::string::npos);
   EXPECT_EQ(p.unmanaged[2].target, "app/production/web/FOREIGN");
+  EXPECT_EQ(p.unmanaged[3].target, "app/production/web/OLD");
 
   in_.policies.platform.all.prune = true;
   p = Make();
-  ASSERT_EQ(p.actions.size(), 3u);
+  ASSERT_EQ(p.actions.size(), 2u);
   EXPECT_EQ(p.actions[0].kind, ActionKind::kAppDelete);
-  EXPECT_EQ(p.actions[2].kind, ActionKind::kKvDelete);
-  EXPECT_TRUE(p.actions[2].sensitive);
+  EXPECT_EQ(p.actions[0].target, "/app/production/old");
+  EXPECT_EQ(p.actions[1].kind, ActionKind::kKvDelete);
+  EXPECT_EQ(p.actions[1].target, "app/production/web/OLD");
+  EXPECT_TRUE(p.actions[1].sensitive);
   for (const auto& a : p.actions) EXPECT_NE(a.target, "/other/app");
+}
+
+// DESIGN §8.16: whatever the prune setting, what galley does not own (no label on an app,
+// no applied record) is listed and never deleted.
+TEST_F(PlannerTest, PruneDeletesOnlyWhatGalleyOwns) {
+  in_.policies.platform.all.prune = true;
+  json theirs = App("/app/production/cron-by-hand", 1, "v0");
+  theirs["labels"].erase("galley.platform");
+  in_.live.apps["/app/production/cron-by-hand"] = Live(theirs);
+  HaveKv("app/production/web/SET_BY_HAND", "x", 3);  // under a declared service's prefix
+  HaveKv("app/staging/nobody/KEY", "x", 4);          // under no declared service
+  Plan p = Make();
+  EXPECT_TRUE(p.actions.empty()) << PlanToJson(p).dump(2);
+  ASSERT_EQ(p.unmanaged.size(), 3u);
+  EXPECT_EQ(p.unmanaged[0].why,
+            "has no galley.platform=p label and galley never applied it: not galley's, never deleted");
+  EXPECT_EQ(p.unmanaged[1].why, "galley never wrote it: not galley's, never deleted");
+  EXPECT_EQ(p.unmanaged[2].target, "app/staging/nobody/KEY");
+  // An app galley applied but whose label someone removed is still galley's.
+  in_.applied_apps["/app/production/cron-by-hand"] = NormalizeApp(App("/app/production/cron-by-hand", 1, "v0"));
+  p = Make();
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].target, "/app/production/cron-by-hand");
+}
+
+// Removing a service or an environment from Git deletes exactly what galley applied for it,
+// apps and keys, shown as removed from Git (never as a "foreign key").
+TEST_F(PlannerTest, RemovingAServiceOrAnEnvironmentDeletesWhatGalleyAppliedForIt) {
+  in_.policies.platform.all.prune = true;
+  in_.app_prefixes.push_back("/app/qa/");
+  in_.kv_prefixes.push_back("app/qa/");
+  in_.environments.push_back("qa");
+  in_.removed_environments = {"qa"};
+  for (const std::string id : {"/app/production/gone", "/app/qa/web"}) {
+    in_.live.apps[id] = Live(App(id, 1, "v0"));
+    in_.applied_apps[id] = NormalizeApp(App(id, 1, "v0"));
+  }
+  for (const std::string key : {"app/production/gone/A", "app/qa/web/B", "app/production/web/DROPPED"}) {
+    HaveKv(key, "v", 5);
+    in_.applied_kv[key] = HmacSha256Hex("k", "v");
+  }
+  HaveKv("app/production/gone/BY_HAND", "x", 6);  // galley never wrote it: stays
+  Plan p = Make();
+  std::map<std::string, std::string> why;
+  for (const auto& a : p.actions) {
+    EXPECT_TRUE(a.kind == ActionKind::kAppDelete || a.kind == ActionKind::kKvDelete) << a.target;
+    why[a.target] = a.notes.empty() ? "" : a.notes[0];
+  }
+  EXPECT_EQ(why, (std::map<std::string, std::string>{
+                     {"/app/production/gone", "removed from Git (service gone is no longer declared); galley applied it"},
+                     {"/app/qa/web", "removed from Git (environment qa is no longer declared); galley applied it"},
+                     {"app/production/gone/A", "removed from Git (service gone is no longer declared); galley applied it"},
+                     {"app/production/web/DROPPED",
+                      "removed from Git (no longer in the config of service web for production); galley applied it"},
+                     {"app/qa/web/B", "removed from Git (environment qa is no longer declared); galley applied it"}}));
+  ASSERT_EQ(p.unmanaged.size(), 1u);
+  EXPECT_EQ(p.unmanaged[0].target, "app/production/gone/BY_HAND");
+  std::string text = RenderPlanText(p, false);
+  EXPECT_EQ(text.find("foreign key"), std::string::npos) << text;
+  // The app's keys go after the app.
+  for (const auto& a : p.actions) {
+    if (a.target == "app/production/gone/A") {
+      EXPECT_EQ(a.depends_on, std::vector<std::string>{"app:/app/production/gone"});
+    }
+  }
+  // Narrowed to staging, nothing of production or qa is touched.
+  in_.environments = {"staging"};
+  EXPECT_TRUE(Make().actions.empty());
 }
 
 TEST_F(PlannerTest, TargetsAndEnvironmentsNarrowTheScope) {
@@ -259,6 +332,7 @@ TEST_F(PlannerTest, OddShapedOrphansBelongToTheEnvironmentOfTheirPrefix) {
   in_.environments = {"staging"};
   in_.live.apps["/app/production/team/foo"] = Live(App("/app/production/team/foo", 1, "v0"));
   HaveKv("app/production/FOO", "x", 2);
+  in_.applied_kv["app/production/FOO"] = HmacSha256Hex("k", "x");
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty()) << PlanToJson(p).dump(2);
   in_.environments = {"production", "staging"};
@@ -271,6 +345,7 @@ TEST_F(PlannerTest, APausedEnvironmentOrServiceIsNotPruned) {
   in_.paused_environments = {"production"};
   in_.live.apps["/app/production/old"] = Live(App("/app/production/old", 1, "v0"));
   HaveKv("app/production/web/FOREIGN", "x", 3);
+  in_.applied_kv["app/production/web/FOREIGN"] = HmacSha256Hex("k", "x");
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty());
   EXPECT_EQ(p.skipped.size(), 2u);
@@ -328,15 +403,29 @@ TEST_F(PlannerTest, AKeyThatWasASecretNeverPrintsItsOldValue) {
   EXPECT_NE(all.find("now-a-literal"), std::string::npos);
 }
 
-TEST_F(PlannerTest, ADeclaredAppWithoutGalleysLabelIsNotTakenOver) {
+TEST_F(PlannerTest, ADeclaredAppWithoutGalleysLabelIsAPlanError) {
   Want(App("/app/production/web", 2, "v2"));
   json legacy = App("/app/production/web", 2, "v1");
   legacy["labels"].erase("galley.platform");
   in_.live.apps["/app/production/web"] = Live(legacy);
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty());
-  ASSERT_EQ(p.unmanaged.size(), 1u);
-  EXPECT_NE(p.unmanaged[0].why.find("does not take it over"), std::string::npos);
+  ASSERT_EQ(p.errors.size(), 1u);
+  EXPECT_EQ(p.errors[0],
+            "app /app/production/web (service web, environment production) is declared, but the live app is not "
+            "galley's (no galley.platform=p label, no applied record): adopt it first (galley adopt, not yet "
+            "available) or delete it by hand");
+  EXPECT_EQ(PlanErrorsMessage(p), "the plan has 1 error; nothing planned:\n  " + p.errors[0]);
+  // Unchanged, it is still an error, never a quiet "No changes".
+  in_.apps[0].body = legacy;
+  EXPECT_EQ(Make().errors.size(), 1u);
+  // With galley's applied record it is galley's (the label comes back with the update).
+  in_.applied_apps["/app/production/web"] = NormalizeApp(App("/app/production/web", 2, "v1"));
+  in_.apps[0].body = App("/app/production/web", 2, "v1");
+  p = Make();
+  EXPECT_TRUE(p.errors.empty());
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].changes[0].pointer, "/labels/galley.platform");
 }
 
 TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {

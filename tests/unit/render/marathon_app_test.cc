@@ -62,6 +62,16 @@ TEST_F(ReferenceTest, StagingUsesItsOwnTagInstancesAndKvPrefix) {
   EXPECT_EQ(got["args"][3], "app/staging/test-server");
 }
 
+// A service without ports says so: an absent list would get one default port from Marathon
+// (marathon-events.md §4), so the empty list is always sent.
+TEST_F(ReferenceTest, AServiceWithoutPortsSendsAnEmptyPortList) {
+  json got = Render("report-worker", "production");
+  ASSERT_TRUE(got["container"]["docker"].contains("portMappings")) << got.dump(2);
+  EXPECT_EQ(got["container"]["docker"]["portMappings"], json::array());
+  EXPECT_EQ(got["env"]["SERVICE_TAGS"], "production");
+  EXPECT_FALSE(got.contains("healthChecks"));
+}
+
 TEST_F(ReferenceTest, MultiPortServiceTagsEveryPortAndKeepsItsName) {
   json got = Render("api-gateway", "production");
   EXPECT_EQ(got["env"]["SERVICE_TAGS"], "production,internal-listen-http-3010,internal-listen-http-3020,team-edge");
