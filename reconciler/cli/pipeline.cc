@@ -289,9 +289,19 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   }
   MergeAppliedFromConsul(&o);
   // Environments removed from the platform file: what galley applied there is observed too.
+  // Only the platform's own records in Consul say so (a state store may be shared by
+  // several platforms).
   std::vector<std::string> applied_ids;
-  for (const auto& [id, body] : o.applied_apps) applied_ids.push_back(id);
-  for (const auto& [key, hmac] : o.applied_kv) applied_ids.push_back(key);
+  for (const auto& [key, entry] : o.applied_records) {
+    json rec = json::parse(entry.value, nullptr, false);
+    if (!rec.is_object()) continue;
+    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string()) {
+      applied_ids.push_back(rec["app"]["id"].get<std::string>());
+    }
+    if (rec.contains("kv") && rec["kv"].is_object()) {
+      for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) applied_ids.push_back(it.key());
+    }
+  }
   o.removed_environments = engine::RemovedEnvironments(p, applied_ids);
   if (!o.removed_environments.empty()) {
     engine::ObserveScope removed;

@@ -2,8 +2,10 @@
 // Normalisation of Marathon app definitions, applied to desired and live bodies alike so an
 // app created from a rendered definition and read back never shows a difference
 // (reference/marathon-api.md §4): 1.4 networking and deprecated fields translated to the
-// 1.5+ form; null, absent, [] and {} made the same for collection fields (except
-// portDefinitions, where absent means one default port and [] means none); every server
+// 1.5+ form; null, absent, [] and {} made the same for collection fields (except host
+// portDefinitions and bridge/container portMappings, 1.4's docker.portMappings included,
+// where absent or null means one default port and [] means none: marathon-events.md §4);
+// every server
 // default removed when the value equals it (version-dependent defaults accept each
 // version's value); read-only fields (version, versionInfo, tasks, counts, deployments,
 // lastTaskFailure, ...) and server-assigned service ports removed; `role` removed (galley
