@@ -2,8 +2,10 @@
 // `galley apply [DIR]`: takes the platform lock, resolves what a crashed apply left behind,
 // observes, makes sure the platform has its HMAC key, plans, shows the plan, asks (or
 // --auto-approve), checks the safety rails, applies (engine/apply.h) and records the run.
-// `galley apply PLANFILE [DIR]`: the same with a saved plan, refused (exit 4) when any token
-// it was planned against moved, it was already applied, or DIR's commit is not the plan's.
+// `galley apply PLANFILE [DIR]`: the same with a saved plan, refused (exit 1) when its
+// signature does not verify with the platform key (it was edited), and (exit 4) when any
+// token it was planned against moved, it was already applied, or DIR no longer declares the
+// desired state it was made from.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
 // held, 4 stale plan.
 #include <signal.h>
@@ -11,6 +13,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
+#include <set>
 
 #include <algorithm>
 #include <cctype>
@@ -51,8 +55,10 @@ constexpr char kUsage[] =
     "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
     "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
     "With PLANFILE (from `galley plan --out`), applies exactly that plan without asking again (it\n"
-    "was reviewed when it was made), or refuses it (exit 4) when anything it was planned against\n"
-    "has moved or it was applied already; with DIR too, DIR's commit must be the plan's.\n"
+    "was reviewed when it was made). It is refused (exit 1) unless its signature verifies with the\n"
+    "platform key, and (exit 4) when anything it was planned against has moved or it was applied\n"
+    "already; with DIR too, DIR must still declare what the plan was made from (its commit may\n"
+    "differ). The plan's own endpoints are used unless flags, variables or DIR name others.\n"
     "\n"
     "options:\n"
     "  --auto-approve        do not ask (required for DIR when there is no terminal)\n"
@@ -206,17 +212,6 @@ std::function<Result<std::string>(const std::string&)> SecretReader(const std::m
   return [env](const std::string& source) { return engine::ReadSecret(source, env); };
 }
 
-// Creates the platform's HMAC key in Consul with cas=0 (two first applies racing agree on
-// whichever was written first) and returns the key that is there.
-Result<std::string> CreateHmacKey(Workspace& ws) {
-  std::string key_path = engine::HmacKeyKey(ws.state.platform);
-  ASSIGN_OR_RETURN(bool written, ws.consul->PutKv(key_path, RandomKey(), uint64_t{0}));
-  (void)written;
-  ASSIGN_OR_RETURN(auto entry, ws.consul->GetKv(key_path));
-  if (entry.value.empty()) return Status::Unavailable("consul: " + key_path + " is empty");
-  return entry.value;
-}
-
 // SIGINT/SIGTERM during an apply: the first asks it to stop starting actions and to stop
 // waiting (what was written stays journaled as started, for the next apply to follow); a
 // second one ends the process at once, which the journal survives as well.
@@ -272,48 +267,13 @@ class ApplyCommand {
   int Run() {
     engine::Plan plan;
     if (!o_.plan_file.empty()) {
-      auto loaded = LoadPlanFile();
-      if (!loaded.ok()) {
-        err_ << "galley apply: " << loaded.status().message() << "\n";
-        return kExitError;
-      }
-      plan = std::move(*loaded);
-      // The plan names its platform and environments; with DIR, its galley.yaml supplies the
-      // endpoints (after flags and environment variables) and must be the same platform.
-      model::Platform platform;
-      if (!o_.target.dir.empty()) {
-        spec::LoadResult repo = spec::LoadRepository(o_.target.dir);
-        err_ << repo.diags.RenderAll();
-        if (repo.diags.HasErrors()) {
-          err_ << "galley apply: " << o_.target.dir << " is not valid; nothing done\n";
-          return kExitError;
-        }
-        if (repo.state.platform.name != plan.platform) {
-          err_ << "galley apply: " << o_.plan_file << " is a plan for platform '" << plan.platform << "', but "
-               << repo.state.platform.file << " is platform '" << repo.state.platform.name << "'\n";
-          return kExitError;
-        }
-        platform = repo.state.platform;
-      }
-      platform.name = plan.platform;
-      platform.environments.clear();
-      for (const auto& e : plan.environments) platform.environments.push_back(model::Environment{.name = e});
-      ws_ = OpenConnections(o_.target, &platform, "apply", err_);
-      if (!ws_) return kExitError;
-      ws_->state.platform = platform;
-      ws_->environments = plan.environments;
-      if (!o_.target.dir.empty()) ws_->commit = GitCommit(o_.target.dir, "");
+      if (int code = OpenSavedPlan(&plan); code != kExitOk) return code;
     } else {
       ws_ = OpenWorkspace(o_.target, "apply", err_);
       if (!ws_) return kExitError;
     }
     const std::string& platform = ws_->state.platform.name;
-    auto run = ws_->store->BeginRun("apply", "cli", o_.plan_file.empty() ? ws_->commit : plan.commit, Who(ws_->env));
-    if (!run.ok()) {
-      err_ << "galley apply: " << run.status().message() << "\n";
-      return kExitError;
-    }
-    run_ = *run;
+    if (!BeginRun(o_.plan_file.empty() ? ws_->commit : plan.commit)) return kExitError;
 
     // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
     // command through its normal path, which releases the lock.
@@ -401,15 +361,10 @@ class ApplyCommand {
       engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, key_exists);
       plan = engine::MakePlan(in);
       if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
-      plan.commit = ws_->commit;
-      plan.galley_version = GALLEY_VERSION;
+      DescribePlan(*ws_, in, &plan);
       plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
     } else {
       std::vector<std::string> stale = engine::StaleReasons(plan, observed->live);
-      if (!o_.target.dir.empty() && !plan.commit.empty() && ws_->commit != plan.commit) {
-        stale.insert(stale.begin(), "commit: planned at " + plan.commit + ", " + o_.target.dir + " is at " +
-                                        (ws_->commit.empty() ? "no Git commit" : ws_->commit));
-      }
       std::string digest = engine::PlanDigest(plan);
       if (auto applied = ws_->store->PlanApplied(digest); applied.ok() && *applied) {
         stale.insert(stale.begin(), "the plan was already applied (" + **applied + ")");
@@ -540,15 +495,139 @@ class ApplyCommand {
   }
 
  private:
-  Result<engine::Plan> LoadPlanFile() {
+  Result<json> LoadPlanDocument() {
     auto text = ReadFileBounded(o_.plan_file, 512u << 20);
     if (!text.ok()) return text.status();
     json doc = json::parse(*text, nullptr, false);
-    if (doc.is_discarded()) return Status::InvalidArgument(o_.plan_file + ": not a JSON plan (from `galley plan --out`)");
-    auto plan = engine::PlanFromJson(doc);
-    if (!plan.ok()) return Status::InvalidArgument(o_.plan_file + ": " + plan.status().message());
-    if (plan->platform.empty()) return Status::InvalidArgument(o_.plan_file + ": the plan names no platform");
-    return plan;
+    if (doc.is_discarded() || !doc.is_object()) {
+      return Status::InvalidArgument(o_.plan_file + ": not a JSON plan (from `galley plan --out`)");
+    }
+    return doc;
+  }
+
+  bool BeginRun(const std::string& commit) {
+    auto run = ws_->store->BeginRun("apply", "cli", commit, Who(ws_->env));
+    if (!run.ok()) {
+      err_ << "galley apply: " << run.status().message() << "\n";
+      return false;
+    }
+    run_ = *run;
+    return true;
+  }
+
+  // A saved plan refused before anything was done: recorded as a failed run (the commit is
+  // the file's claim, so none is recorded), printed, and `code` returned.
+  int Refuse(const std::string& message, int code) {
+    if (ws_ && BeginRun("")) {
+      Finish("failed", json{{"error", message}, {"refused", true}, {"stale", code == kExitStalePlan}});
+    }
+    err_ << "galley apply: refusing " << o_.plan_file << ": " << message << "\n";
+    return code;
+  }
+
+  // `apply PLANFILE [DIR]` up to the run: reads the file, opens the clients (endpoints from
+  // flags, variables, DIR's galley.yaml, then the plan's own), checks the file's signature
+  // with the platform key before anything else (exit 1), and with DIR that DIR still
+  // declares the desired state the plan was made from (exit 4).
+  int OpenSavedPlan(engine::Plan* plan) {
+    auto doc = LoadPlanDocument();
+    if (!doc.ok()) {
+      err_ << "galley apply: " << doc.status().message() << "\n";
+      return kExitError;
+    }
+    // Read (not trusted) until the signature is checked: which platform, which endpoints.
+    auto claimed = engine::PlanFromJson(*doc);
+    if (!claimed.ok()) {
+      err_ << "galley apply: " << o_.plan_file << ": " << claimed.status().message() << "\n";
+      return kExitError;
+    }
+    if (claimed->platform.empty()) {
+      err_ << "galley apply: " << o_.plan_file << ": the plan names no platform\n";
+      return kExitError;
+    }
+    // With DIR, its galley.yaml supplies the endpoints (after flags and environment
+    // variables) and must be the same platform.
+    model::Platform platform;
+    std::optional<model::DesiredState> repo_state;
+    if (!o_.target.dir.empty()) {
+      spec::LoadResult repo = spec::LoadRepository(o_.target.dir);
+      err_ << repo.diags.RenderAll();
+      if (repo.diags.HasErrors()) {
+        err_ << "galley apply: " << o_.target.dir << " is not valid; nothing done\n";
+        return kExitError;
+      }
+      if (repo.state.platform.name != claimed->platform) {
+        err_ << "galley apply: " << o_.plan_file << " is a plan for platform '" << claimed->platform << "', but "
+             << repo.state.platform.file << " is platform '" << repo.state.platform.name << "'\n";
+        return kExitError;
+      }
+      platform = repo.state.platform;
+      repo_state = std::move(repo.state);
+    }
+    platform.name = claimed->platform;
+    platform.environments.clear();
+    for (const auto& e : claimed->environments) platform.environments.push_back(model::Environment{.name = e});
+    clients::EndpointFlags saved;
+    saved.fallback_marathon_urls = claimed->marathon_urls;
+    saved.fallback_consul_url = claimed->consul_url;
+    saved.fallback_source = o_.plan_file + ": endpoints";
+    ws_ = OpenConnections(o_.target, &platform, "apply", err_, saved);
+    if (!ws_) return kExitError;
+    ws_->state.platform = platform;
+    ws_->environments = claimed->environments;
+
+    // The signature, before anything else. The key comes from GALLEY_HMAC_KEY, else from a
+    // Consul the plan file does not name: a file naming its own Consul could vouch for itself.
+    std::string key, key_source;
+    if (ws_->env.count("GALLEY_HMAC_KEY") && !ws_->env.at("GALLEY_HMAC_KEY").empty()) {
+      key = ws_->env.at("GALLEY_HMAC_KEY");
+      key_source = "GALLEY_HMAC_KEY";
+    } else if (ws_->endpoints.consul.source == saved.fallback_source) {
+      return Refuse("its signature is checked with the platform key in Consul, and the only Consul named is the "
+                    "plan's own (" + ws_->endpoints.consul.url + "), which cannot vouch for the plan: give --consul " +
+                    ws_->endpoints.consul.url + " (or GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR), the repository as DIR, "
+                    "or set GALLEY_HMAC_KEY; nothing applied", kExitError);
+    } else {
+      std::string path = engine::HmacKeyKey(platform);
+      auto entry = ws_->consul->GetKv(path);
+      if (!entry.ok() && entry.status().code() == StatusCode::kNotFound) {
+        return Refuse("platform '" + platform.name + "' has no HMAC key (" + path + " in Consul " +
+                      ws_->endpoints.consul.url + "), so this plan was not signed by it; nothing applied", kExitError);
+      }
+      if (!entry.ok()) return Refuse("reading the platform key: " + entry.status().message(), kExitError);
+      key = entry->value;
+      key_source = "Consul " + ws_->endpoints.consul.url + " " + path;
+    }
+    if (Status verified = engine::VerifyPlanDocument(*doc, key, key_source); !verified.ok()) {
+      return Refuse(verified.message() + "; nothing applied", kExitError);
+    }
+    *plan = std::move(claimed).value();
+
+    if (repo_state) {
+      // DIR must still declare what the plan was made from; its commit may differ (a merge
+      // commit of the reviewed change), its rendered desired state may not.
+      ws_->commit = GitCommit(o_.target.dir, "");
+      engine::SecretResolver literals = [](const model::ConfigValue& v) -> std::optional<std::string> {
+        if (v.secret()) return std::nullopt;
+        return v.text;
+      };
+      engine::DesiredSet now = engine::BuildDesired(*repo_state, literals, "", {});
+      std::set<std::string> targets(plan->targets.begin(), plan->targets.end());
+      auto differences = engine::DesiredDifferences(
+          plan->desired_digests, engine::DesiredDigests(now.apps, now.kv, plan->environments, targets));
+      if (!differences.empty()) {
+        auto at = [](const std::string& commit, const std::string& tree) {
+          return commit.empty() ? std::string("no Git commit")
+                                : "commit " + commit + (tree.empty() ? "" : ", tree " + tree);
+        };
+        std::string dir_tree = ws_->commit.empty() ? "" : GitTree(o_.target.dir, "");
+        return Refuse("the plan is stale: " + o_.target.dir + " does not declare what it was made from (planned at " +
+                          at(plan->commit, plan->tree) + "; " + o_.target.dir + " is at " +
+                          at(ws_->commit, dir_tree) + "); plan again:\n  " + Join(differences, "\n  "),
+                      kExitStalePlan);
+      }
+    }
+    return kExitOk;
   }
 
   // Human lines: stdout, or stderr when stdout carries --json.

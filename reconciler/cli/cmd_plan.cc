@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "clients/endpoints.h"
+#include "engine/desired.h"
 #include "engine/normalize.h"
 #include "engine/planner.h"
 #include "engine/view_text.h"
@@ -109,6 +110,19 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
 
 int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err);
 
+// The command that applies the saved plan from here. The plan carries its endpoints, but
+// the key that verifies its signature must come from a Consul the file does not name:
+// --consul or DIR's galley.yaml when that is where this plan's Consul came from (a variable
+// is assumed to be set for apply as well), nothing with GALLEY_HMAC_KEY.
+std::string ApplyCommandFor(const Workspace& ws, const Options& o) {
+  std::string cmd = "galley apply " + o.out;
+  bool env_key = ws.env.count("GALLEY_HMAC_KEY") && !ws.env.at("GALLEY_HMAC_KEY").empty();
+  const std::string& source = ws.endpoints.consul.source;
+  if (env_key || source == "GALLEY_CONSUL_URL" || source == "CONSUL_HTTP_ADDR") return cmd;
+  if (source == "--consul") return cmd + " --consul " + ws.endpoints.consul.url;
+  return cmd + " " + o.target.dir;
+}
+
 }  // namespace
 
 int RunPlan(const Args& args, std::ostream& out, std::ostream& err) {
@@ -153,7 +167,19 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   std::vector<std::string> applied_warnings = observed->warnings;
   // Without a platform key yet (nothing applied), an ephemeral one keeps comparisons within
   // this plan; config digests are then "(known after apply)".
+  // A saved plan is signed with the platform key (apply refuses an edited one); a platform
+  // without a key yet gets it now, as its first apply would (cas=0).
+  if (!o.out.empty() && observed->hmac_key.empty()) {
+    auto key = CreateHmacKey(*ws);
+    if (!key.ok()) {
+      return fail("a saved plan is signed with the platform's HMAC key, which does not exist yet and could not be "
+                  "created at " + engine::HmacKeyKey(ws->state.platform) + " (" + key.status().message() +
+                  "): set GALLEY_HMAC_KEY, or apply once without --out");
+    }
+    observed->hmac_key = *key;
+  }
   bool durable_key = !observed->hmac_key.empty();
+  const std::string signing_key = observed->hmac_key;
   std::string compare_key = durable_key ? observed->hmac_key : RandomKey();
   // What was seen, for the store: hash and token of everything; the normalised body only of
   // apps the plan changes (filled in below), so a plan over thousands of untouched apps
@@ -177,9 +203,9 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
-  plan.commit = ws->commit;
-  plan.galley_version = GALLEY_VERSION;
+  DescribePlan(*ws, in, &plan);
   plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
+  if (durable_key) plan.signature = engine::SignPlanDocument(engine::PlanToJson(plan), signing_key);
 
   Status recorded = ws->store->RecordObservations(run->id(), obs);
   phase("record observations");
@@ -194,8 +220,9 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     Status s = WriteFileAtomic(o.out, SafeDump(plan_json, 2) + "\n");
     if (!s.ok()) return fail("saving the plan: " + s.message());
   }
-  run->Finish(plan.HasChanges() ? "changes" : "ok",
-                            SafeDump(json{{"actions", plan.actions.size()}, {"digest", digest}}));
+  json run_summary{{"actions", plan.actions.size()}, {"digest", digest}};
+  if (plan.dirty) run_summary["dirty"] = true;
+  run->Finish(plan.HasChanges() ? "changes" : "ok", SafeDump(run_summary));
 
   phase("save plan");
   if (o.json) {
@@ -205,7 +232,9 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   } else {
     bool color = UseColor(o.no_color, env, out);
     out << engine::RenderPlanText(plan, color);
-    if (!o.out.empty()) out << "\nSaved the plan to " << o.out << "; apply exactly it with: galley apply " << o.out << "\n";
+    if (!o.out.empty()) {
+      out << "\nSaved the plan to " << o.out << "; apply exactly it with: " << ApplyCommandFor(*ws, o) << "\n";
+    }
   }
   if (o.detailed && plan.HasChanges()) return kExitChanges;
   return kExitOk;

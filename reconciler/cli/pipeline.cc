@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <iostream>
 #include <ostream>
-#include <random>
 
 #include "base/digest.h"
 #include "base/strings.h"
 #include "base/subprocess.h"
+#include "base/uuid.h"
 #include "engine/desired.h"
 #include "engine/observer.h"
 #include "engine/view_text.h"
@@ -85,8 +85,11 @@ void MergeAppliedFromConsul(Observed* o) {
 }
 
 bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Platform& platform, const char* command,
-                         std::ostream& err) {
-  auto endpoints = clients::ResolveEndpoints(platform, {o.marathon, o.consul}, ws->env);
+                         std::ostream& err, const clients::EndpointFlags& saved_plan = {}) {
+  clients::EndpointFlags flags = saved_plan;
+  flags.marathon_urls = o.marathon;
+  flags.consul_url = o.consul;
+  auto endpoints = clients::ResolveEndpoints(platform, flags, ws->env);
   if (!endpoints.ok()) {
     err << "galley " << command << ": " << endpoints.status().message() << "\n";
     return false;
@@ -180,10 +183,19 @@ std::string GitCommit(const std::string& dir, const std::string& rev) {
   return commit;
 }
 
+std::string GitTree(const std::string& dir, const std::string& rev) {
+  // "<rev>:./" is DIR's own tree (paths after ':' starting with ./ are relative to -C).
+  auto tree = RunCommand({"git", "-C", dir, "rev-parse", "--verify", "-q", (rev.empty() ? "HEAD" : rev) + ":./"});
+  if (!tree.ok() || tree->exit_code != 0) return "";
+  return tree->out.substr(0, tree->out.find('\n'));
+}
+
 std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err) {
   auto ws = std::make_unique<Workspace>();
   ws->env = clients::ProcessEnvironment();
   ws->commit = GitCommit(o.dir, o.rev);
+  ws->dirty = ws->commit.size() > 6 && ws->commit.compare(ws->commit.size() - 6, 6, "-dirty") == 0;
+  if (!ws->commit.empty() && !ws->dirty) ws->tree = GitTree(o.dir, o.rev);
   std::string load_dir = o.dir, export_root;
   if (!o.rev.empty()) {
     if (ws->commit.empty()) {
@@ -232,12 +244,32 @@ std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* com
 }
 
 std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::Platform* platform,
-                                           const char* command, std::ostream& err) {
+                                           const char* command, std::ostream& err,
+                                           const clients::EndpointFlags& saved_plan) {
   auto ws = std::make_unique<Workspace>();
   ws->env = clients::ProcessEnvironment();
   model::Platform empty;
-  if (!ConnectAndOpenStore(ws.get(), o, platform ? *platform : empty, command, err)) return nullptr;
+  if (!ConnectAndOpenStore(ws.get(), o, platform ? *platform : empty, command, err, saved_plan)) return nullptr;
   return ws;
+}
+
+Result<std::string> CreateHmacKey(Workspace& ws) {
+  std::string key_path = engine::HmacKeyKey(ws.state.platform);
+  ASSIGN_OR_RETURN(bool written, ws.consul->PutKv(key_path, RandomKey(), uint64_t{0}));
+  (void)written;
+  ASSIGN_OR_RETURN(auto entry, ws.consul->GetKv(key_path));
+  if (entry.value.empty()) return Status::Unavailable("consul: " + key_path + " is empty");
+  return entry.value;
+}
+
+void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan* plan) {
+  plan->commit = ws.commit;
+  plan->tree = ws.tree;
+  plan->dirty = ws.dirty;
+  plan->galley_version = GALLEY_VERSION;
+  plan->marathon_urls = ws.endpoints.marathon.urls;
+  plan->consul_url = ws.endpoints.consul.url;
+  plan->desired_digests = engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets);
 }
 
 std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind, std::ostream& err) {
@@ -330,15 +362,7 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   return o;
 }
 
-std::string RandomKey() {
-  std::random_device rd;
-  std::string bytes;
-  for (int i = 0; i < 8; ++i) {
-    uint32_t v = rd();
-    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  return Sha256Hex(bytes);
-}
+std::string RandomKey() { return RandomHex(32); }
 
 engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
                                  const std::string& compare_key, bool durable) {

@@ -50,11 +50,16 @@ std::string Who(const std::map<std::string, std::string>& env);
 // The Git commit DIR is at ("-dirty" appended when the work tree under DIR has changes), or
 // REV's commit; "" when DIR is not in a Git work tree.
 std::string GitCommit(const std::string& dir, const std::string& rev);
+// The Git tree DIR has at REV (HEAD when empty): the same for a merge commit that changed
+// nothing under DIR. "" when DIR is not in a Git work tree.
+std::string GitTree(const std::string& dir, const std::string& rev);
 
 // Everything a command that talks to the platform needs, opened once.
 struct Workspace {
   std::map<std::string, std::string> env;
   std::string commit;
+  std::string tree;    // GitTree of what was loaded; "" when dirty or outside Git
+  bool dirty = false;  // loaded from a work tree with uncommitted changes
   model::DesiredState state;
   std::vector<std::string> environments;  // in scope (--env), platform-file order
   clients::Endpoints endpoints;
@@ -72,8 +77,18 @@ std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* com
 
 // Opens only the clients and the store (for `apply PLANFILE`, which needs no repository):
 // endpoints from flags, environment and, when given, the platform file's defaults.
+// `saved_plan`: the endpoints of a saved plan, used after everything else (EndpointFlags).
 std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::Platform* platform,
-                                           const char* command, std::ostream& err);
+                                           const char* command, std::ostream& err,
+                                           const clients::EndpointFlags& saved_plan = {});
+
+// Creates the platform's HMAC key in Consul with cas=0 (two runs racing agree on whichever
+// was written first) and returns the key that is there.
+Result<std::string> CreateHmacKey(Workspace& ws);
+
+// Fills in what a plan records about where it comes from: commit, tree, dirty, galley's
+// version, the endpoints (URLs only) and the digests of the desired state `in` holds.
+void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan* plan);
 
 // A run recorded in the store for one command (`kind`: plan, apply, drift): begun with the
 // workspace's commit and who, finished once. Fail() records the message, prints

@@ -41,8 +41,9 @@ std::string Lower(std::string s) {
 // Validates `url` (shown to the user as `shown`) and returns it without trailing slashes,
 // the scheme lower-cased. Errors name the source: "GALLEY_MARATHON_URL: 'ftp://x' is not an
 // http(s) URL".
-Result<std::string> CheckUrl(const std::string& source, const std::string& shown,
+Result<std::string> CheckUrl(const std::string& source, const std::string& shown_raw,
                              const std::string& url) {
+  const std::string shown = net::RedactUrl(shown_raw);  // never a password in a message
   size_t sep = url.find("://");
   std::string scheme = sep == std::string::npos ? "" : Lower(url.substr(0, sep));
   if (scheme != "http" && scheme != "https") {
@@ -102,9 +103,11 @@ Result<MarathonEndpoint> ResolveMarathon(const model::Platform& platform,
   for (const std::string& f : flags.marathon_urls) {
     RETURN_IF_ERROR(AppendUrls("--marathon", f, &m.urls));
   }
+  m.source = "--marathon";
   if (m.urls.empty()) {
     if (auto v = Get(env, "GALLEY_MARATHON_URL")) {
       RETURN_IF_ERROR(AppendUrls("GALLEY_MARATHON_URL", *v, &m.urls));
+      m.source = "GALLEY_MARATHON_URL";
     }
   }
   if (m.urls.empty()) {
@@ -113,6 +116,13 @@ Result<MarathonEndpoint> ResolveMarathon(const model::Platform& platform,
     for (const std::string& u : platform.marathon_urls) {
       RETURN_IF_ERROR(AppendUrls(source, u, &m.urls));
     }
+    m.source = source;
+  }
+  if (m.urls.empty()) {
+    for (const std::string& u : flags.fallback_marathon_urls) {
+      RETURN_IF_ERROR(AppendUrls(flags.fallback_source, u, &m.urls));
+    }
+    m.source = flags.fallback_source;
   }
   if (m.urls.empty()) {
     return Status::InvalidArgument(
@@ -156,16 +166,19 @@ Result<ConsulEndpoint> ResolveConsul(const model::Platform& platform, const Endp
   ConsulEndpoint c;
   std::string flag_url = Trim(flags.consul_url);
   if (!flag_url.empty()) {
+    c.source = "--consul";
     ASSIGN_OR_RETURN(c.url, CheckUrl("--consul", flag_url, flag_url));
   } else if (auto v = Get(env, "GALLEY_CONSUL_URL")) {
+    c.source = "GALLEY_CONSUL_URL";
     ASSIGN_OR_RETURN(c.url, CheckUrl("GALLEY_CONSUL_URL", *v, *v));
   } else if (auto addr = Get(env, "CONSUL_HTTP_ADDR")) {
+    c.source = "CONSUL_HTTP_ADDR";
     if (addr->find("://") != std::string::npos) {
       ASSIGN_OR_RETURN(c.url, CheckUrl("CONSUL_HTTP_ADDR", *addr, *addr));
     } else {
       // host:port, as Consul's CLI takes it; CONSUL_HTTP_SSL=true selects https.
       if (addr->find_first_of("/?#@") != std::string::npos) {
-        return Status::InvalidArgument("CONSUL_HTTP_ADDR: " + Quote(*addr) +
+        return Status::InvalidArgument("CONSUL_HTTP_ADDR: " + Quote(net::RedactUrl(*addr)) +
                                        " is neither host:port nor an http(s) URL");
       }
       std::string scheme = "http";
@@ -182,7 +195,12 @@ Result<ConsulEndpoint> ResolveConsul(const model::Platform& platform, const Endp
     std::string source =
         (platform.file.empty() ? std::string("galley.yaml") : platform.file) + ": consul.url";
     std::string u = Trim(platform.consul_url);
+    c.source = source;
     ASSIGN_OR_RETURN(c.url, CheckUrl(source, u, u));
+  } else if (!Trim(flags.fallback_consul_url).empty()) {
+    std::string u = Trim(flags.fallback_consul_url);
+    c.source = flags.fallback_source;
+    ASSIGN_OR_RETURN(c.url, CheckUrl(flags.fallback_source, u, u));
   } else {
     return Status::InvalidArgument(
         "no Consul URL: set --consul, GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR or consul.url in "

@@ -22,6 +22,9 @@
 //   - Consul token: CONSUL_HTTP_TOKEN. CA file: GALLEY_CA_FILE for both APIs, else
 //     CONSUL_CACERT for Consul.
 //   - Blank variables count as unset.
+//   - `apply PLANFILE`: the plan's own endpoints come after all of these (EndpointFlags'
+//     fallback); each endpoint records its source.
+//   - Messages never show a URL's credentials (net::RedactUrl).
 // Pure: the environment is passed in as a map, so tests need not touch the process's.
 #pragma once
 
@@ -39,12 +42,14 @@ struct MarathonEndpoint {
   std::string basic_user, basic_password;
   std::string token;  // DC/OS ACS token: "Authorization: token=<token>"
   std::string ca_file;
+  std::string source;  // where the URLs came from: "--marathon", "GALLEY_MARATHON_URL", ...
 };
 
 struct ConsulEndpoint {
   std::string url;
   std::string token;  // X-Consul-Token
   std::string ca_file;
+  std::string source;  // where the URL came from: "--consul", "CONSUL_HTTP_ADDR", ...
 };
 
 struct Endpoints {
@@ -55,6 +60,11 @@ struct Endpoints {
 struct EndpointFlags {
   std::vector<std::string> marathon_urls;  // --marathon (repeatable or comma-separated)
   std::string consul_url;                  // --consul
+  // The endpoints a saved plan was made against (`apply PLANFILE`): the last resort, after
+  // galley.yaml; `fallback_source` names them in messages and in `source` (the plan file).
+  std::vector<std::string> fallback_marathon_urls;
+  std::string fallback_consul_url;
+  std::string fallback_source;
 };
 
 // Fails with kInvalidArgument naming the source of a malformed URL.

@@ -165,4 +165,52 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
   return out;
 }
 
+std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>& apps,
+                                                  const std::vector<DesiredKv>& kv,
+                                                  const std::vector<std::string>& environments,
+                                                  const std::set<std::string>& targets) {
+  std::set<std::string> envs(environments.begin(), environments.end());
+  auto in_scope = [&](const std::string& service, const std::string& env) {
+    if (service.empty() && env.empty()) return targets.empty();
+    return envs.count(env) && (targets.empty() || targets.count(service));
+  };
+  auto group = [](const std::string& service, const std::string& env) {
+    return service.empty() && env.empty() ? std::string("(platform)") : env + "/" + service;
+  };
+  std::map<std::string, nlohmann::json> groups;
+  for (const auto& a : apps) {
+    if (!in_scope(a.service, a.env)) continue;
+    nlohmann::json body = a.body;
+    if (body.contains("labels") && body["labels"].is_object()) body["labels"].erase(kConfigDigestLabel);
+    auto& g = groups[group(a.service, a.env)];
+    g["app"] = nlohmann::json{{"id", a.id}, {"body", body}, {"ignore", a.ignore}, {"paused", a.paused}};
+  }
+  for (const auto& k : kv) {
+    if (!in_scope(k.service, k.env)) continue;
+    auto& g = groups[group(k.service, k.env)];
+    g["kv"][k.key] = k.secret ? nlohmann::json{{"secret", k.secret_source}, {"paused", k.paused}}
+                              : nlohmann::json{{"value", k.value.value_or("")}, {"paused", k.paused}};
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [name, g] : groups) out[name] = Sha256Hex(g.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return out;
+}
+
+std::vector<std::string> DesiredDifferences(const std::map<std::string, std::string>& planned,
+                                            const std::map<std::string, std::string>& now) {
+  std::vector<std::string> out;
+  for (const auto& [name, digest] : planned) {
+    auto it = now.find(name);
+    if (it == now.end()) {
+      out.push_back(name + ": in the plan, no longer declared");
+    } else if (it->second != digest) {
+      out.push_back(name + ": changed since the plan");
+    }
+  }
+  for (const auto& [name, digest] : now) {
+    if (!planned.count(name)) out.push_back(name + ": declared, not in the plan");
+  }
+  return out;
+}
+
 }  // namespace galley::engine

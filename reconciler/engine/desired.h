@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,21 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
 // HMAC is unknown.
 std::optional<std::string> ConfigDigest(const std::string& hmac_key,
                                         const std::map<std::string, std::optional<std::string>>& value_hmacs);
+
+// What a plan's desired state is, for telling whether a repository still declares what a
+// saved plan was made from (`apply PLANFILE DIR`), whatever its commit id: for each
+// "<env>/<service>" in scope, the sha256 of its rendered app (without the
+// galley.config-digest label, which depends on secret values, not on the repository), its
+// ignore list, paused flag and KV entries (literal values; secrets by their source); and
+// "(platform)" for the platform-wide keys when no --target narrows the scope.
+std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>& apps,
+                                                  const std::vector<DesiredKv>& kv,
+                                                  const std::vector<std::string>& environments,
+                                                  const std::set<std::string>& targets);
+// Where `planned` and `now` (both from DesiredDigests) differ: "production/web: changed",
+// "... : not in the plan", "... : only in the plan". Empty when equal.
+std::vector<std::string> DesiredDifferences(const std::map<std::string, std::string>& planned,
+                                            const std::map<std::string, std::string>& now);
 
 // "/app/production/", ... and "app/production/", ... for the environments in the platform.
 std::vector<std::string> ManagedAppPrefixes(const model::Platform& p);

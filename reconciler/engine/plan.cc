@@ -95,6 +95,12 @@ std::string Summary(const Plan& p) {
          " to put, " + std::to_string(n[ActionKind::kKvDelete]) + " to delete.";
 }
 
+std::string DirtyNote(const Plan& p) {
+  std::string base = p.commit.size() > 6 ? ShortCommit(p.commit.substr(0, p.commit.size() - 6)) : "HEAD";
+  return "planned from a work tree with uncommitted changes: this plan is not of commit " + base +
+         " (commit them and plan again for a plan of a commit)";
+}
+
 }  // namespace
 
 const char* ActionKindName(ActionKind k) {
@@ -132,10 +138,14 @@ json PlanToJson(const Plan& p) {
     if (!a.live_digest.empty()) actions.back()["live_digest"] = a.live_digest;
     if (!a.record.is_null()) actions.back()["record"] = a.record;
   }
-  return json{{"galley_plan", p.schema_version},
+  json doc{{"galley_plan", p.schema_version},
               {"galley_version", p.galley_version},
               {"platform", p.platform},
               {"commit", p.commit},
+              {"tree", p.tree},
+              {"dirty", p.dirty},
+              {"endpoints", json{{"marathon", p.marathon_urls}, {"consul", p.consul_url}}},
+              {"desired_digests", p.desired_digests},
               {"created_at", p.created_at},
               {"environments", p.environments},
               {"targets", p.targets},
@@ -146,6 +156,8 @@ json PlanToJson(const Plan& p) {
               {"warnings", p.warnings},
               {"observed", json{{"apps", p.observed_apps}, {"keys", p.observed_keys}, {"requests", p.requests}}},
               {"summary", Summary(p)}};
+  if (!p.signature.is_null()) doc["signature"] = p.signature;
+  return doc;
 }
 
 Result<Plan> PlanFromJson(const json& doc) {
@@ -163,6 +175,16 @@ Result<Plan> PlanFromJson(const json& doc) {
     p.platform = doc.at("platform").get<std::string>();
     p.commit = doc.at("commit").get<std::string>();
     p.created_at = doc.at("created_at").get<std::string>();
+    if (doc.contains("tree")) p.tree = doc.at("tree").get<std::string>();
+    if (doc.contains("dirty")) p.dirty = doc.at("dirty").get<bool>();
+    if (doc.contains("endpoints")) {
+      p.marathon_urls = doc.at("endpoints").at("marathon").get<std::vector<std::string>>();
+      p.consul_url = doc.at("endpoints").at("consul").get<std::string>();
+    }
+    if (doc.contains("desired_digests")) {
+      p.desired_digests = doc.at("desired_digests").get<std::map<std::string, std::string>>();
+    }
+    if (doc.contains("signature")) p.signature = doc.at("signature");
     p.environments = doc.at("environments").get<std::vector<std::string>>();
     p.targets = doc.at("targets").get<std::vector<std::string>>();
     std::set<std::string> seen;  // action ids so far
@@ -225,7 +247,110 @@ Result<Plan> PlanFromJson(const json& doc) {
 std::string PlanDigest(const Plan& plan) {
   json j = PlanToJson(plan);
   j.erase("created_at");
+  j.erase("signature");
   return Sha256Hex(SafeDump(j));
+}
+
+namespace {
+
+// The key plan signatures are made with: derived, so a plan's signature is never an HMAC
+// that galley computes for anything else under the platform key (secrets, config digests).
+std::string SigningKey(const std::string& platform_key) {
+  return HmacSha256Hex(platform_key, "galley plan file signature v1");
+}
+
+// Names the key without revealing it, so "signed with another key" can be told apart from
+// "changed after signing".
+std::string KeyId(const std::string& platform_key) {
+  return HmacSha256Hex(platform_key, "galley key id v1").substr(0, 16);
+}
+
+// One HMAC per top-level member and per action (by id; "#<index>" without one), labelled as
+// messages name them.
+std::map<std::string, std::string> Parts(const json& doc, const std::string& key) {
+  std::map<std::string, std::string> parts;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    if (it.key() == "signature") continue;
+    if (it.key() == "actions" && it->is_array()) {
+      size_t i = 0;
+      for (const auto& a : *it) {
+        std::string id = a.is_object() && a.contains("id") && a["id"].is_string() ? a["id"].get<std::string>()
+                                                                                 : "#" + std::to_string(i);
+        parts["action " + id] = HmacSha256Hex(key, "action\n" + SafeDump(a));
+        ++i;
+      }
+      parts["actions"] = HmacSha256Hex(key, "actions\n" + std::to_string(it->size()));
+      continue;
+    }
+    parts[it.key()] = HmacSha256Hex(key, it.key() + "\n" + SafeDump(*it));
+  }
+  return parts;
+}
+
+std::string Canonical(const json& doc) {
+  json body = doc;
+  body.erase("signature");
+  return SafeDump(body);
+}
+
+}  // namespace
+
+json SignPlanDocument(const json& doc, const std::string& platform_key) {
+  std::string key = SigningKey(platform_key);
+  return json{{"algorithm", "hmac-sha256"},
+              {"key_id", KeyId(platform_key)},
+              {"plan", HmacSha256Hex(key, Canonical(doc))},
+              {"parts", Parts(doc, key)}};
+}
+
+Status VerifyPlanDocument(const json& doc, const std::string& platform_key, const std::string& key_source) {
+  if (!doc.is_object() || !doc.contains("signature")) {
+    return Status::PermissionDenied(
+        "it is not signed (plan files are signed with the platform's HMAC key by `galley plan --out`; this one "
+        "was made by an older galley or its signature was removed): plan again");
+  }
+  const json& sig = doc["signature"];
+  if (!sig.is_object() || sig.value("algorithm", "") != "hmac-sha256" || !sig.contains("key_id") ||
+      !sig["key_id"].is_string() || !sig.contains("plan") || !sig["plan"].is_string()) {
+    return Status::PermissionDenied("its signature is malformed");
+  }
+  if (sig["key_id"].get<std::string>() != KeyId(platform_key)) {
+    return Status::PermissionDenied("it was signed with another key (key id " + sig["key_id"].get<std::string>() +
+                                    "; the key here, from " + key_source + ", has id " + KeyId(platform_key) +
+                                    "): it was planned against another platform, or GALLEY_HMAC_KEY differs "
+                                    "between the runner that planned and this one");
+  }
+  std::string key = SigningKey(platform_key);
+  if (HmacSha256Hex(key, Canonical(doc)) == sig["plan"].get<std::string>()) return Status::Ok();
+  // Say what was changed: the members and actions whose own HMAC does not match.
+  std::vector<std::string> changed;
+  std::map<std::string, std::string> now = Parts(doc, key);
+  std::map<std::string, std::string> signed_parts;
+  if (sig.contains("parts") && sig["parts"].is_object()) {
+    for (auto it = sig["parts"].begin(); it != sig["parts"].end(); ++it) {
+      if (it->is_string()) signed_parts[it.key()] = it->get<std::string>();
+    }
+  }
+  for (const auto& [name, h] : now) {
+    auto it = signed_parts.find(name);
+    if (it == signed_parts.end()) {
+      changed.push_back(name + " (added)");
+    } else if (it->second != h) {
+      changed.push_back(name == "actions" ? "the number of actions" : name);
+    }
+  }
+  for (const auto& [name, h] : signed_parts) {
+    if (!now.count(name)) changed.push_back(name + " (removed)");
+  }
+  if (changed.empty()) changed.push_back("the order of its actions, or the signature itself");
+  if (changed.size() > 12) {
+    size_t more = changed.size() - 10;
+    changed.resize(10);
+    changed.push_back("and " + std::to_string(more) + " more");
+  }
+  std::string list;
+  for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;
+  return Status::PermissionDenied("it was changed after it was signed: " + list);
 }
 
 std::string RenderPlanText(const Plan& p, bool color) {
@@ -234,6 +359,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
                     (p.commit.empty() ? "" : " at commit " + ShortCommit(p.commit)) + " (" +
                     std::to_string(p.observed_apps) + " live apps and " + std::to_string(p.observed_keys) +
                     " keys observed in " + std::to_string(p.requests) + " requests)\n";
+  if (p.dirty) out += st.Wrap("33", "warning: ") + DirtyNote(p) + "\n";
   for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + w + "\n";
   if (!p.actions.empty()) out += "\n";
   for (const auto& a : p.actions) {
@@ -279,6 +405,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
 std::string RenderPlanMarkdown(const Plan& p) {
   std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +
                     "\n\n**" + Summary(p) + "**\n";
+  if (p.dirty) out += "\n> :warning: " + DirtyNote(p) + "\n";
   for (const auto& w : p.warnings) out += "\n> :warning: " + w + "\n";
   if (!p.actions.empty()) {
     out += "\n| | action | target | reason |\n|---|---|---|---|\n";

@@ -7,6 +7,7 @@
 // secret value (secrets are carried as their source and HMAC). Values; not synchronised.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,20 @@ struct PlanItem {  // an unmanaged object, a drift reported but not reverted, a 
 
 struct Plan {
   std::string platform;
-  std::string commit;
+  std::string commit;  // "-dirty" appended when planned from a work tree with changes
+  // The Git tree of DIR at `commit` (what the repository holds, whatever the commit id: a
+  // merge commit of the same content has the same tree); "" outside Git or when dirty.
+  std::string tree;
+  bool dirty = false;  // planned from a work tree with uncommitted changes under DIR
+  // The endpoints the plan was made against (URLs only, never credentials): `apply
+  // PLANFILE` uses them when no flag, variable or DIR's galley.yaml names others.
+  std::vector<std::string> marathon_urls;
+  std::string consul_url;
+  // The desired state the plan was made from: "<env>/<service>" (and "(platform)") → sha256
+  // (engine::DesiredDigests); `apply PLANFILE DIR` re-renders DIR and compares.
+  std::map<std::string, std::string> desired_digests;
+  // The plan file's signature (SignPlanDocument); null when unsigned. Not part of the digest.
+  nlohmann::json signature;
   std::string galley_version;
   int schema_version = kPlanSchemaVersion;
   std::string created_at;
@@ -88,7 +102,19 @@ inline std::string ResourceKeyOf(const Action& a) {
 nlohmann::json PlanToJson(const Plan& plan);
 Result<Plan> PlanFromJson(const nlohmann::json& doc);
 // sha256 of the plan's canonical JSON: the identity under which it is saved and applied once.
+// Neither the time it was made nor its signature is part of it.
 std::string PlanDigest(const Plan& plan);
+
+// Plan files are signed (issue #10): an edited plan must not be applied. The signature is
+// HMAC-SHA256 under a key derived from the platform's HMAC key, over the canonical JSON of
+// the document without its "signature" member; one HMAC per top-level member and per
+// action rides along so a refusal names what was changed. `key_source` says where the key
+// came from ("GALLEY_HMAC_KEY", "consul:galley/<platform>/hmac-key"), for messages.
+nlohmann::json SignPlanDocument(const nlohmann::json& doc, const std::string& platform_key);
+// Ok when `doc` carries a signature made with `platform_key` over exactly its content;
+// else kPermissionDenied saying what does not match (unsigned, another key, which members
+// or actions were changed).
+Status VerifyPlanDocument(const nlohmann::json& doc, const std::string& platform_key, const std::string& key_source);
 
 // Human output in the style of `terraform plan`; colour only when asked (a terminal).
 std::string RenderPlanText(const Plan& plan, bool color);

@@ -21,4 +21,9 @@ struct Url {
   std::string Origin() const;
 };
 
+// `text` with everything between the scheme and its last '@' (the user information,
+// "user:password@") replaced by "***@", for messages: a URL is never printed with its
+// credentials, even one whose password holds '/' or '?'. Works on "host:port" forms too.
+std::string RedactUrl(const std::string& text);
+
 }  // namespace galley::net

@@ -249,3 +249,73 @@ TEST(Endpoints, ProcessEnvironmentReadsTheProcess) {
 
 }  // namespace
 }  // namespace galley::clients
+
+namespace galley::clients {
+namespace {
+
+// Issue #11: a URL with credentials is refused without printing them.
+TEST(Endpoints, CredentialsInUrlsAreNeverPrinted) {
+  const std::vector<std::pair<Env, EndpointFlags>> cases = {
+      {{{"GALLEY_MARATHON_URL", "http://deploy:s3cret-pw@m:8080"}}, {}},
+      {{{"GALLEY_MARATHON_URL", "http://deploy:s3cret-pw@m:8080?x"}}, {}},
+      {{{"GALLEY_MARATHON_URL", "ftp://deploy:s3cret-pw@m:8080"}}, {}},
+      {{}, {{"http://deploy:s3cret-pw@"}, ""}},
+      {{}, {{}, "http://deploy:s3cret-pw@c:8500"}},
+      {{{"GALLEY_CONSUL_URL", "https://:s3cret-pw@c:8500/"}}, {}},
+      {{{"CONSUL_HTTP_ADDR", "deploy:s3cret-pw@c:8500"}}, {}},
+      {{{"CONSUL_HTTP_ADDR", "deploy:s3cret-pw@c:8500/x y"}}, {}},
+  };
+  for (const auto& [env, flags] : cases) {
+    auto e = Resolve(env, flags);
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.status().message().find("s3cret-pw"), std::string::npos) << e.status().message();
+    EXPECT_NE(e.status().message().find("***@"), std::string::npos) << e.status().message();
+  }
+  auto yaml = Resolve({}, {}, PlatformWith({"http://u:s3cret-pw@m:8080"}));
+  ASSERT_FALSE(yaml.ok());
+  EXPECT_EQ(yaml.status().message(),
+            "/repo/galley.yaml: marathon.urls: 'http://***@m:8080' is not a valid URL (credentials in URLs are not "
+            "supported (use the environment): http://***@m:8080)");
+}
+
+// Issue #10: the endpoints a saved plan was made against come last, after galley.yaml, and
+// each endpoint says where it came from.
+TEST(Endpoints, ASavedPlansEndpointsAreTheLastResort) {
+  EndpointFlags plan;
+  plan.fallback_marathon_urls = {"http://plan-m:8080"};
+  plan.fallback_consul_url = "http://plan-c:8500";
+  plan.fallback_source = "plan.json";
+  auto only_plan = Resolve({}, plan, model::Platform{});
+  ASSERT_TRUE(only_plan.ok()) << only_plan.status().message();
+  EXPECT_EQ(only_plan->marathon.urls, std::vector<std::string>{"http://plan-m:8080"});
+  EXPECT_EQ(only_plan->consul.url, "http://plan-c:8500");
+  EXPECT_EQ(only_plan->marathon.source, "plan.json");
+  EXPECT_EQ(only_plan->consul.source, "plan.json");
+
+  auto yaml = Resolve({}, plan);
+  ASSERT_TRUE(yaml.ok());
+  EXPECT_EQ(yaml->consul.url, "http://yaml-c:8500");
+  EXPECT_EQ(yaml->consul.source, "/repo/galley.yaml: consul.url");
+  EXPECT_EQ(yaml->marathon.source, "/repo/galley.yaml: marathon.urls");
+
+  EndpointFlags flags = plan;
+  flags.consul_url = "http://flag-c:8500";
+  auto over = Resolve({{"GALLEY_MARATHON_URL", "http://env-m:8080"}}, flags, model::Platform{});
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(over->marathon.urls, std::vector<std::string>{"http://env-m:8080"});
+  EXPECT_EQ(over->marathon.source, "GALLEY_MARATHON_URL");
+  EXPECT_EQ(over->consul.url, "http://flag-c:8500");
+  EXPECT_EQ(over->consul.source, "--consul");
+  auto addr = Resolve({{"CONSUL_HTTP_ADDR", "c:8500"}}, plan, model::Platform{});
+  ASSERT_TRUE(addr.ok());
+  EXPECT_EQ(addr->consul.source, "CONSUL_HTTP_ADDR");
+
+  plan.fallback_consul_url = "http://u:pw@plan-c:8500";
+  auto bad = Resolve({}, plan, model::Platform{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("pw@"), std::string::npos) << bad.status().message();
+  EXPECT_EQ(bad.status().message().rfind("plan.json: ", 0), 0u) << bad.status().message();
+}
+
+}  // namespace
+}  // namespace galley::clients

@@ -861,6 +861,105 @@ def group_g(work):
         sb.stop()
 
 
+# --- H: saved plans in CI (issues #10, #11) ----------------------------------------------
+
+def group_h(work):
+    sb = Sandbox(work, "sandbox-h", "--health-delay", FAST_HEALTH_MS)
+    try:
+        g = Galley(sb, work, "h.db")
+        repo = Repo(work, "repo-h", git=True)
+        # The repository names the sandbox's endpoints; the shell names none.
+        repo.edit("galley.yaml", "urls: [http://127.0.0.1:8080]", f"urls: [{sb.m}]")
+        repo.edit("galley.yaml", "url: http://127.0.0.1:8500", f"url: {sb.c}")
+        env = {k: v for k, v in g.env.items() if k not in ("GALLEY_MARATHON_URL", "GALLEY_CONSUL_URL")}
+
+        def in_repo(*argv):
+            return subprocess.run([*argv, "--state", g.state], capture_output=True, text=True, cwd=repo.dir,
+                                  stdin=subprocess.DEVNULL, env=env, timeout=90)
+
+        # 14. plan --out from inside the repository prints an apply command that works there.
+        r = in_repo(GALLEY, "plan", "--out", "first.json")
+        printed = re.search(r"apply exactly it with: (galley apply .*)$", r.stdout, re.M)
+        check("14 plan --out (from inside the repo, endpoints only in galley.yaml) prints the apply command",
+              r.returncode == 0 and printed, r.stdout[-500:] + r.stderr)
+        argv = printed.group(1).split() if printed else ["galley", "apply", "first.json"]
+        r = in_repo(GALLEY, *argv[1:], "--auto-approve")
+        check("14 ... and that command applies it from there (exit 0)", r.returncode == 0,
+              f"{argv}: exit {r.returncode}: {r.stderr}{r.stdout[-800:]}")
+        if r.returncode != 0:  # the scenarios below need the platform applied
+            in_repo(GALLEY, "apply", ".", "--auto-approve")
+        doc = json.load(open(repo.path("first.json")))
+        check("14 the plan file names its endpoints, never credentials",
+              doc.get("endpoints") == {"marathon": [sb.m], "consul": sb.c}, doc.get("endpoints"))
+        os.remove(repo.path("first.json"))
+        # A CI runner with only Consul's address set (and no checkout) applies a plan file.
+        repo.edit("services/test-server.yaml", "instances: 4", "instances: 3")
+        plan_file = os.path.join(work, "h1.json")
+        r = in_repo(GALLEY, "plan", "--out", plan_file)
+        ci_env = dict(env, CONSUL_HTTP_ADDR=sb.c.replace("http://", ""))
+        r = subprocess.run([GALLEY, "apply", plan_file, "--auto-approve", "--state", g.state], capture_output=True,
+                           text=True, cwd=work, stdin=subprocess.DEVNULL, env=ci_env, timeout=90)
+        check("14 apply PLANFILE with only CONSUL_HTTP_ADDR set uses the plan's Marathon (exit 0)",
+              r.returncode == 0 and sb.app("/app/production/test-server")["instances"] == 3,
+              f"exit {r.returncode}: {r.stderr}{r.stdout[-800:]}")
+        if r.returncode != 0:
+            in_repo(GALLEY, "apply", ".", "--auto-approve")
+
+        # 15. An edited plan file: refused, nothing deployed, nothing recorded as applied.
+        repo.edit("services/test-server.yaml", "ef5a154e25b268c611006d08a78a3ec0a451e7ed-56",
+                  "ef5a154e25b268c611006d08a78a3ec0a451e7ed-57")
+        r = in_repo(GALLEY, "plan", "--out", plan_file)
+        doc = json.load(open(plan_file))
+        for a in doc["actions"]:
+            if a["target"] == "/app/production/test-server":
+                a["desired"]["container"]["docker"]["image"] = "evil.example.com/test-server:latest"
+        json.dump(doc, open(plan_file, "w"), indent=2)
+        image = sb.app("/app/production/test-server")["container"]["docker"]["image"]
+        r = in_repo(GALLEY, "apply", plan_file, ".", "--auto-approve")
+        check("15 an edited plan file is refused: exit 1 naming the edited action",
+              r.returncode == 1 and "changed after it was signed: action app:/app/production/test-server" in r.stderr,
+              f"exit {r.returncode}: {r.stderr}")
+        check("15 ... nothing was deployed", sb.app("/app/production/test-server")["container"]["docker"]["image"]
+              == image and "evil" not in json.dumps(sb.apps()))
+        r = in_repo(GALLEY, "plan", "--detailed-exitcode")
+        check("15 ... nor recorded as applied: the change is still pending", r.returncode == 2, r.stdout[-800:])
+
+        # 16. Planned on a pull request, applied after the merge (another commit, same content).
+        main_branch = repo.git("rev-parse", "--abbrev-ref", "HEAD")
+        repo.git("checkout", "-q", "-b", "pr")
+        pr = repo.edit("services/session-cache.yaml", "staging: {tag: 7.0.15-b3, instances: 1}",
+                       "staging: {tag: 7.0.15-b3, instances: 2}")
+        r = in_repo(GALLEY, "plan", "--out", plan_file)
+        repo.git("checkout", "-q", main_branch)
+        with open(repo.path("NOTES.md"), "w") as f:
+            f.write("unrelated\n")
+        repo.commit("notes")
+        repo.git("merge", "-q", "--no-ff", "-m", "merge pr", "pr")
+        merged = repo.git("rev-parse", "HEAD")
+        r = in_repo(GALLEY, "apply", plan_file, ".", "--auto-approve")
+        check("16 a plan of the PR applies after the merge (other commit, same desired state): exit 0",
+              r.returncode == 0 and merged != pr and sb.app("/app/staging/session-cache")["instances"] == 2,
+              f"exit {r.returncode}: {r.stderr}{r.stdout[-800:]}")
+
+        # 17. A dirty work tree says so, in the plan and in history.
+        repo.edit("services/session-cache.yaml", "staging: {tag: 7.0.15-b3, instances: 2}",
+                  "staging: {tag: 7.0.15-b3, instances: 1}")
+        repo.git("reset", "-q", "--soft", "HEAD~1")  # the edit stays uncommitted
+        r = in_repo(GALLEY, "plan")
+        check("17 plan of a dirty work tree warns that it is not of a commit",
+              "uncommitted changes: this plan is not of commit" in r.stdout, r.stdout[:800])
+        run = g.last_run("plan")
+        check("17 ... and history records it", run["commit"].endswith("-dirty")
+              and (run.get("summary") or {}).get("dirty") is True, run)
+
+        # 18. Credentials in a URL are refused without being printed.
+        r = in_repo(GALLEY, "plan", "--marathon", sb.m.replace("http://", "http://deploy:s3cret-pw@"))
+        check("18 a URL with user:password is refused without printing the password",
+              r.returncode == 1 and "s3cret-pw" not in r.stderr + r.stdout and "***@" in r.stderr, r.stderr)
+    finally:
+        sb.stop()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="galley-apply-cli-")
     timings = []
@@ -871,7 +970,8 @@ def main():
                          ("D: kill -9 mid-apply", group_d),
                          ("E: faults mid-apply", group_e),
                          ("F: process runner", group_f),
-                         ("G: SIGTERM mid-apply", group_g)):
+                         ("G: SIGTERM mid-apply", group_g),
+                         ("H: saved plans in CI: signed, endpoints, merge commits, dirty trees", group_h)):
             only = os.environ.get("GALLEY_E2E_ONLY", "")  # e.g. "AD": run only groups A and D
             if only and name[0] not in only:
                 continue

@@ -24,6 +24,7 @@
 #include "sandbox/common/faults.h"
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
+#include "base/subprocess.h"
 #include "store/state_store.h"
 #include "support/emulated.h"
 #include "support/temp_repo.h"
@@ -370,31 +371,195 @@ TEST_F(ApplyE2eTest, SavedPlansAreRefusedWhenStaleOrAppliedTwice) {
 }
 
 TEST_F(ApplyE2eTest, APlanMadeBeforeTheFirstApplyCanBeApplied) {
-  // CI: plan --out on a brand-new platform (no HMAC key yet), then apply the file.
+  // CI: plan --out on a brand-new platform (no HMAC key yet), then apply the file. The plan
+  // is signed, so saving it creates the platform's key (cas=0) as the first apply would.
   std::string file = state_.Path("first.json");
+  ASSERT_EQ(Kv("galley/reference/hmac-key"), "(absent)");
   ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
-  EXPECT_NE(galley::testing::ReadText(file).find("(known after apply)"), std::string::npos);
-  EXPECT_EQ(galley::testing::ReadText(file).find("postgres://"), std::string::npos);
+  EXPECT_EQ(Kv("galley/reference/hmac-key").size(), 64u);
+  std::string text = galley::testing::ReadText(file);
+  EXPECT_EQ(text.find("(known after apply)"), std::string::npos);
+  EXPECT_EQ(text.find("postgres://"), std::string::npos);
+  EXPECT_TRUE(json::parse(text)["signature"].is_object());
   Out a = Run(cli::RunApply, {file, "--auto-approve"});
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
   EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"].get<std::string>().size(), 64u);
-  // The digests apply computed are the ones plan computes now that the key exists.
   Out p = Plan();
   EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
 }
 
-TEST_F(ApplyE2eTest, APlanFileFromAnotherCommitIsStale) {
+// Issue #10: a saved plan whose image was replaced must not be deployed, recorded as applied
+// or hidden from drift; the refusal names what was changed.
+TEST_F(ApplyE2eTest, AnEditedPlanFileIsRefusedAndNothingIsDeployed) {
   ASSERT_EQ(Apply().code, cli::kExitOk);
   Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
   std::string file = state_.Path("plan.json");
   ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
   json doc = json::parse(galley::testing::ReadText(file));
-  doc["commit"] = "0123456789abcdef0123456789abcdef01234567";
-  repo_.Write("other.json", doc.dump());
-  // Applied with its repository, the commits must agree (repo_ is no Git checkout: none).
-  Out o = Run(cli::RunApply, {repo_.Path("other.json"), repo_.dir(), "--auto-approve"});
-  EXPECT_EQ(o.code, cli::kExitStalePlan) << o.err;
-  EXPECT_NE(o.err.find("commit: planned at 0123456789abcdef"), std::string::npos) << o.err;
+  std::string image_before = App("/app/production/session-cache")["container"]["docker"]["image"];
+  bool edited = false;
+  for (auto& a : doc["actions"]) {
+    if (a["target"] == "/app/production/session-cache") {
+      a["desired"]["container"]["docker"]["image"] = "evil.example.com/cache:latest";
+      edited = true;
+    }
+  }
+  ASSERT_TRUE(edited);
+  repo_.Write("edited.json", doc.dump(2));
+  int64_t runs_before = 0;
+  {
+    auto store = store::OpenSqliteStore(State());
+    ASSERT_TRUE(store.ok());
+    runs_before = static_cast<int64_t>((*store)->RecentRuns(100)->size());
+  }
+  Out o = Run(cli::RunApply, {repo_.Path("edited.json"), "--auto-approve"});
+  EXPECT_EQ(o.code, cli::kExitError) << o.out << o.err;
+  EXPECT_NE(o.err.find("was changed after it was signed: action app:/app/production/session-cache"),
+            std::string::npos)
+      << o.err;
+  EXPECT_EQ(o.err.find("kv:"), std::string::npos) << "only what was edited is named: " << o.err;
+  json app = App("/app/production/session-cache");
+  EXPECT_EQ(app["container"]["docker"]["image"], image_before);
+  EXPECT_EQ(app["instances"], 2);
+  {
+    auto store = store::OpenSqliteStore(State());
+    ASSERT_TRUE(store.ok());
+    auto runs = (*store)->RecentRuns(100);
+    ASSERT_TRUE(runs.ok());
+    ASSERT_EQ(static_cast<int64_t>(runs->size()), runs_before + 1);
+    EXPECT_EQ((*runs)[0].outcome, "failed");
+    EXPECT_NE((*runs)[0].summary.find("\"refused\":true"), std::string::npos) << (*runs)[0].summary;
+  }
+  // Drift still sees the desired change as pending: nothing was recorded as applied.
+  EXPECT_EQ(Plan().code, cli::kExitChanges);
+
+  // Its signature removed, or a plan whose signature matches another key: refused as well.
+  doc = json::parse(galley::testing::ReadText(file));
+  doc.erase("signature");
+  repo_.Write("unsigned.json", doc.dump());
+  Out u = Run(cli::RunApply, {repo_.Path("unsigned.json"), "--auto-approve"});
+  EXPECT_EQ(u.code, cli::kExitError);
+  EXPECT_NE(u.err.find("it is not signed"), std::string::npos) << u.err;
+  ::setenv("GALLEY_HMAC_KEY", "another key", 1);
+  Out k = Run(cli::RunApply, {file, "--auto-approve"});
+  ::unsetenv("GALLEY_HMAC_KEY");
+  EXPECT_EQ(k.code, cli::kExitError);
+  EXPECT_NE(k.err.find("signed with another key"), std::string::npos) << k.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 2);
+
+  // The file as plan wrote it applies.
+  Out ok = Run(cli::RunApply, {file, "--auto-approve"});
+  ASSERT_EQ(ok.code, cli::kExitOk) << ok.out << ok.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 3);
+}
+
+// Issue #10: `apply PLANFILE DIR` compares what DIR declares with what the plan was made
+// from, not commit ids: a merge commit with the same content applies; a changed service is
+// named and the plan is stale (exit 4).
+TEST_F(ApplyE2eTest, APlanFileAppliesAfterAMergeCommitButNotWhenDirChanged) {
+  auto git = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"git", "-C", repo_.dir(), "-c", "user.email=t@example.com", "-c", "user.name=t",
+                                     "-c", "commit.gpgsign=false"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv);
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().message());
+    return r.ok() ? r->out.substr(0, r->out.find('\n')) : "";
+  };
+  git({"init", "-q", "-b", "main"});
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "reference"});
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  // The pull request: one commit on a branch, planned there.
+  git({"checkout", "-q", "-b", "pr"});
+  Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
+  git({"commit", "-q", "-am", "more cache"});
+  std::string pr = git({"rev-parse", "HEAD"});
+  std::string file = state_.Path("pr.json");
+  ASSERT_EQ(Plan({"--out", file}).code, cli::kExitChanges);
+  // Meanwhile main moved (outside DIR's desired state: a README), then the PR is merged.
+  git({"checkout", "-q", "main"});
+  repo_.Write("NOTES.md", "unrelated\n");
+  git({"add", "NOTES.md"});
+  git({"commit", "-q", "-m", "notes"});
+  git({"merge", "-q", "--no-ff", "-m", "merge pr", "pr"});
+  std::string merged = git({"rev-parse", "HEAD"});
+  ASSERT_NE(merged, pr);
+
+  // After the merge, DIR changes a service the plan knows nothing of: stale, named.
+  Edit("services/test-server.yaml", "LOG_LEVEL: debug", "LOG_LEVEL: warn");
+  Out stale = Run(cli::RunApply, {file, repo_.dir(), "--auto-approve"});
+  EXPECT_EQ(stale.code, cli::kExitStalePlan) << stale.err;
+  EXPECT_NE(stale.err.find("staging/test-server: changed since the plan"), std::string::npos) << stale.err;
+  EXPECT_NE(stale.err.find("planned at commit " + pr), std::string::npos) << stale.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 2);
+  Edit("services/test-server.yaml", "LOG_LEVEL: warn", "LOG_LEVEL: debug");
+
+  Out merged_apply = Run(cli::RunApply, {file, repo_.dir(), "--auto-approve"});
+  ASSERT_EQ(merged_apply.code, cli::kExitOk) << merged_apply.out << merged_apply.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 3);
+}
+
+// Issue #10: the plan file carries the endpoints it was made against; apply PLANFILE uses
+// them, flags and variables overriding, and never reads the key that verifies the plan from
+// a Consul only the plan names.
+TEST_F(ApplyE2eTest, ASavedPlanCarriesItsEndpoints) {
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  Edit("services/session-cache.yaml", "instances: 2", "instances: 3");
+  ::setenv("GALLEY_MARATHON_USER", "deploy", 1);
+  ::setenv("GALLEY_MARATHON_PASSWORD", "s3cret-pw", 1);
+  std::string file = state_.Path("plan.json");
+  Out p = Plan({"--out", file});
+  ::unsetenv("GALLEY_MARATHON_USER");
+  ::unsetenv("GALLEY_MARATHON_PASSWORD");
+  ASSERT_EQ(p.code, cli::kExitChanges) << p.err;
+  std::string text = galley::testing::ReadText(file);
+  EXPECT_EQ(text.find("s3cret-pw"), std::string::npos);
+  json doc = json::parse(text);
+  EXPECT_EQ(doc["endpoints"]["marathon"], json::array({marathon_->base()}));
+  EXPECT_EQ(doc["endpoints"]["consul"], consul_->base());
+  EXPECT_NE(p.out.find("apply exactly it with: galley apply " + file + " --consul " + consul_->base()),
+            std::string::npos)
+      << p.out;
+  auto apply = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {file, "--auto-approve", "--state", State()});
+    std::ostringstream out, err;
+    int code = cli::RunApply(args, out, err);
+    return Out{code, out.str(), err.str()};
+  };
+  // No endpoint at all but the plan's: its Consul cannot vouch for it.
+  Out alone = apply({});
+  EXPECT_EQ(alone.code, cli::kExitError);
+  EXPECT_NE(alone.err.find("cannot vouch for the plan: give --consul " + consul_->base()), std::string::npos)
+      << alone.err;
+  // A flag overrides the plan's Marathon (here: a dead one).
+  Out dead = apply({"--consul", consul_->base(), "--marathon", "http://127.0.0.1:1"});
+  EXPECT_EQ(dead.code, cli::kExitError);
+  EXPECT_NE(dead.err.find("127.0.0.1:1"), std::string::npos) << dead.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 2);
+  // Consul named by the command line, Marathon from the plan.
+  Out ok = apply({"--consul", consul_->base()});
+  ASSERT_EQ(ok.code, cli::kExitOk) << ok.out << ok.err;
+  EXPECT_EQ(App("/app/production/session-cache")["instances"], 3);
+}
+
+// Issue #11: with GALLEY_HMAC_KEY, the key never goes to Consul and signs the plans.
+TEST_F(ApplyE2eTest, GalleyHmacKeyFromTheEnvironmentIsUsedInsteadOfConsuls) {
+  ::setenv("GALLEY_HMAC_KEY", "a key all runners share", 1);
+  std::string file = state_.Path("plan.json");
+  Out p = Plan({"--out", file});
+  ASSERT_EQ(p.code, cli::kExitChanges) << p.err;
+  EXPECT_NE(p.out.find("apply exactly it with: galley apply " + file + "\n"), std::string::npos) << p.out;
+  auto apply = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {file, "--auto-approve", "--state", State()});
+    std::ostringstream out, err;
+    int code = cli::RunApply(args, out, err);
+    return Out{code, out.str(), err.str()};
+  };
+  Out a = apply({});  // the plan's endpoints, verified with the key from the environment
+  ::unsetenv("GALLEY_HMAC_KEY");
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_EQ(Kv("galley/reference/hmac-key"), "(absent)");
+  EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"].get<std::string>().size(), 64u);
 }
 
 TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {

@@ -35,6 +35,20 @@ TEST(UrlTest, ParsesAndRejects) {
   EXPECT_FALSE(Url::Parse("http://:80").ok());
   EXPECT_FALSE(Url::Parse("http://h:99999").ok());
   EXPECT_FALSE(Url::Parse("http://user:pw@h/").ok());
+  // Refused without printing the credentials (issue #11).
+  auto creds = Url::Parse("http://deploy:s3cret@h:80/p");
+  ASSERT_FALSE(creds.ok());
+  EXPECT_EQ(creds.status().message(), "credentials in URLs are not supported (use the environment): http://***@h:80/p");
+  EXPECT_EQ(Url::Parse("http://u:s3cret@h:99999").status().message().find("s3cret"), std::string::npos);
+}
+
+TEST(UrlTest, RedactUrlMasksTheUserInfo) {
+  EXPECT_EQ(RedactUrl("http://u:p@h:1/x"), "http://***@h:1/x");
+  EXPECT_EQ(RedactUrl("https://u:p:q@@h"), "https://***@h");
+  EXPECT_EQ(RedactUrl("u:p@h:8500"), "***@h:8500");
+  EXPECT_EQ(RedactUrl("http://u:pa/ss?x@h"), "http://***@h");  // an unencoded '/' in the password
+  EXPECT_EQ(RedactUrl("http://h:1"), "http://h:1");
+  EXPECT_EQ(RedactUrl(""), "");
 }
 
 TEST(QueryTest, DecodesRepeatsAndFlags) {

@@ -238,10 +238,24 @@ TEST_F(PlanE2eTest, RecordsTheCommitAndPlansACommittedRevisionWithoutTouchingThe
   Out worktree = Plan({"--json"}, dir);
   json wt = json::parse(worktree.out);
   EXPECT_EQ(wt["commit"], head + "-dirty");
+  // A plan of a dirty work tree says so (issue #10), in its text, Markdown and JSON.
+  EXPECT_EQ(wt["dirty"], true);
+  EXPECT_EQ(wt["tree"], "");
+  Out text = Plan({"--no-color"}, dir);
+  EXPECT_NE(text.out.find("warning: planned from a work tree with uncommitted changes: this plan is not of commit " +
+                          head.substr(0, 12)),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(Plan({"--markdown"}, dir).out.find("> :warning: planned from a work tree with uncommitted changes"),
+            std::string::npos);
   Out committed = Plan({"--json", "--rev", "HEAD"}, dir);
   ASSERT_EQ(committed.code, cli::kExitChanges) << committed.err;
   json rev = json::parse(committed.out);
   EXPECT_EQ(rev["commit"], head);
+  EXPECT_EQ(rev["dirty"], false);
+  std::string tree = git({"rev-parse", "HEAD:platform"});
+  EXPECT_EQ(rev["tree"], tree.substr(0, tree.find('\n')));
+  EXPECT_EQ(Plan({"--rev", "HEAD", "--no-color"}, dir).out.find("uncommitted"), std::string::npos);
   auto instances_of = [](const json& plan) {
     for (const auto& a : plan["actions"]) {
       if (a["target"] == "/app/production/test-server") return a["desired"]["instances"].get<int>();

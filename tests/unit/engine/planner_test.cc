@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "base/digest.h"
+#include "engine/desired.h"
 #include "engine/normalize.h"
 
 namespace galley::engine {
@@ -455,6 +456,94 @@ TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
   EXPECT_NE(cyclic.status().message().find("not an earlier action"), std::string::npos) << cyclic.status().message();
   doc["actions"][0]["depends_on"] = {"app:/nowhere"};
   EXPECT_FALSE(PlanFromJson(doc).ok());
+}
+
+// Issue #10: a plan file is signed; any edit is refused and named, whatever the member.
+TEST_F(PlannerTest, PlanFileSignatureRefusesEditsAndNamesThem) {
+  Want(App("/app/production/web", 4, "v2"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
+  WantKv("app/production/web/LOG_LEVEL", "debug");
+  Plan p = Make();
+  p.commit = "abc";
+  p.marathon_urls = {"http://m:8080"};
+  p.consul_url = "http://c:8500";
+  p.desired_digests = {{"production/web", "d1"}};
+  p.signature = SignPlanDocument(PlanToJson(p), "platform key");
+  // Through a file: written indented, read back, verified.
+  json doc = json::parse(PlanToJson(p).dump(2));
+  ASSERT_TRUE(VerifyPlanDocument(doc, "platform key", "test").ok());
+  // The signature is not part of the plan's identity.
+  auto back = PlanFromJson(doc);
+  ASSERT_TRUE(back.ok());
+  Plan unsigned_plan = p;
+  unsigned_plan.signature = nullptr;
+  EXPECT_EQ(PlanDigest(*back), PlanDigest(unsigned_plan));
+
+  auto refused = [&](const json& d) {
+    Status s = VerifyPlanDocument(d, "platform key", "test");
+    EXPECT_EQ(s.code(), StatusCode::kPermissionDenied);
+    return s.message();
+  };
+  json image = doc;
+  image["actions"][0]["desired"]["container"]["docker"]["image"] = "evil.example.com/web:1";
+  EXPECT_EQ(refused(image), "it was changed after it was signed: action app:/app/production/web");
+  json endpoint = doc;
+  endpoint["endpoints"]["marathon"] = {"http://attacker:8080"};
+  EXPECT_EQ(refused(endpoint), "it was changed after it was signed: endpoints");
+  json dropped = doc;
+  dropped["actions"].erase(1);
+  EXPECT_EQ(refused(dropped),
+            "it was changed after it was signed: the number of actions, action kv:app/production/web/LOG_LEVEL "
+            "(removed)");
+  json added = doc;
+  added["extra"] = 1;
+  EXPECT_EQ(refused(added), "it was changed after it was signed: extra (added)");
+  json reordered = doc;
+  std::swap(reordered["actions"][0], reordered["actions"][1]);
+  EXPECT_EQ(refused(reordered), "it was changed after it was signed: the order of its actions, or the signature itself");
+  json resigned = image;  // re-signed with a guessed key
+  resigned["signature"] = SignPlanDocument(image, "guess");
+  EXPECT_NE(refused(resigned).find("signed with another key"), std::string::npos);
+  json none = doc;
+  none.erase("signature");
+  EXPECT_NE(refused(none).find("it is not signed"), std::string::npos);
+  json forged = image;  // the whole-plan HMAC replaced by a plain hash of the content
+  forged["signature"]["plan"] = Sha256Hex(image.dump());
+  EXPECT_NE(refused(forged).find("action app:/app/production/web"), std::string::npos);
+  EXPECT_FALSE(VerifyPlanDocument(doc, "another platform key", "GALLEY_HMAC_KEY").ok());
+}
+
+TEST_F(PlannerTest, DesiredDigestsFollowTheRepositoryNotSecretsOrScope) {
+  DesiredApp web{"web", "production", "/app/production/web", App("/app/production/web", 2, "v1"), {}, false, nullptr};
+  DesiredKv level{"web", "production", "app/production/web/LOG_LEVEL", std::string("debug"), false, "", false};
+  DesiredKv db{"web", "production", "app/production/web/DB", std::string("secret value"), true, "env:DB", false};
+  DesiredKv maxconn{"", "", "service/haproxy/maxconn", std::string("4096"), false, "", false};
+  auto digests = [&](std::vector<DesiredApp> apps, std::vector<DesiredKv> kv, std::set<std::string> targets = {}) {
+    return DesiredDigests(apps, kv, {"production"}, targets);
+  };
+  auto base = digests({web}, {level, db, maxconn});
+  ASSERT_EQ(base.size(), 2u);
+  EXPECT_TRUE(base.count("production/web") && base.count("(platform)"));
+  // A secret's value and the config-digest label it feeds are not the repository's.
+  DesiredApp relabelled = web;
+  relabelled.body["labels"][kConfigDigestLabel] = "other";
+  DesiredKv rotated = db;
+  rotated.value = "rotated";
+  EXPECT_EQ(digests({relabelled}, {level, rotated, maxconn}), base);
+  // Everything else is.
+  DesiredKv louder = level;
+  louder.value = "warn";
+  EXPECT_EQ(DesiredDifferences(base, digests({web}, {louder, db, maxconn})),
+            std::vector<std::string>{"production/web: changed since the plan"});
+  DesiredApp bigger = web;
+  bigger.body["instances"] = 3;
+  EXPECT_NE(digests({bigger}, {level, db, maxconn}), base);
+  EXPECT_EQ(DesiredDifferences(base, digests({}, {maxconn})),
+            std::vector<std::string>{"production/web: in the plan, no longer declared"});
+  DesiredApp staging = web;
+  staging.env = "staging";
+  EXPECT_EQ(digests({web, staging}, {level, db, maxconn}), base);  // out of scope
+  EXPECT_EQ(digests({web}, {level, db, maxconn}, {"web"}).count("(platform)"), 0u);
 }
 
 TEST_F(PlannerTest, TextOutputReadsLikeTerraform) {
