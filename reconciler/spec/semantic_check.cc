@@ -120,12 +120,17 @@ class Checker {
       diags_.Error(top, "platform name " + Quote(p_.name) + " is not a valid name",
                    "lower-case letters, digits and '-', like a Marathon id segment");
     }
-    for (const auto& u : p_.marathon_urls) {
-      if (!IsUrl(u)) diags_.Error(top, "marathon URL " + Quote(u) + " is not an http(s) URL", "http://host:port");
-    }
-    if (!p_.consul_url.empty() && !IsUrl(p_.consul_url)) {
-      diags_.Error(top, "consul URL " + Quote(p_.consul_url) + " is not an http(s) URL", "http://host:port");
-    }
+    // A URL with credentials is refused without being printed (they come from the environment).
+    auto check_url = [&](const char* what, const std::string& u) {
+      if (u.find('@') != std::string::npos) {
+        diags_.Error(top, std::string(what) + " URL has credentials in it (not shown)",
+                     "credentials come from the environment (GALLEY_MARATHON_USER, CONSUL_HTTP_TOKEN, ...)");
+      } else if (!IsUrl(u)) {
+        diags_.Error(top, std::string(what) + " URL " + Quote(u) + " is not an http(s) URL", "http://host:port");
+      }
+    };
+    for (const auto& u : p_.marathon_urls) check_url("marathon", u);
+    if (!p_.consul_url.empty()) check_url("consul", p_.consul_url);
     if (!p_.registry.empty() && !IsRegistry(p_.registry)) {
       diags_.Error(top, "registry " + Quote(p_.registry) + " is not a registry address", "host[:port][/path]");
     }

@@ -64,6 +64,20 @@ TEST(LoaderTest, SortsServicesByNameWhateverTheFileOrder) {
   EXPECT_EQ(r.state.services[2].name, "zeta");
 }
 
+// Issue #11: a URL with user:password in galley.yaml is refused without printing them.
+TEST(LoaderTest, UrlsWithCredentialsAreRefusedWithoutPrintingThem) {
+  TempRepo t;
+  std::string p = kMinimalPlatform;
+  size_t at = p.find("http://", p.find("marathon"));
+  ASSERT_NE(at, std::string::npos);
+  p.insert(at + 7, "deploy:s3cret-pw@");
+  t.Write("galley.yaml", p);
+  t.Write("services/web.yaml", kMinimalService);
+  std::string errors = Errors(t);
+  EXPECT_NE(errors.find("marathon URL has credentials in it (not shown)"), std::string::npos) << errors;
+  EXPECT_EQ(errors.find("s3cret-pw"), std::string::npos) << errors;
+}
+
 TEST(LoaderTest, ReportsAMissingPlatformFileAndDirectory) {
   TempRepo t;
   EXPECT_EQ(Errors(t), "galley.yaml: error: no platform file (expected galley.yaml at the top of the repository)\n"
