@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sandbox/marathon/util.h"
 
-#include "base/base64.h"
 
 #include <array>
 #include <chrono>
@@ -97,12 +96,6 @@ net::HttpResponse JsonResponse(int status, const Json& body) {
 }
 
 net::HttpResponse RawJson(int status, std::string body) { return net::HttpResponse::Json(status, std::move(body)); }
-
-std::optional<std::string> Base64Decode(std::string_view in) {
-  auto r = galley::Base64Decode(in);
-  if (!r.ok()) return std::nullopt;
-  return std::move(r).value();
-}
 
 bool IsJsonNumber(const Json& j) { return j.is_number(); }
 

@@ -40,9 +40,6 @@ net::HttpResponse JsonResponse(int status, const Json& body);
 // The body as JSON text (already serialised).
 net::HttpResponse RawJson(int status, std::string body);
 
-// Decodes standard base64; nullopt on malformed input.
-std::optional<std::string> Base64Decode(std::string_view in);
-
 // Marathon's double formatting is the JSON number; this keeps integers integral ("1" not
 // "1.0") for fields that are doubles in the model but were given as integers.
 bool IsJsonNumber(const Json& j);
