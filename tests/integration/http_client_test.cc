@@ -358,7 +358,7 @@ TEST(HttpClientErrorsTest, TimesOutOnASilentHandlerAndDoesNotRetryOnAReusedConne
   EXPECT_EQ(resp.status().message(), "GET " + Base(*server) + "/slow: no answer within 200 ms");
   EXPECT_TRUE(failure.request_may_have_been_sent);
   EXPECT_GE(took, milliseconds(190));
-  EXPECT_LT(took, milliseconds(2000));
+  EXPECT_LT(took, milliseconds(20000));  // without the deadline it would wait forever
   EXPECT_EQ(calls.load(), 2);
 }
 
@@ -399,7 +399,7 @@ TEST(HttpClientErrorsTest, BoundsConnectByConnectTimeout) {
   opts.connect_timeout = milliseconds(300);
   std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
   ClientRequest req{"GET", url};
-  req.timeout = milliseconds(5000);
+  req.timeout = milliseconds(60000);  // far beyond the bound below: only connect_timeout can end it
   auto start = Clock::now();
   SendFailure failure;
   auto resp = NewHttpClient(opts)->SendDetailed(req, &failure);
@@ -411,7 +411,7 @@ TEST(HttpClientErrorsTest, BoundsConnectByConnectTimeout) {
   EXPECT_EQ(resp.status().message(), "GET " + url + ": cannot connect within 300 ms");
   EXPECT_FALSE(failure.request_may_have_been_sent);
   EXPECT_GE(took, milliseconds(290));
-  EXPECT_LT(took, milliseconds(3000));
+  EXPECT_LT(took, milliseconds(30000));  // generous for sanitizers on a loaded machine
 }
 
 TEST(HttpClientErrorsTest, BoundsTheAnswerSize) {
