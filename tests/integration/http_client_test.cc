@@ -819,12 +819,14 @@ TEST(RetryingHttpClientTest, BackoffGrowsToItsCapWithJitterInsideTheBounds) {
   p.max_backoff = milliseconds(1000);
   p.max_total = milliseconds(60000);
   Harness plain({Answer(503)}, p);
-  plain.client->Send({"GET", "http://m/"});
+  auto last = plain.client->Send({"GET", "http://m/"});
+  ASSERT_TRUE(last.ok()) << last.status().message();
+  EXPECT_EQ(last->status, 503);  // the last answer, as it is, after every attempt
   EXPECT_EQ(plain.sleeps, (std::vector<int64_t>{100, 200, 400, 800, 1000, 1000}));
 
   p.jitter = true;
   Harness jittered({Answer(503)}, p);
-  jittered.client->Send({"GET", "http://m/"});
+  EXPECT_EQ(jittered.client->Send({"GET", "http://m/"}).value().status, 503);
   ASSERT_EQ(jittered.sleeps.size(), 6u);
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_GE(jittered.sleeps[i], plain.sleeps[i] / 2) << i;
