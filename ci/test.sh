@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs dependencies, builds once,
 # runs unit + integration tests, the example and benchmark smoke checks, then repeats the
-# unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer and the
+# threaded ones under ThreadSanitizer.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 start=$SECONDS
+
+# Variables that make tests rewrite their expectations or skip some of them: a run with one
+# set proves nothing, so it is an error here (the tests themselves also fail when CI=true).
+for var in UPDATE_GOLDEN GALLEY_E2E_ONLY; do
+  if [ -n "${!var:-}" ]; then
+    echo "ci/test.sh: $var is set; unset it (it rewrites or skips tests, so the run would prove nothing)" >&2
+    exit 1
+  fi
+done
 
 log "install dependencies"
 bash "$GALLEY_ROOT/ci/install-deps.sh"
@@ -27,5 +37,13 @@ if [ "${GALLEY_SKIP_SANITIZE:-0}" != 1 ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   (cd "$GALLEY_ROOT/build-asan" && ctest -j "$JOBS" -L 'unit|integration' --output-on-failure --timeout 600)
+fi
+
+if [ "${GALLEY_SKIP_TSAN:-0}" != 1 ]; then
+  bash "$GALLEY_ROOT/ci/build.sh" tsan
+  log "tests (TSan): the threaded tests"
+  # ci/tsan.supp: third-party code only, each entry with its reason.
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$GALLEY_ROOT/ci/tsan.supp"
+  (cd "$GALLEY_ROOT/build-tsan" && ctest -j "$JOBS" -L tsan --output-on-failure --timeout 600)
 fi
 log "all tests passed in $((SECONDS - start)) s"

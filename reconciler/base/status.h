@@ -2,6 +2,8 @@
 // Status and Result<T>: how an operation that can fail says so. A Status is OK or a code with
 // a message; context is prepended as the error travels up ("render: write out/a.json: ...").
 // Values, cheap to copy when OK; not synchronised (copy them, don't share them).
+// Both are [[nodiscard]]: a dropped error is a compile error (-Werror=unused-result); where
+// ignoring one is right, cast it to void with a comment saying why.
 #pragma once
 
 #include <cassert>
@@ -25,7 +27,7 @@ enum class StatusCode {
   kInternal,
 };
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
@@ -62,7 +64,7 @@ const char* StatusCodeName(StatusCode code);
 
 // Result<T>: a value or a non-OK Status.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)

@@ -26,6 +26,7 @@
 #include "sandbox/marathon/marathon_emulator.h"
 #include "support/emulated.h"
 #include "support/temp_repo.h"
+#include "support/wait.h"
 
 namespace galley::clients::testing {
 
@@ -96,15 +97,7 @@ inline uint16_t ClosedPort() {
   return ntohs(addr.sin_port);
 }
 
-// Polls `pred` every 10 ms until it holds or `limit` passes.
-inline bool Eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(5000)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return pred();
-}
+using galley::testing::Eventually;
 
 using galley::testing::EmulatorServer;
 

@@ -4,6 +4,8 @@
 // loopback by net::HttpServer. Thread-safe.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -51,15 +53,24 @@ class FakeConsul {
     server_->Stop();
   }
   std::string Address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
-  void Set(const std::string& key, const std::string& value) {
+  // Returns the new X-Consul-Index.
+  uint64_t Set(const std::string& key, const std::string& value) {
     std::lock_guard<std::mutex> lock(mu_);
     kv_[key] = value;
     ++index_;
     cv_.notify_all();
+    return index_;
   }
   int blocking_queries() {
     std::lock_guard<std::mutex> lock(mu_);
     return blocking_;
+  }
+  // Waits until a blocking query with `?index=` at least `index` arrives: the watcher has
+  // finished with everything up to that index (a watcher sends its next query only after it
+  // has acted on the previous answer), so a test can then assert what it did not do.
+  bool WaitForBlockingQueryAt(uint64_t index, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return max_blocking_index_ >= index; });
   }
 
  private:
@@ -69,6 +80,8 @@ class FakeConsul {
     if (auto index = r.Query("index"); index && std::stoull(*index) > 0) {
       ++blocking_;
       uint64_t seen = std::stoull(*index);
+      max_blocking_index_ = std::max(max_blocking_index_, seen);
+      cv_.notify_all();
       int wait_s = std::stoi(r.Query("wait").value_or("5s"));
       cv_.wait_for(lock, std::chrono::seconds(wait_s), [&] { return stopping_ || index_ > seen; });
     }
@@ -89,6 +102,7 @@ class FakeConsul {
   std::map<std::string, std::string> kv_;
   uint64_t index_ = 10;
   int blocking_ = 0;
+  uint64_t max_blocking_index_ = 0;
   bool stopping_ = false;
   std::unique_ptr<net::HttpServer> server_;
 };

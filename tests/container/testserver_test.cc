@@ -57,14 +57,14 @@ TEST(TestServerTest, SigtermFailsHealthButKeepsServingUntilASecondSigterm) {
   Server s({});
   ASSERT_TRUE(s.listening) << s.child->Output();
   s.child->Signal(SIGTERM);
-  EXPECT_TRUE(WaitUntil([&] { return Get(s.Url("/healthcheck")).status == 503; }, 5s));
+  EXPECT_TRUE(WaitUntil([&] { return Get(s.Url("/healthcheck")).status == 503; }, 20s));
   EXPECT_EQ(Get(s.Url("/healthcheck")).body, "draining\n");
   EXPECT_EQ(Get(s.Url("/restore")).status, 200);  // /restore does not undo draining
   EXPECT_EQ(Get(s.Url("/healthcheck")).status, 503);
   EXPECT_EQ(Get(s.Url("/")).status, 200);
   EXPECT_FALSE(s.child->Wait(300ms).has_value());
   s.child->Signal(SIGTERM);
-  EXPECT_EQ(s.child->ExitCode(5s), 0) << s.child->Output();
+  EXPECT_EQ(s.child->ExitCode(20s), 0) << s.child->Output();
   EXPECT_EQ(Get(s.Url("/")).status, 0);  // gone
 }
 
@@ -72,13 +72,13 @@ TEST(TestServerTest, SigintExitsAndDrainExitAfterEndsTheDrain) {
   Server a({});
   ASSERT_TRUE(a.listening);
   a.child->Signal(SIGINT);
-  EXPECT_EQ(a.child->ExitCode(5s), 0);
+  EXPECT_EQ(a.child->ExitCode(20s), 0);
 
   Server b({}, {"--drain-exit-after", "1"});
   ASSERT_TRUE(b.listening) << b.child->Output();
   b.child->Signal(SIGTERM);
-  EXPECT_TRUE(WaitUntil([&] { return Get(b.Url("/healthcheck")).status == 503; }, 5s));
-  EXPECT_EQ(b.child->ExitCode(5s), 0) << b.child->Output();
+  EXPECT_TRUE(WaitUntil([&] { return Get(b.Url("/healthcheck")).status == 503; }, 20s));
+  EXPECT_EQ(b.child->ExitCode(20s), 0) << b.child->Output();
 }
 
 TEST(TestServerTest, PortComesFromFlagThenPort0ThenPort) {

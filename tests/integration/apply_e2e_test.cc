@@ -28,6 +28,7 @@
 #include "store/state_store.h"
 #include "support/emulated.h"
 #include "support/temp_repo.h"
+#include "support/wait.h"
 
 namespace galley {
 namespace {
@@ -668,10 +669,8 @@ TEST_F(SlowApplyE2eTest, TheDeadlineCancelsAndRollbackPutsTheAppBack) {
   EXPECT_NE(first.out.find("not healthy within 1s"), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("cancelled, Marathon rolls the app back"), std::string::npos) << first.out;
   // Marathon's rollback of a create removes the app again.
-  for (int i = 0; i < 100 && !App("/app/staging/session-cache").is_null(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(App("/app/staging/session-cache").is_null()) << "Marathon's rollback of a create removes the app";
+  EXPECT_TRUE(galley::testing::Eventually([&] { return App("/app/staging/session-cache").is_null(); }))
+      << "Marathon's rollback of a create removes the app";
   json history = json::parse(History({"--json"}).out)["runs"];
   EXPECT_EQ(history[0]["outcome"], "partial") << history[0].dump();  // the key went in, the app did not
 }

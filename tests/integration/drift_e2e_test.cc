@@ -31,6 +31,7 @@
 #include "store/state_store.h"
 #include "support/emulated.h"
 #include "support/temp_repo.h"
+#include "support/wait.h"
 
 namespace galley {
 namespace {
@@ -112,11 +113,8 @@ class DriftE2eTest : public ::testing::Test {
     return r.ok() ? *r : net::ClientResponse{};
   }
   void WaitForDeployments() {
-    for (int i = 0; i < 500; ++i) {
-      if (json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ADD_FAILURE() << "deployments did not finish";
+    if (!galley::testing::Eventually([&] { return json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty(); }))
+      ADD_FAILURE() << "deployments did not finish";
   }
   void Marathon(const std::string& method, const std::string& path, const std::string& body = "") {
     auto r = Call(method, marathon_->base() + path, body);

@@ -358,7 +358,7 @@ TEST(HttpClientErrorsTest, TimesOutOnASilentHandlerAndDoesNotRetryOnAReusedConne
   EXPECT_EQ(resp.status().message(), "GET " + Base(*server) + "/slow: no answer within 200 ms");
   EXPECT_TRUE(failure.request_may_have_been_sent);
   EXPECT_GE(took, milliseconds(190));
-  EXPECT_LT(took, milliseconds(2000));
+  EXPECT_LT(took, milliseconds(20000));  // without the deadline it would wait forever
   EXPECT_EQ(calls.load(), 2);
 }
 
@@ -399,7 +399,7 @@ TEST(HttpClientErrorsTest, BoundsConnectByConnectTimeout) {
   opts.connect_timeout = milliseconds(300);
   std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
   ClientRequest req{"GET", url};
-  req.timeout = milliseconds(5000);
+  req.timeout = milliseconds(60000);  // far beyond the bound below: only connect_timeout can end it
   auto start = Clock::now();
   SendFailure failure;
   auto resp = NewHttpClient(opts)->SendDetailed(req, &failure);
@@ -411,7 +411,7 @@ TEST(HttpClientErrorsTest, BoundsConnectByConnectTimeout) {
   EXPECT_EQ(resp.status().message(), "GET " + url + ": cannot connect within 300 ms");
   EXPECT_FALSE(failure.request_may_have_been_sent);
   EXPECT_GE(took, milliseconds(290));
-  EXPECT_LT(took, milliseconds(3000));
+  EXPECT_LT(took, milliseconds(30000));  // generous for sanitizers on a loaded machine
 }
 
 TEST(HttpClientErrorsTest, BoundsTheAnswerSize) {
@@ -819,12 +819,14 @@ TEST(RetryingHttpClientTest, BackoffGrowsToItsCapWithJitterInsideTheBounds) {
   p.max_backoff = milliseconds(1000);
   p.max_total = milliseconds(60000);
   Harness plain({Answer(503)}, p);
-  plain.client->Send({"GET", "http://m/"});
+  auto last = plain.client->Send({"GET", "http://m/"});
+  ASSERT_TRUE(last.ok()) << last.status().message();
+  EXPECT_EQ(last->status, 503);  // the last answer, as it is, after every attempt
   EXPECT_EQ(plain.sleeps, (std::vector<int64_t>{100, 200, 400, 800, 1000, 1000}));
 
   p.jitter = true;
   Harness jittered({Answer(503)}, p);
-  jittered.client->Send({"GET", "http://m/"});
+  EXPECT_EQ(jittered.client->Send({"GET", "http://m/"}).value().status, 503);
   ASSERT_EQ(jittered.sleeps.size(), 6u);
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_GE(jittered.sleeps[i], plain.sleeps[i] / 2) << i;

@@ -22,6 +22,7 @@
 #include "store/state_store.h"
 #include "support/emulated.h"
 #include "support/temp_repo.h"
+#include "support/wait.h"
 
 namespace galley {
 namespace {
@@ -94,10 +95,9 @@ class PlanE2eTest : public ::testing::Test {
       }
     }
     // Wait for the deployments to finish.
-    for (int i = 0; i < 200; ++i) {
-      if (json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    EXPECT_TRUE(galley::testing::Eventually(
+        [&] { return json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty(); }))
+        << "deployments did not finish";
   }
 
   std::unique_ptr<EmulatorServer> marathon_, consul_;
