@@ -250,6 +250,7 @@ class ApplyCommand {
         return held ? kExitLockHeld : kExitError;
       }
       lock = std::move(acquired).value();
+      for (const auto& note : lock->taken_over()) err_ << "galley apply: " << note << "\n";
     }
 
     auto observed = ObservePlatform(*ws_);
@@ -386,6 +387,7 @@ class ApplyCommand {
 
     engine::PlatformLock* held = lock.get();
     ao.should_stop = [held] { return held && held->lost(); };
+    ao.before_write = [held] { return held ? held->Confirm() : Status::Ok(); };
     if (o_.dry_run) {
       ao.poll_interval = std::chrono::milliseconds(0);
       info() << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";

@@ -10,9 +10,11 @@
 
 #include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -673,6 +675,42 @@ TEST_F(SlowApplyE2eTest, TheDeadlineCancelsAndRollbackPutsTheAppBack) {
       << "Marathon's rollback of a create removes the app";
   json history = json::parse(History({"--json"}).out)["runs"];
   EXPECT_EQ(history[0]["outcome"], "partial") << history[0].dump();  // the key went in, the app did not
+}
+
+class BrokenLockApplyE2eTest : public ApplyE2eTest {
+ protected:
+  void SetUp() override { StartEmulators(std::chrono::milliseconds(1500)); }
+  std::set<std::string> Apps() {
+    std::set<std::string> ids;
+    json apps = json::parse(Call("GET", marathon_->base() + "/v2/apps").body);
+    for (const auto& a : apps["apps"]) ids.insert(a["id"].get<std::string>());
+    return ids;
+  }
+};
+
+TEST_F(BrokenLockApplyE2eTest, TheOldHolderWritesNothingAfterLockBreak) {
+  // One app at a time, each healthy after 1.5 s: the apply is following its first app when
+  // the lock is broken; its next renewal is 7.5 s away, its next write 1.5 s.
+  Out applied;
+  std::atomic<bool> done{false};
+  std::thread apply([&] {
+    applied = Apply({"--concurrency", "1"});
+    done = true;
+  });
+  std::set<std::string> at_break;
+  for (int i = 0; i < 1000 && at_break.empty() && !done; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    at_break = Apps();
+  }
+  Out broke = Run(cli::RunLock, {"break", repo_.dir(), "--yes"});
+  at_break = Apps();
+  apply.join();
+  ASSERT_FALSE(at_break.empty()) << "the apply never wrote an app\n" << applied.out << applied.err;
+  EXPECT_EQ(broke.code, cli::kExitOk) << broke.err;
+  EXPECT_NE(broke.out.find("may still act for up to 15 s"), std::string::npos) << broke.out;
+  EXPECT_EQ(Apps(), at_break) << "the old holder wrote after the break\n" << applied.out;
+  EXPECT_NE(applied.code, cli::kExitOk);
+  EXPECT_NE((applied.out + applied.err).find("no longer exists"), std::string::npos) << applied.out << applied.err;
 }
 
 }  // namespace
