@@ -2,6 +2,7 @@
 // Routing, auth and the non-app routes of the Marathon emulator (see emulator_impl.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 
 #include "sandbox/marathon/emulator_impl.h"
@@ -347,7 +348,9 @@ net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req,
       Json def = app.def;
       def.erase("version");
       def.erase("versionInfo");
-      def["instances"] = static_cast<int64_t>(std::ceil(def["instances"].get<double>() * by));
+      // Scala's Double.toInt saturates: the count stays an Int.
+      def["instances"] = static_cast<int64_t>(
+          std::clamp<double>(std::ceil(def["instances"].get<double>() * by), 0, INT32_MAX));
       changes.push_back(PendingChange{id, std::move(def), false});
     }
   } else {
