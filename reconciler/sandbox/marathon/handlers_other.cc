@@ -212,6 +212,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleTasks(const net::HttpRequest& req,
   }
   if (segs.size() == 3 && segs[2] == "delete" && req.method == "POST") {
     Json body;
+    if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
     try {
       body = Json::parse(req.body);
     } catch (const Json::parse_error& e) {
@@ -322,6 +323,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleGroups(const net::HttpRequest& req
 }
 
 net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req, std::string gid) {
+  if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
   Json body = Json::parse(req.body, nullptr, false);
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
     return JsonResponse(400, {{"message", "Please specify data in JSON format"},
@@ -443,6 +445,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleEvents(const net::HttpRequest& req
 net::HttpResponse MarathonEmulatorImpl::HandleAdmin(const net::HttpRequest& req,
                                                     const std::vector<std::string>& segs) {
   if (segs.size() == 3 && segs[2] == "health" && req.method == "PUT") {
+    if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
     Json body = Json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("app") || !body["app"].is_string() || !body.contains("healthy") ||
         !body["healthy"].is_boolean()) {

@@ -98,6 +98,12 @@ net::HttpResponse JsonResponse(int status, const Json& body) {
 
 net::HttpResponse RawJson(int status, std::string body) { return net::HttpResponse::Json(status, std::move(body)); }
 
+net::HttpResponse TooDeep() {
+  return JsonResponse(400, {{"message", "Invalid JSON"},
+                            {"details", "Document nesting depth exceeds the maximum allowed (" +
+                                            std::to_string(kMaxJsonDepth) + ")"}});
+}
+
 std::optional<std::string> Base64Decode(std::string_view in) {
   auto r = galley::Base64Decode(in);
   if (!r.ok()) return std::nullopt;

@@ -221,6 +221,22 @@ def big_bodies(tmp):
         rss2 = rss_mb(p.pid)
         check("16 bodies of 3 MB are read and answered", ok == [413] * 16, ok)
         check("and give their memory back", rss2 < rss0 + 100, (rss0, rss2))
+        # Nesting bombs just under the body limits: refused before parsing (unparsed, an 8 MiB
+        # one would become a DOM of over 600 MB).
+        bombs, peak = [], [0]
+
+        def bomb(url, size):
+            bombs.append(http("PUT", url, raw=b"[" * size, timeout=60)[0])
+
+        ts = [threading.Thread(target=bomb, args=(m + "/v2/apps/deep", (8 << 20) - 64)) for _ in range(4)]
+        ts += [threading.Thread(target=bomb, args=(c + "/v1/catalog/register", (4 << 20) - 64)) for _ in range(4)]
+        for t in ts:
+            t.start()
+        while any(t.is_alive() for t in ts):
+            peak[0] = max(peak[0], rss_mb(p.pid))
+            time.sleep(0.02)
+        check("8 nesting bombs are refused with 400", bombs == [400] * 8, bombs)
+        check("without building them", peak[0] < rss0 + 200, (rss0, peak[0]))
         rc, took = sigterm(p, 15)
         check("SIGTERM stops it", rc == 0 and took < 5, (rc, took))
     finally:

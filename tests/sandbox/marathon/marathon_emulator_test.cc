@@ -747,5 +747,15 @@ TEST_F(MarathonTest, InstancesBeyondInt32AreRefusedLikeMarathon) {
   EXPECT_EQ(r.json["details"][0]["errors"][0], "error.expected.int");
 }
 
+TEST_F(MarathonTest, BodiesNestedDeeperThanJacksonAllowsAreRefusedUnparsed) {
+  auto r = Call("PUT", "/v2/apps/deep", std::string(5000, '[') + std::string(5000, ']'));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json["message"], "Invalid JSON");
+  EXPECT_EQ(r.json["details"], "Document nesting depth exceeds the maximum allowed (1000)");
+  // Brackets inside strings do not count.
+  auto ok = Put("/v2/apps/shallow", {{"cmd", std::string(5000, '[')}});
+  EXPECT_EQ(ok.status, 201) << ok.body;
+}
+
 }  // namespace
 }  // namespace galley::sandbox::marathon
