@@ -1,18 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/http_server.h"
 
-#include <malloc.h>
-
 #include <array>
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <deque>
 #include <list>
@@ -21,6 +11,16 @@
 #include <optional>
 #include <set>
 #include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <malloc.h>
 
 namespace galley::net {
 namespace {
@@ -37,7 +37,8 @@ constexpr size_t kSmallBody = 64 * 1024;
 constexpr size_t kTrimAfterBytes = 1u << 20;
 constexpr size_t kHeaderLimit = 64 * 1024;
 constexpr size_t kBodyReadChunk = 64 * 1024;
-constexpr size_t kIdleBufferBytes = 8 * 1024;  // a connection's read buffer between requests, at most
+constexpr size_t kIdleBufferBytes =
+    8 * 1024;  // a connection's read buffer between requests, at most
 // Connections answered 503 (or 413) that still drain what the client sends, at most.
 constexpr size_t kMaxLingering = 64;
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -181,9 +182,12 @@ struct Lingering {
 
 bool IsTimeout(const beast::error_code& ec) { return ec == beast::error::timeout; }
 
-bool BodilessStatus(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+bool BodilessStatus(int status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
 
-std::string SimpleAnswer(int status, std::string_view body, const std::string& server, bool retry_after) {
+std::string SimpleAnswer(int status, std::string_view body, const std::string& server,
+                         bool retry_after) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) + "\r\n";
   out += "Content-Type: text/plain; charset=utf-8\r\n";
   if (!server.empty()) out += "Server: " + server + "\r\n";
@@ -224,15 +228,17 @@ class BeastServer : public HttpServer {
   Status Listen() {
     beast::error_code ec;
     auto addr = asio::ip::make_address(options_.address, ec);
-    if (ec) return Status::InvalidArgument("bad listen address " + options_.address + ": " + ec.message());
+    if (ec)
+      return Status::InvalidArgument("bad listen address " + options_.address + ": " +
+                                     ec.message());
     tcp::endpoint ep(addr, options_.port);
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return Status::Unavailable("cannot listen on " + options_.address + ":" + std::to_string(options_.port) +
-                                 ": " + ec.message());
+      return Status::Unavailable("cannot listen on " + options_.address + ":" +
+                                 std::to_string(options_.port) + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
     Accept();
@@ -301,8 +307,8 @@ class BeastServer : public HttpServer {
   void Admit(tcp::socket socket) {
     if (conns_.size() >= options_.max_connections && !EvictIdle()) {
       rejected_.fetch_add(1);
-      Linger(std::move(socket),
-             SimpleAnswer(503, "server busy: too many connections\n", options_.server_header, true));
+      Linger(std::move(socket), SimpleAnswer(503, "server busy: too many connections\n",
+                                             options_.server_header, true));
       return;
     }
     beast::error_code ec;
@@ -362,7 +368,9 @@ class BeastServer : public HttpServer {
     if (ec) {
       if (IsTimeout(ec)) timed_out_.fetch_add(1);
       if (ec == http::error::body_limit) {
-        return Refuse(c, 413, "request body too large (limit " + std::to_string(options_.max_body_bytes) + " bytes)\n");
+        return Refuse(c, 413,
+                      "request body too large (limit " + std::to_string(options_.max_body_bytes) +
+                          " bytes)\n");
       }
       if (ec.category() == beast::http::make_error_code(http::error::bad_method).category() &&
           ec != http::error::end_of_stream && ec != http::error::partial_message) {
@@ -413,7 +421,8 @@ class BeastServer : public HttpServer {
         if (IsTimeout(ec)) timed_out_.fetch_add(1);
         if (ec == http::error::body_limit) {
           return Refuse(c, 413,
-                        "request body too large (limit " + std::to_string(options_.max_body_bytes) + " bytes)\n");
+                        "request body too large (limit " + std::to_string(options_.max_body_bytes) +
+                            " bytes)\n");
         }
         return Close(c);
       }
@@ -473,7 +482,8 @@ class BeastServer : public HttpServer {
     auto out = std::make_shared<http::response<http::string_body>>();
     try {
       if (resp.status < 100 || resp.status > 599) {
-        resp = HttpResponse::Text(500, "internal error: handler answered status " + std::to_string(resp.status) + "\n");
+        resp = HttpResponse::Text(
+            500, "internal error: handler answered status " + std::to_string(resp.status) + "\n");
       }
       out->version(version);
       out->result(static_cast<unsigned>(resp.status));
@@ -484,7 +494,8 @@ class BeastServer : public HttpServer {
       out->keep_alive(keep_alive && !stopping_.load());
       out->prepare_payload();
     } catch (const std::exception& e) {
-      auto fallback = std::make_shared<http::response<http::string_body>>(http::status::internal_server_error, version);
+      auto fallback = std::make_shared<http::response<http::string_body>>(
+          http::status::internal_server_error, version);
       fallback->set(http::field::content_type, "text/plain; charset=utf-8");
       fallback->body() = std::string("internal error: cannot send the answer: ") + e.what() + "\n";
       fallback->keep_alive(false);
@@ -494,7 +505,8 @@ class BeastServer : public HttpServer {
     Post([this, c, out] { WriteAnswer(c, out); });
   }
 
-  void WriteAnswer(const ConnPtr& c, const std::shared_ptr<http::response<http::string_body>>& out) {
+  void WriteAnswer(const ConnPtr& c,
+                   const std::shared_ptr<http::response<http::string_body>>& out) {
     if (c->closed) return;
     if (stopping_.load()) return Close(c);
     c->phase = Phase::kWriting;
@@ -511,7 +523,8 @@ class BeastServer : public HttpServer {
 
   // On a handler thread: the head, then the handler's stream; the connection closes after.
   void Stream(const ConnPtr& c, HttpResponse& resp) {
-    std::string head = "HTTP/1.1 " + std::to_string(resp.status) + " " + ReasonPhrase(resp.status) + "\r\n";
+    std::string head =
+        "HTTP/1.1 " + std::to_string(resp.status) + " " + ReasonPhrase(resp.status) + "\r\n";
     for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
     if (!options_.server_header.empty()) head += "Server: " + options_.server_header + "\r\n";
     head += "Connection: close\r\n\r\n";
@@ -532,13 +545,14 @@ class BeastServer : public HttpServer {
   }
 
   void DrainWhileStreaming(const ConnPtr& c) {
-    c->stream.socket().async_read_some(asio::buffer(c->drain), [this, c](beast::error_code ec, size_t) {
-      if (ec) {
-        c->peer_gone.store(true);
-        return;
-      }
-      if (!c->closed) DrainWhileStreaming(c);
-    });
+    c->stream.socket().async_read_some(asio::buffer(c->drain),
+                                       [this, c](beast::error_code ec, size_t) {
+                                         if (ec) {
+                                           c->peer_gone.store(true);
+                                           return;
+                                         }
+                                         if (!c->closed) DrainWhileStreaming(c);
+                                       });
   }
 
   // Answers `status` with "Connection: close" and closes the connection politely.
@@ -648,7 +662,8 @@ bool ConnWriter::Done() const { return failed_ || server_->stopping() || conn_->
 
 }  // namespace
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options, HttpHandler handler) {
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                      HttpHandler handler) {
   auto server = std::make_unique<BeastServer>(options, std::move(handler));
   Status s = server->Listen();
   if (!s.ok()) return s;

@@ -3,14 +3,6 @@
 // connection cap (idle eviction, 503), the body limits, bodiless statuses, Stop() under
 // churn, and a load test (idle connections + slowloris + large bodies) with bounded threads
 // and memory. Raw POSIX sockets play the misbehaving clients.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +10,13 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/http_client.h"
 #include "net/http_server.h"
@@ -75,7 +74,8 @@ class Raw {
     while (Clock::now() < deadline) {
       if (!until.empty() && out.find(until) != std::string::npos) break;
       pollfd p{fd_, POLLIN, 0};
-      int left = static_cast<int>(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count());
+      int left = static_cast<int>(
+          std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count());
       if (::poll(&p, 1, std::max(left, 1)) <= 0) continue;
       char buf[4096];
       ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
@@ -110,7 +110,9 @@ std::unique_ptr<HttpServer> StartServer(const HttpServerOptions& o, HttpHandler 
   return std::move(s).value();
 }
 
-HttpResponse Ok(const HttpRequest& r) { return HttpResponse::Text(200, "ok " + std::to_string(r.body.size())); }
+HttpResponse Ok(const HttpRequest& r) {
+  return HttpResponse::Text(200, "ok " + std::to_string(r.body.size()));
+}
 
 size_t ThreadCount() {
   size_t n = 0;
@@ -170,7 +172,8 @@ TEST(HttpServerLimitsTest, SlowlorisHeaderIsCutAtTheHeaderDeadline) {
   EXPECT_LT(took, milliseconds(3000));
   // Beast closes the socket before the read reports the timeout: the count may lag a little.
   auto deadline = Clock::now() + std::chrono::seconds(2);
-  while (server->stats().timed_out == 0 && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  while (server->stats().timed_out == 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(5));
   EXPECT_GE(server->stats().timed_out, 1u);
 }
 
@@ -256,13 +259,15 @@ TEST(HttpServerLimitsTest, OverTheCapTheLongestIdleConnectionMakesRoom) {
   for (int i = 0; i < 4; ++i) {
     idle.emplace_back(server->port());
     ASSERT_TRUE(idle.back().Send(kGet));
-    ASSERT_NE(idle.back().Read(milliseconds(2000), nullptr, "ok 0").find("200 OK"), std::string::npos);
+    ASSERT_NE(idle.back().Read(milliseconds(2000), nullptr, "ok 0").find("200 OK"),
+              std::string::npos);
   }
   auto [status, took] = FreshGet(server->port());
   EXPECT_EQ(status, 200);
   EXPECT_GE(server->stats().evicted, 1u);
   EXPECT_EQ(server->stats().rejected, 0u);
-  EXPECT_TRUE(idle.front().WaitClosed(milliseconds(2000)).has_value()) << "the oldest idle one was not closed";
+  EXPECT_TRUE(idle.front().WaitClosed(milliseconds(2000)).has_value())
+      << "the oldest idle one was not closed";
 }
 
 TEST(HttpServerLimitsTest, OverTheCapWithNothingIdleTheAnswerIs503) {
@@ -348,8 +353,10 @@ TEST(HttpServerLimitsTest, BodilessStatusesGoOutWithoutTheirBody) {
 }
 
 TEST(HttpServerLimitsTest, ImpossibleStatusesAre500) {
-  auto server = StartServer(HttpServerOptions{}, [](const HttpRequest&) { return HttpResponse::Text(42, "x"); });
-  auto resp = NewHttpClient()->Send({"GET", "http://127.0.0.1:" + std::to_string(server->port()) + "/"});
+  auto server = StartServer(HttpServerOptions{},
+                            [](const HttpRequest&) { return HttpResponse::Text(42, "x"); });
+  auto resp =
+      NewHttpClient()->Send({"GET", "http://127.0.0.1:" + std::to_string(server->port()) + "/"});
   ASSERT_TRUE(resp.ok()) << resp.status().message();
   EXPECT_EQ(resp->status, 500);
   EXPECT_NE(resp->body.find("status 42"), std::string::npos);
@@ -383,7 +390,9 @@ TEST(HttpServerLimitsTest, StopUnderChurnTouchesOnlyItsOwnSockets) {
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) continue;
         char ch = 'x', got = 0;
         std::this_thread::sleep_for(std::chrono::microseconds(200));
-        if (::send(sv[0], &ch, 1, MSG_NOSIGNAL) != 1 || ::recv(sv[1], &got, 1, 0) != 1 || got != 'x') ++broken;
+        if (::send(sv[0], &ch, 1, MSG_NOSIGNAL) != 1 || ::recv(sv[1], &got, 1, 0) != 1 ||
+            got != 'x')
+          ++broken;
         ::close(sv[0]);
         ::close(sv[1]);
       }
@@ -436,7 +445,8 @@ TEST(HttpServerLoadTest, SurvivesIdleSlowlorisAndLargeBodies) {
     senders.emplace_back([&] {
       for (int attempt = 0; attempt < 50; ++attempt) {
         Raw c(port);
-        c.Send("PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+        c.Send("PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n");
         c.Send(body);
         std::string got = c.Read(milliseconds(20000), nullptr, "\r\n\r\n");
         size_t now = ThreadCount();
@@ -468,14 +478,19 @@ TEST(HttpServerLoadTest, SurvivesIdleSlowlorisAndLargeBodies) {
   auto stats = server->stats();
   milliseconds worst = *std::max_element(fresh.begin(), fresh.end());
   std::printf(
-      "load: %zu idle + %zu slowloris connections, 16 x 15 MiB bodies (%d ok, %d refusals with 503)\n"
-      "load: threads %zu before, %zu with the idle/slow connections, %zu peak (client threads included)\n"
-      "load: fresh client worst %lld ms; RSS %zu MiB before, %zu MiB after the bodies, %zu MiB settled\n"
+      "load: %zu idle + %zu slowloris connections, 16 x 15 MiB bodies (%d ok, %d refusals with "
+      "503)\n"
+      "load: threads %zu before, %zu with the idle/slow connections, %zu peak (client threads "
+      "included)\n"
+      "load: fresh client worst %lld ms; RSS %zu MiB before, %zu MiB after the bodies, %zu MiB "
+      "settled\n"
       "load: server: %llu requests, %llu evicted, %llu rejected, %llu timed out\n",
-      idle.size(), slow.size(), bodies_ok.load(), refusals.load(), threads_before, threads_idle, peak_threads.load(),
-      static_cast<long long>(worst.count()), rss_before, rss_peak_after, rss_after,
-      static_cast<unsigned long long>(stats.requests), static_cast<unsigned long long>(stats.evicted),
-      static_cast<unsigned long long>(stats.rejected), static_cast<unsigned long long>(stats.timed_out));
+      idle.size(), slow.size(), bodies_ok.load(), refusals.load(), threads_before, threads_idle,
+      peak_threads.load(), static_cast<long long>(worst.count()), rss_before, rss_peak_after,
+      rss_after, static_cast<unsigned long long>(stats.requests),
+      static_cast<unsigned long long>(stats.evicted),
+      static_cast<unsigned long long>(stats.rejected),
+      static_cast<unsigned long long>(stats.timed_out));
   EXPECT_EQ(bodies_ok.load(), 16);
   EXPECT_LT(worst, milliseconds(2000));
   // 550 connections, yet at most the I/O thread and a couple of idle handler threads.
