@@ -6,8 +6,10 @@
 //                  [--state FILE] [--ready-file FILE] [process runner options]
 //
 // Both APIs answer (GET /ping, GET /v1/status/leader) once the ready file is written.
-// SIGTERM/SIGINT: save state, stop the servers and every task, exit 0.
+// SIGTERM/SIGINT: save state, stop the servers and every task, exit 0; a second signal
+// exits at once (status 1, state not saved).
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -45,7 +47,11 @@ constexpr char kUsage[] =
     "  --consul-acl-token TOKEN   require this token (X-Consul-Token or ?token=) on Consul calls\n"
     "  --consul-session-ttl-min S smallest session TTL Consul accepts, in seconds (default 10; tests use 1)\n"
     "  --marathon-credentials U:P require HTTP basic auth on Marathon calls\n"
-    "  --max-running-deployments N  Marathon's cap on concurrent deployments (default 100)\n";
+    "  --max-running-deployments N  Marathon's cap on concurrent deployments (default 100)\n"
+    "  --max-tasks N              the emulated cluster's size in tasks; more instances wait for room\n"
+    "                             (default 20000 simulated, 256 process)\n"
+    "  --max-connections N        open connections per API (default 512; beyond: idle ones are\n"
+    "                             closed, else 503)\n";
 
 std::atomic<bool> g_stop{false};
 
@@ -63,7 +69,7 @@ int Run(int argc, char** argv) {
   marathon::SimulatedRunnerOptions sopts;
   std::string address = "127.0.0.1", tasks = "simulated", state_file, ready_file;
   bool allow_remote_exec = false;
-  int marathon_port = 8080, consul_port = 8500;
+  int marathon_port = 8080, consul_port = 8500, max_tasks = -1, max_connections = 512;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -91,6 +97,8 @@ int Run(int argc, char** argv) {
       else if (a == "--consul-session-ttl-min") copts.session_ttl_min = std::chrono::milliseconds(1000LL * std::stoi(v));
       else if (a == "--marathon-credentials") mopts.http_credentials = v;
       else if (a == "--max-running-deployments") mopts.max_running_deployments = std::stoi(v);
+      else if (a == "--max-tasks") max_tasks = std::stoi(v);
+      else if (a == "--max-connections") max_connections = std::stoi(v);
       else if ((a == "--image-map" || a == "--exec-alias" || a == "--host-alias") && SplitPair(v, &kv)) {
         if (a == "--image-map") popts.image_map.push_back(kv);
         else if (a == "--exec-alias") popts.exec_alias[kv.first] = kv.second;
@@ -116,6 +124,11 @@ int Run(int argc, char** argv) {
     std::cerr << "galley-sandbox: --tasks must be simulated or process, got '" << tasks << "'\n";
     return 1;
   }
+  if (max_tasks < -1 || max_tasks == 0 || max_connections < 1) {
+    std::cerr << "galley-sandbox: --max-tasks and --max-connections must be 1 or more\n";
+    return 1;
+  }
+  mopts.max_tasks = max_tasks > 0 ? max_tasks : tasks == "process" ? 256 : 20000;
   for (int p : {marathon_port, consul_port}) {
     if (p < 0 || p > 65535) {
       std::cerr << "galley-sandbox: port " << p << " is out of range\n";
@@ -136,8 +149,16 @@ int Run(int argc, char** argv) {
   FaultInjector consul_faults("");
   std::atomic<Emulator*> m_ptr{nullptr}, c_ptr{nullptr};
 
+  // Body limits: Consul refuses KV values and transactions over 512 KiB itself (413 with its
+  // own texts, which the emulator gives up to this limit); Marathon sets no HTTP limit, but
+  // keeps an app or group in one ZooKeeper node (zk_max_node_size, 1 MB), so nothing it
+  // could store comes near 8 MiB.
   net::HttpServerOptions mso{address, static_cast<uint16_t>(marathon_port)};
+  mso.max_body_bytes = 8u << 20;
+  mso.max_connections = static_cast<size_t>(max_connections);
   net::HttpServerOptions cso{address, static_cast<uint16_t>(consul_port)};
+  cso.max_body_bytes = 4u << 20;
+  cso.max_connections = static_cast<size_t>(max_connections);
   auto unavailable = net::HttpResponse::Json(503, R"({"message":"starting"})");
   auto mserver = net::HttpServer::Start(mso, [&](const net::HttpRequest& r) {
     Emulator* e = m_ptr.load();
@@ -214,6 +235,8 @@ int Run(int argc, char** argv) {
     }
   }
   std::cout << "galley-sandbox: stopping" << std::endl;
+  marathon_faults.Stop();
+  consul_faults.Stop();
   marathon_emu->Stop();
   consul_emu->Stop();
   (*mserver)->Stop();
@@ -222,7 +245,9 @@ int Run(int argc, char** argv) {
   return 0;
 }
 
-void OnSignal(int) { g_stop.store(true); }
+void OnSignal(int) {
+  if (g_stop.exchange(true)) _exit(1);  // the second signal: do not wait for a clean stop
+}
 
 }  // namespace
 }  // namespace galley::sandbox

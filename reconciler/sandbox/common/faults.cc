@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 namespace galley::sandbox {
 
@@ -14,7 +13,10 @@ net::HttpResponse FaultInjector::Handle(const net::HttpRequest& req, const net::
   if (req.path.rfind("/_sandbox/", 0) == 0) return next(req);
   int latency = 0;
   Fault f = Pick(req, &latency);
-  if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+  if (latency > 0) {
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(latency), [this] { return stopped_; });
+  }
   switch (f) {
     case Fault::kNone: return next(req);
     case Fault::kFail: {
@@ -42,6 +44,14 @@ net::HttpResponse FaultInjector::Handle(const net::HttpRequest& req, const net::
   return next(req);
 }
 
+void FaultInjector::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  stop_cv_.notify_all();
+}
+
 FaultInjector::Fault FaultInjector::Pick(const net::HttpRequest& req, int* latency_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!plan_.path_prefix.empty() && req.path.rfind(plan_.path_prefix, 0) != 0) return Fault::kNone;
@@ -50,7 +60,7 @@ FaultInjector::Fault FaultInjector::Pick(const net::HttpRequest& req, int* laten
     for (const auto& m : plan_.methods) match = match || m == req.method;
     if (!match) return Fault::kNone;
   }
-  *latency_ms = plan_.latency_ms;
+  *latency_ms = stopped_ ? 0 : plan_.latency_ms;
   auto take = [&](int& n, Fault f) {
     if (n <= 0) return Fault::kNone;
     --n;
@@ -106,8 +116,9 @@ net::HttpResponse FaultInjector::Admin(const net::HttpRequest& req) {
   } catch (const json::exception& e) {
     return net::HttpResponse::Json(400, json{{"message", std::string("bad fault plan: ") + e.what()}}.dump());
   }
-  if (p.fail_status < 100 || p.fail_status > 599 || p.latency_ms < 0 || p.latency_ms > 600000) {
-    return net::HttpResponse::Json(400, R"({"message":"fail_status must be an HTTP status, latency_ms 0..600000"})");
+  // 1xx is not a final answer: a client would wait for the real one until its deadline.
+  if (p.fail_status < 200 || p.fail_status > 599 || p.latency_ms < 0 || p.latency_ms > 600000) {
+    return net::HttpResponse::Json(400, R"({"message":"fail_status must be an HTTP status 200..599, latency_ms 0..600000"})");
   }
   plan_ = p;
   return net::HttpResponse::Json(200, PlanJson());

@@ -9,9 +9,12 @@
 //           "path_prefix": "/v2/apps", "methods": ["PUT", "POST"]}
 //   DELETE /_sandbox/faults   clear the plan
 // Counters decrease only on requests that match path_prefix/methods; admin requests under
-// /_sandbox/ are never faulted. Thread-safe.
+// /_sandbox/ are never faulted. fail_status is 200..599 (a 204 or 304 goes out without a
+// body). Stop() cuts injected latency short so a stopping server is not held up.
+// Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -29,6 +32,8 @@ class FaultInjector {
 
   // Handles /_sandbox/faults itself, applies the plan to everything else.
   net::HttpResponse Handle(const net::HttpRequest& req, const net::HttpHandler& next);
+  // Wakes requests sleeping out injected latency; later requests get none. Idempotent.
+  void Stop();
 
  private:
   struct Plan {
@@ -51,6 +56,8 @@ class FaultInjector {
 
   std::string conflict_body_;
   mutable std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopped_ = false;
   Plan plan_;
   uint64_t injected_ = 0;
 };

@@ -4,6 +4,7 @@
 // helpers, and the status and agent/self endpoints.
 #include <string_view>
 
+#include "sandbox/common/json_depth.h"
 #include "sandbox/consul/emulator_impl.h"
 
 namespace galley::sandbox::consul {
@@ -143,6 +144,8 @@ std::optional<net::HttpResponse> ParseQueryOptions(const net::HttpRequest& r, Qu
 }
 
 Result<nlohmann::json> ParseBody(const std::string& body) {
+  // Go's encoding/json refuses documents nested deeper than 10000.
+  if (sandbox::NestedDeeperThan(body, 10000)) return Status::InvalidArgument("exceeded max depth");
   try {
     return nlohmann::json::parse(body);
   } catch (const nlohmann::json::exception& e) {

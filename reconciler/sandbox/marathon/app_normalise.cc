@@ -2,6 +2,7 @@
 #include "sandbox/marathon/app_normalise.h"
 
 #include <cmath>
+#include <cstdint>
 #include <set>
 
 #include "sandbox/marathon/path_id.h"
@@ -82,7 +83,8 @@ void CheckKind(const Json& v, Kind k, const std::string& path, Problems* p) {
     case Kind::kNumber: ok = v.is_number(); break;
     case Kind::kInt:
       ok = v.is_number();
-      if (ok && !IsInt(v)) {
+      // RAML "integer, format int32": Play answers error.expected.int outside Int's range.
+      if (ok && (!IsInt(v) || AsInt(v) < INT32_MIN || AsInt(v) > INT32_MAX)) {
         p->Add(path, "error.expected.int");
         return;
       }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sandbox/marathon/deployment.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <set>
 
@@ -101,7 +103,9 @@ std::vector<std::vector<DeploymentAction>> PlanSteps(const std::vector<AppChange
 RollingBounds ComputeRollingBounds(int instances, double minimum_health_capacity, double maximum_over_capacity) {
   RollingBounds b;
   b.min_healthy = static_cast<int>(std::ceil(instances * minimum_health_capacity - 1e-9));
-  b.max_capacity = static_cast<int>(std::floor(instances * (1.0 + maximum_over_capacity) + 1e-9));
+  // Clamped: instances near INT32_MAX with over-capacity would not fit an int.
+  b.max_capacity = static_cast<int>(
+      std::min<double>(INT32_MAX, std::floor(instances * (1.0 + maximum_over_capacity) + 1e-9)));
   if (b.min_healthy < 0) b.min_healthy = 0;
   if (b.max_capacity < instances) b.max_capacity = instances;
   return b;

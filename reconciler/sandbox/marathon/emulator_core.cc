@@ -111,11 +111,20 @@ void MarathonEmulatorImpl::EngineLoop() {
       batch.swap(pending_);
       wake_ = false;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, status] : batch) OnStatus(id, status);
-    batch.clear();
-    AdvanceDeployments();
-    SelfHeal();
+    bool again;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      launch_budget_ = options_.launches_per_pass;
+      launches_waiting_ = false;
+      for (const auto& [id, status] : batch) OnStatus(id, status);
+      batch.clear();
+      AdvanceDeployments();
+      SelfHeal();
+      again = launches_waiting_;
+    }
+    // Launches were cut short by the per-pass budget: another pass right away, with the
+    // lock released in between so requests get through.
+    if (again) Wake();
   }
 }
 
@@ -326,6 +335,16 @@ void MarathonEmulatorImpl::KillTask(TaskRecord& t, bool unhealthy) {
 bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
   if (count <= 0) return true;
   if (NowMillis() < app.next_launch_ms) return false;
+  // The cluster is full (the rest waits for tasks to end) or this pass launched enough.
+  const int64_t room = std::max<int64_t>(0, options_.max_tasks - static_cast<int64_t>(tasks_.size()));
+  bool all = true;
+  if (count > room || count > launch_budget_) {
+    all = false;
+    if (launch_budget_ < room) launches_waiting_ = true;
+    count = static_cast<int>(std::min<int64_t>(room, launch_budget_));
+    if (count <= 0) return false;
+  }
+  launch_budget_ -= count;
   const std::string app_id = app.def["id"].get<std::string>();
   const int ports_needed = HostPortCount(app.def);
   for (int i = 0; i < count; ++i) {
@@ -366,7 +385,7 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
     std::string id = t.id;
     tasks_.emplace(id, std::move(t));
   }
-  return true;
+  return all;
 }
 
 void MarathonEmulatorImpl::RecordFailure(AppRecord* app, const TaskRecord& t, const std::string& state,

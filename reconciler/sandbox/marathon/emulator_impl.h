@@ -158,6 +158,8 @@ class MarathonEmulatorImpl : public Emulator {
   HostPortAllocator host_ports_;
   std::set<std::string> dirty_apps_;                            // need self-healing checks
   uint64_t launch_seq_ = 0;
+  int launch_budget_ = 0;       // launches left in this engine pass
+  bool launches_waiting_ = false;  // the budget ran out this pass: run another one soon
   std::string root_version_;
 
   std::mutex pending_mu_;

@@ -21,6 +21,7 @@ std::variant<Json, net::HttpResponse> ParseBody(const std::string& body) {
     return JsonResponse(400, {{"message", "Please specify data in JSON format"},
                               {"details", "No content to map due to end-of-input"}});
   }
+  if (NestedDeeperThan(body, kMaxJsonDepth)) return TooDeep();
   try {
     return Json::parse(body);
   } catch (const Json::parse_error& e) {

@@ -2,6 +2,7 @@
 // Routing, auth and the non-app routes of the Marathon emulator (see emulator_impl.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 
 #include "base/base64.h"
@@ -212,6 +213,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleTasks(const net::HttpRequest& req,
   }
   if (segs.size() == 3 && segs[2] == "delete" && req.method == "POST") {
     Json body;
+    if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
     try {
       body = Json::parse(req.body);
     } catch (const Json::parse_error& e) {
@@ -322,6 +324,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleGroups(const net::HttpRequest& req
 }
 
 net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req, std::string gid) {
+  if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
   Json body = Json::parse(req.body, nullptr, false);
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
     return JsonResponse(400, {{"message", "Please specify data in JSON format"},
@@ -348,7 +351,9 @@ net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req,
       Json def = app.def;
       def.erase("version");
       def.erase("versionInfo");
-      def["instances"] = static_cast<int64_t>(std::ceil(def["instances"].get<double>() * by));
+      // Scala's Double.toInt saturates: the count stays an Int.
+      def["instances"] = static_cast<int64_t>(
+          std::clamp<double>(std::ceil(def["instances"].get<double>() * by), 0, INT32_MAX));
       changes.push_back(PendingChange{id, std::move(def), false});
     }
   } else {
@@ -441,6 +446,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleEvents(const net::HttpRequest& req
 net::HttpResponse MarathonEmulatorImpl::HandleAdmin(const net::HttpRequest& req,
                                                     const std::vector<std::string>& segs) {
   if (segs.size() == 3 && segs[2] == "health" && req.method == "PUT") {
+    if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
     Json body = Json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("app") || !body["app"].is_string() || !body.contains("healthy") ||
         !body["healthy"].is_boolean()) {

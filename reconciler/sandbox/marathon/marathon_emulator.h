@@ -21,6 +21,12 @@ struct MarathonOptions {
   int first_host_port = 31000;          // host ports handed to tasks
   int last_host_port = 32999;
   std::string http_credentials;         // "user:password": basic auth required when set
+  // The emulated cluster's size: at most this many tasks exist at once. Instances beyond it
+  // wait, as on a Mesos cluster without free offers (the deployment stays in progress).
+  int max_tasks = 20000;
+  // Tasks launched per engine pass at most (Marathon launches from offers, a few at a time),
+  // so a huge scale-up never holds the emulator's lock for long.
+  int launches_per_pass = 1000;
 };
 
 // The emulator owns the runner and shuts it down on Stop().

@@ -97,6 +97,12 @@ net::HttpResponse JsonResponse(int status, const Json& body) {
 
 net::HttpResponse RawJson(int status, std::string body) { return net::HttpResponse::Json(status, std::move(body)); }
 
+net::HttpResponse TooDeep() {
+  return JsonResponse(400, {{"message", "Invalid JSON"},
+                            {"details", "Document nesting depth exceeds the maximum allowed (" +
+                                            std::to_string(kMaxJsonDepth) + ")"}});
+}
+
 bool IsJsonNumber(const Json& j) { return j.is_number(); }
 
 }  // namespace galley::sandbox::marathon

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/http_types.h"
+#include "sandbox/common/json_depth.h"
 
 namespace galley::sandbox::marathon {
 
@@ -39,6 +40,10 @@ net::HttpResponse Error(int status, const std::string& message);
 net::HttpResponse JsonResponse(int status, const Json& body);
 // The body as JSON text (already serialised).
 net::HttpResponse RawJson(int status, std::string body);
+// Jackson's default maximum nesting depth: request bodies nested deeper are refused with
+// TooDeep() (400 "Invalid JSON") before they are parsed.
+constexpr int kMaxJsonDepth = 1000;
+net::HttpResponse TooDeep();
 
 // Marathon's double formatting is the JSON number; this keeps integers integral ("1" not
 // "1.0") for fields that are doubles in the model but were given as integers.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "net/http_client.h"
@@ -54,6 +55,39 @@ TEST_F(FaultsTest, FailsTheNextNCallsThenRecovers) {
   EXPECT_EQ(Call("GET", "/a").status, 503);
   EXPECT_EQ(Call("GET", "/a").status, 200);
   EXPECT_EQ(nlohmann::json::parse(Call("GET", "/_sandbox/faults").body)["injected"], 2);
+}
+
+// A 204 or 304 fault used to throw from Beast's prepare_payload outside the handler's try
+// and abort the whole process.
+TEST_F(FaultsTest, BodilessFailStatusesAreInjectedWithoutTheirBody) {
+  for (int status : {204, 304}) {
+    EXPECT_EQ(Call("PUT", "/_sandbox/faults", R"({"fail_next": 1, "fail_status": )" + std::to_string(status) + "}")
+                  .status,
+              200);
+    auto r = Call("GET", "/v2/apps");
+    EXPECT_EQ(r.status, status);
+    EXPECT_EQ(r.body, "");
+  }
+  EXPECT_EQ(Call("GET", "/v2/apps").status, 200);
+  auto one_xx = Call("PUT", "/_sandbox/faults", R"({"fail_next": 1, "fail_status": 100})");
+  EXPECT_EQ(one_xx.status, 400);
+  EXPECT_NE(one_xx.body.find("200..599"), std::string::npos);
+}
+
+TEST_F(FaultsTest, StopCutsInjectedLatencyShort) {
+  Call("PUT", "/_sandbox/faults", R"({"latency_ms": 600000})");
+  auto start = std::chrono::steady_clock::now();
+  std::thread stopper([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    faults_.Stop();
+  });
+  net::ClientRequest req{"GET", "http://127.0.0.1:" + std::to_string(server_->port()) + "/x"};
+  req.timeout = std::chrono::seconds(20);
+  auto r = client_->Send(req);
+  stopper.join();
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST_F(FaultsTest, FiltersByPathPrefixAndMethod) {

@@ -715,5 +715,47 @@ TEST_F(MarathonTest, SnapshotRestoreRoundTrip) {
   ASSERT_TRUE(WaitFor([&] { return Settled("/keep/a", 2, false); }));
 }
 
+// Issue #11: instances: 100000000 made the emulator launch tasks under its lock until memory
+// ran out. The cluster now holds max_tasks tasks; the rest wait, the API keeps answering.
+TEST_F(MarathonTest, CustomHugeInstanceCountsWaitForRoomInTheCluster) {
+  MarathonOptions o;
+  o.max_tasks = 300;
+  o.launches_per_pass = 100;
+  Start(o);
+  auto r = Post("/v2/apps", {{"id", "/huge"}, {"cmd", "sleep 100"}, {"instances", 100000000}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_TRUE(WaitFor([&] { return App("/huge")["tasksRunning"] == 300; }));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get("/ping").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1000));
+  std::this_thread::sleep_for(milliseconds(200));
+  Json app = App("/huge");
+  EXPECT_EQ(app["tasksRunning"], 300);
+  EXPECT_EQ(app["tasks"].size(), 300u);
+  EXPECT_EQ(app["instances"], 100000000);
+  EXPECT_EQ(Get("/v2/deployments").json.size(), 1u);  // in progress, as on a full cluster
+  // Scaling down frees the cluster and finishes.
+  ASSERT_EQ(Put("/v2/apps/huge?force=true", {{"instances", 2}}).status, 200);
+  EXPECT_TRUE(WaitFor([&] { return Settled("/huge", 2, false); }));
+}
+
+TEST_F(MarathonTest, InstancesBeyondInt32AreRefusedLikeMarathon) {
+  auto r = Post("/v2/apps", {{"id", "/too-many"}, {"cmd", "sleep 1"}, {"instances", 3000000000LL}});
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json["message"], "Invalid JSON");
+  EXPECT_EQ(r.json["details"][0]["path"], "/instances");
+  EXPECT_EQ(r.json["details"][0]["errors"][0], "error.expected.int");
+}
+
+TEST_F(MarathonTest, BodiesNestedDeeperThanJacksonAllowsAreRefusedUnparsed) {
+  auto r = Call("PUT", "/v2/apps/deep", std::string(5000, '[') + std::string(5000, ']'));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json["message"], "Invalid JSON");
+  EXPECT_EQ(r.json["details"], "Document nesting depth exceeds the maximum allowed (1000)");
+  // Brackets inside strings do not count.
+  auto ok = Put("/v2/apps/shallow", {{"cmd", std::string(5000, '[')}});
+  EXPECT_EQ(ok.status, 201) << ok.body;
+}
+
 }  // namespace
 }  // namespace galley::sandbox::marathon
