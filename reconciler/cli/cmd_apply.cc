@@ -7,7 +7,9 @@
 // token it was planned against moved, it was already applied, or DIR no longer declares the
 // desired state it was made from.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
-// held, 4 stale plan.
+// held, 4 stale plan, 5 the plan retries a change that failed to deploy (engine/
+// failed_deploys.h; nothing applied; --retry-failed applies it). `galley restart` runs here
+// too (cmd_restart.cc), with engine::MakeRestartPlan instead of the regular plan.
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <ostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -33,7 +36,9 @@
 #include "engine/apply.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
+#include "engine/failed_deploys.h"
 #include "engine/plan.h"
+#include "engine/restart.h"
 #include "engine/view_text.h"
 #include "net/http_client.h"
 #include "spec/loader.h"
@@ -66,6 +71,7 @@ constexpr char kUsage[] =
     "  --force               supersede Marathon deployments that hold an app (default: wait for them)\n"
     "  --rollback-on-failure put a failed app back to the definition it had before\n"
     "  --allow-large         allow more deletes and restarts than the safety limit (DESIGN §7.12)\n"
+    "  --retry-failed        apply a change even though the same change failed to deploy last time\n"
     "  --lock-timeout DUR    wait up to DUR (e.g. 30s, 5m) for another apply to finish (default: 0)\n"
     "  --deadline DUR        per-app deadline from write to healthy (default 10m)\n"
     "  --concurrency N       independent actions at once (default 16)\n"
@@ -77,13 +83,15 @@ constexpr char kUsage[] =
     "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
     "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
     "\n"
-    "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan\n";
+    "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan,\n"
+    "            5 refused to retry a change that failed to deploy (nothing applied; see --retry-failed)\n";
 
 struct Options {
   TargetOptions target;
   std::string plan_file;
   bool auto_approve = false, dry_run = false, force = false, rollback = false, allow_large = false;
-  bool json = false, no_color = false;
+  bool json = false, no_color = false, retry_failed = false;
+  std::string restart_service;  // `galley restart SERVICE`
   std::chrono::milliseconds lock_timeout{0};
   std::chrono::seconds deadline{600};
   int concurrency = 16;
@@ -138,6 +146,8 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
       o.rollback = true;
     } else if (a == "--allow-large") {
       o.allow_large = true;
+    } else if (a == "--retry-failed") {
+      o.retry_failed = true;
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "--no-color") {
@@ -359,9 +369,16 @@ class ApplyCommand {
 
     if (o_.plan_file.empty()) {
       engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, key_exists);
-      plan = engine::MakePlan(in);
-      if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
+      if (o_.restart_service.empty()) {
+        plan = engine::MakePlan(in);
+        if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
+      } else {
+        auto restart = engine::MakeRestartPlan(in, o_.restart_service);
+        if (!restart.ok()) return Fail(restart.status().message());
+        plan = std::move(*restart);
+      }
       DescribePlan(*ws_, in, &plan);
+      if (Status s = AnnotateFailures(*ws_, plan); !s.ok()) return Fail(s.message());
       plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
     } else {
       std::vector<std::string> stale = engine::StaleReasons(plan, observed->live);
@@ -395,6 +412,22 @@ class ApplyCommand {
     if (auto unreadable = engine::UnreadableSecrets(plan, SecretReader(ws_->env)); !unreadable.empty()) {
       return Fail(std::to_string(unreadable.size()) + (unreadable.size() == 1 ? " secret" : " secrets") +
                   " cannot be read; nothing applied:\n  " + Join(unreadable, "\n  "));
+    }
+    // A change that failed to deploy last time is not redeployed by every periodic apply.
+    engine::Plan checked = plan;  // a saved plan is checked against the journal as it is now
+    if (Status s = AnnotateFailures(*ws_, checked); !s.ok()) return Fail(s.message());
+    if (auto refused = engine::RetryRefusals(checked); !refused.empty()) {
+      if (!o_.retry_failed) {
+        std::string msg = "not retrying " + std::string(refused.size() == 1 ? "a change" : "changes") +
+                          " that failed to deploy; nothing applied. Fix the desired state (any change to it is "
+                          "applied), or retry with --retry-failed:\n  " + Join(refused, "\n  ");
+        Finish("failed", json{{"error", msg}, {"retry_refused", refused}});
+        err_ << "galley apply: " << msg << "\n";
+        if (o_.json) out_ << SafeDump(json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", refused}}, 2) << "\n";
+        return kExitRetryRefused;
+      }
+      info() << "Retrying " << refused.size() << (refused.size() == 1 ? " change" : " changes")
+             << " that failed to deploy before (--retry-failed)\n";
     }
     auto violations = engine::SafetyViolations(plan, apps_per_env);
     if (!violations.empty() && !o_.allow_large) {
@@ -480,6 +513,7 @@ class ApplyCommand {
     summary["digest"] = digest;
     summary["dry_run"] = o_.dry_run;
     summary["recovered"] = recovered_;
+    if (!o_.restart_service.empty()) summary["restart"] = o_.restart_service;
     Finish(o_.dry_run ? "ok" : outcome, summary);
     if (o_.json) {
       out_ << SafeDump(summary, 2) << "\n";
@@ -655,6 +689,30 @@ class ApplyCommand {
 };
 
 }  // namespace
+
+int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out, std::ostream& err) {
+  try {
+    int code = kExitError;
+    // apply's options, reported under restart's name.
+    std::ostringstream parse_err;
+    auto o = Parse(args, out, parse_err, &code);
+    std::string text = parse_err.str();
+    for (size_t at = text.find("galley apply"); at != std::string::npos; at = text.find("galley apply", at)) {
+      text.replace(at, 12, "galley restart");
+    }
+    err << text;
+    if (!o) return code;
+    if (!o->plan_file.empty()) {
+      err << "galley restart: " << o->plan_file << " is a file; restart takes the repository directory\n";
+      return kExitError;
+    }
+    o->restart_service = service;
+    return ApplyCommand(std::move(*o), out, err).Run();
+  } catch (const std::exception& e) {
+    err << "galley restart: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
 
 int RunApply(const Args& args, std::ostream& out, std::ostream& err) {
   try {
