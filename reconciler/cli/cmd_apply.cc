@@ -7,8 +7,8 @@
 // token it was planned against moved, it was already applied, or DIR no longer declares the
 // desired state it was made from.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
-// held, 4 stale plan, 5 the plan retries a change that failed to deploy (engine/
-// failed_deploys.h; nothing applied; --retry-failed applies it). `galley restart` runs here
+// held, 4 stale plan, 5 a change that failed to deploy last time was held back (engine/
+// failed_deploys.h; the rest applied, a saved plan not at all; --retry-failed applies it). `galley restart` runs here
 // too (cmd_restart.cc), with engine::MakeRestartPlan instead of the regular plan.
 #include <signal.h>
 #include <stdio.h>
@@ -84,7 +84,8 @@ constexpr char kUsage[] =
     "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
     "\n"
     "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan,\n"
-    "            5 refused to retry a change that failed to deploy (nothing applied; see --retry-failed)\n";
+    "            5 a change that failed to deploy last time was held back (the rest applied; a saved plan\n"
+    "            not at all); --retry-failed applies it\n";
 
 struct Options {
   TargetOptions target;
@@ -413,21 +414,28 @@ class ApplyCommand {
       return Fail(std::to_string(unreadable.size()) + (unreadable.size() == 1 ? " secret" : " secrets") +
                   " cannot be read; nothing applied:\n  " + Join(unreadable, "\n  "));
     }
-    // A change that failed to deploy last time is not redeployed by every periodic apply.
+    // A change that failed to deploy last time is not redeployed by every periodic apply:
+    // it is held (the rest applies) and the run exits 5. A saved plan applies whole or not
+    // at all (it is what was reviewed), so there it is refused.
     engine::Plan checked = plan;  // a saved plan is checked against the journal as it is now
     if (Status s = AnnotateFailures(*ws_, checked); !s.ok()) return Fail(s.message());
-    if (auto refused = engine::RetryRefusals(checked); !refused.empty()) {
-      if (!o_.retry_failed) {
-        std::string msg = "not retrying " + std::string(refused.size() == 1 ? "a change" : "changes") +
-                          " that failed to deploy; nothing applied. Fix the desired state (any change to it is "
-                          "applied), or retry with --retry-failed:\n  " + Join(refused, "\n  ");
-        Finish("failed", json{{"error", msg}, {"retry_refused", refused}});
-        err_ << "galley apply: " << msg << "\n";
-        if (o_.json) out_ << SafeDump(json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", refused}}, 2) << "\n";
-        return kExitRetryRefused;
-      }
+    if (auto refused = engine::RetryRefusals(checked); !refused.empty() && o_.retry_failed) {
       info() << "Retrying " << refused.size() << (refused.size() == 1 ? " change" : " changes")
              << " that failed to deploy before (--retry-failed)\n";
+    } else if (!refused.empty()) {
+      held_ = o_.plan_file.empty() ? engine::HoldFailed(plan) : refused;
+      std::string msg = std::string("not retrying ") + (refused.size() == 1 ? "a change" : "changes") +
+                        " that failed to deploy (fix the desired state: any change to it is applied; or retry with "
+                        "--retry-failed):\n  " + Join(held_, "\n  ");
+      err_ << "galley apply: " << msg << "\n";
+      if (!o_.plan_file.empty() || !plan.HasChanges()) {
+        Finish("failed", json{{"error", msg}, {"retry_refused", held_}});
+        if (o_.json) out_ << SafeDump(json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", held_}}, 2) << "\n";
+        err_ << "galley apply: nothing applied\n";
+        return kExitRetryRefused;
+      }
+      info() << "Held back " << held_.size() << (held_.size() == 1 ? " action" : " actions") << "; applying the other "
+             << plan.actions.size() << "\n";
     }
     auto violations = engine::SafetyViolations(plan, apps_per_env);
     if (!violations.empty() && !o_.allow_large) {
@@ -514,6 +522,8 @@ class ApplyCommand {
     summary["dry_run"] = o_.dry_run;
     summary["recovered"] = recovered_;
     if (!o_.restart_service.empty()) summary["restart"] = o_.restart_service;
+    if (!held_.empty()) summary["retry_refused"] = held_;
+    if (!held_.empty() && outcome == "ok") outcome = "partial";  // applied all but what was held
     Finish(o_.dry_run ? "ok" : outcome, summary);
     if (o_.json) {
       out_ << SafeDump(summary, 2) << "\n";
@@ -523,9 +533,11 @@ class ApplyCommand {
              << " actions would be applied; nothing was sent.\n";
       } else {
         out_ << "\nApply complete: " << result.Summary();
+        if (!held_.empty()) out_ << "Held back (failed to deploy before; --retry-failed): " << Join(held_, "; ") << "\n";
       }
     }
-    return result.ok() ? kExitOk : kExitError;
+    if (!result.ok()) return kExitError;
+    return held_.empty() ? kExitOk : kExitRetryRefused;
   }
 
  private:
@@ -685,6 +697,7 @@ class ApplyCommand {
   std::unique_ptr<clients::ConsulClient> lock_consul_;
   int64_t run_ = 0;
   int recovered_ = 0;  // journal entries of interrupted runs settled first
+  std::vector<std::string> held_;  // changes not retried (failed to deploy before), one line each
   engine::ApplyRecords records_;
 };
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/failed_deploys.h"
 
+#include <algorithm>
+#include <set>
+
 #include "base/digest.h"
 #include "engine/normalize.h"
 #include "engine/view_text.h"
@@ -64,6 +67,22 @@ std::vector<std::string> RetryRefusals(const Plan& plan) {
                   std::to_string(a.last_failure->run_id) + ": " + Printable(a.last_failure->error));
   }
   return out;
+}
+
+std::vector<std::string> HoldFailed(Plan& plan) {
+  std::vector<std::string> held = RetryRefusals(plan);
+  std::set<std::string> out;
+  for (const auto& a : plan.actions) {  // in dependency order: a dependant comes after
+    bool depends = std::any_of(a.depends_on.begin(), a.depends_on.end(), [&](const std::string& d) { return out.count(d); });
+    if (a.last_failure || depends) {
+      out.insert(a.id);
+      if (!a.last_failure) held.push_back(a.id + ": depends on a change held above");
+    }
+  }
+  plan.actions.erase(std::remove_if(plan.actions.begin(), plan.actions.end(),
+                                    [&](const Action& a) { return out.count(a.id) > 0; }),
+                     plan.actions.end());
+  return held;
 }
 
 }  // namespace galley::engine

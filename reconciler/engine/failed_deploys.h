@@ -51,4 +51,8 @@ void AnnotateFailures(Plan& plan, const std::map<std::string, store::JournalEntr
 // "app:/app/production/web: the same change failed at <when> in run N: <why>".
 std::vector<std::string> RetryRefusals(const Plan& plan);
 
+// Takes the actions RetryRefusals names (and whatever depends on them) out of `plan`, so the
+// rest can be applied; returns RetryRefusals' lines for what was taken out.
+std::vector<std::string> HoldFailed(Plan& plan);
+
 }  // namespace galley::engine

@@ -6,7 +6,8 @@ binaries against a real galley-sandbox on loopback (simulated tasks, health afte
   O1 status before anything: every row pending, not deployed; --json validates; no run recorded.
   O2 after the first apply: every row in sync, healthy = wanted; a hand scale shows as drifted.
   O3 a deploy that fails its deadline: plan (text, JSON) and status show the failure (when,
-     why, run); the next apply refuses the identical change (exit 5, nothing sent);
+     why, run); the next apply holds the identical change back and applies the rest (exit 5);
+     a saved plan with it is refused whole;
      --retry-failed retries it; a changed tag after another failure is applied without the flag.
   O4 status while a deployment runs: deploying.
   O5 restart: refused without --auto-approve and no terminal; --dry-run calls POST .../restart;
@@ -123,15 +124,30 @@ def group_o(work):
               and row(doc, GW)["last_failure"]["run"] == failed_run, row(doc, GW))
 
         version = sb.app(GW)["version"]
+        sb.scale_by_hand("/app/production/test-server", 5)  # something else to apply meanwhile
         r = g.run("apply", repo.dir, "--auto-approve")
-        check("O3 apply refuses the identical change: exit 5", r.returncode == 5, f"exit {r.returncode}: {r.stderr}")
+        check("O3 apply holds the identical change back: exit 5", r.returncode == 5, f"exit {r.returncode}: {r.stderr}")
         check("O3 ... saying which, when, why and how to retry",
               "not retrying a change that failed to deploy" in r.stderr and f"in run {failed_run}:" in r.stderr
               and "--retry-failed" in r.stderr, r.stderr)
-        check("O3 ... and sends nothing", sb.app(GW)["version"] == version, sb.app(GW)["version"])
+        check("O3 ... sends nothing for it", sb.app(GW)["version"] == version, sb.app(GW)["version"])
+        check("O3 ... and applies the rest (the hand scale reverted)",
+              sb.app("/app/production/test-server")["instances"] == 4 and t.summary_counts(r.stdout) == (1, 0, 0),
+              r.stdout[-1500:])
+        held = g.last_run()
+        check("O3 ... recorded as partial, with what was held", held["outcome"] == "partial"
+              and (held.get("summary") or {}).get("retry_refused"), held)
+        r = g.run("apply", repo.dir, "--auto-approve")
+        check("O3 with only the held change left: exit 5, nothing applied",
+              r.returncode == 5 and "nothing applied" in r.stderr and sb.app(GW)["version"] == version,
+              f"exit {r.returncode}: {r.stderr}")
         refused = g.last_run()
         check("O3 ... recorded as failed, refused", refused["outcome"] == "failed"
               and (refused.get("summary") or {}).get("retry_refused"), refused)
+        r = g.run("plan", repo.dir, "--out", os.path.join(work, "held.plan"))
+        r = g.run("apply", os.path.join(work, "held.plan"))
+        check("O3 a saved plan with the failed change is refused whole: exit 5",
+              r.returncode == 5 and "not retrying" in r.stderr, f"exit {r.returncode}: {r.stderr}")
         r = g.run("apply", repo.dir, "--auto-approve", "--json")
         check("O3 apply --json refusal: exit 5 and a JSON answer",
               r.returncode == 5 and json.loads(r.stdout).get("retry_refused"), f"exit {r.returncode}: {r.stdout}")

@@ -209,6 +209,29 @@ TEST_F(StatusTest, TheIdenticalFailedChangeIsHeldAndShownAndANewOneIsNot) {
   EXPECT_TRUE(RetryRefusals(next).empty());
 }
 
+TEST(HoldFailedTest, TakesOutHeldActionsAndWhatDependsOnThem) {
+  Plan plan;
+  Action kv, held, dependant, other;
+  kv.id = "kv:app/production/web/K";
+  kv.kind = ActionKind::kKvPut;
+  held.id = "app:/app/production/web";
+  held.kind = ActionKind::kAppUpdate;
+  held.last_failure = LastFailure{3, "2026-12-07T10:00:00.000Z", "not healthy"};
+  dependant.id = "kv:app/production/web/OLD";
+  dependant.kind = ActionKind::kKvDelete;
+  dependant.depends_on = {held.id};
+  other.id = "app:/app/production/api";
+  other.kind = ActionKind::kAppScale;
+  plan.actions = {kv, held, dependant, other};
+  auto lines = HoldFailed(plan);
+  ASSERT_EQ(plan.actions.size(), 2u);
+  EXPECT_EQ(plan.actions[0].id, kv.id);
+  EXPECT_EQ(plan.actions[1].id, other.id);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "app:/app/production/web: the same change failed at 2026-12-07T10:00:00.000Z in run 3: not healthy");
+  EXPECT_EQ(lines[1], "kv:app/production/web/OLD: depends on a change held above");
+}
+
 TEST_F(StatusTest, OnlyFailedDeploysHoldAChange) {
   Want("web", "production", App("/app/production/web", 2, "v2"));
   in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"), 2);
