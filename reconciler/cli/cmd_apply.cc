@@ -7,9 +7,10 @@
 // token it was planned against moved, it was already applied, or DIR no longer declares the
 // desired state it was made from.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
-// held, 4 stale plan, 5 a change that failed to deploy last time was held back (engine/
-// failed_deploys.h; the rest applied, a saved plan not at all; --retry-failed applies it). `galley restart` runs here
-// too (cmd_restart.cc), with engine::MakeRestartPlan instead of the regular plan.
+// held, 4 stale plan, 5 a change that failed to deploy last time was held back
+// (engine/failed_deploys.h; the rest applied, a saved plan not at all; --retry-failed
+// applies it). `galley restart` runs here too (cmd_restart.cc), with
+// engine::MakeRestartPlan instead of the regular plan.
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -430,7 +431,10 @@ class ApplyCommand {
       err_ << "galley apply: " << msg << "\n";
       if (!o_.plan_file.empty() || !plan.HasChanges()) {
         Finish("failed", json{{"error", msg}, {"retry_refused", held_}});
-        if (o_.json) out_ << SafeDump(json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", held_}}, 2) << "\n";
+        if (o_.json) {
+          json answer{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", held_}};
+          out_ << SafeDump(answer, 2) << "\n";
+        }
         err_ << "galley apply: nothing applied\n";
         return kExitRetryRefused;
       }
@@ -533,7 +537,9 @@ class ApplyCommand {
              << " actions would be applied; nothing was sent.\n";
       } else {
         out_ << "\nApply complete: " << result.Summary();
-        if (!held_.empty()) out_ << "Held back (failed to deploy before; --retry-failed): " << Join(held_, "; ") << "\n";
+        if (!held_.empty()) {
+          out_ << "Held back (failed to deploy before; --retry-failed): " << Join(held_, "; ") << "\n";
+        }
       }
     }
     if (!result.ok()) return kExitError;

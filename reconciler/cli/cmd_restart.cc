@@ -41,8 +41,8 @@ constexpr char kUsage[] =
     "exit codes: 0 restarted, 1 error or not every app restarted, 3 lock held\n";
 
 // apply's options that take a value in the next argument.
-const std::set<std::string> kValueOptions = {"--env",          "--marathon", "--consul",     "--state",
-                                             "--lock-timeout", "--deadline", "--concurrency"};
+const std::set<std::string> kValueOptions = {
+    "--env", "--marathon", "--consul", "--state", "--lock-timeout", "--deadline", "--concurrency"};
 
 }  // namespace
 
@@ -55,9 +55,10 @@ int RunRestart(const Args& args, std::ostream& out, std::ostream& err) {
       out << kUsage;
       return kExitOk;
     }
-    if (a == "--target" || a.rfind("--target=", 0) == 0 || a == "--rev" || a.rfind("--rev=", 0) == 0 ||
-        a == "--rollback-on-failure" || a == "--retry-failed") {
-      err << "galley restart: " << a.substr(0, a.find('=')) << " does not apply to a restart\n" << kUsage;
+    if (a == "--target" || a.rfind("--target=", 0) == 0 || a == "--rev" ||
+        a.rfind("--rev=", 0) == 0 || a == "--rollback-on-failure" || a == "--retry-failed") {
+      err << "galley restart: " << a.substr(0, a.find('=')) << " does not apply to a restart\n"
+          << kUsage;
       return kExitError;
     }
     if (kValueOptions.count(a) && i + 1 < args.size()) {

@@ -1060,7 +1060,7 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
       lines.push_back(x.what + ": was interrupted after it was written, and then: " + x.waited.message());
     } else if (x.took_effect) {
       const json& rec = x.detail.contains("record") ? x.detail["record"] : x.detail["expect"];
-      if (!x.detail.value("restart", false)) {
+      if (!(x.detail.contains("restart") && x.detail["restart"] == true)) {  // a restart asked for
         RETURN_IF_ERROR(
             recorder.Applied(x.app, x.target, StringField(x.detail, "env"), StringField(x.detail, "service"), rec));
       }

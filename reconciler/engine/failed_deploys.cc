@@ -13,7 +13,8 @@ namespace galley::engine {
 using json = nlohmann::json;
 
 std::string DesiredDigest(const Action& a) {
-  if (!IsAppAction(a.kind) || a.kind == ActionKind::kAppDelete || a.reason == Reason::kRequested) return "";
+  if (!IsAppAction(a.kind) || a.kind == ActionKind::kAppDelete || a.reason == Reason::kRequested)
+    return "";
   if (!a.desired.is_object()) return "";
   return Sha256Hex(SafeDump(NormalizeApp(a.desired)));
 }
@@ -26,16 +27,19 @@ std::string ExpectDigest(const json& d) {
 }
 
 std::optional<FailedDeploy> FailedDeployOf(const store::JournalEntry& e) {
-  if (e.state != "failed" || e.kind == "delete" || e.kind == "kv-put" || e.kind == "kv-delete") return std::nullopt;
+  if (e.state != "failed" || e.kind == "delete" || e.kind == "kv-put" || e.kind == "kv-delete")
+    return std::nullopt;
   json d = json::parse(e.detail, nullptr, false);
   // Only a failure after Marathon took the write carries the digest of what it deployed.
-  if (!d.is_object() || !d.contains("desired_digest") || !d["desired_digest"].is_string()) return std::nullopt;
+  if (!d.is_object() || !d.contains("desired_digest") || !d["desired_digest"].is_string())
+    return std::nullopt;
   FailedDeploy f;
   f.desired_digest = d["desired_digest"].get<std::string>();
   if (f.desired_digest.empty()) return std::nullopt;
   f.failure.run_id = e.run_id;
   f.failure.at = e.finished_at;
-  f.failure.error = d.contains("error") && d["error"].is_string() ? d["error"].get<std::string>() : "failed";
+  f.failure.error =
+      d.contains("error") && d["error"].is_string() ? d["error"].get<std::string>() : "failed";
   return f;
 }
 
@@ -73,7 +77,8 @@ std::vector<std::string> HoldFailed(Plan& plan) {
   std::vector<std::string> held = RetryRefusals(plan);
   std::set<std::string> out;
   for (const auto& a : plan.actions) {  // in dependency order: a dependant comes after
-    bool depends = std::any_of(a.depends_on.begin(), a.depends_on.end(), [&](const std::string& d) { return out.count(d); });
+    bool depends = std::any_of(a.depends_on.begin(), a.depends_on.end(),
+                               [&](const std::string& d) { return out.count(d); });
     if (a.last_failure || depends) {
       out.insert(a.id);
       if (!a.last_failure) held.push_back(a.id + ": depends on a change held above");

@@ -25,7 +25,8 @@ std::string Strategy(const json& body) {
       max_over = u["maximumOverCapacity"].get<double>();
     }
   }
-  return "minimumHealthCapacity " + json(min_health).dump() + ", maximumOverCapacity " + json(max_over).dump();
+  return "minimumHealthCapacity " + json(min_health).dump() + ", maximumOverCapacity " +
+         json(max_over).dump();
 }
 
 }  // namespace
@@ -55,7 +56,8 @@ Result<Plan> MakeRestartPlan(const PlanInput& in, const std::string& service) {
       }
       auto live = in.live.apps.find(d.id);
       if (live == in.live.apps.end()) {
-        plan.skipped.push_back({d.id, "not deployed; nothing to restart (galley apply creates it)"});
+        plan.skipped.push_back(
+            {d.id, "not deployed; nothing to restart (galley apply creates it)"});
         continue;
       }
       const model::LiveApp& l = live->second;
@@ -82,7 +84,8 @@ Result<Plan> MakeRestartPlan(const PlanInput& in, const std::string& service) {
       }
       if (auto p = pending.find(d.id); p != pending.end()) {
         a.notes.push_back("a pending " + std::string(ActionKindName(p->second->kind)) + " (" +
-                          ReasonName(p->second->reason) + ") is not part of the restart; see `galley plan`");
+                          ReasonName(p->second->reason) +
+                          ") is not part of the restart; see `galley plan`");
       }
       plan.actions.push_back(std::move(a));
     }

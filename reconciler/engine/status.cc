@@ -18,7 +18,8 @@ std::string ImageOf(const json& body) {
   const json* image = nullptr;
   if (body.is_object() && body.contains("container") && body["container"].is_object()) {
     const json& c = body["container"];
-    if (c.contains("docker") && c["docker"].is_object() && c["docker"].contains("image")) image = &c["docker"]["image"];
+    if (c.contains("docker") && c["docker"].is_object() && c["docker"].contains("image"))
+      image = &c["docker"]["image"];
   }
   return image && image->is_string() ? image->get<std::string>() : "";
 }
@@ -30,8 +31,9 @@ bool HasHealthChecks(const json& body) {
 
 // "app update (desired-changed): image, labels.version"; "kv put app/x/K (new)".
 std::string DescribeAction(const Action& a) {
-  std::string what = IsAppAction(a.kind) ? "app " + std::string(ActionKindName(a.kind)).substr(4)
-                                         : "key " + a.target + " " + std::string(ActionKindName(a.kind)).substr(3);
+  std::string what = IsAppAction(a.kind)
+                         ? "app " + std::string(ActionKindName(a.kind)).substr(4)
+                         : "key " + a.target + " " + std::string(ActionKindName(a.kind)).substr(3);
   std::string out = what + " (" + ReasonName(a.reason) + ")";
   if (IsAppAction(a.kind) && a.kind != ActionKind::kAppCreate && !a.changes.empty()) {
     std::vector<std::string> fields;
@@ -50,12 +52,18 @@ struct Style {
 
 const char* ColorOf(SyncState s) {
   switch (s) {
-    case SyncState::kInSync: return "32";
-    case SyncState::kPending: return "33";
-    case SyncState::kDrifted: return "35";
-    case SyncState::kFailed: return "31";
-    case SyncState::kPaused: return "90";
-    case SyncState::kUnmanaged: return "36";
+    case SyncState::kInSync:
+      return "32";
+    case SyncState::kPending:
+      return "33";
+    case SyncState::kDrifted:
+      return "35";
+    case SyncState::kFailed:
+      return "31";
+    case SyncState::kPaused:
+      return "90";
+    case SyncState::kUnmanaged:
+      return "36";
   }
   return "0";
 }
@@ -64,12 +72,18 @@ const char* ColorOf(SyncState s) {
 
 const char* SyncStateName(SyncState s) {
   switch (s) {
-    case SyncState::kInSync: return "in sync";
-    case SyncState::kPending: return "pending";
-    case SyncState::kDrifted: return "drifted";
-    case SyncState::kFailed: return "failed";
-    case SyncState::kPaused: return "paused";
-    case SyncState::kUnmanaged: return "unmanaged";
+    case SyncState::kInSync:
+      return "in sync";
+    case SyncState::kPending:
+      return "pending";
+    case SyncState::kDrifted:
+      return "drifted";
+    case SyncState::kFailed:
+      return "failed";
+    case SyncState::kPaused:
+      return "paused";
+    case SyncState::kUnmanaged:
+      return "unmanaged";
   }
   return "?";
 }
@@ -103,7 +117,8 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
   }
   std::map<Key, std::vector<std::string>> reported;  // drift kept by policy "report"
   for (const auto& item : plan.drift_reported) {
-    if (auto it = owner.find(item.target); it != owner.end()) reported[it->second].push_back(Printable(item.target + ": " + item.why));
+    if (auto it = owner.find(item.target); it != owner.end())
+      reported[it->second].push_back(Printable(item.target + ": " + item.why));
   }
   std::set<std::string> declared_ids;
   for (const auto& d : in.apps) declared_ids.insert(d.id);
@@ -115,7 +130,8 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
     return std::find(in.environments.begin(), in.environments.end(), env) - in.environments.begin();
   };
   for (const auto& d : in.apps) {
-    bool env_in_scope = std::find(in.environments.begin(), in.environments.end(), d.env) != in.environments.end();
+    bool env_in_scope =
+        std::find(in.environments.begin(), in.environments.end(), d.env) != in.environments.end();
     if (!env_in_scope || (!in.targets.empty() && !in.targets.count(d.service))) continue;
     StatusRow row;
     row.service = d.service;
@@ -142,10 +158,13 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
       row.details.push_back(DescribeAction(*a));
       if (a->last_failure) {
         failed = true;
-        if (!row.last_failure || a->last_failure->at > row.last_failure->at) row.last_failure = a->last_failure;
+        if (!row.last_failure || a->last_failure->at > row.last_failure->at)
+          row.last_failure = a->last_failure;
       }
-      if (a->reason == Reason::kDrifted) drifted = true;
-      else pending = true;
+      if (a->reason == Reason::kDrifted)
+        drifted = true;
+      else
+        pending = true;
     }
     for (const auto& why : reported[key]) {
       row.details.push_back("drift kept (policy report): " + why);
@@ -155,8 +174,8 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
       row.state = SyncState::kPaused;
     } else if (!labelled) {
       row.state = SyncState::kUnmanaged;
-      row.details.push_back("the live app has no " + std::string(kPlatformLabel) + "=" + in.platform +
-                            " label; galley does not take it over");
+      row.details.push_back("the live app has no " + std::string(kPlatformLabel) + "=" +
+                            in.platform + " label; galley does not take it over");
     } else if (failed) {
       row.state = SyncState::kFailed;
     } else if (pending) {
@@ -176,7 +195,8 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
 json StatusToJson(const StatusReport& r) {
   json rows = json::array();
   std::map<std::string, int> counts;
-  for (const char* s : {"in sync", "pending", "drifted", "failed", "paused", "unmanaged"}) counts[s] = 0;
+  for (const char* s : {"in sync", "pending", "drifted", "failed", "paused", "unmanaged"})
+    counts[s] = 0;
   for (const auto& row : r.rows) {
     ++counts[SyncStateName(row.state)];
     json j{{"service", row.service},
@@ -185,15 +205,18 @@ json StatusToJson(const StatusReport& r) {
            {"live", row.live},
            {"live_tag", row.live_tag},
            {"desired_tag", row.desired_tag},
-           {"instances", json{{"healthy", row.healthy}, {"running", row.running}, {"wanted", row.wanted},
+           {"instances", json{{"healthy", row.healthy},
+                              {"running", row.running},
+                              {"wanted", row.wanted},
                               {"desired", row.desired_instances}}},
            {"deploying", row.deploying},
            {"deployments", row.deployments},
            {"state", SyncStateName(row.state)},
            {"details", row.details}};
     if (row.last_failure) {
-      j["last_failure"] =
-          json{{"run", row.last_failure->run_id}, {"at", row.last_failure->at}, {"error", row.last_failure->error}};
+      j["last_failure"] = json{{"run", row.last_failure->run_id},
+                               {"at", row.last_failure->at},
+                               {"error", row.last_failure->error}};
     }
     rows.push_back(std::move(j));
   }
@@ -216,12 +239,16 @@ std::string RenderStatusText(const StatusReport& r, bool color) {
                     (r.commit.empty() ? "" : " at commit " + ShortCommit(r.commit)) + "\n";
   for (const auto& w : r.warnings) out += st.Wrap("33", "warning: ") + Printable(w) + "\n";
   if (r.rows.empty()) return out + "\nNo services in scope.\n";
-  std::vector<std::vector<std::string>> cells = {{"SERVICE", "ENVIRONMENT", "TAG", "HEALTHY", "DEPLOYING", "STATE"}};
+  std::vector<std::vector<std::string>> cells = {
+      {"SERVICE", "ENVIRONMENT", "TAG", "HEALTHY", "DEPLOYING", "STATE"}};
   for (const auto& row : r.rows) {
-    std::string tag = row.live ? (row.live_tag.empty() ? "(none)" : row.live_tag) : "(not deployed)";
+    std::string tag =
+        row.live ? (row.live_tag.empty() ? "(none)" : row.live_tag) : "(not deployed)";
     if (row.desired_tag != row.live_tag && !row.desired_tag.empty()) tag += " → " + row.desired_tag;
-    std::string healthy = row.live ? std::to_string(row.healthy) + "/" + std::to_string(row.wanted) : "-";
-    if (row.live && row.desired_instances != row.wanted) healthy += " → " + std::to_string(row.desired_instances);
+    std::string healthy =
+        row.live ? std::to_string(row.healthy) + "/" + std::to_string(row.wanted) : "-";
+    if (row.live && row.desired_instances != row.wanted)
+      healthy += " → " + std::to_string(row.desired_instances);
     cells.push_back({row.service, row.env, Printable(tag), healthy, row.deploying ? "yes" : "no",
                      SyncStateName(row.state)});
   }
@@ -250,7 +277,8 @@ std::string RenderStatusText(const StatusReport& r, bool color) {
     if (row.state == SyncState::kInSync || row.state == SyncState::kPaused) continue;
     if (!any_detail) out += "\n";
     any_detail = true;
-    out += row.service + " in " + row.env + ": " + st.Wrap(ColorOf(row.state), SyncStateName(row.state)) + "\n";
+    out += row.service + " in " + row.env + ": " +
+           st.Wrap(ColorOf(row.state), SyncStateName(row.state)) + "\n";
     for (const auto& d : row.details) out += "  " + d + "\n";
     if (row.last_failure) {
       out += "  last failed: the same change failed at " + row.last_failure->at + " in run " +
@@ -261,10 +289,13 @@ std::string RenderStatusText(const StatusReport& r, bool color) {
   std::map<SyncState, int> n;
   for (const auto& row : r.rows) ++n[row.state];
   out += "\n" + std::to_string(r.rows.size()) + (r.rows.size() == 1 ? " app: " : " apps: ") +
-         std::to_string(n[SyncState::kInSync]) + " in sync, " + std::to_string(n[SyncState::kPending]) + " pending, " +
-         std::to_string(n[SyncState::kDrifted]) + " drifted, " + std::to_string(n[SyncState::kFailed]) + " failed, " +
+         std::to_string(n[SyncState::kInSync]) + " in sync, " +
+         std::to_string(n[SyncState::kPending]) + " pending, " +
+         std::to_string(n[SyncState::kDrifted]) + " drifted, " +
+         std::to_string(n[SyncState::kFailed]) + " failed, " +
          std::to_string(n[SyncState::kPaused]) + " paused";
-  if (n[SyncState::kUnmanaged] > 0) out += ", " + std::to_string(n[SyncState::kUnmanaged]) + " unmanaged";
+  if (n[SyncState::kUnmanaged] > 0)
+    out += ", " + std::to_string(n[SyncState::kUnmanaged]) + " unmanaged";
   out += ".\n";
   if (r.unmanaged + r.orphans > 0) {
     out += "Not declared under the managed prefixes: " + std::to_string(r.orphans) + " to prune, " +

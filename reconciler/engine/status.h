@@ -27,20 +27,22 @@ namespace galley::engine {
 inline constexpr int kStatusSchemaVersion = 1;
 
 enum class SyncState { kInSync, kPending, kDrifted, kFailed, kPaused, kUnmanaged };
-const char* SyncStateName(SyncState s);  // "in sync", "pending", "drifted", "failed", "paused", "unmanaged"
+// "in sync", "pending", "drifted", "failed", "paused", "unmanaged"
+const char* SyncStateName(SyncState s);
 
 struct StatusRow {
   std::string service, env, app_id;
-  bool live = false;                   // the app exists in Marathon
-  std::string live_tag, desired_tag;   // the image tags ("" when there is no app / no tag)
-  int wanted = 0;                      // the live app's instances
-  int healthy = 0;                     // tasks healthy (running, for apps without health checks)
+  bool live = false;                  // the app exists in Marathon
+  std::string live_tag, desired_tag;  // the image tags ("" when there is no app / no tag)
+  int wanted = 0;                     // the live app's instances
+  int healthy = 0;                    // tasks healthy (running, for apps without health checks)
   int running = 0;
   int desired_instances = 0;
   bool deploying = false;
   std::vector<std::string> deployments;
   SyncState state = SyncState::kInSync;
-  std::vector<std::string> details;    // what makes the state: "app update (desired-changed): image, labels.version"
+  // What makes the state: "app update (desired-changed): image, labels.version".
+  std::vector<std::string> details;
   std::optional<LastFailure> last_failure;
 };
 

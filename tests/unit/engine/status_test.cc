@@ -26,7 +26,8 @@ json App(const std::string& id, int instances, const std::string& tag) {
               {"healthChecks", {{{"protocol", "MESOS_HTTP"}, {"path", "/health"}}}},
               {"upgradeStrategy", {{"minimumHealthCapacity", 0.5}, {"maximumOverCapacity", 0.5}}},
               {"labels", {{"version", tag}, {"galley.platform", "p"}}},
-              {"container", {{"type", "DOCKER"}, {"docker", {{"image", "registry.local:5000/web:" + tag}}}}}};
+              {"container",
+               {{"type", "DOCKER"}, {"docker", {{"image", "registry.local:5000/web:" + tag}}}}}};
 }
 
 model::LiveApp Live(const json& body, int healthy, const std::string& version = "v-live") {
@@ -50,7 +51,8 @@ class StatusTest : public ::testing::Test {
     in_.declared_services = {"web", "api"};
     in_.hmac_key = "k";
   }
-  void Want(const std::string& service, const std::string& env, const json& body, bool paused = false) {
+  void Want(const std::string& service, const std::string& env, const json& body,
+            bool paused = false) {
     in_.apps.push_back(DesiredApp{service, env, body["id"], body, {}, paused});
   }
   // A journal entry of a deploy of `desired` that failed (as the executor writes it).
@@ -65,7 +67,8 @@ class StatusTest : public ::testing::Test {
     e.finished_at = "2026-12-07T10:00:00.000Z";
     e.detail = json{{"error", "not healthy within 2s (healthy 0/1)"},
                     {"deployment", "d-1"},
-                    {"desired_digest", DesiredDigest(a)}}.dump();
+                    {"desired_digest", DesiredDigest(a)}}
+                   .dump();
     return e;
   }
   PlanInput in_;
@@ -80,9 +83,10 @@ TEST_F(StatusTest, OneRowPerServiceAndEnvironmentWithItsState) {
   in_.applied_apps["/app/production/web"] = NormalizeApp(web_prod);
   in_.applied_apps["/app/staging/web"] = NormalizeApp(App("/app/staging/web", 1, "v1"));
   in_.applied_apps["/app/production/api"] = NormalizeApp(api_prod);
-  in_.live.apps["/app/production/web"] = Live(web_prod, 2);                               // as applied
-  in_.live.apps["/app/staging/web"] = Live(App("/app/staging/web", 1, "v1"), 1);           // Git moved on
-  in_.live.apps["/app/production/api"] = Live(App("/app/production/api", 5, "a1"), 4);     // scaled by hand
+  in_.live.apps["/app/production/web"] = Live(web_prod, 2);                       // as applied
+  in_.live.apps["/app/staging/web"] = Live(App("/app/staging/web", 1, "v1"), 1);  // Git moved on
+  in_.live.apps["/app/production/api"] =
+      Live(App("/app/production/api", 5, "a1"), 4);  // scaled by hand
   in_.live.apps["/app/production/api"].deployment_ids = {"d-9"};
 
   Plan plan = MakePlan(in_);
@@ -111,12 +115,15 @@ TEST_F(StatusTest, OneRowPerServiceAndEnvironmentWithItsState) {
   EXPECT_EQ(stg.live_tag, "v1");
   EXPECT_EQ(stg.desired_tag, "v2");
   ASSERT_FALSE(stg.details.empty());
-  EXPECT_NE(stg.details[0].find("app update (desired-changed)"), std::string::npos) << stg.details[0];
+  EXPECT_NE(stg.details[0].find("app update (desired-changed)"), std::string::npos)
+      << stg.details[0];
 
   std::string text = RenderStatusText(r, false);
   EXPECT_NE(text.find("v1 → v2"), std::string::npos) << text;
   EXPECT_NE(text.find("4/5 → 3"), std::string::npos) << text;
-  EXPECT_NE(text.find("3 apps: 1 in sync, 1 pending, 1 drifted, 0 failed, 0 paused."), std::string::npos) << text;
+  EXPECT_NE(text.find("3 apps: 1 in sync, 1 pending, 1 drifted, 0 failed, 0 paused."),
+            std::string::npos)
+      << text;
   json j = StatusToJson(r);
   EXPECT_EQ(j["counts"]["pending"], 1);
   EXPECT_EQ(j["services"][0]["instances"]["healthy"], 4);
@@ -135,12 +142,14 @@ TEST_F(StatusTest, PausedMissingUnmanagedAndPendingKeys) {
   in_.live.apps["/app/production/web"] = Live(web_prod, 2);
   in_.applied_apps["/app/production/web"] = NormalizeApp(web_prod);
   // A config key Git adds: the app's row is pending because of its key.
-  in_.kv.push_back(DesiredKv{"web", "production", "app/production/web/LOG_LEVEL", "info", false, "", false});
+  in_.kv.push_back(
+      DesiredKv{"web", "production", "app/production/web/LOG_LEVEL", "info", false, "", false});
   StatusReport r = BuildStatus(in_, MakePlan(in_));
   ASSERT_EQ(r.rows.size(), 3u);
   EXPECT_EQ(r.rows[0].state, SyncState::kUnmanaged);
   EXPECT_EQ(r.rows[1].state, SyncState::kPending);
-  EXPECT_NE(r.rows[1].details[0].find("key app/production/web/LOG_LEVEL put (new)"), std::string::npos)
+  EXPECT_NE(r.rows[1].details[0].find("key app/production/web/LOG_LEVEL put (new)"),
+            std::string::npos)
       << r.rows[1].details[0];
   EXPECT_EQ(r.rows[2].state, SyncState::kPaused);
   EXPECT_FALSE(r.rows[2].live);
@@ -182,10 +191,12 @@ TEST_F(StatusTest, TheIdenticalFailedChangeIsHeldAndShownAndANewOneIsNot) {
   auto refused = RetryRefusals(plan);
   ASSERT_EQ(refused.size(), 1u);
   EXPECT_EQ(refused[0],
-            "app:/app/production/web: the same change failed at 2026-12-07T10:00:00.000Z in run 7: not healthy "
+            "app:/app/production/web: the same change failed at 2026-12-07T10:00:00.000Z in run 7: "
+            "not healthy "
             "within 2s (healthy 0/1)");
   // Shown in every view of the plan, and carried by the plan file.
-  EXPECT_NE(RenderPlanText(plan, false).find("last failed: the same change failed at 2026-12-07T10:00:00.000Z in run 7"),
+  EXPECT_NE(RenderPlanText(plan, false)
+                .find("last failed: the same change failed at 2026-12-07T10:00:00.000Z in run 7"),
             std::string::npos)
       << RenderPlanText(plan, false);
   EXPECT_NE(RenderPlanMarkdown(plan).find("failed before"), std::string::npos);
@@ -228,7 +239,9 @@ TEST(HoldFailedTest, TakesOutHeldActionsAndWhatDependsOnThem) {
   EXPECT_EQ(plan.actions[0].id, kv.id);
   EXPECT_EQ(plan.actions[1].id, other.id);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], "app:/app/production/web: the same change failed at 2026-12-07T10:00:00.000Z in run 3: not healthy");
+  EXPECT_EQ(lines[0],
+            "app:/app/production/web: the same change failed at 2026-12-07T10:00:00.000Z in run 3: "
+            "not healthy");
   EXPECT_EQ(lines[1], "kv:app/production/web/OLD: depends on a change held above");
 }
 
@@ -280,11 +293,14 @@ TEST_F(StatusTest, RestartPlanRestartsLiveAppsOfTheServiceOnly) {
   EXPECT_TRUE(a.changes.empty());
   EXPECT_EQ(DesiredDigest(a), "");  // a restart asked for is never held
   ASSERT_FALSE(a.notes.empty());
-  EXPECT_NE(a.notes[0].find("minimumHealthCapacity 0.5, maximumOverCapacity 0.5"), std::string::npos) << a.notes[0];
+  EXPECT_NE(a.notes[0].find("minimumHealthCapacity 0.5, maximumOverCapacity 0.5"),
+            std::string::npos)
+      << a.notes[0];
   ASSERT_EQ(plan->skipped.size(), 1u);
   EXPECT_EQ(plan->skipped[0].target, "/app/staging/web");
-  EXPECT_NE(RenderPlanText(*plan, false).find("± restart marathon app /app/production/web   (requested)"),
-            std::string::npos)
+  EXPECT_NE(
+      RenderPlanText(*plan, false).find("± restart marathon app /app/production/web   (requested)"),
+      std::string::npos)
       << RenderPlanText(*plan, false);
   EXPECT_EQ(PlanFromJson(PlanToJson(*plan))->actions[0].reason, Reason::kRequested);
 
@@ -292,7 +308,8 @@ TEST_F(StatusTest, RestartPlanRestartsLiveAppsOfTheServiceOnly) {
   in_.environments = {"staging"};
   auto none = MakeRestartPlan(in_, "web");
   ASSERT_FALSE(none.ok());
-  EXPECT_NE(none.status().message().find("not deployed"), std::string::npos) << none.status().message();
+  EXPECT_NE(none.status().message().find("not deployed"), std::string::npos)
+      << none.status().message();
 }
 
 TEST_F(StatusTest, RestartRefusesAnAppGalleyDoesNotOwn) {
@@ -302,7 +319,8 @@ TEST_F(StatusTest, RestartRefusesAnAppGalleyDoesNotOwn) {
   in_.live.apps["/app/production/web"] = Live(body, 1);
   auto plan = MakeRestartPlan(in_, "web");
   ASSERT_FALSE(plan.ok());
-  EXPECT_NE(plan.status().message().find("does not restart an app it does not own"), std::string::npos);
+  EXPECT_NE(plan.status().message().find("does not restart an app it does not own"),
+            std::string::npos);
 }
 
 }  // namespace
