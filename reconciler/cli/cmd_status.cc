@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "  drifted    live moved away from what galley applied\n"
     "  failed     the change Git wants failed to deploy last time (apply holds it: --retry-failed)\n"
     "  paused     paused in the repository; galley touches nothing\n"
-    "  unmanaged  the live app is not galley's (no galley.platform label)\n"
+    "  unmanaged  the live app is not galley's (no galley.platform label, no applied record)\n"
     "Reads Marathon, Consul and the state store; changes nothing and records no run. DIR\n"
     "defaults to the current directory.\n"
     "\n"

@@ -6,9 +6,9 @@
 // (minimumHealthCapacity / maximumOverCapacity), and the action is journaled like any other
 // (what galley applied is left as it was). The action is planned against the live version
 // like an update (a hand change since the plan is a conflict). Paused services and
-// environments and apps not deployed are skipped and listed; an app without galley's label
-// is an error (galley never touches what it does not own), and so is nothing to restart.
-// Pending changes of the app are noted, not applied. Pure; thread-safe.
+// environments and apps not deployed are skipped and listed; an app galley does not own (no
+// label, no applied record) is an error, and so is nothing to restart. Pending changes of
+// the app are noted, not applied. Pure; thread-safe.
 #pragma once
 
 #include <string>

@@ -150,7 +150,7 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
       row.healthy = HasHealthChecks(l.body) ? l.tasks_healthy : l.tasks_running;
       row.deploying = !l.deployment_ids.empty();
       row.deployments = l.deployment_ids;
-      labelled = Labelled(l.body, in.platform);
+      labelled = Labelled(l.body, in.platform) || in.applied_apps.count(d.id);  // galley's
     }
     const Key key{d.service, d.env};
     bool pending = false, drifted = false, failed = false;
@@ -174,8 +174,8 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
       row.state = SyncState::kPaused;
     } else if (!labelled) {
       row.state = SyncState::kUnmanaged;
-      row.details.push_back("the live app has no " + std::string(kPlatformLabel) + "=" +
-                            in.platform + " label; galley does not take it over");
+      row.details.push_back("the live app is not galley's (no " + std::string(kPlatformLabel) + "=" +
+                            in.platform + " label, no applied record); galley does not take it over");
     } else if (failed) {
       row.state = SyncState::kFailed;
     } else if (pending) {

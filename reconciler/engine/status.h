@@ -2,7 +2,7 @@
 // `galley status`: one row per declared service × environment in scope — the live tag,
 // instances healthy/wanted, whether a deployment runs, and one state, like `argocd app list`:
 //   paused     the service or environment is paused (galley touches nothing);
-//   unmanaged  the app exists live without galley's label (galley does not take it over);
+//   unmanaged  the app exists live, not galley's (no label, no applied record);
 //   failed     what the plan would do for it includes the very change that failed to
 //              deploy last time (apply holds it until --retry-failed or a new change);
 //   pending    Git wants a change (new, desired-changed) of its app or keys;
