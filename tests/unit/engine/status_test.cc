@@ -156,6 +156,19 @@ TEST_F(StatusTest, PausedMissingUnmanagedAndPendingKeys) {
   EXPECT_NE(RenderStatusText(r, false).find("(not deployed)"), std::string::npos);
 }
 
+TEST_F(StatusTest, AnAppWithAnAppliedRecordIsGalleysWithoutTheLabel) {
+  json body = App("/app/production/web", 1, "v1");
+  Want("web", "production", body);
+  json unlabelled = body;
+  unlabelled["labels"].erase("galley.platform");
+  in_.live.apps["/app/production/web"] = Live(unlabelled, 1);
+  in_.applied_apps["/app/production/web"] = NormalizeApp(unlabelled);
+  StatusReport r = BuildStatus(in_, MakePlan(in_));
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_NE(r.rows[0].state, SyncState::kUnmanaged);
+  EXPECT_TRUE(MakeRestartPlan(in_, "web").ok());
+}
+
 TEST_F(StatusTest, OnlyTheScopeIsListed) {
   Want("web", "production", App("/app/production/web", 1, "v1"));
   Want("web", "staging", App("/app/staging/web", 1, "v1"));
