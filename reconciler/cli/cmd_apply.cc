@@ -7,7 +7,10 @@
 // token it was planned against moved, it was already applied, or DIR no longer declares the
 // desired state it was made from.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
-// held, 4 stale plan.
+// held, 4 stale plan, 5 a change that failed to deploy last time was held back
+// (engine/failed_deploys.h; the rest applied, a saved plan not at all; --retry-failed
+// applies it). `galley restart` runs here too (cmd_restart.cc), with
+// engine::MakeRestartPlan instead of the regular plan.
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@
 #include <fstream>
 #include <iostream>
 #include <ostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -35,8 +39,10 @@
 #include "engine/apply.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
+#include "engine/failed_deploys.h"
 #include "engine/plan.h"
 #include "engine/run_history.h"
+#include "engine/restart.h"
 #include "engine/view_text.h"
 #include "net/http_client.h"
 #include "spec/loader.h"
@@ -55,7 +61,8 @@ struct Options {
   TargetOptions target;
   std::string plan_file;
   bool auto_approve = false, dry_run = false, force = false, rollback = false, allow_large = false;
-  bool json = false, no_color = false;
+  bool json = false, no_color = false, retry_failed = false;
+  std::string restart_service;  // `galley restart SERVICE`
   std::chrono::milliseconds lock_timeout{0};
   std::chrono::seconds deadline{600};
   int concurrency = 16;
@@ -115,11 +122,16 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
         return Status::Ok();
       },
       "independent actions at once (default 16)");
+  cl.Flag("--retry-failed", &o->retry_failed,
+          "apply a change even though the same change failed to deploy last time");
   cl.Flag("--json", &o->json, "print the result as JSON");
   cl.Flag("--no-color", &o->no_color, "never colour the output");
   AddTargetOptions(cl, &o->target, {.rev = false});
   cl.Refuse("--rev", "is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE");
-  cl.Epilogue("exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan");
+  cl.Epilogue(
+      "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan,\n"
+      "            5 a change that failed to deploy last time was held back (the rest applied; a saved plan\n"
+      "            not at all); --retry-failed applies it");
   return cl;
 }
 
@@ -322,9 +334,16 @@ class ApplyCommand {
 
     if (o_.plan_file.empty()) {
       engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, key_exists);
-      plan = engine::MakePlan(in);
-      if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
+      if (o_.restart_service.empty()) {
+        plan = engine::MakePlan(in);
+        if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
+      } else {
+        auto restart = engine::MakeRestartPlan(in, o_.restart_service);
+        if (!restart.ok()) return Fail(restart.status().message());
+        plan = std::move(*restart);
+      }
       DescribePlan(*ws_, in, &plan);
+      if (Status s = AnnotateFailures(*ws_, plan); !s.ok()) return Fail(s.message());
       plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
     } else {
       std::vector<std::string> stale = engine::StaleReasons(plan, observed->live);
@@ -358,6 +377,32 @@ class ApplyCommand {
     if (auto unreadable = engine::UnreadableSecrets(plan, SecretReader(ws_->env)); !unreadable.empty()) {
       return Fail(std::to_string(unreadable.size()) + (unreadable.size() == 1 ? " secret" : " secrets") +
                   " cannot be read; nothing applied:\n  " + Join(unreadable, "\n  "));
+    }
+    // A change that failed to deploy last time is not redeployed by every periodic apply:
+    // it is held (the rest applies) and the run exits 5. A saved plan applies whole or not
+    // at all (it is what was reviewed), so there it is refused.
+    engine::Plan checked = plan;  // a saved plan is checked against the journal as it is now
+    if (Status s = AnnotateFailures(*ws_, checked); !s.ok()) return Fail(s.message());
+    if (auto refused = engine::RetryRefusals(checked); !refused.empty() && o_.retry_failed) {
+      info() << "Retrying " << refused.size() << (refused.size() == 1 ? " change" : " changes")
+             << " that failed to deploy before (--retry-failed)\n";
+    } else if (!refused.empty()) {
+      held_ = o_.plan_file.empty() ? engine::HoldFailed(plan) : refused;
+      std::string msg = std::string("not retrying ") + (refused.size() == 1 ? "a change" : "changes") +
+                        " that failed to deploy (fix the desired state: any change to it is applied; or retry with "
+                        "--retry-failed):\n  " + Join(held_, "\n  ");
+      err_ << "galley apply: " << msg << "\n";
+      if (!o_.plan_file.empty() || !plan.HasChanges()) {
+        Finish("failed", json{{"error", msg}, {"retry_refused", held_}});
+        if (o_.json) {
+          json answer{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", held_}};
+          out_ << SafeDump(answer, 2) << "\n";
+        }
+        err_ << "galley apply: nothing applied\n";
+        return kExitRetryRefused;
+      }
+      info() << "Held back " << held_.size() << (held_.size() == 1 ? " action" : " actions") << "; applying the other "
+             << plan.actions.size() << "\n";
     }
     auto violations = engine::SafetyViolations(plan, apps_per_env);
     if (!violations.empty() && !o_.allow_large) {
@@ -445,6 +490,9 @@ class ApplyCommand {
     summary["digest"] = digest;
     summary["dry_run"] = o_.dry_run;
     summary["recovered"] = recovered_;
+    if (!o_.restart_service.empty()) summary["restart"] = o_.restart_service;
+    if (!held_.empty()) summary["retry_refused"] = held_;
+    if (!held_.empty() && outcome == "ok") outcome = "partial";  // applied all but what was held
     Finish(o_.dry_run ? "ok" : outcome, summary);  // while the lock is held: see RecordOnPlatform
     lock_ = nullptr;
     if (lock) (void)lock->Release();
@@ -456,9 +504,13 @@ class ApplyCommand {
              << " actions would be applied; nothing was sent.\n";
       } else {
         out_ << "\nApply complete: " << result.Summary();
+        if (!held_.empty()) {
+          out_ << "Held back (failed to deploy before; --retry-failed): " << Join(held_, "; ") << "\n";
+        }
       }
     }
-    return result.ok() ? kExitOk : kExitError;
+    if (!result.ok()) return kExitError;
+    return held_.empty() ? kExitOk : kExitRetryRefused;
   }
 
  private:
@@ -644,10 +696,35 @@ class ApplyCommand {
   std::unique_ptr<engine::PlatformHistory> platform_history_;
   json history_entry_;
   bool history_started_ = false;
+  std::vector<std::string> held_;  // changes not retried (failed to deploy before), one line each
   engine::ApplyRecords records_;
 };
 
 }  // namespace
+
+int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out, std::ostream& err) {
+  try {
+    int code = kExitError;
+    // apply's options, reported under restart's name.
+    std::ostringstream parse_err;
+    auto o = Parse(args, out, parse_err, &code);
+    std::string text = parse_err.str();
+    for (size_t at = text.find("galley apply"); at != std::string::npos; at = text.find("galley apply", at)) {
+      text.replace(at, 12, "galley restart");
+    }
+    err << text;
+    if (!o) return code;
+    if (!o->plan_file.empty()) {
+      err << "galley restart: " << o->plan_file << " is a file; restart takes the repository directory\n";
+      return kExitError;
+    }
+    o->restart_service = service;
+    return ApplyCommand(std::move(*o), out, err).Run();
+  } catch (const std::exception& e) {
+    err << "galley restart: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+}
 
 int RunApply(const Args& args, std::ostream& out, std::ostream& err) {
   try {

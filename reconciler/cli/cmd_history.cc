@@ -213,7 +213,14 @@ std::string WhatItDid(const store::Run& r, const json& summary, const std::map<s
     add(NumberOr(summary, "resolved"), "resolved");
     if (NumberOr(summary, "drift") == 0) parts.insert(parts.begin(), "no drift");
   }
-  return parts.empty() ? "-" : Join(parts);
+  if (r.kind == "apply" && summary.is_object() && summary.contains("retry_refused")) {
+    parts.push_back("refused to retry a change that failed to deploy");
+  }
+  std::string what = parts.empty() ? "-" : Join(parts);
+  if (r.kind == "apply" && summary.is_object() && summary.contains("restart") && summary["restart"].is_string()) {
+    what = "restart " + Printable(summary["restart"].get<std::string>()) + ": " + what;  // `galley restart`
+  }
+  return what;
 }
 
 std::map<std::string, int> CountStates(const std::vector<store::JournalEntry>& entries) {

@@ -151,6 +151,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), compare_key, durable_key);
   phase("render desired");
   engine::Plan plan = engine::MakePlan(in);
+  if (Status s = AnnotateFailures(*ws, plan); !s.ok()) return fail(s.message());
   phase("plan");
   if (!plan.errors.empty()) return fail(engine::PlanErrorsMessage(plan));
   for (const auto& a : plan.actions) {

@@ -22,6 +22,8 @@ constexpr char kUsage[] =
     "  plan [DIR] [options]  compare with live Marathon and Consul; print what apply would change\n"
     "  apply [DIR|PLANFILE]  make the platform match: plan (or a saved plan), confirm, apply, wait for health\n"
     "  drift [DIR]           live changes nobody committed: what differs from what galley last applied\n"
+    "  status [DIR]          per service and environment: live tag, health, deploying, in sync or not\n"
+    "  restart SERVICE [DIR] a planned rolling restart of a service's apps (confirmed, journaled)\n"
     "  history               past runs: trigger, commit, actions and outcomes\n"
     "  lock status|break     show or release the platform's apply lock\n"
     "  version               print galley's version\n"
@@ -46,6 +48,8 @@ int main(int argc, char** argv) {
     if (cmd == "apply") return RunApply(args, std::cout, std::cerr);
     if (cmd == "drift") return RunDrift(args, std::cout, std::cerr);
     if (cmd == "history") return RunHistory(args, std::cout, std::cerr);
+    if (cmd == "status") return RunStatus(args, std::cout, std::cerr);
+    if (cmd == "restart") return RunRestart(args, std::cout, std::cerr);
     if (cmd == "lock") return RunLock(args, std::cout, std::cerr);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "galley " << GALLEY_VERSION << "\n";

@@ -15,6 +15,7 @@
 #include "base/subprocess.h"
 #include "base/uuid.h"
 #include "engine/desired.h"
+#include "engine/failed_deploys.h"
 #include "engine/observer.h"
 #include "engine/run_history.h"
 #include "engine/view_text.h"
@@ -377,6 +378,13 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   }
   o.live = std::move(live);
   return o;
+}
+
+Status AnnotateFailures(Workspace& ws, engine::Plan& plan) {
+  auto latest = ws.store->LatestFinishedJournal(engine::FailureResources(plan));
+  if (!latest.ok()) return latest.status();
+  engine::AnnotateFailures(plan, *latest);
+  return Status::Ok();
 }
 
 std::string RandomKey() { return RandomHex(32); }

@@ -147,6 +147,10 @@ Result<Observed> ObservePlatform(Workspace& ws);
 engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
                                  const std::string& compare_key, bool durable);
 
+// Marks each action whose identical change failed to deploy last time (Action::last_failure,
+// engine/failed_deploys.h), from the store's journal.
+Status AnnotateFailures(Workspace& ws, engine::Plan& plan);
+
 // 256 random bits as hex: the platform's HMAC key when apply creates it, or a throwaway key
 // for comparing within one plan when the platform has none yet.
 std::string RandomKey();

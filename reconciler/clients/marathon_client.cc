@@ -245,6 +245,9 @@ class HttpMarathonClient : public MarathonClient {
   Result<MarathonDeploymentResult> DeleteApp(const std::string& id) override {
     return Guarded([&] { return DoDeleteApp(id); });
   }
+  Result<MarathonDeploymentResult> RestartApp(const std::string& id, bool force) override {
+    return Guarded([&] { return DoRestartApp(id, force); });
+  }
   Result<MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) override {
     return Guarded([&] { return DoCancelDeployment(deployment_id); });
   }
@@ -435,6 +438,19 @@ class HttpMarathonClient : public MarathonClient {
     // running deployment of the app instead of refusing with 409.
     ASSIGN_OR_RETURN(Reply reply,
                      Send("DELETE", path + "?force=false", path, nullptr, /*idempotent=*/true));
+    if (reply.AppMissing()) {
+      return Status::NotFound("marathon: app '" + AppPath(id) + "' does not exist");
+    }
+    if (reply.status / 100 != 2) return reply.Error();
+    return ParseDeploymentResult(reply);
+  }
+
+  Result<MarathonDeploymentResult> DoRestartApp(const std::string& id, bool force) {
+    ASSIGN_OR_RETURN(std::string path, WritePath(id));
+    path += "/restart";
+    // Not idempotent: a repeated POST would replace the tasks twice.
+    ASSIGN_OR_RETURN(Reply reply, Send("POST", path + (force ? "?force=true" : ""), path, nullptr,
+                                       /*idempotent=*/false));
     if (reply.AppMissing()) {
       return Status::NotFound("marathon: app '" + AppPath(id) + "' does not exist");
     }

@@ -10,7 +10,7 @@
 //   - Auth: "Authorization: token=<token>" when the endpoint has a token, else
 //     "Authorization: Basic ..." when it has a user.
 //   - Idempotency: GET, PUT and DELETE requests are marked idempotent (a retrying transport
-//     may repeat them); POST /v2/apps is not.
+//     may repeat them); POST /v2/apps and POST /v2/apps/{id}/restart are not.
 //   - Failover: URLs are tried in order starting from the one that last answered. For an
 //     idempotent request a transport failure (kUnavailable, kTimeout) or a 502/503/504 moves
 //     on, any other HTTP answer is final. A POST moves on only when it certainly reached no
@@ -97,6 +97,10 @@ class MarathonClient {
   // DELETE /v2/apps/{id}?force=false (Marathon's default for this call is true; galley
   // never forces a delete). kNotFound when the app is already gone. Idempotent.
   virtual Result<MarathonDeploymentResult> DeleteApp(const std::string& id) = 0;
+  // POST /v2/apps/{id}/restart[?force=true]: Marathon keeps the definition and replaces every
+  // task per the app's upgradeStrategy (one RestartApplication deployment). kNotFound when
+  // the app does not exist. Not idempotent (never repeated once it may have been sent).
+  virtual Result<MarathonDeploymentResult> RestartApp(const std::string& id, bool force) = 0;
   // DELETE /v2/deployments/{id} without force: Marathon cancels it and starts a deployment
   // that reverts its changes (returned). kNotFound when it already finished.
   virtual Result<MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) = 0;

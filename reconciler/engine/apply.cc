@@ -12,6 +12,7 @@
 #include "base/digest.h"
 #include "base/strings.h"
 #include "engine/desired.h"
+#include "engine/failed_deploys.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
 #include "engine/view_text.h"
@@ -144,6 +145,7 @@ class Recorder {
     e.state = "started";
     json detail = {{"token", a.token}, {"target", a.target}, {"env", a.env}, {"service", a.service}, {"expect", expect}};
     if (!a.record.is_null()) detail["record"] = a.record;
+    if (a.reason == Reason::kRequested) detail["restart"] = true;  // asked for: nothing to record as applied
     e.detail = SafeDump(detail);
     auto id = r_.store->JournalStart(e);
     if (!id.ok()) return Status::Unavailable("cannot journal the action: " + id.status().message());
@@ -622,12 +624,17 @@ class Executor {
       return false;
     }
     if (!waited.ok()) {
-      recorder_.Finish(journal, "failed", json{{"error", waited.message()}, {"deployment", written->deployment_id}});
+      json failed = {{"error", waited.message()}, {"deployment", written->deployment_id}};
+      if (std::string d = DesiredDigest(a); !d.empty()) failed["desired_digest"] = d;  // failed_deploys.h
+      recorder_.Finish(journal, "failed", failed);
       Fail(i, waited.message(), t0);
       MaybeRollback(i);
       return false;
     }
-    Status rec = recorder_.Applied(true, a.target, a.env, a.service, a.record.is_null() ? expect : a.record);
+    // A restart asked for changes no definition: what was applied stays as it was.
+    Status rec = a.reason == Reason::kRequested
+                     ? Status::Ok()
+                     : recorder_.Applied(true, a.target, a.env, a.service, a.record.is_null() ? expect : a.record);
     recorder_.Finish(journal, "succeeded",
                      json{{"deployment", written->deployment_id}, {"version", written->version}});
     Succeed(i, t0);
@@ -677,8 +684,11 @@ class Executor {
         }
         return r;
       }
-      case ActionKind::kAppUpdate:
       case ActionKind::kAppRestart:
+        // Asked for (`galley restart`): Marathon replaces the tasks per upgradeStrategy.
+        if (a.reason == Reason::kRequested) return target_.RestartApp(a.target, force);
+        return target_.UpdateApp(a.target, a.desired, force);
+      case ActionKind::kAppUpdate:
         return target_.UpdateApp(a.target, a.desired, force);
       case ActionKind::kAppScale: {
         const json* n = a.desired.contains("instances") ? &a.desired["instances"] : nullptr;
@@ -1087,12 +1097,16 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
   for (auto& x : open) {
     const store::JournalEntry& e = *x.entry;
     if (!x.waited.ok()) {
-      RETURN_IF_ERROR(records.store->JournalFinish(
-          e.id, "failed", SafeDump(json{{"error", "interrupted; then " + x.waited.message()}})));
+      json failed = {{"error", "interrupted; then " + x.waited.message()}};
+      if (std::string d = ExpectDigest(x.detail); !d.empty()) failed["desired_digest"] = d;  // failed_deploys.h
+      RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(failed)));
       lines.push_back(x.what + ": was interrupted after it was written, and then: " + x.waited.message());
     } else if (x.took_effect) {
       const json& rec = x.detail.contains("record") ? x.detail["record"] : x.detail["expect"];
-      RETURN_IF_ERROR(recorder.Applied(x.app, x.target, StringField(x.detail, "env"), StringField(x.detail, "service"), rec));
+      if (!(x.detail.contains("restart") && x.detail["restart"] == true)) {  // a restart asked for
+        RETURN_IF_ERROR(
+            recorder.Applied(x.app, x.target, StringField(x.detail, "env"), StringField(x.detail, "service"), rec));
+      }
       RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
       lines.push_back(x.what + ": was interrupted after it took effect; recorded as applied");
     } else {

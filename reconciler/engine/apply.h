@@ -8,7 +8,8 @@
 //    on `concurrency` workers. A failed step marks everything that depends on it, however
 //    indirectly, "not attempted"; the rest goes on.
 //  - Marathon: create POST; update and restart PUT ?partialUpdate=false with the planned
-//    body; scale PUT {"instances"}; delete DELETE. Then the app is followed until it is
+//    body (a restart asked for by `galley restart`: POST /v2/apps/{id}/restart, and what
+//    was applied is not re-recorded); scale PUT {"instances"}; delete DELETE. Then the app is followed until it is
 //    healthy (no deployment names it, tasksRunning == instances and, with health checks,
 //    tasksHealthy == instances) or gone (delete), reporting progress (deployment step,
 //    healthy/wanted). An app locked by another deployment: wait for it within the deadline,
@@ -59,6 +60,11 @@ class ApplyTarget {
                                                               bool force) = 0;
   virtual Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) = 0;
   virtual Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) = 0;
+  // POST /v2/apps/{id}/restart: every task replaced per the app's upgradeStrategy.
+  virtual Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) {
+    (void)force;
+    return Status::Internal("this target cannot restart " + id);
+  }
   virtual Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) = 0;
   virtual Result<nlohmann::json> AppVersion(const std::string& id, const std::string& version) = 0;
   // The app with counts and the deployments touching it; kNotFound when it does not exist.
@@ -83,6 +89,7 @@ class DryRunTarget : public ApplyTarget {
                                                       bool force) override;
   Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) override;
   Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override;
+  Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) override;
   Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) override;
   Result<nlohmann::json> AppVersion(const std::string& id, const std::string& version) override;
   Result<model::LiveApp> App(const std::string& id) override;

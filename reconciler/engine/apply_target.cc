@@ -31,6 +31,9 @@ class ClientTarget : public ApplyTarget {
     return m_.ScaleApp(id, instances, force);
   }
   Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override { return m_.DeleteApp(id); }
+  Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) override {
+    return m_.RestartApp(id, force);
+  }
   Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& id) override {
     return m_.CancelDeployment(id);
   }
@@ -114,6 +117,15 @@ Result<clients::MarathonDeploymentResult> DryRunTarget::ScaleApp(const std::stri
 
 Result<clients::MarathonDeploymentResult> DryRunTarget::DeleteApp(const std::string& id) {
   return Wrote("DELETE /v2/apps" + id, id, -1);
+}
+
+Result<clients::MarathonDeploymentResult> DryRunTarget::RestartApp(const std::string& id, bool force) {
+  int instances = 1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = live_.apps.find(id); it != live_.apps.end()) instances = it->second.instances;
+  }
+  return Wrote("POST /v2/apps" + id + "/restart" + (force ? "?force=true" : ""), id, instances);
 }
 
 Result<clients::MarathonDeploymentResult> DryRunTarget::CancelDeployment(const std::string& id) {

@@ -21,7 +21,8 @@ const std::pair<ActionKind, const char*> kKinds[] = {
 const std::pair<Reason, const char*> kReasons[] = {{Reason::kNew, "new"},
                                                    {Reason::kDesiredChanged, "desired-changed"},
                                                    {Reason::kDrifted, "drifted"},
-                                                   {Reason::kOrphan, "orphan"}};
+                                                   {Reason::kOrphan, "orphan"},
+                                                   {Reason::kRequested, "requested"}};
 
 json ChangeJson(const FieldChange& c) {
   json j{{"path", c.pointer}};
@@ -85,6 +86,13 @@ std::string Verb(const Action& a) {
 }
 
 
+// "2026-12-07T10:00:00.000Z in run 12: not healthy within 2s (...); apply retries this
+// change only with --retry-failed".
+std::string FailureLine(const LastFailure& f) {
+  return "the same change failed at " + f.at + " in run " + std::to_string(f.run_id) + ": " + Printable(f.error) +
+         "; apply retries it only with --retry-failed";
+}
+
 std::string Summary(const Plan& p) {
   std::map<ActionKind, int> n;
   for (const auto& a : p.actions) ++n[a.kind];
@@ -138,6 +146,10 @@ json PlanToJson(const Plan& p) {
     if (!a.config.is_null()) actions.back()["config"] = a.config;
     if (!a.live_digest.empty()) actions.back()["live_digest"] = a.live_digest;
     if (!a.record.is_null()) actions.back()["record"] = a.record;
+    if (a.last_failure) {
+      actions.back()["last_failure"] =
+          json{{"run", a.last_failure->run_id}, {"at", a.last_failure->at}, {"error", a.last_failure->error}};
+    }
   }
   json doc{{"galley_plan", p.schema_version},
               {"galley_version", p.galley_version},
@@ -219,6 +231,11 @@ Result<Plan> PlanFromJson(const json& doc) {
       if (j.contains("config")) a.config = j.at("config");
       if (j.contains("live_digest")) a.live_digest = j.at("live_digest").get<std::string>();
       if (j.contains("record")) a.record = j.at("record");
+      if (j.contains("last_failure")) {
+        const json& f = j.at("last_failure");
+        a.last_failure = LastFailure{f.at("run").get<int64_t>(), f.at("at").get<std::string>(),
+                                     f.at("error").get<std::string>()};
+      }
       a.sensitive = j.at("sensitive").get<bool>();
       a.notes = j.at("notes").get<std::vector<std::string>>();
       // Actions come in dependency order: each depends only on actions before it, which also
@@ -406,6 +423,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
       out += line + "\n";
     }
     for (const auto& n : a.notes) out += "      note: " + Printable(n) + "\n";
+    if (a.last_failure) out += st.Wrap("31", "      last failed: ") + Printable(FailureLine(*a.last_failure)) + "\n";
     if (!a.depends_on.empty()) {
       std::string deps;
       for (const auto& d : a.depends_on) deps += (deps.empty() ? "" : ", ") + d;
@@ -433,7 +451,7 @@ std::string RenderPlanMarkdown(const Plan& p) {
     out += "\n| | action | target | reason |\n|---|---|---|---|\n";
     for (const auto& a : p.actions) {
       out += std::string("| `") + Symbol(a) + "` | " + Verb(a) + " | " + MarkdownCode(a.target) + " | " +
-             ReasonName(a.reason) + " |\n";
+             ReasonName(a.reason) + (a.last_failure ? ", **failed before**" : "") + " |\n";
     }
     out += "\n<details><summary>Field changes</summary>\n\n```diff\n";
     // A hunk header per action, then each field's old value as '-' lines and its new value
@@ -454,6 +472,7 @@ std::string RenderPlanMarkdown(const Plan& p) {
         if (c.before_present) side('-', ValueText(a, c, false));
         if (c.after_present) side('+', ValueText(a, c, true));
       }
+      if (a.last_failure) out += "    last failed: " + FailureLine(*a.last_failure) + "\n";
     }
     out += "```\n\n</details>\n";
   }

@@ -7,7 +7,9 @@
 // secret value (secrets are carried as their source and HMAC). Values; not synchronised.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,12 +23,22 @@ namespace galley::engine {
 inline constexpr int kPlanSchemaVersion = 1;
 
 enum class ActionKind { kAppCreate, kAppUpdate, kAppScale, kAppRestart, kAppDelete, kKvPut, kKvDelete };
-enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan };
+// kRequested: a restart asked for by `galley restart` (nothing differs).
+enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan, kRequested };
 
 const char* ActionKindName(ActionKind k);  // "app-create", ...
-const char* ReasonName(Reason r);          // "new", "desired-changed", "drifted", "orphan"
+const char* ReasonName(Reason r);          // "new", "desired-changed", "drifted", "orphan", "requested"
 // A Marathon app action (else a Consul KV one).
 inline bool IsAppAction(ActionKind k) { return k != ActionKind::kKvPut && k != ActionKind::kKvDelete; }
+
+// The last attempt at the very change an action makes (the same desired definition) was
+// taken by Marathon and then failed to deploy (deadline, unhealthy): apply does not retry it
+// without --retry-failed (engine/failed_deploys.h).
+struct LastFailure {
+  int64_t run_id = 0;
+  std::string at;     // when it failed, ISO-8601 UTC
+  std::string error;  // why
+};
 
 struct Action {
   std::string id;        // "app:/app/production/web", "kv:app/production/web/LOG_LEVEL"
@@ -53,6 +65,7 @@ struct Action {
   nlohmann::json record;
   bool sensitive = false;  // a secret: values are never printed
   std::vector<std::string> notes;
+  std::optional<LastFailure> last_failure;
 };
 
 struct PlanItem {  // an unmanaged object, a drift reported but not reverted, a paused skip

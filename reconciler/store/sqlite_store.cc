@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include <fcntl.h>
@@ -514,6 +515,33 @@ class SqliteStore final : public StateStore {
 
   Result<std::vector<JournalEntry>> UnfinishedJournal() override {
     return ReadJournal("UnfinishedJournal", "WHERE j.state = 'started' AND r.outcome = 'interrupted'", 0);
+  }
+
+  // One pass over the journal from the newest entry back, stopping once every resource has
+  // its entry (at worst the whole journal, which retention keeps bounded).
+  Result<std::map<ResourceKey, JournalEntry>> LatestFinishedJournal(
+      const std::vector<ResourceKey>& resources) override {
+    std::map<ResourceKey, JournalEntry> out;
+    if (resources.empty()) return out;
+    std::set<ResourceKey> wanted(resources.begin(), resources.end());
+    Status st = Read("LatestFinishedJournal", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q,
+                       conn_->Prepare("SELECT id, run_id, action_id, resource, kind, state, detail, started_at, "
+                                      "finished_at FROM journal WHERE state IN ('succeeded', 'failed') "
+                                      "ORDER BY id DESC",
+                                      "LatestFinishedJournal"));
+      while (out.size() < wanted.size()) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        std::string resource = q.Text(3);
+        if (!wanted.count(resource) || out.count(resource)) continue;
+        out[resource] = JournalEntry{q.Int(0), q.Int(1), q.Text(2), resource,   q.Text(4),
+                                     q.Text(5), q.Text(6), q.Text(7), q.Text(8)};
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return out;
   }
 
   // Journal rows matching `where` (which may use ?1 = `arg`), in the order they were written.

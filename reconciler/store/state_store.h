@@ -142,6 +142,10 @@ class StateStore {
   // Entries still "started" in runs that ended interrupted (a crash, or a stop that left
   // deployments under way), oldest first: what the next apply settles.
   virtual Result<std::vector<JournalEntry>> UnfinishedJournal() = 0;
+  // The newest finished entry ("succeeded" or "failed") of each of `resources` that has
+  // one: how the last attempt at each ended (a failed deploy apply must not retry blindly).
+  virtual Result<std::map<ResourceKey, JournalEntry>> LatestFinishedJournal(
+      const std::vector<ResourceKey>& resources) = 0;
 
   // Inserts or refreshes a drift record (first_seen kept, last_seen = seen_at).
   virtual Status UpsertDrift(const ResourceKey& resource, const std::string& fields_json,

@@ -6,6 +6,8 @@
 // too-many-deployments limit, and Marathon's error bodies; a few answer shapes from a fake.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "client_test_util.h"
 #include "clients/marathon_client.h"
 #include "net/retrying_http_client.h"
@@ -214,6 +216,49 @@ TEST_F(MarathonWriteTest, DeleteThenTheAppIsGone) {
   auto no_id = client_->DeleteApp("/");
   EXPECT_EQ(no_id.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(no_id.status().message(), "marathon: an app id is needed");
+}
+
+TEST_F(MarathonWriteTest, RestartReplacesTheTasksAndKeepsTheDefinition) {
+  Json app = SleepApp("/app/production/web", 2);
+  app["labels"] = {{"team", "payments"}};
+  CreateAndSettle(app);
+  ASSERT_TRUE(Eventually([&] {
+    auto a = client_->GetApp("/app/production/web");
+    return a.ok() && a->tasks_running == 2;
+  }));
+  auto before = client_->GetApp("/app/production/web");
+  ASSERT_TRUE(before.ok());
+  std::set<std::string> old_tasks;
+  for (const auto& t : before->tasks) old_tasks.insert(t.id);
+
+  auto r = client_->RestartApp("app/production/web", false);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->deployment_id.empty());
+  net::ClientRequest post = recording_.last();
+  EXPECT_EQ(post.method, "POST");
+  EXPECT_EQ(post.url, server_->base() + "/v2/apps/app/production/web/restart");
+  EXPECT_FALSE(net::IsIdempotent(post));  // a repeated restart would replace the tasks twice
+
+  ASSERT_TRUE(Eventually([&] {
+    auto a = client_->GetApp("/app/production/web");
+    if (!a.ok() || !a->deployment_ids.empty() || a->tasks_running != 2 || a->tasks.size() != 2) return false;
+    for (const auto& t : a->tasks) {
+      if (old_tasks.count(t.id)) return false;
+    }
+    return true;
+  }));
+  auto after = client_->GetApp("/app/production/web");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->version, r->version);
+  EXPECT_NE(after->version, before->version);
+  EXPECT_EQ(after->body["labels"], before->body["labels"]);
+  EXPECT_EQ(after->body["cmd"], before->body["cmd"]);
+
+  ASSERT_TRUE(client_->RestartApp("/app/production/web", true).ok());
+  EXPECT_EQ(recording_.last().url, server_->base() + "/v2/apps/app/production/web/restart?force=true");
+  auto missing = client_->RestartApp("/app/production/nope", false);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message(), "marathon: app '/app/production/nope' does not exist");
 }
 
 TEST_F(MarathonWriteTest, LockedAppIsAConflictNamingTheDeploymentAndForceSupersedes) {

@@ -280,6 +280,38 @@ TEST_F(StoreTest, UnfinishedJournalListsWhatInterruptedRunsLeftStarted) {
   EXPECT_TRUE(s.UnfinishedJournal().value().empty());
 }
 
+TEST_F(StoreTest, LatestFinishedJournalIsTheNewestOutcomePerResource) {
+  StateStore& s = Open(":memory:");
+  auto run1 = s.BeginRun("apply", "cli", "", "");
+  auto run2 = s.BeginRun("apply", "cli", "", "");
+  ASSERT_TRUE(run1.ok() && run2.ok());
+  auto a_ok = s.JournalStart({0, *run1, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
+  auto b_failed = s.JournalStart({0, *run1, "b", "marathon-app:/app/b", "update", "", "{}", "", ""});
+  ASSERT_TRUE(a_ok.ok() && b_failed.ok());
+  ASSERT_TRUE(s.JournalFinish(*a_ok, "succeeded", "").ok());
+  ASSERT_TRUE(s.JournalFinish(*b_failed, "failed", R"({"error":"not healthy"})").ok());
+  auto a_failed = s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
+  auto a_open = s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});  // still started
+  ASSERT_TRUE(a_failed.ok() && a_open.ok());
+  ASSERT_TRUE(s.JournalFinish(*a_failed, "failed", R"({"error":"deadline"})").ok());
+
+  auto latest = s.LatestFinishedJournal({"marathon-app:/app/a", "marathon-app:/app/b", "marathon-app:/app/never"});
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_EQ(latest->size(), 2u);  // nothing for a resource never attempted
+  EXPECT_EQ(latest->at("marathon-app:/app/a").id, *a_failed);  // newest finished, not the open one
+  EXPECT_EQ(latest->at("marathon-app:/app/a").run_id, *run2);
+  EXPECT_EQ(latest->at("marathon-app:/app/a").state, "failed");
+  EXPECT_EQ(latest->at("marathon-app:/app/a").detail, R"({"error":"deadline"})");
+  EXPECT_EQ(latest->at("marathon-app:/app/b").id, *b_failed);
+  EXPECT_TRUE(s.LatestFinishedJournal({}).value().empty());
+
+  // A later success supersedes the failure.
+  auto a_retry = s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
+  ASSERT_TRUE(a_retry.ok());
+  ASSERT_TRUE(s.JournalFinish(*a_retry, "succeeded", "").ok());
+  EXPECT_EQ(s.LatestFinishedJournal({"marathon-app:/app/a"}).value().at("marathon-app:/app/a").state, "succeeded");
+}
+
 TEST_F(StoreTest, JournalRecordsEachStep) {
   StateStore& s = Open(":memory:");
   auto run = s.BeginRun("apply", "cli", "", "");

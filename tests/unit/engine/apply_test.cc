@@ -18,6 +18,7 @@
 
 #include "base/digest.h"
 #include "engine/desired.h"
+#include "engine/failed_deploys.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
 
@@ -105,6 +106,13 @@ class FakeTarget : public ApplyTarget {
     if (!apps.count(id)) return Status::NotFound("marathon: app '" + id + "' does not exist");
     apps.erase(id);
     return clients::MarathonDeploymentResult{"d-del", "v"};
+  }
+  Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) override {
+    std::lock_guard<std::mutex> l(mu);
+    Log("restart " + id + (force ? " force" : ""));
+    if (!apps.count(id)) return Status::NotFound("marathon: app '" + id + "' does not exist");
+    json body = apps[id].body;
+    return Deploy(id, body);
   }
   Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu);
@@ -346,6 +354,46 @@ TEST_F(ApplyTest, TheDeadlineCancelsTheDeploymentSoMarathonRollsBack) {
   EXPECT_LE(now_ms_.load(), 31000);
   // Not recorded as applied.
   EXPECT_FALSE(store_->LastApplied().value().count("marathon-app:/app/production/web"));
+}
+
+TEST_F(ApplyTest, AFailedDeployIsJournaledWithTheDigestOfWhatItDeployed) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  Action refused = AppAction(ActionKind::kAppUpdate, "api", "v-old");
+  fake_.Have(app.target, "v-old");
+  fake_.Have(refused.target, "v-old");
+  fake_.reject.insert(refused.target);  // Marathon refuses the write: nothing deployed
+  fake_.polls_to_healthy = 1000000;
+  opts_.app_deadline = std::chrono::seconds(5);
+  plan_.actions = {app, refused};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 2);
+  auto latest = store_->LatestFinishedJournal({ResourceKeyOf(app), ResourceKeyOf(refused)}).value();
+  ASSERT_EQ(latest.size(), 2u);
+  json detail = json::parse(latest.at(ResourceKeyOf(app)).detail);
+  EXPECT_EQ(detail["desired_digest"], DesiredDigest(app)) << detail;
+  EXPECT_FALSE(json::parse(latest.at(ResourceKeyOf(refused)).detail).contains("desired_digest"));
+  // The next plan of the same change is held; the refused write is not.
+  Plan next = plan_;
+  AnnotateFailures(next, latest);
+  EXPECT_TRUE(next.actions[0].last_failure.has_value());
+  EXPECT_FALSE(next.actions[1].last_failure.has_value());
+}
+
+TEST_F(ApplyTest, ARequestedRestartUsesMarathonsRestartAndRecordsNothingAsApplied) {
+  Action app = AppAction(ActionKind::kAppRestart, "web", "v-old");
+  app.reason = Reason::kRequested;
+  fake_.Have(app.target, "v-old", app.desired);
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_NE(fake_.Pos("restart /app/production/web"), std::string::npos);
+  EXPECT_EQ(fake_.Pos("update /app/production/web"), std::string::npos);
+  EXPECT_FALSE(store_->LastApplied().value().count(ResourceKeyOf(app)));
+  EXPECT_TRUE(fake_.records.empty());
+  auto journal = store_->Journal(run_).value();
+  ASSERT_EQ(journal.size(), 1u);
+  EXPECT_EQ(journal[0].kind, "restart");
+  EXPECT_EQ(journal[0].state, "succeeded");
 }
 
 TEST_F(ApplyTest, ALockedAppIsWaitedForOrSuperseded) {
