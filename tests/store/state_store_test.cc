@@ -467,7 +467,9 @@ TEST_F(StoreTest, LeaseExpiresOnTheRealClock) {
   bool taken = *(*store)->AcquireLease("l", "two", 1);
   // Only while the 1 s lease can still be running: a loaded machine (sanitizers, 2 cores) may
   // take longer than that between the two calls.
-  if (std::chrono::steady_clock::now() - start < milliseconds(900)) EXPECT_FALSE(taken);
+  if (std::chrono::steady_clock::now() - start < milliseconds(900)) {
+    EXPECT_FALSE(taken);
+  }
   std::this_thread::sleep_for(milliseconds(1100));
   EXPECT_TRUE(*(*store)->AcquireLease("l", "two", 1));
   EXPECT_EQ(*(*store)->IntegrityCheck(), "ok");
