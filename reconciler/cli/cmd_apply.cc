@@ -34,6 +34,7 @@
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
 #include "engine/plan.h"
+#include "engine/run_history.h"
 #include "engine/view_text.h"
 #include "net/http_client.h"
 #include "spec/loader.h"
@@ -273,6 +274,7 @@ class ApplyCommand {
       if (!ws_) return kExitError;
     }
     const std::string& platform = ws_->state.platform.name;
+    const store::RunOrigin origin = Origin(ws_->env);
     if (!BeginRun(o_.plan_file.empty() ? ws_->commit : plan.commit)) return kExitError;
 
     // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
@@ -302,6 +304,18 @@ class ApplyCommand {
         return held ? kExitLockHeld : kExitError;
       }
       lock = std::move(acquired).value();
+      lock_ = lock.get();
+      platform_history_ = std::make_unique<engine::PlatformHistory>(*ws_->consul, platform,
+                                                                    ws_->state.platform.history.platform_applies);
+      history_entry_ = {{"id", RandomKey().substr(0, 16)},
+                        {"run", run_},
+                        {"who", origin.who},
+                        {"host", Who(ws_->env)},
+                        {"ci", origin.ci},
+                        {"ci_url", origin.ci_url},
+                        {"ci_commit", origin.ci_commit},
+                        {"commit", o_.plan_file.empty() ? ws_->commit : plan.commit},
+                        {"started_at", store::FormatTimestamp(std::chrono::system_clock::now())}};
     }
 
     auto observed = ObservePlatform(*ws_);
@@ -324,7 +338,7 @@ class ApplyCommand {
     records_.store = o_.dry_run ? nullptr : ws_->store.get();
     records_.run_id = run_;
     records_.commit = o_.plan_file.empty() ? ws_->commit : plan.commit;
-    records_.who = Who(ws_->env);
+    records_.who = engine::OriginText(origin.who, origin.ci);
     records_.applied_prefix = engine::AppliedPrefix(ws_->state.platform);
     records_.hmac_key = hmac_key;
     for (const auto& [key, entry] : observed->applied_records) records_.consul_records[key] = entry.value;
@@ -403,7 +417,7 @@ class ApplyCommand {
     }
     if (!o_.auto_approve && !o_.dry_run && o_.plan_file.empty()) {
       if (!Confirm(plan, out_, err_)) {
-        Finish("failed", json{{"actions", plan.actions.size()}, {"cancelled", true}});
+        Finish("not-confirmed", json{{"actions", plan.actions.size()}, {"cancelled", true}});
         err_ << "galley apply: not applied\n";
         return kExitError;
       }
@@ -448,6 +462,8 @@ class ApplyCommand {
       }
       info() << "\n";
     } else {
+      history_entry_["actions"] = plan.actions.size();
+      RecordOnPlatform("running", json::object());
       info() << "\nApplying " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions")
            << " (at most " << ao.concurrency << " at once, deadline " << o_.deadline.count() << " s per app)\n";
     }
@@ -475,12 +491,13 @@ class ApplyCommand {
                               ? "interrupted"
                               : result.ok() ? "ok" : (result.applied > 0 ? "partial" : "failed");
     if (lock && lock->lost()) err_ << "galley apply: the platform lock was lost: " << lock->lost_reason() << "\n";
-    if (lock) (void)lock->Release();
     json summary = result.ToJson();
     summary["digest"] = digest;
     summary["dry_run"] = o_.dry_run;
     summary["recovered"] = recovered_;
-    Finish(o_.dry_run ? "ok" : outcome, summary);
+    Finish(o_.dry_run ? "ok" : outcome, summary);  // while the lock is held: see RecordOnPlatform
+    lock_ = nullptr;
+    if (lock) (void)lock->Release();
     if (o_.json) {
       out_ << SafeDump(summary, 2) << "\n";
     } else {
@@ -506,7 +523,7 @@ class ApplyCommand {
   }
 
   bool BeginRun(const std::string& commit) {
-    auto run = ws_->store->BeginRun("apply", "cli", commit, Who(ws_->env));
+    auto run = ws_->store->BeginRun("apply", "cli", commit, Origin(ws_->env));
     if (!run.ok()) {
       err_ << "galley apply: " << run.status().message() << "\n";
       return false;
@@ -635,6 +652,28 @@ class ApplyCommand {
 
   void Finish(const std::string& outcome, const json& summary) {
     if (ws_ && run_ > 0) (void)ws_->store->FinishRun(run_, outcome, SafeDump(summary));
+    // Consul keeps the platform's applies that tried something: those that started writing,
+    // and those that failed while holding the lock (not the ones with nothing to do).
+    if (history_started_ || (outcome != "ok" && outcome != "not-confirmed")) RecordOnPlatform(outcome, summary);
+  }
+
+  // Adds or updates this apply's entry in the platform's history in Consul
+  // (engine/run_history.h). Only while this apply holds the platform lock, so another
+  // apply's entry is never taken for a dead one.
+  void RecordOnPlatform(const std::string& outcome, const json& summary) {
+    if (!platform_history_ || !lock_ || lock_->lost()) return;
+    if (outcome == "running") history_started_ = true;
+    json e = history_entry_;
+    e["outcome"] = outcome;
+    if (outcome != "running") e["finished_at"] = store::FormatTimestamp(std::chrono::system_clock::now());
+    for (const char* k : {"applied", "failed", "not_attempted", "interrupted", "recovered"}) {
+      if (summary.contains(k) && summary[k].is_number_integer()) e[k] = summary[k];
+    }
+    if (summary.contains("error") && summary["error"].is_string()) {
+      e["error"] = summary["error"].get<std::string>().substr(0, 500);
+    }
+    Status s = platform_history_->Record(e);
+    if (!s.ok()) err_ << "galley apply: warning: the platform's apply history in Consul: " << s.message() << "\n";
   }
 
   int Fail(const std::string& message) {
@@ -651,6 +690,10 @@ class ApplyCommand {
   std::unique_ptr<clients::ConsulClient> lock_consul_;
   int64_t run_ = 0;
   int recovered_ = 0;  // journal entries of interrupted runs settled first
+  engine::PlatformLock* lock_ = nullptr;  // while held
+  std::unique_ptr<engine::PlatformHistory> platform_history_;
+  json history_entry_;
+  bool history_started_ = false;
   engine::ApplyRecords records_;
 };
 

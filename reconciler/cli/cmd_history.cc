@@ -2,7 +2,9 @@
 // `galley history`: the runs this host's state store recorded, newest first — kind,
 // trigger, commit, who, when, how long, outcome and what each did (from its summary and
 // its action journal) — or, with --run ID, one run and its journal step by step. Runs of
-// a galley that crashed show as interrupted. Reads only the store; never creates one.
+// a galley that crashed show as interrupted. Opens the store read-only; never creates or
+// changes it (a missing store is "no runs yet"). With --platform, the platform's recent
+// applies from Consul (galley/<platform>/history), whichever host or CI runner made them.
 // Exit 0, or 1 on errors.
 #include <time.h>
 
@@ -18,7 +20,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "clients/consul_client.h"
 #include "clients/endpoints.h"
+#include "engine/run_history.h"
+#include "net/retrying_http_client.h"
+#include "spec/loader.h"
 #include "store/state_store.h"
 
 namespace galley::cli {
@@ -28,12 +34,17 @@ using json = nlohmann::json;
 
 constexpr char kUsage[] =
     "usage: galley history [options]\n"
+    "       galley history --platform [DIR] [--consul URL] [--limit N] [--json]\n"
     "\n"
     "Lists the runs recorded in the state store (plan, apply, drift), newest first: id, kind,\n"
-    "trigger, commit, who, start, duration, outcome and what each did.\n"
+    "trigger, commit, who (the CI actor and its run's URL in CI), start, duration, outcome and\n"
+    "what each did. With --platform, the platform's recent applies kept in Consul next to the\n"
+    "applied records, made from any host or CI runner (DIR's galley.yaml names the platform).\n"
     "\n"
     "options:\n"
     "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
+    "  --platform            the platform's applies from Consul instead of this host's store\n"
+    "  --consul URL          Consul URL for --platform (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
     "  --limit N             the newest N runs (default 20)\n"
     "  --run ID              one run and its action journal: each step's kind, resource, state, times, detail\n"
     "  --json                print one JSON document\n";
@@ -43,6 +54,9 @@ struct Options {
   int limit = 20;
   int64_t run = 0;
   bool json = false;
+  bool platform = false;
+  std::string dir = ".", consul;
+  bool dir_set = false;
 };
 
 std::optional<int64_t> PositiveInt(const std::string& s) {
@@ -84,10 +98,27 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
       else o.run = *n;
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--platform") {
+      o.platform = true;
+    } else if (a == "--consul") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.consul = *v;
+    } else if (!a.empty() && a[0] != '-' && !o.dir_set) {
+      o.dir = a;
+      o.dir_set = true;
     } else {
       err << "galley history: unknown argument '" << a << "'\n" << kUsage;
       return std::nullopt;
     }
+  }
+  if ((o.dir_set || !o.consul.empty()) && !o.platform) {
+    err << "galley history: DIR and --consul are for --platform\n";
+    return std::nullopt;
+  }
+  if (o.platform && (!o.state.empty() || o.run > 0)) {
+    err << "galley history: --platform lists the applies kept in Consul; --state and --run are for this host's store\n";
+    return std::nullopt;
   }
   return o;
 }
@@ -214,6 +245,12 @@ std::map<std::string, int> CountStates(const std::vector<store::JournalEntry>& e
   return n;
 }
 
+// Where a run came from in CI: {"system", "url", "commit"}; null outside CI.
+json CiJson(const std::string& system, const std::string& url, const std::string& commit) {
+  if (system.empty()) return nullptr;
+  return json{{"system", system}, {"url", url}, {"commit", commit}};
+}
+
 json RunJson(const store::Run& r, const std::map<std::string, int>& journal) {
   auto ms = r.finished_at.empty() ? std::nullopt : DurationMs(r.started_at, r.finished_at);
   json counts = json::object();
@@ -228,7 +265,8 @@ json RunJson(const store::Run& r, const std::map<std::string, int>& journal) {
               {"duration_ms", ms ? json(*ms) : json(nullptr)},
               {"outcome", Outcome(r)},
               {"summary", ParsedOrNull(r.summary)},
-              {"journal", counts}};
+              {"journal", counts},
+              {"ci", CiJson(r.ci, r.ci_url, r.ci_commit)}};
 }
 
 // Rows as aligned columns; the last column is not padded.
@@ -256,15 +294,100 @@ std::string ErrorOf(const json& summary) {
              : "";
 }
 
+std::string StringAt(const json& e, const char* key) {
+  return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : "";
+}
+
+// `history --platform`: the applies kept in Consul (engine/run_history.h), newest first.
+int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
+  spec::LoadResult repo = spec::LoadRepository(o.dir);
+  err << repo.diags.RenderAll();
+  if (repo.diags.HasErrors()) {
+    err << "galley history: " << o.dir << " is not valid; it names the platform\n";
+    return kExitError;
+  }
+  const model::Platform& platform = repo.state.platform;
+  auto endpoints = clients::ResolveEndpoints(platform, {{}, o.consul}, clients::ProcessEnvironment());
+  if (!endpoints.ok()) {
+    err << "galley history: " << endpoints.status().message() << "\n";
+    return kExitError;
+  }
+  net::HttpClientOptions http_options;
+  http_options.ca_file = endpoints->consul.ca_file;
+  auto http = net::NewRetryingHttpClient(net::NewHttpClient(http_options), net::RetryPolicy{});
+  auto consul = clients::NewConsulClient(endpoints->consul, http.get());
+  engine::PlatformHistory history(*consul, platform.name, platform.history.platform_applies);
+  auto entries = history.Read();
+  if (!entries.ok()) {
+    err << "galley history: " << entries.status().message() << "\n";
+    return kExitError;
+  }
+  if (entries->size() > static_cast<size_t>(o.limit)) entries->resize(o.limit);
+  if (o.json) {
+    out << json{{"galley_history", 1}, {"platform", platform.name}, {"key", history.key()}, {"applies", *entries}}.dump(2)
+        << "\n";
+    return kExitOk;
+  }
+  if (entries->empty()) {
+    out << "No applies recorded for platform " << platform.name << " in Consul (" << history.key() << ") yet.\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"STARTED", "WHO", "COMMIT", "DURATION", "OUTCOME", "WHAT", "WHERE"}};
+  std::vector<std::string> urls(1), errors(1);
+  for (const json& e : *entries) {
+    std::vector<std::string> what;
+    for (const char* k : {"applied", "failed", "not_attempted", "interrupted"}) {
+      if (e.contains(k) && e[k].is_number_integer() && e[k].get<int64_t>() > 0) {
+        what.push_back(std::to_string(e[k].get<int64_t>()) + " " + (k == std::string("not_attempted") ? "not attempted" : k));
+      }
+    }
+    if (what.empty() && e.contains("actions") && e["actions"].is_number_integer()) {
+      what.push_back(std::to_string(e["actions"].get<int64_t>()) + " actions");
+    }
+    std::string started = StringAt(e, "started_at"), finished = StringAt(e, "finished_at");
+    std::string commit = StringAt(e, "commit");
+    std::string run = e.contains("run") && e["run"].is_number_integer() ? std::to_string(e["run"].get<int64_t>()) : "?";
+    rows.push_back({Printable(started, 30), Printable(engine::OriginText(StringAt(e, "who"), StringAt(e, "ci")), 60),
+                    commit.empty() ? "-" : ShortCommitOf(Printable(commit)),
+                    DurationText(finished.empty() ? std::nullopt : DurationMs(started, finished)),
+                    Printable(StringAt(e, "outcome"), 20), what.empty() ? "-" : Join(what),
+                    "run " + run + " on " + Printable(StringAt(e, "host"), 60)});
+    urls.push_back(StringAt(e, "ci_url"));
+    errors.push_back(StringAt(e, "error"));
+  }
+  std::string table = Table(rows, "");
+  size_t pos = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    size_t end = table.find('\n', pos);
+    out << table.substr(pos, end - pos + 1);
+    if (!urls[i].empty()) out << "    " << Printable(urls[i], 300) << "\n";
+    if (!errors[i].empty()) out << "    error: " << Printable(errors[i]) << "\n";
+    pos = end + 1;
+  }
+  return kExitOk;
+}
+
 int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   int code = kExitError;
   auto parsed = Parse(args, out, err, &code);
   if (!parsed) return code;
   const Options o = *parsed;
+  if (o.platform) return RunPlatformHistory(o, out, err);
   std::string path = o.state.empty() ? store::DefaultStatePath(clients::ProcessEnvironment()) : o.state;
 
-  std::error_code ec;
-  if (path != ":memory:" && !std::filesystem::exists(path, ec)) {
+  // Read-only: history never creates, migrates or changes the store (nor its directory).
+  store::StoreOptions store_options;
+  store_options.read_only = true;
+  auto opened = store::OpenSqliteStore(path, store_options);
+  if (!opened.ok() && opened.status().code() == StatusCode::kNotFound) {
+    // No store yet is no history yet; but a --state under a directory that does not exist
+    // is a mistake worth naming.
+    std::error_code ec;
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!o.state.empty() && !parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      err << "galley history: --state " << path << ": the directory " << parent.string() << " does not exist\n";
+      return kExitError;
+    }
     if (o.run > 0) {
       err << "galley history: no run " << o.run << ": there is no state store at " << path << "\n";
       return kExitError;
@@ -276,16 +399,11 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     }
     return kExitOk;
   }
-  auto opened = store::OpenSqliteStore(path);
   if (!opened.ok()) {
     err << "galley history: " << opened.status().message() << "\n";
     return kExitError;
   }
   std::unique_ptr<store::StateStore> st = std::move(opened).value();
-  if (Status s = st->MarkInterruptedRuns(); !s.ok()) {
-    err << "galley history: " << s.message() << "\n";
-    return kExitError;
-  }
 
   if (o.run > 0) {
     // The store lists runs newest first: the newest id says how far back run ID is.
@@ -337,8 +455,9 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     }
     const store::Run& r = *run;
     out << "run " << r.id << ": " << r.kind << " (" << Printable(r.trigger) << ")"
-        << (r.commit.empty() ? "" : " at commit " + ShortCommitOf(Printable(r.commit))) << " by " << Printable(r.who)
-        << "\n";
+        << (r.commit.empty() ? "" : " at commit " + ShortCommitOf(Printable(r.commit))) << " by "
+        << Printable(engine::OriginText(r.who, r.ci)) << "\n";
+    if (!r.ci_url.empty()) out << "  " << Printable(r.ci) << " run " << Printable(r.ci_url, 300) << "\n";
     out << "  started " << r.started_at << (r.finished_at.empty() ? "" : ", finished " + r.finished_at) << ", took "
         << DurationText(r.finished_at.empty() ? std::nullopt : DurationMs(r.started_at, r.finished_at))
         << ", outcome " << Outcome(r) << "\n";
@@ -385,15 +504,17 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
   }
   std::vector<std::vector<std::string>> rows = {
       {"ID", "KIND", "TRIGGER", "COMMIT", "WHO", "STARTED", "DURATION", "OUTCOME", "WHAT"}};
-  std::vector<std::string> errors(1);
+  std::vector<std::string> errors(1), urls(1);
   for (size_t i = 0; i < runs->size(); ++i) {
     const store::Run& r = (*runs)[i];
     json summary = ParsedOrNull(r.summary);
     rows.push_back({std::to_string(r.id), r.kind, Printable(r.trigger, 20),
-                    r.commit.empty() ? "-" : ShortCommitOf(Printable(r.commit)), Printable(r.who, 40), r.started_at,
+                    r.commit.empty() ? "-" : ShortCommitOf(Printable(r.commit)),
+                    Printable(engine::OriginText(r.who, r.ci), 60), r.started_at,
                     DurationText(r.finished_at.empty() ? std::nullopt : DurationMs(r.started_at, r.finished_at)),
                     Outcome(r), WhatItDid(r, summary, counts[i])});
     errors.push_back(ErrorOf(summary));
+    urls.push_back(r.ci_url);
   }
   std::string table = Table(rows, "");
   // Each failed run's error under its row.
@@ -401,6 +522,7 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
   for (size_t i = 0; i < rows.size(); ++i) {
     size_t end = table.find('\n', pos);
     out << table.substr(pos, end - pos + 1);
+    if (!urls[i].empty()) out << "    " << Printable(urls[i], 300) << "\n";
     if (!errors[i].empty()) out << "    error: " << Printable(errors[i]) << "\n";
     pos = end + 1;
   }

@@ -16,6 +16,7 @@
 #include "base/uuid.h"
 #include "engine/desired.h"
 #include "engine/observer.h"
+#include "engine/run_history.h"
 #include "engine/view_text.h"
 #include "net/retrying_http_client.h"
 #include "spec/loader.h"
@@ -108,7 +109,9 @@ bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Pla
   ws->consul = clients::NewConsulClient(ws->endpoints.consul, ws->consul_http.get());
 
   ws->state_path = o.state.empty() ? store::DefaultStatePath(ws->env) : o.state;
-  auto store = store::OpenSqliteStore(ws->state_path);
+  store::StoreOptions store_options;
+  store_options.retention = RetentionOf(platform.history);
+  auto store = store::OpenSqliteStore(ws->state_path, store_options);
   if (!store.ok()) {
     err << "galley " << command << ": " << store.status().message() << "\n";
     return false;
@@ -158,6 +161,20 @@ int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char*
 
 bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out) {
   return !no_color && !env.count("NO_COLOR") && &out == &std::cout && ::isatty(STDOUT_FILENO);
+}
+
+store::Retention RetentionOf(const model::HistoryRetention& h) {
+  store::Retention r;
+  r.applies = h.applies;
+  r.plans = h.plans;
+  r.drift_checks = h.drift_checks;
+  r.observation_runs = h.observation_runs;
+  r.observation_max_age = std::chrono::seconds(h.observation_max_age_s);
+  return r;
+}
+
+store::RunOrigin Origin(const std::map<std::string, std::string>& env) {
+  return engine::RunOriginOf(env, Who(env));
 }
 
 std::string Who(const std::map<std::string, std::string>& env) {
@@ -273,7 +290,7 @@ void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan
 }
 
 std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind, std::ostream& err) {
-  auto id = ws.store->BeginRun(kind, "cli", ws.commit, Who(ws.env));
+  auto id = ws.store->BeginRun(kind, "cli", ws.commit, Origin(ws.env));
   if (!id.ok()) {
     err << "galley " << kind << ": " << id.status().message() << "\n";
     return std::nullopt;

@@ -47,6 +47,11 @@ bool UseColor(bool no_color, const std::map<std::string, std::string>& env, cons
 
 // "user@host".
 std::string Who(const std::map<std::string, std::string>& env);
+// Who started this run and from where: the CI system's actor, run URL and commit, else
+// user@host (engine::RunOriginOf).
+store::RunOrigin Origin(const std::map<std::string, std::string>& env);
+// The store's retention from galley.yaml's `history:` (defaults when it has none).
+store::Retention RetentionOf(const model::HistoryRetention& history);
 // The Git commit DIR is at ("-dirty" appended when the work tree under DIR has changes), or
 // REV's commit; "" when DIR is not in a Git work tree.
 std::string GitCommit(const std::string& dir, const std::string& rev);

@@ -107,6 +107,17 @@ struct WellKnown {
   SourcePos listen_pos;
 };
 
+// How much history galley keeps (galley.yaml `history:`): runs per kind in each host's state
+// store, observations there, and the applies kept in Consul (galley/<platform>/history).
+struct HistoryRetention {
+  int applies = 500;
+  int plans = 100;
+  int drift_checks = 100;
+  int observation_runs = 10;
+  int observation_max_age_s = 7 * 24 * 3600;
+  int platform_applies = 20;
+};
+
 struct Platform {
   std::string file;
   std::string api_version;
@@ -125,6 +136,7 @@ struct Platform {
   // JSON pointers into every Marathon app whose live value may drift (e.g. "/instances"
   // when an autoscaler owns it): never diffed, and kept from live on update.
   std::vector<std::string> ignore_app_fields;
+  HistoryRetention history;
 
   const Environment* FindEnvironment(const std::string& name) const;
 };

@@ -131,13 +131,42 @@ void ParseWellKnown(Reader& r, const Field& f, model::Platform& p) {
   }
 }
 
+// history: {applies, plans, drift_checks, observation_runs, observation_max_age,
+// platform_applies}, every key optional (defaults in model::HistoryRetention).
+void ParseHistory(Reader& r, const Field& f, model::HistoryRetention& h) {
+  auto fields = r.Map(f, "history",
+                      {"applies", "plans", "drift_checks", "observation_runs", "observation_max_age",
+                       "platform_applies"},
+                      {});
+  if (!fields) return;
+  for (const auto& k : *fields) {
+    if (k.key == "observation_max_age") {
+      if (auto d = r.DurationSeconds(k)) {
+        if (*d < 1) r.Error(k.value_pos, "history.observation_max_age must be positive", "a duration such as 168h");
+        else h.observation_max_age_s = *d;
+      }
+      continue;
+    }
+    // Consul holds the platform's applies in one value (512 KiB at most): a few hundred.
+    long long max = k.key == "platform_applies" ? 500 : 1000000;
+    auto v = r.Int(k, 1, max);
+    if (!v) continue;
+    int n = static_cast<int>(*v);
+    if (k.key == "applies") h.applies = n;
+    else if (k.key == "plans") h.plans = n;
+    else if (k.key == "drift_checks") h.drift_checks = n;
+    else if (k.key == "observation_runs") h.observation_runs = n;
+    else h.platform_applies = n;
+  }
+}
+
 }  // namespace
 
 std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostics& diags) {
   Reader r(doc, diags);
   auto fields = r.Map(r.Root(), "the platform file",
                       {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments",
-                       "haproxy", "well_known", "mesos", "policy", "ignore"},
+                       "haproxy", "well_known", "mesos", "policy", "ignore", "history"},
                       {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments"});
   if (!fields) return std::nullopt;
   model::Platform p;
@@ -211,6 +240,8 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
       }
     } else if (f.key == "policy") {
       if (auto b = r.Policy(f)) p.policy = *b;
+    } else if (f.key == "history") {
+      ParseHistory(r, f, p.history);
     }
   }
   return p;

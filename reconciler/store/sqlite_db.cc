@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/sqlite_db.h"
 
+#include <cctype>
 #include <utility>
 
 namespace galley::store::internal {
@@ -117,12 +118,29 @@ bool Statement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int busy_timeout_ms) {
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int busy_timeout_ms,
+                                                     Mode mode) {
   sqlite3* raw = nullptr;
   // NOMUTEX: the store serialises every use of the connection with its own mutex.
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int flags = mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  std::string name = path;
+  if (mode == Mode::kImmutable) {
+    // A URI: the path percent-encoded but for unreserved characters and '/'.
+    static const char kHex[] = "0123456789ABCDEF";
+    name = "file:";
+    for (unsigned char c : path) {
+      if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
+        name += static_cast<char>(c);
+      } else {
+        name += '%';
+        name += kHex[c >> 4];
+        name += kHex[c & 15];
+      }
+    }
+    name += "?immutable=1";
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) return SqliteStatus(db.get(), rc, path, "open");
   sqlite3_extended_result_codes(db.get(), 1);

@@ -78,8 +78,16 @@ class Statement {
 
 class Connection {
  public:
-  // Opens (creating) `path` read-write with extended result codes and the busy timeout.
-  static Result<std::unique_ptr<Connection>> Open(const std::string& path, int busy_timeout_ms);
+  enum class Mode {
+    kReadWrite,  // creating the file
+    kReadOnly,
+    // Read-only and assuming nobody writes meanwhile (SQLite's immutable=1): for a WAL file
+    // this user cannot write whose -shm file does not exist and cannot be created.
+    kImmutable,
+  };
+  // Opens `path` with extended result codes and the busy timeout.
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, int busy_timeout_ms,
+                                                  Mode mode = Mode::kReadWrite);
 
   // The cached prepared statement for `sql` (one statement). `what` names the caller in
   // errors and must outlive the Statement (a string literal). PRAGMAs are not cached:

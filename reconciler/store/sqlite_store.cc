@@ -83,26 +83,32 @@ std::string ParentDir(const std::string& path) {
 
 class SqliteStore final : public StateStore {
  public:
-  SqliteStore(std::unique_ptr<Connection> conn, bool memory, Clock clock)
-      : conn_(std::move(conn)), memory_(memory), clock_(std::move(clock)) {}
+  SqliteStore(std::unique_ptr<Connection> conn, bool memory, Clock clock, int64_t schema,
+              std::optional<Retention> retention)
+      : conn_(std::move(conn)),
+        memory_(memory),
+        clock_(std::move(clock)),
+        schema_(schema),
+        retention_(std::move(retention)) {}
 
   Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger,
-                           const std::string& commit, const std::string& who) override {
+                           const std::string& commit, const RunOrigin& origin) override {
     if (trigger.empty()) return Invalid("BeginRun", "empty trigger");
     int64_t id = 0;
     RunOwner owner = internal::CurrentProcess();
     Status st = Write("BeginRun", Sync::kNormal, [&]() -> Status {
       ASSIGN_OR_RETURN(Statement s,
                        conn_->Prepare("INSERT INTO runs (kind, \"trigger\", \"commit\", who, "
-                                      "started_at, owner_pid, owner_boot, owner_start) "
-                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                      "started_at, owner_pid, owner_boot, owner_start, ci, ci_url, "
+                                      "ci_commit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                                       "BeginRun"));
       s.BindText(1, kind)
           .BindText(2, trigger)
           .BindText(3, commit)
-          .BindText(4, who)
+          .BindText(4, origin.who)
           .BindText(5, Now());
       s.BindInt(6, owner.pid).BindTextOrNull(7, owner.boot).BindInt(8, owner.start);
+      s.BindText(9, origin.ci).BindText(10, origin.ci_url).BindText(11, origin.ci_commit);
       RETURN_IF_ERROR(s.Run());
       id = sqlite3_last_insert_rowid(conn_->raw());
       return Status::Ok();
@@ -114,7 +120,7 @@ class SqliteStore final : public StateStore {
   Status FinishRun(int64_t run_id, const std::string& outcome,
                    const std::string& summary_json) override {
     if (outcome.empty()) return Invalid("FinishRun", "empty outcome");
-    return Write("FinishRun", Sync::kNormal, [&]() -> Status {
+    Status st = Write("FinishRun", Sync::kNormal, [&]() -> Status {
       ASSIGN_OR_RETURN(Statement q,
                        conn_->Prepare("SELECT outcome FROM runs WHERE id = ?1", "FinishRun"));
       q.BindInt(1, run_id);
@@ -132,6 +138,80 @@ class SqliteStore final : public StateStore {
       s.BindInt(1, run_id).BindText(2, Now()).BindText(3, outcome).BindText(4, summary_json);
       return s.Run();
     });
+    if (st.ok() && retention_) (void)Prune(*retention_);
+    return st;
+  }
+
+  Status Prune(const Retention& retention) override {
+    for (int keep : {retention.applies, retention.plans, retention.drift_checks, retention.observation_runs}) {
+      if (keep < 1) return Invalid("Prune", "every retention count must be at least 1");
+    }
+    Status st = Write("Prune", Sync::kNormal, [&]() -> Status {
+      const std::pair<const char*, int> kinds[] = {
+          {"apply", retention.applies}, {"plan", retention.plans}, {"drift", retention.drift_checks}};
+      for (const auto& [kind, keep] : kinds) {
+        ASSIGN_OR_RETURN(Statement count,
+                         conn_->Prepare("SELECT count(*) FROM runs WHERE kind = ?1", "Prune"));
+        count.BindText(1, kind);
+        ASSIGN_OR_RETURN(bool row, count.Step());
+        int64_t excess = row ? count.Int(0) - keep : 0;
+        if (excess <= 0) continue;
+        // Runs that changed nothing first, then the oldest; never a run still open or one
+        // whose journal the next apply has yet to settle.
+        std::vector<int64_t> doomed;
+        {
+          ASSIGN_OR_RETURN(
+              Statement q,
+              conn_->Prepare(
+                  "SELECT id FROM runs r WHERE kind = ?1 AND finished_at IS NOT NULL "
+                  "AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.run_id = r.id AND j.state = 'started') "
+                  "ORDER BY CASE "
+                  "  WHEN kind IN ('plan', 'drift') AND outcome = 'ok' THEN 0 "
+                  "  WHEN kind = 'apply' AND outcome = 'not-confirmed' THEN 0 "
+                  "  WHEN kind = 'apply' AND outcome = 'ok' AND json_valid(summary) AND "
+                  "       (coalesce(json_extract(summary, '$.dry_run'), 0) = 1 OR "
+                  "        (coalesce(json_extract(summary, '$.applied'), 0) = 0 AND "
+                  "         coalesce(json_extract(summary, '$.recovered'), 0) = 0)) THEN 0 "
+                  "  ELSE 1 END, id "
+                  "LIMIT ?2",
+                  "Prune"));
+          q.BindText(1, kind).BindInt(2, excess);
+          while (true) {
+            ASSIGN_OR_RETURN(bool more, q.Step());
+            if (!more) break;
+            doomed.push_back(q.Int(0));
+          }
+        }
+        for (int64_t id : doomed) RETURN_IF_ERROR(DeleteRun(id));
+      }
+      // Observations: the newest `observation_runs` runs that recorded any, none too old.
+      std::string cutoff = FormatTimestamp(clock_() - retention.observation_max_age);
+      std::vector<int64_t> stale;
+      {
+        ASSIGN_OR_RETURN(Statement q,
+                         conn_->Prepare("SELECT o.run_id, r.started_at FROM "
+                                        "(SELECT DISTINCT run_id FROM observations) o "
+                                        "LEFT JOIN runs r ON r.id = o.run_id ORDER BY o.run_id DESC",
+                                        "Prune"));
+        int n = 0;
+        while (true) {
+          ASSIGN_OR_RETURN(bool more, q.Step());
+          if (!more) break;
+          if (++n > retention.observation_runs || q.Text(1) < cutoff) stale.push_back(q.Int(0));
+        }
+      }
+      for (int64_t id : stale) {
+        ASSIGN_OR_RETURN(Statement d,
+                         conn_->Prepare("DELETE FROM observations WHERE run_id = ?1", "Prune"));
+        d.BindInt(1, id);
+        RETURN_IF_ERROR(d.Run());
+      }
+      return Status::Ok();
+    });
+    if (!st.ok() || memory_) return st;
+    // Freed pages go back to the file system (files created with incremental auto-vacuum).
+    std::lock_guard<std::mutex> lock(mu_);
+    return conn_->Run("PRAGMA incremental_vacuum", "Prune");
   }
 
   Status MarkInterruptedRuns() override {
@@ -166,17 +246,28 @@ class SqliteStore final : public StateStore {
   Result<std::vector<Run>> RecentRuns(int limit) override {
     if (limit <= 0) return Invalid("RecentRuns", "limit must be positive");
     std::vector<Run> runs;
+    // A file of schema 1 (read-only, not migrated) has no origin columns.
+    const char* sql = schema_ >= 2 ? "SELECT id, kind, \"trigger\", \"commit\", who, started_at, finished_at, "
+                                     "outcome, summary, owner_pid, owner_boot, owner_start, ci, ci_url, ci_commit "
+                                     "FROM runs ORDER BY id DESC LIMIT ?1"
+                                   : "SELECT id, kind, \"trigger\", \"commit\", who, started_at, finished_at, "
+                                     "outcome, summary, owner_pid, owner_boot, owner_start, '', '', '' "
+                                     "FROM runs ORDER BY id DESC LIMIT ?1";
     Status st = Read("RecentRuns", [&]() -> Status {
-      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT id, kind, \"trigger\", \"commit\", who, "
-                                                   "started_at, finished_at, outcome, summary "
-                                                   "FROM runs ORDER BY id DESC LIMIT ?1",
-                                                   "RecentRuns"));
+      ASSIGN_OR_RETURN(Statement q, conn_->Prepare(sql, "RecentRuns"));
       q.BindInt(1, limit);
       while (true) {
         ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) return Status::Ok();
-        runs.push_back(Run{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
-                           q.Text(6), q.Text(7), q.Text(8)});
+        Run r{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6), q.Text(7), q.Text(8)};
+        r.ci = q.Text(12);
+        r.ci_url = q.Text(13);
+        r.ci_commit = q.Text(14);
+        // A run whose process is gone will never finish: shown as interrupted, unwritten.
+        if (q.IsNull(6) && !internal::OwnerAlive(RunOwner{q.Int(9), q.Text(10), q.Int(11)})) {
+          r.outcome = "interrupted";
+        }
+        runs.push_back(std::move(r));
       }
     });
     if (!st.ok()) return st;
@@ -624,6 +715,26 @@ class SqliteStore final : public StateStore {
     return Status::Ok();
   }
 
+  // Deletes a run and what hangs off it. A saved plan it made that a kept apply run applied
+  // moves to that run, so "the plan was already applied" outlives the plan run.
+  // REQUIRES: inside a write transaction.
+  Status DeleteRun(int64_t id) {
+    static constexpr const char* kStatements[] = {
+        "DELETE FROM observations WHERE run_id = ?1",
+        "DELETE FROM journal WHERE run_id = ?1",
+        "UPDATE plans SET run_id = applied_run_id WHERE run_id = ?1 AND applied_run_id IS NOT NULL "
+        "AND applied_run_id <> ?1",
+        "DELETE FROM plans WHERE run_id = ?1 OR applied_run_id = ?1",
+        "DELETE FROM runs WHERE id = ?1",
+    };
+    for (const char* sql : kStatements) {
+      ASSIGN_OR_RETURN(Statement s, conn_->Prepare(sql, "Prune"));
+      s.BindInt(1, id);
+      RETURN_IF_ERROR(s.Run());
+    }
+    return Status::Ok();
+  }
+
   // Runs `body` in one write transaction (BEGIN IMMEDIATE: the write lock is taken up front,
   // waiting up to the busy timeout), committing when it returns OK and rolling back else.
   template <typename F>
@@ -659,6 +770,8 @@ class SqliteStore final : public StateStore {
   std::unique_ptr<Connection> conn_;  // guarded by mu_
   const bool memory_;
   const Clock clock_;
+  const int64_t schema_;  // the file's schema version (older than Migrations() only read-only)
+  const std::optional<Retention> retention_;
 };
 
 Result<int64_t> PragmaInt(Connection& conn, std::string_view sql) {
@@ -739,15 +852,47 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
                                                     const StoreOptions& options) {
   if (path.empty()) return Status::InvalidArgument("state store: empty path");
   const bool memory = path == ":memory:";
+  const bool read_only = options.read_only && !memory;
   if (!memory) {
+    // Checked before anything opens it: opening a FIFO blocks, /dev/null is not a database.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      if (!S_ISREG(st.st_mode)) {
+        return Status::InvalidArgument("state file " + path + " is not a regular file" +
+                                       (S_ISDIR(st.st_mode) ? " (a directory)" : ""));
+      }
+      if (read_only && st.st_size == 0) {
+        return Status::NotFound("state file " + path + " is empty: no runs recorded yet");
+      }
+    } else if (errno != ENOENT) {
+      return Status::PermissionDenied("state file " + path + ": " + std::strerror(errno));
+    } else if (read_only) {
+      std::string dir = ParentDir(path);
+      return Status::NotFound("state file " + path + " does not exist" +
+                              (dir.empty() || ::access(dir.c_str(), F_OK) == 0
+                                   ? ""
+                                   : " (nor does its directory " + dir + ")"));
+    }
+  }
+  if (!memory && !read_only) {
     RETURN_IF_ERROR(MakeDirs(ParentDir(path)));
     RETURN_IF_ERROR(CreatePrivateFile(path));
   }
+  using Mode = Connection::Mode;
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
-                   Connection::Open(path, options.busy_timeout_ms));
+                   Connection::Open(path, options.busy_timeout_ms, read_only ? Mode::kReadOnly : Mode::kReadWrite));
 
   // The first read: fails with "not an SQLite database" for any other file.
-  ASSIGN_OR_RETURN(int64_t version, PragmaInt(*conn, "PRAGMA user_version"));
+  Result<int64_t> first = PragmaInt(*conn, "PRAGMA user_version");
+  if (read_only && !first.ok() && (first.status().code() == StatusCode::kPermissionDenied ||
+                                   first.status().code() == StatusCode::kUnavailable)) {
+    // A WAL file this user cannot write, without a -shm file it may create (someone else's
+    // store): read it as immutable.
+    ASSIGN_OR_RETURN(conn, Connection::Open(path, options.busy_timeout_ms, Mode::kImmutable));
+    first = PragmaInt(*conn, "PRAGMA user_version");
+  }
+  if (!first.ok()) return first.status();
+  const int64_t version = *first;
   const size_t known = Migrations().size();
   if (version > static_cast<int64_t>(known)) return TooNew(path, version, known);
   ASSIGN_OR_RETURN(int64_t app_id, PragmaInt(*conn, "PRAGMA application_id"));
@@ -763,12 +908,21 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
           " is an SQLite database that galley did not create (it has tables but no "
           "schema version)");
     }
+    if (read_only) return Status::NotFound("state file " + path + " has no runs recorded yet");
+  }
+  Clock clock =
+      options.clock ? options.clock : Clock([] { return std::chrono::system_clock::now(); });
+  if (read_only) {
+    return std::unique_ptr<StateStore>(
+        new SqliteStore(std::move(conn), memory, std::move(clock), version, std::nullopt));
   }
 
   // SQLite silently opens a write-protected file read-only; say so now, not at the first write.
   if (sqlite3_db_readonly(conn->raw(), "main") == 1) {
     return Status::PermissionDenied("state file " + path + " is read-only for this user");
   }
+  // A new file gives pages freed by Prune back to the file system (must precede any table).
+  if (version == 0 && !memory) RETURN_IF_ERROR(conn->Run("PRAGMA auto_vacuum = INCREMENTAL", "open"));
   if (!memory) {
     ASSIGN_OR_RETURN(Statement q, conn->Prepare("PRAGMA journal_mode = WAL", "open"));
     ASSIGN_OR_RETURN(bool row, q.Step());
@@ -789,9 +943,9 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
   if (fk_on != 1)
     return Status::Internal("state store " + path + ": this SQLite cannot enforce foreign keys");
 
-  Clock clock =
-      options.clock ? options.clock : Clock([] { return std::chrono::system_clock::now(); });
-  return std::unique_ptr<StateStore>(new SqliteStore(std::move(conn), memory, std::move(clock)));
+  return std::unique_ptr<StateStore>(new SqliteStore(std::move(conn), memory, std::move(clock),
+                                                     static_cast<int64_t>(known),
+                                                     options.retention));
 }
 
 std::string DefaultStatePath(const std::map<std::string, std::string>& env) {

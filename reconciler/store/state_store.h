@@ -23,15 +23,44 @@ namespace galley::store {
 // A resource key: "marathon-app:/app/production/test-server", "consul-kv:app/production/test-server/LOG_LEVEL".
 using ResourceKey = std::string;
 
+// Who started a run and from where: in CI the CI system's actor, run URL and commit; else
+// user@host (cli/run_origin.h reads them from the environment).
+struct RunOrigin {
+  std::string who;        // the CI actor, else user@host
+  std::string ci;         // "drone", "github-actions", "gitlab-ci"; "" outside CI
+  std::string ci_url;     // the CI run's URL, "" when unknown
+  std::string ci_commit;  // the commit the CI run built, "" when unknown
+};
+
 struct Run {
   int64_t id = 0;
   std::string kind;     // "plan", "apply", "drift"
   std::string trigger;  // "cli", "webhook", "timer"
   std::string commit;   // Git commit planned/applied, empty when unknown
-  std::string who;      // user@host
+  std::string who;      // the CI actor, else user@host
   std::string started_at, finished_at;  // ISO-8601 UTC; finished_at empty while running
-  std::string outcome;  // "", "ok", "changes", "failed", "partial", "interrupted"
+  // "", "ok", "changes", "failed", "partial", "interrupted", "not-confirmed". RecentRuns
+  // reports an unfinished run whose process is gone as "interrupted" (finished_at stays
+  // empty) without writing, so a read-only store shows crashed runs too.
+  std::string outcome;
   std::string summary;  // JSON text
+  std::string ci, ci_url, ci_commit;  // RunOrigin; empty in runs recorded before schema 2
+};
+
+// How much history the store keeps (StateStore::Prune). Runs are counted per kind, so plans
+// and drift checks never push applies out; within a kind, runs that changed nothing (a plan
+// or drift check that found nothing, an apply with nothing to do or a dry run) go first,
+// then the oldest. A pruned run takes its observations, journal and saved plans with it.
+// Unfinished runs and runs with journal entries still open (for the next apply to settle)
+// are never pruned. Observations (one row per resource per run, the bulk of the file) are
+// kept only for the newest `observation_runs` runs that recorded any, and none older than
+// `observation_max_age`.
+struct Retention {
+  int applies = 500;
+  int plans = 100;
+  int drift_checks = 100;
+  int observation_runs = 10;
+  std::chrono::seconds observation_max_age{std::chrono::hours(24 * 7)};
 };
 
 struct Observation {
@@ -75,8 +104,17 @@ class StateStore {
   virtual ~StateStore() = default;
 
   virtual Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger, const std::string& commit,
-                                   const std::string& who) = 0;
+                                   const RunOrigin& origin) = 0;
+  Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger, const std::string& commit,
+                           const std::string& who) {
+    return BeginRun(kind, trigger, commit, RunOrigin{.who = who});
+  }
+  // Finishes a run; with StoreOptions::retention set, then prunes (Prune; a pruning
+  // failure is not the run's and is ignored).
   virtual Status FinishRun(int64_t run_id, const std::string& outcome, const std::string& summary_json) = 0;
+  // Deletes what `retention` does not keep, in one transaction, and gives the freed pages
+  // back to the file system when the file has incremental auto-vacuum (new files do).
+  virtual Status Prune(const Retention& retention) = 0;
   // Runs that never finished (a crash) are marked "interrupted" by this call. Only runs
   // whose process is gone are closed (pid + boot id + process start time), so a live
   // galley sharing the file keeps its run.
@@ -122,7 +160,9 @@ class StateStore {
 };
 
 // Opens (creating if needed, with parent directories) and migrates the store at `path`;
-// ":memory:" gives a private in-memory store. Fails with a message naming the file.
+// ":memory:" gives a private in-memory store. Fails with a message naming the file; a path
+// that exists and is not a regular file (a directory, /dev/null, a FIFO) is refused before
+// it is opened.
 Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path);
 
 // Seams for OpenSqliteStore; the defaults are what galley runs with.
@@ -132,6 +172,12 @@ struct StoreOptions {
   std::function<std::chrono::system_clock::time_point()> clock;
   // How long a write waits for another connection's transaction before kUnavailable.
   int busy_timeout_ms = 5000;
+  // Read-only (`galley history`): SQLITE_OPEN_READONLY, nothing created, migrated or
+  // written (writes fail with kPermissionDenied). A missing file is kNotFound ("no history
+  // yet" to the caller), an empty one too; a file of an older schema is read as it is.
+  bool read_only = false;
+  // When set, every FinishRun prunes the store to it.
+  std::optional<Retention> retention;
 };
 Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path, const StoreOptions& options);
 

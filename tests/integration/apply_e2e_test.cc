@@ -676,5 +676,96 @@ TEST_F(SlowApplyE2eTest, TheDeadlineCancelsAndRollbackPutsTheAppBack) {
   EXPECT_EQ(history[0]["outcome"], "partial") << history[0].dump();  // the key went in, the app did not
 }
 
+// History that survives CI runners (issue #10): who and where from the CI environment, the
+// platform's applies in Consul for a runner whose store is empty, an unconfirmed apply
+// recorded as such, and retention per kind from galley.yaml.
+TEST_F(ApplyE2eTest, HistoryNamesTheCiRunAndSurvivesAFreshRunner) {
+  const std::map<std::string, std::string> ci = {{"GITHUB_ACTIONS", "true"},
+                                                 {"GITHUB_ACTOR", "octocat"},
+                                                 {"GITHUB_SERVER_URL", "https://github.example"},
+                                                 {"GITHUB_REPOSITORY", "acme/platform"},
+                                                 {"GITHUB_RUN_ID", "4242"},
+                                                 {"GITHUB_SHA", "0123456789abcdef"}};
+  for (const auto& [k, v] : ci) ::setenv(k.c_str(), v.c_str(), 1);
+  Out a = Apply();
+  for (const auto& [k, v] : ci) ::unsetenv(k.c_str());
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+
+  json run = json::parse(History({"--json"}).out)["runs"][0];
+  EXPECT_EQ(run["who"], "octocat") << run.dump();
+  EXPECT_EQ(run["ci"], json({{"system", "github-actions"},
+                             {"url", "https://github.example/acme/platform/actions/runs/4242"},
+                             {"commit", "0123456789abcdef"}}));
+  Out text = History({});
+  EXPECT_NE(text.out.find("octocat (github-actions)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("    https://github.example/acme/platform/actions/runs/4242\n"), std::string::npos)
+      << text.out;
+  json rec = json::parse(Kv("galley/reference/applied/production/test-server"));
+  EXPECT_EQ(rec["by"], "octocat (github-actions)");
+
+  // A fresh runner (no store at all) lists the platform's applies from Consul.
+  auto platform_history = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--platform", repo_.dir(), "--consul", consul_->base()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::ostringstream out, err;
+    int code = cli::RunHistory(args, out, err);
+    EXPECT_EQ(code, cli::kExitOk) << err.str();
+    return out.str();
+  };
+  json applies = json::parse(platform_history({"--json"}))["applies"];
+  ASSERT_EQ(applies.size(), 1u) << applies.dump();
+  EXPECT_EQ(applies[0]["outcome"], "ok");
+  EXPECT_EQ(applies[0]["applied"], 16);
+  EXPECT_EQ(applies[0]["who"], "octocat");
+  EXPECT_EQ(applies[0]["ci_url"], "https://github.example/acme/platform/actions/runs/4242");
+  EXPECT_FALSE(applies[0]["finished_at"].get<std::string>().empty());
+  std::string listed = platform_history({});
+  EXPECT_NE(listed.find("octocat (github-actions)"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("16 applied"), std::string::npos) << listed;
+
+  // Nothing to do: no new entry in Consul.
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  EXPECT_EQ(json::parse(platform_history({"--json"}))["applies"].size(), 1u);
+
+  // Not confirmed (no terminal to confirm on): recorded as such, not as a failure.
+  Edit("services/test-server.yaml", "instances: 4", "instances: 5");
+  Out refused = Run(cli::RunApply, {repo_.dir()});
+  EXPECT_EQ(refused.code, cli::kExitError);
+  run = json::parse(History({"--json"}).out)["runs"][0];
+  EXPECT_EQ(run["outcome"], "not-confirmed") << run.dump();
+  EXPECT_EQ(json::parse(platform_history({"--json"}))["applies"].size(), 1u);
+
+  // A failed apply is in Consul too, newest first.
+  marathon_->Faults(json::parse(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["PUT"]})"));
+  EXPECT_EQ(Apply().code, cli::kExitError);
+  marathon_->Faults(json::object());
+  applies = json::parse(platform_history({"--json"}))["applies"];
+  ASSERT_EQ(applies.size(), 2u) << applies.dump();
+  EXPECT_EQ(applies[0]["outcome"], "failed");
+  EXPECT_EQ(applies[0]["failed"], 1);
+  EXPECT_EQ(applies[1]["outcome"], "ok");
+}
+
+TEST_F(ApplyE2eTest, RetentionFromGalleyYamlKeepsEachKindApart) {
+  Edit("galley.yaml", "policy:\n", "history: {plans: 3, platform_applies: 2, observation_runs: 2}\npolicy:\n");
+  ASSERT_EQ(Apply().code, cli::kExitOk);
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(Plan().code, cli::kExitOk);
+  json runs = json::parse(History({"--json"}).out)["runs"];
+  int plans = 0, applies = 0;
+  for (const auto& r : runs) (r["kind"] == "plan" ? plans : applies) += 1;
+  EXPECT_EQ(plans, 3) << runs.dump();
+  EXPECT_EQ(applies, 1) << runs.dump();  // six plans did not push the apply out
+  for (int n : {5, 6, 7}) {
+    Edit("services/test-server.yaml", "instances: " + std::to_string(n - 1), "instances: " + std::to_string(n));
+    ASSERT_EQ(Apply().code, cli::kExitOk);
+  }
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::RunHistory({"--platform", repo_.dir(), "--consul", consul_->base(), "--json"}, out, err), cli::kExitOk)
+      << err.str();
+  json kept = json::parse(out.str())["applies"];
+  ASSERT_EQ(kept.size(), 2u) << kept.dump();
+  EXPECT_EQ(kept[0]["applied"], 1);
+}
+
 }  // namespace
 }  // namespace galley

@@ -392,5 +392,84 @@ TEST(HistoryE2eTest, CrashedRunsShowAsInterruptedAndRunningOnesAsRunning) {
   EXPECT_EQ(doc["runs"][1]["outcome"], "interrupted");
 }
 
+// Read-only runs (issue #10): history opens the store read-only, so it creates no state
+// directory, reads a store this user cannot write, and names a --state that is not a
+// regular file or sits in a directory that does not exist; writers refuse such paths too.
+TEST(HistoryE2eTest, HistoryOnlyReadsAndNamesBadStatePaths) {
+  galley::testing::TempRepo dir;
+  std::ostringstream out, err;
+  // No store under $HOME: "no runs yet", and ~/.local/state/galley is not created.
+  std::string home = std::getenv("HOME") ? std::getenv("HOME") : "";
+  std::string xdg = std::getenv("XDG_STATE_HOME") ? std::getenv("XDG_STATE_HOME") : "";
+  ::setenv("HOME", dir.Path("home").c_str(), 1);
+  ::unsetenv("XDG_STATE_HOME");
+  int code = cli::RunHistory({}, out, err);
+  ::setenv("HOME", home.c_str(), 1);
+  if (!xdg.empty()) ::setenv("XDG_STATE_HOME", xdg.c_str(), 1);
+  EXPECT_EQ(code, cli::kExitOk) << err.str();
+  EXPECT_NE(out.str().find("No runs recorded"), std::string::npos) << out.str();
+  EXPECT_FALSE(std::filesystem::exists(dir.Path("home"))) << "history created a state directory";
+
+  struct Out {
+    int code;
+    std::string out, err;
+  };
+  auto history = [](std::vector<std::string> args) {
+    std::ostringstream o, e;
+    int c = cli::RunHistory(args, o, e);
+    return Out{c, o.str(), e.str()};
+  };
+  Out devnull = history({"--state", "/dev/null"});
+  EXPECT_EQ(devnull.code, cli::kExitError);
+  EXPECT_EQ(devnull.err, "galley history: state file /dev/null is not a regular file\n");
+  Out folder = history({"--state", dir.Path("")});
+  EXPECT_EQ(folder.code, cli::kExitError);
+  EXPECT_NE(folder.err.find("is not a regular file (a directory)"), std::string::npos) << folder.err;
+  std::string nowhere = dir.Path("missing/sub/state.db");
+  Out missing = history({"--state", nowhere});
+  EXPECT_EQ(missing.code, cli::kExitError);
+  EXPECT_EQ(missing.err, "galley history: --state " + nowhere + ": the directory " + dir.Path("missing/sub") +
+                             " does not exist\n");
+  EXPECT_FALSE(std::filesystem::exists(dir.Path("missing")));
+
+  // A writer given /dev/null says so instead of "migrate: disk I/O error".
+  std::ostringstream pout, perr;
+  cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--state", "/dev/null", "--marathon", "http://127.0.0.1:9",
+                "--consul", "http://127.0.0.1:9"},
+               pout, perr);
+  EXPECT_NE(perr.str().find("galley plan: state file /dev/null is not a regular file"), std::string::npos) << perr.str();
+
+  // Someone else's store (mode 0644, in a directory this user cannot write), read by nobody.
+  if (::geteuid() != 0) return;
+  std::string shared = dir.Path("shared");
+  std::filesystem::create_directories(shared);
+  std::string path = shared + "/state.db";
+  {
+    auto store = store::OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok());
+    auto run = (*store)->BeginRun("apply", "cli", "", "root@host");
+    ASSERT_TRUE(run.ok());
+    ASSERT_TRUE((*store)->FinishRun(*run, "ok", "{}").ok());
+  }
+  for (std::string p = shared; p.size() > 1 && p != "/tmp"; p = std::filesystem::path(p).parent_path().string()) {
+    ::chmod(p.c_str(), 0755);
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    std::ostringstream o, e;
+    int c = cli::RunHistory({"--state", path}, o, e);
+    if (c != cli::kExitOk) std::fprintf(stderr, "%s", e.str().c_str());
+    ::_exit(c == cli::kExitOk && o.str().find("root@host") != std::string::npos ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "history refused a store it only needs to read";
+  EXPECT_FALSE(std::filesystem::exists(path + "-shm"));
+}
+
 }  // namespace
 }  // namespace galley
