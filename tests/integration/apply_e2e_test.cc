@@ -715,13 +715,13 @@ TEST_F(ApplyE2eTest, HistoryNamesTheCiRunAndSurvivesAFreshRunner) {
   json applies = json::parse(platform_history({"--json"}))["applies"];
   ASSERT_EQ(applies.size(), 1u) << applies.dump();
   EXPECT_EQ(applies[0]["outcome"], "ok");
-  EXPECT_EQ(applies[0]["applied"], 16);
+  EXPECT_EQ(applies[0]["applied"], 20);
   EXPECT_EQ(applies[0]["who"], "octocat");
   EXPECT_EQ(applies[0]["ci_url"], "https://github.example/acme/platform/actions/runs/4242");
   EXPECT_FALSE(applies[0]["finished_at"].get<std::string>().empty());
   std::string listed = platform_history({});
   EXPECT_NE(listed.find("octocat (github-actions)"), std::string::npos) << listed;
-  EXPECT_NE(listed.find("16 applied"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("20 applied"), std::string::npos) << listed;
 
   // Nothing to do: no new entry in Consul.
   ASSERT_EQ(Apply().code, cli::kExitOk);
