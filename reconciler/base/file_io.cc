@@ -48,6 +48,18 @@ std::string WriteAll(int fd, const std::string& content) {
   return "";
 }
 
+// "" for a regular file, else why it is refused.
+std::string NotRegular(const struct stat& st) {
+  if (S_ISREG(st.st_mode)) return "";
+  if (S_ISDIR(st.st_mode)) return "is a directory, not a file";
+  const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO (named pipe)"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                                            : "a special file";
+  return std::string("not a regular file (") + kind + ")";
+}
+
 }  // namespace
 
 std::string HumanBytes(size_t n) {
@@ -63,16 +75,24 @@ std::string HumanBytes(size_t n) {
 }
 
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Anything but a regular file is refused before it is opened (opening a FIFO blocks until
+  // a writer comes); O_NONBLOCK and the fstat below close the window in which it could be
+  // swapped for one.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOENT) return Status::NotFound(path + ": no such file");
+    return Status::Unavailable(path + ": " + ErrnoText(err));
+  }
+  if (std::string why = NotRegular(st); !why.empty()) return Status::InvalidArgument(path + ": " + why);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) {
     int err = errno;
     if (err == ENOENT) return Status::NotFound(path + ": no such file");
     return Status::Unavailable(path + ": " + ErrnoText(err));
   }
-  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Status::Unavailable(path + ": " + ErrnoText(errno));
-  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + ": is a directory, not a file");
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
+  if (std::string why = NotRegular(st); !why.empty()) return Status::InvalidArgument(path + ": " + why);
   if (static_cast<size_t>(st.st_size) > max_bytes) {
     return Status::InvalidArgument(path + ": file is " + HumanBytes(static_cast<size_t>(st.st_size)) +
                                    ", larger than the limit of " + HumanBytes(max_bytes));

@@ -12,7 +12,8 @@
 namespace galley {
 
 // Reads the whole file; fails with kInvalidArgument when it is larger than max_bytes
-// (the message says how large it is), kNotFound when it does not exist.
+// (the message says how large it is) or not a regular file (a FIFO, socket or device is
+// refused before it is opened, so it never blocks), kNotFound when it does not exist.
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
 
 // Replaces `path` with `content` atomically; creates missing parent directories. With

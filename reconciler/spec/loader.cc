@@ -21,13 +21,32 @@ std::string Display(const fs::path& dir, const fs::path& rel) {
   return (dir / rel).lexically_normal().generic_string();
 }
 
+// Whether `rel` (a path inside the repository `dir`, whose canonical form is `top`) resolves
+// to something inside it; otherwise reports it (a symbolic link that leaves the repository is
+// never followed: its target's content must not reach an error message).
+bool StaysInside(const fs::path& dir, const fs::path& top, const fs::path& rel, Diagnostics& diags) {
+  std::error_code ec;
+  fs::path real = fs::weakly_canonical(dir / rel, ec);
+  if (ec || top.empty()) return true;  // reading it reports what is wrong
+  auto [t, r] = std::mismatch(top.begin(), top.end(), real.begin(), real.end());
+  if (t == top.end()) return true;
+  bool link = fs::is_symlink(dir / rel, ec);
+  diags.Error(SourcePos{Display(dir, rel), 0, 0},
+              std::string(link ? "a symbolic link" : "a path through a symbolic link") +
+                  " that leaves the repository (to " + real.generic_string() + "); not read",
+              "a file inside the repository");
+  return false;
+}
+
 // Service files under services/, sorted, hidden entries skipped, symlinked directories not
-// followed (no loops).
+// followed (no loops), links leaving the repository refused.
 std::vector<fs::path> ListServiceFiles(const fs::path& dir, Diagnostics& diags) {
   std::vector<fs::path> out;
   fs::path root = dir / kServicesDir;
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return out;
+  const fs::path top = fs::canonical(dir, ec);
+  if (!StaysInside(dir, top, kServicesDir, diags)) return out;
   fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
   if (ec) {
     diags.Error(SourcePos{Display(dir, kServicesDir), 0, 0}, "cannot list: " + ec.message());
@@ -50,6 +69,7 @@ std::vector<fs::path> ListServiceFiles(const fs::path& dir, Diagnostics& diags) 
     }
     std::string ext = p.extension().string();
     if ((ext == ".yaml" || ext == ".yml") && !it->is_directory(ec)) {
+      if (!StaysInside(dir, top, p.lexically_relative(dir), diags)) continue;
       out.push_back(p.lexically_relative(dir));
       if (out.size() > kMaxServiceFiles) {
         diags.Error(SourcePos{Display(dir, kServicesDir), 0, 0},
@@ -75,11 +95,13 @@ LoadResult LoadRepository(const std::string& dir_arg) {
     return result;
   }
   std::string platform_name = Display(dir, kPlatformFile);
-  if (!fs::exists(dir / kPlatformFile, ec)) {
+  if (!fs::exists(dir / kPlatformFile, ec) && !fs::is_symlink(dir / kPlatformFile, ec)) {
     result.diags.Error(SourcePos{platform_name, 0, 0}, "no platform file",
                        "galley.yaml at the top of the repository");
-  } else if (auto doc = LoadYamlFile((dir / kPlatformFile).string(), platform_name, result.diags)) {
-    if (auto p = ParsePlatform(*doc, result.diags)) result.state.platform = std::move(*p);
+  } else if (StaysInside(dir, fs::canonical(dir, ec), kPlatformFile, result.diags)) {
+    if (auto doc = LoadYamlFile((dir / kPlatformFile).string(), platform_name, result.diags)) {
+      if (auto p = ParsePlatform(*doc, result.diags)) result.state.platform = std::move(*p);
+    }
   }
   // Service files are independent: parse them on every core. Each worker keeps its own
   // diagnostics; merging in worker order and sorting keeps the output deterministic.

@@ -95,6 +95,15 @@ std::optional<std::vector<Field>> Reader::Map(const Field& f, std::string_view w
 std::optional<std::vector<Field>> Reader::OpenMap(const Field& f, std::string_view what) {
   if (!Charge(f.value_pos)) return std::nullopt;
   if (!f.value.IsMap()) {
+    if (f.path.empty() && f.key.empty()) {
+      // The whole file is something else (a list, text: maybe not a galley file at all):
+      // none of its content is quoted.
+      Error(SourcePos{doc_.file, 0, 0},
+            std::string(what) + " must be a mapping, got " +
+                (f.value.IsSequence() ? "a list" : f.value.IsScalar() ? "text" : "nothing"),
+            "a mapping of keys to values");
+      return std::nullopt;
+    }
     Error(f.value_pos, std::string(what) + " must be a mapping, got " + Describe(f.value),
           "a mapping of keys to values");
     return std::nullopt;

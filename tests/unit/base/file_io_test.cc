@@ -2,8 +2,13 @@
 #include "base/file_io.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 
 #include "support/temp_repo.h"
 
@@ -26,6 +31,24 @@ TEST(FileIoTest, ReportsMissingFilesAndDirectories) {
   testing::TempRepo t;
   EXPECT_EQ(ReadFileBounded(t.Path("nope"), 10).status().code(), StatusCode::kNotFound);
   EXPECT_NE(ReadFileBounded(t.dir(), 10).status().message().find("is a directory"), std::string::npos);
+}
+
+TEST(FileIoTest, RefusesFifosAndDevicesWithoutBlocking) {
+  testing::TempRepo t;
+  std::string fifo = t.Path("pipe.yaml");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto read = std::async(std::launch::async, [&] { return ReadFileBounded(fifo, 100); });
+  if (read.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "ReadFileBounded blocked on a FIFO";
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // unblocks the reader
+    if (fd >= 0) ::close(fd);
+  }
+  auto r = read.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), fifo + ": not a regular file (a FIFO (named pipe))");
+  auto dev = ReadFileBounded("/dev/null", 100);
+  EXPECT_EQ(dev.status().message(), "/dev/null: not a regular file (a character device)");
 }
 
 TEST(FileIoTest, WritesAtomicallyAndLeavesNoTemporaryFiles) {

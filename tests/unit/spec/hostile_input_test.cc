@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Hostile and broken input: each case gets one clear diagnostic with a position, never a
 // crash, a hang or an exception.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
 
 #include "spec/loader.h"
 #include "support/temp_repo.h"
@@ -10,6 +17,7 @@ namespace galley::spec {
 namespace {
 
 using testing::kMinimalPlatform;
+using testing::kMinimalService;
 using testing::TempRepo;
 
 // Loads a repository whose only service file has `content`; returns the diagnostics.
@@ -59,10 +67,14 @@ TEST(HostileInputTest, InvalidUtf8) {
 
 TEST(HostileInputTest, WrongRootTypes) {
   EXPECT_EQ(FirstLine(LoadService("- a\n- b\n")),
-            "services/web.yaml:1:1: error: a service file must be a mapping, got a list (expected a mapping of "
+            "services/web.yaml: error: a service file must be a mapping, got a list (expected a mapping of "
             "keys to values)");
-  EXPECT_EQ(FirstLine(LoadService("just text\n")),
-            "services/web.yaml:1:1: error: a service file must be a mapping, got 'just text' (expected a mapping "
+  // Not a galley file at all: none of its content is quoted.
+  std::string out = LoadService("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin\n");
+  EXPECT_EQ(out.find("root:x"), std::string::npos) << out;
+  EXPECT_EQ(out.find("daemon"), std::string::npos) << out;
+  EXPECT_EQ(FirstLine(out),
+            "services/web.yaml: error: a service file must be a mapping, got text (expected a mapping "
             "of keys to values)");
 }
 
@@ -132,6 +144,73 @@ TEST(HostileInputTest, MultiMegabyteFile) {
 TEST(HostileInputTest, LongLinesAreQuotedShort) {
   std::string out = LoadService("name: web\nimage: " + std::string(100000, 'x') + ": y\n");
   EXPECT_LT(out.size(), 4000u) << out.substr(0, 500);
+}
+
+// Loads `t` on another thread; a load that blocks (opening a FIFO waits for a writer) is
+// unblocked by writing to the FIFO at `fifo` and reported as a failure.
+std::string LoadWithoutHanging(const TempRepo& t, const std::string& fifo) {
+  auto load = std::async(std::launch::async, [&] { return LoadRepository(t.dir()).diags.RenderAll(); });
+  if (load.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "loading hung on the FIFO " << fifo;
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  std::string out = load.get();
+  std::string prefix = t.dir() + "/";
+  for (size_t p; (p = out.find(prefix)) != std::string::npos;) out.erase(p, prefix.size());
+  return out;
+}
+
+TEST(HostileInputTest, AFifoIsRefusedWithoutBlocking) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/api.yaml", "");
+  ASSERT_EQ(::mkfifo(t.Path("services/web.yaml").c_str(), 0600), 0);
+  std::string out = LoadWithoutHanging(t, t.Path("services/web.yaml"));
+  EXPECT_NE(out.find("services/web.yaml: error: not a regular file (a FIFO (named pipe))\n"), std::string::npos)
+      << out;
+
+  TempRepo p;
+  ASSERT_EQ(::mkfifo(p.Path("galley.yaml").c_str(), 0600), 0);
+  out = LoadWithoutHanging(p, p.Path("galley.yaml"));
+  EXPECT_NE(out.find("galley.yaml: error: not a regular file (a FIFO (named pipe))\n"), std::string::npos) << out;
+}
+
+TEST(HostileInputTest, ASymlinkLeavingTheRepositoryIsNotFollowed) {
+  TempRepo outside;
+  outside.Write("passwd", "root:x:0:0:root:/root:/bin/bash\nsecret-marker: 1\n");
+  outside.Write("services/x.yaml", "name: x\nsecret-marker: 2\n");
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/web.yaml", kMinimalService);
+  std::filesystem::create_symlink(outside.Path("passwd"), t.Path("services/passwd.yaml"));
+  // A link inside the repository is fine.
+  std::filesystem::create_directories(t.Path("shared"));
+  std::filesystem::rename(t.Path("services/web.yaml"), t.Path("shared/web.yaml"));
+  std::filesystem::create_symlink("../shared/web.yaml", t.Path("services/web.yaml"));
+  LoadResult r = LoadRepository(t.dir());
+  std::string out = r.diags.RenderAll();
+  EXPECT_EQ(out.find("secret-marker"), std::string::npos) << out;
+  EXPECT_EQ(out.find("root:x"), std::string::npos) << out;
+  EXPECT_NE(out.find(t.dir() + "/services/passwd.yaml: error: a symbolic link that leaves the repository (to " +
+                     std::filesystem::canonical(outside.Path("passwd")).string() +
+                     "); not read (expected a file inside the repository)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(r.diags.error_count(), 1) << out;
+  ASSERT_EQ(r.state.services.size(), 1u);
+  EXPECT_EQ(r.state.services[0].name, "web");
+
+  // services/ itself, and galley.yaml, linking out of the repository.
+  TempRepo u;
+  std::filesystem::create_symlink(outside.Path("passwd"), u.Path("galley.yaml"));
+  std::filesystem::create_symlink(outside.Path("services"), u.Path("services"));
+  out = LoadRepository(u.dir()).diags.RenderAll();
+  EXPECT_EQ(out.find("secret-marker"), std::string::npos) << out;
+  EXPECT_NE(out.find(u.dir() + "/galley.yaml: error: a symbolic link that leaves the repository"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find(u.dir() + "/services: error: a symbolic link that leaves the repository"), std::string::npos)
+      << out;
 }
 
 }  // namespace
