@@ -316,6 +316,7 @@ class ApplyCommand {
                         {"ci_commit", origin.ci_commit},
                         {"commit", o_.plan_file.empty() ? ws_->commit : plan.commit},
                         {"started_at", store::FormatTimestamp(std::chrono::system_clock::now())}};
+      for (const auto& note : lock->taken_over()) err_ << "galley apply: " << note << "\n";
     }
 
     auto observed = ObservePlatform(*ws_);
@@ -452,6 +453,7 @@ class ApplyCommand {
 
     engine::PlatformLock* held = lock.get();
     ao.should_stop = [held] { return held && held->lost(); };
+    ao.before_write = [held] { return held ? held->Confirm() : Status::Ok(); };
     if (o_.dry_run) {
       ao.poll_interval = std::chrono::milliseconds(0);
       info() << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";

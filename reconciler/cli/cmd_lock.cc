@@ -107,7 +107,7 @@ void PrintHolder(const std::string& platform, const engine::LockHolder& h, std::
   if (!h.session.empty())
     out << "  session: " << h.session << " (key " << engine::LockKey(platform) << ")\n";
   if (!h.lease_holder.empty()) {
-    out << "  lease:   " << h.lease_holder << " (" << engine::LeaseName(platform)
+    out << "  lease:   " << engine::LeaseDisplay(h.lease_holder) << " (" << engine::LeaseName(platform)
         << " in this host's state store)\n";
   }
 }
@@ -169,7 +169,10 @@ int BreakStuckLock(Workspace& ws, bool yes, std::ostream& out, std::ostream& err
     out << "  destroyed Consul session " << r.session << " (the key is released)\n";
   if (!r.lease_holder.empty())
     out << "  released this host's lease " << engine::LeaseName(platform) << "\n";
-  out << "A galley still applying stops starting actions at its next renewal.\n";
+  const int window = engine::BreakWindowSeconds(r);
+  out << "The old holder stops before its next write (it confirms its session before every write);\n"
+      << "if it cannot reach Consul it may still act for up to " << window
+      << " s (its lock deadline). Writes already sent complete.\n";
   return kExitOk;
 }
 

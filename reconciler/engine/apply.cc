@@ -498,6 +498,10 @@ class Executor {
       size_t end = std::min(items.size(), off + kMaxTxnOps);
       std::vector<KvTxnOp> ops;
       for (size_t k = off; k < end; ++k) ops.push_back(items[k].op);
+      if (Status may = MayWrite(); !may.ok()) {
+        for (size_t k = off; k < items.size(); ++k) Skipped(items[k].index, items[k].journal, may.message());
+        return false;
+      }
       auto r = target_.KvTxn(ops);
       std::string error;
       if (!r.ok()) {
@@ -581,7 +585,12 @@ class Executor {
     int64_t journal = *started;
     Progress(std::string(ActionKindName(a.kind)) + " " + a.target + ": starting");
 
-    auto written = Write(a, deadline);
+    bool refused = false;  // by MayWrite: nothing was sent
+    auto written = Write(a, deadline, &refused);
+    if (refused) {
+      Skipped(i, journal, written.status().message());
+      return false;
+    }
     if (!written.ok() && AnswerLost(written.status())) {
       // A timeout, a dropped connection or a 5xx: the write may still have reached Marathon
       // (writes are not retried once sent). If the app now is what it sends, it did: follow
@@ -688,11 +697,15 @@ class Executor {
 
   // The write, waiting out (or with --force superseding) deployments that lock the app and
   // backing off while Marathon runs too many deployments.
-  Result<clients::MarathonDeploymentResult> Write(const Action& a, Clock::time_point deadline) {
+  Result<clients::MarathonDeploymentResult> Write(const Action& a, Clock::time_point deadline, bool* refused) {
     bool force = o_.force;
     std::chrono::milliseconds backoff{1000};
     RETURN_IF_ERROR(StillAsPlanned(a));
     for (;;) {
+      if (Status may = MayWrite(); !may.ok()) {
+        *refused = true;
+        return may;
+      }
       auto r = WriteOnce(a, force);
       if (r.ok()) return r;
       StatusCode code = r.status().code();
@@ -717,7 +730,7 @@ class Executor {
   }
 
   void WaitUnlocked(const std::string& id, Clock::time_point deadline) {
-    while (o_.clock.now() < deadline && !Interrupted()) {
+    while (o_.clock.now() < deadline && !Interrupted() && !LockLost()) {
       o_.clock.sleep(o_.poll_interval);
       auto deps = target_.Deployments();
       if (!deps.ok()) continue;
@@ -737,7 +750,13 @@ class Executor {
     if (!o_.rollback_on_failure) return;
     const Action& a = plan_.actions[i];
     auto deadline = o_.clock.now() + o_.app_deadline;
+    auto may = [&] {
+      Status st = MayWrite();
+      if (!st.ok()) Progress(a.target + ": not rolled back: " + st.message());
+      return st.ok();
+    };
     if (a.kind == ActionKind::kAppCreate) {
+      if (!may()) return;
       auto r = target_.DeleteApp(a.target);
       if (r.ok() || r.status().code() == StatusCode::kNotFound) {
         Status w = r.ok() ? WaitFor(Action{.id = a.id, .kind = ActionKind::kAppDelete, .target = a.target}, r->deployment_id, deadline)
@@ -760,6 +779,7 @@ class Executor {
                           "tasksHealthy", "tasksUnhealthy", "lastTaskFailure"}) {
       body.erase(k);
     }
+    if (!may()) return;
     auto r = target_.UpdateApp(a.target, body, /*force=*/true);
     if (!r.ok()) {
       Progress(a.target + ": rollback failed: " + r.status().message());
@@ -772,6 +792,29 @@ class Executor {
   }
 
   bool Interrupted() const { return o_.interrupted && o_.interrupted(); }
+  bool LockLost() const { return o_.should_stop && o_.should_stop(); }
+
+  // Before every write (DESIGN §3 "Locking"): nothing is sent once the platform lock is lost,
+  // and no new step starts.
+  Status MayWrite() {
+    Status st = LockLost() ? Status::Conflict("the platform lock was lost")
+                           : o_.before_write ? o_.before_write() : Status::Ok();
+    if (st.ok()) return st;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopped_) {
+      stopped_ = true;
+      Progress("stopping: nothing more is written (" + st.message() + ")");
+    }
+    return Status::Conflict(st.message() + "; not written");
+  }
+
+  // An action journaled as started whose write was refused by MayWrite: nothing was sent.
+  void Skipped(size_t i, int64_t journal, const std::string& why) {
+    recorder_.Finish(journal, "skipped", json{{"why", why}});
+    outcomes_[i].state = StepState::kNotAttempted;
+    outcomes_[i].detail = why;
+    Progress(plan_.actions[i].id + ": " + why);
+  }
 
   // A transport failure or a 5xx after the request may have been sent (a write is not
   // retried then).

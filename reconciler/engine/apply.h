@@ -116,6 +116,9 @@ struct ApplyOptions {
   std::function<Result<std::string>(const std::string& source)> read_secret;
   std::function<void(const std::string& line)> progress;  // one line per event; may be empty
   std::function<bool()> should_stop;                      // e.g. the platform lock was lost
+  // Called before every write to Marathon or Consul (retries and rollbacks included): an
+  // error (the platform lock is gone) stops the apply and the write is not sent. May be empty.
+  std::function<Status()> before_write;
   // SIGINT/SIGTERM: nothing new is started and apps being followed are no longer waited
   // for; their journal entries stay open ("started"), so the next apply follows them to
   // health (RecoverInterrupted) as after a crash.

@@ -16,13 +16,6 @@ using json = nlohmann::json;
 using Ms = std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-std::string HostName() {
-  char host[256] = "localhost";
-  ::gethostname(host, sizeof host - 1);
-  host[sizeof host - 1] = '\0';
-  return host;
-}
-
 // "30s", "1500ms".
 std::string FormatWait(Ms wait) {
   if (wait.count() % 1000 == 0) return std::to_string(wait.count() / 1000) + "s";
@@ -34,6 +27,34 @@ std::string StringField(const json& j, const char* name) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+int64_t IntField(const json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+json IdentityJson(const ProcessIdentity& p) {
+  return json{{"host", p.host}, {"pid", p.pid}, {"boot", p.boot}, {"pidns", p.pidns},
+              {"start", p.start}};
+}
+
+ProcessIdentity IdentityFrom(const json& v) {
+  ProcessIdentity p;
+  p.host = StringField(v, "host");
+  p.pid = IntField(v, "pid");
+  p.boot = StringField(v, "boot");
+  p.pidns = StringField(v, "pidns");
+  p.start = IntField(v, "start");
+  return p;
+}
+
+// The process recorded in a lease's holder string; a pid of 0 when there is none.
+ProcessIdentity LeaseIdentity(const std::string& lease_holder) {
+  size_t brace = lease_holder.rfind(" {");
+  if (brace == std::string::npos) return {};
+  json v = json::parse(lease_holder.substr(brace + 1), nullptr, false);
+  return v.is_object() ? IdentityFrom(v) : ProcessIdentity{};
+}
+
 // The key's value as galley writes it; another writer's value is shown verbatim.
 LockHolder HolderFromEntry(const model::LiveKvEntry& entry) {
   LockHolder h;
@@ -43,7 +64,9 @@ LockHolder HolderFromEntry(const model::LiveKvEntry& entry) {
     h.holder = StringField(v, "holder");
     h.host = StringField(v, "host");
     h.since = StringField(v, "since");
-    if (auto it = v.find("pid"); it != v.end() && it->is_number_integer()) h.pid = it->get<int>();
+    h.pid = static_cast<int>(IntField(v, "pid"));
+    h.process = IdentityFrom(v);
+    h.ttl_seconds = static_cast<int>(IntField(v, "ttl"));
   } else if (!entry.value.empty() && entry.value.size() <= 200) {
     h.holder = entry.value;
   }
@@ -67,7 +90,8 @@ std::optional<LockHolder> HolderForMessage(clients::ConsulClient& consul, store:
   if (current.ok() && current->has_value()) return *current;
   if (lease_holder.empty()) return std::nullopt;
   LockHolder h;
-  h.holder = h.lease_holder = lease_holder;
+  h.lease_holder = lease_holder;
+  h.holder = LeaseDisplay(lease_holder);
   return h;
 }
 
@@ -90,6 +114,30 @@ std::string LockHolderName(const std::string& who) {
   return who + " pid " + std::to_string(::getpid());
 }
 
+std::string LeaseHolderString(const std::string& holder, const std::string& tag,
+                              const ProcessIdentity& process) {
+  return holder + " [" + tag + "] " + IdentityJson(process).dump();
+}
+
+std::string LockValue(const std::string& holder, const ProcessIdentity& process,
+                      const std::string& since, const std::string& session, int ttl_seconds) {
+  json value = IdentityJson(process);
+  value["holder"] = holder;
+  value["since"] = since;
+  value["session"] = session;
+  value["ttl"] = ttl_seconds;
+  return value.dump();
+}
+
+std::string LeaseDisplay(const std::string& lease_holder) {
+  size_t brace = lease_holder.rfind(" {");
+  return brace == std::string::npos ? lease_holder : lease_holder.substr(0, brace);
+}
+
+int BreakWindowSeconds(const LockHolder& broken) {
+  return broken.ttl_seconds > 0 ? broken.ttl_seconds : 15;
+}
+
 Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
                                                 store::StateStore& store,
                                                 const std::string& platform) {
@@ -105,7 +153,8 @@ Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
   if (lease->has_value()) {
     if (!holder) holder.emplace();
     holder->lease_holder = **lease;
-    if (holder->holder.empty()) holder->holder = **lease;
+    if (holder->holder.empty()) holder->holder = LeaseDisplay(**lease);
+    if (holder->process.pid == 0) holder->process = LeaseIdentity(**lease);
   }
   return holder;
 }
@@ -140,22 +189,70 @@ Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store
     if (!st.ok()) return st.WithContext("releasing the lease of platform '" + platform + "'");
     if (!released) released.emplace();
     released->lease_holder = **lease;
-    if (released->holder.empty()) released->holder = **lease;
+    if (released->holder.empty()) released->holder = LeaseDisplay(**lease);
   }
   return released;
 }
 
 namespace {
 
-// One attempt: lease, then (when the key looks free) a session and the key.
-Result<std::pair<std::string, std::string>> TryAcquire(clients::ConsulClient& consul,
-                                                       store::StateStore& store,
-                                                       const LockOptions& o) {
+struct Attempt {
+  std::string lease_holder, session;
+  SteadyClock::time_point renewed_at;  // just before the session was created
+  std::vector<std::string> taken_over;
+};
+
+// The lease is held by `other`: when its process is provably gone, releases it (a lease
+// taken over meanwhile by someone else is left alone) and says so in `note`.
+bool TakeOverDeadLease(store::StateStore& store, const std::string& platform,
+                       const std::string& other, std::string* note) {
+  std::string why;
+  if (!ProvablyGone(LeaseIdentity(other), &why)) return false;
+  if (!store.ReleaseLease(LeaseName(platform), other).ok()) return false;
+  *note = "took over the state-store lease of platform '" + platform + "' from " +
+          LeaseDisplay(other) + ": " + why + " (same host and boot)";
+  return true;
+}
+
+// The key is held by `h`: when the value names the key's own session (galley wrote it for
+// that session) and its process is provably gone, destroys that session, which releases the
+// key, and says so in `note`.
+Result<bool> TakeOverDeadSession(clients::ConsulClient& consul, const std::string& platform,
+                                 const model::LiveKvEntry& entry, const LockHolder& h,
+                                 std::string* note) {
+  json v = json::parse(entry.value, nullptr, false);
+  if (!v.is_object() || StringField(v, "session") != entry.session) return false;
+  std::string why;
+  if (!ProvablyGone(h.process, &why)) return false;
+  Status st = consul.DestroySession(entry.session);
+  if (!st.ok() && st.code() != StatusCode::kNotFound) {
+    return st.WithContext("destroying the dead holder's session " + entry.session +
+                          " of platform '" + platform + "'");
+  }
+  *note = "took over the lock of platform '" + platform + "' from " + h.Describe() + ": " + why +
+          " on this host (same boot); destroyed its session";
+  return true;
+}
+
+// One attempt: lease, then (when the key looks free, or its holder is dead) a session and
+// the key.
+Result<Attempt> TryAcquire(clients::ConsulClient& consul, store::StateStore& store,
+                           const LockOptions& o, const std::function<SteadyClock::time_point()>& now) {
   const std::string key = LockKey(o.platform), lease = LeaseName(o.platform);
+  const ProcessIdentity self = ThisProcess();
+  Attempt out;
   // Unique per lock, so two locks in one process (or a pid reused) never share a lease.
-  const std::string lease_holder = o.holder + " [" + NewUuid().substr(0, 8) + "]";
+  out.lease_holder = LeaseHolderString(o.holder, NewUuid().substr(0, 8), self);
   const int lease_ttl = 2 * o.ttl_seconds;  // as long as Consul keeps an unrenewed session
-  auto leased = store.AcquireLease(lease, lease_holder, lease_ttl);
+  auto leased = store.AcquireLease(lease, out.lease_holder, lease_ttl);
+  if (leased.ok() && !*leased) {
+    auto other = store.LeaseHolder(lease);
+    std::string note;
+    if (other.ok() && *other && TakeOverDeadLease(store, o.platform, **other, &note)) {
+      leased = store.AcquireLease(lease, out.lease_holder, lease_ttl);
+      if (leased.ok() && *leased) out.taken_over.push_back(note);
+    }
+  }
   if (!leased.ok())
     return leased.status().WithContext("taking the lease of platform '" + o.platform + "'");
   if (!*leased) {
@@ -163,7 +260,7 @@ Result<std::pair<std::string, std::string>> TryAcquire(clients::ConsulClient& co
     return LockedError(o.platform, HolderForMessage(consul, store, o.platform,
                                                     other.ok() && *other ? **other : ""));
   }
-  auto give_back_lease = [&] { (void)store.ReleaseLease(lease, lease_holder); };
+  auto give_back_lease = [&] { (void)store.ReleaseLease(lease, out.lease_holder); };
 
   // Held by a live session elsewhere: refuse without creating a session.
   auto entry = consul.GetKv(key);
@@ -172,11 +269,20 @@ Result<std::pair<std::string, std::string>> TryAcquire(clients::ConsulClient& co
     return entry.status().WithContext("reading the lock of platform '" + o.platform + "'");
   }
   if (entry.ok() && !entry->session.empty()) {
-    give_back_lease();
-    auto other = store.LeaseHolder(lease);
     LockHolder h = HolderFromEntry(*entry);
-    if (other.ok() && *other) h.lease_holder = **other;
-    return LockedError(o.platform, h);
+    std::string note;
+    auto taken = TakeOverDeadSession(consul, o.platform, *entry, h, &note);
+    if (!taken.ok()) {
+      give_back_lease();
+      return taken.status();
+    }
+    if (!*taken) {
+      give_back_lease();
+      auto other = store.LeaseHolder(lease);
+      if (other.ok() && *other) h.lease_holder = **other;
+      return LockedError(o.platform, h);
+    }
+    out.taken_over.push_back(note);
   }
 
   clients::SessionOptions so;
@@ -184,25 +290,25 @@ Result<std::pair<std::string, std::string>> TryAcquire(clients::ConsulClient& co
   so.ttl_seconds = o.ttl_seconds;
   so.lock_delay_seconds = 0;
   so.behavior = "release";
+  out.renewed_at = now();
   auto session = consul.CreateSession(so);
   if (!session.ok()) {
     give_back_lease();
     return session.status().WithContext("creating a Consul session for platform '" + o.platform +
                                         "'");
   }
-  json value = {{"holder", o.holder},
-                {"pid", static_cast<int>(::getpid())},
-                {"host", HostName()},
-                {"since", store::FormatTimestamp(std::chrono::system_clock::now())},
-                {"session", *session}};
-  auto acquired = consul.AcquireLock(key, value.dump(), *session);
+  out.session = *session;
+  std::string value =
+      LockValue(o.holder, self, store::FormatTimestamp(std::chrono::system_clock::now()),
+                out.session, o.ttl_seconds);
+  auto acquired = consul.AcquireLock(key, value, out.session);
   if (!acquired.ok() || !*acquired) {
-    (void)consul.DestroySession(*session);
+    (void)consul.DestroySession(out.session);
     give_back_lease();
     if (!acquired.ok()) return acquired.status().WithContext("acquiring " + key);
     return LockedError(o.platform, HolderForMessage(consul, store, o.platform, ""));
   }
-  return std::make_pair(lease_holder, *session);
+  return out;
 }
 
 }  // namespace
@@ -220,12 +326,14 @@ Result<std::unique_ptr<PlatformLock>> PlatformLock::Acquire(clients::ConsulClien
   if (!sleep) sleep = [](Ms d) { std::this_thread::sleep_for(d); };
   const auto deadline = now() + options.wait;
   const Ms poll = std::max(options.poll_interval, Ms(1));
+  std::vector<std::string> taken_over;
   while (true) {
-    auto attempt = TryAcquire(consul, store, options);
+    auto attempt = TryAcquire(consul, store, options, now);
     if (attempt.ok()) {
-      auto& [lease_holder, session] = *attempt;
+      for (auto& note : attempt->taken_over) taken_over.push_back(std::move(note));
       return std::unique_ptr<PlatformLock>(
-          new PlatformLock(consul, store, options, lease_holder, session));
+          new PlatformLock(consul, store, options, attempt->lease_holder, attempt->session,
+                           attempt->renewed_at, std::move(taken_over)));
     }
     if (attempt.status().code() != StatusCode::kConflict) return attempt.status();
     auto t = now();
@@ -240,32 +348,96 @@ Result<std::unique_ptr<PlatformLock>> PlatformLock::Acquire(clients::ConsulClien
 
 PlatformLock::PlatformLock(clients::ConsulClient& consul, store::StateStore& store,
                            const LockOptions& options, std::string lease_holder,
-                           std::string session)
+                           std::string session, SteadyClock::time_point renewed_at,
+                           std::vector<std::string> taken_over)
     : consul_(consul),
       store_(store),
       options_(options),
       lease_holder_(std::move(lease_holder)),
-      session_(std::move(session)) {
+      session_(std::move(session)),
+      taken_over_(std::move(taken_over)),
+      renewed_at_(renewed_at) {
   renewer_ = std::thread([this] { RenewLoop(); });
 }
 
 PlatformLock::~PlatformLock() { (void)Release(); }
 
+SteadyClock::time_point PlatformLock::Now() const {
+  return options_.now ? options_.now() : SteadyClock::now();
+}
+
 bool PlatformLock::lost() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return lost_;
+  return LostLocked();
 }
 
 std::string PlatformLock::lost_reason() const {
   std::lock_guard<std::mutex> lk(mu_);
+  LostLocked();
   return lost_reason_;
 }
 
-void PlatformLock::MarkLost(const std::string& reason) {
-  std::lock_guard<std::mutex> lk(mu_);
+bool PlatformLock::LostLocked() const {
+  if (lost_) return true;
+  if (Now() - renewed_at_ >= std::chrono::seconds(options_.ttl_seconds)) {
+    MarkLostLocked("no renewal succeeded for " + std::to_string(options_.ttl_seconds) + "s; " +
+                   (last_failure_.empty() ? "the last renewal request has not returned"
+                                          : "last: " + last_failure_));
+  }
+  return lost_;
+}
+
+void PlatformLock::MarkLostLocked(const std::string& reason) const {
   if (lost_) return;
   lost_ = true;
   lost_reason_ = "lock of platform '" + options_.platform + "' lost: " + reason;
+}
+
+PlatformLock::Renewal PlatformLock::RenewOnce() {
+  Renewal r;
+  const auto sent = Now();
+  Status st = consul_.RenewSession(session_);
+  if (st.code() == StatusCode::kNotFound) {
+    r.fatal = true;
+    r.failure = "Consul session " + session_ +
+                " no longer exists (it expired, or the lock was broken with `galley lock break`)";
+  } else if (!st.ok()) {
+    r.failure = "renewing Consul session " + session_ + ": " + st.message();
+  } else {
+    auto leased = store_.AcquireLease(LeaseName(options_.platform), lease_holder_,
+                                      2 * options_.ttl_seconds);
+    if (!leased.ok()) {
+      r.failure = "renewing the state-store lease: " + leased.status().message();
+    } else if (!*leased) {
+      r.fatal = true;
+      auto other = store_.LeaseHolder(LeaseName(options_.platform));
+      r.failure = "the state-store lease " + LeaseName(options_.platform) + " was taken by " +
+                  (other.ok() && *other ? LeaseDisplay(**other) : std::string("another holder"));
+    }
+  }
+  r.ok = r.failure.empty();
+  std::lock_guard<std::mutex> lk(mu_);
+  if (r.ok) {
+    // Consul restarts the TTL when the request arrives, so the send time is a safe bound.
+    if (sent > renewed_at_) renewed_at_ = sent;
+    last_failure_.clear();
+  } else {
+    last_failure_ = r.failure;
+    if (r.fatal) MarkLostLocked(r.failure);
+  }
+  return r;
+}
+
+Status PlatformLock::Confirm() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (LostLocked()) return Status::Conflict(lost_reason_);
+    if (stop_) return Status::Conflict("lock of platform '" + options_.platform + "' released");
+  }
+  (void)RenewOnce();
+  std::lock_guard<std::mutex> lk(mu_);
+  if (LostLocked()) return Status::Conflict(lost_reason_);
+  return Status::Ok();
 }
 
 void PlatformLock::RenewLoop() {
@@ -273,49 +445,15 @@ void PlatformLock::RenewLoop() {
                           ? options_.renew_interval
                           : Ms(std::max<int64_t>(options_.ttl_seconds * 1000 / 2, 1));
   const Ms retry = std::min(interval, Ms(1000));  // after a failed renewal
-  const auto ttl = std::chrono::seconds(options_.ttl_seconds);
-  auto last_ok = SteadyClock::now();
   Ms next = interval;
   std::unique_lock<std::mutex> lk(mu_);
   while (true) {
     if (cv_.wait_for(lk, next, [this] { return stop_; })) return;
     lk.unlock();
-    std::string failure;
-    bool fatal = false;
-    Status st = consul_.RenewSession(session_);
-    if (st.code() == StatusCode::kNotFound) {
-      fatal = true;
-      failure = "Consul session " + session_ +
-                " no longer exists (it expired, or the lock was broken with `galley lock break`)";
-    } else if (!st.ok()) {
-      failure = "renewing Consul session " + session_ + ": " + st.message();
-    } else {
-      auto leased = store_.AcquireLease(LeaseName(options_.platform), lease_holder_,
-                                        2 * options_.ttl_seconds);
-      if (!leased.ok()) {
-        failure = "renewing the state-store lease: " + leased.status().message();
-      } else if (!*leased) {
-        fatal = true;
-        auto other = store_.LeaseHolder(LeaseName(options_.platform));
-        failure = "the state-store lease " + LeaseName(options_.platform) + " was taken by " +
-                  (other.ok() && *other ? **other : std::string("another holder"));
-      }
-    }
-    auto t = SteadyClock::now();
-    if (failure.empty()) {
-      last_ok = t;
-      next = interval;
-    } else if (fatal || t - last_ok >= ttl) {
-      if (!fatal)
-        failure = "no renewal succeeded for " + std::to_string(options_.ttl_seconds) +
-                  "s; last: " + failure;
-      MarkLost(failure);
-      lk.lock();
-      return;
-    } else {
-      next = retry;
-    }
+    Renewal r = RenewOnce();
     lk.lock();
+    if (LostLocked()) return;
+    next = r.ok ? interval : retry;
   }
 }
 

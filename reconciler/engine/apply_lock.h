@@ -7,14 +7,23 @@
 //      session with TTL `ttl_seconds` (15 s), LockDelay 0 sent explicitly (Consul's default
 //      is 15 s) and behaviour "release", then PUT ?acquire= with the JSON value
 //      {"holder","pid","host","since","session"}.
+// The value also records the holder's process (host, pid, boot id, pid namespace, start
+// time: base/process_identity.h), and so does the lease's holder string
+// ("<holder> [<tag>] {<identity as JSON>}").
 // A background thread renews the session and the lease every TTL/2 (the lease lives 2×TTL,
 // as long as Consul keeps an unrenewed session). When the session is gone (expired, or
 // destroyed by `galley lock break`), the lease was taken by someone else, or no renewal
-// has succeeded for a whole TTL, the lock is *lost*: lost() turns true with a reason and
-// the apply must stop starting actions. A holder that dies stops renewing, so Consul
-// invalidates its session and releases the key (behaviour release): a key whose Session is
-// empty is free whatever its value says. Nothing leaks: a failure after the lease was taken
-// releases the lease and destroys the session.
+// has succeeded for a whole TTL (the lock's deadline: now − the send time of the last
+// successful renewal ≥ TTL, on the `now` seam, whether or not a renewal request still
+// hangs), the lock is *lost*: lost() turns true with a reason and the apply must stop
+// writing. Confirm() renews at once, for a caller about to write, so a broken lock stops the
+// next write instead of the next scheduled renewal. A holder that dies stops renewing, so
+// Consul invalidates its session and releases the key (behaviour release): a key whose
+// Session is empty is free whatever its value says. A holder that is provably dead on this
+// host (its process is gone: same host name, boot id and pid namespace) is taken over at
+// once instead of waiting for Consul's TTL: its lease is released and, when the key's value
+// names the key's own session, that session is destroyed; taken_over() says whom. Nothing
+// leaks: a failure after the lease was taken releases the lease and destroys the session.
 //
 // Acquire refuses with kConflict "platform 'x' is locked by <holder> since <time> (session
 // <id>)" (with "; still locked after waiting 30s" appended when it waited) when the lock is
@@ -37,7 +46,9 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "base/process_identity.h"
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "store/state_store.h"
@@ -50,8 +61,9 @@ struct LockOptions {
   int ttl_seconds = 15;  // Consul session TTL; renewals every TTL/2
   std::chrono::milliseconds wait{0};              // --lock-timeout: keep trying this long
   std::chrono::milliseconds poll_interval{1000};  // between attempts while waiting
-  // Seams for tests (empty: steady_clock::now and this_thread::sleep_for). They drive the
-  // waiting in Acquire only; renewals run on real time.
+  // Seams for tests (empty: steady_clock::now and this_thread::sleep_for). `now` drives the
+  // waiting in Acquire and the lock's deadline (lost()); the renewal thread's pauses run on
+  // real time.
   std::function<std::chrono::steady_clock::time_point()> now;
   std::function<void(std::chrono::milliseconds)> sleep;
   std::chrono::milliseconds renew_interval{0};  // 0: TTL/2 (tests shorten it)
@@ -64,7 +76,9 @@ struct LockHolder {
   int pid = 0;               // from the key's value
   std::string since;         // ISO-8601 UTC, from the key's value
   std::string session;       // the Consul session holding the key; "" when the key is free
-  std::string lease_holder;  // this host's state-store lease holder; "" when none is live
+  std::string lease_holder;  // this host's state-store lease holder (raw); "" when none is live
+  ProcessIdentity process;   // the holder's process, from the key's value or the lease
+  int ttl_seconds = 0;       // the holder's session TTL (its lock deadline); 0 when unknown
 
   // "user@host pid 1234 since 2026-11-27T12:00:00.123Z (session 6b3a...)", or for a lease
   // alone "user@host pid 1234 [3f2a9c1d] (state-store lease on this host)".
@@ -76,6 +90,14 @@ std::string LockKey(const std::string& platform);
 std::string LeaseName(const std::string& platform);
 // "<who> pid <this process's pid>".
 std::string LockHolderName(const std::string& who);
+// What the lock records (exposed for tests that forge a dead holder's leftovers): the lease's
+// holder string "<holder> [<tag>] {...}" and the key's JSON value.
+std::string LeaseHolderString(const std::string& holder, const std::string& tag,
+                              const ProcessIdentity& process);
+std::string LockValue(const std::string& holder, const ProcessIdentity& process,
+                      const std::string& since, const std::string& session, int ttl_seconds);
+// A lease's holder string as shown to people: without the process identity.
+std::string LeaseDisplay(const std::string& lease_holder);
 
 class PlatformLock {
  public:
@@ -86,9 +108,16 @@ class PlatformLock {
   PlatformLock(const PlatformLock&) = delete;
   PlatformLock& operator=(const PlatformLock&) = delete;
 
-  // True once renewal failed for good: the apply must stop starting actions.
+  // True once the lock is gone or its deadline passed: the apply must stop writing.
   bool lost() const;
   std::string lost_reason() const;  // "" while held
+  // Renews now (session and lease), for a caller about to write: kConflict with the reason
+  // when the lock is lost. A renewal failing for a moment (Consul unreachable) is not an
+  // error while the deadline has not passed: Consul keeps the session that long.
+  Status Confirm();
+  // One line per dead holder taken over when acquiring ("took over the lock of platform 'p'
+  // from alice@h pid 12 since ... (session ...): process 12 is gone (same host and boot)").
+  const std::vector<std::string>& taken_over() const { return taken_over_; }
   const std::string& session() const { return session_; }
   const std::string& platform() const { return options_.platform; }
 
@@ -97,22 +126,36 @@ class PlatformLock {
   Status Release();
 
  private:
+  struct Renewal {
+    bool ok = false;
+    bool fatal = false;  // the session is gone or the lease was taken
+    std::string failure;
+  };
   PlatformLock(clients::ConsulClient& consul, store::StateStore& store, const LockOptions& options,
-               std::string lease_holder, std::string session);
+               std::string lease_holder, std::string session,
+               std::chrono::steady_clock::time_point renewed_at,
+               std::vector<std::string> taken_over);
   void RenewLoop();
-  void MarkLost(const std::string& reason);
+  Renewal RenewOnce();
+  std::chrono::steady_clock::time_point Now() const;
+  // Under mu_: lost_, after checking the deadline.
+  bool LostLocked() const;
+  void MarkLostLocked(const std::string& reason) const;
 
   clients::ConsulClient& consul_;
   store::StateStore& store_;
   const LockOptions options_;
   const std::string lease_holder_;
   const std::string session_;
+  const std::vector<std::string> taken_over_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  bool lost_ = false;
-  std::string lost_reason_;
+  mutable bool lost_ = false;
+  mutable std::string lost_reason_;
+  std::chrono::steady_clock::time_point renewed_at_;  // send time of the last good renewal
+  std::string last_failure_;                          // of the renewals since then
   std::mutex release_mu_;  // one Release at a time
   bool released_ = false;
   std::thread renewer_;
@@ -126,10 +169,15 @@ Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
 
 // Releases a stuck lock: destroys the session holding the key (Consul releases the key) and
 // releases this host's lease. Returns what it released; nullopt when nothing was held.
-// A live holder notices at its next renewal (lost()).
+// A live holder notices before its next write (Confirm()) or at its next renewal; one that
+// cannot reach Consul stops at its deadline (BreakWindowSeconds after its last renewal).
 // With `expected` (what was shown and confirmed), only that holder is broken: a lock that
 // changed hands meanwhile is kConflict and left alone.
 Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store::StateStore& store,
                                             const std::string& platform, const LockHolder* expected = nullptr);
+
+// How long a broken holder may still act, in seconds: its lock deadline (its TTL, 15 s when
+// unknown), the longest it keeps writing without reaching Consul.
+int BreakWindowSeconds(const LockHolder& broken);
 
 }  // namespace galley::engine

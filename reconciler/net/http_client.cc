@@ -7,11 +7,16 @@
 #include "net/http_client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -66,6 +71,58 @@ bool IsIpLiteral(const std::string& host) {
   beast::error_code ec;
   asio::ip::make_address(host, ec);
   return !ec;
+}
+
+// Lookups left running by a timed-out resolution (the OS resolver cannot be cancelled).
+std::atomic<int> g_lookups_running{0};
+constexpr int kMaxLookupsRunning = 16;
+
+Result<std::vector<std::string>> OsResolve(const std::string& host) {
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  beast::error_code ec;
+  auto results = resolver.resolve(host, "0", ec);
+  if (ec) return Status::Unavailable(ec.message());
+  std::vector<std::string> out;
+  for (const auto& entry : results) out.push_back(entry.endpoint().address().to_string());
+  return out;
+}
+
+// Resolves `host` by `deadline` on a helper thread. nullopt: the deadline passed first (the
+// lookup goes on and is discarded).
+std::optional<Result<std::vector<std::string>>> ResolveBy(
+    const std::function<Result<std::vector<std::string>>(const std::string&)>& resolve,
+    const std::string& host, Clock::time_point deadline) {
+  struct Lookup {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<std::vector<std::string>>> result;
+  };
+  if (g_lookups_running.fetch_add(1) >= kMaxLookupsRunning) {
+    g_lookups_running.fetch_sub(1);
+    return Result<std::vector<std::string>>(Status::Unavailable(
+        "too many name lookups still running (the resolver does not answer)"));
+  }
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread([lookup, resolve, host] {
+      auto r = resolve ? resolve(host) : OsResolve(host);
+      {
+        std::lock_guard<std::mutex> lk(lookup->mu);
+        lookup->result = std::move(r);
+      }
+      lookup->cv.notify_all();
+      g_lookups_running.fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error& e) {
+    g_lookups_running.fetch_sub(1);
+    return Result<std::vector<std::string>>(Status::Unavailable(e.what()));
+  }
+  std::unique_lock<std::mutex> lk(lookup->mu);
+  if (!lookup->cv.wait_until(lk, deadline, [&] { return lookup->result.has_value(); })) {
+    return std::nullopt;
+  }
+  return std::move(lookup->result);
 }
 
 std::string HostHeader(const Url& url) {
@@ -376,11 +433,6 @@ class BeastHttpClient : public HttpClient {
     f.request_may_have_been_sent = false;
     auto conn = std::make_unique<Connection>();
     beast::error_code ec;
-    tcp::resolver resolver(conn->ioc);
-    auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
-    if (!ec && endpoints.empty()) ec = asio::error::host_not_found;
-    if (ec) return Status::Unavailable(what + ": cannot resolve " + url.host + ": " + ec.message());
-
     const auto connect_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
     const bool request_deadline_binds = connect_deadline == deadline;
     auto timed_out = [&](const std::string& phase) {
@@ -392,6 +444,23 @@ class BeastHttpClient : public HttpClient {
                                  std::to_string(options_.connect_timeout.count()) + " ms");
     };
 
+    std::vector<tcp::endpoint> endpoints;
+    const auto port = static_cast<unsigned short>(url.port);
+    if (IsIpLiteral(url.host)) {
+      endpoints.emplace_back(asio::ip::make_address(url.host, ec), port);
+    } else {
+      auto addresses = ResolveBy(options_.resolve, url.host, connect_deadline);
+      if (!addresses) return timed_out("cannot resolve " + url.host);
+      if (addresses->ok()) {
+        for (const std::string& a : **addresses) {
+          auto address = asio::ip::make_address(a, ec);
+          if (!ec) endpoints.emplace_back(address, port);
+        }
+      }
+      std::string why = addresses->ok() ? "no address" : addresses->status().message();
+      if (endpoints.empty()) return Status::Unavailable(what + ": cannot resolve " + url.host + ": " + why);
+    }
+
     if (use_tls) {
       conn->tls = std::make_unique<TlsStream>(conn->ioc, *tls_ctx_);
     } else {
@@ -399,8 +468,7 @@ class BeastHttpClient : public HttpClient {
     }
     beast::tcp_stream& stream = conn->tcp();
     beast::error_code last;
-    for (const auto& entry : endpoints) {
-      const tcp::endpoint ep = entry.endpoint();
+    for (const tcp::endpoint& ep : endpoints) {
       stream.socket().close(ec);
       // Opened here with SOCK_CLOEXEC so pooled connections never leak into child processes.
       int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -17,15 +17,19 @@
 //   - https:// through OpenSSL: SNI, certificate and host name (or IP address) verification
 //     against the system store or HttpClientOptions::ca_file.
 // Retries of whole requests are a separate decorator: net/retrying_http_client.h.
-// Name resolution is the OS resolver's (blocking; not bounded by the deadlines).
+// Name resolution is bounded like connect (connect_timeout and the request's deadline): the
+// OS resolver cannot be cancelled, so it runs on a helper thread that a timed-out lookup
+// leaves behind (at most 16 such lookups at once; beyond that a lookup fails at once).
 // Thread-safe: Send may be called concurrently. The client must outlive every Send.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "net/http_types.h"
@@ -87,6 +91,9 @@ struct HttpClientOptions {
   // Bound on connect (all resolved addresses) plus the TLS handshake.
   std::chrono::milliseconds connect_timeout{3000};
   std::string user_agent = "galley/" GALLEY_VERSION;
+  // Host name → IP addresses; empty: the OS resolver (getaddrinfo). Tests replace it. IP
+  // literals are never resolved.
+  std::function<Result<std::vector<std::string>>(const std::string& host)> resolve;
 };
 
 class HttpClient {

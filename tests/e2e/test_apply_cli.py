@@ -9,7 +9,8 @@ Scenarios (one sandbox per group, run sequentially in this process):
     7 stale plans (moved token, applied twice, moved commit), 6 prune off / on.
   B: 1 again for examples/multi-port.
   C (slow health): 8 concurrent apply refused (exit 3), then waited for with --lock-timeout.
-  D (slow health): 9 kill -9 mid-apply, store intact, run interrupted, the next apply converges.
+  D (slow health): 9 kill -9 mid-apply, store intact, run interrupted, the next apply takes the
+    dead holder's lock over at once and converges.
   E: 10 Marathon / Consul failing mid-apply (fault injection): exit 1, partial, then converges.
   F (process runner): 11 real galley-wrapper + galley-testserver tasks, KV change restarts them.
 
@@ -673,14 +674,15 @@ def group_d(work):
         check("9 ... with unfinished journal entries", killed.get("journal", {}).get("started", 0) > 0,
               killed.get("journal"))
 
-        # The dead holder's Consul session lives until its TTL runs out (15-30 s, documented
-        # in `galley lock --help`): the operator breaks the lock, as DESIGN §7.12 provides.
-        r = g.run("lock", "break", repo.dir, "--yes")
-        check("9 galley lock break --yes releases the dead holder's lock",
-              r.returncode == 0 and f"pid {first.proc.pid}" in r.stdout, r.stdout + r.stderr)
+        # The dead holder's Consul session lives until its TTL runs out (15-30 s), but it
+        # recorded its host, boot and pid: the next apply on this host takes over at once.
         versions = {i: a["version"] for i, a in sb.apps().items()}
-        r = g.run("apply", repo.dir, "--auto-approve")
+        r = g.run("apply", repo.dir, "--auto-approve")  # no --lock-timeout: it does not wait
         check("9 the next apply exits 0", r.returncode == 0, f"exit {r.returncode}: {r.stderr}{r.stdout[-1500:]}")
+        check("9 ... taking over the dead holder's lock at once, saying whose",
+              "took over the lock of platform 'reference' from e2e@" in r.stderr
+              and f"pid {first.proc.pid}" in r.stderr and f"process {first.proc.pid} is gone" in r.stderr,
+              r.stderr[-1500:])
         recovered = [l for l in r.stdout.splitlines() if l.startswith("recovered:")]
         check("9 ... it resolves the interrupted actions ('recovered:')", len(recovered) ==
               killed.get("journal", {}).get("started"), r.stdout[-2000:])

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -765,6 +766,37 @@ TEST_F(ApplyE2eTest, RetentionFromGalleyYamlKeepsEachKindApart) {
   json kept = json::parse(out.str())["applies"];
   ASSERT_EQ(kept.size(), 2u) << kept.dump();
   EXPECT_EQ(kept[0]["applied"], 1);
+}
+
+class BrokenLockApplyE2eTest : public ApplyE2eTest {
+ protected:
+  void SetUp() override { StartEmulators(std::chrono::milliseconds(1500)); }
+  std::set<std::string> Apps() {
+    std::set<std::string> ids;
+    for (const auto& a : json::parse(Call("GET", marathon_->base() + "/v2/apps").body)["apps"]) ids.insert(a["id"]);
+    return ids;
+  }
+};
+
+TEST_F(BrokenLockApplyE2eTest, TheOldHolderWritesNothingAfterLockBreak) {
+  // One app at a time, each healthy after 1.5 s: the apply is following its first app when
+  // the lock is broken; its next renewal is 7.5 s away, its next write 1.5 s.
+  Out applied;
+  std::thread apply([&] { applied = Apply({"--concurrency", "1"}); });
+  std::set<std::string> at_break;
+  for (int i = 0; i < 500 && at_break.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    at_break = Apps();
+  }
+  ASSERT_FALSE(at_break.empty()) << "the apply never wrote an app";
+  Out broke = Run(cli::RunLock, {"break", repo_.dir(), "--yes"});
+  at_break = Apps();
+  apply.join();
+  EXPECT_EQ(broke.code, cli::kExitOk) << broke.err;
+  EXPECT_NE(broke.out.find("may still act for up to 15 s"), std::string::npos) << broke.out;
+  EXPECT_EQ(Apps(), at_break) << "the old holder wrote after the break\n" << applied.out;
+  EXPECT_NE(applied.code, cli::kExitOk);
+  EXPECT_NE((applied.out + applied.err).find("no longer exists"), std::string::npos) << applied.out << applied.err;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -360,6 +361,62 @@ TEST(HttpClientErrorsTest, TimesOutOnASilentHandlerAndDoesNotRetryOnAReusedConne
   EXPECT_GE(took, milliseconds(190));
   EXPECT_LT(took, milliseconds(2000));
   EXPECT_EQ(calls.load(), 2);
+}
+
+TEST(HttpClientErrorsTest, AResolverThatDoesNotAnswerIsBoundedByTheDeadlines) {
+  // A resolver that hangs until released (a DNS server that never answers).
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    std::atomic<int> calls{0};
+  };
+  auto gate = std::make_shared<Gate>();
+  HttpClientOptions o;
+  o.connect_timeout = milliseconds(200);
+  o.resolve = [gate](const std::string&) -> Result<std::vector<std::string>> {
+    ++gate->calls;
+    std::unique_lock<std::mutex> lk(gate->mu);
+    gate->cv.wait(lk, [&] { return gate->open; });
+    return Status::Unavailable("gave up");
+  };
+  auto client = NewHttpClient(o);
+  ClientRequest req{"GET", "http://consul.example:8500/v1/status/leader"};
+  req.timeout = milliseconds(5000);
+  auto t0 = Clock::now();
+  SendFailure failure;
+  auto r = client->SendDetailed(req, &failure);
+  auto took = Clock::now() - t0;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().message(),
+            "GET http://consul.example:8500/v1/status/leader: cannot resolve consul.example within 200 ms");
+  EXPECT_FALSE(failure.request_may_have_been_sent);
+  EXPECT_LT(took, milliseconds(3000));
+  // The request's own deadline binds when it is the shorter one.
+  req.timeout = milliseconds(100);
+  r = client->Send(req);
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout) << r.status().message();
+  EXPECT_EQ(gate->calls.load(), 2);
+  {
+    std::lock_guard<std::mutex> lk(gate->mu);
+    gate->open = true;
+  }
+  gate->cv.notify_all();
+
+  // An answer in time is used; an IP literal is never resolved.
+  auto server = Serve([](const HttpRequest&) { return HttpResponse{200, {}, "ok"}; });
+  ASSERT_TRUE(server);
+  o.resolve = [](const std::string& host) -> Result<std::vector<std::string>> {
+    if (host != "sandbox.test") return Status::Unavailable("unknown host " + host);
+    return std::vector<std::string>{"127.0.0.1"};
+  };
+  auto resolving = NewHttpClient(o);
+  auto ok = resolving->Send(ClientRequest{"GET", "http://sandbox.test:" + std::to_string(server->port()) + "/"});
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->body, "ok");
+  auto unknown = resolving->Send(ClientRequest{"GET", "http://nowhere.test:1/"});
+  EXPECT_EQ(unknown.status().message(), "GET http://nowhere.test:1/: cannot resolve nowhere.test: unknown host nowhere.test");
 }
 
 TEST(HttpClientErrorsTest, ReportsARefusedConnectionAsNotSent) {

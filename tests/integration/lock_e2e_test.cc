@@ -11,8 +11,10 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/process_identity.h"
 #include "cli/commands.h"
 #include "clients/consul_client.h"
 #include "engine/apply_lock.h"
@@ -179,6 +181,57 @@ TEST_F(LockE2eTest, SessionTtlExpiryFreesTheLockForAWaitingApply) {
   EXPECT_EQ(Key().session, (*waited)->session());
 }
 
+TEST_F(LockE2eTest, ADeadHolderOnThisHostIsTakenOverWithoutWaitingForItsTtl) {
+  // What `kill -9` leaves: the key held by a session Consul keeps for its TTL (15 s, and up
+  // to twice that), and the lease in this host's store.
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  ProcessIdentity dead = ThisProcess();
+  dead.pid = child;
+  dead.start = 0;
+  const std::string holder = "ci@host-a pid " + std::to_string(child);
+  clients::SessionOptions so;
+  so.name = "galley apply " + holder;
+  auto session = consul_client_->CreateSession(so);
+  ASSERT_TRUE(session.ok()) << session.status().message();
+  ASSERT_TRUE(consul_client_
+                  ->AcquireLock("galley/reference/lock",
+                                engine::LockValue(holder, dead, "2026-12-07T12:00:00.000Z", *session, 15),
+                                *session)
+                  .value());
+  ASSERT_TRUE(host_a_->AcquireLease("apply:reference", engine::LeaseHolderString(holder, "0badf00d", dead), 30)
+                  .value());
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto lock = engine::PlatformLock::Acquire(*consul_client_, *host_a_, Options("alice@host-a"));
+  ASSERT_TRUE(lock.ok()) << lock.status().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, Ms(3000));
+  ASSERT_EQ((*lock)->taken_over().size(), 2u);
+  EXPECT_NE((*lock)->taken_over()[1].find("from " + holder + " since 2026-12-07T12:00:00.000Z (session " +
+                                          *session + "): process " + std::to_string(child) + " is gone"),
+            std::string::npos)
+      << (*lock)->taken_over()[1];
+  EXPECT_EQ(Key().session, (*lock)->session());
+  auto sessions = http_->Send(net::ClientRequest{"GET", consul_->base() + "/v1/session/list"});
+  ASSERT_TRUE(sessions.ok());
+  EXPECT_EQ(json::parse(sessions->body).size(), 1u) << "the dead holder's session was not destroyed";
+
+  // The same leftovers of a holder on another host are left alone.
+  ASSERT_TRUE((*lock)->Release().ok());
+  ProcessIdentity remote = dead;
+  remote.host = "host-b";
+  session = consul_client_->CreateSession(so);
+  ASSERT_TRUE(consul_client_
+                  ->AcquireLock("galley/reference/lock",
+                                engine::LockValue(holder, remote, "2026-12-07T12:00:00.000Z", *session, 15),
+                                *session)
+                  .value());
+  auto refused = engine::PlatformLock::Acquire(*consul_client_, *host_a_, Options("alice@host-a"));
+  EXPECT_EQ(refused.status().code(), StatusCode::kConflict) << refused.status().message();
+  EXPECT_EQ(Key().session, *session);
+}
+
 TEST_F(LockE2eTest, WaitGivesUpAtTheDeadline) {
   auto first = engine::PlatformLock::Acquire(*consul_client_, *host_a_, Options("alice@host-a"));
   ASSERT_TRUE(first.ok());
@@ -239,8 +292,16 @@ TEST_F(LockE2eTest, LockStatusAndBreak) {
                            "  released this host's lease apply:reference\n"),
             std::string::npos)
       << broke.out;
+  // How long the old holder may still act: bounded by its lock deadline (its TTL).
+  EXPECT_NE(broke.out.find("The old holder stops before its next write (it confirms its session before "
+                           "every write);\nif it cannot reach Consul it may still act for up to 15 s (its "
+                           "lock deadline). Writes already sent complete.\n"),
+            std::string::npos)
+      << broke.out;
   EXPECT_TRUE(Key().session.empty());
   EXPECT_EQ(Lock({"status"}).out, "platform 'reference' is unlocked\n");
+  // The old holder's next write is refused at once, before its next renewal.
+  EXPECT_EQ((*held)->Confirm().code(), StatusCode::kConflict);
   ASSERT_TRUE(Eventually([&] { return (*held)->lost(); }));
   EXPECT_TRUE((*held)->Release().ok());
 

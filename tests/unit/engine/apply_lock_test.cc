@@ -7,6 +7,8 @@
 #include "engine/apply_lock.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -14,6 +16,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/temp_repo.h"
@@ -67,6 +70,7 @@ class FakeConsul : public clients::ConsulClient {
     return id;
   }
   Status RenewSession(const std::string& id) override {
+    if (before_renew) before_renew();  // may block: a renewal that hangs
     std::lock_guard<std::mutex> lk(mu_);
     ++requests_;
     if (!renew_error.ok()) return renew_error;
@@ -119,6 +123,7 @@ class FakeConsul : public clients::ConsulClient {
     renew_error = std::move(st);
   }
   Status get_error, create_error, acquire_error, renew_error;
+  std::function<void()> before_renew;  // set before the lock exists
   bool acquire_refuses = false;
 
   void Put(const std::string& key, const std::string& value, const std::string& session) {
@@ -529,6 +534,204 @@ TEST(PlatformLockTest, CurrentHolderAndBreakLock) {
   EXPECT_EQ((*now_held)->holder, "bob@h1 pid 12");
   EXPECT_EQ((*now_held)->session, (*next)->session());
   EXPECT_FALSE((*now_held)->lease_holder.empty());
+}
+
+// A fake steady clock the lock reads through LockOptions::now.
+struct FakeClock {
+  std::atomic<int64_t> ms{0};
+  std::function<std::chrono::steady_clock::time_point()> now() {
+    return [this] { return std::chrono::steady_clock::time_point(Ms(ms.load())); };
+  }
+};
+
+TEST(PlatformLockTest, LostAtTheDeadlineEvenWhileARenewalHangs) {
+  FakeConsul consul;
+  // Renewals hang until released (a Consul or DNS server that never answers).
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  std::atomic<int> hung{0};
+  consul.before_renew = [&] {
+    ++hung;
+    std::unique_lock<std::mutex> lk(gate_mu);
+    gate_cv.wait(lk, [&] { return open; });
+  };
+  auto store = MemoryStore();
+  FakeClock clock;
+  LockOptions o = Options("alice@h1 pid 11");
+  o.now = clock.now();
+  o.renew_interval = Ms(10);
+  auto lock = PlatformLock::Acquire(consul, *store, o);
+  ASSERT_TRUE(lock.ok()) << lock.status().message();
+  ASSERT_TRUE(Eventually([&] { return hung.load() >= 1; }));
+  clock.ms = 14999;
+  EXPECT_FALSE((*lock)->lost()) << (*lock)->lost_reason();
+  clock.ms = 15000;  // the TTL since the session was created: Consul may have expired it
+  EXPECT_TRUE((*lock)->lost());
+  EXPECT_EQ((*lock)->lost_reason(),
+            "lock of platform 'reference' lost: no renewal succeeded for 15s; the last renewal "
+            "request has not returned");
+  EXPECT_EQ((*lock)->Confirm().code(), StatusCode::kConflict);
+  {
+    std::lock_guard<std::mutex> lk(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  EXPECT_TRUE((*lock)->lost()) << "a late answer does not bring a lost lock back";
+  EXPECT_TRUE((*lock)->Release().ok());
+}
+
+TEST(PlatformLockTest, TheDeadlineCountsFromTheLastSuccessfulRenewal) {
+  FakeConsul consul;
+  auto store = MemoryStore();
+  FakeClock clock;
+  LockOptions o = Options("alice@h1 pid 11");
+  o.now = clock.now();
+  o.renew_interval = Ms(3600 * 1000);  // no scheduled renewal during the test
+  auto lock = PlatformLock::Acquire(consul, *store, o);
+  ASSERT_TRUE(lock.ok());
+  clock.ms = 10000;
+  ASSERT_TRUE((*lock)->Confirm().ok());  // renews: the deadline moves to 25 s
+  clock.ms = 24999;
+  EXPECT_FALSE((*lock)->lost()) << (*lock)->lost_reason();
+  // A renewal that fails for a moment is no error while the deadline has not passed.
+  consul.SetRenewError(Status::Unavailable("consul http://c:8500: connection refused"));
+  EXPECT_TRUE((*lock)->Confirm().ok());
+  clock.ms = 25000;
+  EXPECT_TRUE((*lock)->lost());
+  EXPECT_EQ((*lock)->lost_reason(),
+            "lock of platform 'reference' lost: no renewal succeeded for 15s; last: renewing "
+            "Consul session s1: consul http://c:8500: connection refused");
+  consul.SetRenewError(Status::Ok());
+  EXPECT_TRUE((*lock)->Release().ok());
+}
+
+TEST(PlatformLockTest, ConfirmNoticesABrokenLockBeforeTheNextRenewal) {
+  FakeConsul consul;
+  auto store = MemoryStore();
+  LockOptions o = Options("alice@h1 pid 11");
+  o.renew_interval = Ms(3600 * 1000);  // the next scheduled renewal is an hour away
+  auto lock = PlatformLock::Acquire(consul, *store, o);
+  ASSERT_TRUE(lock.ok());
+  ASSERT_TRUE((*lock)->Confirm().ok());
+  auto broken = BreakLock(consul, *store, "reference");
+  ASSERT_TRUE(broken.ok() && broken->has_value());
+  EXPECT_EQ(BreakWindowSeconds(**broken), 15);
+  Status st = (*lock)->Confirm();
+  EXPECT_EQ(st.code(), StatusCode::kConflict);
+  EXPECT_NE(st.message().find("no longer exists"), std::string::npos) << st.message();
+  EXPECT_TRUE((*lock)->lost());
+  EXPECT_TRUE((*lock)->Release().ok());
+}
+
+// A pid that no process has: a child that exited and was reaped.
+int64_t DeadPid() {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+// What a holder killed with -9 leaves: its lease in this host's store, and the key held by
+// its session (which Consul keeps until the TTL runs out).
+std::string LeaveDeadHolder(FakeConsul& consul, store::StateStore& store, const ProcessIdentity& p) {
+  clients::SessionOptions so;
+  std::string session = consul.CreateSession(so).value();
+  EXPECT_TRUE(consul.AcquireLock("galley/reference/lock",
+                                 LockValue("dead@h1 pid " + std::to_string(p.pid), p,
+                                           "2026-12-07T12:00:00.000Z", session, 15),
+                                 session)
+                  .value());
+  EXPECT_TRUE(store.AcquireLease("apply:reference",
+                                 LeaseHolderString("dead@h1 pid " + std::to_string(p.pid), "deadbeef", p),
+                                 30)
+                  .value());
+  return session;
+}
+
+TEST(PlatformLockTest, ADeadHolderOnThisHostIsTakenOverAtOnce) {
+  FakeConsul consul;
+  auto store = MemoryStore();
+  ProcessIdentity dead = ThisProcess();
+  dead.pid = DeadPid();
+  dead.start = 0;
+  const std::string pid = std::to_string(dead.pid);
+  std::string old_session = LeaveDeadHolder(consul, *store, dead);
+
+  auto lock = PlatformLock::Acquire(consul, *store, Options("alice@h1 pid 11"));
+  ASSERT_TRUE(lock.ok()) << lock.status().message();
+  ASSERT_EQ((*lock)->taken_over().size(), 2u);
+  EXPECT_EQ((*lock)->taken_over()[0],
+            "took over the state-store lease of platform 'reference' from dead@h1 pid " + pid +
+                " [deadbeef]: process " + pid + " is gone (same host and boot)");
+  EXPECT_EQ((*lock)->taken_over()[1],
+            "took over the lock of platform 'reference' from dead@h1 pid " + pid +
+                " since 2026-12-07T12:00:00.000Z (session " + old_session + "): process " + pid +
+                " is gone on this host (same boot); destroyed its session");
+  EXPECT_EQ(consul.live_sessions(), 1u) << "the dead holder's session lives on";
+  EXPECT_EQ(consul.Entry("galley/reference/lock")->session, (*lock)->session());
+  EXPECT_EQ(store->LeaseHolder("apply:reference")->value().rfind("alice@h1 pid 11 [", 0), 0u);
+
+  // A dead holder that used another state file on this host: only its session is left.
+  FakeConsul consul2;
+  auto mine = MemoryStore(), its = MemoryStore();
+  LeaveDeadHolder(consul2, *its, dead);
+  auto again = PlatformLock::Acquire(consul2, *mine, Options("alice@h1 pid 11"));
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  ASSERT_EQ((*again)->taken_over().size(), 1u);
+  EXPECT_EQ((*again)->taken_over()[0].rfind("took over the lock of platform 'reference' from dead@h1", 0), 0u);
+}
+
+TEST(PlatformLockTest, OnlyAProvablyDeadHolderIsTakenOver) {
+  ProcessIdentity self = ThisProcess();
+  ProcessIdentity dead = self;
+  dead.pid = DeadPid();
+  dead.start = 0;
+  std::vector<std::pair<std::string, ProcessIdentity>> cases;
+  ProcessIdentity live = self;  // our parent runs
+  live.pid = ::getppid();
+  live.start = 0;
+  cases.push_back({"a live process", live});
+  ProcessIdentity p = dead;
+  p.host = "elsewhere";
+  cases.push_back({"another host", p});
+  p = dead;
+  p.boot = "00000000-0000-0000-0000-000000000000";
+  cases.push_back({"another boot", p});
+  p = dead;
+  p.pidns = "pid:[1]";
+  cases.push_back({"another pid namespace (container)", p});
+  p = dead;
+  p.boot = p.pidns = "";
+  cases.push_back({"an identity not recorded (older galley)", p});
+  for (const auto& [what, identity] : cases) {
+    for (bool same_store : {true, false}) {  // its lease in our store, or in another one
+      SCOPED_TRACE(what + (same_store ? ", lease here" : ", lease elsewhere"));
+      FakeConsul consul;
+      auto store = MemoryStore(), elsewhere = MemoryStore();
+      std::string old_session = LeaveDeadHolder(consul, same_store ? *store : *elsewhere, identity);
+      auto lock = PlatformLock::Acquire(consul, *store, Options("alice@h1 pid 11"));
+      EXPECT_EQ(lock.status().code(), StatusCode::kConflict) << lock.status().message();
+      EXPECT_EQ(consul.Entry("galley/reference/lock")->session, old_session);
+      EXPECT_EQ(consul.live_sessions(), 1u);
+      if (same_store) {
+        EXPECT_EQ(store->LeaseHolder("apply:reference")->value().rfind("dead@h1 pid ", 0), 0u);
+      }
+    }
+  }
+
+  // The key's value names another session than the one holding the key: not galley's record
+  // of that holder, so it is left alone (the lease, provably dead, is taken over).
+  FakeConsul consul;
+  auto other_host = MemoryStore();
+  std::string old_session = LeaveDeadHolder(consul, *other_host, dead);
+  consul.Put("galley/reference/lock",
+             LockValue("dead@h1", dead, "2026-12-07T12:00:00.000Z", "another-session", 15), old_session);
+  auto store = MemoryStore();
+  auto lock = PlatformLock::Acquire(consul, *store, Options("alice@h1 pid 11"));
+  EXPECT_EQ(lock.status().code(), StatusCode::kConflict) << lock.status().message();
+  EXPECT_EQ(consul.live_sessions(), 1u);
 }
 
 TEST(PlatformLockTest, InvalidOptions) {

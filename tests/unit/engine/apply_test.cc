@@ -5,11 +5,15 @@
 // (stale plans, safety rails, waves, crash recovery).
 #include "engine/apply.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "base/digest.h"
@@ -565,6 +569,71 @@ TEST_F(ApplyTest, NothingStartsOnceTheLockIsLost) {
   EXPECT_EQ(r.not_attempted, 1);
 }
 
+TEST_F(ApplyTest, ALostLockEndsTheWaitForAnotherDeploymentAndWritesNothingMore) {
+  plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.Have("/app/production/web", "v-old");
+  fake_.locked_writes = 1;
+  fake_.blocking_polls = 1000000;  // the other deployment would outlast the deadline
+  // The lock is lost once the first write was refused (the app is locked).
+  opts_.should_stop = [&] { return !fake_.calls.empty(); };
+  ApplyResult r = Apply();
+  EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 1);
+  EXPECT_LT(now_ms_.load(), 5000) << "it went on waiting after the lock was lost";
+  EXPECT_EQ(r.not_attempted, 1) << r.Summary();
+  EXPECT_EQ(Outcome(r, "app:/app/production/web").detail, "the platform lock was lost; not written");
+  EXPECT_EQ(store_->Journal(run_).value().at(0).state, "skipped");
+}
+
+TEST_F(ApplyTest, ALostLockEndsTheBackOffWithoutAnotherWrite) {
+  plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.Have("/app/production/web", "v-old");
+  fake_.exhausted_writes = 5;
+  opts_.should_stop = [&] { return !fake_.calls.empty(); };
+  ApplyResult r = Apply();
+  EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 1);
+  EXPECT_EQ(r.not_attempted, 1) << r.Summary();
+}
+
+TEST_F(ApplyTest, EveryWriteIsConfirmedFirstAndARefusalSendsNothing) {
+  // The KV step is written; the lock is then found broken before the app's write.
+  plan_.actions = {KvPut("web", "A", "1"), AppAction(ActionKind::kAppCreate, "web")};
+  plan_.actions[1].depends_on = {plan_.actions[0].id};
+  int confirms = 0;
+  opts_.before_write = [&] {
+    return ++confirms == 1 ? Status::Ok() : Status::Conflict("lock of platform 'p' lost: broken");
+  };
+  ApplyResult r = Apply();
+  EXPECT_EQ(confirms, 2);
+  EXPECT_EQ(r.applied, 1) << r.Summary();
+  EXPECT_EQ(r.not_attempted, 1) << r.Summary();
+  EXPECT_EQ(fake_.Pos("create /app/production/web"), std::string::npos);
+  EXPECT_EQ(Outcome(r, "app:/app/production/web").detail, "lock of platform 'p' lost: broken; not written");
+
+  // A KV step refused: nothing sent, its entries skipped.
+  FakeTarget kv_only;
+  opts_.before_write = [] { return Status::Conflict("lock of platform 'p' lost: broken"); };
+  plan_.actions = {KvPut("api", "B", "2")};
+  ApplyResult k = ExecutePlan(plan_, kv_only, opts_, records_);
+  EXPECT_EQ(kv_only.txns, 0);
+  EXPECT_EQ(k.not_attempted, 1) << k.Summary();
+}
+
+TEST_F(ApplyTest, ARollbackIsNotWrittenOnceTheLockIsGone) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.Have(app.target, "v-old");
+  fake_.never_healthy.insert("/app/production/web");
+  opts_.app_deadline = std::chrono::seconds(10);
+  opts_.rollback_on_failure = true;
+  int confirms = 0;
+  opts_.before_write = [&] { return ++confirms == 1 ? Status::Ok() : Status::Conflict("lock lost"); };
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1);
+  EXPECT_FALSE(Outcome(r, app.id).rolled_back);
+  EXPECT_EQ(fake_.Pos("update /app/production/web force"), std::string::npos);
+  EXPECT_EQ(confirms, 2);
+}
+
 TEST_F(ApplyTest, AnActionThatCannotBeJournaledIsNotRun) {
   records_.run_id = 999;  // no such run: the store refuses the journal entry
   plan_.actions = {KvPut("web", "A", "1"), AppAction(ActionKind::kAppCreate, "api")};
@@ -774,6 +843,25 @@ TEST(ApplyHelpers, SecretsAreReadAlikeAtPlanAndAtApply) {
   EXPECT_EQ(ReadSecret("env:EMPTY", env).status().message(), "secret variable EMPTY is not set");
   EXPECT_EQ(ReadSecret("env:NOPE", env).status().code(), StatusCode::kNotFound);
   std::remove(path.c_str());
+}
+
+TEST(ApplyHelpers, ASecretFileThatIsAFifoIsRefusedWithoutBlocking) {
+  char dir[] = "/tmp/galley-secret-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string fifo = std::string(dir) + "/db_url";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto read = std::async(std::launch::async, [&] { return ReadSecret("file:" + fifo, {}); });
+  if (read.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "reading the secret file blocked on a FIFO";
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // unblocks the reader
+    if (fd >= 0) ::close(fd);
+  }
+  auto secret = read.get();
+  ::unlink(fifo.c_str());
+  ::rmdir(dir);
+  ASSERT_FALSE(secret.ok());
+  EXPECT_EQ(secret.status().message(),
+            "secret file " + fifo + ": " + fifo + ": not a regular file (a FIFO (named pipe))");
 }
 
 TEST(DryRun, RecordsEveryCallAndSendsNothing) {
