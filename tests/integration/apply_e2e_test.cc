@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -773,7 +774,8 @@ class BrokenLockApplyE2eTest : public ApplyE2eTest {
   void SetUp() override { StartEmulators(std::chrono::milliseconds(1500)); }
   std::set<std::string> Apps() {
     std::set<std::string> ids;
-    for (const auto& a : json::parse(Call("GET", marathon_->base() + "/v2/apps").body)["apps"]) ids.insert(a["id"]);
+    json apps = json::parse(Call("GET", marathon_->base() + "/v2/apps").body);
+    for (const auto& a : apps["apps"]) ids.insert(a["id"].get<std::string>());
     return ids;
   }
 };
@@ -782,16 +784,20 @@ TEST_F(BrokenLockApplyE2eTest, TheOldHolderWritesNothingAfterLockBreak) {
   // One app at a time, each healthy after 1.5 s: the apply is following its first app when
   // the lock is broken; its next renewal is 7.5 s away, its next write 1.5 s.
   Out applied;
-  std::thread apply([&] { applied = Apply({"--concurrency", "1"}); });
+  std::atomic<bool> done{false};
+  std::thread apply([&] {
+    applied = Apply({"--concurrency", "1"});
+    done = true;
+  });
   std::set<std::string> at_break;
-  for (int i = 0; i < 500 && at_break.empty(); ++i) {
+  for (int i = 0; i < 1000 && at_break.empty() && !done; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     at_break = Apps();
   }
-  ASSERT_FALSE(at_break.empty()) << "the apply never wrote an app";
   Out broke = Run(cli::RunLock, {"break", repo_.dir(), "--yes"});
   at_break = Apps();
   apply.join();
+  ASSERT_FALSE(at_break.empty()) << "the apply never wrote an app\n" << applied.out << applied.err;
   EXPECT_EQ(broke.code, cli::kExitOk) << broke.err;
   EXPECT_NE(broke.out.find("may still act for up to 15 s"), std::string::npos) << broke.out;
   EXPECT_EQ(Apps(), at_break) << "the old holder wrote after the break\n" << applied.out;
