@@ -49,12 +49,18 @@ std::string Base64Encode(std::string_view bytes) {
   return out;
 }
 
-Result<std::string> Base64Decode(std::string_view text) {
+Result<std::string> Base64Decode(std::string_view text, Base64Strictness strictness) {
   // Positions in errors refer to the input as given (CR/LF included), as Go's do.
   std::vector<std::pair<char, size_t>> chars;
-  chars.reserve(text.size());
+  chars.reserve(text.size() + 2);
+  bool padded = false;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '\r' && text[i] != '\n') chars.emplace_back(text[i], i);
+    padded = padded || text[i] == '=';
+  }
+  // An unpadded last group of 2 or 3 characters is padded as it would have been.
+  if (strictness == Base64Strictness::kPaddingOptional && !padded && chars.size() % 4 >= 2) {
+    while (chars.size() % 4 != 0) chars.emplace_back('=', text.size());
   }
   auto bad = [](size_t pos) { return Status::InvalidArgument("illegal base64 data at input byte " + std::to_string(pos)); };
   std::string out;

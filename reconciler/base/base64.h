@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Base64 with the standard alphabet and padding, as Consul (Go's base64.StdEncoding) and
-// HTTP basic auth use it. Decoding is strict (padding required; CR/LF ignored) and reports
-// the offending position like Go: "illegal base64 data at input byte N". Pure.
+// galley's one base64: the standard alphabet with padding, as Consul (Go's
+// base64.StdEncoding) and HTTP basic auth use it. Decoding is strict by default (padding
+// required; CR/LF ignored) and reports the offending position like Go: "illegal base64 data
+// at input byte N". Pure.
 #pragma once
 
 #include <string>
@@ -12,6 +13,11 @@
 namespace galley {
 
 std::string Base64Encode(std::string_view bytes);
-Result<std::string> Base64Decode(std::string_view text);
+// How strict Base64Decode is about the last group. kStrict: padding required (Go's
+// StdEncoding; what Consul writes, what the emulators accept). kPaddingOptional: an
+// unpadded last group is accepted too (galley's clients reading Consul's answers, which
+// some proxies re-encode without '=').
+enum class Base64Strictness { kStrict, kPaddingOptional };
+Result<std::string> Base64Decode(std::string_view text, Base64Strictness strictness = Base64Strictness::kStrict);
 
 }  // namespace galley

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/unicode.h"
+
 namespace galley {
 
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
@@ -106,6 +108,7 @@ size_t FindInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+// Control characters as \n, \t, \xNN; invisible ones (base/unicode.h) as JSON escapes.
 std::string Quote(std::string_view s) {
   std::string out = "'";
   for (char ch : s) {
@@ -122,8 +125,7 @@ std::string Quote(std::string_view s) {
       out += ch;
     }
   }
-  out += "'";
-  return out;
+  return EscapeInvisible(out) + "'";
 }
 
 }  // namespace galley

@@ -26,8 +26,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/duration.h"
 #include "base/file_io.h"
 #include "base/strings.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/apply.h"
@@ -49,37 +51,6 @@ using engine::SafeDump;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr char kUsage[] =
-    "usage: galley apply [DIR | PLANFILE [DIR]] [options]\n"
-    "\n"
-    "Makes the platform match the desired state in DIR (default: the current directory): takes\n"
-    "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
-    "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
-    "With PLANFILE (from `galley plan --out`), applies exactly that plan without asking again (it\n"
-    "was reviewed when it was made). It is refused (exit 1) unless its signature verifies with the\n"
-    "platform key, and (exit 4) when anything it was planned against has moved or it was applied\n"
-    "already; with DIR too, DIR must still declare what the plan was made from (its commit may\n"
-    "differ). The plan's own endpoints are used unless flags, variables or DIR name others.\n"
-    "\n"
-    "options:\n"
-    "  --auto-approve        do not ask (required for DIR when there is no terminal)\n"
-    "  --dry-run             walk the whole apply with nothing sent; print the schedule and the calls\n"
-    "  --force               supersede Marathon deployments that hold an app (default: wait for them)\n"
-    "  --rollback-on-failure put a failed app back to the definition it had before\n"
-    "  --allow-large         allow more deletes and restarts than the safety limit (DESIGN §7.12)\n"
-    "  --lock-timeout DUR    wait up to DUR (e.g. 30s, 5m) for another apply to finish (default: 0)\n"
-    "  --deadline DUR        per-app deadline from write to healthy (default 10m)\n"
-    "  --concurrency N       independent actions at once (default 16)\n"
-    "  --json                print the result as JSON\n"
-    "  --no-color            never colour the output\n"
-    "  --env E               only environment E (repeatable)\n"
-    "  --target SERVICE      only SERVICE (repeatable)\n"
-    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
-    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
-    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
-    "\n"
-    "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan\n";
-
 struct Options {
   TargetOptions target;
   std::string plan_file;
@@ -90,96 +61,73 @@ struct Options {
   int concurrency = 16;
 };
 
-// "30s", "5m", "1h", "250ms", or plain seconds.
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& s) {
-  size_t n = 0;
-  while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
-  if (n == 0 || n > 9) return std::nullopt;
-  long v = std::stol(s.substr(0, n));
-  std::string unit = s.substr(n);
-  if (unit.empty() || unit == "s") return std::chrono::milliseconds(v * 1000);
-  if (unit == "ms") return std::chrono::milliseconds(v);
-  if (unit == "m") return std::chrono::milliseconds(v * 60000);
-  if (unit == "h") return std::chrono::milliseconds(v * 3600000);
-  return std::nullopt;
+constexpr char kDurationExpected[] = "expected a duration such as 30s, 5m, 1h30m or 1h0m5s";
+
+// A flag's duration: galley's one grammar (base/duration.h), as in the YAML files.
+std::optional<std::chrono::seconds> FlagDuration(const std::string& s) {
+  auto d = ParseDuration(s);
+  if (!d.ok()) return std::nullopt;
+  return *d;
+}
+
+CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
+  CommandLine cl("apply", "[DIR | PLANFILE [DIR]] [options]",
+                 "Makes the platform match the desired state in DIR (default: the current directory): takes\n"
+                 "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
+                 "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
+                 "With PLANFILE (from `galley plan --out`), applies exactly that plan without asking again (it\n"
+                 "was reviewed when it was made). It is refused (exit 1) unless its signature verifies with the\n"
+                 "platform key, and (exit 4) when anything it was planned against has moved or it was applied\n"
+                 "already; with DIR too, DIR must still declare what the plan was made from (its commit may\n"
+                 "differ). The plan's own endpoints are used unless flags, variables or DIR name others.");
+  cl.Rest("DIR|PLANFILE", positional, 2);
+  cl.Flag("--auto-approve", &o->auto_approve, "do not ask (required for DIR when there is no terminal)");
+  cl.Flag("--dry-run", &o->dry_run, "walk the whole apply with nothing sent; print the schedule and the calls");
+  cl.Flag("--force", &o->force, "supersede Marathon deployments that hold an app (default: wait for them)");
+  cl.Flag("--rollback-on-failure", &o->rollback, "put a failed app back to the definition it had before");
+  cl.Flag("--allow-large", &o->allow_large,
+          "allow more deletes and restarts than the safety limit (max(10, 25% of an\n"
+          "environment's apps); README, \"galley apply\")");
+  cl.Custom(
+      "--lock-timeout", "DUR",
+      [o](const std::string& v) {
+        auto d = FlagDuration(v);
+        if (!d) return Status::InvalidArgument("--lock-timeout '" + v + "': " + kDurationExpected);
+        o->lock_timeout = *d;
+        return Status::Ok();
+      },
+      "wait up to DUR (e.g. 30s, 5m) for another apply to finish (default: 0)");
+  cl.Custom(
+      "--deadline", "DUR",
+      [o](const std::string& v) {
+        auto d = FlagDuration(v);
+        if (!d) return Status::InvalidArgument("--deadline '" + v + "': " + kDurationExpected);
+        o->deadline = std::max(std::chrono::seconds(1), *d);
+        return Status::Ok();
+      },
+      "per-app deadline from write to healthy (default 10m)");
+  cl.Custom(
+      "--concurrency", "N",
+      [o](const std::string& v) {
+        auto n = ParsePositive(v, 256);
+        if (!n) return Status::InvalidArgument("--concurrency '" + v + "': expected a number from 1 to 256");
+        o->concurrency = static_cast<int>(*n);
+        return Status::Ok();
+      },
+      "independent actions at once (default 16)");
+  cl.Flag("--json", &o->json, "print the result as JSON");
+  cl.Flag("--no-color", &o->no_color, "never colour the output");
+  AddTargetOptions(cl, &o->target, {.rev = false});
+  cl.Refuse("--rev", "is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE");
+  cl.Epilogue("exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan");
+  return cl;
 }
 
 std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
   std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* dst) {
-      if (i + 1 >= args.size()) {
-        err << "galley apply: " << a << " needs a value\n";
-        return false;
-      }
-      *dst = args[++i];
-      return true;
-    };
-    std::string v;
-    bool ok = true;
-    if (int shared = ParseTargetOption(args, &i, &o.target, "apply", err); shared != 0) {
-      ok = shared > 0;
-      if (ok && a == "--rev") {
-        err << "galley apply: --rev is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE\n";
-        ok = false;
-      }
-    } else if (a == "--help" || a == "-h") {
-      out << kUsage;
-      *code = kExitOk;
-      return std::nullopt;
-    } else if (a == "--auto-approve") {
-      o.auto_approve = true;
-    } else if (a == "--dry-run") {
-      o.dry_run = true;
-    } else if (a == "--force") {
-      o.force = true;
-    } else if (a == "--rollback-on-failure") {
-      o.rollback = true;
-    } else if (a == "--allow-large") {
-      o.allow_large = true;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--no-color") {
-      o.no_color = true;
-    } else if (a == "--lock-timeout" || a == "--deadline") {
-      ok = value(&v);
-      auto d = ok ? ParseDuration(v) : std::nullopt;
-      if (ok && !d) {
-        err << "galley apply: " << a << " '" << v << "': expected a duration such as 30s, 5m or 1h\n";
-        ok = false;
-      } else if (ok && a == "--lock-timeout") {
-        o.lock_timeout = *d;
-      } else if (ok) {
-        o.deadline = std::chrono::duration_cast<std::chrono::seconds>(*d);
-        if (o.deadline.count() < 1) o.deadline = std::chrono::seconds(1);
-      }
-    } else if (a == "--concurrency") {
-      ok = value(&v);
-      if (ok) {
-        int n = v.size() <= 3 && !v.empty() && std::all_of(v.begin(), v.end(), ::isdigit) ? std::stoi(v) : 0;
-        if (n < 1 || n > 256) {
-          err << "galley apply: --concurrency '" << v << "': expected a number from 1 to 256\n";
-          ok = false;
-        } else {
-          o.concurrency = n;
-        }
-      }
-    } else if (!a.empty() && a[0] == '-') {
-      err << "galley apply: unknown option '" << a << "'\n" << kUsage;
-      ok = false;
-    } else {
-      positional.push_back(a);
-    }
-    if (!ok) {
-      *code = kExitError;
-      return std::nullopt;
-    }
-  }
-  if (positional.size() > 2) {
-    err << "galley apply: too many arguments\n";
-    *code = kExitError;
+  if (auto exit = ApplyCommandLine(&o, &positional).ParseOrExit(args, out, err)) {
+    *code = *exit;
     return std::nullopt;
   }
   // A regular file is a saved plan; a directory is a repository.
@@ -270,7 +218,7 @@ class ApplyCommand {
     if (!o_.plan_file.empty()) {
       if (int code = OpenSavedPlan(&plan); code != kExitOk) return code;
     } else {
-      ws_ = OpenWorkspace(o_.target, "apply", err_);
+      ws_ = OpenWorkspace(o_.target, "apply", err_, /*show_warnings=*/true);
       if (!ws_) return kExitError;
     }
     const std::string& platform = ws_->state.platform.name;
@@ -570,7 +518,7 @@ class ApplyCommand {
     std::optional<model::DesiredState> repo_state;
     if (!o_.target.dir.empty()) {
       spec::LoadResult repo = spec::LoadRepository(o_.target.dir);
-      err_ << repo.diags.RenderAll();
+      err_ << ErrorsOnly(repo.diags);  // the plan was reviewed with its warnings
       if (repo.diags.HasErrors()) {
         err_ << "galley apply: " << o_.target.dir << " is not valid; nothing done\n";
         return kExitError;

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/desired.h"
@@ -33,65 +34,36 @@ using engine::SafeDump;
 
 using json = nlohmann::json;
 
-constexpr char kUsage[] =
-    "usage: galley drift [DIR] [options]\n"
-    "\n"
-    "Lists live objects that differ from what galley last applied: apps scaled, changed or\n"
-    "deleted by hand, Consul keys edited or deleted by hand (secrets never shown), with the\n"
-    "fields (applied → live), when the API says it happened, first and last seen, and each\n"
-    "object's drift policy (revert: apply puts it back; report: apply leaves it; ignore: not\n"
-    "listed). A difference galley never applied is a pending change, not drift (see `galley\n"
-    "plan`). Unmanaged objects under managed prefixes are listed apart. DIR defaults to the\n"
-    "current directory.\n"
-    "\n"
-    "options:\n"
-    "  --env E               only environment E (repeatable)\n"
-    "  --target SERVICE      only SERVICE (repeatable)\n"
-    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
-    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
-    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
-    "  --rev REV             use a committed revision of DIR's Git repository, not the working tree\n"
-    "  --json                print one JSON document (schema/v1/drift.schema.json)\n"
-    "  --markdown            print Markdown (for a pull-request or issue comment)\n"
-    "  --no-color            never colour the output (colour is used only on a terminal)\n"
-    "  --detailed-exitcode   exit 0 when there is no drift, 2 when there is, 1 on errors\n";
-
 struct Options {
   TargetOptions target;
   bool json = false, markdown = false, no_color = false, detailed = false;
 };
 
+CommandLine DriftCommandLine(Options* o) {
+  CommandLine cl("drift", "[DIR] [options]",
+                 "Lists live objects that differ from what galley last applied: apps scaled, changed or\n"
+                 "deleted by hand, Consul keys edited or deleted by hand (secrets never shown), with the\n"
+                 "fields (applied → live), when the API says it happened, first and last seen, and each\n"
+                 "object's drift policy (revert: apply puts it back; report: apply leaves it; ignore: not\n"
+                 "listed). A difference galley never applied is a pending change, not drift (see `galley\n"
+                 "plan`). Unmanaged objects under managed prefixes are listed apart. DIR defaults to the\n"
+                 "current directory.");
+  cl.Positional("DIR", &o->target.dir);
+  AddTargetOptions(cl, &o->target);
+  cl.Flag("--json", &o->json, "print one JSON document (schema/v1/drift.schema.json)");
+  cl.Flag("--markdown", &o->markdown, "print Markdown (for a pull-request or issue comment)");
+  cl.Flag("--no-color", &o->no_color, "never colour the output (colour is used only on a terminal)");
+  cl.Flag("--detailed-exitcode", &o->detailed, "exit 0 when there is no drift, 2 when there is, 1 on errors");
+  return cl;
+}
+
 std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
-  bool dir_set = false;
-  *code = kExitError;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (int shared = ParseTargetOption(args, &i, &o.target, "drift", err); shared != 0) {
-      if (shared < 0) return std::nullopt;
-    } else if (a == "--help" || a == "-h") {
-      out << kUsage;
-      *code = kExitOk;
-      return std::nullopt;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--markdown") {
-      o.markdown = true;
-    } else if (a == "--no-color") {
-      o.no_color = true;
-    } else if (a == "--detailed-exitcode") {
-      o.detailed = true;
-    } else if (!a.empty() && a[0] == '-') {
-      err << "galley drift: unknown option '" << a << "'\n" << kUsage;
-      return std::nullopt;
-    } else if (!dir_set) {
-      o.target.dir = a;
-      dir_set = true;
-    } else {
-      err << "galley drift: more than one directory given\n";
-      return std::nullopt;
-    }
+  if (auto exit = DriftCommandLine(&o).ParseOrExit(args, out, err)) {
+    *code = *exit;
+    return std::nullopt;
   }
+  *code = kExitError;
   if (o.json && o.markdown) {
     err << "galley drift: --json and --markdown are exclusive\n";
     return std::nullopt;

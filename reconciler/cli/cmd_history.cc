@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -19,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "clients/consul_client.h"
 #include "clients/endpoints.h"
@@ -32,23 +34,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kUsage[] =
-    "usage: galley history [options]\n"
-    "       galley history --platform [DIR] [--consul URL] [--limit N] [--json]\n"
-    "\n"
-    "Lists the runs recorded in the state store (plan, apply, drift), newest first: id, kind,\n"
-    "trigger, commit, who (the CI actor and its run's URL in CI), start, duration, outcome and\n"
-    "what each did. With --platform, the platform's recent applies kept in Consul next to the\n"
-    "applied records, made from any host or CI runner (DIR's galley.yaml names the platform).\n"
-    "\n"
-    "options:\n"
-    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
-    "  --platform            the platform's applies from Consul instead of this host's store\n"
-    "  --consul URL          Consul URL for --platform (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
-    "  --limit N             the newest N runs (default 20)\n"
-    "  --run ID              one run and its action journal: each step's kind, resource, state, times, detail\n"
-    "  --json                print one JSON document\n";
-
 struct Options {
   std::string state;
   int limit = 20;
@@ -59,58 +44,50 @@ struct Options {
   bool dir_set = false;
 };
 
-std::optional<int64_t> PositiveInt(const std::string& s) {
-  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), ::isdigit)) return std::nullopt;
-  int64_t v = std::stoll(s);
-  return v > 0 ? std::optional<int64_t>(v) : std::nullopt;
+CommandLine HistoryCommandLine(Options* o, std::string* dir) {
+  CommandLine cl("history", "[options]\n--platform [DIR] [--consul URL] [--limit N] [--json]",
+                 "Lists the runs recorded in the state store (plan, apply, drift), newest first: id, kind,\n"
+                 "trigger, commit, who (the CI actor and its run's URL in CI), start, duration, outcome and\n"
+                 "what each did. With --platform, the platform's recent applies kept in Consul next to the\n"
+                 "applied records, made from any host or CI runner (DIR's galley.yaml names the platform).");
+  cl.Positional("DIR", dir);
+  cl.Value("--state", "FILE", &o->state, "the state store (default: $XDG_STATE_HOME/galley/state.db)");
+  cl.Flag("--platform", &o->platform, "the platform's applies from Consul instead of this host's store");
+  cl.Value("--consul", "URL", &o->consul,
+           "Consul URL for --platform (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)");
+  cl.Custom(
+      "--limit", "N",
+      [o](const std::string& v) {
+        auto n = ParsePositive(v, 100000);
+        if (!n) return Status::InvalidArgument("--limit wants a positive number (at most 100000), not '" + v + "'");
+        o->limit = static_cast<int>(*n);
+        return Status::Ok();
+      },
+      "the newest N runs (default 20)");
+  cl.Custom(
+      "--run", "ID",
+      [o](const std::string& v) {
+        auto n = ParsePositive(v, INT64_MAX);
+        if (!n) return Status::InvalidArgument("--run wants a positive number, not '" + v + "'");
+        o->run = *n;
+        return Status::Ok();
+      },
+      "one run and its action journal: each step's kind, resource, state, times, detail");
+  cl.Flag("--json", &o->json, "print one JSON document");
+  return cl;
 }
 
 std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
+  std::string dir;
+  if (auto exit = HistoryCommandLine(&o, &dir).ParseOrExit(args, out, err)) {
+    *code = *exit;
+    return std::nullopt;
+  }
   *code = kExitError;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 >= args.size()) {
-        err << "galley history: " << a << " needs a value\n";
-        return std::nullopt;
-      }
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      out << kUsage;
-      *code = kExitOk;
-      return std::nullopt;
-    } else if (a == "--state") {
-      auto v = value();
-      if (!v) return std::nullopt;
-      o.state = *v;
-    } else if (a == "--limit" || a == "--run") {
-      auto v = value();
-      if (!v) return std::nullopt;
-      auto n = PositiveInt(*v);
-      if (!n || (a == "--limit" && *n > 100000)) {
-        err << "galley history: " << a << " wants a positive number" << (a == "--limit" ? " (at most 100000)" : "")
-            << ", not '" << *v << "'\n";
-        return std::nullopt;
-      }
-      if (a == "--limit") o.limit = static_cast<int>(*n);
-      else o.run = *n;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--platform") {
-      o.platform = true;
-    } else if (a == "--consul") {
-      auto v = value();
-      if (!v) return std::nullopt;
-      o.consul = *v;
-    } else if (!a.empty() && a[0] != '-' && !o.dir_set) {
-      o.dir = a;
-      o.dir_set = true;
-    } else {
-      err << "galley history: unknown argument '" << a << "'\n" << kUsage;
-      return std::nullopt;
-    }
+  if (!dir.empty()) {
+    o.dir = dir;
+    o.dir_set = true;
   }
   if ((o.dir_set || !o.consul.empty()) && !o.platform) {
     err << "galley history: DIR and --consul are for --platform\n";

@@ -10,34 +10,13 @@
 
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/apply_lock.h"
 
 namespace galley::cli {
 namespace {
-
-// clang-format off
-constexpr char kUsage[] =
-    "usage: galley lock status [DIR] [options]\n"
-    "       galley lock break [DIR] [--yes] [options]\n"
-    "\n"
-    "The platform's apply lock: one apply at a time per platform, held as a Consul session lock\n"
-    "(galley/<platform>/lock, across hosts and CI runners) and a lease in this host's state store.\n"
-    "A holder that dies loses it when its session expires (15 s TTL, up to 30 s).\n"
-    "\n"
-    "subcommands:\n"
-    "  status                print who holds the lock (user, host, pid, since, session), or \"unlocked\"\n"
-    "  break                 release a stuck lock: destroy the holder's Consul session and release\n"
-    "                        this host's lease; asks to type the platform name on a terminal\n"
-    "\n"
-    "options:\n"
-    "  --yes                 break without asking (required when stdin is not a terminal)\n"
-    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
-    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
-    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
-    "  --rev REV             read the platform file from a committed revision of DIR's Git repository\n";
-// clang-format on
 
 std::string Trimmed(std::string s) {
   const char* space = " \t\r\n";
@@ -52,47 +31,32 @@ struct Options {
   bool yes = false;
 };
 
+CommandLine LockCommandLine(Options* o) {
+  CommandLine cl("lock", "status [DIR] [options]\nbreak [DIR] [--yes] [options]",
+                 "The platform's apply lock: one apply at a time per platform, held as a Consul session lock\n"
+                 "(galley/<platform>/lock, across hosts and CI runners) and a lease in this host's state store.\n"
+                 "A holder that dies loses it when its session expires (15 s TTL, up to 30 s).\n"
+                 "\n"
+                 "subcommands:\n"
+                 "  status                print who holds the lock (user, host, pid, since, session), or \"unlocked\"\n"
+                 "  break                 release a stuck lock: destroy the holder's Consul session and release\n"
+                 "                        this host's lease; asks to type the platform name on a terminal");
+  cl.Positional("SUBCOMMAND", &o->subcommand, true, {"status", "break"});
+  cl.Positional("DIR", &o->target.dir);
+  cl.Flag("--yes", &o->yes, "break without asking (required when stdin is not a terminal)").Alias("-y");
+  AddTargetOptions(cl, &o->target, {.select = false});
+  cl.Refuse("--env", "does not apply: the lock is per platform");
+  cl.Refuse("--target", "does not apply: the lock is per platform");
+  return cl;
+}
+
 std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
-  bool dir_set = false;
-  *code = kExitError;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string command = "lock" + (o.subcommand.empty() ? "" : " " + o.subcommand);
-    if (a == "--help" || a == "-h") {
-      out << kUsage;
-      *code = kExitOk;
-      return std::nullopt;
-    }
-    if (int shared = ParseTargetOption(args, &i, &o.target, command.c_str(), err); shared != 0) {
-      if (shared < 0) return std::nullopt;
-      if (a == "--env" || a == "--target") {
-        err << "galley " << command << ": " << a << " does not apply: the lock is per platform\n";
-        return std::nullopt;
-      }
-    } else if (a == "--yes" || a == "-y") {
-      o.yes = true;
-    } else if (!a.empty() && a[0] == '-') {
-      err << "galley " << command << ": unknown option '" << a << "'\n" << kUsage;
-      return std::nullopt;
-    } else if (o.subcommand.empty()) {
-      if (a != "status" && a != "break") {
-        err << "galley lock: unknown subcommand '" << a << "' (status or break)\n" << kUsage;
-        return std::nullopt;
-      }
-      o.subcommand = a;
-    } else if (!dir_set) {
-      o.target.dir = a;
-      dir_set = true;
-    } else {
-      err << "galley " << command << ": more than one directory given\n";
-      return std::nullopt;
-    }
-  }
-  if (o.subcommand.empty()) {
-    err << "galley lock: which subcommand? (status or break)\n" << kUsage;
+  if (auto exit = LockCommandLine(&o).ParseOrExit(args, out, err)) {
+    *code = *exit;
     return std::nullopt;
   }
+  *code = kExitError;
   if (o.yes && o.subcommand != "break") {
     err << "galley lock " << o.subcommand << ": --yes applies to `galley lock break` only\n";
     return std::nullopt;

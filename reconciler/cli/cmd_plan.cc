@@ -13,6 +13,7 @@
 
 #include "base/file_io.h"
 #include "base/strings.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "clients/endpoints.h"
@@ -30,75 +31,32 @@ using engine::SafeDump;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr char kUsage[] =
-    "usage: galley plan [DIR] [options]\n"
-    "\n"
-    "Compares the desired state in DIR (default: the current directory) with live Marathon and\n"
-    "Consul and prints what `galley apply` would change.\n"
-    "\n"
-    "options:\n"
-    "  --env E               plan only environment E (repeatable)\n"
-    "  --target SERVICE      plan only SERVICE (repeatable)\n"
-    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
-    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
-    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
-    "  --rev REV             plan a committed revision of DIR's Git repository, not the working tree\n"
-    "  --out FILE            save the plan (self-contained: desired bodies, tokens, commit; no secrets)\n"
-    "  --json                print the plan as one JSON document (schema/v1/plan.schema.json)\n"
-    "  --markdown            print the plan as Markdown (for a pull-request comment)\n"
-    "  --no-color            never colour the output (colour is used only on a terminal)\n"
-    "  --detailed-exitcode   exit 0 when there are no changes, 2 when there are, 1 on errors\n";
-
 struct Options {
   TargetOptions target;
   std::string out;
   bool json = false, markdown = false, no_color = false, detailed = false;
 };
 
+// The command line of `galley plan`, writing into *o.
+CommandLine PlanCommandLine(Options* o) {
+  CommandLine cl("plan", "[DIR] [options]",
+                 "Compares the desired state in DIR (default: the current directory) with live Marathon and\n"
+                 "Consul and prints what `galley apply` would change.");
+  cl.Positional("DIR", &o->target.dir);
+  AddTargetOptions(cl, &o->target);
+  cl.Value("--out", "FILE", &o->out, "save the plan (self-contained: desired bodies, tokens, commit; no secrets)");
+  cl.Flag("--json", &o->json, "print the plan as one JSON document (schema/v1/plan.schema.json)");
+  cl.Flag("--markdown", &o->markdown, "print the plan as Markdown (for a pull-request comment)");
+  cl.Flag("--no-color", &o->no_color, "never colour the output (colour is used only on a terminal)");
+  cl.Flag("--detailed-exitcode", &o->detailed, "exit 0 when there are no changes, 2 when there are, 1 on errors");
+  return cl;
+}
+
 std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
-  bool dir_set = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* dst) {
-      if (i + 1 >= args.size()) {
-        err << "galley plan: " << a << " needs a value\n";
-        return false;
-      }
-      *dst = args[++i];
-      return true;
-    };
-    bool ok = true;
-    if (int shared = ParseTargetOption(args, &i, &o.target, "plan", err); shared != 0) {
-      ok = shared > 0;
-    } else if (a == "--help" || a == "-h") {
-      out << kUsage;
-      *code = kExitOk;
-      return std::nullopt;
-    } else if (a == "--out") {
-      ok = value(&o.out);
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--markdown") {
-      o.markdown = true;
-    } else if (a == "--no-color") {
-      o.no_color = true;
-    } else if (a == "--detailed-exitcode") {
-      o.detailed = true;
-    } else if (!a.empty() && a[0] == '-') {
-      err << "galley plan: unknown option '" << a << "'\n" << kUsage;
-      ok = false;
-    } else if (!dir_set) {
-      o.target.dir = a;
-      dir_set = true;
-    } else {
-      err << "galley plan: more than one directory given\n";
-      ok = false;
-    }
-    if (!ok) {
-      *code = kExitError;
-      return std::nullopt;
-    }
+  if (auto exit = PlanCommandLine(&o).ParseOrExit(args, out, err)) {
+    *code = *exit;
+    return std::nullopt;
   }
   if (o.json && o.markdown) {
     err << "galley plan: --json and --markdown are exclusive\n";
@@ -155,7 +113,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     t0 = now;
   };
 
-  auto ws = OpenWorkspace(o.target, "plan", err);
+  auto ws = OpenWorkspace(o.target, "plan", err, /*show_warnings=*/true);
   if (!ws) return kExitError;
   phase("load+validate, open store");
   auto run = RecordedRun::Begin(*ws, "plan", err);

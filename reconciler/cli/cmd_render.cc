@@ -11,6 +11,7 @@
 
 #include "base/file_io.h"
 #include "base/strings.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "render/consul_kv.h"
 #include "render/haproxy_config.h"
@@ -24,75 +25,47 @@ namespace {
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
 
-constexpr char kUsage[] =
-    "usage: galley render DIR [--env E] [--service S] --format FORMAT [--instances FILE] [--haproxy NAME]\n"
-    "       galley render DIR --out OUTDIR [--instances FILE]\n"
-    "\n"
-    "formats:\n"
-    "  marathon           Marathon app JSON: one object with --env and --service, else an array\n"
-    "  kv                 Consul KV entries as a JSON object (secrets masked)\n"
-    "  haproxy-internal   the whole config of the internal HAProxy instance, every environment\n"
-    "  haproxy-external   the same for the external instance (adds HTTP/HTTPS host routing)\n"
-    "\n"
-    "options:\n"
-    "  --instances FILE   live servers: {\"<service>\": <output of /v1/health/service/<service>?passing>}\n"
-    "  --haproxy NAME     render the HAProxy instance of this name from galley.yaml\n"
-    "  --out OUTDIR       write marathon/<env>/<service>.json, kv/<env>/<service>.json,\n"
-    "                     kv/platform.json and haproxy/<instance>.cfg; OUTDIR is replaced whole\n";
-
 constexpr char kOutMarker[] = ".galley-render";
 
 struct Options {
   std::string dir, env, service, format, instances_file, haproxy, out;
 };
 
+CommandLine RenderCommandLine(Options* o) {
+  CommandLine cl("render",
+                 "DIR [--env E] [--service S] --format FORMAT [--instances FILE] [--haproxy NAME]\n"
+                 "DIR --out OUTDIR [--instances FILE]",
+                 "Prints or writes what galley would deploy from the valid repository DIR.\n"
+                 "\n"
+                 "formats:\n"
+                 "  marathon           Marathon app JSON: one object with --env and --service, else an array\n"
+                 "  kv                 Consul KV entries as a JSON object (secrets masked)\n"
+                 "  haproxy-internal   the whole config of the internal HAProxy instance, every environment\n"
+                 "  haproxy-external   the same for the external instance (adds HTTP/HTTPS host routing)");
+  cl.Positional("DIR", &o->dir);
+  cl.Value("--env", "E", &o->env, "only environment E");
+  cl.Value("--service", "S", &o->service, "only service S");
+  cl.Value("--format", "FORMAT", &o->format, "what to print (see formats)");
+  cl.Value("--instances", "FILE", &o->instances_file,
+           "live servers: {\"<service>\": <output of /v1/health/service/<service>?passing>}");
+  cl.Value("--haproxy", "NAME", &o->haproxy, "render the HAProxy instance of this name from galley.yaml");
+  cl.Value("--out", "OUTDIR", &o->out,
+           "write marathon/<env>/<service>.json, kv/<env>/<service>.json,\n"
+           "kv/platform.json and haproxy/<instance>.cfg; OUTDIR is replaced whole");
+  return cl;
+}
+
 std::optional<Options> ParseArgs(const Args& args, std::ostream& out, std::ostream& err, int* code) {
   Options o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* dst) {
-      if (i + 1 >= args.size()) {
-        err << "galley render: " << a << " needs a value\n";
-        return false;
-      }
-      *dst = args[++i];
-      return true;
-    };
-    bool ok = true;
-    if (a == "--help" || a == "-h") {
-      out << kUsage;
-      *code = kExitOk;
-      return std::nullopt;
-    } else if (a == "--env") {
-      ok = value(&o.env);
-    } else if (a == "--service") {
-      ok = value(&o.service);
-    } else if (a == "--format") {
-      ok = value(&o.format);
-    } else if (a == "--instances") {
-      ok = value(&o.instances_file);
-    } else if (a == "--haproxy") {
-      ok = value(&o.haproxy);
-    } else if (a == "--out") {
-      ok = value(&o.out);
-    } else if (!a.empty() && a[0] == '-') {
-      err << "galley render: unknown option '" << a << "'\n" << kUsage;
-      ok = false;
-    } else if (o.dir.empty()) {
-      o.dir = a;
-    } else {
-      err << "galley render: more than one directory given ('" << o.dir << "', '" << a << "')\n";
-      ok = false;
-    }
-    if (!ok) {
-      *code = kExitError;
-      return std::nullopt;
-    }
+  CommandLine cl = RenderCommandLine(&o);
+  if (auto exit = cl.ParseOrExit(args, out, err)) {
+    *code = *exit;
+    return std::nullopt;
   }
   if (o.dir.empty()) o.dir = ".";
   static const std::vector<std::string> kFormats = {"marathon", "kv", "haproxy-internal", "haproxy-external"};
   if (o.format.empty() && o.out.empty()) {
-    err << "galley render: choose --format FORMAT or --out OUTDIR\n" << kUsage;
+    err << "galley render: choose --format FORMAT or --out OUTDIR\n\n" << cl.Usage();
     *code = kExitError;
     return std::nullopt;
   }

@@ -3,6 +3,7 @@
 // exit 0 when there is no error (warnings allowed), 1 otherwise.
 #include <ostream>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "spec/loader.h"
 
@@ -11,26 +12,13 @@ namespace galley::cli {
 int RunValidate(const Args& args, std::ostream& out, std::ostream& err) {
   std::string dir;
   bool quiet = false;
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      out << "usage: galley validate [DIR] [--quiet]\n\n"
-             "Checks galley.yaml and services/**/*.yaml under DIR (default: the current directory).\n"
-             "Prints every problem as file:line:col: error: ... with the source line and a caret.\n"
-             "Exit status: 0 valid (warnings allowed), 1 invalid.\n";
-      return kExitOk;
-    }
-    if (a == "--quiet" || a == "-q") {
-      quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      err << "galley validate: unknown option '" << a << "'\n";
-      return kExitError;
-    } else if (dir.empty()) {
-      dir = a;
-    } else {
-      err << "galley validate: more than one directory given ('" << dir << "', '" << a << "')\n";
-      return kExitError;
-    }
-  }
+  CommandLine cl("validate", "[DIR] [--quiet]",
+                 "Checks galley.yaml and services/**/*.yaml under DIR (default: the current directory).\n"
+                 "Prints every problem as file:line:col: error: ... with the source line and a caret.");
+  cl.Positional("DIR", &dir);
+  cl.Flag("--quiet", &quiet, "print nothing when the repository is valid").Alias("-q");
+  cl.Epilogue("Exit status: 0 valid (warnings allowed), 1 invalid.");
+  if (auto exit = cl.ParseOrExit(args, out, err)) return *exit;
   if (dir.empty()) dir = ".";
   spec::LoadResult r = spec::LoadRepository(dir);
   err << r.diags.RenderAll();

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "base/strings.h"
 #include "cli/commands.h"
 
 namespace {
@@ -54,7 +55,11 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return kExitOk;
     }
-    std::cerr << "galley: unknown command '" << cmd << "'\n\n" << kUsage;
+    std::cerr << "galley: unknown command " << galley::Quote(cmd) << "\n";
+    std::string guess = galley::ClosestMatch(
+        cmd, {"validate", "render", "plan", "apply", "drift", "history", "lock", "version", "help"});
+    if (!guess.empty()) std::cerr << "    did you mean '" << guess << "'?\n";
+    std::cerr << "\n" << kUsage;
     return kExitError;
   } catch (const std::exception& e) {
     std::cerr << "galley: internal error: " << e.what() << "\n";

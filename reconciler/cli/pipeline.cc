@@ -123,40 +123,35 @@ bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Pla
 
 }  // namespace
 
-const char kTargetOptionsUsage[] =
-    "  --env E               only environment E (repeatable)\n"
-    "  --target SERVICE      only SERVICE (repeatable)\n"
-    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
-    "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
-    "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
-    "  --rev REV             use a committed revision of DIR's Git repository, not the working tree\n";
+void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set) {
+  if (set.select) {
+    cl.List("--env", "E", &o->envs, "only environment E (repeatable)");
+    cl.List("--target", "SERVICE", &o->targets, "only SERVICE (repeatable)");
+  }
+  cl.Custom(
+      "--marathon", "URL",
+      [o](const std::string& v) {
+        for (auto& u : Split(v, ',')) {
+          if (!u.empty()) o->marathon.push_back(u);
+        }
+        return Status::Ok();
+      },
+      "Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)", true);
+  cl.Value("--consul", "URL", &o->consul, "Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)");
+  cl.Value("--state", "FILE", &o->state, "the state store (default: $XDG_STATE_HOME/galley/state.db)");
+  if (set.rev) {
+    cl.Value("--rev", "REV", &o->rev, "use a committed revision of DIR's Git repository, not the working tree");
+  }
+}
 
-int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char* command, std::ostream& err) {
-  const std::string& a = args[*i];
-  std::string* dst = nullptr;
-  std::vector<std::string>* list = nullptr;
-  if (a == "--env") list = &o->envs;
-  else if (a == "--target") list = &o->targets;
-  else if (a == "--marathon") list = &o->marathon;
-  else if (a == "--consul") dst = &o->consul;
-  else if (a == "--state") dst = &o->state;
-  else if (a == "--rev") dst = &o->rev;
-  else return 0;
-  if (*i + 1 >= args.size()) {
-    err << "galley " << command << ": " << a << " needs a value\n";
-    return -1;
+std::string ErrorsOnly(const Diagnostics& diags) {
+  std::string out;
+  for (const auto& d : diags.items()) {
+    if (d.severity == Severity::kError) out += diags.Render(d);
   }
-  const std::string& v = args[++*i];
-  if (dst) {
-    *dst = v;
-  } else if (a == "--marathon") {
-    for (auto& u : Split(v, ',')) {
-      if (!u.empty()) list->push_back(u);
-    }
-  } else {
-    list->push_back(v);
-  }
-  return 1;
+  int n = diags.error_count();
+  if (n > 0) out += std::to_string(n) + (n == 1 ? " error\n" : " errors\n");
+  return out;
 }
 
 bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out) {
@@ -207,7 +202,8 @@ std::string GitTree(const std::string& dir, const std::string& rev) {
   return tree->out.substr(0, tree->out.find('\n'));
 }
 
-std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err) {
+std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err,
+                                         bool show_warnings) {
   auto ws = std::make_unique<Workspace>();
   ws->env = clients::ProcessEnvironment();
   ws->commit = GitCommit(o.dir, o.rev);
@@ -232,7 +228,11 @@ std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* com
     std::error_code ec;
     fs::remove_all(export_root, ec);
   }
-  err << loaded.diags.RenderAll();
+  if (show_warnings) {
+    err << loaded.diags.RenderAll();
+  } else {
+    err << ErrorsOnly(loaded.diags);
+  }
   if (loaded.diags.HasErrors()) {
     err << "galley " << command << ": " << o.dir << " is not valid; nothing done\n";
     return nullptr;

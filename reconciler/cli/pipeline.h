@@ -14,7 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/diagnostics.h"
 #include "base/status.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "clients/consul_client.h"
 #include "clients/endpoints.h"
@@ -35,12 +37,17 @@ struct TargetOptions {
   std::string consul;
 };
 
-// The usage lines of the shared options (for each command's --help).
-extern const char kTargetOptionsUsage[];
+// Declares the shared options in a command's table: --env and --target (when `select`),
+// --marathon, --consul, --state and --rev (when `rev`).
+struct TargetOptionSet {
+  bool select = true;
+  bool rev = true;
+};
+void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set = {});
 
-// Consumes args[*i] (and its value) when it is a shared option: 1 consumed, 0 not a shared
-// option, -1 error (printed to err as "galley <command>: ...").
-int ParseTargetOption(const Args& args, size_t* i, TargetOptions* o, const char* command, std::ostream& err);
+// The errors of `diags` and their count, without the warnings (which are for validate, plan
+// and apply of a repository).
+std::string ErrorsOnly(const Diagnostics& diags);
 
 // Colour only on a terminal: not with --no-color, NO_COLOR set, or output not stdout.
 bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out);
@@ -75,10 +82,12 @@ struct Workspace {
   std::string state_path;
 };
 
-// Loads and validates the repository (diagnostics go to err), checks --env/--target names,
-// resolves the endpoints and opens the store (marking crashed runs interrupted). nullptr
-// after printing "galley <command>: ..." on failure.
-std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err);
+// Loads and validates the repository (errors go to err; warnings too with `show_warnings`,
+// for the commands that act on the desired state: plan and apply, not drift or lock),
+// checks --env/--target names, resolves the endpoints and opens the store (marking crashed
+// runs interrupted). nullptr after printing "galley <command>: ..." on failure.
+std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err,
+                                         bool show_warnings = false);
 
 // Opens only the clients and the store (for `apply PLANFILE`, which needs no repository):
 // endpoints from flags, environment and, when given, the platform file's defaults.

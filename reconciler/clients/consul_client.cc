@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/base64.h"
 #include "base/strings.h"
 #include "clients/http_support.h"
 
@@ -236,8 +237,9 @@ class HttpConsulClient : public ConsulClient {
           return Status::Unavailable(reply.context + ": unexpected response: Value of key " +
                                      Quote(entry.key) + " is not a string");
         }
-        auto decoded = internal::Base64Decode(v->get_ref<const std::string&>());
-        if (!decoded) {
+        // Padding optional: some proxies re-encode Consul's answers without '='.
+        auto decoded = Base64Decode(v->get_ref<const std::string&>(), Base64Strictness::kPaddingOptional);
+        if (!decoded.ok()) {
           return Status::Unavailable(reply.context + ": unexpected response: Value of key " +
                                      Quote(entry.key) + " is not base64");
         }
@@ -339,7 +341,7 @@ class HttpConsulClient : public ConsulClient {
     for (const KvTxnOp& op : ops) {
       Json kv = {{"Verb", VerbName(op.verb)}, {"Key", TxnKey(op.key)}};
       if (op.verb == KvTxnOp::Verb::kSet || op.verb == KvTxnOp::Verb::kCas) {
-        kv["Value"] = internal::Base64Encode(op.value);  // base64 in a txn, unlike PUT /v1/kv
+        kv["Value"] = Base64Encode(op.value);  // base64 in a txn, unlike PUT /v1/kv
       }
       if (op.verb == KvTxnOp::Verb::kCas || op.verb == KvTxnOp::Verb::kDeleteCas ||
           op.verb == KvTxnOp::Verb::kCheckIndex) {

@@ -3,7 +3,6 @@
 
 #include <cctype>
 
-#include "base/base64.h"
 #include "net/http_types.h"
 
 namespace galley::clients::internal {
@@ -28,19 +27,6 @@ std::string OneLine(std::string_view s, size_t max) {
     out += "...";
   }
   return out;
-}
-
-std::string Base64Encode(std::string_view bytes) { return galley::Base64Encode(bytes); }
-
-std::optional<std::string> Base64Decode(std::string_view text) {
-  // Strict, as Consul writes it; unpadded input is padded first (some proxies strip '=').
-  auto strict = galley::Base64Decode(text);
-  if (strict.ok()) return std::move(strict).value();
-  std::string padded(text);
-  while (padded.size() % 4 != 0) padded += '=';
-  auto lenient = galley::Base64Decode(padded);
-  if (lenient.ok()) return std::move(lenient).value();
-  return std::nullopt;
 }
 
 Status MakeStatus(StatusCode code, std::string message) {

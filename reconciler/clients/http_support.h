@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal helpers shared by the Marathon and Consul clients (not part of clients/' public
-// interface): base64, JSON bodies parsed into Status errors that name the endpoint, HTTP
+// interface): JSON bodies parsed into Status errors that name the endpoint, HTTP
 // status → StatusCode mapping, and error-body summaries. Pure functions; thread-safe.
 #pragma once
 
@@ -15,10 +15,6 @@
 #include "net/http_client.h"
 
 namespace galley::clients::internal {
-
-std::string Base64Encode(std::string_view bytes);
-// Standard alphabet; padding optional. nullopt on any other character.
-std::optional<std::string> Base64Decode(std::string_view text);
 
 // A Status with an explicit code (Status's constructor is private).
 Status MakeStatus(StatusCode code, std::string message);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "base/base64.h"
 #include "base/strings.h"
 #include "clients/http_support.h"
 
@@ -214,7 +215,7 @@ class HttpMarathonClient : public MarathonClient {
       auth_ = "token=" + endpoint_.token;
     } else if (!endpoint_.basic_user.empty()) {
       auth_ =
-          "Basic " + internal::Base64Encode(endpoint_.basic_user + ":" + endpoint_.basic_password);
+          "Basic " + Base64Encode(endpoint_.basic_user + ":" + endpoint_.basic_password);
     }
   }
 

@@ -69,7 +69,32 @@ constexpr char kUsage[] =
     "usage: galley-wrapper [--watch] [--consul-timeout SECONDS] [--debounce SECONDS] [--watch-wait SECONDS]\n"
     "                      <marathon> <consul> <prefix> <command> [args...]\n";
 
+constexpr char kHelp[] =
+    "\n"
+    "Runs <command> with every Consul KV key under <prefix>/ exported as an environment variable\n"
+    "(named by the key's last path segment; names that cannot be variables are skipped with a\n"
+    "warning). The container-side equivalent of the platform's service-wrapper.sh.\n"
+    "\n"
+    "arguments:\n"
+    "  <marathon>                 Marathon address: host:port (\"dockerhost:18080\") or an http:// URL\n"
+    "  <consul>                   Consul address, the same way\n"
+    "  <prefix>                   the KV prefix, e.g. app/production/test-server\n"
+    "  <command> [args...]        run as a child (no shell); signals are forwarded to it\n"
+    "\n"
+    "options (before <marathon>; `--` ends them):\n"
+    "  --watch                    restart the app through Marathon (POST /v2/apps/<id>/restart,\n"
+    "                             id from $MARATHON_APP_ID) when the exported variables change\n"
+    "  --consul-timeout SECONDS   how long to retry Consul at start (default 30)\n"
+    "  --debounce SECONDS         quiet time after a change before restarting (default 2)\n"
+    "  --watch-wait SECONDS       blocking-query wait (default 60)\n"
+    "  -h, --help                 print this help\n"
+    "\n"
+    "environment: CONSUL_HTTP_TOKEN (sent as X-Consul-Token), MARATHON_APP_ID (with --watch).\n"
+    "exit status: the command's; 128+N when signal N killed it; 1 on bad arguments or when Consul\n"
+    "cannot be read in time; 127 when the command cannot be executed.\n";
+
 struct Config {
+  bool help = false;
   bool watch = false;
   double consul_timeout = 30;
   double debounce = 2;
@@ -125,20 +150,30 @@ Result<Config> ParseArgs(int argc, char** argv) {
       ++i;
       break;
     }
+    if (a == "-h" || a == "--help") {
+      c.help = true;
+      return c;
+    }
     if (a.size() < 2 || a.compare(0, 2, "--") != 0) break;
-    if (a == "--watch") {
+    std::optional<std::string> inline_value;  // --name=value
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      inline_value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    if (a == "--watch" && !inline_value) {
       c.watch = true;
       continue;
     }
     if (a == "--consul-timeout" || a == "--debounce" || a == "--watch-wait") {
-      if (i + 1 >= argc) return Status::InvalidArgument(a + " needs a value");
-      std::string v = argv[++i];
+      if (!inline_value && i + 1 >= argc) return Status::InvalidArgument(a + " needs a value");
+      std::string v = inline_value ? *inline_value : argv[++i];
       auto secs = ParseSeconds(v);
       if (!secs) return Status::InvalidArgument(a + " needs a number of seconds, got '" + v + "'");
       (a == "--consul-timeout" ? c.consul_timeout : a == "--debounce" ? c.debounce : c.watch_wait) = *secs;
       continue;
     }
-    return Status::InvalidArgument("unknown option " + a);
+    return Status::InvalidArgument("unknown option " + a + (a == "--watch" ? " (it takes no value)" : "") +
+                                   " (galley-wrapper --help lists the options)");
   }
   std::vector<std::string> rest(argv + i, argv + argc);
   if (rest.size() < 4) {
@@ -394,6 +429,10 @@ int Run(int argc, char** argv) {
     Log(config.status().message());
     std::cerr << kUsage;
     return 1;
+  }
+  if (config->help) {
+    std::cout << kUsage << kHelp << std::flush;
+    return 0;
   }
   const Config& c = *config;
 

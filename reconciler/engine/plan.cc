@@ -49,10 +49,11 @@ struct Style {
   }
 };
 
-const char* Symbol(ActionKind k) {
-  switch (k) {
-    case ActionKind::kAppCreate:
-    case ActionKind::kKvPut: return "+";
+// A KV put of a key that exists (planned against a ModifyIndex) is an update: '~', as for apps.
+const char* Symbol(const Action& a) {
+  switch (a.kind) {
+    case ActionKind::kAppCreate: return "+";
+    case ActionKind::kKvPut: return a.token == "0" || a.token.empty() ? "+" : "~";
     case ActionKind::kAppDelete:
     case ActionKind::kKvDelete: return "-";
     case ActionKind::kAppRestart: return "±";
@@ -293,6 +294,15 @@ std::string Canonical(const json& doc) {
   return SafeDump(body);
 }
 
+constexpr size_t kLineWidth = 120;  // a field change longer than this is shown over several lines
+constexpr size_t kWrapWidth = 100;  // ... of at most this many bytes of value each
+
+// One side of a field change as shown: the whole value, "(sensitive)" or "(absent)".
+std::string ValueText(const Action& a, const FieldChange& c, bool after) {
+  if (!(after ? c.after_present : c.before_present)) return "(absent)";
+  return a.sensitive ? "(sensitive)" : DisplayValue(after ? c.after : c.before);
+}
+
 }  // namespace
 
 json SignPlanDocument(const json& doc, const std::string& platform_key) {
@@ -360,20 +370,32 @@ std::string RenderPlanText(const Plan& p, bool color) {
                     std::to_string(p.observed_apps) + " live apps and " + std::to_string(p.observed_keys) +
                     " keys observed in " + std::to_string(p.requests) + " requests)\n";
   if (p.dirty) out += st.Wrap("33", "warning: ") + DirtyNote(p) + "\n";
-  for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + w + "\n";
+  for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + Printable(w) + "\n";
   if (!p.actions.empty()) out += "\n";
   for (const auto& a : p.actions) {
-    std::string head = std::string(Symbol(a.kind)) + " " + Verb(a) + " " +
-                       (IsAppAction(a.kind) ? "marathon app " : "consul key ") + a.target;
+    std::string head = std::string(Symbol(a)) + " " + Verb(a) + " " +
+                       (IsAppAction(a.kind) ? "marathon app " : "consul key ") + Printable(a.target);
     out += st.Wrap(ColorOf(a.kind), head) + "   (" + ReasonName(a.reason) + ")\n";
     size_t width = 0;
     for (const auto& c : a.changes) width = std::max(width, FieldName(c.pointer).size());
     width = std::min<size_t>(width, 48);
     for (const auto& c : a.changes) {
-      std::string name = FieldName(c.pointer);
+      std::string name = Printable(FieldName(c.pointer));
       std::string line = "      " + name + ":" + std::string(width > name.size() ? width - name.size() : 0, ' ') + " ";
-      std::string before = c.before_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.before)) : "(absent)";
-      std::string after = c.after_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.after)) : "(absent)";
+      std::string before = ValueText(a, c, false), after = ValueText(a, c, true);
+      if (line.size() + before.size() + after.size() + 5 > kLineWidth) {
+        // Too long for one line: each side whole on its own lines, so it can be reviewed.
+        out += "      " + name + ":\n";
+        auto side = [&](const char* mark, const std::string& v, const char* colour) {
+          auto lines = WrapLine(v, kWrapWidth);
+          for (size_t i = 0; i < lines.size(); ++i) {
+            out += std::string("        ") + (i == 0 ? mark : " ") + " " + st.Wrap(colour, lines[i]) + "\n";
+          }
+        };
+        if (c.before_present) side("-", before, "31");
+        if (c.after_present) side("+", after, "32");
+        continue;
+      }
       if (!c.before_present) {
         line += st.Wrap("32", after);
       } else if (!c.after_present) {
@@ -383,7 +405,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
       }
       out += line + "\n";
     }
-    for (const auto& n : a.notes) out += "      note: " + n + "\n";
+    for (const auto& n : a.notes) out += "      note: " + Printable(n) + "\n";
     if (!a.depends_on.empty()) {
       std::string deps;
       for (const auto& d : a.depends_on) deps += (deps.empty() ? "" : ", ") + d;
@@ -393,7 +415,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
   auto section = [&](const char* title, const std::vector<PlanItem>& items) {
     if (items.empty()) return;
     out += std::string("\n") + title + "\n";
-    for (const auto& i : items) out += "  " + i.target + ": " + i.why + "\n";
+    for (const auto& i : items) out += "  " + Printable(i.target) + ": " + Printable(i.why) + "\n";
   };
   section("Drift reported, not reverted (policy: report):", p.drift_reported);
   section("Unmanaged, never touched:", p.unmanaged);
@@ -406,20 +428,31 @@ std::string RenderPlanMarkdown(const Plan& p) {
   std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +
                     "\n\n**" + Summary(p) + "**\n";
   if (p.dirty) out += "\n> :warning: " + DirtyNote(p) + "\n";
-  for (const auto& w : p.warnings) out += "\n> :warning: " + w + "\n";
+  for (const auto& w : p.warnings) out += "\n> :warning: " + Printable(w) + "\n";
   if (!p.actions.empty()) {
     out += "\n| | action | target | reason |\n|---|---|---|---|\n";
     for (const auto& a : p.actions) {
-      out += std::string("| `") + Symbol(a.kind) + "` | " + Verb(a) + " | " + MarkdownCode(a.target) + " | " +
+      out += std::string("| `") + Symbol(a) + "` | " + Verb(a) + " | " + MarkdownCode(a.target) + " | " +
              ReasonName(a.reason) + " |\n";
     }
     out += "\n<details><summary>Field changes</summary>\n\n```diff\n";
+    // A hunk header per action, then each field's old value as '-' lines and its new value
+    // as '+' lines, whole and wrapped; every line starts with "@@", '-' or '+', so nothing
+    // from a value can close the fence.
     for (const auto& a : p.actions) {
-      out += std::string(Symbol(a.kind) == std::string("-") ? "-" : "+") + " " + Verb(a) + " " + a.target + "\n";
+      out += std::string("@@ ") + Symbol(a) + " " + Verb(a) + " " + Printable(a.target) + " (" +
+             ReasonName(a.reason) + ") @@\n";
       for (const auto& c : a.changes) {
-        std::string before = c.before_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.before)) : "(absent)";
-        std::string after = c.after_present ? (a.sensitive ? "(sensitive)" : ShortValue(c.after)) : "(absent)";
-        out += "    " + FieldName(c.pointer) + ": " + before + " -> " + after + "\n";
+        std::string name = Printable(FieldName(c.pointer));
+        auto side = [&](char mark, const std::string& v) {
+          auto lines = WrapLine(v, kWrapWidth);
+          for (size_t i = 0; i < lines.size(); ++i) {
+            out += std::string(1, mark) + (i == 0 ? " " + name + ": " : std::string(name.size() + 3, ' ')) +
+                   lines[i] + "\n";
+          }
+        };
+        if (c.before_present) side('-', ValueText(a, c, false));
+        if (c.after_present) side('+', ValueText(a, c, true));
       }
     }
     out += "```\n\n</details>\n";

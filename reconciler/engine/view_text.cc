@@ -4,12 +4,39 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/unicode.h"
+
 namespace galley::engine {
 
+std::string DisplayValue(const nlohmann::json& v) { return EscapeInvisible(SafeDump(v)); }
+
 std::string ShortValue(const nlohmann::json& v) {
-  std::string s = SafeDump(v);
-  if (s.size() > 120) s = s.substr(0, 117) + "...";
+  std::string s = DisplayValue(v);
+  if (s.size() > 120) {
+    size_t cut = 117;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    s = s.substr(0, cut) + "...";
+  }
   return s;
+}
+
+std::vector<std::string> WrapLine(const std::string& text, size_t width) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  width = std::max<size_t>(width, 8);
+  while (text.size() - start > width) {
+    size_t cut = start + width;
+    size_t comma = text.rfind(',', cut - 1);
+    if (comma != std::string::npos && comma >= start + width / 2) {
+      cut = comma + 1;
+    } else {
+      while (cut > start + 1 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    }
+    lines.push_back(text.substr(start, cut - start));
+    start = cut;
+  }
+  lines.push_back(text.substr(start));
+  return lines;
 }
 
 std::string FieldName(const std::string& pointer) {
@@ -43,7 +70,7 @@ std::string ShortCommit(const std::string& c) {
 std::string MarkdownCode(const std::string& s) {
   std::string out;
   for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
-  return "`" + out + "`";
+  return "`" + Printable(out) + "`";
 }
 
 std::string SafeDump(const nlohmann::json& v, int indent) {
@@ -53,7 +80,7 @@ std::string SafeDump(const nlohmann::json& v, int indent) {
 std::string Printable(const std::string& s) {
   std::string out;
   for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  return out;
+  return EscapeInvisible(out);
 }
 
 }  // namespace galley::engine

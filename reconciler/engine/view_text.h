@@ -5,14 +5,21 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace galley::engine {
 
-// JSON-encoded (so control characters and escapes in live values cannot reach the
-// terminal), at most 120 characters.
+// JSON-encoded, whole, with invisible and bidirectional format characters escaped (so
+// control characters, escapes and bidi overrides in live values cannot reach the terminal or
+// a review). DisplayValue is whole; ShortValue at most 120 characters.
+std::string DisplayValue(const nlohmann::json& v);
 std::string ShortValue(const nlohmann::json& v);
+
+// `text` (one line, no newlines) cut into lines of at most `width` bytes, after a ',' where
+// one is in the second half of a line, never inside a UTF-8 sequence. At least one line.
+std::vector<std::string> WrapLine(const std::string& text, size_t width);
 
 // "/labels/version" → "labels.version"; "/healthChecks/0/path" → "healthChecks[0].path";
 // "" → "(whole)".
@@ -21,10 +28,12 @@ std::string FieldName(const std::string& pointer);
 // "3f61674b7e35" or "3f61674b7e35-dirty".
 std::string ShortCommit(const std::string& commit);
 
-// A Markdown code span that characters from live objects cannot break out of.
+// A Markdown code span that characters from live objects cannot break out of (control and
+// invisible characters escaped as by Printable).
 std::string MarkdownCode(const std::string& s);
 
-// Control characters replaced by '?'.
+// Control characters replaced by '?', invisible and bidirectional format characters
+// escaped (U+202E as backslash-u202e).
 std::string Printable(const std::string& s);
 
 // JSON text that never throws: invalid UTF-8 in strings (live values can hold anything) is

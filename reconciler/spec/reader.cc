@@ -2,10 +2,12 @@
 #include "spec/reader.h"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 
+#include "base/duration.h"
 #include "base/strings.h"
 
 namespace galley::spec {
@@ -241,39 +243,23 @@ std::optional<int> Reader::DurationSeconds(const Field& f) {
     return std::nullopt;
   }
   const std::string& s = f.value.Scalar();
-  long long total = 0;
-  size_t i = 0;
-  int last_rank = 4;  // h=3, m=2, s=1; units must descend
-  bool ok = !s.empty();
-  while (ok && i < s.size()) {
-    size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    if (i == start || i - start > 9 || i >= s.size()) {
-      ok = false;
-      break;
-    }
-    long long n = std::stoll(s.substr(start, i - start));
-    int rank = s[i] == 'h' ? 3 : s[i] == 'm' ? 2 : s[i] == 's' ? 1 : 0;
-    if (rank == 0 || rank >= last_rank) {
-      ok = false;
-      break;
-    }
-    if (rank == 2 && i + 1 < s.size() && s[i + 1] == 's') {  // "500ms"
+  // galley's one duration grammar, as for the CLI's flags (base/duration.h).
+  auto parsed = ParseDuration(s);
+  if (!parsed.ok()) {
+    bool subsecond = false;  // "500ms", "10us": a Go duration in a unit galley does not take
+    for (const char* unit : {"ms", "us", "ns", "\xC2\xB5s", "\xCE\xBCs"}) subsecond |= s.find(unit) != std::string::npos;
+    if (subsecond && ParseGoDuration(s).ok()) {
       Error(f.value_pos, f.path + " is " + Quote(s) + ": Marathon counts whole seconds", expected);
       return std::nullopt;
     }
-    last_rank = rank;
-    total += n * (rank == 3 ? 3600 : rank == 2 ? 60 : 1);
-    ++i;
-  }
-  if (!ok) {
     std::string hint;
-    if (IsPlainScalar(f.value) && s.find_first_not_of("0123456789") == std::string::npos) {
+    if (!s.empty() && IsPlainScalar(f.value) && s.find_first_not_of("0123456789") == std::string::npos) {
       hint = "did you mean " + Quote(s + "s") + "?";
     }
     Error(f.value_pos, f.path + " must be a duration, got " + Describe(f.value), expected, hint);
     return std::nullopt;
   }
+  long long total = parsed->count();
   if (total > 24 * 3600) {
     Error(f.value_pos, f.path + " is out of range: " + s, "at most 24h");
     return std::nullopt;

@@ -153,6 +153,21 @@ TEST(WrapperTest, BadArgumentsFailWithExit1) {
   EXPECT_EQ(bad_opt.exit_code, 1);
 }
 
+// Issue #10: `galley-wrapper --help` said "unknown option".
+TEST(WrapperTest, HelpDescribesArgumentsOptionsAndExitStatus) {
+  for (const char* flag : {"--help", "-h"}) {
+    auto r = galley::testing::RunProcess({kWrapper, flag});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("unknown option"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("usage: galley-wrapper"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--consul-timeout SECONDS"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("MARATHON_APP_ID"), std::string::npos) << r.output;
+  }
+  auto bad = galley::testing::RunProcess({kWrapper, "--consul-timeout=soon", "m:1", "c:2", "app/x", "true"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("--consul-timeout needs a number of seconds, got 'soon'"), std::string::npos) << bad.output;
+}
+
 TEST(WrapperTest, WatchRestartsThroughMarathonOncePerChange) {
   FakeConsul consul;
   FakeMarathon marathon;

@@ -105,6 +105,35 @@ class PlanE2eTest : public ::testing::Test {
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
 };
 
+// Issue #10: a repository warning (here: the kill grace) printed on every command, `lock
+// status` included. It is for the commands that act on the desired state: once per plan,
+// never for drift or lock.
+TEST_F(PlanE2eTest, RepositoryWarningsOncePerPlanNotForDriftOrLock) {
+  galley::testing::TempRepo repo;
+  std::string platform = galley::testing::kMinimalPlatform;
+  platform.replace(platform.find("mesos: {docker_stop_timeout: 30s}\n"), 34, "");
+  repo.Write("galley.yaml", platform);
+  repo.Write("services/web.yaml", galley::testing::kMinimalService);
+  auto count = [](const std::string& s) {
+    size_t n = 0;
+    for (size_t p = s.find("kill grace"); p != std::string::npos; p = s.find("kill grace", p + 1)) ++n;
+    return n;
+  };
+  Out plan = Plan({}, repo.dir());
+  EXPECT_NE(plan.code, cli::kExitError) << plan.err;
+  EXPECT_EQ(count(plan.err), 1u) << plan.err;
+  cli::Args endpoints = {"--marathon", marathon_->base(), "--consul", consul_->base(), "--state",
+                         state_.Path("state.db")};
+  std::ostringstream out, err;
+  cli::Args drift = {repo.dir()};
+  drift.insert(drift.end(), endpoints.begin(), endpoints.end());
+  EXPECT_EQ(cli::RunDrift(drift, out, err), cli::kExitOk) << err.str();
+  cli::Args lock = {"status", repo.dir()};
+  lock.insert(lock.end(), endpoints.begin(), endpoints.end());
+  EXPECT_EQ(cli::RunLock(lock, out, err), cli::kExitOk) << err.str();
+  EXPECT_EQ(count(err.str()), 0u) << err.str();
+}
+
 TEST_F(PlanE2eTest, FreshPlatformPlansCreatesAndPutsThenNothingOnceLive) {
   Out first = Plan();
   ASSERT_EQ(first.code, cli::kExitChanges) << first.err << first.out;

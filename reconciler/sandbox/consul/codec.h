@@ -18,17 +18,17 @@
 #include <nlohmann/json.hpp>
 
 #include "base/base64.h"
+#include "base/duration.h"
 #include "base/status.h"
 
 namespace galley::sandbox::consul {
 
 using Duration = std::chrono::nanoseconds;
 
-// Go's time.ParseDuration: "10s", "1h30m", "1.5s", "300ms", "0". Errors carry Go's text
-// (`time: invalid duration "x"`, `time: missing unit in duration "10"`).
-Result<Duration> ParseGoDuration(std::string_view s);
-// Go's time.Duration.String(): "24h0m0s", "1m30s", "1.5s", "500ms", "0s".
-std::string FormatGoDuration(Duration d);
+// Go's time.ParseDuration and Duration.String() are galley's one duration grammar
+// (base/duration.h), shared with the CLI's flags and the YAML files.
+using galley::FormatGoDuration;
+using galley::ParseGoDuration;
 
 // Go's base64.StdEncoding lives in base/ (shared with galley's own clients).
 using galley::Base64Decode;

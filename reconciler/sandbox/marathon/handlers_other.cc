@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "base/base64.h"
 #include "sandbox/marathon/emulator_impl.h"
 #include "sandbox/marathon/path_id.h"
 
@@ -50,8 +51,8 @@ bool MarathonEmulatorImpl::Authorised(const net::HttpRequest& req) const {
   std::string scheme = auth.substr(0, 6);
   std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
   if (scheme != "basic ") return false;
-  auto decoded = Base64Decode(auth.substr(6));
-  return decoded && *decoded == options_.http_credentials;
+  auto decoded = galley::Base64Decode(auth.substr(6));
+  return decoded.ok() && *decoded == options_.http_credentials;
 }
 
 net::HttpResponse MarathonEmulatorImpl::Route(const net::HttpRequest& req) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sandbox/marathon/util.h"
 
-#include "base/base64.h"
 
 #include <array>
 #include <chrono>
@@ -102,12 +101,6 @@ net::HttpResponse TooDeep() {
   return JsonResponse(400, {{"message", "Invalid JSON"},
                             {"details", "Document nesting depth exceeds the maximum allowed (" +
                                             std::to_string(kMaxJsonDepth) + ")"}});
-}
-
-std::optional<std::string> Base64Decode(std::string_view in) {
-  auto r = galley::Base64Decode(in);
-  if (!r.ok()) return std::nullopt;
-  return std::move(r).value();
 }
 
 bool IsJsonNumber(const Json& j) { return j.is_number(); }

@@ -45,9 +45,6 @@ net::HttpResponse RawJson(int status, std::string body);
 constexpr int kMaxJsonDepth = 1000;
 net::HttpResponse TooDeep();
 
-// Decodes standard base64; nullopt on malformed input.
-std::optional<std::string> Base64Decode(std::string_view in);
-
 // Marathon's double formatting is the JSON number; this keeps integers integral ("1" not
 // "1.0") for fields that are doubles in the model but were given as integers.
 bool IsJsonNumber(const Json& j);

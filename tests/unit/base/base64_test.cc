@@ -25,5 +25,21 @@ TEST(Base64Test, StrictLikeGoWithItsErrorPositions) {
   EXPECT_FALSE(Base64Decode("Z===").ok());
 }
 
+// One decoder with explicit strictness instead of a second, lenient copy in clients/.
+TEST(Base64Test, PaddingOptionalAcceptsAnUnpaddedLastGroupOnly) {
+  constexpr auto kLenient = Base64Strictness::kPaddingOptional;
+  EXPECT_EQ(*Base64Decode("Zm8", kLenient), "fo");
+  EXPECT_EQ(*Base64Decode("Zm9vYg", kLenient), "foob");
+  EXPECT_EQ(*Base64Decode("Zm9vYmE", kLenient), "fooba");
+  EXPECT_EQ(*Base64Decode("Zm8=", kLenient), "fo");
+  EXPECT_EQ(*Base64Decode("Zm9v\r\nYg", kLenient), "foob");
+  EXPECT_EQ(*Base64Decode("", kLenient), "");
+  EXPECT_FALSE(Base64Decode("Z", kLenient).ok());      // one character is never a group
+  EXPECT_FALSE(Base64Decode("Zm9vY", kLenient).ok());
+  EXPECT_FALSE(Base64Decode("Zm8==", kLenient).ok());  // wrong padding is still wrong
+  EXPECT_EQ(Base64Decode("Zm9v!m", kLenient).status().message(), "illegal base64 data at input byte 4");
+  EXPECT_FALSE(Base64Decode("Zm8").ok());  // strict by default
+}
+
 }  // namespace
 }  // namespace galley

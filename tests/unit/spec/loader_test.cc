@@ -310,7 +310,18 @@ TEST(LoaderTest, ParsesDurations) {
   LoadResult r = LoadRepository(t.dir());
   ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
   EXPECT_EQ(r.state.services[0].health->grace_s, 3723);
-  for (const char* bad : {"grace: 10", "grace: 500ms", "grace: 1s2m", "grace: s", "grace: 25h", "grace: [1]"}) {
+  // The one duration grammar (base/duration.h), as in --deadline and --lock-timeout.
+  for (const auto& [text, seconds] :
+       std::vector<std::pair<std::string, int>>{{"1h0m5s", 3605}, {"0s", 0}, {"24h", 86400}, {"90s", 90}}) {
+    std::string b = kMinimalService;
+    b.replace(b.find("grace: 5s"), 9, "grace: " + text);
+    t.Write("services/web.yaml", b);
+    LoadResult ok = LoadRepository(t.dir());
+    ASSERT_FALSE(ok.diags.HasErrors()) << text << "\n" << ok.diags.RenderAll();
+    EXPECT_EQ(ok.state.services[0].health->grace_s, seconds) << text;
+  }
+  for (const char* bad : {"grace: 10", "grace: 500ms", "grace: 1s2m", "grace: s", "grace: 25h", "grace: [1]",
+                          "grace: 1.5s", "grace: 2m1", "grace: -5s", "grace: 1d", "grace: 0"}) {
     std::string b = kMinimalService;
     b.replace(b.find("grace: 5s"), 9, bad);
     t.Write("services/web.yaml", b);
