@@ -22,6 +22,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/pipeline.h"
 #include "clients/consul_client.h"
 #include "clients/endpoints.h"
 #include "engine/run_history.h"
@@ -278,7 +279,7 @@ std::string StringAt(const json& e, const char* key) {
 // `history --platform`: the applies kept in Consul (engine/run_history.h), newest first.
 int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
   spec::LoadResult repo = spec::LoadRepository(o.dir);
-  err << repo.diags.RenderAll();
+  err << ErrorsOnly(repo.diags);  // repository warnings are for validate, plan and apply
   if (repo.diags.HasErrors()) {
     err << "galley history: " << o.dir << " is not valid; it names the platform\n";
     return kExitError;
