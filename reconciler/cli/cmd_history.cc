@@ -283,6 +283,20 @@ std::string StringAt(const json& e, const char* key) {
   return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : "";
 }
 
+// The runs' table, each row followed by its CI run URL and its error, when it has them.
+void PrintRunTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows,
+                   const std::vector<std::string>& urls, const std::vector<std::string>& errors) {
+  std::string table = Table(rows, "");
+  size_t pos = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    size_t end = table.find('\n', pos);
+    out << table.substr(pos, end - pos + 1);
+    if (!urls[i].empty()) out << "    " << Printable(urls[i], 300) << "\n";
+    if (!errors[i].empty()) out << "    error: " << Printable(errors[i]) << "\n";
+    pos = end + 1;
+  }
+}
+
 // `history --platform`: the applies kept in Consul (engine/run_history.h), newest first.
 int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
   spec::LoadResult repo = spec::LoadRepository(o.dir);
@@ -340,15 +354,7 @@ int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
     urls.push_back(StringAt(e, "ci_url"));
     errors.push_back(StringAt(e, "error"));
   }
-  std::string table = Table(rows, "");
-  size_t pos = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    size_t end = table.find('\n', pos);
-    out << table.substr(pos, end - pos + 1);
-    if (!urls[i].empty()) out << "    " << Printable(urls[i], 300) << "\n";
-    if (!errors[i].empty()) out << "    error: " << Printable(errors[i]) << "\n";
-    pos = end + 1;
-  }
+  PrintRunTable(out, rows, urls, errors);
   return kExitOk;
 }
 
@@ -501,16 +507,7 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     errors.push_back(ErrorOf(summary));
     urls.push_back(r.ci_url);
   }
-  std::string table = Table(rows, "");
-  // Each failed run's error under its row.
-  size_t pos = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    size_t end = table.find('\n', pos);
-    out << table.substr(pos, end - pos + 1);
-    if (!urls[i].empty()) out << "    " << Printable(urls[i], 300) << "\n";
-    if (!errors[i].empty()) out << "    error: " << Printable(errors[i]) << "\n";
-    pos = end + 1;
-  }
+  PrintRunTable(out, rows, urls, errors);
   if (runs->size() == static_cast<size_t>(o.limit)) {
     out << "\n(the newest " << o.limit << " runs; --limit N shows more, --run ID one run's actions)\n";
   }
