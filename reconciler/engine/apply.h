@@ -42,6 +42,7 @@
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "clients/marathon_client.h"
+#include "engine/events.h"
 #include "engine/plan.h"
 #include "model/live_state.h"
 #include "store/state_store.h"
@@ -122,6 +123,8 @@ struct ApplyOptions {
   // Reads a secret at apply time: "env:NAME" / "file:/path" → the value, or an error naming it.
   std::function<Result<std::string>(const std::string& source)> read_secret;
   std::function<void(const std::string& line)> progress;  // one line per event; may be empty
+  // Typed progress (engine/events.h); may be null. Replaces `progress`.
+  ApplyEventSink* events = nullptr;
   std::function<bool()> should_stop;                      // e.g. the platform lock was lost
   // Called before every write to Marathon or Consul (retries and rollbacks included): an
   // error (the platform lock is gone) stops the apply and the write is not sent. May be empty.
@@ -143,9 +146,6 @@ struct ApplyRecords {
   // galley's records in Consul as observed (key → JSON text), merged into on each success.
   std::map<std::string, std::string> consul_records;
 };
-
-enum class StepState { kApplied, kFailed, kNotAttempted, kInterrupted };
-const char* StepStateName(StepState s);  // "applied", "failed", "not attempted", "interrupted"
 
 struct ActionOutcome {
   std::string action_id;
