@@ -83,7 +83,8 @@ class Workflow {
     if (run_ > 0) (void)d_.store->FinishRun(run_, outcome, SafeDump(summary));
     // Consul keeps the platform's applies that tried something: those that started writing,
     // and those that failed while holding the lock (not the ones with nothing to do).
-    if (history_started_ || (outcome != "ok" && outcome != "not-confirmed")) RecordOnPlatform(outcome, summary);
+    if (history_started_ || (outcome != "ok" && outcome != "not-confirmed"))
+      RecordOnPlatform(outcome, summary);
   }
 
   // Adds or updates this apply's entry in the platform's history in Consul
@@ -94,7 +95,8 @@ class Workflow {
     if (outcome == "running") history_started_ = true;
     json e = history_entry_;
     e["outcome"] = outcome;
-    if (outcome != "running") e["finished_at"] = store::FormatTimestamp(std::chrono::system_clock::now());
+    if (outcome != "running")
+      e["finished_at"] = store::FormatTimestamp(std::chrono::system_clock::now());
     for (const char* k : {"applied", "failed", "not_attempted", "interrupted", "recovered"}) {
       if (summary.contains(k) && summary[k].is_number_integer()) e[k] = summary[k];
     }
@@ -102,18 +104,22 @@ class Workflow {
       e["error"] = summary["error"].get<std::string>().substr(0, 500);
     }
     Status s = platform_history_->Record(e);
-    if (!s.ok()) Emit(EventKind::kWarning, "warning: the platform's apply history in Consul: " + s.message());
+    if (!s.ok())
+      Emit(EventKind::kWarning, "warning: the platform's apply history in Consul: " + s.message());
   }
 
   // Ends the run with `outcome` and `message`, recorded as failed with `detail`.
-  ReconcileResult Stop(ReconcileOutcome outcome, const std::string& message, json detail = json::object()) {
+  ReconcileResult Stop(ReconcileOutcome outcome, const std::string& message,
+                       json detail = json::object()) {
     detail["error"] = message;
     Finish("failed", detail);
     result_.outcome = outcome;
     result_.message = message;
     return Done();
   }
-  ReconcileResult Fail(const std::string& message) { return Stop(ReconcileOutcome::kFailed, message); }
+  ReconcileResult Fail(const std::string& message) {
+    return Stop(ReconcileOutcome::kFailed, message);
+  }
 
   // Releases the lock (after the run is finished: the history entry is written under it).
   ReconcileResult Done() {
@@ -129,7 +135,8 @@ class Workflow {
   // ---- steps --------------------------------------------------------------------------
 
   std::optional<ReconcileResult> TakeLock();
-  std::optional<ReconcileResult> MakeOrCheckPlan(Observation observed, bool key_exists, const std::string& hmac_key);
+  std::optional<ReconcileResult> MakeOrCheckPlan(Observation observed, bool key_exists,
+                                                 const std::string& hmac_key);
 
   const ReconcileRequest& r_;
   const ReconcileDeps& d_;
@@ -154,13 +161,14 @@ std::optional<ReconcileResult> Workflow::TakeLock() {
   auto acquired = PlatformLock::Acquire(lock_consul, *d_.store, lo);
   if (!acquired.ok()) {
     bool held = acquired.status().code() == StatusCode::kConflict;
-    return Stop(held ? ReconcileOutcome::kLockHeld : ReconcileOutcome::kFailed, acquired.status().message());
+    return Stop(held ? ReconcileOutcome::kLockHeld : ReconcileOutcome::kFailed,
+                acquired.status().message());
   }
   lock_owner_ = std::move(acquired).value();
   lock_ = lock_owner_.get();
   for (const auto& note : lock_->taken_over()) Emit(EventKind::kWarning, note);
-  platform_history_ =
-      std::make_unique<PlatformHistory>(*d_.consul, r_.platform.name, r_.platform.history.platform_applies);
+  platform_history_ = std::make_unique<PlatformHistory>(*d_.consul, r_.platform.name,
+                                                        r_.platform.history.platform_applies);
   history_entry_ = {{"id", RandomHex(8)},
                     {"run", run_},
                     {"who", r_.origin.who},
@@ -201,9 +209,10 @@ std::optional<ReconcileResult> Workflow::MakeOrCheckPlan(Observation observed, b
     stale.insert(stale.begin(), "the plan was already applied (" + **applied + ")");
   }
   if (!stale.empty()) {
-    return Stop(ReconcileOutcome::kStalePlan,
-                "the plan in " + r_.saved_plan_name + " is stale; plan again:\n  " + Join(stale, "\n  "),
-                json{{"stale", true}});
+    return Stop(
+        ReconcileOutcome::kStalePlan,
+        "the plan in " + r_.saved_plan_name + " is stale; plan again:\n  " + Join(stale, "\n  "),
+        json{{"stale", true}});
   }
   return std::nullopt;
 }
@@ -262,7 +271,8 @@ ReconcileResult Workflow::Run() {
     settle.interrupted = nullptr;
     settle.progress = RecoveryBridge();
     auto recovered = RecoverInterrupted(observed->live, *target, records, settle);
-    if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
+    if (!recovered.ok())
+      return Fail("resolving an interrupted apply: " + recovered.status().message());
     for (const auto& line : *recovered) Emit(EventKind::kRecovered, "recovered: " + line);
     recovered_ = static_cast<int>(recovered->size());
     if (!recovered->empty()) {
@@ -272,18 +282,23 @@ ReconcileResult Workflow::Run() {
     }
   }
 
-  if (auto stopped = MakeOrCheckPlan(std::move(*observed), key_exists, hmac_key)) return std::move(*stopped);
+  if (auto stopped = MakeOrCheckPlan(std::move(*observed), key_exists, hmac_key))
+    return std::move(*stopped);
   Plan& plan = result_.plan;
   if (d_.show_plan) d_.show_plan(plan);
   if (!plan.HasChanges()) {
-    Finish("ok", json{{"actions", 0}, {"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"recovered", recovered_}});
+    Finish("ok", json{{"actions", 0},
+                      {"applied", 0},
+                      {"failed", 0},
+                      {"not_attempted", 0},
+                      {"recovered", recovered_}});
     result_.outcome = ReconcileOutcome::kNothingToDo;
     return Done();
   }
   // Every secret the apply reads, checked at once: all missing ones named in one run.
   if (auto unreadable = UnreadableSecrets(plan, r_.apply.read_secret); !unreadable.empty()) {
-    return Fail(Plural(unreadable.size(), " secret", " secrets") + " cannot be read; nothing applied:\n  " +
-                Join(unreadable, "\n  "));
+    return Fail(Plural(unreadable.size(), " secret", " secrets") +
+                " cannot be read; nothing applied:\n  " + Join(unreadable, "\n  "));
   }
   // A change that failed to deploy last time is not redeployed by every periodic apply:
   // it is held (the rest applies) and the run exits 5. A saved plan applies whole or not
@@ -291,14 +306,15 @@ ReconcileResult Workflow::Run() {
   Plan checked = plan;  // a saved plan is checked against the journal as it is now
   if (Status s = AnnotateFailures(*d_.store, checked); !s.ok()) return Fail(s.message());
   if (auto refused = RetryRefusals(checked); !refused.empty() && r_.retry_failed) {
-    Emit(EventKind::kPhase,
-         "Retrying " + Plural(refused.size(), " change", " changes") + " that failed to deploy before (--retry-failed)");
+    Emit(EventKind::kPhase, "Retrying " + Plural(refused.size(), " change", " changes") +
+                                " that failed to deploy before (--retry-failed)");
   } else if (!refused.empty()) {
     held_ = saved ? refused : HoldFailed(plan);
-    std::string msg = std::string("not retrying ") + (refused.size() == 1 ? "a change" : "changes") +
-                      " that failed to deploy (fix the desired state: any change to it is applied; or retry with "
-                      "--retry-failed):\n  " +
-                      Join(held_, "\n  ");
+    std::string msg =
+        std::string("not retrying ") + (refused.size() == 1 ? "a change" : "changes") +
+        " that failed to deploy (fix the desired state: any change to it is applied; or retry with "
+        "--retry-failed):\n  " +
+        Join(held_, "\n  ");
     Emit(EventKind::kWarning, msg);
     if (saved || !plan.HasChanges()) {
       Finish("failed", json{{"error", msg}, {"retry_refused", held_}});
@@ -306,13 +322,14 @@ ReconcileResult Workflow::Run() {
       result_.message = msg;
       return Done();
     }
-    Emit(EventKind::kPhase, "Held back " + Plural(held_.size(), " action", " actions") + "; applying the other " +
-                                std::to_string(plan.actions.size()));
+    Emit(EventKind::kPhase, "Held back " + Plural(held_.size(), " action", " actions") +
+                                "; applying the other " + std::to_string(plan.actions.size()));
   }
   auto violations = SafetyViolations(plan, apps_per_env_);
   if (!violations.empty() && !r_.allow_large) {
-    return Stop(ReconcileOutcome::kTooLarge,
-                "refusing a large disruptive change without --allow-large:\n  " + Join(violations, "\n  "));
+    return Stop(
+        ReconcileOutcome::kTooLarge,
+        "refusing a large disruptive change without --allow-large:\n  " + Join(violations, "\n  "));
   }
   if (d_.confirm && !dry && !saved) {
     if (!d_.confirm(plan)) {
@@ -328,7 +345,8 @@ ReconcileResult Workflow::Run() {
     std::vector<std::string> moved = StaleReasons(plan, again->live);
     if (!moved.empty()) {
       return Stop(ReconcileOutcome::kStalePlan,
-                  "the platform changed while the plan waited for confirmation; nothing applied, plan again:\n  " +
+                  "the platform changed while the plan waited for confirmation; nothing applied, "
+                  "plan again:\n  " +
                       Join(moved, "\n  "),
                   json{{"stale", true}});
     }
@@ -340,7 +358,8 @@ ReconcileResult Workflow::Run() {
     hmac_key = records.hmac_key = *key;
   }
   // A plan made before the platform had its HMAC key: the config digests are computed now.
-  if (Status s = ResolveConfigDigests(plan, hmac_key, r_.apply.read_secret); !s.ok()) return Fail(s.message());
+  if (Status s = ResolveConfigDigests(plan, hmac_key, r_.apply.read_secret); !s.ok())
+    return Fail(s.message());
   // The plan is saved (a saved plan file may already be: same digest) and marked applied
   // once the run has written something, so a plan refused by the safety rails, a missing
   // secret or a Marathon that took nothing can still be applied later.
@@ -352,7 +371,9 @@ ReconcileResult Workflow::Run() {
   ao.before_write = [held] { return held ? held->Confirm() : Status::Ok(); };
   if (dry) {
     ao.poll_interval = std::chrono::milliseconds(0);
-    std::string schedule = "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";
+    std::string schedule =
+        "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on "
+        "succeeded):\n";
     int n = 0;
     for (const auto& wave : ScheduleWaves(plan)) {
       schedule += "  wave " + std::to_string(++n) + ":\n";
@@ -362,9 +383,10 @@ ReconcileResult Workflow::Run() {
   } else {
     history_entry_["actions"] = plan.actions.size();
     RecordOnPlatform("running", json::object());
-    Emit(EventKind::kPhase, "\nApplying " + Plural(plan.actions.size(), " action", " actions") + " (at most " +
-                                std::to_string(ao.concurrency) + " at once, deadline " +
-                                std::to_string(ao.app_deadline.count()) + " s per app)");
+    Emit(EventKind::kPhase, "\nApplying " + Plural(plan.actions.size(), " action", " actions") +
+                                " (at most " + std::to_string(ao.concurrency) +
+                                " at once, deadline " + std::to_string(ao.app_deadline.count()) +
+                                " s per app)");
   }
   ApplyResult result = ExecutePlan(plan, *target, ao, records);
   if (!dry && result.applied + result.interrupted > 0) {
@@ -386,10 +408,11 @@ ReconcileResult Workflow::Run() {
   }
   // An interrupted run keeps its open journal entries for the next apply to settle.
   std::string outcome = result.interrupted > 0 || interrupted() ? "interrupted"
-                        : result.ok()                            ? "ok"
-                        : result.applied > 0                     ? "partial"
-                                                                 : "failed";
-  if (lock_ && lock_->lost()) Emit(EventKind::kWarning, "the platform lock was lost: " + lock_->lost_reason());
+                        : result.ok()                           ? "ok"
+                        : result.applied > 0                    ? "partial"
+                                                                : "failed";
+  if (lock_ && lock_->lost())
+    Emit(EventKind::kWarning, "the platform lock was lost: " + lock_->lost_reason());
   json summary = result.ToJson();
   summary["digest"] = digest;
   summary["dry_run"] = dry;
@@ -397,7 +420,7 @@ ReconcileResult Workflow::Run() {
   if (!r_.restart_service.empty()) summary["restart"] = r_.restart_service;
   if (!held_.empty()) summary["retry_refused"] = held_;
   if (!held_.empty() && outcome == "ok") outcome = "partial";  // applied all but what was held
-  Finish(dry ? "ok" : outcome, summary);                         // while the lock is held: see RecordOnPlatform
+  Finish(dry ? "ok" : outcome, summary);  // while the lock is held: see RecordOnPlatform
   result_.outcome = result.ok() ? ReconcileOutcome::kApplied : ReconcileOutcome::kIncomplete;
   result_.summary = std::move(summary);
   result_.applied = std::move(result);
@@ -408,15 +431,24 @@ ReconcileResult Workflow::Run() {
 
 const char* ReconcileOutcomeName(ReconcileOutcome o) {
   switch (o) {
-    case ReconcileOutcome::kNothingToDo: return "nothing-to-do";
-    case ReconcileOutcome::kApplied: return "applied";
-    case ReconcileOutcome::kIncomplete: return "incomplete";
-    case ReconcileOutcome::kFailed: return "failed";
-    case ReconcileOutcome::kLockHeld: return "lock-held";
-    case ReconcileOutcome::kStalePlan: return "stale-plan";
-    case ReconcileOutcome::kHeldBack: return "held-back";
-    case ReconcileOutcome::kTooLarge: return "too-large";
-    case ReconcileOutcome::kNotConfirmed: return "not-confirmed";
+    case ReconcileOutcome::kNothingToDo:
+      return "nothing-to-do";
+    case ReconcileOutcome::kApplied:
+      return "applied";
+    case ReconcileOutcome::kIncomplete:
+      return "incomplete";
+    case ReconcileOutcome::kFailed:
+      return "failed";
+    case ReconcileOutcome::kLockHeld:
+      return "lock-held";
+    case ReconcileOutcome::kStalePlan:
+      return "stale-plan";
+    case ReconcileOutcome::kHeldBack:
+      return "held-back";
+    case ReconcileOutcome::kTooLarge:
+      return "too-large";
+    case ReconcileOutcome::kNotConfirmed:
+      return "not-confirmed";
   }
   return "unknown";
 }

@@ -68,7 +68,8 @@ class ReconcileSource {
   // The planner's input against the latest observation, which the workflow hands back
   // (consumed). `compare_key`: the key HMACs are compared under; `durable`: whether it is
   // the platform's real key (else a throwaway one: the platform has none yet).
-  virtual PlanInput PlanInputFor(Observation&& latest, const std::string& compare_key, bool durable) = 0;
+  virtual PlanInput PlanInputFor(Observation&& latest, const std::string& compare_key,
+                                 bool durable) = 0;
   // Fills in what the plan records about where it comes from (commit, tree, endpoints,
   // digests of the desired state `in` holds).
   virtual void DescribePlan(const PlanInput& in, Plan* plan) = 0;

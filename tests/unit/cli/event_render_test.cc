@@ -28,7 +28,8 @@ ApplyEvent Event(EventKind kind, double at, std::string line) {
 TEST(TextEventSinkTest, PrintsTodaysLines) {
   std::ostringstream info, err;
   TextEventSink sink(info, err);
-  sink.On(Event(EventKind::kPhase, 0.2, "\nApplying 2 actions (at most 16 at once, deadline 600 s per app)"));
+  sink.On(Event(EventKind::kPhase, 0.2,
+                "\nApplying 2 actions (at most 16 at once, deadline 600 s per app)"));
   sink.On(Event(EventKind::kStepNote, 0.25, "/app/production/web: deploying"));
   sink.On(Event(EventKind::kStepFinished, 12.34, "/app/production/web: healthy"));
   sink.On(Event(EventKind::kRecovered, 1, "recovered: run 3 app-update /app/x: was interrupted"));
@@ -44,8 +45,10 @@ TEST(TextEventSinkTest, PrintsTodaysLines) {
 TEST(JsonEventSinkTest, OneObjectPerLineWithTheTypedFields) {
   std::ostringstream out;
   JsonEventSink sink(out);
-  sink.On(Event(EventKind::kPhase, 0.5, "\nApplying 1 action (at most 16 at once, deadline 600 s per app)"));
-  ApplyEvent d = Event(EventKind::kDeployment, 2.5, "/app/production/web: deployment step 1/2, 1/3 healthy");
+  sink.On(Event(EventKind::kPhase, 0.5,
+                "\nApplying 1 action (at most 16 at once, deadline 600 s per app)"));
+  ApplyEvent d =
+      Event(EventKind::kDeployment, 2.5, "/app/production/web: deployment step 1/2, 1/3 healthy");
   d.action_id = "app:/app/production/web";
   d.target = "/app/production/web";
   d.deployment_id = "dep-1";
@@ -69,11 +72,12 @@ TEST(JsonEventSinkTest, OneObjectPerLineWithTheTypedFields) {
     got.push_back(j);
   }
   ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[0], (json{{"kind", "phase"},
-                          {"at", 0.5},
-                          {"action_id", ""},
-                          {"target", ""},
-                          {"line", "Applying 1 action (at most 16 at once, deadline 600 s per app)"}}));
+  EXPECT_EQ(got[0],
+            (json{{"kind", "phase"},
+                  {"at", 0.5},
+                  {"action_id", ""},
+                  {"target", ""},
+                  {"line", "Applying 1 action (at most 16 at once, deadline 600 s per app)"}}));
   EXPECT_EQ(got[1], (json{{"kind", "deployment"},
                           {"at", 2.5},
                           {"action_id", "app:/app/production/web"},

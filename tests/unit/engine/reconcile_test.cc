@@ -40,15 +40,19 @@ class FakeConsul : public clients::ConsulClient {
   Result<clients::KvTxnResult> Txn(const std::vector<clients::KvTxnOp>&) override {
     return Status::Internal("unused");
   }
-  Result<bool> PutKv(const std::string& key, const std::string& value, std::optional<uint64_t> cas) override {
+  Result<bool> PutKv(const std::string& key, const std::string& value,
+                     std::optional<uint64_t> cas) override {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = kv_.find(key);
     uint64_t have = it == kv_.end() ? 0 : it->second.modify_index;
     if (cas && *cas != have) return false;
-    kv_[key] = model::LiveKvEntry{key, value, ++index_, 0, it == kv_.end() ? "" : it->second.session};
+    kv_[key] =
+        model::LiveKvEntry{key, value, ++index_, 0, it == kv_.end() ? "" : it->second.session};
     return true;
   }
-  Result<bool> DeleteKv(const std::string&, std::optional<uint64_t>) override { return Status::Internal("unused"); }
+  Result<bool> DeleteKv(const std::string&, std::optional<uint64_t>) override {
+    return Status::Internal("unused");
+  }
   Result<std::string> CreateSession(const clients::SessionOptions&) override {
     std::lock_guard<std::mutex> lk(mu_);
     std::string id = "s" + std::to_string(++next_session_);
@@ -57,7 +61,8 @@ class FakeConsul : public clients::ConsulClient {
   }
   Status RenewSession(const std::string& id) override {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!sessions_.count(id)) return Status::NotFound("consul: session '" + id + "' does not exist");
+    if (!sessions_.count(id))
+      return Status::NotFound("consul: session '" + id + "' does not exist");
     return Status::Ok();
   }
   Status DestroySession(const std::string& id) override {
@@ -68,9 +73,11 @@ class FakeConsul : public clients::ConsulClient {
     }
     return Status::Ok();
   }
-  Result<bool> AcquireLock(const std::string& key, const std::string& value, const std::string& session) override {
+  Result<bool> AcquireLock(const std::string& key, const std::string& value,
+                           const std::string& session) override {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!sessions_.count(session)) return Status::NotFound("consul: invalid session \"" + session + "\"");
+    if (!sessions_.count(session))
+      return Status::NotFound("consul: invalid session \"" + session + "\"");
     auto& e = kv_[key];
     if (!e.session.empty() && e.session != session) return false;
     e.key = key;
@@ -111,11 +118,14 @@ class FakeTarget : public ApplyTarget {
     r.committed = true;
     return r;
   }
-  Result<std::optional<std::string>> KvGet(const std::string&) override { return std::optional<std::string>(); }
+  Result<std::optional<std::string>> KvGet(const std::string&) override {
+    return std::optional<std::string>();
+  }
   Result<clients::MarathonDeploymentResult> CreateApp(const json& body, bool) override {
     return Write("create", body["id"], body);
   }
-  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body, bool) override {
+  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body,
+                                                      bool) override {
     return Write("update", id, body);
   }
   Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int n, bool) override {
@@ -130,7 +140,9 @@ class FakeTarget : public ApplyTarget {
   Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string&) override {
     return clients::MarathonDeploymentResult{"d-cancel", "v"};
   }
-  Result<json> AppVersion(const std::string& id, const std::string&) override { return json{{"id", id}}; }
+  Result<json> AppVersion(const std::string& id, const std::string&) override {
+    return json{{"id", id}};
+  }
   Result<model::LiveApp> App(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu);
     auto it = apps.find(id);
@@ -152,7 +164,8 @@ class FakeTarget : public ApplyTarget {
     return Status::Ok();
   }
 
-  Result<clients::MarathonDeploymentResult> Write(const std::string& what, const std::string& id, const json& body) {
+  Result<clients::MarathonDeploymentResult> Write(const std::string& what, const std::string& id,
+                                                  const json& body) {
     std::lock_guard<std::mutex> l(mu);
     writes.push_back(what + " " + id);
     apps[id] = body;
@@ -176,7 +189,8 @@ class FakeSource : public ReconcileSource {
     o.hmac_key = "k";
     return o;
   }
-  PlanInput PlanInputFor(Observation&& latest, const std::string& compare_key, bool durable) override {
+  PlanInput PlanInputFor(Observation&& latest, const std::string& compare_key,
+                         bool durable) override {
     PlanInput in = base;
     in.live = std::move(latest.live);
     in.hmac_key = compare_key;
@@ -284,7 +298,8 @@ TEST_F(ReconcileTest, NothingToDo) {
   EXPECT_FALSE(asked);
   EXPECT_TRUE(target_.writes.empty());
   EXPECT_EQ(LastRunOutcome(), "ok");
-  EXPECT_FALSE(consul_.Has(PlatformHistoryKey("p")));  // nothing tried: not in the platform's history
+  EXPECT_FALSE(
+      consul_.Has(PlatformHistoryKey("p")));  // nothing tried: not in the platform's history
   // The lock was released: another run takes it.
   EXPECT_EQ(Reconcile(request_, deps_).outcome, ReconcileOutcome::kNothingToDo);
 }
@@ -372,7 +387,8 @@ TEST_F(ReconcileTest, SafetyRailsRefuseManyDeletesWithoutAllowLarge) {
   ReconcileResult r = Reconcile(request_, deps_);
   EXPECT_EQ(r.outcome, ReconcileOutcome::kTooLarge);
   EXPECT_EQ(r.message,
-            "refusing a large disruptive change without --allow-large:\n  environment production: 11 deletes and 0 "
+            "refusing a large disruptive change without --allow-large:\n  environment production: "
+            "11 deletes and 0 "
             "restarts exceed the limit of 10 (max of 10 and 25% of 11 apps)");
   EXPECT_TRUE(target_.writes.empty());
 
@@ -433,12 +449,15 @@ TEST_F(ReconcileTest, DryRunSendsNothingAndShowsTheScheduleAndCalls) {
   ASSERT_EQ(phases.size(), 2u);
   EXPECT_EQ(phases[0].rfind("\nDry run: nothing is sent.", 0), 0u) << phases[0];
   EXPECT_NE(phases[0].find("  wave 1:\n"), std::string::npos) << phases[0];
-  EXPECT_EQ(phases[1].rfind("Calls that would be made:\n  POST /v2/apps /app/production/web", 0), 0u) << phases[1];
+  EXPECT_EQ(phases[1].rfind("Calls that would be made:\n  POST /v2/apps /app/production/web", 0),
+            0u)
+      << phases[1];
 }
 
 TEST(AppsPerEnvironmentTest, CountsTheLiveAppsOfTheEnvironmentsThePlanActsOn) {
   model::LiveState live;
-  for (const char* id : {"/app/production/a", "/app/production/b", "/app/staging/a", "/app/productionx/a"}) {
+  for (const char* id :
+       {"/app/production/a", "/app/production/b", "/app/staging/a", "/app/productionx/a"}) {
     live.apps[id] = Live(id, "v1");
   }
   Plan plan;
