@@ -1,31 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-// `galley apply [DIR]`: takes the platform lock, resolves what a crashed apply left behind,
-// observes, makes sure the platform has its HMAC key, plans, shows the plan, asks (or
-// --auto-approve), checks the safety rails, applies (engine/apply.h) and records the run.
-// `galley apply PLANFILE [DIR]`: the same with a saved plan, refused (exit 1) when its
-// signature does not verify with the platform key (it was edited), and (exit 4) when any
-// token it was planned against moved, it was already applied, or DIR no longer declares the
-// desired state it was made from.
+// `galley apply [DIR]` and `galley apply PLANFILE [DIR]`: a thin shell over the engine's
+// reconcile workflow (engine/reconcile.h: the lock, recovery, plan or stale check, safety
+// rails, execute, records). This file parses the options, opens the workspace, reads and
+// verifies a saved plan (refused, exit 1, when its signature does not verify with the
+// platform key; exit 4 when DIR no longer declares the desired state it was made from),
+// asks for confirmation on the terminal, shows the plan and the workflow's events (text or
+// JSON lines: cli/event_render.h) and turns the outcome into output and an exit code.
 // Exit codes (DESIGN §7.6): 0 all applied (or nothing to do), 1 error or partial, 3 lock
 // held, 4 stale plan, 5 a change that failed to deploy last time was held back
 // (engine/failed_deploys.h; the rest applied, a saved plan not at all; --retry-failed
 // applies it). `galley restart` runs here too (cmd_restart.cc), with
 // engine::MakeRestartPlan instead of the regular plan.
 #include <signal.h>
-#include <stdio.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <optional>
-#include <set>
-
 #include <algorithm>
-#include <cctype>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -35,18 +31,15 @@
 #include "base/strings.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/event_render.h"
 #include "cli/pipeline.h"
-#include "engine/apply.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
-#include "engine/failed_deploys.h"
 #include "engine/plan.h"
-#include "engine/run_history.h"
-#include "engine/restart.h"
+#include "engine/reconcile.h"
 #include "engine/view_text.h"
 #include "net/http_client.h"
 #include "spec/loader.h"
-#include "engine/planner.h"
 #include "store/state_store.h"
 
 namespace galley::cli {
@@ -62,6 +55,7 @@ struct Options {
   std::string plan_file;
   bool auto_approve = false, dry_run = false, force = false, rollback = false, allow_large = false;
   bool json = false, no_color = false, retry_failed = false;
+  ProgressFormat progress = ProgressFormat::kText;
   std::string restart_service;  // `galley restart SERVICE`
   std::chrono::milliseconds lock_timeout{0};
   std::chrono::seconds deadline{600};
@@ -125,6 +119,15 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
   cl.Flag("--retry-failed", &o->retry_failed,
           "apply a change even though the same change failed to deploy last time");
   cl.Flag("--json", &o->json, "print the result as JSON");
+  cl.Custom(
+      "--progress", "FORMAT",
+      [o](const std::string& v) {
+        if (v == "text") o->progress = ProgressFormat::kText;
+        else if (v == "json") o->progress = ProgressFormat::kJson;
+        else return Status::InvalidArgument("--progress '" + v + "': expected text or json");
+        return Status::Ok();
+      },
+      "progress as text lines (default) or as JSON lines on stderr, one object per event");
   cl.Flag("--no-color", &o->no_color, "never colour the output");
   AddTargetOptions(cl, &o->target, {.rev = false});
   cl.Refuse("--rev", "is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE");
@@ -221,299 +224,174 @@ bool Confirm(const engine::Plan& plan, std::ostream& out, std::ostream& err) {
   return answer == "yes";
 }
 
+// The workspace as the reconcile workflow's source: observations through ObservePlatform,
+// the planner's input through BuildPlanInput (which needs the whole observation: the
+// workflow hands back its live state, the rest is kept here meanwhile).
+class WorkspaceSource : public engine::ReconcileSource {
+ public:
+  WorkspaceSource(Workspace& ws, const TargetOptions& target) : ws_(ws), target_(target) {}
+
+  Result<engine::Observation> Observe() override {
+    auto observed = ObservePlatform(ws_);
+    if (!observed.ok()) return observed.status();
+    engine::Observation o;
+    o.live = std::move(observed->live);
+    for (const auto& [key, entry] : observed->applied_records) o.applied_records[key] = entry.value;
+    o.warnings = observed->warnings;
+    o.hmac_key = observed->hmac_key;
+    latest_ = std::move(observed).value();
+    return o;
+  }
+
+  engine::PlanInput PlanInputFor(engine::Observation&& latest, const std::string& compare_key,
+                                 bool durable) override {
+    latest_.live = std::move(latest.live);
+    return BuildPlanInput(ws_, target_, std::move(latest_), compare_key, durable);
+  }
+
+  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override { cli::DescribePlan(ws_, in, plan); }
+
+ private:
+  Workspace& ws_;
+  const TargetOptions& target_;
+  Observed latest_;
+};
+
 class ApplyCommand {
  public:
   ApplyCommand(Options o, std::ostream& out, std::ostream& err) : o_(std::move(o)), out_(out), err_(err) {}
 
+  // Opens the workspace (or reads the saved plan), then runs engine::Reconcile and shows
+  // what it reports: the plan, the events, the outcome as text or JSON and an exit code.
   int Run() {
-    engine::Plan plan;
+    engine::Plan saved;
     if (!o_.plan_file.empty()) {
-      if (int code = OpenSavedPlan(&plan); code != kExitOk) return code;
+      if (int code = OpenSavedPlan(&saved); code != kExitOk) return code;
     } else {
       ws_ = OpenWorkspace(o_.target, "apply", err_, /*show_warnings=*/true);
       if (!ws_) return kExitError;
     }
-    const std::string& platform = ws_->state.platform.name;
-    const store::RunOrigin origin = Origin(ws_->env);
-    if (!BeginRun(o_.plan_file.empty() ? ws_->commit : plan.commit)) return kExitError;
 
-    // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
-    // command through its normal path, which releases the lock.
-    InterruptGuard interrupts;
-    std::unique_ptr<engine::PlatformLock> lock;
+    engine::ReconcileRequest rq;
+    rq.platform = ws_->state.platform;
+    rq.commit = o_.plan_file.empty() ? ws_->commit : saved.commit;
+    rq.origin = Origin(ws_->env);
+    rq.host = Who(ws_->env);
+    if (!o_.plan_file.empty()) {
+      rq.saved_plan = std::move(saved);
+      rq.saved_plan_name = o_.plan_file;
+    }
+    rq.restart_service = o_.restart_service;
+    rq.dry_run = o_.dry_run;
+    rq.allow_large = o_.allow_large;
+    rq.retry_failed = o_.retry_failed;
+    rq.lock.holder = engine::LockHolderName(Who(ws_->env));
+    rq.lock.wait = o_.lock_timeout;
+    rq.apply.concurrency = o_.concurrency;
+    rq.apply.app_deadline = o_.deadline;
+    rq.apply.force = o_.force;
+    rq.apply.rollback_on_failure = o_.rollback;
+    rq.apply.read_secret = SecretReader(ws_->env);
+
+    WorkspaceSource source(*ws_, o_.target);
+    engine::ReconcileDeps deps;
+    deps.source = &source;
+    deps.marathon = ws_->marathon.get();
+    deps.consul = ws_->consul.get();
+    deps.store = ws_->store.get();
+    std::unique_ptr<net::HttpClient> lock_http;  // outlive the lock, which Reconcile releases
+    std::unique_ptr<clients::ConsulClient> lock_consul;
     if (!o_.dry_run) {
-      engine::LockOptions lo;
-      lo.platform = platform;
-      lo.holder = engine::LockHolderName(Who(ws_->env));
-      lo.wait = o_.lock_timeout;
       // The lock talks to Consul through its own client: no retries and a timeout well under
       // the session TTL, so a renewal that cannot get through shows as a lost lock in time
       // (the retrying transport could block a renewal for longer than the TTL).
       net::HttpClientOptions http_options;
       http_options.ca_file = ws_->endpoints.consul.ca_file;
-      lock_http_ = net::NewHttpClient(http_options);
+      lock_http = net::NewHttpClient(http_options);
       clients::ConsulClientOptions consul_options;
-      consul_options.timeout = std::chrono::seconds(lo.ttl_seconds / 3);
-      lock_consul_ = clients::NewConsulClient(ws_->endpoints.consul, lock_http_.get(), consul_options);
-      auto acquired = engine::PlatformLock::Acquire(*lock_consul_, *ws_->store, lo);
-      if (!acquired.ok()) {
-        bool held = acquired.status().code() == StatusCode::kConflict;
-        Finish("failed", json{{"error", acquired.status().message()}});
-        err_ << "galley apply: " << acquired.status().message() << "\n";
-        if (held) err_ << "galley apply: another apply is running; retry later, or wait with --lock-timeout\n";
-        return held ? kExitLockHeld : kExitError;
-      }
-      lock = std::move(acquired).value();
-      for (const auto& note : lock->taken_over()) err_ << "galley apply: " << note << "\n";
-      lock_ = lock.get();
-      platform_history_ = std::make_unique<engine::PlatformHistory>(*ws_->consul, platform,
-                                                                    ws_->state.platform.history.platform_applies);
-      history_entry_ = {{"id", RandomKey().substr(0, 16)},
-                        {"run", run_},
-                        {"who", origin.who},
-                        {"host", Who(ws_->env)},
-                        {"ci", origin.ci},
-                        {"ci_url", origin.ci_url},
-                        {"ci_commit", origin.ci_commit},
-                        {"commit", o_.plan_file.empty() ? ws_->commit : plan.commit},
-                        {"started_at", store::FormatTimestamp(std::chrono::system_clock::now())}};
+      consul_options.timeout = std::chrono::seconds(rq.lock.ttl_seconds / 3);
+      lock_consul = clients::NewConsulClient(ws_->endpoints.consul, lock_http.get(), consul_options);
+      deps.lock_consul = lock_consul.get();
     }
+    deps.show_plan = [this](const engine::Plan& plan) { ShowPlan(plan); };
+    if (!o_.auto_approve) deps.confirm = [this](const engine::Plan& plan) { return Confirm(plan, out_, err_); };
+    TextEventSink text(info(), err_);
+    JsonEventSink json_lines(err_);
+    deps.events = o_.progress == ProgressFormat::kJson ? static_cast<engine::ApplyEventSink*>(&json_lines) : &text;
+    deps.interrupted = [] { return InterruptGuard::interrupted(); };
 
-    auto observed = ObservePlatform(*ws_);
-    if (!observed.ok()) return Fail(observed.status().message());
-    for (const auto& w : observed->warnings) err_ << "galley apply: warning: " << w << "\n";
+    // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
+    // command through its normal path, which releases the lock.
+    InterruptGuard interrupts;
+    engine::ReconcileResult r = engine::Reconcile(rq, deps);
+    return Report(r);
+  }
 
-    // The key KV values are recorded under and config digests made with. A platform without
-    // one yet (nothing applied) is planned with a throwaway key; its key is created only once
-    // the apply is confirmed, and the digests are computed then.
-    const bool key_exists = !observed->hmac_key.empty();
-    std::string hmac_key = key_exists ? observed->hmac_key : RandomKey();
-    engine::ApplyOptions ao;
-    ao.concurrency = o_.concurrency;
-    ao.app_deadline = o_.deadline;
-    ao.force = o_.force;
-    ao.rollback_on_failure = o_.rollback;
-    ao.read_secret = SecretReader(ws_->env);
-    ao.interrupted = [] { return InterruptGuard::interrupted(); };
-    ao.progress = [this](const std::string& line) { info() << line << "\n" << std::flush; };
-    records_.store = o_.dry_run ? nullptr : ws_->store.get();
-    records_.run_id = run_;
-    records_.commit = o_.plan_file.empty() ? ws_->commit : plan.commit;
-    records_.who = engine::OriginText(origin.who, origin.ci);
-    records_.applied_prefix = engine::AppliedPrefix(ws_->state.platform);
-    records_.hmac_key = hmac_key;
-    for (const auto& [key, entry] : observed->applied_records) records_.consul_records[key] = entry.value;
-
-    // What a crashed apply left "started" is settled against live before anything else.
-    std::unique_ptr<engine::ApplyTarget> target;
-    std::unique_ptr<engine::DryRunTarget> dry;
-    if (o_.dry_run) {
-      dry = std::make_unique<engine::DryRunTarget>(observed->live);
-    } else {
-      target = engine::NewClientTarget(*ws_->marathon, *ws_->consul);
-      // Followed to the end even on Ctrl-C (a second one quits and leaves the entries open):
-      // a follower stopped early would settle an entry as failed that may yet succeed.
-      engine::ApplyOptions settle = ao;
-      settle.interrupted = nullptr;
-      auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, settle);
-      if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
-      for (const auto& line : *recovered) info() << "recovered: " << line << "\n";
-      recovered_ = static_cast<int>(recovered->size());
-      if (!recovered->empty()) {
-        // The records changed: observe again so the plan starts from them.
-        observed = ObservePlatform(*ws_);
-        if (!observed.ok()) return Fail(observed.status().message());
-      }
-    }
-
-    std::map<std::string, int> apps_per_env;
-    for (const auto& [id, app] : observed->live.apps) {
-      auto parts = Split(id, '/');  // "", "app", env, service
-      if (parts.size() > 2) ++apps_per_env[parts[2]];
-    }
-
+ private:
+  // A saved plan was reviewed when it was made (like `terraform apply PLANFILE`): it is
+  // neither printed whole again nor confirmed.
+  void ShowPlan(const engine::Plan& plan) {
+    if (o_.json) return;
     if (o_.plan_file.empty()) {
-      engine::PlanInput in = BuildPlanInput(*ws_, o_.target, std::move(*observed), hmac_key, key_exists);
-      if (o_.restart_service.empty()) {
-        plan = engine::MakePlan(in);
-        if (!plan.errors.empty()) return Fail(engine::PlanErrorsMessage(plan));
-      } else {
-        auto restart = engine::MakeRestartPlan(in, o_.restart_service);
-        if (!restart.ok()) return Fail(restart.status().message());
-        plan = std::move(*restart);
-      }
-      DescribePlan(*ws_, in, &plan);
-      if (Status s = AnnotateFailures(*ws_, plan); !s.ok()) return Fail(s.message());
-      plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
+      out_ << engine::RenderPlanText(plan, UseColor(o_.no_color, ws_->env, out_));
     } else {
-      std::vector<std::string> stale = engine::StaleReasons(plan, observed->live);
-      std::string digest = engine::PlanDigest(plan);
-      if (auto applied = ws_->store->PlanApplied(digest); applied.ok() && *applied) {
-        stale.insert(stale.begin(), "the plan was already applied (" + **applied + ")");
-      }
-      if (!stale.empty()) {
-        std::string msg = "the plan in " + o_.plan_file + " is stale; plan again:\n  " + Join(stale, "\n  ");
-        Finish("failed", json{{"error", msg}, {"stale", true}});
-        err_ << "galley apply: " << msg << "\n";
-        return kExitStalePlan;
-      }
-    }
-
-    bool color = !o_.json && UseColor(o_.no_color, ws_->env, out_);
-    // A saved plan was reviewed when it was made (like `terraform apply PLANFILE`): it is
-    // neither printed whole again nor confirmed.
-    if (!o_.json && o_.plan_file.empty()) out_ << engine::RenderPlanText(plan, color);
-    if (!o_.json && !o_.plan_file.empty()) {
       out_ << "Applying the saved plan " << o_.plan_file << " for platform " << plan.platform
            << (plan.commit.empty() ? "" : " at commit " + plan.commit) << ", made " << plan.created_at << ": "
            << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions") << "\n";
     }
-    if (!plan.HasChanges()) {
-      Finish("ok", json{{"actions", 0}, {"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"recovered", recovered_}});
-      if (o_.json) out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2) << "\n";
-      return kExitOk;
-    }
-    // Every secret the apply reads, checked at once: all missing ones named in one run.
-    if (auto unreadable = engine::UnreadableSecrets(plan, SecretReader(ws_->env)); !unreadable.empty()) {
-      return Fail(std::to_string(unreadable.size()) + (unreadable.size() == 1 ? " secret" : " secrets") +
-                  " cannot be read; nothing applied:\n  " + Join(unreadable, "\n  "));
-    }
-    // A change that failed to deploy last time is not redeployed by every periodic apply:
-    // it is held (the rest applies) and the run exits 5. A saved plan applies whole or not
-    // at all (it is what was reviewed), so there it is refused.
-    engine::Plan checked = plan;  // a saved plan is checked against the journal as it is now
-    if (Status s = AnnotateFailures(*ws_, checked); !s.ok()) return Fail(s.message());
-    if (auto refused = engine::RetryRefusals(checked); !refused.empty() && o_.retry_failed) {
-      info() << "Retrying " << refused.size() << (refused.size() == 1 ? " change" : " changes")
-             << " that failed to deploy before (--retry-failed)\n";
-    } else if (!refused.empty()) {
-      held_ = o_.plan_file.empty() ? engine::HoldFailed(plan) : refused;
-      std::string msg = std::string("not retrying ") + (refused.size() == 1 ? "a change" : "changes") +
-                        " that failed to deploy (fix the desired state: any change to it is applied; or retry with "
-                        "--retry-failed):\n  " + Join(held_, "\n  ");
-      err_ << "galley apply: " << msg << "\n";
-      if (!o_.plan_file.empty() || !plan.HasChanges()) {
-        Finish("failed", json{{"error", msg}, {"retry_refused", held_}});
+  }
+
+  // The outcome as the user sees it (DESIGN §7.6 exit codes).
+  int Report(const engine::ReconcileResult& r) {
+    using engine::ReconcileOutcome;
+    switch (r.outcome) {
+      case ReconcileOutcome::kNothingToDo:
         if (o_.json) {
-          json answer{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", held_}};
+          out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2)
+               << "\n";
+        }
+        return kExitOk;
+      case ReconcileOutcome::kFailed:
+      case ReconcileOutcome::kTooLarge:
+        err_ << "galley apply: " << r.message << "\n";
+        return kExitError;
+      case ReconcileOutcome::kLockHeld:
+        err_ << "galley apply: " << r.message << "\n";
+        err_ << "galley apply: another apply is running; retry later, or wait with --lock-timeout\n";
+        return kExitLockHeld;
+      case ReconcileOutcome::kStalePlan:
+        err_ << "galley apply: " << r.message << "\n";
+        return kExitStalePlan;
+      case ReconcileOutcome::kHeldBack:  // the reason was shown as a warning event
+        if (o_.json) {
+          json answer{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", r.held_back}};
           out_ << SafeDump(answer, 2) << "\n";
         }
         err_ << "galley apply: nothing applied\n";
         return kExitRetryRefused;
-      }
-      info() << "Held back " << held_.size() << (held_.size() == 1 ? " action" : " actions") << "; applying the other "
-             << plan.actions.size() << "\n";
-    }
-    auto violations = engine::SafetyViolations(plan, apps_per_env);
-    if (!violations.empty() && !o_.allow_large) {
-      std::string msg = "refusing a large disruptive change without --allow-large:\n  " + Join(violations, "\n  ");
-      return Fail(msg);
-    }
-    if (!o_.auto_approve && !o_.dry_run && o_.plan_file.empty()) {
-      if (!Confirm(plan, out_, err_)) {
-        Finish("not-confirmed", json{{"actions", plan.actions.size()}, {"cancelled", true}});
-        err_ << "galley apply: not applied\n";
+      case ReconcileOutcome::kNotConfirmed:
+        err_ << "galley apply: " << r.message << "\n";
         return kExitError;
-      }
-      // Someone may have changed the platform while the plan was on screen: what the plan
-      // was made against is checked again (Marathon has no compare-and-set).
-      auto again = ObservePlatform(*ws_);
-      if (!again.ok()) return Fail(again.status().message());
-      std::vector<std::string> moved = engine::StaleReasons(plan, again->live);
-      if (!moved.empty()) {
-        std::string msg = "the platform changed while the plan waited for confirmation; nothing applied, plan again:\n  " +
-                          Join(moved, "\n  ");
-        Finish("failed", json{{"error", msg}, {"stale", true}});
-        err_ << "galley apply: " << msg << "\n";
-        return kExitStalePlan;
-      }
+      case ReconcileOutcome::kApplied:
+      case ReconcileOutcome::kIncomplete:
+        break;
     }
-    std::string digest = engine::PlanDigest(plan);
-    if (!key_exists && !o_.dry_run) {
-      auto key = CreateHmacKey(*ws_);
-      if (!key.ok()) return Fail("the platform's HMAC key: " + key.status().message());
-      hmac_key = records_.hmac_key = *key;
-    }
-    // A plan made before the platform had its HMAC key: the config digests are computed now.
-    if (Status s = engine::ResolveConfigDigests(plan, hmac_key, SecretReader(ws_->env)); !s.ok()) {
-      return Fail(s.message());
-    }
-    // The plan is saved (a saved plan file may already be: same digest) and marked applied
-    // once the run has written something, so a plan refused by the safety rails, a missing
-    // secret or a Marathon that took nothing can still be applied later.
-    if (!o_.dry_run) (void)ws_->store->SavePlan(run_, SafeDump(engine::PlanToJson(plan)), digest);
-    if (InterruptGuard::interrupted()) return Fail("interrupted before anything was applied");
-
-    engine::PlatformLock* held = lock.get();
-    ao.should_stop = [held] { return held && held->lost(); };
-    ao.before_write = [held] { return held ? held->Confirm() : Status::Ok(); };
-    if (o_.dry_run) {
-      ao.poll_interval = std::chrono::milliseconds(0);
-      info() << "\nDry run: nothing is sent. Schedule (each wave starts when what it depends on succeeded):\n";
-      int n = 0;
-      for (const auto& wave : engine::ScheduleWaves(plan)) {
-        info() << "  wave " << ++n << ":\n";
-        for (const auto& step : wave) info() << "    " << step << "\n";
-      }
-      info() << "\n";
-    } else {
-      history_entry_["actions"] = plan.actions.size();
-      RecordOnPlatform("running", json::object());
-      info() << "\nApplying " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions")
-           << " (at most " << ao.concurrency << " at once, deadline " << o_.deadline.count() << " s per app)\n";
-    }
-    engine::ApplyResult result =
-        engine::ExecutePlan(plan, o_.dry_run ? *dry : *target, ao, records_);
-    if (!o_.dry_run && result.applied + result.interrupted > 0) {
-      Status marked = ws_->store->MarkPlanApplied(digest, run_);
-      if (!marked.ok()) err_ << "galley apply: warning: " << marked.message() << "\n";
-    }
-    if (dry) {
-      info() << "Calls that would be made:\n";
-      for (const auto& c : dry->calls()) info() << "  " << c << "\n";
-    }
-    // Drift that was reverted is resolved in the store.
-    if (!o_.dry_run) {
-      for (size_t i = 0; i < plan.actions.size(); ++i) {
-        const auto& a = plan.actions[i];
-        if (a.reason == engine::Reason::kDrifted && result.outcomes[i].state == engine::StepState::kApplied) {
-          (void)ws_->store->ResolveDrift(engine::ResourceKeyOf(a), "reverted");
-        }
-      }
-    }
-    // An interrupted run keeps its open journal entries for the next apply to settle.
-    std::string outcome = result.interrupted > 0 || InterruptGuard::interrupted()
-                              ? "interrupted"
-                              : result.ok() ? "ok" : (result.applied > 0 ? "partial" : "failed");
-    if (lock && lock->lost()) err_ << "galley apply: the platform lock was lost: " << lock->lost_reason() << "\n";
-    json summary = result.ToJson();
-    summary["digest"] = digest;
-    summary["dry_run"] = o_.dry_run;
-    summary["recovered"] = recovered_;
-    if (!o_.restart_service.empty()) summary["restart"] = o_.restart_service;
-    if (!held_.empty()) summary["retry_refused"] = held_;
-    if (!held_.empty() && outcome == "ok") outcome = "partial";  // applied all but what was held
-    Finish(o_.dry_run ? "ok" : outcome, summary);  // while the lock is held: see RecordOnPlatform
-    lock_ = nullptr;
-    if (lock) (void)lock->Release();
+    const engine::ApplyResult& result = *r.applied;
     if (o_.json) {
-      out_ << SafeDump(summary, 2) << "\n";
+      out_ << SafeDump(r.summary, 2) << "\n";
+    } else if (o_.dry_run) {
+      out_ << "\nDry run complete: " << result.applied << " of " << r.plan.actions.size()
+           << " actions would be applied; nothing was sent.\n";
     } else {
-      if (o_.dry_run) {
-        out_ << "\nDry run complete: " << result.applied << " of " << plan.actions.size()
-             << " actions would be applied; nothing was sent.\n";
-      } else {
-        out_ << "\nApply complete: " << result.Summary();
-        if (!held_.empty()) {
-          out_ << "Held back (failed to deploy before; --retry-failed): " << Join(held_, "; ") << "\n";
-        }
+      out_ << "\nApply complete: " << result.Summary();
+      if (!r.held_back.empty()) {
+        out_ << "Held back (failed to deploy before; --retry-failed): " << Join(r.held_back, "; ") << "\n";
       }
     }
     if (!result.ok()) return kExitError;
-    return held_.empty() ? kExitOk : kExitRetryRefused;
+    return r.held_back.empty() ? kExitOk : kExitRetryRefused;
   }
 
- private:
   Result<json> LoadPlanDocument() {
     auto text = ReadFileBounded(o_.plan_file, 512u << 20);
     if (!text.ok()) return text.status();
@@ -524,21 +402,17 @@ class ApplyCommand {
     return doc;
   }
 
-  bool BeginRun(const std::string& commit) {
-    auto run = ws_->store->BeginRun("apply", "cli", commit, Origin(ws_->env));
-    if (!run.ok()) {
-      err_ << "galley apply: " << run.status().message() << "\n";
-      return false;
-    }
-    run_ = *run;
-    return true;
-  }
-
   // A saved plan refused before anything was done: recorded as a failed run (the commit is
   // the file's claim, so none is recorded), printed, and `code` returned.
   int Refuse(const std::string& message, int code) {
-    if (ws_ && BeginRun("")) {
-      Finish("failed", json{{"error", message}, {"refused", true}, {"stale", code == kExitStalePlan}});
+    if (ws_) {
+      auto run = ws_->store->BeginRun("apply", "cli", "", Origin(ws_->env));
+      if (run.ok()) {
+        json summary{{"error", message}, {"refused", true}, {"stale", code == kExitStalePlan}};
+        (void)ws_->store->FinishRun(*run, "failed", SafeDump(summary));
+      } else {
+        err_ << "galley apply: " << run.status().message() << "\n";
+      }
     }
     err_ << "galley apply: refusing " << o_.plan_file << ": " << message << "\n";
     return code;
@@ -652,52 +526,10 @@ class ApplyCommand {
   // Human lines: stdout, or stderr when stdout carries --json.
   std::ostream& info() { return o_.json ? err_ : out_; }
 
-  void Finish(const std::string& outcome, const json& summary) {
-    if (ws_ && run_ > 0) (void)ws_->store->FinishRun(run_, outcome, SafeDump(summary));
-    // Consul keeps the platform's applies that tried something: those that started writing,
-    // and those that failed while holding the lock (not the ones with nothing to do).
-    if (history_started_ || (outcome != "ok" && outcome != "not-confirmed")) RecordOnPlatform(outcome, summary);
-  }
-
-  // Adds or updates this apply's entry in the platform's history in Consul
-  // (engine/run_history.h). Only while this apply holds the platform lock, so another
-  // apply's entry is never taken for a dead one.
-  void RecordOnPlatform(const std::string& outcome, const json& summary) {
-    if (!platform_history_ || !lock_ || lock_->lost()) return;
-    if (outcome == "running") history_started_ = true;
-    json e = history_entry_;
-    e["outcome"] = outcome;
-    if (outcome != "running") e["finished_at"] = store::FormatTimestamp(std::chrono::system_clock::now());
-    for (const char* k : {"applied", "failed", "not_attempted", "interrupted", "recovered"}) {
-      if (summary.contains(k) && summary[k].is_number_integer()) e[k] = summary[k];
-    }
-    if (summary.contains("error") && summary["error"].is_string()) {
-      e["error"] = summary["error"].get<std::string>().substr(0, 500);
-    }
-    Status s = platform_history_->Record(e);
-    if (!s.ok()) err_ << "galley apply: warning: the platform's apply history in Consul: " << s.message() << "\n";
-  }
-
-  int Fail(const std::string& message) {
-    Finish("failed", json{{"error", message}});
-    err_ << "galley apply: " << message << "\n";
-    return kExitError;
-  }
-
   Options o_;
   std::ostream& out_;
   std::ostream& err_;
   std::unique_ptr<Workspace> ws_;
-  std::unique_ptr<net::HttpClient> lock_http_;            // outlive the lock
-  std::unique_ptr<clients::ConsulClient> lock_consul_;
-  int64_t run_ = 0;
-  int recovered_ = 0;  // journal entries of interrupted runs settled first
-  engine::PlatformLock* lock_ = nullptr;  // while held
-  std::unique_ptr<engine::PlatformHistory> platform_history_;
-  json history_entry_;
-  bool history_started_ = false;
-  std::vector<std::string> held_;  // changes not retried (failed to deploy before), one line each
-  engine::ApplyRecords records_;
 };
 
 }  // namespace

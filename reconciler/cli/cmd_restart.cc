@@ -2,7 +2,7 @@
 // `galley restart SERVICE [DIR] [--env E]...`: a planned rolling restart of SERVICE's apps
 // (engine/restart.h: POST /v2/apps/{id}/restart, honouring each app's upgradeStrategy). This
 // file finds SERVICE among the arguments; everything else is apply's (cmd_apply.cc:
-// RunApplyRestart): the lock, the plan shown and confirmed (or --auto-approve), --dry-run,
+// RunApplyRestart, on the engine's reconcile workflow, engine/reconcile.h): the lock, the plan shown and confirmed (or --auto-approve), --dry-run,
 // the journal and history, the safety limit on restarts (--allow-large) and the exit codes.
 #include <ostream>
 #include <set>
@@ -33,6 +33,7 @@ constexpr char kUsage[] =
     "  --lock-timeout DUR    wait up to DUR for another apply to finish (default: 0)\n"
     "  --deadline DUR        per-app deadline from restart to healthy (default 10m)\n"
     "  --json                print the result as JSON\n"
+    "  --progress FORMAT     progress as text (default) or JSON lines on stderr, one object per event\n"
     "  --no-color            never colour the output\n"
     "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
     "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
@@ -42,7 +43,7 @@ constexpr char kUsage[] =
 
 // apply's options that take a value in the next argument.
 const std::set<std::string> kValueOptions = {
-    "--env", "--marathon", "--consul", "--state", "--lock-timeout", "--deadline", "--concurrency"};
+    "--env", "--marathon", "--consul", "--state", "--lock-timeout", "--deadline", "--concurrency", "--progress"};
 
 }  // namespace
 

@@ -15,8 +15,8 @@
 #include "base/subprocess.h"
 #include "base/uuid.h"
 #include "engine/desired.h"
-#include "engine/failed_deploys.h"
 #include "engine/observer.h"
+#include "engine/reconcile.h"
 #include "engine/run_history.h"
 #include "engine/view_text.h"
 #include "net/retrying_http_client.h"
@@ -271,14 +271,7 @@ std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::
   return ws;
 }
 
-Result<std::string> CreateHmacKey(Workspace& ws) {
-  std::string key_path = engine::HmacKeyKey(ws.state.platform);
-  ASSIGN_OR_RETURN(bool written, ws.consul->PutKv(key_path, RandomKey(), uint64_t{0}));
-  (void)written;
-  ASSIGN_OR_RETURN(auto entry, ws.consul->GetKv(key_path));
-  if (entry.value.empty()) return Status::Unavailable("consul: " + key_path + " is empty");
-  return entry.value;
-}
+Result<std::string> CreateHmacKey(Workspace& ws) { return engine::CreateHmacKey(*ws.consul, ws.state.platform); }
 
 void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan* plan) {
   plan->commit = ws.commit;
@@ -380,12 +373,7 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   return o;
 }
 
-Status AnnotateFailures(Workspace& ws, engine::Plan& plan) {
-  auto latest = ws.store->LatestFinishedJournal(engine::FailureResources(plan));
-  if (!latest.ok()) return latest.status();
-  engine::AnnotateFailures(plan, *latest);
-  return Status::Ok();
-}
+Status AnnotateFailures(Workspace& ws, engine::Plan& plan) { return engine::AnnotateFailures(*ws.store, plan); }
 
 std::string RandomKey() { return RandomHex(32); }
 

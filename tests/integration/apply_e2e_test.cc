@@ -624,6 +624,31 @@ TEST_F(ApplyE2eTest, DryRunSendsNothingAndNoTerminalMeansNo) {
   EXPECT_TRUE(App("/app/production/test-server").is_null());
 }
 
+// --progress json: the workflow's and the executor's events as JSON lines on stderr, and
+// no text progress on stdout (the plan and the summary stay).
+TEST_F(ApplyE2eTest, ProgressAsJsonLines) {
+  Out a = Apply({"--progress", "json"});
+  ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
+  EXPECT_NE(a.out.find("Apply complete:"), std::string::npos) << a.out;
+  EXPECT_EQ(a.out.find("Applying "), std::string::npos) << a.out;
+  std::istringstream lines(a.err);
+  std::set<std::string> kinds;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;  // repository warnings stay text
+    json e = json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    EXPECT_TRUE(e.contains("at") && e.contains("line") && e.contains("action_id") && e.contains("target")) << line;
+    kinds.insert(e["kind"].get<std::string>());
+    if (e["kind"] == "phase") {
+      EXPECT_EQ(e["line"].get<std::string>().rfind("Applying ", 0), 0u) << line;
+    }
+  }
+  EXPECT_TRUE(kinds.count("phase")) << a.err;
+  Out bad = Run(cli::RunApply, {repo_.dir(), "--auto-approve", "--progress", "xml"});
+  EXPECT_EQ(bad.code, cli::kExitError);
+  EXPECT_NE(bad.err.find("--progress 'xml': expected text or json"), std::string::npos) << bad.err;
+}
+
 TEST_F(ApplyE2eTest, TheSafetyRailsHoldBackMassDeletes) {
   // A platform of 12 services, then all of them removed from Git with prune on.
   galley::testing::TempRepo big;
