@@ -13,6 +13,7 @@ packages=(
   python3-marathon python3-consul           # third-party clients for conformance tests
   curl sqlite3 iproute2 util-linux wrk     # wrk: HTTP load for the benchmarks
   openssl                                  # test certificates for the TLS client tests
+  clang-format-14                          # ci/check-format.sh: the tree matches .clang-format
 )
 
 missing=()

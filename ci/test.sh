@@ -19,6 +19,9 @@ done
 log "install dependencies"
 bash "$GALLEY_ROOT/ci/install-deps.sh"
 
+log "format (clang-format-14, .clang-format)"
+bash "$GALLEY_ROOT/ci/check-format.sh"
+
 bash "$GALLEY_ROOT/ci/build.sh" normal
 log "tests (normal build)"
 (cd "$GALLEY_ROOT/build" && ctest -j "$JOBS" --output-on-failure --timeout 300)
