@@ -17,13 +17,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/strings.h"
+#include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/desired.h"
 #include "engine/drift.h"
 #include "engine/normalize.h"
+#include "engine/resource_key.h"
 #include "engine/view_text.h"
 #include "store/state_store.h"
 
@@ -99,7 +100,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), key, durable);
   engine::DriftReport report = engine::FindDrift(in);
 
-  const std::string now = store::FormatTimestamp(std::chrono::system_clock::now());
+  const std::string now = FormatTimestamp(std::chrono::system_clock::now());
   report.warnings.insert(report.warnings.begin(), warnings.begin(), warnings.end());
   report.commit = ws->commit;
   report.galley_version = GALLEY_VERSION;
@@ -115,8 +116,9 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   for (auto& ob : obs) {
-    if (!drifted.count(ob.resource) || !StartsWith(ob.resource, "marathon-app:")) continue;
-    if (auto live = in.live.apps.find(ob.resource.substr(13)); live != in.live.apps.end()) {
+    auto res = engine::ParseResourceKey(ob.resource);
+    if (!drifted.count(ob.resource) || !res || res->kind != model::ResourceKind::kMarathonApp) continue;
+    if (auto live = in.live.apps.find(res->target); live != in.live.apps.end()) {
       ob.body = SafeDump(engine::NormalizeApp(live->second.body));
     }
   }

@@ -13,13 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/planner.h"
 #include "engine/status.h"
 #include "engine/view_text.h"
-#include "store/state_store.h"
 
 namespace galley::cli {
 namespace {
@@ -84,7 +84,7 @@ int RunStatusUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   engine::StatusReport report = engine::BuildStatus(in, plan);
   report.commit = ws->commit;
   report.galley_version = GALLEY_VERSION;
-  report.checked_at = store::FormatTimestamp(std::chrono::system_clock::now());
+  report.checked_at = FormatTimestamp(std::chrono::system_clock::now());
   if (o.json) {
     out << engine::SafeDump(engine::StatusToJson(report), 2) << "\n";
   } else {
