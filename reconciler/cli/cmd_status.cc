@@ -69,17 +69,12 @@ int RunStatusUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     err << "galley status: " << message << "\n";
     return kExitError;
   };
-  auto observed = ObservePlatform(*ws);
+  auto observed = ObserveInput(*ws, o.target);
   if (!observed.ok()) return fail(observed.status().message());
-  std::vector<std::string> warnings = observed->warnings;
-  // As plan: without the platform's key (nothing applied yet) a throwaway one keeps the
-  // comparisons within this run.
-  bool durable = !observed->hmac_key.empty();
-  std::string key = durable ? observed->hmac_key : RandomKey();
-  engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), key, durable);
+  const engine::PlanInput& in = observed->in;
   engine::Plan plan = engine::MakePlan(in);
   if (Status s = AnnotateFailures(*ws, plan); !s.ok()) return fail(s.message());
-  plan.warnings.insert(plan.warnings.begin(), warnings.begin(), warnings.end());
+  plan.warnings.insert(plan.warnings.begin(), observed->warnings.begin(), observed->warnings.end());
 
   engine::StatusReport report = engine::BuildStatus(in, plan);
   report.commit = ws->commit;
