@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/time_text.h"
 
-#include <time.h>
-
 #include <cstdint>
 #include <cstdio>
+
+#include <time.h>
 
 namespace galley {
 
@@ -16,8 +16,8 @@ std::string FormatTimestamp(std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buf;
 }
 
@@ -39,7 +39,8 @@ std::optional<std::chrono::system_clock::time_point> ParseTimestamp(std::string_
     for (; digits < 3; ++digits) ms *= 10;
   }
   if (rest[0] != 'Z' || rest[1] != '\0') return std::nullopt;
-  return std::chrono::system_clock::time_point(std::chrono::seconds(::timegm(&tm)) + std::chrono::milliseconds(ms));
+  return std::chrono::system_clock::time_point(std::chrono::seconds(::timegm(&tm)) +
+                                               std::chrono::milliseconds(ms));
 }
 
 std::optional<std::chrono::milliseconds> Elapsed(std::string_view from, std::string_view to) {

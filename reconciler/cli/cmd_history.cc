@@ -7,6 +7,7 @@
 // applies from Consul (galley/<platform>/history), whichever host or CI runner made them.
 // Exit 0, or 1 on errors.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -101,10 +102,21 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
   return o;
 }
 
-// "12.3s" for a finished run or step, "-" while it runs (or when its times do not parse).
+// How long a finished run or step took; nullopt while it runs (or when its times do not parse).
+std::optional<std::chrono::milliseconds> Took(const std::string& started_at, const std::string& finished_at) {
+  return finished_at.empty() ? std::nullopt : Elapsed(started_at, finished_at);
+}
+
+// "12.3s", or "-".
 std::string DurationText(const std::string& started_at, const std::string& finished_at) {
-  auto d = finished_at.empty() ? std::nullopt : Elapsed(started_at, finished_at);
+  auto d = Took(started_at, finished_at);
   return d ? FormatElapsed(*d) : "-";
+}
+
+// Milliseconds, or null.
+nlohmann::json DurationMsJson(const std::string& started_at, const std::string& finished_at) {
+  auto d = Took(started_at, finished_at);
+  return d ? nlohmann::json(d->count()) : nlohmann::json(nullptr);
 }
 
 // Text from the store may come from anywhere (a detail holding a live value): it is printed
@@ -184,7 +196,6 @@ json CiJson(const std::string& system, const std::string& url, const std::string
 }
 
 json RunJson(const store::Run& r, const std::map<std::string, int>& journal) {
-  auto ms = r.finished_at.empty() ? std::nullopt : Elapsed(r.started_at, r.finished_at);
   json counts = json::object();
   for (const auto& [state, n] : journal) counts[state] = n;
   return json{{"id", r.id},
@@ -194,7 +205,7 @@ json RunJson(const store::Run& r, const std::map<std::string, int>& journal) {
               {"who", r.who},
               {"started_at", r.started_at},
               {"finished_at", r.finished_at},
-              {"duration_ms", ms ? json(ms->count()) : json(nullptr)},
+              {"duration_ms", DurationMsJson(r.started_at, r.finished_at)},
               {"outcome", Outcome(r)},
               {"summary", ParsedOrNull(r.summary)},
               {"journal", counts},
@@ -376,7 +387,6 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     if (o.json) {
       json steps = json::array();
       for (const auto& e : entries) {
-        auto ms = e.finished_at.empty() ? std::nullopt : Elapsed(e.started_at, e.finished_at);
         steps.push_back(json{{"id", e.id},
                              {"action_id", e.action_id},
                              {"resource", e.resource},
@@ -384,7 +394,7 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
                              {"state", e.state},
                              {"started_at", e.started_at},
                              {"finished_at", e.finished_at},
-                             {"duration_ms", ms ? json(ms->count()) : json(nullptr)},
+                             {"duration_ms", DurationMsJson(e.started_at, e.finished_at)},
                              {"detail", ParsedOrNull(e.detail)}});
       }
       out << json{{"galley_history", 1}, {"state", path}, {"run", RunJson(*run, counts)}, {"journal", steps}}.dump(2)

@@ -17,7 +17,8 @@ inline constexpr std::string_view kAppResourcePrefix = "marathon-app:";
 inline constexpr std::string_view kKvResourcePrefix = "consul-kv:";
 
 inline std::string ResourceKey(model::ResourceKind kind, std::string_view target) {
-  std::string key(kind == model::ResourceKind::kMarathonApp ? kAppResourcePrefix : kKvResourcePrefix);
+  std::string key(kind == model::ResourceKind::kMarathonApp ? kAppResourcePrefix
+                                                            : kKvResourcePrefix);
   key += target;
   return key;
 }
@@ -30,10 +31,12 @@ struct ParsedResourceKey {
 // nullopt for a key of neither kind.
 inline std::optional<ParsedResourceKey> ParseResourceKey(std::string_view key) {
   if (key.starts_with(kAppResourcePrefix)) {
-    return ParsedResourceKey{model::ResourceKind::kMarathonApp, std::string(key.substr(kAppResourcePrefix.size()))};
+    return ParsedResourceKey{model::ResourceKind::kMarathonApp,
+                             std::string(key.substr(kAppResourcePrefix.size()))};
   }
   if (key.starts_with(kKvResourcePrefix)) {
-    return ParsedResourceKey{model::ResourceKind::kConsulKv, std::string(key.substr(kKvResourcePrefix.size()))};
+    return ParsedResourceKey{model::ResourceKind::kConsulKv,
+                             std::string(key.substr(kKvResourcePrefix.size()))};
   }
   return std::nullopt;
 }

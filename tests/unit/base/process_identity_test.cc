@@ -2,14 +2,14 @@
 // The /proc pieces both the lock (ProvablyGone) and the state store's run owners rely on:
 // a live process is found with its start time, an exited one shows as a zombie until reaped,
 // then as gone.
-#include <gtest/gtest.h>
-
-#include <sys/wait.h>
-#include <unistd.h>
+#include "base/process_identity.h"
 
 #include <string>
 
-#include "base/process_identity.h"
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "support/wait.h"
 
 namespace galley {

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // galley's one timestamp format, read back exactly, and the elapsed-time text of its tables.
-#include <gtest/gtest.h>
+#include "base/time_text.h"
 
 #include <chrono>
 
-#include "base/time_text.h"
+#include <gtest/gtest.h>
 
 namespace galley {
 namespace {
@@ -33,16 +33,18 @@ TEST(TimestampTest, ParsesWhatItFormats) {
 }
 
 TEST(TimestampTest, RefusesOtherText) {
-  for (const char* bad : {"", "2026-11-27", "2026-11-27T12:00:00.123", "2026-11-27T12:00:00.123+01:00",
-                          "2026-11-27T12:00:00.Z", "2026-11-27T12:00:00.123Zjunk", "2026-13-27T12:00:00.123Z",
-                          "not a time at all, not at all"}) {
+  for (const char* bad :
+       {"", "2026-11-27", "2026-11-27T12:00:00.123", "2026-11-27T12:00:00.123+01:00",
+        "2026-11-27T12:00:00.Z", "2026-11-27T12:00:00.123Zjunk", "2026-13-27T12:00:00.123Z",
+        "not a time at all, not at all"}) {
     EXPECT_FALSE(ParseTimestamp(bad).has_value()) << bad;
   }
 }
 
 TEST(ElapsedTest, BetweenTwoTimestamps) {
   EXPECT_EQ(Elapsed("2026-11-27T12:00:00.000Z", "2026-11-27T12:02:05.400Z"), milliseconds(125400));
-  EXPECT_FALSE(Elapsed("2026-11-27T12:00:01.000Z", "2026-11-27T12:00:00.000Z").has_value());  // backwards
+  EXPECT_FALSE(
+      Elapsed("2026-11-27T12:00:01.000Z", "2026-11-27T12:00:00.000Z").has_value());  // backwards
   EXPECT_FALSE(Elapsed("", "2026-11-27T12:00:00.000Z").has_value());
 }
 

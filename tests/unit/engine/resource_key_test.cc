@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The store's resource keys: built and parsed back the same, whatever the target holds.
+#include "engine/resource_key.h"
+
 #include <gtest/gtest.h>
 
 #include "engine/plan.h"
-#include "engine/resource_key.h"
 
 namespace galley::engine {
 namespace {
@@ -11,7 +12,8 @@ namespace {
 using model::ResourceKind;
 
 TEST(ResourceKeyTest, BuildsTheStoresKeys) {
-  EXPECT_EQ(ResourceKey(ResourceKind::kMarathonApp, "/app/production/web"), "marathon-app:/app/production/web");
+  EXPECT_EQ(ResourceKey(ResourceKind::kMarathonApp, "/app/production/web"),
+            "marathon-app:/app/production/web");
   EXPECT_EQ(ResourceKey(ResourceKind::kConsulKv, "app/production/web/LOG_LEVEL"),
             "consul-kv:app/production/web/LOG_LEVEL");
   Action put;
@@ -39,7 +41,8 @@ TEST(ResourceKeyTest, ParsesWhatItBuilds) {
 TEST(ResourceKeyTest, RefusesOtherKeys) {
   EXPECT_FALSE(ParseResourceKey("").has_value());
   EXPECT_FALSE(ParseResourceKey("marathon-app").has_value());
-  EXPECT_FALSE(ParseResourceKey("app:/app/a").has_value());  // the planner's action id, not a store key
+  EXPECT_FALSE(
+      ParseResourceKey("app:/app/a").has_value());  // the planner's action id, not a store key
   EXPECT_FALSE(ParseResourceKey(" consul-kv:a").has_value());
 }
 
