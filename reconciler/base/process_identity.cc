@@ -22,16 +22,20 @@ std::string ReadProcLine(const std::string& path) {
   return line;
 }
 
-struct ProcStat {
-  bool found = false;
-  char state = '?';
-  int64_t start = 0;
-};
+std::string PidNamespace() {
+  char buf[128];
+  ssize_t n = ::readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+}  // namespace
+
+std::string BootId() { return ReadProcLine("/proc/sys/kernel/random/boot_id"); }
 
 // /proc/<pid>/stat: "pid (comm) S ppid ... starttime ..."; comm may hold spaces and
 // parentheses, so fields are counted from the last ')': state is field 3, starttime 22.
-ProcStat ReadProcStat(int64_t pid) {
-  ProcStat out;
+ProcessStat ReadProcessStat(int64_t pid) {
+  ProcessStat out;
   std::string line = ReadProcLine("/proc/" + std::to_string(pid) + "/stat");
   size_t close = line.rfind(')');
   if (close == std::string::npos) return out;
@@ -49,14 +53,6 @@ ProcStat ReadProcStat(int64_t pid) {
   return out;
 }
 
-std::string PidNamespace() {
-  char buf[128];
-  ssize_t n = ::readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-}
-
-}  // namespace
-
 std::string HostName() {
   char host[256] = "localhost";
   ::gethostname(host, sizeof host - 1);
@@ -68,9 +64,9 @@ ProcessIdentity ThisProcess() {
   ProcessIdentity p;
   p.host = HostName();
   p.pid = ::getpid();
-  p.boot = ReadProcLine("/proc/sys/kernel/random/boot_id");
+  p.boot = BootId();
   p.pidns = PidNamespace();
-  ProcStat stat = ReadProcStat(p.pid);
+  ProcessStat stat = ReadProcessStat(p.pid);
   if (stat.found) p.start = stat.start;
   return p;
 }
@@ -82,7 +78,7 @@ bool ProvablyGone(const ProcessIdentity& p, std::string* why) {
   if (p.host != self.host || p.boot != self.boot || p.pidns != self.pidns) return false;
   if (p.pid == self.pid && (p.start == 0 || p.start == self.start)) return false;  // ourselves
   const std::string pid = std::to_string(p.pid);
-  ProcStat stat = ReadProcStat(p.pid);
+  ProcessStat stat = ReadProcessStat(p.pid);
   std::string how;
   if (!stat.found) {
     how = "process " + pid + " is gone";

@@ -26,6 +26,16 @@ struct ProcessIdentity {
 ProcessIdentity ThisProcess();
 std::string HostName();
 
+// The pieces, for callers with their own rule (the state store's run owners): the boot id
+// ("" without /proc), and what /proc/<pid>/stat says of a pid.
+std::string BootId();
+struct ProcessStat {
+  bool found = false;  // false: no such process (or no /proc)
+  char state = '?';    // 'R', 'S', ...; 'Z' zombie and 'X' dead have exited
+  int64_t start = 0;   // start time in clock ticks since boot, 0 when unreadable
+};
+ProcessStat ReadProcessStat(int64_t pid);
+
 // True only when `p` is provably gone (see above); `why` (when given) then says how:
 // "process 1234 is gone", "pid 1234 is now another process".
 bool ProvablyGone(const ProcessIdentity& p, std::string* why = nullptr);

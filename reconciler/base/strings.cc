@@ -128,4 +128,25 @@ std::string Quote(std::string_view s) {
   return EscapeInvisible(out) + "'";
 }
 
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+  return Truncate(EscapeInvisible(out), max);
+}
+
+std::string Truncate(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t cut = max > 3 ? max - 3 : 0;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  return std::string(s.substr(0, cut)) + "...";
+}
+
+std::string ShortCommit(std::string_view c) {
+  constexpr std::string_view kDirty = "-dirty";
+  bool dirty = c.size() > kDirty.size() && EndsWith(c, kDirty);
+  std::string_view hash = dirty ? c.substr(0, c.size() - kDirty.size()) : c;
+  return std::string(hash.substr(0, 12)) + (dirty ? std::string(kDirty) : "");
+}
+
 }  // namespace galley

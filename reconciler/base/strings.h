@@ -27,4 +27,17 @@ size_t FindInvalidUtf8(std::string_view s);
 // Quotes a string for messages: 'abc', with control characters escaped.
 std::string Quote(std::string_view s);
 
+// Text from anywhere (live values, the store, CI variables) made safe for a terminal or a
+// review: control characters replaced by '?', invisible and bidirectional format characters
+// escaped (EscapeInvisible: U+202E as backslash-u202e), then cut to `max` bytes (Truncate).
+std::string Printable(std::string_view s, size_t max = std::string_view::npos);
+
+// `s` when it has at most `max` bytes; else cut, never inside a UTF-8 sequence, so that with
+// "..." appended it has at most `max` bytes (at least 3).
+std::string Truncate(std::string_view s, size_t max);
+
+// A Git commit as galley shows it: the first 12 hex digits, keeping the "-dirty" galley
+// appends for a work tree with changes ("3f61674b7e35", "3f61674b7e35-dirty").
+std::string ShortCommit(std::string_view commit);
+
 }  // namespace galley

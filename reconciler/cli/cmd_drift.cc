@@ -17,13 +17,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/strings.h"
+#include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/desired.h"
 #include "engine/drift.h"
 #include "engine/normalize.h"
+#include "engine/resource_key.h"
 #include "engine/view_text.h"
 #include "store/state_store.h"
 
@@ -82,24 +83,21 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   auto run = RecordedRun::Begin(*ws, "drift", err);
   if (!run) return kExitError;
   auto fail = [&](const std::string& message) { return run->Fail(message); };
-  auto observed = ObservePlatform(*ws);
+  auto observed = ObserveInput(*ws, o.target);
   if (!observed.ok()) return fail(observed.status().message());
-
-  std::vector<std::string> warnings = observed->warnings;
-  const std::map<std::string, std::string> applied_at = observed->applied_at;
-  // Without the platform's key nothing was applied (apply creates it first): an ephemeral
+  const engine::PlanInput& in = observed->in;
+  std::vector<std::string>& warnings = observed->warnings;
+  const std::map<std::string, std::string>& applied_at = observed->applied_at;
+  // Without the platform's key nothing was applied (apply creates it first): the throwaway
   // key keeps the comparison code uniform, and FindDrift compares no KV value with it.
-  bool durable = !observed->hmac_key.empty();
-  std::string key = durable ? observed->hmac_key : RandomKey();
-  if (!durable && observed->applied_apps.empty() && observed->applied_kv.empty()) {
+  if (!in.hmac_key_durable && in.applied_apps.empty() && in.applied_kv.empty()) {
     warnings.push_back("galley has applied nothing to platform " + ws->state.platform.name + " yet (no key at " +
                        engine::HmacKeyKey(ws->state.platform) + "): nothing can have drifted");
   }
-  std::vector<store::Observation> obs = ObservationsOf(observed->live, key);
-  engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), key, durable);
+  std::vector<store::Observation> obs = ObservationsOf(in.live, in.hmac_key);
   engine::DriftReport report = engine::FindDrift(in);
 
-  const std::string now = store::FormatTimestamp(std::chrono::system_clock::now());
+  const std::string now = FormatTimestamp(std::chrono::system_clock::now());
   report.warnings.insert(report.warnings.begin(), warnings.begin(), warnings.end());
   report.commit = ws->commit;
   report.galley_version = GALLEY_VERSION;
@@ -115,8 +113,9 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   for (auto& ob : obs) {
-    if (!drifted.count(ob.resource) || !StartsWith(ob.resource, "marathon-app:")) continue;
-    if (auto live = in.live.apps.find(ob.resource.substr(13)); live != in.live.apps.end()) {
+    auto res = engine::ParseResourceKey(ob.resource);
+    if (!drifted.count(ob.resource) || !res || res->kind != model::ResourceKind::kMarathonApp) continue;
+    if (auto live = in.live.apps.find(res->target); live != in.live.apps.end()) {
       ob.body = SafeDump(engine::NormalizeApp(live->second.body));
     }
   }

@@ -6,9 +6,8 @@
 // changes it (a missing store is "no runs yet"). With --platform, the platform's recent
 // applies from Consul (galley/<platform>/history), whichever host or CI runner made them.
 // Exit 0, or 1 on errors.
-#include <time.h>
-
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
+#include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
@@ -101,62 +102,26 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
   return o;
 }
 
-// The store's "2026-11-27T12:00:00.123Z" as milliseconds since the epoch.
-std::optional<int64_t> ParseTimestamp(const std::string& s) {
-  struct tm tm = {};
-  int ms = 0;
-  if (s.size() < 20) return std::nullopt;
-  const char* rest = ::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) return std::nullopt;
-  if (*rest == '.') {
-    ++rest;
-    int digits = 0;
-    while (*rest >= '0' && *rest <= '9') {
-      if (digits++ < 3) ms = ms * 10 + (*rest - '0');
-      ++rest;
-    }
-    while (digits++ < 3) ms *= 10;
-  }
-  if (*rest != 'Z') return std::nullopt;
-  return static_cast<int64_t>(::timegm(&tm)) * 1000 + ms;
+// How long a finished run or step took; nullopt while it runs (or when its times do not parse).
+std::optional<std::chrono::milliseconds> Took(const std::string& started_at, const std::string& finished_at) {
+  return finished_at.empty() ? std::nullopt : Elapsed(started_at, finished_at);
 }
 
-std::optional<int64_t> DurationMs(const std::string& from, const std::string& to) {
-  auto a = ParseTimestamp(from), b = ParseTimestamp(to);
-  if (!a || !b || *b < *a) return std::nullopt;
-  return *b - *a;
+// "12.3s", or "-".
+std::string DurationText(const std::string& started_at, const std::string& finished_at) {
+  auto d = Took(started_at, finished_at);
+  return d ? FormatElapsed(*d) : "-";
 }
 
-// "0.4s", "12.3s", "2m05s", "1h02m".
-std::string DurationText(std::optional<int64_t> ms) {
-  if (!ms) return "-";
-  int64_t v = *ms;
-  char buf[32];
-  if (v < 60000) {
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(v) / 1000);
-  } else if (v < 3600000) {
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(v / 60000),
-                  static_cast<long long>(v % 60000 / 1000));
-  } else {
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(v / 3600000),
-                  static_cast<long long>(v % 3600000 / 60000));
-  }
-  return buf;
+// Milliseconds, or null.
+nlohmann::json DurationMsJson(const std::string& started_at, const std::string& finished_at) {
+  auto d = Took(started_at, finished_at);
+  return d ? nlohmann::json(d->count()) : nlohmann::json(nullptr);
 }
 
-std::string ShortCommitOf(const std::string& c) {
-  bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
-  return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
-}
-
-// Text from the store may come from anywhere (a detail holding a live value): no control
-// characters reach the terminal, and long values are cut.
-std::string Printable(const std::string& s, size_t max = 200) {
-  std::string out;
-  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? ' ' : static_cast<char>(c);
-  if (out.size() > max) out = out.substr(0, max - 3) + "...";
-  return out;
-}
+// Text from the store may come from anywhere (a detail holding a live value): it is printed
+// through Printable, and cut at this many bytes unless a column says otherwise.
+constexpr size_t kMaxText = 200;
 
 std::string Outcome(const store::Run& r) {
   if (!r.outcome.empty()) return r.outcome;
@@ -171,12 +136,6 @@ json ParsedOrNull(const std::string& text) {
 
 int NumberOr(const json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_number_integer() ? j[key].get<int>() : -1;
-}
-
-std::string Join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
-  return out;
 }
 
 // What a run did, in a few words: from its journal when it has one, else from its summary
@@ -217,9 +176,9 @@ std::string WhatItDid(const store::Run& r, const json& summary, const std::map<s
   if (r.kind == "apply" && summary.is_object() && summary.contains("retry_refused")) {
     parts.push_back("refused to retry a change that failed to deploy");
   }
-  std::string what = parts.empty() ? "-" : Join(parts);
+  std::string what = parts.empty() ? "-" : Join(parts, ", ");
   if (r.kind == "apply" && summary.is_object() && summary.contains("restart") && summary["restart"].is_string()) {
-    what = "restart " + Printable(summary["restart"].get<std::string>()) + ": " + what;  // `galley restart`
+    what = "restart " + Printable(summary["restart"].get<std::string>(), kMaxText) + ": " + what;  // `galley restart`
   }
   return what;
 }
@@ -237,7 +196,6 @@ json CiJson(const std::string& system, const std::string& url, const std::string
 }
 
 json RunJson(const store::Run& r, const std::map<std::string, int>& journal) {
-  auto ms = r.finished_at.empty() ? std::nullopt : DurationMs(r.started_at, r.finished_at);
   json counts = json::object();
   for (const auto& [state, n] : journal) counts[state] = n;
   return json{{"id", r.id},
@@ -247,7 +205,7 @@ json RunJson(const store::Run& r, const std::map<std::string, int>& journal) {
               {"who", r.who},
               {"started_at", r.started_at},
               {"finished_at", r.finished_at},
-              {"duration_ms", ms ? json(*ms) : json(nullptr)},
+              {"duration_ms", DurationMsJson(r.started_at, r.finished_at)},
               {"outcome", Outcome(r)},
               {"summary", ParsedOrNull(r.summary)},
               {"journal", counts},
@@ -292,7 +250,7 @@ void PrintRunTable(std::ostream& out, const std::vector<std::vector<std::string>
     size_t end = table.find('\n', pos);
     out << table.substr(pos, end - pos + 1);
     if (!urls[i].empty()) out << "    " << Printable(urls[i], 300) << "\n";
-    if (!errors[i].empty()) out << "    error: " << Printable(errors[i]) << "\n";
+    if (!errors[i].empty()) out << "    error: " << Printable(errors[i], kMaxText) << "\n";
     pos = end + 1;
   }
 }
@@ -347,9 +305,9 @@ int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
     std::string commit = StringAt(e, "commit");
     std::string run = e.contains("run") && e["run"].is_number_integer() ? std::to_string(e["run"].get<int64_t>()) : "?";
     rows.push_back({Printable(started, 30), Printable(engine::OriginText(StringAt(e, "who"), StringAt(e, "ci")), 60),
-                    commit.empty() ? "-" : ShortCommitOf(Printable(commit)),
-                    DurationText(finished.empty() ? std::nullopt : DurationMs(started, finished)),
-                    Printable(StringAt(e, "outcome"), 20), what.empty() ? "-" : Join(what),
+                    commit.empty() ? "-" : Printable(ShortCommit(commit)),
+                    DurationText(started, finished),
+                    Printable(StringAt(e, "outcome"), 20), what.empty() ? "-" : Join(what, ", "),
                     "run " + run + " on " + Printable(StringAt(e, "host"), 60)});
     urls.push_back(StringAt(e, "ci_url"));
     errors.push_back(StringAt(e, "error"));
@@ -429,7 +387,6 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     if (o.json) {
       json steps = json::array();
       for (const auto& e : entries) {
-        auto ms = e.finished_at.empty() ? std::nullopt : DurationMs(e.started_at, e.finished_at);
         steps.push_back(json{{"id", e.id},
                              {"action_id", e.action_id},
                              {"resource", e.resource},
@@ -437,7 +394,7 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
                              {"state", e.state},
                              {"started_at", e.started_at},
                              {"finished_at", e.finished_at},
-                             {"duration_ms", ms ? json(*ms) : json(nullptr)},
+                             {"duration_ms", DurationMsJson(e.started_at, e.finished_at)},
                              {"detail", ParsedOrNull(e.detail)}});
       }
       out << json{{"galley_history", 1}, {"state", path}, {"run", RunJson(*run, counts)}, {"journal", steps}}.dump(2)
@@ -445,15 +402,15 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
       return kExitOk;
     }
     const store::Run& r = *run;
-    out << "run " << r.id << ": " << r.kind << " (" << Printable(r.trigger) << ")"
-        << (r.commit.empty() ? "" : " at commit " + ShortCommitOf(Printable(r.commit))) << " by "
-        << Printable(engine::OriginText(r.who, r.ci)) << "\n";
-    if (!r.ci_url.empty()) out << "  " << Printable(r.ci) << " run " << Printable(r.ci_url, 300) << "\n";
+    out << "run " << r.id << ": " << r.kind << " (" << Printable(r.trigger, kMaxText) << ")"
+        << (r.commit.empty() ? "" : " at commit " + Printable(ShortCommit(r.commit))) << " by "
+        << Printable(engine::OriginText(r.who, r.ci), kMaxText) << "\n";
+    if (!r.ci_url.empty()) out << "  " << Printable(r.ci, kMaxText) << " run " << Printable(r.ci_url, 300) << "\n";
     out << "  started " << r.started_at << (r.finished_at.empty() ? "" : ", finished " + r.finished_at) << ", took "
-        << DurationText(r.finished_at.empty() ? std::nullopt : DurationMs(r.started_at, r.finished_at))
+        << DurationText(r.started_at, r.finished_at)
         << ", outcome " << Outcome(r) << "\n";
     out << "  " << WhatItDid(r, summary, counts) << "\n";
-    if (std::string e = ErrorOf(summary); !e.empty()) out << "  error: " << Printable(e) << "\n";
+    if (std::string e = ErrorOf(summary); !e.empty()) out << "  error: " << Printable(e, kMaxText) << "\n";
     if (entries.empty()) {
       out << "\nNo actions recorded" << (r.kind == "apply" ? "." : " (a " + r.kind + " run changes nothing).") << "\n";
       return kExitOk;
@@ -461,7 +418,7 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     std::vector<std::vector<std::string>> rows = {{"STATE", "KIND", "RESOURCE", "STARTED", "DURATION", "DETAIL"}};
     for (const auto& e : entries) {
       rows.push_back({e.state, e.kind, Printable(e.resource, 80), e.started_at,
-                      DurationText(e.finished_at.empty() ? std::nullopt : DurationMs(e.started_at, e.finished_at)),
+                      DurationText(e.started_at, e.finished_at),
                       Printable(e.detail, 100)});
     }
     out << "\n" << Table(rows, "  ");
@@ -500,9 +457,9 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     const store::Run& r = (*runs)[i];
     json summary = ParsedOrNull(r.summary);
     rows.push_back({std::to_string(r.id), r.kind, Printable(r.trigger, 20),
-                    r.commit.empty() ? "-" : ShortCommitOf(Printable(r.commit)),
+                    r.commit.empty() ? "-" : Printable(ShortCommit(r.commit)),
                     Printable(engine::OriginText(r.who, r.ci), 60), r.started_at,
-                    DurationText(r.finished_at.empty() ? std::nullopt : DurationMs(r.started_at, r.finished_at)),
+                    DurationText(r.started_at, r.finished_at),
                     Outcome(r), WhatItDid(r, summary, counts[i])});
     errors.push_back(ErrorOf(summary));
     urls.push_back(r.ci_url);

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_text.h"
 #include "base/file_io.h"
-#include "base/strings.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
@@ -20,6 +20,7 @@
 #include "engine/desired.h"
 #include "engine/normalize.h"
 #include "engine/planner.h"
+#include "engine/resource_key.h"
 #include "engine/view_text.h"
 #include "store/state_store.h"
 
@@ -145,7 +146,8 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   std::vector<store::Observation> obs = ObservationsOf(observed->live, compare_key);
   std::map<std::string, size_t> obs_index;
   for (size_t i = 0; i < obs.size(); ++i) {
-    if (StartsWith(obs[i].resource, "marathon-app:")) obs_index["app:" + obs[i].resource.substr(13)] = i;
+    auto key = engine::ParseResourceKey(obs[i].resource);
+    if (key && key->kind == model::ResourceKind::kMarathonApp) obs_index["app:" + key->target] = i;
   }
   phase("observations");
   engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), compare_key, durable_key);
@@ -163,7 +165,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   }
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
   DescribePlan(*ws, in, &plan);
-  plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
+  plan.created_at = FormatTimestamp(std::chrono::system_clock::now());
   if (durable_key) plan.signature = engine::SignPlanDocument(engine::PlanToJson(plan), signing_key);
 
   Status recorded = ws->store->RecordObservations(run->id(), obs);

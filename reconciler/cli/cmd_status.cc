@@ -13,13 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "engine/planner.h"
 #include "engine/status.h"
 #include "engine/view_text.h"
-#include "store/state_store.h"
 
 namespace galley::cli {
 namespace {
@@ -69,22 +69,17 @@ int RunStatusUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     err << "galley status: " << message << "\n";
     return kExitError;
   };
-  auto observed = ObservePlatform(*ws);
+  auto observed = ObserveInput(*ws, o.target);
   if (!observed.ok()) return fail(observed.status().message());
-  std::vector<std::string> warnings = observed->warnings;
-  // As plan: without the platform's key (nothing applied yet) a throwaway one keeps the
-  // comparisons within this run.
-  bool durable = !observed->hmac_key.empty();
-  std::string key = durable ? observed->hmac_key : RandomKey();
-  engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), key, durable);
+  const engine::PlanInput& in = observed->in;
   engine::Plan plan = engine::MakePlan(in);
   if (Status s = AnnotateFailures(*ws, plan); !s.ok()) return fail(s.message());
-  plan.warnings.insert(plan.warnings.begin(), warnings.begin(), warnings.end());
+  plan.warnings.insert(plan.warnings.begin(), observed->warnings.begin(), observed->warnings.end());
 
   engine::StatusReport report = engine::BuildStatus(in, plan);
   report.commit = ws->commit;
   report.galley_version = GALLEY_VERSION;
-  report.checked_at = store::FormatTimestamp(std::chrono::system_clock::now());
+  report.checked_at = FormatTimestamp(std::chrono::system_clock::now());
   if (o.json) {
     out << engine::SafeDump(engine::StatusToJson(report), 2) << "\n";
   } else {

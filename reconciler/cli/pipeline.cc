@@ -424,4 +424,15 @@ std::vector<store::Observation> ObservationsOf(const model::LiveState& live, con
   return obs;
 }
 
+Result<ObservedInput> ObserveInput(Workspace& ws, const TargetOptions& o) {
+  ASSIGN_OR_RETURN(Observed observed, ObservePlatform(ws));
+  ObservedInput out;
+  out.warnings = observed.warnings;
+  out.applied_at = observed.applied_at;
+  bool durable = !observed.hmac_key.empty();
+  std::string key = durable ? observed.hmac_key : RandomKey();
+  out.in = BuildPlanInput(ws, o, std::move(observed), key, durable);
+  return out;
+}
+
 }  // namespace galley::cli

@@ -158,4 +158,15 @@ std::string RandomKey();
 // What was seen, for the store: hash and token of everything (KV values as HMACs only).
 std::vector<store::Observation> ObservationsOf(const model::LiveState& live, const std::string& compare_key);
 
+
+// What status and drift compare: one observation (ObservePlatform) as the planner's input,
+// under the platform's HMAC key or, when it has none (nothing applied yet: apply creates it
+// first), a throwaway key that keeps comparisons within this run (in.hmac_key_durable false).
+struct ObservedInput {
+  engine::PlanInput in;
+  std::vector<std::string> warnings;              // Observed::warnings
+  std::map<std::string, std::string> applied_at;  // Observed::applied_at
+};
+Result<ObservedInput> ObserveInput(Workspace& ws, const TargetOptions& o);
+
 }  // namespace galley::cli

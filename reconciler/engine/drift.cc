@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
+#include "engine/resource_key.h"
 #include "engine/view_text.h"
 
 namespace galley::engine {
@@ -18,8 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kAppResource[] = "marathon-app:";
-constexpr char kKvResource[] = "consul-kv:";
 constexpr char kHmacOnly[] = "(HMAC only)";
 constexpr char kSensitive[] = "(sensitive)";
 constexpr char kSecretChanged[] = "(secret changed)";
@@ -56,6 +55,18 @@ std::string VersionInfo(const json& body, const char* field) {
   if (!body.is_object() || !body.contains("versionInfo") || !body["versionInfo"].is_object()) return "";
   const json& vi = body["versionInfo"];
   return vi.contains(field) && vi[field].is_string() ? vi[field].get<std::string>() : "";
+}
+
+// A drift item's identity; the finders fill in the rest.
+DriftItem ItemFor(model::ResourceKind kind, const std::string& target, const std::string& env,
+                  const std::string& service) {
+  DriftItem it;
+  it.resource = ResourceKey(kind, target);
+  it.kind = kind;
+  it.target = target;
+  it.env = env;
+  it.service = service;
+  return it;
 }
 
 class Finder {
@@ -107,12 +118,7 @@ class Finder {
       json applied = Comparable(applied_body, ignore);
       std::optional<json> want;
       if (d) want = Comparable(d->body, ignore);
-      DriftItem it;
-      it.resource = kAppResource + id;
-      it.kind = model::ResourceKind::kMarathonApp;
-      it.target = id;
-      it.env = env;
-      it.service = service;
+      DriftItem it = ItemFor(model::ResourceKind::kMarathonApp, id, env, service);
       it.pending = !want || *want != applied;
       it.paused = Paused(env, d && d->paused);
       auto live = in_.live.apps.find(id);
@@ -171,12 +177,7 @@ class Finder {
       if (!InScope(in_, service, env)) continue;
       std::optional<std::string> desired_hmac;
       if (d && d->value) desired_hmac = HmacSha256Hex(in_.hmac_key, *d->value);
-      DriftItem it;
-      it.resource = kKvResource + key;
-      it.kind = model::ResourceKind::kConsulKv;
-      it.target = key;
-      it.env = env;
-      it.service = service;
+      DriftItem it = ItemFor(model::ResourceKind::kConsulKv, key, env, service);
       // Git moved: the key is gone from Git, turned into (or from) a secret, or its value
       // changed (unknown when a secret's source is unavailable here: assume not).
       it.pending = !d || d->secret != applied_secret || (desired_hmac && *desired_hmac != applied_hmac);
@@ -220,12 +221,7 @@ class Finder {
       if (d && labelled) continue;  // declared and galley's: pending (never applied), not drift
       auto [env, service] = d ? std::make_pair(d->env, d->service) : Owner(id, in_.app_prefixes);
       if (env.empty() || !InScope(in_, service, env)) continue;
-      DriftItem it;
-      it.resource = kAppResource + id;
-      it.kind = model::ResourceKind::kMarathonApp;
-      it.target = id;
-      it.env = env;
-      it.service = service;
+      DriftItem it = ItemFor(model::ResourceKind::kMarathonApp, id, env, service);
       it.what = DriftWhat::kUnmanaged;
       it.paused = Paused(env, d && d->paused);
       if (d) {
@@ -250,12 +246,7 @@ class Finder {
       if (!exact && !UnderAny(key, in_.kv_prefixes)) continue;
       auto [env, service] = exact ? std::pair<std::string, std::string>{} : Owner(key, in_.kv_prefixes);
       if (!InScope(in_, service, env)) continue;
-      DriftItem it;
-      it.resource = kKvResource + key;
-      it.kind = model::ResourceKind::kConsulKv;
-      it.target = key;
-      it.env = env;
-      it.service = service;
+      DriftItem it = ItemFor(model::ResourceKind::kConsulKv, key, env, service);
       it.what = DriftWhat::kUnmanaged;
       it.sensitive = true;  // values of keys galley does not know may be secrets
       it.paused = !env.empty() && Paused(env, false);
@@ -356,21 +347,21 @@ DriftReport FindDrift(const PlanInput& in) { return Finder(in).Run(); }
 bool DriftInScope(const PlanInput& in, const std::string& resource) {
   std::string env, service;
   bool found = false;
-  if (StartsWith(resource, kAppResource)) {
-    std::string id = resource.substr(sizeof(kAppResource) - 1);
+  auto parsed = ParseResourceKey(resource);
+  if (!parsed) return false;
+  if (parsed->kind == model::ResourceKind::kMarathonApp) {
+    const std::string& id = parsed->target;
     for (const auto& a : in.apps) {
       if (a.id == id) env = a.env, service = a.service, found = true;
     }
     if (!found) std::tie(env, service) = Owner(id, in.app_prefixes);
-  } else if (StartsWith(resource, kKvResource)) {
-    std::string key = resource.substr(sizeof(kKvResource) - 1);
+  } else {
+    const std::string& key = parsed->target;
     for (const auto& k : in.kv) {
       if (k.key == key) env = k.env, service = k.service, found = true;
     }
     if (!found && in.kv_exact_keys.count(key)) return InScope(in, "", "");
     if (!found) std::tie(env, service) = Owner(key, in.kv_prefixes);
-  } else {
-    return false;
   }
   // Under no managed prefix (its environment left the platform): only an unscoped run.
   if (env.empty()) return in.targets.empty() && in.environments.size() >= in.app_prefixes.size();
@@ -384,8 +375,10 @@ std::string DriftResolution(const PlanInput& in, const DriftReport& report, cons
   json fields = json::parse(fields_json, nullptr, false);
   if (!fields.is_array() || fields.empty()) return "reverted";
   // Accepted when live still holds every drifted value (what galley applied caught up).
-  if (StartsWith(resource, kAppResource)) {
-    auto live = in.live.apps.find(resource.substr(sizeof(kAppResource) - 1));
+  auto parsed = ParseResourceKey(resource);
+  if (!parsed) return "reverted";
+  if (parsed->kind == model::ResourceKind::kMarathonApp) {
+    auto live = in.live.apps.find(parsed->target);
     json normal = live == in.live.apps.end() ? json() : NormalizeApp(live->second.body);
     for (const auto& f : fields) {
       if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) return "reverted";
@@ -405,7 +398,7 @@ std::string DriftResolution(const PlanInput& in, const DriftReport& report, cons
     }
     return "accepted";
   }
-  auto live = in.live.kv.find(resource.substr(sizeof(kKvResource) - 1));
+  auto live = in.live.kv.find(parsed->target);
   for (const auto& f : fields) {
     if (!f.is_object()) return "reverted";
     if (!f.contains("live")) {

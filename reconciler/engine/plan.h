@@ -17,6 +17,7 @@
 
 #include "base/status.h"
 #include "engine/diff.h"
+#include "engine/resource_key.h"
 
 namespace galley::engine {
 
@@ -109,7 +110,7 @@ struct Plan {
 
 // The state store's key of the object an action changes: "marathon-app:<id>" or "consul-kv:<key>".
 inline std::string ResourceKeyOf(const Action& a) {
-  return (IsAppAction(a.kind) ? "marathon-app:" : "consul-kv:") + a.target;
+  return ResourceKey(IsAppAction(a.kind) ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv, a.target);
 }
 
 nlohmann::json PlanToJson(const Plan& plan);

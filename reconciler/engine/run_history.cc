@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "base/strings.h"
+
 #include "engine/view_text.h"
 
 namespace galley::engine {
@@ -13,12 +15,8 @@ using json = nlohmann::json;
 std::string Get(const std::map<std::string, std::string>& env, const char* name) {
   auto it = env.find(name);
   if (it == env.end()) return "";
-  // Values come from the CI's environment: bounded, and one line.
-  std::string v = it->second.substr(0, 300);
-  for (char& c : v) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  return v;
+  // Values come from the CI's environment: bounded, one line, nothing hidden.
+  return Printable(it->second, 300);
 }
 
 bool IsTrue(const std::map<std::string, std::string>& env, const char* name) {

@@ -4,21 +4,14 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/strings.h"
 #include "base/unicode.h"
 
 namespace galley::engine {
 
 std::string DisplayValue(const nlohmann::json& v) { return EscapeInvisible(SafeDump(v)); }
 
-std::string ShortValue(const nlohmann::json& v) {
-  std::string s = DisplayValue(v);
-  if (s.size() > 120) {
-    size_t cut = 117;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
-    s = s.substr(0, cut) + "...";
-  }
-  return s;
-}
+std::string ShortValue(const nlohmann::json& v) { return Truncate(DisplayValue(v), 120); }
 
 std::vector<std::string> WrapLine(const std::string& text, size_t width) {
   std::vector<std::string> lines;
@@ -62,11 +55,6 @@ std::string FieldName(const std::string& pointer) {
   return out.empty() ? "(whole)" : out;
 }
 
-std::string ShortCommit(const std::string& c) {
-  bool dirty = c.size() > 6 && c.compare(c.size() - 6, 6, "-dirty") == 0;
-  return c.substr(0, std::min<size_t>(12, dirty ? c.size() - 6 : c.size())) + (dirty ? "-dirty" : "");
-}
-
 std::string MarkdownCode(const std::string& s) {
   std::string out;
   for (char c : s) out += (c == '`' || c == '\n' || c == '\r' || c == '|') ? '_' : c;
@@ -75,12 +63,6 @@ std::string MarkdownCode(const std::string& s) {
 
 std::string SafeDump(const nlohmann::json& v, int indent) {
   return v.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  return EscapeInvisible(out);
 }
 
 }  // namespace galley::engine

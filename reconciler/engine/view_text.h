@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Formatting shared by the plan and drift views (text and Markdown): values, field names,
-// commits and code spans, all safe to print whatever live objects contain. Pure functions;
+// code spans, all safe to print whatever live objects contain. Pure functions;
 // thread-safe. Internal to engine/.
 #pragma once
 
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "base/strings.h"  // Printable, ShortCommit: the views use them unqualified
 
 namespace galley::engine {
 
@@ -25,16 +27,9 @@ std::vector<std::string> WrapLine(const std::string& text, size_t width);
 // "" → "(whole)".
 std::string FieldName(const std::string& pointer);
 
-// "3f61674b7e35" or "3f61674b7e35-dirty".
-std::string ShortCommit(const std::string& commit);
-
 // A Markdown code span that characters from live objects cannot break out of (control and
-// invisible characters escaped as by Printable).
+// invisible characters escaped as by Printable, base/strings.h).
 std::string MarkdownCode(const std::string& s);
-
-// Control characters replaced by '?', invisible and bidirectional format characters
-// escaped (U+202E as backslash-u202e).
-std::string Printable(const std::string& s);
 
 // JSON text that never throws: invalid UTF-8 in strings (live values can hold anything) is
 // replaced with U+FFFD. `indent` as nlohmann's dump.

@@ -367,11 +367,7 @@ class BeastServer : public HttpServer {
     if (c->closed) return;
     if (ec) {
       if (IsTimeout(ec)) timed_out_.fetch_add(1);
-      if (ec == http::error::body_limit) {
-        return Refuse(c, 413,
-                      "request body too large (limit " + std::to_string(options_.max_body_bytes) +
-                          " bytes)\n");
-      }
+      if (ec == http::error::body_limit) return RefuseTooLarge(c);
       if (ec.category() == beast::http::make_error_code(http::error::bad_method).category() &&
           ec != http::error::end_of_stream && ec != http::error::partial_message) {
         return Refuse(c, 400, "malformed HTTP request: " + ec.message() + "\n");
@@ -419,11 +415,7 @@ class BeastServer : public HttpServer {
       if (c->closed) return;
       if (ec) {
         if (IsTimeout(ec)) timed_out_.fetch_add(1);
-        if (ec == http::error::body_limit) {
-          return Refuse(c, 413,
-                        "request body too large (limit " + std::to_string(options_.max_body_bytes) +
-                            " bytes)\n");
-        }
+        if (ec == http::error::body_limit) return RefuseTooLarge(c);
         return Close(c);
       }
       Dispatch(c);
@@ -565,6 +557,12 @@ class BeastServer : public HttpServer {
     open_.store(conns_.size());
     c->stream.expires_never();
     Linger(c->stream.release_socket(), std::move(answer));
+  }
+
+  // 413: a body over max_body_bytes, whether its Content-Length says so up front (OnHeader)
+  // or a chunked body grows past it while being read (ReadBody).
+  void RefuseTooLarge(const ConnPtr& c) {
+    Refuse(c, 413, "request body too large (limit " + std::to_string(options_.max_body_bytes) + " bytes)\n");
   }
 
   void Linger(tcp::socket socket, std::string answer) {

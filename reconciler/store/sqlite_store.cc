@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/time_text.h"
 #include "store/migrations.h"
 #include "store/run_owner.h"
 #include "store/sqlite_db.h"
@@ -859,18 +860,8 @@ Status Migrate(Connection& conn, int64_t version) {
 
 }  // namespace
 
-std::string FormatTimestamp(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::floor<std::chrono::milliseconds>(t).time_since_epoch().count();
-  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  int millis = static_cast<int>(ms - secs * 1000);
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
-}
+// One format for all of galley: base/time_text.h.
+std::string FormatTimestamp(std::chrono::system_clock::time_point t) { return galley::FormatTimestamp(t); }
 
 Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path) {
   return OpenSqliteStore(path, StoreOptions{});

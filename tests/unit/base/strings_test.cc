@@ -43,5 +43,37 @@ TEST(StringsTest, SplitsAndJoins) {
   EXPECT_EQ(Quote("a\nb\x01"), "'a\\nb\\x01'");
 }
 
+TEST(StringsTest, JoinsNothingAndOne) {
+  EXPECT_EQ(Join({}, ", "), "");
+  EXPECT_EQ(Join({"a"}, ", "), "a");
+}
+
+TEST(PrintableTest, NoControlOrInvisibleCharacterGetsThrough) {
+  EXPECT_EQ(Printable("plain text"), "plain text");
+  EXPECT_EQ(Printable("eve\n\x1b[2Jx\x7f"), "eve??[2Jx?");
+  EXPECT_EQ(Printable("a\xe2\x80\xae" "b"), "a\\u202eb");  // RIGHT-TO-LEFT OVERRIDE escaped
+  EXPECT_EQ(Printable("caf\xc3\xa9"), "caf\xc3\xa9");      // visible non-ASCII stays
+  EXPECT_EQ(Printable(std::string(300, 'x'), 200), std::string(197, 'x') + "...");
+  EXPECT_EQ(Printable("short", 200), "short");
+}
+
+TEST(TruncateTest, CutsWithinTheBoundAndNeverInsideACharacter) {
+  EXPECT_EQ(Truncate("abcdef", 6), "abcdef");
+  EXPECT_EQ(Truncate("abcdefg", 6), "abc...");
+  // "é" is two bytes at offsets 2-3: a cut at 3 would split it.
+  EXPECT_EQ(Truncate("ab\xc3\xa9" "defgh", 6), "ab...");
+  EXPECT_EQ(Truncate("abcdef", 2), "...");
+  EXPECT_EQ(Truncate("", 0), "");
+}
+
+TEST(ShortCommitTest, TwelveDigitsKeepingTheDirtyMark) {
+  EXPECT_EQ(ShortCommit("3f61674b7e35aa00112233445566778899aabbcc"), "3f61674b7e35");
+  EXPECT_EQ(ShortCommit("3f61674b7e35aa00112233445566778899aabbcc-dirty"), "3f61674b7e35-dirty");
+  EXPECT_EQ(ShortCommit("abc"), "abc");
+  EXPECT_EQ(ShortCommit("abc-dirty"), "abc-dirty");
+  EXPECT_EQ(ShortCommit("-dirty"), "-dirty");
+  EXPECT_EQ(ShortCommit(""), "");
+}
+
 }  // namespace
 }  // namespace galley

@@ -1,0 +1,3 @@
+#pragma once
+#include "net/http.h"
+#include "base/good.h"

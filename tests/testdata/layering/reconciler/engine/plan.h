@@ -1,0 +1,3 @@
+#pragma once
+#include "clients/client.h"
+#include "engine/sub/deep.h"
