@@ -11,10 +11,13 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "engine/applied_record.h"
+#include "engine/apply_checks.h"
 #include "engine/desired.h"
 #include "engine/failed_deploys.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
+#include "engine/step_graph.h"
 #include "engine/view_text.h"
 
 namespace galley::engine {
@@ -26,20 +29,6 @@ using clients::KvTxnOp;
 
 constexpr size_t kMaxTxnOps = 64;  // portable Consul limit (consul-api.md §2)
 
-
-// How the app an action was planned against has moved since: the one rule for a stale
-// saved plan and for the check before each Marathon write. A version that moved while the
-// definition did not (a restart) is not a move.
-enum class AppMove { kNone, kCreated, kDeleted, kChanged };
-AppMove HowAppMoved(const Action& a, const model::LiveApp* live) {
-  bool planned_absent = a.token.empty() || a.token == "0";
-  if (planned_absent) return live ? AppMove::kCreated : AppMove::kNone;
-  if (!live) return AppMove::kDeleted;
-  if (live->version != a.token && (a.live_digest.empty() || LiveDigest(live->body) != a.live_digest)) {
-    return AppMove::kChanged;
-  }
-  return AppMove::kNone;
-}
 
 std::string Seconds(double s) {
   char buf[32];
@@ -55,59 +44,6 @@ std::string Duration(std::chrono::seconds d) {
 
 std::string NowText() { return store::FormatTimestamp(std::chrono::system_clock::now()); }
 
-// One unit of scheduling: an app action, or the KV actions of one service × environment
-// (puts or deletes).
-struct Step {
-  std::string name;
-  std::vector<size_t> actions;   // indexes into plan.actions
-  std::set<size_t> depends_on;   // step indexes
-  std::vector<size_t> dependants;
-  bool app = false;
-};
-
-std::vector<Step> BuildSteps(const Plan& plan) {
-  std::vector<Step> steps;
-  std::map<std::string, size_t> step_of_action;
-  std::map<std::tuple<bool, std::string, std::string, std::string>, size_t> kv_group;
-  for (size_t i = 0; i < plan.actions.size(); ++i) {
-    const Action& a = plan.actions[i];
-    if (IsAppAction(a.kind)) {
-      Step s;
-      s.name = std::string(ActionKindName(a.kind)) + " " + a.target;
-      s.actions = {i};
-      s.app = true;
-      step_of_action[a.id] = steps.size();
-      steps.push_back(std::move(s));
-      continue;
-    }
-    bool put = a.kind == ActionKind::kKvPut;
-    std::string deps = Join(a.depends_on, ",");
-    auto key = std::make_tuple(put, a.env, a.service, deps);
-    auto it = kv_group.find(key);
-    if (it == kv_group.end()) {
-      Step s;
-      std::string scope = a.service.empty() ? "platform keys" : a.env + "/" + a.service;
-      s.name = std::string(put ? "kv-put " : "kv-delete ") + scope;
-      it = kv_group.emplace(key, steps.size()).first;
-      steps.push_back(std::move(s));
-    }
-    steps[it->second].actions.push_back(i);
-    step_of_action[a.id] = it->second;
-  }
-  for (size_t s = 0; s < steps.size(); ++s) {
-    for (size_t i : steps[s].actions) {
-      for (const auto& dep : plan.actions[i].depends_on) {
-        auto it = step_of_action.find(dep);
-        if (it != step_of_action.end() && it->second != s) steps[s].depends_on.insert(it->second);
-      }
-    }
-  }
-  for (size_t s = 0; s < steps.size(); ++s) {
-    for (size_t d : steps[s].depends_on) steps[d].dependants.push_back(s);
-  }
-  return steps;
-}
-
 // The store's name for an action kind (its journal.kind values).
 const char* JournalKind(ActionKind k) {
   switch (k) {
@@ -120,12 +56,6 @@ const char* JournalKind(ActionKind k) {
     case ActionKind::kKvDelete: return "kv-delete";
   }
   return "update";
-}
-
-// The record key galley keeps in Consul for an action's service × environment.
-std::string RecordKey(const ApplyRecords& r, const std::string& env, const std::string& service) {
-  if (env.empty() || service.empty()) return r.applied_prefix + "_platform";
-  return r.applied_prefix + env + "/" + service;
 }
 
 // Journal entries and last-applied records, shared by the workers.
@@ -158,11 +88,7 @@ class Recorder {
 
   // What an action produced: `expect` is the normalised app body, {"absent": true}, or
   // {"hmac": ..., "secret": bool} for a key.
-  struct Item {
-    bool app;
-    std::string target, env, service;
-    json expect;
-  };
+  using Item = AppliedItem;
 
   Status Applied(bool app, const std::string& target, const std::string& env, const std::string& service,
                  const json& expect) {
@@ -173,60 +99,17 @@ class Recorder {
   // in Consul they touch (a KV step's keys all belong to one service × environment).
   Status Applied(const std::vector<Item>& items) {
     if (items.empty()) return Status::Ok();
-    std::vector<store::Applied> recs;
-    std::vector<std::string> bodies;
-    for (const Item& it : items) {
-      bool deleted = it.expect.is_object() && it.expect.contains("absent");
-      std::string body;
-      if (it.app) {
-        body = deleted ? "" : SafeDump(it.expect);
-      } else if (!deleted) {
-        body = (it.expect.value("secret", false) ? "secret:" : "") + it.expect.value("hmac", std::string());
-      }
-      store::Applied rec;
-      rec.resource = (it.app ? "marathon-app:" : "consul-kv:") + it.target;
-      rec.body = body;
-      rec.digest = Sha256Hex(body);
-      rec.commit = r_.commit;
-      rec.applied_at = NowText();
-      rec.applied_by = r_.who;
-      rec.run_id = r_.run_id;
-      rec.deleted = deleted;
-      recs.push_back(std::move(rec));
-      bodies.push_back(std::move(body));
-    }
+    AppliedStamp stamp{NowText(), r_.commit, r_.who, r_.run_id};
+    std::vector<store::Applied> rows = AppliedRows(items, stamp);
     std::lock_guard<std::mutex> lock(mu_);
-    if (r_.store) RETURN_IF_ERROR(r_.store->SetApplied(recs));
+    if (r_.store) RETURN_IF_ERROR(r_.store->SetApplied(rows));
     if (r_.applied_prefix.empty()) return Status::Ok();
-    std::map<std::string, json> docs;  // record key → updated document
-    for (size_t k = 0; k < items.size(); ++k) {
-      const Item& it = items[k];
-      std::string key = RecordKey(r_, it.env, it.service);
-      auto [d, fresh] = docs.try_emplace(key, json::object());
-      json& doc = d->second;
-      if (fresh) {
-        if (auto old = r_.consul_records.find(key); old != r_.consul_records.end()) {
-          doc = json::parse(old->second, nullptr, false);
-          if (!doc.is_object()) doc = json::object();
-        }
-      }
-      bool deleted = recs[k].deleted;
-      if (it.app) {
-        if (deleted) doc.erase("app");
-        else doc["app"] = it.expect;
-      } else {
-        if (!doc.contains("kv") || !doc["kv"].is_object()) doc["kv"] = json::object();
-        if (deleted) doc["kv"].erase(it.target);
-        else doc["kv"][it.target] = bodies[k];
-      }
-    }
+    std::map<std::string, std::vector<AppliedItem>> by_key;
+    for (const Item& it : items) by_key[AppliedRecordKey(r_.applied_prefix, it.env, it.service)].push_back(it);
     Status first;
-    for (auto& [key, doc] : docs) {
-      doc["applied_at"] = NowText();
-      doc["commit"] = r_.commit;
-      doc["by"] = r_.who;
-      doc["run"] = r_.run_id;
-      std::string text = SafeDump(doc);
+    for (const auto& [key, its] : by_key) {
+      auto old = r_.consul_records.find(key);
+      std::string text = UpdateAppliedRecord(old == r_.consul_records.end() ? "" : old->second, its, stamp);
       r_.consul_records[key] = text;
       Status s = target_.PutRecord(key, text);
       if (first.ok() && !s.ok()) first = s;
@@ -908,131 +791,6 @@ ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOption
   return Executor(plan, target, options, records).Run();
 }
 
-Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
-                            const std::function<Result<std::string>(const std::string&)>& read_secret) {
-  for (auto& a : plan.actions) {
-    if (!IsAppAction(a.kind) || !a.desired.is_object() || !a.desired.contains("labels")) continue;
-    json& labels = a.desired["labels"];
-    if (!labels.is_object() || labels.value(kConfigDigestLabel, std::string()) != kDigestUnknown) continue;
-    if (!a.config.is_object()) {
-      return Status::InvalidArgument("app " + a.target + ": its config digest is \"" + kDigestUnknown +
-                                     "\" but the plan carries no config to compute it from; plan again");
-    }
-    std::map<std::string, std::optional<std::string>> hmacs;
-    for (auto it = a.config.begin(); it != a.config.end(); ++it) {
-      const json& v = *it;
-      if (v.contains("value") && v["value"].is_string()) {
-        hmacs[it.key()] = HmacSha256Hex(hmac_key, v["value"].get<std::string>());
-      } else if (v.contains("secret") && v["secret"].is_string()) {
-        std::string source = v["secret"].get<std::string>();
-        if (!read_secret) return Status::InvalidArgument("app " + a.target + ": secret " + source + " cannot be read");
-        auto secret = read_secret(source);
-        if (!secret.ok()) return Status::InvalidArgument("app " + a.target + ": " + secret.status().message());
-        hmacs[it.key()] = HmacSha256Hex(hmac_key, *secret);
-      } else {
-        return Status::InvalidArgument("app " + a.target + ": malformed config entry " + it.key());
-      }
-    }
-    std::optional<std::string> digest = ConfigDigest(hmac_key, hmacs);
-    if (!digest) return Status::Internal("app " + a.target + ": config digest");
-    labels[kConfigDigestLabel] = *digest;
-  }
-  return Status::Ok();
-}
-
-std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan) {
-  std::vector<Step> steps = BuildSteps(plan);
-  std::vector<int> wave(steps.size(), -1);
-  std::vector<std::vector<std::string>> waves;
-  // Steps only depend on steps of actions earlier in the plan's dependency order, but a
-  // fixpoint makes no such assumption.
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    for (size_t s = 0; s < steps.size(); ++s) {
-      int w = 0;
-      bool known = true;
-      for (size_t d : steps[s].depends_on) {
-        if (wave[d] < 0) known = false;
-        else w = std::max(w, wave[d] + 1);
-      }
-      if (known && wave[s] != w) {
-        wave[s] = w;
-        changed = true;
-      }
-    }
-  }
-  for (size_t s = 0; s < steps.size(); ++s) {
-    if (wave[s] < 0) continue;
-    if (static_cast<size_t>(wave[s]) >= waves.size()) waves.resize(wave[s] + 1);
-    std::string line = steps[s].name;
-    if (!steps[s].app) line += " (" + std::to_string(steps[s].actions.size()) + (steps[s].actions.size() == 1 ? " key)" : " keys)");
-    else if (plan.actions[steps[s].actions[0]].kind != ActionKind::kAppDelete) line += ", then wait until healthy";
-    else line += ", then wait until gone";
-    waves[wave[s]].push_back(line);
-  }
-  return waves;
-}
-
-std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& live) {
-  std::vector<std::string> out;
-  for (const auto& a : plan.actions) {
-    bool must_be_absent = a.token == "0" || a.token.empty();
-    if (IsAppAction(a.kind)) {
-      auto it = live.apps.find(a.target);
-      switch (HowAppMoved(a, it == live.apps.end() ? nullptr : &it->second)) {
-        case AppMove::kNone:
-          break;
-        case AppMove::kCreated:
-          out.push_back("app " + a.target + ": planned when absent, now exists (version " + it->second.version + ")");
-          break;
-        case AppMove::kDeleted:
-          out.push_back("app " + a.target + ": planned against version " + a.token + ", now deleted");
-          break;
-        case AppMove::kChanged:
-          out.push_back("app " + a.target + ": planned against version " + a.token + ", now " + it->second.version);
-          break;
-      }
-    } else {
-      auto it = live.kv.find(a.target);
-      if (must_be_absent && it != live.kv.end()) {
-        out.push_back("key " + a.target + ": planned when absent, now exists (index " +
-                      std::to_string(it->second.modify_index) + ")");
-      } else if (!must_be_absent && it == live.kv.end()) {
-        out.push_back("key " + a.target + ": planned at index " + a.token + ", now deleted");
-      } else if (!must_be_absent && std::to_string(it->second.modify_index) != a.token) {
-        out.push_back("key " + a.target + ": planned at index " + a.token + ", now " +
-                      std::to_string(it->second.modify_index));
-      }
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env, int limit,
-                                          double fraction) {
-  std::map<std::string, std::pair<int, int>> disruptive;  // env → {deletes, restarts}
-  for (const auto& a : plan.actions) {
-    if (a.kind == ActionKind::kAppDelete) ++disruptive[a.env].first;
-    if (a.kind == ActionKind::kAppRestart) ++disruptive[a.env].second;
-  }
-  std::vector<std::string> out;
-  for (const auto& [env, counts] : disruptive) {
-    int total = counts.first + counts.second;
-    auto it = apps_per_env.find(env);
-    int apps = it == apps_per_env.end() ? 0 : it->second;
-    int allowed = std::max(limit, static_cast<int>(fraction * apps));
-    if (total > allowed) {
-      out.push_back("environment " + (env.empty() ? std::string("(none)") : env) + ": " +
-                    std::to_string(counts.first) + " deletes and " + std::to_string(counts.second) +
-                    " restarts exceed the limit of " + std::to_string(allowed) + " (max of " + std::to_string(limit) +
-                    " and " + std::to_string(static_cast<int>(fraction * 100)) + "% of " + std::to_string(apps) +
-                    " apps)");
-    }
-  }
-  return out;
-}
-
 namespace {
 
 Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarget& target, ApplyRecords& records,
@@ -1056,7 +814,7 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
       RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
       continue;
     }
-    Open x{&e, d, d["target"].get<std::string>(), "", StartsWith(e.resource, "marathon-app:"), false, Status::Ok()};
+    Open x{&e, d, d["target"].get<std::string>(), "", ParseResourceKey(e.resource).value_or(ResourceRef{}).app, false, Status::Ok()};
     const json& expect = x.detail["expect"];
     bool absent = expect.is_object() && expect.contains("absent");
     if (x.app) {

@@ -42,8 +42,11 @@
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "clients/marathon_client.h"
+#include "engine/applied_record.h"
+#include "engine/apply_checks.h"
 #include "engine/events.h"
 #include "engine/plan.h"
+#include "engine/step_graph.h"
 #include "model/live_state.h"
 #include "store/state_store.h"
 
@@ -167,25 +170,6 @@ struct ApplyResult {
 };
 
 ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records);
-
-// Fills in the galley.config-digest label of apps planned before the platform had an HMAC
-// key ("(known after apply)"), from each action's `config` (secrets read with
-// `read_secret`). Fails naming the app, or the secret that cannot be read.
-Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
-                            const std::function<Result<std::string>(const std::string&)>& read_secret);
-
-// The steps apply runs in waves (every step of a wave depends only on earlier waves), for
-// `apply --dry-run`: "wave 1: kv app/production/web (2 keys); app-create /app/production/web".
-std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan);
-
-// Why a saved plan can no longer be applied: every token that moved ("app /x: planned
-// against version A, now B"; "key k: planned when absent, now exists (index 7)").
-std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& live);
-
-// DESIGN §7.12: deletes plus restarts of more than max(limit, fraction × apps) in one
-// environment need --allow-large. `apps_per_env` counts the live apps of each environment.
-std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env,
-                                          int limit = 10, double fraction = 0.25);
 
 // Resolves the journal entries a crashed apply left "started": each is checked against
 // `live` and finished as succeeded (its effect is live: the applied records are written,

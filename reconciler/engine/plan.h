@@ -107,9 +107,23 @@ struct Plan {
   bool HasChanges() const { return !actions.empty(); }
 };
 
-// The state store's key of the object an action changes: "marathon-app:<id>" or "consul-kv:<key>".
-inline std::string ResourceKeyOf(const Action& a) {
-  return (IsAppAction(a.kind) ? "marathon-app:" : "consul-kv:") + a.target;
+// The state store's key of an object galley changes: "marathon-app:<id>" or "consul-kv:<key>"
+// (journal.resource and applied.resource).
+inline std::string ResourceKeyFor(bool app, const std::string& target) {
+  return (app ? "marathon-app:" : "consul-kv:") + target;
+}
+inline std::string ResourceKeyOf(const Action& a) { return ResourceKeyFor(IsAppAction(a.kind), a.target); }
+// The inverse of ResourceKeyFor: nullopt for a key of neither kind.
+struct ResourceRef {
+  bool app = false;
+  std::string target;
+};
+inline std::optional<ResourceRef> ParseResourceKey(const std::string& key) {
+  for (bool app : {true, false}) {
+    std::string prefix = ResourceKeyFor(app, "");
+    if (key.compare(0, prefix.size(), prefix) == 0) return ResourceRef{app, key.substr(prefix.size())};
+  }
+  return std::nullopt;
 }
 
 nlohmann::json PlanToJson(const Plan& plan);
