@@ -295,7 +295,21 @@ class ApplyCommand {
     ao.rollback_on_failure = o_.rollback;
     ao.read_secret = SecretReader(ws_->env);
     ao.interrupted = [] { return InterruptGuard::interrupted(); };
-    ao.progress = [this](const std::string& line) { info() << line << "\n" << std::flush; };
+    // Each event printed as the line it carries, after the elapsed time ("[   1.2s] ") for the
+    // executor's; recovery's follower lines never had one. (The reconcile workflow's
+    // renderer replaces this.)
+    struct TextLines : engine::ApplyEventSink {
+      std::function<std::ostream&()> out;
+      bool stamped = true;
+      void On(const engine::ApplyEvent& e) override {
+        char at[24] = "";
+        if (stamped) std::snprintf(at, sizeof at, "[%6.1fs] ", e.at);
+        out() << at << e.line << "\n" << std::flush;
+      }
+    } stamped_lines, plain_lines;
+    stamped_lines.out = plain_lines.out = [this]() -> std::ostream& { return info(); };
+    plain_lines.stamped = false;
+    ao.events = &stamped_lines;
     records_.store = o_.dry_run ? nullptr : ws_->store.get();
     records_.run_id = run_;
     records_.commit = o_.plan_file.empty() ? ws_->commit : plan.commit;
@@ -315,6 +329,7 @@ class ApplyCommand {
       // a follower stopped early would settle an entry as failed that may yet succeed.
       engine::ApplyOptions settle = ao;
       settle.interrupted = nullptr;
+      settle.events = &plain_lines;
       auto recovered = engine::RecoverInterrupted(observed->live, *target, records_, settle);
       if (!recovered.ok()) return Fail("resolving an interrupted apply: " + recovered.status().message());
       for (const auto& line : *recovered) info() << "recovered: " << line << "\n";

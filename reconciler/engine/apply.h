@@ -24,7 +24,10 @@
 //  - Secrets: a KV action carries the secret's source; the value is read at apply time and
 //    its HMAC checked against the plan's (a changed secret fails the action, naming it).
 // Effects go through ApplyTarget (real: Marathon and Consul; dry run: recorded), time
-// through ApplyClock: the executor itself does no I/O.
+// through ApplyClock, what happens through ApplyEventSink: the executor itself does no I/O.
+// The pieces: engine/step_graph (steps, dependencies, waves; pure), engine/applied_record
+// (the record format), engine/executor.cc (workers, journal, records, following),
+// engine/recovery (crash recovery), engine/apply_checks (stale plans, safety rails, digests).
 #pragma once
 
 #include <chrono>
@@ -46,6 +49,7 @@
 #include "engine/apply_checks.h"
 #include "engine/events.h"
 #include "engine/plan.h"
+#include "engine/recovery.h"
 #include "engine/step_graph.h"
 #include "model/live_state.h"
 #include "store/state_store.h"
@@ -125,8 +129,8 @@ struct ApplyOptions {
   bool rollback_on_failure = false;
   // Reads a secret at apply time: "env:NAME" / "file:/path" → the value, or an error naming it.
   std::function<Result<std::string>(const std::string& source)> read_secret;
-  std::function<void(const std::string& line)> progress;  // one line per event; may be empty
-  // Typed progress (engine/events.h); may be null. Replaces `progress`.
+  // What happens, as typed events (engine/events.h); may be null. The sink is called from
+  // the workers one call at a time, never under the executor's or the recorder's lock.
   ApplyEventSink* events = nullptr;
   std::function<bool()> should_stop;                      // e.g. the platform lock was lost
   // Called before every write to Marathon or Consul (retries and rollbacks included): an
@@ -171,13 +175,5 @@ struct ApplyResult {
 
 ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records);
 
-// Resolves the journal entries a crashed apply left "started": each is checked against
-// `live` and finished as succeeded (its effect is live: the applied records are written,
-// nothing is repeated) or failed (it never took effect). An app that was written but is
-// still deploying is first followed until it is healthy, with `options`' deadline, progress
-// and clock (at the deadline its deployment is cancelled and the entry fails). Returns one
-// line per entry.
-Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
-                                                   ApplyRecords& records, const ApplyOptions& options);
 
 }  // namespace galley::engine

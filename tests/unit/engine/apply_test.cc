@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -21,6 +23,7 @@
 #include "engine/failed_deploys.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
+#include "support/wait.h"
 
 namespace galley::engine {
 namespace {
@@ -933,6 +936,192 @@ TEST(DryRun, RecordsEveryCallAndSendsNothing) {
   ASSERT_LT(at("DELETE /v2/apps/app/production/old"), 3);
   // The key before the app that reads it; the independent delete in any order.
   EXPECT_LT(at("PUT /v1/txn (1 ops: cas app/production/web/A)"), at("POST /v2/apps /app/production/web"));
+}
+
+}  // namespace
+}  // namespace galley::engine
+
+namespace galley::engine {
+namespace {
+
+// No I/O under a shared lock: while one step's record write to Consul hangs (a slow or
+// retrying PUT), an independent step still completes, record and all.
+TEST_F(ApplyTest, ASlowRecordWriteHoldsUpNoOtherStep) {
+  struct SlowRecords : FakeTarget {
+    Status PutRecord(const std::string& key, const std::string& value) override {
+      if (key == "galley/p/applied/production/slow") {
+        std::unique_lock<std::mutex> l(latch_mu);
+        blocked = true;
+        latch_cv.wait(l, [&] { return released; });
+      }
+      return FakeTarget::PutRecord(key, value);
+    }
+    // The fast step writes only once the slow one hangs, so it has to get past it.
+    Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
+      if (ops[0].key.find("/fast/") != std::string::npos) (void)testing::Eventually([&] { return blocked.load(); });
+      return FakeTarget::KvTxn(ops);
+    }
+    void Release() {
+      std::lock_guard<std::mutex> l(latch_mu);
+      released = true;
+      latch_cv.notify_all();
+    }
+    std::mutex latch_mu;
+    std::condition_variable latch_cv;
+    bool released = false;
+    std::atomic<bool> blocked{false};
+  } target;
+  plan_.actions = {KvPut("slow", "A", "1"), KvPut("fast", "A", "1")};
+  opts_.concurrency = 2;
+  ApplyResult r;
+  std::thread apply([&] { r = ExecutePlan(plan_, target, opts_, records_); });
+  bool blocked = testing::Eventually([&] { return target.blocked.load(); });
+  bool other_done = blocked && testing::Eventually(
+                                   [&] {
+                                     std::lock_guard<std::mutex> l(target.mu);
+                                     return target.records.count("galley/p/applied/production/fast") > 0;
+                                   },
+                                   std::chrono::seconds(10));
+  target.Release();
+  apply.join();
+  EXPECT_TRUE(blocked);
+  EXPECT_TRUE(other_done) << "the fast step's record waited for the slow step's PUT";
+  EXPECT_TRUE(r.ok()) << r.Summary();
+}
+
+}  // namespace
+}  // namespace galley::engine
+
+namespace galley::engine {
+namespace {
+
+// Collects the executor's events (the sink is called one at a time; the lock is for reading
+// them from the test thread).
+struct Events : ApplyEventSink {
+  void On(const ApplyEvent& e) override {
+    std::lock_guard<std::mutex> l(mu);
+    all.push_back(e);
+  }
+  std::vector<ApplyEvent> Of(EventKind kind, const std::string& action_id = "") {
+    std::lock_guard<std::mutex> l(mu);
+    std::vector<ApplyEvent> out;
+    for (const auto& e : all) {
+      if (e.kind == kind && (action_id.empty() || e.action_id == action_id)) out.push_back(e);
+    }
+    return out;
+  }
+  std::mutex mu;
+  std::vector<ApplyEvent> all;
+};
+
+TEST_F(ApplyTest, AFollowedDeploymentIsReportedWithItsStepAndCounts) {
+  struct Staged : FakeTarget {
+    Result<std::vector<clients::MarathonDeployment>> Deployments() override {
+      clients::MarathonDeployment d;
+      d.id = "d-1";
+      d.current_step = 1;
+      d.total_steps = 2;
+      d.current_actions = {"StartApplication"};
+      d.affected_apps = {"/app/production/web"};
+      return std::vector<clients::MarathonDeployment>{d};
+    }
+  } target;
+  Events events;
+  opts_.events = &events;
+  Action app = AppAction(ActionKind::kAppCreate, "web", "0", 3);
+  plan_.actions = {app};
+  ApplyResult r = ExecutePlan(plan_, target, opts_, records_);
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  auto deploying = events.Of(EventKind::kDeployment, app.id);
+  ASSERT_EQ(deploying.size(), 1u);  // one line per change of state
+  const ApplyEvent& d = deploying[0];
+  EXPECT_EQ(d.target, "/app/production/web");
+  EXPECT_EQ(d.deployment_id, "d-1");
+  EXPECT_EQ(d.deployment_step, 1);
+  EXPECT_EQ(d.deployment_steps, 2);
+  EXPECT_EQ(d.wanted, 3);
+  EXPECT_EQ(d.running, 0);
+  EXPECT_EQ(d.healthy, 0);
+  EXPECT_EQ(d.line, "/app/production/web: deployment step 1/2 (StartApplication), healthy 0/3, running 0");
+  // Started, then deploying, then finished, in that order; `at` on the apply's clock.
+  auto started = events.Of(EventKind::kStepStarted, app.id);
+  auto finished = events.Of(EventKind::kStepFinished, app.id);
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(started[0].line, "app-create /app/production/web: starting");
+  EXPECT_EQ(finished[0].state, std::optional<StepState>(StepState::kApplied));
+  EXPECT_EQ(finished[0].line, "app-create /app/production/web: done in " + std::string("0.3 s"));
+  EXPECT_DOUBLE_EQ(finished[0].seconds, 0.3);  // two polls on the fake clock: 100 ms, 200 ms
+  EXPECT_DOUBLE_EQ(finished[0].at, 0.3);
+  size_t s = 0, dep = 0, f = 0;
+  for (size_t k = 0; k < events.all.size(); ++k) {
+    if (events.all[k].kind == EventKind::kStepStarted) s = k;
+    if (events.all[k].kind == EventKind::kDeployment) dep = k;
+    if (events.all[k].kind == EventKind::kStepFinished) f = k;
+  }
+  EXPECT_LT(s, dep);
+  EXPECT_LT(dep, f);
+}
+
+TEST_F(ApplyTest, AFailedStepFinishesFailedAndEveryStepStartsBeforeItFinishes) {
+  Action bad = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.Have(bad.target, "v-old");
+  fake_.reject.insert(bad.target);
+  Action good = AppAction(ActionKind::kAppCreate, "api");
+  Action kv = KvPut("api", "A", "1");
+  good.depends_on = {kv.id};
+  plan_.actions = {kv, bad, good};
+  Events events;
+  opts_.events = &events;
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1) << r.Summary();
+  auto failed = events.Of(EventKind::kStepFinished, bad.id);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].state, std::optional<StepState>(StepState::kFailed));
+  EXPECT_EQ(failed[0].line, bad.id + ": FAILED: 422 bad definition");
+  EXPECT_EQ(failed[0].target, bad.target);
+  // The KV step's transaction is its kStepFinished, named by the step.
+  auto written = events.Of(EventKind::kStepFinished, kv.id);
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].target, "kv-put production/api");
+  EXPECT_EQ(written[0].line, "kv-put production/api: written (1 key)");
+  EXPECT_EQ(written[0].state, std::optional<StepState>(StepState::kApplied));
+  // Per app step: started before finished.
+  for (const Action* a : {&bad, &good}) {
+    size_t started = SIZE_MAX, finished = SIZE_MAX;
+    for (size_t k = 0; k < events.all.size(); ++k) {
+      if (events.all[k].action_id != a->id) continue;
+      if (events.all[k].kind == EventKind::kStepStarted) started = k;
+      if (events.all[k].kind == EventKind::kStepFinished) finished = k;
+    }
+    ASSERT_NE(started, SIZE_MAX) << a->id;
+    ASSERT_NE(finished, SIZE_MAX) << a->id;
+    EXPECT_LT(started, finished) << a->id;
+  }
+}
+
+TEST_F(ApplyTest, ALostLockIsReportedAsStoppingAndNotesNameTheirStep) {
+  plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.Have("/app/production/web", "v-old");
+  fake_.exhausted_writes = 1;
+  int confirms = 0;
+  opts_.before_write = [&] { return ++confirms <= 2 ? Status::Ok() : Status::Conflict("lock lost"); };
+  plan_.actions.push_back(AppAction(ActionKind::kAppCreate, "api"));
+  plan_.actions[1].depends_on = {plan_.actions[0].id};
+  Events events;
+  opts_.events = &events;
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.applied, 1) << r.Summary();
+  auto notes = events.Of(EventKind::kStepNote, "app:/app/production/web");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].line, "/app/production/web: Marathon runs too many deployments; retrying in 1 s");
+  auto stopping = events.Of(EventKind::kStopping);
+  ASSERT_EQ(stopping.size(), 1u);
+  EXPECT_EQ(stopping[0].line, "stopping: nothing more is written (lock lost)");
+  EXPECT_EQ(EventKindName(stopping[0].kind), std::string("stopping"));
+  auto skipped = events.Of(EventKind::kStepFinished, "app:/app/production/api");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].state, std::optional<StepState>(StepState::kNotAttempted));
 }
 
 }  // namespace
