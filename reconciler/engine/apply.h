@@ -24,7 +24,7 @@
 //  - Secrets: a KV action carries the secret's source; the value is read at apply time and
 //    its HMAC checked against the plan's (a changed secret fails the action, naming it).
 // Effects go through ApplyTarget (real: Marathon and Consul; dry run: recorded), time
-// through ApplyClock, what happens through ApplyEventSink: the executor itself does no I/O.
+// through a Clock (base/clock.h), what happens through ApplyEventSink: the executor itself does no I/O.
 // The pieces: engine/step_graph (steps, dependencies, waves; pure), engine/applied_record
 // (the record format), engine/executor.cc (workers, journal, records, following),
 // engine/recovery (crash recovery), engine/apply_checks (stale plans, safety rails, digests).
@@ -42,6 +42,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "clients/marathon_client.h"
@@ -115,11 +116,6 @@ class DryRunTarget : public ApplyTarget {
   int deployments_ = 0;
 };
 
-struct ApplyClock {
-  std::function<std::chrono::steady_clock::time_point()> now;  // default: steady_clock
-  std::function<void(std::chrono::milliseconds)> sleep;        // default: this_thread::sleep_for
-};
-
 struct ApplyOptions {
   int concurrency = 16;
   std::chrono::seconds app_deadline{600};          // per app: write → healthy
@@ -140,7 +136,8 @@ struct ApplyOptions {
   // for; their journal entries stay open ("started"), so the next apply follows them to
   // health (RecoverInterrupted) as after a crash.
   std::function<bool()> interrupted;
-  ApplyClock clock;
+  // Deadlines, polling pauses, back-off, event times and record stamps; null: RealClock().
+  Clock* clock = nullptr;
 };
 
 // Where the journal and the records go. `store` may be null (dry run: nothing recorded).

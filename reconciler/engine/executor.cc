@@ -39,13 +39,13 @@ class Executor {
       : plan_(plan),
         target_(target),
         o_(WithDefaults(options)),
-        events_(o_.events, o_.clock),
-        recorder_(records, target),
+        events_(o_.events, *o_.clock),
+        recorder_(records, target, *o_.clock),
         records_(records),
         schedule_(BuildSteps(plan)) {}
 
   ApplyResult Run() {
-    auto t0 = o_.clock.now();
+    auto t0 = o_.clock->Now();
     outcomes_.resize(plan_.actions.size());
     for (size_t i = 0; i < plan_.actions.size(); ++i) outcomes_[i].action_id = plan_.actions[i].id;
     std::vector<std::thread> workers;
@@ -61,7 +61,7 @@ class Executor {
       else if (o.state == StepState::kInterrupted) ++result.interrupted;
       else ++result.not_attempted;
     }
-    result.seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+    result.seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
     return result;
   }
 
@@ -147,7 +147,7 @@ class Executor {
   // ---- KV ----------------------------------------------------------------------------
 
   bool RunKvStep(const Step& step) {
-    auto t0 = o_.clock.now();
+    auto t0 = o_.clock->Now();
     struct Item {
       size_t index;
       KvTxnOp op;
@@ -247,7 +247,7 @@ class Executor {
                 std::to_string(end - off) + (end - off == 1 ? " key)" : " keys)");
       if (error.empty()) {
         ev.state = StepState::kApplied;
-        ev.seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+        ev.seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
       }
       events_.Emit(std::move(ev));
     }
@@ -284,7 +284,7 @@ class Executor {
 
   bool RunAppStep(size_t i) {
     const Action& a = plan_.actions[i];
-    auto t0 = o_.clock.now();
+    auto t0 = o_.clock->Now();
     auto deadline = t0 + o_.app_deadline;
     json expect = a.kind == ActionKind::kAppDelete ? json{{"absent", true}} : NormalizeApp(a.desired);
     auto started = recorder_.Start(a, expect);
@@ -328,7 +328,7 @@ class Executor {
       // Written, not followed to the end: the entry stays open for the next apply.
       outcomes_[i].state = StepState::kInterrupted;
       outcomes_[i].detail = "written, then interrupted while deploying; the next apply follows it to health";
-      outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+      outcomes_[i].seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
       return false;
     }
     if (!waited.ok()) {
@@ -438,17 +438,17 @@ class Executor {
       StatusCode code = r.status().code();
       if (Interrupted()) return r.status();
       if (code == StatusCode::kConflict && !force) {
-        if (o_.clock.now() >= deadline) return r.status();
+        if (o_.clock->Now() >= deadline) return r.status();
         Note(a, a.target + ": locked by another deployment; waiting (--force supersedes it)");
         WaitUnlocked(a.target, deadline);
         RETURN_IF_ERROR(StillAsPlanned(a));  // what ended the lock may have changed the app
         continue;
       }
       if (code == StatusCode::kResourceExhausted) {
-        if (o_.clock.now() + backoff >= deadline) return r.status();
+        if (o_.clock->Now() + backoff >= deadline) return r.status();
         Note(a, a.target + ": Marathon runs too many deployments; retrying in " +
                     std::to_string(backoff.count() / 1000) + " s");
-        o_.clock.sleep(backoff);
+        o_.clock->Sleep(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
         continue;
       }
@@ -457,8 +457,8 @@ class Executor {
   }
 
   void WaitUnlocked(const std::string& id, std::chrono::steady_clock::time_point deadline) {
-    while (o_.clock.now() < deadline && !Interrupted() && !LockLost()) {
-      o_.clock.sleep(o_.poll_interval);
+    while (o_.clock->Now() < deadline && !Interrupted() && !LockLost()) {
+      o_.clock->Sleep(o_.poll_interval);
       auto deps = target_.Deployments();
       if (!deps.ok()) continue;
       bool locked = std::any_of(deps->begin(), deps->end(), [&](const clients::MarathonDeployment& d) {
@@ -476,7 +476,7 @@ class Executor {
   void MaybeRollback(size_t i) {
     if (!o_.rollback_on_failure) return;
     const Action& a = plan_.actions[i];
-    auto deadline = o_.clock.now() + o_.app_deadline;
+    auto deadline = o_.clock->Now() + o_.app_deadline;
     auto may = [&] {
       Status st = MayWrite();
       if (!st.ok()) Note(a, a.target + ": not rolled back: " + st.message());
@@ -553,13 +553,13 @@ class Executor {
 
   void Succeed(size_t i, std::chrono::steady_clock::time_point t0) {
     outcomes_[i].state = StepState::kApplied;
-    outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+    outcomes_[i].seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
   }
 
   void Fail(size_t i, const std::string& error, std::chrono::steady_clock::time_point t0) {
     outcomes_[i].state = StepState::kFailed;
     outcomes_[i].detail = error;
-    outcomes_[i].seconds = std::chrono::duration<double>(o_.clock.now() - t0).count();
+    outcomes_[i].seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
     Finished(i, StepState::kFailed, plan_.actions[i].id + ": FAILED: " + error, outcomes_[i].seconds);
   }
 

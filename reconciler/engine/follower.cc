@@ -11,8 +11,7 @@ namespace galley::engine {
 using json = nlohmann::json;
 
 ApplyOptions WithDefaults(ApplyOptions o) {
-  if (!o.clock.now) o.clock.now = [] { return std::chrono::steady_clock::now(); };
-  if (!o.clock.sleep) o.clock.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  if (!o.clock) o.clock = &RealClock();
   if (o.concurrency < 1) o.concurrency = 1;
   return o;
 }
@@ -33,7 +32,7 @@ bool Healthy(const model::LiveApp& app) {
 
 void EventReporter::Emit(ApplyEvent event) {
   if (!sink_) return;
-  event.at = std::chrono::duration<double>(clock_.now() - start_).count();
+  event.at = std::chrono::duration<double>(clock_.Now() - start_).count();
   std::lock_guard<std::mutex> lock(mu_);
   sink_->On(event);
 }
@@ -88,7 +87,7 @@ Status Follower::Wait(bool deleting, const std::string& id, const std::string& d
     if ((o.interrupted && o.interrupted()) || (o.should_stop && o.should_stop())) {
       return Status::Unavailable("stopped while waiting (" + state + ")");
     }
-    if (o.clock.now() >= deadline) {
+    if (o.clock->Now() >= deadline) {
       std::string msg = "not " + std::string(deleting ? "gone" : "healthy") + " within " +
                         DeadlineText(o.app_deadline) + " (" + state + ")";
       // The deployment this apply started, or (following one it did not start) whatever
@@ -104,7 +103,7 @@ Status Follower::Wait(bool deleting, const std::string& id, const std::string& d
     }
     // Quick first looks (a small app is often healthy within a second), then every
     // poll_interval.
-    o.clock.sleep(std::min(o.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
+    o.clock->Sleep(std::min(o.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
   }
 }
 

@@ -28,7 +28,7 @@ bool Healthy(const model::LiveApp& app);
 // blocks stalls the workers that report, never the scheduling of the others.
 class EventReporter {
  public:
-  EventReporter(ApplyEventSink* sink, const ApplyClock& clock) : sink_(sink), clock_(clock), start_(clock.now()) {}
+  EventReporter(ApplyEventSink* sink, Clock& clock) : sink_(sink), clock_(clock), start_(clock.Now()) {}
 
   void Emit(ApplyEvent event);
   // An event of `kind` with only its identity and line.
@@ -36,7 +36,7 @@ class EventReporter {
 
  private:
   ApplyEventSink* sink_;
-  const ApplyClock& clock_;
+  Clock& clock_;
   std::chrono::steady_clock::time_point start_;
   std::mutex mu_;
 };

@@ -28,7 +28,7 @@ const char* JournalKind(ActionKind k);
 
 class Recorder {
  public:
-  Recorder(ApplyRecords& records, ApplyTarget& target) : r_(records), target_(target) {}
+  Recorder(ApplyRecords& records, ApplyTarget& target, Clock& clock) : r_(records), target_(target), clock_(clock) {}
 
   // The entry's id (0 without a store). An action that cannot be journaled is not run:
   // a crash after it would leave nothing to settle it by.
@@ -45,6 +45,7 @@ class Recorder {
 
   ApplyRecords& r_;
   ApplyTarget& target_;
+  Clock& clock_;
   std::mutex mu_;  // guards r_.consul_records and key_locks_; never held across I/O
   std::map<std::string, std::shared_ptr<std::mutex>> key_locks_;
 };

@@ -27,7 +27,7 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
   std::vector<std::string> lines;
   if (!records.store) return lines;
   ASSIGN_OR_RETURN(auto entries, records.store->UnfinishedJournal());
-  Recorder recorder(records, target);
+  Recorder recorder(records, target, *o.clock);
   struct Open {
     const store::JournalEntry* entry;
     json detail;
@@ -65,13 +65,13 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
     bool absent = x.detail["expect"].is_object() && x.detail["expect"].contains("absent");
     if (x.took_effect && x.app && !absent && !Healthy(live.apps.at(x.target))) follow.push_back(&x);
   }
-  EventReporter events(o.events, o.clock);
+  EventReporter events(o.events, *o.clock);
   for (size_t off = 0; off < follow.size(); off += static_cast<size_t>(o.concurrency)) {
     std::vector<std::thread> threads;
     for (size_t k = off; k < std::min(follow.size(), off + static_cast<size_t>(o.concurrency)); ++k) {
       threads.emplace_back([&, x = follow[k]] {
         Follower follower{target, o, events, x->entry->action_id};
-        x->waited = follower.Wait(false, x->target, "", o.clock.now() + o.app_deadline);
+        x->waited = follower.Wait(false, x->target, "", o.clock->Now() + o.app_deadline);
       });
     }
     for (auto& t : threads) t.join();

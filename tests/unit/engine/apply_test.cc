@@ -23,6 +23,7 @@
 #include "engine/failed_deploys.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
+#include "support/fake_clock.h"
 #include "support/wait.h"
 
 namespace galley::engine {
@@ -250,9 +251,8 @@ class ApplyTest : public ::testing::Test {
     records_.who = "me@host";
     records_.applied_prefix = "galley/p/applied/";
     records_.hmac_key = "k";
-    // A fake clock: sleeping moves time on at once.
-    opts_.clock.now = [this] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms_.load())); };
-    opts_.clock.sleep = [this](std::chrono::milliseconds d) { now_ms_ += d.count(); };
+    // A fake clock: sleeping moves time on at once, for the sleeping worker only.
+    opts_.clock = &clock_;
     opts_.poll_interval = std::chrono::milliseconds(500);
   }
   ApplyResult Apply() { return ExecutePlan(plan_, fake_, opts_, records_); }
@@ -270,7 +270,7 @@ class ApplyTest : public ::testing::Test {
   ApplyRecords records_;
   std::unique_ptr<store::StateStore> store_;
   int64_t run_ = 0;
-  std::atomic<long> now_ms_{0};
+  testing::FakeClock clock_;
 };
 
 TEST_F(ApplyTest, KvIsWrittenBeforeTheAppThatReadsItAndEverythingIsRecorded) {
@@ -333,7 +333,7 @@ TEST_F(ApplyTest, TheConcurrencyBoundHolds) {
   opts_.concurrency = 3;
   fake_.polls_to_healthy = 3;
   // Real sleeps, so the workers overlap.
-  opts_.clock = {};
+  opts_.clock = nullptr;
   opts_.poll_interval = std::chrono::milliseconds(5);
   ApplyResult r = Apply();
   ASSERT_TRUE(r.ok()) << r.Summary();
@@ -353,8 +353,8 @@ TEST_F(ApplyTest, TheDeadlineCancelsTheDeploymentSoMarathonRollsBack) {
   EXPECT_NE(o.detail.find("not healthy within 30s"), std::string::npos) << o.detail;
   EXPECT_NE(o.detail.find("cancelled"), std::string::npos) << o.detail;
   EXPECT_NE(fake_.Pos("cancel d-1"), std::string::npos);
-  EXPECT_GE(now_ms_.load(), 30000);
-  EXPECT_LE(now_ms_.load(), 31000);
+  EXPECT_GE(clock_.max_ms(), 30000);
+  EXPECT_LE(clock_.max_ms(), 31000);
   // Not recorded as applied.
   EXPECT_FALSE(store_->LastApplied().value().count("marathon-app:/app/production/web"));
 }
@@ -426,7 +426,7 @@ TEST_F(ApplyTest, TooManyDeploymentsBacksOff) {
   ApplyResult r = Apply();
   ASSERT_TRUE(r.ok()) << r.Summary();
   EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 3);
-  EXPECT_GE(now_ms_.load(), 3000);  // 1 s then 2 s
+  EXPECT_GE(clock_.max_ms(), 3000);  // 1 s then 2 s
 }
 
 TEST_F(ApplyTest, CreateOfAnAppSomeoneElseCreatedIsAConflictAndDeleteOfAMissingOneSucceeds) {
@@ -629,7 +629,7 @@ TEST_F(ApplyTest, ALostLockEndsTheWaitForAnotherDeploymentAndWritesNothingMore) 
   opts_.should_stop = [&] { return !fake_.calls.empty(); };
   ApplyResult r = Apply();
   EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 1);
-  EXPECT_LT(now_ms_.load(), 5000) << "it went on waiting after the lock was lost";
+  EXPECT_LT(clock_.max_ms(), 5000) << "it went on waiting after the lock was lost";
   EXPECT_EQ(r.not_attempted, 1) << r.Summary();
   EXPECT_EQ(Outcome(r, "app:/app/production/web").detail, "the platform lock was lost; not written");
   EXPECT_EQ(store_->Journal(run_).value().at(0).state, "skipped");
@@ -854,10 +854,8 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
   }
   fake_.never_healthy.insert(stuck.target);
   ASSERT_TRUE(store_->FinishRun(run_, "interrupted", "{}").ok());
-  // Both are followed at once, on the real clock (a fake one shared by two followers would
-  // let the stuck one's sleeps run the other's deadline out).
-  opts_.clock = {};
-  opts_.poll_interval = std::chrono::milliseconds(5);
+  // Both are followed at once, each on its own view of the fake clock: the stuck one's
+  // sleeps do not run the other's deadline out, and nothing waits on real time.
   opts_.app_deadline = std::chrono::seconds(1);
   auto lines = RecoverInterrupted(live, fake_, records_, opts_);
   ASSERT_TRUE(lines.ok()) << lines.status().message();
