@@ -358,8 +358,13 @@ TEST(PlatformLockTest, RenewalKeepsTheSessionAndTheLease) {
   // The store's wall clock is ours: the lease (2×TTL = 2 s) would expire at +2 s unless renewed.
   std::atomic<int64_t> offset_ms{0};
   const auto base = std::chrono::system_clock::now();
+  struct Wall : Clock {
+    std::function<std::chrono::system_clock::time_point()> now;
+    std::chrono::system_clock::time_point WallNow() override { return now(); }
+  } wall;
+  wall.now = [&] { return base + Ms(offset_ms.load()); };
   store::StoreOptions so;
-  so.clock = [&] { return base + Ms(offset_ms.load()); };
+  so.clock = &wall;
   auto store = MemoryStore(so);
   LockOptions o = Options("alice@h1 pid 11");
   o.ttl_seconds = 1;
