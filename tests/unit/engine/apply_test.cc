@@ -32,8 +32,12 @@ namespace {
 using json = nlohmann::json;
 using clients::KvTxnOp;
 
-// A fake Marathon + Consul: an app written becomes healthy after `polls_to_healthy` reads
-// unless it is in `never_healthy`; KV transactions honour cas.
+// A fake Marathon + Consul. An app written becomes healthy after `polls_to_healthy` reads,
+// unless its deployment is scripted as stuck (`stuck_deployments`, by deployment id: health
+// is never inferred from the body). Cancelling a deployment rolls the app back to the
+// definition and version it had before, as Marathon does. KV transactions follow Consul's
+// verbs: set/delete always apply, cas/delete-cas/check-index compare the ModifyIndex (0 =
+// absent), and a transaction commits whole or not at all.
 class FakeTarget : public ApplyTarget {
  public:
   struct AppState {
@@ -42,6 +46,7 @@ class FakeTarget : public ApplyTarget {
     int reads_left = 0;  // reads until the deployment finishes
     std::string deployment;
     std::string version = "v0";
+    std::shared_ptr<AppState> before;  // what the deployment replaced (null: it created the app)
   };
 
   Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
@@ -53,14 +58,17 @@ class FakeTarget : public ApplyTarget {
       const auto& op = ops[i];
       auto it = kv.find(op.key);
       uint64_t have = it == kv.end() ? 0 : it->second.second;
-      if (op.index != have) {
+      bool compares = op.verb == KvTxnOp::Verb::kCas || op.verb == KvTxnOp::Verb::kDeleteCas ||
+                      op.verb == KvTxnOp::Verb::kCheckIndex;
+      if (compares && op.index != have) {
         r.errors.push_back("op " + std::to_string(i) + ": index is stale");
         r.failed_ops.push_back(static_cast<int>(i));
       }
     }
     if (!r.errors.empty()) return r;
     for (const auto& op : ops) {
-      if (op.verb == KvTxnOp::Verb::kDeleteCas) {
+      if (op.verb == KvTxnOp::Verb::kCheckIndex) continue;
+      if (op.verb == KvTxnOp::Verb::kDeleteCas || op.verb == KvTxnOp::Verb::kDelete) {
         kv.erase(op.key);
       } else {
         kv[op.key] = {op.value, ++index};
@@ -118,15 +126,25 @@ class FakeTarget : public ApplyTarget {
     json body = apps[id].body;
     return Deploy(id, body);
   }
+  // Marathon rolls the app back to what it was before the cancelled deployment.
   Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu);
     Log("cancel " + id);
-    return clients::MarathonDeploymentResult{"d-rollback", "v"};
+    for (auto& [app_id, s] : apps) {
+      if (s.deployment != id || (s.reads_left == 0 && !stuck_deployments.count(id))) continue;
+      if (!s.before) return clients::MarathonDeploymentResult{"d-rollback", "v"};  // created: stays, scaled to 0 in Marathon
+      AppState back = *s.before;
+      s = back;
+      return clients::MarathonDeploymentResult{"d-rollback", s.version};
+    }
+    return Status::NotFound("no deployment " + id);
   }
   Result<json> AppVersion(const std::string& id, const std::string& version) override {
     std::lock_guard<std::mutex> l(mu);
     Log("version " + id + " " + version);
-    return json{{"id", id}, {"instances", 1}, {"version", version}, {"labels", {{"old", "yes"}}}};
+    auto v = versions.find(id + "@" + version);
+    if (v != versions.end()) return v->second;
+    return Status::NotFound("marathon: app '" + id + "' has no version " + version);
   }
   Result<model::LiveApp> App(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu);
@@ -139,7 +157,7 @@ class FakeTarget : public ApplyTarget {
     app.body = s.body;
     app.instances = s.instances;
     app.version = s.version;
-    bool stuck = never_healthy.count(id) && !s.body.contains("labels");
+    bool stuck = stuck_deployments.count(s.deployment) > 0;
     if (s.reads_left > 0 || stuck) {
       if (s.reads_left > 0) --s.reads_left;
       app.deployment_ids = {s.deployment};
@@ -173,11 +191,13 @@ class FakeTarget : public ApplyTarget {
 
   Result<clients::MarathonDeploymentResult> Deploy(const std::string& id, const json& body) {
     AppState s;
+    if (auto old = apps.find(id); old != apps.end()) s.before = std::make_shared<AppState>(old->second);
     s.body = body;
     s.instances = body.value("instances", 1);
     s.reads_left = polls_to_healthy;
     s.deployment = "d-" + std::to_string(++deployments);
     s.version = "v" + std::to_string(deployments);
+    versions[id + "@" + s.version] = body;
     apps[id] = s;
     in_flight.insert(id);
     max_in_flight = std::max<int>(max_in_flight, static_cast<int>(in_flight.size()));
@@ -190,6 +210,7 @@ class FakeTarget : public ApplyTarget {
     s.body = body.is_null() ? json{{"id", id}, {"instances", 2}} : body;
     s.instances = s.body.value("instances", 2);
     s.version = version;
+    versions[id + "@" + version] = s.body;
     apps[id] = s;
   }
   size_t Pos(const std::string& call) const {
@@ -204,7 +225,8 @@ class FakeTarget : public ApplyTarget {
   std::map<std::string, std::pair<std::string, uint64_t>> kv;
   std::map<std::string, std::string> records;
   std::vector<std::string> calls;
-  std::set<std::string> never_healthy, reject, in_flight;
+  std::set<std::string> stuck_deployments, reject, in_flight;
+  std::map<std::string, json> versions;  // "id@version" → the definition, for AppVersion
   int polls_to_healthy = 2, locked_writes = 0, exhausted_writes = 0, blocking_polls = 0;
   int deployments = 0, txns = 0, reads = 0, max_in_flight = 0, record_puts = 0;
   uint64_t index = 100;
@@ -539,8 +561,10 @@ TEST_F(ApplyTest, ATransactionWhoseAnswerWasLostButCommittedCounts) {
 
 TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
-  fake_.Have(app.target, "v-old");
-  fake_.never_healthy.insert("/app/production/web");  // healthy again only with the old labels
+  // Marathon's stored version carries read-only fields the rollback must not send back.
+  fake_.Have(app.target, "v-old",
+             json{{"id", app.target}, {"instances", 1}, {"version", "v-old"}, {"labels", {{"old", "yes"}}}});
+  fake_.stuck_deployments.insert("d-1");  // the update never gets healthy; the rollback (d-2) does
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
   plan_.actions = {app};
@@ -551,6 +575,41 @@ TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
   EXPECT_NE(fake_.Pos("update /app/production/web force"), std::string::npos);
   EXPECT_EQ(fake_.apps["/app/production/web"].body["labels"]["old"], "yes");
   EXPECT_FALSE(fake_.apps["/app/production/web"].body.contains("version"));
+  EXPECT_EQ(fake_.apps["/app/production/web"].deployment, "d-2");  // the rollback's, healthy
+}
+
+TEST_F(ApplyTest, CancellingAStuckDeploymentRollsTheAppBackInMarathon) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old", 5);
+  fake_.Have(app.target, "v-old");
+  fake_.stuck_deployments.insert("d-1");
+  opts_.app_deadline = std::chrono::seconds(5);
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1);
+  EXPECT_NE(fake_.Pos("cancel d-1"), std::string::npos);
+  // Without --rollback galley writes nothing more; Marathon's own rollback restored the app.
+  EXPECT_EQ(fake_.apps["/app/production/web"].version, "v-old");
+  EXPECT_EQ(fake_.apps["/app/production/web"].instances, 2);
+}
+
+TEST_F(ApplyTest, KvSetAndDeleteApplyWhateverTheIndexWhileCasComparesIt) {
+  fake_.kv["a"] = {"1", 7};
+  fake_.kv["b"] = {"2", 8};
+  // Set and delete ignore the index; a failing check-index aborts the whole transaction.
+  auto r = fake_.KvTxn({{KvTxnOp::Verb::kSet, "a", "x", 0},
+                        {KvTxnOp::Verb::kDelete, "b", "", 0},
+                        {KvTxnOp::Verb::kCheckIndex, "a", "", 6}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->committed);
+  EXPECT_EQ(fake_.kv["a"].first, "1");
+  r = fake_.KvTxn({{KvTxnOp::Verb::kSet, "a", "x", 0}, {KvTxnOp::Verb::kDelete, "b", "", 0}});
+  ASSERT_TRUE(r.ok() && r->committed);
+  EXPECT_EQ(fake_.kv["a"].first, "x");
+  EXPECT_FALSE(fake_.kv.count("b"));
+  // cas 0: only if absent; delete-cas: only at the index.
+  EXPECT_FALSE(fake_.KvTxn({{KvTxnOp::Verb::kCas, "a", "y", 0}})->committed);
+  EXPECT_FALSE(fake_.KvTxn({{KvTxnOp::Verb::kDeleteCas, "a", "", 7}})->committed);
+  EXPECT_TRUE(fake_.KvTxn({{KvTxnOp::Verb::kDeleteCas, "a", "", fake_.kv["a"].second}})->committed);
 }
 
 TEST_F(ApplyTest, SecretsAreReadAtApplyTimeAndCheckedAgainstThePlan) {
@@ -672,7 +731,7 @@ TEST_F(ApplyTest, EveryWriteIsConfirmedFirstAndARefusalSendsNothing) {
 TEST_F(ApplyTest, ARollbackIsNotWrittenOnceTheLockIsGone) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
   fake_.Have(app.target, "v-old");
-  fake_.never_healthy.insert("/app/production/web");
+  fake_.stuck_deployments.insert("d-1");
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
   int confirms = 0;
@@ -852,7 +911,7 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
     live.apps[a->target].instances = 2;
     live.apps[a->target].deployment_ids = {"d-live"};
   }
-  fake_.never_healthy.insert(stuck.target);
+  fake_.stuck_deployments.insert("d-2");  // stuck's deployment (slow's is d-1)
   ASSERT_TRUE(store_->FinishRun(run_, "interrupted", "{}").ok());
   // Both are followed at once, each on its own view of the fake clock: the stuck one's
   // sleeps do not run the other's deadline out, and nothing waits on real time.
