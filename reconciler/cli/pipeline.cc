@@ -14,6 +14,7 @@
 #include "base/strings.h"
 #include "base/subprocess.h"
 #include "base/uuid.h"
+#include "engine/applied_record.h"
 #include "engine/desired.h"
 #include "engine/observer.h"
 #include "engine/reconcile.h"
@@ -54,36 +55,15 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
   return std::make_pair(tmpl, (fs::path(tmpl) / prefix).lexically_normal().string());
 }
 
-// The applied records galley writes to Consul (galley/<platform>/applied/<env>/<service>:
-// {"app": <normalised body>, "kv": {"<key>": "<HMAC>" | "secret:<HMAC>"}, "applied_at": ...}),
-// so a runner with an empty state store still tells drift from pending. A record newer than
-// the store's (by applied_at) wins; malformed records are skipped with a warning.
+// The applied records galley writes to Consul (format: engine/applied_record.h), so a runner
+// with an empty state store still tells drift from pending. A record newer than the store's
+// (by applied_at) wins; malformed records are skipped with a warning.
 void MergeAppliedFromConsul(Observed* o) {
-  for (const auto& [key, entry] : o->applied_records) {
-    json rec = json::parse(entry.value, nullptr, false);
-    if (!rec.is_object()) {
-      o->warnings.push_back("ignored a malformed applied record at " + key);
-      continue;
-    }
-    std::string when = rec.contains("applied_at") && rec["applied_at"].is_string() ? rec["applied_at"].get<std::string>() : "";
-    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string()) {
-      std::string id = rec["app"]["id"].get<std::string>();
-      auto known = o->applied_at.find("app:" + id);
-      if (known == o->applied_at.end() || when >= known->second) {
-        o->applied_apps[id] = rec["app"];
-        o->applied_at["app:" + id] = when;
-      }
-    }
-    if (rec.contains("kv") && rec["kv"].is_object()) {
-      for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) {
-        auto known = o->applied_at.find("kv:" + it.key());
-        if (it->is_string() && (known == o->applied_at.end() || when >= known->second)) {
-          o->applied_kv[it.key()] = it->get<std::string>();
-          o->applied_at["kv:" + it.key()] = when;
-        }
-      }
-    }
-  }
+  engine::LastAppliedView last{std::move(o->applied_apps), std::move(o->applied_kv), std::move(o->applied_at)};
+  for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last)) o->warnings.push_back(std::move(w));
+  o->applied_apps = std::move(last.apps);
+  o->applied_kv = std::move(last.kv);
+  o->applied_at = std::move(last.at);
 }
 
 bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Platform& platform, const char* command,
@@ -314,18 +294,11 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   Observed o;
   // What was applied: the store, brought up to date from the records in Consul.
   ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
-  for (const auto& [resource, rec] : applied) {
-    if (rec.deleted) continue;
-    if (StartsWith(resource, "marathon-app:")) {
-      json body = json::parse(rec.body, nullptr, false);
-      if (!body.is_object()) continue;
-      o.applied_apps[resource.substr(13)] = body;
-      o.applied_at["app:" + resource.substr(13)] = rec.applied_at;
-    } else if (StartsWith(resource, "consul-kv:")) {
-      o.applied_kv[resource.substr(10)] = rec.body;
-      o.applied_at["kv:" + resource.substr(10)] = rec.applied_at;
-    }
-  }
+  engine::LastAppliedView from_store;
+  engine::AddStoreApplied(applied, &from_store);
+  o.applied_apps = std::move(from_store.apps);
+  o.applied_kv = std::move(from_store.kv);
+  o.applied_at = std::move(from_store.at);
   const std::string applied_prefix = engine::AppliedPrefix(p);
   for (const auto& [key, entry] : live.kv) {
     if (StartsWith(key, applied_prefix)) o.applied_records[key] = entry;
@@ -334,17 +307,7 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   // Environments removed from the platform file: what galley applied there is observed too.
   // Only the platform's own records in Consul say so (a state store may be shared by
   // several platforms).
-  std::vector<std::string> applied_ids;
-  for (const auto& [key, entry] : o.applied_records) {
-    json rec = json::parse(entry.value, nullptr, false);
-    if (!rec.is_object()) continue;
-    if (rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string()) {
-      applied_ids.push_back(rec["app"]["id"].get<std::string>());
-    }
-    if (rec.contains("kv") && rec["kv"].is_object()) {
-      for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) applied_ids.push_back(it.key());
-    }
-  }
+  std::vector<std::string> applied_ids = engine::AppliedRecordTargets(o.applied_records);
   o.removed_environments = engine::RemovedEnvironments(p, applied_ids);
   if (!o.removed_environments.empty()) {
     engine::ObserveScope removed;

@@ -24,7 +24,10 @@
 //  - Secrets: a KV action carries the secret's source; the value is read at apply time and
 //    its HMAC checked against the plan's (a changed secret fails the action, naming it).
 // Effects go through ApplyTarget (real: Marathon and Consul; dry run: recorded), time
-// through ApplyClock: the executor itself does no I/O.
+// through a Clock (base/clock.h), what happens through ApplyEventSink: the executor itself does no I/O.
+// The pieces: engine/step_graph (steps, dependencies, waves; pure), engine/applied_record
+// (the record format), engine/executor.cc (workers, journal, records, following),
+// engine/recovery (crash recovery), engine/apply_checks (stale plans, safety rails, digests).
 #pragma once
 
 #include <chrono>
@@ -39,11 +42,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "clients/marathon_client.h"
+#include "engine/applied_record.h"
+#include "engine/apply_checks.h"
 #include "engine/events.h"
 #include "engine/plan.h"
+#include "engine/recovery.h"
+#include "engine/step_graph.h"
 #include "model/live_state.h"
 #include "store/state_store.h"
 
@@ -108,11 +116,6 @@ class DryRunTarget : public ApplyTarget {
   int deployments_ = 0;
 };
 
-struct ApplyClock {
-  std::function<std::chrono::steady_clock::time_point()> now;  // default: steady_clock
-  std::function<void(std::chrono::milliseconds)> sleep;        // default: this_thread::sleep_for
-};
-
 struct ApplyOptions {
   int concurrency = 16;
   std::chrono::seconds app_deadline{600};          // per app: write → healthy
@@ -122,8 +125,8 @@ struct ApplyOptions {
   bool rollback_on_failure = false;
   // Reads a secret at apply time: "env:NAME" / "file:/path" → the value, or an error naming it.
   std::function<Result<std::string>(const std::string& source)> read_secret;
-  std::function<void(const std::string& line)> progress;  // one line per event; may be empty
-  // Typed progress (engine/events.h); may be null. Replaces `progress`.
+  // What happens, as typed events (engine/events.h); may be null. The sink is called from
+  // the workers one call at a time, never under the executor's or the recorder's lock.
   ApplyEventSink* events = nullptr;
   std::function<bool()> should_stop;                      // e.g. the platform lock was lost
   // Called before every write to Marathon or Consul (retries and rollbacks included): an
@@ -133,7 +136,8 @@ struct ApplyOptions {
   // for; their journal entries stay open ("started"), so the next apply follows them to
   // health (RecoverInterrupted) as after a crash.
   std::function<bool()> interrupted;
-  ApplyClock clock;
+  // Deadlines, polling pauses, back-off, event times and record stamps; null: RealClock().
+  Clock* clock = nullptr;
 };
 
 // Where the journal and the records go. `store` may be null (dry run: nothing recorded).
@@ -168,32 +172,5 @@ struct ApplyResult {
 
 ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records);
 
-// Fills in the galley.config-digest label of apps planned before the platform had an HMAC
-// key ("(known after apply)"), from each action's `config` (secrets read with
-// `read_secret`). Fails naming the app, or the secret that cannot be read.
-Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
-                            const std::function<Result<std::string>(const std::string&)>& read_secret);
-
-// The steps apply runs in waves (every step of a wave depends only on earlier waves), for
-// `apply --dry-run`: "wave 1: kv app/production/web (2 keys); app-create /app/production/web".
-std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan);
-
-// Why a saved plan can no longer be applied: every token that moved ("app /x: planned
-// against version A, now B"; "key k: planned when absent, now exists (index 7)").
-std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& live);
-
-// DESIGN §7.12: deletes plus restarts of more than max(limit, fraction × apps) in one
-// environment need --allow-large. `apps_per_env` counts the live apps of each environment.
-std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env,
-                                          int limit = 10, double fraction = 0.25);
-
-// Resolves the journal entries a crashed apply left "started": each is checked against
-// `live` and finished as succeeded (its effect is live: the applied records are written,
-// nothing is repeated) or failed (it never took effect). An app that was written but is
-// still deploying is first followed until it is healthy, with `options`' deadline, progress
-// and clock (at the deadline its deployment is cancelled and the entry fails). Returns one
-// line per entry.
-Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
-                                                   ApplyRecords& records, const ApplyOptions& options);
 
 }  // namespace galley::engine

@@ -237,7 +237,7 @@ Result<bool> TakeOverDeadSession(clients::ConsulClient& consul, const std::strin
 // One attempt: lease, then (when the key looks free, or its holder is dead) a session and
 // the key.
 Result<Attempt> TryAcquire(clients::ConsulClient& consul, store::StateStore& store,
-                           const LockOptions& o, const std::function<SteadyClock::time_point()>& now) {
+                           const LockOptions& o, Clock& clock) {
   const std::string key = LockKey(o.platform), lease = LeaseName(o.platform);
   const ProcessIdentity self = ThisProcess();
   Attempt out;
@@ -290,7 +290,7 @@ Result<Attempt> TryAcquire(clients::ConsulClient& consul, store::StateStore& sto
   so.ttl_seconds = o.ttl_seconds;
   so.lock_delay_seconds = 0;
   so.behavior = "release";
-  out.renewed_at = now();
+  out.renewed_at = clock.Now();
   auto session = consul.CreateSession(so);
   if (!session.ok()) {
     give_back_lease();
@@ -299,7 +299,7 @@ Result<Attempt> TryAcquire(clients::ConsulClient& consul, store::StateStore& sto
   }
   out.session = *session;
   std::string value =
-      LockValue(o.holder, self, store::FormatTimestamp(std::chrono::system_clock::now()),
+      LockValue(o.holder, self, store::FormatTimestamp(clock.WallNow()),
                 out.session, o.ttl_seconds);
   auto acquired = consul.AcquireLock(key, value, out.session);
   if (!acquired.ok() || !*acquired) {
@@ -320,15 +320,12 @@ Result<std::unique_ptr<PlatformLock>> PlatformLock::Acquire(clients::ConsulClien
   if (options.holder.empty()) return Status::InvalidArgument("platform lock: no holder name");
   if (options.ttl_seconds <= 0)
     return Status::InvalidArgument("platform lock: the session TTL must be positive");
-  std::function<SteadyClock::time_point()> now = options.now;
-  if (!now) now = [] { return SteadyClock::now(); };
-  std::function<void(Ms)> sleep = options.sleep;
-  if (!sleep) sleep = [](Ms d) { std::this_thread::sleep_for(d); };
-  const auto deadline = now() + options.wait;
+  Clock& clock = ClockOr(options.clock);
+  const auto deadline = clock.Now() + options.wait;
   const Ms poll = std::max(options.poll_interval, Ms(1));
   std::vector<std::string> taken_over;
   while (true) {
-    auto attempt = TryAcquire(consul, store, options, now);
+    auto attempt = TryAcquire(consul, store, options, clock);
     if (attempt.ok()) {
       for (auto& note : attempt->taken_over) taken_over.push_back(std::move(note));
       return std::unique_ptr<PlatformLock>(
@@ -336,13 +333,13 @@ Result<std::unique_ptr<PlatformLock>> PlatformLock::Acquire(clients::ConsulClien
                            attempt->renewed_at, std::move(taken_over)));
     }
     if (attempt.status().code() != StatusCode::kConflict) return attempt.status();
-    auto t = now();
+    auto t = clock.Now();
     if (t >= deadline) {
       if (options.wait.count() <= 0) return attempt.status();
       return Status::Conflict(attempt.status().message() + "; still locked after waiting " +
                               FormatWait(options.wait));
     }
-    sleep(std::min<Ms>(poll, std::chrono::duration_cast<Ms>(deadline - t) + Ms(1)));
+    clock.Sleep(std::min<Ms>(poll, std::chrono::duration_cast<Ms>(deadline - t) + Ms(1)));
   }
 }
 
@@ -363,7 +360,7 @@ PlatformLock::PlatformLock(clients::ConsulClient& consul, store::StateStore& sto
 PlatformLock::~PlatformLock() { (void)Release(); }
 
 SteadyClock::time_point PlatformLock::Now() const {
-  return options_.now ? options_.now() : SteadyClock::now();
+  return ClockOr(options_.clock).Now();
 }
 
 bool PlatformLock::lost() const {

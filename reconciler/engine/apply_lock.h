@@ -48,7 +48,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/process_identity.h"
+#include "base/clock.h"
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "store/state_store.h"
@@ -61,11 +63,9 @@ struct LockOptions {
   int ttl_seconds = 15;  // Consul session TTL; renewals every TTL/2
   std::chrono::milliseconds wait{0};              // --lock-timeout: keep trying this long
   std::chrono::milliseconds poll_interval{1000};  // between attempts while waiting
-  // Seams for tests (empty: steady_clock::now and this_thread::sleep_for). `now` drives the
-  // waiting in Acquire and the lock's deadline (lost()); the renewal thread's pauses run on
-  // real time.
-  std::function<std::chrono::steady_clock::time_point()> now;
-  std::function<void(std::chrono::milliseconds)> sleep;
+  // The seam for tests (null: RealClock()). It drives the waiting in Acquire, the lock's
+  // deadline (lost()) and the holder's timestamp; the renewal thread's pauses run on real time.
+  Clock* clock = nullptr;
   std::chrono::milliseconds renew_interval{0};  // 0: TTL/2 (tests shorten it)
 };
 

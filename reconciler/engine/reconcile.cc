@@ -18,7 +18,6 @@ namespace galley::engine {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 std::string Plural(size_t n, const char* one, const char* many) {
   return std::to_string(n) + (n == 1 ? one : many);
@@ -28,8 +27,7 @@ std::string Plural(size_t n, const char* one, const char* many) {
 class Workflow {
  public:
   Workflow(const ReconcileRequest& r, const ReconcileDeps& d) : r_(r), d_(d) {
-    now_ = r_.apply.clock.now ? r_.apply.clock.now : [] { return Clock::now(); };
-    start_ = now_();
+    start_ = clock().Now();
   }
 
   ReconcileResult Run();
@@ -41,39 +39,22 @@ class Workflow {
     if (!d_.events) return;
     ApplyEvent e;
     e.kind = kind;
-    e.at = std::chrono::duration<double>(now_() - start_).count();
+    e.at = std::chrono::duration<double>(clock().Now() - start_).count();
     e.line = std::move(line);
     d_.events->On(e);
   }
 
-  // TODO(merge): the executor emits typed step events through ApplyOptions::events on the
-  // exec branch; until then its progress lines ("[  12.3s] /app/x: ...", timed from the
-  // start of ExecutePlan) are bridged here as kStepNote events, the prefix parsed back into
-  // `at` so a text renderer prints the same bytes. Replace this bridge when merging.
-  std::function<void(const std::string&)> ExecutorBridge() {
-    return [this](const std::string& raw) {
-      if (!d_.events) return;
-      ApplyEvent e;
-      e.kind = EventKind::kStepNote;
-      e.line = raw;
-      size_t close = raw.find("s] ");
-      if (!raw.empty() && raw[0] == '[' && close != std::string::npos) {
-        std::string number = raw.substr(1, close - 1);
-        char* end = nullptr;
-        double at = std::strtod(number.c_str(), &end);
-        if (end && *end == '\0' && end != number.c_str()) {
-          e.at = at;
-          e.line = raw.substr(close + 3);
-        }
-      }
-      d_.events->On(e);
-    };
-  }
-  // TODO(merge): RecoverInterrupted reports the apps it follows as untimed lines; they are
-  // part of settling the journal, so they arrive as kRecovered events (printed as they are).
-  std::function<void(const std::string&)> RecoveryBridge() {
-    return [this](const std::string& line) { Emit(EventKind::kRecovered, line); };
-  }
+  // RecoverInterrupted's follower reports the apps it follows with the executor's kinds;
+  // here they are part of settling the journal, so they are passed on as kRecovered (the
+  // typed fields kept), which the CLI prints without the executor's elapsed-time prefix.
+  struct AsRecovered : ApplyEventSink {
+    ApplyEventSink* inner = nullptr;
+    void On(const ApplyEvent& event) override {
+      ApplyEvent e = event;
+      e.kind = EventKind::kRecovered;
+      inner->On(e);
+    }
+  };
 
   // ---- the run's record ---------------------------------------------------------------
 
@@ -140,8 +121,8 @@ class Workflow {
 
   const ReconcileRequest& r_;
   const ReconcileDeps& d_;
-  std::function<Clock::time_point()> now_;
-  Clock::time_point start_;
+  Clock& clock() const { return ClockOr(r_.apply.clock); }
+  std::chrono::steady_clock::time_point start_;
   ReconcileResult result_;
   int64_t run_ = 0;
   int recovered_ = 0;
@@ -241,8 +222,7 @@ ReconcileResult Workflow::Run() {
   std::string hmac_key = key_exists ? observed->hmac_key : RandomHex(32);
   ApplyOptions ao = r_.apply;
   ao.interrupted = d_.interrupted;
-  ao.progress = ExecutorBridge();
-  ao.events = nullptr;  // TODO(merge): d_.events, once the executor emits typed events
+  ao.events = d_.events;
   ApplyRecords records;
   records.store = dry ? nullptr : d_.store;
   records.run_id = run_;
@@ -269,7 +249,9 @@ ReconcileResult Workflow::Run() {
     // succeed.
     ApplyOptions settle = ao;
     settle.interrupted = nullptr;
-    settle.progress = RecoveryBridge();
+    AsRecovered as_recovered;
+    as_recovered.inner = d_.events;
+    settle.events = d_.events ? &as_recovered : nullptr;
     auto recovered = RecoverInterrupted(observed->live, *target, records, settle);
     if (!recovered.ok())
       return Fail("resolving an interrupted apply: " + recovered.status().message());

@@ -101,7 +101,7 @@ struct ReconcileRequest {
   // The lock's holder name and --lock-timeout (`platform` is filled in from `platform`);
   // the clock seams are for tests.
   LockOptions lock;
-  // concurrency, deadline, force, rollback, read_secret, clock; `interrupted`, `progress`,
+  // concurrency, deadline, force, rollback, read_secret, clock; `interrupted`,
   // `events`, `should_stop` and `before_write` are the workflow's.
   ApplyOptions apply;
 };

@@ -929,8 +929,7 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
     }
     if (read_only) return Status::NotFound("state file " + path + " has no runs recorded yet");
   }
-  Clock clock =
-      options.clock ? options.clock : Clock([] { return std::chrono::system_clock::now(); });
+  Clock clock = [wall = &ClockOr(options.clock)] { return wall->WallNow(); };
   if (read_only) {
     return std::unique_ptr<StateStore>(
         new SqliteStore(std::move(conn), memory, std::move(clock), version, std::nullopt));

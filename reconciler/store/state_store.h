@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 
 namespace galley::store {
@@ -171,9 +172,9 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path);
 
 // Seams for OpenSqliteStore; the defaults are what galley runs with.
 struct StoreOptions {
-  // Wall clock for timestamps and lease expiry; empty means system_clock::now. Tests pass
-  // a fake (every store sharing a file must then share it).
-  std::function<std::chrono::system_clock::time_point()> clock;
+  // Its WallNow() stamps rows and expires leases; null: RealClock(). Tests pass a fake
+  // (every store sharing a file must then share it); it must outlive the store.
+  galley::Clock* clock = nullptr;
   // How long a write waits for another connection's transaction before kUnavailable.
   int busy_timeout_ms = 5000;
   // Read-only (`galley history`): SQLITE_OPEN_READONLY, nothing created, migrated or

@@ -28,7 +28,7 @@ class RetentionTest : public StoreTest {
 
   StateStore& OpenWith(const std::string& path, std::optional<Retention> retention = std::nullopt) {
     StoreOptions options;
-    options.clock = clock_.Fn();
+    options.clock = &clock_;
     options.retention = retention;
     auto store = OpenSqliteStore(path, options);
     EXPECT_TRUE(store.ok()) << store.status().ToString();

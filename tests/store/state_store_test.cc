@@ -22,11 +22,11 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 
 TEST(TimestampTest, IsIso8601UtcWithMilliseconds) {
   FakeClock clock;
-  EXPECT_EQ(FormatTimestamp(clock.Now()), "2026-11-27T12:00:00.000Z");
+  EXPECT_EQ(FormatTimestamp(clock.WallNow()), "2026-11-27T12:00:00.000Z");
   clock.Advance(milliseconds(123));
-  EXPECT_EQ(FormatTimestamp(clock.Now()), "2026-11-27T12:00:00.123Z");
+  EXPECT_EQ(FormatTimestamp(clock.WallNow()), "2026-11-27T12:00:00.123Z");
   clock.Advance(milliseconds(86400000 * 5LL));
-  EXPECT_EQ(FormatTimestamp(clock.Now()), "2026-12-02T12:00:00.123Z");
+  EXPECT_EQ(FormatTimestamp(clock.WallNow()), "2026-12-02T12:00:00.123Z");
   EXPECT_EQ(FormatTimestamp(std::chrono::system_clock::time_point()), "1970-01-01T00:00:00.000Z");
 }
 

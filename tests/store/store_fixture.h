@@ -23,15 +23,12 @@
 namespace galley::store {
 
 // A wall clock that moves only when told; starts at 2026-11-27T12:00:00.000Z.
-class FakeClock {
+class FakeClock : public galley::Clock {
  public:
-  std::chrono::system_clock::time_point Now() const {
+  std::chrono::system_clock::time_point WallNow() override {
     return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms_.load()));
   }
   void Advance(std::chrono::milliseconds d) { ms_ += d.count(); }
-  std::function<std::chrono::system_clock::time_point()> Fn() {
-    return [this] { return Now(); };
-  }
 
  private:
   std::atomic<int64_t> ms_{1795780800000};  // 2026-11-27T12:00:00Z
@@ -56,7 +53,7 @@ class StoreTest : public ::testing::Test {
   // Opens a store on `path` with the fake clock; the fixture keeps it until TearDown.
   StateStore& Open(const std::string& path, int busy_timeout_ms = 5000) {
     StoreOptions options;
-    options.clock = clock_.Fn();
+    options.clock = &clock_;
     options.busy_timeout_ms = busy_timeout_ms;
     auto store = OpenSqliteStore(path, options);
     EXPECT_TRUE(store.ok()) << store.status().ToString();

@@ -27,6 +27,16 @@ namespace {
 using json = nlohmann::json;
 using Ms = std::chrono::milliseconds;
 
+// A clock scripted by the test: Now() asks `now`, Sleep hands the pause to `sleep`.
+struct ScriptedClock : Clock {
+  std::function<std::chrono::steady_clock::time_point()> now;
+  std::function<void(Ms)> sleep;
+  std::chrono::steady_clock::time_point Now() override { return now ? now() : Clock::Now(); }
+  void Sleep(Ms d) override {
+    if (sleep) sleep(d);
+  }
+};
+
 // Only the session, lock and GetKv calls do something; Consul's TTL is not enforced (a test
 // expires a session by destroying it). Thread-safe: the renewal thread calls it.
 class FakeConsul : public clients::ConsulClient {
@@ -293,8 +303,10 @@ TEST(PlatformLockTest, WaitSucceedsWhenTheHolderReleasesDuringTheWait) {
   LockOptions o = Options("bob@h1 pid 12");
   o.wait = Ms(30000);
   o.poll_interval = Ms(1000);
-  o.now = [&] { return now; };
-  o.sleep = [&](Ms d) {
+  ScriptedClock clock;
+  o.clock = &clock;
+  clock.now = [&] { return now; };
+  clock.sleep = [&](Ms d) {
     sleeps.push_back(d);
     now += d;
     if (sleeps.size() == 3) {
@@ -319,8 +331,10 @@ TEST(PlatformLockTest, WaitFailsAfterTheDeadline) {
   LockOptions o = Options("bob@h1 pid 12");
   o.wait = Ms(2500);
   o.poll_interval = Ms(1000);
-  o.now = [&] { return now; };
-  o.sleep = [&](Ms d) {
+  ScriptedClock clock;
+  o.clock = &clock;
+  clock.now = [&] { return now; };
+  clock.sleep = [&](Ms d) {
     slept += d;
     now += d;
   };
@@ -344,8 +358,13 @@ TEST(PlatformLockTest, RenewalKeepsTheSessionAndTheLease) {
   // The store's wall clock is ours: the lease (2×TTL = 2 s) would expire at +2 s unless renewed.
   std::atomic<int64_t> offset_ms{0};
   const auto base = std::chrono::system_clock::now();
+  struct Wall : Clock {
+    std::function<std::chrono::system_clock::time_point()> now;
+    std::chrono::system_clock::time_point WallNow() override { return now(); }
+  } wall;
+  wall.now = [&] { return base + Ms(offset_ms.load()); };
   store::StoreOptions so;
-  so.clock = [&] { return base + Ms(offset_ms.load()); };
+  so.clock = &wall;
   auto store = MemoryStore(so);
   LockOptions o = Options("alice@h1 pid 11");
   o.ttl_seconds = 1;
@@ -451,7 +470,9 @@ TEST(PlatformLockTest, ConsulUnreachableIsUnavailableAndReleasesTheLease) {
   LockOptions o = Options("alice@h1 pid 11");
   o.wait = Ms(5000);
   int sleeps = 0;
-  o.sleep = [&](Ms) { ++sleeps; };
+  ScriptedClock clock;
+  clock.sleep = [&](Ms) { ++sleeps; };
+  o.clock = &clock;
   EXPECT_EQ(PlatformLock::Acquire(consul, *store, o).status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(sleeps, 0);
 
@@ -536,12 +557,10 @@ TEST(PlatformLockTest, CurrentHolderAndBreakLock) {
   EXPECT_FALSE((*now_held)->lease_holder.empty());
 }
 
-// A fake steady clock the lock reads through LockOptions::now.
-struct FakeClock {
+// A fake steady clock the lock reads through LockOptions::clock: one time for every thread.
+struct FakeClock : Clock {
   std::atomic<int64_t> ms{0};
-  std::function<std::chrono::steady_clock::time_point()> now() {
-    return [this] { return std::chrono::steady_clock::time_point(Ms(ms.load())); };
-  }
+  std::chrono::steady_clock::time_point Now() override { return std::chrono::steady_clock::time_point(Ms(ms.load())); }
 };
 
 TEST(PlatformLockTest, LostAtTheDeadlineEvenWhileARenewalHangs) {
@@ -559,7 +578,7 @@ TEST(PlatformLockTest, LostAtTheDeadlineEvenWhileARenewalHangs) {
   auto store = MemoryStore();
   FakeClock clock;
   LockOptions o = Options("alice@h1 pid 11");
-  o.now = clock.now();
+  o.clock = &clock;
   o.renew_interval = Ms(10);
   auto lock = PlatformLock::Acquire(consul, *store, o);
   ASSERT_TRUE(lock.ok()) << lock.status().message();
@@ -586,7 +605,7 @@ TEST(PlatformLockTest, TheDeadlineCountsFromTheLastSuccessfulRenewal) {
   auto store = MemoryStore();
   FakeClock clock;
   LockOptions o = Options("alice@h1 pid 11");
-  o.now = clock.now();
+  o.clock = &clock;
   o.renew_interval = Ms(3600 * 1000);  // no scheduled renewal during the test
   auto lock = PlatformLock::Acquire(consul, *store, o);
   ASSERT_TRUE(lock.ok());

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -21,6 +23,8 @@
 #include "engine/failed_deploys.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
+#include "support/fake_clock.h"
+#include "support/wait.h"
 
 namespace galley::engine {
 namespace {
@@ -28,8 +32,12 @@ namespace {
 using json = nlohmann::json;
 using clients::KvTxnOp;
 
-// A fake Marathon + Consul: an app written becomes healthy after `polls_to_healthy` reads
-// unless it is in `never_healthy`; KV transactions honour cas.
+// A fake Marathon + Consul. An app written becomes healthy after `polls_to_healthy` reads,
+// unless its deployment is scripted as stuck (`stuck_deployments`, by deployment id: health
+// is never inferred from the body). Cancelling a deployment rolls the app back to the
+// definition and version it had before, as Marathon does. KV transactions follow Consul's
+// verbs: set/delete always apply, cas/delete-cas/check-index compare the ModifyIndex (0 =
+// absent), and a transaction commits whole or not at all.
 class FakeTarget : public ApplyTarget {
  public:
   struct AppState {
@@ -38,6 +46,7 @@ class FakeTarget : public ApplyTarget {
     int reads_left = 0;  // reads until the deployment finishes
     std::string deployment;
     std::string version = "v0";
+    std::shared_ptr<AppState> before;  // what the deployment replaced (null: it created the app)
   };
 
   Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
@@ -49,14 +58,17 @@ class FakeTarget : public ApplyTarget {
       const auto& op = ops[i];
       auto it = kv.find(op.key);
       uint64_t have = it == kv.end() ? 0 : it->second.second;
-      if (op.index != have) {
+      bool compares = op.verb == KvTxnOp::Verb::kCas || op.verb == KvTxnOp::Verb::kDeleteCas ||
+                      op.verb == KvTxnOp::Verb::kCheckIndex;
+      if (compares && op.index != have) {
         r.errors.push_back("op " + std::to_string(i) + ": index is stale");
         r.failed_ops.push_back(static_cast<int>(i));
       }
     }
     if (!r.errors.empty()) return r;
     for (const auto& op : ops) {
-      if (op.verb == KvTxnOp::Verb::kDeleteCas) {
+      if (op.verb == KvTxnOp::Verb::kCheckIndex) continue;
+      if (op.verb == KvTxnOp::Verb::kDeleteCas || op.verb == KvTxnOp::Verb::kDelete) {
         kv.erase(op.key);
       } else {
         kv[op.key] = {op.value, ++index};
@@ -114,15 +126,25 @@ class FakeTarget : public ApplyTarget {
     json body = apps[id].body;
     return Deploy(id, body);
   }
+  // Marathon rolls the app back to what it was before the cancelled deployment.
   Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu);
     Log("cancel " + id);
-    return clients::MarathonDeploymentResult{"d-rollback", "v"};
+    for (auto& [app_id, s] : apps) {
+      if (s.deployment != id || (s.reads_left == 0 && !stuck_deployments.count(id))) continue;
+      if (!s.before) return clients::MarathonDeploymentResult{"d-rollback", "v"};  // created: stays, scaled to 0 in Marathon
+      AppState back = *s.before;
+      s = back;
+      return clients::MarathonDeploymentResult{"d-rollback", s.version};
+    }
+    return Status::NotFound("no deployment " + id);
   }
   Result<json> AppVersion(const std::string& id, const std::string& version) override {
     std::lock_guard<std::mutex> l(mu);
     Log("version " + id + " " + version);
-    return json{{"id", id}, {"instances", 1}, {"version", version}, {"labels", {{"old", "yes"}}}};
+    auto v = versions.find(id + "@" + version);
+    if (v != versions.end()) return v->second;
+    return Status::NotFound("marathon: app '" + id + "' has no version " + version);
   }
   Result<model::LiveApp> App(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu);
@@ -135,7 +157,7 @@ class FakeTarget : public ApplyTarget {
     app.body = s.body;
     app.instances = s.instances;
     app.version = s.version;
-    bool stuck = never_healthy.count(id) && !s.body.contains("labels");
+    bool stuck = stuck_deployments.count(s.deployment) > 0;
     if (s.reads_left > 0 || stuck) {
       if (s.reads_left > 0) --s.reads_left;
       app.deployment_ids = {s.deployment};
@@ -169,11 +191,13 @@ class FakeTarget : public ApplyTarget {
 
   Result<clients::MarathonDeploymentResult> Deploy(const std::string& id, const json& body) {
     AppState s;
+    if (auto old = apps.find(id); old != apps.end()) s.before = std::make_shared<AppState>(old->second);
     s.body = body;
     s.instances = body.value("instances", 1);
     s.reads_left = polls_to_healthy;
     s.deployment = "d-" + std::to_string(++deployments);
     s.version = "v" + std::to_string(deployments);
+    versions[id + "@" + s.version] = body;
     apps[id] = s;
     in_flight.insert(id);
     max_in_flight = std::max<int>(max_in_flight, static_cast<int>(in_flight.size()));
@@ -186,6 +210,7 @@ class FakeTarget : public ApplyTarget {
     s.body = body.is_null() ? json{{"id", id}, {"instances", 2}} : body;
     s.instances = s.body.value("instances", 2);
     s.version = version;
+    versions[id + "@" + version] = s.body;
     apps[id] = s;
   }
   size_t Pos(const std::string& call) const {
@@ -200,7 +225,8 @@ class FakeTarget : public ApplyTarget {
   std::map<std::string, std::pair<std::string, uint64_t>> kv;
   std::map<std::string, std::string> records;
   std::vector<std::string> calls;
-  std::set<std::string> never_healthy, reject, in_flight;
+  std::set<std::string> stuck_deployments, reject, in_flight;
+  std::map<std::string, json> versions;  // "id@version" → the definition, for AppVersion
   int polls_to_healthy = 2, locked_writes = 0, exhausted_writes = 0, blocking_polls = 0;
   int deployments = 0, txns = 0, reads = 0, max_in_flight = 0, record_puts = 0;
   uint64_t index = 100;
@@ -247,9 +273,8 @@ class ApplyTest : public ::testing::Test {
     records_.who = "me@host";
     records_.applied_prefix = "galley/p/applied/";
     records_.hmac_key = "k";
-    // A fake clock: sleeping moves time on at once.
-    opts_.clock.now = [this] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms_.load())); };
-    opts_.clock.sleep = [this](std::chrono::milliseconds d) { now_ms_ += d.count(); };
+    // A fake clock: sleeping moves time on at once, for the sleeping worker only.
+    opts_.clock = &clock_;
     opts_.poll_interval = std::chrono::milliseconds(500);
   }
   ApplyResult Apply() { return ExecutePlan(plan_, fake_, opts_, records_); }
@@ -267,7 +292,7 @@ class ApplyTest : public ::testing::Test {
   ApplyRecords records_;
   std::unique_ptr<store::StateStore> store_;
   int64_t run_ = 0;
-  std::atomic<long> now_ms_{0};
+  testing::FakeClock clock_;
 };
 
 TEST_F(ApplyTest, KvIsWrittenBeforeTheAppThatReadsItAndEverythingIsRecorded) {
@@ -330,7 +355,7 @@ TEST_F(ApplyTest, TheConcurrencyBoundHolds) {
   opts_.concurrency = 3;
   fake_.polls_to_healthy = 3;
   // Real sleeps, so the workers overlap.
-  opts_.clock = {};
+  opts_.clock = nullptr;
   opts_.poll_interval = std::chrono::milliseconds(5);
   ApplyResult r = Apply();
   ASSERT_TRUE(r.ok()) << r.Summary();
@@ -350,8 +375,8 @@ TEST_F(ApplyTest, TheDeadlineCancelsTheDeploymentSoMarathonRollsBack) {
   EXPECT_NE(o.detail.find("not healthy within 30s"), std::string::npos) << o.detail;
   EXPECT_NE(o.detail.find("cancelled"), std::string::npos) << o.detail;
   EXPECT_NE(fake_.Pos("cancel d-1"), std::string::npos);
-  EXPECT_GE(now_ms_.load(), 30000);
-  EXPECT_LE(now_ms_.load(), 31000);
+  EXPECT_GE(clock_.max_ms(), 30000);
+  EXPECT_LE(clock_.max_ms(), 31000);
   // Not recorded as applied.
   EXPECT_FALSE(store_->LastApplied().value().count("marathon-app:/app/production/web"));
 }
@@ -423,7 +448,7 @@ TEST_F(ApplyTest, TooManyDeploymentsBacksOff) {
   ApplyResult r = Apply();
   ASSERT_TRUE(r.ok()) << r.Summary();
   EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 3);
-  EXPECT_GE(now_ms_.load(), 3000);  // 1 s then 2 s
+  EXPECT_GE(clock_.max_ms(), 3000);  // 1 s then 2 s
 }
 
 TEST_F(ApplyTest, CreateOfAnAppSomeoneElseCreatedIsAConflictAndDeleteOfAMissingOneSucceeds) {
@@ -536,8 +561,10 @@ TEST_F(ApplyTest, ATransactionWhoseAnswerWasLostButCommittedCounts) {
 
 TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
-  fake_.Have(app.target, "v-old");
-  fake_.never_healthy.insert("/app/production/web");  // healthy again only with the old labels
+  // Marathon's stored version carries read-only fields the rollback must not send back.
+  fake_.Have(app.target, "v-old",
+             json{{"id", app.target}, {"instances", 1}, {"version", "v-old"}, {"labels", {{"old", "yes"}}}});
+  fake_.stuck_deployments.insert("d-1");  // the update never gets healthy; the rollback (d-2) does
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
   plan_.actions = {app};
@@ -548,6 +575,41 @@ TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
   EXPECT_NE(fake_.Pos("update /app/production/web force"), std::string::npos);
   EXPECT_EQ(fake_.apps["/app/production/web"].body["labels"]["old"], "yes");
   EXPECT_FALSE(fake_.apps["/app/production/web"].body.contains("version"));
+  EXPECT_EQ(fake_.apps["/app/production/web"].deployment, "d-2");  // the rollback's, healthy
+}
+
+TEST_F(ApplyTest, CancellingAStuckDeploymentRollsTheAppBackInMarathon) {
+  Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old", 5);
+  fake_.Have(app.target, "v-old");
+  fake_.stuck_deployments.insert("d-1");
+  opts_.app_deadline = std::chrono::seconds(5);
+  plan_.actions = {app};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1);
+  EXPECT_NE(fake_.Pos("cancel d-1"), std::string::npos);
+  // Without --rollback galley writes nothing more; Marathon's own rollback restored the app.
+  EXPECT_EQ(fake_.apps["/app/production/web"].version, "v-old");
+  EXPECT_EQ(fake_.apps["/app/production/web"].instances, 2);
+}
+
+TEST_F(ApplyTest, KvSetAndDeleteApplyWhateverTheIndexWhileCasComparesIt) {
+  fake_.kv["a"] = {"1", 7};
+  fake_.kv["b"] = {"2", 8};
+  // Set and delete ignore the index; a failing check-index aborts the whole transaction.
+  auto r = fake_.KvTxn({{KvTxnOp::Verb::kSet, "a", "x", 0},
+                        {KvTxnOp::Verb::kDelete, "b", "", 0},
+                        {KvTxnOp::Verb::kCheckIndex, "a", "", 6}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->committed);
+  EXPECT_EQ(fake_.kv["a"].first, "1");
+  r = fake_.KvTxn({{KvTxnOp::Verb::kSet, "a", "x", 0}, {KvTxnOp::Verb::kDelete, "b", "", 0}});
+  ASSERT_TRUE(r.ok() && r->committed);
+  EXPECT_EQ(fake_.kv["a"].first, "x");
+  EXPECT_FALSE(fake_.kv.count("b"));
+  // cas 0: only if absent; delete-cas: only at the index.
+  EXPECT_FALSE(fake_.KvTxn({{KvTxnOp::Verb::kCas, "a", "y", 0}})->committed);
+  EXPECT_FALSE(fake_.KvTxn({{KvTxnOp::Verb::kDeleteCas, "a", "", 7}})->committed);
+  EXPECT_TRUE(fake_.KvTxn({{KvTxnOp::Verb::kDeleteCas, "a", "", fake_.kv["a"].second}})->committed);
 }
 
 TEST_F(ApplyTest, SecretsAreReadAtApplyTimeAndCheckedAgainstThePlan) {
@@ -626,7 +688,7 @@ TEST_F(ApplyTest, ALostLockEndsTheWaitForAnotherDeploymentAndWritesNothingMore) 
   opts_.should_stop = [&] { return !fake_.calls.empty(); };
   ApplyResult r = Apply();
   EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 1);
-  EXPECT_LT(now_ms_.load(), 5000) << "it went on waiting after the lock was lost";
+  EXPECT_LT(clock_.max_ms(), 5000) << "it went on waiting after the lock was lost";
   EXPECT_EQ(r.not_attempted, 1) << r.Summary();
   EXPECT_EQ(Outcome(r, "app:/app/production/web").detail, "the platform lock was lost; not written");
   EXPECT_EQ(store_->Journal(run_).value().at(0).state, "skipped");
@@ -669,7 +731,7 @@ TEST_F(ApplyTest, EveryWriteIsConfirmedFirstAndARefusalSendsNothing) {
 TEST_F(ApplyTest, ARollbackIsNotWrittenOnceTheLockIsGone) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
   fake_.Have(app.target, "v-old");
-  fake_.never_healthy.insert("/app/production/web");
+  fake_.stuck_deployments.insert("d-1");
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
   int confirms = 0;
@@ -849,12 +911,10 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
     live.apps[a->target].instances = 2;
     live.apps[a->target].deployment_ids = {"d-live"};
   }
-  fake_.never_healthy.insert(stuck.target);
+  fake_.stuck_deployments.insert("d-2");  // stuck's deployment (slow's is d-1)
   ASSERT_TRUE(store_->FinishRun(run_, "interrupted", "{}").ok());
-  // Both are followed at once, on the real clock (a fake one shared by two followers would
-  // let the stuck one's sleeps run the other's deadline out).
-  opts_.clock = {};
-  opts_.poll_interval = std::chrono::milliseconds(5);
+  // Both are followed at once, each on its own view of the fake clock: the stuck one's
+  // sleeps do not run the other's deadline out, and nothing waits on real time.
   opts_.app_deadline = std::chrono::seconds(1);
   auto lines = RecoverInterrupted(live, fake_, records_, opts_);
   ASSERT_TRUE(lines.ok()) << lines.status().message();
@@ -933,6 +993,192 @@ TEST(DryRun, RecordsEveryCallAndSendsNothing) {
   ASSERT_LT(at("DELETE /v2/apps/app/production/old"), 3);
   // The key before the app that reads it; the independent delete in any order.
   EXPECT_LT(at("PUT /v1/txn (1 ops: cas app/production/web/A)"), at("POST /v2/apps /app/production/web"));
+}
+
+}  // namespace
+}  // namespace galley::engine
+
+namespace galley::engine {
+namespace {
+
+// No I/O under a shared lock: while one step's record write to Consul hangs (a slow or
+// retrying PUT), an independent step still completes, record and all.
+TEST_F(ApplyTest, ASlowRecordWriteHoldsUpNoOtherStep) {
+  struct SlowRecords : FakeTarget {
+    Status PutRecord(const std::string& key, const std::string& value) override {
+      if (key == "galley/p/applied/production/slow") {
+        std::unique_lock<std::mutex> l(latch_mu);
+        blocked = true;
+        latch_cv.wait(l, [&] { return released; });
+      }
+      return FakeTarget::PutRecord(key, value);
+    }
+    // The fast step writes only once the slow one hangs, so it has to get past it.
+    Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
+      if (ops[0].key.find("/fast/") != std::string::npos) (void)testing::Eventually([&] { return blocked.load(); });
+      return FakeTarget::KvTxn(ops);
+    }
+    void Release() {
+      std::lock_guard<std::mutex> l(latch_mu);
+      released = true;
+      latch_cv.notify_all();
+    }
+    std::mutex latch_mu;
+    std::condition_variable latch_cv;
+    bool released = false;
+    std::atomic<bool> blocked{false};
+  } target;
+  plan_.actions = {KvPut("slow", "A", "1"), KvPut("fast", "A", "1")};
+  opts_.concurrency = 2;
+  ApplyResult r;
+  std::thread apply([&] { r = ExecutePlan(plan_, target, opts_, records_); });
+  bool blocked = testing::Eventually([&] { return target.blocked.load(); });
+  bool other_done = blocked && testing::Eventually(
+                                   [&] {
+                                     std::lock_guard<std::mutex> l(target.mu);
+                                     return target.records.count("galley/p/applied/production/fast") > 0;
+                                   },
+                                   std::chrono::seconds(10));
+  target.Release();
+  apply.join();
+  EXPECT_TRUE(blocked);
+  EXPECT_TRUE(other_done) << "the fast step's record waited for the slow step's PUT";
+  EXPECT_TRUE(r.ok()) << r.Summary();
+}
+
+}  // namespace
+}  // namespace galley::engine
+
+namespace galley::engine {
+namespace {
+
+// Collects the executor's events (the sink is called one at a time; the lock is for reading
+// them from the test thread).
+struct Events : ApplyEventSink {
+  void On(const ApplyEvent& e) override {
+    std::lock_guard<std::mutex> l(mu);
+    all.push_back(e);
+  }
+  std::vector<ApplyEvent> Of(EventKind kind, const std::string& action_id = "") {
+    std::lock_guard<std::mutex> l(mu);
+    std::vector<ApplyEvent> out;
+    for (const auto& e : all) {
+      if (e.kind == kind && (action_id.empty() || e.action_id == action_id)) out.push_back(e);
+    }
+    return out;
+  }
+  std::mutex mu;
+  std::vector<ApplyEvent> all;
+};
+
+TEST_F(ApplyTest, AFollowedDeploymentIsReportedWithItsStepAndCounts) {
+  struct Staged : FakeTarget {
+    Result<std::vector<clients::MarathonDeployment>> Deployments() override {
+      clients::MarathonDeployment d;
+      d.id = "d-1";
+      d.current_step = 1;
+      d.total_steps = 2;
+      d.current_actions = {"StartApplication"};
+      d.affected_apps = {"/app/production/web"};
+      return std::vector<clients::MarathonDeployment>{d};
+    }
+  } target;
+  Events events;
+  opts_.events = &events;
+  Action app = AppAction(ActionKind::kAppCreate, "web", "0", 3);
+  plan_.actions = {app};
+  ApplyResult r = ExecutePlan(plan_, target, opts_, records_);
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  auto deploying = events.Of(EventKind::kDeployment, app.id);
+  ASSERT_EQ(deploying.size(), 1u);  // one line per change of state
+  const ApplyEvent& d = deploying[0];
+  EXPECT_EQ(d.target, "/app/production/web");
+  EXPECT_EQ(d.deployment_id, "d-1");
+  EXPECT_EQ(d.deployment_step, 1);
+  EXPECT_EQ(d.deployment_steps, 2);
+  EXPECT_EQ(d.wanted, 3);
+  EXPECT_EQ(d.running, 0);
+  EXPECT_EQ(d.healthy, 0);
+  EXPECT_EQ(d.line, "/app/production/web: deployment step 1/2 (StartApplication), healthy 0/3, running 0");
+  // Started, then deploying, then finished, in that order; `at` on the apply's clock.
+  auto started = events.Of(EventKind::kStepStarted, app.id);
+  auto finished = events.Of(EventKind::kStepFinished, app.id);
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(started[0].line, "app-create /app/production/web: starting");
+  EXPECT_EQ(finished[0].state, std::optional<StepState>(StepState::kApplied));
+  EXPECT_EQ(finished[0].line, "app-create /app/production/web: done in " + std::string("0.3 s"));
+  EXPECT_DOUBLE_EQ(finished[0].seconds, 0.3);  // two polls on the fake clock: 100 ms, 200 ms
+  EXPECT_DOUBLE_EQ(finished[0].at, 0.3);
+  size_t s = 0, dep = 0, f = 0;
+  for (size_t k = 0; k < events.all.size(); ++k) {
+    if (events.all[k].kind == EventKind::kStepStarted) s = k;
+    if (events.all[k].kind == EventKind::kDeployment) dep = k;
+    if (events.all[k].kind == EventKind::kStepFinished) f = k;
+  }
+  EXPECT_LT(s, dep);
+  EXPECT_LT(dep, f);
+}
+
+TEST_F(ApplyTest, AFailedStepFinishesFailedAndEveryStepStartsBeforeItFinishes) {
+  Action bad = AppAction(ActionKind::kAppUpdate, "web", "v-old");
+  fake_.Have(bad.target, "v-old");
+  fake_.reject.insert(bad.target);
+  Action good = AppAction(ActionKind::kAppCreate, "api");
+  Action kv = KvPut("api", "A", "1");
+  good.depends_on = {kv.id};
+  plan_.actions = {kv, bad, good};
+  Events events;
+  opts_.events = &events;
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1) << r.Summary();
+  auto failed = events.Of(EventKind::kStepFinished, bad.id);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].state, std::optional<StepState>(StepState::kFailed));
+  EXPECT_EQ(failed[0].line, bad.id + ": FAILED: 422 bad definition");
+  EXPECT_EQ(failed[0].target, bad.target);
+  // The KV step's transaction is its kStepFinished, named by the step.
+  auto written = events.Of(EventKind::kStepFinished, kv.id);
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].target, "kv-put production/api");
+  EXPECT_EQ(written[0].line, "kv-put production/api: written (1 key)");
+  EXPECT_EQ(written[0].state, std::optional<StepState>(StepState::kApplied));
+  // Per app step: started before finished.
+  for (const Action* a : {&bad, &good}) {
+    size_t started = SIZE_MAX, finished = SIZE_MAX;
+    for (size_t k = 0; k < events.all.size(); ++k) {
+      if (events.all[k].action_id != a->id) continue;
+      if (events.all[k].kind == EventKind::kStepStarted) started = k;
+      if (events.all[k].kind == EventKind::kStepFinished) finished = k;
+    }
+    ASSERT_NE(started, SIZE_MAX) << a->id;
+    ASSERT_NE(finished, SIZE_MAX) << a->id;
+    EXPECT_LT(started, finished) << a->id;
+  }
+}
+
+TEST_F(ApplyTest, ALostLockIsReportedAsStoppingAndNotesNameTheirStep) {
+  plan_.actions = {AppAction(ActionKind::kAppUpdate, "web", "v-old")};
+  fake_.Have("/app/production/web", "v-old");
+  fake_.exhausted_writes = 1;
+  int confirms = 0;
+  opts_.before_write = [&] { return ++confirms <= 2 ? Status::Ok() : Status::Conflict("lock lost"); };
+  plan_.actions.push_back(AppAction(ActionKind::kAppCreate, "api"));
+  plan_.actions[1].depends_on = {plan_.actions[0].id};
+  Events events;
+  opts_.events = &events;
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.applied, 1) << r.Summary();
+  auto notes = events.Of(EventKind::kStepNote, "app:/app/production/web");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].line, "/app/production/web: Marathon runs too many deployments; retrying in 1 s");
+  auto stopping = events.Of(EventKind::kStopping);
+  ASSERT_EQ(stopping.size(), 1u);
+  EXPECT_EQ(stopping[0].line, "stopping: nothing more is written (lock lost)");
+  EXPECT_EQ(EventKindName(stopping[0].kind), std::string("stopping"));
+  auto skipped = events.Of(EventKind::kStepFinished, "app:/app/production/api");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].state, std::optional<StepState>(StepState::kNotAttempted));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/run_history.h"
+#include "support/fake_clock.h"
 
 namespace galley::engine {
 namespace {
@@ -258,7 +259,7 @@ class ReconcileTest : public ::testing::Test {
     request_.origin.who = "tester";
     request_.host = "tester@host";
     request_.lock.holder = "tester@host pid 1";
-    request_.apply.clock.sleep = [](std::chrono::milliseconds) {};
+    request_.apply.clock = &clock_;  // polls advance fake time; nothing waits on real time
     request_.apply.read_secret = [](const std::string& source) -> Result<std::string> {
       return Status::NotFound("no secret " + source);
     };
@@ -279,6 +280,7 @@ class ReconcileTest : public ::testing::Test {
     return runs.ok() && !runs->empty() ? runs->front().outcome : "";
   }
 
+  testing::FakeClock clock_;
   FakeConsul consul_;
   FakeTarget target_;
   FakeSource source_;
@@ -424,14 +426,23 @@ TEST_F(ReconcileTest, SuccessfulApplyEmitsPhasesAndRecords) {
   auto phases = events_.Lines(EventKind::kPhase);
   ASSERT_EQ(phases.size(), 1u);
   EXPECT_EQ(phases[0], "\nApplying 1 action (at most 16 at once, deadline 600 s per app)");
-  // TODO(merge): typed step events replace these bridged progress lines.
-  auto notes = events_.Lines(EventKind::kStepNote);
-  EXPECT_FALSE(notes.empty());
+  // The executor's typed step events come through the same sink: the app step starts, then
+  // finishes applied, and no line keeps a text elapsed-time prefix (it is `at`).
+  int started = 0, finished = 0;
   for (const auto& e : events_.seen) {
-    if (e.kind == EventKind::kStepNote) {
-      EXPECT_NE(e.line.substr(0, 1), "[") << e.line;  // the prefix is parsed into `at`
+    EXPECT_NE(e.line.substr(0, 1), "[") << e.line;
+    if (e.kind == EventKind::kStepStarted) {
+      ++started;
+      EXPECT_EQ(finished, 0) << "a step finished before it started";
+    }
+    if (e.kind == EventKind::kStepFinished) {
+      ++finished;
+      ASSERT_TRUE(e.state.has_value());
+      EXPECT_EQ(*e.state, StepState::kApplied) << e.line;
     }
   }
+  EXPECT_EQ(started, 1);
+  EXPECT_EQ(finished, 1);
 }
 
 TEST_F(ReconcileTest, DryRunSendsNothingAndShowsTheScheduleAndCalls) {
