@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/unique_fd.h"
+
 namespace galley::agent {
 namespace {
 
@@ -17,19 +19,6 @@ namespace {
 // state` of 12,000 servers is ~1.5 MB).
 constexpr size_t kMaxReply = 64u << 20;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -48,7 +37,7 @@ Result<std::string> UnixSocketRuntime::Send(const std::string& command) {
     return Status::InvalidArgument(where + ": socket path too long");
   }
   std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return Status::Unavailable(Errno(where + ": socket"));
 
   // Waits for `events` until the deadline; 1 ready, 0 timed out, -1 error.

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/unique_fd.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,24 +17,6 @@ namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
 
 // Writes all of `content` to `fd`; "" on success, else the error text.
 std::string WriteAll(int fd, const std::string& content) {
@@ -85,7 +69,7 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
     return Status::Unavailable(path + ": " + ErrnoText(err));
   }
   if (std::string why = NotRegular(st); !why.empty()) return Status::InvalidArgument(path + ": " + why);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) {
     int err = errno;
     if (err == ENOENT) return Status::NotFound(path + ": no such file");
@@ -120,7 +104,7 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
 }
 
 Status WriteFilePlain(const std::string& path, const std::string& content) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::Unavailable(path + ": " + ErrnoText(errno));
   if (std::string err = WriteAll(fd.get(), content); !err.empty()) {
     return Status::Unavailable(path + ": write: " + err);
@@ -138,7 +122,7 @@ Status WriteFileAtomic(const std::string& path, const std::string& content, bool
     if (ec) return Status::Unavailable(target.parent_path().string() + ": " + ec.message());
   }
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::Unavailable(tmp + ": " + ErrnoText(errno));
   if (std::string err = WriteAll(fd.get(), content); !err.empty()) {
     ::unlink(tmp.c_str());
