@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "base/time_text.h"
 #include "base/uuid.h"
 
 namespace galley::engine {
@@ -299,7 +300,7 @@ Result<Attempt> TryAcquire(clients::ConsulClient& consul, store::StateStore& sto
   }
   out.session = *session;
   std::string value =
-      LockValue(o.holder, self, store::FormatTimestamp(clock.WallNow()),
+      LockValue(o.holder, self, FormatTimestamp(clock.WallNow()),
                 out.session, o.ttl_seconds);
   auto acquired = consul.AcquireLock(key, value, out.session);
   if (!acquired.ok() || !*acquired) {

@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "base/time_text.h"
 #include "base/strings.h"
 #include "base/uuid.h"
 #include "engine/desired.h"
@@ -77,7 +78,7 @@ class Workflow {
     json e = history_entry_;
     e["outcome"] = outcome;
     if (outcome != "running")
-      e["finished_at"] = store::FormatTimestamp(std::chrono::system_clock::now());
+      e["finished_at"] = FormatTimestamp(clock().WallNow());
     for (const char* k : {"applied", "failed", "not_attempted", "interrupted", "recovered"}) {
       if (summary.contains(k) && summary[k].is_number_integer()) e[k] = summary[k];
     }
@@ -158,7 +159,7 @@ std::optional<ReconcileResult> Workflow::TakeLock() {
                     {"ci_url", r_.origin.ci_url},
                     {"ci_commit", r_.origin.ci_commit},
                     {"commit", r_.commit},
-                    {"started_at", store::FormatTimestamp(std::chrono::system_clock::now())}};
+                    {"started_at", FormatTimestamp(clock().WallNow())}};
   return std::nullopt;
 }
 
@@ -179,7 +180,7 @@ std::optional<ReconcileResult> Workflow::MakeOrCheckPlan(Observation observed, b
     }
     d_.source->DescribePlan(in, &plan);
     if (Status s = AnnotateFailures(*d_.store, plan); !s.ok()) return Fail(s.message());
-    plan.created_at = store::FormatTimestamp(std::chrono::system_clock::now());
+    plan.created_at = FormatTimestamp(clock().WallNow());
     apps_per_env_ = AppsPerEnvironment(plan, in.live);
     return std::nullopt;
   }

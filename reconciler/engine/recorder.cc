@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/recorder.h"
 
+#include "base/time_text.h"
 #include "engine/view_text.h"
 
 namespace galley::engine {
@@ -52,7 +53,7 @@ std::shared_ptr<std::mutex> Recorder::KeyLock(const std::string& key) {
 
 Status Recorder::Applied(const std::vector<AppliedItem>& items) {
   if (items.empty()) return Status::Ok();
-  AppliedStamp stamp{store::FormatTimestamp(clock_.WallNow()), r_.commit, r_.who, r_.run_id};
+  AppliedStamp stamp{FormatTimestamp(clock_.WallNow()), r_.commit, r_.who, r_.run_id};
   if (r_.store) RETURN_IF_ERROR(r_.store->SetApplied(AppliedRows(items, stamp)));
   if (r_.applied_prefix.empty()) return Status::Ok();
   std::map<std::string, std::vector<AppliedItem>> by_key;

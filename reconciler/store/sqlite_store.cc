@@ -861,7 +861,6 @@ Status Migrate(Connection& conn, int64_t version) {
 }  // namespace
 
 // One format for all of galley: base/time_text.h.
-std::string FormatTimestamp(std::chrono::system_clock::time_point t) { return galley::FormatTimestamp(t); }
 
 Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path) {
   return OpenSqliteStore(path, StoreOptions{});

@@ -186,9 +186,9 @@ struct StoreOptions {
 };
 Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path, const StoreOptions& options);
 
-// The store's timestamp format: ISO-8601 UTC with milliseconds, "2026-11-27T12:00:00.123Z"
-// (sorts and compares as text). Callers passing times (UpsertDrift) use it.
-std::string FormatTimestamp(std::chrono::system_clock::time_point t);
+// Timestamps in the store are base/time_text.h's FormatTimestamp: ISO-8601 UTC with
+// milliseconds, "2026-11-27T12:00:00.123Z" (sorts and compares as text). Callers passing
+// times (UpsertDrift) use it.
 
 // $XDG_STATE_HOME/galley/state.db, else $HOME/.local/state/galley/state.db, else
 // ./galley-state.db (no HOME). A relative XDG_STATE_HOME is ignored (XDG spec).

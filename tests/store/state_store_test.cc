@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What each StateStore method does: runs, observations, applied records, plans, the
 // journal, drift and leases, on an in-memory store and on files.
+#include "base/time_text.h"
 #include "store/state_store.h"
 
 #include <chrono>
