@@ -19,7 +19,6 @@ namespace {
 // state` of 12,000 servers is ~1.5 MB).
 constexpr size_t kMaxReply = 64u << 20;
 
-
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 }  // namespace

@@ -26,8 +26,8 @@ std::string Base64Encode(std::string_view bytes) {
   out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                 static_cast<uint8_t>(bytes[i + 2]);
+    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) |
+                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
     out += kB64[(n >> 18) & 63];
     out += kB64[(n >> 12) & 63];
     out += kB64[(n >> 6) & 63];
@@ -62,7 +62,9 @@ Result<std::string> Base64Decode(std::string_view text, Base64Strictness strictn
   if (strictness == Base64Strictness::kPaddingOptional && !padded && chars.size() % 4 >= 2) {
     while (chars.size() % 4 != 0) chars.emplace_back('=', text.size());
   }
-  auto bad = [](size_t pos) { return Status::InvalidArgument("illegal base64 data at input byte " + std::to_string(pos)); };
+  auto bad = [](size_t pos) {
+    return Status::InvalidArgument("illegal base64 data at input byte " + std::to_string(pos));
+  };
   std::string out;
   out.reserve(chars.size() / 4 * 3);
   size_t i = 0;

@@ -18,6 +18,7 @@ std::string Base64Encode(std::string_view bytes);
 // unpadded last group is accepted too (galley's clients reading Consul's answers, which
 // some proxies re-encode without '=').
 enum class Base64Strictness { kStrict, kPaddingOptional };
-Result<std::string> Base64Decode(std::string_view text, Base64Strictness strictness = Base64Strictness::kStrict);
+Result<std::string> Base64Decode(std::string_view text,
+                                 Base64Strictness strictness = Base64Strictness::kStrict);
 
 }  // namespace galley

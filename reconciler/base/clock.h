@@ -15,7 +15,9 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual std::chrono::steady_clock::time_point Now() { return std::chrono::steady_clock::now(); }
-  virtual std::chrono::system_clock::time_point WallNow() { return std::chrono::system_clock::now(); }
+  virtual std::chrono::system_clock::time_point WallNow() {
+    return std::chrono::system_clock::now();
+  }
   virtual void Sleep(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
 };
 

@@ -63,14 +63,21 @@ Result<std::chrono::nanoseconds> ParseGoDuration(std::string_view orig) {
     std::string_view unit = s.substr(0, u);
     s.remove_prefix(u);
     long double mult;
-    if (unit == "ns") mult = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") mult = 1e3;
-    else if (unit == "ms") mult = 1e6;
-    else if (unit == "s") mult = 1e9;
-    else if (unit == "m") mult = 60e9;
-    else if (unit == "h") mult = 3600e9;
+    if (unit == "ns")
+      mult = 1;
+    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+      mult = 1e3;
+    else if (unit == "ms")
+      mult = 1e6;
+    else if (unit == "s")
+      mult = 1e9;
+    else if (unit == "m")
+      mult = 60e9;
+    else if (unit == "h")
+      mult = 3600e9;
     else {
-      return Status::InvalidArgument("time: unknown unit " + GoQuote(unit) + " in duration " + GoQuote(orig));
+      return Status::InvalidArgument("time: unknown unit " + GoQuote(unit) + " in duration " +
+                                     GoQuote(orig));
     }
     total += (static_cast<long double>(whole) + frac) * mult;
     if (total > 9.2e18L) return invalid();
@@ -100,9 +107,12 @@ std::string FormatGoDuration(std::chrono::nanoseconds d) {
   };
   std::string out;
   if (u < 1000000000ULL) {
-    if (u < 1000ULL) out = std::to_string(u) + "ns";
-    else if (u < 1000000ULL) out = fixed(u, 3) + "\xC2\xB5s";
-    else out = fixed(u, 6) + "ms";
+    if (u < 1000ULL)
+      out = std::to_string(u) + "ns";
+    else if (u < 1000000ULL)
+      out = fixed(u, 3) + "\xC2\xB5s";
+    else
+      out = fixed(u, 6) + "ms";
   } else {
     uint64_t secs_ns = u % 60000000000ULL;
     out = fixed(secs_ns, 9) + "s";
@@ -121,7 +131,8 @@ Result<std::chrono::seconds> ParseDuration(std::string_view s) {
   (void)go;
   // Within Go's grammar: whole numbers of h, m and s, descending, each at most once.
   auto limit = [&](const char* what) {
-    return Status::InvalidArgument("duration " + GoQuote(s) + ": " + what + " (galley takes whole hours, minutes "
+    return Status::InvalidArgument("duration " + GoQuote(s) + ": " + what +
+                                   " (galley takes whole hours, minutes "
                                    "and seconds in that order, such as 1h30m or 1h0m5s)");
   };
   int64_t total = 0;
@@ -139,7 +150,8 @@ Result<std::chrono::seconds> ParseDuration(std::string_view s) {
     while (u < s.size() && !IsDigit(s[u]) && s[u] != '.') ++u;
     std::string_view unit = s.substr(i, u - i);
     int rank = unit == "h" ? 3 : unit == "m" ? 2 : unit == "s" ? 1 : 0;
-    if (rank == 0) return limit(u < s.size() && s[u] == '.' ? "a fraction" : "a unit shorter than a second");
+    if (rank == 0)
+      return limit(u < s.size() && s[u] == '.' ? "a fraction" : "a unit shorter than a second");
     if (rank >= last_rank) return limit("units out of order");
     last_rank = rank;
     total += n * (rank == 3 ? 3600 : rank == 2 ? 60 : 1);

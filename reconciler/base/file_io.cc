@@ -1,22 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/file_io.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/unique_fd.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-
 namespace galley {
 namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
 
 // Writes all of `content` to `fd`; "" on success, else the error text.
 std::string WriteAll(int fd, const std::string& content) {
@@ -68,7 +67,8 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
     if (err == ENOENT) return Status::NotFound(path + ": no such file");
     return Status::Unavailable(path + ": " + ErrnoText(err));
   }
-  if (std::string why = NotRegular(st); !why.empty()) return Status::InvalidArgument(path + ": " + why);
+  if (std::string why = NotRegular(st); !why.empty())
+    return Status::InvalidArgument(path + ": " + why);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) {
     int err = errno;
@@ -76,9 +76,11 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
     return Status::Unavailable(path + ": " + ErrnoText(err));
   }
   if (::fstat(fd.get(), &st) != 0) return Status::Unavailable(path + ": " + ErrnoText(errno));
-  if (std::string why = NotRegular(st); !why.empty()) return Status::InvalidArgument(path + ": " + why);
+  if (std::string why = NotRegular(st); !why.empty())
+    return Status::InvalidArgument(path + ": " + why);
   if (static_cast<size_t>(st.st_size) > max_bytes) {
-    return Status::InvalidArgument(path + ": file is " + HumanBytes(static_cast<size_t>(st.st_size)) +
+    return Status::InvalidArgument(path + ": file is " +
+                                   HumanBytes(static_cast<size_t>(st.st_size)) +
                                    ", larger than the limit of " + HumanBytes(max_bytes));
   }
   std::string out;

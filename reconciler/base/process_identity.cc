@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/process_identity.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <sstream>
 #include <vector>
+
+#include <unistd.h>
 
 namespace galley {
 namespace {

@@ -15,11 +15,11 @@
 namespace galley {
 
 struct ProcessIdentity {
-  std::string host;    // gethostname()
+  std::string host;  // gethostname()
   int64_t pid = 0;
-  std::string boot;    // boot id, "" when unknown
-  std::string pidns;   // "pid:[4026531836]", "" when unknown
-  int64_t start = 0;   // start time in clock ticks since boot, 0 when unknown
+  std::string boot;   // boot id, "" when unknown
+  std::string pidns;  // "pid:[4026531836]", "" when unknown
+  int64_t start = 0;  // start time in clock ticks since boot, 0 when unknown
 };
 
 // The calling process.

@@ -31,14 +31,22 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {StatusCode::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
-  static Status AlreadyExists(std::string msg) { return {StatusCode::kAlreadyExists, std::move(msg)}; }
+  static Status AlreadyExists(std::string msg) {
+    return {StatusCode::kAlreadyExists, std::move(msg)};
+  }
   static Status Conflict(std::string msg) { return {StatusCode::kConflict, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status Timeout(std::string msg) { return {StatusCode::kTimeout, std::move(msg)}; }
-  static Status PermissionDenied(std::string msg) { return {StatusCode::kPermissionDenied, std::move(msg)}; }
-  static Status ResourceExhausted(std::string msg) { return {StatusCode::kResourceExhausted, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) {
+    return {StatusCode::kPermissionDenied, std::move(msg)};
+  }
+  static Status ResourceExhausted(std::string msg) {
+    return {StatusCode::kResourceExhausted, std::move(msg)};
+  }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -66,7 +74,7 @@ const char* StatusCodeName(StatusCode code);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status");
   }
@@ -92,17 +100,16 @@ class [[nodiscard]] Result {
 #define GALLEY_CONCAT(a, b) GALLEY_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    ::galley::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                \
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    ::galley::Status _st = (expr); \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F());` declares x from a Result or returns its status.
-#define ASSIGN_OR_RETURN(lhs, expr)                                        \
-  auto GALLEY_CONCAT(_res_, __LINE__) = (expr);                           \
-  if (!GALLEY_CONCAT(_res_, __LINE__).ok())                                \
-    return GALLEY_CONCAT(_res_, __LINE__).status();                        \
+#define ASSIGN_OR_RETURN(lhs, expr)                                                         \
+  auto GALLEY_CONCAT(_res_, __LINE__) = (expr);                                             \
+  if (!GALLEY_CONCAT(_res_, __LINE__).ok()) return GALLEY_CONCAT(_res_, __LINE__).status(); \
   lhs = std::move(GALLEY_CONCAT(_res_, __LINE__)).value()
 
 }  // namespace galley

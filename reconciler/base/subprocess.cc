@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/subprocess.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 extern char** environ;
 
@@ -35,13 +35,15 @@ Result<ProcessOutput> RunCommand(const std::vector<std::string>& argv, const Run
   // stdout and stderr go to anonymous temporary files: no pipe deadlock on large outputs.
   char out_tmpl[] = "/tmp/galley-out-XXXXXX";
   char err_tmpl[] = "/tmp/galley-err-XXXXXX";
-  int out_fd = stdout_path.empty() ? ::mkstemp(out_tmpl)
-                                   : ::open(stdout_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int out_fd = stdout_path.empty()
+                   ? ::mkstemp(out_tmpl)
+                   : ::open(stdout_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int err_fd = ::mkstemp(err_tmpl);
   if (out_fd < 0 || err_fd < 0) {
     if (out_fd >= 0) ::close(out_fd);
     if (err_fd >= 0) ::close(err_fd);
-    return Status::Unavailable("cannot create temporary files: " + std::string(std::strerror(errno)));
+    return Status::Unavailable("cannot create temporary files: " +
+                               std::string(std::strerror(errno)));
   }
   if (stdout_path.empty()) ::unlink(out_tmpl);
   ::unlink(err_tmpl);

@@ -29,7 +29,9 @@ std::string Lower(std::string s) {
 }  // namespace
 
 CommandLine::CommandLine(std::string command, std::string synopsis, std::string description)
-    : command_(std::move(command)), synopsis_(std::move(synopsis)), description_(std::move(description)) {}
+    : command_(std::move(command)),
+      synopsis_(std::move(synopsis)),
+      description_(std::move(description)) {}
 
 CommandLine& CommandLine::Add(Option o) {
   options_.push_back(std::move(o));
@@ -40,19 +42,24 @@ CommandLine& CommandLine::Flag(const std::string& name, bool* dst, const std::st
   return Add({.name = name, .help = help, .kind = Kind::kFlag, .flag = dst});
 }
 
-CommandLine& CommandLine::Value(const std::string& name, const std::string& metavar, std::string* dst,
-                                const std::string& help) {
+CommandLine& CommandLine::Value(const std::string& name, const std::string& metavar,
+                                std::string* dst, const std::string& help) {
   return Add({.name = name, .metavar = metavar, .help = help, .kind = Kind::kValue, .value = dst});
 }
 
-CommandLine& CommandLine::List(const std::string& name, const std::string& metavar, std::vector<std::string>* dst,
-                               const std::string& help) {
-  return Add({.name = name, .metavar = metavar, .help = help, .kind = Kind::kList, .repeatable = true, .list = dst});
+CommandLine& CommandLine::List(const std::string& name, const std::string& metavar,
+                               std::vector<std::string>* dst, const std::string& help) {
+  return Add({.name = name,
+              .metavar = metavar,
+              .help = help,
+              .kind = Kind::kList,
+              .repeatable = true,
+              .list = dst});
 }
 
 CommandLine& CommandLine::Custom(const std::string& name, const std::string& metavar,
-                                 std::function<Status(const std::string&)> parse, const std::string& help,
-                                 bool repeatable) {
+                                 std::function<Status(const std::string&)> parse,
+                                 const std::string& help, bool repeatable) {
   return Add({.name = name,
               .metavar = metavar,
               .help = help,
@@ -72,11 +79,13 @@ CommandLine& CommandLine::Alias(const std::string& short_name) {
 
 CommandLine& CommandLine::Positional(const std::string& metavar, std::string* dst, bool required,
                                      std::vector<std::string> choices) {
-  positionals_.push_back({.metavar = metavar, .dst = dst, .required = required, .choices = std::move(choices)});
+  positionals_.push_back(
+      {.metavar = metavar, .dst = dst, .required = required, .choices = std::move(choices)});
   return *this;
 }
 
-CommandLine& CommandLine::Rest(const std::string& metavar, std::vector<std::string>* dst, size_t max) {
+CommandLine& CommandLine::Rest(const std::string& metavar, std::vector<std::string>* dst,
+                               size_t max) {
   positionals_.push_back({.metavar = metavar, .rest = dst, .max = max});
   return *this;
 }
@@ -97,10 +106,11 @@ std::string CommandLine::Usage() const {
   std::ostringstream u;
   auto lines = Split(synopsis_, '\n');
   for (size_t i = 0; i < lines.size(); ++i) {
-    u << (i == 0 ? "usage: galley " : "       galley ") << command_ << (lines[i].empty() ? "" : " ") << lines[i]
-      << "\n";
+    u << (i == 0 ? "usage: galley " : "       galley ") << command_ << (lines[i].empty() ? "" : " ")
+      << lines[i] << "\n";
   }
-  if (!description_.empty()) u << "\n" << description_ << (EndsWith(description_, "\n") ? "" : "\n");
+  if (!description_.empty())
+    u << "\n" << description_ << (EndsWith(description_, "\n") ? "" : "\n");
   struct Row {
     std::string label, help;
   };
@@ -128,7 +138,8 @@ std::string CommandLine::Usage() const {
   return u.str();
 }
 
-CommandLine::Outcome CommandLine::Parse(const Args& args, std::ostream& out, std::ostream& err) const {
+CommandLine::Outcome CommandLine::Parse(const Args& args, std::ostream& out,
+                                        std::ostream& err) const {
   const std::string prefix = "galley " + command_ + ": ";
   std::set<std::string> seen;
   size_t pos_index = 0;
@@ -181,8 +192,8 @@ CommandLine::Outcome CommandLine::Parse(const Args& args, std::ostream& out, std
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {
-        err << prefix << o->name << " needs a value (" << o->name << " " << o->metavar << " or " << o->name << "="
-            << o->metavar << ")\n";
+        err << prefix << o->name << " needs a value (" << o->name << " " << o->metavar << " or "
+            << o->name << "=" << o->metavar << ")\n";
         return Outcome::kError;
       }
       if (!o->repeatable && !seen.insert(o->name).second) {
@@ -215,15 +226,16 @@ CommandLine::Outcome CommandLine::Parse(const Args& args, std::ostream& out, std
     const Pos& p = positionals_[pos_index];
     if (p.rest) {
       if (p.max != 0 && p.rest->size() >= p.max) {
-        err << prefix << "too many arguments: unexpected " << Quote(a) << " (usage: galley " << command_ << " "
-            << Split(synopsis_, '\n')[0] << ")\n";
+        err << prefix << "too many arguments: unexpected " << Quote(a) << " (usage: galley "
+            << command_ << " " << Split(synopsis_, '\n')[0] << ")\n";
         return Outcome::kError;
       }
       p.rest->push_back(a);
       continue;
     }
     if (!p.choices.empty() && std::find(p.choices.begin(), p.choices.end(), a) == p.choices.end()) {
-      err << prefix << "unknown " << Lower(p.metavar) << " " << Quote(a) << " (" << Alternatives(p.choices) << ")\n";
+      err << prefix << "unknown " << Lower(p.metavar) << " " << Quote(a) << " ("
+          << Alternatives(p.choices) << ")\n";
       if (std::string guess = ClosestMatch(a, p.choices); !guess.empty()) {
         err << "    did you mean " << Quote(guess) << "?\n";
       }
@@ -247,7 +259,8 @@ CommandLine::Outcome CommandLine::Parse(const Args& args, std::ostream& out, std
   return Outcome::kOk;
 }
 
-std::optional<int> CommandLine::ParseOrExit(const Args& args, std::ostream& out, std::ostream& err) const {
+std::optional<int> CommandLine::ParseOrExit(const Args& args, std::ostream& out,
+                                            std::ostream& err) const {
   switch (Parse(args, out, err)) {
     case Outcome::kOk:
       return std::nullopt;
@@ -260,7 +273,8 @@ std::optional<int> CommandLine::ParseOrExit(const Args& args, std::ostream& out,
 }
 
 std::optional<long long> ParsePositive(const std::string& s, long long max) {
-  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (s.empty() || s.size() > 18 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
   long long v = std::stoll(s);

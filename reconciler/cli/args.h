@@ -27,15 +27,16 @@ class CommandLine {
   // A boolean flag: present sets *dst to true. `--flag=...` is refused.
   CommandLine& Flag(const std::string& name, bool* dst, const std::string& help);
   // An option with one value; given twice is an error.
-  CommandLine& Value(const std::string& name, const std::string& metavar, std::string* dst, const std::string& help);
+  CommandLine& Value(const std::string& name, const std::string& metavar, std::string* dst,
+                     const std::string& help);
   // A repeatable option: each occurrence appends its value.
-  CommandLine& List(const std::string& name, const std::string& metavar, std::vector<std::string>* dst,
-                    const std::string& help);
+  CommandLine& List(const std::string& name, const std::string& metavar,
+                    std::vector<std::string>* dst, const std::string& help);
   // An option whose value is checked and stored by `parse` (a non-OK status is printed as
   // "galley <command>: <message>"). Repeatable when `repeatable`, else given twice is an error.
   CommandLine& Custom(const std::string& name, const std::string& metavar,
-                      std::function<Status(const std::string& value)> parse, const std::string& help,
-                      bool repeatable = false);
+                      std::function<Status(const std::string& value)> parse,
+                      const std::string& help, bool repeatable = false);
   // An option this command knows but refuses, with the reason (not in the usage).
   CommandLine& Refuse(const std::string& name, const std::string& reason);
   // A short alias ("-q") for the option declared last.

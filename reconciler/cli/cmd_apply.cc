@@ -11,9 +11,6 @@
 // (engine/failed_deploys.h; the rest applied, a saved plan not at all; --retry-failed
 // applies it). `galley restart` runs here too (cmd_restart.cc), with
 // engine::MakeRestartPlan instead of the regular plan.
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -25,6 +22,8 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <unistd.h>
 
 #include "base/duration.h"
 #include "base/file_io.h"
@@ -72,20 +71,28 @@ std::optional<std::chrono::seconds> FlagDuration(const std::string& s) {
 }
 
 CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
-  CommandLine cl("apply", "[DIR | PLANFILE [DIR]] [options]",
-                 "Makes the platform match the desired state in DIR (default: the current directory): takes\n"
-                 "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
-                 "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
-                 "With PLANFILE (from `galley plan --out`), applies exactly that plan without asking again (it\n"
-                 "was reviewed when it was made). It is refused (exit 1) unless its signature verifies with the\n"
-                 "platform key, and (exit 4) when anything it was planned against has moved or it was applied\n"
-                 "already; with DIR too, DIR must still declare what the plan was made from (its commit may\n"
-                 "differ). The plan's own endpoints are used unless flags, variables or DIR name others.");
+  CommandLine cl(
+      "apply", "[DIR | PLANFILE [DIR]] [options]",
+      "Makes the platform match the desired state in DIR (default: the current directory): takes\n"
+      "the platform lock, plans, shows the plan, asks for confirmation, applies it in dependency\n"
+      "order and waits for every Marathon deployment to finish and its tasks to be healthy.\n"
+      "With PLANFILE (from `galley plan --out`), applies exactly that plan without asking again "
+      "(it\n"
+      "was reviewed when it was made). It is refused (exit 1) unless its signature verifies with "
+      "the\n"
+      "platform key, and (exit 4) when anything it was planned against has moved or it was "
+      "applied\n"
+      "already; with DIR too, DIR must still declare what the plan was made from (its commit may\n"
+      "differ). The plan's own endpoints are used unless flags, variables or DIR name others.");
   cl.Rest("DIR|PLANFILE", positional, 2);
-  cl.Flag("--auto-approve", &o->auto_approve, "do not ask (required for DIR when there is no terminal)");
-  cl.Flag("--dry-run", &o->dry_run, "walk the whole apply with nothing sent; print the schedule and the calls");
-  cl.Flag("--force", &o->force, "supersede Marathon deployments that hold an app (default: wait for them)");
-  cl.Flag("--rollback-on-failure", &o->rollback, "put a failed app back to the definition it had before");
+  cl.Flag("--auto-approve", &o->auto_approve,
+          "do not ask (required for DIR when there is no terminal)");
+  cl.Flag("--dry-run", &o->dry_run,
+          "walk the whole apply with nothing sent; print the schedule and the calls");
+  cl.Flag("--force", &o->force,
+          "supersede Marathon deployments that hold an app (default: wait for them)");
+  cl.Flag("--rollback-on-failure", &o->rollback,
+          "put a failed app back to the definition it had before");
   cl.Flag("--allow-large", &o->allow_large,
           "allow more deletes and restarts than the safety limit (max(10, 25% of an\n"
           "environment's apps); README, \"galley apply\")");
@@ -111,7 +118,9 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
       "--concurrency", "N",
       [o](const std::string& v) {
         auto n = ParsePositive(v, 256);
-        if (!n) return Status::InvalidArgument("--concurrency '" + v + "': expected a number from 1 to 256");
+        if (!n)
+          return Status::InvalidArgument("--concurrency '" + v +
+                                         "': expected a number from 1 to 256");
         o->concurrency = static_cast<int>(*n);
         return Status::Ok();
       },
@@ -122,18 +131,25 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
   cl.Custom(
       "--progress", "FORMAT",
       [o](const std::string& v) {
-        if (v == "text") o->progress = ProgressFormat::kText;
-        else if (v == "json") o->progress = ProgressFormat::kJson;
-        else return Status::InvalidArgument("--progress '" + v + "': expected text or json");
+        if (v == "text")
+          o->progress = ProgressFormat::kText;
+        else if (v == "json")
+          o->progress = ProgressFormat::kJson;
+        else
+          return Status::InvalidArgument("--progress '" + v + "': expected text or json");
         return Status::Ok();
       },
       "progress as text lines (default) or as JSON lines on stderr, one object per event");
   cl.Flag("--no-color", &o->no_color, "never colour the output");
   AddTargetOptions(cl, &o->target, {.rev = false});
-  cl.Refuse("--rev", "is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE");
+  cl.Refuse(
+      "--rev",
+      "is not supported; plan a revision with `galley plan --rev R --out FILE` and apply FILE");
   cl.Epilogue(
-      "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale plan,\n"
-      "            5 a change that failed to deploy last time was held back (the rest applied; a saved plan\n"
+      "exit codes: 0 applied (or nothing to do), 1 error or partly applied, 3 lock held, 4 stale "
+      "plan,\n"
+      "            5 a change that failed to deploy last time was held back (the rest applied; a "
+      "saved plan\n"
       "            not at all); --retry-failed applies it");
   return cl;
 }
@@ -149,10 +165,13 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
   std::error_code ec;
   if (!positional.empty() && fs::is_regular_file(positional[0], ec)) {
     o.plan_file = positional[0];
-    if (positional.size() == 2) o.target.dir = positional[1];
-    else o.target.dir.clear();
+    if (positional.size() == 2)
+      o.target.dir = positional[1];
+    else
+      o.target.dir.clear();
   } else if (positional.size() == 2) {
-    err << "galley apply: " << positional[0] << " is not a plan file (a second argument is only for PLANFILE DIR)\n";
+    err << "galley apply: " << positional[0]
+        << " is not a plan file (a second argument is only for PLANFILE DIR)\n";
     *code = kExitError;
     return std::nullopt;
   } else if (!positional.empty()) {
@@ -172,7 +191,8 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
 }
 
 // Secrets at apply time, read exactly as the plan read them.
-std::function<Result<std::string>(const std::string&)> SecretReader(const std::map<std::string, std::string>& env) {
+std::function<Result<std::string>(const std::string&)> SecretReader(
+    const std::map<std::string, std::string>& env) {
   return [env](const std::string& source) { return engine::ReadSecret(source, env); };
 }
 
@@ -208,16 +228,18 @@ class InterruptGuard {
   static bool interrupted() { return g_interrupts.load() > 0; }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 bool Confirm(const engine::Plan& plan, std::ostream& out, std::ostream& err) {
   if (!::isatty(STDIN_FILENO)) {
-    err << "galley apply: no terminal to confirm on; re-run with --auto-approve to apply without asking\n";
+    err << "galley apply: no terminal to confirm on; re-run with --auto-approve to apply without "
+           "asking\n";
     return false;
   }
-  out << "\nApply " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions") << " to platform '"
-      << plan.platform << "'? Only 'yes' is accepted: " << std::flush;
+  out << "\nApply " << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions")
+      << " to platform '" << plan.platform << "'? Only 'yes' is accepted: " << std::flush;
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
   while (!answer.empty() && (answer.back() == ' ' || answer.back() == '\r')) answer.pop_back();
@@ -249,7 +271,9 @@ class WorkspaceSource : public engine::ReconcileSource {
     return BuildPlanInput(ws_, target_, std::move(latest_), compare_key, durable);
   }
 
-  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override { cli::DescribePlan(ws_, in, plan); }
+  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override {
+    cli::DescribePlan(ws_, in, plan);
+  }
 
  private:
   Workspace& ws_;
@@ -259,7 +283,8 @@ class WorkspaceSource : public engine::ReconcileSource {
 
 class ApplyCommand {
  public:
-  ApplyCommand(Options o, std::ostream& out, std::ostream& err) : o_(std::move(o)), out_(out), err_(err) {}
+  ApplyCommand(Options o, std::ostream& out, std::ostream& err)
+      : o_(std::move(o)), out_(out), err_(err) {}
 
   // Opens the workspace (or reads the saved plan), then runs engine::Reconcile and shows
   // what it reports: the plan, the events, the outcome as text or JSON and an exit code.
@@ -310,14 +335,18 @@ class ApplyCommand {
       lock_http = net::NewHttpClient(http_options);
       clients::ConsulClientOptions consul_options;
       consul_options.timeout = std::chrono::seconds(rq.lock.ttl_seconds / 3);
-      lock_consul = clients::NewConsulClient(ws_->endpoints.consul, lock_http.get(), consul_options);
+      lock_consul =
+          clients::NewConsulClient(ws_->endpoints.consul, lock_http.get(), consul_options);
       deps.lock_consul = lock_consul.get();
     }
     deps.show_plan = [this](const engine::Plan& plan) { ShowPlan(plan); };
-    if (!o_.auto_approve) deps.confirm = [this](const engine::Plan& plan) { return Confirm(plan, out_, err_); };
+    if (!o_.auto_approve)
+      deps.confirm = [this](const engine::Plan& plan) { return Confirm(plan, out_, err_); };
     TextEventSink text(info(), err_);
     JsonEventSink json_lines(err_);
-    deps.events = o_.progress == ProgressFormat::kJson ? static_cast<engine::ApplyEventSink*>(&json_lines) : &text;
+    deps.events = o_.progress == ProgressFormat::kJson
+                      ? static_cast<engine::ApplyEventSink*>(&json_lines)
+                      : &text;
     deps.interrupted = [] { return InterruptGuard::interrupted(); };
 
     // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
@@ -336,8 +365,9 @@ class ApplyCommand {
       out_ << engine::RenderPlanText(plan, UseColor(o_.no_color, ws_->env, out_));
     } else {
       out_ << "Applying the saved plan " << o_.plan_file << " for platform " << plan.platform
-           << (plan.commit.empty() ? "" : " at commit " + plan.commit) << ", made " << plan.created_at << ": "
-           << plan.actions.size() << (plan.actions.size() == 1 ? " action" : " actions") << "\n";
+           << (plan.commit.empty() ? "" : " at commit " + plan.commit) << ", made "
+           << plan.created_at << ": " << plan.actions.size()
+           << (plan.actions.size() == 1 ? " action" : " actions") << "\n";
     }
   }
 
@@ -347,7 +377,11 @@ class ApplyCommand {
     switch (r.outcome) {
       case ReconcileOutcome::kNothingToDo:
         if (o_.json) {
-          out_ << json{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"actions", json::array()}}.dump(2)
+          out_ << json{{"applied", 0},
+                       {"failed", 0},
+                       {"not_attempted", 0},
+                       {"actions", json::array()}}
+                      .dump(2)
                << "\n";
         }
         return kExitOk;
@@ -357,14 +391,16 @@ class ApplyCommand {
         return kExitError;
       case ReconcileOutcome::kLockHeld:
         err_ << "galley apply: " << r.message << "\n";
-        err_ << "galley apply: another apply is running; retry later, or wait with --lock-timeout\n";
+        err_
+            << "galley apply: another apply is running; retry later, or wait with --lock-timeout\n";
         return kExitLockHeld;
       case ReconcileOutcome::kStalePlan:
         err_ << "galley apply: " << r.message << "\n";
         return kExitStalePlan;
       case ReconcileOutcome::kHeldBack:  // the reason was shown as a warning event
         if (o_.json) {
-          json answer{{"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", r.held_back}};
+          json answer{
+              {"applied", 0}, {"failed", 0}, {"not_attempted", 0}, {"retry_refused", r.held_back}};
           out_ << SafeDump(answer, 2) << "\n";
         }
         err_ << "galley apply: nothing applied\n";
@@ -385,7 +421,8 @@ class ApplyCommand {
     } else {
       out_ << "\nApply complete: " << result.Summary();
       if (!r.held_back.empty()) {
-        out_ << "Held back (failed to deploy before; --retry-failed): " << Join(r.held_back, "; ") << "\n";
+        out_ << "Held back (failed to deploy before; --retry-failed): " << Join(r.held_back, "; ")
+             << "\n";
       }
     }
     if (!result.ok()) return kExitError;
@@ -450,8 +487,9 @@ class ApplyCommand {
         return kExitError;
       }
       if (repo.state.platform.name != claimed->platform) {
-        err_ << "galley apply: " << o_.plan_file << " is a plan for platform '" << claimed->platform << "', but "
-             << repo.state.platform.file << " is platform '" << repo.state.platform.name << "'\n";
+        err_ << "galley apply: " << o_.plan_file << " is a plan for platform '" << claimed->platform
+             << "', but " << repo.state.platform.file << " is platform '"
+             << repo.state.platform.name << "'\n";
         return kExitError;
       }
       platform = repo.state.platform;
@@ -459,7 +497,8 @@ class ApplyCommand {
     }
     platform.name = claimed->platform;
     platform.environments.clear();
-    for (const auto& e : claimed->environments) platform.environments.push_back(model::Environment{.name = e});
+    for (const auto& e : claimed->environments)
+      platform.environments.push_back(model::Environment{.name = e});
     clients::EndpointFlags saved;
     saved.fallback_marathon_urls = claimed->marathon_urls;
     saved.fallback_consul_url = claimed->consul_url;
@@ -476,18 +515,26 @@ class ApplyCommand {
       key = ws_->env.at("GALLEY_HMAC_KEY");
       key_source = "GALLEY_HMAC_KEY";
     } else if (ws_->endpoints.consul.source == saved.fallback_source) {
-      return Refuse("its signature is checked with the platform key in Consul, and the only Consul named is the "
-                    "plan's own (" + ws_->endpoints.consul.url + "), which cannot vouch for the plan: give --consul " +
-                    ws_->endpoints.consul.url + " (or GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR), the repository as DIR, "
-                    "or set GALLEY_HMAC_KEY; nothing applied", kExitError);
+      return Refuse(
+          "its signature is checked with the platform key in Consul, and the only Consul named is "
+          "the "
+          "plan's own (" +
+              ws_->endpoints.consul.url + "), which cannot vouch for the plan: give --consul " +
+              ws_->endpoints.consul.url +
+              " (or GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR), the repository as DIR, "
+              "or set GALLEY_HMAC_KEY; nothing applied",
+          kExitError);
     } else {
       std::string path = engine::HmacKeyKey(platform);
       auto entry = ws_->consul->GetKv(path);
       if (!entry.ok() && entry.status().code() == StatusCode::kNotFound) {
         return Refuse("platform '" + platform.name + "' has no HMAC key (" + path + " in Consul " +
-                      ws_->endpoints.consul.url + "), so this plan was not signed by it; nothing applied", kExitError);
+                          ws_->endpoints.consul.url +
+                          "), so this plan was not signed by it; nothing applied",
+                      kExitError);
       }
-      if (!entry.ok()) return Refuse("reading the platform key: " + entry.status().message(), kExitError);
+      if (!entry.ok())
+        return Refuse("reading the platform key: " + entry.status().message(), kExitError);
       key = entry->value;
       key_source = "Consul " + ws_->endpoints.consul.url + " " + path;
     }
@@ -500,23 +547,27 @@ class ApplyCommand {
       // DIR must still declare what the plan was made from; its commit may differ (a merge
       // commit of the reviewed change), its rendered desired state may not.
       ws_->commit = GitCommit(o_.target.dir, "");
-      engine::SecretResolver literals = [](const model::ConfigValue& v) -> std::optional<std::string> {
+      engine::SecretResolver literals =
+          [](const model::ConfigValue& v) -> std::optional<std::string> {
         if (v.secret()) return std::nullopt;
         return v.text;
       };
       engine::DesiredSet now = engine::BuildDesired(*repo_state, literals, "", {});
       std::set<std::string> targets(plan->targets.begin(), plan->targets.end());
       auto differences = engine::DesiredDifferences(
-          plan->desired_digests, engine::DesiredDigests(now.apps, now.kv, plan->environments, targets));
+          plan->desired_digests,
+          engine::DesiredDigests(now.apps, now.kv, plan->environments, targets));
       if (!differences.empty()) {
         auto at = [](const std::string& commit, const std::string& tree) {
           return commit.empty() ? std::string("no Git commit")
                                 : "commit " + commit + (tree.empty() ? "" : ", tree " + tree);
         };
         std::string dir_tree = ws_->commit.empty() ? "" : GitTree(o_.target.dir, "");
-        return Refuse("the plan is stale: " + o_.target.dir + " does not declare what it was made from (planned at " +
+        return Refuse("the plan is stale: " + o_.target.dir +
+                          " does not declare what it was made from (planned at " +
                           at(plan->commit, plan->tree) + "; " + o_.target.dir + " is at " +
-                          at(ws_->commit, dir_tree) + "); plan again:\n  " + Join(differences, "\n  "),
+                          at(ws_->commit, dir_tree) + "); plan again:\n  " +
+                          Join(differences, "\n  "),
                       kExitStalePlan);
       }
     }
@@ -534,20 +585,23 @@ class ApplyCommand {
 
 }  // namespace
 
-int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out, std::ostream& err) {
+int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out,
+                    std::ostream& err) {
   try {
     int code = kExitError;
     // apply's options, reported under restart's name.
     std::ostringstream parse_err;
     auto o = Parse(args, out, parse_err, &code);
     std::string text = parse_err.str();
-    for (size_t at = text.find("galley apply"); at != std::string::npos; at = text.find("galley apply", at)) {
+    for (size_t at = text.find("galley apply"); at != std::string::npos;
+         at = text.find("galley apply", at)) {
       text.replace(at, 12, "galley restart");
     }
     err << text;
     if (!o) return code;
     if (!o->plan_file.empty()) {
-      err << "galley restart: " << o->plan_file << " is a file; restart takes the repository directory\n";
+      err << "galley restart: " << o->plan_file
+          << " is a file; restart takes the repository directory\n";
       return kExitError;
     }
     o->restart_service = service;

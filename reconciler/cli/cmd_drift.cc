@@ -7,8 +7,6 @@
 // drift are resolved, within --env/--target only), records the run and prints text, --json
 // (schema/v1/drift.schema.json) or --markdown. Exit 0, or with --detailed-exitcode 0 no
 // drift / 2 drift; 1 on any error (DESIGN §7.6).
-#include <unistd.h>
-
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -16,6 +14,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "base/time_text.h"
 #include "cli/args.h"
@@ -41,20 +40,23 @@ struct Options {
 };
 
 CommandLine DriftCommandLine(Options* o) {
-  CommandLine cl("drift", "[DIR] [options]",
-                 "Lists live objects that differ from what galley last applied: apps scaled, changed or\n"
-                 "deleted by hand, Consul keys edited or deleted by hand (secrets never shown), with the\n"
-                 "fields (applied → live), when the API says it happened, first and last seen, and each\n"
-                 "object's drift policy (revert: apply puts it back; report: apply leaves it; ignore: not\n"
-                 "listed). A difference galley never applied is a pending change, not drift (see `galley\n"
-                 "plan`). Unmanaged objects under managed prefixes are listed apart. DIR defaults to the\n"
-                 "current directory.");
+  CommandLine cl(
+      "drift", "[DIR] [options]",
+      "Lists live objects that differ from what galley last applied: apps scaled, changed or\n"
+      "deleted by hand, Consul keys edited or deleted by hand (secrets never shown), with the\n"
+      "fields (applied → live), when the API says it happened, first and last seen, and each\n"
+      "object's drift policy (revert: apply puts it back; report: apply leaves it; ignore: not\n"
+      "listed). A difference galley never applied is a pending change, not drift (see `galley\n"
+      "plan`). Unmanaged objects under managed prefixes are listed apart. DIR defaults to the\n"
+      "current directory.");
   cl.Positional("DIR", &o->target.dir);
   AddTargetOptions(cl, &o->target);
   cl.Flag("--json", &o->json, "print one JSON document (schema/v1/drift.schema.json)");
   cl.Flag("--markdown", &o->markdown, "print Markdown (for a pull-request or issue comment)");
-  cl.Flag("--no-color", &o->no_color, "never colour the output (colour is used only on a terminal)");
-  cl.Flag("--detailed-exitcode", &o->detailed, "exit 0 when there is no drift, 2 when there is, 1 on errors");
+  cl.Flag("--no-color", &o->no_color,
+          "never colour the output (colour is used only on a terminal)");
+  cl.Flag("--detailed-exitcode", &o->detailed,
+          "exit 0 when there is no drift, 2 when there is, 1 on errors");
   return cl;
 }
 
@@ -91,8 +93,9 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   // Without the platform's key nothing was applied (apply creates it first): the throwaway
   // key keeps the comparison code uniform, and FindDrift compares no KV value with it.
   if (!in.hmac_key_durable && in.applied_apps.empty() && in.applied_kv.empty()) {
-    warnings.push_back("galley has applied nothing to platform " + ws->state.platform.name + " yet (no key at " +
-                       engine::HmacKeyKey(ws->state.platform) + "): nothing can have drifted");
+    warnings.push_back("galley has applied nothing to platform " + ws->state.platform.name +
+                       " yet (no key at " + engine::HmacKeyKey(ws->state.platform) +
+                       "): nothing can have drifted");
   }
   std::vector<store::Observation> obs = ObservationsOf(in.live, in.hmac_key);
   engine::DriftReport report = engine::FindDrift(in);
@@ -114,7 +117,8 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   }
   for (auto& ob : obs) {
     auto res = engine::ParseResourceKey(ob.resource);
-    if (!drifted.count(ob.resource) || !res || res->kind != model::ResourceKind::kMarathonApp) continue;
+    if (!drifted.count(ob.resource) || !res || res->kind != model::ResourceKind::kMarathonApp)
+      continue;
     if (auto live = in.live.apps.find(res->target); live != in.live.apps.end()) {
       ob.body = SafeDump(engine::NormalizeApp(live->second.body));
     }
@@ -141,7 +145,8 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     if (drifted.count(resource) || !engine::DriftInScope(in, resource)) continue;
     std::string resolution = engine::DriftResolution(in, report, resource, record.fields);
     Status s = ws->store->ResolveDrift(resource, resolution);
-    if (!s.ok() && s.code() != StatusCode::kNotFound) return fail(s.message());  // NotFound: settled meanwhile
+    if (!s.ok() && s.code() != StatusCode::kNotFound)
+      return fail(s.message());  // NotFound: settled meanwhile
     report.resolved.push_back({resource, resolution});
   }
 

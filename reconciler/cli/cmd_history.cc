@@ -48,17 +48,23 @@ struct Options {
 };
 
 CommandLine HistoryCommandLine(Options* o) {
-  CommandLine cl("history", "[options]\n       galley history --platform [DIR] [--consul URL] [--limit N] [--json]",
-                 "Lists the runs recorded in the state store (plan, apply, drift), newest first: id, kind,\n"
-                 "trigger, commit, who (the CI actor and its run's URL in CI), start, duration, outcome and\n"
-                 "what each did. With --platform [DIR], the platform's recent applies kept in Consul next to\n"
-                 "the applied records, made from any host or CI runner (DIR's galley.yaml names the platform).");
-  cl.Value("--state", "FILE", &o->state, "the state store (default: $XDG_STATE_HOME/galley/state.db)");
+  CommandLine cl(
+      "history",
+      "[options]\n       galley history --platform [DIR] [--consul URL] [--limit N] [--json]",
+      "Lists the runs recorded in the state store (plan, apply, drift), newest first: id, kind,\n"
+      "trigger, commit, who (the CI actor and its run's URL in CI), start, duration, outcome and\n"
+      "what each did. With --platform [DIR], the platform's recent applies kept in Consul next to\n"
+      "the applied records, made from any host or CI runner (DIR's galley.yaml names the "
+      "platform).");
+  cl.Value("--state", "FILE", &o->state,
+           "the state store (default: $XDG_STATE_HOME/galley/state.db)");
   cl.Custom(
       "--limit", "N",
       [o](const std::string& v) {
         auto n = ParsePositive(v, 100000);
-        if (!n) return Status::InvalidArgument("--limit wants a positive number (at most 100000), not '" + v + "'");
+        if (!n)
+          return Status::InvalidArgument("--limit wants a positive number (at most 100000), not '" +
+                                         v + "'");
         o->limit = static_cast<int>(*n);
         return Status::Ok();
       },
@@ -73,7 +79,8 @@ CommandLine HistoryCommandLine(Options* o) {
       },
       "one run and its action journal: each step's kind, resource, state, times, detail");
   cl.Flag("--json", &o->json, "print one JSON document");
-  cl.Flag("--platform", &o->platform, "the platform's applies from Consul instead of this host's store");
+  cl.Flag("--platform", &o->platform,
+          "the platform's applies from Consul instead of this host's store");
   cl.Value("--consul", "URL", &o->consul,
            "Consul URL for --platform (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)");
   cl.Positional("DIR", &o->dir_arg);
@@ -96,14 +103,16 @@ std::optional<Options> Parse(const Args& args, std::ostream& out, std::ostream& 
     return std::nullopt;
   }
   if (o.platform && (!o.state.empty() || o.run > 0)) {
-    err << "galley history: --platform lists the applies kept in Consul; --state and --run are for this host's store\n";
+    err << "galley history: --platform lists the applies kept in Consul; --state and --run are for "
+           "this host's store\n";
     return std::nullopt;
   }
   return o;
 }
 
 // How long a finished run or step took; nullopt while it runs (or when its times do not parse).
-std::optional<std::chrono::milliseconds> Took(const std::string& started_at, const std::string& finished_at) {
+std::optional<std::chrono::milliseconds> Took(const std::string& started_at,
+                                              const std::string& finished_at) {
   return finished_at.empty() ? std::nullopt : Elapsed(started_at, finished_at);
 }
 
@@ -140,7 +149,8 @@ int NumberOr(const json& j, const char* key) {
 
 // What a run did, in a few words: from its journal when it has one, else from its summary
 // (plan: {"actions": N}; apply: {"applied", "failed", "not_attempted"}; drift: the counts).
-std::string WhatItDid(const store::Run& r, const json& summary, const std::map<std::string, int>& journal) {
+std::string WhatItDid(const store::Run& r, const json& summary,
+                      const std::map<std::string, int>& journal) {
   std::vector<std::string> parts;
   auto add = [&](int n, const std::string& what) {
     if (n > 0) parts.push_back(std::to_string(n) + " " + what);
@@ -148,13 +158,16 @@ std::string WhatItDid(const store::Run& r, const json& summary, const std::map<s
   if (!journal.empty()) {
     for (const char* state : {"succeeded", "failed", "skipped", "started"}) {
       auto it = journal.find(state);
-      if (it != journal.end()) add(it->second, state == std::string("started") ? "unfinished" : state);
+      if (it != journal.end())
+        add(it->second, state == std::string("started") ? "unfinished" : state);
     }
   } else if (r.kind == "plan" && NumberOr(summary, "actions") >= 0) {
     int n = NumberOr(summary, "actions");
-    parts.push_back(n == 0 ? "no changes" : std::to_string(n) + (n == 1 ? " action" : " actions") + " planned");
+    parts.push_back(n == 0 ? "no changes"
+                           : std::to_string(n) + (n == 1 ? " action" : " actions") + " planned");
   } else if (r.kind == "apply" && summary.is_object() && summary.value("dry_run", false)) {
-    parts.push_back("dry run: " + std::to_string(std::max(0, NumberOr(summary, "applied"))) + " would be applied");
+    parts.push_back("dry run: " + std::to_string(std::max(0, NumberOr(summary, "applied"))) +
+                    " would be applied");
   } else if (r.kind == "apply" && summary.is_object() && summary.value("stale", false)) {
     parts.push_back("refused a stale plan");
   } else if (r.kind == "apply" && summary.is_object() && summary.value("cancelled", false)) {
@@ -177,8 +190,10 @@ std::string WhatItDid(const store::Run& r, const json& summary, const std::map<s
     parts.push_back("refused to retry a change that failed to deploy");
   }
   std::string what = parts.empty() ? "-" : Join(parts, ", ");
-  if (r.kind == "apply" && summary.is_object() && summary.contains("restart") && summary["restart"].is_string()) {
-    what = "restart " + Printable(summary["restart"].get<std::string>(), kMaxText) + ": " + what;  // `galley restart`
+  if (r.kind == "apply" && summary.is_object() && summary.contains("restart") &&
+      summary["restart"].is_string()) {
+    what = "restart " + Printable(summary["restart"].get<std::string>(), kMaxText) + ": " +
+           what;  // `galley restart`
   }
   return what;
 }
@@ -264,7 +279,8 @@ int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
     return kExitError;
   }
   const model::Platform& platform = repo.state.platform;
-  auto endpoints = clients::ResolveEndpoints(platform, {{}, o.consul}, clients::ProcessEnvironment());
+  auto endpoints =
+      clients::ResolveEndpoints(platform, {{}, o.consul}, clients::ProcessEnvironment());
   if (!endpoints.ok()) {
     err << "galley history: " << endpoints.status().message() << "\n";
     return kExitError;
@@ -281,21 +297,28 @@ int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
   }
   if (entries->size() > static_cast<size_t>(o.limit)) entries->resize(o.limit);
   if (o.json) {
-    out << json{{"galley_history", 1}, {"platform", platform.name}, {"key", history.key()}, {"applies", *entries}}.dump(2)
+    out << json{{"galley_history", 1},
+                {"platform", platform.name},
+                {"key", history.key()},
+                {"applies", *entries}}
+               .dump(2)
         << "\n";
     return kExitOk;
   }
   if (entries->empty()) {
-    out << "No applies recorded for platform " << platform.name << " in Consul (" << history.key() << ") yet.\n";
+    out << "No applies recorded for platform " << platform.name << " in Consul (" << history.key()
+        << ") yet.\n";
     return kExitOk;
   }
-  std::vector<std::vector<std::string>> rows = {{"STARTED", "WHO", "COMMIT", "DURATION", "OUTCOME", "WHAT", "WHERE"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"STARTED", "WHO", "COMMIT", "DURATION", "OUTCOME", "WHAT", "WHERE"}};
   std::vector<std::string> urls(1), errors(1);
   for (const json& e : *entries) {
     std::vector<std::string> what;
     for (const char* k : {"applied", "failed", "not_attempted", "interrupted"}) {
       if (e.contains(k) && e[k].is_number_integer() && e[k].get<int64_t>() > 0) {
-        what.push_back(std::to_string(e[k].get<int64_t>()) + " " + (k == std::string("not_attempted") ? "not attempted" : k));
+        what.push_back(std::to_string(e[k].get<int64_t>()) + " " +
+                       (k == std::string("not_attempted") ? "not attempted" : k));
       }
     }
     if (what.empty() && e.contains("actions") && e["actions"].is_number_integer()) {
@@ -303,11 +326,14 @@ int RunPlatformHistory(const Options& o, std::ostream& out, std::ostream& err) {
     }
     std::string started = StringAt(e, "started_at"), finished = StringAt(e, "finished_at");
     std::string commit = StringAt(e, "commit");
-    std::string run = e.contains("run") && e["run"].is_number_integer() ? std::to_string(e["run"].get<int64_t>()) : "?";
-    rows.push_back({Printable(started, 30), Printable(engine::OriginText(StringAt(e, "who"), StringAt(e, "ci")), 60),
+    std::string run = e.contains("run") && e["run"].is_number_integer()
+                          ? std::to_string(e["run"].get<int64_t>())
+                          : "?";
+    rows.push_back({Printable(started, 30),
+                    Printable(engine::OriginText(StringAt(e, "who"), StringAt(e, "ci")), 60),
                     commit.empty() ? "-" : Printable(ShortCommit(commit)),
-                    DurationText(started, finished),
-                    Printable(StringAt(e, "outcome"), 20), what.empty() ? "-" : Join(what, ", "),
+                    DurationText(started, finished), Printable(StringAt(e, "outcome"), 20),
+                    what.empty() ? "-" : Join(what, ", "),
                     "run " + run + " on " + Printable(StringAt(e, "host"), 60)});
     urls.push_back(StringAt(e, "ci_url"));
     errors.push_back(StringAt(e, "error"));
@@ -322,7 +348,8 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
   if (!parsed) return code;
   const Options o = *parsed;
   if (o.platform) return RunPlatformHistory(o, out, err);
-  std::string path = o.state.empty() ? store::DefaultStatePath(clients::ProcessEnvironment()) : o.state;
+  std::string path =
+      o.state.empty() ? store::DefaultStatePath(clients::ProcessEnvironment()) : o.state;
 
   // Read-only: history never creates, migrates or changes the store (nor its directory).
   store::StoreOptions store_options;
@@ -334,7 +361,8 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     std::error_code ec;
     std::filesystem::path parent = std::filesystem::path(path).parent_path();
     if (!o.state.empty() && !parent.empty() && !std::filesystem::is_directory(parent, ec)) {
-      err << "galley history: --state " << path << ": the directory " << parent.string() << " does not exist\n";
+      err << "galley history: --state " << path << ": the directory " << parent.string()
+          << " does not exist\n";
       return kExitError;
     }
     if (o.run > 0) {
@@ -363,7 +391,8 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     }
     std::optional<store::Run> run;
     if (!newest->empty() && newest->front().id >= o.run) {
-      auto runs = st->RecentRuns(static_cast<int>(std::min<int64_t>(newest->front().id - o.run + 1, 1 << 30)));
+      auto runs = st->RecentRuns(
+          static_cast<int>(std::min<int64_t>(newest->front().id - o.run + 1, 1 << 30)));
       if (!runs.ok()) {
         err << "galley history: " << runs.status().message() << "\n";
         return kExitError;
@@ -397,7 +426,11 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
                              {"duration_ms", DurationMsJson(e.started_at, e.finished_at)},
                              {"detail", ParsedOrNull(e.detail)}});
       }
-      out << json{{"galley_history", 1}, {"state", path}, {"run", RunJson(*run, counts)}, {"journal", steps}}.dump(2)
+      out << json{{"galley_history", 1},
+                  {"state", path},
+                  {"run", RunJson(*run, counts)},
+                  {"journal", steps}}
+                 .dump(2)
           << "\n";
       return kExitOk;
     }
@@ -405,21 +438,24 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     out << "run " << r.id << ": " << r.kind << " (" << Printable(r.trigger, kMaxText) << ")"
         << (r.commit.empty() ? "" : " at commit " + Printable(ShortCommit(r.commit))) << " by "
         << Printable(engine::OriginText(r.who, r.ci), kMaxText) << "\n";
-    if (!r.ci_url.empty()) out << "  " << Printable(r.ci, kMaxText) << " run " << Printable(r.ci_url, 300) << "\n";
-    out << "  started " << r.started_at << (r.finished_at.empty() ? "" : ", finished " + r.finished_at) << ", took "
-        << DurationText(r.started_at, r.finished_at)
-        << ", outcome " << Outcome(r) << "\n";
+    if (!r.ci_url.empty())
+      out << "  " << Printable(r.ci, kMaxText) << " run " << Printable(r.ci_url, 300) << "\n";
+    out << "  started " << r.started_at
+        << (r.finished_at.empty() ? "" : ", finished " + r.finished_at) << ", took "
+        << DurationText(r.started_at, r.finished_at) << ", outcome " << Outcome(r) << "\n";
     out << "  " << WhatItDid(r, summary, counts) << "\n";
-    if (std::string e = ErrorOf(summary); !e.empty()) out << "  error: " << Printable(e, kMaxText) << "\n";
+    if (std::string e = ErrorOf(summary); !e.empty())
+      out << "  error: " << Printable(e, kMaxText) << "\n";
     if (entries.empty()) {
-      out << "\nNo actions recorded" << (r.kind == "apply" ? "." : " (a " + r.kind + " run changes nothing).") << "\n";
+      out << "\nNo actions recorded"
+          << (r.kind == "apply" ? "." : " (a " + r.kind + " run changes nothing).") << "\n";
       return kExitOk;
     }
-    std::vector<std::vector<std::string>> rows = {{"STATE", "KIND", "RESOURCE", "STARTED", "DURATION", "DETAIL"}};
+    std::vector<std::vector<std::string>> rows = {
+        {"STATE", "KIND", "RESOURCE", "STARTED", "DURATION", "DETAIL"}};
     for (const auto& e : entries) {
       rows.push_back({e.state, e.kind, Printable(e.resource, 80), e.started_at,
-                      DurationText(e.started_at, e.finished_at),
-                      Printable(e.detail, 100)});
+                      DurationText(e.started_at, e.finished_at), Printable(e.detail, 100)});
     }
     out << "\n" << Table(rows, "  ");
     return kExitOk;
@@ -459,14 +495,15 @@ int RunHistoryUnguarded(const Args& args, std::ostream& out, std::ostream& err) 
     rows.push_back({std::to_string(r.id), r.kind, Printable(r.trigger, 20),
                     r.commit.empty() ? "-" : Printable(ShortCommit(r.commit)),
                     Printable(engine::OriginText(r.who, r.ci), 60), r.started_at,
-                    DurationText(r.started_at, r.finished_at),
-                    Outcome(r), WhatItDid(r, summary, counts[i])});
+                    DurationText(r.started_at, r.finished_at), Outcome(r),
+                    WhatItDid(r, summary, counts[i])});
     errors.push_back(ErrorOf(summary));
     urls.push_back(r.ci_url);
   }
   PrintRunTable(out, rows, urls, errors);
   if (runs->size() == static_cast<size_t>(o.limit)) {
-    out << "\n(the newest " << o.limit << " runs; --limit N shows more, --run ID one run's actions)\n";
+    out << "\n(the newest " << o.limit
+        << " runs; --limit N shows more, --run ID one run's actions)\n";
   }
   return kExitOk;
 }

@@ -32,18 +32,23 @@ struct Options {
 };
 
 CommandLine LockCommandLine(Options* o) {
-  CommandLine cl("lock", "status [DIR] [options]\nbreak [DIR] [--yes] [options]",
-                 "The platform's apply lock: one apply at a time per platform, held as a Consul session lock\n"
-                 "(galley/<platform>/lock, across hosts and CI runners) and a lease in this host's state store.\n"
-                 "A holder that dies loses it when its session expires (15 s TTL, up to 30 s).\n"
-                 "\n"
-                 "subcommands:\n"
-                 "  status                print who holds the lock (user, host, pid, since, session), or \"unlocked\"\n"
-                 "  break                 release a stuck lock: destroy the holder's Consul session and release\n"
-                 "                        this host's lease; asks to type the platform name on a terminal");
+  CommandLine cl(
+      "lock", "status [DIR] [options]\nbreak [DIR] [--yes] [options]",
+      "The platform's apply lock: one apply at a time per platform, held as a Consul session lock\n"
+      "(galley/<platform>/lock, across hosts and CI runners) and a lease in this host's state "
+      "store.\n"
+      "A holder that dies loses it when its session expires (15 s TTL, up to 30 s).\n"
+      "\n"
+      "subcommands:\n"
+      "  status                print who holds the lock (user, host, pid, since, session), or "
+      "\"unlocked\"\n"
+      "  break                 release a stuck lock: destroy the holder's Consul session and "
+      "release\n"
+      "                        this host's lease; asks to type the platform name on a terminal");
   cl.Positional("SUBCOMMAND", &o->subcommand, true, {"status", "break"});
   cl.Positional("DIR", &o->target.dir);
-  cl.Flag("--yes", &o->yes, "break without asking (required when stdin is not a terminal)").Alias("-y");
+  cl.Flag("--yes", &o->yes, "break without asking (required when stdin is not a terminal)")
+      .Alias("-y");
   AddTargetOptions(cl, &o->target, {.select = false});
   cl.Refuse("--env", "does not apply: the lock is per platform");
   cl.Refuse("--target", "does not apply: the lock is per platform");
@@ -71,8 +76,8 @@ void PrintHolder(const std::string& platform, const engine::LockHolder& h, std::
   if (!h.session.empty())
     out << "  session: " << h.session << " (key " << engine::LockKey(platform) << ")\n";
   if (!h.lease_holder.empty()) {
-    out << "  lease:   " << engine::LeaseDisplay(h.lease_holder) << " (" << engine::LeaseName(platform)
-        << " in this host's state store)\n";
+    out << "  lease:   " << engine::LeaseDisplay(h.lease_holder) << " ("
+        << engine::LeaseName(platform) << " in this host's state store)\n";
   }
 }
 
@@ -134,7 +139,8 @@ int BreakStuckLock(Workspace& ws, bool yes, std::ostream& out, std::ostream& err
   if (!r.lease_holder.empty())
     out << "  released this host's lease " << engine::LeaseName(platform) << "\n";
   const int window = engine::BreakWindowSeconds(r);
-  out << "The old holder stops before its next write (it confirms its session before every write);\n"
+  out << "The old holder stops before its next write (it confirms its session before every "
+         "write);\n"
       << "if it cannot reach Consul it may still act for up to " << window
       << " s (its lock deadline). Writes already sent complete.\n";
   return kExitOk;

@@ -3,16 +3,15 @@
 // prefixes, record the observation in the state store, compute the plan, print it (human,
 // --json, --markdown), optionally save it (--out), and exit 0, or 2 with
 // --detailed-exitcode when there are changes, or 1 on any error.
-#include <unistd.h>
-
 #include <chrono>
 #include <iostream>
 #include <ostream>
 
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
-#include "base/time_text.h"
 #include "base/file_io.h"
+#include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
@@ -40,16 +39,20 @@ struct Options {
 
 // The command line of `galley plan`, writing into *o.
 CommandLine PlanCommandLine(Options* o) {
-  CommandLine cl("plan", "[DIR] [options]",
-                 "Compares the desired state in DIR (default: the current directory) with live Marathon and\n"
-                 "Consul and prints what `galley apply` would change.");
+  CommandLine cl(
+      "plan", "[DIR] [options]",
+      "Compares the desired state in DIR (default: the current directory) with live Marathon and\n"
+      "Consul and prints what `galley apply` would change.");
   cl.Positional("DIR", &o->target.dir);
   AddTargetOptions(cl, &o->target);
-  cl.Value("--out", "FILE", &o->out, "save the plan (self-contained: desired bodies, tokens, commit; no secrets)");
+  cl.Value("--out", "FILE", &o->out,
+           "save the plan (self-contained: desired bodies, tokens, commit; no secrets)");
   cl.Flag("--json", &o->json, "print the plan as one JSON document (schema/v1/plan.schema.json)");
   cl.Flag("--markdown", &o->markdown, "print the plan as Markdown (for a pull-request comment)");
-  cl.Flag("--no-color", &o->no_color, "never colour the output (colour is used only on a terminal)");
-  cl.Flag("--detailed-exitcode", &o->detailed, "exit 0 when there are no changes, 2 when there are, 1 on errors");
+  cl.Flag("--no-color", &o->no_color,
+          "never colour the output (colour is used only on a terminal)");
+  cl.Flag("--detailed-exitcode", &o->detailed,
+          "exit 0 when there are no changes, 2 when there are, 1 on errors");
   return cl;
 }
 
@@ -131,9 +134,12 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   if (!o.out.empty() && observed->hmac_key.empty()) {
     auto key = CreateHmacKey(*ws);
     if (!key.ok()) {
-      return fail("a saved plan is signed with the platform's HMAC key, which does not exist yet and could not be "
-                  "created at " + engine::HmacKeyKey(ws->state.platform) + " (" + key.status().message() +
-                  "): set GALLEY_HMAC_KEY, or apply once without --out");
+      return fail(
+          "a saved plan is signed with the platform's HMAC key, which does not exist yet and could "
+          "not be "
+          "created at " +
+          engine::HmacKeyKey(ws->state.platform) + " (" + key.status().message() +
+          "): set GALLEY_HMAC_KEY, or apply once without --out");
     }
     observed->hmac_key = *key;
   }
@@ -150,7 +156,8 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     if (key && key->kind == model::ResourceKind::kMarathonApp) obs_index["app:" + key->target] = i;
   }
   phase("observations");
-  engine::PlanInput in = BuildPlanInput(*ws, o.target, std::move(*observed), compare_key, durable_key);
+  engine::PlanInput in =
+      BuildPlanInput(*ws, o.target, std::move(*observed), compare_key, durable_key);
   phase("render desired");
   engine::Plan plan = engine::MakePlan(in);
   if (Status s = AnnotateFailures(*ws, plan); !s.ok()) return fail(s.message());
@@ -176,7 +183,8 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   // A plan's identity is its digest (the time it was made is not part of it): the same plan
   // made again is already saved.
   auto saved = ws->store->SavePlan(run->id(), SafeDump(plan_json), digest);
-  if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists) return fail(saved.status().message());
+  if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists)
+    return fail(saved.status().message());
   if (!o.out.empty()) {
     Status s = WriteFileAtomic(o.out, SafeDump(plan_json, 2) + "\n");
     if (!s.ok()) return fail("saving the plan: " + s.message());
@@ -194,7 +202,8 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     bool color = UseColor(o.no_color, env, out);
     out << engine::RenderPlanText(plan, color);
     if (!o.out.empty()) {
-      out << "\nSaved the plan to " << o.out << "; apply exactly it with: " << ApplyCommandFor(*ws, o) << "\n";
+      out << "\nSaved the plan to " << o.out
+          << "; apply exactly it with: " << ApplyCommandFor(*ws, o) << "\n";
     }
   }
   if (o.detailed && plan.HasChanges()) return kExitChanges;

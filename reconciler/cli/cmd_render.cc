@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // `galley render DIR`: print or write what galley would deploy — Marathon app JSON, Consul
 // KV entries (secrets masked) and whole HAProxy configs — from a valid repository.
-#include <unistd.h>
-
 #include <filesystem>
 #include <optional>
 #include <ostream>
 
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "base/file_io.h"
 #include "base/strings.h"
@@ -32,30 +31,33 @@ struct Options {
 };
 
 CommandLine RenderCommandLine(Options* o) {
-  CommandLine cl("render",
-                 "DIR [--env E] [--service S] --format FORMAT [--instances FILE] [--haproxy NAME]\n"
-                 "DIR --out OUTDIR [--instances FILE]",
-                 "Prints or writes what galley would deploy from the valid repository DIR.\n"
-                 "\n"
-                 "formats:\n"
-                 "  marathon           Marathon app JSON: one object with --env and --service, else an array\n"
-                 "  kv                 Consul KV entries as a JSON object (secrets masked)\n"
-                 "  haproxy-internal   the whole config of the internal HAProxy instance, every environment\n"
-                 "  haproxy-external   the same for the external instance (adds HTTP/HTTPS host routing)");
+  CommandLine cl(
+      "render",
+      "DIR [--env E] [--service S] --format FORMAT [--instances FILE] [--haproxy NAME]\n"
+      "DIR --out OUTDIR [--instances FILE]",
+      "Prints or writes what galley would deploy from the valid repository DIR.\n"
+      "\n"
+      "formats:\n"
+      "  marathon           Marathon app JSON: one object with --env and --service, else an array\n"
+      "  kv                 Consul KV entries as a JSON object (secrets masked)\n"
+      "  haproxy-internal   the whole config of the internal HAProxy instance, every environment\n"
+      "  haproxy-external   the same for the external instance (adds HTTP/HTTPS host routing)");
   cl.Positional("DIR", &o->dir);
   cl.Value("--env", "E", &o->env, "only environment E");
   cl.Value("--service", "S", &o->service, "only service S");
   cl.Value("--format", "FORMAT", &o->format, "what to print (see formats)");
   cl.Value("--instances", "FILE", &o->instances_file,
            "live servers: {\"<service>\": <output of /v1/health/service/<service>?passing>}");
-  cl.Value("--haproxy", "NAME", &o->haproxy, "render the HAProxy instance of this name from galley.yaml");
+  cl.Value("--haproxy", "NAME", &o->haproxy,
+           "render the HAProxy instance of this name from galley.yaml");
   cl.Value("--out", "OUTDIR", &o->out,
            "write marathon/<env>/<service>.json, kv/<env>/<service>.json,\n"
            "kv/platform.json and haproxy/<instance>.cfg; OUTDIR is replaced whole");
   return cl;
 }
 
-std::optional<Options> ParseArgs(const Args& args, std::ostream& out, std::ostream& err, int* code) {
+std::optional<Options> ParseArgs(const Args& args, std::ostream& out, std::ostream& err,
+                                 int* code) {
   Options o;
   CommandLine cl = RenderCommandLine(&o);
   if (auto exit = cl.ParseOrExit(args, out, err)) {
@@ -63,7 +65,8 @@ std::optional<Options> ParseArgs(const Args& args, std::ostream& out, std::ostre
     return std::nullopt;
   }
   if (o.dir.empty()) o.dir = ".";
-  static const std::vector<std::string> kFormats = {"marathon", "kv", "haproxy-internal", "haproxy-external"};
+  static const std::vector<std::string> kFormats = {"marathon", "kv", "haproxy-internal",
+                                                    "haproxy-external"};
   if (o.format.empty() && o.out.empty()) {
     err << "galley render: choose --format FORMAT or --out OUTDIR\n\n" << cl.Usage();
     *code = kExitError;
@@ -74,16 +77,19 @@ std::optional<Options> ParseArgs(const Args& args, std::ostream& out, std::ostre
     *code = kExitError;
     return std::nullopt;
   }
-  if (!o.format.empty() && std::find(kFormats.begin(), kFormats.end(), o.format) == kFormats.end()) {
+  if (!o.format.empty() &&
+      std::find(kFormats.begin(), kFormats.end(), o.format) == kFormats.end()) {
     std::string guess = ClosestMatch(o.format, kFormats);
-    err << "galley render: unknown format '" << o.format << "' (expected one of: " << Join(kFormats, ", ") << ")\n";
+    err << "galley render: unknown format '" << o.format
+        << "' (expected one of: " << Join(kFormats, ", ") << ")\n";
     if (!guess.empty()) err << "    did you mean '" << guess << "'?\n";
     *code = kExitError;
     return std::nullopt;
   }
   bool haproxy_format = StartsWith(o.format, "haproxy-");
   if (haproxy_format && (!o.env.empty() || !o.service.empty())) {
-    err << "galley render: a HAProxy config covers every service and environment; drop --env/--service\n";
+    err << "galley render: a HAProxy config covers every service and environment; drop "
+           "--env/--service\n";
     *code = kExitError;
     return std::nullopt;
   }
@@ -96,7 +102,8 @@ struct Pair {
 };
 
 // Service × environment pairs in render order, narrowed by --service / --env.
-std::optional<std::vector<Pair>> SelectPairs(const model::DesiredState& st, const Options& o, std::ostream& err) {
+std::optional<std::vector<Pair>> SelectPairs(const model::DesiredState& st, const Options& o,
+                                             std::ostream& err) {
   if (!o.service.empty() && !st.FindService(o.service)) {
     std::vector<std::string> names;
     for (const auto& s : st.services) names.push_back(s.name);
@@ -109,7 +116,8 @@ std::optional<std::vector<Pair>> SelectPairs(const model::DesiredState& st, cons
     std::vector<std::string> names;
     for (const auto& e : st.platform.environments) names.push_back(e.name);
     std::string guess = ClosestMatch(o.env, names);
-    err << "galley render: no environment '" << o.env << "' (expected one of: " << Join(names, ", ") << ")\n";
+    err << "galley render: no environment '" << o.env << "' (expected one of: " << Join(names, ", ")
+        << ")\n";
     if (!guess.empty()) err << "    did you mean '" << guess << "'?\n";
     return std::nullopt;
   }
@@ -122,7 +130,8 @@ std::optional<std::vector<Pair>> SelectPairs(const model::DesiredState& st, cons
     }
   }
   if (!o.service.empty() && !o.env.empty() && pairs.empty()) {
-    err << "galley render: service '" << o.service << "' is not declared in environment '" << o.env << "'\n";
+    err << "galley render: service '" << o.service << "' is not declared in environment '" << o.env
+        << "'\n";
     return std::nullopt;
   }
   return pairs;
@@ -134,13 +143,15 @@ ojson KvObject(const std::vector<render::KvEntry>& entries) {
   return obj;
 }
 
-std::optional<model::HaproxyInstance> PickInstance(const model::Platform& p, const Options& o, std::ostream& err) {
-  model::HaproxyRole role =
-      o.format == "haproxy-external" ? model::HaproxyRole::kExternal : model::HaproxyRole::kInternal;
+std::optional<model::HaproxyInstance> PickInstance(const model::Platform& p, const Options& o,
+                                                   std::ostream& err) {
+  model::HaproxyRole role = o.format == "haproxy-external" ? model::HaproxyRole::kExternal
+                                                           : model::HaproxyRole::kInternal;
   if (o.haproxy.empty()) {
     model::HaproxyInstance in = render::InstanceForRole(p, role);
     if (role == model::HaproxyRole::kExternal && in.tls_certificate.empty()) {
-      err << "galley render: no external haproxy instance with a tls_certificate in " << p.file << "\n";
+      err << "galley render: no external haproxy instance with a tls_certificate in " << p.file
+          << "\n";
       return std::nullopt;
     }
     return in;
@@ -148,8 +159,8 @@ std::optional<model::HaproxyInstance> PickInstance(const model::Platform& p, con
   for (const auto& in : p.haproxy) {
     if (in.name != o.haproxy) continue;
     if (in.role != role) {
-      err << "galley render: haproxy instance '" << in.name << "' has role " << model::HaproxyRoleName(in.role)
-          << ", not " << model::HaproxyRoleName(role) << "\n";
+      err << "galley render: haproxy instance '" << in.name << "' has role "
+          << model::HaproxyRoleName(in.role) << ", not " << model::HaproxyRoleName(role) << "\n";
       return std::nullopt;
     }
     return in;
@@ -161,8 +172,8 @@ std::optional<model::HaproxyInstance> PickInstance(const model::Platform& p, con
 // Writes every artifact into a fresh sibling directory, then swaps it in for OUTDIR, so
 // OUTDIR never holds a mix of old and new files. An existing OUTDIR is replaced only when
 // it is empty or was written by galley (it holds the marker file).
-int WriteOut(const model::DesiredState& st, const model::Instances& live, const Options& o, std::ostream& out,
-             std::ostream& err) {
+int WriteOut(const model::DesiredState& st, const model::Instances& live, const Options& o,
+             std::ostream& out, std::ostream& err) {
   fs::path target(o.out);
   std::error_code ec;
   if (fs::exists(target, ec)) {
@@ -200,21 +211,26 @@ int WriteOut(const model::DesiredState& st, const model::Instances& live, const 
     ++files;
     return true;
   };
-  bool ok = write(kOutMarker, "written by galley render; this directory is replaced whole on every run\n");
+  bool ok = write(kOutMarker,
+                  "written by galley render; this directory is replaced whole on every run\n");
   for (const auto& s : st.services) {
     for (const auto& e : st.platform.environments) {
       const auto* se = s.FindEnvironment(e.name);
       if (!se || !ok) continue;
       fs::path rel = fs::path(e.name) / (s.name + ".json");
-      ok = ok && write("marathon" / rel, render::RenderMarathonApp(st.platform, s, *se).dump(2) + "\n");
+      ok = ok &&
+           write("marathon" / rel, render::RenderMarathonApp(st.platform, s, *se).dump(2) + "\n");
       ok = ok && write("kv" / rel, KvObject(render::RenderServiceKv(s, *se)).dump(2) + "\n");
     }
   }
-  ok = ok && write("kv/platform.json", KvObject(render::RenderPlatformKv(st.platform)).dump(2) + "\n");
+  ok = ok &&
+       write("kv/platform.json", KvObject(render::RenderPlatformKv(st.platform)).dump(2) + "\n");
   std::vector<model::HaproxyInstance> instances = st.platform.haproxy;
-  if (instances.empty()) instances.push_back(render::InstanceForRole(st.platform, model::HaproxyRole::kInternal));
+  if (instances.empty())
+    instances.push_back(render::InstanceForRole(st.platform, model::HaproxyRole::kInternal));
   for (const auto& in : instances) {
-    ok = ok && write(fs::path("haproxy") / (in.name + ".cfg"), render::RenderHaproxyConfig(st, in, live));
+    ok = ok &&
+         write(fs::path("haproxy") / (in.name + ".cfg"), render::RenderHaproxyConfig(st, in, live));
   }
   if (!ok) {
     fs::remove_all(stage, ec);
@@ -233,7 +249,8 @@ int WriteOut(const model::DesiredState& st, const model::Instances& live, const 
   }
   fs::rename(stage, target, ec);
   if (ec) {
-    err << "galley render: cannot move the new output into " << o.out << ": " << ec.message() << "\n";
+    err << "galley render: cannot move the new output into " << o.out << ": " << ec.message()
+        << "\n";
     if (had_old) fs::rename(old, target, ec);
     fs::remove_all(stage, ec);
     return kExitError;
@@ -279,11 +296,14 @@ int RunRender(const Args& args, std::ostream& out, std::ostream& err) {
   if (!pairs) return kExitError;
   if (o.format == "marathon") {
     if (!o.env.empty() && !o.service.empty()) {
-      out << render::RenderMarathonApp(st.platform, *pairs->front().service, *pairs->front().env).dump(2) << "\n";
+      out << render::RenderMarathonApp(st.platform, *pairs->front().service, *pairs->front().env)
+                 .dump(2)
+          << "\n";
       return kExitOk;
     }
     ojson arr = ojson::array();
-    for (const auto& p : *pairs) arr.push_back(render::RenderMarathonApp(st.platform, *p.service, *p.env));
+    for (const auto& p : *pairs)
+      arr.push_back(render::RenderMarathonApp(st.platform, *p.service, *p.env));
     out << arr.dump(2) << "\n";
     return kExitOk;
   }

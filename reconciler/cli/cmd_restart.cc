@@ -2,8 +2,9 @@
 // `galley restart SERVICE [DIR] [--env E]...`: a planned rolling restart of SERVICE's apps
 // (engine/restart.h: POST /v2/apps/{id}/restart, honouring each app's upgradeStrategy). This
 // file finds SERVICE among the arguments; everything else is apply's (cmd_apply.cc:
-// RunApplyRestart, on the engine's reconcile workflow, engine/reconcile.h): the lock, the plan shown and confirmed (or --auto-approve), --dry-run,
-// the journal and history, the safety limit on restarts (--allow-large) and the exit codes.
+// RunApplyRestart, on the engine's reconcile workflow, engine/reconcile.h): the lock, the plan
+// shown and confirmed (or --auto-approve), --dry-run, the journal and history, the safety limit on
+// restarts (--allow-large) and the exit codes.
 #include <ostream>
 #include <set>
 #include <string>
@@ -28,22 +29,26 @@ constexpr char kUsage[] =
     "  --env E               only environment E (repeatable; default: every environment)\n"
     "  --auto-approve        do not ask (required when there is no terminal)\n"
     "  --dry-run             print the schedule and the calls; send nothing\n"
-    "  --force               supersede a Marathon deployment that holds an app (default: wait for it)\n"
+    "  --force               supersede a Marathon deployment that holds an app (default: wait for "
+    "it)\n"
     "  --allow-large         allow more restarts than the safety limit (DESIGN §7.12)\n"
     "  --lock-timeout DUR    wait up to DUR for another apply to finish (default: 0)\n"
     "  --deadline DUR        per-app deadline from restart to healthy (default 10m)\n"
     "  --json                print the result as JSON\n"
-    "  --progress FORMAT     progress as text (default) or JSON lines on stderr, one object per event\n"
+    "  --progress FORMAT     progress as text (default) or JSON lines on stderr, one object per "
+    "event\n"
     "  --no-color            never colour the output\n"
-    "  --marathon URL        Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)\n"
+    "  --marathon URL        Marathon URL(s), comma-separated for failover (else "
+    "GALLEY_MARATHON_URL, galley.yaml)\n"
     "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
     "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
     "\n"
     "exit codes: 0 restarted, 1 error or not every app restarted, 3 lock held\n";
 
 // apply's options that take a value in the next argument.
-const std::set<std::string> kValueOptions = {
-    "--env", "--marathon", "--consul", "--state", "--lock-timeout", "--deadline", "--concurrency", "--progress"};
+const std::set<std::string> kValueOptions = {"--env",         "--marathon",     "--consul",
+                                             "--state",       "--lock-timeout", "--deadline",
+                                             "--concurrency", "--progress"};
 
 }  // namespace
 

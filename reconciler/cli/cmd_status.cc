@@ -30,21 +30,24 @@ struct Options {
 };
 
 CommandLine StatusCommandLine(Options* o) {
-  CommandLine cl("status", "[DIR] [options]",
-                 "One line per service and environment: the live image tag (-> the tag Git wants), instances\n"
-                 "healthy/wanted, whether a deployment is running, and the state:\n"
-                 "  in sync    live is what Git declares\n"
-                 "  pending    Git has a change apply would make\n"
-                 "  drifted    live moved away from what galley applied\n"
-                 "  failed     the change Git wants failed to deploy last time (apply holds it: --retry-failed)\n"
-                 "  paused     paused in the repository; galley touches nothing\n"
-                 "  unmanaged  the live app is not galley's (no galley.platform label, no applied record)\n"
-                 "Reads Marathon, Consul and the state store; changes nothing and records no run. DIR\n"
-                 "defaults to the current directory.");
+  CommandLine cl(
+      "status", "[DIR] [options]",
+      "One line per service and environment: the live image tag (-> the tag Git wants), instances\n"
+      "healthy/wanted, whether a deployment is running, and the state:\n"
+      "  in sync    live is what Git declares\n"
+      "  pending    Git has a change apply would make\n"
+      "  drifted    live moved away from what galley applied\n"
+      "  failed     the change Git wants failed to deploy last time (apply holds it: "
+      "--retry-failed)\n"
+      "  paused     paused in the repository; galley touches nothing\n"
+      "  unmanaged  the live app is not galley's (no galley.platform label, no applied record)\n"
+      "Reads Marathon, Consul and the state store; changes nothing and records no run. DIR\n"
+      "defaults to the current directory.");
   cl.Positional("DIR", &o->target.dir);
   AddTargetOptions(cl, &o->target);
   cl.Flag("--json", &o->json, "print one JSON document (schema/v1/status.schema.json)");
-  cl.Flag("--no-color", &o->no_color, "never colour the output (colour is used only on a terminal)");
+  cl.Flag("--no-color", &o->no_color,
+          "never colour the output (colour is used only on a terminal)");
   return cl;
 }
 

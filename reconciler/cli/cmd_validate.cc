@@ -12,9 +12,10 @@ namespace galley::cli {
 int RunValidate(const Args& args, std::ostream& out, std::ostream& err) {
   std::string dir;
   bool quiet = false;
-  CommandLine cl("validate", "[DIR] [--quiet]",
-                 "Checks galley.yaml and services/**/*.yaml under DIR (default: the current directory).\n"
-                 "Prints every problem as file:line:col: error: ... with the source line and a caret.");
+  CommandLine cl(
+      "validate", "[DIR] [--quiet]",
+      "Checks galley.yaml and services/**/*.yaml under DIR (default: the current directory).\n"
+      "Prints every problem as file:line:col: error: ... with the source line and a caret.");
   cl.Positional("DIR", &dir);
   cl.Flag("--quiet", &quiet, "print nothing when the repository is valid").Alias("-q");
   cl.Epilogue("Exit status: 0 valid (warnings allowed), 1 invalid.");
@@ -26,8 +27,9 @@ int RunValidate(const Args& args, std::ostream& out, std::ostream& err) {
   if (!quiet) {
     size_t pairs = 0;
     for (const auto& s : r.state.services) pairs += s.environments.size();
-    out << dir << ": valid: " << r.state.services.size() << (r.state.services.size() == 1 ? " service" : " services")
-        << ", " << r.state.platform.environments.size() << " environments, " << pairs << " deployments\n";
+    out << dir << ": valid: " << r.state.services.size()
+        << (r.state.services.size() == 1 ? " service" : " services") << ", "
+        << r.state.platform.environments.size() << " environments, " << pairs << " deployments\n";
   }
   return kExitOk;
 }

@@ -12,10 +12,11 @@ namespace galley::cli {
 // Exit codes shared by every command (DESIGN §7.6).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
-inline constexpr int kExitChanges = 2;      // plan/drift --detailed-exitcode: changes or drift
-inline constexpr int kExitLockHeld = 3;     // apply: another apply holds the platform lock
-inline constexpr int kExitStalePlan = 4;    // apply PLANFILE: the plan no longer matches live
-inline constexpr int kExitRetryRefused = 5; // apply: the same change failed to deploy last time (--retry-failed)
+inline constexpr int kExitChanges = 2;    // plan/drift --detailed-exitcode: changes or drift
+inline constexpr int kExitLockHeld = 3;   // apply: another apply holds the platform lock
+inline constexpr int kExitStalePlan = 4;  // apply PLANFILE: the plan no longer matches live
+inline constexpr int kExitRetryRefused =
+    5;  // apply: the same change failed to deploy last time (--retry-failed)
 
 using Args = std::vector<std::string>;
 
@@ -30,6 +31,7 @@ int RunStatus(const Args& args, std::ostream& out, std::ostream& err);
 int RunRestart(const Args& args, std::ostream& out, std::ostream& err);
 // `galley restart SERVICE`'s apply: cmd_restart.cc finds SERVICE, cmd_apply.cc runs the rest
 // (apply's options, lock, confirmation, journal, exit codes) on engine::MakeRestartPlan.
-int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out, std::ostream& err);
+int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out,
+                    std::ostream& err);
 
 }  // namespace galley::cli

@@ -20,9 +20,12 @@ constexpr char kUsage[] =
     "  validate [DIR]        check a desired-state repository; every problem, with file:line:col\n"
     "  render DIR [options]  print what galley would deploy (Marathon JSON, KV, HAProxy config)\n"
     "  plan [DIR] [options]  compare with live Marathon and Consul; print what apply would change\n"
-    "  apply [DIR|PLANFILE]  make the platform match: plan (or a saved plan), confirm, apply, wait for health\n"
-    "  drift [DIR]           live changes nobody committed: what differs from what galley last applied\n"
-    "  status [DIR]          per service and environment: live tag, health, deploying, in sync or not\n"
+    "  apply [DIR|PLANFILE]  make the platform match: plan (or a saved plan), confirm, apply, wait "
+    "for health\n"
+    "  drift [DIR]           live changes nobody committed: what differs from what galley last "
+    "applied\n"
+    "  status [DIR]          per service and environment: live tag, health, deploying, in sync or "
+    "not\n"
     "  restart SERVICE [DIR] a planned rolling restart of a service's apps (confirmed, journaled)\n"
     "  history               past runs: trigger, commit, actions and outcomes\n"
     "  lock status|break     show or release the platform's apply lock\n"
@@ -60,8 +63,8 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     std::cerr << "galley: unknown command " << galley::Quote(cmd) << "\n";
-    std::string guess = galley::ClosestMatch(
-        cmd, {"validate", "render", "plan", "apply", "drift", "history", "lock", "version", "help"});
+    std::string guess = galley::ClosestMatch(cmd, {"validate", "render", "plan", "apply", "drift",
+                                                   "history", "lock", "version", "help"});
     if (!guess.empty()) std::cerr << "    did you mean '" << guess << "'?\n";
     std::cerr << "\n" << kUsage;
     return kExitError;

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/pipeline.h"
 
-#include <pwd.h>
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <ostream>
+
+#include <pwd.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "base/digest.h"
 #include "base/strings.h"
@@ -31,7 +31,8 @@ using json = nlohmann::json;
 
 // Exports DIR at REV into a fresh temporary directory (git archive | tar, as two argv
 // commands), so the working tree is never touched. Returns {temporary root, DIR in it}.
-Result<std::pair<std::string, std::string>> ExportRevision(const std::string& dir, const std::string& rev) {
+Result<std::pair<std::string, std::string>> ExportRevision(const std::string& dir,
+                                                           const std::string& rev) {
   auto top = RunCommand({"git", "-C", dir, "rev-parse", "--show-toplevel", "--show-prefix"});
   if (!top.ok() || top->exit_code != 0) {
     return Status::InvalidArgument(dir + " is not inside a Git repository (needed for --rev)");
@@ -47,10 +48,12 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
   if (!prefix.empty()) argv.insert(argv.end(), {"--", prefix});
   auto archive = RunCommand(argv, {.stdout_path = tar});
   if (!archive.ok() || archive->exit_code != 0) {
-    return Status::InvalidArgument("git archive " + rev + ": " + (archive.ok() ? archive->err : archive.status().message()));
+    return Status::InvalidArgument("git archive " + rev + ": " +
+                                   (archive.ok() ? archive->err : archive.status().message()));
   }
   auto untar = RunCommand({"tar", "-xf", tar, "-C", tmpl});
-  if (!untar.ok() || untar->exit_code != 0) return Status::Unavailable("cannot unpack revision " + rev);
+  if (!untar.ok() || untar->exit_code != 0)
+    return Status::Unavailable("cannot unpack revision " + rev);
   fs::remove(tar);
   return std::make_pair(tmpl, (fs::path(tmpl) / prefix).lexically_normal().string());
 }
@@ -59,15 +62,18 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
 // with an empty state store still tells drift from pending. A record newer than the store's
 // (by applied_at) wins; malformed records are skipped with a warning.
 void MergeAppliedFromConsul(Observed* o) {
-  engine::LastAppliedView last{std::move(o->applied_apps), std::move(o->applied_kv), std::move(o->applied_at)};
-  for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last)) o->warnings.push_back(std::move(w));
+  engine::LastAppliedView last{std::move(o->applied_apps), std::move(o->applied_kv),
+                               std::move(o->applied_at)};
+  for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last))
+    o->warnings.push_back(std::move(w));
   o->applied_apps = std::move(last.apps);
   o->applied_kv = std::move(last.kv);
   o->applied_at = std::move(last.at);
 }
 
-bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Platform& platform, const char* command,
-                         std::ostream& err, const clients::EndpointFlags& saved_plan = {}) {
+bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Platform& platform,
+                         const char* command, std::ostream& err,
+                         const clients::EndpointFlags& saved_plan = {}) {
   clients::EndpointFlags flags = saved_plan;
   flags.marathon_urls = o.marathon;
   flags.consul_url = o.consul;
@@ -117,11 +123,15 @@ void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set) {
         }
         return Status::Ok();
       },
-      "Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)", true);
-  cl.Value("--consul", "URL", &o->consul, "Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)");
-  cl.Value("--state", "FILE", &o->state, "the state store (default: $XDG_STATE_HOME/galley/state.db)");
+      "Marathon URL(s), comma-separated for failover (else GALLEY_MARATHON_URL, galley.yaml)",
+      true);
+  cl.Value("--consul", "URL", &o->consul,
+           "Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)");
+  cl.Value("--state", "FILE", &o->state,
+           "the state store (default: $XDG_STATE_HOME/galley/state.db)");
   if (set.rev) {
-    cl.Value("--rev", "REV", &o->rev, "use a committed revision of DIR's Git repository, not the working tree");
+    cl.Value("--rev", "REV", &o->rev,
+             "use a committed revision of DIR's Git repository, not the working tree");
   }
 }
 
@@ -135,7 +145,8 @@ std::string ErrorsOnly(const Diagnostics& diags) {
   return out;
 }
 
-bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out) {
+bool UseColor(bool no_color, const std::map<std::string, std::string>& env,
+              const std::ostream& out) {
   return !no_color && !env.count("NO_COLOR") && &out == &std::cout && ::isatty(STDOUT_FILENO);
 }
 
@@ -158,7 +169,8 @@ std::string Who(const std::map<std::string, std::string>& env) {
   if (user.empty()) {
     struct passwd pw, *found = nullptr;
     char buf[1024];
-    user = ::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found ? found->pw_name : "unknown";
+    user = ::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found ? found->pw_name
+                                                                                : "unknown";
   }
   char host[256] = "localhost";
   ::gethostname(host, sizeof host - 1);
@@ -166,7 +178,8 @@ std::string Who(const std::map<std::string, std::string>& env) {
 }
 
 std::string GitCommit(const std::string& dir, const std::string& rev) {
-  auto head = RunCommand({"git", "-C", dir, "rev-parse", "--verify", (rev.empty() ? "HEAD" : rev) + "^{commit}"});
+  auto head = RunCommand(
+      {"git", "-C", dir, "rev-parse", "--verify", (rev.empty() ? "HEAD" : rev) + "^{commit}"});
   if (!head.ok() || head->exit_code != 0) return "";
   std::string commit = head->out.substr(0, head->out.find('\n'));
   if (rev.empty()) {
@@ -178,13 +191,14 @@ std::string GitCommit(const std::string& dir, const std::string& rev) {
 
 std::string GitTree(const std::string& dir, const std::string& rev) {
   // "<rev>:./" is DIR's own tree (paths after ':' starting with ./ are relative to -C).
-  auto tree = RunCommand({"git", "-C", dir, "rev-parse", "--verify", "-q", (rev.empty() ? "HEAD" : rev) + ":./"});
+  auto tree = RunCommand(
+      {"git", "-C", dir, "rev-parse", "--verify", "-q", (rev.empty() ? "HEAD" : rev) + ":./"});
   if (!tree.ok() || tree->exit_code != 0) return "";
   return tree->out.substr(0, tree->out.find('\n'));
 }
 
-std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err,
-                                         bool show_warnings) {
+std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command,
+                                         std::ostream& err, bool show_warnings) {
   auto ws = std::make_unique<Workspace>();
   ws->env = clients::ProcessEnvironment();
   ws->commit = GitCommit(o.dir, o.rev);
@@ -193,7 +207,8 @@ std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* com
   std::string load_dir = o.dir, export_root;
   if (!o.rev.empty()) {
     if (ws->commit.empty()) {
-      err << "galley " << command << ": --rev " << o.rev << ": not a commit of the Git repository at " << o.dir << "\n";
+      err << "galley " << command << ": --rev " << o.rev
+          << ": not a commit of the Git repository at " << o.dir << "\n";
       return nullptr;
     }
     auto exported = ExportRevision(o.dir, o.rev);
@@ -222,7 +237,8 @@ std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* com
   const model::DesiredState& st = ws->state;
   for (const auto& e : o.envs) {
     if (!st.platform.FindEnvironment(e)) {
-      err << "galley " << command << ": no environment '" << e << "' in " << st.platform.file << "\n";
+      err << "galley " << command << ": no environment '" << e << "' in " << st.platform.file
+          << "\n";
       return nullptr;
     }
   }
@@ -247,11 +263,14 @@ std::unique_ptr<Workspace> OpenConnections(const TargetOptions& o, const model::
   auto ws = std::make_unique<Workspace>();
   ws->env = clients::ProcessEnvironment();
   model::Platform empty;
-  if (!ConnectAndOpenStore(ws.get(), o, platform ? *platform : empty, command, err, saved_plan)) return nullptr;
+  if (!ConnectAndOpenStore(ws.get(), o, platform ? *platform : empty, command, err, saved_plan))
+    return nullptr;
   return ws;
 }
 
-Result<std::string> CreateHmacKey(Workspace& ws) { return engine::CreateHmacKey(*ws.consul, ws.state.platform); }
+Result<std::string> CreateHmacKey(Workspace& ws) {
+  return engine::CreateHmacKey(*ws.consul, ws.state.platform);
+}
 
 void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan* plan) {
   plan->commit = ws.commit;
@@ -263,7 +282,8 @@ void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan
   plan->desired_digests = engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets);
 }
 
-std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind, std::ostream& err) {
+std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind,
+                                              std::ostream& err) {
   auto id = ws.store->BeginRun(kind, "cli", ws.commit, Origin(ws.env));
   if (!id.ok()) {
     err << "galley " << kind << ": " << id.status().message() << "\n";
@@ -324,7 +344,8 @@ Result<Observed> ObservePlatform(Workspace& ws) {
 
   if (ws.env.count("GALLEY_HMAC_KEY") && !ws.env.at("GALLEY_HMAC_KEY").empty()) {
     o.hmac_key = ws.env.at("GALLEY_HMAC_KEY");
-  } else if (auto it = live.kv.find(engine::HmacKeyKey(p)); it != live.kv.end() && !it->second.value.empty()) {
+  } else if (auto it = live.kv.find(engine::HmacKeyKey(p));
+             it != live.kv.end() && !it->second.value.empty()) {
     o.hmac_key = it->second.value;
     o.hmac_key_in_consul = true;
   }
@@ -336,15 +357,17 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   return o;
 }
 
-Status AnnotateFailures(Workspace& ws, engine::Plan& plan) { return engine::AnnotateFailures(*ws.store, plan); }
+Status AnnotateFailures(Workspace& ws, engine::Plan& plan) {
+  return engine::AnnotateFailures(*ws.store, plan);
+}
 
 std::string RandomKey() { return RandomHex(32); }
 
 engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
                                  const std::string& compare_key, bool durable) {
   const model::DesiredState& st = ws.state;
-  engine::DesiredSet desired = engine::BuildDesired(st, engine::EnvironmentSecrets(ws.env), durable ? compare_key : "",
-                                                    observed.applied_kv);
+  engine::DesiredSet desired = engine::BuildDesired(
+      st, engine::EnvironmentSecrets(ws.env), durable ? compare_key : "", observed.applied_kv);
   engine::PlanInput in;
   in.platform = st.platform.name;
   in.environments = ws.environments;
@@ -375,14 +398,16 @@ engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Ob
   return in;
 }
 
-std::vector<store::Observation> ObservationsOf(const model::LiveState& live, const std::string& compare_key) {
+std::vector<store::Observation> ObservationsOf(const model::LiveState& live,
+                                               const std::string& compare_key) {
   std::vector<store::Observation> obs;
   obs.reserve(live.apps.size() + live.kv.size());
   for (const auto& [id, app] : live.apps) {
     obs.push_back({"marathon-app:" + id, Sha256Hex(engine::SafeDump(app.body)), app.version, ""});
   }
   for (const auto& [key, kv] : live.kv) {
-    obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value), std::to_string(kv.modify_index), ""});
+    obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value),
+                   std::to_string(kv.modify_index), ""});
   }
   return obs;
 }

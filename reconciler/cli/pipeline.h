@@ -50,7 +50,8 @@ void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set = {
 std::string ErrorsOnly(const Diagnostics& diags);
 
 // Colour only on a terminal: not with --no-color, NO_COLOR set, or output not stdout.
-bool UseColor(bool no_color, const std::map<std::string, std::string>& env, const std::ostream& out);
+bool UseColor(bool no_color, const std::map<std::string, std::string>& env,
+              const std::ostream& out);
 
 // "user@host".
 std::string Who(const std::map<std::string, std::string>& env);
@@ -86,8 +87,8 @@ struct Workspace {
 // for the commands that act on the desired state: plan and apply, not drift or lock),
 // checks --env/--target names, resolves the endpoints and opens the store (marking crashed
 // runs interrupted). nullptr after printing "galley <command>: ..." on failure.
-std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command, std::ostream& err,
-                                         bool show_warnings = false);
+std::unique_ptr<Workspace> OpenWorkspace(const TargetOptions& o, const char* command,
+                                         std::ostream& err, bool show_warnings = false);
 
 // Opens only the clients and the store (for `apply PLANFILE`, which needs no repository):
 // endpoints from flags, environment and, when given, the platform file's defaults.
@@ -110,7 +111,8 @@ void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan
 class RecordedRun {
  public:
   // nullopt after printing the store's error.
-  static std::optional<RecordedRun> Begin(Workspace& ws, const std::string& kind, std::ostream& err);
+  static std::optional<RecordedRun> Begin(Workspace& ws, const std::string& kind,
+                                          std::ostream& err);
   int64_t id() const { return id_; }
   void Finish(const std::string& outcome, const std::string& summary_json);
   int Fail(const std::string& message);
@@ -127,7 +129,7 @@ class RecordedRun {
 // One observation of the platform under the managed prefixes, with what galley last applied
 // (the store brought up to date from the records in Consul).
 struct Observed {
-  model::LiveState live;  // galley's own keys (galley/...) removed
+  model::LiveState live;                               // galley's own keys (galley/...) removed
   std::map<std::string, nlohmann::json> applied_apps;  // app id → normalised body
   std::map<std::string, std::string> applied_kv;       // key → HMAC or "secret:HMAC"
   std::map<std::string, std::string> applied_at;       // "app:<id>" / "kv:<key>" → time
@@ -156,8 +158,8 @@ Status AnnotateFailures(Workspace& ws, engine::Plan& plan);
 std::string RandomKey();
 
 // What was seen, for the store: hash and token of everything (KV values as HMACs only).
-std::vector<store::Observation> ObservationsOf(const model::LiveState& live, const std::string& compare_key);
-
+std::vector<store::Observation> ObservationsOf(const model::LiveState& live,
+                                               const std::string& compare_key);
 
 // What status and drift compare: one observation (ObservePlatform) as the planner's input,
 // under the platform's HMAC key or, when it has none (nothing applied yet: apply creates it

@@ -238,7 +238,8 @@ class HttpConsulClient : public ConsulClient {
                                      Quote(entry.key) + " is not a string");
         }
         // Padding optional: some proxies re-encode Consul's answers without '='.
-        auto decoded = Base64Decode(v->get_ref<const std::string&>(), Base64Strictness::kPaddingOptional);
+        auto decoded =
+            Base64Decode(v->get_ref<const std::string&>(), Base64Strictness::kPaddingOptional);
         if (!decoded.ok()) {
           return Status::Unavailable(reply.context + ": unexpected response: Value of key " +
                                      Quote(entry.key) + " is not base64");

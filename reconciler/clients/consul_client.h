@@ -71,9 +71,9 @@ struct KvTxnResult {
 };
 
 struct SessionOptions {
-  std::string name;                   // "galley apply user@host"
-  int ttl_seconds = 15;               // "15s"
-  int lock_delay_seconds = 0;         // sent explicitly ("0s"); Consul's default is 15 s
+  std::string name;            // "galley apply user@host"
+  int ttl_seconds = 15;        // "15s"
+  int lock_delay_seconds = 0;  // sent explicitly ("0s"); Consul's default is 15 s
   std::string behavior = "release";
 };
 
@@ -87,7 +87,8 @@ class ConsulClient {
   // Registered service names and their tags (GET /v1/catalog/services).
   virtual Result<std::map<std::string, std::vector<std::string>>> ListServices() = 0;
   // GET /v1/health/service/<name>[?passing].
-  virtual Result<std::vector<HealthInstance>> ServiceHealth(const std::string& name, bool passing_only) = 0;
+  virtual Result<std::vector<HealthInstance>> ServiceHealth(const std::string& name,
+                                                            bool passing_only) = 0;
   virtual int requests() const = 0;
 
   // Writes.
@@ -105,7 +106,8 @@ class ConsulClient {
   // PUT /v1/session/destroy/<id>.
   virtual Status DestroySession(const std::string& id) = 0;
   // PUT /v1/kv/<key>?acquire=<session> with `value`: true when this session now holds it.
-  virtual Result<bool> AcquireLock(const std::string& key, const std::string& value, const std::string& session) = 0;
+  virtual Result<bool> AcquireLock(const std::string& key, const std::string& value,
+                                   const std::string& session) = 0;
   // PUT /v1/kv/<key>?release=<session>: true when it was held by that session.
   virtual Result<bool> ReleaseLock(const std::string& key, const std::string& session) = 0;
   // DELETE /v1/kv/<key>[?cas=N]: false when the cas did not match.
@@ -113,14 +115,14 @@ class ConsulClient {
 };
 
 // `http` must outlive the client.
-std::unique_ptr<ConsulClient> NewConsulClient(const ConsulEndpoint& endpoint, net::HttpClient* http);
+std::unique_ptr<ConsulClient> NewConsulClient(const ConsulEndpoint& endpoint,
+                                              net::HttpClient* http);
 
 struct ConsulClientOptions {
   std::chrono::milliseconds timeout{10000};  // per request
   size_t max_response_bytes = 256u << 20;
 };
-std::unique_ptr<ConsulClient> NewConsulClient(const ConsulEndpoint& endpoint,
-                                              net::HttpClient* http,
+std::unique_ptr<ConsulClient> NewConsulClient(const ConsulEndpoint& endpoint, net::HttpClient* http,
                                               const ConsulClientOptions& options);
 
 }  // namespace galley::clients

@@ -214,8 +214,7 @@ class HttpMarathonClient : public MarathonClient {
     if (!endpoint_.token.empty()) {
       auth_ = "token=" + endpoint_.token;
     } else if (!endpoint_.basic_user.empty()) {
-      auth_ =
-          "Basic " + Base64Encode(endpoint_.basic_user + ":" + endpoint_.basic_password);
+      auth_ = "Basic " + Base64Encode(endpoint_.basic_user + ":" + endpoint_.basic_password);
     }
   }
 

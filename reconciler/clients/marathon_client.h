@@ -2,11 +2,11 @@
 // MarathonClient: the calls galley makes to Marathon's REST API v2. The interface is what the
 // engine depends on; NewMarathonClient returns the HTTP implementation over net::HttpClient,
 // which fails over across the endpoint's URLs (a URL that refuses, times out or answers
-// 502/503/504 is skipped; any other HTTP answer, even an error, is final), adds authentication, and turns Marathon's error
-// bodies into Status messages naming the endpoint ("marathon http://m1:8080: GET /v2/apps:
-// 503 ..."). Observation uses one list call with embedded tasks and deployments, so the
-// number of requests does not grow with the number of apps (DESIGN §7.5).
-// Details of the HTTP implementation:
+// 502/503/504 is skipped; any other HTTP answer, even an error, is final), adds authentication, and
+// turns Marathon's error bodies into Status messages naming the endpoint ("marathon http://m1:8080:
+// GET /v2/apps: 503 ..."). Observation uses one list call with embedded tasks and deployments, so
+// the number of requests does not grow with the number of apps (DESIGN §7.5). Details of the HTTP
+// implementation:
 //   - Auth: "Authorization: token=<token>" when the endpoint has a token, else
 //     "Authorization: Basic ..." when it has a user.
 //   - Idempotency: GET, PUT and DELETE requests are marked idempotent (a retrying transport
@@ -75,7 +75,8 @@ class MarathonClient {
   // sorted by id, with tasks, counts and deployments: one
   // GET /v2/apps?embed=apps.tasks&embed=apps.deployments&... (filtered client-side;
   // Marathon's `id` filter is a substring match).
-  virtual Result<std::vector<model::LiveApp>> ListApps(const std::vector<std::string>& prefixes) = 0;
+  virtual Result<std::vector<model::LiveApp>> ListApps(
+      const std::vector<std::string>& prefixes) = 0;
   // One app; kNotFound when Marathon answers 404.
   virtual Result<model::LiveApp> GetApp(const std::string& id) = 0;
   // The app's stored versions, newest first.
@@ -90,10 +91,11 @@ class MarathonClient {
   // the request may have reached the server (not idempotent).
   virtual Result<MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) = 0;
   // PUT /v2/apps/{id}?partialUpdate=false[&force=true] with the whole definition. Idempotent.
-  virtual Result<MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
-                                                     bool force) = 0;
+  virtual Result<MarathonDeploymentResult> UpdateApp(const std::string& id,
+                                                     const nlohmann::json& body, bool force) = 0;
   // PUT /v2/apps/{id}[?force=true] with {"instances": N} (merge semantics). Idempotent.
-  virtual Result<MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) = 0;
+  virtual Result<MarathonDeploymentResult> ScaleApp(const std::string& id, int instances,
+                                                    bool force) = 0;
   // DELETE /v2/apps/{id}?force=false (Marathon's default for this call is true; galley
   // never forces a delete). kNotFound when the app is already gone. Idempotent.
   virtual Result<MarathonDeploymentResult> DeleteApp(const std::string& id) = 0;
@@ -105,7 +107,8 @@ class MarathonClient {
   // that reverts its changes (returned). kNotFound when it already finished.
   virtual Result<MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) = 0;
   // GET /v2/apps/{id}/versions/{version}: the bare app definition as it was.
-  virtual Result<nlohmann::json> GetAppVersion(const std::string& id, const std::string& version) = 0;
+  virtual Result<nlohmann::json> GetAppVersion(const std::string& id,
+                                               const std::string& version) = 0;
   // Requests made so far (for tests and the benchmark's request count).
   virtual int requests() const = 0;
 };
@@ -116,7 +119,8 @@ class MarathonClient {
 Result<model::LiveApp> ParseMarathonApp(const nlohmann::json& app);
 
 // `http` must outlive the client.
-std::unique_ptr<MarathonClient> NewMarathonClient(const MarathonEndpoint& endpoint, net::HttpClient* http);
+std::unique_ptr<MarathonClient> NewMarathonClient(const MarathonEndpoint& endpoint,
+                                                  net::HttpClient* http);
 
 struct MarathonClientOptions {
   std::chrono::milliseconds timeout{10000};  // per request attempt (each URL tried gets its own)

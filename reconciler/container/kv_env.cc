@@ -55,7 +55,8 @@ Result<std::string> DecodeBase64(std::string_view text) {
 Result<KvEnvironment> EnvironmentFromKv(std::string_view json_body, std::string_view prefix_in) {
   std::string prefix = NormalizePrefix(prefix_in) + "/";
   auto doc = nlohmann::json::parse(json_body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_array()) return Status::InvalidArgument("Consul KV answer is not a JSON array");
+  if (doc.is_discarded() || !doc.is_array())
+    return Status::InvalidArgument("Consul KV answer is not a JSON array");
   KvEnvironment env;
   std::map<std::string, size_t> depth;  // name → segments below the prefix of the key that set it
   for (const auto& entry : doc) {
@@ -73,7 +74,8 @@ Result<KvEnvironment> EnvironmentFromKv(std::string_view json_body, std::string_
     std::string name = slash == std::string::npos ? rest : rest.substr(slash + 1);
     size_t segments = 1 + static_cast<size_t>(std::count(rest.begin(), rest.end(), '/'));
     if (!IsEnvName(name)) {
-      env.warnings.push_back("skipping key '" + key + "': '" + name + "' is not a valid environment variable name");
+      env.warnings.push_back("skipping key '" + key + "': '" + name +
+                             "' is not a valid environment variable name");
       continue;
     }
     std::string value;
@@ -95,7 +97,8 @@ Result<KvEnvironment> EnvironmentFromKv(std::string_view json_body, std::string_
     auto it = depth.find(name);
     if (it != depth.end()) {
       if (it->second <= segments) {
-        env.warnings.push_back("skipping key '" + key + "': " + name + " is already set by a key nearer the prefix");
+        env.warnings.push_back("skipping key '" + key + "': " + name +
+                               " is already set by a key nearer the prefix");
         continue;
       }
       env.warnings.push_back("key '" + key + "' sets " + name + ", replacing a deeper key");

@@ -16,10 +16,6 @@
 // SIGTERM, on SIGINT, or --drain-exit-after SECONDS after the first SIGTERM. SIGHUP is
 // ignored. Exit 1 with a one-line message on bad arguments or when it cannot listen.
 // Threads: the HTTP server's; the main thread waits for signals (all blocked elsewhere).
-#include <arpa/inet.h>
-#include <signal.h>
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -30,6 +26,10 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <signal.h>
+#include <time.h>
+
 #include "net/http_server.h"
 
 extern char** environ;
@@ -38,7 +38,8 @@ namespace galley::container {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: galley-testserver [--port N] [--host ADDRESS] [--drain-exit-after SECONDS] [ignored arguments...]\n";
+    "usage: galley-testserver [--port N] [--host ADDRESS] [--drain-exit-after SECONDS] [ignored "
+    "arguments...]\n";
 
 bool IsIpAddress(const std::string& s) {
   unsigned char buf[16];
@@ -80,7 +81,8 @@ int Run(int argc, char** argv) {
         host = v;
       } else {
         drain_exit_after = ParseNumber(v, 0, 86400);
-        if (!drain_exit_after) return Fail("--drain-exit-after needs a number of seconds, got '" + v + "'");
+        if (!drain_exit_after)
+          return Fail("--drain-exit-after needs a number of seconds, got '" + v + "'");
       }
     } else if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
       return Fail("unknown option " + a + "\n" + kUsage);
@@ -163,7 +165,8 @@ int Run(int argc, char** argv) {
       std::cerr << "galley-testserver: SIGTERM: failing health checks, still serving\n";
       continue;
     }
-    std::cerr << "galley-testserver: " << (sig == SIGINT ? "SIGINT" : "second SIGTERM") << ", exiting\n";
+    std::cerr << "galley-testserver: " << (sig == SIGINT ? "SIGINT" : "second SIGTERM")
+              << ", exiting\n";
     break;
   }
   (*server)->Stop();

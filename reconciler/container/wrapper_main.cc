@@ -32,13 +32,6 @@
 // Messages are one line each on stderr, prefixed "galley-wrapper:"; values are never shown.
 // Threads: main (signals, child), and the watcher with --watch. Exits with _exit so a
 // watcher blocked in a query never delays the exit.
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -55,6 +48,12 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "container/kv_env.h"
 #include "net/http_client.h"
@@ -66,7 +65,8 @@ namespace galley::container {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: galley-wrapper [--watch] [--consul-timeout SECONDS] [--debounce SECONDS] [--watch-wait SECONDS]\n"
+    "usage: galley-wrapper [--watch] [--consul-timeout SECONDS] [--debounce SECONDS] [--watch-wait "
+    "SECONDS]\n"
     "                      <marathon> <consul> <prefix> <command> [args...]\n";
 
 constexpr char kHelp[] =
@@ -76,7 +76,8 @@ constexpr char kHelp[] =
     "warning). The container-side equivalent of the platform's service-wrapper.sh.\n"
     "\n"
     "arguments:\n"
-    "  <marathon>                 Marathon address: host:port (\"dockerhost:18080\") or an http:// URL\n"
+    "  <marathon>                 Marathon address: host:port (\"dockerhost:18080\") or an http:// "
+    "URL\n"
     "  <consul>                   Consul address, the same way\n"
     "  <prefix>                   the KV prefix, e.g. app/production/test-server\n"
     "  <command> [args...]        run as a child (no shell); signals are forwarded to it\n"
@@ -136,8 +137,10 @@ std::optional<double> ParseSeconds(const std::string& s) {
 Result<std::string> BaseUrl(const std::string& what, const std::string& text) {
   std::string url = text.find("://") == std::string::npos ? "http://" + text : text;
   auto parsed = net::Url::Parse(url);
-  if (!parsed.ok()) return Status::InvalidArgument(what + " address '" + text + "': " + parsed.status().message());
-  if (parsed->scheme != "http") return Status::InvalidArgument(what + " address '" + text + "': only http:// is supported");
+  if (!parsed.ok())
+    return Status::InvalidArgument(what + " address '" + text + "': " + parsed.status().message());
+  if (parsed->scheme != "http")
+    return Status::InvalidArgument(what + " address '" + text + "': only http:// is supported");
   return parsed->Origin();
 }
 
@@ -169,16 +172,20 @@ Result<Config> ParseArgs(int argc, char** argv) {
       std::string v = inline_value ? *inline_value : argv[++i];
       auto secs = ParseSeconds(v);
       if (!secs) return Status::InvalidArgument(a + " needs a number of seconds, got '" + v + "'");
-      (a == "--consul-timeout" ? c.consul_timeout : a == "--debounce" ? c.debounce : c.watch_wait) = *secs;
+      (a == "--consul-timeout" ? c.consul_timeout
+       : a == "--debounce"     ? c.debounce
+                               : c.watch_wait) = *secs;
       continue;
     }
-    return Status::InvalidArgument("unknown option " + a + (a == "--watch" ? " (it takes no value)" : "") +
+    return Status::InvalidArgument("unknown option " + a +
+                                   (a == "--watch" ? " (it takes no value)" : "") +
                                    " (galley-wrapper --help lists the options)");
   }
   std::vector<std::string> rest(argv + i, argv + argc);
   if (rest.size() < 4) {
-    return Status::InvalidArgument("expected <marathon> <consul> <prefix> <command> [args...], got " +
-                                   std::to_string(rest.size()) + " argument(s)");
+    return Status::InvalidArgument(
+        "expected <marathon> <consul> <prefix> <command> [args...], got " +
+        std::to_string(rest.size()) + " argument(s)");
   }
   ASSIGN_OR_RETURN(c.marathon, BaseUrl("marathon", rest[0]));
   ASSIGN_OR_RETURN(c.consul, BaseUrl("consul", rest[1]));
@@ -188,7 +195,8 @@ Result<Config> ParseArgs(int argc, char** argv) {
   if (c.command[0].empty()) return Status::InvalidArgument("the command is empty");
   if (c.watch) {
     const char* id = getenv("MARATHON_APP_ID");
-    if (!id || !*id) return Status::InvalidArgument("--watch needs MARATHON_APP_ID in the environment");
+    if (!id || !*id)
+      return Status::InvalidArgument("--watch needs MARATHON_APP_ID in the environment");
     c.app_id = id;
   }
   if (const char* t = getenv("CONSUL_HTTP_TOKEN")) c.token = t;
@@ -203,7 +211,8 @@ struct KvRead {
 
 // One read of the prefix; blocking when index > 0. Fails on transport errors, on statuses
 // other than 200/404 (kPermissionDenied for 4xx, kUnavailable for 5xx) and on bad JSON.
-Result<KvRead> ReadKv(net::HttpClient& client, const Config& c, uint64_t index, std::chrono::milliseconds timeout) {
+Result<KvRead> ReadKv(net::HttpClient& client, const Config& c, uint64_t index,
+                      std::chrono::milliseconds timeout) {
   net::ClientRequest req;
   req.url = c.consul + "/v1/kv/" + net::PercentEncode(c.prefix, /*keep_slash=*/true) + "/?recurse";
   if (index > 0) {
@@ -221,8 +230,10 @@ Result<KvRead> ReadKv(net::HttpClient& client, const Config& c, uint64_t index, 
   if (resp->status == 404) return read;
   if (resp->status != 200) {
     std::string body = resp->body.substr(0, resp->body.find('\n')).substr(0, 200);
-    std::string msg = "Consul answered HTTP " + std::to_string(resp->status) + (body.empty() ? "" : ": " + body);
-    if (resp->status >= 400 && resp->status < 500 && resp->status != 429) return Status::PermissionDenied(msg);
+    std::string msg =
+        "Consul answered HTTP " + std::to_string(resp->status) + (body.empty() ? "" : ": " + body);
+    if (resp->status >= 400 && resp->status < 500 && resp->status != 429)
+      return Status::PermissionDenied(msg);
     return Status::Unavailable(msg);
   }
   auto env = EnvironmentFromKv(resp->body, c.prefix);
@@ -233,7 +244,8 @@ Result<KvRead> ReadKv(net::HttpClient& client, const Config& c, uint64_t index, 
 
 // Waits up to `d` for a termination signal (they are blocked); returns it, or 0.
 int WaitForSignal(const sigset_t& set, std::chrono::milliseconds d) {
-  timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>(d.count() % 1000) * 1000000L};
+  timespec ts{static_cast<time_t>(d.count() / 1000),
+              static_cast<long>(d.count() % 1000) * 1000000L};
   siginfo_t info{};
   while (true) {
     int sig = sigtimedwait(&set, &info, &ts);
@@ -249,8 +261,10 @@ KvRead InitialRead(net::HttpClient& client, const Config& c, const sigset_t& sig
   auto backoff = std::chrono::milliseconds(200);
   std::string last_error;
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    auto timeout = std::clamp(left, std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto timeout =
+        std::clamp(left, std::chrono::milliseconds(200), std::chrono::milliseconds(5000));
     auto read = ReadKv(client, c, 0, timeout);
     if (read.ok()) return std::move(read).value();
     last_error = read.status().message();
@@ -259,10 +273,11 @@ KvRead InitialRead(net::HttpClient& client, const Config& c, const sigset_t& sig
       Log("cannot read Consul KV " + c.prefix + "/ at " + c.consul + ": " + last_error);
       Exit(1);
     }
-    left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      Log("cannot read Consul KV " + c.prefix + "/ at " + c.consul + " after " + std::to_string(std::lround(c.consul_timeout)) +
-          " s: " + last_error);
+      Log("cannot read Consul KV " + c.prefix + "/ at " + c.consul + " after " +
+          std::to_string(std::lround(c.consul_timeout)) + " s: " + last_error);
       Exit(1);
     }
     if (int sig = WaitForSignal(signals, std::min(backoff, left)); sig > 0) {
@@ -292,7 +307,8 @@ std::string ResolveProgram(const std::string& name, const std::string& path_var)
   }
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec && IsExecutableFile((self.parent_path() / name).string())) return (self.parent_path() / name).string();
+  if (!ec && IsExecutableFile((self.parent_path() / name).string()))
+    return (self.parent_path() / name).string();
   return "";
 }
 
@@ -323,7 +339,8 @@ pid_t SpawnChild(const Config& c, const std::map<std::string, std::string>& vars
   sigset_t empty, defaults;
   sigemptyset(&empty);
   sigemptyset(&defaults);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE})
+    sigaddset(&defaults, sig);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -337,7 +354,8 @@ pid_t SpawnChild(const Config& c, const std::map<std::string, std::string>& vars
   return pid;
 }
 
-std::string ChangedNames(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b) {
+std::string ChangedNames(const std::map<std::string, std::string>& a,
+                         const std::map<std::string, std::string>& b) {
   std::vector<std::string> names;
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
@@ -405,10 +423,12 @@ void Watch(Config c, uint64_t index, std::map<std::string, std::string> requeste
     }
     backoff = std::chrono::seconds(1);
     uint64_t previous = index;
-    index = read->index < previous ? 1 : std::max<uint64_t>(read->index, 1);  // Consul: reset when it goes back
+    index = read->index < previous
+                ? 1
+                : std::max<uint64_t>(read->index, 1);  // Consul: reset when it goes back
     if (read->index != previous && read->env.vars != requested) {
-      Log("KV under " + c.prefix + "/ changed (" + ChangedNames(requested, read->env.vars) + "); restarting in " +
-          std::to_string(c.debounce) + " s unless it changes back");
+      Log("KV under " + c.prefix + "/ changed (" + ChangedNames(requested, read->env.vars) +
+          "); restarting in " + std::to_string(c.debounce) + " s unless it changes back");
       std::this_thread::sleep_for(Millis(c.debounce));
       auto again = ReadKv(*client, c, 0, std::chrono::seconds(10));
       KvEnvironment latest = again.ok() ? again->env : read->env;
@@ -439,7 +459,8 @@ int Run(int argc, char** argv) {
   // Every signal we forward, and SIGCHLD, is blocked in all threads and taken by sigwait.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&signals, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD})
+    sigaddset(&signals, sig);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -448,8 +469,8 @@ int Run(int argc, char** argv) {
   for (const auto& w : initial.env.warnings) Log(w);
   std::string names;
   for (const auto& [k, v] : initial.env.vars) names += (names.empty() ? "" : ", ") + k;
-  Log("exporting " + std::to_string(initial.env.vars.size()) + " variable(s) from " + c.prefix + "/" +
-      (names.empty() ? "" : ": " + names));
+  Log("exporting " + std::to_string(initial.env.vars.size()) + " variable(s) from " + c.prefix +
+      "/" + (names.empty() ? "" : ": " + names));
 
   pid_t child = SpawnChild(c, initial.env.vars);
   if (c.watch) std::thread(Watch, c, initial.index, initial.env.vars).detach();

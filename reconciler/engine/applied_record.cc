@@ -14,19 +14,23 @@ bool ExpectsAbsent(const json& expect) { return expect.is_object() && expect.con
 std::string AppliedBody(const AppliedItem& item) {
   if (ExpectsAbsent(item.expect)) return "";
   if (item.app) return SafeDump(item.expect);
-  return (item.expect.value("secret", false) ? "secret:" : "") + item.expect.value("hmac", std::string());
+  return (item.expect.value("secret", false) ? "secret:" : "") +
+         item.expect.value("hmac", std::string());
 }
 
-std::string AppliedRecordKey(const std::string& applied_prefix, const std::string& env, const std::string& service) {
+std::string AppliedRecordKey(const std::string& applied_prefix, const std::string& env,
+                             const std::string& service) {
   if (env.empty() || service.empty()) return applied_prefix + "_platform";
   return applied_prefix + env + "/" + service;
 }
 
-std::vector<store::Applied> AppliedRows(const std::vector<AppliedItem>& items, const AppliedStamp& stamp) {
+std::vector<store::Applied> AppliedRows(const std::vector<AppliedItem>& items,
+                                        const AppliedStamp& stamp) {
   std::vector<store::Applied> rows;
   for (const AppliedItem& it : items) {
     store::Applied row;
-    row.resource = ResourceKey(it.app ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv, it.target);
+    row.resource = ResourceKey(
+        it.app ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv, it.target);
     row.body = AppliedBody(it);
     row.digest = Sha256Hex(row.body);
     row.commit = stamp.commit;
@@ -46,12 +50,16 @@ std::string UpdateAppliedRecord(const std::string& previous, const std::vector<A
   for (const AppliedItem& it : items) {
     bool deleted = ExpectsAbsent(it.expect);
     if (it.app) {
-      if (deleted) doc.erase("app");
-      else doc["app"] = it.expect;
+      if (deleted)
+        doc.erase("app");
+      else
+        doc["app"] = it.expect;
     } else {
       if (!doc.contains("kv") || !doc["kv"].is_object()) doc["kv"] = json::object();
-      if (deleted) doc["kv"].erase(it.target);
-      else doc["kv"][it.target] = AppliedBody(it);
+      if (deleted)
+        doc["kv"].erase(it.target);
+      else
+        doc["kv"][it.target] = AppliedBody(it);
     }
   }
   doc["applied_at"] = stamp.applied_at;
@@ -64,7 +72,8 @@ std::string UpdateAppliedRecord(const std::string& previous, const std::vector<A
 namespace {
 
 bool HasAppWithId(const json& rec) {
-  return rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") && rec["app"]["id"].is_string();
+  return rec.contains("app") && rec["app"].is_object() && rec["app"].contains("id") &&
+         rec["app"]["id"].is_string();
 }
 
 }  // namespace
@@ -73,7 +82,8 @@ std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text) {
   json rec = json::parse(text, nullptr, false);
   if (!rec.is_object()) return std::nullopt;
   AppliedRecord out;
-  if (rec.contains("applied_at") && rec["applied_at"].is_string()) out.applied_at = rec["applied_at"].get<std::string>();
+  if (rec.contains("applied_at") && rec["applied_at"].is_string())
+    out.applied_at = rec["applied_at"].get<std::string>();
   if (HasAppWithId(rec)) out.app = rec["app"];
   if (rec.contains("kv") && rec["kv"].is_object()) {
     for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) {
@@ -100,8 +110,8 @@ void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppl
   }
 }
 
-std::vector<std::string> MergeAppliedRecords(const std::map<std::string, model::LiveKvEntry>& records,
-                                             LastAppliedView* into) {
+std::vector<std::string> MergeAppliedRecords(
+    const std::map<std::string, model::LiveKvEntry>& records, LastAppliedView* into) {
   std::vector<std::string> warnings;
   for (const auto& [key, entry] : records) {
     std::optional<AppliedRecord> rec = ParseAppliedRecord(entry.value);
@@ -129,7 +139,8 @@ std::vector<std::string> MergeAppliedRecords(const std::map<std::string, model::
   return warnings;
 }
 
-std::vector<std::string> AppliedRecordTargets(const std::map<std::string, model::LiveKvEntry>& records) {
+std::vector<std::string> AppliedRecordTargets(
+    const std::map<std::string, model::LiveKvEntry>& records) {
   std::vector<std::string> out;
   for (const auto& [key, entry] : records) {
     json rec = json::parse(entry.value, nullptr, false);

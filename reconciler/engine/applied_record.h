@@ -42,7 +42,8 @@ bool ExpectsAbsent(const nlohmann::json& expect);
 std::string AppliedBody(const AppliedItem& item);
 
 // The key of galley's record in Consul for a service × environment.
-std::string AppliedRecordKey(const std::string& applied_prefix, const std::string& env, const std::string& service);
+std::string AppliedRecordKey(const std::string& applied_prefix, const std::string& env,
+                             const std::string& service);
 
 // Who applied, when, from what: stamped on every record written.
 struct AppliedStamp {
@@ -51,7 +52,8 @@ struct AppliedStamp {
 };
 
 // The store rows for `items`.
-std::vector<store::Applied> AppliedRows(const std::vector<AppliedItem>& items, const AppliedStamp& stamp);
+std::vector<store::Applied> AppliedRows(const std::vector<AppliedItem>& items,
+                                        const AppliedStamp& stamp);
 
 // The record document after `items` (all of one record key) are applied to `previous`, the
 // document's text as last known ("" when none; a malformed one is started afresh).
@@ -80,10 +82,11 @@ void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppl
 
 // Merges the records galley keeps in Consul (by key): a record newer than what `into` holds
 // (by applied_at) wins. Returns a warning per malformed record, which is skipped.
-std::vector<std::string> MergeAppliedRecords(const std::map<std::string, model::LiveKvEntry>& records,
-                                             LastAppliedView* into);
+std::vector<std::string> MergeAppliedRecords(
+    const std::map<std::string, model::LiveKvEntry>& records, LastAppliedView* into);
 
 // Every app id and key the records name (to find environments removed from the platform file).
-std::vector<std::string> AppliedRecordTargets(const std::map<std::string, model::LiveKvEntry>& records);
+std::vector<std::string> AppliedRecordTargets(
+    const std::map<std::string, model::LiveKvEntry>& records);
 
 }  // namespace galley::engine

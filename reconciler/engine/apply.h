@@ -9,10 +9,10 @@
 //    indirectly, "not attempted"; the rest goes on.
 //  - Marathon: create POST; update and restart PUT ?partialUpdate=false with the planned
 //    body (a restart asked for by `galley restart`: POST /v2/apps/{id}/restart, and what
-//    was applied is not re-recorded); scale PUT {"instances"}; delete DELETE. Then the app is followed until it is
-//    healthy (no deployment names it, tasksRunning == instances and, with health checks,
-//    tasksHealthy == instances) or gone (delete), reporting progress (deployment step,
-//    healthy/wanted). An app locked by another deployment: wait for it within the deadline,
+//    was applied is not re-recorded); scale PUT {"instances"}; delete DELETE. Then the app is
+//    followed until it is healthy (no deployment names it, tasksRunning == instances and, with
+//    health checks, tasksHealthy == instances) or gone (delete), reporting progress (deployment
+//    step, healthy/wanted). An app locked by another deployment: wait for it within the deadline,
 //    or supersede it with `force`. "Too many deployments": back off and retry. On the
 //    per-app deadline the deployment is cancelled without force (Marathon rolls back) and
 //    the step fails. With `rollback_on_failure` a failed app is put back to the definition
@@ -24,10 +24,10 @@
 //  - Secrets: a KV action carries the secret's source; the value is read at apply time and
 //    its HMAC checked against the plan's (a changed secret fails the action, naming it).
 // Effects go through ApplyTarget (real: Marathon and Consul; dry run: recorded), time
-// through a Clock (base/clock.h), what happens through ApplyEventSink: the executor itself does no I/O.
-// The pieces: engine/step_graph (steps, dependencies, waves; pure), engine/applied_record
-// (the record format), engine/executor.cc (workers, journal, records, following),
-// engine/recovery (crash recovery), engine/apply_checks (stale plans, safety rails, digests).
+// through a Clock (base/clock.h), what happens through ApplyEventSink: the executor itself does no
+// I/O. The pieces: engine/step_graph (steps, dependencies, waves; pure), engine/applied_record (the
+// record format), engine/executor.cc (workers, journal, records, following), engine/recovery (crash
+// recovery), engine/apply_checks (stale plans, safety rails, digests).
 #pragma once
 
 #include <chrono>
@@ -64,17 +64,21 @@ class ApplyTarget {
   virtual Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) = 0;
   // One key's value; nullopt when absent.
   virtual Result<std::optional<std::string>> KvGet(const std::string& key) = 0;
-  virtual Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) = 0;
-  virtual Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
+  virtual Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body,
                                                               bool force) = 0;
-  virtual Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) = 0;
+  virtual Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id,
+                                                              const nlohmann::json& body,
+                                                              bool force) = 0;
+  virtual Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances,
+                                                             bool force) = 0;
   virtual Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) = 0;
   // POST /v2/apps/{id}/restart: every task replaced per the app's upgradeStrategy.
   virtual Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) {
     (void)force;
     return Status::Internal("this target cannot restart " + id);
   }
-  virtual Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) = 0;
+  virtual Result<clients::MarathonDeploymentResult> CancelDeployment(
+      const std::string& deployment_id) = 0;
   virtual Result<nlohmann::json> AppVersion(const std::string& id, const std::string& version) = 0;
   // The app with counts and the deployments touching it; kNotFound when it does not exist.
   virtual Result<model::LiveApp> App(const std::string& id) = 0;
@@ -84,7 +88,8 @@ class ApplyTarget {
 };
 
 // The real target: Marathon and Consul through their clients (which must outlive it).
-std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon, clients::ConsulClient& consul);
+std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon,
+                                             clients::ConsulClient& consul);
 
 // `apply --dry-run`: records every write instead of sending it; an app written is at once
 // deployed and healthy, a deleted one gone. Reads of apps it never wrote go to `live`.
@@ -93,13 +98,17 @@ class DryRunTarget : public ApplyTarget {
   explicit DryRunTarget(model::LiveState live) : live_(std::move(live)) {}
   Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override;
   Result<std::optional<std::string>> KvGet(const std::string& key) override;
-  Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body, bool force) override;
-  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const nlohmann::json& body,
+  Result<clients::MarathonDeploymentResult> CreateApp(const nlohmann::json& body,
                                                       bool force) override;
-  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) override;
+  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id,
+                                                      const nlohmann::json& body,
+                                                      bool force) override;
+  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances,
+                                                     bool force) override;
   Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override;
   Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) override;
-  Result<clients::MarathonDeploymentResult> CancelDeployment(const std::string& deployment_id) override;
+  Result<clients::MarathonDeploymentResult> CancelDeployment(
+      const std::string& deployment_id) override;
   Result<nlohmann::json> AppVersion(const std::string& id, const std::string& version) override;
   Result<model::LiveApp> App(const std::string& id) override;
   Result<std::vector<clients::MarathonDeployment>> Deployments() override;
@@ -108,7 +117,8 @@ class DryRunTarget : public ApplyTarget {
   std::vector<std::string> calls() const;
 
  private:
-  Result<clients::MarathonDeploymentResult> Wrote(const std::string& call, const std::string& id, int instances);
+  Result<clients::MarathonDeploymentResult> Wrote(const std::string& call, const std::string& id,
+                                                  int instances);
   mutable std::mutex mu_;
   model::LiveState live_;
   std::map<std::string, int> written_;  // app id → instances; -1 = deleted
@@ -118,17 +128,17 @@ class DryRunTarget : public ApplyTarget {
 
 struct ApplyOptions {
   int concurrency = 16;
-  std::chrono::seconds app_deadline{600};          // per app: write → healthy
+  std::chrono::seconds app_deadline{600};  // per app: write → healthy
   // How often a deploying app is read: after 100 ms, then doubling up to this.
   std::chrono::milliseconds poll_interval{500};
-  bool force = false;                              // supersede deployments that lock an app
+  bool force = false;  // supersede deployments that lock an app
   bool rollback_on_failure = false;
   // Reads a secret at apply time: "env:NAME" / "file:/path" → the value, or an error naming it.
   std::function<Result<std::string>(const std::string& source)> read_secret;
   // What happens, as typed events (engine/events.h); may be null. The sink is called from
   // the workers one call at a time, never under the executor's or the recorder's lock.
   ApplyEventSink* events = nullptr;
-  std::function<bool()> should_stop;                      // e.g. the platform lock was lost
+  std::function<bool()> should_stop;  // e.g. the platform lock was lost
   // Called before every write to Marathon or Consul (retries and rollbacks included): an
   // error (the platform lock is gone) stops the apply and the write is not sent. May be empty.
   std::function<Status()> before_write;
@@ -170,7 +180,7 @@ struct ApplyResult {
   nlohmann::json ToJson() const;
 };
 
-ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records);
-
+ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options,
+                        ApplyRecords& records);
 
 }  // namespace galley::engine

@@ -16,21 +16,25 @@ AppMove HowAppMoved(const Action& a, const model::LiveApp* live) {
   bool planned_absent = a.token.empty() || a.token == "0";
   if (planned_absent) return live ? AppMove::kCreated : AppMove::kNone;
   if (!live) return AppMove::kDeleted;
-  if (live->version != a.token && (a.live_digest.empty() || LiveDigest(live->body) != a.live_digest)) {
+  if (live->version != a.token &&
+      (a.live_digest.empty() || LiveDigest(live->body) != a.live_digest)) {
     return AppMove::kChanged;
   }
   return AppMove::kNone;
 }
 
-Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
-                            const std::function<Result<std::string>(const std::string&)>& read_secret) {
+Status ResolveConfigDigests(
+    Plan& plan, const std::string& hmac_key,
+    const std::function<Result<std::string>(const std::string&)>& read_secret) {
   for (auto& a : plan.actions) {
     if (!IsAppAction(a.kind) || !a.desired.is_object() || !a.desired.contains("labels")) continue;
     json& labels = a.desired["labels"];
-    if (!labels.is_object() || labels.value(kConfigDigestLabel, std::string()) != kDigestUnknown) continue;
+    if (!labels.is_object() || labels.value(kConfigDigestLabel, std::string()) != kDigestUnknown)
+      continue;
     if (!a.config.is_object()) {
-      return Status::InvalidArgument("app " + a.target + ": its config digest is \"" + kDigestUnknown +
-                                     "\" but the plan carries no config to compute it from; plan again");
+      return Status::InvalidArgument(
+          "app " + a.target + ": its config digest is \"" + kDigestUnknown +
+          "\" but the plan carries no config to compute it from; plan again");
     }
     std::map<std::string, std::optional<std::string>> hmacs;
     for (auto it = a.config.begin(); it != a.config.end(); ++it) {
@@ -39,9 +43,12 @@ Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
         hmacs[it.key()] = HmacSha256Hex(hmac_key, v["value"].get<std::string>());
       } else if (v.contains("secret") && v["secret"].is_string()) {
         std::string source = v["secret"].get<std::string>();
-        if (!read_secret) return Status::InvalidArgument("app " + a.target + ": secret " + source + " cannot be read");
+        if (!read_secret)
+          return Status::InvalidArgument("app " + a.target + ": secret " + source +
+                                         " cannot be read");
         auto secret = read_secret(source);
-        if (!secret.ok()) return Status::InvalidArgument("app " + a.target + ": " + secret.status().message());
+        if (!secret.ok())
+          return Status::InvalidArgument("app " + a.target + ": " + secret.status().message());
         hmacs[it.key()] = HmacSha256Hex(hmac_key, *secret);
       } else {
         return Status::InvalidArgument("app " + a.target + ": malformed config entry " + it.key());
@@ -64,13 +71,16 @@ std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& 
         case AppMove::kNone:
           break;
         case AppMove::kCreated:
-          out.push_back("app " + a.target + ": planned when absent, now exists (version " + it->second.version + ")");
+          out.push_back("app " + a.target + ": planned when absent, now exists (version " +
+                        it->second.version + ")");
           break;
         case AppMove::kDeleted:
-          out.push_back("app " + a.target + ": planned against version " + a.token + ", now deleted");
+          out.push_back("app " + a.target + ": planned against version " + a.token +
+                        ", now deleted");
           break;
         case AppMove::kChanged:
-          out.push_back("app " + a.target + ": planned against version " + a.token + ", now " + it->second.version);
+          out.push_back("app " + a.target + ": planned against version " + a.token + ", now " +
+                        it->second.version);
           break;
       }
     } else {
@@ -89,7 +99,8 @@ std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& 
   return out;
 }
 
-std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env, int limit,
+std::vector<std::string> SafetyViolations(const Plan& plan,
+                                          const std::map<std::string, int>& apps_per_env, int limit,
                                           double fraction) {
   std::map<std::string, std::pair<int, int>> disruptive;  // env → {deletes, restarts}
   for (const auto& a : plan.actions) {
@@ -105,9 +116,10 @@ std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::
     if (total > allowed) {
       out.push_back("environment " + (env.empty() ? std::string("(none)") : env) + ": " +
                     std::to_string(counts.first) + " deletes and " + std::to_string(counts.second) +
-                    " restarts exceed the limit of " + std::to_string(allowed) + " (max of " + std::to_string(limit) +
-                    " and " + std::to_string(static_cast<int>(fraction * 100)) + "% of " + std::to_string(apps) +
-                    " apps)");
+                    " restarts exceed the limit of " + std::to_string(allowed) + " (max of " +
+                    std::to_string(limit) + " and " +
+                    std::to_string(static_cast<int>(fraction * 100)) + "% of " +
+                    std::to_string(apps) + " apps)");
     }
   }
   return out;

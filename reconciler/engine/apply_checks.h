@@ -27,13 +27,15 @@ std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& 
 
 // DESIGN §7.12: deletes plus restarts of more than max(limit, fraction × apps) in one
 // environment need --allow-large. `apps_per_env` counts the live apps of each environment.
-std::vector<std::string> SafetyViolations(const Plan& plan, const std::map<std::string, int>& apps_per_env,
+std::vector<std::string> SafetyViolations(const Plan& plan,
+                                          const std::map<std::string, int>& apps_per_env,
                                           int limit = 10, double fraction = 0.25);
 
 // Fills in the galley.config-digest label of apps planned before the platform had an HMAC
 // key ("(known after apply)"), from each action's `config` (secrets read with
 // `read_secret`). Fails naming the app, or the secret that cannot be read.
-Status ResolveConfigDigests(Plan& plan, const std::string& hmac_key,
-                            const std::function<Result<std::string>(const std::string&)>& read_secret);
+Status ResolveConfigDigests(
+    Plan& plan, const std::string& hmac_key,
+    const std::function<Result<std::string>(const std::string&)>& read_secret);
 
 }  // namespace galley::engine

@@ -34,8 +34,8 @@ int64_t IntField(const json& j, const char* name) {
 }
 
 json IdentityJson(const ProcessIdentity& p) {
-  return json{{"host", p.host}, {"pid", p.pid}, {"boot", p.boot}, {"pidns", p.pidns},
-              {"start", p.start}};
+  return json{
+      {"host", p.host}, {"pid", p.pid}, {"boot", p.boot}, {"pidns", p.pidns}, {"start", p.start}};
 }
 
 ProcessIdentity IdentityFrom(const json& v) {
@@ -161,7 +161,8 @@ Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
 }
 
 Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store::StateStore& store,
-                                            const std::string& platform, const LockHolder* expected) {
+                                            const std::string& platform,
+                                            const LockHolder* expected) {
   std::optional<LockHolder> released;
   auto entry = consul.GetKv(LockKey(platform));
   if (!entry.ok() && entry.status().code() != StatusCode::kNotFound) {
@@ -169,8 +170,9 @@ Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store
   }
   std::string session = entry.ok() ? entry->session : "";
   if (expected && !session.empty() && session != expected->session) {
-    return Status::Conflict("the lock of platform '" + platform + "' changed hands since it was shown (now session " +
-                            session + "); nothing broken");
+    return Status::Conflict("the lock of platform '" + platform +
+                            "' changed hands since it was shown (now session " + session +
+                            "); nothing broken");
   }
   if (entry.ok() && !entry->session.empty()) {
     released = HolderFromEntry(*entry);
@@ -300,8 +302,7 @@ Result<Attempt> TryAcquire(clients::ConsulClient& consul, store::StateStore& sto
   }
   out.session = *session;
   std::string value =
-      LockValue(o.holder, self, FormatTimestamp(clock.WallNow()),
-                out.session, o.ttl_seconds);
+      LockValue(o.holder, self, FormatTimestamp(clock.WallNow()), out.session, o.ttl_seconds);
   auto acquired = consul.AcquireLock(key, value, out.session);
   if (!acquired.ok() || !*acquired) {
     (void)consul.DestroySession(out.session);
@@ -360,9 +361,7 @@ PlatformLock::PlatformLock(clients::ConsulClient& consul, store::StateStore& sto
 
 PlatformLock::~PlatformLock() { (void)Release(); }
 
-SteadyClock::time_point PlatformLock::Now() const {
-  return ClockOr(options_.clock).Now();
-}
+SteadyClock::time_point PlatformLock::Now() const { return ClockOr(options_.clock).Now(); }
 
 bool PlatformLock::lost() const {
   std::lock_guard<std::mutex> lk(mu_);
@@ -402,8 +401,8 @@ PlatformLock::Renewal PlatformLock::RenewOnce() {
   } else if (!st.ok()) {
     r.failure = "renewing Consul session " + session_ + ": " + st.message();
   } else {
-    auto leased = store_.AcquireLease(LeaseName(options_.platform), lease_holder_,
-                                      2 * options_.ttl_seconds);
+    auto leased =
+        store_.AcquireLease(LeaseName(options_.platform), lease_holder_, 2 * options_.ttl_seconds);
     if (!leased.ok()) {
       r.failure = "renewing the state-store lease: " + leased.status().message();
     } else if (!*leased) {

@@ -50,7 +50,6 @@
 
 #include "base/clock.h"
 #include "base/process_identity.h"
-#include "base/clock.h"
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "store/state_store.h"
@@ -156,7 +155,7 @@ class PlatformLock {
   mutable std::string lost_reason_;
   std::chrono::steady_clock::time_point renewed_at_;  // send time of the last good renewal
   std::string last_failure_;                          // of the renewals since then
-  std::mutex release_mu_;  // one Release at a time
+  std::mutex release_mu_;                             // one Release at a time
   bool released_ = false;
   std::thread renewer_;
 };
@@ -174,7 +173,8 @@ Result<std::optional<LockHolder>> CurrentHolder(clients::ConsulClient& consul,
 // With `expected` (what was shown and confirmed), only that holder is broken: a lock that
 // changed hands meanwhile is kConflict and left alone.
 Result<std::optional<LockHolder>> BreakLock(clients::ConsulClient& consul, store::StateStore& store,
-                                            const std::string& platform, const LockHolder* expected = nullptr);
+                                            const std::string& platform,
+                                            const LockHolder* expected = nullptr);
 
 // How long a broken holder may still act, in seconds: its lock deadline (its TTL, 15 s when
 // unknown), the longest it keeps writing without reaching Consul.

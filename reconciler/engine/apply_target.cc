@@ -14,7 +14,9 @@ using json = nlohmann::json;
 class ClientTarget : public ApplyTarget {
  public:
   ClientTarget(clients::MarathonClient& m, clients::ConsulClient& c) : m_(m), c_(c) {}
-  Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override { return c_.Txn(ops); }
+  Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override {
+    return c_.Txn(ops);
+  }
   Result<std::optional<std::string>> KvGet(const std::string& key) override {
     auto e = c_.GetKv(key);
     if (!e.ok() && e.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
@@ -24,13 +26,17 @@ class ClientTarget : public ApplyTarget {
   Result<clients::MarathonDeploymentResult> CreateApp(const json& body, bool force) override {
     return m_.CreateApp(body, force);
   }
-  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body, bool force) override {
+  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body,
+                                                      bool force) override {
     return m_.UpdateApp(id, body, force);
   }
-  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances, bool force) override {
+  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int instances,
+                                                     bool force) override {
     return m_.ScaleApp(id, instances, force);
   }
-  Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override { return m_.DeleteApp(id); }
+  Result<clients::MarathonDeploymentResult> DeleteApp(const std::string& id) override {
+    return m_.DeleteApp(id);
+  }
   Result<clients::MarathonDeploymentResult> RestartApp(const std::string& id, bool force) override {
     return m_.RestartApp(id, force);
   }
@@ -41,7 +47,9 @@ class ClientTarget : public ApplyTarget {
     return m_.GetAppVersion(id, version);
   }
   Result<model::LiveApp> App(const std::string& id) override { return m_.GetApp(id); }
-  Result<std::vector<clients::MarathonDeployment>> Deployments() override { return m_.ListDeployments(); }
+  Result<std::vector<clients::MarathonDeployment>> Deployments() override {
+    return m_.ListDeployments();
+  }
   Status PutRecord(const std::string& key, const std::string& value) override {
     auto r = c_.PutKv(key, value, std::nullopt);
     if (!r.ok()) return r.status();
@@ -56,18 +64,24 @@ class ClientTarget : public ApplyTarget {
 
 const char* VerbName(clients::KvTxnOp::Verb v) {
   switch (v) {
-    case clients::KvTxnOp::Verb::kSet: return "set";
-    case clients::KvTxnOp::Verb::kCas: return "cas";
-    case clients::KvTxnOp::Verb::kDelete: return "delete";
-    case clients::KvTxnOp::Verb::kDeleteCas: return "delete-cas";
-    case clients::KvTxnOp::Verb::kCheckIndex: return "check-index";
+    case clients::KvTxnOp::Verb::kSet:
+      return "set";
+    case clients::KvTxnOp::Verb::kCas:
+      return "cas";
+    case clients::KvTxnOp::Verb::kDelete:
+      return "delete";
+    case clients::KvTxnOp::Verb::kDeleteCas:
+      return "delete-cas";
+    case clients::KvTxnOp::Verb::kCheckIndex:
+      return "check-index";
   }
   return "?";
 }
 
 }  // namespace
 
-std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon, clients::ConsulClient& consul) {
+std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon,
+                                             clients::ConsulClient& consul) {
   return std::make_unique<ClientTarget>(marathon, consul);
 }
 
@@ -80,7 +94,8 @@ Result<clients::KvTxnResult> DryRunTarget::KvTxn(const std::vector<clients::KvTx
     r.indexes[op.key] = 0;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  calls_.push_back("PUT /v1/txn (" + std::to_string(ops.size()) + " ops: " + Join(parts, ", ") + ")");
+  calls_.push_back("PUT /v1/txn (" + std::to_string(ops.size()) + " ops: " + Join(parts, ", ") +
+                   ")");
   return r;
 }
 
@@ -91,12 +106,14 @@ Result<std::optional<std::string>> DryRunTarget::KvGet(const std::string& key) {
   return std::optional<std::string>(it->second.value);
 }
 
-Result<clients::MarathonDeploymentResult> DryRunTarget::Wrote(const std::string& call, const std::string& id,
+Result<clients::MarathonDeploymentResult> DryRunTarget::Wrote(const std::string& call,
+                                                              const std::string& id,
                                                               int instances) {
   std::lock_guard<std::mutex> lock(mu_);
   calls_.push_back(call);
   written_[id] = instances;
-  return clients::MarathonDeploymentResult{"dry-run-" + std::to_string(++deployments_), "(dry run)"};
+  return clients::MarathonDeploymentResult{"dry-run-" + std::to_string(++deployments_),
+                                           "(dry run)"};
 }
 
 Result<clients::MarathonDeploymentResult> DryRunTarget::CreateApp(const json& body, bool force) {
@@ -104,12 +121,14 @@ Result<clients::MarathonDeploymentResult> DryRunTarget::CreateApp(const json& bo
   return Wrote("POST /v2/apps " + id + (force ? " (force)" : ""), id, body.value("instances", 1));
 }
 
-Result<clients::MarathonDeploymentResult> DryRunTarget::UpdateApp(const std::string& id, const json& body, bool force) {
+Result<clients::MarathonDeploymentResult> DryRunTarget::UpdateApp(const std::string& id,
+                                                                  const json& body, bool force) {
   return Wrote("PUT /v2/apps" + id + "?partialUpdate=false" + (force ? "&force=true" : ""), id,
                body.value("instances", 1));
 }
 
-Result<clients::MarathonDeploymentResult> DryRunTarget::ScaleApp(const std::string& id, int instances, bool force) {
+Result<clients::MarathonDeploymentResult> DryRunTarget::ScaleApp(const std::string& id,
+                                                                 int instances, bool force) {
   return Wrote("PUT /v2/apps" + id + " {\"instances\": " + std::to_string(instances) + "}" +
                    (force ? " (force)" : ""),
                id, instances);
@@ -119,7 +138,8 @@ Result<clients::MarathonDeploymentResult> DryRunTarget::DeleteApp(const std::str
   return Wrote("DELETE /v2/apps" + id, id, -1);
 }
 
-Result<clients::MarathonDeploymentResult> DryRunTarget::RestartApp(const std::string& id, bool force) {
+Result<clients::MarathonDeploymentResult> DryRunTarget::RestartApp(const std::string& id,
+                                                                   bool force) {
   int instances = 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -147,7 +167,8 @@ Result<model::LiveApp> DryRunTarget::App(const std::string& id) {
   auto w = written_.find(id);
   auto seen = live_.apps.find(id);
   if (w == written_.end()) {
-    if (seen == live_.apps.end()) return Status::NotFound("marathon: app '" + id + "' does not exist");
+    if (seen == live_.apps.end())
+      return Status::NotFound("marathon: app '" + id + "' does not exist");
     return seen->second;
   }
   if (w->second < 0) return Status::NotFound("marathon: app '" + id + "' does not exist");

@@ -3,10 +3,9 @@
 
 #include <set>
 
-#include "base/strings.h"
-
 #include "base/digest.h"
 #include "base/file_io.h"
+#include "base/strings.h"
 #include "render/consul_kv.h"
 #include "render/marathon_app.h"
 
@@ -16,7 +15,8 @@ std::string SecretSource(const model::ConfigValue& v) {
   return (v.source == model::ConfigValue::Source::kSecretEnv ? "env:" : "file:") + v.text;
 }
 
-Result<std::string> ReadSecret(const std::string& source, const std::map<std::string, std::string>& env) {
+Result<std::string> ReadSecret(const std::string& source,
+                               const std::map<std::string, std::string>& env) {
   if (StartsWith(source, "env:")) {
     auto it = env.find(source.substr(4));
     if (it == env.end() || it->second.empty()) {
@@ -26,7 +26,8 @@ Result<std::string> ReadSecret(const std::string& source, const std::map<std::st
   }
   if (StartsWith(source, "file:")) {
     auto text = ReadFileBounded(source.substr(5), 1u << 20);
-    if (!text.ok()) return Status::NotFound("secret file " + source.substr(5) + ": " + text.status().message());
+    if (!text.ok())
+      return Status::NotFound("secret file " + source.substr(5) + ": " + text.status().message());
     std::string s = std::move(*text);
     if (!s.empty() && s.back() == '\n') s.pop_back();  // files usually end with a newline
     return s;
@@ -34,8 +35,8 @@ Result<std::string> ReadSecret(const std::string& source, const std::map<std::st
   return Status::InvalidArgument("unknown secret source '" + source + "'");
 }
 
-std::vector<std::string> UnreadableSecrets(const Plan& plan,
-                                           const std::function<Result<std::string>(const std::string&)>& read_secret) {
+std::vector<std::string> UnreadableSecrets(
+    const Plan& plan, const std::function<Result<std::string>(const std::string&)>& read_secret) {
   std::map<std::string, std::string> problems;  // key → line
   auto check = [&](const std::string& key, const Action& a, const std::string& source) {
     if (problems.count(key)) return;
@@ -57,7 +58,8 @@ std::vector<std::string> UnreadableSecrets(const Plan& plan,
     if (IsAppAction(a.kind) && a.config.is_object()) {
       for (auto it = a.config.begin(); it != a.config.end(); ++it) {
         if (it->is_object() && it->contains("secret") && (*it)["secret"].is_string()) {
-          check(render::KvPrefix(a.env, a.service) + "/" + it.key(), a, (*it)["secret"].get<std::string>());
+          check(render::KvPrefix(a.env, a.service) + "/" + it.key(), a,
+                (*it)["secret"].get<std::string>());
         }
       }
     }
@@ -76,8 +78,9 @@ SecretResolver EnvironmentSecrets(std::map<std::string, std::string> env) {
   };
 }
 
-std::optional<std::string> ConfigDigest(const std::string& hmac_key,
-                                        const std::map<std::string, std::optional<std::string>>& value_hmacs) {
+std::optional<std::string> ConfigDigest(
+    const std::string& hmac_key,
+    const std::map<std::string, std::optional<std::string>>& value_hmacs) {
   std::string lines;
   for (const auto& [k, h] : value_hmacs) {
     if (!h) return std::nullopt;
@@ -86,8 +89,12 @@ std::optional<std::string> ConfigDigest(const std::string& hmac_key,
   return HmacSha256Hex(hmac_key, lines);
 }
 
-std::string EnvAppPrefix(const std::string& env) { return std::string("/") + model::kAppRoot + "/" + env + "/"; }
-std::string EnvKvPrefix(const std::string& env) { return std::string(model::kAppRoot) + "/" + env + "/"; }
+std::string EnvAppPrefix(const std::string& env) {
+  return std::string("/") + model::kAppRoot + "/" + env + "/";
+}
+std::string EnvKvPrefix(const std::string& env) {
+  return std::string(model::kAppRoot) + "/" + env + "/";
+}
 
 std::vector<std::string> ManagedAppPrefixes(const model::Platform& p) {
   std::vector<std::string> out;
@@ -101,11 +108,14 @@ std::vector<std::string> ManagedKvPrefixes(const model::Platform& p) {
   return out;
 }
 
-std::vector<std::string> RemovedEnvironments(const model::Platform& p, const std::vector<std::string>& applied) {
+std::vector<std::string> RemovedEnvironments(const model::Platform& p,
+                                             const std::vector<std::string>& applied) {
   std::set<std::string> out;
   const std::string root = std::string(model::kAppRoot) + "/";
   for (const auto& s : applied) {
-    std::string rest = StartsWith(s, "/" + root) ? s.substr(root.size() + 1) : StartsWith(s, root) ? s.substr(root.size()) : "";
+    std::string rest = StartsWith(s, "/" + root) ? s.substr(root.size() + 1)
+                       : StartsWith(s, root)     ? s.substr(root.size())
+                                                 : "";
     size_t slash = rest.find('/');
     if (slash == std::string::npos || slash == 0) continue;
     std::string env = rest.substr(0, slash);
@@ -117,7 +127,8 @@ std::vector<std::string> RemovedEnvironments(const model::Platform& p, const std
 std::string HmacKeyKey(const model::Platform& p) { return "galley/" + p.name + "/hmac-key"; }
 std::string AppliedPrefix(const model::Platform& p) { return "galley/" + p.name + "/applied/"; }
 
-DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets, const std::string& hmac_key,
+DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets,
+                        const std::string& hmac_key,
                         const std::map<std::string, std::string>& applied_kv) {
   DesiredSet out;
   const model::Platform& p = state.platform;
@@ -138,10 +149,12 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
         }
         kv.value = secrets(entry.value);
         std::string name = entry.key.substr(entry.key.rfind('/') + 1);
-        config[name] = kv.secret ? nlohmann::json{{"secret", kv.secret_source}} : nlohmann::json{{"value", *kv.value}};
+        config[name] = kv.secret ? nlohmann::json{{"secret", kv.secret_source}}
+                                 : nlohmann::json{{"value", *kv.value}};
         if (kv.value && !hmac_key.empty()) {
           hmacs[name] = HmacSha256Hex(hmac_key, *kv.value);
-        } else if (auto it = applied_kv.find(entry.key); it != applied_kv.end() && !hmac_key.empty()) {
+        } else if (auto it = applied_kv.find(entry.key);
+                   it != applied_kv.end() && !hmac_key.empty()) {
           // Applied records mark secrets "secret:<HMAC>"; the digest is over the HMAC alone.
           hmacs[name] = StartsWith(it->second, "secret:") ? it->second.substr(7) : it->second;
         } else {
@@ -152,14 +165,15 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
       nlohmann::json body = nlohmann::json::parse(render::RenderMarathonApp(p, s, *se).dump());
       bool known_after_apply = false;
       if (!p.restarts_on_kv_change) {
-        std::optional<std::string> digest = hmac_key.empty() ? std::nullopt : ConfigDigest(hmac_key, hmacs);
+        std::optional<std::string> digest =
+            hmac_key.empty() ? std::nullopt : ConfigDigest(hmac_key, hmacs);
         body["labels"][kConfigDigestLabel] = digest ? *digest : kDigestUnknown;
         if (!digest) known_after_apply = true;
       }
       std::vector<std::string> ignore = p.ignore_app_fields;
       ignore.insert(ignore.end(), s.ignore.begin(), s.ignore.end());
-      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body, ignore, paused,
-                                    known_after_apply ? config : nlohmann::json()});
+      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body,
+                                    ignore, paused, known_after_apply ? config : nlohmann::json()});
     }
   }
   return out;
@@ -181,18 +195,22 @@ std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>&
   for (const auto& a : apps) {
     if (!in_scope(a.service, a.env)) continue;
     nlohmann::json body = a.body;
-    if (body.contains("labels") && body["labels"].is_object()) body["labels"].erase(kConfigDigestLabel);
+    if (body.contains("labels") && body["labels"].is_object())
+      body["labels"].erase(kConfigDigestLabel);
     auto& g = groups[group(a.service, a.env)];
-    g["app"] = nlohmann::json{{"id", a.id}, {"body", body}, {"ignore", a.ignore}, {"paused", a.paused}};
+    g["app"] =
+        nlohmann::json{{"id", a.id}, {"body", body}, {"ignore", a.ignore}, {"paused", a.paused}};
   }
   for (const auto& k : kv) {
     if (!in_scope(k.service, k.env)) continue;
     auto& g = groups[group(k.service, k.env)];
-    g["kv"][k.key] = k.secret ? nlohmann::json{{"secret", k.secret_source}, {"paused", k.paused}}
-                              : nlohmann::json{{"value", k.value.value_or("")}, {"paused", k.paused}};
+    g["kv"][k.key] = k.secret
+                         ? nlohmann::json{{"secret", k.secret_source}, {"paused", k.paused}}
+                         : nlohmann::json{{"value", k.value.value_or("")}, {"paused", k.paused}};
   }
   std::map<std::string, std::string> out;
-  for (const auto& [name, g] : groups) out[name] = Sha256Hex(g.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  for (const auto& [name, g] : groups)
+    out[name] = Sha256Hex(g.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return out;
 }
 

@@ -27,14 +27,15 @@ std::string SecretSource(const model::ConfigValue& v);
 // Reads a secret from its source, the same way at plan and at apply time: a variable of
 // `env` (an empty one counts as unset), or a file of at most 1 MiB with one trailing newline
 // dropped (files usually end with one). Errors name the variable or the file.
-Result<std::string> ReadSecret(const std::string& source, const std::map<std::string, std::string>& env);
+Result<std::string> ReadSecret(const std::string& source,
+                               const std::map<std::string, std::string>& env);
 
 // Every secret applying `plan` reads — KV puts carrying a secret source, and the config of
 // apps whose digest is computed at apply — read once each through `read_secret`: one line
 // per key that cannot be read, "<key> (service S, environment E): <why, naming the variable
 // or file>", in key order. Empty when all can be read (or the plan reads none).
-std::vector<std::string> UnreadableSecrets(const Plan& plan,
-                                           const std::function<Result<std::string>(const std::string&)>& read_secret);
+std::vector<std::string> UnreadableSecrets(
+    const Plan& plan, const std::function<Result<std::string>(const std::string&)>& read_secret);
 
 using SecretResolver = std::function<std::optional<std::string>(const model::ConfigValue&)>;
 // Literals as they are; secrets through ReadSecret (nullopt when unavailable).
@@ -48,13 +49,15 @@ struct DesiredSet {
 // `hmac_key` empty: no key exists yet (nothing applied); config digests are then
 // kDigestUnknown. `applied_kv` (key → HMAC last applied) stands in for secrets whose
 // source is unavailable, so the digest stays comparable.
-DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets, const std::string& hmac_key,
+DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets,
+                        const std::string& hmac_key,
                         const std::map<std::string, std::string>& applied_kv);
 
 // HMAC-SHA256 over the sorted "KEY=<HMAC of value>" lines; empty optional when a value's
 // HMAC is unknown.
-std::optional<std::string> ConfigDigest(const std::string& hmac_key,
-                                        const std::map<std::string, std::optional<std::string>>& value_hmacs);
+std::optional<std::string> ConfigDigest(
+    const std::string& hmac_key,
+    const std::map<std::string, std::optional<std::string>>& value_hmacs);
 
 // What a plan's desired state is, for telling whether a repository still declares what a
 // saved plan was made from (`apply PLANFILE DIR`), whatever its commit id: for each
@@ -78,7 +81,8 @@ std::string EnvAppPrefix(const std::string& env);  // "/app/<env>/"
 std::string EnvKvPrefix(const std::string& env);   // "app/<env>/"
 // The environments, in name order, of app ids ("/app/<env>/...") and keys ("app/<env>/...")
 // galley applied that `p` no longer declares: what removing an environment from Git leaves.
-std::vector<std::string> RemovedEnvironments(const model::Platform& p, const std::vector<std::string>& applied);
+std::vector<std::string> RemovedEnvironments(const model::Platform& p,
+                                             const std::vector<std::string>& applied);
 // galley/<platform>/hmac-key and galley/<platform>/applied/
 std::string HmacKeyKey(const model::Platform& p);
 std::string AppliedPrefix(const model::Platform& p);

@@ -35,7 +35,8 @@ void Walk(const std::string& at, const json& a, const json& b, std::vector<Field
       }
     }
     for (auto jt = b.begin(); jt != b.end(); ++jt) {
-      if (!a.contains(jt.key())) out.push_back({at + "/" + Escape(jt.key()), false, nullptr, true, jt.value()});
+      if (!a.contains(jt.key()))
+        out.push_back({at + "/" + Escape(jt.key()), false, nullptr, true, jt.value()});
     }
     return;
   }
@@ -50,7 +51,8 @@ void Leaves(const std::string& at, const json& v, std::vector<FieldChange>& out)
   bool descend_array = v.is_array() && !v.empty() &&
                        std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_object(); });
   if (v.is_object() && !v.empty()) {
-    for (auto it = v.begin(); it != v.end(); ++it) Leaves(at + "/" + Escape(it.key()), it.value(), out);
+    for (auto it = v.begin(); it != v.end(); ++it)
+      Leaves(at + "/" + Escape(it.key()), it.value(), out);
   } else if (descend_array) {
     for (size_t i = 0; i < v.size(); ++i) Leaves(at + "/" + std::to_string(i), v[i], out);
   } else {

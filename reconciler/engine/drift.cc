@@ -26,8 +26,8 @@ constexpr char kSecretChanged[] = "(secret changed)";
 // ---- The drift policy ----------------------------------------------------------------------
 
 // The one place the drift policy is read from the planner's input.
-model::DriftPolicy EffectiveDrift(const PlanInput& in, model::ResourceKind kind, const std::string& env,
-                                  const std::string& service) {
+model::DriftPolicy EffectiveDrift(const PlanInput& in, model::ResourceKind kind,
+                                  const std::string& env, const std::string& service) {
   return in.policies.Resolve(kind, env, service).drift;
 }
 
@@ -39,7 +39,8 @@ bool EffectivePrune(const PlanInput& in, model::ResourceKind kind, const std::st
 // ---- Scope -----------------------------------------------------------------------------------
 
 bool InScope(const PlanInput& in, const std::string& service, const std::string& env) {
-  if (!env.empty() && std::find(in.environments.begin(), in.environments.end(), env) == in.environments.end()) {
+  if (!env.empty() &&
+      std::find(in.environments.begin(), in.environments.end(), env) == in.environments.end()) {
     return false;
   }
   if (service.empty()) return in.targets.empty();
@@ -52,7 +53,8 @@ std::string PolicyService(const PlanInput& in, const std::string& service) {
 }
 
 std::string VersionInfo(const json& body, const char* field) {
-  if (!body.is_object() || !body.contains("versionInfo") || !body["versionInfo"].is_object()) return "";
+  if (!body.is_object() || !body.contains("versionInfo") || !body["versionInfo"].is_object())
+    return "";
   const json& vi = body["versionInfo"];
   return vi.contains(field) && vi[field].is_string() ? vi[field].get<std::string>() : "";
 }
@@ -86,7 +88,9 @@ class Finder {
     Keys();
     UnmanagedApps();
     UnmanagedKeys();
-    auto by_resource = [](const DriftItem& x, const DriftItem& y) { return x.resource < y.resource; };
+    auto by_resource = [](const DriftItem& x, const DriftItem& y) {
+      return x.resource < y.resource;
+    };
     std::sort(r_.drift.begin(), r_.drift.end(), by_resource);
     std::sort(r_.unmanaged.begin(), r_.unmanaged.end(), by_resource);
     for (auto* v : {&r_.ignored, &r_.silenced, &r_.converged}) std::sort(v->begin(), v->end());
@@ -135,7 +139,8 @@ class Finder {
       const json& body = live->second.body;
       json have = Comparable(body, ignore);
       if (have == applied) {
-        if (!ignore.empty() && Comparable(body, {}) != Comparable(applied_body, {})) r_.silenced.push_back(it.resource);
+        if (!ignore.empty() && Comparable(body, {}) != Comparable(applied_body, {}))
+          r_.silenced.push_back(it.resource);
         continue;
       }
       if (want && *want == have) {
@@ -152,15 +157,17 @@ class Finder {
       it.live_version = live->second.version;
       it.last_scaling_at = VersionInfo(body, "lastScalingAt");
       it.last_config_change_at = VersionInfo(body, "lastConfigChangeAt");
-      if (it.last_config_change_at.empty()) it.last_config_change_at = live->second.last_config_change_at;
+      if (it.last_config_change_at.empty())
+        it.last_config_change_at = live->second.last_config_change_at;
       Add(std::move(it));
     }
   }
 
   void Keys() {
     if (!in_.hmac_key_durable && !in_.applied_kv.empty()) {
-      r_.warnings.push_back("the platform has no HMAC key: KV values cannot be compared with what galley applied "
-                            "(only deletions are found)");
+      r_.warnings.push_back(
+          "the platform has no HMAC key: KV values cannot be compared with what galley applied "
+          "(only deletions are found)");
     }
     for (const auto& [key, recorded] : in_.applied_kv) {
       bool applied_secret = StartsWith(recorded, "secret:");
@@ -180,7 +187,8 @@ class Finder {
       DriftItem it = ItemFor(model::ResourceKind::kConsulKv, key, env, service);
       // Git moved: the key is gone from Git, turned into (or from) a secret, or its value
       // changed (unknown when a secret's source is unavailable here: assume not).
-      it.pending = !d || d->secret != applied_secret || (desired_hmac && *desired_hmac != applied_hmac);
+      it.pending =
+          !d || d->secret != applied_secret || (desired_hmac && *desired_hmac != applied_hmac);
       it.sensitive = applied_secret || (d && d->secret);
       it.paused = Paused(env, d && d->paused);
       // The applied value is known only when Git still holds it as a literal.
@@ -225,14 +233,16 @@ class Finder {
       it.what = DriftWhat::kUnmanaged;
       it.paused = Paused(env, d && d->paused);
       if (d) {
-        it.why = "declared, but the live app has no " + std::string(kPlatformLabel) + "=" + in_.platform +
-                 " label; galley does not take it over";
+        it.why = "declared, but the live app has no " + std::string(kPlatformLabel) + "=" +
+                 in_.platform + " label; galley does not take it over";
       } else {
-        it.why = labelled ? "carries galley's label, but no service declares it and galley has no record of applying it"
+        it.why = labelled ? "carries galley's label, but no service declares it and galley has no "
+                            "record of applying it"
                           : "has no " + std::string(kPlatformLabel) + "=" + in_.platform +
                                 " label and galley never applied it: not galley's, never deleted";
         // Only what galley owns is ever pruned (DESIGN §8.16).
-        it.prune = labelled && !it.paused && EffectivePrune(in_, it.kind, env, PolicyService(in_, service));
+        it.prune = labelled && !it.paused &&
+                   EffectivePrune(in_, it.kind, env, PolicyService(in_, service));
       }
       it.live_version = app.version;
       r_.unmanaged.push_back(std::move(it));
@@ -244,7 +254,8 @@ class Finder {
       if (keys_.count(key) || in_.applied_kv.count(key)) continue;
       bool exact = in_.kv_exact_keys.count(key) > 0;
       if (!exact && !UnderAny(key, in_.kv_prefixes)) continue;
-      auto [env, service] = exact ? std::pair<std::string, std::string>{} : Owner(key, in_.kv_prefixes);
+      auto [env, service] =
+          exact ? std::pair<std::string, std::string>{} : Owner(key, in_.kv_prefixes);
       if (!InScope(in_, service, env)) continue;
       DriftItem it = ItemFor(model::ResourceKind::kConsulKv, key, env, service);
       it.what = DriftWhat::kUnmanaged;
@@ -281,19 +292,26 @@ std::string Shown(const FieldChange& c, bool live_side) {
 
 const char* Symbol(const DriftItem& i) {
   switch (i.what) {
-    case DriftWhat::kChanged: return "~";
-    case DriftWhat::kDeleted: return "-";
-    case DriftWhat::kUnmanaged: return "?";
+    case DriftWhat::kChanged:
+      return "~";
+    case DriftWhat::kDeleted:
+      return "-";
+    case DriftWhat::kUnmanaged:
+      return "?";
   }
   return "?";
 }
 
 // "scaled 2026-…", "config changed 2026-…", "ModifyIndex 42": when and by what, if known.
 std::string When(const DriftItem& i) {
-  if (i.what == DriftWhat::kDeleted) return i.applied_at.empty() ? "" : "galley applied it " + i.applied_at;
-  if (i.kind == model::ResourceKind::kConsulKv) return i.modify_index ? "ModifyIndex " + std::to_string(i.modify_index) : "";
-  if (i.change == "scale") return i.last_scaling_at.empty() ? "scaled" : "scaled " + i.last_scaling_at;
-  return i.last_config_change_at.empty() ? "config changed" : "config changed " + i.last_config_change_at;
+  if (i.what == DriftWhat::kDeleted)
+    return i.applied_at.empty() ? "" : "galley applied it " + i.applied_at;
+  if (i.kind == model::ResourceKind::kConsulKv)
+    return i.modify_index ? "ModifyIndex " + std::to_string(i.modify_index) : "";
+  if (i.change == "scale")
+    return i.last_scaling_at.empty() ? "scaled" : "scaled " + i.last_scaling_at;
+  return i.last_config_change_at.empty() ? "config changed"
+                                         : "config changed " + i.last_config_change_at;
 }
 
 std::string PolicyLine(const DriftItem& i) {
@@ -310,12 +328,15 @@ std::string Summary(const DriftReport& r) {
     deleted += i.what == DriftWhat::kDeleted;
     pending += i.pending;
   }
-  std::string s = r.drift.empty() ? "No drift: live objects match what galley last applied."
-                                   : "Drift: " + std::to_string(changed) + " changed, " + std::to_string(deleted) +
-                                         " deleted by hand" +
-                                         (pending ? " (" + std::to_string(pending) + " also changed in Git: pending)" : "") +
-                                         ".";
-  if (!r.unmanaged.empty()) s += " " + std::to_string(r.unmanaged.size()) + " unmanaged (not drift).";
+  std::string s =
+      r.drift.empty()
+          ? "No drift: live objects match what galley last applied."
+          : "Drift: " + std::to_string(changed) + " changed, " + std::to_string(deleted) +
+                " deleted by hand" +
+                (pending ? " (" + std::to_string(pending) + " also changed in Git: pending)" : "") +
+                ".";
+  if (!r.unmanaged.empty())
+    s += " " + std::to_string(r.unmanaged.size()) + " unmanaged (not drift).";
   if (!r.ignored.empty()) s += " " + std::to_string(r.ignored.size()) + " ignored by policy.";
   return s;
 }
@@ -335,9 +356,12 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 
 const char* DriftWhatName(DriftWhat w) {
   switch (w) {
-    case DriftWhat::kChanged: return "changed";
-    case DriftWhat::kDeleted: return "deleted";
-    case DriftWhat::kUnmanaged: return "unmanaged";
+    case DriftWhat::kChanged:
+      return "changed";
+    case DriftWhat::kDeleted:
+      return "deleted";
+    case DriftWhat::kUnmanaged:
+      return "unmanaged";
   }
   return "?";
 }
@@ -368,8 +392,8 @@ bool DriftInScope(const PlanInput& in, const std::string& resource) {
   return InScope(in, service, env);
 }
 
-std::string DriftResolution(const PlanInput& in, const DriftReport& report, const std::string& resource,
-                            const std::string& fields_json) {
+std::string DriftResolution(const PlanInput& in, const DriftReport& report,
+                            const std::string& resource, const std::string& fields_json) {
   if (Contains(report.ignored, resource) || Contains(report.silenced, resource)) return "ignored";
   if (Contains(report.converged, resource)) return "accepted";
   json fields = json::parse(fields_json, nullptr, false);
@@ -462,44 +486,49 @@ json DriftToJson(const DriftReport& r) {
                              {"paused", i.paused}});
   }
   json resolved = json::array();
-  for (const auto& x : r.resolved) resolved.push_back(json{{"resource", x.resource}, {"resolution", x.resolution}});
+  for (const auto& x : r.resolved)
+    resolved.push_back(json{{"resource", x.resource}, {"resolution", x.resolution}});
   int changed = 0, deleted = 0, pending = 0;
   for (const auto& i : r.drift) {
     changed += i.what == DriftWhat::kChanged;
     deleted += i.what == DriftWhat::kDeleted;
     pending += i.pending;
   }
-  return json{{"galley_drift", kDriftSchemaVersion},
-              {"galley_version", r.galley_version},
-              {"platform", r.platform},
-              {"commit", r.commit},
-              {"checked_at", r.checked_at},
-              {"environments", r.environments},
-              {"targets", r.targets},
-              {"drift", drift},
-              {"unmanaged", unmanaged},
-              {"ignored", r.ignored},
-              {"converged", r.converged},
-              {"resolved", resolved},
-              {"warnings", r.warnings},
-              {"observed", json{{"apps", r.observed_apps}, {"keys", r.observed_keys}, {"requests", r.requests}}},
-              {"counts", json{{"drift", r.drift.size()},
-                              {"changed", changed},
-                              {"deleted", deleted},
-                              {"pending", pending},
-                              {"unmanaged", r.unmanaged.size()},
-                              {"ignored", r.ignored.size()},
-                              {"resolved", r.resolved.size()}}},
-              {"summary", Summary(r)}};
+  return json{
+      {"galley_drift", kDriftSchemaVersion},
+      {"galley_version", r.galley_version},
+      {"platform", r.platform},
+      {"commit", r.commit},
+      {"checked_at", r.checked_at},
+      {"environments", r.environments},
+      {"targets", r.targets},
+      {"drift", drift},
+      {"unmanaged", unmanaged},
+      {"ignored", r.ignored},
+      {"converged", r.converged},
+      {"resolved", resolved},
+      {"warnings", r.warnings},
+      {"observed",
+       json{{"apps", r.observed_apps}, {"keys", r.observed_keys}, {"requests", r.requests}}},
+      {"counts", json{{"drift", r.drift.size()},
+                      {"changed", changed},
+                      {"deleted", deleted},
+                      {"pending", pending},
+                      {"unmanaged", r.unmanaged.size()},
+                      {"ignored", r.ignored.size()},
+                      {"resolved", r.resolved.size()}}},
+      {"summary", Summary(r)}};
 }
 
 std::string RenderDriftText(const DriftReport& r, bool color) {
   auto wrap = [color](const char* code, const std::string& s) {
     return color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
   };
-  std::string out = "galley drift for platform " + r.platform + (r.commit.empty() ? "" : " at commit " + ShortCommit(r.commit)) +
-                    " (" + std::to_string(r.observed_apps) + " live apps and " + std::to_string(r.observed_keys) +
-                    " keys observed in " + std::to_string(r.requests) + " requests)\n";
+  std::string out = "galley drift for platform " + r.platform +
+                    (r.commit.empty() ? "" : " at commit " + ShortCommit(r.commit)) + " (" +
+                    std::to_string(r.observed_apps) + " live apps and " +
+                    std::to_string(r.observed_keys) + " keys observed in " +
+                    std::to_string(r.requests) + " requests)\n";
   for (const auto& w : r.warnings) out += wrap("33", "warning: ") + w + "\n";
   size_t width = 0;
   for (const auto& i : r.drift) width = std::max(width, Printable(i.target).size());
@@ -516,22 +545,26 @@ std::string RenderDriftText(const DriftReport& r, bool color) {
     } else if (i.fields.size() == 1) {
       const FieldChange& c = i.fields[0];
       out += line + FieldName(c.pointer) + ": " +
-             (i.sensitive ? std::string(kSecretChanged) : Shown(c, false) + " → " + Shown(c, true) + " (applied → live)") +
+             (i.sensitive ? std::string(kSecretChanged)
+                          : Shown(c, false) + " → " + Shown(c, true) + " (applied → live)") +
              (when.empty() ? "" : ", " + when) + "\n";
     } else {
-      out += line + std::to_string(i.fields.size()) + " fields (applied → live)" + (when.empty() ? "" : ", " + when) + "\n";
+      out += line + std::to_string(i.fields.size()) + " fields (applied → live)" +
+             (when.empty() ? "" : ", " + when) + "\n";
       size_t w = 0;
       for (const auto& c : i.fields) w = std::max(w, FieldName(c.pointer).size());
       w = std::min<size_t>(w, 48);
       for (const auto& c : i.fields) {
         std::string name = FieldName(c.pointer);
-        out += "        " + name + ":" + std::string(w > name.size() ? w - name.size() : 0, ' ') + " " +
-               Shown(c, false) + " → " + Shown(c, true) + "\n";
+        out += "        " + name + ":" + std::string(w > name.size() ? w - name.size() : 0, ' ') +
+               " " + Shown(c, false) + " → " + Shown(c, true) + "\n";
       }
     }
     std::string seen;
     if (!i.first_seen.empty()) {
-      seen = "; first seen " + i.first_seen + (i.last_seen.empty() || i.last_seen == i.first_seen ? "" : ", last seen " + i.last_seen);
+      seen =
+          "; first seen " + i.first_seen +
+          (i.last_seen.empty() || i.last_seen == i.first_seen ? "" : ", last seen " + i.last_seen);
     }
     out += "        " + PolicyLine(i) + seen + "\n";
   }
@@ -544,18 +577,22 @@ std::string RenderDriftText(const DriftReport& r, bool color) {
   }
   if (!r.resolved.empty()) {
     out += "\nNo longer drifting:\n";
-    for (const auto& x : r.resolved) out += "  " + Printable(x.resource) + ": " + x.resolution + "\n";
+    for (const auto& x : r.resolved)
+      out += "  " + Printable(x.resource) + ": " + x.resolution + "\n";
   }
   out += "\n" + Summary(r) + "\n";
   return out;
 }
 
 std::string RenderDriftMarkdown(const DriftReport& r) {
-  std::string out = "### galley drift: `" + r.platform + "`" + (r.commit.empty() ? "" : " @ `" + ShortCommit(r.commit) + "`") +
-                    "\n\n**" + Summary(r) + "**\n";
+  std::string out = "### galley drift: `" + r.platform + "`" +
+                    (r.commit.empty() ? "" : " @ `" + ShortCommit(r.commit) + "`") + "\n\n**" +
+                    Summary(r) + "**\n";
   for (const auto& w : r.warnings) out += "\n> :warning: " + w + "\n";
   if (!r.drift.empty()) {
-    out += "\n| | target | environment | service | drift | policy | first seen |\n|---|---|---|---|---|---|---|\n";
+    out +=
+        "\n| | target | environment | service | drift | policy | first seen "
+        "|\n|---|---|---|---|---|---|---|\n";
     for (const auto& i : r.drift) {
       std::string what = i.what == DriftWhat::kDeleted ? "deleted by hand" : "";
       if (i.what == DriftWhat::kChanged) {
@@ -566,27 +603,32 @@ std::string RenderDriftMarkdown(const DriftReport& r) {
       }
       std::string policy = i.paused ? "paused" : model::DriftPolicyName(i.policy);
       if (i.pending) policy += ", pending";
-      out += std::string("| `") + Symbol(i) + "` | " + MarkdownCode(i.target) + " | " + i.env + " | " + i.service + " | " +
-             what + " | " + policy + " | " + i.first_seen + " |\n";
+      out += std::string("| `") + Symbol(i) + "` | " + MarkdownCode(i.target) + " | " + i.env +
+             " | " + i.service + " | " + what + " | " + policy + " | " + i.first_seen + " |\n";
     }
     out += "\n<details><summary>Field changes (applied → live)</summary>\n\n```diff\n";
     for (const auto& i : r.drift) {
-      out += std::string(i.what == DriftWhat::kDeleted ? "-" : "~") + " " + Printable(i.target) + "\n";
+      out +=
+          std::string(i.what == DriftWhat::kDeleted ? "-" : "~") + " " + Printable(i.target) + "\n";
       if (i.what == DriftWhat::kDeleted) {
         out += "    deleted by hand\n";
         continue;
       }
       for (const auto& c : i.fields) {
         out += "    " + FieldName(c.pointer) + ": " +
-               (i.sensitive ? std::string(kSecretChanged) : Shown(c, false) + " -> " + Shown(c, true)) + "\n";
+               (i.sensitive ? std::string(kSecretChanged)
+                            : Shown(c, false) + " -> " + Shown(c, true)) +
+               "\n";
       }
     }
     out += "```\n\n</details>\n";
   }
   if (!r.unmanaged.empty()) {
-    out += "\n<details><summary>Unmanaged (" + std::to_string(r.unmanaged.size()) + "), not drift</summary>\n\n";
+    out += "\n<details><summary>Unmanaged (" + std::to_string(r.unmanaged.size()) +
+           "), not drift</summary>\n\n";
     for (const auto& i : r.unmanaged) {
-      out += "- " + MarkdownCode(i.target) + ": " + i.why + (i.prune ? " (prune: the next apply deletes it)" : "") + "\n";
+      out += "- " + MarkdownCode(i.target) + ": " + i.why +
+             (i.prune ? " (prune: the next apply deletes it)" : "") + "\n";
     }
     out += "\n</details>\n";
   }

@@ -38,9 +38,10 @@ enum class DriftWhat { kChanged, kDeleted, kUnmanaged };
 const char* DriftWhatName(DriftWhat w);  // "changed", "deleted", "unmanaged"
 
 struct DriftItem {
-  std::string resource;  // the store's key: "marathon-app:/app/production/web", "consul-kv:app/production/web/LOG_LEVEL"
+  std::string resource;  // the store's key: "marathon-app:/app/production/web",
+                         // "consul-kv:app/production/web/LOG_LEVEL"
   model::ResourceKind kind = model::ResourceKind::kMarathonApp;
-  std::string target;    // the app id or the key
+  std::string target;        // the app id or the key
   std::string env, service;  // empty for platform-wide keys (and orphans of no declared service)
   DriftWhat what = DriftWhat::kChanged;
   // before = what galley applied, after = live. An app's fields are JSON pointers into the
@@ -52,8 +53,8 @@ struct DriftItem {
   bool pending = false;    // Git moved too: the plan applies Git's version
   bool paused = false;     // the service or environment is paused: apply leaves it alone
   model::DriftPolicy policy = model::DriftPolicy::kRevert;
-  bool prune = false;      // unmanaged items: the next apply deletes it
-  std::string why;         // unmanaged items: why galley does not own it
+  bool prune = false;  // unmanaged items: the next apply deletes it
+  std::string why;     // unmanaged items: why galley does not own it
   // When and by what, as far as the API tells (empty / 0 when unknown).
   std::string live_version;           // Marathon app version
   std::string last_scaling_at;        // versionInfo.lastScalingAt
@@ -72,11 +73,11 @@ struct DriftResolved {  // an open drift record that is no longer drift
 struct DriftReport {
   std::string platform, commit, galley_version, checked_at;  // the last three filled by the caller
   std::vector<std::string> environments, targets;            // scope
-  std::vector<DriftItem> drift;      // changed / deleted, by resource
-  std::vector<DriftItem> unmanaged;  // never drift
-  std::vector<std::string> ignored;    // drifted, but the policy is ignore (resource keys)
-  std::vector<std::string> silenced;   // differs only in fields ignore pointers silence
-  std::vector<std::string> converged;  // live differs from applied, but Git already equals live
+  std::vector<DriftItem> drift;                              // changed / deleted, by resource
+  std::vector<DriftItem> unmanaged;                          // never drift
+  std::vector<std::string> ignored;     // drifted, but the policy is ignore (resource keys)
+  std::vector<std::string> silenced;    // differs only in fields ignore pointers silence
+  std::vector<std::string> converged;   // live differs from applied, but Git already equals live
   std::vector<DriftResolved> resolved;  // filled by the caller
   std::vector<std::string> warnings;
   int observed_apps = 0, observed_keys = 0, requests = 0;
@@ -93,8 +94,8 @@ bool DriftInScope(const PlanInput& in, const std::string& resource);
 // How an open drift record (`fields_json` as stored) that `report` no longer lists was
 // settled: "ignored" (a policy or ignore pointer now silences it), "accepted" (live kept
 // the drifted values: Git or what galley applied caught up with it), else "reverted".
-std::string DriftResolution(const PlanInput& in, const DriftReport& report, const std::string& resource,
-                            const std::string& fields_json);
+std::string DriftResolution(const PlanInput& in, const DriftReport& report,
+                            const std::string& resource, const std::string& fields_json);
 
 // An item's fields as the store keeps them: [{"path", "applied", "live"}], a side left out
 // when absent.

@@ -5,24 +5,36 @@ namespace galley::engine {
 
 const char* StepStateName(StepState s) {
   switch (s) {
-    case StepState::kApplied: return "applied";
-    case StepState::kFailed: return "failed";
-    case StepState::kNotAttempted: return "not attempted";
-    case StepState::kInterrupted: return "interrupted";
+    case StepState::kApplied:
+      return "applied";
+    case StepState::kFailed:
+      return "failed";
+    case StepState::kNotAttempted:
+      return "not attempted";
+    case StepState::kInterrupted:
+      return "interrupted";
   }
   return "?";
 }
 
 const char* EventKindName(EventKind k) {
   switch (k) {
-    case EventKind::kPhase: return "phase";
-    case EventKind::kRecovered: return "recovered";
-    case EventKind::kWarning: return "warning";
-    case EventKind::kStepStarted: return "step-started";
-    case EventKind::kDeployment: return "deployment";
-    case EventKind::kStepNote: return "step-note";
-    case EventKind::kStepFinished: return "step-finished";
-    case EventKind::kStopping: return "stopping";
+    case EventKind::kPhase:
+      return "phase";
+    case EventKind::kRecovered:
+      return "recovered";
+    case EventKind::kWarning:
+      return "warning";
+    case EventKind::kStepStarted:
+      return "step-started";
+    case EventKind::kDeployment:
+      return "deployment";
+    case EventKind::kStepNote:
+      return "step-note";
+    case EventKind::kStepFinished:
+      return "step-finished";
+    case EventKind::kStopping:
+      return "stopping";
   }
   return "?";
 }

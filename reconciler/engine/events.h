@@ -18,9 +18,9 @@ const char* StepStateName(StepState s);  // "applied", "failed", "not attempted"
 
 enum class EventKind {
   // The workflow (engine/reconcile): the run's phases and what it decided.
-  kPhase,         // a phase began or ended: "lock acquired", "observed …", "nothing to do"
-  kRecovered,     // a journal entry a killed apply left open was settled (line says how)
-  kWarning,       // something the user must know that does not stop the run
+  kPhase,      // a phase began or ended: "lock acquired", "observed …", "nothing to do"
+  kRecovered,  // a journal entry a killed apply left open was settled (line says how)
+  kWarning,    // something the user must know that does not stop the run
   // The executor (engine/apply): one step is one app action or one KV step.
   kStepStarted,   // the step's first write is about to be sent
   kDeployment,    // a followed app changed state: deployment step, task counts
@@ -32,17 +32,17 @@ const char* EventKindName(EventKind k);  // "phase", "recovered", "warning", "st
 
 struct ApplyEvent {
   EventKind kind = EventKind::kPhase;
-  double at = 0;           // seconds since the apply (or the workflow) began, on its clock
-  std::string action_id;   // the plan action ("" for workflow events and KV steps of many)
-  std::string target;      // app id, or the KV step's name ("kv app/production/web (3 keys)")
-  std::string line;        // the human sentence, as the CLI prints it
+  double at = 0;          // seconds since the apply (or the workflow) began, on its clock
+  std::string action_id;  // the plan action ("" for workflow events and KV steps of many)
+  std::string target;     // app id, or the KV step's name ("kv app/production/web (3 keys)")
+  std::string line;       // the human sentence, as the CLI prints it
   // kDeployment: the deployment being followed and where the app stands.
   std::string deployment_id;
   int deployment_step = 0, deployment_steps = 0;  // 0 when no deployment names the app
   int healthy = 0, running = 0, wanted = 0;
   // kStepFinished
   std::optional<StepState> state;
-  double seconds = 0;      // how long the step took
+  double seconds = 0;  // how long the step took
   bool rolled_back = false;
 };
 

@@ -35,7 +35,8 @@ std::string Seconds(double s) {
 
 class Executor {
  public:
-  Executor(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records)
+  Executor(const Plan& plan, ApplyTarget& target, const ApplyOptions& options,
+           ApplyRecords& records)
       : plan_(plan),
         target_(target),
         o_(WithDefaults(options)),
@@ -56,10 +57,14 @@ class Executor {
     ApplyResult result;
     result.outcomes = std::move(outcomes_);
     for (const auto& o : result.outcomes) {
-      if (o.state == StepState::kApplied) ++result.applied;
-      else if (o.state == StepState::kFailed) ++result.failed;
-      else if (o.state == StepState::kInterrupted) ++result.interrupted;
-      else ++result.not_attempted;
+      if (o.state == StepState::kApplied)
+        ++result.applied;
+      else if (o.state == StepState::kFailed)
+        ++result.failed;
+      else if (o.state == StepState::kInterrupted)
+        ++result.interrupted;
+      else
+        ++result.not_attempted;
     }
     result.seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
     return result;
@@ -85,7 +90,8 @@ class Executor {
         }
         if (!stopped_ && interrupted) {
           stopped_ = true;
-          stopping = "interrupted: no new actions are started; deployments under way go on in Marathon";
+          stopping =
+              "interrupted: no new actions are started; deployments under way go on in Marathon";
         }
         stopped = stopped_;
       }
@@ -106,7 +112,8 @@ class Executor {
           for (size_t i : step.actions) {
             if (outcomes_[i].state != StepState::kNotAttempted) continue;
             outcomes_[i].state = StepState::kInterrupted;
-            outcomes_[i].detail = std::string("internal error: ") + e.what() + "; the next apply settles it";
+            outcomes_[i].detail =
+                std::string("internal error: ") + e.what() + "; the next apply settles it";
             ApplyEvent ev;
             ev.kind = EventKind::kStepFinished;
             ev.action_id = plan_.actions[i].id;
@@ -142,7 +149,9 @@ class Executor {
   }
 
   // A note about a step: what it waits for, what it found, a rollback.
-  void Note(const Action& a, const std::string& line) { events_.Emit(EventKind::kStepNote, a.id, a.target, line); }
+  void Note(const Action& a, const std::string& line) {
+    events_.Emit(EventKind::kStepNote, a.id, a.target, line);
+  }
 
   // ---- KV ----------------------------------------------------------------------------
 
@@ -175,7 +184,8 @@ class Executor {
         it.op.verb = KvTxnOp::Verb::kCas;
         it.op.index = token;
         it.op.value = *value;
-        it.expect = json{{"hmac", HmacSha256Hex(records_.hmac_key, *value)}, {"secret", a.sensitive}};
+        it.expect =
+            json{{"hmac", HmacSha256Hex(records_.hmac_key, *value)}, {"secret", a.sensitive}};
       }
       items.push_back(std::move(it));
     }
@@ -194,7 +204,8 @@ class Executor {
       std::vector<KvTxnOp> ops;
       for (size_t k = off; k < end; ++k) ops.push_back(items[k].op);
       if (Status may = MayWrite(); !may.ok()) {
-        for (size_t k = off; k < items.size(); ++k) Skipped(items[k].index, items[k].journal, may.message());
+        for (size_t k = off; k < items.size(); ++k)
+          Skipped(items[k].index, items[k].journal, may.message());
         return false;
       }
       auto r = target_.KvTxn(ops);
@@ -202,14 +213,16 @@ class Executor {
       if (!r.ok()) {
         error = r.status().message();
       } else if (!r->committed) {
-        error = "conflict: changed since the plan was made, not overwritten (" + Join(r->errors, "; ") + ")";
+        error = "conflict: changed since the plan was made, not overwritten (" +
+                Join(r->errors, "; ") + ")";
       }
       // A transaction is all or nothing. When its answer was lost and a retry found the cas
       // indexes moved, the first attempt may have committed: if every key now holds exactly
       // what this step writes, it did.
       if (!error.empty() && AllWritten(ops)) {
-        events_.Emit(EventKind::kStepNote, StepActionId(step), step.name,
-                     step.name + ": the transaction's answer was lost, but every key holds what it wrote");
+        events_.Emit(
+            EventKind::kStepNote, StepActionId(step), step.name,
+            step.name + ": the transaction's answer was lost, but every key holds what it wrote");
         error.clear();
         if (!r.ok()) r = clients::KvTxnResult{};
       }
@@ -222,7 +235,8 @@ class Executor {
         Status rec = recorder_.Applied(written);
         if (!rec.ok()) {
           events_.Emit(EventKind::kWarning, StepActionId(step), step.name,
-                       "warning: " + step.name + ": applied, but the records were not saved: " + rec.message());
+                       "warning: " + step.name +
+                           ": applied, but the records were not saved: " + rec.message());
         }
       }
       for (size_t k = off; k < end; ++k) {
@@ -234,7 +248,8 @@ class Executor {
           ok = false;
           continue;
         }
-        recorder_.Finish(it.journal, "succeeded", json{{"index", r->indexes.count(a.target) ? r->indexes.at(a.target) : 0}});
+        recorder_.Finish(it.journal, "succeeded",
+                         json{{"index", r->indexes.count(a.target) ? r->indexes.at(a.target) : 0}});
         Succeed(it.index, t0);
       }
       // The transaction's end. Written: the step's (or this part's) kStepFinished. Failed:
@@ -265,17 +280,21 @@ class Executor {
   }
 
   Result<std::string> Value(const Action& a) {
-    if (a.desired.contains("value") && a.desired["value"].is_string()) return a.desired["value"].get<std::string>();
+    if (a.desired.contains("value") && a.desired["value"].is_string())
+      return a.desired["value"].get<std::string>();
     if (!a.desired.contains("secret") || !a.desired["secret"].is_string()) {
-      return Status::InvalidArgument(a.target + ": the plan carries neither a value nor a secret source");
+      return Status::InvalidArgument(a.target +
+                                     ": the plan carries neither a value nor a secret source");
     }
     std::string source = a.desired["secret"].get<std::string>();
-    if (!o_.read_secret) return Status::InvalidArgument(a.target + ": secret " + source + " cannot be read here");
+    if (!o_.read_secret)
+      return Status::InvalidArgument(a.target + ": secret " + source + " cannot be read here");
     auto v = o_.read_secret(source);
     if (!v.ok()) return Status::InvalidArgument(a.target + ": " + v.status().message());
     if (a.desired.contains("hmac") && a.desired["hmac"].is_string() &&
         HmacSha256Hex(records_.hmac_key, *v) != a.desired["hmac"].get<std::string>()) {
-      return Status::Conflict(a.target + ": secret " + source + " has changed since the plan was made; plan again");
+      return Status::Conflict(a.target + ": secret " + source +
+                              " has changed since the plan was made; plan again");
     }
     return v;
   }
@@ -286,14 +305,16 @@ class Executor {
     const Action& a = plan_.actions[i];
     auto t0 = o_.clock->Now();
     auto deadline = t0 + o_.app_deadline;
-    json expect = a.kind == ActionKind::kAppDelete ? json{{"absent", true}} : NormalizeApp(a.desired);
+    json expect =
+        a.kind == ActionKind::kAppDelete ? json{{"absent", true}} : NormalizeApp(a.desired);
     auto started = recorder_.Start(a, expect);
     if (!started.ok()) {
       Fail(i, started.status().message(), t0);
       return false;
     }
     int64_t journal = *started;
-    events_.Emit(EventKind::kStepStarted, a.id, a.target, std::string(ActionKindName(a.kind)) + " " + a.target + ": starting");
+    events_.Emit(EventKind::kStepStarted, a.id, a.target,
+                 std::string(ActionKindName(a.kind)) + " " + a.target + ": starting");
 
     bool refused = false;  // by MayWrite: nothing was sent
     auto written = Write(a, deadline, &refused);
@@ -312,7 +333,8 @@ class Executor {
       if (took) {
         Note(a, a.target + ": the write's answer was lost, but Marathon has it");
         written = clients::MarathonDeploymentResult{
-            live.ok() && !live->deployment_ids.empty() ? live->deployment_ids[0] : "", live.ok() ? live->version : ""};
+            live.ok() && !live->deployment_ids.empty() ? live->deployment_ids[0] : "",
+            live.ok() ? live->version : ""};
       }
     }
     if (!written.ok()) {
@@ -327,13 +349,15 @@ class Executor {
     if (!waited.ok() && (Interrupted() || (o_.should_stop && o_.should_stop()))) {
       // Written, not followed to the end: the entry stays open for the next apply.
       outcomes_[i].state = StepState::kInterrupted;
-      outcomes_[i].detail = "written, then interrupted while deploying; the next apply follows it to health";
+      outcomes_[i].detail =
+          "written, then interrupted while deploying; the next apply follows it to health";
       outcomes_[i].seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
       return false;
     }
     if (!waited.ok()) {
       json failed = {{"error", waited.message()}, {"deployment", written->deployment_id}};
-      if (std::string d = DesiredDigest(a); !d.empty()) failed["desired_digest"] = d;  // failed_deploys.h
+      if (std::string d = DesiredDigest(a); !d.empty())
+        failed["desired_digest"] = d;  // failed_deploys.h
       recorder_.Finish(journal, "failed", failed);
       Fail(i, waited.message(), t0);
       MaybeRollback(i);
@@ -342,7 +366,8 @@ class Executor {
     // A restart asked for changes no definition: what was applied stays as it was.
     Status rec = a.reason == Reason::kRequested
                      ? Status::Ok()
-                     : recorder_.Applied(AppliedItem{true, a.target, a.env, a.service, a.record.is_null() ? expect : a.record});
+                     : recorder_.Applied(AppliedItem{true, a.target, a.env, a.service,
+                                                     a.record.is_null() ? expect : a.record});
     recorder_.Finish(journal, "succeeded",
                      json{{"deployment", written->deployment_id}, {"version", written->version}});
     Succeed(i, t0);
@@ -350,13 +375,15 @@ class Executor {
     done.kind = EventKind::kStepFinished;
     done.action_id = a.id;
     done.target = a.target;
-    done.line = std::string(ActionKindName(a.kind)) + " " + a.target + ": done in " + Seconds(outcomes_[i].seconds);
+    done.line = std::string(ActionKindName(a.kind)) + " " + a.target + ": done in " +
+                Seconds(outcomes_[i].seconds);
     done.state = StepState::kApplied;
     done.seconds = outcomes_[i].seconds;
     events_.Emit(std::move(done));
     if (!rec.ok()) {
-      events_.Emit(EventKind::kWarning, a.id, a.target,
-                   "warning: " + a.target + ": applied, but the record was not saved: " + rec.message());
+      events_.Emit(
+          EventKind::kWarning, a.id, a.target,
+          "warning: " + a.target + ": applied, but the record was not saved: " + rec.message());
     }
     return true;
   }
@@ -373,13 +400,16 @@ class Executor {
         return Status::Ok();
       case AppMove::kDeleted:
         if (a.kind == ActionKind::kAppDelete) return Status::Ok();  // what the action wanted
-        return Status::AlreadyExists("conflict: " + a.target + " was deleted since the plan was made; not recreated");
+        return Status::AlreadyExists("conflict: " + a.target +
+                                     " was deleted since the plan was made; not recreated");
       case AppMove::kCreated:
-        return Status::AlreadyExists("conflict: " + a.target + " was created since the plan was made (version " +
+        return Status::AlreadyExists("conflict: " + a.target +
+                                     " was created since the plan was made (version " +
                                      app->version + "); not overwritten");
       case AppMove::kChanged:
-        return Status::AlreadyExists("conflict: " + a.target + " changed since the plan was made (version " +
-                                     a.token + " → " + app->version + "); not overwritten");
+        return Status::AlreadyExists("conflict: " + a.target +
+                                     " changed since the plan was made (version " + a.token +
+                                     " → " + app->version + "); not overwritten");
     }
     return Status::Ok();
   }
@@ -394,10 +424,11 @@ class Executor {
         if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) {
           auto live = target_.App(a.target);
           if (live.ok() && NormalizeApp(live->body) == NormalizeApp(a.desired)) {
-            return clients::MarathonDeploymentResult{live->deployment_ids.empty() ? "" : live->deployment_ids[0],
-                                                     live->version};
+            return clients::MarathonDeploymentResult{
+                live->deployment_ids.empty() ? "" : live->deployment_ids[0], live->version};
           }
-          return Status::AlreadyExists("conflict: " + a.target + " was created by someone else since the plan was made");
+          return Status::AlreadyExists("conflict: " + a.target +
+                                       " was created by someone else since the plan was made");
         }
         return r;
       }
@@ -409,12 +440,14 @@ class Executor {
         return target_.UpdateApp(a.target, a.desired, force);
       case ActionKind::kAppScale: {
         const json* n = a.desired.contains("instances") ? &a.desired["instances"] : nullptr;
-        if (!n || !n->is_number_integer()) return Status::InvalidArgument(a.target + ": the plan has no instance count");
+        if (!n || !n->is_number_integer())
+          return Status::InvalidArgument(a.target + ": the plan has no instance count");
         return target_.ScaleApp(a.target, n->get<int>(), force);
       }
       case ActionKind::kAppDelete: {
         auto r = target_.DeleteApp(a.target);
-        if (!r.ok() && r.status().code() == StatusCode::kNotFound) return clients::MarathonDeploymentResult{};
+        if (!r.ok() && r.status().code() == StatusCode::kNotFound)
+          return clients::MarathonDeploymentResult{};
         return r;
       }
       default:
@@ -424,7 +457,9 @@ class Executor {
 
   // The write, waiting out (or with --force superseding) deployments that lock the app and
   // backing off while Marathon runs too many deployments.
-  Result<clients::MarathonDeploymentResult> Write(const Action& a, std::chrono::steady_clock::time_point deadline, bool* refused) {
+  Result<clients::MarathonDeploymentResult> Write(const Action& a,
+                                                  std::chrono::steady_clock::time_point deadline,
+                                                  bool* refused) {
     bool force = o_.force;
     std::chrono::milliseconds backoff{1000};
     RETURN_IF_ERROR(StillAsPlanned(a));
@@ -461,16 +496,19 @@ class Executor {
       o_.clock->Sleep(o_.poll_interval);
       auto deps = target_.Deployments();
       if (!deps.ok()) continue;
-      bool locked = std::any_of(deps->begin(), deps->end(), [&](const clients::MarathonDeployment& d) {
-        return std::find(d.affected_apps.begin(), d.affected_apps.end(), id) != d.affected_apps.end();
-      });
+      bool locked =
+          std::any_of(deps->begin(), deps->end(), [&](const clients::MarathonDeployment& d) {
+            return std::find(d.affected_apps.begin(), d.affected_apps.end(), id) !=
+                   d.affected_apps.end();
+          });
       if (!locked) return;
     }
   }
 
-  Status WaitFor(const Action& a, const std::string& deployment_id, std::chrono::steady_clock::time_point deadline) {
-    return Follower{target_, o_, events_, a.id}.Wait(a.kind == ActionKind::kAppDelete, a.target, deployment_id,
-                                                     deadline);
+  Status WaitFor(const Action& a, const std::string& deployment_id,
+                 std::chrono::steady_clock::time_point deadline) {
+    return Follower{target_, o_, events_, a.id}.Wait(a.kind == ActionKind::kAppDelete, a.target,
+                                                     deployment_id, deadline);
   }
 
   void MaybeRollback(size_t i) {
@@ -486,10 +524,14 @@ class Executor {
       if (!may()) return;
       auto r = target_.DeleteApp(a.target);
       if (r.ok() || r.status().code() == StatusCode::kNotFound) {
-        Status w = r.ok() ? WaitFor(Action{.id = a.id, .kind = ActionKind::kAppDelete, .target = a.target}, r->deployment_id, deadline)
-                          : Status::Ok();
+        Status w =
+            r.ok() ? WaitFor(Action{.id = a.id, .kind = ActionKind::kAppDelete, .target = a.target},
+                             r->deployment_id, deadline)
+                   : Status::Ok();
         outcomes_[i].rolled_back = w.ok();
-        RolledBack(a, w.ok(), a.target + (w.ok() ? ": rolled back (the new app was deleted)" : ": rollback failed: " + w.message()));
+        RolledBack(a, w.ok(),
+                   a.target + (w.ok() ? ": rolled back (the new app was deleted)"
+                                      : ": rollback failed: " + w.message()));
       } else {
         Note(a, a.target + ": rollback failed: " + r.status().message());
       }
@@ -502,8 +544,8 @@ class Executor {
       return;
     }
     json body = *previous;
-    for (const char* k : {"version", "versionInfo", "tasks", "deployments", "tasksStaged", "tasksRunning",
-                          "tasksHealthy", "tasksUnhealthy", "lastTaskFailure"}) {
+    for (const char* k : {"version", "versionInfo", "tasks", "deployments", "tasksStaged",
+                          "tasksRunning", "tasksHealthy", "tasksUnhealthy", "lastTaskFailure"}) {
       body.erase(k);
     }
     if (!may()) return;
@@ -515,7 +557,9 @@ class Executor {
     Action back{.id = a.id, .kind = ActionKind::kAppUpdate, .target = a.target};
     Status w = WaitFor(back, r->deployment_id, deadline);
     outcomes_[i].rolled_back = w.ok();
-    RolledBack(a, w.ok(), a.target + (w.ok() ? ": rolled back to version " + a.token : ": rollback failed: " + w.message()));
+    RolledBack(a, w.ok(),
+               a.target + (w.ok() ? ": rolled back to version " + a.token
+                                  : ": rollback failed: " + w.message()));
   }
 
   bool Interrupted() const { return o_.interrupted && o_.interrupted(); }
@@ -524,8 +568,9 @@ class Executor {
   // Before every write (DESIGN §3 "Locking"): nothing is sent once the platform lock is lost,
   // and no new step starts.
   Status MayWrite() {
-    Status st = LockLost() ? Status::Conflict("the platform lock was lost")
-                           : o_.before_write ? o_.before_write() : Status::Ok();
+    Status st = LockLost()        ? Status::Conflict("the platform lock was lost")
+                : o_.before_write ? o_.before_write()
+                                  : Status::Ok();
     if (st.ok()) return st;
     bool first = false;
     {
@@ -533,7 +578,9 @@ class Executor {
       first = !stopped_;
       stopped_ = true;
     }
-    if (first) events_.Emit(EventKind::kStopping, "", "", "stopping: nothing more is written (" + st.message() + ")");
+    if (first)
+      events_.Emit(EventKind::kStopping, "", "",
+                   "stopping: nothing more is written (" + st.message() + ")");
     return Status::Conflict(st.message() + "; not written");
   }
 
@@ -560,7 +607,8 @@ class Executor {
     outcomes_[i].state = StepState::kFailed;
     outcomes_[i].detail = error;
     outcomes_[i].seconds = std::chrono::duration<double>(o_.clock->Now() - t0).count();
-    Finished(i, StepState::kFailed, plan_.actions[i].id + ": FAILED: " + error, outcomes_[i].seconds);
+    Finished(i, StepState::kFailed, plan_.actions[i].id + ": FAILED: " + error,
+             outcomes_[i].seconds);
   }
 
   void Finished(size_t i, StepState state, const std::string& line, double seconds) {
@@ -631,12 +679,12 @@ json ApplyResult::ToJson() const {
     if (o.rolled_back) a["rolled_back"] = true;
     actions.push_back(std::move(a));
   }
-  return json{{"applied", applied}, {"failed", failed}, {"not_attempted", not_attempted},
-              {"interrupted", interrupted}, {"seconds", seconds},
-              {"actions", std::move(actions)}};
+  return json{{"applied", applied},         {"failed", failed},   {"not_attempted", not_attempted},
+              {"interrupted", interrupted}, {"seconds", seconds}, {"actions", std::move(actions)}};
 }
 
-ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options, ApplyRecords& records) {
+ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options,
+                        ApplyRecords& records) {
   return Executor(plan, target, options, records).Run();
 }
 

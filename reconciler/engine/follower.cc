@@ -92,18 +92,21 @@ Status Follower::Wait(bool deleting, const std::string& id, const std::string& d
                         DeadlineText(o.app_deadline) + " (" + state + ")";
       // The deployment this apply started, or (following one it did not start) whatever
       // deploys the app now.
-      std::vector<std::string> running = app.ok() ? app->deployment_ids : std::vector<std::string>{};
+      std::vector<std::string> running =
+          app.ok() ? app->deployment_ids : std::vector<std::string>{};
       for (const std::string& dep : running) {
         if (!deployment_id.empty() && dep != deployment_id) continue;
         auto cancelled = target.CancelDeployment(dep);
-        msg += cancelled.ok() ? "; deployment " + dep + " cancelled, Marathon rolls the app back"
-                              : "; cancelling deployment " + dep + " failed: " + cancelled.status().message();
+        msg += cancelled.ok()
+                   ? "; deployment " + dep + " cancelled, Marathon rolls the app back"
+                   : "; cancelling deployment " + dep + " failed: " + cancelled.status().message();
       }
       return Status::Timeout(msg);
     }
     // Quick first looks (a small app is often healthy within a second), then every
     // poll_interval.
-    o.clock->Sleep(std::min(o.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
+    o.clock->Sleep(
+        std::min(o.poll_interval, std::chrono::milliseconds(100L << std::min(polls++, 10))));
   }
 }
 
@@ -123,7 +126,8 @@ ApplyEvent Follower::Describe(const model::LiveApp& app, const std::string& depl
     if (deps.ok()) {
       for (const auto& d : *deps) {
         if (d.id != wanted) continue;
-        s = "deployment step " + std::to_string(d.current_step) + "/" + std::to_string(d.total_steps);
+        s = "deployment step " + std::to_string(d.current_step) + "/" +
+            std::to_string(d.total_steps);
         e.deployment_step = d.current_step;
         e.deployment_steps = d.total_steps;
         if (!d.current_actions.empty()) s += " (" + Join(d.current_actions, ", ") + ")";
@@ -131,8 +135,8 @@ ApplyEvent Follower::Describe(const model::LiveApp& app, const std::string& depl
     }
     s += ", ";
   }
-  s += "healthy " + std::to_string(app.tasks_healthy) + "/" + std::to_string(app.instances) + ", running " +
-       std::to_string(app.tasks_running);
+  s += "healthy " + std::to_string(app.tasks_healthy) + "/" + std::to_string(app.instances) +
+       ", running " + std::to_string(app.tasks_running);
   e.line = s;
   return e;
 }

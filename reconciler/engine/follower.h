@@ -28,11 +28,13 @@ bool Healthy(const model::LiveApp& app);
 // blocks stalls the workers that report, never the scheduling of the others.
 class EventReporter {
  public:
-  EventReporter(ApplyEventSink* sink, Clock& clock) : sink_(sink), clock_(clock), start_(clock.Now()) {}
+  EventReporter(ApplyEventSink* sink, Clock& clock)
+      : sink_(sink), clock_(clock), start_(clock.Now()) {}
 
   void Emit(ApplyEvent event);
   // An event of `kind` with only its identity and line.
-  void Emit(EventKind kind, const std::string& action_id, const std::string& target, const std::string& line);
+  void Emit(EventKind kind, const std::string& action_id, const std::string& target,
+            const std::string& line);
 
  private:
   ApplyEventSink* sink_;

@@ -9,7 +9,9 @@ namespace {
 
 using json = nlohmann::json;
 
-bool IsEmptyCollection(const json& v) { return v.is_null() || ((v.is_array() || v.is_object()) && v.empty()); }
+bool IsEmptyCollection(const json& v) {
+  return v.is_null() || ((v.is_array() || v.is_object()) && v.empty());
+}
 
 // Removes `key` when its value equals any of `defaults`.
 void DropIfDefault(json& obj, const char* key, std::initializer_list<json> defaults) {
@@ -75,8 +77,10 @@ void NormalizeHealthCheck(json& hc, bool app_has_ports) {
   if (!hc.is_object()) return;
   DropNulls(hc);
   if (!hc.contains("protocol")) hc["protocol"] = "HTTP";
-  std::string protocol = hc["protocol"].is_string() ? hc["protocol"].get<std::string>() : "";  // checked type
-  if (protocol != "COMMAND" && !hc.contains("port") && !hc.contains("portIndex") && app_has_ports) hc["portIndex"] = 0;
+  std::string protocol =
+      hc["protocol"].is_string() ? hc["protocol"].get<std::string>() : "";  // checked type
+  if (protocol != "COMMAND" && !hc.contains("port") && !hc.contains("portIndex") && app_has_ports)
+    hc["portIndex"] = 0;
   DropIfDefault(hc, "portIndex", {0});
   DropIfDefault(hc, "protocol", {"HTTP"});
   DropIfDefault(hc, "gracePeriodSeconds", {300});
@@ -98,7 +102,8 @@ void TranslateDeprecated(json& app) {
     app["portDefinitions"] = defs;
   }
   app.erase("ports");
-  if (app.contains("uris") && app["uris"].is_array() && !app["uris"].empty() && !app.contains("fetch")) {
+  if (app.contains("uris") && app["uris"].is_array() && !app["uris"].empty() &&
+      !app.contains("fetch")) {
     json fetch = json::array();
     for (const auto& u : app["uris"]) fetch.push_back(json{{"uri", u}});
     app["fetch"] = fetch;
@@ -106,11 +111,12 @@ void TranslateDeprecated(json& app) {
   app.erase("uris");
   app.erase("storeUrls");
   json* docker = nullptr;
-  if (app.contains("container") && app["container"].is_object() && app["container"].contains("docker") &&
-      app["container"]["docker"].is_object()) {
+  if (app.contains("container") && app["container"].is_object() &&
+      app["container"].contains("docker") && app["container"]["docker"].is_object()) {
     docker = &app["container"]["docker"];
   }
-  if (docker && docker->contains("network") && (*docker)["network"].is_string() && !app.contains("networks")) {
+  if (docker && docker->contains("network") && (*docker)["network"].is_string() &&
+      !app.contains("networks")) {
     std::string net = (*docker)["network"].get<std::string>();
     if (net == "BRIDGE") {
       app["networks"] = json::array({json{{"mode", "container/bridge"}}});
@@ -118,7 +124,8 @@ void TranslateDeprecated(json& app) {
       app["networks"] = json::array({json{{"mode", "host"}}});
     } else if (net == "USER") {
       json n{{"mode", "container"}};
-      if (app.contains("ipAddress") && app["ipAddress"].is_object() && app["ipAddress"].contains("networkName")) {
+      if (app.contains("ipAddress") && app["ipAddress"].is_object() &&
+          app["ipAddress"].contains("networkName")) {
         n["name"] = app["ipAddress"]["networkName"];
       }
       app["networks"] = json::array({n});
@@ -142,16 +149,18 @@ json NormalizeApp(const json& input) {
   if (!input.is_object()) return input;
   json app = input;
   DropNulls(app);
-  for (const char* k : {"version", "versionInfo", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy",
-                        "tasksUnhealthy", "deployments", "lastTaskFailure", "readinessCheckResults", "tasksStats",
-                        "taskStats", "role", "residency"}) {
+  for (const char* k : {"version", "versionInfo", "tasks", "tasksStaged", "tasksRunning",
+                        "tasksHealthy", "tasksUnhealthy", "deployments", "lastTaskFailure",
+                        "readinessCheckResults", "tasksStats", "taskStats", "role", "residency"}) {
     app.erase(k);
   }
-  if (app.contains("id") && app["id"].is_string()) app["id"] = CanonicalId(app["id"].get<std::string>());
+  if (app.contains("id") && app["id"].is_string())
+    app["id"] = CanonicalId(app["id"].get<std::string>());
   TranslateDeprecated(app);
 
   // Networking decides which port fields exist (the server drops the other kind).
-  if (!app.contains("networks") || !app["networks"].is_array() || IsEmptyCollection(app["networks"])) {
+  if (!app.contains("networks") || !app["networks"].is_array() ||
+      IsEmptyCollection(app["networks"])) {
     app["networks"] = json::array({json{{"mode", "host"}}});
   }
   for (auto& n : app["networks"]) {
@@ -163,7 +172,9 @@ json NormalizeApp(const json& input) {
   }
   auto mode_of = [&](size_t i) -> std::string {
     const json& n = app["networks"][i];
-    return n.is_object() && n.contains("mode") && n["mode"].is_string() ? n["mode"].get<std::string>() : "";
+    return n.is_object() && n.contains("mode") && n["mode"].is_string()
+               ? n["mode"].get<std::string>()
+               : "";
   };
   bool host = app["networks"].size() == 1 && mode_of(0) == "host";
   bool bridge = app["networks"].size() == 1 && mode_of(0) == "container/bridge";
@@ -177,7 +188,8 @@ json NormalizeApp(const json& input) {
       // The default: one port, any number, tcp, named "default".
       if (app["portDefinitions"] == json::array({json::object()})) app.erase("portDefinitions");
     }
-    if (app.contains("container") && app["container"].is_object()) app["container"].erase("portMappings");
+    if (app.contains("container") && app["container"].is_object())
+      app["container"].erase("portMappings");
   } else {
     app.erase("portDefinitions");
   }
@@ -230,18 +242,21 @@ json NormalizeApp(const json& input) {
   DropIfDefault(app, "backoffFactor", {1.15});
   DropIfDefault(app, "maxLaunchDelaySeconds", {300, 3600});  // 1.8+ / up to 1.7
   DropIfDefault(app, "killSelection", {"YOUNGEST_FIRST"});
-  DropIfDefault(app, "upgradeStrategy", {json{{"minimumHealthCapacity", 1.0}, {"maximumOverCapacity", 1.0}}});
+  DropIfDefault(app, "upgradeStrategy",
+                {json{{"minimumHealthCapacity", 1.0}, {"maximumOverCapacity", 1.0}}});
   DropIfDefault(app, "unreachableStrategy",
                 {json{{"inactiveAfterSeconds", 0}, {"expungeAfterSeconds", 0}},
                  json{{"inactiveAfterSeconds", 300}, {"expungeAfterSeconds", 600}}});
-  DropIfEmpty(app, {"env", "labels", "secrets", "constraints", "dependencies", "args", "acceptedResourceRoles",
-                    "fetch", "healthChecks", "readinessChecks", "executorResources", "resourceLimits"});
+  DropIfEmpty(app, {"env", "labels", "secrets", "constraints", "dependencies", "args",
+                    "acceptedResourceRoles", "fetch", "healthChecks", "readinessChecks",
+                    "executorResources", "resourceLimits"});
   DropIfDefault(app, "cmd", {""});
   // Marathon keeps these as sets: the order it returns them in means nothing.
   for (const char* k : {"healthChecks", "constraints", "acceptedResourceRoles"}) {
     auto it = app.find(k);
     if (it == app.end() || !it->is_array()) continue;
-    std::sort(it->begin(), it->end(), [](const json& a, const json& b) { return a.dump() < b.dump(); });
+    std::sort(it->begin(), it->end(),
+              [](const json& a, const json& b) { return a.dump() < b.dump(); });
   }
   return app;
 }

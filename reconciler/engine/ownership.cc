@@ -22,7 +22,8 @@ bool UnderAny(const std::string& s, const std::vector<std::string>& prefixes) {
   return false;
 }
 
-std::pair<std::string, std::string> Owner(const std::string& s, const std::vector<std::string>& prefixes) {
+std::pair<std::string, std::string> Owner(const std::string& s,
+                                          const std::vector<std::string>& prefixes) {
   for (const auto& p : prefixes) {
     if (!StartsWith(s, p)) continue;
     auto segs = Split(p, '/');
@@ -50,7 +51,8 @@ bool Labelled(const json& body, const std::string& platform) {
          body["labels"].value(kPlatformLabel, "") == platform;
 }
 
-void ShowDefaults(std::vector<FieldChange>& changes, const json& raw_before, const json& raw_after) {
+void ShowDefaults(std::vector<FieldChange>& changes, const json& raw_before,
+                  const json& raw_after) {
   for (auto& c : changes) {
     try {
       json::json_pointer p(c.pointer);

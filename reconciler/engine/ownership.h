@@ -26,7 +26,8 @@ bool UnderAny(const std::string& s, const std::vector<std::string>& prefixes);
 // ("/app/<env>/" or "app/<env>/"): the environment comes from the prefix itself, the service
 // is the next path segment (empty for odd shapes such as "app/production/FOO"). {"", ""}
 // when `s` is under none.
-std::pair<std::string, std::string> Owner(const std::string& s, const std::vector<std::string>& prefixes);
+std::pair<std::string, std::string> Owner(const std::string& s,
+                                          const std::vector<std::string>& prefixes);
 
 // sha256 of the app's normalised definition: equal for two versions of an app that differ
 // only in Marathon's bookkeeping (a restart moves the version, not the definition).
@@ -38,6 +39,7 @@ bool Labelled(const nlohmann::json& body, const std::string& platform);
 // Normalisation drops values equal to Marathon's defaults, so a change to or from a default
 // (scaling to 1 instance) would read "(absent)": show the raw value instead where the raw
 // body has it.
-void ShowDefaults(std::vector<FieldChange>& changes, const nlohmann::json& raw_before, const nlohmann::json& raw_after);
+void ShowDefaults(std::vector<FieldChange>& changes, const nlohmann::json& raw_before,
+                  const nlohmann::json& raw_after);
 
 }  // namespace galley::engine

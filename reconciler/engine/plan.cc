@@ -39,7 +39,8 @@ json ItemsJson(const std::vector<PlanItem>& items) {
 
 std::vector<PlanItem> ItemsFrom(const json& arr) {
   std::vector<PlanItem> out;
-  for (const auto& i : arr) out.push_back({i.at("target").get<std::string>(), i.at("why").get<std::string>()});
+  for (const auto& i : arr)
+    out.push_back({i.at("target").get<std::string>(), i.at("why").get<std::string>()});
   return out;
 }
 
@@ -53,44 +54,59 @@ struct Style {
 // A KV put of a key that exists (planned against a ModifyIndex) is an update: '~', as for apps.
 const char* Symbol(const Action& a) {
   switch (a.kind) {
-    case ActionKind::kAppCreate: return "+";
-    case ActionKind::kKvPut: return a.token == "0" || a.token.empty() ? "+" : "~";
+    case ActionKind::kAppCreate:
+      return "+";
+    case ActionKind::kKvPut:
+      return a.token == "0" || a.token.empty() ? "+" : "~";
     case ActionKind::kAppDelete:
-    case ActionKind::kKvDelete: return "-";
-    case ActionKind::kAppRestart: return "±";
-    default: return "~";
+    case ActionKind::kKvDelete:
+      return "-";
+    case ActionKind::kAppRestart:
+      return "±";
+    default:
+      return "~";
   }
 }
 
 const char* ColorOf(ActionKind k) {
   switch (k) {
-    case ActionKind::kAppCreate: return "32";
+    case ActionKind::kAppCreate:
+      return "32";
     case ActionKind::kAppDelete:
-    case ActionKind::kKvDelete: return "31";
-    case ActionKind::kAppRestart: return "35";
-    default: return "33";
+    case ActionKind::kKvDelete:
+      return "31";
+    case ActionKind::kAppRestart:
+      return "35";
+    default:
+      return "33";
   }
 }
 
 std::string Verb(const Action& a) {
   switch (a.kind) {
-    case ActionKind::kAppCreate: return "create";
-    case ActionKind::kAppUpdate: return "update";
-    case ActionKind::kAppScale: return "scale";
-    case ActionKind::kAppRestart: return "restart";
-    case ActionKind::kAppDelete: return "delete";
-    case ActionKind::kKvPut: return a.token == "0" ? "put" : "update";
-    case ActionKind::kKvDelete: return "delete";
+    case ActionKind::kAppCreate:
+      return "create";
+    case ActionKind::kAppUpdate:
+      return "update";
+    case ActionKind::kAppScale:
+      return "scale";
+    case ActionKind::kAppRestart:
+      return "restart";
+    case ActionKind::kAppDelete:
+      return "delete";
+    case ActionKind::kKvPut:
+      return a.token == "0" ? "put" : "update";
+    case ActionKind::kKvDelete:
+      return "delete";
   }
   return "?";
 }
 
-
 // "2026-12-07T10:00:00.000Z in run 12: not healthy within 2s (...); apply retries this
 // change only with --retry-failed".
 std::string FailureLine(const LastFailure& f) {
-  return "the same change failed at " + f.at + " in run " + std::to_string(f.run_id) + ": " + Printable(f.error) +
-         "; apply retries it only with --retry-failed";
+  return "the same change failed at " + f.at + " in run " + std::to_string(f.run_id) + ": " +
+         Printable(f.error) + "; apply retries it only with --retry-failed";
 }
 
 std::string Summary(const Plan& p) {
@@ -98,14 +114,17 @@ std::string Summary(const Plan& p) {
   for (const auto& a : p.actions) ++n[a.kind];
   if (p.actions.empty()) return "No changes. The live platform matches the desired state.";
   return "Plan: " + std::to_string(n[ActionKind::kAppCreate]) + " to create, " +
-         std::to_string(n[ActionKind::kAppUpdate]) + " to update, " + std::to_string(n[ActionKind::kAppRestart]) +
-         " to restart, " + std::to_string(n[ActionKind::kAppScale]) + " to scale, " +
-         std::to_string(n[ActionKind::kAppDelete]) + " to delete; KV: " + std::to_string(n[ActionKind::kKvPut]) +
-         " to put, " + std::to_string(n[ActionKind::kKvDelete]) + " to delete.";
+         std::to_string(n[ActionKind::kAppUpdate]) + " to update, " +
+         std::to_string(n[ActionKind::kAppRestart]) + " to restart, " +
+         std::to_string(n[ActionKind::kAppScale]) + " to scale, " +
+         std::to_string(n[ActionKind::kAppDelete]) +
+         " to delete; KV: " + std::to_string(n[ActionKind::kKvPut]) + " to put, " +
+         std::to_string(n[ActionKind::kKvDelete]) + " to delete.";
 }
 
 std::string DirtyNote(const Plan& p) {
-  std::string base = p.commit.size() > 6 ? ShortCommit(p.commit.substr(0, p.commit.size() - 6)) : "HEAD";
+  std::string base =
+      p.commit.size() > 6 ? ShortCommit(p.commit.substr(0, p.commit.size() - 6)) : "HEAD";
   return "planned from a work tree with uncommitted changes: this plan is not of commit " + base +
          " (commit them and plan again for a plan of a commit)";
 }
@@ -147,28 +166,30 @@ json PlanToJson(const Plan& p) {
     if (!a.live_digest.empty()) actions.back()["live_digest"] = a.live_digest;
     if (!a.record.is_null()) actions.back()["record"] = a.record;
     if (a.last_failure) {
-      actions.back()["last_failure"] =
-          json{{"run", a.last_failure->run_id}, {"at", a.last_failure->at}, {"error", a.last_failure->error}};
+      actions.back()["last_failure"] = json{{"run", a.last_failure->run_id},
+                                            {"at", a.last_failure->at},
+                                            {"error", a.last_failure->error}};
     }
   }
   json doc{{"galley_plan", p.schema_version},
-              {"galley_version", p.galley_version},
-              {"platform", p.platform},
-              {"commit", p.commit},
-              {"tree", p.tree},
-              {"dirty", p.dirty},
-              {"endpoints", json{{"marathon", p.marathon_urls}, {"consul", p.consul_url}}},
-              {"desired_digests", p.desired_digests},
-              {"created_at", p.created_at},
-              {"environments", p.environments},
-              {"targets", p.targets},
-              {"actions", actions},
-              {"unmanaged", ItemsJson(p.unmanaged)},
-              {"drift_reported", ItemsJson(p.drift_reported)},
-              {"skipped", ItemsJson(p.skipped)},
-              {"warnings", p.warnings},
-              {"observed", json{{"apps", p.observed_apps}, {"keys", p.observed_keys}, {"requests", p.requests}}},
-              {"summary", Summary(p)}};
+           {"galley_version", p.galley_version},
+           {"platform", p.platform},
+           {"commit", p.commit},
+           {"tree", p.tree},
+           {"dirty", p.dirty},
+           {"endpoints", json{{"marathon", p.marathon_urls}, {"consul", p.consul_url}}},
+           {"desired_digests", p.desired_digests},
+           {"created_at", p.created_at},
+           {"environments", p.environments},
+           {"targets", p.targets},
+           {"actions", actions},
+           {"unmanaged", ItemsJson(p.unmanaged)},
+           {"drift_reported", ItemsJson(p.drift_reported)},
+           {"skipped", ItemsJson(p.skipped)},
+           {"warnings", p.warnings},
+           {"observed",
+            json{{"apps", p.observed_apps}, {"keys", p.observed_keys}, {"requests", p.requests}}},
+           {"summary", Summary(p)}};
   if (!p.signature.is_null()) doc["signature"] = p.signature;
   return doc;
 }
@@ -181,8 +202,9 @@ Result<Plan> PlanFromJson(const json& doc) {
     }
     p.schema_version = doc.at("galley_plan").get<int>();
     if (p.schema_version != kPlanSchemaVersion) {
-      return Status::InvalidArgument("plan file has schema version " + std::to_string(p.schema_version) +
-                                     "; this galley reads version " + std::to_string(kPlanSchemaVersion));
+      return Status::InvalidArgument(
+          "plan file has schema version " + std::to_string(p.schema_version) +
+          "; this galley reads version " + std::to_string(kPlanSchemaVersion));
     }
     p.galley_version = doc.at("galley_version").get<std::string>();
     p.platform = doc.at("platform").get<std::string>();
@@ -204,7 +226,8 @@ Result<Plan> PlanFromJson(const json& doc) {
     for (const auto& j : doc.at("actions")) {
       Action a;
       a.id = j.at("id").get<std::string>();
-      std::string kind = j.at("kind").get<std::string>(), reason = j.at("reason").get<std::string>();
+      std::string kind = j.at("kind").get<std::string>(),
+                  reason = j.at("reason").get<std::string>();
       bool kind_ok = false, reason_ok = false;
       for (const auto& [k, name] : kKinds) {
         if (kind == name) a.kind = k, kind_ok = true;
@@ -212,7 +235,8 @@ Result<Plan> PlanFromJson(const json& doc) {
       for (const auto& [r, name] : kReasons) {
         if (reason == name) a.reason = r, reason_ok = true;
       }
-      if (!kind_ok || !reason_ok) return Status::InvalidArgument("action " + a.id + ": unknown kind or reason");
+      if (!kind_ok || !reason_ok)
+        return Status::InvalidArgument("action " + a.id + ": unknown kind or reason");
       a.service = j.at("service").get<std::string>();
       a.env = j.at("environment").get<std::string>();
       a.target = j.at("target").get<std::string>();
@@ -242,11 +266,12 @@ Result<Plan> PlanFromJson(const json& doc) {
       // rules out cycles (a plan file edited by hand could otherwise stall apply).
       for (const auto& dep : a.depends_on) {
         if (!seen.count(dep)) {
-          return Status::InvalidArgument("malformed plan file: action " + a.id + " depends on " + dep +
-                                         ", which is not an earlier action of the plan");
+          return Status::InvalidArgument("malformed plan file: action " + a.id + " depends on " +
+                                         dep + ", which is not an earlier action of the plan");
         }
       }
-      if (!seen.insert(a.id).second) return Status::InvalidArgument("malformed plan file: two actions " + a.id);
+      if (!seen.insert(a.id).second)
+        return Status::InvalidArgument("malformed plan file: two actions " + a.id);
       p.actions.push_back(std::move(a));
     }
     p.unmanaged = ItemsFrom(doc.at("unmanaged"));
@@ -292,8 +317,9 @@ std::map<std::string, std::string> Parts(const json& doc, const std::string& key
     if (it.key() == "actions" && it->is_array()) {
       size_t i = 0;
       for (const auto& a : *it) {
-        std::string id = a.is_object() && a.contains("id") && a["id"].is_string() ? a["id"].get<std::string>()
-                                                                                 : "#" + std::to_string(i);
+        std::string id = a.is_object() && a.contains("id") && a["id"].is_string()
+                             ? a["id"].get<std::string>()
+                             : "#" + std::to_string(i);
         parts["action " + id] = HmacSha256Hex(key, "action\n" + SafeDump(a));
         ++i;
       }
@@ -330,10 +356,12 @@ json SignPlanDocument(const json& doc, const std::string& platform_key) {
               {"parts", Parts(doc, key)}};
 }
 
-Status VerifyPlanDocument(const json& doc, const std::string& platform_key, const std::string& key_source) {
+Status VerifyPlanDocument(const json& doc, const std::string& platform_key,
+                          const std::string& key_source) {
   if (!doc.is_object() || !doc.contains("signature")) {
     return Status::PermissionDenied(
-        "it is not signed (plan files are signed with the platform's HMAC key by `galley plan --out`; this one "
+        "it is not signed (plan files are signed with the platform's HMAC key by `galley plan "
+        "--out`; this one "
         "was made by an older galley or its signature was removed): plan again");
   }
   const json& sig = doc["signature"];
@@ -342,10 +370,11 @@ Status VerifyPlanDocument(const json& doc, const std::string& platform_key, cons
     return Status::PermissionDenied("its signature is malformed");
   }
   if (sig["key_id"].get<std::string>() != KeyId(platform_key)) {
-    return Status::PermissionDenied("it was signed with another key (key id " + sig["key_id"].get<std::string>() +
-                                    "; the key here, from " + key_source + ", has id " + KeyId(platform_key) +
-                                    "): it was planned against another platform, or GALLEY_HMAC_KEY differs "
-                                    "between the runner that planned and this one");
+    return Status::PermissionDenied(
+        "it was signed with another key (key id " + sig["key_id"].get<std::string>() +
+        "; the key here, from " + key_source + ", has id " + KeyId(platform_key) +
+        "): it was planned against another platform, or GALLEY_HMAC_KEY differs "
+        "between the runner that planned and this one");
   }
   std::string key = SigningKey(platform_key);
   if (HmacSha256Hex(key, Canonical(doc)) == sig["plan"].get<std::string>()) return Status::Ok();
@@ -384,21 +413,24 @@ std::string RenderPlanText(const Plan& p, bool color) {
   Style st{color};
   std::string out = "galley plan for platform " + p.platform +
                     (p.commit.empty() ? "" : " at commit " + ShortCommit(p.commit)) + " (" +
-                    std::to_string(p.observed_apps) + " live apps and " + std::to_string(p.observed_keys) +
-                    " keys observed in " + std::to_string(p.requests) + " requests)\n";
+                    std::to_string(p.observed_apps) + " live apps and " +
+                    std::to_string(p.observed_keys) + " keys observed in " +
+                    std::to_string(p.requests) + " requests)\n";
   if (p.dirty) out += st.Wrap("33", "warning: ") + DirtyNote(p) + "\n";
   for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + Printable(w) + "\n";
   if (!p.actions.empty()) out += "\n";
   for (const auto& a : p.actions) {
     std::string head = std::string(Symbol(a)) + " " + Verb(a) + " " +
-                       (IsAppAction(a.kind) ? "marathon app " : "consul key ") + Printable(a.target);
+                       (IsAppAction(a.kind) ? "marathon app " : "consul key ") +
+                       Printable(a.target);
     out += st.Wrap(ColorOf(a.kind), head) + "   (" + ReasonName(a.reason) + ")\n";
     size_t width = 0;
     for (const auto& c : a.changes) width = std::max(width, FieldName(c.pointer).size());
     width = std::min<size_t>(width, 48);
     for (const auto& c : a.changes) {
       std::string name = Printable(FieldName(c.pointer));
-      std::string line = "      " + name + ":" + std::string(width > name.size() ? width - name.size() : 0, ' ') + " ";
+      std::string line = "      " + name + ":" +
+                         std::string(width > name.size() ? width - name.size() : 0, ' ') + " ";
       std::string before = ValueText(a, c, false), after = ValueText(a, c, true);
       if (line.size() + before.size() + after.size() + 5 > kLineWidth) {
         // Too long for one line: each side whole on its own lines, so it can be reviewed.
@@ -406,7 +438,8 @@ std::string RenderPlanText(const Plan& p, bool color) {
         auto side = [&](const char* mark, const std::string& v, const char* colour) {
           auto lines = WrapLine(v, kWrapWidth);
           for (size_t i = 0; i < lines.size(); ++i) {
-            out += std::string("        ") + (i == 0 ? mark : " ") + " " + st.Wrap(colour, lines[i]) + "\n";
+            out += std::string("        ") + (i == 0 ? mark : " ") + " " +
+                   st.Wrap(colour, lines[i]) + "\n";
           }
         };
         if (c.before_present) side("-", before, "31");
@@ -423,7 +456,8 @@ std::string RenderPlanText(const Plan& p, bool color) {
       out += line + "\n";
     }
     for (const auto& n : a.notes) out += "      note: " + Printable(n) + "\n";
-    if (a.last_failure) out += st.Wrap("31", "      last failed: ") + Printable(FailureLine(*a.last_failure)) + "\n";
+    if (a.last_failure)
+      out += st.Wrap("31", "      last failed: ") + Printable(FailureLine(*a.last_failure)) + "\n";
     if (!a.depends_on.empty()) {
       std::string deps;
       for (const auto& d : a.depends_on) deps += (deps.empty() ? "" : ", ") + d;
@@ -443,15 +477,16 @@ std::string RenderPlanText(const Plan& p, bool color) {
 }
 
 std::string RenderPlanMarkdown(const Plan& p) {
-  std::string out = "### galley plan: `" + p.platform + "`" + (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") +
-                    "\n\n**" + Summary(p) + "**\n";
+  std::string out = "### galley plan: `" + p.platform + "`" +
+                    (p.commit.empty() ? "" : " @ `" + ShortCommit(p.commit) + "`") + "\n\n**" +
+                    Summary(p) + "**\n";
   if (p.dirty) out += "\n> :warning: " + DirtyNote(p) + "\n";
   for (const auto& w : p.warnings) out += "\n> :warning: " + Printable(w) + "\n";
   if (!p.actions.empty()) {
     out += "\n| | action | target | reason |\n|---|---|---|---|\n";
     for (const auto& a : p.actions) {
-      out += std::string("| `") + Symbol(a) + "` | " + Verb(a) + " | " + MarkdownCode(a.target) + " | " +
-             ReasonName(a.reason) + (a.last_failure ? ", **failed before**" : "") + " |\n";
+      out += std::string("| `") + Symbol(a) + "` | " + Verb(a) + " | " + MarkdownCode(a.target) +
+             " | " + ReasonName(a.reason) + (a.last_failure ? ", **failed before**" : "") + " |\n";
     }
     out += "\n<details><summary>Field changes</summary>\n\n```diff\n";
     // A hunk header per action, then each field's old value as '-' lines and its new value
@@ -465,8 +500,9 @@ std::string RenderPlanMarkdown(const Plan& p) {
         auto side = [&](char mark, const std::string& v) {
           auto lines = WrapLine(v, kWrapWidth);
           for (size_t i = 0; i < lines.size(); ++i) {
-            out += std::string(1, mark) + (i == 0 ? " " + name + ": " : std::string(name.size() + 3, ' ')) +
-                   lines[i] + "\n";
+            out += std::string(1, mark) +
+                   (i == 0 ? " " + name + ": " : std::string(name.size() + 3, ' ')) + lines[i] +
+                   "\n";
           }
         };
         if (c.before_present) side('-', ValueText(a, c, false));
@@ -477,13 +513,15 @@ std::string RenderPlanMarkdown(const Plan& p) {
     out += "```\n\n</details>\n";
   }
   if (!p.unmanaged.empty()) {
-    out += "\n<details><summary>Unmanaged (" + std::to_string(p.unmanaged.size()) + "), never touched</summary>\n\n";
+    out += "\n<details><summary>Unmanaged (" + std::to_string(p.unmanaged.size()) +
+           "), never touched</summary>\n\n";
     for (const auto& i : p.unmanaged) out += "- " + MarkdownCode(i.target) + ": " + i.why + "\n";
     out += "\n</details>\n";
   }
   if (!p.drift_reported.empty()) {
     out += "\n**Drift reported, not reverted:**\n\n";
-    for (const auto& i : p.drift_reported) out += "- " + MarkdownCode(i.target) + ": " + i.why + "\n";
+    for (const auto& i : p.drift_reported)
+      out += "- " + MarkdownCode(i.target) + ": " + i.why + "\n";
   }
   return out;
 }

@@ -23,14 +23,24 @@ namespace galley::engine {
 
 inline constexpr int kPlanSchemaVersion = 1;
 
-enum class ActionKind { kAppCreate, kAppUpdate, kAppScale, kAppRestart, kAppDelete, kKvPut, kKvDelete };
+enum class ActionKind {
+  kAppCreate,
+  kAppUpdate,
+  kAppScale,
+  kAppRestart,
+  kAppDelete,
+  kKvPut,
+  kKvDelete
+};
 // kRequested: a restart asked for by `galley restart` (nothing differs).
 enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan, kRequested };
 
 const char* ActionKindName(ActionKind k);  // "app-create", ...
-const char* ReasonName(Reason r);          // "new", "desired-changed", "drifted", "orphan", "requested"
+const char* ReasonName(Reason r);  // "new", "desired-changed", "drifted", "orphan", "requested"
 // A Marathon app action (else a Consul KV one).
-inline bool IsAppAction(ActionKind k) { return k != ActionKind::kKvPut && k != ActionKind::kKvDelete; }
+inline bool IsAppAction(ActionKind k) {
+  return k != ActionKind::kKvPut && k != ActionKind::kKvDelete;
+}
 
 // The last attempt at the very change an action makes (the same desired definition) was
 // taken by Marathon and then failed to deploy (deadline, unhealthy): apply does not retry it
@@ -42,16 +52,17 @@ struct LastFailure {
 };
 
 struct Action {
-  std::string id;        // "app:/app/production/web", "kv:app/production/web/LOG_LEVEL"
+  std::string id;  // "app:/app/production/web", "kv:app/production/web/LOG_LEVEL"
   ActionKind kind = ActionKind::kAppCreate;
   Reason reason = Reason::kNew;
-  std::string service;   // empty for platform-wide keys
+  std::string service;  // empty for platform-wide keys
   std::string env;
-  std::string target;    // the app id or KV key
+  std::string target;  // the app id or KV key
   std::vector<FieldChange> changes;
-  std::string token;     // app version / ModifyIndex the action was planned against
+  std::string token;  // app version / ModifyIndex the action was planned against
   std::vector<std::string> depends_on;
-  nlohmann::json desired;  // app: the body to send; kv: {"value": "..."} or {"secret": "env:VAR"|"file:/p", "hmac": ...}
+  nlohmann::json desired;  // app: the body to send; kv: {"value": "..."} or {"secret":
+                           // "env:VAR"|"file:/p", "hmac": ...}
   // App whose galley.config-digest label is "(known after apply)" (no platform HMAC key
   // yet): the config the digest is made of, {"KEY": {"value": ...} | {"secret": "env:VAR"}};
   // apply computes the label from it. Null otherwise.
@@ -97,8 +108,8 @@ struct Plan {
   std::vector<std::string> targets;       // --target services; empty = all
   std::vector<Action> actions;            // in dependency order
   std::vector<PlanItem> unmanaged;
-  std::vector<PlanItem> drift_reported;   // drift the policy says to report, not revert
-  std::vector<PlanItem> skipped;          // paused services / environments
+  std::vector<PlanItem> drift_reported;  // drift the policy says to report, not revert
+  std::vector<PlanItem> skipped;         // paused services / environments
   std::vector<std::string> warnings;
   // What forbids planning at all (a declared service whose live app is not galley's): plan
   // and apply stop with exit 1 naming each. A plan with errors is never saved or applied.
@@ -110,7 +121,9 @@ struct Plan {
 
 // The state store's key of the object an action changes: "marathon-app:<id>" or "consul-kv:<key>".
 inline std::string ResourceKeyOf(const Action& a) {
-  return ResourceKey(IsAppAction(a.kind) ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv, a.target);
+  return ResourceKey(
+      IsAppAction(a.kind) ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv,
+      a.target);
 }
 
 nlohmann::json PlanToJson(const Plan& plan);
@@ -128,7 +141,8 @@ nlohmann::json SignPlanDocument(const nlohmann::json& doc, const std::string& pl
 // Ok when `doc` carries a signature made with `platform_key` over exactly its content;
 // else kPermissionDenied saying what does not match (unsigned, another key, which members
 // or actions were changed).
-Status VerifyPlanDocument(const nlohmann::json& doc, const std::string& platform_key, const std::string& key_source);
+Status VerifyPlanDocument(const nlohmann::json& doc, const std::string& platform_key,
+                          const std::string& key_source);
 
 // Human output in the style of `terraform plan`; colour only when asked (a terminal).
 std::string RenderPlanText(const Plan& plan, bool color);

@@ -21,7 +21,6 @@ std::string AppActionId(const std::string& id) { return "app:" + id; }
 
 std::string KvActionId(const std::string& key) { return "kv:" + key; }
 
-
 std::string DescribeChanges(const std::vector<FieldChange>& changes) {
   std::vector<std::string> parts;
   for (const auto& c : changes) parts.push_back(c.pointer);
@@ -41,8 +40,6 @@ ActionKind Classify(const std::vector<FieldChange>& changes) {
   if (only_digest_or_instances && any_digest) return ActionKind::kAppRestart;
   return ActionKind::kAppUpdate;
 }
-
-
 
 class Planner {
  public:
@@ -68,7 +65,8 @@ class Planner {
 
  private:
   bool InScope(const std::string& service, const std::string& env) const {
-    if (!env.empty() && std::find(in_.environments.begin(), in_.environments.end(), env) == in_.environments.end()) {
+    if (!env.empty() && std::find(in_.environments.begin(), in_.environments.end(), env) ==
+                            in_.environments.end()) {
       return false;
     }
     // Platform-wide objects (no service) belong to no target: only an untargeted plan has them.
@@ -108,7 +106,8 @@ class Planner {
       if (d.secret) {
         a.desired = json{{"secret", d.secret_source}};
         if (desired_hmac && in_.hmac_key_durable) a.desired["hmac"] = *desired_hmac;
-        if (!in_.hmac_key_durable) a.notes.push_back("the platform has no HMAC key yet: the value is verified at apply");
+        if (!in_.hmac_key_durable)
+          a.notes.push_back("the platform has no HMAC key yet: the value is verified at apply");
       } else {
         a.desired = json{{"value", *d.value}};
       }
@@ -131,7 +130,8 @@ class Planner {
       if (live_hmac) c.before = mask_before ? json("(sensitive)") : json(live->second.value);
       c.after = d.secret ? json("(sensitive)") : json(*d.value);
       a.changes.push_back(c);
-      if (mask_before && !d.secret) a.notes.push_back("the old value was a secret and is not shown");
+      if (mask_before && !d.secret)
+        a.notes.push_back("the old value was a secret and is not shown");
 
       // Reason: nothing applied → new / pending; desired moved from applied → desired-changed;
       // desired equals applied (or is unknown) and live differs → drifted.
@@ -171,9 +171,11 @@ class Planner {
       if (live == in_.live.apps.end()) {
         a.kind = ActionKind::kAppCreate;
         a.token = "0";
-        bool was_applied = applied != in_.applied_apps.end() && Comparable(applied->second, d.ignore) == want;
+        bool was_applied =
+            applied != in_.applied_apps.end() && Comparable(applied->second, d.ignore) == want;
         a.reason = was_applied ? Reason::kDrifted : Reason::kNew;
-        if (was_applied) a.notes.push_back("galley applied this app, and it is gone: deleted by hand?");
+        if (was_applied)
+          a.notes.push_back("galley applied this app, and it is gone: deleted by hand?");
         a.changes = LeafFields(d.body);  // shown as rendered, defaults included
         AddOrReport(model::ResourceKind::kMarathonApp, std::move(a));
         continue;
@@ -183,8 +185,9 @@ class Planner {
         // Not galley's: never taken over silently, and never a quiet "No changes" either
         // (adopting apps is a separate, explicit step).
         plan_.errors.push_back("app " + d.id + " (service " + d.service + ", environment " + d.env +
-                               ") is declared, but the live app is not galley's (no " + kPlatformLabel + "=" +
-                               in_.platform + " label, no applied record): adopt it first (galley adopt, not yet "
+                               ") is declared, but the live app is not galley's (no " +
+                               kPlatformLabel + "=" + in_.platform +
+                               " label, no applied record): adopt it first (galley adopt, not yet "
                                "available) or delete it by hand");
         continue;
       }
@@ -209,7 +212,8 @@ class Planner {
       a.kind = Classify(a.changes);
       ShowDefaults(a.changes, l.body, d.body);
       if (!l.deployment_ids.empty()) {
-        a.notes.push_back("a deployment is running on it now (" + Join(l.deployment_ids, ", ") + ")");
+        a.notes.push_back("a deployment is running on it now (" + Join(l.deployment_ids, ", ") +
+                          ")");
       }
       if (applied == in_.applied_apps.end()) {
         a.reason = Reason::kDesiredChanged;  // nothing applied yet: pending, never drift
@@ -220,7 +224,8 @@ class Planner {
           if (was != have) {
             a.notes.push_back("live also drifted from what galley last applied: " +
                               DescribeChanges(DiffJson(was, have)));
-            if (!KeepReportedDrift(a, d, l, was, have, want)) continue;  // nothing of Git's left to send
+            if (!KeepReportedDrift(a, d, l, was, have, want))
+              continue;  // nothing of Git's left to send
           }
         } else {
           a.reason = Reason::kDrifted;
@@ -237,13 +242,16 @@ class Planner {
       if (!InScope(service, env) || env.empty()) continue;
       bool applied = in_.applied_apps.count(id) > 0;
       if (!applied && !Labelled(app.body, in_.platform)) {
-        plan_.unmanaged.push_back({id, "has no " + std::string(kPlatformLabel) + "=" + in_.platform +
-                                           " label and galley never applied it: not galley's, never deleted"});
+        plan_.unmanaged.push_back(
+            {id, "has no " + std::string(kPlatformLabel) + "=" + in_.platform +
+                     " label and galley never applied it: not galley's, never deleted"});
         continue;
       }
-      std::string why = applied ? RemovedFromGit(true, env, service) : "carries galley's label but is not declared (orphan)";
+      std::string why = applied ? RemovedFromGit(true, env, service)
+                                : "carries galley's label but is not declared (orphan)";
       if (HeldBack(model::ResourceKind::kMarathonApp, id, env, service, why)) continue;
-      Action a = Orphan(ActionKind::kAppDelete, AppActionId(id), id, env, service, app.version, why);
+      Action a =
+          Orphan(ActionKind::kAppDelete, AppActionId(id), id, env, service, app.version, why);
       a.changes = DiffJson(Comparable(app.body, {}), json::object());
       Add(std::move(a));
     }
@@ -253,13 +261,15 @@ class Planner {
       auto [env, service] = in_.kv_exact_keys.count(key) ? std::pair<std::string, std::string>{}
                                                          : Owner(key, in_.kv_prefixes);
       if (!InScope(service, env)) continue;
-      if (!in_.applied_kv.count(key)) {  // keys carry no label: only galley's record makes one galley's
+      if (!in_.applied_kv.count(
+              key)) {  // keys carry no label: only galley's record makes one galley's
         plan_.unmanaged.push_back({key, "galley never wrote it: not galley's, never deleted"});
         continue;
       }
       std::string why = RemovedFromGit(false, env, service);
       if (HeldBack(model::ResourceKind::kConsulKv, key, env, service, why)) continue;
-      Action a = Orphan(ActionKind::kKvDelete, KvActionId(key), key, env, service, std::to_string(kv.modify_index), why);
+      Action a = Orphan(ActionKind::kKvDelete, KvActionId(key), key, env, service,
+                        std::to_string(kv.modify_index), why);
       a.sensitive = true;  // values of keys galley does not know may be secrets: never printed
       a.changes.push_back({"/value", true, "(not shown)", false, nullptr});
       Add(std::move(a));
@@ -287,7 +297,8 @@ class Planner {
   // a segment that names no declared service counts as none.
   model::EffectivePolicy OrphanPolicy(model::ResourceKind kind, const std::string& env,
                                       const std::string& service) const {
-    return in_.policies.Resolve(kind, env, in_.declared_services.count(service) ? service : std::string());
+    return in_.policies.Resolve(kind, env,
+                                in_.declared_services.count(service) ? service : std::string());
   }
 
   // An orphan under a paused service or environment is skipped; without prune (for its kind,
@@ -306,8 +317,9 @@ class Planner {
     return false;
   }
 
-  static Action Orphan(ActionKind kind, std::string id, const std::string& target, const std::string& env,
-                       const std::string& service, std::string token, const std::string& why) {
+  static Action Orphan(ActionKind kind, std::string id, const std::string& target,
+                       const std::string& env, const std::string& service, std::string token,
+                       const std::string& why) {
     Action a;
     a.id = std::move(id);
     a.kind = kind;
@@ -326,16 +338,18 @@ class Planner {
   // (a field both changed is Git's: pending). Fields inside arrays are left to Git (their
   // normalised order need not be the body's).
   // False when, with the drift kept, nothing is left to change.
-  bool KeepReportedDrift(Action& a, const DesiredApp& d, const model::LiveApp& l, const json& was, const json& have,
-                         const json& want) {
-    model::DriftPolicy drift = in_.policies.Resolve(model::ResourceKind::kMarathonApp, a.env, a.service).drift;
+  bool KeepReportedDrift(Action& a, const DesiredApp& d, const model::LiveApp& l, const json& was,
+                         const json& have, const json& want) {
+    model::DriftPolicy drift =
+        in_.policies.Resolve(model::ResourceKind::kMarathonApp, a.env, a.service).drift;
     if (drift == model::DriftPolicy::kRevert) return true;
     std::set<std::string> git;
     for (const auto& c : DiffJson(was, want)) git.insert(c.pointer);
     std::vector<std::string> kept;
     auto git_touches = [&](const std::string& ptr) {
       for (const auto& g : git) {
-        if (StartsWith(ptr + "/", g + "/") || StartsWith(g + "/", ptr + "/")) return true;  // one contains the other
+        if (StartsWith(ptr + "/", g + "/") || StartsWith(g + "/", ptr + "/"))
+          return true;  // one contains the other
       }
       return false;
     };
@@ -375,9 +389,11 @@ class Planner {
     a.changes = DiffJson(have, Comparable(a.desired, d.ignore));
     a.kind = Classify(a.changes);
     ShowDefaults(a.changes, l.body, a.desired);
-    a.notes.push_back("drift kept (policy " + std::string(model::DriftPolicyName(drift)) + "): " + Join(kept, ", "));
+    a.notes.push_back("drift kept (policy " + std::string(model::DriftPolicyName(drift)) +
+                      "): " + Join(kept, ", "));
     if (drift == model::DriftPolicy::kReport) {
-      plan_.drift_reported.push_back({a.target, "drifted: " + Join(kept, ", ") + " (kept while Git's change applies)"});
+      plan_.drift_reported.push_back(
+          {a.target, "drifted: " + Join(kept, ", ") + " (kept while Git's change applies)"});
     }
     return !a.changes.empty();
   }
@@ -421,26 +437,35 @@ class Planner {
     }
     auto rank = [](ActionKind k) {
       switch (k) {
-        case ActionKind::kKvPut: return 0;
-        case ActionKind::kAppCreate: return 1;
-        case ActionKind::kAppUpdate: return 1;
-        case ActionKind::kAppRestart: return 1;
-        case ActionKind::kAppScale: return 1;
-        case ActionKind::kAppDelete: return 2;
-        case ActionKind::kKvDelete: return 3;
+        case ActionKind::kKvPut:
+          return 0;
+        case ActionKind::kAppCreate:
+          return 1;
+        case ActionKind::kAppUpdate:
+          return 1;
+        case ActionKind::kAppRestart:
+          return 1;
+        case ActionKind::kAppScale:
+          return 1;
+        case ActionKind::kAppDelete:
+          return 2;
+        case ActionKind::kKvDelete:
+          return 3;
       }
       return 4;
     };
-    std::stable_sort(plan_.actions.begin(), plan_.actions.end(), [&](const Action& x, const Action& y) {
-      if (rank(x.kind) != rank(y.kind)) return rank(x.kind) < rank(y.kind);
-      return x.target < y.target;
-    });
+    std::stable_sort(plan_.actions.begin(), plan_.actions.end(),
+                     [&](const Action& x, const Action& y) {
+                       if (rank(x.kind) != rank(y.kind)) return rank(x.kind) < rank(y.kind);
+                       return x.target < y.target;
+                     });
   }
 
   const PlanInput& in_;
   Plan plan_;
   std::set<std::string> desired_apps_, desired_keys_;
-  std::set<std::pair<std::string, std::string>> paused_;  // {env, service}; service "" = the whole env
+  std::set<std::pair<std::string, std::string>>
+      paused_;  // {env, service}; service "" = the whole env
 };
 
 }  // namespace

@@ -59,7 +59,7 @@ struct DesiredApp {
 };
 
 struct DesiredKv {
-  std::string service, env, key;  // service/env empty for platform-wide keys
+  std::string service, env, key;     // service/env empty for platform-wide keys
   std::optional<std::string> value;  // literal, or the secret's value when available
   bool secret = false;
   std::string secret_source;  // "env:PROD_DATABASE_URL" / "file:/run/secrets/x"

@@ -5,8 +5,8 @@
 #include <set>
 #include <utility>
 
-#include "base/time_text.h"
 #include "base/strings.h"
+#include "base/time_text.h"
 #include "base/uuid.h"
 #include "engine/desired.h"
 #include "engine/failed_deploys.h"
@@ -77,8 +77,7 @@ class Workflow {
     if (outcome == "running") history_started_ = true;
     json e = history_entry_;
     e["outcome"] = outcome;
-    if (outcome != "running")
-      e["finished_at"] = FormatTimestamp(clock().WallNow());
+    if (outcome != "running") e["finished_at"] = FormatTimestamp(clock().WallNow());
     for (const char* k : {"applied", "failed", "not_attempted", "interrupted", "recovered"}) {
       if (summary.contains(k) && summary[k].is_number_integer()) e[k] = summary[k];
     }

@@ -10,13 +10,20 @@ using json = nlohmann::json;
 
 const char* JournalKind(ActionKind k) {
   switch (k) {
-    case ActionKind::kAppCreate: return "create";
-    case ActionKind::kAppUpdate: return "update";
-    case ActionKind::kAppScale: return "scale";
-    case ActionKind::kAppRestart: return "restart";
-    case ActionKind::kAppDelete: return "delete";
-    case ActionKind::kKvPut: return "kv-put";
-    case ActionKind::kKvDelete: return "kv-delete";
+    case ActionKind::kAppCreate:
+      return "create";
+    case ActionKind::kAppUpdate:
+      return "update";
+    case ActionKind::kAppScale:
+      return "scale";
+    case ActionKind::kAppRestart:
+      return "restart";
+    case ActionKind::kAppDelete:
+      return "delete";
+    case ActionKind::kKvPut:
+      return "kv-put";
+    case ActionKind::kKvDelete:
+      return "kv-delete";
   }
   return "update";
 }
@@ -29,9 +36,14 @@ Result<int64_t> Recorder::Start(const Action& a, const json& expect) {
   e.resource = ResourceKeyOf(a);
   e.kind = JournalKind(a.kind);
   e.state = "started";
-  json detail = {{"token", a.token}, {"target", a.target}, {"env", a.env}, {"service", a.service}, {"expect", expect}};
+  json detail = {{"token", a.token},
+                 {"target", a.target},
+                 {"env", a.env},
+                 {"service", a.service},
+                 {"expect", expect}};
   if (!a.record.is_null()) detail["record"] = a.record;
-  if (a.reason == Reason::kRequested) detail["restart"] = true;  // asked for: nothing to record as applied
+  if (a.reason == Reason::kRequested)
+    detail["restart"] = true;  // asked for: nothing to record as applied
   e.detail = SafeDump(detail);
   auto id = r_.store->JournalStart(e);
   if (!id.ok()) return Status::Unavailable("cannot journal the action: " + id.status().message());
@@ -57,7 +69,8 @@ Status Recorder::Applied(const std::vector<AppliedItem>& items) {
   if (r_.store) RETURN_IF_ERROR(r_.store->SetApplied(AppliedRows(items, stamp)));
   if (r_.applied_prefix.empty()) return Status::Ok();
   std::map<std::string, std::vector<AppliedItem>> by_key;
-  for (const AppliedItem& it : items) by_key[AppliedRecordKey(r_.applied_prefix, it.env, it.service)].push_back(it);
+  for (const AppliedItem& it : items)
+    by_key[AppliedRecordKey(r_.applied_prefix, it.env, it.service)].push_back(it);
   Status first;
   for (const auto& [key, its] : by_key) {
     std::shared_ptr<std::mutex> key_lock = KeyLock(key);

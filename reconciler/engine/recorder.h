@@ -28,7 +28,8 @@ const char* JournalKind(ActionKind k);
 
 class Recorder {
  public:
-  Recorder(ApplyRecords& records, ApplyTarget& target, Clock& clock) : r_(records), target_(target), clock_(clock) {}
+  Recorder(ApplyRecords& records, ApplyTarget& target, Clock& clock)
+      : r_(records), target_(target), clock_(clock) {}
 
   // The entry's id (0 without a store). An action that cannot be journaled is not run:
   // a crash after it would leave nothing to settle it by.

@@ -21,8 +21,8 @@ std::string StringField(const json& obj, const char* key) {
   return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarget& target, ApplyRecords& records,
-                                         const ApplyOptions& options) {
+Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarget& target,
+                                         ApplyRecords& records, const ApplyOptions& options) {
   ApplyOptions o = WithDefaults(options);
   std::vector<std::string> lines;
   if (!records.store) return lines;
@@ -38,21 +38,31 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
   std::vector<Open> open;
   for (const auto& e : entries) {
     json d = json::parse(e.detail, nullptr, false);
-    if (!d.is_object() || !d.contains("expect") || !d.contains("target") || !d["target"].is_string()) {
-      RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
+    if (!d.is_object() || !d.contains("expect") || !d.contains("target") ||
+        !d["target"].is_string()) {
+      RETURN_IF_ERROR(
+          records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
       continue;
     }
-    Open x{&e, d, d["target"].get<std::string>(), "", StartsWith(e.resource, std::string(kAppResourcePrefix)), false, Status::Ok()};
+    Open x{&e,
+           d,
+           d["target"].get<std::string>(),
+           "",
+           StartsWith(e.resource, std::string(kAppResourcePrefix)),
+           false,
+           Status::Ok()};
     const json& expect = x.detail["expect"];
     bool absent = expect.is_object() && expect.contains("absent");
     if (x.app) {
       auto it = live.apps.find(x.target);
-      x.took_effect = absent ? it == live.apps.end() : it != live.apps.end() && NormalizeApp(it->second.body) == expect;
+      x.took_effect = absent ? it == live.apps.end()
+                             : it != live.apps.end() && NormalizeApp(it->second.body) == expect;
     } else {
       auto it = live.kv.find(x.target);
       x.took_effect = absent ? it == live.kv.end()
                              : it != live.kv.end() && expect.is_object() &&
-                                   HmacSha256Hex(records.hmac_key, it->second.value) == expect.value("hmac", "");
+                                   HmacSha256Hex(records.hmac_key, it->second.value) ==
+                                       expect.value("hmac", "");
     }
     x.what = "run " + std::to_string(e.run_id) + " " + e.kind + " " + x.target;
     open.push_back(std::move(x));
@@ -68,7 +78,8 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
   EventReporter events(o.events, *o.clock);
   for (size_t off = 0; off < follow.size(); off += static_cast<size_t>(o.concurrency)) {
     std::vector<std::thread> threads;
-    for (size_t k = off; k < std::min(follow.size(), off + static_cast<size_t>(o.concurrency)); ++k) {
+    for (size_t k = off; k < std::min(follow.size(), off + static_cast<size_t>(o.concurrency));
+         ++k) {
       threads.emplace_back([&, x = follow[k]] {
         Follower follower{target, o, events, x->entry->action_id};
         x->waited = follower.Wait(false, x->target, "", o.clock->Now() + o.app_deadline);
@@ -80,20 +91,23 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
     const store::JournalEntry& e = *x.entry;
     if (!x.waited.ok()) {
       json failed = {{"error", "interrupted; then " + x.waited.message()}};
-      if (std::string d = ExpectDigest(x.detail); !d.empty()) failed["desired_digest"] = d;  // failed_deploys.h
+      if (std::string d = ExpectDigest(x.detail); !d.empty())
+        failed["desired_digest"] = d;  // failed_deploys.h
       RETURN_IF_ERROR(records.store->JournalFinish(e.id, "failed", SafeDump(failed)));
-      lines.push_back(x.what + ": was interrupted after it was written, and then: " + x.waited.message());
+      lines.push_back(x.what +
+                      ": was interrupted after it was written, and then: " + x.waited.message());
     } else if (x.took_effect) {
       const json& rec = x.detail.contains("record") ? x.detail["record"] : x.detail["expect"];
       if (!(x.detail.contains("restart") && x.detail["restart"] == true)) {  // a restart asked for
-        RETURN_IF_ERROR(
-            recorder.Applied(AppliedItem{x.app, x.target, StringField(x.detail, "env"), StringField(x.detail, "service"), rec}));
+        RETURN_IF_ERROR(recorder.Applied(AppliedItem{x.app, x.target, StringField(x.detail, "env"),
+                                                     StringField(x.detail, "service"), rec}));
       }
-      RETURN_IF_ERROR(records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
+      RETURN_IF_ERROR(
+          records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));
       lines.push_back(x.what + ": was interrupted after it took effect; recorded as applied");
     } else {
-      RETURN_IF_ERROR(
-          records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted before it took effect"}})));
+      RETURN_IF_ERROR(records.store->JournalFinish(
+          e.id, "failed", SafeDump(json{{"error", "interrupted before it took effect"}})));
       lines.push_back(x.what + ": was interrupted before it took effect; the plan redoes it");
     }
   }
@@ -102,8 +116,9 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
 
 }  // namespace
 
-Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
-                                                   ApplyRecords& records, const ApplyOptions& options) {
+Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live,
+                                                    ApplyTarget& target, ApplyRecords& records,
+                                                    const ApplyOptions& options) {
   // The journal's details are galley's own JSON; one edited by hand must not take apply down.
   try {
     return Recover(live, target, records, options);

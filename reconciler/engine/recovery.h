@@ -22,7 +22,8 @@ struct ApplyOptions;
 // still deploying is first followed until it is healthy, with `options`' deadline, events
 // and clock (at the deadline its deployment is cancelled and the entry fails). Returns one
 // line per entry.
-Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live, ApplyTarget& target,
-                                                   ApplyRecords& records, const ApplyOptions& options);
+Result<std::vector<std::string>> RecoverInterrupted(const model::LiveState& live,
+                                                    ApplyTarget& target, ApplyRecords& records,
+                                                    const ApplyOptions& options);
 
 }  // namespace galley::engine

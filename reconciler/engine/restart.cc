@@ -62,8 +62,9 @@ Result<Plan> MakeRestartPlan(const PlanInput& in, const std::string& service) {
       }
       const model::LiveApp& l = live->second;
       if (!Labelled(l.body, in.platform) && !in.applied_apps.count(d.id)) {
-        errors.push_back(d.id + " is not galley's (no " + std::string(kPlatformLabel) + "=" + in.platform +
-                         " label, no applied record); galley does not restart an app it does not own");
+        errors.push_back(
+            d.id + " is not galley's (no " + std::string(kPlatformLabel) + "=" + in.platform +
+            " label, no applied record); galley does not restart an app it does not own");
         continue;
       }
       Action a;

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "base/strings.h"
-
 #include "engine/view_text.h"
 
 namespace galley::engine {
@@ -26,14 +25,16 @@ bool IsTrue(const std::map<std::string, std::string>& env, const char* name) {
 
 }  // namespace
 
-store::RunOrigin RunOriginOf(const std::map<std::string, std::string>& env, const std::string& user_at_host) {
+store::RunOrigin RunOriginOf(const std::map<std::string, std::string>& env,
+                             const std::string& user_at_host) {
   store::RunOrigin o;
   if (IsTrue(env, "GITHUB_ACTIONS")) {
     o.ci = "github-actions";
     o.who = Get(env, "GITHUB_ACTOR");
     std::string server = Get(env, "GITHUB_SERVER_URL"), repo = Get(env, "GITHUB_REPOSITORY"),
                 run = Get(env, "GITHUB_RUN_ID");
-    if (!server.empty() && !repo.empty() && !run.empty()) o.ci_url = server + "/" + repo + "/actions/runs/" + run;
+    if (!server.empty() && !repo.empty() && !run.empty())
+      o.ci_url = server + "/" + repo + "/actions/runs/" + run;
     o.ci_commit = Get(env, "GITHUB_SHA");
   } else if (IsTrue(env, "GITLAB_CI")) {
     o.ci = "gitlab-ci";
@@ -58,7 +59,9 @@ std::string OriginText(const std::string& who, const std::string& ci) {
   return ci.empty() ? who : who + " (" + ci + ")";
 }
 
-std::string PlatformHistoryKey(const std::string& platform) { return "galley/" + platform + "/history"; }
+std::string PlatformHistoryKey(const std::string& platform) {
+  return "galley/" + platform + "/history";
+}
 
 json WithHistoryEntry(const json& doc, const json& entry, int keep) {
   const json id = entry.is_object() && entry.contains("id") ? entry["id"] : json();
@@ -94,7 +97,8 @@ Status PlatformHistory::Record(const json& entry) {
     } else if (current.status().code() != StatusCode::kNotFound) {
       return current.status();
     }
-    ASSIGN_OR_RETURN(bool written, consul_.PutKv(key_, SafeDump(WithHistoryEntry(doc, entry, keep_)), index));
+    ASSIGN_OR_RETURN(bool written,
+                     consul_.PutKv(key_, SafeDump(WithHistoryEntry(doc, entry, keep_)), index));
     if (written) return Status::Ok();
   }
   return Status::Conflict("consul: " + key_ + " kept changing while galley wrote its history");
@@ -109,7 +113,8 @@ Result<std::vector<json>> PlatformHistory::Read() {
   }
   json doc = json::parse(current->value, nullptr, false);
   if (!doc.is_object() || !doc.contains("applies") || !doc["applies"].is_array()) {
-    return Status::InvalidArgument("consul: " + key_ + " is not galley's apply history (malformed JSON)");
+    return Status::InvalidArgument("consul: " + key_ +
+                                   " is not galley's apply history (malformed JSON)");
   }
   for (const json& e : doc["applies"]) {
     if (e.is_object()) out.push_back(e);

@@ -29,7 +29,8 @@
 namespace galley::engine {
 
 // `user_at_host` is the fallback outside CI (and the host part of the record).
-store::RunOrigin RunOriginOf(const std::map<std::string, std::string>& env, const std::string& user_at_host);
+store::RunOrigin RunOriginOf(const std::map<std::string, std::string>& env,
+                             const std::string& user_at_host);
 
 // "octocat (github-actions)", or just who outside CI.
 std::string OriginText(const std::string& who, const std::string& ci);

@@ -174,8 +174,9 @@ StatusReport BuildStatus(const PlanInput& in, const Plan& plan) {
       row.state = SyncState::kPaused;
     } else if (!labelled) {
       row.state = SyncState::kUnmanaged;
-      row.details.push_back("the live app is not galley's (no " + std::string(kPlatformLabel) + "=" +
-                            in.platform + " label, no applied record); galley does not take it over");
+      row.details.push_back("the live app is not galley's (no " + std::string(kPlatformLabel) +
+                            "=" + in.platform +
+                            " label, no applied record); galley does not take it over");
     } else if (failed) {
       row.state = SyncState::kFailed;
     } else if (pending) {

@@ -103,8 +103,10 @@ std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan) {
       int w = 0;
       bool known = true;
       for (size_t d : steps[s].depends_on) {
-        if (wave[d] < 0) known = false;
-        else w = std::max(w, wave[d] + 1);
+        if (wave[d] < 0)
+          known = false;
+        else
+          w = std::max(w, wave[d] + 1);
       }
       if (known && wave[s] != w) {
         wave[s] = w;
@@ -116,9 +118,13 @@ std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan) {
     if (wave[s] < 0) continue;
     if (static_cast<size_t>(wave[s]) >= waves.size()) waves.resize(wave[s] + 1);
     std::string line = steps[s].name;
-    if (!steps[s].app) line += " (" + std::to_string(steps[s].actions.size()) + (steps[s].actions.size() == 1 ? " key)" : " keys)");
-    else if (plan.actions[steps[s].actions[0]].kind != ActionKind::kAppDelete) line += ", then wait until healthy";
-    else line += ", then wait until gone";
+    if (!steps[s].app)
+      line += " (" + std::to_string(steps[s].actions.size()) +
+              (steps[s].actions.size() == 1 ? " key)" : " keys)");
+    else if (plan.actions[steps[s].actions[0]].kind != ActionKind::kAppDelete)
+      line += ", then wait until healthy";
+    else
+      line += ", then wait until gone";
     waves[wave[s]].push_back(line);
   }
   return waves;

@@ -20,9 +20,9 @@ namespace galley::engine {
 // One unit of scheduling: an app action, or the KV actions of one service × environment
 // (puts or deletes) with the same dependencies.
 struct Step {
-  std::string name;              // "app-create /app/production/web", "kv-put production/web"
-  std::vector<size_t> actions;   // indexes into plan.actions
-  std::set<size_t> depends_on;   // step indexes
+  std::string name;             // "app-create /app/production/web", "kv-put production/web"
+  std::vector<size_t> actions;  // indexes into plan.actions
+  std::set<size_t> depends_on;  // step indexes
   std::vector<size_t> dependants;
   bool app = false;
 };

@@ -7,9 +7,12 @@ namespace galley::model {
 
 const char* ExposeName(Expose e) {
   switch (e) {
-    case Expose::kNone: return "none";
-    case Expose::kHttp: return "http";
-    case Expose::kTcp: return "tcp";
+    case Expose::kNone:
+      return "none";
+    case Expose::kHttp:
+      return "http";
+    case Expose::kTcp:
+      return "tcp";
   }
   return "none";
 }
@@ -20,9 +23,12 @@ const char* HaproxyRoleName(HaproxyRole r) {
 
 const char* DriftPolicyName(DriftPolicy p) {
   switch (p) {
-    case DriftPolicy::kRevert: return "revert";
-    case DriftPolicy::kReport: return "report";
-    case DriftPolicy::kIgnore: return "ignore";
+    case DriftPolicy::kRevert:
+      return "revert";
+    case DriftPolicy::kReport:
+      return "report";
+    case DriftPolicy::kIgnore:
+      return "ignore";
   }
   return "revert";
 }
@@ -31,7 +37,8 @@ const char* ResourceKindName(ResourceKind k) {
   return k == ResourceKind::kMarathonApp ? "marathon_app" : "consul_kv";
 }
 
-EffectivePolicy Policies::Resolve(ResourceKind kind, const std::string& env, const std::string& service) const {
+EffectivePolicy Policies::Resolve(ResourceKind kind, const std::string& env,
+                                  const std::string& service) const {
   // Most specific first; nullptr where a level does not apply or says nothing.
   const PolicyBlock* levels[4] = {nullptr, nullptr, nullptr, &platform};
   if (!service.empty()) {

@@ -130,7 +130,7 @@ struct Platform {
   std::vector<Environment> environments;  // in file order: the order of every rendering
   int haproxy_maxconn = 4096;
   std::vector<HaproxyInstance> haproxy;
-  std::vector<WellKnown> well_known;  // in file order
+  std::vector<WellKnown> well_known;         // in file order
   std::optional<int> docker_stop_timeout_s;  // the Mesos agent's --docker_stop_timeout
   PolicyBlock policy;  // the platform-wide `policy:`; see Policies for how levels combine
   // JSON pointers into every Marathon app whose live value may drift (e.g. "/instances"
@@ -175,7 +175,7 @@ struct ServiceEnvironment {
   std::optional<Resources> resources;  // replaces the service's resources here
   bool paused = false;
   PolicyBlock policy;  // environments.<env>.policy in the service file
-  SourcePos pos;  // of the environment's key in the service file
+  SourcePos pos;       // of the environment's key in the service file
   SourcePos tag_pos;
   SourcePos instances_pos;
 };
@@ -235,9 +235,11 @@ struct Policies {
   PolicyBlock platform;
   std::map<std::string, PolicyBlock> environments;  // platform environments.<env>.policy
   std::map<std::string, PolicyBlock> services;      // service → its `policy:`
-  std::map<std::pair<std::string, std::string>, PolicyBlock> service_environments;  // {service, env}
+  std::map<std::pair<std::string, std::string>, PolicyBlock>
+      service_environments;  // {service, env}
 
-  EffectivePolicy Resolve(ResourceKind kind, const std::string& env, const std::string& service) const;
+  EffectivePolicy Resolve(ResourceKind kind, const std::string& env,
+                          const std::string& service) const;
   bool operator==(const Policies&) const = default;
 };
 

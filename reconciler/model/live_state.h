@@ -17,15 +17,16 @@ struct LiveTask {
   std::string id;
   std::string host;
   std::vector<int> ports;
-  std::string state;   // "TASK_RUNNING", ...
-  std::string version; // the app version the task runs
+  std::string state;     // "TASK_RUNNING", ...
+  std::string version;   // the app version the task runs
   bool healthy = false;  // every health check result alive (false when it has none)
 };
 
 struct LiveApp {
-  std::string id;          // "/app/production/test-server"
-  nlohmann::json body;     // the app as GET returned it, minus tasks/deployments/counts/lastTaskFailure
-  std::string version;     // app "version": the token an update is planned against
+  std::string id;  // "/app/production/test-server"
+  nlohmann::json
+      body;  // the app as GET returned it, minus tasks/deployments/counts/lastTaskFailure
+  std::string version;                // app "version": the token an update is planned against
   std::string last_config_change_at;  // versionInfo.lastConfigChangeAt, when reported
   int instances = 0;
   int tasks_running = 0;
@@ -45,10 +46,10 @@ struct LiveKvEntry {
 
 // Everything one observation saw under the managed prefixes.
 struct LiveState {
-  std::map<std::string, LiveApp> apps;     // by id
-  std::map<std::string, LiveKvEntry> kv;   // by key
-  uint64_t kv_index = 0;                   // X-Consul-Index of the KV reads (the newest)
-  int requests = 0;                        // HTTP requests the observation took
+  std::map<std::string, LiveApp> apps;    // by id
+  std::map<std::string, LiveKvEntry> kv;  // by key
+  uint64_t kv_index = 0;                  // X-Consul-Index of the KV reads (the newest)
+  int requests = 0;                       // HTTP requests the observation took
 };
 
 }  // namespace galley::model

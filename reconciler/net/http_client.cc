@@ -100,8 +100,8 @@ std::optional<Result<std::vector<std::string>>> ResolveBy(
   };
   if (g_lookups_running.fetch_add(1) >= kMaxLookupsRunning) {
     g_lookups_running.fetch_sub(1);
-    return Result<std::vector<std::string>>(Status::Unavailable(
-        "too many name lookups still running (the resolver does not answer)"));
+    return Result<std::vector<std::string>>(
+        Status::Unavailable("too many name lookups still running (the resolver does not answer)"));
   }
   auto lookup = std::make_shared<Lookup>();
   try {
@@ -458,7 +458,8 @@ class BeastHttpClient : public HttpClient {
         }
       }
       std::string why = addresses->ok() ? "no address" : addresses->status().message();
-      if (endpoints.empty()) return Status::Unavailable(what + ": cannot resolve " + url.host + ": " + why);
+      if (endpoints.empty())
+        return Status::Unavailable(what + ": cannot resolve " + url.host + ": " + why);
     }
 
     if (use_tls) {

@@ -562,7 +562,9 @@ class BeastServer : public HttpServer {
   // 413: a body over max_body_bytes, whether its Content-Length says so up front (OnHeader)
   // or a chunked body grows past it while being read (ReadBody).
   void RefuseTooLarge(const ConnPtr& c) {
-    Refuse(c, 413, "request body too large (limit " + std::to_string(options_.max_body_bytes) + " bytes)\n");
+    Refuse(
+        c, 413,
+        "request body too large (limit " + std::to_string(options_.max_body_bytes) + " bytes)\n");
   }
 
   void Linger(tcp::socket socket, std::string answer) {

@@ -59,7 +59,8 @@ class HttpServer {
  public:
   virtual ~HttpServer() = default;
   // Starts listening; fails with kUnavailable when the address cannot be bound.
-  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options, HttpHandler handler);
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
+                                                   HttpHandler handler);
 
   virtual uint16_t port() const = 0;
   // Stops accepting, wakes streams (StreamWriter::Done()) and joins every thread. Idempotent.

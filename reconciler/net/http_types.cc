@@ -80,8 +80,8 @@ std::string PercentEncode(std::string_view s, bool keep_slash) {
   std::string out;
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '_' || c == '.' || c == '~' || (keep_slash && c == '/');
+    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/');
     if (unreserved) {
       out += ch;
     } else {
@@ -105,7 +105,8 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
       if (eq == std::string_view::npos) {
         out.emplace_back(DecodeQueryComponent(part), "");
       } else {
-        out.emplace_back(DecodeQueryComponent(part.substr(0, eq)), DecodeQueryComponent(part.substr(eq + 1)));
+        out.emplace_back(DecodeQueryComponent(part.substr(0, eq)),
+                         DecodeQueryComponent(part.substr(eq + 1)));
       }
     }
     start = amp + 1;
@@ -115,27 +116,48 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
 
 const char* ReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
   }
 }
 

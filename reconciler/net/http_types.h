@@ -56,7 +56,8 @@ struct HttpResponse {
   bool drop_connection = false;
 
   static HttpResponse Json(int status, std::string body);
-  static HttpResponse Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  static HttpResponse Text(int status, std::string body,
+                           std::string content_type = "text/plain; charset=utf-8");
 };
 
 // Percent-decodes `s` ('+' stays '+'; in a query use DecodeQueryComponent).

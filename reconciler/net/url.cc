@@ -25,17 +25,19 @@ Result<Url> Url::Parse(const std::string& text) {
   }
   size_t host_start = sep + 3;
   size_t path_start = text.find_first_of("/?", host_start);
-  std::string authority = text.substr(host_start, path_start == std::string::npos ? std::string::npos
-                                                                                   : path_start - host_start);
+  std::string authority = text.substr(
+      host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
   if (authority.find('@') != std::string::npos) {
-    return Status::InvalidArgument("credentials in URLs are not supported (use the environment): " + shown);
+    return Status::InvalidArgument("credentials in URLs are not supported (use the environment): " +
+                                   shown);
   }
   std::string port_text;
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
     if (close == std::string::npos) return Status::InvalidArgument("bad IPv6 address in " + shown);
     u.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port_text = authority.substr(close + 2);
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      port_text = authority.substr(close + 2);
   } else {
     size_t colon = authority.rfind(':');
     u.host = authority.substr(0, colon);
@@ -46,8 +48,9 @@ Result<Url> Url::Parse(const std::string& text) {
     if (port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
         std::stoi(port_text) < 1 || std::stoi(port_text) > 65535) {
       // A "port" cut from a password (an unencoded '/' in it) is not printed.
-      return Status::InvalidArgument((shown == text ? "bad port '" + port_text + "'" : std::string("bad port")) +
-                                     " in URL " + shown);
+      return Status::InvalidArgument(
+          (shown == text ? "bad port '" + port_text + "'" : std::string("bad port")) + " in URL " +
+          shown);
     }
     u.port = static_cast<uint16_t>(std::stoi(port_text));
   } else {

@@ -7,7 +7,8 @@
 
 namespace galley::render {
 
-std::vector<KvEntry> RenderServiceKv(const model::Service& s, const model::ServiceEnvironment& env) {
+std::vector<KvEntry> RenderServiceKv(const model::Service& s,
+                                     const model::ServiceEnvironment& env) {
   std::map<std::string, model::ConfigValue> merged = s.config;
   for (const auto& [k, v] : env.config) merged[k] = v;
   std::vector<KvEntry> out;
@@ -24,9 +25,12 @@ std::vector<KvEntry> RenderPlatformKv(const model::Platform& p) {
 
 std::string DisplayValue(const model::ConfigValue& v) {
   switch (v.source) {
-    case model::ConfigValue::Source::kLiteral: return v.text;
-    case model::ConfigValue::Source::kSecretEnv: return "(sensitive: from $" + v.text + ")";
-    case model::ConfigValue::Source::kSecretFile: return "(sensitive: from file " + v.text + ")";
+    case model::ConfigValue::Source::kLiteral:
+      return v.text;
+    case model::ConfigValue::Source::kSecretEnv:
+      return "(sensitive: from $" + v.text + ")";
+    case model::ConfigValue::Source::kSecretFile:
+      return "(sensitive: from file " + v.text + ")";
   }
   return "(sensitive)";
 }

@@ -12,8 +12,8 @@ namespace {
 std::string SafeName(const std::string& s) {
   std::string out;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == '.' || c == ':';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
     out += ok ? c : '_';
   }
   return out.empty() ? "_" : out;
@@ -29,7 +29,8 @@ struct ServicePort {
 std::vector<ServicePort> AllExposedPorts(const model::DesiredState& state) {
   std::vector<ServicePort> out;
   for (const auto& s : state.services) {
-    for (const auto& port : s.ExposedPorts()) out.push_back({&s, port, s.RegisteredName(port.container)});
+    for (const auto& port : s.ExposedPorts())
+      out.push_back({&s, port, s.RegisteredName(port.container)});
   }
   return out;
 }
@@ -40,7 +41,8 @@ void Banner(std::ostringstream& o, const std::string& title) {
   o << "\n##\n# " << title << "\n##\n";
 }
 
-void RenderGlobal(std::ostringstream& o, const model::Platform& p, const model::HaproxyInstance& in) {
+void RenderGlobal(std::ostringstream& o, const model::Platform& p,
+                  const model::HaproxyInstance& in) {
   o << "global\n";
   Line(o, "log /dev/log local0");
   Line(o, "log /dev/log local1 notice");
@@ -84,7 +86,8 @@ void RenderInternalFrontends(std::ostringstream& o, const model::DesiredState& s
     bool tcp = sp.port.expose == model::Expose::kTcp;
     for (const auto& env : state.platform.environments) {
       if (!sp.service->FindEnvironment(env.name)) continue;
-      o << "\nfrontend internal_" << (tcp ? "tcp" : "http") << "_in_" << env.name << ":" << sp.registered << "\n";
+      o << "\nfrontend internal_" << (tcp ? "tcp" : "http") << "_in_" << env.name << ":"
+        << sp.registered << "\n";
       if (tcp) {
         Line(o, "mode tcp");
         Line(o, "no option idle-close-on-response");  // an HTTP-mode option from defaults
@@ -123,7 +126,8 @@ void RenderExternalFrontend(std::ostringstream& o, const model::DesiredState& st
       for (const auto& h : s.external_hosts) {
         acls.push_back("acl " + acl + " hdr_dom(host) -i -m str " + env.host_prefix + h.name);
       }
-      uses.push_back("use_backend " + BackendName(env.name, s.RegisteredName(http->container)) + " if " + acl);
+      uses.push_back("use_backend " + BackendName(env.name, s.RegisteredName(http->container)) +
+                     " if " + acl);
     }
   }
   for (const auto& a : acls) Line(o, a);
@@ -146,16 +150,16 @@ void RenderWellKnown(std::ostringstream& o, const model::Platform& p) {
     }
     Line(o, "balance roundrobin");
     for (const auto& srv : w.servers) {
-      std::string line = "server " + SafeName(srv.host + "-" + std::to_string(srv.port)) + " " + srv.host + ":" +
-                         std::to_string(srv.port);
+      std::string line = "server " + SafeName(srv.host + "-" + std::to_string(srv.port)) + " " +
+                         srv.host + ":" + std::to_string(srv.port);
       if (!w.check_path.empty()) line += " check inter 10s";
       Line(o, line);
     }
   }
 }
 
-void RenderBackends(std::ostringstream& o, const model::DesiredState& state, const std::vector<ServicePort>& ports,
-                    const model::Instances& live) {
+void RenderBackends(std::ostringstream& o, const model::DesiredState& state,
+                    const std::vector<ServicePort>& ports, const model::Instances& live) {
   if (ports.empty()) return;
   Banner(o, "Service backends: one per exposed port and environment");
   for (const auto& sp : ports) {
@@ -174,8 +178,8 @@ void RenderBackends(std::ostringstream& o, const model::DesiredState& state, con
       }
       Line(o, "balance " + (s.balance.empty() ? std::string("roundrobin") : s.balance));
       for (const auto& srv : BackendServers(live, sp.registered, env.name)) {
-        Line(o, "server " + srv.name + " " + srv.address + ":" + std::to_string(srv.port) + " check inter " +
-                    std::to_string(inter) + "s fall 1 rise 1");
+        Line(o, "server " + srv.name + " " + srv.address + ":" + std::to_string(srv.port) +
+                    " check inter " + std::to_string(inter) + "s fall 1 rise 1");
       }
     }
   }
@@ -187,8 +191,8 @@ std::string BackendName(const std::string& env, const std::string& registered) {
   return "cluster_" + env + ":" + registered;
 }
 
-std::vector<HaproxyServer> BackendServers(const model::Instances& instances, const std::string& registered,
-                                          const std::string& env) {
+std::vector<HaproxyServer> BackendServers(const model::Instances& instances,
+                                          const std::string& registered, const std::string& env) {
   std::vector<HaproxyServer> out;
   auto it = instances.find(registered);
   if (it == instances.end()) return out;
@@ -202,10 +206,11 @@ std::vector<HaproxyServer> BackendServers(const model::Instances& instances, con
     if (inst.address.empty() || inst.port <= 0 || inst.port > 65535) continue;
     // The address goes into the config verbatim: only host names and IP addresses (a stray
     // space or newline would inject directives).
-    bool safe = inst.address.size() <= 253 && std::all_of(inst.address.begin(), inst.address.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-             c == ':';
-    });
+    bool safe = inst.address.size() <= 253 &&
+                std::all_of(inst.address.begin(), inst.address.end(), [](char c) {
+                  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':';
+                });
     if (!safe) continue;
     rows.push_back({inst.node, inst.address, inst.port});
   }
@@ -237,12 +242,14 @@ model::HaproxyInstance InstanceForRole(const model::Platform& p, model::HaproxyR
   return in;
 }
 
-std::string RenderHaproxyConfig(const model::DesiredState& state, const model::HaproxyInstance& instance,
+std::string RenderHaproxyConfig(const model::DesiredState& state,
+                                const model::HaproxyInstance& instance,
                                 const model::Instances& live) {
   std::ostringstream o;
-  o << "# Generated by galley for platform " << state.platform.name << ", haproxy instance " << instance.name
-    << " (" << model::HaproxyRoleName(instance.role) << " role).\n"
-    << "# Do not edit: galley rewrites this file. Source: the platform's desired-state repository.\n\n";
+  o << "# Generated by galley for platform " << state.platform.name << ", haproxy instance "
+    << instance.name << " (" << model::HaproxyRoleName(instance.role) << " role).\n"
+    << "# Do not edit: galley rewrites this file. Source: the platform's desired-state "
+       "repository.\n\n";
   RenderGlobal(o, state.platform, instance);
   RenderDefaults(o);
   auto ports = AllExposedPorts(state);

@@ -27,12 +27,13 @@ std::string BackendName(const std::string& env, const std::string& registered);
 
 // The servers of a registered service in one environment: instances carrying the
 // environment's tag, sorted by (node, address, port), names made HAProxy-safe and unique.
-std::vector<HaproxyServer> BackendServers(const model::Instances& instances, const std::string& registered,
-                                          const std::string& env);
+std::vector<HaproxyServer> BackendServers(const model::Instances& instances,
+                                          const std::string& registered, const std::string& env);
 
 // The whole configuration file for `instance`.
-std::string RenderHaproxyConfig(const model::DesiredState& state, const model::HaproxyInstance& instance,
-                                 const model::Instances& live);
+std::string RenderHaproxyConfig(const model::DesiredState& state,
+                                const model::HaproxyInstance& instance,
+                                const model::Instances& live);
 
 // The platform's first instance with this role, or a default one (no socket) when none is
 // declared.

@@ -13,7 +13,8 @@ std::string KvPrefix(const std::string& env, const std::string& service) {
   return std::string(model::kAppRoot) + "/" + env + "/" + service;
 }
 
-std::string ImageReference(const model::Platform& p, const model::Service& s, const std::string& tag) {
+std::string ImageReference(const model::Platform& p, const model::Service& s,
+                           const std::string& tag) {
   const std::string& registry = s.registry.empty() ? p.registry : s.registry;
   std::string ref = registry.empty() ? s.image : registry + "/" + s.image;
   return ref + ":" + tag;
@@ -65,8 +66,8 @@ nlohmann::ordered_json RenderMarathonApp(const model::Platform& p, const model::
     app["healthChecks"] = json::array({hc});
   }
   if (s.upgrade) {
-    app["upgradeStrategy"] =
-        json{{"minimumHealthCapacity", s.upgrade->min_health}, {"maximumOverCapacity", s.upgrade->max_over}};
+    app["upgradeStrategy"] = json{{"minimumHealthCapacity", s.upgrade->min_health},
+                                  {"maximumOverCapacity", s.upgrade->max_over}};
   }
   if (s.kill_grace_s) app["taskKillGracePeriodSeconds"] = *s.kill_grace_s;
   return app;

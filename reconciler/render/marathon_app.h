@@ -20,7 +20,8 @@ std::string MarathonAppId(const std::string& env, const std::string& service);
 // "app/<env>/<service>": the Consul KV prefix the wrapper exports.
 std::string KvPrefix(const std::string& env, const std::string& service);
 // "<registry>/<image>:<tag>"
-std::string ImageReference(const model::Platform& p, const model::Service& s, const std::string& tag);
+std::string ImageReference(const model::Platform& p, const model::Service& s,
+                           const std::string& tag);
 // "production,internal-listen-http-3000,balance-leastconn,..."
 std::string ServiceTags(const model::Service& s, const std::string& env);
 

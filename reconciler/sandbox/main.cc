@@ -8,9 +8,6 @@
 // Both APIs answer (GET /ping, GET /v1/status/leader) once the ready file is written.
 // SIGTERM/SIGINT: save state, stop the servers and every task, exit 0; a second signal
 // exits at once (status 1, state not saved).
-#include <signal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +18,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <unistd.h>
 
 #include "base/file_io.h"
 #include "net/http_server.h"
@@ -35,20 +34,27 @@ constexpr char kUsage[] =
     "usage: galley-sandbox [options]\n"
     "  --marathon-port P          Marathon API port on the listen address (default 8080; 0 = any)\n"
     "  --consul-port Q            Consul API port (default 8500; 0 = any)\n"
-    "  --address A                listen address (default 127.0.0.1; loopback only is recommended)\n"
-    "  --tasks simulated|process  run tasks as simulated entries (default) or real local processes\n"
-    "  --health-delay MS          simulated tasks turn healthy after MS milliseconds (default 1000)\n"
+    "  --address A                listen address (default 127.0.0.1; loopback only is "
+    "recommended)\n"
+    "  --tasks simulated|process  run tasks as simulated entries (default) or real local "
+    "processes\n"
+    "  --health-delay MS          simulated tasks turn healthy after MS milliseconds (default "
+    "1000)\n"
     "  --state FILE               keep apps, KV, sessions and registrations across restarts\n"
-    "  --ready-file FILE          write {\"marathon_port\":P,\"consul_port\":Q,\"pid\":N} once serving\n"
+    "  --ready-file FILE          write {\"marathon_port\":P,\"consul_port\":Q,\"pid\":N} once "
+    "serving\n"
     "  --image-map 'IMAGE=CMD'    process runner: what a Docker image runs (IMAGE may end in '*')\n"
     "  --exec-alias NAME=PROGRAM  process runner: replace every argument equal to NAME\n"
-    "  --host-alias NAME=ADDRESS  process runner: replace NAME in arguments and environment values\n"
+    "  --host-alias NAME=ADDRESS  process runner: replace NAME in arguments and environment "
+    "values\n"
     "  --log-dir DIR              process runner: task output goes to DIR/<task id>.log\n"
     "  --consul-acl-token TOKEN   require this token (X-Consul-Token or ?token=) on Consul calls\n"
-    "  --consul-session-ttl-min S smallest session TTL Consul accepts, in seconds (default 10; tests use 1)\n"
+    "  --consul-session-ttl-min S smallest session TTL Consul accepts, in seconds (default 10; "
+    "tests use 1)\n"
     "  --marathon-credentials U:P require HTTP basic auth on Marathon calls\n"
     "  --max-running-deployments N  Marathon's cap on concurrent deployments (default 100)\n"
-    "  --max-tasks N              the emulated cluster's size in tasks; more instances wait for room\n"
+    "  --max-tasks N              the emulated cluster's size in tasks; more instances wait for "
+    "room\n"
     "                             (default 20000 simulated, 256 process)\n"
     "  --max-connections N        open connections per API (default 512; beyond: idle ones are\n"
     "                             closed, else 503)\n";
@@ -84,25 +90,44 @@ int Run(int argc, char** argv) {
     const std::string& v = args[++i];
     std::pair<std::string, std::string> kv;
     try {
-      if (a == "--marathon-port") marathon_port = std::stoi(v);
-      else if (a == "--consul-port") consul_port = std::stoi(v);
-      else if (a == "--address") address = v;
-      else if (a == "--tasks") tasks = v;
-      else if (a == "--health-delay") sopts.health_delay = std::chrono::milliseconds(std::stoi(v));
-      else if (a == "--state") state_file = v;
-      else if (a == "--ready-file") ready_file = v;
-      else if (a == "--allow-remote-exec") allow_remote_exec = v == "yes";
-      else if (a == "--log-dir") popts.log_dir = v;
-      else if (a == "--consul-acl-token") copts.acl_master_token = v;
-      else if (a == "--consul-session-ttl-min") copts.session_ttl_min = std::chrono::milliseconds(1000LL * std::stoi(v));
-      else if (a == "--marathon-credentials") mopts.http_credentials = v;
-      else if (a == "--max-running-deployments") mopts.max_running_deployments = std::stoi(v);
-      else if (a == "--max-tasks") max_tasks = std::stoi(v);
-      else if (a == "--max-connections") max_connections = std::stoi(v);
-      else if ((a == "--image-map" || a == "--exec-alias" || a == "--host-alias") && SplitPair(v, &kv)) {
-        if (a == "--image-map") popts.image_map.push_back(kv);
-        else if (a == "--exec-alias") popts.exec_alias[kv.first] = kv.second;
-        else popts.host_alias[kv.first] = kv.second;
+      if (a == "--marathon-port")
+        marathon_port = std::stoi(v);
+      else if (a == "--consul-port")
+        consul_port = std::stoi(v);
+      else if (a == "--address")
+        address = v;
+      else if (a == "--tasks")
+        tasks = v;
+      else if (a == "--health-delay")
+        sopts.health_delay = std::chrono::milliseconds(std::stoi(v));
+      else if (a == "--state")
+        state_file = v;
+      else if (a == "--ready-file")
+        ready_file = v;
+      else if (a == "--allow-remote-exec")
+        allow_remote_exec = v == "yes";
+      else if (a == "--log-dir")
+        popts.log_dir = v;
+      else if (a == "--consul-acl-token")
+        copts.acl_master_token = v;
+      else if (a == "--consul-session-ttl-min")
+        copts.session_ttl_min = std::chrono::milliseconds(1000LL * std::stoi(v));
+      else if (a == "--marathon-credentials")
+        mopts.http_credentials = v;
+      else if (a == "--max-running-deployments")
+        mopts.max_running_deployments = std::stoi(v);
+      else if (a == "--max-tasks")
+        max_tasks = std::stoi(v);
+      else if (a == "--max-connections")
+        max_connections = std::stoi(v);
+      else if ((a == "--image-map" || a == "--exec-alias" || a == "--host-alias") &&
+               SplitPair(v, &kv)) {
+        if (a == "--image-map")
+          popts.image_map.push_back(kv);
+        else if (a == "--exec-alias")
+          popts.exec_alias[kv.first] = kv.second;
+        else
+          popts.host_alias[kv.first] = kv.second;
       } else {
         std::cerr << "galley-sandbox: bad option " << a << " " << v << "\n" << kUsage;
         return 1;
@@ -115,9 +140,10 @@ int Run(int argc, char** argv) {
   // The process runner executes whatever apps are POSTed: only on loopback, unless asked.
   bool loopback = address.rfind("127.", 0) == 0 || address == "::1" || address == "localhost";
   if (tasks == "process" && !loopback && !allow_remote_exec) {
-    std::cerr << "galley-sandbox: --tasks process on " << address
-              << " would let anyone who reaches it run programs here; use a loopback address, or add "
-                 "--allow-remote-exec yes if this network is yours alone\n";
+    std::cerr
+        << "galley-sandbox: --tasks process on " << address
+        << " would let anyone who reaches it run programs here; use a loopback address, or add "
+           "--allow-remote-exec yes if this network is yours alone\n";
     return 1;
   }
   if (tasks != "simulated" && tasks != "process") {
@@ -162,7 +188,8 @@ int Run(int argc, char** argv) {
   auto unavailable = net::HttpResponse::Json(503, R"({"message":"starting"})");
   auto mserver = net::HttpServer::Start(mso, [&](const net::HttpRequest& r) {
     Emulator* e = m_ptr.load();
-    return e ? marathon_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); }) : unavailable;
+    return e ? marathon_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); })
+             : unavailable;
   });
   if (!mserver.ok()) {
     std::cerr << "galley-sandbox: marathon: " << mserver.status().message() << "\n";
@@ -170,7 +197,8 @@ int Run(int argc, char** argv) {
   }
   auto cserver = net::HttpServer::Start(cso, [&](const net::HttpRequest& r) {
     Emulator* e = c_ptr.load();
-    return e ? consul_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); }) : unavailable;
+    return e ? consul_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); })
+             : unavailable;
   });
   if (!cserver.ok()) {
     std::cerr << "galley-sandbox: consul: " << cserver.status().message() << "\n";
@@ -178,8 +206,9 @@ int Run(int argc, char** argv) {
   }
   mopts.http_port = (*mserver)->port();
   copts.http_port = (*cserver)->port();
-  marathon_emu = marathon::NewMarathonEmulator(
-      mopts, tasks == "process" ? marathon::NewProcessRunner(popts) : marathon::NewSimulatedRunner(sopts));
+  marathon_emu = marathon::NewMarathonEmulator(mopts, tasks == "process"
+                                                          ? marathon::NewProcessRunner(popts)
+                                                          : marathon::NewSimulatedRunner(sopts));
   consul_emu = consul::NewConsulEmulator(copts);
 
   if (!state_file.empty()) {
@@ -211,7 +240,8 @@ int Run(int argc, char** argv) {
   };
 
   if (!ready_file.empty()) {
-    nlohmann::json ready = {{"marathon_port", mopts.http_port}, {"consul_port", copts.http_port},
+    nlohmann::json ready = {{"marathon_port", mopts.http_port},
+                            {"consul_port", copts.http_port},
                             {"pid", static_cast<int>(::getpid())}};
     Status s = WriteFileAtomic(ready_file, ready.dump() + "\n");
     if (!s.ok()) {
@@ -219,8 +249,9 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
-  std::cout << "galley-sandbox: marathon on http://" << address << ":" << mopts.http_port << ", consul on http://"
-            << address << ":" << copts.http_port << " (" << tasks << " tasks)" << std::endl;
+  std::cout << "galley-sandbox: marathon on http://" << address << ":" << mopts.http_port
+            << ", consul on http://" << address << ":" << copts.http_port << " (" << tasks
+            << " tasks)" << std::endl;
 
   uint64_t saved_m = marathon_emu->ChangeCounter(), saved_c = consul_emu->ChangeCounter();
   while (!g_stop.load()) {

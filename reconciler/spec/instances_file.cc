@@ -15,8 +15,8 @@ constexpr size_t kMaxInstancesBytes = 64u << 20;
 
 }  // namespace
 
-std::optional<model::Instances> ParseInstances(const std::string& display_name, const std::string& text,
-                                               Diagnostics& diags) {
+std::optional<model::Instances> ParseInstances(const std::string& display_name,
+                                               const std::string& text, Diagnostics& diags) {
   using json = nlohmann::json;
   diags.AddSource(display_name, std::make_shared<const std::string>(text));
   SourcePos file_pos{display_name, 0, 0};
@@ -26,12 +26,14 @@ std::optional<model::Instances> ParseInstances(const std::string& display_name, 
   } catch (const json::parse_error& e) {
     std::string msg = e.what();
     size_t colon = msg.rfind(": ");
-    diags.Error(PosAtOffset(display_name, text, e.byte > 0 ? e.byte - 1 : 0), "invalid JSON" + (colon == std::string::npos ? "" : msg.substr(colon)),
+    diags.Error(PosAtOffset(display_name, text, e.byte > 0 ? e.byte - 1 : 0),
+                "invalid JSON" + (colon == std::string::npos ? "" : msg.substr(colon)),
                 "the JSON that Consul's /v1/health/service/<name> returns, keyed by service name");
     return std::nullopt;
   }
   if (!doc.is_object()) {
-    diags.Error(file_pos, "instances file must be a JSON object, got " + std::string(doc.type_name()),
+    diags.Error(file_pos,
+                "instances file must be a JSON object, got " + std::string(doc.type_name()),
                 "{\"<service>\": [<entries of /v1/health/service/<service>?passing>]}");
     return std::nullopt;
   }
@@ -39,7 +41,8 @@ std::optional<model::Instances> ParseInstances(const std::string& display_name, 
   bool ok = true;
   for (const auto& [name, entries] : doc.items()) {
     if (!entries.is_array()) {
-      diags.Error(file_pos, "/" + name + " must be an array, got " + std::string(entries.type_name()),
+      diags.Error(file_pos,
+                  "/" + name + " must be an array, got " + std::string(entries.type_name()),
                   "the array /v1/health/service/" + name + " returns");
       ok = false;
       continue;
@@ -51,7 +54,8 @@ std::optional<model::Instances> ParseInstances(const std::string& display_name, 
       const json* node = e.is_object() && e.contains("Node") ? &e["Node"] : nullptr;
       const json* svc = e.is_object() && e.contains("Service") ? &e["Service"] : nullptr;
       if (!node || !node->is_object() || !svc || !svc->is_object()) {
-        diags.Error(file_pos, where + " lacks the Node and Service objects", "a Consul health entry");
+        diags.Error(file_pos, where + " lacks the Node and Service objects",
+                    "a Consul health entry");
         ok = false;
         continue;
       }
@@ -63,7 +67,8 @@ std::optional<model::Instances> ParseInstances(const std::string& display_name, 
       inst.address = str(*svc, "Address");
       if (inst.address.empty()) inst.address = str(*node, "Address");
       if (!svc->contains("Port") || !(*svc)["Port"].is_number_integer()) {
-        diags.Error(file_pos, where + "/Service/Port is missing or not an integer", "an integer port");
+        diags.Error(file_pos, where + "/Service/Port is missing or not an integer",
+                    "an integer port");
         ok = false;
         continue;
       }

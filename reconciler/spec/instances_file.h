@@ -13,8 +13,8 @@
 
 namespace galley::spec {
 
-std::optional<model::Instances> ParseInstances(const std::string& display_name, const std::string& text,
-                                               Diagnostics& diags);
+std::optional<model::Instances> ParseInstances(const std::string& display_name,
+                                               const std::string& text, Diagnostics& diags);
 std::optional<model::Instances> LoadInstancesFile(const std::string& path, Diagnostics& diags);
 
 }  // namespace galley::spec

@@ -24,7 +24,8 @@ std::string Display(const fs::path& dir, const fs::path& rel) {
 // Whether `rel` (a path inside the repository `dir`, whose canonical form is `top`) resolves
 // to something inside it; otherwise reports it (a symbolic link that leaves the repository is
 // never followed: its target's content must not reach an error message).
-bool StaysInside(const fs::path& dir, const fs::path& top, const fs::path& rel, Diagnostics& diags) {
+bool StaysInside(const fs::path& dir, const fs::path& top, const fs::path& rel,
+                 Diagnostics& diags) {
   std::error_code ec;
   fs::path real = fs::weakly_canonical(dir / rel, ec);
   if (ec || top.empty()) return true;  // reading it reports what is wrong
@@ -111,7 +112,7 @@ LoadResult LoadRepository(const std::string& dir_arg) {
     Diagnostics diags;
   };
   size_t workers = std::max<size_t>(1, std::min<size_t>({std::thread::hardware_concurrency(), 8,
-                                                          files.size() / kFilesPerWorker + 1}));
+                                                         files.size() / kFilesPerWorker + 1}));
   std::vector<Chunk> chunks(workers);
   auto work = [&](size_t w) {
     for (size_t i = w; i < files.size(); i += workers) {

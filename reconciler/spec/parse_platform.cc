@@ -20,7 +20,8 @@ void ParseEnvironments(Reader& r, const Field& f, model::Platform& p) {
       p.environments.push_back(env);
       continue;
     }
-    auto fields = r.Map(e, "environment " + Quote(e.key), {"port_prefix", "host_prefix", "paused", "policy"}, {});
+    auto fields = r.Map(e, "environment " + Quote(e.key),
+                        {"port_prefix", "host_prefix", "paused", "policy"}, {});
     if (fields) {
       for (const auto& k : *fields) {
         if (k.key == "port_prefix") {
@@ -56,8 +57,8 @@ void ParseHaproxy(Reader& r, const Field& f, model::Platform& p) {
       if (!items) continue;
       for (const auto& item : *items) {
         Field inf = r.AsField(item);
-        auto in = r.Map(inf, "a haproxy instance", {"name", "role", "config", "socket", "tls_certificate"},
-                        {"name", "role"});
+        auto in = r.Map(inf, "a haproxy instance",
+                        {"name", "role", "config", "socket", "tls_certificate"}, {"name", "role"});
         if (!in) continue;
         model::HaproxyInstance h;
         h.pos = item.pos;
@@ -66,7 +67,8 @@ void ParseHaproxy(Reader& r, const Field& f, model::Platform& p) {
             if (auto s = r.NonEmptyString(g)) h.name = *s;
           } else if (g.key == "role") {
             if (auto s = r.Enum(g, {"internal", "external"})) {
-              h.role = *s == "internal" ? model::HaproxyRole::kInternal : model::HaproxyRole::kExternal;
+              h.role =
+                  *s == "internal" ? model::HaproxyRole::kInternal : model::HaproxyRole::kExternal;
             }
           } else if (g.key == "config") {
             if (auto s = r.String(g, "an absolute path")) h.config_path = *s;
@@ -86,8 +88,8 @@ void ParseWellKnown(Reader& r, const Field& f, model::Platform& p) {
   auto entries = r.OpenMap(f, "well_known");
   if (!entries) return;
   for (const auto& e : *entries) {
-    auto fields = r.Map(e, "well-known service " + Quote(e.key), {"listen", "servers", "check", "timeout"},
-                        {"listen", "servers"});
+    auto fields = r.Map(e, "well-known service " + Quote(e.key),
+                        {"listen", "servers", "check", "timeout"}, {"listen", "servers"});
     if (!fields) continue;
     model::WellKnown w;
     w.name = e.key;
@@ -106,11 +108,13 @@ void ParseWellKnown(Reader& r, const Field& f, model::Platform& p) {
           size_t colon = s->rfind(':');
           int port = 0;
           if (colon != std::string::npos && colon > 0 && colon + 1 < s->size() &&
-              s->find_first_not_of("0123456789", colon + 1) == std::string::npos && s->size() - colon <= 6) {
+              s->find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+              s->size() - colon <= 6) {
             port = std::stoi(s->substr(colon + 1));
           }
           if (port < 1 || port > 65535) {
-            r.Error(item.pos, item.path + " is " + Quote(*s), "host:port with a port from 1 to 65535");
+            r.Error(item.pos, item.path + " is " + Quote(*s),
+                    "host:port with a port from 1 to 65535");
             continue;
           }
           w.servers.push_back({s->substr(0, colon), port});
@@ -135,15 +139,18 @@ void ParseWellKnown(Reader& r, const Field& f, model::Platform& p) {
 // platform_applies}, every key optional (defaults in model::HistoryRetention).
 void ParseHistory(Reader& r, const Field& f, model::HistoryRetention& h) {
   auto fields = r.Map(f, "history",
-                      {"applies", "plans", "drift_checks", "observation_runs", "observation_max_age",
-                       "platform_applies"},
+                      {"applies", "plans", "drift_checks", "observation_runs",
+                       "observation_max_age", "platform_applies"},
                       {});
   if (!fields) return;
   for (const auto& k : *fields) {
     if (k.key == "observation_max_age") {
       if (auto d = r.DurationSeconds(k)) {
-        if (*d < 1) r.Error(k.value_pos, "history.observation_max_age must be positive", "a duration such as 168h");
-        else h.observation_max_age_s = *d;
+        if (*d < 1)
+          r.Error(k.value_pos, "history.observation_max_age must be positive",
+                  "a duration such as 168h");
+        else
+          h.observation_max_age_s = *d;
       }
       continue;
     }
@@ -152,11 +159,16 @@ void ParseHistory(Reader& r, const Field& f, model::HistoryRetention& h) {
     auto v = r.Int(k, 1, max);
     if (!v) continue;
     int n = static_cast<int>(*v);
-    if (k.key == "applies") h.applies = n;
-    else if (k.key == "plans") h.plans = n;
-    else if (k.key == "drift_checks") h.drift_checks = n;
-    else if (k.key == "observation_runs") h.observation_runs = n;
-    else h.platform_applies = n;
+    if (k.key == "applies")
+      h.applies = n;
+    else if (k.key == "plans")
+      h.plans = n;
+    else if (k.key == "drift_checks")
+      h.drift_checks = n;
+    else if (k.key == "observation_runs")
+      h.observation_runs = n;
+    else
+      h.platform_applies = n;
   }
 }
 
@@ -164,10 +176,11 @@ void ParseHistory(Reader& r, const Field& f, model::HistoryRetention& h) {
 
 std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostics& diags) {
   Reader r(doc, diags);
-  auto fields = r.Map(r.Root(), "the platform file",
-                      {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments",
-                       "haproxy", "well_known", "mesos", "policy", "ignore", "history"},
-                      {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments"});
+  auto fields =
+      r.Map(r.Root(), "the platform file",
+            {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments",
+             "haproxy", "well_known", "mesos", "policy", "ignore", "history"},
+            {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments"});
   if (!fields) return std::nullopt;
   model::Platform p;
   p.file = doc.file;
@@ -231,8 +244,10 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
         if (auto l = r.StringList(k, "ignore.marathon_app")) {
           for (size_t i = 0; i < l->size(); ++i) {
             if (!IsIgnorablePointer((*l)[i])) {
-              r.Error(k.value_pos, "ignore.marathon_app[" + std::to_string(i) + "] is " + Quote((*l)[i]),
-                      "a JSON pointer into a Marathon app such as /instances or /labels/team, not /id");
+              r.Error(
+                  k.value_pos,
+                  "ignore.marathon_app[" + std::to_string(i) + "] is " + Quote((*l)[i]),
+                  "a JSON pointer into a Marathon app such as /instances or /labels/team, not /id");
             }
           }
           p.ignore_app_fields = *l;

@@ -88,7 +88,10 @@ void ParsePorts(Reader& r, const Field& f, model::Service& s) {
       } else if (k.key == "expose") {
         auto e = r.Enum(k, {"http", "tcp", "none"});
         ok = ok && e;
-        if (e) p.expose = *e == "http" ? model::Expose::kHttp : *e == "tcp" ? model::Expose::kTcp : model::Expose::kNone;
+        if (e)
+          p.expose = *e == "http"  ? model::Expose::kHttp
+                     : *e == "tcp" ? model::Expose::kTcp
+                                   : model::Expose::kNone;
       }
     }
     if (ok) s.ports.push_back(p);
@@ -120,8 +123,9 @@ void ParseEnvironment(Reader& r, const Field& e, model::Service& s) {
   model::ServiceEnvironment env;
   env.name = e.key;
   env.pos = e.key_pos;
-  auto m = r.Map(e, "environment " + Quote(e.key), {"tag", "instances", "config", "resources", "paused", "policy"},
-                 {"tag", "instances"});
+  auto m =
+      r.Map(e, "environment " + Quote(e.key),
+            {"tag", "instances", "config", "resources", "paused", "policy"}, {"tag", "instances"});
   if (!m) return;
   for (const auto& k : *m) {
     if (k.key == "tag") {
@@ -163,10 +167,11 @@ bool IsIgnorablePointer(const std::string& p) {
 std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics& diags) {
   Reader r(doc, diags);
   static const std::vector<std::string> kKeys = {
-      "name",   "image",   "registry", "command",        "resources", "ports",      "health",
-      "upgrade", "balance", "tags",     "external_hosts", "config",    "kill_grace", "paused",
-      "environments", "ignore", "policy"};
-  auto fields = r.Map(r.Root(), "a service file", kKeys, {"name", "image", "resources", "environments"});
+      "name",       "image",   "registry",     "command", "resources",      "ports",
+      "health",     "upgrade", "balance",      "tags",    "external_hosts", "config",
+      "kill_grace", "paused",  "environments", "ignore",  "policy"};
+  auto fields =
+      r.Map(r.Root(), "a service file", kKeys, {"name", "image", "resources", "environments"});
   if (!fields) return std::nullopt;
   model::Service s;
   s.file = doc.file;
@@ -210,7 +215,8 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
       auto items = r.List(f, "external_hosts");
       if (!items) continue;
       for (const auto& item : *items) {
-        if (auto v = r.String(r.AsField(item), "a host name")) s.external_hosts.push_back({*v, item.pos});
+        if (auto v = r.String(r.AsField(item), "a host name"))
+          s.external_hosts.push_back({*v, item.pos});
       }
     } else if (f.key == "config") {
       ParseConfig(r, f, s.config);
@@ -229,7 +235,8 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
         if (!v) continue;
         if (!IsIgnorablePointer(*v)) {
           r.Error(item.pos, item.path + " is " + Quote(*v),
-                  "a JSON pointer into the service's Marathon app such as /instances or /labels/team, not /id");
+                  "a JSON pointer into the service's Marathon app such as /instances or "
+                  "/labels/team, not /id");
           continue;
         }
         s.ignore.push_back(*v);

@@ -26,11 +26,16 @@ std::string ShortScalar(const std::string& s) {
 
 std::string Reader::Describe(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing (null)";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Scalar: return ShortScalar(n.Scalar());
-    case YAML::NodeType::Undefined: return "nothing";
+    case YAML::NodeType::Null:
+      return "nothing (null)";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Scalar:
+      return ShortScalar(n.Scalar());
+    case YAML::NodeType::Undefined:
+      return "nothing";
   }
   return "something else";
 }
@@ -51,8 +56,9 @@ bool Reader::Charge(const SourcePos& pos) {
   if (--budget_ >= 0) return true;
   if (!budget_reported_) {
     budget_reported_ = true;
-    Error(pos, "document is too large to check (more than " + std::to_string(kNodeBudget) +
-                   " nodes, counting each use of an alias)",
+    Error(pos,
+          "document is too large to check (more than " + std::to_string(kNodeBudget) +
+              " nodes, counting each use of an alias)",
           "a service or platform definition, not a YAML alias expansion");
   }
   return false;
@@ -102,7 +108,9 @@ std::optional<std::vector<Field>> Reader::OpenMap(const Field& f, std::string_vi
       // none of its content is quoted.
       Error(SourcePos{doc_.file, 0, 0},
             std::string(what) + " must be a mapping, got " +
-                (f.value.IsSequence() ? "a list" : f.value.IsScalar() ? "text" : "nothing"),
+                (f.value.IsSequence() ? "a list"
+                 : f.value.IsScalar() ? "text"
+                                      : "nothing"),
             "a mapping of keys to values");
       return std::nullopt;
     }
@@ -155,7 +163,8 @@ std::optional<std::vector<Item>> Reader::List(const Field& f, std::string_view w
 std::optional<std::string> Reader::String(const Field& f, std::string_view expected) {
   if (!Charge(f.value_pos)) return std::nullopt;
   if (!f.value.IsScalar()) {
-    Error(f.value_pos, f.path + " must be a string, got " + Describe(f.value), std::string(expected));
+    Error(f.value_pos, f.path + " must be a string, got " + Describe(f.value),
+          std::string(expected));
     return std::nullopt;
   }
   return f.value.Scalar();
@@ -174,8 +183,9 @@ std::optional<long long> Reader::Int(const Field& f, long long min, long long ma
   if (!Charge(f.value_pos)) return std::nullopt;
   std::string range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
   if (!IsPlainScalar(f.value)) {
-    Error(f.value_pos, f.path + " must be an integer, got " + Describe(f.value) +
-                           (f.value.IsScalar() ? " (quoted)" : ""),
+    Error(f.value_pos,
+          f.path + " must be an integer, got " + Describe(f.value) +
+              (f.value.IsScalar() ? " (quoted)" : ""),
           range);
     return std::nullopt;
   }
@@ -247,13 +257,15 @@ std::optional<int> Reader::DurationSeconds(const Field& f) {
   auto parsed = ParseDuration(s);
   if (!parsed.ok()) {
     bool subsecond = false;  // "500ms", "10us": a Go duration in a unit galley does not take
-    for (const char* unit : {"ms", "us", "ns", "\xC2\xB5s", "\xCE\xBCs"}) subsecond |= s.find(unit) != std::string::npos;
+    for (const char* unit : {"ms", "us", "ns", "\xC2\xB5s", "\xCE\xBCs"})
+      subsecond |= s.find(unit) != std::string::npos;
     if (subsecond && ParseGoDuration(s).ok()) {
       Error(f.value_pos, f.path + " is " + Quote(s) + ": Marathon counts whole seconds", expected);
       return std::nullopt;
     }
     std::string hint;
-    if (!s.empty() && IsPlainScalar(f.value) && s.find_first_not_of("0123456789") == std::string::npos) {
+    if (!s.empty() && IsPlainScalar(f.value) &&
+        s.find_first_not_of("0123456789") == std::string::npos) {
       hint = "did you mean " + Quote(s + "s") + "?";
     }
     Error(f.value_pos, f.path + " must be a duration, got " + Describe(f.value), expected, hint);
@@ -320,7 +332,8 @@ std::optional<model::PolicyBlock> Reader::Policy(const Field& f) {
     if (k.key == "marathon_app" || k.key == "consul_kv") {
       auto sub = Map(k, k.path, {"drift", "prune"}, {});
       if (!sub) continue;
-      for (const auto& g : *sub) setting(g, k.key == "marathon_app" ? block.marathon_app : block.consul_kv);
+      for (const auto& g : *sub)
+        setting(g, k.key == "marathon_app" ? block.marathon_app : block.consul_kv);
     } else {
       setting(k, block.all);
     }

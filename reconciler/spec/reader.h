@@ -70,12 +70,16 @@ class Reader {
   // nullopt when `f` is not a mapping.
   std::optional<model::PolicyBlock> Policy(const Field& f);
 
-  Field AsField(const Item& item) const { return Field{"", item.value, item.pos, item.pos, item.path}; }
+  Field AsField(const Item& item) const {
+    return Field{"", item.value, item.pos, item.pos, item.path};
+  }
 
-  void Error(const SourcePos& pos, std::string what, std::string expected = {}, std::string hint = {}) {
+  void Error(const SourcePos& pos, std::string what, std::string expected = {},
+             std::string hint = {}) {
     diags_.Error(pos, std::move(what), std::move(expected), std::move(hint));
   }
-  void Warning(const SourcePos& pos, std::string what, std::string expected = {}, std::string hint = {}) {
+  void Warning(const SourcePos& pos, std::string what, std::string expected = {},
+               std::string hint = {}) {
     diags_.Warning(pos, std::move(what), std::move(expected), std::move(hint));
   }
 

@@ -19,7 +19,8 @@ inline constexpr int kDrainAllowanceS = 5;       // time for in-flight requests 
 inline constexpr int kDefaultCheckIntervalS = 10;
 
 // `repo_dir` is used to refuse secret files inside the repository; empty skips that rule.
-void CheckSemantics(const model::DesiredState& state, const std::string& repo_dir, Diagnostics& diags);
+void CheckSemantics(const model::DesiredState& state, const std::string& repo_dir,
+                    Diagnostics& diags);
 
 // Shared predicates, also used by tests and by `render` argument checks.
 bool IsMarathonIdSegment(const std::string& s);

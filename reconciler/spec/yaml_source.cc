@@ -15,13 +15,14 @@ namespace {
 // Checks the raw bytes before yaml-cpp sees them; returns false when parsing must not start.
 bool CheckRawText(const std::string& file, const std::string& text, Diagnostics& diags) {
   if (text.find('\0') != std::string::npos) {
-    diags.Error(PosAtOffset(file, text, text.find('\0')), "file contains a NUL byte: this is binary data",
-                "a UTF-8 YAML text file");
+    diags.Error(PosAtOffset(file, text, text.find('\0')),
+                "file contains a NUL byte: this is binary data", "a UTF-8 YAML text file");
     return false;
   }
   size_t bad = FindInvalidUtf8(text);
   if (bad != std::string_view::npos) {
-    diags.Error(PosAtOffset(file, text, bad), "invalid UTF-8 byte sequence", "a UTF-8 YAML text file");
+    diags.Error(PosAtOffset(file, text, bad), "invalid UTF-8 byte sequence",
+                "a UTF-8 YAML text file");
     return false;
   }
   // YAML forbids tabs in indentation; yaml-cpp's own message for them is obscure.
@@ -69,8 +70,8 @@ std::optional<YamlDocument> ParseYaml(const std::string& display_name, std::stri
   try {
     docs = YAML::LoadAll(t);
   } catch (const YAML::DeepRecursion& e) {
-    diags.Error(MarkPos(display_name, e.mark), "nesting is too deep (more than " +
-                                                   std::to_string(e.depth()) + " levels)",
+    diags.Error(MarkPos(display_name, e.mark),
+                "nesting is too deep (more than " + std::to_string(e.depth()) + " levels)",
                 "at most " + std::to_string(kMaxDepth) + " levels");
     return std::nullopt;
   } catch (const YAML::Exception& e) {

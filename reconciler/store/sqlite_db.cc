@@ -122,7 +122,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, in
                                                      Mode mode) {
   sqlite3* raw = nullptr;
   // NOMUTEX: the store serialises every use of the connection with its own mutex.
-  int flags = mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  int flags =
+      mode == Mode::kReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
   std::string name = path;
   if (mode == Mode::kImmutable) {
     // A URI: the path percent-encoded but for unreserved characters and '/'.

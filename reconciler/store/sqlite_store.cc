@@ -99,11 +99,12 @@ class SqliteStore final : public StateStore {
     int64_t id = 0;
     RunOwner owner = internal::CurrentProcess();
     Status st = Write("BeginRun", Sync::kNormal, [&]() -> Status {
-      ASSIGN_OR_RETURN(Statement s,
-                       conn_->Prepare("INSERT INTO runs (kind, \"trigger\", \"commit\", who, "
-                                      "started_at, owner_pid, owner_boot, owner_start, ci, ci_url, "
-                                      "ci_commit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                                      "BeginRun"));
+      ASSIGN_OR_RETURN(
+          Statement s,
+          conn_->Prepare("INSERT INTO runs (kind, \"trigger\", \"commit\", who, "
+                         "started_at, owner_pid, owner_boot, owner_start, ci, ci_url, "
+                         "ci_commit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         "BeginRun"));
       s.BindText(1, kind)
           .BindText(2, trigger)
           .BindText(3, commit)
@@ -145,12 +146,14 @@ class SqliteStore final : public StateStore {
   }
 
   Status Prune(const Retention& retention) override {
-    for (int keep : {retention.applies, retention.plans, retention.drift_checks, retention.observation_runs}) {
+    for (int keep :
+         {retention.applies, retention.plans, retention.drift_checks, retention.observation_runs}) {
       if (keep < 1) return Invalid("Prune", "every retention count must be at least 1");
     }
     Status st = Write("Prune", Sync::kNormal, [&]() -> Status {
-      const std::pair<const char*, int> kinds[] = {
-          {"apply", retention.applies}, {"plan", retention.plans}, {"drift", retention.drift_checks}};
+      const std::pair<const char*, int> kinds[] = {{"apply", retention.applies},
+                                                   {"plan", retention.plans},
+                                                   {"drift", retention.drift_checks}};
       for (const auto& [kind, keep] : kinds) {
         ASSIGN_OR_RETURN(Statement count,
                          conn_->Prepare("SELECT count(*) FROM runs WHERE kind = ?1", "Prune"));
@@ -166,7 +169,8 @@ class SqliteStore final : public StateStore {
               Statement q,
               conn_->Prepare(
                   "SELECT id FROM runs r WHERE kind = ?1 AND finished_at IS NOT NULL "
-                  "AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.run_id = r.id AND j.state = 'started') "
+                  "AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.run_id = r.id AND j.state = "
+                  "'started') "
                   "ORDER BY CASE "
                   "  WHEN kind IN ('plan', 'drift') AND outcome = 'ok' THEN 0 "
                   "  WHEN kind = 'apply' AND outcome = 'not-confirmed' THEN 0 "
@@ -190,11 +194,12 @@ class SqliteStore final : public StateStore {
       std::string cutoff = FormatTimestamp(clock_() - retention.observation_max_age);
       std::vector<int64_t> stale;
       {
-        ASSIGN_OR_RETURN(Statement q,
-                         conn_->Prepare("SELECT o.run_id, r.started_at FROM "
-                                        "(SELECT DISTINCT run_id FROM observations) o "
-                                        "LEFT JOIN runs r ON r.id = o.run_id ORDER BY o.run_id DESC",
-                                        "Prune"));
+        ASSIGN_OR_RETURN(
+            Statement q,
+            conn_->Prepare("SELECT o.run_id, r.started_at FROM "
+                           "(SELECT DISTINCT run_id FROM observations) o "
+                           "LEFT JOIN runs r ON r.id = o.run_id ORDER BY o.run_id DESC",
+                           "Prune"));
         int n = 0;
         while (true) {
           ASSIGN_OR_RETURN(bool more, q.Step());
@@ -249,19 +254,22 @@ class SqliteStore final : public StateStore {
     if (limit <= 0) return Invalid("RecentRuns", "limit must be positive");
     std::vector<Run> runs;
     // A file of schema 1 (read-only, not migrated) has no origin columns.
-    const char* sql = schema_ >= 2 ? "SELECT id, kind, \"trigger\", \"commit\", who, started_at, finished_at, "
-                                     "outcome, summary, owner_pid, owner_boot, owner_start, ci, ci_url, ci_commit "
-                                     "FROM runs ORDER BY id DESC LIMIT ?1"
-                                   : "SELECT id, kind, \"trigger\", \"commit\", who, started_at, finished_at, "
-                                     "outcome, summary, owner_pid, owner_boot, owner_start, '', '', '' "
-                                     "FROM runs ORDER BY id DESC LIMIT ?1";
+    const char* sql =
+        schema_ >= 2
+            ? "SELECT id, kind, \"trigger\", \"commit\", who, started_at, finished_at, "
+              "outcome, summary, owner_pid, owner_boot, owner_start, ci, ci_url, ci_commit "
+              "FROM runs ORDER BY id DESC LIMIT ?1"
+            : "SELECT id, kind, \"trigger\", \"commit\", who, started_at, finished_at, "
+              "outcome, summary, owner_pid, owner_boot, owner_start, '', '', '' "
+              "FROM runs ORDER BY id DESC LIMIT ?1";
     Status st = Read("RecentRuns", [&]() -> Status {
       ASSIGN_OR_RETURN(Statement q, conn_->Prepare(sql, "RecentRuns"));
       q.BindInt(1, limit);
       while (true) {
         ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) return Status::Ok();
-        Run r{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6), q.Text(7), q.Text(8)};
+        Run r{q.Int(0),  q.Text(1), q.Text(2), q.Text(3), q.Text(4),
+              q.Text(5), q.Text(6), q.Text(7), q.Text(8)};
         r.ci = q.Text(12);
         r.ci_url = q.Text(13);
         r.ci_commit = q.Text(14);
@@ -439,8 +447,10 @@ class SqliteStore final : public StateStore {
   Result<std::optional<std::string>> PlanApplied(const std::string& digest) override {
     std::optional<std::string> applied;
     Status st = Read("PlanApplied", [&]() -> Status {
-      ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT applied_run_id, applied_at FROM plans WHERE digest = ?1",
-                                                   "PlanApplied"));
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare("SELECT applied_run_id, applied_at FROM plans WHERE digest = ?1",
+                         "PlanApplied"));
       q.BindText(1, digest);
       ASSIGN_OR_RETURN(bool found, q.Step());
       if (found && !q.IsNull(0)) applied = "run " + std::to_string(q.Int(0)) + " at " + q.Text(1);
@@ -515,7 +525,8 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::vector<JournalEntry>> UnfinishedJournal() override {
-    return ReadJournal("UnfinishedJournal", "WHERE j.state = 'started' AND r.outcome = 'interrupted'", 0);
+    return ReadJournal("UnfinishedJournal",
+                       "WHERE j.state = 'started' AND r.outcome = 'interrupted'", 0);
   }
 
   // One pass over the journal from the newest entry back, stopping once every resource has
@@ -526,17 +537,18 @@ class SqliteStore final : public StateStore {
     if (resources.empty()) return out;
     std::set<ResourceKey> wanted(resources.begin(), resources.end());
     Status st = Read("LatestFinishedJournal", [&]() -> Status {
-      ASSIGN_OR_RETURN(Statement q,
-                       conn_->Prepare("SELECT id, run_id, action_id, resource, kind, state, detail, started_at, "
-                                      "finished_at FROM journal WHERE state IN ('succeeded', 'failed') "
-                                      "ORDER BY id DESC",
-                                      "LatestFinishedJournal"));
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare("SELECT id, run_id, action_id, resource, kind, state, detail, started_at, "
+                         "finished_at FROM journal WHERE state IN ('succeeded', 'failed') "
+                         "ORDER BY id DESC",
+                         "LatestFinishedJournal"));
       while (out.size() < wanted.size()) {
         ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) break;
         std::string resource = q.Text(3);
         if (!wanted.count(resource) || out.count(resource)) continue;
-        out[resource] = JournalEntry{q.Int(0), q.Int(1), q.Text(2), resource,   q.Text(4),
+        out[resource] = JournalEntry{q.Int(0),  q.Int(1),  q.Text(2), resource, q.Text(4),
                                      q.Text(5), q.Text(6), q.Text(7), q.Text(8)};
       }
       return Status::Ok();
@@ -546,14 +558,17 @@ class SqliteStore final : public StateStore {
   }
 
   // Journal rows matching `where` (which may use ?1 = `arg`), in the order they were written.
-  Result<std::vector<JournalEntry>> ReadJournal(const char* what, const std::string& where, int64_t arg) {
+  Result<std::vector<JournalEntry>> ReadJournal(const char* what, const std::string& where,
+                                                int64_t arg) {
     std::vector<JournalEntry> out;
     Status st = Read(what, [&]() -> Status {
-      ASSIGN_OR_RETURN(Statement q,
-                       conn_->Prepare("SELECT j.id, j.run_id, j.action_id, j.resource, j.kind, j.state, j.detail, "
-                                      "j.started_at, j.finished_at FROM journal j JOIN runs r ON r.id = j.run_id " +
-                                          where + " ORDER BY j.id",
-                                      what));
+      ASSIGN_OR_RETURN(
+          Statement q,
+          conn_->Prepare(
+              "SELECT j.id, j.run_id, j.action_id, j.resource, j.kind, j.state, j.detail, "
+              "j.started_at, j.finished_at FROM journal j JOIN runs r ON r.id = j.run_id " +
+                  where + " ORDER BY j.id",
+              what));
       if (where.find("?1") != std::string::npos) q.BindInt(1, arg);
       while (true) {
         ASSIGN_OR_RETURN(bool row, q.Step());
@@ -898,12 +913,14 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
   }
   using Mode = Connection::Mode;
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
-                   Connection::Open(path, options.busy_timeout_ms, read_only ? Mode::kReadOnly : Mode::kReadWrite));
+                   Connection::Open(path, options.busy_timeout_ms,
+                                    read_only ? Mode::kReadOnly : Mode::kReadWrite));
 
   // The first read: fails with "not an SQLite database" for any other file.
   Result<int64_t> first = PragmaInt(*conn, "PRAGMA user_version");
-  if (read_only && !first.ok() && (first.status().code() == StatusCode::kPermissionDenied ||
-                                   first.status().code() == StatusCode::kUnavailable)) {
+  if (read_only && !first.ok() &&
+      (first.status().code() == StatusCode::kPermissionDenied ||
+       first.status().code() == StatusCode::kUnavailable)) {
     // A WAL file this user cannot write, without a -shm file it may create (someone else's
     // store): read it as immutable.
     ASSIGN_OR_RETURN(conn, Connection::Open(path, options.busy_timeout_ms, Mode::kImmutable));
@@ -939,7 +956,8 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
     return Status::PermissionDenied("state file " + path + " is read-only for this user");
   }
   // A new file gives pages freed by Prune back to the file system (must precede any table).
-  if (version == 0 && !memory) RETURN_IF_ERROR(conn->Run("PRAGMA auto_vacuum = INCREMENTAL", "open"));
+  if (version == 0 && !memory)
+    RETURN_IF_ERROR(conn->Run("PRAGMA auto_vacuum = INCREMENTAL", "open"));
   if (!memory) {
     ASSIGN_OR_RETURN(Statement q, conn->Prepare("PRAGMA journal_mode = WAL", "open"));
     ASSIGN_OR_RETURN(bool row, q.Step());
@@ -960,9 +978,8 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
   if (fk_on != 1)
     return Status::Internal("state store " + path + ": this SQLite cannot enforce foreign keys");
 
-  return std::unique_ptr<StateStore>(new SqliteStore(std::move(conn), memory, std::move(clock),
-                                                     static_cast<int64_t>(known),
-                                                     options.retention));
+  return std::unique_ptr<StateStore>(new SqliteStore(
+      std::move(conn), memory, std::move(clock), static_cast<int64_t>(known), options.retention));
 }
 
 std::string DefaultStatePath(const std::map<std::string, std::string>& env) {

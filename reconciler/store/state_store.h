@@ -21,7 +21,8 @@
 
 namespace galley::store {
 
-// A resource key: "marathon-app:/app/production/test-server", "consul-kv:app/production/test-server/LOG_LEVEL".
+// A resource key: "marathon-app:/app/production/test-server",
+// "consul-kv:app/production/test-server/LOG_LEVEL".
 using ResourceKey = std::string;
 
 // Who started a run and from where: in CI the CI system's actor, run URL and commit; else
@@ -35,16 +36,16 @@ struct RunOrigin {
 
 struct Run {
   int64_t id = 0;
-  std::string kind;     // "plan", "apply", "drift"
-  std::string trigger;  // "cli", "webhook", "timer"
-  std::string commit;   // Git commit planned/applied, empty when unknown
-  std::string who;      // the CI actor, else user@host
+  std::string kind;                     // "plan", "apply", "drift"
+  std::string trigger;                  // "cli", "webhook", "timer"
+  std::string commit;                   // Git commit planned/applied, empty when unknown
+  std::string who;                      // the CI actor, else user@host
   std::string started_at, finished_at;  // ISO-8601 UTC; finished_at empty while running
   // "", "ok", "changes", "failed", "partial", "interrupted", "not-confirmed". RecentRuns
   // reports an unfinished run whose process is gone as "interrupted" (finished_at stays
   // empty) without writing, so a read-only store shows crashed runs too.
   std::string outcome;
-  std::string summary;  // JSON text
+  std::string summary;                // JSON text
   std::string ci, ci_url, ci_commit;  // RunOrigin; empty in runs recorded before schema 2
 };
 
@@ -87,9 +88,9 @@ struct JournalEntry {
   int64_t run_id = 0;
   std::string action_id;  // the plan's action id
   ResourceKey resource;
-  std::string kind;        // "create", "update", "scale", "restart", "delete", "kv-put", "kv-delete"
-  std::string state;       // "started", "succeeded", "failed", "skipped"
-  std::string detail;      // JSON text
+  std::string kind;    // "create", "update", "scale", "restart", "delete", "kv-put", "kv-delete"
+  std::string state;   // "started", "succeeded", "failed", "skipped"
+  std::string detail;  // JSON text
   std::string started_at, finished_at;
 };
 
@@ -104,15 +105,16 @@ class StateStore {
  public:
   virtual ~StateStore() = default;
 
-  virtual Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger, const std::string& commit,
-                                   const RunOrigin& origin) = 0;
-  Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger, const std::string& commit,
-                           const std::string& who) {
+  virtual Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger,
+                                   const std::string& commit, const RunOrigin& origin) = 0;
+  Result<int64_t> BeginRun(const std::string& kind, const std::string& trigger,
+                           const std::string& commit, const std::string& who) {
     return BeginRun(kind, trigger, commit, RunOrigin{.who = who});
   }
   // Finishes a run; with StoreOptions::retention set, then prunes (Prune; a pruning
   // failure is not the run's and is ignored).
-  virtual Status FinishRun(int64_t run_id, const std::string& outcome, const std::string& summary_json) = 0;
+  virtual Status FinishRun(int64_t run_id, const std::string& outcome,
+                           const std::string& summary_json) = 0;
   // Deletes what `retention` does not keep, in one transaction, and gives the freed pages
   // back to the file system when the file has incremental auto-vacuum (new files do).
   virtual Status Prune(const Retention& retention) = 0;
@@ -123,14 +125,16 @@ class StateStore {
   virtual Result<std::vector<Run>> RecentRuns(int limit) = 0;
 
   // All observations of one run, in one transaction.
-  virtual Status RecordObservations(int64_t run_id, const std::vector<Observation>& observations) = 0;
+  virtual Status RecordObservations(int64_t run_id,
+                                    const std::vector<Observation>& observations) = 0;
   // The newest observation of each resource.
   virtual Result<std::map<ResourceKey, Observation>> LatestObservations() = 0;
 
   virtual Result<std::map<ResourceKey, Applied>> LastApplied() = 0;
   virtual Status SetApplied(const std::vector<Applied>& records) = 0;
 
-  virtual Result<int64_t> SavePlan(int64_t run_id, const std::string& plan_json, const std::string& digest) = 0;
+  virtual Result<int64_t> SavePlan(int64_t run_id, const std::string& plan_json,
+                                   const std::string& digest) = 0;
   // Marks a saved plan applied; kConflict when it already was (a plan applies once).
   virtual Status MarkPlanApplied(const std::string& digest, int64_t apply_run_id) = 0;
   // "run 12 at 2026-..." when the saved plan was applied; nullopt when it was not (or is
@@ -138,7 +142,8 @@ class StateStore {
   virtual Result<std::optional<std::string>> PlanApplied(const std::string& digest) = 0;
 
   virtual Result<int64_t> JournalStart(const JournalEntry& entry) = 0;
-  virtual Status JournalFinish(int64_t entry_id, const std::string& state, const std::string& detail_json) = 0;
+  virtual Status JournalFinish(int64_t entry_id, const std::string& state,
+                               const std::string& detail_json) = 0;
   virtual Result<std::vector<JournalEntry>> Journal(int64_t run_id) = 0;
   // Entries still "started" in runs that ended interrupted (a crash, or a stop that left
   // deployments under way), oldest first: what the next apply settles.
@@ -155,7 +160,8 @@ class StateStore {
   virtual Result<std::vector<Drift>> OpenDrift() = 0;
 
   // A lease on `name` for `holder` until now + ttl; false when another live holder has it.
-  virtual Result<bool> AcquireLease(const std::string& name, const std::string& holder, int ttl_seconds) = 0;
+  virtual Result<bool> AcquireLease(const std::string& name, const std::string& holder,
+                                    int ttl_seconds) = 0;
   virtual Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
   virtual Result<std::optional<std::string>> LeaseHolder(const std::string& name) = 0;
 
@@ -184,7 +190,8 @@ struct StoreOptions {
   // When set, every FinishRun prunes the store to it.
   std::optional<Retention> retention;
 };
-Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path, const StoreOptions& options);
+Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
+                                                    const StoreOptions& options);
 
 // Timestamps in the store are base/time_text.h's FormatTimestamp: ISO-8601 UTC with
 // milliseconds, "2026-11-27T12:00:00.123Z" (sorts and compares as text). Callers passing

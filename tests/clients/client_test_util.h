@@ -41,9 +41,11 @@ inline Json SampleJson(const std::string& name) { return Json::parse(Sample(name
 
 // A small command app for the Marathon emulator, with an HTTP health check when asked.
 inline Json SleepApp(const std::string& id, int instances, bool health = false) {
-  Json a = {{"id", id}, {"cmd", "sleep 1000"}, {"instances", instances}, {"cpus", 0.01}, {"mem", 8}};
+  Json a = {
+      {"id", id}, {"cmd", "sleep 1000"}, {"instances", instances}, {"cpus", 0.01}, {"mem", 8}};
   if (health) {
-    a["healthChecks"] = Json::array({{{"path", "/health"}, {"gracePeriodSeconds", 0}, {"intervalSeconds", 1}}});
+    a["healthChecks"] =
+        Json::array({{{"path", "/health"}, {"gracePeriodSeconds", 0}, {"intervalSeconds", 1}}});
   }
   return a;
 }
@@ -100,7 +102,6 @@ inline uint16_t ClosedPort() {
 using galley::testing::Eventually;
 
 using galley::testing::EmulatorServer;
-
 
 inline std::unique_ptr<EmulatorServer> StartMarathon(
     sandbox::marathon::MarathonOptions options = {}) {

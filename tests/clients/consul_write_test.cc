@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "base/base64.h"
-#include "client_test_util.h"
 #include "base/strings.h"
+#include "client_test_util.h"
 #include "clients/consul_client.h"
 #include "clients/http_support.h"
 #include "net/retrying_http_client.h"

@@ -274,7 +274,8 @@ TEST(Endpoints, CredentialsInUrlsAreNeverPrinted) {
   auto yaml = Resolve({}, {}, PlatformWith({"http://u:s3cret-pw@m:8080"}));
   ASSERT_FALSE(yaml.ok());
   EXPECT_EQ(yaml.status().message(),
-            "/repo/galley.yaml: marathon.urls: 'http://***@m:8080' is not a valid URL (credentials in URLs are not "
+            "/repo/galley.yaml: marathon.urls: 'http://***@m:8080' is not a valid URL (credentials "
+            "in URLs are not "
             "supported (use the environment): http://***@m:8080)");
 }
 

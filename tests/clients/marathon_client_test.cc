@@ -242,7 +242,8 @@ TEST_F(MarathonClientTest, GatewayErrorsFailOverOtherHttpErrorsAreFinal) {
   server_->Faults({{"fail_next", 2}, {"fail_status", 503}});
   auto both = client->ListApps({"/"});
   EXPECT_EQ(both.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(both.status().message().find("503 Service Unavailable"), std::string::npos) << both.status().message();
+  EXPECT_NE(both.status().message().find("503 Service Unavailable"), std::string::npos)
+      << both.status().message();
   // 500 (or 4xx) is an answer about the request: final, no failover.
   int before = client->requests();
   server_->Faults({{"fail_next", 1}, {"fail_status", 500}});

@@ -4,9 +4,9 @@
 // ten minutes keep a deployment running), cancel with rollback, old versions, failover of
 // idempotent writes, a POST never repeated once it may have reached a server, the
 // too-many-deployments limit, and Marathon's error bodies; a few answer shapes from a fake.
-#include <gtest/gtest.h>
-
 #include <set>
+
+#include <gtest/gtest.h>
 
 #include "client_test_util.h"
 #include "clients/marathon_client.h"
@@ -241,7 +241,8 @@ TEST_F(MarathonWriteTest, RestartReplacesTheTasksAndKeepsTheDefinition) {
 
   ASSERT_TRUE(Eventually([&] {
     auto a = client_->GetApp("/app/production/web");
-    if (!a.ok() || !a->deployment_ids.empty() || a->tasks_running != 2 || a->tasks.size() != 2) return false;
+    if (!a.ok() || !a->deployment_ids.empty() || a->tasks_running != 2 || a->tasks.size() != 2)
+      return false;
     for (const auto& t : a->tasks) {
       if (old_tasks.count(t.id)) return false;
     }
@@ -255,7 +256,8 @@ TEST_F(MarathonWriteTest, RestartReplacesTheTasksAndKeepsTheDefinition) {
   EXPECT_EQ(after->body["cmd"], before->body["cmd"]);
 
   ASSERT_TRUE(client_->RestartApp("/app/production/web", true).ok());
-  EXPECT_EQ(recording_.last().url, server_->base() + "/v2/apps/app/production/web/restart?force=true");
+  EXPECT_EQ(recording_.last().url,
+            server_->base() + "/v2/apps/app/production/web/restart?force=true");
   auto missing = client_->RestartApp("/app/production/nope", false);
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "marathon: app '/app/production/nope' does not exist");

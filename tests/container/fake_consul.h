@@ -42,7 +42,9 @@ inline std::string Base64(const std::string& in) {
 class FakeConsul {
  public:
   FakeConsul() {
-    server_ = std::move(net::HttpServer::Start({}, [this](const net::HttpRequest& r) { return Handle(r); })).value();
+    server_ = std::move(net::HttpServer::Start({}, [this](const net::HttpRequest& r) {
+                return Handle(r);
+              })).value();
   }
   ~FakeConsul() {
     {
@@ -76,7 +78,8 @@ class FakeConsul {
  private:
   net::HttpResponse Handle(const net::HttpRequest& r) {
     std::unique_lock<std::mutex> lock(mu_);
-    if (r.path.rfind("/v1/kv/", 0) != 0 || !r.HasQuery("recurse")) return net::HttpResponse::Text(400, "bad\n");
+    if (r.path.rfind("/v1/kv/", 0) != 0 || !r.HasQuery("recurse"))
+      return net::HttpResponse::Text(400, "bad\n");
     if (auto index = r.Query("index"); index && std::stoull(*index) > 0) {
       ++blocking_;
       uint64_t seen = std::stoull(*index);
@@ -89,10 +92,15 @@ class FakeConsul {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [k, v] : kv_) {
       if (k.rfind(prefix, 0) == 0) {
-        out.push_back({{"Key", k}, {"Value", Base64(v)}, {"Flags", 0}, {"CreateIndex", 1}, {"ModifyIndex", index_}});
+        out.push_back({{"Key", k},
+                       {"Value", Base64(v)},
+                       {"Flags", 0},
+                       {"CreateIndex", 1},
+                       {"ModifyIndex", index_}});
       }
     }
-    auto resp = out.empty() ? net::HttpResponse::Text(404, "") : net::HttpResponse::Json(200, out.dump());
+    auto resp =
+        out.empty() ? net::HttpResponse::Text(404, "") : net::HttpResponse::Json(200, out.dump());
     resp.headers["X-Consul-Index"] = std::to_string(index_);
     return resp;
   }

@@ -8,10 +8,9 @@
 // dockerhost:C app/... node /app/server.js` through the runner's exec/host aliases, where a
 // KV change makes the wrappers (--watch) restart the app through the emulator. And a task
 // that fails its real health check is killed by the emulator and replaced.
-#include <gtest/gtest.h>
-
 #include <cmath>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "container/child.h"
@@ -36,7 +35,8 @@ class Sandbox {
     options.last_host_port = options.first_host_port + 49;
     runner_options.log_dir = logs_.dir();
     emulator_ = NewMarathonEmulator(options, NewProcessRunner(runner_options));
-    auto server = net::HttpServer::Start({}, [this](const net::HttpRequest& r) { return emulator_->Handle(r); });
+    auto server = net::HttpServer::Start(
+        {}, [this](const net::HttpRequest& r) { return emulator_->Handle(r); });
     EXPECT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(server).value();
     client_ = net::NewHttpClient();
@@ -47,7 +47,8 @@ class Sandbox {
   }
 
   // Sends a request; returns {status, parsed body (null when not JSON)}.
-  std::pair<int, Json> Call(const std::string& method, const std::string& target, const Json& body = nullptr) {
+  std::pair<int, Json> Call(const std::string& method, const std::string& target,
+                            const Json& body = nullptr) {
     net::ClientRequest req;
     req.method = method;
     req.url = "http://127.0.0.1:" + std::to_string(server_->port()) + target;
@@ -62,7 +63,9 @@ class Sandbox {
   }
 
   uint16_t port() const { return server_->port(); }
-  std::string Log(const std::string& task_id) { return galley::testing::ReadText(logs_.Path(task_id + ".log")); }
+  std::string Log(const std::string& task_id) {
+    return galley::testing::ReadText(logs_.Path(task_id + ".log"));
+  }
 
  private:
   galley::testing::TempRepo logs_;
@@ -118,22 +121,23 @@ TEST(ProcessRollingUpdateTest, HealthyTasksNeverDropBelowMinimumHealthCapacity) 
   const double min_health = 0.5;
   // timeoutSeconds 5: a loaded 2-core machine (ASan, parallel builds) can stall a check past
   // 1 s, and one failed check makes a task unhealthy (Marathon's rule).
-  Json app = {{"id", id},
-              {"instances", instances},
-              {"args", {kServer, "/app/server.js"}},
-              {"cpus", 0.01},
-              {"mem", 16},
-              {"portDefinitions", Json::array({{{"port", 0}}})},
-              {"env", {{"CONFIG_VERSION", "1"}}},
-              {"healthChecks", Json::array({{{"protocol", "HTTP"},
-                                             {"path", "/healthcheck"},
-                                             {"portIndex", 0},
-                                             {"gracePeriodSeconds", 1},
-                                             {"intervalSeconds", 1},
-                                             {"timeoutSeconds", 5},
-                                             {"maxConsecutiveFailures", 3}}})},
-              {"upgradeStrategy", {{"minimumHealthCapacity", min_health}, {"maximumOverCapacity", 0}}},
-              {"taskKillGracePeriodSeconds", 1}};
+  Json app = {
+      {"id", id},
+      {"instances", instances},
+      {"args", {kServer, "/app/server.js"}},
+      {"cpus", 0.01},
+      {"mem", 16},
+      {"portDefinitions", Json::array({{{"port", 0}}})},
+      {"env", {{"CONFIG_VERSION", "1"}}},
+      {"healthChecks", Json::array({{{"protocol", "HTTP"},
+                                     {"path", "/healthcheck"},
+                                     {"portIndex", 0},
+                                     {"gracePeriodSeconds", 1},
+                                     {"intervalSeconds", 1},
+                                     {"timeoutSeconds", 5},
+                                     {"maxConsecutiveFailures", 3}}})},
+      {"upgradeStrategy", {{"minimumHealthCapacity", min_health}, {"maximumOverCapacity", 0}}},
+      {"taskKillGracePeriodSeconds", 1}};
   auto [created, created_body] = sandbox.Call("POST", "/v2/apps", app);
   ASSERT_EQ(created, 201) << created_body.dump();
 
@@ -179,8 +183,8 @@ TEST(ProcessRollingUpdateTest, HealthyTasksNeverDropBelowMinimumHealthCapacity) 
     std::string url = "http://127.0.0.1:" + std::to_string(t["ports"][0].get<int>()) + "/";
     EXPECT_NE(Get(url).body.find("CONFIG_VERSION=2\n"), std::string::npos) << sandbox.Log(t["id"]);
   }
-  std::cout << "rolling update: " << samples << " samples, min healthy " << min_seen << " (floor " << floor_healthy
-            << "), max tasks " << max_tasks << "\n";
+  std::cout << "rolling update: " << samples << " samples, min healthy " << min_seen << " (floor "
+            << floor_healthy << "), max tasks " << max_tasks << "\n";
 }
 
 TEST(ProcessRollingUpdateTest, AnUnhealthyTaskIsKilledAndReplaced) {
@@ -213,7 +217,8 @@ TEST(ProcessRollingUpdateTest, AnUnhealthyTaskIsKilledAndReplaced) {
       [&] {
         s = Observe(sandbox, id);
         bool replaced = s.healthy == 2;
-        for (const auto& t : s.app.value("tasks", Json::array())) replaced = replaced && t["id"] != sick["id"];
+        for (const auto& t : s.app.value("tasks", Json::array()))
+          replaced = replaced && t["id"] != sick["id"];
         return replaced;
       },
       20s))
@@ -228,30 +233,31 @@ TEST(ProcessRollingUpdateTest, WrapperRestartsTheAppThroughMarathonWhenKvChanges
   consul.Set("app/test/ref/GREETING", "hello");
   ProcessRunnerOptions runner_options;
   // Found next to this test binary, as galley-sandbox finds them next to itself.
-  runner_options.exec_alias = {{"service-wrapper.sh", "galley-wrapper"}, {"node", "galley-testserver"}};
+  runner_options.exec_alias = {{"service-wrapper.sh", "galley-wrapper"},
+                               {"node", "galley-testserver"}};
   runner_options.host_alias = {{"dockerhost", "127.0.0.1"}};
   Sandbox sandbox(runner_options);
   const std::string id = "/app/test/ref";
   const std::string consul_port = consul.Address().substr(consul.Address().find(':') + 1);
-  Json app = {
-      {"id", id},
-      {"instances", 2},
-      {"args",
-       {"service-wrapper.sh", "--watch", "--debounce", "0.2", "--watch-wait", "2", "dockerhost:" + std::to_string(sandbox.port()),
-        "dockerhost:" + consul_port, "app/test/ref", "node", "/app/server.js"}},
-      {"env", {{"SERVICE_NAME", "ref"}}},
-      {"container",
-       {{"type", "DOCKER"},
-        {"docker", {{"image", "registry.local/test-server:1"}, {"network", "BRIDGE"}}},
-        {"portMappings", Json::array({{{"containerPort", 3000}, {"hostPort", 0}}})}}},
-      {"healthChecks", Json::array({{{"protocol", "HTTP"},
-                                     {"path", "/healthcheck"},
-                                     {"gracePeriodSeconds", 2},
-                                     {"intervalSeconds", 1},
-                                     {"timeoutSeconds", 5},
-                                     {"maxConsecutiveFailures", 3}}})},
-      {"upgradeStrategy", {{"minimumHealthCapacity", 0.5}, {"maximumOverCapacity", 0}}},
-      {"taskKillGracePeriodSeconds", 1}};
+  Json app = {{"id", id},
+              {"instances", 2},
+              {"args",
+               {"service-wrapper.sh", "--watch", "--debounce", "0.2", "--watch-wait", "2",
+                "dockerhost:" + std::to_string(sandbox.port()), "dockerhost:" + consul_port,
+                "app/test/ref", "node", "/app/server.js"}},
+              {"env", {{"SERVICE_NAME", "ref"}}},
+              {"container",
+               {{"type", "DOCKER"},
+                {"docker", {{"image", "registry.local/test-server:1"}, {"network", "BRIDGE"}}},
+                {"portMappings", Json::array({{{"containerPort", 3000}, {"hostPort", 0}}})}}},
+              {"healthChecks", Json::array({{{"protocol", "HTTP"},
+                                             {"path", "/healthcheck"},
+                                             {"gracePeriodSeconds", 2},
+                                             {"intervalSeconds", 1},
+                                             {"timeoutSeconds", 5},
+                                             {"maxConsecutiveFailures", 3}}})},
+              {"upgradeStrategy", {{"minimumHealthCapacity", 0.5}, {"maximumOverCapacity", 0}}},
+              {"taskKillGracePeriodSeconds", 1}};
   auto [created, created_body] = sandbox.Call("POST", "/v2/apps", app);
   ASSERT_EQ(created, 201) << created_body.dump();
 

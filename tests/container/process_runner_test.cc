@@ -2,14 +2,13 @@
 // NewProcessRunner, driven directly (no Marathon emulator): real galley-testserver
 // processes, real HTTP/TCP health checks, kills with a grace period, argv resolution
 // (cmd words, exec_alias, host_alias, image_map) and failures reported through the listener.
-#include <gtest/gtest.h>
-
-#include <dirent.h>
-
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
 #include <regex>
+
+#include <dirent.h>
+#include <gtest/gtest.h>
 
 #include "container/child.h"
 #include "sandbox/marathon/task_runner.h"
@@ -26,13 +25,20 @@ const std::string kServer = GALLEY_TESTSERVER_BIN;
 
 const char* Name(TaskState s) {
   switch (s) {
-    case TaskState::kStaging: return "staging";
-    case TaskState::kStarting: return "starting";
-    case TaskState::kRunning: return "running";
-    case TaskState::kKilling: return "killing";
-    case TaskState::kKilled: return "killed";
-    case TaskState::kFailed: return "failed";
-    case TaskState::kFinished: return "finished";
+    case TaskState::kStaging:
+      return "staging";
+    case TaskState::kStarting:
+      return "starting";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kKilling:
+      return "killing";
+    case TaskState::kKilled:
+      return "killed";
+    case TaskState::kFailed:
+      return "failed";
+    case TaskState::kFinished:
+      return "finished";
   }
   return "?";
 }
@@ -57,7 +63,8 @@ class Recorder {
     });
   }
   bool WaitForState(const std::string& id, TaskState s, std::chrono::milliseconds timeout = 10s) {
-    return WaitFor(id, [s](const TaskStatus& st) { return st.state == s; }, timeout);
+    return WaitFor(
+        id, [s](const TaskStatus& st) { return st.state == s; }, timeout);
   }
   std::vector<TaskStatus> Events(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -66,7 +73,8 @@ class Recorder {
   std::string States(const std::string& id) {
     std::string out;
     for (const auto& s : Events(id)) {
-      if (out.empty() || out.substr(out.rfind(' ') + 1) != Name(s.state)) out += std::string(" ") + Name(s.state);
+      if (out.empty() || out.substr(out.rfind(' ') + 1) != Name(s.state))
+        out += std::string(" ") + Name(s.state);
     }
     return out;
   }
@@ -83,7 +91,8 @@ class Recorder {
 
 bool Alive(const TaskStatus& s) {
   return s.state == TaskState::kRunning && !s.health.empty() &&
-         std::all_of(s.health.begin(), s.health.end(), [](const HealthResult& h) { return h.alive; });
+         std::all_of(s.health.begin(), s.health.end(),
+                     [](const HealthResult& h) { return h.alive; });
 }
 
 class ProcessRunnerTest : public ::testing::Test {
@@ -110,7 +119,9 @@ class ProcessRunnerTest : public ::testing::Test {
     t.host_ports = {FreePort()};
     t.args = {kServer, "/app/server.js"};
     if (!drains) t.args.insert(t.args.end(), {"--drain-exit-after", "0"});
-    t.env = {{"PORT0", std::to_string(t.host_ports[0])}, {"HOST", "127.0.0.1"}, {"MARATHON_APP_ID", t.app_id}};
+    t.env = {{"PORT0", std::to_string(t.host_ports[0])},
+             {"HOST", "127.0.0.1"},
+             {"MARATHON_APP_ID", t.app_id}};
     HealthCheckSpec hc;
     hc.protocol = "HTTP";
     hc.path = "/healthcheck";
@@ -123,7 +134,9 @@ class ProcessRunnerTest : public ::testing::Test {
     return t;
   }
 
-  std::string Log(const std::string& id) { return galley::testing::ReadText(logs_.Path(id + ".log")); }
+  std::string Log(const std::string& id) {
+    return galley::testing::ReadText(logs_.Path(id + ".log"));
+  }
   static std::string Url(const TaskSpec& t, const std::string& path) {
     return "http://127.0.0.1:" + std::to_string(t.host_ports[0]) + path;
   }
@@ -149,7 +162,8 @@ TEST_F(ProcessRunnerTest, ThreeServersTurnHealthyAndFailuresAreCounted) {
   EXPECT_TRUE(std::regex_match(a.staged_at, iso));
   EXPECT_TRUE(std::regex_match(a.started_at, iso));
   EXPECT_EQ(a.health[0].consecutive_failures, 0);
-  EXPECT_NE(Get(Url(tasks[0], "/")).body.find("MARATHON_APP_ID=/app/test/server\n"), std::string::npos);
+  EXPECT_NE(Get(Url(tasks[0], "/")).body.find("MARATHON_APP_ID=/app/test/server\n"),
+            std::string::npos);
 
   // /fail on b: failures are counted and alive turns false. Killing it after
   // maxConsecutiveFailures is the scheduler's decision, not the runner's: it keeps running.
@@ -193,7 +207,8 @@ TEST_F(ProcessRunnerTest, KillIgnoredSigtermIsFollowedBySigkillAfterTheGrace) {
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, 3s);
   EXPECT_LT(took, 20s);
-  EXPECT_NE(recorder_.Last(t.task_id).message.find("SIGKILL after the 3 s kill grace period"), std::string::npos);
+  EXPECT_NE(recorder_.Last(t.task_id).message.find("SIGKILL after the 3 s kill grace period"),
+            std::string::npos);
   EXPECT_EQ(Get(Url(t, "/")).status, 0);
   runner_->Kill(t.task_id);  // ignored once gone
   runner_->Kill("no-such-task");
@@ -254,7 +269,9 @@ TEST_F(ProcessRunnerTest, ExecAliasAndHostAliasAreApplied) {
   // argv: an aliased program is found next to the running executable; host names replaced.
   TaskSpec echo;
   echo.task_id = "echo";
-  echo.args = {"/bin/sh", "-c", "echo \"[$1] [$2] [$UPSTREAM]\"", "sh", "service-wrapper.sh", "dockerhost:18080"};
+  echo.args = {
+      "/bin/sh",         "-c", "echo \"[$1] [$2] [$UPSTREAM]\"", "sh", "service-wrapper.sh",
+      "dockerhost:18080"};
   echo.env = {{"UPSTREAM", "http://dockerhost:18500/v1"}};
   ASSERT_TRUE(runner_->Launch(echo).ok());
   ASSERT_TRUE(recorder_.WaitForState("echo", TaskState::kFinished));
@@ -293,7 +310,8 @@ TEST_F(ProcessRunnerTest, ImageMapRunsADockerAppWithoutArgsAndAnUnknownImageFail
   ASSERT_TRUE(runner_->Launch(unknown).ok());
   ASSERT_TRUE(recorder_.WaitForState("unknown", TaskState::kFailed));
   EXPECT_EQ(recorder_.Last("unknown").message,
-            "docker image 'registry.local/exact:2' has no --image-map entry; the process runner cannot run Docker images");
+            "docker image 'registry.local/exact:2' has no --image-map entry; the process runner "
+            "cannot run Docker images");
   EXPECT_EQ(recorder_.States("unknown"), " starting failed");
 }
 
@@ -310,7 +328,9 @@ TEST_F(ProcessRunnerTest, FailuresCarryTheExitCodeAndTheLastOutput) {
   missing.args = {"no-such-program-galley"};
   ASSERT_TRUE(runner_->Launch(missing).ok());
   ASSERT_TRUE(recorder_.WaitForState("missing", TaskState::kFailed));
-  EXPECT_EQ(recorder_.Last("missing").message.rfind("program 'no-such-program-galley' not found on PATH", 0), 0u);
+  EXPECT_EQ(recorder_.Last("missing").message.rfind(
+                "program 'no-such-program-galley' not found on PATH", 0),
+            0u);
 
   TaskSpec nothing;
   nothing.task_id = "nothing";
@@ -339,7 +359,8 @@ TEST_F(ProcessRunnerTest, TcpChecksAndChecksWithoutAPort) {
 
 TEST_F(ProcessRunnerTest, FailuresWithinTheGracePeriodAreIgnored) {
   TaskSpec t = ServerTask("late");
-  t.args = {"/bin/sh", "-c", "sleep 1.6; exec \"$0\" \"$@\"", kServer, "--drain-exit-after", "0"};  // up after ~1.6 s
+  t.args = {"/bin/sh", "-c", "sleep 1.6; exec \"$0\" \"$@\"", kServer, "--drain-exit-after",
+            "0"};  // up after ~1.6 s
   t.health_checks[0].grace_period_seconds = 5;
   ASSERT_TRUE(runner_->Launch(t).ok());
   ASSERT_TRUE(recorder_.WaitFor("late", Alive, 10s)) << Log("late");
@@ -363,7 +384,8 @@ std::pair<int, int> ChildProcesses() {
     if (close == std::string::npos) continue;
     char state = 0;
     int ppid = 0;
-    if (sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2 || ppid != getpid()) continue;
+    if (sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2 || ppid != getpid())
+      continue;
     ++total;
     zombies += state == 'Z';
   }

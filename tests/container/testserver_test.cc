@@ -12,22 +12,27 @@ namespace {
 const std::string kServer = GALLEY_TESTSERVER_BIN;
 
 struct Server {
-  explicit Server(std::map<std::string, std::string> env, std::vector<std::string> extra_args = {}) {
+  explicit Server(std::map<std::string, std::string> env,
+                  std::vector<std::string> extra_args = {}) {
     port = FreePort();
     env.emplace("PORT0", std::to_string(port));
     std::vector<std::string> argv{kServer};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     child = std::make_unique<Child>(argv, env);
-    listening = child->WaitForOutput("galley-testserver listening on 127.0.0.1:" + std::to_string(port), 10s);
+    listening = child->WaitForOutput(
+        "galley-testserver listening on 127.0.0.1:" + std::to_string(port), 10s);
   }
-  std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port) + path; }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
   int port = 0;
   std::unique_ptr<Child> child;
   bool listening = false;
 };
 
 TEST(TestServerTest, ShowsItsEnvironmentSorted) {
-  Server s({{"ZZ_LAST", "z"}, {"AA_FIRST", "a b=c"}, {"SERVICE_NAME", "test-server"}}, {"/app/server.js"});
+  Server s({{"ZZ_LAST", "z"}, {"AA_FIRST", "a b=c"}, {"SERVICE_NAME", "test-server"}},
+           {"/app/server.js"});
   ASSERT_TRUE(s.listening) << s.child->Output();
   Reply r = Get(s.Url("/"));
   EXPECT_EQ(r.status, 200);
@@ -91,7 +96,8 @@ TEST(TestServerTest, PortComesFromFlagThenPort0ThenPort) {
 
   int p2 = FreePort();
   Child from_port({kServer}, {{"PORT", std::to_string(p2)}, {"PORT0", ""}});
-  EXPECT_TRUE(from_port.WaitForOutput("listening on 127.0.0.1:" + std::to_string(p2), 10s)) << from_port.Output();
+  EXPECT_TRUE(from_port.WaitForOutput("listening on 127.0.0.1:" + std::to_string(p2), 10s))
+      << from_port.Output();
 }
 
 TEST(TestServerTest, BadArgumentsFailWithOneLine) {
@@ -100,7 +106,8 @@ TEST(TestServerTest, BadArgumentsFailWithOneLine) {
   EXPECT_EQ(no_port.output, "galley-testserver: no port: pass --port N or set PORT0 or PORT\n");
   auto bad = galley::testing::RunProcess({kServer, "--port", "99999"});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.output.find("port must be a number from 0 to 65535"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("port must be a number from 0 to 65535"), std::string::npos)
+      << bad.output;
   auto unknown = galley::testing::RunProcess({kServer, "--bogus"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.output.find("unknown option --bogus"), std::string::npos);

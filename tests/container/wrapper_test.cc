@@ -2,11 +2,10 @@
 // galley-wrapper, the built binary, against a fake Consul (KV recurse with base64 values and
 // blocking queries) and a fake Marathon that records restart requests. The commands under
 // test are /usr/bin/env and small /bin/sh fixtures, passed as argv.
-#include <gtest/gtest.h>
-
 #include <condition_variable>
 #include <mutex>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "container/child.h"
@@ -25,14 +24,16 @@ class FakeMarathon {
  public:
   explicit FakeMarathon(int conflicts = 0) : conflicts_(conflicts) {
     server_ = std::move(net::HttpServer::Start({}, [this](const net::HttpRequest& r) {
-                          std::lock_guard<std::mutex> lock(mu_);
-                          posts_.push_back(r.method + " " + r.path);
-                          if (conflicts_ > 0) {
-                            --conflicts_;
-                            return net::HttpResponse::Json(409, R"({"message":"App is locked by one or more deployments."})");
-                          }
-                          return net::HttpResponse::Json(200, R"({"deploymentId":"d-1","version":"2024-01-01T00:00:00.000Z"})");
-                        })).value();
+                std::lock_guard<std::mutex> lock(mu_);
+                posts_.push_back(r.method + " " + r.path);
+                if (conflicts_ > 0) {
+                  --conflicts_;
+                  return net::HttpResponse::Json(
+                      409, R"({"message":"App is locked by one or more deployments."})");
+                }
+                return net::HttpResponse::Json(
+                    200, R"({"deploymentId":"d-1","version":"2024-01-01T00:00:00.000Z"})");
+              })).value();
   }
   ~FakeMarathon() { server_->Stop(); }
   std::string Address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
@@ -58,7 +59,8 @@ TEST(WrapperTest, ExportsEveryKeyUnderThePrefixAsAnEnvironmentVariable) {
   consul.Set("app/x/y/sub/NESTED", "n");
   consul.Set("app/x/yz/OTHER", "not under the prefix");
   auto r = galley::testing::RunProcess(
-      {kWrapper, marathon.Address(), "http://" + consul.Address(), "app/x/y", "/usr/bin/env"}, {{"NUM", "inherited"}});
+      {kWrapper, marathon.Address(), "http://" + consul.Address(), "app/x/y", "/usr/bin/env"},
+      {{"NUM", "inherited"}});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\nGREETING=hello world\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\nNUM=42\n"), std::string::npos);
@@ -66,10 +68,13 @@ TEST(WrapperTest, ExportsEveryKeyUnderThePrefixAsAnEnvironmentVariable) {
   EXPECT_NE(r.output.find("\nPATH_LIKE=/a:/b\n"), std::string::npos);
   EXPECT_NE(r.output.find("\nNESTED=n\n"), std::string::npos);
   EXPECT_EQ(r.output.find("OTHER="), std::string::npos);
-  EXPECT_NE(r.output.find("galley-wrapper: skipping key 'app/x/y/bad-name': 'bad-name' is not a valid environment "
-                          "variable name\n"),
-            std::string::npos);
-  EXPECT_NE(r.output.find("galley-wrapper: exporting 4 variable(s) from app/x/y/: GREETING, NESTED, NUM, PATH_LIKE\n"),
+  EXPECT_NE(
+      r.output.find(
+          "galley-wrapper: skipping key 'app/x/y/bad-name': 'bad-name' is not a valid environment "
+          "variable name\n"),
+      std::string::npos);
+  EXPECT_NE(r.output.find("galley-wrapper: exporting 4 variable(s) from app/x/y/: GREETING, "
+                          "NESTED, NUM, PATH_LIKE\n"),
             std::string::npos);
   EXPECT_EQ(r.output.find("hello world\ngalley"), std::string::npos);  // values are not logged
   EXPECT_TRUE(marathon.posts().empty());
@@ -79,21 +84,23 @@ TEST(WrapperTest, ShellChildSeesTheValuesAndNoKeysIsFine) {
   FakeConsul consul;
   FakeMarathon marathon;
   consul.Set("app/x/y/KEY", "it's \"quoted\" $NOT_EXPANDED");
-  auto r = galley::testing::RunProcess(
-      {kWrapper, marathon.Address(), consul.Address(), "/app/x/y/", "/bin/sh", "-c", "echo \"[$KEY]\""});
+  auto r = galley::testing::RunProcess({kWrapper, marathon.Address(), consul.Address(), "/app/x/y/",
+                                        "/bin/sh", "-c", "echo \"[$KEY]\""});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[it's \"quoted\" $NOT_EXPANDED]\n"), std::string::npos) << r.output;
 
   auto empty = galley::testing::RunProcess(
       {kWrapper, marathon.Address(), consul.Address(), "app/none", "/bin/sh", "-c", "echo ran"});
   EXPECT_EQ(empty.exit_code, 0) << empty.output;
-  EXPECT_NE(empty.output.find("exporting 0 variable(s) from app/none/\nran\n"), std::string::npos) << empty.output;
+  EXPECT_NE(empty.output.find("exporting 0 variable(s) from app/none/\nran\n"), std::string::npos)
+      << empty.output;
 }
 
 TEST(WrapperTest, ExitStatusPropagates) {
   FakeConsul consul;
   FakeMarathon marathon;
-  auto seven = galley::testing::RunProcess({kWrapper, marathon.Address(), consul.Address(), "app/x", "/bin/sh", "-c", "exit 7"});
+  auto seven = galley::testing::RunProcess(
+      {kWrapper, marathon.Address(), consul.Address(), "app/x", "/bin/sh", "-c", "exit 7"});
   EXPECT_EQ(seven.exit_code, 7) << seven.output;
   auto killed = galley::testing::RunProcess(
       {kWrapper, marathon.Address(), consul.Address(), "app/x", "/bin/sh", "-c", "kill -KILL $$"});
@@ -101,7 +108,8 @@ TEST(WrapperTest, ExitStatusPropagates) {
   auto missing = galley::testing::RunProcess(
       {kWrapper, marathon.Address(), consul.Address(), "app/x", "no-such-program-galley"});
   EXPECT_EQ(missing.exit_code, 127);
-  EXPECT_NE(missing.output.find("galley-wrapper: cannot execute no-such-program-galley: not found on PATH\n"),
+  EXPECT_NE(missing.output.find(
+                "galley-wrapper: cannot execute no-such-program-galley: not found on PATH\n"),
             std::string::npos)
       << missing.output;
 }
@@ -123,7 +131,8 @@ TEST(WrapperTest, ConsulDownIsAClearErrorAfterBoundedRetries) {
   int dead_port = FreePort();
   auto start = std::chrono::steady_clock::now();
   auto r = galley::testing::RunProcess({kWrapper, "--consul-timeout", "1", marathon.Address(),
-                                        "127.0.0.1:" + std::to_string(dead_port), "app/x", "/bin/sh", "-c", "echo ran"});
+                                        "127.0.0.1:" + std::to_string(dead_port), "app/x",
+                                        "/bin/sh", "-c", "echo ran"});
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output.find("ran"), std::string::npos);
@@ -140,16 +149,19 @@ TEST(WrapperTest, ConsulDownIsAClearErrorAfterBoundedRetries) {
 TEST(WrapperTest, BadArgumentsFailWithExit1) {
   auto few = galley::testing::RunProcess({kWrapper, "m:1", "c:2", "app/x"});
   EXPECT_EQ(few.exit_code, 1);
-  EXPECT_NE(few.output.find("galley-wrapper: expected <marathon> <consul> <prefix> <command> [args...], got 3"),
+  EXPECT_NE(few.output.find(
+                "galley-wrapper: expected <marathon> <consul> <prefix> <command> [args...], got 3"),
             std::string::npos)
       << few.output;
   auto bad_url = galley::testing::RunProcess({kWrapper, "https://m:1", "c:2", "app/x", "true"});
   EXPECT_EQ(bad_url.exit_code, 1);
   EXPECT_NE(bad_url.output.find("only http:// is supported"), std::string::npos);
-  auto no_app = galley::testing::RunProcess({kWrapper, "--watch", "m:1", "c:2", "app/x", "true"}, {{"MARATHON_APP_ID", ""}});
+  auto no_app = galley::testing::RunProcess({kWrapper, "--watch", "m:1", "c:2", "app/x", "true"},
+                                            {{"MARATHON_APP_ID", ""}});
   EXPECT_EQ(no_app.exit_code, 1);
   EXPECT_NE(no_app.output.find("--watch needs MARATHON_APP_ID"), std::string::npos);
-  auto bad_opt = galley::testing::RunProcess({kWrapper, "--consul-timeout", "soon", "m:1", "c:2", "app/x", "true"});
+  auto bad_opt = galley::testing::RunProcess(
+      {kWrapper, "--consul-timeout", "soon", "m:1", "c:2", "app/x", "true"});
   EXPECT_EQ(bad_opt.exit_code, 1);
 }
 
@@ -163,18 +175,22 @@ TEST(WrapperTest, HelpDescribesArgumentsOptionsAndExitStatus) {
     EXPECT_NE(r.output.find("--consul-timeout SECONDS"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("MARATHON_APP_ID"), std::string::npos) << r.output;
   }
-  auto bad = galley::testing::RunProcess({kWrapper, "--consul-timeout=soon", "m:1", "c:2", "app/x", "true"});
+  auto bad = galley::testing::RunProcess(
+      {kWrapper, "--consul-timeout=soon", "m:1", "c:2", "app/x", "true"});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.output.find("--consul-timeout needs a number of seconds, got 'soon'"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("--consul-timeout needs a number of seconds, got 'soon'"),
+            std::string::npos)
+      << bad.output;
 }
 
 TEST(WrapperTest, WatchRestartsThroughMarathonOncePerChange) {
   FakeConsul consul;
   FakeMarathon marathon;
   consul.Set("app/x/y/LEVEL", "info");
-  Child wrapper({kWrapper, "--watch", "--debounce", "0.3", "--watch-wait", "2", marathon.Address(), consul.Address(),
-                 "app/x/y", "/bin/sh", "-c", "echo \"level=$LEVEL\"; exec sleep 60"},
-                {{"MARATHON_APP_ID", "/app/x/y"}});
+  Child wrapper(
+      {kWrapper, "--watch", "--debounce", "0.3", "--watch-wait", "2", marathon.Address(),
+       consul.Address(), "app/x/y", "/bin/sh", "-c", "echo \"level=$LEVEL\"; exec sleep 60"},
+      {{"MARATHON_APP_ID", "/app/x/y"}});
   ASSERT_TRUE(wrapper.WaitForOutput("level=info\n", 10s)) << wrapper.Output();
   ASSERT_TRUE(WaitUntil([&] { return consul.blocking_queries() >= 1; }, 20s));
 
@@ -190,7 +206,8 @@ TEST(WrapperTest, WatchRestartsThroughMarathonOncePerChange) {
   ASSERT_TRUE(consul.WaitForBlockingQueryAt(index, 20s)) << wrapper.Output();
   ASSERT_EQ(marathon.posts().size(), 1u) << wrapper.Output();
   EXPECT_EQ(marathon.posts()[0], "POST /v2/apps/app/x/y/restart");
-  EXPECT_NE(wrapper.Output().find("asked Marathon to restart /app/x/y (deployment d-1)"), std::string::npos);
+  EXPECT_NE(wrapper.Output().find("asked Marathon to restart /app/x/y (deployment d-1)"),
+            std::string::npos);
 
   // A further change: one more.
   index = consul.Set("app/x/y/LEVEL", "warn");
@@ -204,14 +221,15 @@ TEST(WrapperTest, WatchRestartsThroughMarathonOncePerChange) {
 TEST(WrapperTest, WatchRetriesARestartThatMarathonRefusesWhileADeploymentRuns) {
   FakeConsul consul;
   FakeMarathon marathon(/*conflicts=*/1);
-  Child wrapper({kWrapper, "--watch", "--debounce", "0", "--watch-wait", "2", marathon.Address(), consul.Address(),
-                 "app/x/y", "/bin/sh", "-c", "exec sleep 60"},
+  Child wrapper({kWrapper, "--watch", "--debounce", "0", "--watch-wait", "2", marathon.Address(),
+                 consul.Address(), "app/x/y", "/bin/sh", "-c", "exec sleep 60"},
                 {{"MARATHON_APP_ID", "/app/x/y"}});
   ASSERT_TRUE(WaitUntil([&] { return consul.blocking_queries() >= 1; }, 20s)) << wrapper.Output();
   uint64_t index = consul.Set("app/x/y/NEW", "1");
   // The refused request, one retry after a 1 s back-off, then back to watching.
   ASSERT_TRUE(consul.WaitForBlockingQueryAt(index, 30s)) << wrapper.Output();
-  EXPECT_NE(wrapper.Output().find("a deployment is already running for /app/x/y"), std::string::npos);
+  EXPECT_NE(wrapper.Output().find("a deployment is already running for /app/x/y"),
+            std::string::npos);
   EXPECT_EQ(marathon.posts().size(), 2u);
 }
 

@@ -6,18 +6,18 @@
 // lock exits 3; Marathon failing midway gives a partial run that the next apply finishes;
 // the deadline cancels a deployment and --rollback-on-failure puts the app back; dry runs
 // and refusals change nothing; the safety rails.
-#include <gtest/gtest.h>
-
-#include <stdlib.h>
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stdlib.h>
+
+#include "base/subprocess.h"
 #include "cli/commands.h"
 #include "clients/consul_client.h"
 #include "engine/apply_lock.h"
@@ -26,7 +26,6 @@
 #include "sandbox/common/faults.h"
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
-#include "base/subprocess.h"
 #include "store/state_store.h"
 #include "support/emulated.h"
 #include "support/temp_repo.h"
@@ -56,11 +55,12 @@ class ApplyE2eTest : public ::testing::Test {
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
     marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
-                         mo, sandbox::marathon::NewSimulatedRunner(
-                                 {std::chrono::milliseconds(5), health_delay, std::chrono::milliseconds(5)})));
+        mo, sandbox::marathon::NewSimulatedRunner(
+                {std::chrono::milliseconds(5), health_delay, std::chrono::milliseconds(5)})));
     consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator({}));
     // A copy of the reference example the tests may edit.
-    fs::copy(galley::testing::SourceRoot() + "/examples/reference", repo_.dir(), fs::copy_options::recursive);
+    fs::copy(galley::testing::SourceRoot() + "/examples/reference", repo_.dir(),
+             fs::copy_options::recursive);
   }
   void TearDown() override {
     marathon_.reset();
@@ -71,7 +71,8 @@ class ApplyE2eTest : public ::testing::Test {
   }
   std::string State(const std::string& name = "state.db") { return state_.Path(name); }
   std::vector<std::string> Endpoints(const std::string& state = "") {
-    return {"--marathon", marathon_->base(), "--consul", consul_->base(), "--state", state.empty() ? State() : state};
+    return {"--marathon",    marathon_->base(), "--consul",
+            consul_->base(), "--state",         state.empty() ? State() : state};
   }
   Out Run(int (*cmd)(const cli::Args&, std::ostream&, std::ostream&), std::vector<std::string> args,
           const std::string& state = "") {
@@ -92,12 +93,14 @@ class ApplyE2eTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return Run(cli::RunApply, args);
   }
-  Out Plan(std::vector<std::string> extra = {}, const std::string& dir = "", const std::string& state = "") {
+  Out Plan(std::vector<std::string> extra = {}, const std::string& dir = "",
+           const std::string& state = "") {
     std::vector<std::string> args = {dir.empty() ? repo_.dir() : dir, "--detailed-exitcode"};
     args.insert(args.end(), extra.begin(), extra.end());
     return Run(cli::RunPlan, args, state);
   }
-  net::ClientResponse Call(const std::string& method, const std::string& url, const std::string& body = "") {
+  net::ClientResponse Call(const std::string& method, const std::string& url,
+                           const std::string& body = "") {
     net::ClientRequest req{method, url};
     req.body = body;
     auto r = http_->Send(req);
@@ -128,7 +131,8 @@ class ApplyE2eTest : public ::testing::Test {
 TEST_F(ApplyE2eTest, ApplyThenPlanIsCleanAndRecordsAreKept) {
   Out a = Apply();
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
-  EXPECT_NE(a.out.find("Apply complete: 20 applied, 0 failed, 0 not attempted"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("Apply complete: 20 applied, 0 failed, 0 not attempted"), std::string::npos)
+      << a.out;
   EXPECT_EQ(a.out.find("postgres://"), std::string::npos) << "a secret leaked into the output";
   json app = App("/app/production/test-server");
   EXPECT_EQ(app["instances"], 4);
@@ -141,7 +145,8 @@ TEST_F(ApplyE2eTest, ApplyThenPlanIsCleanAndRecordsAreKept) {
   // galley's record per service × environment, with HMACs and never a value.
   json rec = json::parse(Kv("galley/reference/applied/production/test-server"));
   EXPECT_EQ(rec["app"]["id"], "/app/production/test-server");
-  EXPECT_TRUE(rec["kv"]["app/production/test-server/DATABASE_URL"].get<std::string>().starts_with("secret:"));
+  EXPECT_TRUE(rec["kv"]["app/production/test-server/DATABASE_URL"].get<std::string>().starts_with(
+      "secret:"));
   EXPECT_EQ(rec.dump().find("postgres://"), std::string::npos);
 
   Out p = Plan();
@@ -177,7 +182,8 @@ TEST_F(ApplyE2eTest, AServiceWithoutPortsConvergesAfterOneApply) {
   Out again = Apply();
   EXPECT_EQ(again.code, cli::kExitOk) << again.out << again.err;
   EXPECT_NE(again.out.find("No changes."), std::string::npos) << again.out;
-  EXPECT_EQ(App("/app/production/report-worker")["version"], version) << "a second apply redeployed it";
+  EXPECT_EQ(App("/app/production/report-worker")["version"], version)
+      << "a second apply redeployed it";
 }
 
 // DESIGN §8.16: a declared service whose live app galley does not own (deployed by the old
@@ -188,12 +194,15 @@ TEST_F(ApplyE2eTest, ADeclaredServiceWhoseLiveAppIsNotGalleysIsAPlanError) {
                 .status,
             201);
   const std::string expected =
-      "app /app/production/test-server (service test-server, environment production) is declared, but the live app "
-      "is not galley's (no galley.platform=reference label, no applied record): adopt it first (galley adopt, not "
+      "app /app/production/test-server (service test-server, environment production) is declared, "
+      "but the live app "
+      "is not galley's (no galley.platform=reference label, no applied record): adopt it first "
+      "(galley adopt, not "
       "yet available) or delete it by hand";
   Out p = Plan();
   EXPECT_EQ(p.code, cli::kExitError) << p.out << p.err;
-  EXPECT_NE(p.err.find("galley plan: the plan has 1 error; nothing planned:\n  " + expected + "\n"), std::string::npos)
+  EXPECT_NE(p.err.find("galley plan: the plan has 1 error; nothing planned:\n  " + expected + "\n"),
+            std::string::npos)
       << p.err;
   EXPECT_EQ(p.out.find("No changes"), std::string::npos) << p.out;
   Out a = Apply();
@@ -211,7 +220,8 @@ TEST_F(ApplyE2eTest, PruneDeletesExactlyWhatGalleyAppliedForARemovedServiceOrEnv
   const std::string staging = R"(staging: {port_prefix: "1", host_prefix: "staging-"})";
   const std::string worker_staging = "staging: {tag: v1.5.0-rc2-b80, instances: 1}";
   Edit("galley.yaml", staging, staging + "\n  qa: {port_prefix: \"2\", host_prefix: \"qa-\"}");
-  Edit("services/report-worker.yaml", worker_staging, worker_staging + "\n  qa: {tag: v1.5.0-rc2-b80, instances: 1}");
+  Edit("services/report-worker.yaml", worker_staging,
+       worker_staging + "\n  qa: {tag: v1.5.0-rc2-b80, instances: 1}");
   Out first = Apply();
   ASSERT_EQ(first.code, cli::kExitOk) << first.out << first.err;
   ASSERT_TRUE(App("/app/qa/report-worker").is_object());
@@ -220,15 +230,20 @@ TEST_F(ApplyE2eTest, PruneDeletesExactlyWhatGalleyAppliedForARemovedServiceOrEnv
                  R"({"id": "/app/production/by-hand", "cmd": "sleep 1000", "instances": 1})")
                 .status,
             201);
-  ASSERT_EQ(Call("PUT", consul_->base() + "/v1/kv/app/production/session-cache/BY_HAND", "x").status, 200);
+  ASSERT_EQ(
+      Call("PUT", consul_->base() + "/v1/kv/app/production/session-cache/BY_HAND", "x").status,
+      200);
   ASSERT_EQ(Call("PUT", consul_->base() + "/v1/kv/app/production/nobody/KEY", "y").status, 200);
   Out p = Plan();
   EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
-  EXPECT_NE(p.out.find("/app/production/by-hand: has no galley.platform=reference label and galley never applied "
+  EXPECT_NE(p.out.find("/app/production/by-hand: has no galley.platform=reference label and galley "
+                       "never applied "
                        "it: not galley's, never deleted"),
             std::string::npos)
       << p.out;
-  EXPECT_NE(p.out.find("app/production/session-cache/BY_HAND: galley never wrote it"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("app/production/session-cache/BY_HAND: galley never wrote it"),
+            std::string::npos)
+      << p.out;
 
   // The service session-cache and the environment qa leave Git.
   fs::remove(repo_.Path("services/session-cache.yaml"));
@@ -240,10 +255,13 @@ TEST_F(ApplyE2eTest, PruneDeletesExactlyWhatGalleyAppliedForARemovedServiceOrEnv
   std::map<std::string, std::string> deletes;
   for (const auto& a : plan.value("actions", json::array())) {
     json notes = a.value("notes", json::array());
-    deletes[a.value("target", "")] = a.value("kind", "") + ": " + (notes.empty() ? "" : notes[0].get<std::string>());
+    deletes[a.value("target", "")] =
+        a.value("kind", "") + ": " + (notes.empty() ? "" : notes[0].get<std::string>());
   }
-  const std::string service_gone = "removed from Git (service session-cache is no longer declared); galley applied it";
-  const std::string env_gone = "removed from Git (environment qa is no longer declared); galley applied it";
+  const std::string service_gone =
+      "removed from Git (service session-cache is no longer declared); galley applied it";
+  const std::string env_gone =
+      "removed from Git (environment qa is no longer declared); galley applied it";
   EXPECT_EQ(deletes, (std::map<std::string, std::string>{
                          {"/app/production/session-cache", "app-delete: " + service_gone},
                          {"/app/staging/session-cache", "app-delete: " + service_gone},
@@ -281,15 +299,19 @@ TEST_F(ApplyE2eTest, EveryMissingSecretIsReportedInOnePass) {
   auto has = [&](const Out& o, const std::string& s) { return o.err.find(s) != std::string::npos; };
   EXPECT_TRUE(has(a, "galley apply: 5 secrets cannot be read; nothing applied:\n")) << a.err;
   for (const char* env : {"production", "staging"}) {
-    EXPECT_TRUE(has(a, std::string("  app/") + env + "/api-gateway/API_TOKEN (service api-gateway, environment " + env +
+    EXPECT_TRUE(has(a, std::string("  app/") + env +
+                           "/api-gateway/API_TOKEN (service api-gateway, environment " + env +
                            "): secret variable GATEWAY_TOKEN is not set\n"))
         << a.err;
-    EXPECT_TRUE(has(a, std::string("  app/") + env + "/session-cache/REDIS_PASSWORD (service session-cache, environment " +
+    EXPECT_TRUE(has(a, std::string("  app/") + env +
+                           "/session-cache/REDIS_PASSWORD (service session-cache, environment " +
                            env + "): secret file " + password_file))
         << a.err;
   }
-  EXPECT_TRUE(has(a, "  app/production/test-server/DATABASE_URL (service test-server, environment production): "
-                     "secret variable PROD_DATABASE_URL is not set\n"))
+  EXPECT_TRUE(has(
+      a,
+      "  app/production/test-server/DATABASE_URL (service test-server, environment production): "
+      "secret variable PROD_DATABASE_URL is not set\n"))
       << a.err;
   EXPECT_TRUE(App("/app/production/api-gateway").is_null()) << "something was applied";
   EXPECT_EQ(Kv("app/production/api-gateway/UPSTREAM_TIMEOUT"), "(absent)");
@@ -335,7 +357,8 @@ TEST_F(ApplyE2eTest, ARolloutAndAConfigChangeRestartRolling) {
   Edit("services/test-server.yaml", "LOG_LEVEL: debug", "LOG_LEVEL: warn");
   Out p = Plan();
   ASSERT_EQ(p.code, cli::kExitChanges);
-  EXPECT_NE(p.out.find("± restart marathon app /app/staging/test-server"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("± restart marathon app /app/staging/test-server"), std::string::npos)
+      << p.out;
   Out a = Apply();
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
   EXPECT_EQ(Kv("app/staging/test-server/LOG_LEVEL"), "warn");
@@ -343,7 +366,8 @@ TEST_F(ApplyE2eTest, ARolloutAndAConfigChangeRestartRolling) {
   EXPECT_NE(after["labels"]["galley.config-digest"], before["labels"]["galley.config-digest"]);
   EXPECT_NE(after["tasks"][0]["id"], before["tasks"][0]["id"]) << "the task was not replaced";
   // The key went in before the app was restarted.
-  EXPECT_LT(a.out.find("kv-put staging/test-server: written"), a.out.find("app-restart /app/staging/test-server: starting"));
+  EXPECT_LT(a.out.find("kv-put staging/test-server: written"),
+            a.out.find("app-restart /app/staging/test-server: starting"));
   EXPECT_EQ(Plan().code, cli::kExitOk);
 }
 
@@ -357,7 +381,8 @@ TEST_F(ApplyE2eTest, SavedPlansAreRefusedWhenStaleOrAppliedTwice) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   Out stale = Run(cli::RunApply, {file, "--auto-approve"});
   EXPECT_EQ(stale.code, cli::kExitStalePlan) << stale.out << stale.err;
-  EXPECT_NE(stale.err.find("app /app/production/session-cache: planned against version"), std::string::npos)
+  EXPECT_NE(stale.err.find("app /app/production/session-cache: planned against version"),
+            std::string::npos)
       << stale.err;
   EXPECT_EQ(App("/app/production/session-cache")["instances"], 5);  // untouched
 
@@ -386,7 +411,10 @@ TEST_F(ApplyE2eTest, APlanMadeBeforeTheFirstApplyCanBeApplied) {
   EXPECT_TRUE(json::parse(text)["signature"].is_object());
   Out a = Run(cli::RunApply, {file, "--auto-approve"});
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
-  EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"].get<std::string>().size(), 64u);
+  EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"]
+                .get<std::string>()
+                .size(),
+            64u);
   Out p = Plan();
   EXPECT_EQ(p.code, cli::kExitOk) << p.out << p.err;
 }
@@ -461,8 +489,9 @@ TEST_F(ApplyE2eTest, AnEditedPlanFileIsRefusedAndNothingIsDeployed) {
 // named and the plan is stale (exit 4).
 TEST_F(ApplyE2eTest, APlanFileAppliesAfterAMergeCommitButNotWhenDirChanged) {
   auto git = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"git", "-C", repo_.dir(), "-c", "user.email=t@example.com", "-c", "user.name=t",
-                                     "-c", "commit.gpgsign=false"};
+    std::vector<std::string> argv = {
+        "git",         "-C", repo_.dir(),           "-c", "user.email=t@example.com", "-c",
+        "user.name=t", "-c", "commit.gpgsign=false"};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = RunCommand(argv);
     EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().message());
@@ -492,7 +521,8 @@ TEST_F(ApplyE2eTest, APlanFileAppliesAfterAMergeCommitButNotWhenDirChanged) {
   Edit("services/test-server.yaml", "LOG_LEVEL: debug", "LOG_LEVEL: warn");
   Out stale = Run(cli::RunApply, {file, repo_.dir(), "--auto-approve"});
   EXPECT_EQ(stale.code, cli::kExitStalePlan) << stale.err;
-  EXPECT_NE(stale.err.find("staging/test-server: changed since the plan"), std::string::npos) << stale.err;
+  EXPECT_NE(stale.err.find("staging/test-server: changed since the plan"), std::string::npos)
+      << stale.err;
   EXPECT_NE(stale.err.find("planned at commit " + pr), std::string::npos) << stale.err;
   EXPECT_EQ(App("/app/production/session-cache")["instances"], 2);
   Edit("services/test-server.yaml", "LOG_LEVEL: warn", "LOG_LEVEL: debug");
@@ -520,8 +550,9 @@ TEST_F(ApplyE2eTest, ASavedPlanCarriesItsEndpoints) {
   json doc = json::parse(text);
   EXPECT_EQ(doc["endpoints"]["marathon"], json::array({marathon_->base()}));
   EXPECT_EQ(doc["endpoints"]["consul"], consul_->base());
-  EXPECT_NE(p.out.find("apply exactly it with: galley apply " + file + " --consul " + consul_->base()),
-            std::string::npos)
+  EXPECT_NE(
+      p.out.find("apply exactly it with: galley apply " + file + " --consul " + consul_->base()),
+      std::string::npos)
       << p.out;
   auto apply = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {file, "--auto-approve", "--state", State()});
@@ -532,7 +563,8 @@ TEST_F(ApplyE2eTest, ASavedPlanCarriesItsEndpoints) {
   // No endpoint at all but the plan's: its Consul cannot vouch for it.
   Out alone = apply({});
   EXPECT_EQ(alone.code, cli::kExitError);
-  EXPECT_NE(alone.err.find("cannot vouch for the plan: give --consul " + consul_->base()), std::string::npos)
+  EXPECT_NE(alone.err.find("cannot vouch for the plan: give --consul " + consul_->base()),
+            std::string::npos)
       << alone.err;
   // A flag overrides the plan's Marathon (here: a dead one).
   Out dead = apply({"--consul", consul_->base(), "--marathon", "http://127.0.0.1:1"});
@@ -551,7 +583,8 @@ TEST_F(ApplyE2eTest, GalleyHmacKeyFromTheEnvironmentIsUsedInsteadOfConsuls) {
   std::string file = state_.Path("plan.json");
   Out p = Plan({"--out", file});
   ASSERT_EQ(p.code, cli::kExitChanges) << p.err;
-  EXPECT_NE(p.out.find("apply exactly it with: galley apply " + file + "\n"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("apply exactly it with: galley apply " + file + "\n"), std::string::npos)
+      << p.out;
   auto apply = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {file, "--auto-approve", "--state", State()});
     std::ostringstream out, err;
@@ -562,7 +595,10 @@ TEST_F(ApplyE2eTest, GalleyHmacKeyFromTheEnvironmentIsUsedInsteadOfConsuls) {
   ::unsetenv("GALLEY_HMAC_KEY");
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
   EXPECT_EQ(Kv("galley/reference/hmac-key"), "(absent)");
-  EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"].get<std::string>().size(), 64u);
+  EXPECT_EQ(App("/app/production/test-server")["labels"]["galley.config-digest"]
+                .get<std::string>()
+                .size(),
+            64u);
 }
 
 TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {
@@ -591,7 +627,8 @@ TEST_F(ApplyE2eTest, AHeldLockExitsThreeNamingTheHolder) {
 
 TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
   // Creates fail after the first two got through.
-  marathon_->Faults(json::parse(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})"));
+  marathon_->Faults(json::parse(
+      R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["POST"]})"));
   Out a = Apply({"--concurrency", "1"});
   EXPECT_EQ(a.code, cli::kExitError);
   EXPECT_NE(a.out.find("failed"), std::string::npos) << a.out;
@@ -613,7 +650,8 @@ TEST_F(ApplyE2eTest, DryRunSendsNothingAndNoTerminalMeansNo) {
   ASSERT_EQ(dry.code, cli::kExitOk) << dry.err;
   EXPECT_NE(dry.out.find("wave 1:"), std::string::npos) << dry.out;
   EXPECT_NE(dry.out.find("wave 2:"), std::string::npos) << dry.out;
-  EXPECT_NE(dry.out.find("POST /v2/apps /app/production/test-server"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("POST /v2/apps /app/production/test-server"), std::string::npos)
+      << dry.out;
   EXPECT_TRUE(App("/app/production/test-server").is_null());
   EXPECT_EQ(Kv("app/production/test-server/LOG_LEVEL"), "(absent)");
   EXPECT_EQ(Kv("galley/reference/hmac-key"), "(absent)");
@@ -637,7 +675,9 @@ TEST_F(ApplyE2eTest, ProgressAsJsonLines) {
     if (line.empty() || line[0] != '{') continue;  // repository warnings stay text
     json e = json::parse(line, nullptr, false);
     ASSERT_TRUE(e.is_object()) << line;
-    EXPECT_TRUE(e.contains("at") && e.contains("line") && e.contains("action_id") && e.contains("target")) << line;
+    EXPECT_TRUE(e.contains("at") && e.contains("line") && e.contains("action_id") &&
+                e.contains("target"))
+        << line;
     kinds.insert(e["kind"].get<std::string>());
     if (e["kind"] == "phase") {
       EXPECT_EQ(e["line"].get<std::string>().rfind("Applying ", 0), 0u) << line;
@@ -652,7 +692,8 @@ TEST_F(ApplyE2eTest, ProgressAsJsonLines) {
 TEST_F(ApplyE2eTest, TheSafetyRailsHoldBackMassDeletes) {
   // A platform of 12 services, then all of them removed from Git with prune on.
   galley::testing::TempRepo big;
-  big.Write("galley.yaml", std::string(galley::testing::kMinimalPlatform) + "policy: {prune: true}\n");
+  big.Write("galley.yaml",
+            std::string(galley::testing::kMinimalPlatform) + "policy: {prune: true}\n");
   for (int i = 0; i < 12; ++i) {
     std::string svc = galley::testing::kMinimalService;
     svc.replace(svc.find("name: web"), 9, "name: web" + std::to_string(i));
@@ -677,7 +718,8 @@ TEST_F(ApplyE2eTest, TheSafetyRailsHoldBackMassDeletes) {
   json result = json::parse(allowed.out, nullptr, false);
   ASSERT_TRUE(result.is_object()) << allowed.out;
   EXPECT_EQ(result["failed"], 0);
-  EXPECT_EQ(result["applied"], 12 * 2 + 2);  // 24 deletes (two environments each), keep's two creates
+  EXPECT_EQ(result["applied"],
+            12 * 2 + 2);  // 24 deletes (two environments each), keep's two creates
   EXPECT_NE(allowed.err.find("app-delete /app/production/web3"), std::string::npos) << allowed.err;
   EXPECT_EQ(allowed.code, cli::kExitOk) << allowed.out << allowed.err;
   EXPECT_TRUE(App("/app/production/web3").is_null());
@@ -694,12 +736,15 @@ TEST_F(SlowApplyE2eTest, TheDeadlineCancelsAndRollbackPutsTheAppBack) {
   Out first = Apply({"--target", "session-cache", "--env", "staging", "--deadline", "1s"});
   EXPECT_EQ(first.code, cli::kExitError);
   EXPECT_NE(first.out.find("not healthy within 1s"), std::string::npos) << first.out;
-  EXPECT_NE(first.out.find("cancelled, Marathon rolls the app back"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("cancelled, Marathon rolls the app back"), std::string::npos)
+      << first.out;
   // Marathon's rollback of a create removes the app again.
-  EXPECT_TRUE(galley::testing::Eventually([&] { return App("/app/staging/session-cache").is_null(); }))
-      << "Marathon's rollback of a create removes the app";
+  EXPECT_TRUE(galley::testing::Eventually([&] {
+    return App("/app/staging/session-cache").is_null();
+  })) << "Marathon's rollback of a create removes the app";
   json history = json::parse(History({"--json"}).out)["runs"];
-  EXPECT_EQ(history[0]["outcome"], "partial") << history[0].dump();  // the key went in, the app did not
+  EXPECT_EQ(history[0]["outcome"], "partial")
+      << history[0].dump();  // the key went in, the app did not
 }
 
 class BrokenLockApplyE2eTest : public ApplyE2eTest {
@@ -735,7 +780,8 @@ TEST_F(BrokenLockApplyE2eTest, TheOldHolderWritesNothingAfterLockBreak) {
   EXPECT_NE(broke.out.find("may still act for up to 15 s"), std::string::npos) << broke.out;
   EXPECT_EQ(Apps(), at_break) << "the old holder wrote after the break\n" << applied.out;
   EXPECT_NE(applied.code, cli::kExitOk);
-  EXPECT_NE((applied.out + applied.err).find("no longer exists"), std::string::npos) << applied.out << applied.err;
+  EXPECT_NE((applied.out + applied.err).find("no longer exists"), std::string::npos)
+      << applied.out << applied.err;
 }
 
 // History that survives CI runners (issue #10): who and where from the CI environment, the
@@ -760,7 +806,8 @@ TEST_F(ApplyE2eTest, HistoryNamesTheCiRunAndSurvivesAFreshRunner) {
                              {"commit", "0123456789abcdef"}}));
   Out text = History({});
   EXPECT_NE(text.out.find("octocat (github-actions)"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("    https://github.example/acme/platform/actions/runs/4242\n"), std::string::npos)
+  EXPECT_NE(text.out.find("    https://github.example/acme/platform/actions/runs/4242\n"),
+            std::string::npos)
       << text.out;
   json rec = json::parse(Kv("galley/reference/applied/production/test-server"));
   EXPECT_EQ(rec["by"], "octocat (github-actions)");
@@ -798,7 +845,8 @@ TEST_F(ApplyE2eTest, HistoryNamesTheCiRunAndSurvivesAFreshRunner) {
   EXPECT_EQ(json::parse(platform_history({"--json"}))["applies"].size(), 1u);
 
   // A failed apply is in Consul too, newest first.
-  marathon_->Faults(json::parse(R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["PUT"]})"));
+  marathon_->Faults(json::parse(
+      R"({"fail_next": 1000, "fail_status": 500, "path_prefix": "/v2/apps", "methods": ["PUT"]})"));
   EXPECT_EQ(Apply().code, cli::kExitError);
   marathon_->Faults(json::object());
   applies = json::parse(platform_history({"--json"}))["applies"];
@@ -809,7 +857,8 @@ TEST_F(ApplyE2eTest, HistoryNamesTheCiRunAndSurvivesAFreshRunner) {
 }
 
 TEST_F(ApplyE2eTest, RetentionFromGalleyYamlKeepsEachKindApart) {
-  Edit("galley.yaml", "policy:\n", "history: {plans: 3, platform_applies: 2, observation_runs: 2}\npolicy:\n");
+  Edit("galley.yaml", "policy:\n",
+       "history: {plans: 3, platform_applies: 2, observation_runs: 2}\npolicy:\n");
   ASSERT_EQ(Apply().code, cli::kExitOk);
   for (int i = 0; i < 6; ++i) ASSERT_EQ(Plan().code, cli::kExitOk);
   json runs = json::parse(History({"--json"}).out)["runs"];
@@ -818,11 +867,14 @@ TEST_F(ApplyE2eTest, RetentionFromGalleyYamlKeepsEachKindApart) {
   EXPECT_EQ(plans, 3) << runs.dump();
   EXPECT_EQ(applies, 1) << runs.dump();  // six plans did not push the apply out
   for (int n : {5, 6, 7}) {
-    Edit("services/test-server.yaml", "instances: " + std::to_string(n - 1), "instances: " + std::to_string(n));
+    Edit("services/test-server.yaml", "instances: " + std::to_string(n - 1),
+         "instances: " + std::to_string(n));
     ASSERT_EQ(Apply().code, cli::kExitOk);
   }
   std::ostringstream out, err;
-  ASSERT_EQ(cli::RunHistory({"--platform", repo_.dir(), "--consul", consul_->base(), "--json"}, out, err), cli::kExitOk)
+  ASSERT_EQ(
+      cli::RunHistory({"--platform", repo_.dir(), "--consul", consul_->base(), "--json"}, out, err),
+      cli::kExitOk)
       << err.str();
   json kept = json::parse(out.str())["applies"];
   ASSERT_EQ(kept.size(), 2u) << kept.dump();

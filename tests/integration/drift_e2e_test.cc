@@ -6,17 +6,16 @@
 // Then hand changes through the emulators' HTTP APIs: a scale is drift (exit 2), first seen
 // is kept and last seen moves, a revert by hand resolves the record; KV edits (secrets
 // masked), deletions, unmanaged apps, scope; history lists the runs.
-#include <gtest/gtest.h>
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <thread>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
-#include <nlohmann/json.hpp>
-#include <sstream>
-#include <thread>
 
 #include "base/digest.h"
 #include "cli/commands.h"
@@ -54,9 +53,9 @@ class DriftE2eTest : public ::testing::Test {
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
     marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
-                                 mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
-                                                                            std::chrono::milliseconds(10),
-                                                                            std::chrono::milliseconds(5)})));
+        mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
+                                                   std::chrono::milliseconds(10),
+                                                   std::chrono::milliseconds(5)})));
     consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator({}));
   }
   void TearDown() override {
@@ -73,8 +72,9 @@ class DriftE2eTest : public ::testing::Test {
     std::string out, err;
   };
   Out Drift(std::vector<std::string> extra = {}) {
-    cli::Args args = {Repo(), "--marathon", marathon_->base(), "--consul", consul_->base(), "--state", state_.Path("state.db"),
-                      "--detailed-exitcode"};
+    cli::Args args = {
+        Repo(),          "--marathon", marathon_->base(),       "--consul",
+        consul_->base(), "--state",    state_.Path("state.db"), "--detailed-exitcode"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::ostringstream out, err;
     int code = cli::RunDrift(args, out, err);
@@ -105,7 +105,8 @@ class DriftE2eTest : public ::testing::Test {
   }
   static std::string Repo() { return galley::testing::SourceRoot() + "/examples/reference"; }
 
-  net::ClientResponse Call(const std::string& method, const std::string& url, const std::string& body = "") {
+  net::ClientResponse Call(const std::string& method, const std::string& url,
+                           const std::string& body = "") {
     net::ClientRequest req{method, url};
     req.body = body;
     auto r = http_->Send(req);
@@ -113,12 +114,15 @@ class DriftE2eTest : public ::testing::Test {
     return r.ok() ? *r : net::ClientResponse{};
   }
   void WaitForDeployments() {
-    if (!galley::testing::Eventually([&] { return json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty(); }))
+    if (!galley::testing::Eventually([&] {
+          return json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty();
+        }))
       ADD_FAILURE() << "deployments did not finish";
   }
   void Marathon(const std::string& method, const std::string& path, const std::string& body = "") {
     auto r = Call(method, marathon_->base() + path, body);
-    EXPECT_TRUE(r.status == 200 || r.status == 201) << method << " " << path << ": " << r.status << " " << r.body;
+    EXPECT_TRUE(r.status == 200 || r.status == 201)
+        << method << " " << path << ": " << r.status << " " << r.body;
     WaitForDeployments();
   }
   void PutKv(const std::string& key, const std::string& value) {
@@ -130,8 +134,8 @@ class DriftE2eTest : public ::testing::Test {
   void ApplyByHand(bool records = true) {
     spec::LoadResult loaded = spec::LoadRepository(Repo());
     ASSERT_FALSE(loaded.diags.HasErrors()) << loaded.diags.RenderAll();
-    engine::DesiredSet desired =
-        engine::BuildDesired(loaded.state, engine::EnvironmentSecrets({{"PROD_DATABASE_URL", kDbUrl}}), kKey, {});
+    engine::DesiredSet desired = engine::BuildDesired(
+        loaded.state, engine::EnvironmentSecrets({{"PROD_DATABASE_URL", kDbUrl}}), kKey, {});
     std::string prefix = engine::AppliedPrefix(loaded.state.platform);
     std::map<std::string, json> recs;
     auto record_key = [&](const std::string& env, const std::string& service) {
@@ -140,10 +144,12 @@ class DriftE2eTest : public ::testing::Test {
     for (const auto& kv : desired.kv) {
       ASSERT_TRUE(kv.value.has_value()) << kv.key;
       PutKv(kv.key, *kv.value);
-      recs[record_key(kv.env, kv.service)]["kv"][kv.key] = (kv.secret ? "secret:" : "") + HmacSha256Hex(kKey, *kv.value);
+      recs[record_key(kv.env, kv.service)]["kv"][kv.key] =
+          (kv.secret ? "secret:" : "") + HmacSha256Hex(kKey, *kv.value);
     }
     for (const auto& app : desired.apps) {
-      EXPECT_EQ(Call("POST", marathon_->base() + "/v2/apps", app.body.dump()).status, 201) << app.id;
+      EXPECT_EQ(Call("POST", marathon_->base() + "/v2/apps", app.body.dump()).status, 201)
+          << app.id;
       recs[record_key(app.env, app.service)]["app"] = engine::NormalizeApp(app.body);
     }
     WaitForDeployments();
@@ -197,10 +203,12 @@ TEST_F(DriftE2eTest, HandScaleIsDriftFirstSeenKeptUntilRevertedByHand) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   Out text = Drift();
   EXPECT_EQ(text.code, cli::kExitChanges) << text.err;
-  EXPECT_NE(text.out.find("  ~ /app/production/test-server  instances: 4 → 7 (applied → live), scaled 20"),
+  EXPECT_NE(text.out.find(
+                "  ~ /app/production/test-server  instances: 4 → 7 (applied → live), scaled 20"),
             std::string::npos)
       << text.out;
-  EXPECT_NE(text.out.find("first seen " + first_seen + ", last seen "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("first seen " + first_seen + ", last seen "), std::string::npos)
+      << text.out;
   {
     auto open = OpenStore()->OpenDrift();
     ASSERT_TRUE(open.ok());
@@ -214,7 +222,8 @@ TEST_F(DriftE2eTest, HandScaleIsDriftFirstSeenKeptUntilRevertedByHand) {
   json after = DriftJson({}, cli::kExitOk);
   EXPECT_TRUE(after["drift"].empty()) << after.dump(2);
   ASSERT_EQ(after["resolved"].size(), 1u) << after.dump(2);
-  EXPECT_EQ(after["resolved"][0], json::parse(R"({"resource": "marathon-app:/app/production/test-server",
+  EXPECT_EQ(after["resolved"][0],
+            json::parse(R"({"resource": "marathon-app:/app/production/test-server",
                                                   "resolution": "reverted"})"));
   EXPECT_TRUE(OpenStore()->OpenDrift().value().empty());
   // A later check has nothing left to resolve.
@@ -251,7 +260,8 @@ TEST_F(DriftE2eTest, HandScaleIsDriftFirstSeenKeptUntilRevertedByHand) {
   ASSERT_EQ(one.code, cli::kExitOk) << one.err;
   EXPECT_NE(one.out.find("run " + id + ": drift (cli)"), std::string::npos) << one.out;
   EXPECT_NE(one.out.find("outcome changes"), std::string::npos) << one.out;
-  EXPECT_NE(one.out.find("No actions recorded (a drift run changes nothing)."), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("No actions recorded (a drift run changes nothing)."), std::string::npos)
+      << one.out;
   json onej = json::parse(History({"--run", id, "--json"}).out);
   EXPECT_EQ(onej["run"]["id"].get<int64_t>(), std::stoll(id));
   EXPECT_TRUE(onej["journal"].empty());
@@ -263,7 +273,8 @@ TEST_F(DriftE2eTest, HandScaleIsDriftFirstSeenKeptUntilRevertedByHand) {
 TEST_F(DriftE2eTest, KvEditsDeletionsUnmanagedAndScope) {
   ApplyByHand();
   // Unmanaged apps and keys are listed, never drift.
-  Marathon("POST", "/v2/apps", R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
+  Marathon("POST", "/v2/apps",
+           R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
   PutKv("app/staging/nobody/TOKEN", "do-not-print");
   json unmanaged = DriftJson({}, cli::kExitOk);
   EXPECT_TRUE(unmanaged["drift"].empty()) << unmanaged.dump(2);
@@ -277,27 +288,34 @@ TEST_F(DriftE2eTest, KvEditsDeletionsUnmanagedAndScope) {
   PutKv("app/production/test-server/DATABASE_URL", "postgres://attacker/db");
   PutKv("app/staging/test-server/LOG_LEVEL", "trace");
   Marathon("DELETE", "/v2/apps/app/staging/api-gateway");
-  EXPECT_EQ(Call("DELETE", consul_->base() + "/v1/kv/app/production/session-cache/MAXMEMORY").status, 200);
+  EXPECT_EQ(
+      Call("DELETE", consul_->base() + "/v1/kv/app/production/session-cache/MAXMEMORY").status,
+      200);
   Out text = Drift();
   EXPECT_EQ(text.code, cli::kExitChanges) << text.err;
   EXPECT_EQ(text.out.find("attacker"), std::string::npos) << "a secret leaked:\n" << text.out;
   EXPECT_EQ(text.out.find(kDbUrl), std::string::npos) << "a secret leaked:\n" << text.out;
   EXPECT_NE(text.out.find("value: (secret changed), ModifyIndex "), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("value: \"debug\" → \"trace\" (applied → live), ModifyIndex "), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("- /app/staging/api-gateway"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("deleted by hand (galley applied it 2026-01-02T03:04:05.000Z)"), std::string::npos)
+  EXPECT_NE(text.out.find("value: \"debug\" → \"trace\" (applied → live), ModifyIndex "),
+            std::string::npos)
       << text.out;
-  EXPECT_NE(text.out.find("Drift: 2 changed, 2 deleted by hand. 2 unmanaged (not drift)."), std::string::npos)
+  EXPECT_NE(text.out.find("- /app/staging/api-gateway"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("deleted by hand (galley applied it 2026-01-02T03:04:05.000Z)"),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("Drift: 2 changed, 2 deleted by hand. 2 unmanaged (not drift)."),
+            std::string::npos)
       << text.out;
 
   json j = DriftJson({}, cli::kExitChanges);
   EXPECT_EQ(j.dump().find("attacker"), std::string::npos);
   std::vector<std::string> resources;
   for (const auto& i : j["drift"]) resources.push_back(i["resource"]);
-  EXPECT_EQ(resources, (std::vector<std::string>{"consul-kv:app/production/session-cache/MAXMEMORY",
-                                                 "consul-kv:app/production/test-server/DATABASE_URL",
-                                                 "consul-kv:app/staging/test-server/LOG_LEVEL",
-                                                 "marathon-app:/app/staging/api-gateway"}));
+  EXPECT_EQ(resources,
+            (std::vector<std::string>{"consul-kv:app/production/session-cache/MAXMEMORY",
+                                      "consul-kv:app/production/test-server/DATABASE_URL",
+                                      "consul-kv:app/staging/test-server/LOG_LEVEL",
+                                      "marathon-app:/app/staging/api-gateway"}));
   EXPECT_EQ(j["drift"][1]["sensitive"], true);
   EXPECT_GT(j["drift"][1]["live"]["modify_index"].get<uint64_t>(), 0u);
   EXPECT_EQ(j["drift"][3]["what"], "deleted");
@@ -318,7 +336,8 @@ TEST_F(DriftE2eTest, KvEditsDeletionsUnmanagedAndScope) {
   Out md = Drift({"--markdown"});
   EXPECT_EQ(md.code, cli::kExitChanges);
   EXPECT_NE(md.out.find("### galley drift: `reference`"), std::string::npos) << md.out;
-  EXPECT_NE(md.out.find("| `-` | `/app/staging/api-gateway` | staging | api-gateway | deleted by hand | revert |"),
+  EXPECT_NE(md.out.find("| `-` | `/app/staging/api-gateway` | staging | api-gateway | deleted by "
+                        "hand | revert |"),
             std::string::npos)
       << md.out;
 }
@@ -328,7 +347,8 @@ TEST_F(DriftE2eTest, WhereNothingWasAppliedThereIsNoDrift) {
   Marathon("PUT", "/v2/apps/app/production/test-server", R"({"instances": 7})");
   Out o = Drift();
   EXPECT_EQ(o.code, cli::kExitOk) << o.out << o.err;
-  EXPECT_NE(o.out.find("galley has applied nothing to platform reference yet (no key at galley/reference/hmac-key): "
+  EXPECT_NE(o.out.find("galley has applied nothing to platform reference yet (no key at "
+                       "galley/reference/hmac-key): "
                        "nothing can have drifted"),
             std::string::npos)
       << o.out;
@@ -344,13 +364,14 @@ TEST_F(DriftE2eTest, UsageErrorsAndAnEmptyHistory) {
 
   Out empty = History();
   EXPECT_EQ(empty.code, cli::kExitOk);
-  EXPECT_NE(empty.out.find("No runs recorded: there is no state store at "), std::string::npos) << empty.out;
+  EXPECT_NE(empty.out.find("No runs recorded: there is no state store at "), std::string::npos)
+      << empty.out;
   EXPECT_FALSE(std::filesystem::exists(state_.Path("state.db"))) << "history created a store";
   EXPECT_EQ(json::parse(History({"--json"}).out)["runs"], json::array());
   Out bad = History({"--limit", "0"});
   EXPECT_EQ(bad.code, cli::kExitError);
-  EXPECT_NE(bad.err.find("galley history: --limit wants a positive number"), std::string::npos) << bad.err;
-
+  EXPECT_NE(bad.err.find("galley history: --limit wants a positive number"), std::string::npos)
+      << bad.err;
 }
 
 // A galley that crashed mid-run (here: a child process that begins a run and exits) shows
@@ -362,7 +383,9 @@ TEST(HistoryE2eTest, CrashedRunsShowAsInterruptedAndRunningOnesAsRunning) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     auto store = store::OpenSqliteStore(path);
-    if (!store.ok() || !(*store)->BeginRun("apply", "cli", "0123456789abcdef0123", "ci@runner").ok()) ::_exit(2);
+    if (!store.ok() ||
+        !(*store)->BeginRun("apply", "cli", "0123456789abcdef0123", "ci@runner").ok())
+      ::_exit(2);
     ::_exit(0);  // no FinishRun: a crash
   }
   int status = 0;
@@ -422,20 +445,23 @@ TEST(HistoryE2eTest, HistoryOnlyReadsAndNamesBadStatePaths) {
   EXPECT_EQ(devnull.err, "galley history: state file /dev/null is not a regular file\n");
   Out folder = history({"--state", dir.Path("")});
   EXPECT_EQ(folder.code, cli::kExitError);
-  EXPECT_NE(folder.err.find("is not a regular file (a directory)"), std::string::npos) << folder.err;
+  EXPECT_NE(folder.err.find("is not a regular file (a directory)"), std::string::npos)
+      << folder.err;
   std::string nowhere = dir.Path("missing/sub/state.db");
   Out missing = history({"--state", nowhere});
   EXPECT_EQ(missing.code, cli::kExitError);
-  EXPECT_EQ(missing.err, "galley history: --state " + nowhere + ": the directory " + dir.Path("missing/sub") +
-                             " does not exist\n");
+  EXPECT_EQ(missing.err, "galley history: --state " + nowhere + ": the directory " +
+                             dir.Path("missing/sub") + " does not exist\n");
   EXPECT_FALSE(std::filesystem::exists(dir.Path("missing")));
 
   // A writer given /dev/null says so instead of "migrate: disk I/O error".
   std::ostringstream pout, perr;
-  cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--state", "/dev/null", "--marathon", "http://127.0.0.1:9",
-                "--consul", "http://127.0.0.1:9"},
+  cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--state", "/dev/null",
+                "--marathon", "http://127.0.0.1:9", "--consul", "http://127.0.0.1:9"},
                pout, perr);
-  EXPECT_NE(perr.str().find("galley plan: state file /dev/null is not a regular file"), std::string::npos) << perr.str();
+  EXPECT_NE(perr.str().find("galley plan: state file /dev/null is not a regular file"),
+            std::string::npos)
+      << perr.str();
 
   // Someone else's store (mode 0644, in a directory this user cannot write), read by nobody.
   if (::geteuid() != 0) return;
@@ -449,7 +475,8 @@ TEST(HistoryE2eTest, HistoryOnlyReadsAndNamesBadStatePaths) {
     ASSERT_TRUE(run.ok());
     ASSERT_TRUE((*store)->FinishRun(*run, "ok", "{}").ok());
   }
-  for (std::string p = shared; p.size() > 1 && p != "/tmp"; p = std::filesystem::path(p).parent_path().string()) {
+  for (std::string p = shared; p.size() > 1 && p != "/tmp";
+       p = std::filesystem::path(p).parent_path().string()) {
     ::chmod(p.c_str(), 0755);
   }
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);

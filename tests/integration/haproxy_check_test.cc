@@ -29,22 +29,27 @@ TEST_P(HaproxyCheckTest, RenderedConfigsPassHaproxyCheck) {
   for (const auto& instance : loaded.state.platform.haproxy) {
     for (const model::Instances& servers : {model::Instances{}, *live}) {
       std::string path = tmp.Path(instance.name + ".cfg");
-      ASSERT_TRUE(WriteFileAtomic(path, render::RenderHaproxyConfig(loaded.state, instance, servers)).ok());
-      auto r = testing::RunProcess({haproxy, "-c", "-f", path}, {{"GALLEY_CERT_DIR", root + "/tests/testdata/certs"}});
+      ASSERT_TRUE(
+          WriteFileAtomic(path, render::RenderHaproxyConfig(loaded.state, instance, servers)).ok());
+      auto r = testing::RunProcess({haproxy, "-c", "-f", path},
+                                   {{"GALLEY_CERT_DIR", root + "/tests/testdata/certs"}});
       EXPECT_EQ(r.exit_code, 0) << instance.name << ":\n" << r.output;
-      EXPECT_EQ(r.output.find("[WARNING]"), std::string::npos) << instance.name << ":\n" << r.output;
+      EXPECT_EQ(r.output.find("[WARNING]"), std::string::npos) << instance.name << ":\n"
+                                                               << r.output;
       EXPECT_EQ(r.output.find("[ALERT]"), std::string::npos) << instance.name << ":\n" << r.output;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Examples, HaproxyCheckTest, ::testing::Values("examples/reference", "examples/multi-port"));
+INSTANTIATE_TEST_SUITE_P(Examples, HaproxyCheckTest,
+                         ::testing::Values("examples/reference", "examples/multi-port"));
 
 TEST(HaproxyCheckNegativeTest, HaproxyRejectsABrokenConfigSoThePositiveTestMeansSomething) {
   std::string haproxy = testing::FindProgram("haproxy");
   ASSERT_FALSE(haproxy.empty());
   testing::TempRepo tmp;
-  tmp.Write("bad.cfg", "defaults\n    mode http\nfrontend f\n    bind :1\n    use_backend nosuch\n");
+  tmp.Write("bad.cfg",
+            "defaults\n    mode http\nfrontend f\n    bind :1\n    use_backend nosuch\n");
   auto r = testing::RunProcess({haproxy, "-c", "-f", tmp.Path("bad.cfg")});
   EXPECT_NE(r.exit_code, 0) << r.output;
 }

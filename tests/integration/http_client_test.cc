@@ -390,7 +390,8 @@ TEST(HttpClientErrorsTest, AResolverThatDoesNotAnswerIsBoundedByTheDeadlines) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(r.status().message(),
-            "GET http://consul.example:8500/v1/status/leader: cannot resolve consul.example within 200 ms");
+            "GET http://consul.example:8500/v1/status/leader: cannot resolve consul.example within "
+            "200 ms");
   EXPECT_FALSE(failure.request_may_have_been_sent);
   EXPECT_LT(took, milliseconds(3000));
   // The request's own deadline binds when it is the shorter one.
@@ -412,11 +413,13 @@ TEST(HttpClientErrorsTest, AResolverThatDoesNotAnswerIsBoundedByTheDeadlines) {
     return std::vector<std::string>{"127.0.0.1"};
   };
   auto resolving = NewHttpClient(o);
-  auto ok = resolving->Send(ClientRequest{"GET", "http://sandbox.test:" + std::to_string(server->port()) + "/"});
+  auto ok = resolving->Send(
+      ClientRequest{"GET", "http://sandbox.test:" + std::to_string(server->port()) + "/"});
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->body, "ok");
   auto unknown = resolving->Send(ClientRequest{"GET", "http://nowhere.test:1/"});
-  EXPECT_EQ(unknown.status().message(), "GET http://nowhere.test:1/: cannot resolve nowhere.test: unknown host nowhere.test");
+  EXPECT_EQ(unknown.status().message(),
+            "GET http://nowhere.test:1/: cannot resolve nowhere.test: unknown host nowhere.test");
 }
 
 TEST(HttpClientErrorsTest, ReportsARefusedConnectionAsNotSent) {
@@ -582,7 +585,8 @@ class HttpsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_FALSE(testing::FindProgram("openssl").empty()) << "openssl is not installed: run ci/install-deps.sh";
+    ASSERT_FALSE(testing::FindProgram("openssl").empty())
+        << "openssl is not installed: run ci/install-deps.sh";
     ASSERT_TRUE(error_.empty()) << error_;
   }
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // net::HttpServer and net::HttpClient over real loopback sockets.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "net/http_client.h"
 #include "net/http_server.h"
@@ -38,8 +38,10 @@ TEST(UrlTest, ParsesAndRejects) {
   // Refused without printing the credentials (issue #11).
   auto creds = Url::Parse("http://deploy:s3cret@h:80/p");
   ASSERT_FALSE(creds.ok());
-  EXPECT_EQ(creds.status().message(), "credentials in URLs are not supported (use the environment): http://***@h:80/p");
-  EXPECT_EQ(Url::Parse("http://u:s3cret@h:99999").status().message().find("s3cret"), std::string::npos);
+  EXPECT_EQ(creds.status().message(),
+            "credentials in URLs are not supported (use the environment): http://***@h:80/p");
+  EXPECT_EQ(Url::Parse("http://u:s3cret@h:99999").status().message().find("s3cret"),
+            std::string::npos);
 }
 
 TEST(UrlTest, RedactUrlMasksTheUserInfo) {
@@ -64,8 +66,9 @@ TEST(QueryTest, DecodesRepeatsAndFlags) {
 
 TEST(HttpServerTest, RoundTripsMethodPathQueryHeadersAndBody) {
   auto server = Serve([](const HttpRequest& r) {
-    std::string echo = r.method + " " + r.path + " " + r.Query("x").value_or("-") + " " + r.Header("X-Test") +
-                       " " + r.body + " " + std::to_string(r.QueryAll("e").size());
+    std::string echo = r.method + " " + r.path + " " + r.Query("x").value_or("-") + " " +
+                       r.Header("X-Test") + " " + r.body + " " +
+                       std::to_string(r.QueryAll("e").size());
     auto resp = HttpResponse::Text(201, echo);
     resp.headers["X-Consul-Index"] = "42";
     return resp;
@@ -167,7 +170,9 @@ TEST(HttpClientTest, ReportsRefusedConnectionsAndDroppedOnes) {
 TEST(HttpServerTest, RefusesOversizedBodies) {
   HttpServerOptions opts;
   opts.max_body_bytes = 10;
-  auto server = HttpServer::Start(opts, [](const HttpRequest&) { return HttpResponse::Text(200, "ok"); }).value();
+  auto server = HttpServer::Start(opts, [](const HttpRequest&) {
+                  return HttpResponse::Text(200, "ok");
+                }).value();
   ClientRequest req{"PUT", "http://127.0.0.1:" + std::to_string(server->port()) + "/"};
   req.body = std::string(100, 'x');
   auto resp = NewHttpClient()->Send(req);
@@ -187,7 +192,8 @@ TEST(HttpServerTest, FailsToBindABusyPort) {
   auto first = Serve([](const HttpRequest&) { return HttpResponse::Text(200, ""); });
   HttpServerOptions opts;
   opts.port = first->port();
-  auto second = HttpServer::Start(opts, [](const HttpRequest&) { return HttpResponse::Text(200, ""); });
+  auto second =
+      HttpServer::Start(opts, [](const HttpRequest&) { return HttpResponse::Text(200, ""); });
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("cannot listen on 127.0.0.1:"), std::string::npos);
 }

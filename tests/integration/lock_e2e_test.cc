@@ -54,9 +54,9 @@ class LockE2eTest : public ::testing::Test {
     ::unsetenv("CONSUL_HTTP_TOKEN");
     sandbox::marathon::MarathonOptions mo;
     marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
-                         mo, sandbox::marathon::NewSimulatedRunner(
-                                 {std::chrono::milliseconds(5), std::chrono::milliseconds(10),
-                                  std::chrono::milliseconds(5)})));
+        mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
+                                                   std::chrono::milliseconds(10),
+                                                   std::chrono::milliseconds(5)})));
     sandbox::consul::ConsulOptions co;
     co.session_ttl_min = Ms(1000);  // so a test can use a 1 s TTL (Consul expires it after 2×TTL)
     consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator(co));
@@ -94,9 +94,9 @@ class LockE2eTest : public ::testing::Test {
     std::string out, err;
   };
   Out Lock(std::vector<std::string> args) {
-    args.insert(args.end(),
-                {galley::testing::SourceRoot() + "/examples/reference", "--marathon", marathon_->base(),
-                 "--consul", consul_->base(), "--state", state_.Path("host-a.db")});
+    args.insert(args.end(), {galley::testing::SourceRoot() + "/examples/reference", "--marathon",
+                             marathon_->base(), "--consul", consul_->base(), "--state",
+                             state_.Path("host-a.db")});
     std::ostringstream out, err;
     int code = cli::RunLock(args, out, err);
     return {code, out.str(), err.str()};
@@ -154,7 +154,8 @@ TEST_F(LockE2eTest, DestroyedSessionFreesTheLockAtOnce) {
 
 TEST_F(LockE2eTest, SessionTtlExpiryFreesTheLockForAWaitingApply) {
   // Renewals never reach Consul (a partitioned or frozen holder).
-  consul_->Faults(json::parse(R"({"fail_next": 100000, "fail_status": 503, "path_prefix": "/v1/session/renew/"})"));
+  consul_->Faults(json::parse(
+      R"({"fail_next": 100000, "fail_status": 503, "path_prefix": "/v1/session/renew/"})"));
   engine::LockOptions o = Options("alice@host-a");
   o.ttl_seconds = 1;
   o.renew_interval = Ms(100);
@@ -195,38 +196,44 @@ TEST_F(LockE2eTest, ADeadHolderOnThisHostIsTakenOverWithoutWaitingForItsTtl) {
   so.name = "galley apply " + holder;
   auto session = consul_client_->CreateSession(so);
   ASSERT_TRUE(session.ok()) << session.status().message();
-  ASSERT_TRUE(consul_client_
-                  ->AcquireLock("galley/reference/lock",
-                                engine::LockValue(holder, dead, "2026-12-07T12:00:00.000Z", *session, 15),
-                                *session)
-                  .value());
-  ASSERT_TRUE(host_a_->AcquireLease("apply:reference", engine::LeaseHolderString(holder, "0badf00d", dead), 30)
-                  .value());
+  ASSERT_TRUE(
+      consul_client_
+          ->AcquireLock("galley/reference/lock",
+                        engine::LockValue(holder, dead, "2026-12-07T12:00:00.000Z", *session, 15),
+                        *session)
+          .value());
+  ASSERT_TRUE(
+      host_a_
+          ->AcquireLease("apply:reference", engine::LeaseHolderString(holder, "0badf00d", dead), 30)
+          .value());
 
   auto t0 = std::chrono::steady_clock::now();
   auto lock = engine::PlatformLock::Acquire(*consul_client_, *host_a_, Options("alice@host-a"));
   ASSERT_TRUE(lock.ok()) << lock.status().message();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, Ms(3000));
   ASSERT_EQ((*lock)->taken_over().size(), 2u);
-  EXPECT_NE((*lock)->taken_over()[1].find("from " + holder + " since 2026-12-07T12:00:00.000Z (session " +
-                                          *session + "): process " + std::to_string(child) + " is gone"),
-            std::string::npos)
+  EXPECT_NE(
+      (*lock)->taken_over()[1].find("from " + holder + " since 2026-12-07T12:00:00.000Z (session " +
+                                    *session + "): process " + std::to_string(child) + " is gone"),
+      std::string::npos)
       << (*lock)->taken_over()[1];
   EXPECT_EQ(Key().session, (*lock)->session());
   auto sessions = http_->Send(net::ClientRequest{"GET", consul_->base() + "/v1/session/list"});
   ASSERT_TRUE(sessions.ok());
-  EXPECT_EQ(json::parse(sessions->body).size(), 1u) << "the dead holder's session was not destroyed";
+  EXPECT_EQ(json::parse(sessions->body).size(), 1u)
+      << "the dead holder's session was not destroyed";
 
   // The same leftovers of a holder on another host are left alone.
   ASSERT_TRUE((*lock)->Release().ok());
   ProcessIdentity remote = dead;
   remote.host = "host-b";
   session = consul_client_->CreateSession(so);
-  ASSERT_TRUE(consul_client_
-                  ->AcquireLock("galley/reference/lock",
-                                engine::LockValue(holder, remote, "2026-12-07T12:00:00.000Z", *session, 15),
-                                *session)
-                  .value());
+  ASSERT_TRUE(
+      consul_client_
+          ->AcquireLock("galley/reference/lock",
+                        engine::LockValue(holder, remote, "2026-12-07T12:00:00.000Z", *session, 15),
+                        *session)
+          .value());
   auto refused = engine::PlatformLock::Acquire(*consul_client_, *host_a_, Options("alice@host-a"));
   EXPECT_EQ(refused.status().code(), StatusCode::kConflict) << refused.status().message();
   EXPECT_EQ(Key().session, *session);
@@ -293,9 +300,10 @@ TEST_F(LockE2eTest, LockStatusAndBreak) {
             std::string::npos)
       << broke.out;
   // How long the old holder may still act: bounded by its lock deadline (its TTL).
-  EXPECT_NE(broke.out.find("The old holder stops before its next write (it confirms its session before "
-                           "every write);\nif it cannot reach Consul it may still act for up to 15 s (its "
-                           "lock deadline). Writes already sent complete.\n"),
+  EXPECT_NE(broke.out.find(
+                "The old holder stops before its next write (it confirms its session before "
+                "every write);\nif it cannot reach Consul it may still act for up to 15 s (its "
+                "lock deadline). Writes already sent complete.\n"),
             std::string::npos)
       << broke.out;
   EXPECT_TRUE(Key().session.empty());
@@ -329,10 +337,10 @@ TEST_F(LockE2eTest, LockCommandErrors) {
   consul_->Faults(json::parse(R"({"fail_next": 100000, "fail_status": 500})"));
   Out down = Lock({"status"});
   EXPECT_EQ(down.code, cli::kExitError);
-  EXPECT_EQ(
-      down.err.rfind(
-          "galley lock status: reading the lock of platform 'reference': consul " + consul_->base(), 0),
-      0u)
+  EXPECT_EQ(down.err.rfind("galley lock status: reading the lock of platform 'reference': consul " +
+                               consul_->base(),
+                           0),
+            0u)
       << down.err;
 }
 

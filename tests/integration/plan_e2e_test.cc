@@ -3,14 +3,13 @@
 // platform plans creates; once the rendered apps and keys are live, nothing diffs; a hand
 // scale is drift; unmanaged apps are listed; a constant number of requests; failures name
 // the endpoint, exit 1 and leave the store consistent.
-#include <gtest/gtest.h>
-
-#include <stdlib.h>
-
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stdlib.h>
 
 #include "base/subprocess.h"
 #include "cli/commands.h"
@@ -41,9 +40,9 @@ class PlanE2eTest : public ::testing::Test {
     ::unsetenv("CONSUL_HTTP_ADDR");
     sandbox::marathon::MarathonOptions mo;
     marathon_ = std::make_unique<EmulatorServer>(sandbox::marathon::NewMarathonEmulator(
-                         mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
-                                                                    std::chrono::milliseconds(10),
-                                                                    std::chrono::milliseconds(5)})));
+        mo, sandbox::marathon::NewSimulatedRunner({std::chrono::milliseconds(5),
+                                                   std::chrono::milliseconds(10),
+                                                   std::chrono::milliseconds(5)})));
     consul_ = std::make_unique<EmulatorServer>(sandbox::consul::NewConsulEmulator({}));
   }
   void TearDown() override {
@@ -60,7 +59,12 @@ class PlanE2eTest : public ::testing::Test {
   };
   Out Plan(std::vector<std::string> extra = {}, const std::string& dir = "") {
     cli::Args args = {dir.empty() ? galley::testing::SourceRoot() + "/examples/reference" : dir,
-                      "--marathon", marathon_->base(), "--consul", consul_->base(), "--state", state_.Path("state.db"),
+                      "--marathon",
+                      marathon_->base(),
+                      "--consul",
+                      consul_->base(),
+                      "--state",
+                      state_.Path("state.db"),
                       "--detailed-exitcode"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::ostringstream out, err;
@@ -72,7 +76,8 @@ class PlanE2eTest : public ::testing::Test {
     EXPECT_NE(o.code, cli::kExitError) << o.err;
     return json::parse(o.out);
   }
-  net::ClientResponse Call(const std::string& method, const std::string& url, const std::string& body = "") {
+  net::ClientResponse Call(const std::string& method, const std::string& url,
+                           const std::string& body = "") {
     net::ClientRequest req{method, url};
     req.body = body;
     auto r = http_->Send(req);
@@ -84,20 +89,27 @@ class PlanE2eTest : public ::testing::Test {
     for (const auto& a : plan["actions"]) {
       std::string kind = a["kind"];
       if (kind == "kv-put") {
-        std::string value = a["desired"].contains("value") ? a["desired"]["value"].get<std::string>()
-                                                           : std::string(::getenv("PROD_DATABASE_URL"));
-        EXPECT_EQ(Call("PUT", consul_->base() + "/v1/kv/" + a["target"].get<std::string>(), value).status, 200);
+        std::string value = a["desired"].contains("value")
+                                ? a["desired"]["value"].get<std::string>()
+                                : std::string(::getenv("PROD_DATABASE_URL"));
+        EXPECT_EQ(
+            Call("PUT", consul_->base() + "/v1/kv/" + a["target"].get<std::string>(), value).status,
+            200);
       } else if (kind == "app-create") {
         EXPECT_EQ(Call("POST", marathon_->base() + "/v2/apps", a["desired"].dump()).status, 201);
       } else {
-        EXPECT_EQ(Call("PUT", marathon_->base() + "/v2/apps" + a["target"].get<std::string>() + "?partialUpdate=false",
-                       a["desired"].dump()).status, 200);
+        EXPECT_EQ(Call("PUT",
+                       marathon_->base() + "/v2/apps" + a["target"].get<std::string>() +
+                           "?partialUpdate=false",
+                       a["desired"].dump())
+                      .status,
+                  200);
       }
     }
     // Wait for the deployments to finish.
-    EXPECT_TRUE(galley::testing::Eventually(
-        [&] { return json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty(); }))
-        << "deployments did not finish";
+    EXPECT_TRUE(galley::testing::Eventually([&] {
+      return json::parse(Call("GET", marathon_->base() + "/v2/deployments").body).empty();
+    })) << "deployments did not finish";
   }
 
   std::unique_ptr<EmulatorServer> marathon_, consul_;
@@ -116,14 +128,15 @@ TEST_F(PlanE2eTest, RepositoryWarningsOncePerPlanNotForDriftOrLock) {
   repo.Write("services/web.yaml", galley::testing::kMinimalService);
   auto count = [](const std::string& s) {
     size_t n = 0;
-    for (size_t p = s.find("kill grace"); p != std::string::npos; p = s.find("kill grace", p + 1)) ++n;
+    for (size_t p = s.find("kill grace"); p != std::string::npos; p = s.find("kill grace", p + 1))
+      ++n;
     return n;
   };
   Out plan = Plan({}, repo.dir());
   EXPECT_NE(plan.code, cli::kExitError) << plan.err;
   EXPECT_EQ(count(plan.err), 1u) << plan.err;
-  cli::Args endpoints = {"--marathon", marathon_->base(), "--consul", consul_->base(), "--state",
-                         state_.Path("state.db")};
+  cli::Args endpoints = {"--marathon",    marathon_->base(), "--consul",
+                         consul_->base(), "--state",         state_.Path("state.db")};
   std::ostringstream out, err;
   cli::Args drift = {repo.dir()};
   drift.insert(drift.end(), endpoints.begin(), endpoints.end());
@@ -137,11 +150,17 @@ TEST_F(PlanE2eTest, RepositoryWarningsOncePerPlanNotForDriftOrLock) {
 TEST_F(PlanE2eTest, FreshPlatformPlansCreatesAndPutsThenNothingOnceLive) {
   Out first = Plan();
   ASSERT_EQ(first.code, cli::kExitChanges) << first.err << first.out;
-  EXPECT_NE(first.out.find("+ create marathon app /app/production/test-server   (new)"), std::string::npos) << first.out;
-  EXPECT_NE(first.out.find("+ put consul key app/production/test-server/DATABASE_URL   (new)"), std::string::npos);
-  EXPECT_EQ(first.out.find("postgres://"), std::string::npos) << "a secret leaked into the plan output";
-  EXPECT_NE(first.out.find("Plan: 8 to create, 0 to update, 0 to restart, 0 to scale, 0 to delete; KV: 12 to put"),
+  EXPECT_NE(first.out.find("+ create marathon app /app/production/test-server   (new)"),
             std::string::npos)
+      << first.out;
+  EXPECT_NE(first.out.find("+ put consul key app/production/test-server/DATABASE_URL   (new)"),
+            std::string::npos);
+  EXPECT_EQ(first.out.find("postgres://"), std::string::npos)
+      << "a secret leaked into the plan output";
+  EXPECT_NE(
+      first.out.find(
+          "Plan: 8 to create, 0 to update, 0 to restart, 0 to scale, 0 to delete; KV: 12 to put"),
+      std::string::npos)
       << first.out;
 
   json plan = PlanJson();
@@ -174,7 +193,8 @@ TEST_F(PlanE2eTest, HandScaleIsPendingWithoutAnAppliedRecordAndKvEditShows) {
 }
 
 TEST_F(PlanE2eTest, UnmanagedAppsAreListedNeverPlanned) {
-  Call("POST", marathon_->base() + "/v2/apps", R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
+  Call("POST", marathon_->base() + "/v2/apps",
+       R"({"id": "/app/production/legacy", "cmd": "sleep 1", "instances": 1})");
   Call("POST", marathon_->base() + "/v2/apps", R"({"id": "/elsewhere/thing", "cmd": "sleep 1"})");
   json plan = PlanJson();
   ASSERT_EQ(plan["unmanaged"].size(), 1u);
@@ -199,7 +219,8 @@ TEST_F(PlanE2eTest, MarkdownForPullRequests) {
   Out o = Plan({"--markdown"});
   EXPECT_EQ(o.code, cli::kExitChanges);
   EXPECT_NE(o.out.find("### galley plan: `reference`"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("| `+` | create | `/app/production/test-server` | new |"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("| `+` | create | `/app/production/test-server` | new |"), std::string::npos)
+      << o.out;
 }
 
 TEST_F(PlanE2eTest, FailuresNameTheEndpointAndExitOne) {
@@ -225,8 +246,8 @@ TEST_F(PlanE2eTest, FailuresNameTheEndpointAndExitOne) {
 
   std::string dead = "http://127.0.0.1:1";
   std::ostringstream out, err;
-  int code = cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--marathon", dead, "--consul",
-                           consul_->base(), "--state", state_.Path("state.db")},
+  int code = cli::RunPlan({galley::testing::SourceRoot() + "/examples/reference", "--marathon",
+                           dead, "--consul", consul_->base(), "--state", state_.Path("state.db")},
                           out, err);
   EXPECT_EQ(code, cli::kExitError);
   EXPECT_NE(err.str().find("127.0.0.1:1"), std::string::npos) << err.str();
@@ -247,7 +268,8 @@ TEST_F(PlanE2eTest, RecordsTheCommitAndPlansACommittedRevisionWithoutTouchingThe
     repo.Write(std::string("platform/") + f, galley::testing::ReadText(src + "/" + f));
   }
   auto git = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"git", "-C", repo.dir(), "-c", "user.email=t@example.com", "-c", "user.name=t"};
+    std::vector<std::string> argv = {
+        "git", "-C", repo.dir(), "-c", "user.email=t@example.com", "-c", "user.name=t"};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = RunCommand(argv);
     EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().message());
@@ -271,11 +293,13 @@ TEST_F(PlanE2eTest, RecordsTheCommitAndPlansACommittedRevisionWithoutTouchingThe
   EXPECT_EQ(wt["dirty"], true);
   EXPECT_EQ(wt["tree"], "");
   Out text = Plan({"--no-color"}, dir);
-  EXPECT_NE(text.out.find("warning: planned from a work tree with uncommitted changes: this plan is not of commit " +
+  EXPECT_NE(text.out.find("warning: planned from a work tree with uncommitted changes: this plan "
+                          "is not of commit " +
                           head.substr(0, 12)),
             std::string::npos)
       << text.out;
-  EXPECT_NE(Plan({"--markdown"}, dir).out.find("> :warning: planned from a work tree with uncommitted changes"),
+  EXPECT_NE(Plan({"--markdown"}, dir)
+                .out.find("> :warning: planned from a work tree with uncommitted changes"),
             std::string::npos);
   Out committed = Plan({"--json", "--rev", "HEAD"}, dir);
   ASSERT_EQ(committed.code, cli::kExitChanges) << committed.err;

@@ -3,16 +3,15 @@
 // runs and age), where runs come from (RunOrigin), the outcome "not-confirmed", migrating a
 // schema-1 file, and read-only stores (what `galley history` opens): nothing created,
 // migrated or written; paths that are not regular files refused before they are opened.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <string>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/migrations.h"
 #include "store_fixture.h"
@@ -24,7 +23,9 @@ using std::chrono::hours;
 
 class RetentionTest : public StoreTest {
  protected:
-  static int64_t Count(const std::string& path, const std::string& sql) { return RawInt(path, sql); }
+  static int64_t Count(const std::string& path, const std::string& sql) {
+    return RawInt(path, sql);
+  }
 
   StateStore& OpenWith(const std::string& path, std::optional<Retention> retention = std::nullopt) {
     StoreOptions options;
@@ -39,8 +40,8 @@ class RetentionTest : public StoreTest {
   }
 
   // A finished run of `kind` with `outcome` and `summary`, `observations` rows recorded.
-  int64_t AddRun(StateStore& s, const std::string& kind, const std::string& outcome, const std::string& summary,
-                 int observations = 0) {
+  int64_t AddRun(StateStore& s, const std::string& kind, const std::string& outcome,
+                 const std::string& summary, int observations = 0) {
     auto id = s.BeginRun(kind, "cli", "", "me@here");
     EXPECT_TRUE(id.ok()) << id.status().ToString();
     std::vector<Observation> obs;
@@ -76,13 +77,13 @@ TEST_F(RetentionTest, EachKindIsKeptApartAndRunsThatChangedNothingGoFirst) {
   // 41 plans and drift checks did not push any apply out; the no-op apply went first.
   EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE kind = 'apply'"), 2);
   EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE id = " + std::to_string(apply_noop)), 0);
-  EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE id IN (" + std::to_string(apply_ok) + ", " +
-                            std::to_string(apply_failed) + ")"),
+  EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE id IN (" + std::to_string(apply_ok) +
+                            ", " + std::to_string(apply_failed) + ")"),
             2);
   // Plans: both with changes kept (even the oldest run), the newest no-op ones fill up.
   EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE kind = 'plan'"), 5);
-  EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE id IN (" + std::to_string(changes_old) + ", " +
-                            std::to_string(changes_new) + ")"),
+  EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE id IN (" + std::to_string(changes_old) +
+                            ", " + std::to_string(changes_new) + ")"),
             2);
   EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE kind = 'drift'"), 1);
   EXPECT_EQ(Count(path, "SELECT id FROM runs WHERE kind = 'drift'"), drifted);
@@ -115,8 +116,9 @@ TEST_F(RetentionTest, RunsStillOpenOrWithJournalToSettleAreNeverPruned) {
   auto unfinished = s.UnfinishedJournal();
   ASSERT_TRUE(unfinished.ok());
   EXPECT_EQ(unfinished->size(), 1u);
-  EXPECT_EQ(Count(path, "SELECT count(*) FROM runs WHERE kind = 'apply' AND finished_at IS NOT NULL "
-                        "AND outcome = 'ok'"),
+  EXPECT_EQ(Count(path,
+                  "SELECT count(*) FROM runs WHERE kind = 'apply' AND finished_at IS NOT NULL "
+                  "AND outcome = 'ok'"),
             0);  // the five finished ones made way: the kept count includes the two that stay
 }
 
@@ -175,7 +177,8 @@ TEST_F(RetentionTest, ASavedPlansAppliedMarkOutlivesItsPlanRun) {
   auto applied = s.PlanApplied("d1");
   ASSERT_TRUE(applied.ok());
   ASSERT_TRUE(applied->has_value());
-  EXPECT_TRUE(applied->value().starts_with("run " + std::to_string(apply) + " at ")) << applied->value();
+  EXPECT_TRUE(applied->value().starts_with("run " + std::to_string(apply) + " at "))
+      << applied->value();
   // Once the apply run goes too, so does the plan.
   r.applies = 1;
   AddRun(s, "apply", "ok", R"({"applied": 1})");
@@ -210,11 +213,12 @@ TEST_F(RetentionTest, OriginAndNotConfirmedRoundTrip) {
 
 // A state file written by a galley that knew only migration 1.
 std::string MakeSchema1File(const std::string& path) {
-  std::string sql = std::string(Migrations()[0].sql) +
-                    "PRAGMA user_version = 1; PRAGMA application_id = 1195461708;"
-                    "INSERT INTO runs (kind, \"trigger\", who, started_at, finished_at, outcome, summary) "
-                    "VALUES ('apply', 'cli', 'old@host', '2026-01-01T00:00:00.000Z', "
-                    "'2026-01-01T00:00:01.000Z', 'ok', '{}');";
+  std::string sql =
+      std::string(Migrations()[0].sql) +
+      "PRAGMA user_version = 1; PRAGMA application_id = 1195461708;"
+      "INSERT INTO runs (kind, \"trigger\", who, started_at, finished_at, outcome, summary) "
+      "VALUES ('apply', 'cli', 'old@host', '2026-01-01T00:00:00.000Z', "
+      "'2026-01-01T00:00:01.000Z', 'ok', '{}');";
   sqlite3* db = nullptr;
   EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   char* msg = nullptr;
@@ -249,7 +253,8 @@ TEST_F(RetentionTest, ReadOnlyOpensCreateNothing) {
   auto st = OpenReadOnly(missing_dir + "/state.db");
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(st.status().message(), "state file " + missing_dir + "/state.db does not exist (nor does its directory " +
+  EXPECT_EQ(st.status().message(), "state file " + missing_dir +
+                                       "/state.db does not exist (nor does its directory " +
                                        missing_dir + ")");
   EXPECT_FALSE(std::filesystem::exists(Path("no")));
   auto absent = OpenReadOnly(Path("state.db"));
@@ -286,7 +291,8 @@ TEST_F(RetentionTest, PathsThatAreNotRegularFilesAreRefusedWithoutOpeningThem) {
       auto st = OpenSqliteStore(path, options);  // a FIFO would block an open(): never reached
       ASSERT_FALSE(st.ok()) << path;
       EXPECT_EQ(st.status().code(), StatusCode::kInvalidArgument) << path;
-      EXPECT_NE(st.status().message().find("state file " + path + " is not a regular file"), std::string::npos)
+      EXPECT_NE(st.status().message().find("state file " + path + " is not a regular file"),
+                std::string::npos)
           << st.status().message();
     }
   }

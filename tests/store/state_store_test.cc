@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // What each StateStore method does: runs, observations, applied records, plans, the
 // journal, drift and leases, on an in-memory store and on files.
-#include "base/time_text.h"
 #include "store/state_store.h"
 
 #include <chrono>
@@ -10,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/time_text.h"
 #include "store_fixture.h"
 
 namespace galley::store {
@@ -265,9 +265,12 @@ TEST_F(StoreTest, UnfinishedJournalListsWhatInterruptedRunsLeftStarted) {
   auto crashed = s.BeginRun("apply", "cli", "", "");
   auto running = s.BeginRun("apply", "cli", "", "");
   ASSERT_TRUE(crashed.ok() && running.ok());
-  auto open1 = s.JournalStart({0, *crashed, "a1", "marathon-app:/app/a", "update", "", "{}", "", ""});
-  auto done = s.JournalStart({0, *crashed, "a2", "marathon-app:/app/b", "update", "", "{}", "", ""});
-  auto live = s.JournalStart({0, *running, "a3", "marathon-app:/app/c", "update", "", "{}", "", ""});
+  auto open1 =
+      s.JournalStart({0, *crashed, "a1", "marathon-app:/app/a", "update", "", "{}", "", ""});
+  auto done =
+      s.JournalStart({0, *crashed, "a2", "marathon-app:/app/b", "update", "", "{}", "", ""});
+  auto live =
+      s.JournalStart({0, *running, "a3", "marathon-app:/app/c", "update", "", "{}", "", ""});
   ASSERT_TRUE(open1.ok() && done.ok() && live.ok());
   ASSERT_TRUE(s.JournalFinish(*done, "succeeded", "").ok());
   EXPECT_TRUE(s.UnfinishedJournal().value().empty());  // nothing interrupted yet
@@ -287,16 +290,20 @@ TEST_F(StoreTest, LatestFinishedJournalIsTheNewestOutcomePerResource) {
   auto run2 = s.BeginRun("apply", "cli", "", "");
   ASSERT_TRUE(run1.ok() && run2.ok());
   auto a_ok = s.JournalStart({0, *run1, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
-  auto b_failed = s.JournalStart({0, *run1, "b", "marathon-app:/app/b", "update", "", "{}", "", ""});
+  auto b_failed =
+      s.JournalStart({0, *run1, "b", "marathon-app:/app/b", "update", "", "{}", "", ""});
   ASSERT_TRUE(a_ok.ok() && b_failed.ok());
   ASSERT_TRUE(s.JournalFinish(*a_ok, "succeeded", "").ok());
   ASSERT_TRUE(s.JournalFinish(*b_failed, "failed", R"({"error":"not healthy"})").ok());
-  auto a_failed = s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
-  auto a_open = s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});  // still started
+  auto a_failed =
+      s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
+  auto a_open = s.JournalStart(
+      {0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});  // still started
   ASSERT_TRUE(a_failed.ok() && a_open.ok());
   ASSERT_TRUE(s.JournalFinish(*a_failed, "failed", R"({"error":"deadline"})").ok());
 
-  auto latest = s.LatestFinishedJournal({"marathon-app:/app/a", "marathon-app:/app/b", "marathon-app:/app/never"});
+  auto latest = s.LatestFinishedJournal(
+      {"marathon-app:/app/a", "marathon-app:/app/b", "marathon-app:/app/never"});
   ASSERT_TRUE(latest.ok()) << latest.status().ToString();
   ASSERT_EQ(latest->size(), 2u);  // nothing for a resource never attempted
   EXPECT_EQ(latest->at("marathon-app:/app/a").id, *a_failed);  // newest finished, not the open one
@@ -310,7 +317,9 @@ TEST_F(StoreTest, LatestFinishedJournalIsTheNewestOutcomePerResource) {
   auto a_retry = s.JournalStart({0, *run2, "a", "marathon-app:/app/a", "update", "", "{}", "", ""});
   ASSERT_TRUE(a_retry.ok());
   ASSERT_TRUE(s.JournalFinish(*a_retry, "succeeded", "").ok());
-  EXPECT_EQ(s.LatestFinishedJournal({"marathon-app:/app/a"}).value().at("marathon-app:/app/a").state, "succeeded");
+  EXPECT_EQ(
+      s.LatestFinishedJournal({"marathon-app:/app/a"}).value().at("marathon-app:/app/a").state,
+      "succeeded");
 }
 
 TEST_F(StoreTest, JournalRecordsEachStep) {

@@ -4,11 +4,10 @@
 // Header-only: only test binaries that link the sandbox libraries include it.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "net/http_client.h"

@@ -42,8 +42,8 @@ class FakeClock : public Clock {
     return max_ms_;
   }
 
-  std::chrono::system_clock::time_point wall_epoch =
-      std::chrono::system_clock::time_point(std::chrono::seconds(1714557600));  // 2024-05-01T10:00:00Z
+  std::chrono::system_clock::time_point wall_epoch = std::chrono::system_clock::time_point(
+      std::chrono::seconds(1714557600));  // 2024-05-01T10:00:00Z
 
  private:
   int64_t ThreadMs() const {

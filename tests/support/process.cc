@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/process.h"
 
-#include <unistd.h>
-
 #include <filesystem>
+
+#include <unistd.h>
 
 #include "base/subprocess.h"
 
 namespace galley::testing {
 
-ProcessResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env) {
   ProcessResult result;
   auto r = RunCommand(argv, {.env = env, .merge_stderr = true});
   if (!r.ok()) {

@@ -14,7 +14,8 @@ struct ProcessResult {
   std::string output;  // stdout and stderr, interleaved
 };
 
-ProcessResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {});
 
 // Returns the path of `name` on PATH, or "" when absent.
 std::string FindProgram(const std::string& name);

@@ -2,6 +2,7 @@
 #include "sandbox/common/faults.h"
 
 #include <chrono>
+
 #include <nlohmann/json.hpp>
 
 namespace galley::sandbox {
@@ -18,7 +19,8 @@ net::HttpResponse FaultInjector::Handle(const net::HttpRequest& req, const net::
     stop_cv_.wait_for(lock, std::chrono::milliseconds(latency), [this] { return stopped_; });
   }
   switch (f) {
-    case Fault::kNone: return next(req);
+    case Fault::kNone:
+      return next(req);
     case Fault::kFail: {
       int status;
       {
@@ -33,13 +35,15 @@ net::HttpResponse FaultInjector::Handle(const net::HttpRequest& req, const net::
       return r;
     }
     case Fault::kGarbage:
-      return net::HttpResponse::Json(200, "<html><body>502 Bad Gateway</body></html>\x01\x02 not json");
+      return net::HttpResponse::Json(200,
+                                     "<html><body>502 Bad Gateway</body></html>\x01\x02 not json");
     case Fault::kTruncate: {
       net::HttpResponse r = next(req);
       r.body.resize(r.body.size() / 2);
       return r;
     }
-    case Fault::kConflict: return net::HttpResponse::Json(409, conflict_body_);
+    case Fault::kConflict:
+      return net::HttpResponse::Json(409, conflict_body_);
   }
   return next(req);
 }
@@ -79,11 +83,16 @@ FaultInjector::Fault FaultInjector::Pick(const net::HttpRequest& req, int* laten
 }
 
 std::string FaultInjector::PlanJson() const {
-  json j = {{"latency_ms", plan_.latency_ms},     {"fail_next", plan_.fail_next},
-            {"fail_status", plan_.fail_status},   {"drop_next", plan_.drop_next},
-            {"garbage_next", plan_.garbage_next}, {"truncate_next", plan_.truncate_next},
-            {"conflict_next", plan_.conflict_next}, {"path_prefix", plan_.path_prefix},
-            {"methods", plan_.methods},           {"injected", injected_}};
+  json j = {{"latency_ms", plan_.latency_ms},
+            {"fail_next", plan_.fail_next},
+            {"fail_status", plan_.fail_status},
+            {"drop_next", plan_.drop_next},
+            {"garbage_next", plan_.garbage_next},
+            {"truncate_next", plan_.truncate_next},
+            {"conflict_next", plan_.conflict_next},
+            {"path_prefix", plan_.path_prefix},
+            {"methods", plan_.methods},
+            {"injected", injected_}};
   return j.dump();
 }
 
@@ -98,27 +107,41 @@ net::HttpResponse FaultInjector::Admin(const net::HttpRequest& req) {
     return net::HttpResponse::Json(405, R"({"message":"use GET, PUT or DELETE"})");
   }
   json j = json::parse(req.body, nullptr, false);
-  if (!j.is_object()) return net::HttpResponse::Json(400, R"({"message":"body must be a JSON object"})");
+  if (!j.is_object())
+    return net::HttpResponse::Json(400, R"({"message":"body must be a JSON object"})");
   Plan p;
   try {
     for (auto& [k, v] : j.items()) {
-      if (k == "latency_ms") p.latency_ms = v.get<int>();
-      else if (k == "fail_next") p.fail_next = v.get<int>();
-      else if (k == "fail_status") p.fail_status = v.get<int>();
-      else if (k == "drop_next") p.drop_next = v.get<int>();
-      else if (k == "garbage_next") p.garbage_next = v.get<int>();
-      else if (k == "truncate_next") p.truncate_next = v.get<int>();
-      else if (k == "conflict_next") p.conflict_next = v.get<int>();
-      else if (k == "path_prefix") p.path_prefix = v.get<std::string>();
-      else if (k == "methods") p.methods = v.get<std::vector<std::string>>();
-      else return net::HttpResponse::Json(400, json{{"message", "unknown fault field '" + k + "'"}}.dump());
+      if (k == "latency_ms")
+        p.latency_ms = v.get<int>();
+      else if (k == "fail_next")
+        p.fail_next = v.get<int>();
+      else if (k == "fail_status")
+        p.fail_status = v.get<int>();
+      else if (k == "drop_next")
+        p.drop_next = v.get<int>();
+      else if (k == "garbage_next")
+        p.garbage_next = v.get<int>();
+      else if (k == "truncate_next")
+        p.truncate_next = v.get<int>();
+      else if (k == "conflict_next")
+        p.conflict_next = v.get<int>();
+      else if (k == "path_prefix")
+        p.path_prefix = v.get<std::string>();
+      else if (k == "methods")
+        p.methods = v.get<std::vector<std::string>>();
+      else
+        return net::HttpResponse::Json(400,
+                                       json{{"message", "unknown fault field '" + k + "'"}}.dump());
     }
   } catch (const json::exception& e) {
-    return net::HttpResponse::Json(400, json{{"message", std::string("bad fault plan: ") + e.what()}}.dump());
+    return net::HttpResponse::Json(
+        400, json{{"message", std::string("bad fault plan: ") + e.what()}}.dump());
   }
   // 1xx is not a final answer: a client would wait for the real one until its deadline.
   if (p.fail_status < 200 || p.fail_status > 599 || p.latency_ms < 0 || p.latency_ms > 600000) {
-    return net::HttpResponse::Json(400, R"({"message":"fail_status must be an HTTP status 200..599, latency_ms 0..600000"})");
+    return net::HttpResponse::Json(
+        400, R"({"message":"fail_status must be an HTTP status 200..599, latency_ms 0..600000"})");
   }
   plan_ = p;
   return net::HttpResponse::Json(200, PlanJson());

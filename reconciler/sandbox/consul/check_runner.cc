@@ -3,15 +3,15 @@
 // mapping and output texts of Consul's agent/checks/check.go.
 #include "sandbox/consul/check_runner.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 namespace galley::sandbox::consul {
 
@@ -22,7 +22,8 @@ constexpr size_t kOutputMaxSize = 4096;
 
 std::chrono::milliseconds TimeoutOf(const CheckDefinition& def) {
   Duration t = def.timeout.count() > 0 ? def.timeout : Duration(kDefaultCheckTimeout);
-  return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(t));
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(t));
 }
 
 // Go's url.Error prefix: "Get", "Post", ...
@@ -56,14 +57,15 @@ CheckResult RunHttpCheck(net::HttpClient& client, const CheckDefinition& def) {
   if (!req.headers.count("Accept")) req.headers["Accept"] = "text/plain, text/*, */*";
   auto resp = client.Send(req);
   if (!resp.ok()) {
-    std::string why = resp.status().code() == StatusCode::kTimeout
-                          ? "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-                          : resp.status().message();
+    std::string why =
+        resp.status().code() == StatusCode::kTimeout
+            ? "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            : resp.status().message();
     return {"critical", GoMethodName(req.method) + " \"" + def.http + "\": " + why};
   }
   std::string body = resp->body.substr(0, kOutputMaxSize);
-  std::string output = "HTTP " + req.method + " " + def.http + ": " + std::to_string(resp->status) + " " +
-                       net::ReasonPhrase(resp->status) + " Output: " + body;
+  std::string output = "HTTP " + req.method + " " + def.http + ": " + std::to_string(resp->status) +
+                       " " + net::ReasonPhrase(resp->status) + " Output: " + body;
   if (resp->status >= 200 && resp->status <= 299) return {"passing", output};
   if (resp->status == 429) return {"warning", output};
   return {"critical", output};
@@ -85,7 +87,8 @@ CheckResult RunTcpCheck(const CheckDefinition& def) {
       port = target.substr(colon + 1);
     }
   }
-  if (port.empty()) return {"critical", "dial tcp " + target + ": address " + target + ": missing port in address"};
+  if (port.empty())
+    return {"critical", "dial tcp " + target + ": address " + target + ": missing port in address"};
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -98,7 +101,8 @@ CheckResult RunTcpCheck(const CheckDefinition& def) {
   std::string error = "connection refused";
   bool ok = false;
   for (addrinfo* ai = res; ai && !ok; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       error = "socket: " + ErrnoText(errno);
       continue;
@@ -107,7 +111,8 @@ CheckResult RunTcpCheck(const CheckDefinition& def) {
     if (rc == 0) {
       ok = true;
     } else if (errno == EINPROGRESS) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       pollfd pfd{fd, POLLOUT, 0};
       int pr = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(left, 0)));
       if (pr == 0) {
@@ -116,8 +121,10 @@ CheckResult RunTcpCheck(const CheckDefinition& def) {
         int so_error = 0;
         socklen_t len = sizeof(so_error);
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
-        if (so_error == 0) ok = true;
-        else error = "connect: " + ErrnoText(so_error);
+        if (so_error == 0)
+          ok = true;
+        else
+          error = "connect: " + ErrnoText(so_error);
       } else {
         error = "poll: " + ErrnoText(errno);
       }
@@ -180,7 +187,8 @@ void CheckRunner::WorkerLoop() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    CheckResult r = job.def.Type() == "http" ? RunHttpCheck(*client_, job.def) : RunTcpCheck(job.def);
+    CheckResult r =
+        job.def.Type() == "http" ? RunHttpCheck(*client_, job.def) : RunTcpCheck(job.def);
     state_->ApplyCheckResult(job.key, job.generation, r.status, r.output);
   }
 }

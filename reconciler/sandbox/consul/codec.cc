@@ -18,14 +18,17 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 }  // namespace
 
 Result<uint64_t> ParseUint64(std::string_view s) {
-  auto syntax = [&] { return Status::InvalidArgument("strconv.ParseUint: parsing " + GoQuote(s) + ": invalid syntax"); };
+  auto syntax = [&] {
+    return Status::InvalidArgument("strconv.ParseUint: parsing " + GoQuote(s) + ": invalid syntax");
+  };
   if (s.empty()) return syntax();
   uint64_t v = 0;
   for (char c : s) {
     if (!IsDigit(c)) return syntax();
     uint64_t d = static_cast<uint64_t>(c - '0');
     if (v > (UINT64_MAX - d) / 10) {
-      return Status::InvalidArgument("strconv.ParseUint: parsing " + GoQuote(s) + ": value out of range");
+      return Status::InvalidArgument("strconv.ParseUint: parsing " + GoQuote(s) +
+                                     ": value out of range");
     }
     v = v * 10 + d;
   }
@@ -34,10 +37,10 @@ Result<uint64_t> ParseUint64(std::string_view s) {
 
 Result<bool> ParseGoBool(std::string_view s) {
   if (s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "true" || s == "True") return true;
-  if (s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "false" || s == "False") return false;
+  if (s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "false" || s == "False")
+    return false;
   return Status::InvalidArgument("strconv.ParseBool: parsing " + GoQuote(s) + ": invalid syntax");
 }
-
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -79,8 +82,9 @@ const char* JsonTypeName(const nlohmann::json& v) {
 }
 
 Status TypeError(const nlohmann::json& v, std::string_view name, const char* go_type) {
-  return Status::InvalidArgument(std::string("json: cannot unmarshal ") + JsonTypeName(v) + " into Go struct field " +
-                                 std::string(name) + " of type " + go_type);
+  return Status::InvalidArgument(std::string("json: cannot unmarshal ") + JsonTypeName(v) +
+                                 " into Go struct field " + std::string(name) + " of type " +
+                                 go_type);
 }
 }  // namespace
 
@@ -149,7 +153,8 @@ Status GetUint(const nlohmann::json& obj, std::string_view name, uint64_t* out) 
   return TypeError(*v, name, "uint64");
 }
 
-Status GetStringList(const nlohmann::json& obj, std::string_view name, std::vector<std::string>* out) {
+Status GetStringList(const nlohmann::json& obj, std::string_view name,
+                     std::vector<std::string>* out) {
   const nlohmann::json* v = Field(obj, name);
   if (!v || v->is_null()) return Status::Ok();
   if (!v->is_array()) return TypeError(*v, name, "[]string");
@@ -162,7 +167,8 @@ Status GetStringList(const nlohmann::json& obj, std::string_view name, std::vect
   return Status::Ok();
 }
 
-Status GetStringMap(const nlohmann::json& obj, std::string_view name, std::map<std::string, std::string>* out) {
+Status GetStringMap(const nlohmann::json& obj, std::string_view name,
+                    std::map<std::string, std::string>* out) {
   const nlohmann::json* v = Field(obj, name);
   if (!v || v->is_null()) return Status::Ok();
   if (!v->is_object()) return TypeError(*v, name, "map[string]string");
@@ -192,7 +198,9 @@ Status GetDuration(const nlohmann::json& obj, std::string_view name, Duration* o
   return TypeError(*v, name, "time.Duration");
 }
 
-std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";
@@ -202,11 +210,21 @@ void AppendJsonString(std::string* out, std::string_view s) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': *out += "\\\""; break;
-        case '\\': *out += "\\\\"; break;
-        case '\n': *out += "\\n"; break;
-        case '\r': *out += "\\r"; break;
-        case '\t': *out += "\\t"; break;
+        case '"':
+          *out += "\\\"";
+          break;
+        case '\\':
+          *out += "\\\\";
+          break;
+        case '\n':
+          *out += "\\n";
+          break;
+        case '\r':
+          *out += "\\r";
+          break;
+        case '\t':
+          *out += "\\t";
+          break;
         default:
           if (c < 0x20) {
             *out += "\\u00";
@@ -222,7 +240,8 @@ void AppendJsonString(std::string* out, std::string_view s) {
     // Validate one UTF-8 sequence; invalid bytes become U+FFFD like Go's encoder.
     size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
     bool ok = len != 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    for (size_t k = 1; ok && k < len; ++k)
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
     if (ok && len == 2 && c < 0xC2) ok = false;
     if (ok && len == 3) {
       unsigned char c1 = static_cast<unsigned char>(s[i + 1]);

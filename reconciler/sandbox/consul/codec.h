@@ -6,8 +6,6 @@
 // never throws on invalid UTF-8. Pure functions; thread-safe (NewUuid locks its generator).
 #pragma once
 
-#include "base/uuid.h"
-
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -20,6 +18,7 @@
 #include "base/base64.h"
 #include "base/duration.h"
 #include "base/status.h"
+#include "base/uuid.h"
 
 namespace galley::sandbox::consul {
 
@@ -54,8 +53,10 @@ Status GetString(const nlohmann::json& obj, std::string_view name, std::string* 
 Status GetBool(const nlohmann::json& obj, std::string_view name, bool* out);
 Status GetInt(const nlohmann::json& obj, std::string_view name, int64_t* out);
 Status GetUint(const nlohmann::json& obj, std::string_view name, uint64_t* out);
-Status GetStringList(const nlohmann::json& obj, std::string_view name, std::vector<std::string>* out);
-Status GetStringMap(const nlohmann::json& obj, std::string_view name, std::map<std::string, std::string>* out);
+Status GetStringList(const nlohmann::json& obj, std::string_view name,
+                     std::vector<std::string>* out);
+Status GetStringMap(const nlohmann::json& obj, std::string_view name,
+                    std::map<std::string, std::string>* out);
 // A Go time.Duration field: a duration string or an integer of nanoseconds.
 Status GetDuration(const nlohmann::json& obj, std::string_view name, Duration* out);
 

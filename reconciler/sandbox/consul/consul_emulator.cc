@@ -18,10 +18,10 @@ using Handler = net::HttpResponse (ConsulEmulator::*)(const net::HttpRequest&, c
 
 struct Route {
   std::string_view path;
-  bool prefix;            // path is a prefix; the rest is passed to the handler
+  bool prefix;               // path is a prefix; the rest is passed to the handler
   std::string_view methods;  // comma-separated, as sent in Allow
   Handler handler;
-  bool acl;               // needs the token when ACLs are on
+  bool acl;  // needs the token when ACLs are on
 };
 
 // GET on agent deregister and TTL updates is python-consul 0.7.1's (Consul ≥1.0 says 405).
@@ -39,7 +39,8 @@ constexpr Route kRoutes[] = {
     {"/v1/agent/services", false, "GET", &ConsulEmulator::AgentServices, true},
     {"/v1/agent/checks", false, "GET", &ConsulEmulator::AgentChecks, true},
     {"/v1/agent/service/register", false, "PUT", &ConsulEmulator::AgentServiceRegister, true},
-    {"/v1/agent/service/deregister/", true, "PUT,GET", &ConsulEmulator::AgentServiceDeregister, true},
+    {"/v1/agent/service/deregister/", true, "PUT,GET", &ConsulEmulator::AgentServiceDeregister,
+     true},
     {"/v1/agent/service/", true, "GET", &ConsulEmulator::AgentService, true},
     {"/v1/agent/check/register", false, "PUT", &ConsulEmulator::AgentCheckRegister, true},
     {"/v1/agent/check/deregister/", true, "PUT,GET", &ConsulEmulator::AgentCheckDeregister, true},
@@ -79,7 +80,8 @@ const Route* FindRoute(const std::string& path) {
   }
   const Route* best = nullptr;
   for (const Route& r : kRoutes) {
-    if (r.prefix && path.compare(0, r.path.size(), r.path) == 0 && (!best || r.path.size() > best->path.size())) {
+    if (r.prefix && path.compare(0, r.path.size(), r.path) == 0 &&
+        (!best || r.path.size() > best->path.size())) {
       best = &r;
     }
   }
@@ -110,10 +112,14 @@ net::HttpResponse EmptyOk() {
 
 net::HttpResponse StatusResponse(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kInvalidArgument: return TextResponse(400, s.message());
-    case StatusCode::kNotFound: return TextResponse(404, s.message());
-    case StatusCode::kPermissionDenied: return TextResponse(403, s.message());
-    default: return TextResponse(500, s.message());
+    case StatusCode::kInvalidArgument:
+      return TextResponse(400, s.message());
+    case StatusCode::kNotFound:
+      return TextResponse(404, s.message());
+    case StatusCode::kPermissionDenied:
+      return TextResponse(403, s.message());
+    default:
+      return TextResponse(500, s.message());
   }
 }
 
@@ -218,7 +224,8 @@ net::HttpResponse ConsulEmulator::Handle(const net::HttpRequest& r) {
       resp = TextResponse(500, std::string("internal error: ") + e.what());
     }
   }
-  resp.headers["X-Consul-Default-ACL-Policy"] = options_.acl_master_token.empty() ? "allow" : "deny";
+  resp.headers["X-Consul-Default-ACL-Policy"] =
+      options_.acl_master_token.empty() ? "allow" : "deny";
   return resp;
 }
 
@@ -256,28 +263,27 @@ nlohmann::json ConsulEmulator::Member() const {
 }
 
 net::HttpResponse ConsulEmulator::AgentSelf(const net::HttpRequest&, const std::string&) {
-  nlohmann::json self = {
-      {"Config",
-       {{"Datacenter", options_.datacenter},
-        {"PrimaryDatacenter", options_.datacenter},
-        {"NodeName", options_.node_name},
-        {"NodeID", state_.node_id()},
-        {"Server", true},
-        {"Revision", ""},
-        {"Version", kVersion}}},
-      {"DebugConfig",
-       {{"Datacenter", options_.datacenter},
-        {"NodeName", options_.node_name},
-        {"AdvertiseAddrLAN", options_.advertise_address},
-        {"ClientAddrs", nlohmann::json::array({options_.advertise_address})},
-        {"HTTPPort", options_.http_port},
-        {"ACLsEnabled", !options_.acl_master_token.empty()},
-        {"SessionTTLMin", FormatGoDuration(options_.session_ttl_min)},
-        {"KVMaxValueSize", options_.kv_max_value_size}}},
-      {"Coord", nullptr},
-      {"Member", Member()},
-      {"Meta", {{"consul-network-segment", ""}}},
-      {"Stats", nlohmann::json::object()}};
+  nlohmann::json self = {{"Config",
+                          {{"Datacenter", options_.datacenter},
+                           {"PrimaryDatacenter", options_.datacenter},
+                           {"NodeName", options_.node_name},
+                           {"NodeID", state_.node_id()},
+                           {"Server", true},
+                           {"Revision", ""},
+                           {"Version", kVersion}}},
+                         {"DebugConfig",
+                          {{"Datacenter", options_.datacenter},
+                           {"NodeName", options_.node_name},
+                           {"AdvertiseAddrLAN", options_.advertise_address},
+                           {"ClientAddrs", nlohmann::json::array({options_.advertise_address})},
+                           {"HTTPPort", options_.http_port},
+                           {"ACLsEnabled", !options_.acl_master_token.empty()},
+                           {"SessionTTLMin", FormatGoDuration(options_.session_ttl_min)},
+                           {"KVMaxValueSize", options_.kv_max_value_size}}},
+                         {"Coord", nullptr},
+                         {"Member", Member()},
+                         {"Meta", {{"consul-network-segment", ""}}},
+                         {"Stats", nlohmann::json::object()}};
   return JsonResponse(200, self);
 }
 

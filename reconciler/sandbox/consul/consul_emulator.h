@@ -23,8 +23,8 @@ struct ConsulOptions {
   std::string acl_master_token;  // empty: ACLs disabled (every request allowed)
 
   // Limits Consul takes from its configuration. Tests lower the time-based ones.
-  std::chrono::milliseconds session_ttl_min{10000};          // session_ttl_min (TTL range [min, 24h])
-  std::chrono::milliseconds check_min_interval{1000};        // shorter check intervals are raised to this
+  std::chrono::milliseconds session_ttl_min{10000};    // session_ttl_min (TTL range [min, 24h])
+  std::chrono::milliseconds check_min_interval{1000};  // shorter check intervals are raised to this
   std::chrono::milliseconds deregister_critical_min{60000};  // DeregisterCriticalServiceAfter floor
   size_t kv_max_value_size = 512 * 1024;                     // limits.kv_max_value_size
   size_t txn_max_ops = 128;                                  // ops per /v1/txn (older Consul: 64)

@@ -98,7 +98,8 @@ class ConsulEmulator final : public Emulator {
   void Block(const QueryOptions& q, const Watch& w);
   // 403 unless the request carries the ACL master token (when one is configured).
   std::optional<net::HttpResponse> Authorize(const net::HttpRequest& r) const;
-  net::HttpResponse UpdateTtl(const net::HttpRequest& r, const std::string& id, const std::string& status);
+  net::HttpResponse UpdateTtl(const net::HttpRequest& r, const std::string& id,
+                              const std::string& status);
   nlohmann::json Member() const;
 
   ConsulOptions options_;

@@ -8,22 +8,29 @@ namespace galley::sandbox::consul {
 
 namespace {
 
-net::HttpResponse DecodeFailed(const Status& s) { return TextResponse(400, "Request decode failed: " + s.message()); }
+net::HttpResponse DecodeFailed(const Status& s) {
+  return TextResponse(400, "Request decode failed: " + s.message());
+}
 
 // Consul's CheckType.Validate().
 Status ValidateCheckType(const CheckDefinition& d) {
   bool interval_check = !d.args.empty() || !d.http.empty() || !d.tcp.empty() || !d.grpc.empty();
-  if (d.interval.count() > 0 && d.ttl.count() > 0) return Status::InvalidArgument("Interval and TTL cannot both be specified");
+  if (d.interval.count() > 0 && d.ttl.count() > 0)
+    return Status::InvalidArgument("Interval and TTL cannot both be specified");
   if (interval_check && d.interval.count() <= 0) {
-    return Status::InvalidArgument("Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks");
+    return Status::InvalidArgument(
+        "Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks");
   }
-  if (!interval_check && d.ttl.count() <= 0) return Status::InvalidArgument("TTL must be > 0 for TTL checks");
+  if (!interval_check && d.ttl.count() <= 0)
+    return Status::InvalidArgument("TTL must be > 0 for TTL checks");
   return Status::Ok();
 }
 
 // A check object as the agent endpoints take it (definition fields at the top level).
 Status ParseAgentCheck(const nlohmann::json& obj, CheckSpec* out) {
-  if (!obj.is_object()) return Status::InvalidArgument("json: cannot unmarshal into Go value of type structs.CheckType");
+  if (!obj.is_object())
+    return Status::InvalidArgument(
+        "json: cannot unmarshal into Go value of type structs.CheckType");
   CheckSpec c;
   RETURN_IF_ERROR(GetString(obj, "CheckID", &c.id));
   if (c.id.empty()) RETURN_IF_ERROR(GetString(obj, "ID", &c.id));
@@ -37,7 +44,9 @@ Status ParseAgentCheck(const nlohmann::json& obj, CheckSpec* out) {
 }
 
 Status ParseService(const nlohmann::json& obj, bool catalog, ServiceSpec* out) {
-  if (!obj.is_object()) return Status::InvalidArgument("json: cannot unmarshal into Go value of type structs.NodeService");
+  if (!obj.is_object())
+    return Status::InvalidArgument(
+        "json: cannot unmarshal into Go value of type structs.NodeService");
   ServiceSpec s;
   RETURN_IF_ERROR(GetString(obj, "ID", &s.id));
   // The catalog's NodeService names the service "Service"; the agent's definition "Name".
@@ -46,7 +55,8 @@ Status ParseService(const nlohmann::json& obj, bool catalog, ServiceSpec* out) {
   RETURN_IF_ERROR(GetStringList(obj, "Tags", &s.tags));
   RETURN_IF_ERROR(GetString(obj, "Address", &s.address));
   if (const nlohmann::json* ta = Field(obj, "TaggedAddresses"); ta && !ta->is_null()) {
-    if (!ta->is_object()) return Status::InvalidArgument("json: cannot unmarshal into Go struct field TaggedAddresses");
+    if (!ta->is_object())
+      return Status::InvalidArgument("json: cannot unmarshal into Go struct field TaggedAddresses");
     s.tagged_addresses = *ta;
   }
   RETURN_IF_ERROR(GetStringMap(obj, "Meta", &s.meta));
@@ -62,7 +72,9 @@ Status ParseService(const nlohmann::json& obj, bool catalog, ServiceSpec* out) {
 }
 
 Status ParseCatalogCheck(const nlohmann::json& obj, CheckSpec* out) {
-  if (!obj.is_object()) return Status::InvalidArgument("json: cannot unmarshal into Go value of type structs.HealthCheck");
+  if (!obj.is_object())
+    return Status::InvalidArgument(
+        "json: cannot unmarshal into Go value of type structs.HealthCheck");
   CheckSpec c;
   RETURN_IF_ERROR(GetString(obj, "Node", &c.node));
   RETURN_IF_ERROR(GetString(obj, "CheckID", &c.id));
@@ -102,10 +114,13 @@ net::HttpResponse ConsulEmulator::AgentChecks(const net::HttpRequest&, const std
   return JsonResponse(200, state_.AgentChecks());
 }
 
-net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r, const std::string&) {
+net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r,
+                                                       const std::string&) {
   auto body = ParseBody(r.body);
   if (!body.ok()) return DecodeFailed(body.status());
-  if (!body->is_object()) return DecodeFailed(Status::InvalidArgument("json: cannot unmarshal into structs.ServiceDefinition"));
+  if (!body->is_object())
+    return DecodeFailed(
+        Status::InvalidArgument("json: cannot unmarshal into structs.ServiceDefinition"));
   ServiceSpec service;
   if (Status s = ParseService(*body, false, &service); !s.ok()) return DecodeFailed(s);
   std::vector<CheckSpec> checks;
@@ -121,51 +136,64 @@ net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r
     if (checks.back() == CheckSpec{}) checks.pop_back();
   }
   if (const nlohmann::json* cs = Field(*body, "Checks"); cs && !cs->is_null()) {
-    if (!cs->is_array()) return DecodeFailed(Status::InvalidArgument("json: cannot unmarshal into Go struct field Checks"));
+    if (!cs->is_array())
+      return DecodeFailed(
+          Status::InvalidArgument("json: cannot unmarshal into Go struct field Checks"));
     for (const auto& c : *cs) {
       if (Status s = add_check(c); !s.ok()) return DecodeFailed(s);
     }
   }
   if (service.name.empty()) return TextResponse(400, "Missing service name");
   for (auto& c : checks) {
-    if (Status s = ValidateCheckType(c.def); !s.ok()) return TextResponse(400, "Invalid check: " + s.message());
+    if (Status s = ValidateCheckType(c.def); !s.ok())
+      return TextResponse(400, "Invalid check: " + s.message());
     if (!c.def.args.empty()) {
-      return TextResponse(500, "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
-                               "'enable_local_script_checks' to true");
+      return TextResponse(
+          500,
+          "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
+          "'enable_local_script_checks' to true");
     }
   }
-  Status s = state_.AgentRegisterService(service, std::move(checks), r.HasQuery("replace-existing-checks"));
+  Status s = state_.AgentRegisterService(service, std::move(checks),
+                                         r.HasQuery("replace-existing-checks"));
   if (!s.ok()) return StatusResponse(s);
   return EmptyOk();
 }
 
-net::HttpResponse ConsulEmulator::AgentServiceDeregister(const net::HttpRequest&, const std::string& id) {
+net::HttpResponse ConsulEmulator::AgentServiceDeregister(const net::HttpRequest&,
+                                                         const std::string& id) {
   if (id.empty()) return TextResponse(400, "Missing service ID");
   Status s = state_.AgentDeregisterService(id);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
-net::HttpResponse ConsulEmulator::AgentCheckRegister(const net::HttpRequest& r, const std::string&) {
+net::HttpResponse ConsulEmulator::AgentCheckRegister(const net::HttpRequest& r,
+                                                     const std::string&) {
   auto body = ParseBody(r.body);
   if (!body.ok()) return DecodeFailed(body.status());
   CheckSpec c;
   if (Status s = ParseAgentCheck(*body, &c); !s.ok()) return DecodeFailed(s);
   if (c.name.empty()) return TextResponse(400, "Missing check name");
-  if (Status s = ValidateCheckType(c.def); !s.ok()) return TextResponse(400, "Invalid check: " + s.message());
+  if (Status s = ValidateCheckType(c.def); !s.ok())
+    return TextResponse(400, "Invalid check: " + s.message());
   if (!c.def.args.empty()) {
-    return TextResponse(500, "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
-                             "'enable_local_script_checks' to true");
+    return TextResponse(
+        500,
+        "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
+        "'enable_local_script_checks' to true");
   }
   Status s = state_.AgentRegisterCheck(std::move(c));
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
-net::HttpResponse ConsulEmulator::AgentCheckDeregister(const net::HttpRequest&, const std::string& id) {
+net::HttpResponse ConsulEmulator::AgentCheckDeregister(const net::HttpRequest&,
+                                                       const std::string& id) {
   Status s = state_.AgentDeregisterCheck(id);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
-net::HttpResponse ConsulEmulator::UpdateTtl(const net::HttpRequest& r, const std::string& id, const std::string& status) {
+net::HttpResponse ConsulEmulator::UpdateTtl(const net::HttpRequest& r, const std::string& id,
+                                            const std::string& status) {
   Status s = state_.AgentUpdateTtlCheck(id, status, r.Query("note").value_or(""));
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
@@ -182,7 +210,8 @@ net::HttpResponse ConsulEmulator::AgentCheckFail(const net::HttpRequest& r, cons
   return UpdateTtl(r, id, "critical");
 }
 
-net::HttpResponse ConsulEmulator::AgentCheckUpdate(const net::HttpRequest& r, const std::string& id) {
+net::HttpResponse ConsulEmulator::AgentCheckUpdate(const net::HttpRequest& r,
+                                                   const std::string& id) {
   auto body = ParseBody(r.body);
   if (!body.ok()) return DecodeFailed(body.status());
   std::string status, output;
@@ -201,7 +230,9 @@ net::HttpResponse ConsulEmulator::AgentCheckUpdate(const net::HttpRequest& r, co
 net::HttpResponse ConsulEmulator::CatalogRegister(const net::HttpRequest& r, const std::string&) {
   auto body = ParseBody(r.body);
   if (!body.ok()) return DecodeFailed(body.status());
-  if (!body->is_object()) return DecodeFailed(Status::InvalidArgument("json: cannot unmarshal into structs.RegisterRequest"));
+  if (!body->is_object())
+    return DecodeFailed(
+        Status::InvalidArgument("json: cannot unmarshal into structs.RegisterRequest"));
   CatalogRegistration reg;
   std::string dc;
   Status s = GetString(*body, "Node", &reg.node.name);
@@ -275,7 +306,8 @@ net::HttpResponse ConsulEmulator::CatalogServices(const net::HttpRequest& r, con
   return Read(state_.CatalogServices(), q);
 }
 
-net::HttpResponse ConsulEmulator::CatalogService(const net::HttpRequest& r, const std::string& name) {
+net::HttpResponse ConsulEmulator::CatalogService(const net::HttpRequest& r,
+                                                 const std::string& name) {
   if (name.empty()) return TextResponse(400, "Missing service name");
   QueryOptions q;
   if (auto err = ParseQueryOptions(r, &q)) return *err;
@@ -293,7 +325,8 @@ net::HttpResponse ConsulEmulator::CatalogNode(const net::HttpRequest& r, const s
 
 // ---- Health -------------------------------------------------------------------------------
 
-net::HttpResponse ConsulEmulator::HealthService(const net::HttpRequest& r, const std::string& name) {
+net::HttpResponse ConsulEmulator::HealthService(const net::HttpRequest& r,
+                                                const std::string& name) {
   if (name.empty()) return TextResponse(400, "Missing service name");
   QueryOptions q;
   if (auto err = ParseQueryOptions(r, &q)) return *err;

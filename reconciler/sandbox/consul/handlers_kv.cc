@@ -10,14 +10,17 @@ namespace galley::sandbox::consul {
 namespace {
 
 // Consul's conflictingFlags: "Conflicting flags: " + the query re-encoded (sorted).
-std::optional<net::HttpResponse> ConflictingFlags(const net::HttpRequest& r, std::initializer_list<const char*> flags) {
+std::optional<net::HttpResponse> ConflictingFlags(const net::HttpRequest& r,
+                                                  std::initializer_list<const char*> flags) {
   int found = 0;
   for (const char* f : flags) found += r.HasQuery(f) ? 1 : 0;
   if (found < 2) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> q = r.query;
-  std::stable_sort(q.begin(), q.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(q.begin(), q.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string enc;
-  for (const auto& [k, v] : q) enc += (enc.empty() ? "" : "&") + net::PercentEncode(k) + "=" + net::PercentEncode(v);
+  for (const auto& [k, v] : q)
+    enc += (enc.empty() ? "" : "&") + net::PercentEncode(k) + "=" + net::PercentEncode(v);
   return TextResponse(400, "Conflicting flags: " + enc);
 }
 
@@ -47,7 +50,8 @@ net::HttpResponse ConsulEmulator::Kv(const net::HttpRequest& r, const std::strin
       if (read.keys.empty() && !key.empty()) {
         resp.status = 404;
       } else {
-        resp = JsonResponse(200, read.keys.empty() ? nlohmann::json::array() : nlohmann::json(read.keys));
+        resp = JsonResponse(
+            200, read.keys.empty() ? nlohmann::json::array() : nlohmann::json(read.keys));
       }
       SetReadMeta(&resp, read.index, q);
       return resp;
@@ -94,10 +98,11 @@ net::HttpResponse ConsulEmulator::Kv(const net::HttpRequest& r, const std::strin
       op = KvWrite::kUnlock;
     }
     if (r.body.size() > options_.kv_max_value_size) {
-      return TextResponse(413, "Request body(" + std::to_string(r.body.size()) + " bytes) too large, max size: " +
-                                   std::to_string(options_.kv_max_value_size) +
-                                   " bytes. See https://developer.hashicorp.com/docs/agent/config/"
-                                   "config-files#kv_max_value_size.");
+      return TextResponse(
+          413, "Request body(" + std::to_string(r.body.size()) +
+                   " bytes) too large, max size: " + std::to_string(options_.kv_max_value_size) +
+                   " bytes. See https://developer.hashicorp.com/docs/agent/config/"
+                   "config-files#kv_max_value_size.");
     }
     entry.value = r.body;
     auto ok = state_.KvPut(op, std::move(entry));
@@ -123,16 +128,19 @@ net::HttpResponse ConsulEmulator::Kv(const net::HttpRequest& r, const std::strin
 net::HttpResponse ConsulEmulator::Txn(const net::HttpRequest& r, const std::string&) {
   size_t max_len = std::max<size_t>(512 * 1024, options_.kv_max_value_size);
   if (r.body.size() > max_len) {
-    return TextResponse(413, "Request body too large, max size: " + std::to_string(max_len) + " bytes");
+    return TextResponse(413,
+                        "Request body too large, max size: " + std::to_string(max_len) + " bytes");
   }
   auto body = ParseBody(r.body);
   if (!body.ok()) return TextResponse(400, "Failed to parse body: " + body.status().message());
   if (!body->is_array()) {
-    return TextResponse(400, "Failed to parse body: json: cannot unmarshal " + std::string(body->type_name()) +
+    return TextResponse(400, "Failed to parse body: json: cannot unmarshal " +
+                                 std::string(body->type_name()) +
                                  " into Go value of type api.TxnOps");
   }
   if (body->size() > options_.txn_max_ops) {
-    return TextResponse(413, "Transaction contains too many operations (" + std::to_string(body->size()) + " > " +
+    return TextResponse(413, "Transaction contains too many operations (" +
+                                 std::to_string(body->size()) + " > " +
                                  std::to_string(options_.txn_max_ops) + ")");
   }
   std::vector<TxnKvOp> ops;
@@ -140,13 +148,15 @@ net::HttpResponse ConsulEmulator::Txn(const net::HttpRequest& r, const std::stri
   bool writes = false;
   for (size_t i = 0; i < body->size(); ++i) {
     const nlohmann::json& op = (*body)[i];
-    if (!op.is_object()) return TextResponse(400, "Failed to parse body: json: cannot unmarshal into api.TxnOp");
+    if (!op.is_object())
+      return TextResponse(400, "Failed to parse body: json: cannot unmarshal into api.TxnOp");
     const nlohmann::json* kv = Field(op, "KV");
     TxnKvOp out;
     if (!kv || kv->is_null()) {
       bool other = Field(op, "Node") || Field(op, "Service") || Field(op, "Check");
-      unsupported.push_back({i, other ? "Node, Service and Check operations are not emulated by galley-sandbox"
-                                      : "no operation specified"});
+      unsupported.push_back(
+          {i, other ? "Node, Service and Check operations are not emulated by galley-sandbox"
+                    : "no operation specified"});
       writes = writes || other;
       ops.push_back(out);
       continue;
@@ -160,10 +170,13 @@ net::HttpResponse ConsulEmulator::Txn(const net::HttpRequest& r, const std::stri
     if (s.ok()) s = GetString(*kv, "Session", &out.session);
     if (!s.ok()) return TextResponse(400, "Failed to parse body: " + s.message());
     auto value = Base64Decode(b64);
-    if (!value.ok()) return TextResponse(400, "Failed to parse body: failed to decode value: " + value.status().message());
+    if (!value.ok())
+      return TextResponse(
+          400, "Failed to parse body: failed to decode value: " + value.status().message());
     if (value->size() > options_.kv_max_value_size) {
-      return TextResponse(413, "Value for key \"" + out.key + "\" is too large (" + std::to_string(value->size()) +
-                                   " > " + std::to_string(options_.kv_max_value_size) + " bytes)");
+      return TextResponse(413, "Value for key \"" + out.key + "\" is too large (" +
+                                   std::to_string(value->size()) + " > " +
+                                   std::to_string(options_.kv_max_value_size) + " bytes)");
     }
     out.value = std::move(*value);
     writes = writes || IsTxnWriteVerb(out.verb);
@@ -174,11 +187,14 @@ net::HttpResponse ConsulEmulator::Txn(const net::HttpRequest& r, const std::stri
     if (auto err = ParseQueryOptions(r, &q)) return *err;
   }
   TxnOutcome outcome;
-  if (unsupported.empty()) outcome = state_.Txn(ops);
-  else outcome.errors = std::move(unsupported);
+  if (unsupported.empty())
+    outcome = state_.Txn(ops);
+  else
+    outcome.errors = std::move(unsupported);
   if (!outcome.errors.empty()) {
     nlohmann::json errors = nlohmann::json::array();
-    for (const auto& e : outcome.errors) errors.push_back({{"OpIndex", e.op_index}, {"What", e.what}});
+    for (const auto& e : outcome.errors)
+      errors.push_back({{"OpIndex", e.op_index}, {"What", e.what}});
     return JsonResponse(409, {{"Results", nullptr}, {"Errors", std::move(errors)}});
   }
   std::string out = "{\"Results\":[";
@@ -207,7 +223,9 @@ net::HttpResponse ConsulEmulator::SessionCreate(const net::HttpRequest& r, const
   if (!r.body.empty()) {
     auto body = ParseBody(r.body);
     if (!body.ok()) return TextResponse(400, "Request decode failed: " + body.status().message());
-    if (!body->is_object()) return TextResponse(400, "Request decode failed: json: cannot unmarshal into structs.Session");
+    if (!body->is_object())
+      return TextResponse(400,
+                          "Request decode failed: json: cannot unmarshal into structs.Session");
     Status s = GetString(*body, "Name", &spec.name);
     if (s.ok()) s = GetString(*body, "Node", &spec.node);
     if (s.ok()) s = GetString(*body, "Behavior", &spec.behavior);
@@ -238,8 +256,11 @@ net::HttpResponse ConsulEmulator::SessionCreate(const net::HttpRequest& r, const
       if (const nlohmann::json* ld = Field(*body, "LockDelay"); ld && !ld->is_null()) {
         Duration d{0};
         s = GetDuration(*body, "LockDelay", &d);
-        if (!s.ok() && ld->is_string()) s = Status::InvalidArgument("invalid duration: " + s.message());
-        if (s.ok()) spec.lock_delay = d.count() < 1000 ? Duration(d.count() * 1000000000LL) : d;  // small: seconds
+        if (!s.ok() && ld->is_string())
+          s = Status::InvalidArgument("invalid duration: " + s.message());
+        if (s.ok())
+          spec.lock_delay =
+              d.count() < 1000 ? Duration(d.count() * 1000000000LL) : d;  // small: seconds
       }
     }
     if (!s.ok()) return TextResponse(400, "Request decode failed: " + s.message());

@@ -2,9 +2,9 @@
 // State: lifecycle, blocking waits, indexes, sessions and the time-driven work (TTL checks,
 // session TTLs, reaping). KV lives in state_kv.cc, the catalog in state_catalog.cc,
 // persistence in state_snapshot.cc.
-#include <algorithm>
-
 #include "sandbox/consul/state.h"
+
+#include <algorithm>
 
 namespace galley::sandbox::consul {
 
@@ -55,15 +55,33 @@ void State::Wait(const Watch& w, uint64_t min_index, Clock::time_point deadline)
 uint64_t State::IndexOfLocked(const Watch& w) const {
   uint64_t idx = 0;
   switch (w.kind) {
-    case Watch::kKvKey: idx = KvKeyIndexLocked(w.arg); break;
-    case Watch::kKvPrefix: idx = KvPrefixIndexLocked(w.arg); break;
-    case Watch::kNodes: idx = nodes_index_; break;
-    case Watch::kServices: idx = services_index_; break;
-    case Watch::kCatalogService: idx = ServiceNameIndexLocked(w.arg, false); break;
-    case Watch::kHealthService: idx = ServiceNameIndexLocked(w.arg, true); break;
-    case Watch::kNode: idx = std::max(nodes_index_, services_index_); break;
-    case Watch::kChecks: idx = checks_index_; break;
-    case Watch::kSessions: idx = sessions_index_; break;
+    case Watch::kKvKey:
+      idx = KvKeyIndexLocked(w.arg);
+      break;
+    case Watch::kKvPrefix:
+      idx = KvPrefixIndexLocked(w.arg);
+      break;
+    case Watch::kNodes:
+      idx = nodes_index_;
+      break;
+    case Watch::kServices:
+      idx = services_index_;
+      break;
+    case Watch::kCatalogService:
+      idx = ServiceNameIndexLocked(w.arg, false);
+      break;
+    case Watch::kHealthService:
+      idx = ServiceNameIndexLocked(w.arg, true);
+      break;
+    case Watch::kNode:
+      idx = std::max(nodes_index_, services_index_);
+      break;
+    case Watch::kChecks:
+      idx = checks_index_;
+      break;
+    case Watch::kSessions:
+      idx = sessions_index_;
+      break;
   }
   return std::max<uint64_t>(idx, 1);
 }
@@ -98,12 +116,14 @@ Result<std::string> State::SessionCreate(const SessionSpec& spec) {
   Duration ttl{0};
   if (!spec.ttl.empty()) {
     auto d = ParseGoDuration(spec.ttl);
-    if (!d.ok()) return Status::Internal("Session TTL '" + spec.ttl + "' invalid: " + d.status().message());
+    if (!d.ok())
+      return Status::Internal("Session TTL '" + spec.ttl + "' invalid: " + d.status().message());
     ttl = *d;
     Duration min = options_.session_ttl_min;
     if (ttl.count() != 0 && (ttl < min || ttl > kSessionTtlMax)) {
-      return Status::Internal("Invalid Session TTL '" + std::to_string(ttl.count()) + "', must be between [" +
-                              FormatGoDuration(min) + "=" + FormatGoDuration(kSessionTtlMax) + "]");
+      return Status::Internal("Invalid Session TTL '" + std::to_string(ttl.count()) +
+                              "', must be between [" + FormatGoDuration(min) + "=" +
+                              FormatGoDuration(kSessionTtlMax) + "]");
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -213,14 +233,17 @@ void State::InvalidateSessionLocked(uint64_t idx, const std::string& id) {
   }
 }
 
-void State::InvalidateSessionsForCheckLocked(uint64_t idx, const std::string& node, const std::string& check_id) {
+void State::InvalidateSessionsForCheckLocked(uint64_t idx, const std::string& node,
+                                             const std::string& check_id) {
   std::vector<std::string> doomed;
   for (const auto& [id, s] : sessions_) {
     if (!EqualFold(s.node, node)) continue;
     auto matches = [&](const std::vector<std::string>& list) {
-      return std::any_of(list.begin(), list.end(), [&](const std::string& c) { return EqualFold(c, check_id); });
+      return std::any_of(list.begin(), list.end(),
+                         [&](const std::string& c) { return EqualFold(c, check_id); });
     };
-    if (matches(s.checks) || matches(s.node_checks) || matches(s.service_checks)) doomed.push_back(id);
+    if (matches(s.checks) || matches(s.node_checks) || matches(s.service_checks))
+      doomed.push_back(id);
   }
   for (const auto& id : doomed) InvalidateSessionLocked(idx, id);
 }
@@ -250,8 +273,10 @@ std::vector<CheckJob> State::Tick(Clock::time_point now, Clock::time_point* next
   std::vector<std::string> expired;
   for (const auto& [id, s] : sessions_) {
     if (s.ttl_duration.count() <= 0) continue;
-    if (s.expires <= now) expired.push_back(id);
-    else *next = std::min(*next, s.expires);
+    if (s.expires <= now)
+      expired.push_back(id);
+    else
+      *next = std::min(*next, s.expires);
   }
   for (const auto& id : expired) InvalidateSessionLocked(bump(), id);
 
@@ -263,8 +288,10 @@ std::vector<CheckJob> State::Tick(Clock::time_point now, Clock::time_point* next
     if (type == "ttl") {
       if (c.ttl_deadline <= now) {
         if (c.spec.status != "critical") {
-          std::string out = c.spec.output.empty() ? "TTL expired"
-                                                  : "TTL expired (last output before timeout follows): " + c.spec.output;
+          std::string out =
+              c.spec.output.empty()
+                  ? "TTL expired"
+                  : "TTL expired (last output before timeout follows): " + c.spec.output;
           SetCheckStatusLocked(bump(), &c, "critical", out);
         }
         c.ttl_deadline = Clock::time_point::max();
@@ -281,11 +308,15 @@ std::vector<CheckJob> State::Tick(Clock::time_point now, Clock::time_point* next
         }
       }
     }
-    if (def.deregister_critical_after.count() > 0 && c.spec.status == "critical" && !c.spec.service_id.empty()) {
-      Duration after = std::max<Duration>(def.deregister_critical_after, options_.deregister_critical_min);
+    if (def.deregister_critical_after.count() > 0 && c.spec.status == "critical" &&
+        !c.spec.service_id.empty()) {
+      Duration after =
+          std::max<Duration>(def.deregister_critical_after, options_.deregister_critical_min);
       auto when = c.critical_since + after;
-      if (when <= now) reap.push_back(ItemKey(c.spec.node, c.spec.service_id));
-      else *next = std::min(*next, when);
+      if (when <= now)
+        reap.push_back(ItemKey(c.spec.node, c.spec.service_id));
+      else
+        *next = std::min(*next, when);
     }
   }
   for (const auto& key : reap) {

@@ -169,15 +169,15 @@ struct JsonRead {
 // What a blocking query watches (its X-Consul-Index is computed from it).
 struct Watch {
   enum Kind {
-    kKvKey,          // arg: key
-    kKvPrefix,       // arg: prefix (recurse and keys)
-    kNodes,          // catalog/nodes
-    kServices,       // catalog/services
-    kCatalogService, // arg: service name
-    kHealthService,  // arg: service name
-    kNode,           // arg: node name (catalog/node)
-    kChecks,         // health/checks, health/node, health/state
-    kSessions,       // session info/list/node
+    kKvKey,           // arg: key
+    kKvPrefix,        // arg: prefix (recurse and keys)
+    kNodes,           // catalog/nodes
+    kServices,        // catalog/services
+    kCatalogService,  // arg: service name
+    kHealthService,   // arg: service name
+    kNode,            // arg: node name (catalog/node)
+    kChecks,          // health/checks, health/node, health/state
+    kSessions,        // session info/list/node
   };
   Kind kind = kKvKey;
   std::string arg;
@@ -236,23 +236,27 @@ class State {
 
   // ---- Catalog (errors are Consul's 500 texts)
   Status CatalogRegister(CatalogRegistration reg);
-  Status CatalogDeregister(const std::string& node, const std::string& service_id, const std::string& check_id);
+  Status CatalogDeregister(const std::string& node, const std::string& service_id,
+                           const std::string& check_id);
   JsonRead CatalogServices() const;
   JsonRead CatalogNodes() const;
   JsonRead CatalogService(const std::string& name, const std::vector<std::string>& tags) const;
   JsonRead CatalogNode(const std::string& node) const;
-  JsonRead HealthService(const std::string& name, const std::vector<std::string>& tags, bool passing) const;
+  JsonRead HealthService(const std::string& name, const std::vector<std::string>& tags,
+                         bool passing) const;
   JsonRead HealthChecksOfService(const std::string& name) const;
   JsonRead HealthChecksOfNode(const std::string& node) const;
   JsonRead HealthChecksInState(const std::string& state) const;
 
   // ---- Agent (local services and checks on the emulator's node). kInvalidArgument →
   // 400, kNotFound → 404, others → 500.
-  Status AgentRegisterService(const ServiceSpec& service, std::vector<CheckSpec> checks, bool replace_existing_checks);
+  Status AgentRegisterService(const ServiceSpec& service, std::vector<CheckSpec> checks,
+                              bool replace_existing_checks);
   Status AgentDeregisterService(const std::string& id);
   Status AgentRegisterCheck(CheckSpec check);
   Status AgentDeregisterCheck(const std::string& id);
-  Status AgentUpdateTtlCheck(const std::string& id, const std::string& status, const std::string& output);
+  Status AgentUpdateTtlCheck(const std::string& id, const std::string& status,
+                             const std::string& output);
   nlohmann::json AgentServices() const;
   std::optional<nlohmann::json> AgentService(const std::string& id) const;
   nlohmann::json AgentChecks() const;
@@ -328,16 +332,20 @@ class State {
 
   // Sessions internals.
   void InvalidateSessionLocked(uint64_t idx, const std::string& id);
-  void InvalidateSessionsForCheckLocked(uint64_t idx, const std::string& node, const std::string& check_id);
+  void InvalidateSessionsForCheckLocked(uint64_t idx, const std::string& node,
+                                        const std::string& check_id);
   void InvalidateSessionsForNodeLocked(uint64_t idx, const std::string& node);
   nlohmann::json SessionJson(const SessionRecord& s) const;
 
   // Catalog internals.
   static std::string NodeKey(const std::string& node) { return Lower(node); }
-  static std::string ItemKey(const std::string& node, const std::string& id) { return Lower(node) + '\x01' + Lower(id); }
+  static std::string ItemKey(const std::string& node, const std::string& id) {
+    return Lower(node) + '\x01' + Lower(id);
+  }
   void EnsureOwnNodeLocked(uint64_t idx);
   Status EnsureCheckLocked(uint64_t idx, CheckSpec spec, bool agent, bool preserve_state);
-  void SetCheckStatusLocked(uint64_t idx, CheckRecord* check, const std::string& status, const std::string& output);
+  void SetCheckStatusLocked(uint64_t idx, CheckRecord* check, const std::string& status,
+                            const std::string& output);
   void DeleteServiceLocked(uint64_t idx, const std::string& key);
   void DeleteCheckLocked(uint64_t idx, const std::string& key);
   void DeleteNodeLocked(uint64_t idx, const std::string& node_key);
@@ -364,8 +372,8 @@ class State {
   std::atomic<uint64_t> changes_{0};
 
   uint64_t index_ = 0;  // the raft index
-  uint64_t kvs_index_ = 0, tombstones_index_ = 0, nodes_index_ = 0, services_index_ = 0, checks_index_ = 0,
-           sessions_index_ = 0;
+  uint64_t kvs_index_ = 0, tombstones_index_ = 0, nodes_index_ = 0, services_index_ = 0,
+           checks_index_ = 0, sessions_index_ = 0;
 
   std::map<std::string, KvEntry> kv_;
   std::map<std::string, uint64_t> tombstones_;  // key (or deleted prefix) → index
@@ -376,9 +384,9 @@ class State {
 
   std::map<std::string, SessionRecord> sessions_;
 
-  std::map<std::string, NodeRecord> nodes_;         // by NodeKey
-  std::map<std::string, ServiceRecord> services_;   // by ItemKey(node, service id)
-  std::map<std::string, CheckRecord> checks_;       // by ItemKey(node, check id)
+  std::map<std::string, NodeRecord> nodes_;                        // by NodeKey
+  std::map<std::string, ServiceRecord> services_;                  // by ItemKey(node, service id)
+  std::map<std::string, CheckRecord> checks_;                      // by ItemKey(node, check id)
   std::map<std::string, std::set<std::string>> services_by_name_;  // lower name → service keys
   std::map<std::string, uint64_t> service_name_index_;             // lower name → index
 };

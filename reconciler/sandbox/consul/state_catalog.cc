@@ -13,7 +13,9 @@ namespace {
 constexpr char kSerfCheckId[] = "serfHealth";
 constexpr char kConsulVersion[] = "1.17.0";
 
-bool ValidStatus(const std::string& s) { return s == "passing" || s == "warning" || s == "critical"; }
+bool ValidStatus(const std::string& s) {
+  return s == "passing" || s == "warning" || s == "critical";
+}
 
 bool IsAnyAddress(const std::string& a) { return a == "0.0.0.0" || a == "::" || a == "[::]"; }
 
@@ -24,7 +26,8 @@ template <typename Map, typename Fn>
 void ForNode(Map& m, const std::string& node, Fn fn) {
   std::string lo = Lower(node) + '\x01';
   std::string hi = Lower(node) + '\x02';
-  for (auto it = m.lower_bound(lo); it != m.end() && it->first < hi; ++it) fn(it->first, it->second);
+  for (auto it = m.lower_bound(lo); it != m.end() && it->first < hi; ++it)
+    fn(it->first, it->second);
 }
 
 nlohmann::json StringMapOrNull(const std::map<std::string, std::string>& m) {
@@ -56,18 +59,23 @@ Status ParseCheckDefinition(const nlohmann::json& obj, CheckDefinition* out) {
   RETURN_IF_ERROR(GetString(obj, "Script", &script));
   if (d.args.empty() && !script.empty()) d.args = {"/bin/sh", "-c", script};
   if (const nlohmann::json* h = Field(obj, "Header"); h && !h->is_null()) {
-    if (!h->is_object()) return Status::InvalidArgument("json: cannot unmarshal into Go struct field Header of type map[string][]string");
+    if (!h->is_object())
+      return Status::InvalidArgument(
+          "json: cannot unmarshal into Go struct field Header of type map[string][]string");
     for (auto it = h->begin(); it != h->end(); ++it) {
       std::vector<std::string> values;
       if (it.value().is_string()) {
         values.push_back(it.value().get<std::string>());
       } else if (it.value().is_array()) {
         for (const auto& v : it.value()) {
-          if (!v.is_string()) return Status::InvalidArgument("json: cannot unmarshal into Go struct field Header of type string");
+          if (!v.is_string())
+            return Status::InvalidArgument(
+                "json: cannot unmarshal into Go struct field Header of type string");
           values.push_back(v.get<std::string>());
         }
       } else {
-        return Status::InvalidArgument("json: cannot unmarshal into Go struct field Header of type []string");
+        return Status::InvalidArgument(
+            "json: cannot unmarshal into Go struct field Header of type []string");
       }
       d.header[it.key()] = std::move(values);
     }
@@ -129,7 +137,8 @@ nlohmann::json State::AgentServiceJson(const ServiceRecord& s, bool catalog) con
                       {"EnableTagOverride", sp.enable_tag_override}};
   if (sp.tags.empty()) j["Tags"] = nlohmann::json::array();
   if (sp.meta.empty()) j["Meta"] = nlohmann::json::object();
-  if (sp.tagged_addresses.is_object() && !sp.tagged_addresses.empty()) j["TaggedAddresses"] = sp.tagged_addresses;
+  if (sp.tagged_addresses.is_object() && !sp.tagged_addresses.empty())
+    j["TaggedAddresses"] = sp.tagged_addresses;
   if (!sp.kind.empty()) j["Kind"] = sp.kind;
   if (catalog) {
     j["Proxy"] = {{"MeshGateway", nlohmann::json::object()}, {"Expose", nlohmann::json::object()}};
@@ -144,25 +153,27 @@ nlohmann::json State::AgentServiceJson(const ServiceRecord& s, bool catalog) con
 
 nlohmann::json State::ServiceNodeJson(const NodeRecord& n, const ServiceRecord& s) const {
   const ServiceSpec& sp = s.spec;
-  nlohmann::json j = {{"ID", n.spec.id},
-                      {"Node", n.spec.name},
-                      {"Address", n.spec.address},
-                      {"Datacenter", options_.datacenter},
-                      {"TaggedAddresses", StringMapOrNull(n.spec.tagged_addresses)},
-                      {"NodeMeta", StringMapOrNull(n.spec.meta)},
-                      {"ServiceKind", sp.kind},
-                      {"ServiceID", sp.id},
-                      {"ServiceName", sp.name},
-                      {"ServiceTags", sp.tags.empty() ? nlohmann::json::array() : nlohmann::json(sp.tags)},
-                      {"ServiceAddress", sp.address},
-                      {"ServiceWeights", {{"Passing", sp.weight_passing}, {"Warning", sp.weight_warning}}},
-                      {"ServiceMeta", sp.meta.empty() ? nlohmann::json::object() : nlohmann::json(sp.meta)},
-                      {"ServicePort", sp.port},
-                      {"ServiceEnableTagOverride", sp.enable_tag_override},
-                      {"ServiceProxy", {{"MeshGateway", nlohmann::json::object()}, {"Expose", nlohmann::json::object()}}},
-                      {"ServiceConnect", nlohmann::json::object()},
-                      {"CreateIndex", s.create_index},
-                      {"ModifyIndex", s.modify_index}};
+  nlohmann::json j = {
+      {"ID", n.spec.id},
+      {"Node", n.spec.name},
+      {"Address", n.spec.address},
+      {"Datacenter", options_.datacenter},
+      {"TaggedAddresses", StringMapOrNull(n.spec.tagged_addresses)},
+      {"NodeMeta", StringMapOrNull(n.spec.meta)},
+      {"ServiceKind", sp.kind},
+      {"ServiceID", sp.id},
+      {"ServiceName", sp.name},
+      {"ServiceTags", sp.tags.empty() ? nlohmann::json::array() : nlohmann::json(sp.tags)},
+      {"ServiceAddress", sp.address},
+      {"ServiceWeights", {{"Passing", sp.weight_passing}, {"Warning", sp.weight_warning}}},
+      {"ServiceMeta", sp.meta.empty() ? nlohmann::json::object() : nlohmann::json(sp.meta)},
+      {"ServicePort", sp.port},
+      {"ServiceEnableTagOverride", sp.enable_tag_override},
+      {"ServiceProxy",
+       {{"MeshGateway", nlohmann::json::object()}, {"Expose", nlohmann::json::object()}}},
+      {"ServiceConnect", nlohmann::json::object()},
+      {"CreateIndex", s.create_index},
+      {"ModifyIndex", s.modify_index}};
   if (sp.tagged_addresses.is_object() && !sp.tagged_addresses.empty()) {
     j["ServiceTaggedAddresses"] = sp.tagged_addresses;
   }
@@ -199,7 +210,8 @@ nlohmann::json State::CheckJson(const CheckRecord& c) const {
 
 // ---- Indexes ----------------------------------------------------------------------------
 
-const State::ServiceRecord* State::FindServiceLocked(const std::string& node, const std::string& id) const {
+const State::ServiceRecord* State::FindServiceLocked(const std::string& node,
+                                                     const std::string& id) const {
   auto it = services_.find(ItemKey(node, id));
   return it == services_.end() ? nullptr : &it->second;
 }
@@ -222,7 +234,8 @@ void State::TouchServiceNameLocked(const std::string& name, uint64_t idx) {
 
 void State::TouchNodeServicesLocked(const std::string& node, uint64_t idx) {
   std::vector<std::string> names;
-  ForNode(services_, node, [&](const std::string&, const ServiceRecord& s) { names.push_back(s.spec.name); });
+  ForNode(services_, node,
+          [&](const std::string&, const ServiceRecord& s) { names.push_back(s.spec.name); });
   for (const auto& n : names) TouchServiceNameLocked(n, idx);
 }
 
@@ -246,7 +259,8 @@ void State::EnsureOwnNodeLocked(uint64_t idx) {
     n.spec.id = node_id_;
     n.spec.name = name;
     n.spec.address = addr;
-    n.spec.tagged_addresses = {{"lan", addr}, {"lan_ipv4", addr}, {"wan", addr}, {"wan_ipv4", addr}};
+    n.spec.tagged_addresses = {
+        {"lan", addr}, {"lan_ipv4", addr}, {"wan", addr}, {"wan_ipv4", addr}};
     n.spec.meta = {{"consul-network-segment", ""}};
     n.create_index = n.modify_index = idx;
     nodes_[NodeKey(name)] = std::move(n);
@@ -273,7 +287,8 @@ void State::EnsureOwnNodeLocked(uint64_t idx) {
     s.spec.id = "consul";
     s.spec.name = "consul";
     s.spec.port = 8300;
-    s.spec.meta = {{"raft_version", "3"}, {"serf_protocol_current", "2"}, {"version", kConsulVersion}};
+    s.spec.meta = {
+        {"raft_version", "3"}, {"serf_protocol_current", "2"}, {"version", kConsulVersion}};
     s.create_index = s.modify_index = idx;
     services_[consul_key] = std::move(s);
     services_by_name_["consul"].insert(consul_key);
@@ -291,7 +306,8 @@ void State::ScheduleCheckLocked(CheckRecord* check, Clock::time_point now) {
   schedule_.notify_all();
 }
 
-void State::SetCheckStatusLocked(uint64_t idx, CheckRecord* c, const std::string& status, const std::string& output) {
+void State::SetCheckStatusLocked(uint64_t idx, CheckRecord* c, const std::string& status,
+                                 const std::string& output) {
   bool became_critical = status == "critical" && c->spec.status != "critical";
   c->spec.status = status;
   c->spec.output = output;
@@ -322,7 +338,8 @@ Status State::EnsureCheckLocked(uint64_t idx, CheckSpec spec, bool agent, bool p
     spec.status = it->second.spec.status;
     spec.output = it->second.spec.output;
   }
-  if (it != checks_.end() && it->second.spec == spec && it->second.agent == agent) return Status::Ok();
+  if (it != checks_.end() && it->second.spec == spec && it->second.agent == agent)
+    return Status::Ok();
   CheckRecord c;
   bool was_critical = false;
   if (it != checks_.end()) {
@@ -341,9 +358,12 @@ Status State::EnsureCheckLocked(uint64_t idx, CheckSpec spec, bool agent, bool p
   if (c.spec.status == "critical" && !was_critical) c.critical_since = now;
   if (agent) ScheduleCheckLocked(&c, now);
   CheckRecord& stored = checks_[key] = std::move(c);
-  if (svc) TouchServiceNameLocked(svc->spec.name, idx);
-  else TouchNodeServicesLocked(stored.spec.node, idx);
-  if (stored.spec.status == "critical") InvalidateSessionsForCheckLocked(idx, stored.spec.node, stored.spec.id);
+  if (svc)
+    TouchServiceNameLocked(svc->spec.name, idx);
+  else
+    TouchNodeServicesLocked(stored.spec.node, idx);
+  if (stored.spec.status == "critical")
+    InvalidateSessionsForCheckLocked(idx, stored.spec.node, stored.spec.id);
   return Status::Ok();
 }
 
@@ -411,7 +431,8 @@ Status State::CatalogRegister(CatalogRegistration reg) {
   if (reg.service) {
     ServiceSpec& s = *reg.service;
     if (s.id.empty() && !s.name.empty()) s.id = s.name;
-    if (!s.id.empty() && s.name.empty()) return Status::Internal("Must provide service name with ID");
+    if (!s.id.empty() && s.name.empty())
+      return Status::Internal("Must provide service name with ID");
     if (IsAnyAddress(s.address)) return Status::Internal("Invalid service address");
     if (s.id.empty()) reg.service.reset();
   }
@@ -419,8 +440,8 @@ Status State::CatalogRegister(CatalogRegistration reg) {
     if (c.id.empty() && !c.name.empty()) c.id = c.name;
     if (c.node.empty()) c.node = reg.node.name;
     if (!EqualFold(c.node, reg.node.name)) {
-      return Status::Internal("Node '" + c.node + "' for check '" + c.id + "' doesn't match register request node '" +
-                              reg.node.name + "'");
+      return Status::Internal("Node '" + c.node + "' for check '" + c.id +
+                              "' doesn't match register request node '" + reg.node.name + "'");
     }
     if (c.status.empty()) c.status = "critical";
   }
@@ -492,7 +513,8 @@ Status State::CatalogRegister(CatalogRegistration reg) {
   return Status::Ok();
 }
 
-Status State::CatalogDeregister(const std::string& node, const std::string& service_id, const std::string& check_id) {
+Status State::CatalogDeregister(const std::string& node, const std::string& service_id,
+                                const std::string& check_id) {
   if (node.empty()) return Status::Internal("Must provide node");
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t idx = NextIndexLocked();
@@ -538,7 +560,8 @@ bool State::HasAllTags(const ServiceRecord& s, const std::vector<std::string>& t
   return true;
 }
 
-JsonRead State::CatalogService(const std::string& name, const std::vector<std::string>& tags) const {
+JsonRead State::CatalogService(const std::string& name,
+                               const std::vector<std::string>& tags) const {
   std::lock_guard<std::mutex> lock(mu_);
   JsonRead r{IndexOfLocked({Watch::kCatalogService, name}), nlohmann::json::array()};
   for (const auto& key : ServiceKeysByNameLocked(name)) {
@@ -564,7 +587,8 @@ JsonRead State::CatalogNode(const std::string& name) const {
   return r;
 }
 
-JsonRead State::HealthService(const std::string& name, const std::vector<std::string>& tags, bool passing) const {
+JsonRead State::HealthService(const std::string& name, const std::vector<std::string>& tags,
+                              bool passing) const {
   std::lock_guard<std::mutex> lock(mu_);
   JsonRead r{IndexOfLocked({Watch::kHealthService, name}), nlohmann::json::array()};
   for (const auto& key : ServiceKeysByNameLocked(name)) {
@@ -604,7 +628,8 @@ JsonRead State::HealthChecksOfService(const std::string& name) const {
 JsonRead State::HealthChecksOfNode(const std::string& node) const {
   std::lock_guard<std::mutex> lock(mu_);
   JsonRead r{IndexOfLocked({Watch::kChecks, ""}), nlohmann::json::array()};
-  ForNode(checks_, node, [&](const std::string&, const CheckRecord& c) { r.body.push_back(CheckJson(c)); });
+  ForNode(checks_, node,
+          [&](const std::string&, const CheckRecord& c) { r.body.push_back(CheckJson(c)); });
   return r;
 }
 
@@ -669,7 +694,8 @@ Status State::AgentRegisterService(const ServiceSpec& service, std::vector<Check
     std::vector<std::string> doomed;
     ForNode(checks_, node, [&](const std::string& k, const CheckRecord& c) {
       if (!EqualFold(c.spec.service_id, spec.id)) return;
-      bool kept = std::any_of(checks.begin(), checks.end(), [&](const CheckSpec& n) { return EqualFold(n.id, c.spec.id); });
+      bool kept = std::any_of(checks.begin(), checks.end(),
+                              [&](const CheckSpec& n) { return EqualFold(n.id, c.spec.id); });
       if (!kept) doomed.push_back(k);
     });
     for (const auto& k : doomed) DeleteCheckLocked(idx, k);
@@ -687,7 +713,8 @@ Status State::AgentDeregisterService(const std::string& id) {
   std::string key = ItemKey(options_.node_name, id);
   auto it = services_.find(key);
   if (it == services_.end() || !it->second.agent) {
-    return Status::NotFound("Unknown service ID \"" + id + "\". Ensure that the service ID is passed, not the service name.");
+    return Status::NotFound("Unknown service ID \"" + id +
+                            "\". Ensure that the service ID is passed, not the service name.");
   }
   DeleteServiceLocked(NextIndexLocked(), key);
   CommitLocked();
@@ -704,7 +731,8 @@ Status State::AgentRegisterCheck(CheckSpec check) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!check.service_id.empty()) {
     const ServiceRecord* s = FindServiceLocked(options_.node_name, check.service_id);
-    if (!s || !s->agent) return Status::InvalidArgument("ServiceID \"" + check.service_id + "\" does not exist");
+    if (!s || !s->agent)
+      return Status::InvalidArgument("ServiceID \"" + check.service_id + "\" does not exist");
   }
   uint64_t idx = NextIndexLocked();
   EnsureOwnNodeLocked(idx);
@@ -718,21 +746,25 @@ Status State::AgentDeregisterCheck(const std::string& id) {
   std::string key = ItemKey(options_.node_name, id);
   auto it = checks_.find(key);
   if (it == checks_.end() || !it->second.agent) {
-    return Status::NotFound("Unknown check ID \"" + id + "\". Ensure that the check ID is passed, not the check name.");
+    return Status::NotFound("Unknown check ID \"" + id +
+                            "\". Ensure that the check ID is passed, not the check name.");
   }
   DeleteCheckLocked(NextIndexLocked(), key);
   CommitLocked();
   return Status::Ok();
 }
 
-Status State::AgentUpdateTtlCheck(const std::string& id, const std::string& status, const std::string& output) {
+Status State::AgentUpdateTtlCheck(const std::string& id, const std::string& status,
+                                  const std::string& output) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = checks_.find(ItemKey(options_.node_name, id));
   if (it == checks_.end() || !it->second.agent) {
-    return Status::NotFound("Unknown check ID \"" + id + "\". Ensure that the check ID is passed, not the check name.");
+    return Status::NotFound("Unknown check ID \"" + id +
+                            "\". Ensure that the check ID is passed, not the check name.");
   }
   CheckRecord& c = it->second;
-  if (c.spec.def.Type() != "ttl") return Status::Internal("CheckID \"" + id + "\" does not have associated TTL");
+  if (c.spec.def.Type() != "ttl")
+    return Status::Internal("CheckID \"" + id + "\" does not have associated TTL");
   c.ttl_deadline = Clock::now() + c.spec.def.ttl;
   schedule_dirty_ = true;
   schedule_.notify_all();

@@ -8,7 +8,9 @@ namespace galley::sandbox::consul {
 
 namespace {
 
-bool HasPrefix(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+bool HasPrefix(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
 
 // Go's %q for the texts Consul builds with it (ASCII keys in practice).
 std::string GoQ(const std::string& s) {
@@ -21,15 +23,15 @@ std::string GoQ(const std::string& s) {
 }
 
 bool SameEntry(const KvEntry& a, const KvEntry& b) {
-  return a.lock_index == b.lock_index && a.key == b.key && a.flags == b.flags && a.value == b.value &&
-         a.session == b.session;
+  return a.lock_index == b.lock_index && a.key == b.key && a.flags == b.flags &&
+         a.value == b.value && a.session == b.session;
 }
 
 }  // namespace
 
 bool IsTxnWriteVerb(const std::string& v) {
-  return v == "set" || v == "delete" || v == "delete-cas" || v == "delete-tree" || v == "cas" || v == "lock" ||
-         v == "unlock";
+  return v == "set" || v == "delete" || v == "delete-cas" || v == "delete-tree" || v == "cas" ||
+         v == "lock" || v == "unlock";
 }
 
 void AppendKvJson(std::string* out, const KvEntry& e, bool with_value) {
@@ -47,8 +49,8 @@ void AppendKvJson(std::string* out, const KvEntry& e, bool with_value) {
     *out += ",\"Session\":";
     AppendJsonString(out, e.session);
   }
-  *out += ",\"CreateIndex\":" + std::to_string(e.create_index) + ",\"ModifyIndex\":" + std::to_string(e.modify_index) +
-          "}";
+  *out += ",\"CreateIndex\":" + std::to_string(e.create_index) +
+          ",\"ModifyIndex\":" + std::to_string(e.modify_index) + "}";
 }
 
 uint64_t State::KvTableIndexLocked() const { return std::max(kvs_index_, tombstones_index_); }
@@ -68,7 +70,8 @@ uint64_t State::KvPrefixIndexLocked(const std::string& prefix) const {
     for (auto it = kv_.lower_bound(prefix); it != kv_.end() && HasPrefix(it->first, prefix); ++it) {
       lindex = std::max(lindex, it->second.modify_index);
     }
-    for (auto it = tombstones_.lower_bound(prefix); it != tombstones_.end() && HasPrefix(it->first, prefix); ++it) {
+    for (auto it = tombstones_.lower_bound(prefix);
+         it != tombstones_.end() && HasPrefix(it->first, prefix); ++it) {
       lindex = std::max(lindex, it->second);
     }
   }
@@ -106,7 +109,8 @@ void State::KvDeleteLocked(uint64_t idx, const std::string& key) {
   kv_.erase(it);
   auto tomb = tombstones_.find(key);
   if (tomb_undo_) {
-    tomb_undo_->emplace_back(key, tomb == tombstones_.end() ? std::nullopt : std::optional<uint64_t>(tomb->second));
+    tomb_undo_->emplace_back(
+        key, tomb == tombstones_.end() ? std::nullopt : std::optional<uint64_t>(tomb->second));
   }
   tombstones_[key] = idx;
   tombstones_index_ = idx;
@@ -126,7 +130,8 @@ bool State::KvDeleteTreeLocked(uint64_t idx, const std::string& prefix) {
   if (!prefix.empty()) {
     auto tomb = tombstones_.find(prefix);
     if (tomb_undo_) {
-      tomb_undo_->emplace_back(prefix, tomb == tombstones_.end() ? std::nullopt : std::optional<uint64_t>(tomb->second));
+      tomb_undo_->emplace_back(
+          prefix, tomb == tombstones_.end() ? std::nullopt : std::optional<uint64_t>(tomb->second));
     }
     tombstones_[prefix] = idx;
     tombstones_index_ = idx;
@@ -207,7 +212,8 @@ Result<bool> State::KvPut(KvWrite op, KvEntry entry) {
     }
     case KvWrite::kLock: {
       if (entry.session.empty()) return Status::Internal("missing session");
-      if (!sessions_.count(entry.session)) return Status::Internal("invalid session " + GoQ(entry.session));
+      if (!sessions_.count(entry.session))
+        return Status::Internal("invalid session " + GoQ(entry.session));
       if (it != kv_.end()) {
         if (it->second.session == entry.session) {
           entry.lock_index = it->second.lock_index;
@@ -248,8 +254,10 @@ bool State::KvDelete(const std::string& key, bool recurse, std::optional<uint64_
   } else if (cas) {
     auto it = kv_.find(key);
     if (it != kv_.end()) {
-      if (it->second.modify_index != *cas) ok = false;
-      else KvDeleteLocked(idx, key);
+      if (it->second.modify_index != *cas)
+        ok = false;
+      else
+        KvDeleteLocked(idx, key);
     }
   } else {
     KvDeleteLocked(idx, key);
@@ -342,10 +350,12 @@ Status State::TxnOpLocked(uint64_t idx, const TxnKvOp& op, std::vector<KvEntry>*
     }
     blank(it->second);
   } else if (v == "check-index") {
-    if (it == kv_.end()) return Status::Conflict("failed to check index, key " + GoQ(op.key) + " doesn't exist");
+    if (it == kv_.end())
+      return Status::Conflict("failed to check index, key " + GoQ(op.key) + " doesn't exist");
     if (it->second.modify_index != op.index) {
-      return Status::Conflict("failed index check for key " + GoQ(op.key) + ", current modify index " +
-                              std::to_string(it->second.modify_index) + " != " + std::to_string(op.index));
+      return Status::Conflict("failed index check for key " + GoQ(op.key) +
+                              ", current modify index " + std::to_string(it->second.modify_index) +
+                              " != " + std::to_string(op.index));
     }
     blank(it->second);
   } else if (v == "check-not-exists") {
@@ -369,7 +379,8 @@ TxnOutcome State::Txn(const std::vector<TxnKvOp>& ops) {
     }
   }
   if (!out.errors.empty()) return out;
-  bool writes = std::any_of(ops.begin(), ops.end(), [](const TxnKvOp& op) { return IsTxnWriteVerb(op.verb); });
+  bool writes = std::any_of(ops.begin(), ops.end(),
+                            [](const TxnKvOp& op) { return IsTxnWriteVerb(op.verb); });
   uint64_t idx = writes ? NextIndexLocked() : index_;
   std::vector<std::pair<std::string, std::optional<KvEntry>>> kv_undo;
   std::vector<std::pair<std::string, std::optional<uint64_t>>> tomb_undo;
@@ -385,12 +396,16 @@ TxnOutcome State::Txn(const std::vector<TxnKvOp>& ops) {
   if (!out.errors.empty()) {
     // Roll back in reverse so the oldest saved value of a key wins.
     for (auto it = kv_undo.rbegin(); it != kv_undo.rend(); ++it) {
-      if (it->second) kv_[it->first] = *it->second;
-      else kv_.erase(it->first);
+      if (it->second)
+        kv_[it->first] = *it->second;
+      else
+        kv_.erase(it->first);
     }
     for (auto it = tomb_undo.rbegin(); it != tomb_undo.rend(); ++it) {
-      if (it->second) tombstones_[it->first] = *it->second;
-      else tombstones_.erase(it->first);
+      if (it->second)
+        tombstones_[it->first] = *it->second;
+      else
+        tombstones_.erase(it->first);
     }
     kvs_index_ = saved_kvs;
     tombstones_index_ = saved_tombs;

@@ -15,14 +15,17 @@ namespace {
 constexpr char kFormat[] = "galley-consul-emulator/1";
 
 Status Need(const nlohmann::json& obj, const char* what) {
-  if (!obj.is_object()) return Status::InvalidArgument(std::string("snapshot: ") + what + " is not an object");
+  if (!obj.is_object())
+    return Status::InvalidArgument(std::string("snapshot: ") + what + " is not an object");
   return Status::Ok();
 }
 
 // KV keys may be any bytes; JSON strings must be UTF-8. Invalid keys go as "KeyBase64".
 void PutKey(nlohmann::json* x, const std::string& key) {
-  if (FindInvalidUtf8(key) == std::string::npos) (*x)["Key"] = key;
-  else (*x)["KeyBase64"] = Base64Encode(key);
+  if (FindInvalidUtf8(key) == std::string::npos)
+    (*x)["Key"] = key;
+  else
+    (*x)["KeyBase64"] = Base64Encode(key);
 }
 
 Status GetKey(const nlohmann::json& x, std::string* key) {
@@ -38,7 +41,8 @@ Status GetKey(const nlohmann::json& x, std::string* key) {
 Result<nlohmann::json> Array(const nlohmann::json& snap, const char* name) {
   auto it = snap.find(name);
   if (it == snap.end() || it->is_null()) return nlohmann::json::array();
-  if (!it->is_array()) return Status::InvalidArgument(std::string("snapshot: ") + name + " is not an array");
+  if (!it->is_array())
+    return Status::InvalidArgument(std::string("snapshot: ") + name + " is not an array");
   return *it;
 }
 
@@ -50,11 +54,13 @@ nlohmann::json State::Snapshot() const {
   j["format"] = kFormat;
   j["index"] = index_;
   j["node_id"] = node_id_;
-  j["tables"] = {{"kvs", kvs_index_},           {"tombstones", tombstones_index_}, {"nodes", nodes_index_},
-                 {"services", services_index_}, {"checks", checks_index_},         {"sessions", sessions_index_}};
+  j["tables"] = {{"kvs", kvs_index_},       {"tombstones", tombstones_index_},
+                 {"nodes", nodes_index_},   {"services", services_index_},
+                 {"checks", checks_index_}, {"sessions", sessions_index_}};
   nlohmann::json kv = nlohmann::json::array();
   for (const auto& [k, e] : kv_) {
-    nlohmann::json x = {{"Value", e.value.empty() ? nlohmann::json(nullptr) : nlohmann::json(Base64Encode(e.value))},
+    nlohmann::json x = {{"Value", e.value.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(Base64Encode(e.value))},
                         {"Flags", e.flags},
                         {"CreateIndex", e.create_index},
                         {"ModifyIndex", e.modify_index},
@@ -99,20 +105,21 @@ nlohmann::json State::Snapshot() const {
   j["nodes"] = std::move(nodes);
   nlohmann::json services = nlohmann::json::array();
   for (const auto& [k, s] : services_) {
-    services.push_back({{"Node", s.node},
-                        {"Agent", s.agent},
-                        {"ID", s.spec.id},
-                        {"Service", s.spec.name},
-                        {"Tags", s.spec.tags},
-                        {"Address", s.spec.address},
-                        {"TaggedAddresses", s.spec.tagged_addresses},
-                        {"Meta", s.spec.meta},
-                        {"Port", s.spec.port},
-                        {"EnableTagOverride", s.spec.enable_tag_override},
-                        {"Weights", {{"Passing", s.spec.weight_passing}, {"Warning", s.spec.weight_warning}}},
-                        {"Kind", s.spec.kind},
-                        {"CreateIndex", s.create_index},
-                        {"ModifyIndex", s.modify_index}});
+    services.push_back(
+        {{"Node", s.node},
+         {"Agent", s.agent},
+         {"ID", s.spec.id},
+         {"Service", s.spec.name},
+         {"Tags", s.spec.tags},
+         {"Address", s.spec.address},
+         {"TaggedAddresses", s.spec.tagged_addresses},
+         {"Meta", s.spec.meta},
+         {"Port", s.spec.port},
+         {"EnableTagOverride", s.spec.enable_tag_override},
+         {"Weights", {{"Passing", s.spec.weight_passing}, {"Warning", s.spec.weight_warning}}},
+         {"Kind", s.spec.kind},
+         {"CreateIndex", s.create_index},
+         {"ModifyIndex", s.modify_index}});
   }
   j["services"] = std::move(services);
   nlohmann::json checks = nlohmann::json::array();
@@ -138,7 +145,8 @@ nlohmann::json State::Snapshot() const {
 
 Status State::Restore(const nlohmann::json& snap) {
   if (!snap.is_object() || snap.value("format", "") != kFormat) {
-    return Status::InvalidArgument("not a galley Consul emulator snapshot (format " + std::string(kFormat) + ")");
+    return Status::InvalidArgument("not a galley Consul emulator snapshot (format " +
+                                   std::string(kFormat) + ")");
   }
   try {
     uint64_t index = 0;
@@ -165,7 +173,8 @@ Status State::Restore(const nlohmann::json& snap) {
       RETURN_IF_ERROR(GetKey(x, &e.key));
       RETURN_IF_ERROR(GetString(x, "Value", &b64));
       auto value = Base64Decode(b64);
-      if (!value.ok()) return Status::InvalidArgument("snapshot: key " + e.key + ": " + value.status().message());
+      if (!value.ok())
+        return Status::InvalidArgument("snapshot: key " + e.key + ": " + value.status().message());
       e.value = std::move(*value);
       RETURN_IF_ERROR(GetUint(x, "Flags", &e.flags));
       RETURN_IF_ERROR(GetUint(x, "CreateIndex", &e.create_index));
@@ -207,7 +216,8 @@ Status State::Restore(const nlohmann::json& snap) {
       if (s.id.empty()) return Status::InvalidArgument("snapshot: session without ID");
       if (!s.ttl.empty()) {
         auto d = ParseGoDuration(s.ttl);
-        if (!d.ok()) return Status::InvalidArgument("snapshot: session " + s.id + ": " + d.status().message());
+        if (!d.ok())
+          return Status::InvalidArgument("snapshot: session " + s.id + ": " + d.status().message());
         s.ttl_duration = *d;
         if (s.ttl_duration.count() > 0) s.expires = now + s.ttl_duration * 2;
       }
@@ -240,7 +250,8 @@ Status State::Restore(const nlohmann::json& snap) {
       RETURN_IF_ERROR(GetString(x, "Service", &s.spec.name));
       RETURN_IF_ERROR(GetStringList(x, "Tags", &s.spec.tags));
       RETURN_IF_ERROR(GetString(x, "Address", &s.spec.address));
-      if (const nlohmann::json* ta = Field(x, "TaggedAddresses"); ta && ta->is_object()) s.spec.tagged_addresses = *ta;
+      if (const nlohmann::json* ta = Field(x, "TaggedAddresses"); ta && ta->is_object())
+        s.spec.tagged_addresses = *ta;
       RETURN_IF_ERROR(GetStringMap(x, "Meta", &s.spec.meta));
       RETURN_IF_ERROR(GetInt(x, "Port", &s.spec.port));
       RETURN_IF_ERROR(GetBool(x, "EnableTagOverride", &s.spec.enable_tag_override));
@@ -252,7 +263,8 @@ Status State::Restore(const nlohmann::json& snap) {
       RETURN_IF_ERROR(GetUint(x, "CreateIndex", &s.create_index));
       RETURN_IF_ERROR(GetUint(x, "ModifyIndex", &s.modify_index));
       if (s.spec.id.empty() || !nodes.count(NodeKey(s.node))) {
-        return Status::InvalidArgument("snapshot: service '" + s.spec.id + "' without a known node");
+        return Status::InvalidArgument("snapshot: service '" + s.spec.id +
+                                       "' without a known node");
       }
       std::string key = ItemKey(s.node, s.spec.id);
       by_name[Lower(s.spec.name)].insert(key);
@@ -271,7 +283,8 @@ Status State::Restore(const nlohmann::json& snap) {
       RETURN_IF_ERROR(GetString(x, "Notes", &c.spec.notes));
       RETURN_IF_ERROR(GetString(x, "Output", &c.spec.output));
       RETURN_IF_ERROR(GetString(x, "ServiceID", &c.spec.service_id));
-      if (const nlohmann::json* d = Field(x, "Definition")) RETURN_IF_ERROR(ParseCheckDefinition(*d, &c.spec.def));
+      if (const nlohmann::json* d = Field(x, "Definition"))
+        RETURN_IF_ERROR(ParseCheckDefinition(*d, &c.spec.def));
       RETURN_IF_ERROR(GetUint(x, "CreateIndex", &c.create_index));
       RETURN_IF_ERROR(GetUint(x, "ModifyIndex", &c.modify_index));
       if (c.spec.id.empty() || !nodes.count(NodeKey(c.spec.node))) {
@@ -312,7 +325,8 @@ Status State::Restore(const nlohmann::json& snap) {
     for (auto& [key, c] : checks_) {
       if (c.agent) ScheduleCheckLocked(&c, now);
     }
-    if (!nodes_.count(NodeKey(options_.node_name)) || !checks_.count(ItemKey(options_.node_name, "serfHealth")) ||
+    if (!nodes_.count(NodeKey(options_.node_name)) ||
+        !checks_.count(ItemKey(options_.node_name, "serfHealth")) ||
         !services_.count(ItemKey(options_.node_name, "consul"))) {
       EnsureOwnNodeLocked(NextIndexLocked());
     }

@@ -34,9 +34,10 @@ ApiError Problems::ToError(const std::string& message) const {
 
 namespace {
 
-const char* const kReadOnlyKeys[] = {"versionInfo",    "tasks",          "tasksStaged",     "tasksRunning",
-                                     "tasksHealthy",   "tasksUnhealthy", "deployments",     "lastTaskFailure",
-                                     "readinessCheckResults", "taskStats", "tasksStats"};
+const char* const kReadOnlyKeys[] = {"versionInfo",  "tasks",           "tasksStaged",
+                                     "tasksRunning", "tasksHealthy",    "tasksUnhealthy",
+                                     "deployments",  "lastTaskFailure", "readinessCheckResults",
+                                     "taskStats",    "tasksStats"};
 
 bool IsInt(const Json& j) {
   if (j.is_number_integer()) return true;
@@ -64,14 +65,19 @@ enum class Kind { kString, kNumber, kInt, kBool, kArray, kObject, kStringArray, 
 
 const char* ExpectedCode(Kind k) {
   switch (k) {
-    case Kind::kString: return "error.expected.jsstring";
+    case Kind::kString:
+      return "error.expected.jsstring";
     case Kind::kNumber:
-    case Kind::kInt: return "error.expected.jsnumber";
-    case Kind::kBool: return "error.expected.jsboolean";
+    case Kind::kInt:
+      return "error.expected.jsnumber";
+    case Kind::kBool:
+      return "error.expected.jsboolean";
     case Kind::kArray:
-    case Kind::kStringArray: return "error.expected.jsarray";
+    case Kind::kStringArray:
+      return "error.expected.jsarray";
     case Kind::kObject:
-    case Kind::kStringMap: return "error.expected.jsobject";
+    case Kind::kStringMap:
+      return "error.expected.jsobject";
   }
   return "error.expected.jsvalue";
 }
@@ -79,8 +85,12 @@ const char* ExpectedCode(Kind k) {
 void CheckKind(const Json& v, Kind k, const std::string& path, Problems* p) {
   bool ok = false;
   switch (k) {
-    case Kind::kString: ok = v.is_string(); break;
-    case Kind::kNumber: ok = v.is_number(); break;
+    case Kind::kString:
+      ok = v.is_string();
+      break;
+    case Kind::kNumber:
+      ok = v.is_number();
+      break;
     case Kind::kInt:
       ok = v.is_number();
       // RAML "integer, format int32": Play answers error.expected.int outside Int's range.
@@ -89,9 +99,15 @@ void CheckKind(const Json& v, Kind k, const std::string& path, Problems* p) {
         return;
       }
       break;
-    case Kind::kBool: ok = v.is_boolean(); break;
-    case Kind::kArray: ok = v.is_array(); break;
-    case Kind::kObject: ok = v.is_object(); break;
+    case Kind::kBool:
+      ok = v.is_boolean();
+      break;
+    case Kind::kArray:
+      ok = v.is_array();
+      break;
+    case Kind::kObject:
+      ok = v.is_object();
+      break;
     case Kind::kStringArray:
       ok = v.is_array();
       if (ok) {
@@ -136,7 +152,8 @@ void RemoveNulls(Json& j) {
 }
 
 bool IsExtractable(const std::string& uri) {
-  for (const char* ext : {".tar", ".tar.gz", ".tar.bz2", ".tar.xz", ".gz", ".tgz", ".tbz2", ".txz", ".zip"}) {
+  for (const char* ext :
+       {".tar", ".tar.gz", ".tar.bz2", ".tar.xz", ".gz", ".tgz", ".tbz2", ".txz", ".zip"}) {
     std::string e(ext);
     if (uri.size() >= e.size() && uri.compare(uri.size() - e.size(), e.size(), e) == 0) return true;
   }
@@ -230,15 +247,19 @@ void CheckAppTypes(const Json& app, const std::string& prefix, Problems* p) {
     }
   }
   if (auto it = app.find("constraints"); it != app.end() && it->is_array()) {
-    for (size_t i = 0; i < it->size(); ++i) CheckKind((*it)[i], Kind::kStringArray, Idx(prefix + "/constraints", i), p);
+    for (size_t i = 0; i < it->size(); ++i)
+      CheckKind((*it)[i], Kind::kStringArray, Idx(prefix + "/constraints", i), p);
   }
   if (auto it = app.find("ports"); it != app.end() && it->is_array()) {
-    for (size_t i = 0; i < it->size(); ++i) CheckKind((*it)[i], Kind::kInt, Idx(prefix + "/ports", i), p);
+    for (size_t i = 0; i < it->size(); ++i)
+      CheckKind((*it)[i], Kind::kInt, Idx(prefix + "/ports", i), p);
   }
   if (auto it = app.find("portDefinitions"); it != app.end() && it->is_array()) {
     for (size_t i = 0; i < it->size(); ++i) {
       CheckObjectFields((*it)[i], Idx(prefix + "/portDefinitions", i),
-                        {{"port", Kind::kInt}, {"protocol", Kind::kString}, {"name", Kind::kString},
+                        {{"port", Kind::kInt},
+                         {"protocol", Kind::kString},
+                         {"name", Kind::kString},
                          {"labels", Kind::kStringMap}},
                         p);
     }
@@ -277,36 +298,50 @@ void CheckAppTypes(const Json& app, const std::string& prefix, Problems* p) {
       if (*it != "disabled") p->Add(prefix + "/unreachableStrategy", "error.expected.jsobject");
     } else {
       CheckObjectFields(*it, prefix + "/unreachableStrategy",
-                        {{"inactiveAfterSeconds", Kind::kInt}, {"expungeAfterSeconds", Kind::kInt}}, p);
+                        {{"inactiveAfterSeconds", Kind::kInt}, {"expungeAfterSeconds", Kind::kInt}},
+                        p);
     }
   }
   if (auto it = app.find("networks"); it != app.end() && it->is_array()) {
     for (size_t i = 0; i < it->size(); ++i) {
-      CheckObjectFields((*it)[i], Idx(prefix + "/networks", i),
-                        {{"mode", Kind::kString}, {"name", Kind::kString}, {"labels", Kind::kStringMap}}, p);
+      CheckObjectFields(
+          (*it)[i], Idx(prefix + "/networks", i),
+          {{"mode", Kind::kString}, {"name", Kind::kString}, {"labels", Kind::kStringMap}}, p);
     }
   }
   if (auto it = app.find("container"); it != app.end() && it->is_object()) {
     CheckObjectFields(*it, prefix + "/container",
-                      {{"type", Kind::kString}, {"docker", Kind::kObject}, {"volumes", Kind::kArray},
+                      {{"type", Kind::kString},
+                       {"docker", Kind::kObject},
+                       {"volumes", Kind::kArray},
                        {"portMappings", Kind::kArray}},
                       p);
     auto pm_check = [&](const Json& arr, const std::string& path) {
       if (!arr.is_array()) return;
       for (size_t i = 0; i < arr.size(); ++i) {
         CheckObjectFields(arr[i], Idx(path, i),
-                          {{"containerPort", Kind::kInt}, {"hostPort", Kind::kInt}, {"servicePort", Kind::kInt},
-                           {"protocol", Kind::kString}, {"name", Kind::kString}, {"labels", Kind::kStringMap}},
+                          {{"containerPort", Kind::kInt},
+                           {"hostPort", Kind::kInt},
+                           {"servicePort", Kind::kInt},
+                           {"protocol", Kind::kString},
+                           {"name", Kind::kString},
+                           {"labels", Kind::kStringMap}},
                           p);
       }
     };
-    if (auto pm = it->find("portMappings"); pm != it->end()) pm_check(*pm, prefix + "/container/portMappings");
+    if (auto pm = it->find("portMappings"); pm != it->end())
+      pm_check(*pm, prefix + "/container/portMappings");
     if (auto d = it->find("docker"); d != it->end() && d->is_object()) {
       CheckObjectFields(*d, prefix + "/container/docker",
-                        {{"image", Kind::kString}, {"network", Kind::kString}, {"forcePullImage", Kind::kBool},
-                         {"privileged", Kind::kBool}, {"parameters", Kind::kArray}, {"portMappings", Kind::kArray}},
+                        {{"image", Kind::kString},
+                         {"network", Kind::kString},
+                         {"forcePullImage", Kind::kBool},
+                         {"privileged", Kind::kBool},
+                         {"parameters", Kind::kArray},
+                         {"portMappings", Kind::kArray}},
                         p);
-      if (auto pm = d->find("portMappings"); pm != d->end()) pm_check(*pm, prefix + "/container/docker/portMappings");
+      if (auto pm = d->find("portMappings"); pm != d->end())
+        pm_check(*pm, prefix + "/container/docker/portMappings");
     }
   }
 }
@@ -374,7 +409,8 @@ void TranslateDeprecated(Json& app, Problems* invalid) {
       if (ip.is_object() && ip.contains("networkName")) net["name"] = ip["networkName"];
       app["networks"] = Json::array({net});
     } else {
-      invalid->Add("/container/docker/network", "unsupported docker network type " + docker_network);
+      invalid->Add("/container/docker/network",
+                   "unsupported docker network type " + docker_network);
     }
     return;  // with a docker network, ipAddress only named the USER network
   }
@@ -385,14 +421,17 @@ void TranslateDeprecated(Json& app, Problems* invalid) {
     }
     Json net = {{"mode", "container"}};
     if (ip.contains("networkName")) net["name"] = ip["networkName"];
-    if (ip.contains("labels") && ip["labels"].is_object() && !ip["labels"].empty()) net["labels"] = ip["labels"];
+    if (ip.contains("labels") && ip["labels"].is_object() && !ip["labels"].empty())
+      net["labels"] = ip["labels"];
     app["networks"] = Json::array({net});
     auto disc = ip.find("discovery");
-    if (disc != ip.end() && disc->is_object() && disc->contains("ports") && (*disc)["ports"].is_array()) {
+    if (disc != ip.end() && disc->is_object() && disc->contains("ports") &&
+        (*disc)["ports"].is_array()) {
       Json mappings = Json::array();
       for (const auto& dp : (*disc)["ports"]) {
         if (!dp.is_object()) continue;
-        Json pm = {{"containerPort", dp.value("number", Json(0))}, {"protocol", dp.value("protocol", Json("tcp"))}};
+        Json pm = {{"containerPort", dp.value("number", Json(0))},
+                   {"protocol", dp.value("protocol", Json("tcp"))}};
         if (dp.contains("name")) pm["name"] = dp["name"];
         if (dp.contains("labels")) pm["labels"] = dp["labels"];
         mappings.push_back(pm);
@@ -413,27 +452,34 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
   if (in.contains("env") && !in["env"].empty()) out["env"] = in["env"];
   out["instances"] = in.value("instances", Json(1));
   if (AsInt(out["instances"]) < 0) {
-    bad.Add("/instances", "got " + std::to_string(AsInt(out["instances"])) + ", expected 0 or more");
+    bad.Add("/instances",
+            "got " + std::to_string(AsInt(out["instances"])) + ", expected 0 or more");
   }
   out["instances"] = AsInt(out["instances"]);
   out["cpus"] = Number(in.value("cpus", 1.0));
   out["mem"] = Number(in.value("mem", 128.0));
   out["disk"] = Number(in.value("disk", 0.0));
   out["gpus"] = AsInt(in.value("gpus", Json(0)));
-  if (out["cpus"].get<double>() < 0.001) bad.Add("/cpus", "got " + out["cpus"].dump() + ", expected 0.001 or more");
-  if (out["mem"].get<double>() < 0) bad.Add("/mem", "got " + out["mem"].dump() + ", expected 0.0 or more");
-  if (out["disk"].get<double>() < 0) bad.Add("/disk", "got " + out["disk"].dump() + ", expected 0.0 or more");
-  if (out["gpus"].get<int64_t>() < 0) bad.Add("/gpus", "got " + out["gpus"].dump() + ", expected 0 or more");
+  if (out["cpus"].get<double>() < 0.001)
+    bad.Add("/cpus", "got " + out["cpus"].dump() + ", expected 0.001 or more");
+  if (out["mem"].get<double>() < 0)
+    bad.Add("/mem", "got " + out["mem"].dump() + ", expected 0.0 or more");
+  if (out["disk"].get<double>() < 0)
+    bad.Add("/disk", "got " + out["disk"].dump() + ", expected 0.0 or more");
+  if (out["gpus"].get<int64_t>() < 0)
+    bad.Add("/gpus", "got " + out["gpus"].dump() + ", expected 0 or more");
   out["executor"] = in.value("executor", Json(""));
   if (in.contains("constraints") && !in["constraints"].empty()) {
-    static const std::set<std::string> kOps = {"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"};
+    static const std::set<std::string> kOps = {"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE",
+                                               "UNLIKE", "MAX_PER", "IS"};
     const Json& cs = in["constraints"];
     for (size_t i = 0; i < cs.size(); ++i) {
       if (cs[i].size() < 2 || cs[i].size() > 3) {
         bad.Add(Idx("/constraints", i), "Each constraint must have either 2 or 3 fields");
       } else if (!kOps.count(cs[i][1].get<std::string>())) {
-        bad.Add(Idx("/constraints", i), "Constraint operator must be one of the following: [" +
-                                            std::string("CLUSTER, GROUP_BY, IS, LIKE, MAX_PER, UNIQUE, UNLIKE]"));
+        bad.Add(Idx("/constraints", i),
+                "Constraint operator must be one of the following: [" +
+                    std::string("CLUSTER, GROUP_BY, IS, LIKE, MAX_PER, UNIQUE, UNLIKE]"));
       }
     }
     out["constraints"] = cs;
@@ -484,8 +530,11 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
       if (ns[i].contains("labels") && !ns[i]["labels"].empty()) n["labels"] = ns[i]["labels"];
       networks.push_back(n);
     }
-    if ((hosts > 0 && hosts + bridges + containers > 1) || bridges > 1 || (bridges > 0 && containers > 0)) {
-      bad.Add("/networks", "must be a single host network, a single bridge network, or one or more container networks");
+    if ((hosts > 0 && hosts + bridges + containers > 1) || bridges > 1 ||
+        (bridges > 0 && containers > 0)) {
+      bad.Add("/networks",
+              "must be a single host network, a single bridge network, or one or more container "
+              "networks");
     }
   } else {
     networks.push_back({{"mode", "host"}});
@@ -502,11 +551,13 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
     Json oc = c;
     oc.erase("portMappings");
     std::string type = c.value("type", std::string("DOCKER"));
-    if (type != "DOCKER" && type != "MESOS") bad.Add("/container/type", "error.unknown.enum.literal");
+    if (type != "DOCKER" && type != "MESOS")
+      bad.Add("/container/type", "error.unknown.enum.literal");
     oc["type"] = type;
     if (type == "DOCKER") {
       Json d = c.contains("docker") && c["docker"].is_object() ? c["docker"] : Json::object();
-      if (!d.contains("image") || !d["image"].is_string() || d["image"].get<std::string>().empty()) {
+      if (!d.contains("image") || !d["image"].is_string() ||
+          d["image"].get<std::string>().empty()) {
         bad.Add("/container/docker/image", "must not be empty");
       }
       if (!d.contains("forcePullImage")) d["forcePullImage"] = false;
@@ -518,7 +569,8 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
     if (!host) {
       Json mappings = Json::array();
       if (c.contains("portMappings") && c["portMappings"].is_array()) {
-        for (const auto& pm : c["portMappings"]) mappings.push_back(NormalisePortMapping(pm, bridge));
+        for (const auto& pm : c["portMappings"])
+          mappings.push_back(NormalisePortMapping(pm, bridge));
       } else {
         mappings.push_back(NormalisePortMapping({{"name", "default"}}, bridge));
       }
@@ -535,12 +587,16 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
       const Json& pd = in["portDefinitions"];
       std::set<int64_t> seen;
       for (size_t i = 0; i < pd.size(); ++i) {
-        Json d = {{"port", AsInt(pd[i].value("port", Json(0)))}, {"protocol", pd[i].value("protocol", Json("tcp"))}};
+        Json d = {{"port", AsInt(pd[i].value("port", Json(0)))},
+                  {"protocol", pd[i].value("protocol", Json("tcp"))}};
         if (pd[i].contains("name")) d["name"] = pd[i]["name"];
         if (pd[i].contains("labels") && !pd[i]["labels"].empty()) d["labels"] = pd[i]["labels"];
         int64_t port = d["port"].get<int64_t>();
-        if (port < 0 || port > 65535) bad.Add(Idx("/portDefinitions", i) + "/port", "got " + std::to_string(port) + ", expected between 0 and 65535");
-        if (port != 0 && !seen.insert(port).second) bad.Add("/portDefinitions", "Ports must be unique.");
+        if (port < 0 || port > 65535)
+          bad.Add(Idx("/portDefinitions", i) + "/port",
+                  "got " + std::to_string(port) + ", expected between 0 and 65535");
+        if (port != 0 && !seen.insert(port).second)
+          bad.Add("/portDefinitions", "Ports must be unique.");
         defs.push_back(d);
       }
     } else {
@@ -555,8 +611,8 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
 
   // Health checks.
   if (in.contains("healthChecks") && !in["healthChecks"].empty()) {
-    static const std::set<std::string> kProtocols = {"HTTP",      "HTTPS",       "TCP",      "COMMAND",
-                                                     "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"};
+    static const std::set<std::string> kProtocols = {
+        "HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"};
     Json hcs = Json::array();
     const Json& ih = in["healthChecks"];
     for (size_t i = 0; i < ih.size(); ++i) {
@@ -572,17 +628,22 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
       o["maxConsecutiveFailures"] = AsInt(h.value("maxConsecutiveFailures", Json(3)));
       o["delaySeconds"] = AsInt(h.value("delaySeconds", Json(15)));
       o["ipProtocol"] = h.value("ipProtocol", Json("IPv4"));
-      if (o["intervalSeconds"].get<int64_t>() < 1) bad.Add(path + "/intervalSeconds", "got 0, expected 1 or more");
+      if (o["intervalSeconds"].get<int64_t>() < 1)
+        bad.Add(path + "/intervalSeconds", "got 0, expected 1 or more");
       if (o["maxConsecutiveFailures"].get<int64_t>() < 0) {
-        bad.Add(path + "/maxConsecutiveFailures", "got " + o["maxConsecutiveFailures"].dump() + ", expected 0 or more");
+        bad.Add(path + "/maxConsecutiveFailures",
+                "got " + o["maxConsecutiveFailures"].dump() + ", expected 0 or more");
       }
-      if (protocol == "HTTP" || protocol == "HTTPS") o["ignoreHttp1xx"] = h.value("ignoreHttp1xx", false);
-      if ((protocol == "HTTP" || protocol == "HTTPS" || protocol == "MESOS_HTTP" || protocol == "MESOS_HTTPS") &&
+      if (protocol == "HTTP" || protocol == "HTTPS")
+        o["ignoreHttp1xx"] = h.value("ignoreHttp1xx", false);
+      if ((protocol == "HTTP" || protocol == "HTTPS" || protocol == "MESOS_HTTP" ||
+           protocol == "MESOS_HTTPS") &&
           h.contains("path")) {
         o["path"] = h["path"];
       }
       if (protocol == "COMMAND") {
-        if (!h.contains("command") || !h["command"].is_object() || !h["command"].contains("value")) {
+        if (!h.contains("command") || !h["command"].is_object() ||
+            !h["command"].contains("value")) {
           bad.Add(path + "/command", "error.path.missing");
         } else {
           o["command"] = h["command"];
@@ -593,7 +654,8 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
         int64_t idx = AsInt(h.value("portIndex", Json(0)));
         if (idx < 0 || static_cast<size_t>(idx) >= port_count) {
           bad.Add(path + "/portIndex",
-                  "Health check port indices must address an element of the ports array or container port mappings.");
+                  "Health check port indices must address an element of the ports array or "
+                  "container port mappings.");
         }
         o["portIndex"] = idx;
       }
@@ -621,7 +683,8 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
   if (in.contains("dependencies") && !in["dependencies"].empty()) {
     Json deps = Json::array();
     std::string parent = ParentId(id);
-    for (const auto& d : in["dependencies"]) deps.push_back(CanonicalId(d.get<std::string>(), parent));
+    for (const auto& d : in["dependencies"])
+      deps.push_back(CanonicalId(d.get<std::string>(), parent));
     out["dependencies"] = deps;
   }
   const bool resident = HasPersistentVolumes(in);
@@ -648,7 +711,8 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
       Json o = {{"inactiveAfterSeconds", AsInt(u.value("inactiveAfterSeconds", Json(0)))},
                 {"expungeAfterSeconds", AsInt(u.value("expungeAfterSeconds", Json(0)))}};
       if (o["inactiveAfterSeconds"].get<int64_t>() > o["expungeAfterSeconds"].get<int64_t>()) {
-        bad.Add("/unreachableStrategy/inactiveAfterSeconds", "inactiveAfterSeconds must be less or equal to expungeAfterSeconds");
+        bad.Add("/unreachableStrategy/inactiveAfterSeconds",
+                "inactiveAfterSeconds must be less or equal to expungeAfterSeconds");
       }
       out["unreachableStrategy"] = o;
     }
@@ -667,7 +731,8 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
     out["acceptedResourceRoles"] = in["acceptedResourceRoles"];
   }
   if (in.contains("secrets") && !in["secrets"].empty()) out["secrets"] = in["secrets"];
-  if (in.contains("taskKillGracePeriodSeconds")) out["taskKillGracePeriodSeconds"] = AsInt(in["taskKillGracePeriodSeconds"]);
+  if (in.contains("taskKillGracePeriodSeconds"))
+    out["taskKillGracePeriodSeconds"] = AsInt(in["taskKillGracePeriodSeconds"]);
   if (in.contains("tty")) out["tty"] = in["tty"];
   if (in.contains("role")) out["role"] = in["role"];
   if (in.contains("residency")) out["residency"] = in["residency"];
@@ -676,11 +741,13 @@ std::variant<Json, ApiError> NormaliseApp(const Json& in, const std::string& id)
     if (!c.contains("intervalSeconds")) c["intervalSeconds"] = 60;
     if (!c.contains("timeoutSeconds")) c["timeoutSeconds"] = 20;
     if (!c.contains("delaySeconds")) c["delaySeconds"] = 15;
-    if (c.contains("http") && c["http"].is_object() && !c["http"].contains("scheme")) c["http"]["scheme"] = "HTTP";
+    if (c.contains("http") && c["http"].is_object() && !c["http"].contains("scheme"))
+      c["http"]["scheme"] = "HTTP";
     out["check"] = c;
   }
 
-  bool has_cmd = out.contains("cmd"), has_args = out.contains("args"), has_container = out.contains("container");
+  bool has_cmd = out.contains("cmd"), has_args = out.contains("args"),
+       has_container = out.contains("container");
   // Marathon also rejects cmd together with args; the emulator accepts that when a
   // container is given, because upstream's own example (app.json) does it.
   if ((!has_cmd && !has_args && !has_container) || (has_cmd && has_args && !has_container)) {
@@ -710,7 +777,8 @@ bool IsHostNetworking(const Json& app) {
 }
 
 int HostPortCount(const Json& app) {
-  if (IsHostNetworking(app)) return static_cast<int>(app.value("portDefinitions", Json::array()).size());
+  if (IsHostNetworking(app))
+    return static_cast<int>(app.value("portDefinitions", Json::array()).size());
   int count = 0;
   if (auto c = app.find("container"); c != app.end()) {
     if (auto pm = c->find("portMappings"); pm != c->end()) {

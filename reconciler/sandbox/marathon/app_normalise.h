@@ -10,8 +10,8 @@
 
 #include <map>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "sandbox/marathon/util.h"
@@ -29,7 +29,7 @@ class Problems {
  public:
   void Add(const std::string& path, const std::string& error);
   bool empty() const { return order_.empty(); }
-  Json Details() const;  // [{"path":..., "errors":[...]}]
+  Json Details() const;                                // [{"path":..., "errors":[...]}]
   ApiError ToError(const std::string& message) const;  // 422 {"message", "details"}
 
  private:

@@ -26,7 +26,8 @@ Json Deployment::StepInfoJson() const {
   Json steps_json = Json::array();
   for (const auto& s : steps) steps_json.push_back({{"actions", ActionsJson(s, false)}});
   Json current = Json::array();
-  if (current_step >= 1 && current_step <= steps.size()) current = ActionsJson(steps[current_step - 1], true);
+  if (current_step >= 1 && current_step <= steps.size())
+    current = ActionsJson(steps[current_step - 1], true);
   return Json{{"id", id},
               {"version", version},
               {"affectedApps", affected_apps},
@@ -49,8 +50,12 @@ Json Deployment::PlanJson(bool with_groups) const {
       for (const auto& [app_id, def] : apps) {
         if (def) list.push_back(*def);
       }
-      return Json{{"id", "/"}, {"apps", list}, {"groups", Json::array()}, {"pods", Json::array()},
-                  {"dependencies", Json::array()}, {"version", version}};
+      return Json{{"id", "/"},
+                  {"apps", list},
+                  {"groups", Json::array()},
+                  {"pods", Json::array()},
+                  {"dependencies", Json::array()},
+                  {"version", version}};
     };
     plan["original"] = group(original);
     plan["target"] = group(target);
@@ -59,7 +64,8 @@ Json Deployment::PlanJson(bool with_groups) const {
 }
 
 Json Deployment::CurrentStepJson() const {
-  if (current_step >= 1 && current_step <= steps.size()) return Json{{"actions", ActionsJson(steps[current_step - 1], false)}};
+  if (current_step >= 1 && current_step <= steps.size())
+    return Json{{"actions", ActionsJson(steps[current_step - 1], false)}};
   return Json{{"actions", Json::array()}};
 }
 
@@ -94,13 +100,15 @@ std::vector<std::vector<DeploymentAction>> PlanSteps(const std::vector<AppChange
   std::map<int, std::vector<DeploymentAction>> levels;
   for (const auto& [id, c] : by_id) {
     int d = longest(id);
-    levels[d].push_back({c->kind == AppChange::kRestart ? "RestartApplication" : "ScaleApplication", id});
+    levels[d].push_back(
+        {c->kind == AppChange::kRestart ? "RestartApplication" : "ScaleApplication", id});
   }
   for (auto& [d, actions] : levels) steps.push_back(actions);
   return steps;
 }
 
-RollingBounds ComputeRollingBounds(int instances, double minimum_health_capacity, double maximum_over_capacity) {
+RollingBounds ComputeRollingBounds(int instances, double minimum_health_capacity,
+                                   double maximum_over_capacity) {
   RollingBounds b;
   b.min_healthy = static_cast<int>(std::ceil(instances * minimum_health_capacity - 1e-9));
   // Clamped: instances near INT32_MAX with over-capacity would not fit an int.

@@ -55,6 +55,7 @@ struct RollingBounds {
   int min_healthy = 0;   // ceil(n × minimumHealthCapacity)
   int max_capacity = 0;  // floor(n × (1 + maximumOverCapacity))
 };
-RollingBounds ComputeRollingBounds(int instances, double minimum_health_capacity, double maximum_over_capacity);
+RollingBounds ComputeRollingBounds(int instances, double minimum_health_capacity,
+                                   double maximum_over_capacity);
 
 }  // namespace galley::sandbox::marathon

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // State changes, deployments and the engine thread of the Marathon emulator (see
 // emulator_impl.h for the locking rules).
+#include <algorithm>
+#include <cmath>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cmath>
 
 #include "sandbox/marathon/emulator_impl.h"
 #include "sandbox/marathon/path_id.h"
@@ -23,13 +23,20 @@ bool IsTerminal(TaskState s) {
 
 const char* Condition(TaskState s) {
   switch (s) {
-    case TaskState::kStaging: return "Staging";
-    case TaskState::kStarting: return "Starting";
-    case TaskState::kRunning: return "Running";
-    case TaskState::kKilling: return "Killing";
-    case TaskState::kKilled: return "Killed";
-    case TaskState::kFailed: return "Failed";
-    case TaskState::kFinished: return "Finished";
+    case TaskState::kStaging:
+      return "Staging";
+    case TaskState::kStarting:
+      return "Starting";
+    case TaskState::kRunning:
+      return "Running";
+    case TaskState::kKilling:
+      return "Killing";
+    case TaskState::kKilled:
+      return "Killed";
+    case TaskState::kFailed:
+      return "Failed";
+    case TaskState::kFinished:
+      return "Finished";
   }
   return "Unknown";
 }
@@ -60,7 +67,8 @@ bool PortIsFree(int port) {
 
 }  // namespace
 
-MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options, std::unique_ptr<TaskRunner> runner)
+MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options,
+                                           std::unique_ptr<TaskRunner> runner)
     : options_(options),
       runner_(std::move(runner)),
       service_ports_(options.first_service_port, 20000),
@@ -152,11 +160,13 @@ void MarathonEmulatorImpl::InvalidateTaskJson(const std::string& app_id) {
 ApiError MarathonEmulatorImpl::LockedError(const std::vector<std::string>& ids) const {
   Json deps = Json::array();
   for (const auto& id : ids) deps.push_back({{"id", id}});
-  return ApiError{409,
-                  Json{{"message",
-                        "App is locked by one or more deployments. Override with the option '?force=true'. View "
-                        "details at '/v2/deployments/<DEPLOYMENT_ID>'."},
-                       {"deployments", deps}}};
+  return ApiError{
+      409,
+      Json{
+          {"message",
+           "App is locked by one or more deployments. Override with the option '?force=true'. View "
+           "details at '/v2/deployments/<DEPLOYMENT_ID>'."},
+          {"deployments", deps}}};
 }
 
 std::optional<ApiError> MarathonEmulatorImpl::AssignPorts(Json& def, const std::string& id,
@@ -164,15 +174,18 @@ std::optional<ApiError> MarathonEmulatorImpl::AssignPorts(Json& def, const std::
   auto it = apps_.find(id);
   const Json* old = it == apps_.end() ? nullptr : &it->second.def;
   if (!service_ports_.Assign(def, old, picked)) {
-    return ApiError{422, Json{{"message", "Object is not valid"},
-                              {"details", Json::array({{{"path", "/portDefinitions"},
-                                                        {"errors", Json::array({"no free service ports left"})}}})}}};
+    return ApiError{
+        422, Json{{"message", "Object is not valid"},
+                  {"details",
+                   Json::array({{{"path", "/portDefinitions"},
+                                 {"errors", Json::array({"no free service ports left"})}}})}}};
   }
   return std::nullopt;
 }
 
 std::variant<MarathonEmulatorImpl::DeployOutcome, ApiError> MarathonEmulatorImpl::ApplyChanges(
-    std::vector<PendingChange> changes, bool force, const std::string& client_ip, const std::string& uri) {
+    std::vector<PendingChange> changes, bool force, const std::string& client_ip,
+    const std::string& uri) {
   struct Classified {
     PendingChange change;
     AppChange::Kind kind;
@@ -209,13 +222,16 @@ std::variant<MarathonEmulatorImpl::DeployOutcome, ApiError> MarathonEmulatorImpl
     }
   }
   if (!conflicting.empty() && !force) return LockedError(conflicting);
-  if (!effective.empty() &&
-      static_cast<int>(deployments_.size() - conflicting.size()) >= options_.max_running_deployments) {
-    return ApiError{403, Json{{"message", "Max number (" + std::to_string(options_.max_running_deployments) +
-                                              ") of running deployments is achieved. Wait for existing deployments "
-                                              "to complete before starting new ones."}}};
+  if (!effective.empty() && static_cast<int>(deployments_.size() - conflicting.size()) >=
+                                options_.max_running_deployments) {
+    return ApiError{
+        403,
+        Json{{"message", "Max number (" + std::to_string(options_.max_running_deployments) +
+                             ") of running deployments is achieved. Wait for existing deployments "
+                             "to complete before starting new ones."}}};
   }
-  for (const auto& id : conflicting) CancelDeployment(id, "Deployment was cancelled by a forced deployment");
+  for (const auto& id : conflicting)
+    CancelDeployment(id, "Deployment was cancelled by a forced deployment");
 
   DeployOutcome outcome;
   outcome.deployment_id = NewUuid();
@@ -239,7 +255,8 @@ std::variant<MarathonEmulatorImpl::DeployOutcome, ApiError> MarathonEmulatorImpl
       if (e.kind == AppChange::kCreate) {
         rec = &apps_[id];
         def["version"] = outcome.version;
-        def["versionInfo"] = {{"lastScalingAt", outcome.version}, {"lastConfigChangeAt", outcome.version}};
+        def["versionInfo"] = {{"lastScalingAt", outcome.version},
+                              {"lastConfigChangeAt", outcome.version}};
         outcome.created_any = true;
         for (std::string g = ParentId(id);; g = ParentId(g)) {
           groups_.insert(g);
@@ -273,7 +290,8 @@ std::variant<MarathonEmulatorImpl::DeployOutcome, ApiError> MarathonEmulatorImpl
       rec->next_launch_ms = 0;
       InvalidateTaskJson(id);
       d.target[id] = rec->def;
-      for (const auto& dep : rec->def.value("dependencies", Json::array())) pc.dependencies.push_back(dep);
+      for (const auto& dep : rec->def.value("dependencies", Json::array()))
+        pc.dependencies.push_back(dep);
     }
     plan_changes.push_back(std::move(pc));
     d.affected_apps.push_back(id);
@@ -286,7 +304,8 @@ std::variant<MarathonEmulatorImpl::DeployOutcome, ApiError> MarathonEmulatorImpl
   for (const auto& e : effective) {
     if (e.kind == AppChange::kDelete) continue;
     const auto& def = apps_.at(e.change.app_id).def;
-    events_.Publish("api_post_event", {{"clientIp", client_ip}, {"uri", uri}, {"appDefinition", def}});
+    events_.Publish("api_post_event",
+                    {{"clientIp", client_ip}, {"uri", uri}, {"appDefinition", def}});
   }
   if (d.steps.empty()) {
     d.current_step = 0;
@@ -314,7 +333,8 @@ void MarathonEmulatorImpl::CancelDeployment(const std::string& id, const std::st
   for (auto it = deployments_.begin(); it != deployments_.end(); ++it) {
     if (it->id != id) continue;
     if (events_.HasSubscribers()) {
-      events_.Publish("deployment_failed", {{"id", it->id}, {"plan", it->PlanJson(true)}, {"reason", reason}});
+      events_.Publish("deployment_failed",
+                      {{"id", it->id}, {"plan", it->PlanJson(true)}, {"reason", reason}});
     }
     for (const auto& a : it->affected_apps) dirty_apps_.insert(a);
     deployments_.erase(it);
@@ -336,7 +356,8 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
   if (count <= 0) return true;
   if (NowMillis() < app.next_launch_ms) return false;
   // The cluster is full (the rest waits for tasks to end) or this pass launched enough.
-  const int64_t room = std::max<int64_t>(0, options_.max_tasks - static_cast<int64_t>(tasks_.size()));
+  const int64_t room =
+      std::max<int64_t>(0, options_.max_tasks - static_cast<int64_t>(tasks_.size()));
   bool all = true;
   if (count > room || count > launch_budget_) {
     all = false;
@@ -375,9 +396,11 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
       RecordFailure(&app, t, "TASK_FAILED", s.message());
       int64_t base = app.def.value("backoffSeconds", 1) * 1000;
       int64_t cap = app.def.value("maxLaunchDelaySeconds", 300) * 1000;
-      app.backoff_ms = app.backoff_ms == 0 ? base
-                                           : std::min<int64_t>(cap, static_cast<int64_t>(
-                                                                        app.backoff_ms * app.def.value("backoffFactor", 1.15)));
+      app.backoff_ms =
+          app.backoff_ms == 0
+              ? base
+              : std::min<int64_t>(cap, static_cast<int64_t>(app.backoff_ms *
+                                                            app.def.value("backoffFactor", 1.15)));
       app.next_launch_ms = NowMillis() + app.backoff_ms;
       return false;
     }
@@ -388,11 +411,12 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
   return all;
 }
 
-void MarathonEmulatorImpl::RecordFailure(AppRecord* app, const TaskRecord& t, const std::string& state,
-                                         const std::string& message) {
+void MarathonEmulatorImpl::RecordFailure(AppRecord* app, const TaskRecord& t,
+                                         const std::string& state, const std::string& message) {
   if (!app) return;
-  app->last_failure = Json{{"appId", t.app_id}, {"host", t.host},       {"message", message},
-                           {"state", state},    {"taskId", t.id},        {"timestamp", FormatTimestamp(NowMillis())},
+  app->last_failure = Json{{"appId", t.app_id},    {"host", t.host},
+                           {"message", message},   {"state", state},
+                           {"taskId", t.id},       {"timestamp", FormatTimestamp(NowMillis())},
                            {"version", t.version}, {"slaveId", kSlaveId}};
 }
 
@@ -434,27 +458,33 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
                                                {"runSpecVersion", t.version}});
   }
   if (t.HasHealthInfo() && (!old_has_health || t.Healthy() != old_healthy)) {
-    events_.Publish("health_status_changed_event",
-                    {{"appId", t.app_id}, {"instanceId", t.instance_id}, {"version", t.version}, {"alive", t.Healthy()}});
+    events_.Publish("health_status_changed_event", {{"appId", t.app_id},
+                                                    {"instanceId", t.instance_id},
+                                                    {"version", t.version},
+                                                    {"alive", t.Healthy()}});
     if (app && t.Healthy()) app->backoff_ms = 0;
   }
-  if (app && st.state == TaskState::kRunning && !t.has_health_checks && old_state != TaskState::kRunning) {
+  if (app && st.state == TaskState::kRunning && !t.has_health_checks &&
+      old_state != TaskState::kRunning) {
     app->backoff_ms = 0;
   }
 
   if (IsTerminal(st.state)) {
     if (app) {
       if (t.killed_unhealthy) {
-        RecordFailure(app, t, MesosStateName(st.state), st.message.empty() ? "Health check failed" : st.message);
+        RecordFailure(app, t, MesosStateName(st.state),
+                      st.message.empty() ? "Health check failed" : st.message);
       } else if (!t.kill_requested) {
         RecordFailure(app, t, MesosStateName(st.state), st.message);
         if (st.state != TaskState::kKilled) {
           int64_t base = app->def.value("backoffSeconds", 1) * 1000;
           int64_t cap = app->def.value("maxLaunchDelaySeconds", 300) * 1000;
-          app->backoff_ms = app->backoff_ms == 0
-                                ? base
-                                : std::min<int64_t>(cap, static_cast<int64_t>(app->backoff_ms *
-                                                                              app->def.value("backoffFactor", 1.15)));
+          app->backoff_ms =
+              app->backoff_ms == 0
+                  ? base
+                  : std::min<int64_t>(cap,
+                                      static_cast<int64_t>(app->backoff_ms *
+                                                           app->def.value("backoffFactor", 1.15)));
           app->next_launch_ms = NowMillis() + app->backoff_ms;
         }
       }
@@ -478,15 +508,17 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
       int max_failures = checks[i].value("maxConsecutiveFailures", 3);
       if (max_failures <= 0 || h.alive || h.consecutive_failures < max_failures) continue;
       auto grace = std::chrono::seconds(checks[i].value("gracePeriodSeconds", 300));
-      if (h.first_success.empty() && std::chrono::steady_clock::now() - t.running_since < grace) continue;
-      events_.Publish("unhealthy_instance_kill_event", {{"appId", t.app_id},
-                                                        {"taskId", t.id},
-                                                        {"instanceId", t.instance_id},
-                                                        {"version", t.version},
-                                                        {"reason", "failed " + std::to_string(h.consecutive_failures) +
-                                                                       " consecutive health checks"},
-                                                        {"host", t.host},
-                                                        {"slaveId", kSlaveId}});
+      if (h.first_success.empty() && std::chrono::steady_clock::now() - t.running_since < grace)
+        continue;
+      events_.Publish("unhealthy_instance_kill_event",
+                      {{"appId", t.app_id},
+                       {"taskId", t.id},
+                       {"instanceId", t.instance_id},
+                       {"version", t.version},
+                       {"reason", "failed " + std::to_string(h.consecutive_failures) +
+                                      " consecutive health checks"},
+                       {"host", t.host},
+                       {"slaveId", kSlaveId}});
       KillTask(t, true);
       break;
     }
@@ -531,7 +563,8 @@ bool MarathonEmulatorImpl::RunAction(Deployment& d, const DeploymentAction& a) {
   if (a.action == "StopApplication") {
     for (TaskRecord* t : tasks) KillTask(*t, false);
     if (!tasks.empty()) return false;
-    if (d.terminated_announced.insert(a.app).second) events_.Publish("app_terminated_event", {{"appId", a.app}});
+    if (d.terminated_announced.insert(a.app).second)
+      events_.Publish("app_terminated_event", {{"appId", a.app}});
     return true;
   }
   if (app_it == apps_.end()) {
@@ -579,7 +612,8 @@ bool MarathonEmulatorImpl::RunAction(Deployment& d, const DeploymentAction& a) {
     (old ? old_live : new_live).push_back(t);
   }
   const Json& us = app.def["upgradeStrategy"];
-  RollingBounds b = ComputeRollingBounds(n, us.value("minimumHealthCapacity", 1.0), us.value("maximumOverCapacity", 1.0));
+  RollingBounds b = ComputeRollingBounds(n, us.value("minimumHealthCapacity", 1.0),
+                                         us.value("maximumOverCapacity", 1.0));
   int old_ready = 0, new_ready = 0;
   for (TaskRecord* t : old_live) old_ready += t->Ready();
   for (TaskRecord* t : new_live) new_ready += t->Ready();
@@ -674,7 +708,8 @@ Json MarathonEmulatorImpl::Snapshot() const {
 
 Status MarathonEmulatorImpl::Restore(const Json& snapshot) {
   if (!snapshot.is_object() || snapshot.value("format", "") != kSnapshotFormat) {
-    return Status::InvalidArgument("not a Marathon emulator snapshot (format " + std::string(kSnapshotFormat) + ")");
+    return Status::InvalidArgument("not a Marathon emulator snapshot (format " +
+                                   std::string(kSnapshotFormat) + ")");
   }
   try {
     std::lock_guard<std::mutex> lock(mu_);
@@ -685,7 +720,8 @@ Status MarathonEmulatorImpl::Restore(const Json& snapshot) {
       if (!rec.def.is_object() || !rec.def.contains("id") || !rec.def.contains("instances")) {
         return Status::InvalidArgument("snapshot app without id or instances");
       }
-      for (const auto& v : a.value("versions", Json::array())) rec.versions[v.at("version").get<std::string>()] = v;
+      for (const auto& v : a.value("versions", Json::array()))
+        rec.versions[v.at("version").get<std::string>()] = v;
       rec.generation = a.value("generation", uint64_t{1});
       if (a.contains("lastTaskFailure")) rec.last_failure = a["lastTaskFailure"];
       rec.service_ports = ServicePortsOf(rec.def);
@@ -699,7 +735,8 @@ Status MarathonEmulatorImpl::Restore(const Json& snapshot) {
     deployments_.clear();
     apps_ = std::move(apps);
     groups_.clear();
-    for (const auto& g : snapshot.value("groups", Json::array())) groups_.insert(g.get<std::string>());
+    for (const auto& g : snapshot.value("groups", Json::array()))
+      groups_.insert(g.get<std::string>());
     service_ports_.Clear();
     for (const auto& [id, app] : apps_) {
       service_ports_.Commit({}, app.service_ports);
@@ -718,7 +755,8 @@ Status MarathonEmulatorImpl::Restore(const Json& snapshot) {
   return Status::Ok();
 }
 
-std::unique_ptr<Emulator> NewMarathonEmulator(const MarathonOptions& options, std::unique_ptr<TaskRunner> runner) {
+std::unique_ptr<Emulator> NewMarathonEmulator(const MarathonOptions& options,
+                                              std::unique_ptr<TaskRunner> runner) {
   return std::make_unique<MarathonEmulatorImpl>(options, std::move(runner));
 }
 

@@ -57,8 +57,8 @@ class MarathonEmulatorImpl : public Emulator {
     uint64_t generation = 0;               // bumped by config changes and restarts
     std::optional<Json> last_failure;
     bool has_health_checks = false;
-    int64_t backoff_ms = 0;                // current launch delay after failures
-    int64_t next_launch_ms = 0;            // no launches before this wall-clock time
+    int64_t backoff_ms = 0;      // current launch delay after failures
+    int64_t next_launch_ms = 0;  // no launches before this wall-clock time
     std::vector<int> service_ports;
     // def without its closing brace, serialised once per change.
     mutable std::shared_ptr<const std::string> json_prefix;
@@ -80,9 +80,11 @@ class MarathonEmulatorImpl : public Emulator {
   // Commits changes as one deployment: lock check (409), deployment cap (403), versions,
   // service ports, groups, events. No-op changes give an empty, finished deployment.
   std::variant<DeployOutcome, ApiError> ApplyChanges(std::vector<PendingChange> changes, bool force,
-                                                     const std::string& client_ip, const std::string& uri);
+                                                     const std::string& client_ip,
+                                                     const std::string& uri);
   // Assigns service ports for a new definition of `id` (tentatively, for this request).
-  std::optional<ApiError> AssignPorts(Json& def, const std::string& id, std::set<int>* picked) const;
+  std::optional<ApiError> AssignPorts(Json& def, const std::string& id,
+                                      std::set<int>* picked) const;
   ApiError LockedError(const std::vector<std::string>& deployment_ids) const;
   void KillTask(TaskRecord& t, bool unhealthy);
   bool LaunchTasks(AppRecord& app, int count);
@@ -91,7 +93,8 @@ class MarathonEmulatorImpl : public Emulator {
   bool RunAction(Deployment& d, const DeploymentAction& a);
   void SelfHeal();
   void CancelDeployment(const std::string& id, const std::string& reason);
-  void RecordFailure(AppRecord* app, const TaskRecord& t, const std::string& state, const std::string& message);
+  void RecordFailure(AppRecord* app, const TaskRecord& t, const std::string& state,
+                     const std::string& message);
   std::vector<TaskRecord*> TasksOf(const std::string& app_id);
   std::set<std::string> LockedApps() const;
   void Wake();  // any thread
@@ -101,7 +104,8 @@ class MarathonEmulatorImpl : public Emulator {
 
   // ---- handlers_apps.cc ----
   net::HttpResponse HandleApps(const net::HttpRequest& req, const std::vector<std::string>& segs);
-  net::HttpResponse ListApps(const net::HttpRequest& req, const std::string& group_prefix, bool star);
+  net::HttpResponse ListApps(const net::HttpRequest& req, const std::string& group_prefix,
+                             bool star);
   net::HttpResponse CreateApp(const net::HttpRequest& req);
   net::HttpResponse PutApps(const net::HttpRequest& req, bool patch);
   net::HttpResponse GetApp(const net::HttpRequest& req, const std::string& id);
@@ -109,15 +113,19 @@ class MarathonEmulatorImpl : public Emulator {
   net::HttpResponse DeleteApp(const net::HttpRequest& req, const std::string& id);
   net::HttpResponse RestartApp(const net::HttpRequest& req, const std::string& id);
   net::HttpResponse AppVersions(const std::string& id, const std::string* version);
-  net::HttpResponse AppTasks(const net::HttpRequest& req, const std::string& id, const std::string* task_id);
+  net::HttpResponse AppTasks(const net::HttpRequest& req, const std::string& id,
+                             const std::string* task_id);
   // The new definition for a PUT/PATCH of `id` from `body` (merge or replace, or rollback).
-  std::variant<PendingChange, ApiError> UpdateFromBody(Json body, const std::string& id, bool partial,
+  std::variant<PendingChange, ApiError> UpdateFromBody(Json body, const std::string& id,
+                                                       bool partial, std::set<int>* picked);
+  std::variant<PendingChange, ApiError> CreateFromBody(Json body, const std::string& id,
                                                        std::set<int>* picked);
-  std::variant<PendingChange, ApiError> CreateFromBody(Json body, const std::string& id, std::set<int>* picked);
-  net::HttpResponse DeployResponse(const std::variant<DeployOutcome, ApiError>& r, int status = 200);
+  net::HttpResponse DeployResponse(const std::variant<DeployOutcome, ApiError>& r,
+                                   int status = 200);
 
   struct Embed {
-    bool tasks = false, counts = false, deployments = false, last_failure = false, readiness = false;
+    bool tasks = false, counts = false, deployments = false, last_failure = false,
+         readiness = false;
   };
   static Embed ParseEmbed(const net::HttpRequest& req);
   // Appends the AppInfo JSON of `app` to `pieces` (shared fragments plus small owned ones).
@@ -132,14 +140,15 @@ class MarathonEmulatorImpl : public Emulator {
   net::HttpResponse Route(const net::HttpRequest& req);
   bool Authorised(const net::HttpRequest& req) const;
   net::HttpResponse HandleTasks(const net::HttpRequest& req, const std::vector<std::string>& segs);
-  net::HttpResponse HandleDeployments(const net::HttpRequest& req, const std::vector<std::string>& segs);
+  net::HttpResponse HandleDeployments(const net::HttpRequest& req,
+                                      const std::vector<std::string>& segs);
   net::HttpResponse HandleGroups(const net::HttpRequest& req, const std::vector<std::string>& segs);
   net::HttpResponse UpdateGroup(const net::HttpRequest& req, std::string gid);
   net::HttpResponse HandleEvents(const net::HttpRequest& req);
   net::HttpResponse HandleInfo();
   net::HttpResponse HandleAdmin(const net::HttpRequest& req, const std::vector<std::string>& segs);
-  net::HttpResponse KillTasksResponse(const net::HttpRequest& req, std::vector<std::string> task_ids,
-                                      bool single);
+  net::HttpResponse KillTasksResponse(const net::HttpRequest& req,
+                                      std::vector<std::string> task_ids, bool single);
 
   MarathonOptions options_;
   std::unique_ptr<TaskRunner> runner_;
@@ -149,16 +158,17 @@ class MarathonEmulatorImpl : public Emulator {
   std::atomic<bool> stopped_{false};
 
   mutable std::mutex mu_;
-  std::map<std::string, AppRecord> apps_;                       // by canonical id
-  std::set<std::string> groups_;                                // explicit and implicit group ids
-  std::unordered_map<std::string, TaskRecord> tasks_;           // by task id
-  std::map<std::string, std::set<std::string>> tasks_by_app_;   // app id → task ids (outlives a deleted app)
-  std::list<Deployment> deployments_;                           // running, in start order
+  std::map<std::string, AppRecord> apps_;              // by canonical id
+  std::set<std::string> groups_;                       // explicit and implicit group ids
+  std::unordered_map<std::string, TaskRecord> tasks_;  // by task id
+  std::map<std::string, std::set<std::string>>
+      tasks_by_app_;                   // app id → task ids (outlives a deleted app)
+  std::list<Deployment> deployments_;  // running, in start order
   ServicePortAllocator service_ports_;
   HostPortAllocator host_ports_;
-  std::set<std::string> dirty_apps_;                            // need self-healing checks
+  std::set<std::string> dirty_apps_;  // need self-healing checks
   uint64_t launch_seq_ = 0;
-  int launch_budget_ = 0;       // launches left in this engine pass
+  int launch_budget_ = 0;          // launches left in this engine pass
   bool launches_waiting_ = false;  // the budget ran out this pass: run another one soon
   std::string root_version_;
 

@@ -8,8 +8,9 @@ namespace galley::sandbox::marathon {
 namespace {
 
 std::shared_ptr<const std::string> Frame(const std::string& type, const Json& event) {
-  return std::make_shared<const std::string>("event: " + type + "\ndata: " +
-                                             event.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n");
+  return std::make_shared<const std::string>(
+      "event: " + type + "\ndata: " + event.dump(-1, ' ', false, Json::error_handler_t::replace) +
+      "\n\n");
 }
 
 }  // namespace
@@ -78,7 +79,8 @@ void EventBus::Serve(net::StreamWriter& writer, const std::set<std::string>& typ
     last_write = std::chrono::steady_clock::now();
     lock.lock();
   }
-  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), sub), subscribers_.end());
+  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), sub),
+                     subscribers_.end());
 }
 
 void EventBus::Close() {

@@ -30,7 +30,8 @@ class EventBus {
 
   // Serves one SSE connection until the client goes away, the bus closes or the consumer
   // is dropped. `types` empty means every event.
-  void Serve(net::StreamWriter& writer, const std::set<std::string>& types, const std::string& remote_address);
+  void Serve(net::StreamWriter& writer, const std::set<std::string>& types,
+             const std::string& remote_address);
 
   void Close();
   size_t dropped() const;

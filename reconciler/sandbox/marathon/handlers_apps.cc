@@ -16,7 +16,8 @@ std::string Lower(std::string s) {
 
 // Parses a request body as Marathon does: 400 for empty or broken JSON.
 std::variant<Json, net::HttpResponse> ParseBody(const std::string& body) {
-  bool blank = std::all_of(body.begin(), body.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+  bool blank = std::all_of(body.begin(), body.end(),
+                           [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
   if (blank) {
     return JsonResponse(400, {{"message", "Please specify data in JSON format"},
                               {"details", "No content to map due to end-of-input"}});
@@ -80,7 +81,8 @@ std::optional<std::vector<LabelTerm>> ParseSelector(const std::string& sel) {
       t.key = Trim(p.substr(0, pos));
       t.op = LabelTerm::kNe;
       t.values = {Trim(p.substr(pos + 2))};
-    } else if ((pos = p.find(" notin ")) != std::string::npos || (pos = p.find(" in ")) != std::string::npos) {
+    } else if ((pos = p.find(" notin ")) != std::string::npos ||
+               (pos = p.find(" in ")) != std::string::npos) {
       bool notin = p.compare(pos, 7, " notin ") == 0;
       t.key = Trim(p.substr(0, pos));
       t.op = notin ? LabelTerm::kNotIn : LabelTerm::kIn;
@@ -158,7 +160,8 @@ MarathonEmulatorImpl::Embed MarathonEmulatorImpl::ParseEmbed(const net::HttpRequ
   return e;
 }
 
-std::shared_ptr<const std::string> MarathonEmulatorImpl::TaskJsonOf(const TaskRecord& t, const AppRecord* app) const {
+std::shared_ptr<const std::string> MarathonEmulatorImpl::TaskJsonOf(const TaskRecord& t,
+                                                                    const AppRecord* app) const {
   if (!t.json) t.json = TaskJson(t, app ? app->service_ports : std::vector<int>{});
   return t.json;
 }
@@ -189,21 +192,25 @@ void MarathonEmulatorImpl::AppInfo(const AppRecord& app, const Embed& embed, Pie
       if (t->state == TaskState::kRunning) ++running;
       if (t->HasHealthInfo()) (t->Healthy() ? healthy : unhealthy)++;
     }
-    tail += ",\"tasksStaged\":" + std::to_string(staged) + ",\"tasksRunning\":" + std::to_string(running) +
-            ",\"tasksHealthy\":" + std::to_string(healthy) + ",\"tasksUnhealthy\":" + std::to_string(unhealthy);
+    tail += ",\"tasksStaged\":" + std::to_string(staged) +
+            ",\"tasksRunning\":" + std::to_string(running) +
+            ",\"tasksHealthy\":" + std::to_string(healthy) +
+            ",\"tasksUnhealthy\":" + std::to_string(unhealthy);
   }
   if (embed.deployments) {
     tail += ",\"deployments\":[";
     bool first = true;
     for (const auto& d : deployments_) {
-      if (std::find(d.affected_apps.begin(), d.affected_apps.end(), id) == d.affected_apps.end()) continue;
+      if (std::find(d.affected_apps.begin(), d.affected_apps.end(), id) == d.affected_apps.end())
+        continue;
       tail += std::string(first ? "" : ",") + "{\"id\":\"" + d.id + "\"}";
       first = false;
     }
     tail += "]";
   }
   if (embed.readiness) tail += ",\"readinessCheckResults\":[]";
-  if (embed.last_failure && app.last_failure) tail += ",\"lastTaskFailure\":" + app.last_failure->dump();
+  if (embed.last_failure && app.last_failure)
+    tail += ",\"lastTaskFailure\":" + app.last_failure->dump();
   if (embed.tasks) {
     tail += ",\"tasks\":[";
     pieces->push_back(std::make_shared<const std::string>(std::move(tail)));
@@ -227,7 +234,8 @@ std::string MarathonEmulatorImpl::Concat(const Pieces& pieces) {
   return out;
 }
 
-net::HttpResponse MarathonEmulatorImpl::DeployResponse(const std::variant<DeployOutcome, ApiError>& r, int status) {
+net::HttpResponse MarathonEmulatorImpl::DeployResponse(
+    const std::variant<DeployOutcome, ApiError>& r, int status) {
   if (auto* e = std::get_if<ApiError>(&r)) return ErrorResponse(*e);
   const auto& o = std::get<DeployOutcome>(r);
   auto resp = JsonResponse(status, {{"version", o.version}, {"deploymentId", o.deployment_id}});
@@ -235,7 +243,8 @@ net::HttpResponse MarathonEmulatorImpl::DeployResponse(const std::variant<Deploy
   return resp;
 }
 
-net::HttpResponse MarathonEmulatorImpl::HandleApps(const net::HttpRequest& req, const std::vector<std::string>& segs) {
+net::HttpResponse MarathonEmulatorImpl::HandleApps(const net::HttpRequest& req,
+                                                   const std::vector<std::string>& segs) {
   // segs: "v2", "apps", ...
   const std::string& m = req.method;
   if (segs.size() == 2) {
@@ -252,13 +261,16 @@ net::HttpResponse MarathonEmulatorImpl::HandleApps(const net::HttpRequest& req, 
     return out.empty() ? "/" : out;
   };
   const size_t n = rest.size();
-  if (n >= 2 && rest[n - 1] == "*" && m == "GET") return ListApps(req, CanonicalId(join(rest, 0, n - 1)), true);
+  if (n >= 2 && rest[n - 1] == "*" && m == "GET")
+    return ListApps(req, CanonicalId(join(rest, 0, n - 1)), true);
   if (n >= 2 && rest[n - 1] == "restart") {
     if (m == "POST") return RestartApp(req, CanonicalId(join(rest, 0, n - 1)));
     return Error(405, "HTTP 405 Method Not Allowed");
   }
-  if (n >= 2 && rest[n - 1] == "tasks") return AppTasks(req, CanonicalId(join(rest, 0, n - 1)), nullptr);
-  if (n >= 3 && rest[n - 2] == "tasks") return AppTasks(req, CanonicalId(join(rest, 0, n - 2)), &rest[n - 1]);
+  if (n >= 2 && rest[n - 1] == "tasks")
+    return AppTasks(req, CanonicalId(join(rest, 0, n - 1)), nullptr);
+  if (n >= 3 && rest[n - 2] == "tasks")
+    return AppTasks(req, CanonicalId(join(rest, 0, n - 2)), &rest[n - 1]);
   if (n >= 2 && rest[n - 1] == "versions") {
     if (m != "GET") return Error(405, "HTTP 405 Method Not Allowed");
     return AppVersions(CanonicalId(join(rest, 0, n - 1)), nullptr);
@@ -275,7 +287,8 @@ net::HttpResponse MarathonEmulatorImpl::HandleApps(const net::HttpRequest& req, 
   return Error(405, "HTTP 405 Method Not Allowed");
 }
 
-net::HttpResponse MarathonEmulatorImpl::ListApps(const net::HttpRequest& req, const std::string& group, bool star) {
+net::HttpResponse MarathonEmulatorImpl::ListApps(const net::HttpRequest& req,
+                                                 const std::string& group, bool star) {
   Embed embed = ParseEmbed(req);
   embed.counts = embed.deployments = true;  // always, for the list
   std::string id_filter = Lower(req.Query("id").value_or(""));
@@ -296,7 +309,9 @@ net::HttpResponse MarathonEmulatorImpl::ListApps(const net::HttpRequest& req, co
       if (!id_filter.empty() && Lower(id).find(id_filter) == std::string::npos) continue;
       if (!cmd_filter.empty()) {
         auto c = app.def.find("cmd");
-        if (c == app.def.end() || Lower(c->get<std::string>()).find(cmd_filter) == std::string::npos) continue;
+        if (c == app.def.end() ||
+            Lower(c->get<std::string>()).find(cmd_filter) == std::string::npos)
+          continue;
       }
       if (selector && !Matches(*selector, app.def["labels"])) continue;
       if (!first) pieces.push_back(comma);
@@ -392,7 +407,8 @@ net::HttpResponse MarathonEmulatorImpl::CreateApp(const net::HttpRequest& req) {
   Json body = std::get<Json>(std::move(parsed));
   Problems types;
   CheckAppTypes(body, "", &types);
-  if (body.is_object() && (!body.contains("id") || body["id"].is_null())) types.Add("/id", "error.path.missing");
+  if (body.is_object() && (!body.contains("id") || body["id"].is_null()))
+    types.Add("/id", "error.path.missing");
   if (!types.empty()) return ErrorResponse(types.ToError("Invalid JSON"));
   std::string id = CanonicalId(body["id"].get<std::string>());
   std::lock_guard<std::mutex> lock(mu_);
@@ -400,8 +416,9 @@ net::HttpResponse MarathonEmulatorImpl::CreateApp(const net::HttpRequest& req) {
   auto change = CreateFromBody(body, id, &picked);
   if (auto* e = std::get_if<ApiError>(&change)) return ErrorResponse(*e);
   if (apps_.count(id)) return Error(409, "An app with id [" + id + "] already exists.");
-  auto r = ApplyChanges({std::get<PendingChange>(std::move(change))}, QueryBool(req, "force", false),
-                        req.remote_address.substr(0, req.remote_address.rfind(':')), req.path);
+  auto r =
+      ApplyChanges({std::get<PendingChange>(std::move(change))}, QueryBool(req, "force", false),
+                   req.remote_address.substr(0, req.remote_address.rfind(':')), req.path);
   if (auto* e = std::get_if<ApiError>(&r)) return ErrorResponse(*e);
   const auto& o = std::get<DeployOutcome>(r);
   Pieces pieces;
@@ -409,12 +426,14 @@ net::HttpResponse MarathonEmulatorImpl::CreateApp(const net::HttpRequest& req) {
   embed.counts = embed.deployments = true;
   AppInfo(apps_.at(id), embed, &pieces);
   auto resp = RawJson(201, Concat(pieces));
-  resp.headers["Location"] = "http://" + options_.hostname + ":" + std::to_string(options_.http_port) + "/v2/apps" + id;
+  resp.headers["Location"] =
+      "http://" + options_.hostname + ":" + std::to_string(options_.http_port) + "/v2/apps" + id;
   resp.headers["Marathon-Deployment-Id"] = o.deployment_id;
   return resp;
 }
 
-net::HttpResponse MarathonEmulatorImpl::UpdateApp(const net::HttpRequest& req, const std::string& id, bool patch) {
+net::HttpResponse MarathonEmulatorImpl::UpdateApp(const net::HttpRequest& req,
+                                                  const std::string& id, bool patch) {
   auto parsed = ParseBody(req.body);
   if (auto* r = std::get_if<net::HttpResponse>(&parsed)) return *r;
   Json body = std::get<Json>(std::move(parsed));
@@ -428,11 +447,13 @@ net::HttpResponse MarathonEmulatorImpl::UpdateApp(const net::HttpRequest& req, c
   std::set<int> picked;
   auto change = UpdateFromBody(std::move(body), id, partial, &picked);
   if (auto* e = std::get_if<ApiError>(&change)) return ErrorResponse(*e);
-  auto r = ApplyChanges({std::get<PendingChange>(std::move(change))}, QueryBool(req, "force", false),
-                        req.remote_address.substr(0, req.remote_address.rfind(':')), req.path);
+  auto r =
+      ApplyChanges({std::get<PendingChange>(std::move(change))}, QueryBool(req, "force", false),
+                   req.remote_address.substr(0, req.remote_address.rfind(':')), req.path);
   auto resp = DeployResponse(r, existed ? 200 : 201);
   if (!existed && resp.status == 201) {
-    resp.headers["Location"] = "http://" + options_.hostname + ":" + std::to_string(options_.http_port) + "/v2/apps" + id;
+    resp.headers["Location"] =
+        "http://" + options_.hostname + ":" + std::to_string(options_.http_port) + "/v2/apps" + id;
   }
   return resp;
 }
@@ -472,33 +493,39 @@ net::HttpResponse MarathonEmulatorImpl::PutApps(const net::HttpRequest& req, boo
     changes.push_back(std::get<PendingChange>(std::move(change)));
   }
   return DeployResponse(ApplyChanges(std::move(changes), QueryBool(req, "force", false),
-                                     req.remote_address.substr(0, req.remote_address.rfind(':')), req.path));
+                                     req.remote_address.substr(0, req.remote_address.rfind(':')),
+                                     req.path));
 }
 
-net::HttpResponse MarathonEmulatorImpl::DeleteApp(const net::HttpRequest& req, const std::string& id) {
+net::HttpResponse MarathonEmulatorImpl::DeleteApp(const net::HttpRequest& req,
+                                                  const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!apps_.count(id)) return Error(404, "App '" + id + "' does not exist");
   // Marathon's server default for force on this endpoint is true.
-  return DeployResponse(ApplyChanges({PendingChange{id, std::nullopt, false}}, QueryBool(req, "force", true),
-                                     req.remote_address.substr(0, req.remote_address.rfind(':')), req.path));
+  return DeployResponse(
+      ApplyChanges({PendingChange{id, std::nullopt, false}}, QueryBool(req, "force", true),
+                   req.remote_address.substr(0, req.remote_address.rfind(':')), req.path));
 }
 
-net::HttpResponse MarathonEmulatorImpl::RestartApp(const net::HttpRequest& req, const std::string& id) {
+net::HttpResponse MarathonEmulatorImpl::RestartApp(const net::HttpRequest& req,
+                                                   const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = apps_.find(id);
   if (it == apps_.end()) return Error(404, "App '" + id + "' does not exist");
-  return DeployResponse(ApplyChanges({PendingChange{id, WithoutVersion(it->second.def), true}},
-                                     QueryBool(req, "force", false),
-                                     req.remote_address.substr(0, req.remote_address.rfind(':')), req.path));
+  return DeployResponse(ApplyChanges(
+      {PendingChange{id, WithoutVersion(it->second.def), true}}, QueryBool(req, "force", false),
+      req.remote_address.substr(0, req.remote_address.rfind(':')), req.path));
 }
 
-net::HttpResponse MarathonEmulatorImpl::AppVersions(const std::string& id, const std::string* version) {
+net::HttpResponse MarathonEmulatorImpl::AppVersions(const std::string& id,
+                                                    const std::string* version) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = apps_.find(id);
   if (it == apps_.end()) return Error(404, "App '" + id + "' does not exist");
   if (!version) {
     Json list = Json::array();
-    for (auto v = it->second.versions.rbegin(); v != it->second.versions.rend(); ++v) list.push_back(v->first);
+    for (auto v = it->second.versions.rbegin(); v != it->second.versions.rend(); ++v)
+      list.push_back(v->first);
     return JsonResponse(200, {{"versions", list}});
   }
   auto want = ParseTimestamp(*version);
@@ -535,7 +562,8 @@ net::HttpResponse MarathonEmulatorImpl::AppTasks(const net::HttpRequest& req, co
     if (!apps_.count(id)) return Error(404, "App '" + id + "' does not exist");
     if (task_id) {
       auto t = tasks_.find(*task_id);
-      if (t == tasks_.end() || t->second.app_id != id) return Error(404, "Task '" + *task_id + "' does not exist");
+      if (t == tasks_.end() || t->second.app_id != id)
+        return Error(404, "Task '" + *task_id + "' does not exist");
       ids.push_back(*task_id);
     } else {
       auto host = req.Query("host");
@@ -547,7 +575,8 @@ net::HttpResponse MarathonEmulatorImpl::AppTasks(const net::HttpRequest& req, co
   return KillTasksResponse(req, std::move(ids), task_id != nullptr);
 }
 
-net::HttpResponse MarathonEmulatorImpl::KillTasksResponse(const net::HttpRequest& req, std::vector<std::string> ids,
+net::HttpResponse MarathonEmulatorImpl::KillTasksResponse(const net::HttpRequest& req,
+                                                          std::vector<std::string> ids,
                                                           bool single) {
   bool scale = QueryBool(req, "scale", false), wipe = QueryBool(req, "wipe", false);
   if (scale && wipe) return Error(400, "You cannot use scale and wipe at the same time.");
@@ -555,7 +584,8 @@ net::HttpResponse MarathonEmulatorImpl::KillTasksResponse(const net::HttpRequest
   std::map<std::string, std::vector<TaskRecord*>> by_app;
   for (const auto& tid : ids) {
     auto t = tasks_.find(tid);
-    if (t != tasks_.end() && !t->second.kill_requested) by_app[t->second.app_id].push_back(&t->second);
+    if (t != tasks_.end() && !t->second.kill_requested)
+      by_app[t->second.app_id].push_back(&t->second);
   }
   if (scale) {
     std::vector<PendingChange> changes;
@@ -563,7 +593,8 @@ net::HttpResponse MarathonEmulatorImpl::KillTasksResponse(const net::HttpRequest
       auto it = apps_.find(app_id);
       if (it == apps_.end()) continue;
       Json def = WithoutVersion(it->second.def);
-      def["instances"] = std::max<int64_t>(0, def["instances"].get<int64_t>() - static_cast<int64_t>(tasks.size()));
+      def["instances"] = std::max<int64_t>(
+          0, def["instances"].get<int64_t>() - static_cast<int64_t>(tasks.size()));
       changes.push_back(PendingChange{app_id, std::move(def), false});
     }
     auto r = ApplyChanges(std::move(changes), QueryBool(req, "force", false),
@@ -588,7 +619,8 @@ net::HttpResponse MarathonEmulatorImpl::KillTasksResponse(const net::HttpRequest
       pieces.push_back(json);
     }
   }
-  if (single && first) return Error(404, "Task '" + (ids.empty() ? std::string() : ids[0]) + "' does not exist");
+  if (single && first)
+    return Error(404, "Task '" + (ids.empty() ? std::string() : ids[0]) + "' does not exist");
   pieces.push_back(std::make_shared<const std::string>(single ? "}" : "]}"));
   Wake();
   return RawJson(200, Concat(pieces));

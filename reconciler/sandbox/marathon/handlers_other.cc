@@ -28,16 +28,19 @@ net::HttpResponse MarathonEmulatorImpl::Handle(const net::HttpRequest& req) {
   if (req.path.rfind("/_sandbox/", 0) != 0 && !Authorised(req)) {
     auto r = net::HttpResponse::Text(
         401,
-        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n"
+        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" "
+        "content=\"text/html;charset=ISO-8859-1\"/>\n"
         "<title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401</h2>\n"
-        "<p>Problem accessing " + req.path + ". Reason:\n<pre>    Unauthorized</pre></p>\n</body>\n</html>\n",
+        "<p>Problem accessing " +
+            req.path + ". Reason:\n<pre>    Unauthorized</pre></p>\n</body>\n</html>\n",
         "text/html;charset=ISO-8859-1");
     r.headers["WWW-Authenticate"] = "basic realm=\"Mesosphere\"";
     return r;
   }
   try {
     auto resp = Route(req);
-    resp.headers["X-Marathon-Leader"] = "http://" + options_.hostname + ":" + std::to_string(options_.http_port);
+    resp.headers["X-Marathon-Leader"] =
+        "http://" + options_.hostname + ":" + std::to_string(options_.http_port);
     return resp;
   } catch (const std::exception& e) {
     return Error(500, std::string("internal error in the Marathon emulator: ") + e.what());
@@ -49,7 +52,8 @@ bool MarathonEmulatorImpl::Authorised(const net::HttpRequest& req) const {
   std::string auth = req.Header("Authorization");
   if (auth.size() < 6) return false;
   std::string scheme = auth.substr(0, 6);
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (scheme != "basic ") return false;
   auto decoded = galley::Base64Decode(auth.substr(6));
   return decoded.ok() && *decoded == options_.http_credentials;
@@ -62,22 +66,25 @@ net::HttpResponse MarathonEmulatorImpl::Route(const net::HttpRequest& req) {
     if (m != "GET" && m != "HEAD") return Error(405, "HTTP 405 Method Not Allowed");
     std::string accept = req.Header("Accept");
     bool json_only = accept.find("application/json") != std::string::npos &&
-                     accept.find("text/plain") == std::string::npos && accept.find("*/*") == std::string::npos;
+                     accept.find("text/plain") == std::string::npos &&
+                     accept.find("*/*") == std::string::npos;
     if (json_only) return RawJson(200, "\"pong\"");
     return net::HttpResponse::Text(200, "pong", "text/plain");
   }
   if (segs.size() == 1 && segs[0] == "metrics" && m == "GET") {
     std::lock_guard<std::mutex> lock(mu_);
     return JsonResponse(200, {{"version", "4.0.0"},
-                              {"gauges", {{"apps", {{"value", apps_.size()}}},
-                                          {"tasks", {{"value", tasks_.size()}}},
-                                          {"deployments", {{"value", deployments_.size()}}}}},
+                              {"gauges",
+                               {{"apps", {{"value", apps_.size()}}},
+                                {"tasks", {{"value", tasks_.size()}}},
+                                {"deployments", {{"value", deployments_.size()}}}}},
                               {"counters", Json::object()},
                               {"histograms", Json::object()},
                               {"meters", Json::object()},
                               {"timers", Json::object()}});
   }
-  if (segs.size() >= 2 && segs[0] == "_sandbox" && segs[1] == "marathon") return HandleAdmin(req, segs);
+  if (segs.size() >= 2 && segs[0] == "_sandbox" && segs[1] == "marathon")
+    return HandleAdmin(req, segs);
   if (segs.size() < 2 || segs[0] != "v2") return NotFoundRoute();
   const std::string& what = segs[1];
   if (what == "apps") return HandleApps(req, segs);
@@ -87,7 +94,9 @@ net::HttpResponse MarathonEmulatorImpl::Route(const net::HttpRequest& req) {
   if (what == "events" && segs.size() == 2) return HandleEvents(req);
   if (what == "info" && segs.size() == 2 && m == "GET") return HandleInfo();
   if (what == "leader" && segs.size() == 2) {
-    if (m == "GET") return JsonResponse(200, {{"leader", options_.hostname + ":" + std::to_string(options_.http_port)}});
+    if (m == "GET")
+      return JsonResponse(
+          200, {{"leader", options_.hostname + ":" + std::to_string(options_.http_port)}});
     if (m == "DELETE") return JsonResponse(200, {{"message", "Leadership abdicated"}});
     return Error(405, "HTTP 405 Method Not Allowed");
   }
@@ -112,8 +121,10 @@ net::HttpResponse MarathonEmulatorImpl::Route(const net::HttpRequest& req) {
   }
   if (what == "eventSubscriptions" && segs.size() == 2) {
     if (m == "GET") return JsonResponse(200, {{"callbackUrls", Json::array()}});
-    return Error(400, "http event callback system is not running on this Marathon instance. Please re-start this "
-                      "instance with \"--event_subscriber http_callback\".");
+    return Error(
+        400,
+        "http event callback system is not running on this Marathon instance. Please re-start this "
+        "instance with \"--event_subscriber http_callback\".");
   }
   return NotFoundRoute();
 }
@@ -159,23 +170,20 @@ net::HttpResponse MarathonEmulatorImpl::HandleInfo() {
                  {"task_lost_expunge_interval", 30000},
                  {"task_reservation_timeout", 20000},
                  {"webui_url", "http://" + leader}};
-  Json zk = {{"zk", "zk://localhost:2181/marathon"},
-             {"zk_compression", true},
-             {"zk_compression_threshold", 65536},
-             {"zk_connection_timeout", 10000},
-             {"zk_max_node_size", 1024000},
-             {"zk_max_versions", 50},
-             {"zk_session_timeout", 10000},
-             {"zk_timeout", 10000}};
-  return JsonResponse(200, {{"name", "marathon"},
-                            {"version", kVersion},
-                            {"buildref", "galley-sandbox"},
-                            {"elected", true},
-                            {"leader", leader},
-                            {"frameworkId", kFrameworkId},
-                            {"marathon_config", config},
-                            {"zookeeper_config", zk},
-                            {"http_config", {{"http_port", options_.http_port}, {"https_port", 8443}}}});
+  Json zk = {{"zk", "zk://localhost:2181/marathon"}, {"zk_compression", true},
+             {"zk_compression_threshold", 65536},    {"zk_connection_timeout", 10000},
+             {"zk_max_node_size", 1024000},          {"zk_max_versions", 50},
+             {"zk_session_timeout", 10000},          {"zk_timeout", 10000}};
+  return JsonResponse(200,
+                      {{"name", "marathon"},
+                       {"version", kVersion},
+                       {"buildref", "galley-sandbox"},
+                       {"elected", true},
+                       {"leader", leader},
+                       {"frameworkId", kFrameworkId},
+                       {"marathon_config", config},
+                       {"zookeeper_config", zk},
+                       {"http_config", {{"http_port", options_.http_port}, {"https_port", 8443}}}});
 }
 
 net::HttpResponse MarathonEmulatorImpl::HandleTasks(const net::HttpRequest& req,
@@ -199,7 +207,8 @@ net::HttpResponse MarathonEmulatorImpl::HandleTasks(const net::HttpRequest& req,
           auto t = tasks_.find(tid);
           if (t == tasks_.end()) continue;
           if (!states.empty()) {
-            const char* s = MesosStateName(t->second.kill_requested ? TaskState::kKilling : t->second.state);
+            const char* s =
+                MesosStateName(t->second.kill_requested ? TaskState::kKilling : t->second.state);
             if (!states.count(s)) continue;
           }
           if (!first) pieces.push_back(std::make_shared<const std::string>(","));
@@ -220,8 +229,10 @@ net::HttpResponse MarathonEmulatorImpl::HandleTasks(const net::HttpRequest& req,
       return JsonResponse(400, {{"message", "Invalid JSON"}, {"details", e.what()}});
     }
     if (!body.is_object() || !body.contains("ids") || !body["ids"].is_array()) {
-      return JsonResponse(422, {{"message", "Invalid JSON"},
-                                {"details", Json::array({{{"path", "/ids"}, {"errors", {"error.path.missing"}}}})}});
+      return JsonResponse(
+          422,
+          {{"message", "Invalid JSON"},
+           {"details", Json::array({{{"path", "/ids"}, {"errors", {"error.path.missing"}}}})}});
     }
     std::vector<std::string> ids;
     for (const auto& v : body["ids"]) {
@@ -250,7 +261,8 @@ net::HttpResponse MarathonEmulatorImpl::HandleDeployments(const net::HttpRequest
   if (req.method != "DELETE") return Error(405, "HTTP 405 Method Not Allowed");
   const std::string& id = segs[2];
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::find_if(deployments_.begin(), deployments_.end(), [&](const Deployment& d) { return d.id == id; });
+  auto it = std::find_if(deployments_.begin(), deployments_.end(),
+                         [&](const Deployment& d) { return d.id == id; });
   if (it == deployments_.end()) return Error(404, "DeploymentPlan " + id + " does not exist");
   if (QueryBool(req, "force", false)) {
     CancelDeployment(id, "Deployment was cancelled");
@@ -288,7 +300,8 @@ net::HttpResponse MarathonEmulatorImpl::HandleGroups(const net::HttpRequest& req
     for (const auto& [id, app] : apps_) {
       if (IsUnder(id, gid)) changes.push_back(PendingChange{id, std::nullopt, false});
     }
-    auto r = ApplyChanges(std::move(changes), QueryBool(req, "force", false), ClientIp(req), req.path);
+    auto r =
+        ApplyChanges(std::move(changes), QueryBool(req, "force", false), ClientIp(req), req.path);
     if (std::holds_alternative<DeployOutcome>(r)) {
       for (auto g = groups_.begin(); g != groups_.end();) {
         g = (*g != "/" && IsUnder(*g, gid)) ? groups_.erase(g) : std::next(g);
@@ -299,7 +312,8 @@ net::HttpResponse MarathonEmulatorImpl::HandleGroups(const net::HttpRequest& req
   if (req.method != "GET") return Error(405, "HTTP 405 Method Not Allowed");
   Embed embed;  // plain apps, as the default group embed gives
   std::function<void(const std::string&, Pieces*)> write = [&](const std::string& g, Pieces* out) {
-    out->push_back(std::make_shared<const std::string>("{\"id\":" + Json(g).dump() + ",\"apps\":["));
+    out->push_back(
+        std::make_shared<const std::string>("{\"id\":" + Json(g).dump() + ",\"apps\":["));
     bool first = true;
     for (auto it = apps_.lower_bound(g); it != apps_.end() && IsUnder(it->first, g); ++it) {
       if (ParentId(it->first) != g) continue;
@@ -315,8 +329,8 @@ net::HttpResponse MarathonEmulatorImpl::HandleGroups(const net::HttpRequest& req
       first = false;
       write(*it, out);
     }
-    out->push_back(std::make_shared<const std::string>("],\"pods\":[],\"dependencies\":[],\"version\":" +
-                                                       Json(root_version_).dump() + "}"));
+    out->push_back(std::make_shared<const std::string>(
+        "],\"pods\":[],\"dependencies\":[],\"version\":" + Json(root_version_).dump() + "}"));
   };
   Pieces pieces;
   write(gid, &pieces);
@@ -330,18 +344,23 @@ net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req,
     return JsonResponse(400, {{"message", "Please specify data in JSON format"},
                               {"details", "No content to map due to end-of-input"}});
   }
-  if (body.is_discarded()) return JsonResponse(400, {{"message", "Invalid JSON"}, {"details", "malformed JSON"}});
+  if (body.is_discarded())
+    return JsonResponse(400, {{"message", "Invalid JSON"}, {"details", "malformed JSON"}});
   if (!body.is_object()) {
-    return JsonResponse(422, {{"message", "Invalid JSON"},
-                              {"details", Json::array({{{"path", "/"}, {"errors", {"error.expected.jsobject"}}}})}});
+    return JsonResponse(
+        422,
+        {{"message", "Invalid JSON"},
+         {"details", Json::array({{{"path", "/"}, {"errors", {"error.expected.jsobject"}}}})}});
   }
-  if (gid == "/" && body.contains("id") && body["id"].is_string()) gid = CanonicalId(body["id"].get<std::string>());
+  if (gid == "/" && body.contains("id") && body["id"].is_string())
+    gid = CanonicalId(body["id"].get<std::string>());
   const bool create = req.method == "POST";
   std::lock_guard<std::mutex> lock(mu_);
   if (create && gid != "/" && groups_.count(gid)) {
     return Error(409, "Group " + gid + " is already created. Use PUT to change this group.");
   }
-  if (create && apps_.count(gid)) return Error(409, "An app with the path " + gid + " already exists.");
+  if (create && apps_.count(gid))
+    return Error(409, "An app with the path " + gid + " already exists.");
   std::vector<PendingChange> changes;
   std::set<int> picked;
   if (body.contains("scaleBy") && body["scaleBy"].is_number() && !body.contains("version")) {
@@ -375,10 +394,12 @@ net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req,
               }
               std::string id = CanonicalId(a["id"].get<std::string>(), path);
               if (!IsUnder(id, path) || id == path) {
-                bad.Add(p + "/id", "identifier " + id + " is not child of " + path + ". Hint: use relative paths.");
+                bad.Add(p + "/id", "identifier " + id + " is not child of " + path +
+                                       ". Hint: use relative paths.");
                 continue;
               }
-              if (!seen.insert(id).second) bad.Add(p + "/id", "Application ids must be unique: " + id);
+              if (!seen.insert(id).second)
+                bad.Add(p + "/id", "Application ids must be unique: " + id);
               apps.emplace_back(id, a);
             }
           }
@@ -411,10 +432,12 @@ net::HttpResponse MarathonEmulatorImpl::UpdateGroup(const net::HttpRequest& req,
       }
     }
   }
-  auto r = ApplyChanges(std::move(changes), QueryBool(req, "force", false), ClientIp(req), req.path);
+  auto r =
+      ApplyChanges(std::move(changes), QueryBool(req, "force", false), ClientIp(req), req.path);
   auto resp = DeployResponse(r, create ? 201 : 200);
   if (create && resp.status == 201) {
-    resp.headers["Location"] = "http://" + options_.hostname + ":" + std::to_string(options_.http_port) + "/v2/groups" +
+    resp.headers["Location"] = "http://" + options_.hostname + ":" +
+                               std::to_string(options_.http_port) + "/v2/groups" +
                                (gid == "/" ? "" : gid);
   }
   return resp;
@@ -425,9 +448,11 @@ net::HttpResponse MarathonEmulatorImpl::HandleEvents(const net::HttpRequest& req
   if (req.Header("Accept").find("text/event-stream") == std::string::npos) {
     return net::HttpResponse::Text(
         405,
-        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n"
+        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" "
+        "content=\"text/html;charset=ISO-8859-1\"/>\n"
         "<title>Error 405 Method Not Allowed</title>\n</head>\n<body><h2>HTTP ERROR 405</h2>\n"
-        "<p>Problem accessing /v2/events. Reason:\n<pre>    Method Not Allowed</pre></p>\n</body>\n</html>\n",
+        "<p>Problem accessing /v2/events. Reason:\n<pre>    Method Not "
+        "Allowed</pre></p>\n</body>\n</html>\n",
         "text/html;charset=ISO-8859-1");
   }
   std::set<std::string> types;
@@ -448,12 +473,14 @@ net::HttpResponse MarathonEmulatorImpl::HandleAdmin(const net::HttpRequest& req,
   if (segs.size() == 3 && segs[2] == "health" && req.method == "PUT") {
     if (NestedDeeperThan(req.body, kMaxJsonDepth)) return TooDeep();
     Json body = Json::parse(req.body, nullptr, false);
-    if (!body.is_object() || !body.contains("app") || !body["app"].is_string() || !body.contains("healthy") ||
-        !body["healthy"].is_boolean()) {
+    if (!body.is_object() || !body.contains("app") || !body["app"].is_string() ||
+        !body.contains("healthy") || !body["healthy"].is_boolean()) {
       return Error(400, "expected {\"app\": \"/id\", \"healthy\": true|false}");
     }
-    if (!simulated_) return Error(400, "health can only be forced for simulated tasks (--tasks simulated)");
-    simulated_->SetAppHealthy(CanonicalId(body["app"].get<std::string>()), body["healthy"].get<bool>());
+    if (!simulated_)
+      return Error(400, "health can only be forced for simulated tasks (--tasks simulated)");
+    simulated_->SetAppHealthy(CanonicalId(body["app"].get<std::string>()),
+                              body["healthy"].get<bool>());
     return JsonResponse(200, body);
   }
   if (segs.size() == 3 && segs[2] == "state" && req.method == "GET") {

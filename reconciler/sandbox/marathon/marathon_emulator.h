@@ -15,12 +15,12 @@ namespace galley::sandbox::marathon {
 
 struct MarathonOptions {
   std::string hostname = "127.0.0.1";
-  uint16_t http_port = 8080;            // reported by /v2/info and /v2/leader; set once bound
-  int max_running_deployments = 100;    // --max_running_deployments: beyond it, 403
-  int first_service_port = 10000;       // servicePorts are assigned from here
-  int first_host_port = 31000;          // host ports handed to tasks
+  uint16_t http_port = 8080;          // reported by /v2/info and /v2/leader; set once bound
+  int max_running_deployments = 100;  // --max_running_deployments: beyond it, 403
+  int first_service_port = 10000;     // servicePorts are assigned from here
+  int first_host_port = 31000;        // host ports handed to tasks
   int last_host_port = 32999;
-  std::string http_credentials;         // "user:password": basic auth required when set
+  std::string http_credentials;  // "user:password": basic auth required when set
   // The emulated cluster's size: at most this many tasks exist at once. Instances beyond it
   // wait, as on a Mesos cluster without free offers (the deployment stays in progress).
   int max_tasks = 20000;
@@ -30,6 +30,7 @@ struct MarathonOptions {
 };
 
 // The emulator owns the runner and shuts it down on Stop().
-std::unique_ptr<Emulator> NewMarathonEmulator(const MarathonOptions& options, std::unique_ptr<TaskRunner> runner);
+std::unique_ptr<Emulator> NewMarathonEmulator(const MarathonOptions& options,
+                                              std::unique_ptr<TaskRunner> runner);
 
 }  // namespace galley::sandbox::marathon

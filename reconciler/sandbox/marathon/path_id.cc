@@ -6,7 +6,8 @@
 namespace galley::sandbox::marathon {
 
 const char kIdSegmentPattern[] =
-    "^(([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])\\.)*([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])|(\\.|\\.\\.)$";
+    "^(([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])\\.)*([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])|(\\.|\\."
+    "\\.)$";
 
 namespace {
 
@@ -19,7 +20,8 @@ bool ValidSegment(std::string_view s) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t dot = s.find('.', start);
-    std::string_view label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    std::string_view label =
+        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty() || label.front() == '-' || label.back() == '-') return false;
     for (char c : label) {
       if (!IsLabelChar(c)) return false;
@@ -65,7 +67,8 @@ std::vector<std::string> ValidateAppId(std::string_view raw, std::string_view ca
   std::vector<std::string> errors;
   for (const auto& s : IdSegments(raw)) {
     if (!ValidSegment(s)) {
-      errors.push_back(std::string("must fully match regular expression '") + kIdSegmentPattern + "'");
+      errors.push_back(std::string("must fully match regular expression '") + kIdSegmentPattern +
+                       "'");
       break;
     }
   }
@@ -77,7 +80,9 @@ std::vector<std::string> ValidateAppId(std::string_view raw, std::string_view ca
   if (!segs.empty()) {
     const std::string& last = segs.back();
     if (last == "restart" || last == "tasks" || last == "versions" || last == "." || last == "..") {
-      errors.emplace_back("must not end with any of the following reserved keywords: restart, tasks, versions, ., ..");
+      errors.emplace_back(
+          "must not end with any of the following reserved keywords: restart, tasks, versions, ., "
+          "..");
     }
   }
   return errors;
@@ -102,12 +107,14 @@ std::string SafePath(std::string_view id) {
 }
 
 std::optional<std::string> TaskIdSafePath(std::string_view task_id) {
-  static const std::regex kInstance(R"(^(.+)\.(instance-|marathon-)([^_.]+)[._]([^.]+)(\.(\d+))?$)");
+  static const std::regex kInstance(
+      R"(^(.+)\.(instance-|marathon-)([^_.]+)[._]([^.]+)(\.(\d+))?$)");
   static const std::regex kInstanceOnly(R"(^(.+)\.(instance-|marathon-)([^_.]+)$)");
   static const std::regex kLegacy(R"(^(.+)([._])([^_.]+)$)");
   std::string s(task_id);
   std::smatch m;
-  if (std::regex_match(s, m, kInstance) || std::regex_match(s, m, kInstanceOnly) || std::regex_match(s, m, kLegacy)) {
+  if (std::regex_match(s, m, kInstance) || std::regex_match(s, m, kInstanceOnly) ||
+      std::regex_match(s, m, kLegacy)) {
     return m[1].str();
   }
   return std::nullopt;

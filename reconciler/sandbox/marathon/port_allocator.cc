@@ -84,7 +84,8 @@ bool HostPortAllocator::Allocate(int count, bool share_when_full, std::vector<in
     for (int tries = 0; tries < span; ++tries) {
       int p = next_;
       next_ = next_ >= last_ ? first_ : next_ + 1;
-      if (!used_.count(p) && std::find(out->begin(), out->end(), p) == out->end() && (!probe_ || probe_(p))) {
+      if (!used_.count(p) && std::find(out->begin(), out->end(), p) == out->end() &&
+          (!probe_ || probe_(p))) {
         found = p;
         break;
       }

@@ -35,9 +35,9 @@
 // cause saying so. A failure before the first success within gracePeriodSeconds of the
 // start is ignored. alive = the last recorded result was a success. The runner only reports
 // consecutive failures: killing a task after max_consecutive_failures is the scheduler's
-// decision (Marathon's HealthCheckActor; the emulator's engine). TaskStatus.health is empty until a first result is recorded (as
-// Marathon's healthCheckResults), then has one entry per check; an entry with neither
-// last_success nor last_failure has not been checked yet.
+// decision (Marathon's HealthCheckActor; the emulator's engine). TaskStatus.health is empty until a
+// first result is recorded (as Marathon's healthCheckResults), then has one entry per check; an
+// entry with neither last_success nor last_failure has not been checked yet.
 //
 // Threads: a monitor (reaps with waitpid on each task's pid — never waitpid(-1), so other
 // children of the process are left alone — escalates kills and schedules checks every
@@ -47,20 +47,6 @@
 // listener, except Shutdown (which waits for the listener's thread). Shutdown delivers the
 // final kKilled events before it returns, so do not call it while holding a lock that the
 // listener takes.
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +61,20 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "net/http_client.h"
 #include "sandbox/marathon/task_runner.h"
 
@@ -87,13 +87,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kCheckWorkers = 4;
 constexpr auto kMonitorTick = std::chrono::milliseconds(50);
-constexpr auto kEarlyCheck = std::chrono::milliseconds(500);  // check period before the first success
+constexpr auto kEarlyCheck =
+    std::chrono::milliseconds(500);         // check period before the first success
 constexpr size_t kMaxTerminalTasks = 1000;  // finished tasks kept for Get(); oldest dropped first
 
 // "2024-05-01T12:00:00.123Z"
 std::string NowIso() {
   auto now = std::chrono::system_clock::now();
-  long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  long long ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   time_t secs = static_cast<time_t>(ms / 1000);
   struct tm tm {};
   gmtime_r(&secs, &tm);
@@ -111,8 +113,9 @@ Result<std::vector<std::string>> SplitShellWords(const std::string& s) {
   std::string cur;
   bool in_word = false;
   auto unsupported = [](char c) {
-    return Status::InvalidArgument(std::string("cmd uses shell syntax ('") + c +
-                                   "') but the process runner runs no shell; use args, or quote it");
+    return Status::InvalidArgument(
+        std::string("cmd uses shell syntax ('") + c +
+        "') but the process runner runs no shell; use args, or quote it");
   };
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
@@ -132,7 +135,8 @@ Result<std::vector<std::string>> SplitShellWords(const std::string& s) {
     }
     if (c == '\'') {
       size_t end = s.find('\'', i + 1);
-      if (end == std::string::npos) return Status::InvalidArgument("cmd has an unterminated ' quote");
+      if (end == std::string::npos)
+        return Status::InvalidArgument("cmd has an unterminated ' quote");
       cur.append(s, i + 1, end - i - 1);
       i = end;
       continue;
@@ -141,7 +145,8 @@ Result<std::vector<std::string>> SplitShellWords(const std::string& s) {
       size_t j = i + 1;
       for (; j < s.size() && s[j] != '"'; ++j) {
         if (s[j] == '\\' && j + 1 < s.size() &&
-            (s[j + 1] == '"' || s[j + 1] == '\\' || s[j + 1] == '$' || s[j + 1] == '`' || s[j + 1] == '\n')) {
+            (s[j + 1] == '"' || s[j + 1] == '\\' || s[j + 1] == '$' || s[j + 1] == '`' ||
+             s[j + 1] == '\n')) {
           if (s[j + 1] != '\n') cur += s[j + 1];
           ++j;
         } else if (s[j] == '$' || s[j] == '`') {
@@ -163,7 +168,8 @@ Result<std::vector<std::string>> SplitShellWords(const std::string& s) {
 
 // Replaces every occurrence of each alias name inside `s`, scanning left to right so a
 // replacement is never rescanned.
-std::string ApplyHostAliases(const std::string& s, const std::map<std::string, std::string>& aliases) {
+std::string ApplyHostAliases(const std::string& s,
+                             const std::map<std::string, std::string>& aliases) {
   if (aliases.empty()) return s;
   std::string out;
   size_t i = 0;
@@ -319,7 +325,8 @@ class ProcessRunner final : public TaskRunner {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return Status::Unavailable("the process runner is shut down");
     if (spec.task_id.empty()) return Status::InvalidArgument("task id is empty");
-    if (tasks_.count(spec.task_id)) return Status::AlreadyExists("task " + spec.task_id + " already exists");
+    if (tasks_.count(spec.task_id))
+      return Status::AlreadyExists("task " + spec.task_id + " already exists");
     Task& t = tasks_[spec.task_id];
     t.spec = spec;
     t.status.state = TaskState::kStarting;
@@ -396,7 +403,8 @@ class ProcessRunner final : public TaskRunner {
     dispatcher_stop_ = true;
     event_cv_.notify_all();
     lock.unlock();
-    if (dispatcher_.joinable() && dispatcher_.get_id() != std::this_thread::get_id()) dispatcher_.join();
+    if (dispatcher_.joinable() && dispatcher_.get_id() != std::this_thread::get_id())
+      dispatcher_.join();
     lock.lock();
     joined_ = true;
     done_cv_.notify_all();
@@ -450,7 +458,8 @@ class ProcessRunner final : public TaskRunner {
     }
     if (t.kill_requested) {
       std::string msg = "killed";
-      msg += t.sigkill_sent ? " (SIGKILL after the " + std::to_string(t.spec.kill_grace_seconds) + " s kill grace period)"
+      msg += t.sigkill_sent ? " (SIGKILL after the " + std::to_string(t.spec.kill_grace_seconds) +
+                                  " s kill grace period)"
                             : " (" + how + ")";
       Finish(id, t, TaskState::kKilled, msg);
       return;
@@ -486,7 +495,8 @@ class ProcessRunner final : public TaskRunner {
       if (IsExecutableFile(candidate)) return candidate;
       start = end + 1;
     }
-    if (!self_dir_.empty() && IsExecutableFile(self_dir_ + "/" + name)) return self_dir_ + "/" + name;
+    if (!self_dir_.empty() && IsExecutableFile(self_dir_ + "/" + name))
+      return self_dir_ + "/" + name;
     return "";
   }
 
@@ -505,7 +515,8 @@ class ProcessRunner final : public TaskRunner {
       const std::string* command = nullptr;
       for (const auto& [pattern, cmd] : options_.image_map) {
         bool match = !pattern.empty() && pattern.back() == '*'
-                         ? spec.docker_image.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0
+                         ? spec.docker_image.compare(0, pattern.size() - 1, pattern, 0,
+                                                     pattern.size() - 1) == 0
                          : spec.docker_image == pattern;
         if (match) {
           command = &cmd;
@@ -513,13 +524,17 @@ class ProcessRunner final : public TaskRunner {
         }
       }
       if (!command) {
-        return Status::NotFound("docker image '" + spec.docker_image +
-                                "' has no --image-map entry; the process runner cannot run Docker images");
+        return Status::NotFound(
+            "docker image '" + spec.docker_image +
+            "' has no --image-map entry; the process runner cannot run Docker images");
       }
       auto words = SplitShellWords(*command);
-      if (!words.ok()) return words.status().WithContext("--image-map command for " + spec.docker_image);
+      if (!words.ok())
+        return words.status().WithContext("--image-map command for " + spec.docker_image);
       argv = std::move(words).value();
-      if (argv.empty()) return Status::InvalidArgument("--image-map command for " + spec.docker_image + " is empty");
+      if (argv.empty())
+        return Status::InvalidArgument("--image-map command for " + spec.docker_image +
+                                       " is empty");
     } else {
       return Status::InvalidArgument("the app has neither cmd, args nor a mapped Docker image");
     }
@@ -559,7 +574,8 @@ class ProcessRunner final : public TaskRunner {
       std::string kv = *e;
       if (!t.spec.env.count(kv.substr(0, kv.find('=')))) env.push_back(std::move(kv));
     }
-    for (const auto& [k, v] : t.spec.env) env.push_back(k + "=" + ApplyHostAliases(v, options_.host_alias));
+    for (const auto& [k, v] : t.spec.env)
+      env.push_back(k + "=" + ApplyHostAliases(v, options_.host_alias));
 
     std::string log = "/dev/null";
     if (!options_.log_dir.empty()) {
@@ -592,13 +608,15 @@ class ProcessRunner final : public TaskRunner {
     sigset_t empty, defaults;
     sigemptyset(&empty);
     sigemptyset(&defaults);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+    for (int sig :
+         {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
       sigaddset(&defaults, sig);
     }
     posix_spawnattr_setsigmask(&attr, &empty);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = 0;
     int rc = posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&actions);
@@ -639,9 +657,10 @@ class ProcessRunner final : public TaskRunner {
           if (c.in_flight || now < c.next_due) continue;
           c.in_flight = true;
           const HealthCheckSpec& hc = t.spec.health_checks[i];
-          int port = hc.port_index >= 0 && static_cast<size_t>(hc.port_index) < t.spec.host_ports.size()
-                         ? t.spec.host_ports[static_cast<size_t>(hc.port_index)]
-                         : -1;
+          int port =
+              hc.port_index >= 0 && static_cast<size_t>(hc.port_index) < t.spec.host_ports.size()
+                  ? t.spec.host_ports[static_cast<size_t>(hc.port_index)]
+                  : -1;
           jobs_.push_back(CheckJob{id, i, hc, port});
           work_cv_.notify_one();
         }
@@ -681,8 +700,10 @@ class ProcessRunner final : public TaskRunner {
       if (t.status.state != TaskState::kRunning) continue;
       Record(job.task_id, t, job.index, result);
       auto now = Clock::now();
-      std::chrono::milliseconds interval = std::chrono::seconds(std::max(1, job.check.interval_seconds));
-      bool never_healthy = t.status.health.empty() || t.status.health[job.index].first_success.empty();
+      std::chrono::milliseconds interval =
+          std::chrono::seconds(std::max(1, job.check.interval_seconds));
+      bool never_healthy =
+          t.status.health.empty() || t.status.health[job.index].first_success.empty();
       if (never_healthy && now < t.started + std::chrono::seconds(job.check.grace_period_seconds)) {
         interval = std::min(interval, std::chrono::milliseconds(kEarlyCheck));
       }
@@ -694,22 +715,26 @@ class ProcessRunner final : public TaskRunner {
     const HealthCheckSpec& hc = job.check;
     auto timeout = std::chrono::milliseconds(1000LL * std::max(1, hc.timeout_seconds));
     if (job.port <= 0) {
-      return Status::InvalidArgument("the task has no host port at portIndex " + std::to_string(hc.port_index));
+      return Status::InvalidArgument("the task has no host port at portIndex " +
+                                     std::to_string(hc.port_index));
     }
     if (hc.protocol == "HTTP" || hc.protocol == "MESOS_HTTP") {
       net::ClientRequest req;
-      req.url = "http://127.0.0.1:" + std::to_string(job.port) + (StartsWithSlash(hc.path) ? "" : "/") + hc.path;
+      req.url = "http://127.0.0.1:" + std::to_string(job.port) +
+                (StartsWithSlash(hc.path) ? "" : "/") + hc.path;
       req.timeout = timeout;
       req.max_response_bytes = 1u << 20;
       auto resp = http_->Send(req);
       if (!resp.ok()) return resp.status();
       if (resp->status < 200 || resp->status >= 400) {
-        return Status::Unavailable("HTTP " + std::to_string(resp->status) + " " + net::ReasonPhrase(resp->status));
+        return Status::Unavailable("HTTP " + std::to_string(resp->status) + " " +
+                                   net::ReasonPhrase(resp->status));
       }
       return Status::Ok();
     }
     if (hc.protocol == "TCP" || hc.protocol == "MESOS_TCP") return TcpCheck(job.port, timeout);
-    return Status::InvalidArgument(hc.protocol + " health checks are not supported by the process runner");
+    return Status::InvalidArgument(hc.protocol +
+                                   " health checks are not supported by the process runner");
   }
 
   static bool StartsWithSlash(const std::string& s) { return !s.empty() && s[0] == '/'; }
@@ -718,7 +743,8 @@ class ProcessRunner final : public TaskRunner {
   void Record(const std::string& id, Task& t, size_t index, const Status& result) {
     const HealthCheckSpec& hc = t.spec.health_checks[index];
     bool never_healthy = t.status.health.empty() || t.status.health[index].first_success.empty();
-    if (!result.ok() && never_healthy && Clock::now() < t.started + std::chrono::seconds(hc.grace_period_seconds)) {
+    if (!result.ok() && never_healthy &&
+        Clock::now() < t.started + std::chrono::seconds(hc.grace_period_seconds)) {
       return;  // within the grace period and never healthy: ignored
     }
     t.status.health.resize(t.spec.health_checks.size());

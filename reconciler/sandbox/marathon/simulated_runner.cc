@@ -41,7 +41,8 @@ class SimulatedRunnerImpl : public SimulatedRunner {
   Status Launch(const TaskSpec& spec) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("simulated runner is shut down");
-    if (tasks_.count(spec.task_id)) return Status::AlreadyExists("task " + spec.task_id + " already runs");
+    if (tasks_.count(spec.task_id))
+      return Status::AlreadyExists("task " + spec.task_id + " already runs");
     SimTask& t = tasks_[spec.task_id];
     t.spec = spec;
     t.status.state = TaskState::kStaging;
@@ -94,7 +95,8 @@ class SimulatedRunnerImpl : public SimulatedRunner {
     if (it == by_app_.end()) return;
     for (const auto& id : it->second) {
       auto t = tasks_.find(id);
-      if (t == tasks_.end() || t->second.status.state != TaskState::kRunning || t->second.spec.health_checks.empty()) {
+      if (t == tasks_.end() || t->second.status.state != TaskState::kRunning ||
+          t->second.spec.health_checks.empty()) {
         continue;
       }
       Schedule(std::chrono::milliseconds(0), id, Timer::kHealth, t->second.generation);
@@ -117,7 +119,8 @@ class SimulatedRunnerImpl : public SimulatedRunner {
   };
 
   // REQUIRES: mu_ held.
-  void Schedule(std::chrono::milliseconds delay, const std::string& id, Timer timer, uint64_t generation) {
+  void Schedule(std::chrono::milliseconds delay, const std::string& id, Timer timer,
+                uint64_t generation) {
     bool wake = queue_.empty() || Clock::now() + delay < queue_.top().when;
     queue_.push(Entry{Clock::now() + delay, seq_++, id, timer, generation});
     if (wake) cv_.notify_all();
@@ -141,7 +144,8 @@ class SimulatedRunnerImpl : public SimulatedRunner {
         t.status.state = TaskState::kRunning;
         t.status.started_at = now;
         Notify(e.task_id, t.status);
-        if (!t.spec.health_checks.empty()) Schedule(options_.health_delay, e.task_id, Timer::kHealth, t.generation);
+        if (!t.spec.health_checks.empty())
+          Schedule(options_.health_delay, e.task_id, Timer::kHealth, t.generation);
         break;
       case Timer::kHealth: {
         if (t.status.state != TaskState::kRunning) return;

@@ -15,12 +15,15 @@ bool TaskRecord::Healthy() const {
   return true;
 }
 
-std::shared_ptr<const std::string> TaskJson(const TaskRecord& t, const std::vector<int>& service_ports) {
+std::shared_ptr<const std::string> TaskJson(const TaskRecord& t,
+                                            const std::vector<int>& service_ports) {
   Json j = {{"id", t.id},
             {"appId", t.app_id},
             {"host", t.host},
             {"slaveId", kSlaveId},
-            {"state", MesosStateName(t.kill_requested && t.state != TaskState::kKilled ? TaskState::kKilling : t.state)},
+            {"state",
+             MesosStateName(t.kill_requested && t.state != TaskState::kKilled ? TaskState::kKilling
+                                                                              : t.state)},
             {"ports", t.host_ports},
             {"servicePorts", service_ports},
             {"ipAddresses", Json::array({{{"ipAddress", t.host}, {"protocol", "IPv4"}}})},
@@ -29,7 +32,9 @@ std::shared_ptr<const std::string> TaskJson(const TaskRecord& t, const std::vect
   if (!t.started_at.empty()) j["startedAt"] = t.started_at;
   Json results = Json::array();
   for (const auto& h : t.health) {
-    Json r = {{"alive", h.alive}, {"consecutiveFailures", h.consecutive_failures}, {"instanceId", t.instance_id}};
+    Json r = {{"alive", h.alive},
+              {"consecutiveFailures", h.consecutive_failures},
+              {"instanceId", t.instance_id}};
     if (!h.first_success.empty()) r["firstSuccess"] = h.first_success;
     if (!h.last_success.empty()) r["lastSuccess"] = h.last_success;
     if (!h.last_failure.empty()) r["lastFailure"] = h.last_failure;
@@ -37,14 +42,16 @@ std::shared_ptr<const std::string> TaskJson(const TaskRecord& t, const std::vect
     results.push_back(r);
   }
   j["healthCheckResults"] = results;
-  return std::make_shared<const std::string>(j.dump(-1, ' ', false, Json::error_handler_t::replace));
+  return std::make_shared<const std::string>(
+      j.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 namespace {
 
 std::string EnvName(const std::string& s) {
   std::string out;
-  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
   return out;
 }
 
@@ -60,8 +67,10 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
   if (app.contains("cmd")) spec.cmd = app["cmd"].get<std::string>();
   if (app.contains("args")) spec.args = app["args"].get<std::vector<std::string>>();
   const Json* docker = nullptr;
-  if (app.contains("container") && app["container"].contains("docker")) docker = &app["container"]["docker"];
-  if (docker && docker->contains("image")) spec.docker_image = (*docker)["image"].get<std::string>();
+  if (app.contains("container") && app["container"].contains("docker"))
+    docker = &app["container"]["docker"];
+  if (docker && docker->contains("image"))
+    spec.docker_image = (*docker)["image"].get<std::string>();
 
   // Ports as the task sees them: PORTi is the host port (host and bridge networking; in
   // bridge mode the process listens on it, DESIGN §7.8), or the container port when the
@@ -72,7 +81,8 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
   size_t next_host = 0;
   if (IsHostNetworking(app)) {
     for (const auto& d : app.value("portDefinitions", Json::array())) {
-      ports.push_back(next_host < t.host_ports.size() ? t.host_ports[next_host++] : d.value("port", 0));
+      ports.push_back(next_host < t.host_ports.size() ? t.host_ports[next_host++]
+                                                      : d.value("port", 0));
       names.push_back(d.value("name", ""));
       declared.push_back(d.value("port", 0));
     }
@@ -119,7 +129,8 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
   env["MARATHON_APP_LABELS"] = label_names;
   if (app.contains("env")) {
     for (auto it = app["env"].begin(); it != app["env"].end(); ++it) {
-      if (it->is_string()) env[it.key()] = it->get<std::string>();  // secret references are not resolved
+      if (it->is_string())
+        env[it.key()] = it->get<std::string>();  // secret references are not resolved
     }
   }
 

@@ -47,7 +47,8 @@ struct TaskRecord {
 
 // The Task object (1.5+): id, appId, host, slaveId, state, ports, servicePorts,
 // ipAddresses, stagedAt, startedAt (once running), version, healthCheckResults.
-std::shared_ptr<const std::string> TaskJson(const TaskRecord& t, const std::vector<int>& service_ports);
+std::shared_ptr<const std::string> TaskJson(const TaskRecord& t,
+                                            const std::vector<int>& service_ports);
 
 // Builds the runner's TaskSpec for a new task of `app` (a normalised app definition).
 TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t);

@@ -41,9 +41,11 @@ struct TaskSpec {
   std::optional<std::string> cmd;  // Marathon's `cmd` (a shell-words string)
   std::vector<std::string> args;   // Marathon's `args`
   std::string docker_image;        // empty for non-Docker apps
-  std::map<std::string, std::string> env;  // app env plus PORT0.., PORT, PORTS, HOST, MARATHON_APP_ID, MESOS_TASK_ID, ...
+  std::map<std::string, std::string>
+      env;  // app env plus PORT0.., PORT, PORTS, HOST, MARATHON_APP_ID, MESOS_TASK_ID, ...
   std::vector<HealthCheckSpec> health_checks;
-  int kill_grace_seconds = 3;  // taskKillGracePeriodSeconds (Marathon has none by default; Mesos' is short)
+  int kill_grace_seconds =
+      3;  // taskKillGracePeriodSeconds (Marathon has none by default; Mesos' is short)
 };
 
 enum class TaskState { kStaging, kStarting, kRunning, kKilling, kKilled, kFailed, kFinished };
@@ -60,8 +62,8 @@ struct HealthResult {
 
 struct TaskStatus {
   TaskState state = TaskState::kStaging;
-  std::string staged_at;   // ISO-8601 UTC
-  std::string started_at;  // empty until running
+  std::string staged_at;             // ISO-8601 UTC
+  std::string started_at;            // empty until running
   std::vector<HealthResult> health;  // one per health check, in spec order; empty without checks
   std::string message;               // why it failed / finished, for lastTaskFailure
 };
@@ -83,7 +85,7 @@ class TaskRunner {
 };
 
 struct SimulatedRunnerOptions {
-  std::chrono::milliseconds start_delay{100};   // staging → running
+  std::chrono::milliseconds start_delay{100};    // staging → running
   std::chrono::milliseconds health_delay{1000};  // running → healthy (DESIGN §7.8: 1 s default)
   std::chrono::milliseconds kill_delay{100};     // killing → killed
 };

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sandbox/marathon/util.h"
 
-
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -21,13 +20,14 @@ std::string FormatTimestamp(int64_t unix_millis) {
   struct tm tm {};
   gmtime_r(&secs, &tm);
   char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buf;
 }
 
 int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -44,7 +44,8 @@ std::string NextVersion() {
 std::optional<int64_t> ParseTimestamp(std::string_view s) {
   int y, mo, d, h, mi, sec, consumed = 0;
   std::string str(s);
-  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6) {
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+                  &consumed) != 6) {
     return std::nullopt;
   }
   if (consumed != 19) return std::nullopt;
@@ -77,7 +78,6 @@ std::optional<int64_t> ParseTimestamp(std::string_view s) {
   return secs * 1000 + millis;
 }
 
-
 bool QueryBool(const net::HttpRequest& req, std::string_view name, bool absent) {
   auto v = req.Query(name);
   if (!v) return absent;
@@ -95,7 +95,9 @@ net::HttpResponse JsonResponse(int status, const Json& body) {
   return net::HttpResponse::Json(status, body.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
-net::HttpResponse RawJson(int status, std::string body) { return net::HttpResponse::Json(status, std::move(body)); }
+net::HttpResponse RawJson(int status, std::string body) {
+  return net::HttpResponse::Json(status, std::move(body));
+}
 
 net::HttpResponse TooDeep() {
   return JsonResponse(400, {{"message", "Invalid JSON"},

@@ -4,8 +4,6 @@
 // decoding. Thread-safe (the clock and the UUID generator are internally synchronised).
 #pragma once
 
-#include "base/uuid.h"
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/uuid.h"
 #include "net/http_types.h"
 #include "sandbox/common/json_depth.h"
 

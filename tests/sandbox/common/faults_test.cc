@@ -3,10 +3,10 @@
 // admin endpoint.
 #include "sandbox/common/faults.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <thread>
+
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "net/http_client.h"
@@ -26,7 +26,8 @@ class FaultsTest : public ::testing::Test {
     ASSERT_TRUE(s.ok());
     server_ = std::move(s).value();
   }
-  net::ClientResponse Call(const std::string& method, const std::string& path, const std::string& body = "") {
+  net::ClientResponse Call(const std::string& method, const std::string& path,
+                           const std::string& body = "") {
     net::ClientRequest req{method, "http://127.0.0.1:" + std::to_string(server_->port()) + path};
     req.body = body;
     auto r = client_->Send(req);
@@ -61,7 +62,8 @@ TEST_F(FaultsTest, FailsTheNextNCallsThenRecovers) {
 // and abort the whole process.
 TEST_F(FaultsTest, BodilessFailStatusesAreInjectedWithoutTheirBody) {
   for (int status : {204, 304}) {
-    EXPECT_EQ(Call("PUT", "/_sandbox/faults", R"({"fail_next": 1, "fail_status": )" + std::to_string(status) + "}")
+    EXPECT_EQ(Call("PUT", "/_sandbox/faults",
+                   R"({"fail_next": 1, "fail_status": )" + std::to_string(status) + "}")
                   .status,
               200);
     auto r = Call("GET", "/v2/apps");
@@ -91,7 +93,8 @@ TEST_F(FaultsTest, StopCutsInjectedLatencyShort) {
 }
 
 TEST_F(FaultsTest, FiltersByPathPrefixAndMethod) {
-  Call("PUT", "/_sandbox/faults", R"({"fail_next": 1, "path_prefix": "/v2/apps", "methods": ["PUT"]})");
+  Call("PUT", "/_sandbox/faults",
+       R"({"fail_next": 1, "path_prefix": "/v2/apps", "methods": ["PUT"]})");
   EXPECT_EQ(Call("GET", "/v2/apps").status, 200);
   EXPECT_EQ(Call("PUT", "/v1/kv/x").status, 200);
   EXPECT_EQ(Call("PUT", "/v2/apps/x").status, 500);
@@ -141,7 +144,7 @@ TEST_F(FaultsTest, RejectsBadPlansAndLeavesTheOldOne) {
   EXPECT_EQ(Call("PUT", "/_sandbox/faults", R"({"fail_status": 42})").status, 400);
   EXPECT_EQ(Call("PUT", "/_sandbox/faults", R"({"fail_next": "x"})").status, 400);
   EXPECT_EQ(Call("POST", "/_sandbox/faults/x").status, 200);  // not the admin path: passes through
-  EXPECT_EQ(Call("GET", "/x").status, 500);                    // the earlier plan still holds
+  EXPECT_EQ(Call("GET", "/x").status, 500);                   // the earlier plan still holds
 }
 
 }  // namespace

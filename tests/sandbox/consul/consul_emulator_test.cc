@@ -2,19 +2,19 @@
 // The Consul emulator in-process behind net::HttpServer on a loopback port, driven over
 // HTTP with net::HttpClient: KV, blocking queries, txn, sessions and locks, registration
 // with really executed checks, ACLs, errors and Snapshot/Restore.
-#include <gtest/gtest.h>
+#include "sandbox/consul/consul_emulator.h"
 
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "sandbox/consul/codec.h"
-#include "sandbox/consul/consul_emulator.h"
 #include "support/temp_repo.h"
 
 namespace galley::sandbox::consul {
@@ -38,7 +38,8 @@ class Consul {
  public:
   explicit Consul(ConsulOptions o = FastOptions()) {
     emu_ = NewConsulEmulator(o);
-    auto s = net::HttpServer::Start(net::HttpServerOptions{}, [this](const net::HttpRequest& r) { return emu_->Handle(r); });
+    auto s = net::HttpServer::Start(net::HttpServerOptions{},
+                                    [this](const net::HttpRequest& r) { return emu_->Handle(r); });
     EXPECT_TRUE(s.ok()) << s.status().message();
     server_ = std::move(s).value();
     base_ = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -50,8 +51,9 @@ class Consul {
   }
   Emulator& emu() { return *emu_; }
 
-  net::ClientResponse Call(const std::string& method, const std::string& target, const std::string& body = "",
-                           net::Headers headers = {}, milliseconds timeout = milliseconds(10000)) {
+  net::ClientResponse Call(const std::string& method, const std::string& target,
+                           const std::string& body = "", net::Headers headers = {},
+                           milliseconds timeout = milliseconds(10000)) {
     net::ClientRequest req;
     req.method = method;
     req.url = base_ + target;
@@ -63,7 +65,9 @@ class Consul {
     return r.ok() ? *r : net::ClientResponse{};
   }
   net::ClientResponse Get(const std::string& t) { return Call("GET", t); }
-  net::ClientResponse Put(const std::string& t, const std::string& body = "") { return Call("PUT", t, body); }
+  net::ClientResponse Put(const std::string& t, const std::string& body = "") {
+    return Call("PUT", t, body);
+  }
 
  private:
   std::unique_ptr<Emulator> emu_;
@@ -147,13 +151,13 @@ TEST(ConsulKvTest, IndexesGrowAndCasGuardsWrites) {
   EXPECT_GT(a2["ModifyIndex"].get<uint64_t>(), b1["ModifyIndex"].get<uint64_t>());
 
   uint64_t mi = a2["ModifyIndex"];
-  EXPECT_EQ(c.Put("/v1/kv/a?cas=0", "x").body, "false");         // exists
-  EXPECT_EQ(c.Put("/v1/kv/new?cas=0", "x").body, "true");        // create-only
+  EXPECT_EQ(c.Put("/v1/kv/a?cas=0", "x").body, "false");   // exists
+  EXPECT_EQ(c.Put("/v1/kv/new?cas=0", "x").body, "true");  // create-only
   EXPECT_EQ(c.Put("/v1/kv/a?cas=" + std::to_string(mi - 1), "x").body, "false");
-  EXPECT_EQ(J(c.Get("/v1/kv/a"))[0]["Value"], "Mg==");           // untouched by the failed cas
+  EXPECT_EQ(J(c.Get("/v1/kv/a"))[0]["Value"], "Mg==");  // untouched by the failed cas
   EXPECT_EQ(c.Put("/v1/kv/a?cas=" + std::to_string(mi), "3").body, "true");
   EXPECT_EQ(J(c.Get("/v1/kv/a"))[0]["Value"], "Mw==");
-  EXPECT_EQ(c.Put("/v1/kv/a?cas=1&acquire=x").status, 400);      // conflicting flags
+  EXPECT_EQ(c.Put("/v1/kv/a?cas=1&acquire=x").status, 400);  // conflicting flags
 }
 
 TEST(ConsulKvTest, RecurseKeysSeparatorAndDelete) {
@@ -183,9 +187,14 @@ TEST(ConsulKvTest, RecurseKeysSeparatorAndDelete) {
   EXPECT_EQ(c.Get("/v1/kv/nothing/?recurse").status, 404);
 
   auto foo = J(c.Get("/v1/kv/web/foo"))[0];
-  EXPECT_EQ(c.Call("DELETE", "/v1/kv/web/foo?cas=" + std::to_string(foo["ModifyIndex"].get<uint64_t>() + 7)).body,
+  EXPECT_EQ(c.Call("DELETE",
+                   "/v1/kv/web/foo?cas=" + std::to_string(foo["ModifyIndex"].get<uint64_t>() + 7))
+                .body,
             "false");
-  EXPECT_EQ(c.Call("DELETE", "/v1/kv/web/foo?cas=" + std::to_string(foo["ModifyIndex"].get<uint64_t>())).body, "true");
+  EXPECT_EQ(
+      c.Call("DELETE", "/v1/kv/web/foo?cas=" + std::to_string(foo["ModifyIndex"].get<uint64_t>()))
+          .body,
+      "true");
   EXPECT_EQ(c.Get("/v1/kv/web/foo").status, 404);
   EXPECT_EQ(c.Call("DELETE", "/v1/kv/web/missing").body, "true");  // idempotent
   uint64_t before = Index(c.Get("/v1/kv/web/?recurse"));
@@ -231,7 +240,8 @@ TEST(ConsulBlockingTest, TimesOutAtWaitWithSameIndex) {
   EXPECT_LT(took, milliseconds(1500));
   EXPECT_EQ(Index(resp), idx);
   // A missing key blocks too and answers 404 with the index.
-  auto missing = c.Get("/v1/kv/none?index=" + std::to_string(Index(c.Get("/v1/kv/none"))) + "&wait=100ms");
+  auto missing =
+      c.Get("/v1/kv/none?index=" + std::to_string(Index(c.Get("/v1/kv/none"))) + "&wait=100ms");
   EXPECT_EQ(missing.status, 404);
   EXPECT_FALSE(missing.Header("X-Consul-Index").empty());
   EXPECT_EQ(c.Get("/v1/kv/k?index=1&wait=abc").status, 400);
@@ -255,7 +265,8 @@ TEST(ConsulBlockingTest, PrefixWakesOnDeleteAndStopWakesEveryone) {
   uint64_t now = Index(c.Get("/v1/kv/p/?recurse"));
   auto start = SteadyClock::now();
   auto stuck = std::async(std::launch::async, [&] {
-    return c.Call("GET", "/v1/kv/p/?recurse&index=" + std::to_string(now) + "&wait=10m", "", {}, milliseconds(20000));
+    return c.Call("GET", "/v1/kv/p/?recurse&index=" + std::to_string(now) + "&wait=10m", "", {},
+                  milliseconds(20000));
   });
   std::this_thread::sleep_for(milliseconds(100));
   c.emu().Stop();
@@ -319,10 +330,13 @@ TEST(ConsulTxnTest, ConflictRollsEverythingBack) {
   EXPECT_EQ(J(c.Get("/v1/kv/app/config"))[0], before);
 
   // The sample conflict: check-index on a stale index.
-  auto stale = c.Put("/v1/txn", json::array({{{"KV", {{"Verb", "check-index"}, {"Key", "app/config"}, {"Index", mi + 1}}}}}).dump());
+  auto stale = c.Put(
+      "/v1/txn",
+      json::array({{{"KV", {{"Verb", "check-index"}, {"Key", "app/config"}, {"Index", mi + 1}}}}})
+          .dump());
   EXPECT_EQ(stale.status, 409);
-  EXPECT_NE(J(stale)["Errors"][0]["What"].get<std::string>().find("current modify index " + std::to_string(mi) +
-                                                                     " != " + std::to_string(mi + 1)),
+  EXPECT_NE(J(stale)["Errors"][0]["What"].get<std::string>().find(
+                "current modify index " + std::to_string(mi) + " != " + std::to_string(mi + 1)),
             std::string::npos);
 
   json many = json::array();
@@ -367,7 +381,8 @@ TEST(ConsulSessionTest, LocksAcquireReleaseAndSessionReads) {
   e = J(c.Get("/v1/kv/lock"))[0];
   EXPECT_FALSE(e.contains("Session"));
   EXPECT_EQ(e["LockIndex"], 1);
-  EXPECT_EQ(c.Put("/v1/kv/lock?acquire=" + s2).body, "true");  // explicit release sets no lock-delay
+  EXPECT_EQ(c.Put("/v1/kv/lock?acquire=" + s2).body,
+            "true");  // explicit release sets no lock-delay
   EXPECT_EQ(J(c.Get("/v1/kv/lock"))[0]["LockIndex"], 2);
   auto bad = c.Put("/v1/kv/other?acquire=00000000-0000-0000-0000-000000000000");
   EXPECT_EQ(bad.status, 500);
@@ -392,7 +407,8 @@ TEST(ConsulSessionTest, LocksAcquireReleaseAndSessionReads) {
   EXPECT_EQ(ttl.status, 500);
   EXPECT_EQ(ttl.body, "Invalid Session TTL '50000000', must be between [100ms=24h0m0s]");
   EXPECT_EQ(c.Put("/v1/session/create", R"({"Node":"ghost"})").body, "Missing node registration");
-  EXPECT_EQ(c.Put("/v1/session/create", Sample("session-create-request.json")).body, "Missing node registration");
+  EXPECT_EQ(c.Put("/v1/session/create", Sample("session-create-request.json")).body,
+            "Missing node registration");
 }
 
 TEST(ConsulSessionTest, TtlExpiryReleasesLockAndHonoursLockDelay) {
@@ -405,8 +421,8 @@ TEST(ConsulSessionTest, TtlExpiryReleasesLockAndHonoursLockDelay) {
   auto start = SteadyClock::now();
   auto resp = c.Get("/v1/kv/galley/lock?index=" + std::to_string(idx) + "&wait=5s");
   auto took = SteadyClock::now() - start;
-  EXPECT_GE(took, milliseconds(250));  // not before the TTL
-  EXPECT_LT(took, milliseconds(2000)); // at most 2 x TTL plus slack
+  EXPECT_GE(took, milliseconds(250));   // not before the TTL
+  EXPECT_LT(took, milliseconds(2000));  // at most 2 x TTL plus slack
   json e = J(resp)[0];
   EXPECT_FALSE(e.contains("Session"));
   EXPECT_EQ(e["Value"], "aG9sZGVy");  // release keeps the value
@@ -414,11 +430,14 @@ TEST(ConsulSessionTest, TtlExpiryReleasesLockAndHonoursLockDelay) {
   EXPECT_EQ(c.Put("/v1/session/renew/" + s1).status, 404);
   // Lock-delay: no one may acquire for 400 ms after the invalidation.
   EXPECT_EQ(c.Put("/v1/kv/galley/lock?acquire=" + s2).body, "false");
-  auto txn = c.Put("/v1/txn", json::array({{{"KV", {{"Verb", "lock"}, {"Key", "galley/lock"}, {"Session", s2}}}}}).dump());
+  auto txn = c.Put(
+      "/v1/txn",
+      json::array({{{"KV", {{"Verb", "lock"}, {"Key", "galley/lock"}, {"Session", s2}}}}}).dump());
   EXPECT_EQ(txn.status, 409);
   EXPECT_EQ(J(txn)["Errors"][0]["What"], "failed to lock key \"galley/lock\" due to lock delay");
   EXPECT_EQ(c.Put("/v1/kv/galley/lock", "plain writes are fine").body, "true");
-  EXPECT_TRUE(Eventually([&] { return c.Put("/v1/kv/galley/lock?acquire=" + s2).body == "true"; }, milliseconds(2000)));
+  EXPECT_TRUE(Eventually([&] { return c.Put("/v1/kv/galley/lock?acquire=" + s2).body == "true"; },
+                         milliseconds(2000)));
 
   // Renewing keeps a session alive past its TTL.
   std::string s3 = CreateSession(c, {{"TTL", "300ms"}});  // expires 600 ms after a renew
@@ -462,7 +481,9 @@ class CheckTarget {
   std::unique_ptr<net::HttpServer> server_;
 };
 
-json HealthChecksOf(Consul& c, const std::string& svc) { return J(c.Get("/v1/health/checks/" + svc)); }
+json HealthChecksOf(Consul& c, const std::string& svc) {
+  return J(c.Get("/v1/health/checks/" + svc));
+}
 
 TEST(ConsulServiceTest, RegisterFeedsCatalogAndHealthWithRealHttpChecks) {
   CheckTarget target;
@@ -504,7 +525,8 @@ TEST(ConsulServiceTest, RegisterFeedsCatalogAndHealthWithRealHttpChecks) {
   EXPECT_EQ(entry["Checks"][0]["CheckID"], "serfHealth");
   EXPECT_EQ(entry["Checks"][1]["CheckID"], "service:web1");
   EXPECT_EQ(entry["Checks"][1]["Type"], "http");
-  EXPECT_EQ(entry["Checks"][1]["ServiceTags"], json::array({"production", "internal-listen-http-3000"}));
+  EXPECT_EQ(entry["Checks"][1]["ServiceTags"],
+            json::array({"production", "internal-listen-http-3000"}));
   EXPECT_EQ(entry["Checks"][1]["Output"], "HTTP GET " + url + ": 200 OK Output: status 200");
   EXPECT_GT(target.hits(), 0);
 
@@ -519,7 +541,8 @@ TEST(ConsulServiceTest, RegisterFeedsCatalogAndHealthWithRealHttpChecks) {
   EXPECT_EQ(c.Get("/v1/health/service/web?passing=maybe").status, 400);
   json checks = HealthChecksOf(c, "web");
   ASSERT_EQ(checks.size(), 1u);
-  EXPECT_NE(checks[0]["Output"].get<std::string>().find("500 Internal Server Error"), std::string::npos);
+  EXPECT_NE(checks[0]["Output"].get<std::string>().find("500 Internal Server Error"),
+            std::string::npos);
 
   target.Set(429);
   EXPECT_TRUE(Eventually([&] { return HealthChecksOf(c, "web")[0]["Status"] == "warning"; }));
@@ -549,18 +572,23 @@ TEST(ConsulServiceTest, TcpAndTtlChecks) {
   json ch = HealthChecksOf(c, "db");
   EXPECT_EQ(ch[0]["CheckID"], "service:db:1");
   EXPECT_EQ(ch[0]["Status"], "passing");
-  EXPECT_EQ(ch[0]["Output"], "TCP connect 127.0.0.1:" + std::to_string(target.port()) + ": Success");
+  EXPECT_EQ(ch[0]["Output"],
+            "TCP connect 127.0.0.1:" + std::to_string(target.port()) + ": Success");
   EXPECT_EQ(ch[1]["Status"], "critical");
   EXPECT_NE(ch[1]["Output"].get<std::string>().find("connection refused"), std::string::npos);
 
-  ASSERT_EQ(c.Put("/v1/agent/service/register", R"({"Name":"worker","Check":{"TTL":"300ms"}})").status, 200);
+  ASSERT_EQ(
+      c.Put("/v1/agent/service/register", R"({"Name":"worker","Check":{"TTL":"300ms"}})").status,
+      200);
   EXPECT_EQ(HealthChecksOf(c, "worker")[0]["Status"], "critical");  // new checks start critical
   EXPECT_EQ(c.Get("/v1/agent/check/pass/service:worker?note=alive").status, 200);
   json w = HealthChecksOf(c, "worker")[0];
   EXPECT_EQ(w["Status"], "passing");
   EXPECT_EQ(w["Output"], "alive");
-  EXPECT_TRUE(Eventually([&] { return HealthChecksOf(c, "worker")[0]["Status"] == "critical"; }, milliseconds(2000)));
-  EXPECT_EQ(HealthChecksOf(c, "worker")[0]["Output"], "TTL expired (last output before timeout follows): alive");
+  EXPECT_TRUE(Eventually([&] { return HealthChecksOf(c, "worker")[0]["Status"] == "critical"; },
+                         milliseconds(2000)));
+  EXPECT_EQ(HealthChecksOf(c, "worker")[0]["Output"],
+            "TTL expired (last output before timeout follows): alive");
   EXPECT_EQ(c.Put("/v1/agent/check/warn/service:worker").status, 200);
   EXPECT_EQ(HealthChecksOf(c, "worker")[0]["Status"], "warning");
   EXPECT_EQ(c.Put("/v1/agent/check/pass/nope").status, 404);
@@ -568,7 +596,8 @@ TEST(ConsulServiceTest, TcpAndTtlChecks) {
 
   auto bad = c.Put("/v1/agent/service/register", R"({"Name":"x","Check":{"HTTP":"http://x/"}})");
   EXPECT_EQ(bad.status, 400);
-  EXPECT_EQ(bad.body, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks");
+  EXPECT_EQ(bad.body,
+            "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks");
   EXPECT_EQ(c.Put("/v1/agent/service/register", R"({"port":1})").body, "Missing service name");
   EXPECT_EQ(c.Put("/v1/agent/service/register", "{nope").status, 400);
 }
@@ -599,19 +628,25 @@ TEST(ConsulServiceTest, CatalogRegisterSampleAndSessionsTiedToChecks) {
   auto no_serf = c.Put("/v1/session/create", R"({"Node":"t2.320","Checks":["service:redis1"]})");
   EXPECT_EQ(no_serf.status, 500);
   EXPECT_EQ(no_serf.body, "Missing check 'serfHealth' registration");
-  std::string s = CreateSession(
-      c, {{"Node", "t2.320"}, {"Checks", {"service:redis1"}}, {"NodeChecks", json::array()}, {"LockDelay", "0s"}});
+  std::string s = CreateSession(c, {{"Node", "t2.320"},
+                                    {"Checks", {"service:redis1"}},
+                                    {"NodeChecks", json::array()},
+                                    {"LockDelay", "0s"}});
   ASSERT_EQ(c.Put("/v1/kv/redis/leader?acquire=" + s).body, "true");
-  json crit = {{"Node", "t2.320"},
-               {"Address", "192.168.10.10"},
-               {"Check", {{"CheckID", "service:redis1"}, {"ServiceID", "redis1"}, {"Status", "critical"}}}};
+  json crit = {
+      {"Node", "t2.320"},
+      {"Address", "192.168.10.10"},
+      {"Check", {{"CheckID", "service:redis1"}, {"ServiceID", "redis1"}, {"Status", "critical"}}}};
   ASSERT_EQ(c.Put("/v1/catalog/register", crit.dump()).status, 200);
   EXPECT_EQ(J(c.Get("/v1/session/info/" + s)), json::array());
   EXPECT_FALSE(J(c.Get("/v1/kv/redis/leader"))[0].contains("Session"));
   EXPECT_EQ(J(c.Get("/v1/health/service/redis?passing")), json::array());
 
-  EXPECT_EQ(c.Put("/v1/catalog/register", R"({"Node":"n"})").body, "Must provide address if SkipNodeUpdate is not set");
-  EXPECT_EQ(c.Put("/v1/catalog/register", R"({"Node":"n","Address":"1.2.3.4","Check":{"ServiceID":"zz"}})").body,
+  EXPECT_EQ(c.Put("/v1/catalog/register", R"({"Node":"n"})").body,
+            "Must provide address if SkipNodeUpdate is not set");
+  EXPECT_EQ(c.Put("/v1/catalog/register",
+                  R"({"Node":"n","Address":"1.2.3.4","Check":{"ServiceID":"zz"}})")
+                .body,
             "Missing service registration");
   auto dereg = c.Put("/v1/catalog/deregister", R"({"node":"t2.320","serviceid":"redis1"})");
   EXPECT_EQ(dereg.body, "true");
@@ -620,7 +655,8 @@ TEST(ConsulServiceTest, CatalogRegisterSampleAndSessionsTiedToChecks) {
   EXPECT_EQ(J(c.Get("/v1/catalog/nodes")).size(), 1u);
 }
 
-// ---- ACL, errors, status -------------------------------------------------------------------------
+// ---- ACL, errors, status
+// -------------------------------------------------------------------------
 
 TEST(ConsulAclTest, TokenRequiredWhenConfigured) {
   ConsulOptions o = FastOptions();
@@ -635,7 +671,9 @@ TEST(ConsulAclTest, TokenRequiredWhenConfigured) {
   EXPECT_EQ(c.Put("/v1/kv/x?token=s3cret", "1").body, "true");
   EXPECT_EQ(c.Call("GET", "/v1/kv/x", "", {{"X-Consul-Token", "s3cret"}}).status, 200);
   EXPECT_EQ(c.Call("GET", "/v1/kv/x", "", {{"Authorization", "Bearer s3cret"}}).status, 200);
-  EXPECT_EQ(c.Put("/v1/catalog/register", R"({"Node":"n","Address":"a","WriteRequest":{"Token":"s3cret"}})").body,
+  EXPECT_EQ(c.Put("/v1/catalog/register",
+                  R"({"Node":"n","Address":"a","WriteRequest":{"Token":"s3cret"}})")
+                .body,
             "true");
   EXPECT_EQ(c.Put("/v1/session/create").status, 403);
   EXPECT_EQ(c.Get("/v1/status/leader").status, 200);  // no ACL on status
@@ -666,7 +704,8 @@ TEST(ConsulErrorsTest, RoutesMethodsAndParameters) {
   EXPECT_EQ(self["DebugConfig"]["HTTPPort"], 8500);
 }
 
-// ---- Persistence ----------------------------------------------------------------------------------
+// ---- Persistence
+// ----------------------------------------------------------------------------------
 
 TEST(ConsulSnapshotTest, RoundTripKeepsDataAndIndexes) {
   json snap;
@@ -682,7 +721,8 @@ TEST(ConsulSnapshotTest, RoundTripKeepsDataAndIndexes) {
     c.Call("DELETE", "/v1/kv/a/gone");
     session = CreateSession(c, {{"TTL", "10s"}});
     c.Put("/v1/kv/a/lock?acquire=" + session, "l");
-    c.Put("/v1/agent/service/register", R"({"Name":"api","Port":9,"Tags":["t"],"Check":{"TTL":"30s"}})");
+    c.Put("/v1/agent/service/register",
+          R"({"Name":"api","Port":9,"Tags":["t"],"Check":{"TTL":"30s"}})");
     counter = c.emu().ChangeCounter();
     EXPECT_GT(counter, c0);
     kv_before = J(c.Get("/v1/kv/a/?recurse"));
@@ -699,7 +739,8 @@ TEST(ConsulSnapshotTest, RoundTripKeepsDataAndIndexes) {
   EXPECT_TRUE(J(d.Get("/v1/agent/services")).contains("api"));
   uint64_t before = J(d.Get("/v1/kv/a/b"))[0]["ModifyIndex"];
   d.Put("/v1/kv/a/b", "w");
-  EXPECT_GT(J(d.Get("/v1/kv/a/b"))[0]["ModifyIndex"].get<uint64_t>(), before);  // the raft index survived
+  EXPECT_GT(J(d.Get("/v1/kv/a/b"))[0]["ModifyIndex"].get<uint64_t>(),
+            before);  // the raft index survived
   EXPECT_FALSE(d.emu().Restore(json::object()).ok());
   EXPECT_FALSE(d.emu().Restore(json{{"format", "galley-consul-emulator/1"}, {"kv", "x"}}).ok());
 }

@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Marathon emulator in-process behind net::HttpServer on a loopback port, driven over
 // HTTP with net::HttpClient, on the simulated runner with short delays.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
+#include "sandbox/marathon/marathon_emulator.h"
 
 #include <algorithm>
 #include <atomic>
@@ -17,11 +12,15 @@
 #include <string>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/http_client.h"
 #include "net/http_server.h"
-#include "sandbox/marathon/marathon_emulator.h"
 #include "support/temp_repo.h"
 
 namespace galley::sandbox::marathon {
@@ -31,7 +30,8 @@ using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
 constexpr char kLocked[] =
-    "App is locked by one or more deployments. Override with the option '?force=true'. View details at "
+    "App is locked by one or more deployments. Override with the option '?force=true'. View "
+    "details at "
     "'/v2/deployments/<DEPLOYMENT_ID>'.";
 
 struct Reply {
@@ -47,8 +47,8 @@ struct Reply {
 
 class MarathonTest : public ::testing::Test {
  protected:
-  void Start(MarathonOptions options = {}, SimulatedRunnerOptions sim = {milliseconds(20), milliseconds(50),
-                                                                          milliseconds(20)}) {
+  void Start(MarathonOptions options = {},
+             SimulatedRunnerOptions sim = {milliseconds(20), milliseconds(50), milliseconds(20)}) {
     emulator_ = NewMarathonEmulator(options, NewSimulatedRunner(sim));
     auto s = net::HttpServer::Start(net::HttpServerOptions{}, [this](const net::HttpRequest& r) {
       return emulator_->Handle(r);
@@ -58,7 +58,9 @@ class MarathonTest : public ::testing::Test {
     base_ = "http://127.0.0.1:" + std::to_string(server_->port());
   }
   void SetUp() override {
-    if (!std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()).starts_with("Custom")) Start();
+    if (!std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
+             .starts_with("Custom"))
+      Start();
   }
   void TearDown() override {
     if (emulator_) emulator_->Stop();
@@ -103,7 +105,8 @@ class MarathonTest : public ::testing::Test {
   bool Settled(const std::string& id, int n, bool health) {
     if (!Idle()) return false;
     Json a = App(id);
-    return a["tasksRunning"] == n && a["tasks"].size() == static_cast<size_t>(n) && (!health || a["tasksHealthy"] == n);
+    return a["tasksRunning"] == n && a["tasks"].size() == static_cast<size_t>(n) &&
+           (!health || a["tasksHealthy"] == n);
   }
   void SetHealthy(const std::string& app, bool healthy) {
     auto r = Put("/_sandbox/marathon/health", {{"app", app}, {"healthy", healthy}});
@@ -117,10 +120,12 @@ class MarathonTest : public ::testing::Test {
 };
 
 Json HealthApp(const std::string& id, int instances) {
-  return {{"id", id},
-          {"cmd", "sleep 1000"},
-          {"instances", instances},
-          {"healthChecks", Json::array({{{"path", "/health"}, {"gracePeriodSeconds", 0}, {"intervalSeconds", 1}}})}};
+  return {
+      {"id", id},
+      {"cmd", "sleep 1000"},
+      {"instances", instances},
+      {"healthChecks",
+       Json::array({{{"path", "/health"}, {"gracePeriodSeconds", 0}, {"intervalSeconds", 1}}})}};
 }
 
 TEST_F(MarathonTest, CreateReturns201WithServerDefaults) {
@@ -141,13 +146,17 @@ TEST_F(MarathonTest, CreateReturns201WithServerDefaults) {
   EXPECT_EQ(a["maxLaunchDelaySeconds"], 300);
   EXPECT_EQ(a["requirePorts"], false);
   EXPECT_EQ(a["killSelection"], "YOUNGEST_FIRST");
-  EXPECT_EQ(a["upgradeStrategy"], Json::parse(R"({"minimumHealthCapacity":1,"maximumOverCapacity":1})"));
-  EXPECT_EQ(a["unreachableStrategy"], Json::parse(R"({"inactiveAfterSeconds":0,"expungeAfterSeconds":0})"));
+  EXPECT_EQ(a["upgradeStrategy"],
+            Json::parse(R"({"minimumHealthCapacity":1,"maximumOverCapacity":1})"));
+  EXPECT_EQ(a["unreachableStrategy"],
+            Json::parse(R"({"inactiveAfterSeconds":0,"expungeAfterSeconds":0})"));
   EXPECT_EQ(a["labels"], Json::object());
   EXPECT_EQ(a["networks"], Json::parse(R"([{"mode":"host"}])"));
-  EXPECT_EQ(a["portDefinitions"], Json::parse(R"([{"port":10000,"protocol":"tcp","name":"default"}])"));
-  for (const char* absent : {"env", "healthChecks", "container", "args", "constraints", "fetch", "user", "ports",
-                             "uris", "ipAddress", "dependencies", "secrets", "role"}) {
+  EXPECT_EQ(a["portDefinitions"],
+            Json::parse(R"([{"port":10000,"protocol":"tcp","name":"default"}])"));
+  for (const char* absent :
+       {"env", "healthChecks", "container", "args", "constraints", "fetch", "user", "ports", "uris",
+        "ipAddress", "dependencies", "secrets", "role"}) {
     EXPECT_FALSE(a.contains(absent)) << absent;
   }
   EXPECT_EQ(a["version"], a["versionInfo"]["lastConfigChangeAt"]);
@@ -184,7 +193,8 @@ TEST_F(MarathonTest, IdsAreCanonicalisedAndValidated) {
   EXPECT_EQ(bad.status, 422);
   EXPECT_EQ(bad.json["message"], "Object is not valid");
   EXPECT_EQ(bad.json["details"][0]["path"], "/id");
-  EXPECT_NE(bad.json["details"][0]["errors"][0].get<std::string>().find("must fully match regular expression"),
+  EXPECT_NE(bad.json["details"][0]["errors"][0].get<std::string>().find(
+                "must fully match regular expression"),
             std::string::npos);
   auto groups = Get("/v2/groups").json;
   EXPECT_EQ(groups["id"], "/");
@@ -196,7 +206,8 @@ TEST_F(MarathonTest, IdsAreCanonicalisedAndValidated) {
 }
 
 TEST_F(MarathonTest, DockerNetwork14InputComesBackIn15Form) {
-  Json app = Json::parse(R"({"id":"/web","args":["x"],"container":{"type":"DOCKER","docker":{"image":"nginx",
+  Json app = Json::parse(
+      R"({"id":"/web","args":["x"],"container":{"type":"DOCKER","docker":{"image":"nginx",
       "network":"BRIDGE","portMappings":[{"containerPort":3000}]}}})");
   auto r = Post("/v2/apps", app);
   ASSERT_EQ(r.status, 201) << r.body;
@@ -204,17 +215,26 @@ TEST_F(MarathonTest, DockerNetwork14InputComesBackIn15Form) {
   EXPECT_FALSE(r.json.contains("portDefinitions"));
   EXPECT_FALSE(r.json["container"]["docker"].contains("network"));
   EXPECT_FALSE(r.json["container"]["docker"].contains("portMappings"));
-  EXPECT_EQ(r.json["container"]["portMappings"],
-            Json::parse(R"([{"containerPort":3000,"hostPort":0,"servicePort":10000,"protocol":"tcp","labels":{}}])"));
+  EXPECT_EQ(
+      r.json["container"]["portMappings"],
+      Json::parse(
+          R"([{"containerPort":3000,"hostPort":0,"servicePort":10000,"protocol":"tcp","labels":{}}])"));
   EXPECT_EQ(r.json["container"]["docker"]["forcePullImage"], false);
   EXPECT_EQ(r.json["container"]["volumes"], Json::array());
   // Service ports: first free from 10000, unique, explicit ones respected and reused.
-  EXPECT_EQ(Post("/v2/apps", {{"id", "/b"}, {"cmd", "x"}}).json["portDefinitions"][0]["port"], 10001);
-  Json two = Post("/v2/apps", {{"id", "/c"}, {"cmd", "x"}, {"portDefinitions", {{{"port", 0}}, {{"port", 0}}}}}).json;
+  EXPECT_EQ(Post("/v2/apps", {{"id", "/b"}, {"cmd", "x"}}).json["portDefinitions"][0]["port"],
+            10001);
+  Json two = Post("/v2/apps",
+                  {{"id", "/c"}, {"cmd", "x"}, {"portDefinitions", {{{"port", 0}}, {{"port", 0}}}}})
+                 .json;
   EXPECT_EQ(two["portDefinitions"][0]["port"], 10002);
   EXPECT_EQ(two["portDefinitions"][1]["port"], 10003);
-  EXPECT_EQ(Post("/v2/apps", {{"id", "/d"}, {"cmd", "x"}, {"portDefinitions", {{{"port", 12345}}}}}).json["portDefinitions"][0]["port"], 12345);
-  EXPECT_EQ(Post("/v2/apps", {{"id", "/e"}, {"cmd", "x"}, {"portDefinitions", Json::array()}}).json["portDefinitions"], Json::array());
+  EXPECT_EQ(Post("/v2/apps", {{"id", "/d"}, {"cmd", "x"}, {"portDefinitions", {{{"port", 12345}}}}})
+                .json["portDefinitions"][0]["port"],
+            12345);
+  EXPECT_EQ(Post("/v2/apps", {{"id", "/e"}, {"cmd", "x"}, {"portDefinitions", Json::array()}})
+                .json["portDefinitions"],
+            Json::array());
   // Re-sending 0 keeps the assigned port and changes nothing.
   ASSERT_TRUE(WaitFor([&] { return Idle(); }));
   std::string v = App("/c")["version"];
@@ -229,8 +249,8 @@ TEST_F(MarathonTest, DockerNetwork14InputComesBackIn15Form) {
 // twin (service ports, versions and role aside).
 TEST_F(MarathonTest, AbsentPortListsGetADefaultPortButEmptyOnesStayEmpty) {
   auto comparable = [](Json app) {
-    for (const char* k : {"version", "versionInfo", "role", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy",
-                          "tasksUnhealthy", "deployments", "lastTaskFailure"}) {
+    for (const char* k : {"version", "versionInfo", "role", "tasks", "tasksStaged", "tasksRunning",
+                          "tasksHealthy", "tasksUnhealthy", "deployments", "lastTaskFailure"}) {
       app.erase(k);
     }
     if (app.contains("portDefinitions")) {
@@ -242,8 +262,8 @@ TEST_F(MarathonTest, AbsentPortListsGetADefaultPortButEmptyOnesStayEmpty) {
     return app;
   };
   const std::string dir = galley::testing::SourceRoot() + "/tests/testdata/marathon/normalization/";
-  for (const char* name : {"bridge-portMappings-absent", "bridge-portMappings-empty", "host-portDefinitions-absent",
-                           "host-portDefinitions-empty"}) {
+  for (const char* name : {"bridge-portMappings-absent", "bridge-portMappings-empty",
+                           "host-portDefinitions-absent", "host-portDefinitions-empty"}) {
     Json request = Json::parse(galley::testing::ReadText(dir + name + ".request.json"));
     Json stored = Json::parse(galley::testing::ReadText(dir + name + ".stored.json"));
     auto r = Post("/v2/apps", request);
@@ -251,7 +271,8 @@ TEST_F(MarathonTest, AbsentPortListsGetADefaultPortButEmptyOnesStayEmpty) {
     EXPECT_EQ(comparable(App(request["id"])), comparable(stored)) << name;
   }
   // 1.4-style input: docker.portMappings [] means no mappings too, absent or null the default.
-  Json legacy = Json::parse(R"({"id":"/legacy/none","args":["x"],"container":{"type":"DOCKER","docker":{
+  Json legacy =
+      Json::parse(R"({"id":"/legacy/none","args":["x"],"container":{"type":"DOCKER","docker":{
       "image":"worker:1","network":"BRIDGE","portMappings":[]}}})");
   ASSERT_EQ(Post("/v2/apps", legacy).status, 201);
   EXPECT_EQ(App("/legacy/none")["container"]["portMappings"], Json::array());
@@ -271,7 +292,10 @@ TEST_F(MarathonTest, AbsentPortListsGetADefaultPortButEmptyOnesStayEmpty) {
 }
 
 TEST_F(MarathonTest, PartialUpdateMergesAndFullReplaceResets) {
-  ASSERT_EQ(Post("/v2/apps", {{"id", "/p"}, {"cmd", "a"}, {"instances", 3}, {"labels", {{"k", "v"}}}}).status, 201);
+  ASSERT_EQ(
+      Post("/v2/apps", {{"id", "/p"}, {"cmd", "a"}, {"instances", 3}, {"labels", {{"k", "v"}}}})
+          .status,
+      201);
   ASSERT_TRUE(WaitFor([&] { return Settled("/p", 3, false); }));
   auto r = Put("/v2/apps/p", {{"env", {{"A", "1"}}}});
   ASSERT_EQ(r.status, 200) << r.body;
@@ -373,10 +397,13 @@ TEST_F(MarathonTest, VersionsAndRollback) {
   EXPECT_EQ(old.json["cmd"], "one");
   EXPECT_FALSE(old.json.contains("tasksRunning"));
   auto missing = Get("/v2/apps/v/versions/2001-01-01T00:00:00.000Z");
-  EXPECT_EQ(missing.json, Json::parse(R"({"message":"App '/v' does not exist in version 2001-01-01T00:00:00.000Z"})"));
+  EXPECT_EQ(
+      missing.json,
+      Json::parse(R"({"message":"App '/v' does not exist in version 2001-01-01T00:00:00.000Z"})"));
   auto mixed = Put("/v2/apps/v", {{"version", v1["version"]}, {"cmd", "x"}});
   EXPECT_EQ(mixed.status, 422);
-  EXPECT_EQ(mixed.json["details"][0]["errors"][0], "The 'version' field may only be combined with the 'id' field.");
+  EXPECT_EQ(mixed.json["details"][0]["errors"][0],
+            "The 'version' field may only be combined with the 'id' field.");
   auto rb = Put("/v2/apps/v", {{"version", v1["version"]}});
   ASSERT_EQ(rb.status, 200) << rb.body;
   Json a = App("/v");
@@ -443,7 +470,8 @@ TEST_F(MarathonTest, DeploymentDeleteRollsBackOrForceCancels) {
   Json deps = Get("/v2/deployments").json;
   ASSERT_EQ(deps.size(), 1u);
   EXPECT_EQ(deps[0]["id"], rb.json["deploymentId"]);
-  auto forced = Call("DELETE", "/v2/deployments/" + rb.json["deploymentId"].get<std::string>() + "?force=true");
+  auto forced = Call(
+      "DELETE", "/v2/deployments/" + rb.json["deploymentId"].get<std::string>() + "?force=true");
   EXPECT_EQ(forced.status, 202);
   EXPECT_EQ(forced.body, "");
   EXPECT_TRUE(Get("/v2/deployments").json.empty());
@@ -474,15 +502,28 @@ TEST_F(MarathonTest, ErrorBodiesAreExact) {
   EXPECT_EQ(empty.json["message"], "Please specify data in JSON format");
   auto type = Post("/v2/apps", {{"id", 5}, {"cmd", "x"}});
   EXPECT_EQ(type.status, 422);
-  EXPECT_EQ(type.json, Json::parse(R"({"message":"Invalid JSON","details":[{"path":"/id","errors":["error.expected.jsstring"]}]})"));
+  EXPECT_EQ(
+      type.json,
+      Json::parse(
+          R"({"message":"Invalid JSON","details":[{"path":"/id","errors":["error.expected.jsstring"]}]})"));
   auto hc = Post("/v2/apps", {{"id", "/h"}, {"cmd", "x"}, {"healthChecks", {{{"portIndex", 3}}}}});
   EXPECT_EQ(hc.status, 422);
   EXPECT_EQ(hc.json["message"], "Object is not valid");
   EXPECT_EQ(hc.json["details"][0]["path"], "/healthChecks(0)/portIndex");
   auto nocmd = Post("/v2/apps", {{"id", "/n"}});
-  EXPECT_EQ(nocmd.json, Json::parse(R"({"message":"Object is not valid","details":[{"path":"/","errors":["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."]}]})"));
-  auto us = Post("/v2/apps", {{"id", "/u"}, {"cmd", "x"}, {"upgradeStrategy", {{"minimumHealthCapacity", 1.5}, {"maximumOverCapacity", 0}}}});
-  EXPECT_EQ(us.json["details"][0], Json::parse(R"({"path":"/upgradeStrategy/minimumHealthCapacity","errors":["is greater than 1"]})"));
+  EXPECT_EQ(
+      nocmd.json,
+      Json::parse(
+          R"({"message":"Object is not valid","details":[{"path":"/","errors":["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."]}]})"));
+  auto us =
+      Post("/v2/apps",
+           {{"id", "/u"},
+            {"cmd", "x"},
+            {"upgradeStrategy", {{"minimumHealthCapacity", 1.5}, {"maximumOverCapacity", 0}}}});
+  EXPECT_EQ(
+      us.json["details"][0],
+      Json::parse(
+          R"({"path":"/upgradeStrategy/minimumHealthCapacity","errors":["is greater than 1"]})"));
   auto route = Get("/v2/nothing");
   EXPECT_EQ(route.status, 500);
   EXPECT_EQ(route.json, Json::parse(R"({"message":"URI not found"})"));
@@ -490,14 +531,21 @@ TEST_F(MarathonTest, ErrorBodiesAreExact) {
   EXPECT_EQ(Call("DELETE", "/v2/apps/x/tasks?scale=true&wipe=true").status, 404);
   auto ping = Call("GET", "/ping", "", {{"Accept", "text/plain"}});
   EXPECT_EQ(ping.body, "pong");
-  EXPECT_EQ(Get("/v2/leader").json["leader"], "127.0.0.1:" + std::to_string(MarathonOptions{}.http_port));
+  EXPECT_EQ(Get("/v2/leader").json["leader"],
+            "127.0.0.1:" + std::to_string(MarathonOptions{}.http_port));
   EXPECT_EQ(Get("/v2/info").json["name"], "marathon");
   EXPECT_EQ(Get("/v2/queue").json, Json::parse(R"({"queue":[]})"));
 }
 
 TEST_F(MarathonTest, EmbedsAndFilters) {
-  ASSERT_EQ(Post("/v2/apps", {{"id", "/x/one"}, {"cmd", "python3 -m http.server"}, {"labels", {{"env", "prod"}, {"tier", "web"}}}}).status, 201);
-  ASSERT_EQ(Post("/v2/apps", {{"id", "/x/two"}, {"cmd", "sleep 5"}, {"labels", {{"env", "dev"}}}}).status, 201);
+  ASSERT_EQ(Post("/v2/apps", {{"id", "/x/one"},
+                              {"cmd", "python3 -m http.server"},
+                              {"labels", {{"env", "prod"}, {"tier", "web"}}}})
+                .status,
+            201);
+  ASSERT_EQ(
+      Post("/v2/apps", {{"id", "/x/two"}, {"cmd", "sleep 5"}, {"labels", {{"env", "dev"}}}}).status,
+      201);
   ASSERT_TRUE(WaitFor([&] { return Idle(); }));
   Json plain = Get("/v2/apps").json["apps"];
   ASSERT_EQ(plain.size(), 2u);
@@ -578,15 +626,16 @@ TEST_F(MarathonTest, TaskEndpoints) {
   auto bad = Call("POST", "/v2/tasks/delete", R"({"ids":["nodots"]})");
   EXPECT_EQ(bad.status, 400);
   std::string third = App("/t")["tasks"][0]["id"];
-  auto bulk = Call("POST", "/v2/tasks/delete?scale=TRUE", "{\"ids\":[\"" + third + "\",\"t.instance-x._app.1\"]}");
+  auto bulk = Call("POST", "/v2/tasks/delete?scale=TRUE",
+                   "{\"ids\":[\"" + third + "\",\"t.instance-x._app.1\"]}");
   EXPECT_EQ(bulk.status, 200) << bulk.body;
   EXPECT_EQ(App("/t")["instances"], 1);
   EXPECT_EQ(Call("DELETE", "/v2/apps/t/tasks?scale=true&wipe=true").status, 400);
 }
 
 // Reads an SSE stream on a raw socket until `until` appears or time runs out.
-std::string ReadEvents(int port, const std::string& target, const std::string& until, std::function<void()> during,
-                       int* status_out) {
+std::string ReadEvents(int port, const std::string& target, const std::string& until,
+                       std::function<void()> during, int* status_out) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -620,9 +669,12 @@ TEST_F(MarathonTest, EventStreamShowsDeployments) {
   auto no_accept = Get("/v2/events");
   EXPECT_EQ(no_accept.status, 405);
   int status = 0;
-  std::string stream = ReadEvents(server_->port(), "/v2/events", "event: deployment_success", [&] {
-    EXPECT_EQ(Post("/v2/apps", {{"id", "/ev"}, {"cmd", "x"}}).status, 201);
-  }, &status);
+  std::string stream = ReadEvents(
+      server_->port(), "/v2/events", "event: deployment_success",
+      [&] {
+        EXPECT_EQ(Post("/v2/apps", {{"id", "/ev"}, {"cmd", "x"}}).status, 201);
+      },
+      &status);
   EXPECT_EQ(status, 200);
   size_t attached = stream.find("event: event_stream_attached");
   size_t post = stream.find("event: api_post_event");
@@ -647,15 +699,20 @@ TEST_F(MarathonTest, EventStreamShowsDeployments) {
     Json j = Json::parse(stream.substr(pos + 7, eol - pos - 7), nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("eventType") && j.contains("timestamp"));
     if (j["eventType"] == "deployment_info") {
-      EXPECT_TRUE(j["plan"].contains("original") && j["plan"].contains("target") && j.contains("currentStep"));
+      EXPECT_TRUE(j["plan"].contains("original") && j["plan"].contains("target") &&
+                  j.contains("currentStep"));
     }
     ++lines;
     pos = eol;
   }
   EXPECT_GE(lines, 5);
   // event_type filters.
-  std::string filtered = ReadEvents(server_->port(), "/v2/events?event_type=deployment_success", "event: deployment_success",
-                                    [&] { EXPECT_EQ(Put("/v2/apps/ev", {{"instances", 2}}).status, 200); }, &status);
+  std::string filtered = ReadEvents(
+      server_->port(), "/v2/events?event_type=deployment_success", "event: deployment_success",
+      [&] {
+        EXPECT_EQ(Put("/v2/apps/ev", {{"instances", 2}}).status, 200);
+      },
+      &status);
   EXPECT_NE(filtered.find("event: deployment_success"), std::string::npos);
   EXPECT_EQ(filtered.find("event: deployment_info"), std::string::npos);
   EXPECT_EQ(filtered.find("event: status_update_event"), std::string::npos);
@@ -669,7 +726,8 @@ TEST_F(MarathonTest, CustomMaxRunningDeploymentsGives403) {
   SetHealthy("/one", false);
   auto r = Post("/v2/apps", {{"id", "/two"}, {"cmd", "x"}});
   EXPECT_EQ(r.status, 403);
-  EXPECT_NE(r.json["message"].get<std::string>().find("Max number (1) of running deployments"), std::string::npos);
+  EXPECT_NE(r.json["message"].get<std::string>().find("Max number (1) of running deployments"),
+            std::string::npos);
   EXPECT_EQ(Get("/v2/apps/two").status, 404);
   SetHealthy("/one", true);
   ASSERT_TRUE(WaitFor([&] { return Idle(); }));
@@ -711,7 +769,8 @@ TEST_F(MarathonTest, SnapshotRestoreRoundTrip) {
   EXPECT_EQ(after["portDefinitions"], before["portDefinitions"]);
   EXPECT_EQ(Get("/v2/apps/keep/a/versions").json, versions);
   // The allocator remembers the ports in use; tasks are launched again.
-  EXPECT_EQ(Post("/v2/apps", {{"id", "/keep/c"}, {"cmd", "x"}}).json["portDefinitions"][0]["port"], 10002);
+  EXPECT_EQ(Post("/v2/apps", {{"id", "/keep/c"}, {"cmd", "x"}}).json["portDefinitions"][0]["port"],
+            10002);
   ASSERT_TRUE(WaitFor([&] { return Settled("/keep/a", 2, false); }));
 }
 

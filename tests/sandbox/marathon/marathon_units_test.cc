@@ -64,7 +64,8 @@ TEST(PlanStepsTest, OrdersByDependencies) {
 }
 
 TEST(NormaliseTest, IsIdempotent) {
-  Json in = Json::parse(R"({"cmd":"x","healthChecks":[{"path":"/h"}],"container":{"docker":{"image":"i"}}})");
+  Json in = Json::parse(
+      R"({"cmd":"x","healthChecks":[{"path":"/h"}],"container":{"docker":{"image":"i"}}})");
   auto r = NormaliseApp(in, "/x");
   ASSERT_TRUE(std::holds_alternative<Json>(r));
   Json once = std::get<Json>(r);
@@ -79,7 +80,8 @@ TEST(NormaliseTest, IsIdempotent) {
 }
 
 TEST(TaskSpecTest, BridgeEnvironmentUsesHostPorts) {
-  Json in = Json::parse(R"({"container":{"type":"DOCKER","docker":{"image":"registry.local/t:1","network":"BRIDGE",
+  Json in = Json::parse(
+      R"({"container":{"type":"DOCKER","docker":{"image":"registry.local/t:1","network":"BRIDGE",
       "portMappings":[{"containerPort":3000,"name":"http"}]}},"labels":{"environment":"production"},
       "env":{"SERVICE_NAME":"t"},"args":["a"],"taskKillGracePeriodSeconds":30,
       "healthChecks":[{"path":"/healthcheck","intervalSeconds":10,"maxConsecutiveFailures":3}]})");

@@ -34,10 +34,11 @@ TEST(Base64Test, PaddingOptionalAcceptsAnUnpaddedLastGroupOnly) {
   EXPECT_EQ(*Base64Decode("Zm8=", kLenient), "fo");
   EXPECT_EQ(*Base64Decode("Zm9v\r\nYg", kLenient), "foob");
   EXPECT_EQ(*Base64Decode("", kLenient), "");
-  EXPECT_FALSE(Base64Decode("Z", kLenient).ok());      // one character is never a group
+  EXPECT_FALSE(Base64Decode("Z", kLenient).ok());  // one character is never a group
   EXPECT_FALSE(Base64Decode("Zm9vY", kLenient).ok());
   EXPECT_FALSE(Base64Decode("Zm8==", kLenient).ok());  // wrong padding is still wrong
-  EXPECT_EQ(Base64Decode("Zm9v!m", kLenient).status().message(), "illegal base64 data at input byte 4");
+  EXPECT_EQ(Base64Decode("Zm9v!m", kLenient).status().message(),
+            "illegal base64 data at input byte 4");
   EXPECT_FALSE(Base64Decode("Zm8").ok());  // strict by default
 }
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/diagnostics.h"
 
-#include <gtest/gtest.h>
-
 #include <memory>
+
+#include <gtest/gtest.h>
 
 namespace galley {
 namespace {
@@ -13,12 +13,13 @@ TEST(DiagnosticsTest, RendersSourceLineCaretAndHint) {
   d.AddSource("s.yaml", std::make_shared<const std::string>("name: web\nimgae: web\n"));
   d.Error({"s.yaml", 2, 1}, "unknown key 'imgae' in a service file", "one of: name, image",
           "did you mean 'image'?");
-  EXPECT_EQ(d.RenderAll(),
-            "s.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: name, image)\n"
-            "    imgae: web\n"
-            "    ^\n"
-            "    did you mean 'image'?\n"
-            "1 error, 0 warnings\n");
+  EXPECT_EQ(
+      d.RenderAll(),
+      "s.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: name, image)\n"
+      "    imgae: web\n"
+      "    ^\n"
+      "    did you mean 'image'?\n"
+      "1 error, 0 warnings\n");
 }
 
 TEST(DiagnosticsTest, KeepsTabsSoTheCaretLinesUp) {

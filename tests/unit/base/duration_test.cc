@@ -30,7 +30,8 @@ TEST(DurationTest, GalleyGrammarSaysWhatIsWrong) {
   EXPECT_EQ(why("1d"), "time: unknown unit \"d\" in duration \"1d\"");
   EXPECT_EQ(why(""), "time: invalid duration \"\"");
   EXPECT_EQ(why("1s2m"),
-            "duration \"1s2m\": units out of order (galley takes whole hours, minutes and seconds in that order, "
+            "duration \"1s2m\": units out of order (galley takes whole hours, minutes and seconds "
+            "in that order, "
             "such as 1h30m or 1h0m5s)");
   EXPECT_NE(why("1m1m").find("units out of order"), std::string::npos);
   EXPECT_NE(why("500ms").find("a unit shorter than a second"), std::string::npos);

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/file_io.h"
 
-#include <gtest/gtest.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <future>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "support/temp_repo.h"
 
@@ -30,7 +30,8 @@ TEST(FileIoTest, ReadsWithinTheBoundAndRefusesLargerFiles) {
 TEST(FileIoTest, ReportsMissingFilesAndDirectories) {
   testing::TempRepo t;
   EXPECT_EQ(ReadFileBounded(t.Path("nope"), 10).status().code(), StatusCode::kNotFound);
-  EXPECT_NE(ReadFileBounded(t.dir(), 10).status().message().find("is a directory"), std::string::npos);
+  EXPECT_NE(ReadFileBounded(t.dir(), 10).status().message().find("is a directory"),
+            std::string::npos);
 }
 
 TEST(FileIoTest, RefusesFifosAndDevicesWithoutBlocking) {
@@ -58,7 +59,8 @@ TEST(FileIoTest, WritesAtomicallyAndLeavesNoTemporaryFiles) {
   ASSERT_TRUE(WriteFileAtomic(path, "two", /*durable=*/false).ok());
   EXPECT_EQ(testing::ReadText(path), "two");
   int entries = 0;
-  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(t.Path("deep/dir"))) ++entries;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(t.Path("deep/dir")))
+    ++entries;
   EXPECT_EQ(entries, 1);
 }
 

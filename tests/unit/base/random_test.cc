@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Random values: well-formed, and never repeated across a fork (a generator seeded once per
 // process hands a forked child the parent's next values: the same UUIDs, the same keys).
-#include <gtest/gtest.h>
-
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <regex>
 #include <set>
 #include <string>
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/uuid.h"
 
@@ -47,7 +46,8 @@ std::pair<std::string, std::string> DrawAcrossFork(std::string (*draw)()) {
   ::close(fds[1]);
   std::string child;
   char buf[128];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) child.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    child.append(buf, static_cast<size_t>(n));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);

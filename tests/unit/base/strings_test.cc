@@ -31,10 +31,10 @@ TEST(Utf8Test, FindsTheFirstInvalidSequence) {
   EXPECT_EQ(FindInvalidUtf8("plain ascii"), std::string_view::npos);
   EXPECT_EQ(FindInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::string_view::npos);
   EXPECT_EQ(FindInvalidUtf8("ab\xff"), 2u);
-  EXPECT_EQ(FindInvalidUtf8("ab\xc3"), 2u);           // truncated
-  EXPECT_EQ(FindInvalidUtf8("\xc0\xaf"), 0u);         // overlong '/'
-  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);    // surrogate
-  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u); // past U+10FFFF
+  EXPECT_EQ(FindInvalidUtf8("ab\xc3"), 2u);            // truncated
+  EXPECT_EQ(FindInvalidUtf8("\xc0\xaf"), 0u);          // overlong '/'
+  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);     // surrogate
+  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // past U+10FFFF
 }
 
 TEST(StringsTest, SplitsAndJoins) {
@@ -51,8 +51,10 @@ TEST(StringsTest, JoinsNothingAndOne) {
 TEST(PrintableTest, NoControlOrInvisibleCharacterGetsThrough) {
   EXPECT_EQ(Printable("plain text"), "plain text");
   EXPECT_EQ(Printable("eve\n\x1b[2Jx\x7f"), "eve??[2Jx?");
-  EXPECT_EQ(Printable("a\xe2\x80\xae" "b"), "a\\u202eb");  // RIGHT-TO-LEFT OVERRIDE escaped
-  EXPECT_EQ(Printable("caf\xc3\xa9"), "caf\xc3\xa9");      // visible non-ASCII stays
+  EXPECT_EQ(Printable("a\xe2\x80\xae"
+                      "b"),
+            "a\\u202eb");                              // RIGHT-TO-LEFT OVERRIDE escaped
+  EXPECT_EQ(Printable("caf\xc3\xa9"), "caf\xc3\xa9");  // visible non-ASCII stays
   EXPECT_EQ(Printable(std::string(300, 'x'), 200), std::string(197, 'x') + "...");
   EXPECT_EQ(Printable("short", 200), "short");
 }
@@ -61,7 +63,10 @@ TEST(TruncateTest, CutsWithinTheBoundAndNeverInsideACharacter) {
   EXPECT_EQ(Truncate("abcdef", 6), "abcdef");
   EXPECT_EQ(Truncate("abcdefg", 6), "abc...");
   // "é" is two bytes at offsets 2-3: a cut at 3 would split it.
-  EXPECT_EQ(Truncate("ab\xc3\xa9" "defgh", 6), "ab...");
+  EXPECT_EQ(Truncate("ab\xc3\xa9"
+                     "defgh",
+                     6),
+            "ab...");
   EXPECT_EQ(Truncate("abcdef", 2), "...");
   EXPECT_EQ(Truncate("", 0), "");
 }

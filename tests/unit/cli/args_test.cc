@@ -4,9 +4,9 @@
 // unknown options with "did you mean", usage generated from the table.
 #include "cli/args.h"
 
-#include <gtest/gtest.h>
-
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "cli/commands.h"
 #include "cli/pipeline.h"
@@ -102,7 +102,11 @@ TEST(CommandLineTest, UnknownOptionSuggestsAndPrintsUsage) {
   Fixture f;
   auto r = f.Parse({"--jsno"});
   EXPECT_EQ(r.outcome, CommandLine::Outcome::kError);
-  EXPECT_EQ(r.err.rfind("galley demo: unknown option '--jsno'\n    did you mean '--json'?\n\nusage: galley demo", 0), 0)
+  EXPECT_EQ(
+      r.err.rfind(
+          "galley demo: unknown option '--jsno'\n    did you mean '--json'?\n\nusage: galley demo",
+          0),
+      0)
       << r.err;
   Fixture g;
   r = g.Parse({"--out-file=x"});  // the name before '=' is what is looked up
@@ -149,7 +153,9 @@ TEST(CommandLineTest, RequiredPositionalWithChoices) {
   cl.Positional("DIR", &dir);
   std::ostringstream out, err;
   EXPECT_EQ(cl.Parse({}, out, err), CommandLine::Outcome::kError);
-  EXPECT_EQ(err.str().rfind("galley lock: which subcommand? (status or break)\nusage: galley lock", 0), 0) << err.str();
+  EXPECT_EQ(
+      err.str().rfind("galley lock: which subcommand? (status or break)\nusage: galley lock", 0), 0)
+      << err.str();
   err.str("");
   EXPECT_EQ(cl.Parse({"statsu"}, out, err), CommandLine::Outcome::kError);
   EXPECT_EQ(err.str().rfind("galley lock: unknown subcommand 'statsu' (status or break)\n"
@@ -205,7 +211,8 @@ TEST(CommandLineTest, EveryCommandAcceptsEqualsForm) {
   std::vector<Case> cases = {
       {RunPlan, {missing, "--out=/tmp/x.json", "--env=staging", "--state=/nonexistent/s.db"}},
       {RunDrift, {missing, "--env=staging", "--consul=http://127.0.0.1:1"}},
-      {RunApply, {missing, "--deadline=5m", "--concurrency=4", "--lock-timeout=1s", "--auto-approve"}},
+      {RunApply,
+       {missing, "--deadline=5m", "--concurrency=4", "--lock-timeout=1s", "--auto-approve"}},
       {RunRender, {missing, "--format=kv"}},
       {RunLock, {"status", missing, "--state=/nonexistent/s.db"}},
       {RunValidate, {missing}},

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CLI as a user meets it: exit codes, output formats, error messages, and the rendered
 // artifacts of every example checked against golden files (UPDATE_GOLDEN=1 rewrites them).
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <sstream>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -57,7 +56,9 @@ TEST(ValidateCommandTest, ExitsOneAndPrintsEveryError) {
   CmdResult r = Validate({t.dir()});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.out, "");
-  EXPECT_NE(r.err.find(t.dir() + "/services/web.yaml:2:1: error: unknown key 'imgae'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(t.dir() + "/services/web.yaml:2:1: error: unknown key 'imgae'"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("did you mean 'image'?"), std::string::npos);
   EXPECT_NE(r.err.find("4 errors, 1 warning\n"), std::string::npos) << r.err;
 }
@@ -69,7 +70,8 @@ TEST(ValidateCommandTest, RejectsUnknownOptionsAndExtraArguments) {
 }
 
 TEST(RenderCommandTest, OneAppIsAnObjectAndManyAreAnArray) {
-  CmdResult one = Render({Example("reference"), "--env", "production", "--service", "test-server", "--format", "marathon"});
+  CmdResult one = Render({Example("reference"), "--env", "production", "--service", "test-server",
+                          "--format", "marathon"});
   ASSERT_EQ(one.code, kExitOk) << one.err;
   auto app = nlohmann::json::parse(one.out);
   EXPECT_TRUE(app.is_object());
@@ -86,10 +88,13 @@ TEST(RenderCommandTest, OneAppIsAnObjectAndManyAreAnArray) {
 }
 
 TEST(RenderCommandTest, KvIsMaskedJson) {
-  CmdResult r = Render({Example("reference"), "--env", "production", "--service", "test-server", "--format", "kv"});
+  CmdResult r = Render(
+      {Example("reference"), "--env", "production", "--service", "test-server", "--format", "kv"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
-  EXPECT_EQ(r.out, "{\n  \"app/production/test-server/DATABASE_URL\": \"(sensitive: from $PROD_DATABASE_URL)\",\n"
-                   "  \"app/production/test-server/LOG_LEVEL\": \"info\"\n}\n");
+  EXPECT_EQ(r.out,
+            "{\n  \"app/production/test-server/DATABASE_URL\": \"(sensitive: from "
+            "$PROD_DATABASE_URL)\",\n"
+            "  \"app/production/test-server/LOG_LEVEL\": \"info\"\n}\n");
   ::setenv("PROD_DATABASE_URL", "postgres://secret-value", 1);
   CmdResult again = Render({Example("reference"), "--format", "kv"});
   ::unsetenv("PROD_DATABASE_URL");
@@ -107,7 +112,9 @@ TEST(RenderCommandTest, HelpfulErrorsForBadArguments) {
   EXPECT_NE(r.err.find("did you mean 'test-server'?"), std::string::npos);
   r = Render({Example("reference"), "--env", "prod", "--format", "kv"});
   EXPECT_EQ(r.code, kExitError);
-  EXPECT_NE(r.err.find("no environment 'prod' (expected one of: production, staging)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no environment 'prod' (expected one of: production, staging)"),
+            std::string::npos)
+      << r.err;
   r = Render({Example("reference"), "--env", "production", "--format", "haproxy-internal"});
   EXPECT_EQ(r.code, kExitError);
   r = Render({Example("reference")});
@@ -134,7 +141,8 @@ TEST(RenderCommandTest, InvalidRepositoryRendersNothing) {
 TEST(RenderCommandTest, BadInstancesFileIsAnError) {
   TempRepo t;
   t.Write("i.json", "{\"test-server\": 3}");
-  CmdResult r = Render({Example("reference"), "--format", "haproxy-internal", "--instances", t.Path("i.json")});
+  CmdResult r = Render(
+      {Example("reference"), "--format", "haproxy-internal", "--instances", t.Path("i.json")});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_NE(r.err.find("/test-server must be an array, got number"), std::string::npos) << r.err;
   EXPECT_EQ(r.out, "");
@@ -143,7 +151,8 @@ TEST(RenderCommandTest, BadInstancesFileIsAnError) {
 std::map<std::string, std::string> ReadTree(const fs::path& root) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file()) files[fs::relative(e.path(), root).generic_string()] = ReadText(e.path().string());
+    if (e.is_regular_file())
+      files[fs::relative(e.path(), root).generic_string()] = ReadText(e.path().string());
   }
   return files;
 }
@@ -162,7 +171,8 @@ TEST(RenderGoldenTest, ExamplesMatchTheirGoldenOutput) {
   for (const char* ex : {"reference", "multi-port"}) {
     TempRepo t;
     std::string out = t.Path("out");
-    CmdResult r = Render({Example(ex), "--out", out, "--instances", SourceRoot() + "/tests/testdata/instances.json"});
+    CmdResult r = Render({Example(ex), "--out", out, "--instances",
+                          SourceRoot() + "/tests/testdata/instances.json"});
     ASSERT_EQ(r.code, kExitOk) << r.err;
     fs::path golden = fs::path(SourceRoot()) / "tests/golden" / ex;
     if (std::getenv("UPDATE_GOLDEN")) {
@@ -179,7 +189,8 @@ TEST(RenderGoldenTest, ExamplesMatchTheirGoldenOutput) {
       ASSERT_NE(it, got.end()) << ex << ": not rendered: " << name;
       EXPECT_EQ(it->second, content) << ex << ": " << name << " differs from its golden file";
     }
-    for (const auto& [name, content] : got) EXPECT_TRUE(want.count(name)) << ex << ": unexpected file " << name;
+    for (const auto& [name, content] : got)
+      EXPECT_TRUE(want.count(name)) << ex << ": unexpected file " << name;
   }
 }
 
@@ -199,7 +210,8 @@ TEST(RenderOutTest, ReplacesItsOwnOutputWholeAndRefusesForeignDirectories) {
   t.Write("mine/notes.txt", "precious");
   CmdResult refused = Render({Example("reference"), "--out", t.Path("mine")});
   EXPECT_EQ(refused.code, kExitError);
-  EXPECT_NE(refused.err.find("was not written by galley render; refusing to replace it"), std::string::npos);
+  EXPECT_NE(refused.err.find("was not written by galley render; refusing to replace it"),
+            std::string::npos);
   EXPECT_EQ(ReadText(t.Path("mine/notes.txt")), "precious");
 }
 

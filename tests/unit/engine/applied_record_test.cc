@@ -17,8 +17,10 @@ TEST(AppliedRecord, WhatIsWrittenReadsBack) {
   std::vector<AppliedItem> items = {
       {true, "/app/production/web", "production", "web", app},
       {false, "app/production/web/A", "production", "web", json{{"hmac", "h1"}, {"secret", false}}},
-      {false, "app/production/web/DB", "production", "web", json{{"hmac", "h2"}, {"secret", true}}}};
-  EXPECT_EQ(AppliedRecordKey("galley/p/applied/", "production", "web"), "galley/p/applied/production/web");
+      {false, "app/production/web/DB", "production", "web",
+       json{{"hmac", "h2"}, {"secret", true}}}};
+  EXPECT_EQ(AppliedRecordKey("galley/p/applied/", "production", "web"),
+            "galley/p/applied/production/web");
   EXPECT_EQ(AppliedRecordKey("galley/p/applied/", "", ""), "galley/p/applied/_platform");
   std::string text = UpdateAppliedRecord("", items, stamp);
 
@@ -61,14 +63,15 @@ TEST(AppliedRecord, TheNewerOfStoreAndConsulWinsAndMalformedRecordsAreNamed) {
   view.kv["k2"] = "store";
   view.at["kv:k2"] = "2024-09-01T00:00:00Z";
   std::map<std::string, model::LiveKvEntry> records;
-  records["galley/p/applied/production/web"].value =
-      json{{"kv", {{"k1", "new"}, {"k2", "consul"}, {"k3", 5}}}, {"applied_at", "2024-05-01T00:00:00Z"}}.dump();
+  records["galley/p/applied/production/web"].value = json{
+      {"kv", {{"k1", "new"}, {"k2", "consul"}, {"k3", 5}}},
+      {"applied_at", "2024-05-01T00:00:00Z"}}.dump();
   records["galley/p/applied/production/bad"].value = "not json";
   auto warnings = MergeAppliedRecords(records, &view);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0], "ignored a malformed applied record at galley/p/applied/production/bad");
-  EXPECT_EQ(view.kv["k1"], "new");     // Consul's is newer
-  EXPECT_EQ(view.kv["k2"], "store");   // the store's is newer
+  EXPECT_EQ(view.kv["k1"], "new");    // Consul's is newer
+  EXPECT_EQ(view.kv["k2"], "store");  // the store's is newer
   EXPECT_FALSE(view.kv.count("k3"));  // not a string
   // Every key a record names counts as a place galley applied to, whatever its value.
   auto targets = AppliedRecordTargets(records);
@@ -76,7 +79,8 @@ TEST(AppliedRecord, TheNewerOfStoreAndConsulWinsAndMalformedRecordsAreNamed) {
 }
 
 TEST(AppliedRecord, ResourceKeysParseBack) {
-  EXPECT_EQ(ParseResourceKey(ResourceKey(model::ResourceKind::kMarathonApp, "/app/x"))->target, "/app/x");
+  EXPECT_EQ(ParseResourceKey(ResourceKey(model::ResourceKind::kMarathonApp, "/app/x"))->target,
+            "/app/x");
   EXPECT_EQ(ParseResourceKey("marathon-app:/app/x")->kind, model::ResourceKind::kMarathonApp);
   EXPECT_EQ(ParseResourceKey("consul-kv:a/b")->kind, model::ResourceKind::kConsulKv);
   EXPECT_EQ(ParseResourceKey("consul-kv:a/b")->target, "a/b");

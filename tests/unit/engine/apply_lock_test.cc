@@ -560,7 +560,9 @@ TEST(PlatformLockTest, CurrentHolderAndBreakLock) {
 // A fake steady clock the lock reads through LockOptions::clock: one time for every thread.
 struct FakeClock : Clock {
   std::atomic<int64_t> ms{0};
-  std::chrono::steady_clock::time_point Now() override { return std::chrono::steady_clock::time_point(Ms(ms.load())); }
+  std::chrono::steady_clock::time_point Now() override {
+    return std::chrono::steady_clock::time_point(Ms(ms.load()));
+  }
 };
 
 TEST(PlatformLockTest, LostAtTheDeadlineEvenWhileARenewalHangs) {
@@ -654,17 +656,20 @@ int64_t DeadPid() {
 
 // What a holder killed with -9 leaves: its lease in this host's store, and the key held by
 // its session (which Consul keeps until the TTL runs out).
-std::string LeaveDeadHolder(FakeConsul& consul, store::StateStore& store, const ProcessIdentity& p) {
+std::string LeaveDeadHolder(FakeConsul& consul, store::StateStore& store,
+                            const ProcessIdentity& p) {
   clients::SessionOptions so;
   std::string session = consul.CreateSession(so).value();
-  EXPECT_TRUE(consul.AcquireLock("galley/reference/lock",
-                                 LockValue("dead@h1 pid " + std::to_string(p.pid), p,
-                                           "2026-12-07T12:00:00.000Z", session, 15),
-                                 session)
+  EXPECT_TRUE(consul
+                  .AcquireLock("galley/reference/lock",
+                               LockValue("dead@h1 pid " + std::to_string(p.pid), p,
+                                         "2026-12-07T12:00:00.000Z", session, 15),
+                               session)
                   .value());
-  EXPECT_TRUE(store.AcquireLease("apply:reference",
-                                 LeaseHolderString("dead@h1 pid " + std::to_string(p.pid), "deadbeef", p),
-                                 30)
+  EXPECT_TRUE(store
+                  .AcquireLease(
+                      "apply:reference",
+                      LeaseHolderString("dead@h1 pid " + std::to_string(p.pid), "deadbeef", p), 30)
                   .value());
   return session;
 }
@@ -699,7 +704,9 @@ TEST(PlatformLockTest, ADeadHolderOnThisHostIsTakenOverAtOnce) {
   auto again = PlatformLock::Acquire(consul2, *mine, Options("alice@h1 pid 11"));
   ASSERT_TRUE(again.ok()) << again.status().message();
   ASSERT_EQ((*again)->taken_over().size(), 1u);
-  EXPECT_EQ((*again)->taken_over()[0].rfind("took over the lock of platform 'reference' from dead@h1", 0), 0u);
+  EXPECT_EQ(
+      (*again)->taken_over()[0].rfind("took over the lock of platform 'reference' from dead@h1", 0),
+      0u);
 }
 
 TEST(PlatformLockTest, OnlyAProvablyDeadHolderIsTakenOver) {
@@ -746,7 +753,8 @@ TEST(PlatformLockTest, OnlyAProvablyDeadHolderIsTakenOver) {
   auto other_host = MemoryStore();
   std::string old_session = LeaveDeadHolder(consul, *other_host, dead);
   consul.Put("galley/reference/lock",
-             LockValue("dead@h1", dead, "2026-12-07T12:00:00.000Z", "another-session", 15), old_session);
+             LockValue("dead@h1", dead, "2026-12-07T12:00:00.000Z", "another-session", 15),
+             old_session);
   auto store = MemoryStore();
   auto lock = PlatformLock::Acquire(consul, *store, Options("alice@h1 pid 11"));
   EXPECT_EQ(lock.status().code(), StatusCode::kConflict) << lock.status().message();

@@ -5,18 +5,18 @@
 // (stale plans, safety rails, waves, crash recovery).
 #include "engine/apply.h"
 
-#include <fcntl.h>
-#include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <condition_variable>
-#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <future>
 #include <set>
+#include <thread>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/digest.h"
 #include "engine/desired.h"
@@ -91,7 +91,8 @@ class FakeTarget : public ApplyTarget {
     if (apps.count(id)) return Status::AlreadyExists("exists");
     return Deploy(id, body);
   }
-  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body, bool force) override {
+  Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body,
+                                                      bool force) override {
     std::lock_guard<std::mutex> l(mu);
     Log("update " + id + (force ? " force" : ""));
     if (!force && locked_writes > 0) {
@@ -105,7 +106,8 @@ class FakeTarget : public ApplyTarget {
     if (reject.count(id)) return Status::InvalidArgument("422 bad definition");
     return Deploy(id, body);
   }
-  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int n, bool force) override {
+  Result<clients::MarathonDeploymentResult> ScaleApp(const std::string& id, int n,
+                                                     bool force) override {
     std::lock_guard<std::mutex> l(mu);
     Log("scale " + id + " " + std::to_string(n) + (force ? " force" : ""));
     json body = apps.count(id) ? apps[id].body : json{{"id", id}};
@@ -132,7 +134,9 @@ class FakeTarget : public ApplyTarget {
     Log("cancel " + id);
     for (auto& [app_id, s] : apps) {
       if (s.deployment != id || (s.reads_left == 0 && !stuck_deployments.count(id))) continue;
-      if (!s.before) return clients::MarathonDeploymentResult{"d-rollback", "v"};  // created: stays, scaled to 0 in Marathon
+      if (!s.before)
+        return clients::MarathonDeploymentResult{"d-rollback",
+                                                 "v"};  // created: stays, scaled to 0 in Marathon
       AppState back = *s.before;
       s = back;
       return clients::MarathonDeploymentResult{"d-rollback", s.version};
@@ -191,7 +195,8 @@ class FakeTarget : public ApplyTarget {
 
   Result<clients::MarathonDeploymentResult> Deploy(const std::string& id, const json& body) {
     AppState s;
-    if (auto old = apps.find(id); old != apps.end()) s.before = std::make_shared<AppState>(old->second);
+    if (auto old = apps.find(id); old != apps.end())
+      s.before = std::make_shared<AppState>(old->second);
     s.body = body;
     s.instances = body.value("instances", 1);
     s.reads_left = polls_to_healthy;
@@ -236,7 +241,8 @@ json Body(const std::string& id, int instances = 2) {
   return json{{"id", id}, {"instances", instances}, {"cpus", 0.1}, {"mem", 64.0}};
 }
 
-Action AppAction(ActionKind kind, const std::string& svc, const std::string& token = "0", int instances = 2) {
+Action AppAction(ActionKind kind, const std::string& svc, const std::string& token = "0",
+                 int instances = 2) {
   Action a;
   a.kind = kind;
   a.service = svc;
@@ -248,7 +254,8 @@ Action AppAction(ActionKind kind, const std::string& svc, const std::string& tok
   return a;
 }
 
-Action KvPut(const std::string& svc, const std::string& key, const std::string& value, const std::string& token = "0") {
+Action KvPut(const std::string& svc, const std::string& key, const std::string& value,
+             const std::string& token = "0") {
   Action a;
   a.kind = ActionKind::kKvPut;
   a.service = svc;
@@ -309,7 +316,8 @@ TEST_F(ApplyTest, KvIsWrittenBeforeTheAppThatReadsItAndEverythingIsRecorded) {
   // The store's last-applied records: the normalised body and the value's HMAC.
   auto applied = store_->LastApplied().value();
   ASSERT_TRUE(applied.count("marathon-app:/app/production/web"));
-  EXPECT_EQ(json::parse(applied["marathon-app:/app/production/web"].body), NormalizeApp(app.desired));
+  EXPECT_EQ(json::parse(applied["marathon-app:/app/production/web"].body),
+            NormalizeApp(app.desired));
   EXPECT_EQ(applied["consul-kv:app/production/web/LOG_LEVEL"].body, HmacSha256Hex("k", "info"));
   EXPECT_EQ(applied["consul-kv:app/production/web/LOG_LEVEL"].commit, "c0ffee");
   // galley's record in Consul carries both, for runners with an empty store.
@@ -351,7 +359,8 @@ TEST_F(ApplyTest, AFailureStopsOnlyItsDependants) {
 }
 
 TEST_F(ApplyTest, TheConcurrencyBoundHolds) {
-  for (int i = 0; i < 8; ++i) plan_.actions.push_back(AppAction(ActionKind::kAppCreate, "s" + std::to_string(i)));
+  for (int i = 0; i < 8; ++i)
+    plan_.actions.push_back(AppAction(ActionKind::kAppCreate, "s" + std::to_string(i)));
   opts_.concurrency = 3;
   fake_.polls_to_healthy = 3;
   // Real sleeps, so the workers overlap.
@@ -454,10 +463,12 @@ TEST_F(ApplyTest, TooManyDeploymentsBacksOff) {
 TEST_F(ApplyTest, CreateOfAnAppSomeoneElseCreatedIsAConflictAndDeleteOfAMissingOneSucceeds) {
   // Created by hand after the plan was made: not taken over.
   fake_.Have("/app/production/web", "v-hand");
-  plan_.actions = {AppAction(ActionKind::kAppCreate, "web"), AppAction(ActionKind::kAppDelete, "gone", "v1")};
+  plan_.actions = {AppAction(ActionKind::kAppCreate, "web"),
+                   AppAction(ActionKind::kAppDelete, "gone", "v1")};
   ApplyResult r = Apply();
   EXPECT_EQ(r.failed, 1);
-  EXPECT_NE(Outcome(r, "app:/app/production/web").detail.find("created since the plan was made"), std::string::npos)
+  EXPECT_NE(Outcome(r, "app:/app/production/web").detail.find("created since the plan was made"),
+            std::string::npos)
       << Outcome(r, "app:/app/production/web").detail;
   EXPECT_EQ(fake_.Pos("create /app/production/web"), std::string::npos);
   EXPECT_EQ(fake_.Pos("update /app/production/web"), std::string::npos);
@@ -471,7 +482,8 @@ TEST_F(ApplyTest, AHandChangeSinceThePlanIsNotOverwritten) {
   plan_.actions = {app};
   ApplyResult r = Apply();
   EXPECT_EQ(r.failed, 1);
-  EXPECT_NE(Outcome(r, app.id).detail.find("changed since the plan was made (version v-planned → v-scaled-by-hand)"),
+  EXPECT_NE(Outcome(r, app.id).detail.find(
+                "changed since the plan was made (version v-planned → v-scaled-by-hand)"),
             std::string::npos)
       << Outcome(r, app.id).detail;
   EXPECT_TRUE(fake_.calls.empty()) << fake_.calls[0];
@@ -496,8 +508,9 @@ TEST_F(ApplyTest, ARestartThatMovedTheVersionButNotTheDefinitionIsNoConflict) {
 
 TEST_F(ApplyTest, AWriteWhoseAnswerWasLostButReachedMarathonIsFollowed) {
   struct Lost : FakeTarget {
-    Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body, bool force) override {
-      (void)FakeTarget::UpdateApp(id, body, force);  // Marathon took it...
+    Result<clients::MarathonDeploymentResult> UpdateApp(const std::string& id, const json& body,
+                                                        bool force) override {
+      (void)FakeTarget::UpdateApp(id, body, force);                   // Marathon took it...
       return Status::Timeout("marathon: PUT /v2/apps/x: timed out");  // ...the answer never came
     }
   } lost;
@@ -519,7 +532,8 @@ TEST_F(ApplyTest, AnExceptionInAWorkerLeavesTheActionForTheNextApply) {
   plan_.actions = {AppAction(ActionKind::kAppCreate, "web")};
   ApplyResult r = ExecutePlan(plan_, throwing, opts_, records_);  // the process survives
   EXPECT_EQ(r.interrupted, 1);
-  EXPECT_NE(r.outcomes[0].detail.find("internal error: boom"), std::string::npos) << r.outcomes[0].detail;
+  EXPECT_NE(r.outcomes[0].detail.find("internal error: boom"), std::string::npos)
+      << r.outcomes[0].detail;
   auto entries = store_->Journal(run_).value();
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].state, "started");  // open: the next apply settles it
@@ -543,7 +557,8 @@ TEST_F(ApplyTest, ATransactionWhoseAnswerWasLostButCommittedCounts) {
   struct Lost : FakeTarget {
     Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
       (void)FakeTarget::KvTxn(ops);  // committed...
-      return Status::Unavailable("consul: PUT /v1/txn: connection reset");  // ...but the answer was lost
+      return Status::Unavailable(
+          "consul: PUT /v1/txn: connection reset");  // ...but the answer was lost
     }
   } lost;
   plan_.actions = {KvPut("web", "A", "1"), KvPut("web", "B", "2")};
@@ -563,7 +578,10 @@ TEST_F(ApplyTest, RollbackPutsAFailedAppBackToItsPlannedVersion) {
   Action app = AppAction(ActionKind::kAppUpdate, "web", "v-old");
   // Marathon's stored version carries read-only fields the rollback must not send back.
   fake_.Have(app.target, "v-old",
-             json{{"id", app.target}, {"instances", 1}, {"version", "v-old"}, {"labels", {{"old", "yes"}}}});
+             json{{"id", app.target},
+                  {"instances", 1},
+                  {"version", "v-old"},
+                  {"labels", {{"old", "yes"}}}});
   fake_.stuck_deployments.insert("d-1");  // the update never gets healthy; the rollback (d-2) does
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
@@ -629,12 +647,14 @@ TEST_F(ApplyTest, SecretsAreReadAtApplyTimeAndCheckedAgainstThePlan) {
   ApplyResult r = Apply();
   EXPECT_EQ(Outcome(r, ok.id).state, StepState::kApplied);
   EXPECT_EQ(fake_.kv["app/production/web/DB"].first, "postgres://x");
-  EXPECT_NE(Outcome(r, moved.id).detail.find("env:API_DB has changed since the plan"), std::string::npos);
+  EXPECT_NE(Outcome(r, moved.id).detail.find("env:API_DB has changed since the plan"),
+            std::string::npos);
   EXPECT_NE(Outcome(r, missing.id).detail.find("CACHE_DB is not set"), std::string::npos);
   EXPECT_FALSE(fake_.kv.count("app/production/api/DB"));
   // Recorded as a secret HMAC, never the value.
   auto applied = store_->LastApplied().value();
-  EXPECT_EQ(applied.at("consul-kv:app/production/web/DB").body, "secret:" + HmacSha256Hex("k", "postgres://x"));
+  EXPECT_EQ(applied.at("consul-kv:app/production/web/DB").body,
+            "secret:" + HmacSha256Hex("k", "postgres://x"));
   for (const auto& [k, v] : fake_.records) EXPECT_EQ(v.find("postgres://x"), std::string::npos);
 }
 
@@ -673,7 +693,9 @@ TEST_F(ApplyTest, NothingStartsOnceTheLockIsLost) {
   plan_.actions = {AppAction(ActionKind::kAppCreate, "a"), AppAction(ActionKind::kAppCreate, "b")};
   opts_.concurrency = 1;
   // The lock is lost once the first app is healthy (one worker: nothing runs concurrently).
-  opts_.should_stop = [&] { return fake_.apps.count("/app/production/a") && fake_.in_flight.empty(); };
+  opts_.should_stop = [&] {
+    return fake_.apps.count("/app/production/a") && fake_.in_flight.empty();
+  };
   ApplyResult r = Apply();
   EXPECT_EQ(r.applied, 1);
   EXPECT_EQ(r.not_attempted, 1);
@@ -690,7 +712,8 @@ TEST_F(ApplyTest, ALostLockEndsTheWaitForAnotherDeploymentAndWritesNothingMore) 
   EXPECT_EQ(std::count(fake_.calls.begin(), fake_.calls.end(), "update /app/production/web"), 1);
   EXPECT_LT(clock_.max_ms(), 5000) << "it went on waiting after the lock was lost";
   EXPECT_EQ(r.not_attempted, 1) << r.Summary();
-  EXPECT_EQ(Outcome(r, "app:/app/production/web").detail, "the platform lock was lost; not written");
+  EXPECT_EQ(Outcome(r, "app:/app/production/web").detail,
+            "the platform lock was lost; not written");
   EXPECT_EQ(store_->Journal(run_).value().at(0).state, "skipped");
 }
 
@@ -717,7 +740,8 @@ TEST_F(ApplyTest, EveryWriteIsConfirmedFirstAndARefusalSendsNothing) {
   EXPECT_EQ(r.applied, 1) << r.Summary();
   EXPECT_EQ(r.not_attempted, 1) << r.Summary();
   EXPECT_EQ(fake_.Pos("create /app/production/web"), std::string::npos);
-  EXPECT_EQ(Outcome(r, "app:/app/production/web").detail, "lock of platform 'p' lost: broken; not written");
+  EXPECT_EQ(Outcome(r, "app:/app/production/web").detail,
+            "lock of platform 'p' lost: broken; not written");
 
   // A KV step refused: nothing sent, its entries skipped.
   FakeTarget kv_only;
@@ -735,7 +759,9 @@ TEST_F(ApplyTest, ARollbackIsNotWrittenOnceTheLockIsGone) {
   opts_.app_deadline = std::chrono::seconds(10);
   opts_.rollback_on_failure = true;
   int confirms = 0;
-  opts_.before_write = [&] { return ++confirms == 1 ? Status::Ok() : Status::Conflict("lock lost"); };
+  opts_.before_write = [&] {
+    return ++confirms == 1 ? Status::Ok() : Status::Conflict("lock lost");
+  };
   plan_.actions = {app};
   ApplyResult r = Apply();
   ASSERT_EQ(r.failed, 1);
@@ -764,7 +790,8 @@ TEST_F(ApplyTest, AnInterruptStartsNothingNewAndLeavesDeployingAppsOpen) {
   EXPECT_EQ(r.interrupted, 1);
   EXPECT_EQ(r.not_attempted, 1);
   EXPECT_EQ(fake_.Pos("create /app/production/b"), std::string::npos);
-  EXPECT_EQ(fake_.Pos("cancel d-1"), std::string::npos) << "an interrupt does not cancel Marathon's deployment";
+  EXPECT_EQ(fake_.Pos("cancel d-1"), std::string::npos)
+      << "an interrupt does not cancel Marathon's deployment";
   EXPECT_NE(r.Summary().find("1 interrupted"), std::string::npos) << r.Summary();
   // The written app's entry stays open, for the next apply to follow to health.
   std::map<std::string, std::string> states;
@@ -784,8 +811,9 @@ TEST_F(ApplyTest, ScaleSendsOnlyTheInstanceCount) {
 
 TEST(ApplyHelpers, StaleReasonsNameWhatMoved) {
   Plan p;
-  p.actions = {AppAction(ActionKind::kAppUpdate, "web", "v1"), AppAction(ActionKind::kAppCreate, "new"),
-               KvPut("web", "A", "x", "5"), KvPut("web", "B", "x", "0")};
+  p.actions = {AppAction(ActionKind::kAppUpdate, "web", "v1"),
+               AppAction(ActionKind::kAppCreate, "new"), KvPut("web", "A", "x", "5"),
+               KvPut("web", "B", "x", "0")};
   model::LiveState live;
   live.apps["/app/production/web"].version = "v1";
   live.kv["app/production/web/A"].modify_index = 5;
@@ -804,7 +832,8 @@ TEST(ApplyHelpers, StaleReasonsNameWhatMoved) {
 
 TEST(ApplyHelpers, SafetyRailsCountDeletesAndRestartsPerEnvironment) {
   Plan p;
-  for (int i = 0; i < 11; ++i) p.actions.push_back(AppAction(ActionKind::kAppDelete, "s" + std::to_string(i), "v"));
+  for (int i = 0; i < 11; ++i)
+    p.actions.push_back(AppAction(ActionKind::kAppDelete, "s" + std::to_string(i), "v"));
   EXPECT_EQ(SafetyViolations(p, {{"production", 20}}).size(), 1u);  // 11 > max(10, 5)
   EXPECT_TRUE(SafetyViolations(p, {{"production", 60}}).empty());   // 11 <= 25% of 60
   p.actions.resize(10);
@@ -827,7 +856,8 @@ TEST(ApplyHelpers, WavesFollowDependencies) {
   ASSERT_EQ(waves[0].size(), 2u);
   EXPECT_EQ(waves[0][0], "kv-put production/web (2 keys)");
   EXPECT_EQ(waves[0][1], "app-create /app/production/api, then wait until healthy");
-  EXPECT_EQ(waves[1], std::vector<std::string>{"app-update /app/production/web, then wait until healthy"});
+  EXPECT_EQ(waves[1],
+            std::vector<std::string>{"app-update /app/production/web, then wait until healthy"});
 }
 
 TEST_F(ApplyTest, AnInterruptedRunIsResolvedAgainstLiveState) {
@@ -841,8 +871,11 @@ TEST_F(ApplyTest, AnInterruptedRunIsResolvedAgainstLiveState) {
     e.resource = "marathon-app:" + a->target;
     e.kind = "update";
     e.state = "started";
-    e.detail = json{{"target", a->target}, {"env", "production"}, {"service", a->service},
-                    {"expect", NormalizeApp(a->desired)}}.dump();
+    e.detail = json{{"target", a->target},
+                    {"env", "production"},
+                    {"service", a->service},
+                    {"expect", NormalizeApp(a->desired)}}
+                   .dump();
     ASSERT_TRUE(store_->JournalStart(e).ok());
   }
   // The process is gone: the run is marked interrupted.
@@ -880,20 +913,23 @@ TEST(ApplyHelpers, ConfigDigestsUnknownAtPlanTimeAreComputedAtApply) {
   };
   ASSERT_TRUE(ResolveConfigDigests(p, "k", secrets).ok());
   // The same digest the planner makes when the key exists (engine/desired.h).
-  std::string want = *ConfigDigest("k", {{"LOG_LEVEL", HmacSha256Hex("k", "info")}, {"DB", HmacSha256Hex("k", "postgres://x")}});
+  std::string want = *ConfigDigest(
+      "k", {{"LOG_LEVEL", HmacSha256Hex("k", "info")}, {"DB", HmacSha256Hex("k", "postgres://x")}});
   EXPECT_EQ(p.actions[0].desired["labels"]["galley.config-digest"], want);
   EXPECT_EQ(p.actions[1].desired["labels"]["galley.config-digest"], "d-known");
   // A secret that cannot be read names itself; a plan without the config says so.
   p.actions[0].desired["labels"]["galley.config-digest"] = "(known after apply)";
   p.actions[0].config["DB"] = json{{"secret", "env:MISSING"}};
   Status missing = ResolveConfigDigests(p, "k", secrets);
-  EXPECT_NE(missing.message().find("secret variable X is not set"), std::string::npos) << missing.message();
+  EXPECT_NE(missing.message().find("secret variable X is not set"), std::string::npos)
+      << missing.message();
   p.actions[0].config = json();
   EXPECT_NE(ResolveConfigDigests(p, "k", secrets).message().find("plan again"), std::string::npos);
 }
 
 TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
-  Action slow = AppAction(ActionKind::kAppCreate, "slow"), stuck = AppAction(ActionKind::kAppCreate, "stuck");
+  Action slow = AppAction(ActionKind::kAppCreate, "slow"),
+         stuck = AppAction(ActionKind::kAppCreate, "stuck");
   model::LiveState live;
   for (const Action* a : {&slow, &stuck}) {
     store::JournalEntry e;
@@ -902,8 +938,11 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
     e.resource = "marathon-app:" + a->target;
     e.kind = "create";
     e.state = "started";
-    e.detail = json{{"target", a->target}, {"env", "production"}, {"service", a->service},
-                    {"expect", NormalizeApp(a->desired)}}.dump();
+    e.detail = json{{"target", a->target},
+                    {"env", "production"},
+                    {"service", a->service},
+                    {"expect", NormalizeApp(a->desired)}}
+                   .dump();
     ASSERT_TRUE(store_->JournalStart(e).ok());
     // Written, and Marathon is still deploying it.
     ASSERT_TRUE(fake_.Deploy(a->target, a->desired).ok());
@@ -919,7 +958,7 @@ TEST_F(ApplyTest, AnInterruptedAppStillDeployingIsFollowedToTheEnd) {
   auto lines = RecoverInterrupted(live, fake_, records_, opts_);
   ASSERT_TRUE(lines.ok()) << lines.status().message();
   auto applied = store_->LastApplied().value();
-  EXPECT_TRUE(applied.count("marathon-app:/app/production/slow"));   // healthy after a few looks
+  EXPECT_TRUE(applied.count("marathon-app:/app/production/slow"));    // healthy after a few looks
   EXPECT_FALSE(applied.count("marathon-app:/app/production/stuck"));  // never: failed, cancelled
   EXPECT_GE(fake_.reads, 3);
   EXPECT_NE(fake_.Pos("cancel d-2"), std::string::npos);  // the deployment of the stuck app
@@ -987,12 +1026,15 @@ TEST(DryRun, RecordsEveryCallAndSendsNothing) {
   ASSERT_TRUE(r.ok()) << r.Summary();
   auto calls = dry.calls();
   ASSERT_EQ(calls.size(), 3u);
-  auto at = [&](const std::string& c) { return std::find(calls.begin(), calls.end(), c) - calls.begin(); };
+  auto at = [&](const std::string& c) {
+    return std::find(calls.begin(), calls.end(), c) - calls.begin();
+  };
   ASSERT_LT(at("PUT /v1/txn (1 ops: cas app/production/web/A)"), 3);
   ASSERT_LT(at("POST /v2/apps /app/production/web"), 3);
   ASSERT_LT(at("DELETE /v2/apps/app/production/old"), 3);
   // The key before the app that reads it; the independent delete in any order.
-  EXPECT_LT(at("PUT /v1/txn (1 ops: cas app/production/web/A)"), at("POST /v2/apps /app/production/web"));
+  EXPECT_LT(at("PUT /v1/txn (1 ops: cas app/production/web/A)"),
+            at("POST /v2/apps /app/production/web"));
 }
 
 }  // namespace
@@ -1015,7 +1057,8 @@ TEST_F(ApplyTest, ASlowRecordWriteHoldsUpNoOtherStep) {
     }
     // The fast step writes only once the slow one hangs, so it has to get past it.
     Result<clients::KvTxnResult> KvTxn(const std::vector<KvTxnOp>& ops) override {
-      if (ops[0].key.find("/fast/") != std::string::npos) (void)testing::Eventually([&] { return blocked.load(); });
+      if (ops[0].key.find("/fast/") != std::string::npos)
+        (void)testing::Eventually([&] { return blocked.load(); });
       return FakeTarget::KvTxn(ops);
     }
     void Release() {
@@ -1033,12 +1076,13 @@ TEST_F(ApplyTest, ASlowRecordWriteHoldsUpNoOtherStep) {
   ApplyResult r;
   std::thread apply([&] { r = ExecutePlan(plan_, target, opts_, records_); });
   bool blocked = testing::Eventually([&] { return target.blocked.load(); });
-  bool other_done = blocked && testing::Eventually(
-                                   [&] {
-                                     std::lock_guard<std::mutex> l(target.mu);
-                                     return target.records.count("galley/p/applied/production/fast") > 0;
-                                   },
-                                   std::chrono::seconds(10));
+  bool other_done =
+      blocked && testing::Eventually(
+                     [&] {
+                       std::lock_guard<std::mutex> l(target.mu);
+                       return target.records.count("galley/p/applied/production/fast") > 0;
+                     },
+                     std::chrono::seconds(10));
   target.Release();
   apply.join();
   EXPECT_TRUE(blocked);
@@ -1099,7 +1143,8 @@ TEST_F(ApplyTest, AFollowedDeploymentIsReportedWithItsStepAndCounts) {
   EXPECT_EQ(d.wanted, 3);
   EXPECT_EQ(d.running, 0);
   EXPECT_EQ(d.healthy, 0);
-  EXPECT_EQ(d.line, "/app/production/web: deployment step 1/2 (StartApplication), healthy 0/3, running 0");
+  EXPECT_EQ(d.line,
+            "/app/production/web: deployment step 1/2 (StartApplication), healthy 0/3, running 0");
   // Started, then deploying, then finished, in that order; `at` on the apply's clock.
   auto started = events.Of(EventKind::kStepStarted, app.id);
   auto finished = events.Of(EventKind::kStepFinished, app.id);
@@ -1162,7 +1207,9 @@ TEST_F(ApplyTest, ALostLockIsReportedAsStoppingAndNotesNameTheirStep) {
   fake_.Have("/app/production/web", "v-old");
   fake_.exhausted_writes = 1;
   int confirms = 0;
-  opts_.before_write = [&] { return ++confirms <= 2 ? Status::Ok() : Status::Conflict("lock lost"); };
+  opts_.before_write = [&] {
+    return ++confirms <= 2 ? Status::Ok() : Status::Conflict("lock lost");
+  };
   plan_.actions.push_back(AppAction(ActionKind::kAppCreate, "api"));
   plan_.actions[1].depends_on = {plan_.actions[0].id};
   Events events;
@@ -1171,7 +1218,8 @@ TEST_F(ApplyTest, ALostLockIsReportedAsStoppingAndNotesNameTheirStep) {
   ASSERT_EQ(r.applied, 1) << r.Summary();
   auto notes = events.Of(EventKind::kStepNote, "app:/app/production/web");
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0].line, "/app/production/web: Marathon runs too many deployments; retrying in 1 s");
+  EXPECT_EQ(notes[0].line,
+            "/app/production/web: Marathon runs too many deployments; retrying in 1 s");
   auto stopping = events.Of(EventKind::kStopping);
   ASSERT_EQ(stopping.size(), 1u);
   EXPECT_EQ(stopping[0].line, "stopping: nothing more is written (lock lost)");

@@ -20,13 +20,14 @@ constexpr char kWebId[] = "/app/production/web";
 constexpr char kWebResource[] = "marathon-app:/app/production/web";
 
 json App(const std::string& id, int instances, const std::string& tag = "v1") {
-  return json{{"id", id},
-              {"instances", instances},
-              {"cpus", 0.1},
-              {"mem", 64.0},
-              {"args", {"run"}},
-              {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", "d1"}}},
-              {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
+  return json{
+      {"id", id},
+      {"instances", instances},
+      {"cpus", 0.1},
+      {"mem", 64.0},
+      {"args", {"run"}},
+      {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", "d1"}}},
+      {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
 }
 
 // The app as Marathon returns it: version and versionInfo added.
@@ -54,13 +55,15 @@ class DriftTest : public ::testing::Test {
     in_.declared_services = {"web"};
     in_.hmac_key = "k";
   }
-  void Want(const json& body, const std::string& env = "production", std::vector<std::string> ignore = {}) {
+  void Want(const json& body, const std::string& env = "production",
+            std::vector<std::string> ignore = {}) {
     in_.apps.push_back(DesiredApp{"web", env, body["id"], body, std::move(ignore), false});
   }
   void Applied(const json& body) { in_.applied_apps[body["id"]] = NormalizeApp(body); }
   void Have(const json& body) { in_.live.apps[body["id"]] = Live(body); }
   void WantKv(const std::string& key, std::optional<std::string> value, bool secret = false) {
-    in_.kv.push_back(DesiredKv{"web", "production", key, value, secret, secret ? "env:SECRET" : "", false});
+    in_.kv.push_back(
+        DesiredKv{"web", "production", key, value, secret, secret ? "env:SECRET" : "", false});
   }
   void AppliedKv(const std::string& key, const std::string& value, bool secret = false) {
     in_.applied_kv[key] = (secret ? "secret:" : "") + HmacSha256Hex("k", value);
@@ -86,7 +89,9 @@ TEST_F(DriftTest, NothingWhenLiveMatchesWhatWasApplied) {
   DriftReport r = Find();
   EXPECT_FALSE(r.HasDrift());
   EXPECT_TRUE(r.unmanaged.empty());
-  EXPECT_NE(RenderDriftText(r, false).find("No drift: live objects match what galley last applied."), std::string::npos);
+  EXPECT_NE(
+      RenderDriftText(r, false).find("No drift: live objects match what galley last applied."),
+      std::string::npos);
 }
 
 TEST_F(DriftTest, ManualScaleIsAChangeOfInstancesWithWhenItWasScaled) {
@@ -112,7 +117,8 @@ TEST_F(DriftTest, ManualScaleIsAChangeOfInstancesWithWhenItWasScaled) {
   EXPECT_EQ(i.last_config_change_at, "2026-04-01T09:00:00.000Z");
   EXPECT_EQ(i.live_version, "2026-05-01T10:00:00.000Z");
   std::string text = RenderDriftText(r, false);
-  EXPECT_NE(text.find("  ~ /app/production/web  instances: 4 → 6 (applied → live), scaled 2026-05-01T10:00:00.000Z\n"),
+  EXPECT_NE(text.find("  ~ /app/production/web  instances: 4 → 6 (applied → live), scaled "
+                      "2026-05-01T10:00:00.000Z\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("policy revert: the next apply puts it back"), std::string::npos) << text;
@@ -144,7 +150,9 @@ TEST_F(DriftTest, ConfigChangeListsEveryFieldAndWhenTheConfigChanged) {
   EXPECT_EQ(r.drift[0].fields[1].pointer, "/labels/team");
   EXPECT_FALSE(r.drift[0].fields[1].before_present);
   std::string text = RenderDriftText(r, false);
-  EXPECT_NE(text.find("2 fields (applied → live), config changed 2026-04-01T09:00:00.000Z"), std::string::npos) << text;
+  EXPECT_NE(text.find("2 fields (applied → live), config changed 2026-04-01T09:00:00.000Z"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("        labels.team: (absent) → \"ops\""), std::string::npos) << text;
 }
 
@@ -164,7 +172,8 @@ TEST_F(DriftTest, KvValueEditedByHand) {
   EXPECT_EQ(i.fields[0].before, "info");
   EXPECT_EQ(i.fields[0].after, "trace");
   EXPECT_EQ(i.modify_index, 42u);
-  EXPECT_NE(RenderDriftText(r, false).find("value: \"info\" → \"trace\" (applied → live), ModifyIndex 42"),
+  EXPECT_NE(RenderDriftText(r, false).find(
+                "value: \"info\" → \"trace\" (applied → live), ModifyIndex 42"),
             std::string::npos)
       << RenderDriftText(r, false);
 }
@@ -177,7 +186,8 @@ TEST_F(DriftTest, SecretEditedByHandIsNeverShown) {
   ASSERT_EQ(r.drift.size(), 1u);
   EXPECT_TRUE(r.drift[0].sensitive);
   EXPECT_EQ(r.drift[0].fields[0].after, "(secret changed)");
-  std::string text = RenderDriftText(r, false), md = RenderDriftMarkdown(r), js = DriftToJson(r).dump();
+  std::string text = RenderDriftText(r, false), md = RenderDriftMarkdown(r),
+              js = DriftToJson(r).dump();
   EXPECT_NE(text.find("value: (secret changed), ModifyIndex 43"), std::string::npos) << text;
   for (const std::string* s : {&text, &md, &js}) {
     EXPECT_EQ(s->find("s3cret"), std::string::npos) << *s;
@@ -212,7 +222,8 @@ TEST_F(DriftTest, AppAndKeyDeletedByHand) {
   EXPECT_FALSE(r.drift[1].pending);
   r.drift[1].applied_at = "2026-03-01T00:00:00.000Z";
   std::string text = RenderDriftText(r, false);
-  EXPECT_NE(text.find("- /app/production/web" + std::string(11, ' ') + "deleted by hand (galley applied it 2026-03-01T00:00:00.000Z)"),
+  EXPECT_NE(text.find("- /app/production/web" + std::string(11, ' ') +
+                      "deleted by hand (galley applied it 2026-03-01T00:00:00.000Z)"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("Drift: 0 changed, 2 deleted by hand."), std::string::npos) << text;
@@ -273,7 +284,8 @@ TEST_F(DriftTest, WhereGitAlreadyEqualsLiveItIsNotDrift) {
   HaveKv("app/production/web/LOG_LEVEL", "trace", 9);
   DriftReport r = Find();
   EXPECT_FALSE(r.HasDrift());
-  EXPECT_EQ(r.converged, (std::vector<std::string>{"consul-kv:app/production/web/LOG_LEVEL", kWebResource}));
+  EXPECT_EQ(r.converged,
+            (std::vector<std::string>{"consul-kv:app/production/web/LOG_LEVEL", kWebResource}));
 }
 
 TEST_F(DriftTest, UnmanagedObjectsAreListedApartNeverDrift) {
@@ -290,12 +302,16 @@ TEST_F(DriftTest, UnmanagedObjectsAreListedApartNeverDrift) {
   EXPECT_EQ(r.unmanaged[1].resource, "consul-kv:app/staging/nobody/KEY");
   EXPECT_EQ(r.unmanaged[2].resource, "marathon-app:/app/production/legacy");
   EXPECT_EQ(r.unmanaged[2].what, DriftWhat::kUnmanaged);
-  EXPECT_EQ(r.unmanaged[2].why, "has no galley.platform=p label and galley never applied it: not galley's, never deleted");
+  EXPECT_EQ(
+      r.unmanaged[2].why,
+      "has no galley.platform=p label and galley never applied it: not galley's, never deleted");
   EXPECT_FALSE(r.unmanaged[2].prune);
   std::string text = RenderDriftText(r, false);
-  EXPECT_NE(text.find("Unmanaged under managed prefixes (not drift; galley does not own them):\n"
-                      "  ? app/production/web/FOREIGN: galley never wrote it: not galley's, never deleted\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "Unmanaged under managed prefixes (not drift; galley does not own them):\n"
+          "  ? app/production/web/FOREIGN: galley never wrote it: not galley's, never deleted\n"),
+      std::string::npos)
       << text;
   EXPECT_EQ(text.find("\"x\""), std::string::npos) << "an unmanaged key's value was printed";
   EXPECT_NE(text.find("No drift"), std::string::npos);
@@ -386,11 +402,13 @@ TEST_F(DriftTest, ScopeLimitsWhatIsCheckedAndResolved) {
   EXPECT_FALSE(DriftInScope(in_, kWebResource));
   EXPECT_TRUE(DriftInScope(in_, "marathon-app:/app/staging/web"));
   EXPECT_TRUE(DriftInScope(in_, "consul-kv:app/staging/web/LOG_LEVEL"));
-  EXPECT_TRUE(DriftInScope(in_, "consul-kv:service/haproxy/maxconn"));  // platform-wide: in every environment scope
+  EXPECT_TRUE(DriftInScope(
+      in_, "consul-kv:service/haproxy/maxconn"));  // platform-wide: in every environment scope
   in_.environments = {"production", "staging"};
   in_.targets = {"api"};
   EXPECT_FALSE(DriftInScope(in_, kWebResource));
-  EXPECT_FALSE(DriftInScope(in_, "consul-kv:service/haproxy/maxconn"));  // platform-wide: untargeted runs only
+  EXPECT_FALSE(DriftInScope(
+      in_, "consul-kv:service/haproxy/maxconn"));  // platform-wide: untargeted runs only
   EXPECT_TRUE(DriftInScope(in_, "marathon-app:/app/production/api"));
 }
 
@@ -412,8 +430,9 @@ TEST_F(DriftTest, HowAnOpenRecordWasSettled) {
   EXPECT_FALSE(r.HasDrift());
   EXPECT_EQ(DriftResolution(in_, r, kWebResource, fields), "ignored");
   // A secret's record cannot be told apart: reverted.
-  EXPECT_EQ(DriftResolution(in_, r, "consul-kv:app/production/web/DB",
-                            R"j([{"path": "/value", "applied": "(sensitive)", "live": "(secret changed)"}])j"),
+  EXPECT_EQ(DriftResolution(
+                in_, r, "consul-kv:app/production/web/DB",
+                R"j([{"path": "/value", "applied": "(sensitive)", "live": "(secret changed)"}])j"),
             "reverted");
 }
 

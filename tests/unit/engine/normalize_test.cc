@@ -18,11 +18,13 @@ using json = nlohmann::json;
 json Rendered() {
   auto r = spec::LoadRepository(galley::testing::SourceRoot() + "/examples/reference");
   const auto* s = r.state.FindService("test-server");
-  return json::parse(render::RenderMarathonApp(r.state.platform, *s, *s->FindEnvironment("production")).dump());
+  return json::parse(
+      render::RenderMarathonApp(r.state.platform, *s, *s->FindEnvironment("production")).dump());
 }
 
 json Fixture(const std::string& name) {
-  return json::parse(galley::testing::ReadText(galley::testing::SourceRoot() + "/tests/testdata/marathon/" + name))["app"];
+  return json::parse(galley::testing::ReadText(galley::testing::SourceRoot() +
+                                               "/tests/testdata/marathon/" + name))["app"];
 }
 
 std::string Diffs(const json& a, const json& b) {
@@ -34,9 +36,13 @@ std::string Diffs(const json& a, const json& b) {
   return out;
 }
 
-TEST(NormalizeTest, ReadBackFrom15ShowsNoDiff) { EXPECT_EQ(Diffs(Fixture("test-server-1.5.json"), Rendered()), ""); }
+TEST(NormalizeTest, ReadBackFrom15ShowsNoDiff) {
+  EXPECT_EQ(Diffs(Fixture("test-server-1.5.json"), Rendered()), "");
+}
 
-TEST(NormalizeTest, ReadBackFrom14ShowsNoDiff) { EXPECT_EQ(Diffs(Fixture("test-server-1.4.json"), Rendered()), ""); }
+TEST(NormalizeTest, ReadBackFrom14ShowsNoDiff) {
+  EXPECT_EQ(Diffs(Fixture("test-server-1.4.json"), Rendered()), "");
+}
 
 TEST(NormalizeTest, RealChangesStillShow) {
   json live = Fixture("test-server-1.5.json");
@@ -44,18 +50,25 @@ TEST(NormalizeTest, RealChangesStillShow) {
   live["env"]["EXTRA"] = "1";
   live["healthChecks"][0]["path"] = "/other";
   EXPECT_EQ(Diffs(live, Rendered()),
-            "/env/EXTRA: \"1\" -> -\n/healthChecks/0/path: \"/other\" -> \"/healthcheck\"\n/instances: 6 -> 4\n");
+            "/env/EXTRA: \"1\" -> -\n/healthChecks/0/path: \"/other\" -> "
+            "\"/healthcheck\"\n/instances: 6 -> 4\n");
 }
 
 TEST(NormalizeTest, AbsentNullAndEmptyCollectionsAreTheSame) {
-  json a = {{"id", "app/x/"}, {"cmd", "run"}, {"env", nullptr}, {"labels", json::object()}, {"constraints", json::array()}};
+  json a = {{"id", "app/x/"},
+            {"cmd", "run"},
+            {"env", nullptr},
+            {"labels", json::object()},
+            {"constraints", json::array()}};
   json b = {{"id", "/app/x"}, {"cmd", "run"}};
   EXPECT_EQ(NormalizeApp(a), NormalizeApp(b));
 }
 
 TEST(NormalizeTest, PortDefinitionsAbsentMeansOneDefaultPortButEmptyMeansNone) {
   json absent = {{"id", "/a"}, {"cmd", "x"}};
-  json one = {{"id", "/a"}, {"cmd", "x"}, {"portDefinitions", {{{"port", 10003}, {"protocol", "tcp"}, {"name", "default"}}}}};
+  json one = {{"id", "/a"},
+              {"cmd", "x"},
+              {"portDefinitions", {{{"port", 10003}, {"protocol", "tcp"}, {"name", "default"}}}}};
   json none = {{"id", "/a"}, {"cmd", "x"}, {"portDefinitions", json::array()}};
   EXPECT_EQ(NormalizeApp(absent), NormalizeApp(one));
   EXPECT_NE(NormalizeApp(absent), NormalizeApp(none));
@@ -65,29 +78,37 @@ TEST(NormalizeTest, PortDefinitionsAbsentMeansOneDefaultPortButEmptyMeansNone) {
 // stored for it, and for both port fields absent and [] stay apart.
 TEST(NormalizeTest, PortListsAbsentAndEmptyNormaliseAsMarathonStoresThem) {
   const std::string dir = galley::testing::SourceRoot() + "/tests/testdata/marathon/normalization/";
-  auto load = [&](const std::string& name) { return json::parse(galley::testing::ReadText(dir + name + ".json")); };
-  for (const char* name : {"bridge-portMappings-absent", "bridge-portMappings-empty", "host-portDefinitions-absent",
-                           "host-portDefinitions-empty"}) {
-    json request = load(std::string(name) + ".request"), stored = load(std::string(name) + ".stored");
+  auto load = [&](const std::string& name) {
+    return json::parse(galley::testing::ReadText(dir + name + ".json"));
+  };
+  for (const char* name : {"bridge-portMappings-absent", "bridge-portMappings-empty",
+                           "host-portDefinitions-absent", "host-portDefinitions-empty"}) {
+    json request = load(std::string(name) + ".request"),
+         stored = load(std::string(name) + ".stored");
     request.erase("id");
     stored.erase("id");
     EXPECT_EQ(NormalizeApp(request), NormalizeApp(stored)) << name;
   }
   for (const char* kind : {"bridge-portMappings", "host-portDefinitions"}) {
-    json absent = load(std::string(kind) + "-absent.stored"), empty = load(std::string(kind) + "-empty.stored");
+    json absent = load(std::string(kind) + "-absent.stored"),
+         empty = load(std::string(kind) + "-empty.stored");
     absent.erase("id");
     empty.erase("id");
     EXPECT_NE(NormalizeApp(absent), NormalizeApp(empty)) << kind;
   }
   // 1.4 input: docker.portMappings [] is no mapping; null or absent is the default one.
-  json legacy = {{"args", {"x"}},
-                 {"container", {{"docker", {{"image", "w:1"}, {"network", "BRIDGE"}, {"portMappings", json::array()}}}}}};
+  json legacy = {
+      {"args", {"x"}},
+      {"container",
+       {{"docker", {{"image", "w:1"}, {"network", "BRIDGE"}, {"portMappings", json::array()}}}}}};
   json none = legacy, null_mappings = legacy, absent = legacy;
   null_mappings["container"]["docker"]["portMappings"] = nullptr;
   absent["container"]["docker"].erase("portMappings");
-  json live_none = {{"args", {"x"}},
-                    {"networks", {{{"mode", "container/bridge"}}}},
-                    {"container", {{"type", "DOCKER"}, {"docker", {{"image", "w:1"}}}, {"portMappings", json::array()}}}};
+  json live_none = {
+      {"args", {"x"}},
+      {"networks", {{{"mode", "container/bridge"}}}},
+      {"container",
+       {{"type", "DOCKER"}, {"docker", {{"image", "w:1"}}}, {"portMappings", json::array()}}}};
   EXPECT_EQ(NormalizeApp(none), NormalizeApp(live_none));
   EXPECT_NE(NormalizeApp(null_mappings), NormalizeApp(live_none));
   EXPECT_NE(NormalizeApp(absent), NormalizeApp(live_none));
@@ -96,19 +117,28 @@ TEST(NormalizeTest, PortListsAbsentAndEmptyNormaliseAsMarathonStoresThem) {
 
 TEST(NormalizeTest, AbsentUpgradeStrategyMeansOneOne) {
   json absent = {{"id", "/a"}, {"cmd", "x"}};
-  json explicit_default = {{"id", "/a"}, {"cmd", "x"}, {"upgradeStrategy", {{"minimumHealthCapacity", 1}, {"maximumOverCapacity", 1}}}};
-  json half = {{"id", "/a"}, {"cmd", "x"}, {"upgradeStrategy", {{"minimumHealthCapacity", 0.5}, {"maximumOverCapacity", 1}}}};
+  json explicit_default = {
+      {"id", "/a"},
+      {"cmd", "x"},
+      {"upgradeStrategy", {{"minimumHealthCapacity", 1}, {"maximumOverCapacity", 1}}}};
+  json half = {{"id", "/a"},
+               {"cmd", "x"},
+               {"upgradeStrategy", {{"minimumHealthCapacity", 0.5}, {"maximumOverCapacity", 1}}}};
   EXPECT_EQ(NormalizeApp(absent), NormalizeApp(explicit_default));
   EXPECT_NE(NormalizeApp(absent), NormalizeApp(half));
 }
 
 TEST(NormalizeTest, SetLikeListsCompareWithoutOrder) {
-  json a = {{"id", "/a"}, {"cmd", "x"},
+  json a = {{"id", "/a"},
+            {"cmd", "x"},
             {"healthChecks", {{{"protocol", "TCP"}}, {{"path", "/h"}, {"protocol", "HTTP"}}}},
-            {"constraints", json::array({json::array({"hostname", "UNIQUE"}), json::array({"rack", "GROUP_BY"})})}};
-  json b = {{"id", "/a"}, {"cmd", "x"},
+            {"constraints", json::array({json::array({"hostname", "UNIQUE"}),
+                                         json::array({"rack", "GROUP_BY"})})}};
+  json b = {{"id", "/a"},
+            {"cmd", "x"},
             {"healthChecks", {{{"path", "/h"}}, {{"protocol", "TCP"}}}},
-            {"constraints", json::array({json::array({"rack", "GROUP_BY"}), json::array({"hostname", "UNIQUE"})})}};
+            {"constraints", json::array({json::array({"rack", "GROUP_BY"}),
+                                         json::array({"hostname", "UNIQUE"})})}};
   EXPECT_EQ(NormalizeApp(a), NormalizeApp(b));
   b["constraints"][0][1] = "CLUSTER";
   EXPECT_NE(NormalizeApp(a), NormalizeApp(b));

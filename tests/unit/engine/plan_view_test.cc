@@ -2,9 +2,9 @@
 // The plan's text and Markdown views (engine/plan.h, engine/view_text.h): symbols, the
 // Markdown diff block, long values shown whole, and characters from live objects that
 // must not reach a terminal or a review unescaped (issue #10).
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "engine/plan.h"
 #include "engine/view_text.h"
@@ -14,7 +14,8 @@ namespace {
 
 using json = nlohmann::json;
 
-FieldChange Change(const std::string& pointer, std::optional<json> before, std::optional<json> after) {
+FieldChange Change(const std::string& pointer, std::optional<json> before,
+                   std::optional<json> after) {
   FieldChange c;
   c.pointer = pointer;
   c.before_present = before.has_value();
@@ -24,7 +25,8 @@ FieldChange Change(const std::string& pointer, std::optional<json> before, std::
   return c;
 }
 
-Action KvPut(const std::string& key, const std::string& token, std::optional<json> before, json after) {
+Action KvPut(const std::string& key, const std::string& token, std::optional<json> before,
+             json after) {
   Action a;
   a.id = "kv:" + key;
   a.kind = ActionKind::kKvPut;
@@ -58,7 +60,8 @@ TEST(PlanViewTest, KvUpdateIsTildeAndKvCreateIsPlus) {
   Plan p = OnePlan({KvPut("app/production/web/LOG_LEVEL", "42", json("info"), json("debug")),
                     KvPut("app/production/web/NEW", "0", std::nullopt, json("x"))});
   std::string text = RenderPlanText(p, false);
-  EXPECT_NE(text.find("~ update consul key app/production/web/LOG_LEVEL"), std::string::npos) << text;
+  EXPECT_NE(text.find("~ update consul key app/production/web/LOG_LEVEL"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("+ put consul key app/production/web/NEW"), std::string::npos) << text;
   std::string md = RenderPlanMarkdown(p);
   EXPECT_NE(md.find("| `~` | update | `app/production/web/LOG_LEVEL`"), std::string::npos) << md;
@@ -67,9 +70,10 @@ TEST(PlanViewTest, KvUpdateIsTildeAndKvCreateIsPlus) {
 
 // Every line of the diff block started with '+': old values are '-' lines, new ones '+'.
 TEST(PlanViewTest, MarkdownDiffMarksOldAndNewValues) {
-  Plan p = OnePlan({AppUpdate("/app/production/web", {Change("/instances", json(2), json(3)),
-                                                       Change("/labels/team", std::nullopt, json("core")),
-                                                       Change("/labels/old", json("x"), std::nullopt)})});
+  Plan p =
+      OnePlan({AppUpdate("/app/production/web", {Change("/instances", json(2), json(3)),
+                                                 Change("/labels/team", std::nullopt, json("core")),
+                                                 Change("/labels/old", json("x"), std::nullopt)})});
   std::string md = RenderPlanMarkdown(p);
   size_t begin = md.find("```diff\n");
   ASSERT_NE(begin, std::string::npos) << md;
@@ -120,31 +124,36 @@ TEST(PlanViewTest, LongValuesAreShownWholeAndWrapped) {
   for (size_t s = 0; s < block.size();) {
     size_t nl = block.find('\n', s);
     char first = block[s];
-    EXPECT_TRUE(first == '-' || first == '+' || block.compare(s, 2, "@@") == 0) << block.substr(s, nl - s);
+    EXPECT_TRUE(first == '-' || first == '+' || block.compare(s, 2, "@@") == 0)
+        << block.substr(s, nl - s);
     s = nl + 1;
   }
 }
 
 // U+202E (right-to-left override) and other invisible format characters passed through raw.
 TEST(PlanViewTest, BidiAndInvisibleCharactersAreEscaped) {
-  const std::string rlo = "\xE2\x80\xAE";   // U+202E
-  const std::string lri = "\xE2\x81\xA6";   // U+2066
-  const std::string zwsp = "\xE2\x80\x8B";  // U+200B
-  const std::string csi = "\xC2\x9B";       // U+009B, a C1 control
+  const std::string rlo = "\xE2\x80\xAE";      // U+202E
+  const std::string lri = "\xE2\x81\xA6";      // U+2066
+  const std::string zwsp = "\xE2\x80\x8B";     // U+200B
+  const std::string csi = "\xC2\x9B";          // U+009B, a C1 control
   const std::string tag = "\xF3\xA0\x80\x81";  // U+E0001
   std::string evil = "safe" + rlo + "txt.exe" + lri + zwsp + csi + tag;
-  Plan p = OnePlan({KvPut("app/production/web/K" + rlo, "7", json(evil), json("plain")),
-                    AppUpdate("/app/production/web", {Change("/labels/x" + rlo, json(evil), json("ok"))})});
+  Plan p = OnePlan(
+      {KvPut("app/production/web/K" + rlo, "7", json(evil), json("plain")),
+       AppUpdate("/app/production/web", {Change("/labels/x" + rlo, json(evil), json("ok"))})});
   p.unmanaged.push_back({"app/production/other" + rlo, "no galley label"});
   p.warnings.push_back("warning with " + rlo);
-  for (const std::string& view : {RenderPlanText(p, false), RenderPlanText(p, true), RenderPlanMarkdown(p)}) {
+  for (const std::string& view :
+       {RenderPlanText(p, false), RenderPlanText(p, true), RenderPlanMarkdown(p)}) {
     for (const std::string* raw : {&rlo, &lri, &zwsp, &csi, &tag}) {
       EXPECT_EQ(view.find(*raw), std::string::npos) << view;
     }
     EXPECT_NE(view.find("\\u202e"), std::string::npos) << view;
   }
   std::string text = RenderPlanText(p, false);
-  EXPECT_NE(text.find("\"safe\\u202etxt.exe\\u2066\\u200b\\u009b\\udb40\\udc01\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"safe\\u202etxt.exe\\u2066\\u200b\\u009b\\udb40\\udc01\""),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("consul key app/production/web/K\\u202e"), std::string::npos) << text;
   // Still the same JSON value when parsed back.
   EXPECT_EQ(json::parse(DisplayValue(json(evil))).get<std::string>(), evil);

@@ -64,16 +64,20 @@ TEST(PolicyResolveTest, TheMostSpecificLevelThatSetsAValueWins) {
       {kApp, "", "", kReport, false, "no env, no service: platform only"},
       {kKv, "", "", kReport, true, "platform-wide key: platform consul_kv"},
       {kApp, "staging", "", kIgnore, true, "platform env: general drift, marathon_app prune"},
-      {kKv, "staging", "", kIgnore, true, "platform env drift; prune falls through to platform consul_kv"},
-      {kKv, "qa", "", kRevert, false, "platform env consul_kv beats platform consul_kv and general"},
+      {kKv, "staging", "", kIgnore, true,
+       "platform env drift; prune falls through to platform consul_kv"},
+      {kKv, "qa", "", kRevert, false,
+       "platform env consul_kv beats platform consul_kv and general"},
       {kApp, "qa", "", kReport, false, "qa says nothing for apps: platform"},
-      {kApp, "production", "web", kRevert, false, "service marathon_app drift; prune from platform"},
+      {kApp, "production", "web", kRevert, false,
+       "service marathon_app drift; prune from platform"},
       {kKv, "production", "web", kReport, true, "service says nothing for keys: platform"},
       {kApp, "staging", "web", kRevert, false,
        "service+env general prune false beats env marathon_app prune true; drift from the service"},
       {kKv, "staging", "web", kReport, false, "service+env consul_kv drift and general prune"},
       {kApp, "qa", "web", kRevert, false, "service beats platform"},
-      {kApp, "staging", "api", kIgnore, true, "service general beats env kind block (prune) and env (drift)"},
+      {kApp, "staging", "api", kIgnore, true,
+       "service general beats env kind block (prune) and env (drift)"},
       {kKv, "qa", "api", kIgnore, true, "service general beats platform env consul_kv"},
       {kApp, "production", "api", kRevert, false, "service+env kind beats service general"},
       {kKv, "production", "api", kIgnore, true, "service+env has nothing for keys: service"},
@@ -83,14 +87,16 @@ TEST(PolicyResolveTest, TheMostSpecificLevelThatSetsAValueWins) {
   model::Policies p = AllLevels();
   for (const Row& r : rows) {
     EffectivePolicy got = p.Resolve(r.kind, r.env, r.service);
-    EXPECT_EQ(got.drift, r.drift) << ResourceKindName(r.kind) << " " << r.env << "/" << r.service << ": " << r.why;
-    EXPECT_EQ(got.prune, r.prune) << ResourceKindName(r.kind) << " " << r.env << "/" << r.service << ": " << r.why;
+    EXPECT_EQ(got.drift, r.drift) << ResourceKindName(r.kind) << " " << r.env << "/" << r.service
+                                  << ": " << r.why;
+    EXPECT_EQ(got.prune, r.prune) << ResourceKindName(r.kind) << " " << r.env << "/" << r.service
+                                  << ": " << r.why;
   }
 }
 
 TEST(PolicyResolveTest, AKindBlockBeatsTheGeneralValueOfItsLevelOnly) {
   model::Policies p;
-  p.platform.marathon_app.drift = kIgnore;      // platform, apps
+  p.platform.marathon_app.drift = kIgnore;           // platform, apps
   p.environments["production"].all.drift = kReport;  // a more specific level, general
   EXPECT_EQ(p.Resolve(ResourceKind::kMarathonApp, "production", "").drift, kReport);
   EXPECT_EQ(p.Resolve(ResourceKind::kMarathonApp, "staging", "").drift, kIgnore);
@@ -100,12 +106,13 @@ TEST(PolicyResolveTest, AKindBlockBeatsTheGeneralValueOfItsLevelOnly) {
 // ---- The planner --------------------------------------------------------------------------
 
 json App(const std::string& id, int instances, const std::string& tag = "v1") {
-  return json{{"id", id},
-              {"instances", instances},
-              {"cpus", 0.1},
-              {"mem", 64.0},
-              {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", "d1"}}},
-              {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
+  return json{
+      {"id", id},
+      {"instances", instances},
+      {"cpus", 0.1},
+      {"mem", 64.0},
+      {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", "d1"}}},
+      {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
 }
 
 model::LiveApp Live(const json& body) {
@@ -177,7 +184,8 @@ TEST_F(PlannerPolicyTest, OneServiceReportsDriftWhileAnotherRevertsItInTheSameEn
   // A service+environment block narrows it further: web reverts in production after all.
   in_.policies.service_environments[{"web", "production"}].marathon_app.drift = kRevert;
   p = MakePlan(in_);
-  EXPECT_EQ(Targets(p.actions), (std::vector<std::string>{"/app/production/api", "/app/production/web"}));
+  EXPECT_EQ(Targets(p.actions),
+            (std::vector<std::string>{"/app/production/api", "/app/production/web"}));
   EXPECT_TRUE(p.drift_reported.empty());
 }
 
@@ -207,7 +215,8 @@ TEST_F(PlannerPolicyTest, DriftPolicyNeverHoldsBackAPendingChange) {
   in_.applied_apps["/app/production/web"] = NormalizeApp(applied);
   json want = App("/app/production/web", 2, "v2");  // Git moved
   in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", want, {}, false});
-  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 5, "v1"));  // and live drifted
+  in_.live.apps["/app/production/web"] =
+      Live(App("/app/production/web", 5, "v1"));  // and live drifted
   in_.policies.platform.all.drift = kIgnore;
   Plan p = MakePlan(in_);
   ASSERT_EQ(p.actions.size(), 1u);
@@ -258,14 +267,19 @@ TEST_F(PlannerPolicyTest, PruneOnInOneEnvironmentOnly) {
   OrphanKv("app/staging/old/KEY");
   in_.policies.environments["staging"].all.prune = true;
   Plan p = MakePlan(in_);
-  EXPECT_EQ(Targets(p.actions), (std::vector<std::string>{"/app/staging/old", "app/staging/old/KEY"}));
+  EXPECT_EQ(Targets(p.actions),
+            (std::vector<std::string>{"/app/staging/old", "app/staging/old/KEY"}));
   EXPECT_EQ(p.actions[0].kind, ActionKind::kAppDelete);
   EXPECT_EQ(p.actions[0].reason, Reason::kOrphan);
   EXPECT_EQ(p.actions[1].kind, ActionKind::kKvDelete);
   EXPECT_EQ(p.actions[1].depends_on, std::vector<std::string>{"app:/app/staging/old"});
-  ASSERT_EQ(Targets(p.unmanaged), (std::vector<std::string>{"/app/production/old", "app/production/old/KEY"}));
-  EXPECT_EQ(p.unmanaged[0].why, "carries galley's label but is not declared (orphan); prune is off");
-  EXPECT_EQ(p.unmanaged[1].why, "removed from Git (service old is no longer declared); galley applied it; prune is off");
+  ASSERT_EQ(Targets(p.unmanaged),
+            (std::vector<std::string>{"/app/production/old", "app/production/old/KEY"}));
+  EXPECT_EQ(p.unmanaged[0].why,
+            "carries galley's label but is not declared (orphan); prune is off");
+  EXPECT_EQ(
+      p.unmanaged[1].why,
+      "removed from Git (service old is no longer declared); galley applied it; prune is off");
 
   // Apps only: staging's keys stay.
   in_.policies.environments["staging"].all.prune.reset();
@@ -273,7 +287,8 @@ TEST_F(PlannerPolicyTest, PruneOnInOneEnvironmentOnly) {
   p = MakePlan(in_);
   EXPECT_EQ(Targets(p.actions), std::vector<std::string>{"/app/staging/old"});
   EXPECT_EQ(Targets(p.unmanaged),
-            (std::vector<std::string>{"/app/production/old", "app/production/old/KEY", "app/staging/old/KEY"}));
+            (std::vector<std::string>{"/app/production/old", "app/production/old/KEY",
+                                      "app/staging/old/KEY"}));
 }
 
 TEST_F(PlannerPolicyTest, AnOrphanOfADeclaredServiceFollowsThatServicesPolicy) {
@@ -286,20 +301,24 @@ TEST_F(PlannerPolicyTest, AnOrphanOfADeclaredServiceFollowsThatServicesPolicy) {
   in_.policies.services["web"].all.prune = true;
   in_.policies.services["gone"].all.prune = true;  // not declared: never consulted
   Plan p = MakePlan(in_);
-  EXPECT_EQ(Targets(p.actions), (std::vector<std::string>{"/app/staging/web", "app/production/web/FOREIGN"}));
+  EXPECT_EQ(Targets(p.actions),
+            (std::vector<std::string>{"/app/staging/web", "app/production/web/FOREIGN"}));
   EXPECT_EQ(Targets(p.unmanaged), std::vector<std::string>{"/app/staging/gone"});
 
   // The service+environment level beats the service: web keeps its production keys.
   in_.policies.service_environments[{"web", "production"}].consul_kv.prune = false;
   p = MakePlan(in_);
   EXPECT_EQ(Targets(p.actions), std::vector<std::string>{"/app/staging/web"});
-  EXPECT_EQ(Targets(p.unmanaged), (std::vector<std::string>{"/app/staging/gone", "app/production/web/FOREIGN"}));
+  EXPECT_EQ(Targets(p.unmanaged),
+            (std::vector<std::string>{"/app/staging/gone", "app/production/web/FOREIGN"}));
 }
 
 TEST_F(PlannerPolicyTest, APlatformWideKeyFollowsOnlyThePlatformPolicy) {
-  in_.kv.push_back(DesiredKv{"", "", "service/haproxy/maxconn", std::string("4096"), false, "", false});
+  in_.kv.push_back(
+      DesiredKv{"", "", "service/haproxy/maxconn", std::string("4096"), false, "", false});
   in_.applied_kv["service/haproxy/maxconn"] = HmacSha256Hex("k", "4096");
-  in_.live.kv["service/haproxy/maxconn"] = model::LiveKvEntry{"service/haproxy/maxconn", "100", 3, 0, ""};
+  in_.live.kv["service/haproxy/maxconn"] =
+      model::LiveKvEntry{"service/haproxy/maxconn", "100", 3, 0, ""};
   in_.policies.environments["production"].all.drift = kIgnore;  // not the key's environment
   in_.policies.platform.consul_kv.drift = kReport;
   Plan p = MakePlan(in_);

@@ -14,14 +14,16 @@ namespace {
 
 using json = nlohmann::json;
 
-json App(const std::string& id, int instances, const std::string& tag, const std::string& digest = "d1") {
-  return json{{"id", id},
-              {"instances", instances},
-              {"cpus", 0.1},
-              {"mem", 64.0},
-              {"args", {"run"}},
-              {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", digest}}},
-              {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
+json App(const std::string& id, int instances, const std::string& tag,
+         const std::string& digest = "d1") {
+  return json{
+      {"id", id},
+      {"instances", instances},
+      {"cpus", 0.1},
+      {"mem", 64.0},
+      {"args", {"run"}},
+      {"labels", {{"version", tag}, {"galley.platform", "p"}, {"galley.config-digest", digest}}},
+      {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:" + tag}}}}}};
 }
 
 model::LiveApp Live(const json& body, const std::string& version = "v-live") {
@@ -43,11 +45,13 @@ class PlannerTest : public ::testing::Test {
     in_.declared_services = {"web"};
     in_.hmac_key = "k";
   }
-  void Want(const json& body, const std::string& service = "web", const std::string& env = "production") {
+  void Want(const json& body, const std::string& service = "web",
+            const std::string& env = "production") {
     in_.apps.push_back(DesiredApp{service, env, body["id"], body, {}, false});
   }
   void WantKv(const std::string& key, std::optional<std::string> value, bool secret = false) {
-    in_.kv.push_back(DesiredKv{"web", "production", key, value, secret, secret ? "env:SECRET" : "", false});
+    in_.kv.push_back(
+        DesiredKv{"web", "production", key, value, secret, secret ? "env:SECRET" : "", false});
   }
   void HaveKv(const std::string& key, const std::string& value, uint64_t index) {
     in_.live.kv[key] = model::LiveKvEntry{key, value, index, 0, ""};
@@ -128,8 +132,9 @@ TEST_F(PlannerTest, DriftVersusPending) {
   ASSERT_EQ(p.actions.size(), 1u);
   EXPECT_EQ(p.actions[0].reason, Reason::kDesiredChanged);
   ASSERT_EQ(p.actions[0].notes.size(), 1u);
-  EXPECT_NE(p.actions[0].notes[0].find("live also drifted from what galley last applied: /instances"),
-            std::string::npos);
+  EXPECT_NE(
+      p.actions[0].notes[0].find("live also drifted from what galley last applied: /instances"),
+      std::string::npos);
 }
 
 TEST_F(PlannerTest, AnAppDeletedByHandIsDrift) {
@@ -160,14 +165,16 @@ TEST_F(PlannerTest, DriftPolicyReportAndIgnore) {
 
 TEST_F(PlannerTest, IgnorePointersSilenceFields) {
   json want = App("/app/production/web", 2, "v1");
-  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", want, {"/instances"}, false});
+  in_.apps.push_back(
+      DesiredApp{"web", "production", "/app/production/web", want, {"/instances"}, false});
   in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 9, "v1"));
   EXPECT_FALSE(Make().HasChanges());
 }
 
 TEST_F(PlannerTest, IgnoredFieldsKeepTheirLiveValuesInTheBodySent) {
   json want = App("/app/production/web", 2, "v2");
-  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", want, {"/instances", "/labels/team"}, false});
+  in_.apps.push_back(DesiredApp{
+      "web", "production", "/app/production/web", want, {"/instances", "/labels/team"}, false});
   json live = App("/app/production/web", 9, "v1");
   live["labels"]["team"] = "edge";
   in_.live.apps["/app/production/web"] = Live(live);
@@ -220,12 +227,14 @@ TEST_F(PlannerTest, PruneDeletesOnlyWhatGalleyOwns) {
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty()) << PlanToJson(p).dump(2);
   ASSERT_EQ(p.unmanaged.size(), 3u);
-  EXPECT_EQ(p.unmanaged[0].why,
-            "has no galley.platform=p label and galley never applied it: not galley's, never deleted");
+  EXPECT_EQ(
+      p.unmanaged[0].why,
+      "has no galley.platform=p label and galley never applied it: not galley's, never deleted");
   EXPECT_EQ(p.unmanaged[1].why, "galley never wrote it: not galley's, never deleted");
   EXPECT_EQ(p.unmanaged[2].target, "app/staging/nobody/KEY");
   // An app galley applied but whose label someone removed is still galley's.
-  in_.applied_apps["/app/production/cron-by-hand"] = NormalizeApp(App("/app/production/cron-by-hand", 1, "v0"));
+  in_.applied_apps["/app/production/cron-by-hand"] =
+      NormalizeApp(App("/app/production/cron-by-hand", 1, "v0"));
   p = Make();
   ASSERT_EQ(p.actions.size(), 1u);
   EXPECT_EQ(p.actions[0].target, "/app/production/cron-by-hand");
@@ -243,7 +252,8 @@ TEST_F(PlannerTest, RemovingAServiceOrAnEnvironmentDeletesWhatGalleyAppliedForIt
     in_.live.apps[id] = Live(App(id, 1, "v0"));
     in_.applied_apps[id] = NormalizeApp(App(id, 1, "v0"));
   }
-  for (const std::string key : {"app/production/gone/A", "app/qa/web/B", "app/production/web/DROPPED"}) {
+  for (const std::string key :
+       {"app/production/gone/A", "app/qa/web/B", "app/production/web/DROPPED"}) {
     HaveKv(key, "v", 5);
     in_.applied_kv[key] = HmacSha256Hex("k", "v");
   }
@@ -254,13 +264,19 @@ TEST_F(PlannerTest, RemovingAServiceOrAnEnvironmentDeletesWhatGalleyAppliedForIt
     EXPECT_TRUE(a.kind == ActionKind::kAppDelete || a.kind == ActionKind::kKvDelete) << a.target;
     why[a.target] = a.notes.empty() ? "" : a.notes[0];
   }
-  EXPECT_EQ(why, (std::map<std::string, std::string>{
-                     {"/app/production/gone", "removed from Git (service gone is no longer declared); galley applied it"},
-                     {"/app/qa/web", "removed from Git (environment qa is no longer declared); galley applied it"},
-                     {"app/production/gone/A", "removed from Git (service gone is no longer declared); galley applied it"},
-                     {"app/production/web/DROPPED",
-                      "removed from Git (no longer in the config of service web for production); galley applied it"},
-                     {"app/qa/web/B", "removed from Git (environment qa is no longer declared); galley applied it"}}));
+  EXPECT_EQ(why,
+            (std::map<std::string, std::string>{
+                {"/app/production/gone",
+                 "removed from Git (service gone is no longer declared); galley applied it"},
+                {"/app/qa/web",
+                 "removed from Git (environment qa is no longer declared); galley applied it"},
+                {"app/production/gone/A",
+                 "removed from Git (service gone is no longer declared); galley applied it"},
+                {"app/production/web/DROPPED",
+                 "removed from Git (no longer in the config of service web for production); galley "
+                 "applied it"},
+                {"app/qa/web/B",
+                 "removed from Git (environment qa is no longer declared); galley applied it"}}));
   ASSERT_EQ(p.unmanaged.size(), 1u);
   EXPECT_EQ(p.unmanaged[0].target, "app/production/gone/BY_HAND");
   std::string text = RenderPlanText(p, false);
@@ -292,7 +308,8 @@ TEST_F(PlannerTest, TargetsAndEnvironmentsNarrowTheScope) {
 }
 
 TEST_F(PlannerTest, PausedIsSkippedAndSaysSo) {
-  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", App("/app/production/web", 2, "v1"), {}, true});
+  in_.apps.push_back(DesiredApp{
+      "web", "production", "/app/production/web", App("/app/production/web", 2, "v1"), {}, true});
   Plan p = Make();
   EXPECT_TRUE(p.actions.empty());
   ASSERT_EQ(p.skipped.size(), 1u);
@@ -320,7 +337,8 @@ TEST_F(PlannerTest, UnavailableSecretIsComparedWithLastApplied) {
   Plan p = Make();
   EXPECT_FALSE(p.HasChanges());
   ASSERT_EQ(p.warnings.size(), 1u);
-  EXPECT_NE(p.warnings[0].find("unavailable: compared with the last applied value"), std::string::npos);
+  EXPECT_NE(p.warnings[0].find("unavailable: compared with the last applied value"),
+            std::string::npos);
   in_.live.kv["app/production/web/DB"].value = "edited by hand";
   p = Make();
   ASSERT_EQ(p.actions.size(), 1u);
@@ -351,9 +369,11 @@ TEST_F(PlannerTest, APausedEnvironmentOrServiceIsNotPruned) {
   EXPECT_TRUE(p.actions.empty());
   EXPECT_EQ(p.skipped.size(), 2u);
   in_.paused_environments.clear();
-  in_.apps.push_back(DesiredApp{"web", "production", "/app/production/web", App("/app/production/web", 1, "v1"), {}, true});
+  in_.apps.push_back(DesiredApp{
+      "web", "production", "/app/production/web", App("/app/production/web", 1, "v1"), {}, true});
   p = Make();
-  ASSERT_EQ(p.actions.size(), 1u);  // only the undeclared app; web's foreign key waits while web is paused
+  ASSERT_EQ(p.actions.size(),
+            1u);  // only the undeclared app; web's foreign key waits while web is paused
   EXPECT_EQ(p.actions[0].target, "/app/production/old");
 }
 
@@ -365,7 +385,8 @@ TEST_F(PlannerTest, ChangesToMarathonDefaultsShowTheirValues) {
   EXPECT_EQ(p.actions[0].kind, ActionKind::kAppScale);
   ASSERT_TRUE(p.actions[0].changes[0].after_present);
   EXPECT_EQ(p.actions[0].changes[0].after, 1);
-  EXPECT_NE(RenderPlanText(p, false).find("instances: 4 → 1"), std::string::npos) << RenderPlanText(p, false);
+  EXPECT_NE(RenderPlanText(p, false).find("instances: 4 → 1"), std::string::npos)
+      << RenderPlanText(p, false);
 }
 
 TEST_F(PlannerTest, UnavailableSecretDriftFollowsThePolicy) {
@@ -413,8 +434,10 @@ TEST_F(PlannerTest, ADeclaredAppWithoutGalleysLabelIsAPlanError) {
   EXPECT_TRUE(p.actions.empty());
   ASSERT_EQ(p.errors.size(), 1u);
   EXPECT_EQ(p.errors[0],
-            "app /app/production/web (service web, environment production) is declared, but the live app is not "
-            "galley's (no galley.platform=p label, no applied record): adopt it first (galley adopt, not yet "
+            "app /app/production/web (service web, environment production) is declared, but the "
+            "live app is not "
+            "galley's (no galley.platform=p label, no applied record): adopt it first (galley "
+            "adopt, not yet "
             "available) or delete it by hand");
   EXPECT_EQ(PlanErrorsMessage(p), "the plan has 1 error; nothing planned:\n  " + p.errors[0]);
   // Unchanged, it is still an error, never a quiet "No changes".
@@ -453,7 +476,8 @@ TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
   doc["actions"][0]["depends_on"] = {doc["actions"][1]["id"]};  // the key after the app it feeds
   auto cyclic = PlanFromJson(doc);
   ASSERT_FALSE(cyclic.ok());
-  EXPECT_NE(cyclic.status().message().find("not an earlier action"), std::string::npos) << cyclic.status().message();
+  EXPECT_NE(cyclic.status().message().find("not an earlier action"), std::string::npos)
+      << cyclic.status().message();
   doc["actions"][0]["depends_on"] = {"app:/nowhere"};
   EXPECT_FALSE(PlanFromJson(doc).ok());
 }
@@ -495,13 +519,16 @@ TEST_F(PlannerTest, PlanFileSignatureRefusesEditsAndNamesThem) {
   json dropped = doc;
   dropped["actions"].erase(1);
   EXPECT_EQ(refused(dropped),
-            "it was changed after it was signed: the number of actions, action app:/app/production/web (removed)");
+            "it was changed after it was signed: the number of actions, action "
+            "app:/app/production/web (removed)");
   json added = doc;
   added["extra"] = 1;
   EXPECT_EQ(refused(added), "it was changed after it was signed: extra (added)");
   json reordered = doc;
   std::swap(reordered["actions"][0], reordered["actions"][1]);
-  EXPECT_EQ(refused(reordered), "it was changed after it was signed: the order of its actions, or the signature itself");
+  EXPECT_EQ(
+      refused(reordered),
+      "it was changed after it was signed: the order of its actions, or the signature itself");
   json resigned = image;  // re-signed with a guessed key
   resigned["signature"] = SignPlanDocument(image, "guess");
   EXPECT_NE(refused(resigned).find("signed with another key"), std::string::npos);
@@ -515,11 +542,16 @@ TEST_F(PlannerTest, PlanFileSignatureRefusesEditsAndNamesThem) {
 }
 
 TEST_F(PlannerTest, DesiredDigestsFollowTheRepositoryNotSecretsOrScope) {
-  DesiredApp web{"web", "production", "/app/production/web", App("/app/production/web", 2, "v1"), {}, false, nullptr};
-  DesiredKv level{"web", "production", "app/production/web/LOG_LEVEL", std::string("debug"), false, "", false};
-  DesiredKv db{"web", "production", "app/production/web/DB", std::string("secret value"), true, "env:DB", false};
+  DesiredApp web{
+      "web", "production", "/app/production/web", App("/app/production/web", 2, "v1"), {},
+      false, nullptr};
+  DesiredKv level{"web", "production", "app/production/web/LOG_LEVEL", std::string("debug"), false,
+                  "",    false};
+  DesiredKv db{"web",    "production", "app/production/web/DB", std::string("secret value"), true,
+               "env:DB", false};
   DesiredKv maxconn{"", "", "service/haproxy/maxconn", std::string("4096"), false, "", false};
-  auto digests = [&](std::vector<DesiredApp> apps, std::vector<DesiredKv> kv, std::set<std::string> targets = {}) {
+  auto digests = [&](std::vector<DesiredApp> apps, std::vector<DesiredKv> kv,
+                     std::set<std::string> targets = {}) {
     return DesiredDigests(apps, kv, {"production"}, targets);
   };
   auto base = digests({web}, {level, db, maxconn});
@@ -552,11 +584,14 @@ TEST_F(PlannerTest, TextOutputReadsLikeTerraform) {
   in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
   Plan p = Make();
   std::string text = RenderPlanText(p, false);
-  EXPECT_NE(text.find("~ update marathon app /app/production/web   (desired-changed)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("~ update marathon app /app/production/web   (desired-changed)\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("      instances:              2 → 4\n"), std::string::npos) << text;
   EXPECT_NE(text.find("labels.version:"), std::string::npos) << text;
   EXPECT_NE(text.find("\"v1\" → \"v2\""), std::string::npos) << text;
-  EXPECT_NE(text.find("Plan: 0 to create, 1 to update, 0 to restart, 0 to scale, 0 to delete; KV: 0 to put, 0 to delete."),
+  EXPECT_NE(text.find("Plan: 0 to create, 1 to update, 0 to restart, 0 to scale, 0 to delete; KV: "
+                      "0 to put, 0 to delete."),
             std::string::npos);
   EXPECT_EQ(text.find("\033["), std::string::npos);
   EXPECT_NE(RenderPlanText(p, true).find("\033[33m"), std::string::npos);

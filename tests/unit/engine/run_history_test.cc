@@ -37,11 +37,12 @@ TEST(RunOriginTest, GitlabCi) {
 }
 
 TEST(RunOriginTest, DroneNamesWhoStartedTheBuildElseTheCommitsAuthor) {
-  std::map<std::string, std::string> env = {{"DRONE", "true"},
-                                            {"DRONE_BUILD_TRIGGER", "bob"},
-                                            {"DRONE_COMMIT_AUTHOR", "carol"},
-                                            {"DRONE_BUILD_LINK", "https://drone.example/acme/platform/12"},
-                                            {"DRONE_COMMIT_SHA", "123"}};
+  std::map<std::string, std::string> env = {
+      {"DRONE", "true"},
+      {"DRONE_BUILD_TRIGGER", "bob"},
+      {"DRONE_COMMIT_AUTHOR", "carol"},
+      {"DRONE_BUILD_LINK", "https://drone.example/acme/platform/12"},
+      {"DRONE_COMMIT_SHA", "123"}};
   auto o = RunOriginOf(env, "runner@host");
   EXPECT_EQ(o.who, "bob");
   EXPECT_EQ(o.ci, "drone");
@@ -83,7 +84,8 @@ TEST(PlatformHistoryDocTest, NewestFirstReplacedByIdBoundedAndDeadRunsInterrupte
   EXPECT_EQ(WithHistoryEntry(json("junk"), {{"id", "x"}}, 3)["applies"].size(), 1u);
   json big;
   for (int i = 0; i < 100; ++i) {
-    big = WithHistoryEntry(big, {{"id", std::to_string(i)}, {"error", std::string(10000, 'e')}}, 500);
+    big =
+        WithHistoryEntry(big, {{"id", std::to_string(i)}, {"error", std::string(10000, 'e')}}, 500);
   }
   EXPECT_LT(big.dump().size(), kMaxHistoryBytes);
   EXPECT_GT(big["applies"].size(), 10u);

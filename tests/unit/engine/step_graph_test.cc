@@ -32,8 +32,8 @@ Action Kv(const std::string& svc, const std::string& key, ActionKind kind = Acti
 
 TEST(StepGraph, KeysOfOneServiceFormOneStepAndAppsOneEach) {
   Plan p;
-  p.actions = {Kv("web", "A"), Kv("web", "B"), Kv("web", "C", ActionKind::kKvDelete), Kv("api", "A"),
-               App("web", {"kv:app/production/web/A", "kv:app/production/web/B"})};
+  p.actions = {Kv("web", "A"), Kv("web", "B"), Kv("web", "C", ActionKind::kKvDelete),
+               Kv("api", "A"), App("web", {"kv:app/production/web/A", "kv:app/production/web/B"})};
   auto steps = BuildSteps(p);
   ASSERT_EQ(steps.size(), 4u);
   EXPECT_EQ(steps[0].name, "kv-put production/web");
@@ -62,8 +62,8 @@ TEST(StepSchedule, ADependantIsReadyOnlyOnceItsStepSucceededAndGoesFirst) {
 
 TEST(StepSchedule, AFailureCancelsEveryDependantTransitivelyAndNothingElse) {
   Plan p;
-  p.actions = {Kv("web", "A"), App("web", {"kv:app/production/web/A"}), App("worker", {"app:/app/production/web"}),
-               App("api")};
+  p.actions = {Kv("web", "A"), App("web", {"kv:app/production/web/A"}),
+               App("worker", {"app:/app/production/web"}), App("api")};
   StepSchedule schedule(BuildSteps(p));
   ASSERT_EQ(schedule.Take(), std::optional<size_t>(0));
   ASSERT_EQ(schedule.Take(), std::optional<size_t>(3));
@@ -71,7 +71,8 @@ TEST(StepSchedule, AFailureCancelsEveryDependantTransitivelyAndNothingElse) {
   ASSERT_EQ(cancelled.size(), 2u);
   EXPECT_EQ(cancelled[0].step, 1u);
   EXPECT_EQ(cancelled[1].step, 2u);
-  EXPECT_EQ(cancelled[1].because, "kv-put production/web");  // the step that failed, not its dependant
+  EXPECT_EQ(cancelled[1].because,
+            "kv-put production/web");  // the step that failed, not its dependant
   EXPECT_FALSE(schedule.HasReady());
   EXPECT_FALSE(schedule.Finished());  // api still runs
   EXPECT_TRUE(schedule.Done(3, true).empty());

@@ -16,8 +16,10 @@ model::Instance Inst(std::string node, std::string addr, int port, std::vector<s
 
 TEST(BackendServersTest, FiltersByEnvironmentTagAndSortsByNodeAddressPort) {
   model::Instances live;
-  live["web"] = {Inst("b-node", "10.0.0.2", 31000, {"production"}), Inst("a-node", "10.0.0.1", 31002, {"production"}),
-                 Inst("a-node", "10.0.0.1", 31001, {"production", "x"}), Inst("c", "10.0.0.3", 1, {"staging"})};
+  live["web"] = {Inst("b-node", "10.0.0.2", 31000, {"production"}),
+                 Inst("a-node", "10.0.0.1", 31002, {"production"}),
+                 Inst("a-node", "10.0.0.1", 31001, {"production", "x"}),
+                 Inst("c", "10.0.0.3", 1, {"staging"})};
   auto servers = BackendServers(live, "web", "production");
   ASSERT_EQ(servers.size(), 3u);
   EXPECT_EQ(servers[0].name, "a-node-31001");
@@ -30,7 +32,8 @@ TEST(BackendServersTest, FiltersByEnvironmentTagAndSortsByNodeAddressPort) {
 TEST(BackendServersTest, AddressesThatCouldInjectDirectivesAreSkipped) {
   model::Instances live;
   live["web"] = {Inst("n", "10.0.0.1\n    server evil 6.6.6.6:80", 80, {"production"}),
-                 Inst("n", "10.0.0.1 backup", 81, {"production"}), Inst("n", "web-1.internal", 82, {"production"}),
+                 Inst("n", "10.0.0.1 backup", 81, {"production"}),
+                 Inst("n", "web-1.internal", 82, {"production"}),
                  Inst("n", "::1", 83, {"production"})};
   auto servers = BackendServers(live, "web", "production");
   ASSERT_EQ(servers.size(), 2u);
@@ -40,7 +43,8 @@ TEST(BackendServersTest, AddressesThatCouldInjectDirectivesAreSkipped) {
 
 TEST(BackendServersTest, NamesAreStableWhenAnotherInstanceGoesAway) {
   model::Instances before, after;
-  before["web"] = {Inst("n1", "10.0.0.1", 31001, {"production"}), Inst("n1", "10.0.0.1", 31002, {"production"}),
+  before["web"] = {Inst("n1", "10.0.0.1", 31001, {"production"}),
+                   Inst("n1", "10.0.0.1", 31002, {"production"}),
                    Inst("n2", "10.0.0.2", 31003, {"production"})};
   after["web"] = {before["web"][0], before["web"][2]};
   auto a = BackendServers(before, "web", "production");
@@ -51,9 +55,10 @@ TEST(BackendServersTest, NamesAreStableWhenAnotherInstanceGoesAway) {
 
 TEST(BackendServersTest, SanitisesNodeNamesAndKeepsThemUnique) {
   model::Instances live;
-  live["web"] = {Inst("node one", "10.0.0.1", 80, {"production"}), Inst("node/one", "10.0.0.9", 80, {"production"}),
-                 Inst("node one", "10.0.0.1", 80, {"production"}), Inst("n", "", 80, {"production"}),
-                 Inst("n", "10.0.0.1", 0, {"production"})};
+  live["web"] = {Inst("node one", "10.0.0.1", 80, {"production"}),
+                 Inst("node/one", "10.0.0.9", 80, {"production"}),
+                 Inst("node one", "10.0.0.1", 80, {"production"}),
+                 Inst("n", "", 80, {"production"}), Inst("n", "10.0.0.1", 0, {"production"})};
   auto servers = BackendServers(live, "web", "production");
   ASSERT_EQ(servers.size(), 2u);  // exact duplicate dropped, unusable entries skipped
   EXPECT_EQ(servers[0].name, "node_one-80");
@@ -85,7 +90,8 @@ TEST_F(HaproxyRenderTest, InternalFrontendsFollowTheSeedForEveryEnvironment) {
             std::string::npos);
   EXPECT_EQ(cfg.find("external_http"), std::string::npos);
   EXPECT_EQ(cfg.find("ssl"), std::string::npos);
-  EXPECT_NE(cfg.find("    stats socket /run/haproxy/internal.sock mode 600 level admin\n"), std::string::npos);
+  EXPECT_NE(cfg.find("    stats socket /run/haproxy/internal.sock mode 600 level admin\n"),
+            std::string::npos);
   EXPECT_NE(cfg.find("    maxconn 4096\n"), std::string::npos);
   EXPECT_NE(cfg.find("    option idle-close-on-response\n"), std::string::npos);
 }
@@ -107,16 +113,19 @@ TEST_F(HaproxyRenderTest, TcpServicesUseTcpModeAndTheirBalance) {
   EXPECT_NE(cfg.find("\nfrontend internal_tcp_in_staging:session-cache\n    mode tcp\n"
                      "    no option idle-close-on-response\n    bind :16379\n"),
             std::string::npos);
-  EXPECT_NE(cfg.find("\nbackend cluster_production:session-cache\n    mode tcp\n    option tcp-check\n"
-                     "    balance leastconn\n"),
-            std::string::npos);
+  EXPECT_NE(
+      cfg.find("\nbackend cluster_production:session-cache\n    mode tcp\n    option tcp-check\n"
+               "    balance leastconn\n"),
+      std::string::npos);
 }
 
 TEST_F(HaproxyRenderTest, ExternalRoleAddsTlsHostAclsAndSecurityHeadersOnHttpsOnly) {
   std::string cfg = Render(model::HaproxyRole::kExternal);
   EXPECT_NE(cfg.find("    ssl-default-bind-options no-sslv3 no-tls-tickets\n"), std::string::npos);
   EXPECT_NE(cfg.find("    tune.ssl.default-dh-param 2048\n"), std::string::npos);
-  size_t https = cfg.find("\nfrontend external_https_in\n    bind :443 ssl crt \"${GALLEY_CERT_DIR}/domain_com.pem\"\n");
+  size_t https = cfg.find(
+      "\nfrontend external_https_in\n    bind :443 ssl crt "
+      "\"${GALLEY_CERT_DIR}/domain_com.pem\"\n");
   size_t http = cfg.find("\nfrontend external_http_in\n    bind :80\n");
   ASSERT_NE(https, std::string::npos);
   ASSERT_NE(http, std::string::npos);
@@ -124,25 +133,33 @@ TEST_F(HaproxyRenderTest, ExternalRoleAddsTlsHostAclsAndSecurityHeadersOnHttpsOn
   EXPECT_GT(hsts, https);
   EXPECT_LT(hsts, http);
   EXPECT_EQ(cfg.find("X-Frame-Options", http), std::string::npos);
-  std::string acl = "    acl host_staging:test-server hdr_dom(host) -i -m str staging-mesos-test.domain.com\n";
+  std::string acl =
+      "    acl host_staging:test-server hdr_dom(host) -i -m str staging-mesos-test.domain.com\n";
   EXPECT_NE(cfg.find(acl, https), std::string::npos);
   EXPECT_NE(cfg.find(acl, http), std::string::npos);
-  EXPECT_NE(cfg.find("    use_backend cluster_production:test-server if host_production:test-server\n"),
-            std::string::npos);
+  EXPECT_NE(
+      cfg.find("    use_backend cluster_production:test-server if host_production:test-server\n"),
+      std::string::npos);
   // A multi-port service's hosts route to its first HTTP port.
-  EXPECT_NE(cfg.find("    use_backend cluster_production:api-gateway-3010 if host_production:api-gateway\n"),
-            std::string::npos);
+  EXPECT_NE(
+      cfg.find(
+          "    use_backend cluster_production:api-gateway-3010 if host_production:api-gateway\n"),
+      std::string::npos);
 }
 
 TEST_F(HaproxyRenderTest, WellKnownServices) {
   std::string cfg = Render(model::HaproxyRole::kInternal);
-  EXPECT_NE(cfg.find("\nfrontend internal_http_in:marathon\n    bind :18080\n    use_backend cluster:marathon\n"),
+  EXPECT_NE(cfg.find("\nfrontend internal_http_in:marathon\n    bind :18080\n    use_backend "
+                     "cluster:marathon\n"),
             std::string::npos);
-  EXPECT_NE(cfg.find("\nbackend cluster:marathon\n    option forwardfor\n    option httpchk GET /ping\n"
-                     "    balance roundrobin\n    server 127.0.0.1-8080 127.0.0.1:8080 check inter 10s\n"),
-            std::string::npos);
-  EXPECT_NE(cfg.find("\nfrontend internal_http_in:consul\n    bind :18500\n    timeout client 600s\n"),
-            std::string::npos);
+  EXPECT_NE(
+      cfg.find(
+          "\nbackend cluster:marathon\n    option forwardfor\n    option httpchk GET /ping\n"
+          "    balance roundrobin\n    server 127.0.0.1-8080 127.0.0.1:8080 check inter 10s\n"),
+      std::string::npos);
+  EXPECT_NE(
+      cfg.find("\nfrontend internal_http_in:consul\n    bind :18500\n    timeout client 600s\n"),
+      std::string::npos);
   EXPECT_NE(cfg.find("\nbackend cluster:consul\n    timeout server 600s\n    balance roundrobin\n"
                      "    server 127.0.0.1-8500 127.0.0.1:8500\n"),
             std::string::npos);
@@ -150,7 +167,8 @@ TEST_F(HaproxyRenderTest, WellKnownServices) {
 
 TEST_F(HaproxyRenderTest, LiveInstancesBecomeServerLinesInTheirEnvironmentOnly) {
   Diagnostics d;
-  auto live = spec::LoadInstancesFile(galley::testing::SourceRoot() + "/tests/testdata/instances.json", d);
+  auto live =
+      spec::LoadInstancesFile(galley::testing::SourceRoot() + "/tests/testdata/instances.json", d);
   ASSERT_TRUE(live) << d.RenderAll();
   std::string cfg = Render(model::HaproxyRole::kInternal, *live);
   EXPECT_NE(cfg.find("\nbackend cluster_production:test-server\n    option forwardfor\n"
@@ -165,7 +183,8 @@ TEST_F(HaproxyRenderTest, LiveInstancesBecomeServerLinesInTheirEnvironmentOnly) 
             std::string::npos)
       << cfg;
   EXPECT_EQ(cfg.find("31009"), std::string::npos);  // its check is critical
-  EXPECT_NE(cfg.find("    server agent-2-31100 10.0.0.12:31100 check inter 5s fall 1 rise 1\n"), std::string::npos);
+  EXPECT_NE(cfg.find("    server agent-2-31100 10.0.0.12:31100 check inter 5s fall 1 rise 1\n"),
+            std::string::npos);
 }
 
 TEST(InstancesFileTest, ReportsMalformedInput) {
@@ -174,15 +193,19 @@ TEST(InstancesFileTest, ReportsMalformedInput) {
   EXPECT_NE(d.RenderAll().find("i.json:1:"), std::string::npos) << d.RenderAll();
   Diagnostics d2;
   EXPECT_FALSE(spec::ParseInstances("i.json", "[]", d2));
-  EXPECT_NE(d2.RenderAll().find("instances file must be a JSON object, got array"), std::string::npos);
+  EXPECT_NE(d2.RenderAll().find("instances file must be a JSON object, got array"),
+            std::string::npos);
   Diagnostics d3;
-  EXPECT_FALSE(spec::ParseInstances("i.json", R"({"web": [{"Node": {}, "Service": {"Port": "80"}}]})", d3));
-  EXPECT_NE(d3.RenderAll().find("/web/0/Service/Port is missing or not an integer"), std::string::npos);
+  EXPECT_FALSE(
+      spec::ParseInstances("i.json", R"({"web": [{"Node": {}, "Service": {"Port": "80"}}]})", d3));
+  EXPECT_NE(d3.RenderAll().find("/web/0/Service/Port is missing or not an integer"),
+            std::string::npos);
 }
 
 TEST(InstancesFileTest, ReadsTheConsulHealthSample) {
   // reference/consul/health-service.json is a real /v1/health/service/<name> response.
-  std::string sample = galley::testing::ReadText(galley::testing::SourceRoot() + "/tests/testdata/consul-health-service.json");
+  std::string sample = galley::testing::ReadText(galley::testing::SourceRoot() +
+                                                 "/tests/testdata/consul-health-service.json");
   ASSERT_FALSE(sample.empty());
   Diagnostics d;
   auto live = spec::ParseInstances("h.json", "{\"svc\": " + sample + "}", d);

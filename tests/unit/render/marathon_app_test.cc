@@ -38,7 +38,8 @@ class ReferenceTest : public ::testing::Test {
   json Render(const std::string& service, const std::string& env) {
     const model::Service* s = loaded_.state.FindService(service);
     EXPECT_NE(s, nullptr);
-    return json::parse(RenderMarathonApp(loaded_.state.platform, *s, *s->FindEnvironment(env)).dump());
+    return json::parse(
+        RenderMarathonApp(loaded_.state.platform, *s, *s->FindEnvironment(env)).dump());
   }
   spec::LoadResult loaded_;
 };
@@ -74,11 +75,14 @@ TEST_F(ReferenceTest, AServiceWithoutPortsSendsAnEmptyPortList) {
 
 TEST_F(ReferenceTest, MultiPortServiceTagsEveryPortAndKeepsItsName) {
   json got = Render("api-gateway", "production");
-  EXPECT_EQ(got["env"]["SERVICE_TAGS"], "production,internal-listen-http-3010,internal-listen-http-3020,team-edge");
+  EXPECT_EQ(got["env"]["SERVICE_TAGS"],
+            "production,internal-listen-http-3010,internal-listen-http-3020,team-edge");
   EXPECT_EQ(got["env"]["SERVICE_NAME"], "api-gateway");
-  EXPECT_EQ(got["container"]["docker"]["portMappings"], json::parse(R"([{"containerPort":3010},{"containerPort":3020}])"));
+  EXPECT_EQ(got["container"]["docker"]["portMappings"],
+            json::parse(R"([{"containerPort":3010},{"containerPort":3020}])"));
   EXPECT_EQ(got["healthChecks"][0]["timeoutSeconds"], 2);
-  EXPECT_EQ(got["container"]["docker"]["image"], "registry.local/platform/api-gateway:v2.14.0-b812");
+  EXPECT_EQ(got["container"]["docker"]["image"],
+            "registry.local/platform/api-gateway:v2.14.0-b812");
 }
 
 TEST_F(ReferenceTest, TcpServiceGetsBalanceTagTcpCheckKillGraceAndEnvironmentResources) {

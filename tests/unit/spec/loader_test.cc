@@ -74,14 +74,17 @@ TEST(LoaderTest, UrlsWithCredentialsAreRefusedWithoutPrintingThem) {
   t.Write("galley.yaml", p);
   t.Write("services/web.yaml", kMinimalService);
   std::string errors = Errors(t);
-  EXPECT_NE(errors.find("marathon URL has credentials in it (not shown)"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("marathon URL has credentials in it (not shown)"), std::string::npos)
+      << errors;
   EXPECT_EQ(errors.find("s3cret-pw"), std::string::npos) << errors;
 }
 
 TEST(LoaderTest, ReportsAMissingPlatformFileAndDirectory) {
   TempRepo t;
-  EXPECT_EQ(Errors(t), "galley.yaml: error: no platform file (expected galley.yaml at the top of the repository)\n"
-                       "1 error, 0 warnings\n");
+  EXPECT_EQ(
+      Errors(t),
+      "galley.yaml: error: no platform file (expected galley.yaml at the top of the repository)\n"
+      "1 error, 0 warnings\n");
   LoadResult r = LoadRepository(t.Path("nope"));
   EXPECT_TRUE(r.diags.HasErrors());
   EXPECT_NE(r.diags.RenderAll().find("not a directory"), std::string::npos);
@@ -102,35 +105,43 @@ environments:
             "services/web.yaml:1:1: error: missing required key 'image' in a service file\n"
             "    name: web\n"
             "    ^\n"
-            "services/web.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: name, image, "
-            "registry, command, resources, ports, health, upgrade, balance, tags, external_hosts, config, "
+            "services/web.yaml:2:1: error: unknown key 'imgae' in a service file (expected one of: "
+            "name, image, "
+            "registry, command, resources, ports, health, upgrade, balance, tags, external_hosts, "
+            "config, "
             "kill_grace, paused, environments, ignore, policy)\n"
             "    imgae: web\n"
             "    ^\n"
             "    did you mean 'image'?\n"
-            "services/web.yaml:3:19: error: resources.cpus is out of range: 0 (expected a number greater than 0 "
+            "services/web.yaml:3:19: error: resources.cpus is out of range: 0 (expected a number "
+            "greater than 0 "
             "and at most 1024)\n"
             "    resources: {cpus: 0, mem: \"128\"}\n"
             "                      ^\n"
-            "services/web.yaml:3:27: error: resources.mem must be a number, got '128' (expected a number greater "
+            "services/web.yaml:3:27: error: resources.mem must be a number, got '128' (expected a "
+            "number greater "
             "than 0 and at most 4.1943e+06)\n"
             "    resources: {cpus: 0, mem: \"128\"}\n"
             "                              ^\n"
-            "services/web.yaml:5:17: error: ports[0].container is out of range: 70000 (expected an integer from 1 "
+            "services/web.yaml:5:17: error: ports[0].container is out of range: 70000 (expected an "
+            "integer from 1 "
             "to 65535)\n"
             "      - {container: 70000, expose: htp}\n"
             "                    ^\n"
-            "services/web.yaml:5:32: error: ports[0].expose has an unknown value 'htp' (expected one of: http, tcp, "
+            "services/web.yaml:5:32: error: ports[0].expose has an unknown value 'htp' (expected "
+            "one of: http, tcp, "
             "none)\n"
             "      - {container: 70000, expose: htp}\n"
             "                                   ^\n"
             "    did you mean 'http'?\n"
-            "services/web.yaml:7:3: error: environment 'prodution' is not declared in galley.yaml (expected one "
+            "services/web.yaml:7:3: error: environment 'prodution' is not declared in galley.yaml "
+            "(expected one "
             "of: production, staging)\n"
             "      prodution: {tag: v1, instances: -1}\n"
             "      ^\n"
             "    did you mean 'production'?\n"
-            "services/web.yaml:7:35: error: environments.prodution.instances is out of range: -1 (expected an "
+            "services/web.yaml:7:35: error: environments.prodution.instances is out of range: -1 "
+            "(expected an "
             "integer from 0 to 10000)\n"
             "      prodution: {tag: v1, instances: -1}\n"
             "                                      ^\n"
@@ -144,7 +155,8 @@ TEST(LoaderTest, RejectsDuplicateKeysThatYamlCppWouldAccept) {
   s += "image: other\n";
   t.Write("services/web.yaml", s);
   std::string out = Errors(t);
-  EXPECT_NE(out.find("services/web.yaml:11:1: error: duplicate key 'image' in a service file (expected each key "
+  EXPECT_NE(out.find("services/web.yaml:11:1: error: duplicate key 'image' in a service file "
+                     "(expected each key "
                      "once; first defined at line 2)"),
             std::string::npos)
       << out;
@@ -162,34 +174,43 @@ TEST(LoaderTest, ReportsCrossFileConflicts) {
   t.Write("services/web-copy.yaml", dup);
   std::string out = Errors(t);
   EXPECT_NE(out.find("service 'web' is declared twice"), std::string::npos) << out;
-  EXPECT_NE(out.find("listen port 8080 of service 'web' in production is already used by service 'api' in "
-                     "production (services/api.yaml:6:5)"),
+  EXPECT_NE(
+      out.find(
+          "listen port 8080 of service 'web' in production is already used by service 'api' in "
+          "production (services/api.yaml:6:5)"),
+      std::string::npos)
+      << out;
+  EXPECT_NE(out.find("listen port 18080 of service 'web' in staging is already used by service "
+                     "'api' in staging"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("listen port 18080 of service 'web' in staging is already used by service 'api' in staging"),
-            std::string::npos)
+  EXPECT_NE(out.find("warning: service 'web' is defined in 'web-copy.yaml'"), std::string::npos)
       << out;
-  EXPECT_NE(out.find("warning: service 'web' is defined in 'web-copy.yaml'"), std::string::npos) << out;
 }
 
 TEST(LoaderTest, ChecksPrefixedPortsStayBelow65536AndAvoidWellKnownPorts) {
   TempRepo t;
   std::string platform = kMinimalPlatform;
-  platform += "well_known:\n  marathon: {listen: 18080, servers: [\"10.0.0.1:8080\"], check: /ping}\n";
+  platform +=
+      "well_known:\n  marathon: {listen: 18080, servers: [\"10.0.0.1:8080\"], check: /ping}\n";
   t.Write("galley.yaml", platform);
   std::string s = kMinimalService;
   s.replace(s.find("8080, expose"), 4, "60000");
   t.Write("services/web.yaml", s);
   std::string out = Errors(t);
-  EXPECT_NE(out.find("listen port 160000 of service 'web' in staging is above 65535 (expected container port "
-                     "60000 with prefix '1' to stay at most 65535)"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find(
+          "listen port 160000 of service 'web' in staging is above 65535 (expected container port "
+          "60000 with prefix '1' to stay at most 65535)"),
+      std::string::npos)
       << out;
   t.Write("services/web.yaml", kMinimalService);
   out = Errors(t);
-  EXPECT_NE(out.find("listen port 18080 of service 'web' in staging is already used by well-known service "
-                     "'marathon'"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find(
+          "listen port 18080 of service 'web' in staging is already used by well-known service "
+          "'marathon'"),
+      std::string::npos)
       << out;
 }
 
@@ -203,9 +224,11 @@ TEST(LoaderTest, ReservesPorts80And443ForTheExternalRole) {
   s.replace(s.find("8080, expose"), 4, "443");
   s.replace(s.find("  staging: {tag: v2, instances: 1}\n"), 35, "");
   t.Write("services/web.yaml", s);
-  EXPECT_NE(Errors(t).find("listen port 443 of service 'web' in production is already used by the external HTTPS "
-                           "frontend"),
-            std::string::npos);
+  EXPECT_NE(
+      Errors(t).find(
+          "listen port 443 of service 'web' in production is already used by the external HTTPS "
+          "frontend"),
+      std::string::npos);
 }
 
 TEST(LoaderTest, ChecksNamesHostsTagsAndConfigKeys) {
@@ -257,7 +280,8 @@ TEST(LoaderTest, RefusesSecretFilesInsideTheRepository) {
   TempRepo t;
   t.Write("galley.yaml", kMinimalPlatform);
   std::string s = kMinimalService;
-  s += "config:\n  TOKEN: {secret_file: " + t.Path("secrets/token") + "}\n  OK: {secret_file: /run/secrets/ok}\n";
+  s += "config:\n  TOKEN: {secret_file: " + t.Path("secrets/token") +
+       "}\n  OK: {secret_file: /run/secrets/ok}\n";
   t.Write("services/web.yaml", s);
   std::string out = Errors(t);
   EXPECT_NE(out.find("is inside the repository"), std::string::npos) << out;
@@ -268,7 +292,8 @@ TEST(LoaderTest, KeepsConfigValuesVerbatim) {
   TempRepo t;
   t.Write("galley.yaml", kMinimalPlatform);
   std::string s = kMinimalService;
-  s += "config:\n  RATIO: 0.10\n  FLAG: yes\n  QUOTED: \"007\"\n  EMPTY: \"\"\n  DB: {secret_env: DB_URL}\n";
+  s += "config:\n  RATIO: 0.10\n  FLAG: yes\n  QUOTED: \"007\"\n  EMPTY: \"\"\n  DB: {secret_env: "
+       "DB_URL}\n";
   t.Write("services/web.yaml", s);
   LoadResult r = LoadRepository(t.dir());
   ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
@@ -290,8 +315,10 @@ TEST(LoaderTest, WarnsWhenKillGraceIsShorterThanHaproxyDetection) {
   LoadResult r = LoadRepository(t.dir());
   EXPECT_FALSE(r.diags.HasErrors());
   std::string out = r.diags.RenderAll();
-  EXPECT_NE(out.find("warning: service 'web': task kill grace 0s (no kill_grace or mesos.docker_stop_timeout) is "
-                     "shorter than HAProxy's detection time 20s (inter 10s x fall 1 + check timeout 5s + 5s to "
+  EXPECT_NE(out.find("warning: service 'web': task kill grace 0s (no kill_grace or "
+                     "mesos.docker_stop_timeout) is "
+                     "shorter than HAProxy's detection time 20s (inter 10s x fall 1 + check "
+                     "timeout 5s + 5s to "
                      "drain)"),
             std::string::npos)
       << out;
@@ -311,8 +338,8 @@ TEST(LoaderTest, ParsesDurations) {
   ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
   EXPECT_EQ(r.state.services[0].health->grace_s, 3723);
   // The one duration grammar (base/duration.h), as in --deadline and --lock-timeout.
-  for (const auto& [text, seconds] :
-       std::vector<std::pair<std::string, int>>{{"1h0m5s", 3605}, {"0s", 0}, {"24h", 86400}, {"90s", 90}}) {
+  for (const auto& [text, seconds] : std::vector<std::pair<std::string, int>>{
+           {"1h0m5s", 3605}, {"0s", 0}, {"24h", 86400}, {"90s", 90}}) {
     std::string b = kMinimalService;
     b.replace(b.find("grace: 5s"), 9, "grace: " + text);
     t.Write("services/web.yaml", b);
@@ -320,8 +347,9 @@ TEST(LoaderTest, ParsesDurations) {
     ASSERT_FALSE(ok.diags.HasErrors()) << text << "\n" << ok.diags.RenderAll();
     EXPECT_EQ(ok.state.services[0].health->grace_s, seconds) << text;
   }
-  for (const char* bad : {"grace: 10", "grace: 500ms", "grace: 1s2m", "grace: s", "grace: 25h", "grace: [1]",
-                          "grace: 1.5s", "grace: 2m1", "grace: -5s", "grace: 1d", "grace: 0"}) {
+  for (const char* bad :
+       {"grace: 10", "grace: 500ms", "grace: 1s2m", "grace: s", "grace: 25h", "grace: [1]",
+        "grace: 1.5s", "grace: 2m1", "grace: -5s", "grace: 1d", "grace: 0"}) {
     std::string b = kMinimalService;
     b.replace(b.find("grace: 5s"), 9, bad);
     t.Write("services/web.yaml", b);
@@ -331,7 +359,8 @@ TEST(LoaderTest, ParsesDurations) {
   std::string b = kMinimalService;
   b.replace(b.find("grace: 5s"), 9, "grace: 10");
   t.Write("services/web.yaml", b);
-  EXPECT_NE(LoadRepository(t.dir()).diags.RenderAll().find("did you mean '10s'?"), std::string::npos);
+  EXPECT_NE(LoadRepository(t.dir()).diags.RenderAll().find("did you mean '10s'?"),
+            std::string::npos);
 }
 
 TEST(LoaderTest, RejectsEmptyNamesImagesTagsAndEndpoints) {
@@ -340,14 +369,16 @@ TEST(LoaderTest, RejectsEmptyNamesImagesTagsAndEndpoints) {
   platform.replace(platform.find("name: test"), 10, "name: \"\"");
   platform.replace(platform.find("registry: registry.local"), 24, "registry: ''");
   t.Write("galley.yaml", platform);
-  t.Write("services/web.yaml", "name: ''\nimage: \"\"\nresources: {cpus: 1, mem: 1}\n"
-                               "environments: {production: {tag: '', instances: 1}}\n");
+  t.Write("services/web.yaml",
+          "name: ''\nimage: \"\"\nresources: {cpus: 1, mem: 1}\n"
+          "environments: {production: {tag: '', instances: 1}}\n");
   std::string out = Errors(t);
-  for (const char* want : {"galley.yaml:2:7: error: name is empty (expected the platform's name)",
-                           "galley.yaml:5:11: error: registry is empty",
-                           "services/web.yaml:1:7: error: name is empty (expected the service's name)",
-                           "services/web.yaml:2:8: error: image is empty",
-                           "services/web.yaml:4:34: error: environments.production.tag is empty"}) {
+  for (const char* want :
+       {"galley.yaml:2:7: error: name is empty (expected the platform's name)",
+        "galley.yaml:5:11: error: registry is empty",
+        "services/web.yaml:1:7: error: name is empty (expected the service's name)",
+        "services/web.yaml:2:8: error: image is empty",
+        "services/web.yaml:4:34: error: environments.production.tag is empty"}) {
     EXPECT_NE(out.find(want), std::string::npos) << "missing: " << want << "\n" << out;
   }
 }
@@ -358,7 +389,8 @@ TEST(LoaderTest, PointsAtTheKeyOfAnEmptyValue) {
   std::string s = kMinimalService;
   s += "config:\n  LOG_LEVEL:\n";
   t.Write("services/web.yaml", s);
-  EXPECT_NE(Errors(t).find("services/web.yaml:12:3: error: config.LOG_LEVEL has no value (null)"), std::string::npos)
+  EXPECT_NE(Errors(t).find("services/web.yaml:12:3: error: config.LOG_LEVEL has no value (null)"),
+            std::string::npos)
       << Errors(t);
 }
 
@@ -393,8 +425,11 @@ TEST(LoaderTest, HealthChecksNeedAPortAndSecretsMayNotNameGalleysCredentials) {
   t.Write("services/web.yaml", s);
   std::string out = Errors(t);
   EXPECT_NE(out.find("service 'web' has a health check but no ports"), std::string::npos) << out;
-  EXPECT_NE(out.find("secret_env 'GALLEY_HMAC_KEY' names one of galley's own credentials"), std::string::npos) << out;
-  EXPECT_NE(out.find("secret_env 'CONSUL_HTTP_TOKEN' names one of galley's own credentials"), std::string::npos);
+  EXPECT_NE(out.find("secret_env 'GALLEY_HMAC_KEY' names one of galley's own credentials"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("secret_env 'CONSUL_HTTP_TOKEN' names one of galley's own credentials"),
+            std::string::npos);
 }
 
 TEST(LoaderTest, AnExplicitStringTagIsNotAnInteger) {
@@ -403,7 +438,9 @@ TEST(LoaderTest, AnExplicitStringTagIsNotAnInteger) {
   std::string s = kMinimalService;
   s.replace(s.find("instances: 2"), 12, "instances: !!str 2");
   t.Write("services/web.yaml", s);
-  EXPECT_NE(Errors(t).find("environments.production.instances must be an integer"), std::string::npos) << Errors(t);
+  EXPECT_NE(Errors(t).find("environments.production.instances must be an integer"),
+            std::string::npos)
+      << Errors(t);
 }
 
 }  // namespace

@@ -48,8 +48,10 @@ TEST(PolicyTest, NoPolicyAnywhereMeansRevertAndNoPrune) {
   EXPECT_TRUE(r.state.platform.policy.empty());
   model::Policies p = model::PoliciesOf(r.state);
   EXPECT_EQ(p, model::Policies{});
-  EXPECT_EQ(p.Resolve(ResourceKind::kMarathonApp, "production", "web"), (EffectivePolicy{DriftPolicy::kRevert, false}));
-  EXPECT_EQ(p.Resolve(ResourceKind::kConsulKv, "", ""), (EffectivePolicy{DriftPolicy::kRevert, false}));
+  EXPECT_EQ(p.Resolve(ResourceKind::kMarathonApp, "production", "web"),
+            (EffectivePolicy{DriftPolicy::kRevert, false}));
+  EXPECT_EQ(p.Resolve(ResourceKind::kConsulKv, "", ""),
+            (EffectivePolicy{DriftPolicy::kRevert, false}));
 }
 
 TEST(PolicyTest, ParsesEveryLevel) {
@@ -60,8 +62,9 @@ TEST(PolicyTest, ParsesEveryLevel) {
                   "  staging:\n"
                   "    port_prefix: \"1\"\n"
                   "    policy: {drift: ignore, marathon_app: {prune: true}}\n");
-  platform += "policy:\n  drift: report\n  prune: false\n  marathon_app: {drift: revert}\n"
-              "  consul_kv: {drift: ignore, prune: true}\n";
+  platform +=
+      "policy:\n  drift: report\n  prune: false\n  marathon_app: {drift: revert}\n"
+      "  consul_kv: {drift: ignore, prune: true}\n";
   t.Write("galley.yaml", platform);
   std::string web = kMinimalService;
   web = Edit(web, "environments:\n", "policy: {consul_kv: {drift: report}}\nenvironments:\n");
@@ -110,16 +113,23 @@ TEST(PolicyTest, ParsesEveryLevel) {
   EXPECT_EQ(p.environments.size(), 2u);
   EXPECT_EQ(p.services.size(), 1u);
   ASSERT_EQ(p.service_environments.size(), 1u);  // staging's block is empty: not kept
-  EXPECT_EQ(p.service_environments.begin()->first, (std::pair<std::string, std::string>{"web", "production"}));
+  EXPECT_EQ(p.service_environments.begin()->first,
+            (std::pair<std::string, std::string>{"web", "production"}));
   using K = ResourceKind;
   // web's app in production: the service environment's kind block decides both.
-  EXPECT_EQ(p.Resolve(K::kMarathonApp, "production", "web"), (EffectivePolicy{DriftPolicy::kIgnore, false}));
-  // web's keys in production: drift from the service's consul_kv, prune from the service environment.
-  EXPECT_EQ(p.Resolve(K::kConsulKv, "production", "web"), (EffectivePolicy{DriftPolicy::kReport, true}));
+  EXPECT_EQ(p.Resolve(K::kMarathonApp, "production", "web"),
+            (EffectivePolicy{DriftPolicy::kIgnore, false}));
+  // web's keys in production: drift from the service's consul_kv, prune from the service
+  // environment.
+  EXPECT_EQ(p.Resolve(K::kConsulKv, "production", "web"),
+            (EffectivePolicy{DriftPolicy::kReport, true}));
   // web's app in staging: nothing at service level for apps → staging's: ignore, prune (apps) true.
-  EXPECT_EQ(p.Resolve(K::kMarathonApp, "staging", "web"), (EffectivePolicy{DriftPolicy::kIgnore, true}));
-  // Another service's key in production: production says prune false; drift from the platform's consul_kv.
-  EXPECT_EQ(p.Resolve(K::kConsulKv, "production", "api"), (EffectivePolicy{DriftPolicy::kIgnore, false}));
+  EXPECT_EQ(p.Resolve(K::kMarathonApp, "staging", "web"),
+            (EffectivePolicy{DriftPolicy::kIgnore, true}));
+  // Another service's key in production: production says prune false; drift from the platform's
+  // consul_kv.
+  EXPECT_EQ(p.Resolve(K::kConsulKv, "production", "api"),
+            (EffectivePolicy{DriftPolicy::kIgnore, false}));
   // service/haproxy/maxconn: platform only.
   EXPECT_EQ(p.Resolve(K::kConsulKv, "", ""), (EffectivePolicy{DriftPolicy::kIgnore, true}));
   EXPECT_EQ(p.Resolve(K::kMarathonApp, "", ""), (EffectivePolicy{DriftPolicy::kRevert, false}));
@@ -135,7 +145,8 @@ TEST(PolicyTest, TheExistingPlatformShapeStillMeansTheSame) {
   for (auto kind : {ResourceKind::kMarathonApp, ResourceKind::kConsulKv}) {
     for (const char* env : {"", "production", "staging"}) {
       for (const char* svc : {"", "web"}) {
-        EXPECT_EQ(p.Resolve(kind, env, svc), (EffectivePolicy{DriftPolicy::kReport, true})) << env << svc;
+        EXPECT_EQ(p.Resolve(kind, env, svc), (EffectivePolicy{DriftPolicy::kReport, true}))
+            << env << svc;
       }
     }
   }
@@ -147,26 +158,32 @@ TEST(PolicyTest, MisspeltKeysAreReportedWithASuggestionAtEveryLevel) {
                               "  staging: {port_prefix: \"1\", policy: {drfit: report}}\n");
   platform += "policy:\n  marathon_apps: {drift: report}\n";
   t.Write("galley.yaml", platform);
-  std::string web = Edit(kMinimalService, "environments:\n", "policy: {consul_kv: {prnue: true}}\nenvironments:\n");
-  web = Edit(web, kServiceProduction, "  production: {tag: v1, instances: 2, polcy: {prune: true}}\n");
+  std::string web = Edit(kMinimalService, "environments:\n",
+                         "policy: {consul_kv: {prnue: true}}\nenvironments:\n");
+  web = Edit(web, kServiceProduction,
+             "  production: {tag: v1, instances: 2, polcy: {prune: true}}\n");
   t.Write("services/web.yaml", web);
   EXPECT_EQ(Errors(t),
-            "galley.yaml:9:40: error: unknown key 'drfit' in environments.staging.policy (expected one of: drift, "
+            "galley.yaml:9:40: error: unknown key 'drfit' in environments.staging.policy (expected "
+            "one of: drift, "
             "prune, marathon_app, consul_kv)\n"
             "      staging: {port_prefix: \"1\", policy: {drfit: report}}\n"
             "                                           ^\n"
             "    did you mean 'drift'?\n"
-            "galley.yaml:15:3: error: unknown key 'marathon_apps' in policy (expected one of: drift, prune, "
+            "galley.yaml:15:3: error: unknown key 'marathon_apps' in policy (expected one of: "
+            "drift, prune, "
             "marathon_app, consul_kv)\n"
             "      marathon_apps: {drift: report}\n"
             "      ^\n"
             "    did you mean 'marathon_app'?\n"
-            "services/web.yaml:8:22: error: unknown key 'prnue' in policy.consul_kv (expected one of: drift, "
+            "services/web.yaml:8:22: error: unknown key 'prnue' in policy.consul_kv (expected one "
+            "of: drift, "
             "prune)\n"
             "    policy: {consul_kv: {prnue: true}}\n"
             "                         ^\n"
             "    did you mean 'prune'?\n"
-            "services/web.yaml:10:39: error: unknown key 'polcy' in environment 'production' (expected one of: tag, "
+            "services/web.yaml:10:39: error: unknown key 'polcy' in environment 'production' "
+            "(expected one of: tag, "
             "instances, config, resources, paused, policy)\n"
             "      production: {tag: v1, instances: 2, polcy: {prune: true}}\n"
             "                                          ^\n"
@@ -176,48 +193,61 @@ TEST(PolicyTest, MisspeltKeysAreReportedWithASuggestionAtEveryLevel) {
 
 TEST(PolicyTest, BadValuesNameTheExpectedValuesAndThePosition) {
   TempRepo t;
-  std::string platform = Edit(kMinimalPlatform, kProduction, "  production: {policy: {drift: revrt}}\n");
+  std::string platform =
+      Edit(kMinimalPlatform, kProduction, "  production: {policy: {drift: revrt}}\n");
   platform += "policy: {prune: yes, consul_kv: report}\n";
   t.Write("galley.yaml", platform);
   std::string web = Edit(kMinimalService, "environments:\n", "policy: [revert]\nenvironments:\n");
   web = Edit(web, kServiceProduction,
-             "  production: {tag: v1, instances: 2, policy: {marathon_app: {drift: Report, prune: \"true\"}}}\n");
+             "  production: {tag: v1, instances: 2, policy: {marathon_app: {drift: Report, prune: "
+             "\"true\"}}}\n");
   t.Write("services/web.yaml", web);
-  EXPECT_EQ(Errors(t),
-            "galley.yaml:8:32: error: environments.production.policy.drift has an unknown value 'revrt' (expected "
-            "one of: revert, report, ignore)\n"
-            "      production: {policy: {drift: revrt}}\n"
-            "                                   ^\n"
-            "    did you mean 'revert'?\n"
-            "galley.yaml:14:17: error: policy.prune must be true or false, got 'yes' (expected true or false)\n"
-            "    policy: {prune: yes, consul_kv: report}\n"
-            "                    ^\n"
-            "galley.yaml:14:33: error: policy.consul_kv must be a mapping, got 'report' (expected a mapping of keys "
-            "to values)\n"
-            "    policy: {prune: yes, consul_kv: report}\n"
-            "                                    ^\n"
-            "services/web.yaml:8:9: error: policy must be a mapping, got a list (expected a mapping of keys to "
-            "values)\n"
-            "    policy: [revert]\n"
-            "            ^\n"
-            "services/web.yaml:10:70: error: environments.production.policy.marathon_app.drift has an unknown value "
-            "'Report' (expected one of: revert, report, ignore)\n"
-            "      production: {tag: v1, instances: 2, policy: {marathon_app: {drift: Report, prune: \"true\"}}}\n"
-            "                                                                         ^\n"
-            "    did you mean 'report'?\n"
-            "services/web.yaml:10:85: error: environments.production.policy.marathon_app.prune must be true or "
-            "false, got 'true' (expected true or false)\n"
-            "      production: {tag: v1, instances: 2, policy: {marathon_app: {drift: Report, prune: \"true\"}}}\n"
-            "                                                                                        ^\n"
-            "6 errors, 0 warnings\n");
+  EXPECT_EQ(
+      Errors(t),
+      "galley.yaml:8:32: error: environments.production.policy.drift has an unknown value 'revrt' "
+      "(expected "
+      "one of: revert, report, ignore)\n"
+      "      production: {policy: {drift: revrt}}\n"
+      "                                   ^\n"
+      "    did you mean 'revert'?\n"
+      "galley.yaml:14:17: error: policy.prune must be true or false, got 'yes' (expected true or "
+      "false)\n"
+      "    policy: {prune: yes, consul_kv: report}\n"
+      "                    ^\n"
+      "galley.yaml:14:33: error: policy.consul_kv must be a mapping, got 'report' (expected a "
+      "mapping of keys "
+      "to values)\n"
+      "    policy: {prune: yes, consul_kv: report}\n"
+      "                                    ^\n"
+      "services/web.yaml:8:9: error: policy must be a mapping, got a list (expected a mapping of "
+      "keys to "
+      "values)\n"
+      "    policy: [revert]\n"
+      "            ^\n"
+      "services/web.yaml:10:70: error: environments.production.policy.marathon_app.drift has an "
+      "unknown value "
+      "'Report' (expected one of: revert, report, ignore)\n"
+      "      production: {tag: v1, instances: 2, policy: {marathon_app: {drift: Report, prune: "
+      "\"true\"}}}\n"
+      "                                                                         ^\n"
+      "    did you mean 'report'?\n"
+      "services/web.yaml:10:85: error: environments.production.policy.marathon_app.prune must be "
+      "true or "
+      "false, got 'true' (expected true or false)\n"
+      "      production: {tag: v1, instances: 2, policy: {marathon_app: {drift: Report, prune: "
+      "\"true\"}}}\n"
+      "                                                                                        ^\n"
+      "6 errors, 0 warnings\n");
 }
 
 TEST(PolicyTest, APolicyForAnUndeclaredEnvironmentIsAnUndeclaredEnvironment) {
   TempRepo t;
   t.Write("galley.yaml", kMinimalPlatform);
-  t.Write("services/web.yaml", std::string(kMinimalService) + "  qa: {tag: v1, instances: 1, policy: {prune: true}}\n");
+  t.Write("services/web.yaml",
+          std::string(kMinimalService) + "  qa: {tag: v1, instances: 1, policy: {prune: true}}\n");
   std::string out = Errors(t);
-  EXPECT_NE(out.find("services/web.yaml:11:3: error: environment 'qa' is not declared in galley.yaml (expected one "
+  EXPECT_NE(out.find("services/web.yaml:11:3: error: environment 'qa' is not declared in "
+                     "galley.yaml (expected one "
                      "of: production, staging)"),
             std::string::npos)
       << out;

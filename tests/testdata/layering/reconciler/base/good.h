@@ -1,4 +1,5 @@
 #pragma once
 #include <string>
+
 #include "base/other.h"
 #include "same_folder.h"

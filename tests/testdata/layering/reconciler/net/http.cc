@@ -1,3 +1,4 @@
 #include "net/http.h"
-#include "base/good.h"
+
 #include "../clients/client.h"  // violation (climbs out of its folder)
+#include "base/good.h"
