@@ -89,17 +89,17 @@ net::HttpResponse Read(const JsonRead& read, const QueryOptions& q) {
 // ---- Agent --------------------------------------------------------------------------------
 
 net::HttpResponse ConsulEmulator::AgentServices(const net::HttpRequest&, const std::string&) {
-  return JsonResponse(200, state_.AgentServices());
+  return JsonResponse(200, state_.AgentServices(CurrentAgent()));
 }
 
 net::HttpResponse ConsulEmulator::AgentService(const net::HttpRequest&, const std::string& id) {
-  auto s = state_.AgentService(id);
+  auto s = state_.AgentService(CurrentAgent(), id);
   if (!s) return TextResponse(404, "unknown service ID: " + id);
   return JsonResponse(200, *s);
 }
 
 net::HttpResponse ConsulEmulator::AgentChecks(const net::HttpRequest&, const std::string&) {
-  return JsonResponse(200, state_.AgentChecks());
+  return JsonResponse(200, state_.AgentChecks(CurrentAgent()));
 }
 
 net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r, const std::string&) {
@@ -134,14 +134,14 @@ net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r
                                "'enable_local_script_checks' to true");
     }
   }
-  Status s = state_.AgentRegisterService(service, std::move(checks), r.HasQuery("replace-existing-checks"));
+  Status s = state_.AgentRegisterService(CurrentAgent(), service, std::move(checks), r.HasQuery("replace-existing-checks"));
   if (!s.ok()) return StatusResponse(s);
   return EmptyOk();
 }
 
 net::HttpResponse ConsulEmulator::AgentServiceDeregister(const net::HttpRequest&, const std::string& id) {
   if (id.empty()) return TextResponse(400, "Missing service ID");
-  Status s = state_.AgentDeregisterService(id);
+  Status s = state_.AgentDeregisterService(CurrentAgent(), id);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
@@ -156,17 +156,17 @@ net::HttpResponse ConsulEmulator::AgentCheckRegister(const net::HttpRequest& r, 
     return TextResponse(500, "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
                              "'enable_local_script_checks' to true");
   }
-  Status s = state_.AgentRegisterCheck(std::move(c));
+  Status s = state_.AgentRegisterCheck(CurrentAgent(), std::move(c));
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
 net::HttpResponse ConsulEmulator::AgentCheckDeregister(const net::HttpRequest&, const std::string& id) {
-  Status s = state_.AgentDeregisterCheck(id);
+  Status s = state_.AgentDeregisterCheck(CurrentAgent(), id);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
 net::HttpResponse ConsulEmulator::UpdateTtl(const net::HttpRequest& r, const std::string& id, const std::string& status) {
-  Status s = state_.AgentUpdateTtlCheck(id, status, r.Query("note").value_or(""));
+  Status s = state_.AgentUpdateTtlCheck(CurrentAgent(), id, status, r.Query("note").value_or(""));
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
@@ -192,7 +192,7 @@ net::HttpResponse ConsulEmulator::AgentCheckUpdate(const net::HttpRequest& r, co
   if (status != "passing" && status != "warning" && status != "critical") {
     return TextResponse(400, "Invalid check status: '" + status + "'");
   }
-  s = state_.AgentUpdateTtlCheck(id, status, output);
+  s = state_.AgentUpdateTtlCheck(CurrentAgent(), id, status, output);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 

@@ -56,7 +56,7 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
   spec.task_id = t.id;
   spec.version = t.version;
   spec.host = t.host;
-  spec.address = t.address;
+  spec.address = t.address.empty() ? t.host : t.address;
   spec.host_ports = t.host_ports;
   if (app.contains("cmd")) spec.cmd = app["cmd"].get<std::string>();
   if (app.contains("args")) spec.args = app["args"].get<std::vector<std::string>>();
@@ -102,7 +102,7 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
     env["PORTS"] = all;
   }
   // HOST is the node's address, not its name: sandbox node names do not resolve.
-  env["HOST"] = t.address;
+  env["HOST"] = spec.address;
   env["MARATHON_APP_ID"] = t.app_id;
   env["MARATHON_APP_VERSION"] = t.version;
   env["MARATHON_APP_DOCKER_IMAGE"] = spec.docker_image;
