@@ -15,6 +15,8 @@ import time
 import urllib.request
 
 SANDBOX = sys.argv[1]
+# The reference test server: listens on $PORT0 at $HOST, shows its environment on GET /.
+TESTSERVER = os.path.join(os.path.dirname(os.path.abspath(SANDBOX)), "galley-testserver")
 results = []
 
 
@@ -80,9 +82,9 @@ def main():
 
         # ---- Marathon: UNIQUE with more instances than nodes; the task serves on $HOST.
         app = {"id": "/app/production/web", "instances": 3, "cpus": 0.1, "mem": 32,
-               "cmd": "exec python3 -m http.server $PORT0 --bind $HOST",
+               "args": [TESTSERVER],
                "constraints": [["hostname", "UNIQUE"]], "portDefinitions": [{"port": 0}],
-               "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30,
+               "healthChecks": [{"protocol": "HTTP", "path": "/healthcheck", "portIndex": 0, "gracePeriodSeconds": 30,
                                  "intervalSeconds": 1, "timeoutSeconds": 2}]}
         status, body = http("POST", m + "/v2/apps", app)
         check("create a UNIQUE app with 3 instances on 2 nodes", status == 201, (status, body))
@@ -96,11 +98,14 @@ def main():
         check("one task per node: host is the node name, ipAddresses the node address",
               sorted((t["host"], t["ipAddresses"][0]["ipAddress"]) for t in tasks) ==
               [("a", "127.0.0.2"), ("b", "127.0.0.3")], tasks)
+        check("host ports are per node: both tasks got the range's first port",
+              [t["ports"] for t in tasks] == [[31000], [31000]], tasks)
         check("each node has its own agent id", len({t["slaveId"] for t in tasks}) == 2, tasks)
         for t in tasks:
             addr, port = t["ipAddresses"][0]["ipAddress"], t["ports"][0]
-            status, _ = http("GET", f"http://{addr}:{port}/")
-            check(f"the task on {t['host']} serves on {addr}:{port} (HOST is the node address)", status == 200)
+            status, env = http("GET", f"http://{addr}:{port}/")
+            check(f"the task on {t['host']} serves on {addr}:{port} with HOST={addr}",
+                  status == 200 and f"HOST={addr}" in env.splitlines(), (status, env[:300]))
         time.sleep(1.5)
         tasks_now = (get_json(m + "/v2/apps/app/production/web/tasks") or {}).get("tasks", [])
         check("the third instance waits: no node left for it", len(tasks_now) == 2, tasks_now)
