@@ -98,8 +98,10 @@ def main():
         check("one task per node: host is the node name, ipAddresses the node address",
               sorted((t["host"], t["ipAddresses"][0]["ipAddress"]) for t in tasks) ==
               [("a", "127.0.0.2"), ("b", "127.0.0.3")], tasks)
-        check("host ports are per node: both tasks got the range's first port",
-              [t["ports"] for t in tasks] == [[31000], [31000]], tasks)
+        # Each node's allocator starts at the range's first free port (ports something else on
+        # the machine holds at the wildcard address are skipped on both alike).
+        check("host ports are per node: both tasks got the same port number",
+              len(tasks) == 2 and tasks[0]["ports"] == tasks[1]["ports"], [t["ports"] for t in tasks])
         check("each node has its own agent id", len({t["slaveId"] for t in tasks}) == 2, tasks)
         for t in tasks:
             addr, port = t["ipAddresses"][0]["ipAddress"], t["ports"][0]
