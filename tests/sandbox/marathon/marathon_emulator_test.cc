@@ -775,7 +775,9 @@ TEST_F(MarathonTest, CustomNodesPlaceUniqueOnePerNodeAndTheRestWaits) {
   Json tasks = Tasks("/u");
   ASSERT_EQ(tasks.size(), 2u);
   std::set<std::pair<std::string, std::string>> placed;
-  for (const auto& t : tasks) placed.insert({t["host"], t["ipAddresses"][0]["ipAddress"]});
+  for (const auto& t : tasks) {
+    placed.emplace(t["host"].get<std::string>(), t["ipAddresses"][0]["ipAddress"].get<std::string>());
+  }
   EXPECT_EQ(placed, (std::set<std::pair<std::string, std::string>>{{"a", "127.0.0.2"}, {"b", "127.0.0.3"}}));
   EXPECT_FALSE(Idle()) << "the deployment waits for the third instance";
   // Two fit: the deployment finishes.
