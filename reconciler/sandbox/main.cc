@@ -3,7 +3,8 @@
 // for tests, benchmarks and the demo. Never linked into `galley`.
 //
 //   galley-sandbox --marathon-port 8080 --consul-port 8500 [--tasks simulated|process]
-//                  [--state FILE] [--ready-file FILE] [--nodes NAME=ADDR,...] [process runner options]
+//                  [--state FILE] [--ready-file FILE] [--nodes NAME=ADDR,...]
+//                  [process runner options]
 //
 // Both APIs answer (GET /ping, GET /v1/status/leader) once the ready file is written.
 // SIGTERM/SIGINT: save state, stop the servers and every task, exit 0; a second signal
@@ -55,9 +56,9 @@ constexpr char kUsage[] =
     "                             (default 20000 simulated, 256 process)\n"
     "  --max-connections N        open connections per API (default 512; beyond: idle ones are\n"
     "                             closed, else 503)\n"
-    "  --nodes NAME=ADDR[,...]    emulated hosts on loopback addresses (127.x.y.z): Marathon places\n"
-    "                             tasks across them, each gets a Consul agent endpoint (its port in\n"
-    "                             the ready file's \"nodes\")\n";
+    "  --nodes NAME=ADDR[,...]    emulated hosts on loopback addresses (127.x.y.z): Marathon\n"
+    "                             places tasks across them, each gets a Consul agent endpoint\n"
+    "                             (its port in the ready file's \"nodes\")\n";
 
 std::atomic<bool> g_stop{false};
 
@@ -80,7 +81,8 @@ Status ParseNodes(const std::string& spec, const std::string& reserved_name,
     std::string name = item.substr(0, eq), address = item.substr(eq + 1);
     for (char c : name) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-        return Status::InvalidArgument("--nodes: node name '" + name + "' may use letters, digits, '-', '_' and '.' only");
+        return Status::InvalidArgument("--nodes: node name '" + name +
+                                       "' may use letters, digits, '-', '_' and '.' only");
       }
     }
     std::string lower = name;
@@ -90,10 +92,13 @@ Status ParseNodes(const std::string& spec, const std::string& reserved_name,
     if (lower == reserved) {
       return Status::InvalidArgument("--nodes: '" + name + "' is the Consul server's own node name");
     }
-    if (!names.insert(lower).second) return Status::InvalidArgument("--nodes: node '" + name + "' is given twice");
+    if (!names.insert(lower).second) {
+      return Status::InvalidArgument("--nodes: node '" + name + "' is given twice");
+    }
     in_addr a{};
     if (::inet_pton(AF_INET, address.c_str(), &a) != 1) {
-      return Status::InvalidArgument("--nodes: '" + address + "' (node " + name + ") is not an IPv4 address");
+      return Status::InvalidArgument("--nodes: '" + address + "' (node " + name +
+                                     ") is not an IPv4 address");
     }
     if ((ntohl(a.s_addr) >> 24) != 127) {
       return Status::InvalidArgument("--nodes: " + address + " (node " + name +
@@ -275,10 +280,12 @@ int Run(int argc, char** argv) {
       return consul_faults.Handle(r, agent);
     });
     if (!server.ok()) {
-      std::cerr << "galley-sandbox: consul agent of node " << n.name << ": " << server.status().message() << "\n";
+      std::cerr << "galley-sandbox: consul agent of node " << n.name << ": "
+                << server.status().message() << "\n";
       return 1;
     }
-    ready_nodes.push_back({{"name", n.name}, {"address", n.address}, {"consul_port", (*server)->port()}});
+    ready_nodes.push_back(
+        {{"name", n.name}, {"address", n.address}, {"consul_port", (*server)->port()}});
     node_servers.push_back(std::move(*server));
   }
 

@@ -39,7 +39,8 @@ constexpr Route kRoutes[] = {
     {"/v1/agent/services", false, "GET", &ConsulEmulator::AgentServices, true},
     {"/v1/agent/checks", false, "GET", &ConsulEmulator::AgentChecks, true},
     {"/v1/agent/service/register", false, "PUT", &ConsulEmulator::AgentServiceRegister, true},
-    {"/v1/agent/service/deregister/", true, "PUT,GET", &ConsulEmulator::AgentServiceDeregister, true},
+    {"/v1/agent/service/deregister/", true, "PUT,GET", &ConsulEmulator::AgentServiceDeregister,
+     true},
     {"/v1/agent/service/", true, "GET", &ConsulEmulator::AgentService, true},
     {"/v1/agent/check/register", false, "PUT", &ConsulEmulator::AgentCheckRegister, true},
     {"/v1/agent/check/deregister/", true, "PUT,GET", &ConsulEmulator::AgentCheckDeregister, true},
@@ -207,7 +208,9 @@ std::optional<net::HttpResponse> ConsulEmulator::Authorize(const net::HttpReques
 const std::string& ConsulEmulator::CurrentAgent() const { return t_agent; }
 
 net::HttpResponse ConsulEmulator::HandleAs(const std::string& agent, const net::HttpRequest& r) {
-  if (!agent.empty() && !state_.AgentIdentity(agent)) return TextResponse(500, "unknown agent node " + agent);
+  if (!agent.empty() && !state_.AgentIdentity(agent)) {
+    return TextResponse(500, "unknown agent node " + agent);
+  }
   struct Restore {
     std::string saved;
     ~Restore() { t_agent = saved; }
@@ -254,7 +257,8 @@ net::HttpResponse ConsulEmulator::StatusPeers(const net::HttpRequest&, const std
 }
 
 nlohmann::json ConsulEmulator::Member(const std::string& agent) const {
-  auto [addr, id] = state_.AgentIdentity(agent).value_or(std::make_pair(options_.advertise_address, state_.node_id()));
+  auto [addr, id] = state_.AgentIdentity(agent).value_or(
+      std::make_pair(options_.advertise_address, state_.node_id()));
   const bool server = agent.empty();
   return {{"Name", agent.empty() ? options_.node_name : agent},
           {"Addr", addr},
@@ -281,29 +285,29 @@ nlohmann::json ConsulEmulator::Member(const std::string& agent) const {
 net::HttpResponse ConsulEmulator::AgentSelf(const net::HttpRequest&, const std::string&) {
   const std::string& agent = CurrentAgent();
   const std::string name = agent.empty() ? options_.node_name : agent;
-  auto [addr, id] = state_.AgentIdentity(agent).value_or(std::make_pair(options_.advertise_address, state_.node_id()));
-  nlohmann::json self = {
-      {"Config",
-       {{"Datacenter", options_.datacenter},
-        {"PrimaryDatacenter", options_.datacenter},
-        {"NodeName", name},
-        {"NodeID", id},
-        {"Server", agent.empty()},
-        {"Revision", ""},
-        {"Version", kVersion}}},
-      {"DebugConfig",
-       {{"Datacenter", options_.datacenter},
-        {"NodeName", name},
-        {"AdvertiseAddrLAN", addr},
-        {"ClientAddrs", nlohmann::json::array({addr})},
-        {"HTTPPort", options_.http_port},
-        {"ACLsEnabled", !options_.acl_master_token.empty()},
-        {"SessionTTLMin", FormatGoDuration(options_.session_ttl_min)},
-        {"KVMaxValueSize", options_.kv_max_value_size}}},
-      {"Coord", nullptr},
-      {"Member", Member(agent)},
-      {"Meta", {{"consul-network-segment", ""}}},
-      {"Stats", nlohmann::json::object()}};
+  auto [addr, id] = state_.AgentIdentity(agent).value_or(
+      std::make_pair(options_.advertise_address, state_.node_id()));
+  nlohmann::json self = {{"Config",
+                          {{"Datacenter", options_.datacenter},
+                           {"PrimaryDatacenter", options_.datacenter},
+                           {"NodeName", name},
+                           {"NodeID", id},
+                           {"Server", agent.empty()},
+                           {"Revision", ""},
+                           {"Version", kVersion}}},
+                         {"DebugConfig",
+                          {{"Datacenter", options_.datacenter},
+                           {"NodeName", name},
+                           {"AdvertiseAddrLAN", addr},
+                           {"ClientAddrs", nlohmann::json::array({addr})},
+                           {"HTTPPort", options_.http_port},
+                           {"ACLsEnabled", !options_.acl_master_token.empty()},
+                           {"SessionTTLMin", FormatGoDuration(options_.session_ttl_min)},
+                           {"KVMaxValueSize", options_.kv_max_value_size}}},
+                         {"Coord", nullptr},
+                         {"Member", Member(agent)},
+                         {"Meta", {{"consul-network-segment", ""}}},
+                         {"Stats", nlohmann::json::object()}};
   return JsonResponse(200, self);
 }
 
@@ -349,7 +353,8 @@ std::unique_ptr<Emulator> NewConsulEmulator(const ConsulOptions& options) {
   return std::make_unique<ConsulEmulator>(options);
 }
 
-std::function<net::HttpResponse(const net::HttpRequest&)> AgentEndpoint(Emulator* consul, std::string node) {
+std::function<net::HttpResponse(const net::HttpRequest&)> AgentEndpoint(Emulator* consul,
+                                                                        std::string node) {
   auto* emulator = dynamic_cast<ConsulEmulator*>(consul);
   return [emulator, node = std::move(node)](const net::HttpRequest& r) {
     if (!emulator) return TextResponse(500, "not a Consul emulator");

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +50,7 @@ std::unique_ptr<Emulator> NewConsulEmulator(const ConsulOptions& options);
 // The handler of `node`'s agent listener: every endpoint of `consul` (a NewConsulEmulator
 // result), with /v1/agent/* acting as that node's agent (its services, checks and
 // agent/self). `consul` must outlive the handler. An unknown node answers 500.
-std::function<net::HttpResponse(const net::HttpRequest&)> AgentEndpoint(Emulator* consul, std::string node);
+std::function<net::HttpResponse(const net::HttpRequest&)> AgentEndpoint(Emulator* consul,
+                                                                        std::string node);
 
 }  // namespace galley::sandbox::consul

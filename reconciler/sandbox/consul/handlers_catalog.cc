@@ -134,7 +134,8 @@ net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r
                                "'enable_local_script_checks' to true");
     }
   }
-  Status s = state_.AgentRegisterService(CurrentAgent(), service, std::move(checks), r.HasQuery("replace-existing-checks"));
+  Status s = state_.AgentRegisterService(CurrentAgent(), service, std::move(checks),
+                                         r.HasQuery("replace-existing-checks"));
   if (!s.ok()) return StatusResponse(s);
   return EmptyOk();
 }

@@ -258,11 +258,13 @@ class State {
   // ---- Agent (local services and checks on agent `agent`'s node; "" is the emulator's own
   // node). kInvalidArgument →
   // 400, kNotFound → 404, others → 500.
-  Status AgentRegisterService(const std::string& agent, const ServiceSpec& service, std::vector<CheckSpec> checks, bool replace_existing_checks);
+  Status AgentRegisterService(const std::string& agent, const ServiceSpec& service,
+                              std::vector<CheckSpec> checks, bool replace_existing_checks);
   Status AgentDeregisterService(const std::string& agent, const std::string& id);
   Status AgentRegisterCheck(const std::string& agent, CheckSpec check);
   Status AgentDeregisterCheck(const std::string& agent, const std::string& id);
-  Status AgentUpdateTtlCheck(const std::string& agent, const std::string& id, const std::string& status, const std::string& output);
+  Status AgentUpdateTtlCheck(const std::string& agent, const std::string& id,
+                             const std::string& status, const std::string& output);
   nlohmann::json AgentServices(const std::string& agent) const;
   std::optional<nlohmann::json> AgentService(const std::string& agent, const std::string& id) const;
   nlohmann::json AgentChecks(const std::string& agent) const;
@@ -347,8 +349,8 @@ class State {
   static std::string ItemKey(const std::string& node, const std::string& id) { return Lower(node) + '\x01' + Lower(id); }
   // Creates the nodes of every agent (own and agent_nodes) when missing.
   void EnsureOwnNodeLocked(uint64_t idx);
-  void EnsureAgentNodeLocked(uint64_t idx, const std::string& name, const std::string& addr, const std::string& id,
-                             bool server);
+  void EnsureAgentNodeLocked(uint64_t idx, const std::string& name, const std::string& addr,
+                             const std::string& id, bool server);
   // The node name agent `agent` stands for ("" → the own node).
   const std::string& AgentNodeName(const std::string& agent) const;
   Status EnsureCheckLocked(uint64_t idx, CheckSpec spec, bool agent, bool preserve_state);

@@ -319,13 +319,15 @@ nlohmann::json State::AgentNodes() const {
   return out;
 }
 
-std::optional<std::pair<std::string, std::string>> State::AgentIdentity(const std::string& agent) const {
+std::optional<std::pair<std::string, std::string>> State::AgentIdentity(
+    const std::string& agent) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (agent.empty() || NodeKey(agent) == NodeKey(options_.node_name)) {
     return std::make_pair(options_.advertise_address, node_id_);
   }
   for (const auto& n : options_.agent_nodes) {
-    if (NodeKey(n.name) == NodeKey(agent)) return std::make_pair(n.address, agent_ids_.at(NodeKey(n.name)));
+    if (NodeKey(n.name) == NodeKey(agent))
+      return std::make_pair(n.address, agent_ids_.at(NodeKey(n.name)));
   }
   return std::nullopt;
 }
@@ -667,8 +669,8 @@ JsonRead State::HealthChecksInState(const std::string& state) const {
 
 // ---- Agent ------------------------------------------------------------------------------
 
-Status State::AgentRegisterService(const std::string& agent, const ServiceSpec& service, std::vector<CheckSpec> checks,
-                                   bool replace_existing_checks) {
+Status State::AgentRegisterService(const std::string& agent, const ServiceSpec& service,
+                                   std::vector<CheckSpec> checks, bool replace_existing_checks) {
   ServiceSpec spec = service;
   if (spec.name.empty()) return Status::InvalidArgument("Missing service name");
   if (spec.id.empty()) spec.id = spec.name;
@@ -773,7 +775,8 @@ Status State::AgentDeregisterCheck(const std::string& agent, const std::string& 
   return Status::Ok();
 }
 
-Status State::AgentUpdateTtlCheck(const std::string& agent, const std::string& id, const std::string& status, const std::string& output) {
+Status State::AgentUpdateTtlCheck(const std::string& agent, const std::string& id,
+                                  const std::string& status, const std::string& output) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = checks_.find(ItemKey(AgentNodeName(agent), id));
   if (it == checks_.end() || !it->second.agent) {
@@ -802,7 +805,8 @@ nlohmann::json State::AgentServices(const std::string& agent) const {
   return out;
 }
 
-std::optional<nlohmann::json> State::AgentService(const std::string& agent, const std::string& id) const {
+std::optional<nlohmann::json> State::AgentService(const std::string& agent,
+                                                  const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   const ServiceRecord* s = FindServiceLocked(AgentNodeName(agent), id);
   if (!s || !s->agent) return std::nullopt;

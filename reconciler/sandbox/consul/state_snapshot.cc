@@ -314,9 +314,11 @@ Status State::Restore(const nlohmann::json& snap) {
     }
     bool agents_present = true;  // a snapshot from a run with other (or no) --nodes
     for (const auto& n : options_.agent_nodes) {
-      agents_present = agents_present && nodes_.count(NodeKey(n.name)) && checks_.count(ItemKey(n.name, "serfHealth"));
+      agents_present = agents_present && nodes_.count(NodeKey(n.name)) &&
+                       checks_.count(ItemKey(n.name, "serfHealth"));
     }
-    if (!nodes_.count(NodeKey(options_.node_name)) || !checks_.count(ItemKey(options_.node_name, "serfHealth")) ||
+    if (!nodes_.count(NodeKey(options_.node_name)) ||
+        !checks_.count(ItemKey(options_.node_name, "serfHealth")) ||
         !services_.count(ItemKey(options_.node_name, "consul")) || !agents_present) {
       EnsureOwnNodeLocked(NextIndexLocked());
     }

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // State changes, deployments and the engine thread of the Marathon emulator (see
 // emulator_impl.h for the locking rules).
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cmath>
-#include <regex>
 
 #include "sandbox/marathon/emulator_impl.h"
 #include "sandbox/marathon/path_id.h"
@@ -66,7 +66,8 @@ bool PortIsFree(const std::string& address, int port) {
 
 }  // namespace
 
-MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options, std::unique_ptr<TaskRunner> runner)
+MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options,
+                                           std::unique_ptr<TaskRunner> runner)
     : options_(options),
       runner_(std::move(runner)),
       service_ports_(options.first_service_port, 20000) {
@@ -77,7 +78,8 @@ MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options, std::
   for (size_t i = 0; i < options_.nodes.size(); ++i) {
     host_ports_.emplace_back(options.first_host_port, options.last_host_port);
     const std::string probe_at = default_node ? "" : options_.nodes[i].address;
-    if (!simulated_) host_ports_.back().set_probe([probe_at](int port) { return PortIsFree(probe_at, port); });
+    if (!simulated_)
+      host_ports_.back().set_probe([probe_at](int port) { return PortIsFree(probe_at, port); });
   }
   root_version_ = NextVersion();
   runner_->SetListener([this](const std::string& id, const TaskStatus& status) {
@@ -431,14 +433,16 @@ std::optional<size_t> MarathonEmulatorImpl::PlaceTask(const AppRecord& app) cons
     if (!NodeSatisfies(app.def, options_.nodes[n].name, of_app[n])) continue;
     // Least loaded by this app's instances first (spreads an app), then by all tasks,
     // then node order: deterministic.
-    if (!best || of_app[n] < of_app[*best] || (of_app[n] == of_app[*best] && total[n] < total[*best])) {
+    if (!best || of_app[n] < of_app[*best] ||
+        (of_app[n] == of_app[*best] && total[n] < total[*best])) {
       best = n;
     }
   }
   return best;
 }
 
-bool MarathonEmulatorImpl::NodeSatisfies(const Json& def, const std::string& hostname, int app_tasks_here) {
+bool MarathonEmulatorImpl::NodeSatisfies(const Json& def, const std::string& hostname,
+                                         int app_tasks_here) {
   for (const auto& c : def.value("constraints", Json::array())) {
     if (!c.is_array() || c.size() < 2 || !c[0].is_string() || !c[1].is_string()) continue;
     // Only hostname is an attribute of sandbox nodes; constraints on other attributes are
@@ -475,8 +479,9 @@ bool MarathonEmulatorImpl::NodeSatisfies(const Json& def, const std::string& hos
 void MarathonEmulatorImpl::RecordFailure(AppRecord* app, const TaskRecord& t, const std::string& state,
                                          const std::string& message) {
   if (!app) return;
-  app->last_failure = Json{{"appId", t.app_id}, {"host", t.host},       {"message", message},
-                           {"state", state},    {"taskId", t.id},        {"timestamp", FormatTimestamp(NowMillis())},
+  app->last_failure = Json{{"appId", t.app_id},    {"host", t.host},
+                           {"message", message},   {"state", state},
+                           {"taskId", t.id},       {"timestamp", FormatTimestamp(NowMillis())},
                            {"version", t.version}, {"slaveId", t.agent_id}};
 }
 
@@ -563,14 +568,15 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
       if (max_failures <= 0 || h.alive || h.consecutive_failures < max_failures) continue;
       auto grace = std::chrono::seconds(checks[i].value("gracePeriodSeconds", 300));
       if (h.first_success.empty() && std::chrono::steady_clock::now() - t.running_since < grace) continue;
-      events_.Publish("unhealthy_instance_kill_event", {{"appId", t.app_id},
-                                                        {"taskId", t.id},
-                                                        {"instanceId", t.instance_id},
-                                                        {"version", t.version},
-                                                        {"reason", "failed " + std::to_string(h.consecutive_failures) +
-                                                                       " consecutive health checks"},
-                                                        {"host", t.host},
-                                                        {"slaveId", t.agent_id}});
+      events_.Publish("unhealthy_instance_kill_event",
+                      {{"appId", t.app_id},
+                       {"taskId", t.id},
+                       {"instanceId", t.instance_id},
+                       {"version", t.version},
+                       {"reason", "failed " + std::to_string(h.consecutive_failures) +
+                                      " consecutive health checks"},
+                       {"host", t.host},
+                       {"slaveId", t.agent_id}});
       KillTask(t, true);
       break;
     }

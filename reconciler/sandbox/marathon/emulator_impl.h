@@ -145,7 +145,7 @@ class MarathonEmulatorImpl : public Emulator {
   net::HttpResponse KillTasksResponse(const net::HttpRequest& req, std::vector<std::string> task_ids,
                                       bool single);
 
-  MarathonOptions options_;  // nodes is never empty (the default node is filled in)
+  MarathonOptions options_;           // nodes is never empty (the default node is filled in)
   bool enforce_constraints_ = false;  // only with an explicit node list
   std::unique_ptr<TaskRunner> runner_;
   SimulatedRunner* simulated_ = nullptr;  // runner_ when it is the simulated one

@@ -30,13 +30,13 @@
 // checks repeat every min(interval, 0.5 s), so a task turns healthy soon after it is ready
 // (Marathon's first check lands anywhere within the first interval); then every interval.
 // A check passes on HTTP 200-399 (HTTP, MESOS_HTTP) or an accepted TCP
-// connection (TCP, MESOS_TCP) within timeout_seconds, on the task's node address (127.0.0.1 by default) and
-// host_ports[port_index]. HTTPS and COMMAND checks are not supported and always fail with a
-// cause saying so. A failure before the first success within gracePeriodSeconds of the
-// start is ignored. alive = the last recorded result was a success. The runner only reports
-// consecutive failures: killing a task after max_consecutive_failures is the scheduler's
-// decision (Marathon's HealthCheckActor; the emulator's engine). TaskStatus.health is empty until a first result is recorded (as
-// Marathon's healthCheckResults), then has one entry per check; an entry with neither
+// connection (TCP, MESOS_TCP) within timeout_seconds, on the task's node address (127.0.0.1 by
+// default) and host_ports[port_index]. HTTPS and COMMAND checks are not supported and always fail
+// with a cause saying so. A failure before the first success within gracePeriodSeconds of the start
+// is ignored. alive = the last recorded result was a success. The runner only reports consecutive
+// failures: killing a task after max_consecutive_failures is the scheduler's decision (Marathon's
+// HealthCheckActor; the emulator's engine). TaskStatus.health is empty until a first result is
+// recorded (as Marathon's healthCheckResults), then has one entry per check; an entry with neither
 // last_success nor last_failure has not been checked yet.
 //
 // Threads: a monitor (reaps with waitpid on each task's pid — never waitpid(-1), so other
@@ -237,7 +237,8 @@ std::string LogTail(const std::string& path) {
 // (sandbox nodes are 127.x.y.z), else 127.0.0.1 (a hostname, or a wildcard listen address).
 std::string CheckAddress(const std::string& address) {
   in_addr a{};
-  if (::inet_pton(AF_INET, address.c_str(), &a) == 1 && a.s_addr != htonl(INADDR_ANY)) return address;
+  if (::inet_pton(AF_INET, address.c_str(), &a) == 1 && a.s_addr != htonl(INADDR_ANY))
+    return address;
   return "127.0.0.1";
 }
 
@@ -708,7 +709,8 @@ class ProcessRunner final : public TaskRunner {
     }
     if (hc.protocol == "HTTP" || hc.protocol == "MESOS_HTTP") {
       net::ClientRequest req;
-      req.url = "http://" + job.address + ":" + std::to_string(job.port) + (StartsWithSlash(hc.path) ? "" : "/") + hc.path;
+      req.url = "http://" + job.address + ":" + std::to_string(job.port) +
+                (StartsWithSlash(hc.path) ? "" : "/") + hc.path;
       req.timeout = timeout;
       req.max_response_bytes = 1u << 20;
       auto resp = http_->Send(req);
@@ -718,7 +720,8 @@ class ProcessRunner final : public TaskRunner {
       }
       return Status::Ok();
     }
-    if (hc.protocol == "TCP" || hc.protocol == "MESOS_TCP") return TcpCheck(job.address, job.port, timeout);
+    if (hc.protocol == "TCP" || hc.protocol == "MESOS_TCP")
+      return TcpCheck(job.address, job.port, timeout);
     return Status::InvalidArgument(hc.protocol + " health checks are not supported by the process runner");
   }
 

@@ -20,7 +20,9 @@ std::shared_ptr<const std::string> TaskJson(const TaskRecord& t, const std::vect
             {"appId", t.app_id},
             {"host", t.host},
             {"slaveId", t.agent_id},
-            {"state", MesosStateName(t.kill_requested && t.state != TaskState::kKilled ? TaskState::kKilling : t.state)},
+            {"state",
+             MesosStateName(t.kill_requested && t.state != TaskState::kKilled ? TaskState::kKilling
+                                                                              : t.state)},
             {"ports", t.host_ports},
             {"servicePorts", service_ports},
             {"ipAddresses", Json::array({{{"ipAddress", t.address}, {"protocol", "IPv4"}}})},

@@ -2,7 +2,7 @@
 // The Consul emulator in-process behind net::HttpServer on a loopback port, driven over
 // HTTP with net::HttpClient: KV, blocking queries, txn, sessions and locks, registration
 // with really executed checks, ACLs, errors and Snapshot/Restore.
-#include <gtest/gtest.h>
+#include "sandbox/consul/consul_emulator.h"
 
 #include <atomic>
 #include <chrono>
@@ -11,12 +11,12 @@
 #include <thread>
 #include <tuple>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "sandbox/consul/codec.h"
-#include "sandbox/consul/consul_emulator.h"
 #include "support/temp_repo.h"
 
 namespace galley::sandbox::consul {
@@ -725,7 +725,8 @@ TEST(ConsulCodecTest, GoDurationsAndBase64) {
 
 // ---- Agent nodes (galley-sandbox --nodes) ----
 
-net::HttpRequest AgentRequest(const std::string& method, const std::string& path, const std::string& body = "") {
+net::HttpRequest AgentRequest(const std::string& method, const std::string& path,
+                              const std::string& body = "") {
   net::HttpRequest r;
   r.method = method;
   r.target = r.path = path;
@@ -746,19 +747,23 @@ TEST(ConsulNodesTest, AgentEndpointsShareOneCatalogAndFailedNodesLeavePassing) {
   EXPECT_EQ(self["Member"]["Addr"], "127.0.0.2");
   EXPECT_EQ(J(c.Get("/v1/agent/self"))["Config"]["NodeName"], "sandbox");
 
-  for (const auto& [agent, node, addr] : {std::tuple{&agent_a, "a", "127.0.0.2"}, std::tuple{&agent_b, "b", "127.0.0.3"}}) {
-    json reg = {{"ID", std::string("web-") + node}, {"Name", "web"}, {"Address", addr}, {"Port", 31000}};
+  for (const auto& [agent, node, addr] :
+       {std::tuple{&agent_a, "a", "127.0.0.2"}, std::tuple{&agent_b, "b", "127.0.0.3"}}) {
+    json reg = {
+        {"ID", std::string("web-") + node}, {"Name", "web"}, {"Address", addr}, {"Port", 31000}};
     EXPECT_EQ((*agent)(AgentRequest("PUT", "/v1/agent/service/register", reg.dump())).status, 200);
   }
   json svc = J(c.Get("/v1/catalog/service/web"));
   ASSERT_EQ(svc.size(), 2u);
   std::set<std::string> nodes;
-  for (const auto& e : svc) nodes.insert(e["Node"].get<std::string>() + "@" + e["Address"].get<std::string>());
+  for (const auto& e : svc)
+    nodes.insert(e["Node"].get<std::string>() + "@" + e["Address"].get<std::string>());
   EXPECT_EQ(nodes, (std::set<std::string>{"a@127.0.0.2", "b@127.0.0.3"}));
   json local_b = json::parse(agent_b(AgentRequest("GET", "/v1/agent/services")).body);
   EXPECT_EQ(local_b.size(), 1u);
   EXPECT_TRUE(local_b.contains("web-b"));
-  EXPECT_FALSE(J(c.Get("/v1/agent/services")).contains("web-a")) << "the server's own agent is another node";
+  EXPECT_FALSE(J(c.Get("/v1/agent/services")).contains("web-a"))
+      << "the server's own agent is another node";
   json node_a = J(c.Get("/v1/catalog/node/a"));
   EXPECT_EQ(node_a["Node"]["Address"], "127.0.0.2");
   EXPECT_TRUE(node_a["Services"].contains("web-a"));
@@ -777,7 +782,8 @@ TEST(ConsulNodesTest, AgentEndpointsShareOneCatalogAndFailedNodesLeavePassing) {
   EXPECT_EQ(passing[0]["Node"]["Node"], "b");
   EXPECT_EQ(J(c.Get("/v1/health/service/web")).size(), 2u);
   bool a_failed = false;
-  for (const auto& m : J(c.Get("/v1/agent/members"))) a_failed |= m["Name"] == "a" && m["Status"] == 4;
+  for (const auto& m : J(c.Get("/v1/agent/members")))
+    a_failed |= m["Name"] == "a" && m["Status"] == 4;
   EXPECT_TRUE(a_failed);
   ASSERT_EQ(c.Put("/_sandbox/nodes/a", R"({"failed":false})").status, 200);
   EXPECT_EQ(J(c.Get("/v1/health/service/web?passing")).size(), 2u);
