@@ -90,7 +90,8 @@ Status ParseNodes(const std::string& spec, const std::string& reserved_name,
     std::string reserved = reserved_name;
     for (char& c : reserved) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lower == reserved) {
-      return Status::InvalidArgument("--nodes: '" + name + "' is the Consul server's own node name");
+      return Status::InvalidArgument("--nodes: '" + name +
+                                     "' is the Consul server's own node name");
     }
     if (!names.insert(lower).second) {
       return Status::InvalidArgument("--nodes: node '" + name + "' is given twice");
@@ -102,7 +103,8 @@ Status ParseNodes(const std::string& spec, const std::string& reserved_name,
     }
     if ((ntohl(a.s_addr) >> 24) != 127) {
       return Status::InvalidArgument("--nodes: " + address + " (node " + name +
-                                     ") is not a loopback address; sandbox nodes live on 127.0.0.0/8");
+                                     ") is not a loopback address; sandbox nodes live on "
+                                     "127.0.0.0/8");
     }
     if (!addresses.insert(address).second) {
       return Status::InvalidArgument("--nodes: address " + address + " is given to two nodes");
