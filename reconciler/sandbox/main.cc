@@ -3,20 +3,24 @@
 // for tests, benchmarks and the demo. Never linked into `galley`.
 //
 //   galley-sandbox --marathon-port 8080 --consul-port 8500 [--tasks simulated|process]
-//                  [--state FILE] [--ready-file FILE] [process runner options]
+//                  [--state FILE] [--ready-file FILE] [--nodes NAME=ADDR,...]
+//                  [process runner options]
 //
 // Both APIs answer (GET /ping, GET /v1/status/leader) once the ready file is written.
 // SIGTERM/SIGINT: save state, stop the servers and every task, exit 0; a second signal
 // exits at once (status 1, state not saved).
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <unistd.h>
@@ -57,9 +61,64 @@ constexpr char kUsage[] =
     "room\n"
     "                             (default 20000 simulated, 256 process)\n"
     "  --max-connections N        open connections per API (default 512; beyond: idle ones are\n"
-    "                             closed, else 503)\n";
+    "                             closed, else 503)\n"
+    "  --nodes NAME=ADDR[,...]    emulated hosts on loopback addresses (127.x.y.z): Marathon\n"
+    "                             places tasks across them, each gets a Consul agent endpoint\n"
+    "                             (its port in the ready file's \"nodes\")\n";
 
 std::atomic<bool> g_stop{false};
+
+// Parses --nodes "a=127.0.0.2,b=127.0.0.3". Tests must stay on loopback, so every address is
+// an IPv4 address in 127.0.0.0/8; names and addresses are unique (Consul node names without
+// regard to case), and no node may take the Consul server's own node name.
+Status ParseNodes(const std::string& spec, const std::string& reserved_name,
+                  std::vector<marathon::MarathonNode>* out) {
+  std::set<std::string> names, addresses;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    std::string item = spec.substr(start, comma - start);
+    start = comma + 1;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+      return Status::InvalidArgument("--nodes: '" + item + "' is not NAME=ADDRESS");
+    }
+    std::string name = item.substr(0, eq), address = item.substr(eq + 1);
+    for (char c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+        return Status::InvalidArgument("--nodes: node name '" + name +
+                                       "' may use letters, digits, '-', '_' and '.' only");
+      }
+    }
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string reserved = reserved_name;
+    for (char& c : reserved) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == reserved) {
+      return Status::InvalidArgument("--nodes: '" + name +
+                                     "' is the Consul server's own node name");
+    }
+    if (!names.insert(lower).second) {
+      return Status::InvalidArgument("--nodes: node '" + name + "' is given twice");
+    }
+    in_addr a{};
+    if (::inet_pton(AF_INET, address.c_str(), &a) != 1) {
+      return Status::InvalidArgument("--nodes: '" + address + "' (node " + name +
+                                     ") is not an IPv4 address");
+    }
+    if ((ntohl(a.s_addr) >> 24) != 127) {
+      return Status::InvalidArgument("--nodes: " + address + " (node " + name +
+                                     ") is not a loopback address; sandbox nodes live on "
+                                     "127.0.0.0/8");
+    }
+    if (!addresses.insert(address).second) {
+      return Status::InvalidArgument("--nodes: address " + address + " is given to two nodes");
+    }
+    out->push_back({name, address});
+  }
+  return Status::Ok();
+}
 
 bool SplitPair(const std::string& s, std::pair<std::string, std::string>* out) {
   size_t eq = s.find('=');
@@ -73,7 +132,7 @@ int Run(int argc, char** argv) {
   consul::ConsulOptions copts;
   marathon::ProcessRunnerOptions popts;
   marathon::SimulatedRunnerOptions sopts;
-  std::string address = "127.0.0.1", tasks = "simulated", state_file, ready_file;
+  std::string address = "127.0.0.1", tasks = "simulated", state_file, ready_file, nodes_spec;
   bool allow_remote_exec = false;
   int marathon_port = 8080, consul_port = 8500, max_tasks = -1, max_connections = 512;
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -120,6 +179,8 @@ int Run(int argc, char** argv) {
         max_tasks = std::stoi(v);
       else if (a == "--max-connections")
         max_connections = std::stoi(v);
+      else if (a == "--nodes")
+        nodes_spec = v;
       else if ((a == "--image-map" || a == "--exec-alias" || a == "--host-alias") &&
                SplitPair(v, &kv)) {
         if (a == "--image-map")
@@ -153,6 +214,14 @@ int Run(int argc, char** argv) {
   if (max_tasks < -1 || max_tasks == 0 || max_connections < 1) {
     std::cerr << "galley-sandbox: --max-tasks and --max-connections must be 1 or more\n";
     return 1;
+  }
+  if (!nodes_spec.empty()) {
+    Status s = ParseNodes(nodes_spec, copts.node_name, &mopts.nodes);
+    if (!s.ok()) {
+      std::cerr << "galley-sandbox: " << s.message() << "\n";
+      return 1;
+    }
+    for (const auto& n : mopts.nodes) copts.agent_nodes.push_back({n.name, n.address});
   }
   mopts.max_tasks = max_tasks > 0 ? max_tasks : tasks == "process" ? 256 : 20000;
   for (int p : {marathon_port, consul_port}) {
@@ -230,6 +299,28 @@ int Run(int argc, char** argv) {
   m_ptr = marathon_emu.get();
   c_ptr = consul_emu.get();
 
+  // One Consul agent endpoint per node, on the node's address (any free port: the ready
+  // file says which), all over the one catalog; faults apply to them as to the main port.
+  std::vector<std::unique_ptr<net::HttpServer>> node_servers;
+  nlohmann::json ready_nodes = nlohmann::json::array();
+  for (const auto& n : mopts.nodes) {
+    net::HttpServerOptions nso{n.address, 0};
+    nso.max_body_bytes = cso.max_body_bytes;
+    nso.max_connections = cso.max_connections;
+    auto agent = consul::AgentEndpoint(consul_emu.get(), n.name);
+    auto server = net::HttpServer::Start(nso, [&consul_faults, agent](const net::HttpRequest& r) {
+      return consul_faults.Handle(r, agent);
+    });
+    if (!server.ok()) {
+      std::cerr << "galley-sandbox: consul agent of node " << n.name << ": "
+                << server.status().message() << "\n";
+      return 1;
+    }
+    ready_nodes.push_back(
+        {{"name", n.name}, {"address", n.address}, {"consul_port", (*server)->port()}});
+    node_servers.push_back(std::move(*server));
+  }
+
   auto save = [&]() -> bool {
     nlohmann::json j = {{"galley_sandbox_state", 1},
                         {"marathon", marathon_emu->Snapshot()},
@@ -243,6 +334,7 @@ int Run(int argc, char** argv) {
     nlohmann::json ready = {{"marathon_port", mopts.http_port},
                             {"consul_port", copts.http_port},
                             {"pid", static_cast<int>(::getpid())}};
+    if (!mopts.nodes.empty()) ready["nodes"] = ready_nodes;
     Status s = WriteFileAtomic(ready_file, ready.dump() + "\n");
     if (!s.ok()) {
       std::cerr << "galley-sandbox: " << s.message() << "\n";
@@ -272,6 +364,7 @@ int Run(int argc, char** argv) {
   consul_emu->Stop();
   (*mserver)->Stop();
   (*cserver)->Stop();
+  for (auto& s : node_servers) s->Stop();
   if (!state_file.empty()) save();
   return 0;
 }

@@ -61,7 +61,16 @@ constexpr Route kRoutes[] = {
     {"/v1/health/state/", true, "GET", &ConsulEmulator::HealthState, true},
     {"/v1/status/leader", false, "GET", &ConsulEmulator::StatusLeader, false},
     {"/v1/status/peers", false, "GET", &ConsulEmulator::StatusPeers, false},
+    // Sandbox control, not Consul: the agent nodes and their failed state.
+    {"/_sandbox/nodes", false, "GET", &ConsulEmulator::SandboxNodes, false},
+    {"/_sandbox/nodes/", true, "GET,PUT", &ConsulEmulator::SandboxNode, false},
 };
+
+// The agent the request in progress on this thread talks to ("" = the emulator's own
+// node). Set by HandleAs for the request's whole (synchronous) handling, so the many
+// handlers need no extra parameter; an agent listener's requests never share a thread
+// with another listener's while one is being handled.
+thread_local std::string t_agent;
 
 bool MethodAllowed(std::string_view methods, const std::string& method) {
   size_t start = 0;
@@ -201,6 +210,20 @@ std::optional<net::HttpResponse> ConsulEmulator::Authorize(const net::HttpReques
   return TextResponse(403, token.empty() ? "Permission denied" : "ACL not found");
 }
 
+const std::string& ConsulEmulator::CurrentAgent() const { return t_agent; }
+
+net::HttpResponse ConsulEmulator::HandleAs(const std::string& agent, const net::HttpRequest& r) {
+  if (!agent.empty() && !state_.AgentIdentity(agent)) {
+    return TextResponse(500, "unknown agent node " + agent);
+  }
+  struct Restore {
+    std::string saved;
+    ~Restore() { t_agent = saved; }
+  } restore{t_agent};
+  t_agent = agent;
+  return Handle(r);
+}
+
 net::HttpResponse ConsulEmulator::Handle(const net::HttpRequest& r) {
   const Route* route = FindRoute(r.path);
   net::HttpResponse resp;
@@ -239,17 +262,20 @@ net::HttpResponse ConsulEmulator::StatusPeers(const net::HttpRequest&, const std
   return JsonResponse(200, nlohmann::json::array({options_.advertise_address + ":8300"}));
 }
 
-nlohmann::json ConsulEmulator::Member() const {
-  return {{"Name", options_.node_name},
-          {"Addr", options_.advertise_address},
+nlohmann::json ConsulEmulator::Member(const std::string& agent) const {
+  auto [addr, id] = state_.AgentIdentity(agent).value_or(
+      std::make_pair(options_.advertise_address, state_.node_id()));
+  const bool server = agent.empty();
+  return {{"Name", agent.empty() ? options_.node_name : agent},
+          {"Addr", addr},
           {"Port", 8301},
           {"Tags",
            {{"acls", options_.acl_master_token.empty() ? "0" : "1"},
             {"build", std::string(kVersion) + ":"},
             {"dc", options_.datacenter},
-            {"id", state_.node_id()},
+            {"id", id},
             {"port", "8300"},
-            {"role", "consul"},
+            {"role", server ? "consul" : "node"},
             {"vsn", "2"},
             {"vsn_max", "3"},
             {"vsn_min", "2"}}},
@@ -263,36 +289,83 @@ nlohmann::json ConsulEmulator::Member() const {
 }
 
 net::HttpResponse ConsulEmulator::AgentSelf(const net::HttpRequest&, const std::string&) {
+  const std::string& agent = CurrentAgent();
+  const std::string name = agent.empty() ? options_.node_name : agent;
+  auto [addr, id] = state_.AgentIdentity(agent).value_or(
+      std::make_pair(options_.advertise_address, state_.node_id()));
   nlohmann::json self = {{"Config",
                           {{"Datacenter", options_.datacenter},
                            {"PrimaryDatacenter", options_.datacenter},
-                           {"NodeName", options_.node_name},
-                           {"NodeID", state_.node_id()},
-                           {"Server", true},
+                           {"NodeName", name},
+                           {"NodeID", id},
+                           {"Server", agent.empty()},
                            {"Revision", ""},
                            {"Version", kVersion}}},
                          {"DebugConfig",
                           {{"Datacenter", options_.datacenter},
-                           {"NodeName", options_.node_name},
-                           {"AdvertiseAddrLAN", options_.advertise_address},
-                           {"ClientAddrs", nlohmann::json::array({options_.advertise_address})},
+                           {"NodeName", name},
+                           {"AdvertiseAddrLAN", addr},
+                           {"ClientAddrs", nlohmann::json::array({addr})},
                            {"HTTPPort", options_.http_port},
                            {"ACLsEnabled", !options_.acl_master_token.empty()},
                            {"SessionTTLMin", FormatGoDuration(options_.session_ttl_min)},
                            {"KVMaxValueSize", options_.kv_max_value_size}}},
                          {"Coord", nullptr},
-                         {"Member", Member()},
+                         {"Member", Member(agent)},
                          {"Meta", {{"consul-network-segment", ""}}},
                          {"Stats", nlohmann::json::object()}};
   return JsonResponse(200, self);
 }
 
 net::HttpResponse ConsulEmulator::AgentMembers(const net::HttpRequest&, const std::string&) {
-  return JsonResponse(200, nlohmann::json::array({Member()}));
+  // Every member of the LAN pool, as any agent sees it; failed ones with Status 4.
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& n : state_.AgentNodes()) {
+    std::string name = n["name"].get<std::string>();
+    nlohmann::json m = Member(name == options_.node_name ? "" : name);
+    if (n["failed"].get<bool>()) m["Status"] = 4;
+    out.push_back(std::move(m));
+  }
+  return JsonResponse(200, out);
+}
+
+net::HttpResponse ConsulEmulator::SandboxNodes(const net::HttpRequest&, const std::string&) {
+  return JsonResponse(200, state_.AgentNodes());
+}
+
+// PUT /_sandbox/nodes/<name> {"failed": true|false}: Serf declaring the member failed (or
+// alive again). GET: that node's entry.
+net::HttpResponse ConsulEmulator::SandboxNode(const net::HttpRequest& r, const std::string& name) {
+  if (r.method == "GET") {
+    for (const auto& n : state_.AgentNodes()) {
+      if (n["name"] == name) return JsonResponse(200, n);
+    }
+    return TextResponse(404, "Unknown node \"" + name + "\"");
+  }
+  auto body = ParseBody(r.body);
+  if (!body.ok()) return StatusResponse(body.status());
+  if (!body->is_object() || !body->contains("failed") || !(*body)["failed"].is_boolean()) {
+    return TextResponse(400, "expected {\"failed\": true|false}");
+  }
+  Status s = state_.SetNodeFailed(name, (*body)["failed"].get<bool>());
+  if (!s.ok()) return StatusResponse(s);
+  for (const auto& n : state_.AgentNodes()) {
+    if (n["name"] == name) return JsonResponse(200, n);
+  }
+  return EmptyOk();
 }
 
 std::unique_ptr<Emulator> NewConsulEmulator(const ConsulOptions& options) {
   return std::make_unique<ConsulEmulator>(options);
+}
+
+std::function<net::HttpResponse(const net::HttpRequest&)> AgentEndpoint(Emulator* consul,
+                                                                        std::string node) {
+  auto* emulator = dynamic_cast<ConsulEmulator*>(consul);
+  return [emulator, node = std::move(node)](const net::HttpRequest& r) {
+    if (!emulator) return TextResponse(500, "not a Consul emulator");
+    return emulator->HandleAs(node, r);
+  };
 }
 
 }  // namespace galley::sandbox::consul

@@ -8,12 +8,21 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sandbox/common/emulator.h"
 
 namespace galley::sandbox::consul {
+
+// A client agent of the emulated cluster: its own node in the one catalog, with a
+// serfHealth check, reached through its own HTTP listener (AgentEndpoint).
+struct ConsulNode {
+  std::string name;
+  std::string address;
+};
 
 struct ConsulOptions {
   std::string datacenter = "dc1";
@@ -29,10 +38,19 @@ struct ConsulOptions {
   size_t kv_max_value_size = 512 * 1024;                     // limits.kv_max_value_size
   size_t txn_max_ops = 128;                                  // ops per /v1/txn (older Consul: 64)
   int check_workers = 4;                                     // threads executing HTTP/TCP checks
+  // Client agents besides the emulator's own (server) node; names must differ from it and
+  // from each other (galley-sandbox validates --nodes).
+  std::vector<ConsulNode> agent_nodes;
 };
 
 // The emulator starts its background threads (check execution, TTL expiry) at once;
 // Stop() wakes blocked queries and joins them.
 std::unique_ptr<Emulator> NewConsulEmulator(const ConsulOptions& options);
+
+// The handler of `node`'s agent listener: every endpoint of `consul` (a NewConsulEmulator
+// result), with /v1/agent/* acting as that node's agent (its services, checks and
+// agent/self). `consul` must outlive the handler. An unknown node answers 500.
+std::function<net::HttpResponse(const net::HttpRequest&)> AgentEndpoint(Emulator* consul,
+                                                                        std::string node);
 
 }  // namespace galley::sandbox::consul

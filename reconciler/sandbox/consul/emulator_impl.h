@@ -49,6 +49,10 @@ class ConsulEmulator final : public Emulator {
   ~ConsulEmulator() override;
 
   net::HttpResponse Handle(const net::HttpRequest& request) override;
+  // Handles `request` as agent `agent`'s endpoint ("" = the own node's).
+  net::HttpResponse HandleAs(const std::string& agent, const net::HttpRequest& request);
+  // The agent of the request being handled on this thread ("" = the own node).
+  const std::string& CurrentAgent() const;
   nlohmann::json Snapshot() const override { return state_.Snapshot(); }
   Status Restore(const nlohmann::json& snapshot) override { return state_.Restore(snapshot); }
   uint64_t ChangeCounter() const override { return state_.change_counter(); }
@@ -92,6 +96,8 @@ class ConsulEmulator final : public Emulator {
 
   net::HttpResponse StatusLeader(const net::HttpRequest& r, const std::string& rest);
   net::HttpResponse StatusPeers(const net::HttpRequest& r, const std::string& rest);
+  net::HttpResponse SandboxNodes(const net::HttpRequest& r, const std::string& rest);
+  net::HttpResponse SandboxNode(const net::HttpRequest& r, const std::string& rest);
 
  private:
   // Blocks when the query asks to (?index > 0), until `w` moves past it or ?wait elapses.
@@ -100,7 +106,7 @@ class ConsulEmulator final : public Emulator {
   std::optional<net::HttpResponse> Authorize(const net::HttpRequest& r) const;
   net::HttpResponse UpdateTtl(const net::HttpRequest& r, const std::string& id,
                               const std::string& status);
-  nlohmann::json Member() const;
+  nlohmann::json Member(const std::string& agent) const;
 
   ConsulOptions options_;
   State state_;

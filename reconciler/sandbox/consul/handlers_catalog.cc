@@ -101,17 +101,17 @@ net::HttpResponse Read(const JsonRead& read, const QueryOptions& q) {
 // ---- Agent --------------------------------------------------------------------------------
 
 net::HttpResponse ConsulEmulator::AgentServices(const net::HttpRequest&, const std::string&) {
-  return JsonResponse(200, state_.AgentServices());
+  return JsonResponse(200, state_.AgentServices(CurrentAgent()));
 }
 
 net::HttpResponse ConsulEmulator::AgentService(const net::HttpRequest&, const std::string& id) {
-  auto s = state_.AgentService(id);
+  auto s = state_.AgentService(CurrentAgent(), id);
   if (!s) return TextResponse(404, "unknown service ID: " + id);
   return JsonResponse(200, *s);
 }
 
 net::HttpResponse ConsulEmulator::AgentChecks(const net::HttpRequest&, const std::string&) {
-  return JsonResponse(200, state_.AgentChecks());
+  return JsonResponse(200, state_.AgentChecks(CurrentAgent()));
 }
 
 net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r,
@@ -154,7 +154,7 @@ net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r
           "'enable_local_script_checks' to true");
     }
   }
-  Status s = state_.AgentRegisterService(service, std::move(checks),
+  Status s = state_.AgentRegisterService(CurrentAgent(), service, std::move(checks),
                                          r.HasQuery("replace-existing-checks"));
   if (!s.ok()) return StatusResponse(s);
   return EmptyOk();
@@ -163,7 +163,7 @@ net::HttpResponse ConsulEmulator::AgentServiceRegister(const net::HttpRequest& r
 net::HttpResponse ConsulEmulator::AgentServiceDeregister(const net::HttpRequest&,
                                                          const std::string& id) {
   if (id.empty()) return TextResponse(400, "Missing service ID");
-  Status s = state_.AgentDeregisterService(id);
+  Status s = state_.AgentDeregisterService(CurrentAgent(), id);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
@@ -182,19 +182,19 @@ net::HttpResponse ConsulEmulator::AgentCheckRegister(const net::HttpRequest& r,
         "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
         "'enable_local_script_checks' to true");
   }
-  Status s = state_.AgentRegisterCheck(std::move(c));
+  Status s = state_.AgentRegisterCheck(CurrentAgent(), std::move(c));
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
 net::HttpResponse ConsulEmulator::AgentCheckDeregister(const net::HttpRequest&,
                                                        const std::string& id) {
-  Status s = state_.AgentDeregisterCheck(id);
+  Status s = state_.AgentDeregisterCheck(CurrentAgent(), id);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
 net::HttpResponse ConsulEmulator::UpdateTtl(const net::HttpRequest& r, const std::string& id,
                                             const std::string& status) {
-  Status s = state_.AgentUpdateTtlCheck(id, status, r.Query("note").value_or(""));
+  Status s = state_.AgentUpdateTtlCheck(CurrentAgent(), id, status, r.Query("note").value_or(""));
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 
@@ -221,7 +221,7 @@ net::HttpResponse ConsulEmulator::AgentCheckUpdate(const net::HttpRequest& r,
   if (status != "passing" && status != "warning" && status != "critical") {
     return TextResponse(400, "Invalid check status: '" + status + "'");
   }
-  s = state_.AgentUpdateTtlCheck(id, status, output);
+  s = state_.AgentUpdateTtlCheck(CurrentAgent(), id, status, output);
   return s.ok() ? EmptyOk() : StatusResponse(s);
 }
 

@@ -17,6 +17,7 @@ constexpr auto kMaxSchedulerSleep = std::chrono::seconds(1);
 
 State::State(const ConsulOptions& options) : options_(options), node_id_(NewUuid()) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& n : options_.agent_nodes) agent_ids_[NodeKey(n.name)] = NewUuid();
   EnsureOwnNodeLocked(NextIndexLocked());
   changes_.store(0);
 }
@@ -322,7 +323,9 @@ std::vector<CheckJob> State::Tick(Clock::time_point now, Clock::time_point* next
   for (const auto& key : reap) {
     if (services_.count(key)) DeleteServiceLocked(bump(), key);
   }
-  if (!nodes_.count(NodeKey(options_.node_name))) EnsureOwnNodeLocked(bump());
+  bool missing = !nodes_.count(NodeKey(options_.node_name));
+  for (const auto& n : options_.agent_nodes) missing = missing || !nodes_.count(NodeKey(n.name));
+  if (missing) EnsureOwnNodeLocked(bump());
   if (idx != 0) CommitLocked();
   return jobs;
 }

@@ -248,18 +248,28 @@ class State {
   JsonRead HealthChecksOfNode(const std::string& node) const;
   JsonRead HealthChecksInState(const std::string& state) const;
 
-  // ---- Agent (local services and checks on the emulator's node). kInvalidArgument →
+  // ---- Nodes. Marks an agent's node failed (its serfHealth critical, as when Serf
+  // declares a member failed: its services then fail ?passing, sessions tied to serfHealth
+  // are invalidated) or alive again. kNotFound for a node without serfHealth.
+  Status SetNodeFailed(const std::string& node, bool failed);
+  // Every agent node (own first): name, address, failed.
+  nlohmann::json AgentNodes() const;
+  // The address and node ID of agent `agent`; nullopt when no such agent exists.
+  std::optional<std::pair<std::string, std::string>> AgentIdentity(const std::string& agent) const;
+
+  // ---- Agent (local services and checks on agent `agent`'s node; "" is the emulator's own
+  // node). kInvalidArgument →
   // 400, kNotFound → 404, others → 500.
-  Status AgentRegisterService(const ServiceSpec& service, std::vector<CheckSpec> checks,
-                              bool replace_existing_checks);
-  Status AgentDeregisterService(const std::string& id);
-  Status AgentRegisterCheck(CheckSpec check);
-  Status AgentDeregisterCheck(const std::string& id);
-  Status AgentUpdateTtlCheck(const std::string& id, const std::string& status,
-                             const std::string& output);
-  nlohmann::json AgentServices() const;
-  std::optional<nlohmann::json> AgentService(const std::string& id) const;
-  nlohmann::json AgentChecks() const;
+  Status AgentRegisterService(const std::string& agent, const ServiceSpec& service,
+                              std::vector<CheckSpec> checks, bool replace_existing_checks);
+  Status AgentDeregisterService(const std::string& agent, const std::string& id);
+  Status AgentRegisterCheck(const std::string& agent, CheckSpec check);
+  Status AgentDeregisterCheck(const std::string& agent, const std::string& id);
+  Status AgentUpdateTtlCheck(const std::string& agent, const std::string& id,
+                             const std::string& status, const std::string& output);
+  nlohmann::json AgentServices(const std::string& agent) const;
+  std::optional<nlohmann::json> AgentService(const std::string& agent, const std::string& id) const;
+  nlohmann::json AgentChecks(const std::string& agent) const;
 
   // ---- Time-driven work, called by the check runner
   // Expires TTL checks and sessions, reaps services critical for too long, restores the
@@ -342,7 +352,12 @@ class State {
   static std::string ItemKey(const std::string& node, const std::string& id) {
     return Lower(node) + '\x01' + Lower(id);
   }
+  // Creates the nodes of every agent (own and agent_nodes) when missing.
   void EnsureOwnNodeLocked(uint64_t idx);
+  void EnsureAgentNodeLocked(uint64_t idx, const std::string& name, const std::string& addr,
+                             const std::string& id, bool server);
+  // The node name agent `agent` stands for ("" → the own node).
+  const std::string& AgentNodeName(const std::string& agent) const;
   Status EnsureCheckLocked(uint64_t idx, CheckSpec spec, bool agent, bool preserve_state);
   void SetCheckStatusLocked(uint64_t idx, CheckRecord* check, const std::string& status,
                             const std::string& output);
@@ -364,6 +379,7 @@ class State {
 
   ConsulOptions options_;
   std::string node_id_;
+  std::map<std::string, std::string> agent_ids_;  // NodeKey of each agent node → node ID
   mutable std::mutex mu_;
   std::condition_variable changed_;   // every commit and Stop
   std::condition_variable schedule_;  // registrations of executed checks and Stop

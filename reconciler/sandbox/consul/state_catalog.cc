@@ -250,13 +250,24 @@ uint64_t State::ServiceNameIndexLocked(const std::string& name, bool with_checks
 // ---- Writes -----------------------------------------------------------------------------
 
 void State::EnsureOwnNodeLocked(uint64_t idx) {
-  const std::string& name = options_.node_name;
-  const std::string& addr = options_.advertise_address;
+  EnsureAgentNodeLocked(idx, options_.node_name, options_.advertise_address, node_id_, true);
+  for (const auto& n : options_.agent_nodes) {
+    EnsureAgentNodeLocked(idx, n.name, n.address, agent_ids_.at(NodeKey(n.name)), false);
+  }
+}
+
+const std::string& State::AgentNodeName(const std::string& agent) const {
+  return agent.empty() ? options_.node_name : agent;
+}
+
+// Client agents carry no `consul` service: only servers register it.
+void State::EnsureAgentNodeLocked(uint64_t idx, const std::string& name, const std::string& addr,
+                                  const std::string& id, bool server) {
   bool changed = false;
   if (!nodes_.count(NodeKey(name))) {
     changed = true;
     NodeRecord n;
-    n.spec.id = node_id_;
+    n.spec.id = id;
     n.spec.name = name;
     n.spec.address = addr;
     n.spec.tagged_addresses = {
@@ -280,7 +291,7 @@ void State::EnsureOwnNodeLocked(uint64_t idx) {
     checks_index_ = idx;
   }
   std::string consul_key = ItemKey(name, "consul");
-  if (!services_.count(consul_key)) {
+  if (server && !services_.count(consul_key)) {
     changed = true;
     ServiceRecord s;
     s.node = name;
@@ -295,6 +306,45 @@ void State::EnsureOwnNodeLocked(uint64_t idx) {
     services_index_ = idx;
   }
   if (changed) TouchNodeServicesLocked(name, idx);
+}
+
+Status State::SetNodeFailed(const std::string& node, bool failed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = checks_.find(ItemKey(node, kSerfCheckId));
+  if (it == checks_.end()) return Status::NotFound("Unknown node \"" + node + "\"");
+  const char* status = failed ? "critical" : "passing";
+  if (it->second.spec.status == status) return Status::Ok();
+  // Consul's own outputs for a failed and a live member.
+  SetCheckStatusLocked(NextIndexLocked(), &it->second, status,
+                       failed ? "Agent not live or unreachable" : "Agent alive and reachable");
+  CommitLocked();
+  return Status::Ok();
+}
+
+nlohmann::json State::AgentNodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  nlohmann::json out = nlohmann::json::array();
+  auto add = [&](const std::string& name, const std::string& addr) {
+    auto c = checks_.find(ItemKey(name, kSerfCheckId));
+    bool failed = c != checks_.end() && c->second.spec.status == "critical";
+    out.push_back({{"name", name}, {"address", addr}, {"failed", failed}});
+  };
+  add(options_.node_name, options_.advertise_address);
+  for (const auto& n : options_.agent_nodes) add(n.name, n.address);
+  return out;
+}
+
+std::optional<std::pair<std::string, std::string>> State::AgentIdentity(
+    const std::string& agent) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (agent.empty() || NodeKey(agent) == NodeKey(options_.node_name)) {
+    return std::make_pair(options_.advertise_address, node_id_);
+  }
+  for (const auto& n : options_.agent_nodes) {
+    if (NodeKey(n.name) == NodeKey(agent))
+      return std::make_pair(n.address, agent_ids_.at(NodeKey(n.name)));
+  }
+  return std::nullopt;
 }
 
 void State::ScheduleCheckLocked(CheckRecord* check, Clock::time_point now) {
@@ -644,13 +694,13 @@ JsonRead State::HealthChecksInState(const std::string& state) const {
 
 // ---- Agent ------------------------------------------------------------------------------
 
-Status State::AgentRegisterService(const ServiceSpec& service, std::vector<CheckSpec> checks,
-                                   bool replace_existing_checks) {
+Status State::AgentRegisterService(const std::string& agent, const ServiceSpec& service,
+                                   std::vector<CheckSpec> checks, bool replace_existing_checks) {
   ServiceSpec spec = service;
   if (spec.name.empty()) return Status::InvalidArgument("Missing service name");
   if (spec.id.empty()) spec.id = spec.name;
   if (IsAnyAddress(spec.address)) return Status::InvalidArgument("Invalid service address");
-  const std::string& node = options_.node_name;
+  const std::string& node = AgentNodeName(agent);
   for (size_t i = 0; i < checks.size(); ++i) {
     CheckSpec& c = checks[i];
     if (!c.status.empty() && !ValidStatus(c.status)) {
@@ -708,9 +758,9 @@ Status State::AgentRegisterService(const ServiceSpec& service, std::vector<Check
   return Status::Ok();
 }
 
-Status State::AgentDeregisterService(const std::string& id) {
+Status State::AgentDeregisterService(const std::string& agent, const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key = ItemKey(options_.node_name, id);
+  std::string key = ItemKey(AgentNodeName(agent), id);
   auto it = services_.find(key);
   if (it == services_.end() || !it->second.agent) {
     return Status::NotFound("Unknown service ID \"" + id +
@@ -721,16 +771,16 @@ Status State::AgentDeregisterService(const std::string& id) {
   return Status::Ok();
 }
 
-Status State::AgentRegisterCheck(CheckSpec check) {
+Status State::AgentRegisterCheck(const std::string& agent, CheckSpec check) {
   if (check.name.empty()) return Status::InvalidArgument("Missing check name");
   if (!check.status.empty() && !ValidStatus(check.status)) {
     return Status::InvalidArgument("Status for checks must 'passing', 'warning', 'critical'");
   }
   if (check.id.empty()) check.id = check.name;
-  check.node = options_.node_name;
+  check.node = AgentNodeName(agent);
   std::lock_guard<std::mutex> lock(mu_);
   if (!check.service_id.empty()) {
-    const ServiceRecord* s = FindServiceLocked(options_.node_name, check.service_id);
+    const ServiceRecord* s = FindServiceLocked(AgentNodeName(agent), check.service_id);
     if (!s || !s->agent)
       return Status::InvalidArgument("ServiceID \"" + check.service_id + "\" does not exist");
   }
@@ -741,9 +791,9 @@ Status State::AgentRegisterCheck(CheckSpec check) {
   return Status::Ok();
 }
 
-Status State::AgentDeregisterCheck(const std::string& id) {
+Status State::AgentDeregisterCheck(const std::string& agent, const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key = ItemKey(options_.node_name, id);
+  std::string key = ItemKey(AgentNodeName(agent), id);
   auto it = checks_.find(key);
   if (it == checks_.end() || !it->second.agent) {
     return Status::NotFound("Unknown check ID \"" + id +
@@ -754,10 +804,10 @@ Status State::AgentDeregisterCheck(const std::string& id) {
   return Status::Ok();
 }
 
-Status State::AgentUpdateTtlCheck(const std::string& id, const std::string& status,
-                                  const std::string& output) {
+Status State::AgentUpdateTtlCheck(const std::string& agent, const std::string& id,
+                                  const std::string& status, const std::string& output) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = checks_.find(ItemKey(options_.node_name, id));
+  auto it = checks_.find(ItemKey(AgentNodeName(agent), id));
   if (it == checks_.end() || !it->second.agent) {
     return Status::NotFound("Unknown check ID \"" + id +
                             "\". Ensure that the check ID is passed, not the check name.");
@@ -777,28 +827,29 @@ Status State::AgentUpdateTtlCheck(const std::string& id, const std::string& stat
   return Status::Ok();
 }
 
-nlohmann::json State::AgentServices() const {
+nlohmann::json State::AgentServices(const std::string& agent) const {
   std::lock_guard<std::mutex> lock(mu_);
   nlohmann::json out = nlohmann::json::object();
-  ForNode(services_, options_.node_name, [&](const std::string&, const ServiceRecord& s) {
+  ForNode(services_, AgentNodeName(agent), [&](const std::string&, const ServiceRecord& s) {
     if (s.agent) out[s.spec.id] = AgentServiceJson(s, false);
   });
   return out;
 }
 
-std::optional<nlohmann::json> State::AgentService(const std::string& id) const {
+std::optional<nlohmann::json> State::AgentService(const std::string& agent,
+                                                  const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  const ServiceRecord* s = FindServiceLocked(options_.node_name, id);
+  const ServiceRecord* s = FindServiceLocked(AgentNodeName(agent), id);
   if (!s || !s->agent) return std::nullopt;
   nlohmann::json j = AgentServiceJson(*s, false);
   j["ContentHash"] = std::to_string(s->modify_index);
   return j;
 }
 
-nlohmann::json State::AgentChecks() const {
+nlohmann::json State::AgentChecks(const std::string& agent) const {
   std::lock_guard<std::mutex> lock(mu_);
   nlohmann::json out = nlohmann::json::object();
-  ForNode(checks_, options_.node_name, [&](const std::string&, const CheckRecord& c) {
+  ForNode(checks_, AgentNodeName(agent), [&](const std::string&, const CheckRecord& c) {
     if (c.agent) out[c.spec.id] = CheckJson(c);
   });
   return out;

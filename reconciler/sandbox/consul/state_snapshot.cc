@@ -325,9 +325,14 @@ Status State::Restore(const nlohmann::json& snap) {
     for (auto& [key, c] : checks_) {
       if (c.agent) ScheduleCheckLocked(&c, now);
     }
+    bool agents_present = true;  // a snapshot from a run with other (or no) --nodes
+    for (const auto& n : options_.agent_nodes) {
+      agents_present = agents_present && nodes_.count(NodeKey(n.name)) &&
+                       checks_.count(ItemKey(n.name, "serfHealth"));
+    }
     if (!nodes_.count(NodeKey(options_.node_name)) ||
         !checks_.count(ItemKey(options_.node_name, "serfHealth")) ||
-        !services_.count(ItemKey(options_.node_name, "consul"))) {
+        !services_.count(ItemKey(options_.node_name, "consul")) || !agents_present) {
       EnsureOwnNodeLocked(NextIndexLocked());
     }
     changes_.fetch_add(1);

@@ -3,7 +3,9 @@
 // emulator_impl.h for the locking rules).
 #include <algorithm>
 #include <cmath>
+#include <regex>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,15 +53,19 @@ void SortForKill(std::vector<TaskRecord*>* v, const Json& app) {
   });
 }
 
-// Whether nothing listens on (or holds) `port` on this machine: a test bind on the wildcard
-// address, the one a task binds.
-bool PortIsFree(int port) {
+// Whether nothing listens on (or holds) `port` on this machine: a test bind on the address
+// a task binds (the wildcard for the default node, whose tasks may bind it; the node's own
+// address otherwise, so tasks on different nodes can share a port number).
+bool PortIsFree(const std::string& address, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return true;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (!address.empty() && ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  }
   bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return free;
@@ -71,10 +77,17 @@ MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options,
                                            std::unique_ptr<TaskRunner> runner)
     : options_(options),
       runner_(std::move(runner)),
-      service_ports_(options.first_service_port, 20000),
-      host_ports_(options.first_host_port, options.last_host_port) {
+      service_ports_(options.first_service_port, 20000) {
   simulated_ = dynamic_cast<SimulatedRunner*>(runner_.get());
-  if (!simulated_) host_ports_.set_probe(PortIsFree);
+  const bool default_node = options_.nodes.empty();
+  enforce_constraints_ = !default_node;
+  if (default_node) options_.nodes.push_back({options_.hostname, options_.hostname});
+  for (size_t i = 0; i < options_.nodes.size(); ++i) {
+    host_ports_.emplace_back(options.first_host_port, options.last_host_port);
+    const std::string probe_at = default_node ? "" : options_.nodes[i].address;
+    if (!simulated_)
+      host_ports_.back().set_probe([probe_at](int port) { return PortIsFree(probe_at, port); });
+  }
   root_version_ = NextVersion();
   runner_->SetListener([this](const std::string& id, const TaskStatus& status) {
     {
@@ -369,6 +382,14 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
   const std::string app_id = app.def["id"].get<std::string>();
   const int ports_needed = HostPortCount(app.def);
   for (int i = 0; i < count; ++i) {
+    std::optional<size_t> node = PlaceTask(app);
+    if (!node) {
+      // No node satisfies the constraints: the instance waits, as in Marathon's launch
+      // queue, and the deployment stays in progress until a node frees up.
+      all = false;
+      break;
+    }
+    HostPortAllocator& host_ports = host_ports_[*node];
     TaskRecord t;
     std::string uuid = NewUuid();
     t.instance_id = SafePath(app_id) + ".instance-" + uuid;
@@ -377,22 +398,25 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
     t.version = app.def["version"].get<std::string>();
     t.generation = app.generation;
     t.launch_seq = ++launch_seq_;
-    t.host = options_.hostname;
+    t.node = *node;
+    t.host = options_.nodes[*node].name;
+    t.address = options_.nodes[*node].address;
+    t.agent_id = std::string(kSlaveId, sizeof kSlaveId - 2) + std::to_string(*node);
     t.has_health_checks = app.has_health_checks;
     t.staged_at = FormatTimestamp(NowMillis());
-    if (!host_ports_.Allocate(ports_needed, simulated_ != nullptr, &t.host_ports)) {
+    if (!host_ports.Allocate(ports_needed, simulated_ != nullptr, &t.host_ports)) {
       RecordFailure(&app, t, "TASK_ERROR", "no free host ports in the configured range");
       return false;
     }
     // requirePorts: the host ports are the service ports.
     if (app.def.value("requirePorts", false)) {
-      host_ports_.Release(t.host_ports);
+      host_ports.Release(t.host_ports);
       t.host_ports.clear();
       for (int p : app.service_ports) t.host_ports.push_back(p);
     }
     Status s = runner_->Launch(BuildTaskSpec(app.def, t));
     if (!s.ok()) {
-      host_ports_.Release(t.host_ports);
+      host_ports.Release(t.host_ports);
       RecordFailure(&app, t, "TASK_FAILED", s.message());
       int64_t base = app.def.value("backoffSeconds", 1) * 1000;
       int64_t cap = app.def.value("maxLaunchDelaySeconds", 300) * 1000;
@@ -411,13 +435,76 @@ bool MarathonEmulatorImpl::LaunchTasks(AppRecord& app, int count) {
   return all;
 }
 
+std::optional<size_t> MarathonEmulatorImpl::PlaceTask(const AppRecord& app) const {
+  // The default node ignores constraints, as the one-host emulator always did: seed apps
+  // ask for hostname:UNIQUE with several instances, which one real agent could not run.
+  // No walk over every task at scale either.
+  if (!enforce_constraints_) return 0;
+  const std::string app_id = app.def["id"].get<std::string>();
+  // Every non-terminal task counts where it runs, killing ones included: Marathon's
+  // constraint checks see an instance until it is gone.
+  std::vector<int> total(options_.nodes.size(), 0), of_app(options_.nodes.size(), 0);
+  if (auto it = tasks_by_app_.find(app_id); it != tasks_by_app_.end()) {
+    for (const auto& id : it->second) {
+      if (auto t = tasks_.find(id); t != tasks_.end()) ++of_app[t->second.node];
+    }
+  }
+  for (const auto& [id, t] : tasks_) ++total[t.node];
+  std::optional<size_t> best;
+  for (size_t n = 0; n < options_.nodes.size(); ++n) {
+    if (!NodeSatisfies(app.def, options_.nodes[n].name, of_app[n])) continue;
+    // Least loaded by this app's instances first (spreads an app), then by all tasks,
+    // then node order: deterministic.
+    if (!best || of_app[n] < of_app[*best] ||
+        (of_app[n] == of_app[*best] && total[n] < total[*best])) {
+      best = n;
+    }
+  }
+  return best;
+}
+
+bool MarathonEmulatorImpl::NodeSatisfies(const Json& def, const std::string& hostname,
+                                         int app_tasks_here) {
+  for (const auto& c : def.value("constraints", Json::array())) {
+    if (!c.is_array() || c.size() < 2 || !c[0].is_string() || !c[1].is_string()) continue;
+    // Only hostname is an attribute of sandbox nodes; constraints on other attributes are
+    // not enforced (README).
+    if (c[0].get<std::string>() != "hostname") continue;
+    const std::string op = c[1].get<std::string>();
+    const std::string value = c.size() > 2 && c[2].is_string() ? c[2].get<std::string>() : "";
+    if (op == "UNIQUE") {
+      if (app_tasks_here > 0) return false;
+    } else if (op == "CLUSTER" || op == "IS") {
+      if (hostname != value) return false;
+    } else if (op == "LIKE" || op == "UNLIKE") {
+      bool match = false;
+      try {
+        match = std::regex_match(hostname, std::regex(value));
+      } catch (const std::regex_error&) {
+        return false;  // a pattern Marathon would not accept places nothing
+      }
+      if (match != (op == "LIKE")) return false;
+    } else if (op == "MAX_PER") {
+      int max = 0;
+      try {
+        max = std::stoi(value);
+      } catch (const std::exception&) {
+        return false;
+      }
+      if (app_tasks_here >= max) return false;
+    }
+    // GROUP_BY: the least-loaded choice already spreads an app evenly over the nodes.
+  }
+  return true;
+}
+
 void MarathonEmulatorImpl::RecordFailure(AppRecord* app, const TaskRecord& t,
                                          const std::string& state, const std::string& message) {
   if (!app) return;
   app->last_failure = Json{{"appId", t.app_id},    {"host", t.host},
                            {"message", message},   {"state", state},
                            {"taskId", t.id},       {"timestamp", FormatTimestamp(NowMillis())},
-                           {"version", t.version}, {"slaveId", kSlaveId}};
+                           {"version", t.version}, {"slaveId", t.agent_id}};
 }
 
 void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus& st) {
@@ -441,7 +528,7 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
 
   if (st.state != old_state && events_.HasSubscribers()) {
     events_.Publish("status_update_event",
-                    {{"slaveId", kSlaveId},
+                    {{"slaveId", t.agent_id},
                      {"taskId", t.id},
                      {"taskStatus", MesosStateName(st.state)},
                      {"message", st.message},
@@ -453,7 +540,7 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
     events_.Publish("instance_changed_event", {{"instanceId", t.instance_id},
                                                {"condition", Condition(st.state)},
                                                {"runSpecId", t.app_id},
-                                               {"agentId", kSlaveId},
+                                               {"agentId", t.agent_id},
                                                {"host", t.host},
                                                {"runSpecVersion", t.version}});
   }
@@ -489,7 +576,7 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
         }
       }
     }
-    if (!app || !app->def.value("requirePorts", false)) host_ports_.Release(t.host_ports);
+    if (!app || !app->def.value("requirePorts", false)) host_ports_[t.node].Release(t.host_ports);
     auto by_app = tasks_by_app_.find(t.app_id);
     if (by_app != tasks_by_app_.end()) {
       by_app->second.erase(task_id);
@@ -518,7 +605,7 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
                        {"reason", "failed " + std::to_string(h.consecutive_failures) +
                                       " consecutive health checks"},
                        {"host", t.host},
-                       {"slaveId", kSlaveId}});
+                       {"slaveId", t.agent_id}});
       KillTask(t, true);
       break;
     }

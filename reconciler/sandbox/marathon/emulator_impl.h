@@ -88,6 +88,10 @@ class MarathonEmulatorImpl : public Emulator {
   ApiError LockedError(const std::vector<std::string>& deployment_ids) const;
   void KillTask(TaskRecord& t, bool unhealthy);
   bool LaunchTasks(AppRecord& app, int count);
+  // The node a new task of `app` goes to: the least-loaded one its hostname constraints
+  // allow; nullopt when none does (the instance waits).
+  std::optional<size_t> PlaceTask(const AppRecord& app) const;
+  static bool NodeSatisfies(const Json& def, const std::string& hostname, int app_tasks_here);
   void OnStatus(const std::string& task_id, const TaskStatus& status);
   void AdvanceDeployments();
   bool RunAction(Deployment& d, const DeploymentAction& a);
@@ -150,7 +154,8 @@ class MarathonEmulatorImpl : public Emulator {
   net::HttpResponse KillTasksResponse(const net::HttpRequest& req,
                                       std::vector<std::string> task_ids, bool single);
 
-  MarathonOptions options_;
+  MarathonOptions options_;           // nodes is never empty (the default node is filled in)
+  bool enforce_constraints_ = false;  // only with an explicit node list
   std::unique_ptr<TaskRunner> runner_;
   SimulatedRunner* simulated_ = nullptr;  // runner_ when it is the simulated one
   EventBus events_;
@@ -165,8 +170,8 @@ class MarathonEmulatorImpl : public Emulator {
       tasks_by_app_;                   // app id → task ids (outlives a deleted app)
   std::list<Deployment> deployments_;  // running, in start order
   ServicePortAllocator service_ports_;
-  HostPortAllocator host_ports_;
-  std::set<std::string> dirty_apps_;  // need self-healing checks
+  std::vector<HostPortAllocator> host_ports_;  // one per node, same index
+  std::set<std::string> dirty_apps_;           // need self-healing checks
   uint64_t launch_seq_ = 0;
   int launch_budget_ = 0;          // launches left in this engine pass
   bool launches_waiting_ = false;  // the budget ran out this pass: run another one soon

@@ -7,11 +7,20 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sandbox/common/emulator.h"
 #include "sandbox/marathon/task_runner.h"
 
 namespace galley::sandbox::marathon {
+
+// One emulated Mesos agent: tasks placed on it report `host` = name (the agent's hostname,
+// as in Marathon) and get HOST = address, the loopback address they bind and are
+// health-checked on.
+struct MarathonNode {
+  std::string name;
+  std::string address;
+};
 
 struct MarathonOptions {
   std::string hostname = "127.0.0.1";
@@ -27,6 +36,10 @@ struct MarathonOptions {
   // Tasks launched per engine pass at most (Marathon launches from offers, a few at a time),
   // so a huge scale-up never holds the emulator's lock for long.
   int launches_per_pass = 1000;
+  // The emulated agents. Empty: one agent named and addressed `hostname`, as before nodes
+  // existed. Tasks go to the least-loaded node that satisfies the app's hostname constraints
+  // (UNIQUE, CLUSTER, IS, LIKE, UNLIKE, MAX_PER, GROUP_BY); with none left they wait.
+  std::vector<MarathonNode> nodes;
 };
 
 // The emulator owns the runner and shuts it down on Stop().

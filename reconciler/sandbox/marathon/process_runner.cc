@@ -30,14 +30,14 @@
 // checks repeat every min(interval, 0.5 s), so a task turns healthy soon after it is ready
 // (Marathon's first check lands anywhere within the first interval); then every interval.
 // A check passes on HTTP 200-399 (HTTP, MESOS_HTTP) or an accepted TCP
-// connection (TCP, MESOS_TCP) within timeout_seconds, always on 127.0.0.1 and
-// host_ports[port_index]. HTTPS and COMMAND checks are not supported and always fail with a
-// cause saying so. A failure before the first success within gracePeriodSeconds of the
-// start is ignored. alive = the last recorded result was a success. The runner only reports
-// consecutive failures: killing a task after max_consecutive_failures is the scheduler's
-// decision (Marathon's HealthCheckActor; the emulator's engine). TaskStatus.health is empty until a
-// first result is recorded (as Marathon's healthCheckResults), then has one entry per check; an
-// entry with neither last_success nor last_failure has not been checked yet.
+// connection (TCP, MESOS_TCP) within timeout_seconds, on the task's node address (127.0.0.1 by
+// default) and host_ports[port_index]. HTTPS and COMMAND checks are not supported and always fail
+// with a cause saying so. A failure before the first success within gracePeriodSeconds of the start
+// is ignored. alive = the last recorded result was a success. The runner only reports consecutive
+// failures: killing a task after max_consecutive_failures is the scheduler's decision (Marathon's
+// HealthCheckActor; the emulator's engine). TaskStatus.health is empty until a first result is
+// recorded (as Marathon's healthCheckResults), then has one entry per check; an entry with neither
+// last_success nor last_failure has not been checked yet.
 //
 // Threads: a monitor (reaps with waitpid on each task's pid — never waitpid(-1), so other
 // children of the process are left alone — escalates kills and schedules checks every
@@ -239,14 +239,24 @@ std::string LogTail(const std::string& path) {
   return out;
 }
 
-// A TCP connect to 127.0.0.1:port within `timeout`.
-Status TcpCheck(int port, std::chrono::milliseconds timeout) {
+// Where a task's checks connect: its node's address when that is a concrete IPv4 address
+// (sandbox nodes are 127.x.y.z), else 127.0.0.1 (a hostname, or a wildcard listen address).
+std::string CheckAddress(const std::string& address) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, address.c_str(), &a) == 1 && a.s_addr != htonl(INADDR_ANY))
+    return address;
+  return "127.0.0.1";
+}
+
+// A TCP connect to address:port within `timeout`.
+Status TcpCheck(const std::string& address, int port, std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Unavailable(std::string("socket: ") + strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
   Status result;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     if (errno != EINPROGRESS) {
@@ -290,6 +300,7 @@ struct CheckJob {
   size_t index = 0;
   HealthCheckSpec check;
   int port = -1;
+  std::string address;  // CheckAddress of the task's node
 };
 
 struct Event {
@@ -661,7 +672,7 @@ class ProcessRunner final : public TaskRunner {
               hc.port_index >= 0 && static_cast<size_t>(hc.port_index) < t.spec.host_ports.size()
                   ? t.spec.host_ports[static_cast<size_t>(hc.port_index)]
                   : -1;
-          jobs_.push_back(CheckJob{id, i, hc, port});
+          jobs_.push_back(CheckJob{id, i, hc, port, CheckAddress(t.spec.address)});
           work_cv_.notify_one();
         }
       }
@@ -720,7 +731,7 @@ class ProcessRunner final : public TaskRunner {
     }
     if (hc.protocol == "HTTP" || hc.protocol == "MESOS_HTTP") {
       net::ClientRequest req;
-      req.url = "http://127.0.0.1:" + std::to_string(job.port) +
+      req.url = "http://" + job.address + ":" + std::to_string(job.port) +
                 (StartsWithSlash(hc.path) ? "" : "/") + hc.path;
       req.timeout = timeout;
       req.max_response_bytes = 1u << 20;
@@ -732,7 +743,8 @@ class ProcessRunner final : public TaskRunner {
       }
       return Status::Ok();
     }
-    if (hc.protocol == "TCP" || hc.protocol == "MESOS_TCP") return TcpCheck(job.port, timeout);
+    if (hc.protocol == "TCP" || hc.protocol == "MESOS_TCP")
+      return TcpCheck(job.address, job.port, timeout);
     return Status::InvalidArgument(hc.protocol +
                                    " health checks are not supported by the process runner");
   }

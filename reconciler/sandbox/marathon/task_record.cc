@@ -20,13 +20,13 @@ std::shared_ptr<const std::string> TaskJson(const TaskRecord& t,
   Json j = {{"id", t.id},
             {"appId", t.app_id},
             {"host", t.host},
-            {"slaveId", kSlaveId},
+            {"slaveId", t.agent_id},
             {"state",
              MesosStateName(t.kill_requested && t.state != TaskState::kKilled ? TaskState::kKilling
                                                                               : t.state)},
             {"ports", t.host_ports},
             {"servicePorts", service_ports},
-            {"ipAddresses", Json::array({{{"ipAddress", t.host}, {"protocol", "IPv4"}}})},
+            {"ipAddresses", Json::array({{{"ipAddress", t.address}, {"protocol", "IPv4"}}})},
             {"stagedAt", t.staged_at},
             {"version", t.version}};
   if (!t.started_at.empty()) j["startedAt"] = t.started_at;
@@ -63,6 +63,7 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
   spec.task_id = t.id;
   spec.version = t.version;
   spec.host = t.host;
+  spec.address = t.address.empty() ? t.host : t.address;
   spec.host_ports = t.host_ports;
   if (app.contains("cmd")) spec.cmd = app["cmd"].get<std::string>();
   if (app.contains("args")) spec.args = app["args"].get<std::vector<std::string>>();
@@ -110,7 +111,8 @@ TaskSpec BuildTaskSpec(const Json& app, const TaskRecord& t) {
     env["PORT"] = std::to_string(ports[0]);
     env["PORTS"] = all;
   }
-  env["HOST"] = t.host;
+  // HOST is the node's address, not its name: sandbox node names do not resolve.
+  env["HOST"] = spec.address;
   env["MARATHON_APP_ID"] = t.app_id;
   env["MARATHON_APP_VERSION"] = t.version;
   env["MARATHON_APP_DOCKER_IMAGE"] = spec.docker_image;

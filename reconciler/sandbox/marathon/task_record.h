@@ -23,7 +23,10 @@ struct TaskRecord {
   std::string version;      // app version the task was started from
   uint64_t generation = 0;  // app config generation at launch (older = outdated)
   uint64_t launch_seq = 0;  // launch order, for killSelection
-  std::string host;
+  std::string host;         // the node's name
+  std::string address;      // the node's address (ipAddresses, HOST)
+  size_t node = 0;          // index into the emulator's nodes
+  std::string agent_id;     // slaveId of the node
   std::vector<int> host_ports;
   TaskState state = TaskState::kStaging;
   std::string staged_at;

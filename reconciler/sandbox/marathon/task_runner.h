@@ -35,7 +35,8 @@ struct TaskSpec {
   std::string app_id;   // "/app/production/test-server"
   std::string task_id;  // "app_production_test-server.<uuid>" as Marathon forms it
   std::string version;  // the app version the task runs
-  std::string host;     // "127.0.0.1"
+  std::string host;     // the node's name (Marathon's `host`: the agent hostname)
+  std::string address;  // the node's address: where the task binds and is health-checked
   std::vector<int> host_ports;
   // What to run, already resolved by the emulator from cmd / args / container.
   std::optional<std::string> cmd;  // Marathon's `cmd` (a shell-words string)

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <set>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -760,6 +762,82 @@ TEST(ConsulCodecTest, GoDurationsAndBase64) {
   EXPECT_EQ(Base64Decode("bmV3LXZhbHVl").value(), "new-value");
   EXPECT_FALSE(Base64Decode("abc").ok());
   EXPECT_FALSE(Base64Decode("a*==").ok());
+}
+
+// ---- Agent nodes (galley-sandbox --nodes) ----
+
+net::HttpRequest AgentRequest(const std::string& method, const std::string& path,
+                              const std::string& body = "") {
+  net::HttpRequest r;
+  r.method = method;
+  r.target = r.path = path;
+  r.body = body;
+  return r;
+}
+
+TEST(ConsulNodesTest, AgentEndpointsShareOneCatalogAndFailedNodesLeavePassing) {
+  ConsulOptions o = FastOptions();
+  o.agent_nodes = {{"a", "127.0.0.2"}, {"b", "127.0.0.3"}};
+  Consul c(o);
+  auto agent_a = AgentEndpoint(&c.emu(), "a");
+  auto agent_b = AgentEndpoint(&c.emu(), "b");
+
+  json self = json::parse(agent_a(AgentRequest("GET", "/v1/agent/self")).body);
+  EXPECT_EQ(self["Config"]["NodeName"], "a");
+  EXPECT_EQ(self["Config"]["Server"], false);
+  EXPECT_EQ(self["Member"]["Addr"], "127.0.0.2");
+  EXPECT_EQ(J(c.Get("/v1/agent/self"))["Config"]["NodeName"], "sandbox");
+
+  for (const auto& [agent, node, addr] :
+       {std::tuple{&agent_a, "a", "127.0.0.2"}, std::tuple{&agent_b, "b", "127.0.0.3"}}) {
+    json reg = {
+        {"ID", std::string("web-") + node}, {"Name", "web"}, {"Address", addr}, {"Port", 31000}};
+    EXPECT_EQ((*agent)(AgentRequest("PUT", "/v1/agent/service/register", reg.dump())).status, 200);
+  }
+  json svc = J(c.Get("/v1/catalog/service/web"));
+  ASSERT_EQ(svc.size(), 2u);
+  std::set<std::string> nodes;
+  for (const auto& e : svc)
+    nodes.insert(e["Node"].get<std::string>() + "@" + e["Address"].get<std::string>());
+  EXPECT_EQ(nodes, (std::set<std::string>{"a@127.0.0.2", "b@127.0.0.3"}));
+  json local_b = json::parse(agent_b(AgentRequest("GET", "/v1/agent/services")).body);
+  EXPECT_EQ(local_b.size(), 1u);
+  EXPECT_TRUE(local_b.contains("web-b"));
+  EXPECT_FALSE(J(c.Get("/v1/agent/services")).contains("web-a"))
+      << "the server's own agent is another node";
+  json node_a = J(c.Get("/v1/catalog/node/a"));
+  EXPECT_EQ(node_a["Node"]["Address"], "127.0.0.2");
+  EXPECT_TRUE(node_a["Services"].contains("web-a"));
+  EXPECT_FALSE(node_a["Services"].contains("consul")) << "client agents register no consul service";
+  // Deregistering through the wrong agent is Consul's 404: the service is not local there.
+  EXPECT_EQ(agent_b(AgentRequest("PUT", "/v1/agent/service/deregister/web-a")).status, 404);
+
+  ASSERT_EQ(c.Put("/_sandbox/nodes/a", R"({"failed":true})").status, 200);
+  json serf;
+  for (const auto& ch : J(c.Get("/v1/health/node/a"))) {
+    if (ch["CheckID"] == "serfHealth") serf = ch;
+  }
+  EXPECT_EQ(serf["Status"], "critical");
+  json passing = J(c.Get("/v1/health/service/web?passing"));
+  ASSERT_EQ(passing.size(), 1u);
+  EXPECT_EQ(passing[0]["Node"]["Node"], "b");
+  EXPECT_EQ(J(c.Get("/v1/health/service/web")).size(), 2u);
+  bool a_failed = false;
+  for (const auto& m : J(c.Get("/v1/agent/members")))
+    a_failed |= m["Name"] == "a" && m["Status"] == 4;
+  EXPECT_TRUE(a_failed);
+  ASSERT_EQ(c.Put("/_sandbox/nodes/a", R"({"failed":false})").status, 200);
+  EXPECT_EQ(J(c.Get("/v1/health/service/web?passing")).size(), 2u);
+  EXPECT_EQ(c.Put("/_sandbox/nodes/nosuch", R"({"failed":true})").status, 404);
+  EXPECT_EQ(AgentEndpoint(&c.emu(), "nosuch")(AgentRequest("GET", "/v1/agent/self")).status, 500);
+}
+
+TEST(ConsulNodesTest, WithoutAgentNodesOnlyTheOwnNodeExists) {
+  Consul c;
+  json nodes = J(c.Get("/v1/catalog/nodes"));
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0]["Node"], "sandbox");
+  EXPECT_EQ(J(c.Get("/_sandbox/nodes")).size(), 1u);
 }
 
 }  // namespace

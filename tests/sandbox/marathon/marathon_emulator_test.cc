@@ -816,5 +816,70 @@ TEST_F(MarathonTest, BodiesNestedDeeperThanJacksonAllowsAreRefusedUnparsed) {
   EXPECT_EQ(ok.status, 201) << ok.body;
 }
 
+// ---- Nodes (galley-sandbox --nodes) ----
+
+MarathonOptions TwoNodes() {
+  MarathonOptions o;
+  o.nodes = {{"a", "127.0.0.2"}, {"b", "127.0.0.3"}};
+  return o;
+}
+
+TEST_F(MarathonTest, CustomNodesPlaceUniqueOnePerNodeAndTheRestWaits) {
+  Start(TwoNodes());
+  auto r = Post("/v2/apps", {{"id", "/u"},
+                             {"cmd", "sleep 1000"},
+                             {"instances", 3},
+                             {"constraints", Json::array({Json::array({"hostname", "UNIQUE"})})}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_TRUE(WaitFor([&] { return App("/u")["tasksRunning"] == 2; }));
+  std::this_thread::sleep_for(milliseconds(300));  // several engine passes: still no room
+  Json tasks = Tasks("/u");
+  ASSERT_EQ(tasks.size(), 2u);
+  std::set<std::pair<std::string, std::string>> placed;
+  for (const auto& t : tasks) {
+    placed.emplace(t["host"].get<std::string>(),
+                   t["ipAddresses"][0]["ipAddress"].get<std::string>());
+  }
+  EXPECT_EQ(placed, (std::set<std::pair<std::string, std::string>>{{"a", "127.0.0.2"},
+                                                                   {"b", "127.0.0.3"}}));
+  EXPECT_FALSE(Idle()) << "the deployment waits for the third instance";
+  // Two fit: the deployment finishes.
+  ASSERT_EQ(Put("/v2/apps/u?force=true", {{"instances", 2}}).status, 200);
+  EXPECT_TRUE(WaitFor([&] { return Settled("/u", 2, false); }));
+}
+
+TEST_F(MarathonTest, CustomNodesSpreadLeastLoadedAndHonourCluster) {
+  Start(TwoNodes());
+  ASSERT_EQ(Post("/v2/apps", {{"id", "/spread"}, {"cmd", "sleep 1000"}, {"instances", 4}}).status,
+            201);
+  ASSERT_TRUE(WaitFor([&] { return Settled("/spread", 4, false); }));
+  std::multiset<std::string> hosts;
+  for (const auto& t : Tasks("/spread")) hosts.insert(t["host"].get<std::string>());
+  EXPECT_EQ(hosts, (std::multiset<std::string>{"a", "a", "b", "b"}));
+  ASSERT_EQ(
+      Post("/v2/apps", {{"id", "/pinned"},
+                        {"cmd", "sleep 1000"},
+                        {"instances", 2},
+                        {"constraints", Json::array({Json::array({"hostname", "CLUSTER", "b"})})}})
+          .status,
+      201);
+  ASSERT_TRUE(WaitFor([&] { return Settled("/pinned", 2, false); }));
+  for (const auto& t : Tasks("/pinned")) EXPECT_EQ(t["host"], "b");
+}
+
+TEST_F(MarathonTest, DefaultNodeIgnoresConstraintsAsBefore) {
+  auto r = Post("/v2/apps", {{"id", "/d"},
+                             {"cmd", "sleep 1000"},
+                             {"instances", 2},
+                             {"constraints", Json::array({Json::array({"hostname", "UNIQUE"})})}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_TRUE(WaitFor([&] { return Settled("/d", 2, false); }));
+  for (const auto& t : Tasks("/d")) {
+    EXPECT_EQ(t["host"], "127.0.0.1");
+    EXPECT_EQ(t["ipAddresses"][0]["ipAddress"], "127.0.0.1");
+    EXPECT_EQ(t["slaveId"], "galley-sandbox-agent-S0");
+  }
+}
+
 }  // namespace
 }  // namespace galley::sandbox::marathon
