@@ -1,5 +1,4 @@
 #pragma once
 #include <string>
-
 #include "base/other.h"
 #include "same_folder.h"

@@ -1,3 +1,3 @@
 #pragma once
-#include "base/good.h"
 #include "net/http.h"
+#include "base/good.h"

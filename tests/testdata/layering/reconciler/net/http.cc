@@ -1,4 +1,3 @@
 #include "net/http.h"
-
-#include "../clients/client.h"  // violation (climbs out of its folder)
 #include "base/good.h"
+#include "../clients/client.h"  // violation (climbs out of its folder)

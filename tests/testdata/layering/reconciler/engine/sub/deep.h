@@ -1,4 +1,3 @@
 #pragma once
-#include <net/http.h>  // violation: not transitive (engine → clients → net)
-
 #include "base/good.h"
+  #  include <net/http.h>  // violation: not transitive (engine → clients → net)

@@ -1,3 +1,3 @@
-#include "engine/plan.h"  // violation (in a subfolder)
-#include "net/http.h"
 #include "sandbox/common/faults.h"
+#include "net/http.h"
+#include "engine/plan.h"  // violation (in a subfolder)
