@@ -55,7 +55,11 @@ TEST(PrintableTest, NoControlOrInvisibleCharacterGetsThrough) {
                       "b"),
             "a\\u202eb");                              // RIGHT-TO-LEFT OVERRIDE escaped
   EXPECT_EQ(Printable("caf\xc3\xa9"), "caf\xc3\xa9");  // visible non-ASCII stays
-  EXPECT_EQ(Printable(std::string(300, 'x'), 200), std::string(197, 'x') + "...");
+  // Built with append, not `std::string(197, 'x') + "..."`: GCC 12 at -O2 gives a false
+  // -Warray-bounds on operator+ of a temporary (a known GCC 12 false positive).
+  std::string cut(197, 'x');
+  cut.append("...");
+  EXPECT_EQ(Printable(std::string(300, 'x'), 200), cut);
   EXPECT_EQ(Printable("short", 200), "short");
 }
 
