@@ -14,25 +14,11 @@ import tempfile
 import time
 import urllib.request
 
+from sandbox_testlib import check, http, results
+
 SANDBOX = sys.argv[1]
 # The reference test server: listens on $PORT0 at $HOST, shows its environment on GET /.
 TESTSERVER = os.path.join(os.path.dirname(os.path.abspath(SANDBOX)), "galley-testserver")
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append(bool(cond))
-    print(("PASS " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-
-
-def http(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def get_json(url):
