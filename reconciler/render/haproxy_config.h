@@ -30,10 +30,19 @@ std::string BackendName(const std::string& env, const std::string& registered);
 std::vector<HaproxyServer> BackendServers(const model::Instances& instances,
                                           const std::string& registered, const std::string& env);
 
+// Per-agent options of the rendering, never part of the model: a node's bind address (so
+// several HAProxy instances share one machine in the sandbox) and where this host keeps the
+// stats socket (the agent's --run-dir).
+struct HaproxyRenderOptions {
+  std::string bind_address;  // "" = all addresses (`bind :PORT`), as `galley render` does
+  std::string stats_socket;  // "" = the instance's `socket` from galley.yaml
+};
+
 // The whole configuration file for `instance`.
 std::string RenderHaproxyConfig(const model::DesiredState& state,
                                 const model::HaproxyInstance& instance,
-                                const model::Instances& live);
+                                const model::Instances& live,
+                                const HaproxyRenderOptions& options = {});
 
 // The platform's first instance with this role, or a default one (no socket) when none is
 // declared.
