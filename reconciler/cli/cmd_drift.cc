@@ -22,7 +22,9 @@
 #include "cli/pipeline.h"
 #include "engine/desired.h"
 #include "engine/drift.h"
+#include "engine/lb_models.h"
 #include "engine/normalize.h"
+#include "engine/plan.h"
 #include "engine/resource_key.h"
 #include "engine/view_text.h"
 #include "store/state_store.h"
@@ -97,8 +99,11 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
                        " yet (no key at " + engine::HmacKeyKey(ws->state.platform) +
                        "): nothing can have drifted");
   }
-  std::vector<store::Observation> obs = ObservationsOf(in.live, in.hmac_key);
+  std::vector<store::Observation> obs =
+      ObservationsOf(in.live, in.hmac_key, engine::ModelPrefix(ws->state.platform.name));
   engine::DriftReport report = engine::FindDrift(in);
+  // The agents (before the observations are recorded: "reported before" means earlier runs).
+  report.agents = AgentStatusOf(*ws, in, observed->agent_reports, &obs);
 
   const std::string now = FormatTimestamp(std::chrono::system_clock::now());
   report.warnings.insert(report.warnings.begin(), warnings.begin(), warnings.end());
@@ -110,8 +115,12 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   std::set<std::string> drifted;
   for (auto& item : report.drift) {
     drifted.insert(item.resource);
-    bool app = item.kind == model::ResourceKind::kMarathonApp;
-    if (auto it = applied_at.find((app ? "app:" : "kv:") + item.target); it != applied_at.end()) {
+    std::string at_key =
+        item.kind == model::ResourceKind::kMarathonApp ? "app:" + item.target
+        : item.kind == model::ResourceKind::kConsulKv
+            ? "kv:" + item.target
+            : std::string(engine::kModelResourcePrefix) + engine::ModelInstanceOf(item.target);
+    if (auto it = applied_at.find(at_key); it != applied_at.end()) {
       item.applied_at = it->second;
     }
   }

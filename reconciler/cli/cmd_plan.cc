@@ -16,7 +16,9 @@
 #include "cli/commands.h"
 #include "cli/pipeline.h"
 #include "clients/endpoints.h"
+#include "engine/agent_status.h"
 #include "engine/desired.h"
+#include "engine/lb_models.h"
 #include "engine/normalize.h"
 #include "engine/planner.h"
 #include "engine/resource_key.h"
@@ -149,7 +151,9 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   // What was seen, for the store: hash and token of everything; the normalised body only of
   // apps the plan changes (filled in below), so a plan over thousands of untouched apps
   // stays small.
-  std::vector<store::Observation> obs = ObservationsOf(observed->live, compare_key);
+  std::vector<store::Observation> obs =
+      ObservationsOf(observed->live, compare_key, engine::ModelPrefix(ws->state.platform.name));
+  const std::map<std::string, model::LiveKvEntry> agent_reports = observed->agent_reports;
   std::map<std::string, size_t> obs_index;
   for (size_t i = 0; i < obs.size(); ++i) {
     auto key = engine::ParseResourceKey(obs[i].resource);
@@ -170,6 +174,8 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
       obs[it->second].body = SafeDump(engine::NormalizeApp(live_app->second.body));
     }
   }
+  // The agents (before the observations are recorded: "reported before" means earlier runs).
+  engine::AgentSummary agents = AgentStatusOf(*ws, in, agent_reports, &obs);
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
   DescribePlan(*ws, in, &plan);
   plan.created_at = FormatTimestamp(std::chrono::system_clock::now());
@@ -195,12 +201,15 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
 
   phase("save plan");
   if (o.json) {
-    out << SafeDump(plan_json, 2) << "\n";
+    // The agents are what was seen, not part of the plan: printed, never saved or signed.
+    json shown = plan_json;
+    shown["agents"] = engine::AgentsToJson(agents);
+    out << SafeDump(shown, 2) << "\n";
   } else if (o.markdown) {
-    out << engine::RenderPlanMarkdown(plan);
+    out << engine::RenderPlanMarkdown(plan) << engine::RenderAgentsMarkdown(agents);
   } else {
     bool color = UseColor(o.no_color, env, out);
-    out << engine::RenderPlanText(plan, color);
+    out << engine::RenderPlanText(plan, color) << engine::RenderAgentsText(agents, color);
     if (!o.out.empty()) {
       out << "\nSaved the plan to " << o.out
           << "; apply exactly it with: " << ApplyCommandFor(*ws, o) << "\n";

@@ -16,11 +16,13 @@
 #include "base/uuid.h"
 #include "engine/applied_record.h"
 #include "engine/desired.h"
+#include "engine/lb_models.h"
 #include "engine/observer.h"
 #include "engine/reconcile.h"
 #include "engine/run_history.h"
 #include "engine/view_text.h"
 #include "net/retrying_http_client.h"
+#include "render/lb_model.h"
 #include "spec/loader.h"
 
 namespace galley::cli {
@@ -63,11 +65,12 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
 // (by applied_at) wins; malformed records are skipped with a warning.
 void MergeAppliedFromConsul(Observed* o) {
   engine::LastAppliedView last{std::move(o->applied_apps), std::move(o->applied_kv),
-                               std::move(o->applied_at)};
+                               std::move(o->applied_models), std::move(o->applied_at)};
   for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last))
     o->warnings.push_back(std::move(w));
   o->applied_apps = std::move(last.apps);
   o->applied_kv = std::move(last.kv);
+  o->applied_models = std::move(last.models);
   o->applied_at = std::move(last.at);
 }
 
@@ -308,6 +311,10 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   scope.app_prefixes = engine::ManagedAppPrefixes(p);
   scope.kv_prefixes = engine::ManagedKvPrefixes(p);
   scope.kv_prefixes.push_back(engine::AppliedPrefix(p));
+  const std::string model_prefix = engine::ModelPrefix(p.name);
+  const std::string report_prefix = render::AgentReportPrefix(p.name);
+  scope.kv_prefixes.push_back(model_prefix);
+  scope.kv_prefixes.push_back(report_prefix);
   scope.exact_keys = {model::kHaproxyMaxconnKey, engine::HmacKeyKey(p)};
   ASSIGN_OR_RETURN(model::LiveState live, engine::Observe(*ws.marathon, *ws.consul, scope));
 
@@ -318,6 +325,7 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   engine::AddStoreApplied(applied, &from_store);
   o.applied_apps = std::move(from_store.apps);
   o.applied_kv = std::move(from_store.kv);
+  o.applied_models = std::move(from_store.models);
   o.applied_at = std::move(from_store.at);
   const std::string applied_prefix = engine::AppliedPrefix(p);
   for (const auto& [key, entry] : live.kv) {
@@ -349,9 +357,17 @@ Result<Observed> ObservePlatform(Workspace& ws) {
     o.hmac_key = it->second.value;
     o.hmac_key_in_consul = true;
   }
-  // Internal keys are observed but are not part of the platform's KV.
+  // Internal keys are observed but are not part of the platform's KV; the agents' reports
+  // are kept apart, the LB models (galley's planned resources) stay.
   for (auto it = live.kv.begin(); it != live.kv.end();) {
-    it = StartsWith(it->first, "galley/") ? live.kv.erase(it) : std::next(it);
+    if (StartsWith(it->first, report_prefix)) {
+      o.agent_reports[it->first] = std::move(it->second);
+      it = live.kv.erase(it);
+    } else if (StartsWith(it->first, "galley/") && !engine::IsModelKey(model_prefix, it->first)) {
+      it = live.kv.erase(it);
+    } else {
+      ++it;
+    }
   }
   o.live = std::move(live);
   return o;
@@ -395,17 +411,27 @@ engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Ob
     if (e.paused) in.paused_environments.insert(e.name);
   }
   in.policies = model::PoliciesOf(st);
+  in.models = engine::DesiredModels(st);
+  in.model_prefix = engine::ModelPrefix(st.platform.name);
+  in.applied_models = std::move(observed.applied_models);
   return in;
 }
 
 std::vector<store::Observation> ObservationsOf(const model::LiveState& live,
-                                               const std::string& compare_key) {
+                                               const std::string& compare_key,
+                                               const std::string& model_prefix) {
   std::vector<store::Observation> obs;
   obs.reserve(live.apps.size() + live.kv.size());
   for (const auto& [id, app] : live.apps) {
     obs.push_back({"marathon-app:" + id, Sha256Hex(engine::SafeDump(app.body)), app.version, ""});
   }
   for (const auto& [key, kv] : live.kv) {
+    if (!model_prefix.empty() && engine::IsModelKey(model_prefix, key)) {
+      obs.push_back(
+          {engine::ResourceKey(model::ResourceKind::kHaproxyModel, engine::ModelInstanceOf(key)),
+           Sha256Hex(kv.value), std::to_string(kv.modify_index), ""});
+      continue;
+    }
     obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value),
                    std::to_string(kv.modify_index), ""});
   }
@@ -417,10 +443,31 @@ Result<ObservedInput> ObserveInput(Workspace& ws, const TargetOptions& o) {
   ObservedInput out;
   out.warnings = observed.warnings;
   out.applied_at = observed.applied_at;
+  out.agent_reports = observed.agent_reports;
   bool durable = !observed.hmac_key.empty();
   std::string key = durable ? observed.hmac_key : RandomKey();
   out.in = BuildPlanInput(ws, o, std::move(observed), key, durable);
   return out;
+}
+
+engine::AgentSummary AgentStatusOf(Workspace& ws, const engine::PlanInput& in,
+                                   const std::map<std::string, model::LiveKvEntry>& reports,
+                                   std::vector<store::Observation>* obs) {
+  engine::AgentInput a;
+  a.platform = in.platform;
+  for (const auto& m : in.models) {
+    auto live = in.live.kv.find(m.key);
+    a.published[m.instance] =
+        live == in.live.kv.end() ? "" : engine::DocumentDigest(live->second.value);
+  }
+  a.reports = reports;
+  for (const auto& [id, app] : in.live.apps) {
+    for (const auto& t : app.tasks) a.task_hosts.insert(t.host);
+  }
+  auto latest = ws.store->LatestObservations();
+  if (latest.ok()) a.reported_before = engine::ReportedBefore(*latest, in.platform);
+  for (auto& o : engine::AgentObservations(a)) obs->push_back(std::move(o));
+  return engine::AgentStatuses(a);
 }
 
 }  // namespace galley::cli

@@ -21,6 +21,7 @@
 #include "clients/consul_client.h"
 #include "clients/endpoints.h"
 #include "clients/marathon_client.h"
+#include "engine/agent_status.h"
 #include "engine/planner.h"
 #include "model/desired_state.h"
 #include "model/live_state.h"
@@ -132,7 +133,9 @@ struct Observed {
   model::LiveState live;                               // galley's own keys (galley/...) removed
   std::map<std::string, nlohmann::json> applied_apps;  // app id → normalised body
   std::map<std::string, std::string> applied_kv;       // key → HMAC or "secret:HMAC"
-  std::map<std::string, std::string> applied_at;       // "app:<id>" / "kv:<key>" → time
+  std::map<std::string, std::string> applied_models;   // HAProxy instance → model digest
+  // "app:<id>" / "kv:<key>" / "haproxy-model:<instance>" → time
+  std::map<std::string, std::string> applied_at;
   // The records galley keeps in Consul, by key (galley/<platform>/applied/<env>/<service>).
   std::map<std::string, model::LiveKvEntry> applied_records;
   std::vector<std::string> warnings;
@@ -141,7 +144,12 @@ struct Observed {
   // Environments galley applied to that the platform file no longer declares; observed too
   // (one more app list and a KV recurse each), so what galley applied there can be pruned.
   std::vector<std::string> removed_environments;
+  // The agents' reports: every key under galley/<platform>/agents/ (one recurse). The live
+  // LB models (galley/<platform>/haproxy/<instance>, one recurse) stay in live.kv, where the
+  // planner, stale checks and recovery find them by key.
+  std::map<std::string, model::LiveKvEntry> agent_reports;
 };
+// Observes the platform: 9 requests whatever the number of services (ARCHITECTURE.md).
 Result<Observed> ObservePlatform(Workspace& ws);
 
 // The planner's input for `ws` and `observed` (which it consumes). `compare_key` is the key
@@ -157,17 +165,28 @@ Status AnnotateFailures(Workspace& ws, engine::Plan& plan);
 // for comparing within one plan when the platform has none yet.
 std::string RandomKey();
 
-// What was seen, for the store: hash and token of everything (KV values as HMACs only).
+// What was seen, for the store: hash and token of everything (KV values as HMACs only; an
+// LB model under `model_prefix` as "haproxy-model:<instance>", the sha256 of its document).
 std::vector<store::Observation> ObservationsOf(const model::LiveState& live,
-                                               const std::string& compare_key);
+                                               const std::string& compare_key,
+                                               const std::string& model_prefix = "");
+
+// The agents' status (engine/agent_status.h) from `reports`, the models `in` plans and the
+// live ones, the hosts of the observed Marathon tasks and the agents that reported before
+// (the store's observations; none when it cannot be read). Appends the reports' observations
+// to `obs`, to be recorded with the run's.
+engine::AgentSummary AgentStatusOf(Workspace& ws, const engine::PlanInput& in,
+                                   const std::map<std::string, model::LiveKvEntry>& reports,
+                                   std::vector<store::Observation>* obs);
 
 // What status and drift compare: one observation (ObservePlatform) as the planner's input,
 // under the platform's HMAC key or, when it has none (nothing applied yet: apply creates it
 // first), a throwaway key that keeps comparisons within this run (in.hmac_key_durable false).
 struct ObservedInput {
   engine::PlanInput in;
-  std::vector<std::string> warnings;              // Observed::warnings
-  std::map<std::string, std::string> applied_at;  // Observed::applied_at
+  std::vector<std::string> warnings;                        // Observed::warnings
+  std::map<std::string, std::string> applied_at;            // Observed::applied_at
+  std::map<std::string, model::LiveKvEntry> agent_reports;  // Observed::agent_reports
 };
 Result<ObservedInput> ObserveInput(Workspace& ws, const TargetOptions& o);
 

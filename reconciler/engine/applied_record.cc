@@ -14,6 +14,7 @@ bool ExpectsAbsent(const json& expect) { return expect.is_object() && expect.con
 std::string AppliedBody(const AppliedItem& item) {
   if (ExpectsAbsent(item.expect)) return "";
   if (item.app) return SafeDump(item.expect);
+  if (item.model) return item.expect.value("digest", std::string());
   return (item.expect.value("secret", false) ? "secret:" : "") +
          item.expect.value("hmac", std::string());
 }
@@ -29,8 +30,11 @@ std::vector<store::Applied> AppliedRows(const std::vector<AppliedItem>& items,
   std::vector<store::Applied> rows;
   for (const AppliedItem& it : items) {
     store::Applied row;
-    row.resource = ResourceKey(
-        it.app ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv, it.target);
+    row.resource = it.model
+                       ? ResourceKey(model::ResourceKind::kHaproxyModel, ModelInstanceOf(it.target))
+                       : ResourceKey(it.app ? model::ResourceKind::kMarathonApp
+                                            : model::ResourceKind::kConsulKv,
+                                     it.target);
     row.body = AppliedBody(it);
     row.digest = Sha256Hex(row.body);
     row.commit = stamp.commit;
@@ -54,6 +58,12 @@ std::string UpdateAppliedRecord(const std::string& previous, const std::vector<A
         doc.erase("app");
       else
         doc["app"] = it.expect;
+    } else if (it.model) {
+      if (!doc.contains("models") || !doc["models"].is_object()) doc["models"] = json::object();
+      if (deleted)
+        doc["models"].erase(ModelInstanceOf(it.target));
+      else
+        doc["models"][ModelInstanceOf(it.target)] = AppliedBody(it);
     } else {
       if (!doc.contains("kv") || !doc["kv"].is_object()) doc["kv"] = json::object();
       if (deleted)
@@ -90,6 +100,11 @@ std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text) {
       if (it->is_string()) out.kv[it.key()] = it->get<std::string>();
     }
   }
+  if (rec.contains("models") && rec["models"].is_object()) {
+    for (auto it = rec["models"].begin(); it != rec["models"].end(); ++it) {
+      if (it->is_string()) out.models[it.key()] = it->get<std::string>();
+    }
+  }
   return out;
 }
 
@@ -103,6 +118,9 @@ void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppl
       if (!body.is_object()) continue;
       into->apps[ref->target] = body;
       into->at["app:" + ref->target] = row.applied_at;
+    } else if (ref->kind == model::ResourceKind::kHaproxyModel) {
+      into->models[ref->target] = row.body;
+      into->at[std::string(kModelResourcePrefix) + ref->target] = row.applied_at;
     } else {
       into->kv[ref->target] = row.body;
       into->at["kv:" + ref->target] = row.applied_at;
@@ -133,6 +151,14 @@ std::vector<std::string> MergeAppliedRecords(
       if (known == into->at.end() || when >= known->second) {
         into->kv[k] = v;
         into->at["kv:" + k] = when;
+      }
+    }
+    for (const auto& [instance, digest] : rec->models) {
+      std::string at_key = std::string(kModelResourcePrefix) + instance;
+      auto known = into->at.find(at_key);
+      if (known == into->at.end() || when >= known->second) {
+        into->models[instance] = digest;
+        into->at[at_key] = when;
       }
     }
   }

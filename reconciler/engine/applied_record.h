@@ -4,9 +4,12 @@
 //    "consul-kv:<key>"): the normalised app body, or the key's HMAC ("secret:<HMAC>" for a
 //    secret), never a value.
 //  - Consul, one document per service × environment (galley/<platform>/applied/<env>/<svc>,
-//    "_platform" for platform keys), so a runner with an empty store still tells drift from
-//    pending: {"app": <normalised body>, "kv": {"<key>": "<HMAC>" | "secret:<HMAC>"},
-//    "applied_at": ..., "commit": ..., "by": ..., "run": ...}.
+//    "_platform" for platform keys and LB models), so a runner with an empty store still
+//    tells drift from pending: {"app": <normalised body>, "kv": {"<key>": "<HMAC>" |
+//    "secret:<HMAC>"}, "models": {"<instance>": "sha256:<model digest>"}, "applied_at": ...,
+//    "commit": ..., "by": ..., "run": ...}.
+//  An LB model ("haproxy-model:<instance>" in the store) is recorded by its digest (the
+//  document's own "digest" member), not an HMAC: it holds no secret.
 // Both halves of the format live here: the writing half (apply's recorder) and the reading
 // half (plan, apply, drift and status read what was applied). Pure; values.
 #pragma once
@@ -27,11 +30,12 @@ namespace galley::engine {
 // ---- Writing -----------------------------------------------------------------------------
 
 // What one action produced: `expect` is the normalised app body, {"absent": true}, or
-// {"hmac": ..., "secret": bool} for a key.
+// {"hmac": ..., "secret": bool} for a key ({"hmac", "secret", "digest"} for an LB model).
 struct AppliedItem {
   bool app = false;
-  std::string target, env, service;
+  std::string target, env, service;  // an LB model: its KV key, env and service empty
   nlohmann::json expect;
+  bool model = false;  // an LB model (engine/lb_models.h)
 };
 
 // The object is gone (a delete).
@@ -66,6 +70,7 @@ std::string UpdateAppliedRecord(const std::string& previous, const std::vector<A
 struct AppliedRecord {
   std::optional<nlohmann::json> app;  // the normalised body, when it has an app with an id
   std::map<std::string, std::string> kv;
+  std::map<std::string, std::string> models;  // instance → model digest
   std::string applied_at;
 };
 std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text);
@@ -74,7 +79,9 @@ std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text);
 struct LastAppliedView {
   std::map<std::string, nlohmann::json> apps;  // app id → normalised body
   std::map<std::string, std::string> kv;       // key → HMAC or "secret:HMAC"
-  std::map<std::string, std::string> at;       // "app:<id>" / "kv:<key>" → applied_at
+  std::map<std::string, std::string> models;   // HAProxy instance → LB model digest
+  // "app:<id>" / "kv:<key>" / "haproxy-model:<instance>" → applied_at
+  std::map<std::string, std::string> at;
 };
 
 // The store's rows (deleted ones and unparsable app bodies skipped).

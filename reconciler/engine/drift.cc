@@ -13,6 +13,7 @@
 #include "engine/ownership.h"
 #include "engine/resource_key.h"
 #include "engine/view_text.h"
+#include "render/lb_model.h"
 
 namespace galley::engine {
 namespace {
@@ -86,6 +87,7 @@ class Finder {
     for (const auto& k : in_.kv) keys_[k.key] = &k;
     Apps();
     Keys();
+    Models();
     UnmanagedApps();
     UnmanagedKeys();
     auto by_resource = [](const DriftItem& x, const DriftItem& y) {
@@ -160,6 +162,69 @@ class Finder {
       if (it.last_config_change_at.empty())
         it.last_config_change_at = live->second.last_config_change_at;
       Add(std::move(it));
+    }
+  }
+
+  // LB models galley published: a live document other than the one published is a hand
+  // edit (always reverted: the agents render from it); a missing one was deleted by hand.
+  void Models() {
+    if (in_.model_prefix.empty() || !in_.targets.empty()) return;
+    for (const auto& [instance, applied_digest] : in_.applied_models) {
+      const DesiredModel* d = nullptr;
+      for (const auto& m : in_.models) {
+        if (m.instance == instance) d = &m;
+      }
+      std::string key = d ? d->key : in_.model_prefix + instance;
+      DriftItem it;
+      it.resource = ResourceKey(model::ResourceKind::kHaproxyModel, instance);
+      it.kind = model::ResourceKind::kHaproxyModel;
+      it.target = key;
+      it.policy = model::DriftPolicy::kRevert;
+      it.pending = !d || d->digest != applied_digest;
+      auto live = in_.live.kv.find(key);
+      if (live == in_.live.kv.end()) {
+        if (!d) {
+          r_.converged.push_back(it.resource);
+          continue;
+        }
+        it.what = DriftWhat::kDeleted;
+        it.fields.push_back({"", true, json(applied_digest), false, nullptr});
+        r_.drift.push_back(std::move(it));
+        continue;
+      }
+      const std::string& text = live->second.value;
+      it.modify_index = live->second.modify_index;
+      if (d && text == d->document) {
+        if (it.pending) r_.converged.push_back(it.resource);
+        continue;
+      }
+      if (!it.pending) {
+        // Git still says what galley published: the document is known, diff it.
+        json want = json::parse(d->document, nullptr, false);
+        json have = json::parse(text, nullptr, false);
+        if (have.is_object()) {
+          want.erase("digest");
+          std::string have_digest = DocumentDigest(text);
+          have.erase("digest");
+          it.fields = DiffJson(want, have);
+          if (it.fields.empty() && have_digest != d->digest)
+            it.fields.push_back({"/digest", true, json(d->digest), true, json(have_digest)});
+          if (it.fields.empty()) continue;  // the same document with other whitespace
+        } else {
+          it.fields.push_back({"", true, json(applied_digest), true, json("(not a JSON object)")});
+        }
+      } else {
+        // Git moved: only the digest galley published is known. The live document is what
+        // galley published when it carries that digest and its content matches it.
+        auto parsed = render::ParseLbModel(text);
+        std::string have_digest = DocumentDigest(text);
+        if (parsed.ok() && have_digest == applied_digest) continue;
+        it.fields.push_back(
+            {"/digest", true, json(applied_digest), true,
+             json(parsed.ok() ? have_digest : have_digest + " (does not match its content)")});
+      }
+      it.what = DriftWhat::kChanged;
+      r_.drift.push_back(std::move(it));
     }
   }
 
@@ -306,7 +371,7 @@ const char* Symbol(const DriftItem& i) {
 std::string When(const DriftItem& i) {
   if (i.what == DriftWhat::kDeleted)
     return i.applied_at.empty() ? "" : "galley applied it " + i.applied_at;
-  if (i.kind == model::ResourceKind::kConsulKv)
+  if (i.kind != model::ResourceKind::kMarathonApp)
     return i.modify_index ? "ModifyIndex " + std::to_string(i.modify_index) : "";
   if (i.change == "scale")
     return i.last_scaling_at.empty() ? "scaled" : "scaled " + i.last_scaling_at;
@@ -338,6 +403,11 @@ std::string Summary(const DriftReport& r) {
   if (!r.unmanaged.empty())
     s += " " + std::to_string(r.unmanaged.size()) + " unmanaged (not drift).";
   if (!r.ignored.empty()) s += " " + std::to_string(r.ignored.size()) + " ignored by policy.";
+  if (r.agents.problems() > 0) {
+    s += " Agents: " + std::to_string(r.agents.failed) + " failed, " +
+         std::to_string(r.agents.missing) + " missing, " + std::to_string(r.agents.hand_changes) +
+         (r.agents.hand_changes == 1 ? " hand change." : " hand changes.");
+  }
   return s;
 }
 
@@ -373,6 +443,7 @@ bool DriftInScope(const PlanInput& in, const std::string& resource) {
   bool found = false;
   auto parsed = ParseResourceKey(resource);
   if (!parsed) return false;
+  if (parsed->kind == model::ResourceKind::kHaproxyModel) return InScope(in, "", "");
   if (parsed->kind == model::ResourceKind::kMarathonApp) {
     const std::string& id = parsed->target;
     for (const auto& a : in.apps) {
@@ -516,7 +587,9 @@ json DriftToJson(const DriftReport& r) {
                       {"pending", pending},
                       {"unmanaged", r.unmanaged.size()},
                       {"ignored", r.ignored.size()},
-                      {"resolved", r.resolved.size()}}},
+                      {"resolved", r.resolved.size()},
+                      {"agent_problems", r.agents.problems()}}},
+      {"agents", AgentsToJson(r.agents)},
       {"summary", Summary(r)}};
 }
 
@@ -580,6 +653,7 @@ std::string RenderDriftText(const DriftReport& r, bool color) {
     for (const auto& x : r.resolved)
       out += "  " + Printable(x.resource) + ": " + x.resolution + "\n";
   }
+  out += RenderAgentsText(r.agents, color);
   out += "\n" + Summary(r) + "\n";
   return out;
 }
@@ -632,6 +706,7 @@ std::string RenderDriftMarkdown(const DriftReport& r) {
     }
     out += "\n</details>\n";
   }
+  out += RenderAgentsMarkdown(r.agents);
   return out;
 }
 

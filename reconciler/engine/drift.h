@@ -14,6 +14,8 @@
 //    and says so); items whose policy is ignore are left out and listed in `ignored`.
 //  - When and by what, where the API tells: the live app's versionInfo (lastScalingAt for
 //    a scale, lastConfigChangeAt for a config change) and version; a key's ModifyIndex.
+//  - LB models galley published (galley/<platform>/haproxy/<instance>): a live document other
+//    than the published one is a hand edit, always reverted by apply (kind haproxy_model).
 //  - Unmanaged objects under managed prefixes (nobody declares them and galley never
 //    applied them, or a declared app without galley's label) are listed apart: never drift
 //    (DESIGN §7.11). Of those, prune deletes only apps carrying galley's label (§8.16).
@@ -26,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/agent_status.h"
 #include "engine/diff.h"
 #include "engine/planner.h"
 #include "model/desired_state.h"
@@ -81,8 +84,11 @@ struct DriftReport {
   std::vector<DriftResolved> resolved;  // filled by the caller
   std::vector<std::string> warnings;
   int observed_apps = 0, observed_keys = 0, requests = 0;
+  // The per-host agents (engine/agent_status.h; filled by the caller): failed and missing
+  // agents and hand changes are drift too.
+  AgentSummary agents;
 
-  bool HasDrift() const { return !drift.empty(); }
+  bool HasDrift() const { return !drift.empty() || agents.problems() > 0; }
 };
 
 DriftReport FindDrift(const PlanInput& in);

@@ -170,7 +170,7 @@ class Executor {
       Item it{i, {}, json(), 0};
       it.op.key = a.target;
       uint64_t token = std::strtoull(a.token.c_str(), nullptr, 10);
-      if (a.kind == ActionKind::kKvDelete) {
+      if (a.kind == ActionKind::kKvDelete || a.kind == ActionKind::kModelDelete) {
         it.op.verb = KvTxnOp::Verb::kDeleteCas;
         it.op.index = token;
         it.expect = json{{"absent", true}};
@@ -186,6 +186,8 @@ class Executor {
         it.op.value = *value;
         it.expect =
             json{{"hmac", HmacSha256Hex(records_.hmac_key, *value)}, {"secret", a.sensitive}};
+        // An LB model is recorded by its digest (AppliedBody), checked by its HMAC like a key.
+        if (IsModelAction(a.kind)) it.expect["digest"] = a.desired.value("digest", std::string());
       }
       items.push_back(std::move(it));
     }
@@ -230,7 +232,8 @@ class Executor {
         std::vector<AppliedItem> written;
         for (size_t k = off; k < end; ++k) {
           const Action& a = plan_.actions[items[k].index];
-          written.push_back({false, a.target, a.env, a.service, items[k].expect});
+          written.push_back(
+              {false, a.target, a.env, a.service, items[k].expect, IsModelAction(a.kind)});
         }
         Status rec = recorder_.Applied(written);
         if (!rec.ok()) {

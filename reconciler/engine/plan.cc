@@ -14,10 +14,16 @@ namespace {
 using json = nlohmann::json;
 
 const std::pair<ActionKind, const char*> kKinds[] = {
-    {ActionKind::kAppCreate, "app-create"}, {ActionKind::kAppUpdate, "app-update"},
-    {ActionKind::kAppScale, "app-scale"},   {ActionKind::kAppRestart, "app-restart"},
-    {ActionKind::kAppDelete, "app-delete"}, {ActionKind::kKvPut, "kv-put"},
-    {ActionKind::kKvDelete, "kv-delete"}};
+    {ActionKind::kAppCreate, "app-create"},
+    {ActionKind::kAppUpdate, "app-update"},
+    {ActionKind::kAppScale, "app-scale"},
+    {ActionKind::kAppRestart, "app-restart"},
+    {ActionKind::kAppDelete, "app-delete"},
+    {ActionKind::kKvPut, "kv-put"},
+    {ActionKind::kKvDelete, "kv-delete"},
+    {ActionKind::kModelCreate, "haproxy-model-create"},
+    {ActionKind::kModelUpdate, "haproxy-model-update"},
+    {ActionKind::kModelDelete, "haproxy-model-delete"}};
 const std::pair<Reason, const char*> kReasons[] = {{Reason::kNew, "new"},
                                                    {Reason::kDesiredChanged, "desired-changed"},
                                                    {Reason::kDrifted, "drifted"},
@@ -55,11 +61,13 @@ struct Style {
 const char* Symbol(const Action& a) {
   switch (a.kind) {
     case ActionKind::kAppCreate:
+    case ActionKind::kModelCreate:
       return "+";
     case ActionKind::kKvPut:
       return a.token == "0" || a.token.empty() ? "+" : "~";
     case ActionKind::kAppDelete:
     case ActionKind::kKvDelete:
+    case ActionKind::kModelDelete:
       return "-";
     case ActionKind::kAppRestart:
       return "±";
@@ -71,9 +79,11 @@ const char* Symbol(const Action& a) {
 const char* ColorOf(ActionKind k) {
   switch (k) {
     case ActionKind::kAppCreate:
+    case ActionKind::kModelCreate:
       return "32";
     case ActionKind::kAppDelete:
     case ActionKind::kKvDelete:
+    case ActionKind::kModelDelete:
       return "31";
     case ActionKind::kAppRestart:
       return "35";
@@ -98,6 +108,12 @@ std::string Verb(const Action& a) {
       return a.token == "0" ? "put" : "update";
     case ActionKind::kKvDelete:
       return "delete";
+    case ActionKind::kModelCreate:
+      return "publish";
+    case ActionKind::kModelUpdate:
+      return "update";
+    case ActionKind::kModelDelete:
+      return "delete";
   }
   return "?";
 }
@@ -119,7 +135,20 @@ std::string Summary(const Plan& p) {
          std::to_string(n[ActionKind::kAppScale]) + " to scale, " +
          std::to_string(n[ActionKind::kAppDelete]) +
          " to delete; KV: " + std::to_string(n[ActionKind::kKvPut]) + " to put, " +
-         std::to_string(n[ActionKind::kKvDelete]) + " to delete.";
+         std::to_string(n[ActionKind::kKvDelete]) + " to delete" +
+         (n[ActionKind::kModelCreate] + n[ActionKind::kModelUpdate] + n[ActionKind::kModelDelete]
+              ? "; HAProxy models: " + std::to_string(n[ActionKind::kModelCreate]) +
+                    " to publish, " + std::to_string(n[ActionKind::kModelUpdate]) + " to update, " +
+                    std::to_string(n[ActionKind::kModelDelete]) + " to delete."
+              : std::string("."));
+}
+
+// "marathon app /app/…", "consul key app/…", "haproxy model internal (galley/p/haproxy/internal)".
+std::string TargetText(const Action& a) {
+  if (IsModelAction(a.kind))
+    return "haproxy model " + Printable(ModelInstanceOf(a.target)) + " (" + Printable(a.target) +
+           ")";
+  return (IsAppAction(a.kind) ? "marathon app " : "consul key ") + Printable(a.target);
 }
 
 std::string DirtyNote(const Plan& p) {
@@ -420,9 +449,7 @@ std::string RenderPlanText(const Plan& p, bool color) {
   for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + Printable(w) + "\n";
   if (!p.actions.empty()) out += "\n";
   for (const auto& a : p.actions) {
-    std::string head = std::string(Symbol(a)) + " " + Verb(a) + " " +
-                       (IsAppAction(a.kind) ? "marathon app " : "consul key ") +
-                       Printable(a.target);
+    std::string head = std::string(Symbol(a)) + " " + Verb(a) + " " + TargetText(a);
     out += st.Wrap(ColorOf(a.kind), head) + "   (" + ReasonName(a.reason) + ")\n";
     size_t width = 0;
     for (const auto& c : a.changes) width = std::max(width, FieldName(c.pointer).size());

@@ -30,16 +30,32 @@ enum class ActionKind {
   kAppRestart,
   kAppDelete,
   kKvPut,
-  kKvDelete
+  kKvDelete,
+  // An HAProxy instance's LB model at galley/<platform>/haproxy/<instance> (engine/lb_models.h):
+  // written like a KV key (cas on its ModifyIndex), planned with JSON field diffs.
+  kModelCreate,
+  kModelUpdate,
+  kModelDelete
 };
 // kRequested: a restart asked for by `galley restart` (nothing differs).
 enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan, kRequested };
 
-const char* ActionKindName(ActionKind k);  // "app-create", ...
+const char* ActionKindName(ActionKind k);  // "app-create", ..., "haproxy-model-create"
 const char* ReasonName(Reason r);  // "new", "desired-changed", "drifted", "orphan", "requested"
-// A Marathon app action (else a Consul KV one).
+// An LB model action (written to Consul KV like a key).
+inline bool IsModelAction(ActionKind k) {
+  return k == ActionKind::kModelCreate || k == ActionKind::kModelUpdate ||
+         k == ActionKind::kModelDelete;
+}
+// A Marathon app action (else a Consul KV write: a key or an LB model).
 inline bool IsAppAction(ActionKind k) {
-  return k != ActionKind::kKvPut && k != ActionKind::kKvDelete;
+  return k != ActionKind::kKvPut && k != ActionKind::kKvDelete && !IsModelAction(k);
+}
+// The HAProxy instance of an LB model key (galley/<platform>/haproxy/<instance>): its last
+// segment.
+inline std::string ModelInstanceOf(const std::string& key) {
+  auto slash = key.rfind('/');
+  return slash == std::string::npos ? key : key.substr(slash + 1);
 }
 
 // The last attempt at the very change an action makes (the same desired definition) was
@@ -57,12 +73,13 @@ struct Action {
   Reason reason = Reason::kNew;
   std::string service;  // empty for platform-wide keys
   std::string env;
-  std::string target;  // the app id or KV key
+  std::string target;  // the app id or KV key (an LB model's key for model actions)
   std::vector<FieldChange> changes;
   std::string token;  // app version / ModifyIndex the action was planned against
   std::vector<std::string> depends_on;
   nlohmann::json desired;  // app: the body to send; kv: {"value": "..."} or {"secret":
-                           // "env:VAR"|"file:/p", "hmac": ...}
+                           // "env:VAR"|"file:/p", "hmac": ...}; LB model: {"value":
+                           // <document text>, "digest": "sha256:..."}
   // App whose galley.config-digest label is "(known after apply)" (no platform HMAC key
   // yet): the config the digest is made of, {"KEY": {"value": ...} | {"secret": "env:VAR"}};
   // apply computes the label from it. Null otherwise.
@@ -119,8 +136,11 @@ struct Plan {
   bool HasChanges() const { return !actions.empty(); }
 };
 
-// The state store's key of the object an action changes: "marathon-app:<id>" or "consul-kv:<key>".
+// The state store's key of the object an action changes: "marathon-app:<id>",
+// "consul-kv:<key>" or "haproxy-model:<instance>".
 inline std::string ResourceKeyOf(const Action& a) {
+  if (IsModelAction(a.kind))
+    return ResourceKey(model::ResourceKind::kHaproxyModel, ModelInstanceOf(a.target));
   return ResourceKey(
       IsAppAction(a.kind) ? model::ResourceKind::kMarathonApp : model::ResourceKind::kConsulKv,
       a.target);

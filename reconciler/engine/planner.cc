@@ -57,6 +57,7 @@ class Planner {
     plan_.observed_keys = static_cast<int>(in_.live.kv.size());
     plan_.requests = in_.live.requests;
     PlanKv();
+    PlanModels();
     PlanApps();
     PlanOrphans();
     Order();
@@ -147,6 +148,65 @@ class Planner {
         a.reason = Reason::kDrifted;
       }
       AddOrReport(model::ResourceKind::kConsulKv, std::move(a));
+    }
+  }
+
+  // LB models: platform-wide, so only in an untargeted plan; drift always reverted.
+  void PlanModels() {
+    if (in_.model_prefix.empty() || !in_.targets.empty()) return;
+    std::set<std::string> declared;
+    for (const auto& d : in_.models) {
+      declared.insert(d.key);
+      auto live = in_.live.kv.find(d.key);
+      auto applied = in_.applied_models.find(d.instance);
+      bool was_applied = applied != in_.applied_models.end();
+      Action a;
+      a.id = std::string(kModelResourcePrefix) + d.instance;
+      a.target = d.key;
+      a.desired = json{{"value", d.document}, {"digest", d.digest}};
+      if (live == in_.live.kv.end()) {
+        a.kind = ActionKind::kModelCreate;
+        a.token = "0";
+        a.changes = ModelFields(d.document);
+        a.reason = was_applied && applied->second == d.digest ? Reason::kDrifted : Reason::kNew;
+        if (a.reason == Reason::kDrifted)
+          a.notes.push_back("galley published this model, and it is gone: deleted by hand?");
+        Add(std::move(a));
+        continue;
+      }
+      if (live->second.value == d.document) continue;
+      a.kind = ActionKind::kModelUpdate;
+      a.token = std::to_string(live->second.modify_index);
+      a.changes = ModelChanges(live->second.value, d.document);
+      if (a.changes.empty()) continue;  // the same document, written with other whitespace
+      std::string live_digest = DocumentDigest(live->second.value);
+      if (!was_applied) {
+        a.reason = Reason::kDesiredChanged;
+      } else if (applied->second != d.digest) {
+        a.reason = Reason::kDesiredChanged;
+        if (live_digest != applied->second)
+          a.notes.push_back("the live model also changed since galley last published it");
+      } else {
+        a.reason = Reason::kDrifted;
+        a.notes.push_back(
+            "edited by hand: " +
+            (live_digest == d.digest
+                 ? std::string("the live document no longer matches its digest")
+                 : "galley published " + d.digest + ", the live document says " +
+                       (live_digest.empty() ? std::string("(no digest)") : live_digest)) +
+            "; apply puts galley's back");
+      }
+      Add(std::move(a));
+    }
+    for (const auto& [key, kv] : in_.live.kv) {
+      if (declared.count(key) || !IsModelKey(in_.model_prefix, key)) continue;
+      std::string instance = ModelInstanceOf(key);
+      Action a = Orphan(ActionKind::kModelDelete, std::string(kModelResourcePrefix) + instance, key,
+                        "", "", std::to_string(kv.modify_index),
+                        "HAProxy instance " + instance +
+                            " is no longer declared in galley.yaml; galley published its model");
+      a.changes.push_back({"", true, json("model " + DocumentDigest(kv.value)), false, nullptr});
+      Add(std::move(a));
     }
   }
 
@@ -450,6 +510,11 @@ class Planner {
         case ActionKind::kAppDelete:
           return 2;
         case ActionKind::kKvDelete:
+          return 3;
+        case ActionKind::kModelCreate:
+        case ActionKind::kModelUpdate:
+          return 0;
+        case ActionKind::kModelDelete:
           return 3;
       }
       return 4;

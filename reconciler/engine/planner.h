@@ -29,6 +29,12 @@
 //    environment. Drift "revert" keeps the action, "report" lists the drift in
 //    drift_reported instead, "ignore" drops it; prune decides whether an orphan becomes a
 //    delete or is listed as unmanaged.
+//  - LB models (one per declared HAProxy instance, platform-wide: only an untargeted plan
+//    has them) compare as JSON documents: create when absent, update when the live
+//    document differs (field diffs without the "digest" member), delete when the instance is
+//    no longer declared. Galley wrote every key under the prefix, so each is galley's; drift
+//    (a hand edit: the live document differs while Git still says what galley published) is
+//    always reverted, whatever the policies.
 //  - KV values compare as text; secrets compare as HMACs only. A secret whose source is not
 //    available (a pull request from a fork) is compared with the HMAC last applied.
 #pragma once
@@ -41,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/lb_models.h"
 #include "engine/plan.h"
 #include "model/desired_state.h"
 #include "model/live_state.h"
@@ -90,6 +97,12 @@ struct PlanInput {
   // are then only good for comparing within this plan and are left out of the plan file.
   bool hmac_key_durable = true;
   model::Policies policies;  // drift and prune per kind / environment / service
+  // LB models (engine/lb_models.h): the declared instances' documents; the live ones are in
+  // live.kv under model_prefix (galley/<platform>/haproxy/; "" = no models planned at all);
+  // applied_models: instance → the digest galley last published.
+  std::vector<DesiredModel> models;
+  std::string model_prefix;
+  std::map<std::string, std::string> applied_models;
 };
 
 Plan MakePlan(const PlanInput& input);

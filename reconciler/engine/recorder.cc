@@ -24,6 +24,13 @@ const char* JournalKind(ActionKind k) {
       return "kv-put";
     case ActionKind::kKvDelete:
       return "kv-delete";
+    // An LB model is written like a key; its resource ("haproxy-model:<instance>") tells it
+    // apart (the journal's kinds are a CHECK constraint of the store's schema).
+    case ActionKind::kModelCreate:
+    case ActionKind::kModelUpdate:
+      return "kv-put";
+    case ActionKind::kModelDelete:
+      return "kv-delete";
   }
   return "update";
 }

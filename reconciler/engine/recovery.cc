@@ -99,8 +99,9 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
     } else if (x.took_effect) {
       const json& rec = x.detail.contains("record") ? x.detail["record"] : x.detail["expect"];
       if (!(x.detail.contains("restart") && x.detail["restart"] == true)) {  // a restart asked for
-        RETURN_IF_ERROR(recorder.Applied(AppliedItem{x.app, x.target, StringField(x.detail, "env"),
-                                                     StringField(x.detail, "service"), rec}));
+        RETURN_IF_ERROR(recorder.Applied(AppliedItem{
+            x.app, x.target, StringField(x.detail, "env"), StringField(x.detail, "service"), rec,
+            StartsWith(x.entry->resource, std::string(kModelResourcePrefix))}));
       }
       RETURN_IF_ERROR(
           records.store->JournalFinish(e.id, "succeeded", SafeDump(json{{"recovered", true}})));

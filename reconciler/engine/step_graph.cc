@@ -24,6 +24,14 @@ std::vector<Step> BuildSteps(const Plan& plan) {
       steps.push_back(std::move(s));
       continue;
     }
+    if (IsModelAction(a.kind)) {  // a KV write of its own: "haproxy-model-create internal"
+      Step s;
+      s.name = std::string(ActionKindName(a.kind)) + " " + ModelInstanceOf(a.target);
+      s.actions = {i};
+      step_of_action[a.id] = steps.size();
+      steps.push_back(std::move(s));
+      continue;
+    }
     bool put = a.kind == ActionKind::kKvPut;
     std::string deps = Join(a.depends_on, ",");
     auto key = std::make_tuple(put, a.env, a.service, deps);

@@ -17,8 +17,8 @@
 
 namespace galley::engine {
 
-// One unit of scheduling: an app action, or the KV actions of one service × environment
-// (puts or deletes) with the same dependencies.
+// One unit of scheduling: an app action, the KV actions of one service × environment
+// (puts or deletes) with the same dependencies, or one LB model write (a KV write too).
 struct Step {
   std::string name;             // "app-create /app/production/web", "kv-put production/web"
   std::vector<size_t> actions;  // indexes into plan.actions

@@ -34,7 +34,15 @@ const char* DriftPolicyName(DriftPolicy p) {
 }
 
 const char* ResourceKindName(ResourceKind k) {
-  return k == ResourceKind::kMarathonApp ? "marathon_app" : "consul_kv";
+  switch (k) {
+    case ResourceKind::kMarathonApp:
+      return "marathon_app";
+    case ResourceKind::kConsulKv:
+      return "consul_kv";
+    case ResourceKind::kHaproxyModel:
+      return "haproxy_model";
+  }
+  return "consul_kv";
 }
 
 EffectivePolicy Policies::Resolve(ResourceKind kind, const std::string& env,

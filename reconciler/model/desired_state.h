@@ -24,13 +24,16 @@ enum class Expose { kNone, kHttp, kTcp };
 enum class HaproxyRole { kInternal, kExternal };
 enum class DriftPolicy { kRevert, kReport, kIgnore };
 
-// The kinds of object a policy can name: `policy.marathon_app`, `policy.consul_kv`.
-enum class ResourceKind { kMarathonApp, kConsulKv };
+// The kinds of object a policy can name: `policy.marathon_app`, `policy.consul_kv`. And
+// kHaproxyModel: an HAProxy instance's LB model (galley/<platform>/haproxy/<instance>),
+// galley's own document, which no policy names: its drift is always reverted, an
+// instance no longer declared always pruned (policies resolve it as consul_kv).
+enum class ResourceKind { kMarathonApp, kConsulKv, kHaproxyModel };
 
 const char* ExposeName(Expose e);
 const char* HaproxyRoleName(HaproxyRole r);
 const char* DriftPolicyName(DriftPolicy p);
-const char* ResourceKindName(ResourceKind k);  // "marathon_app", "consul_kv"
+const char* ResourceKindName(ResourceKind k);  // "marathon_app", "consul_kv", "haproxy_model"
 
 // What one `policy:` level says, for all kinds or for one kind: an unset field defers to
 // the next, less specific level.
