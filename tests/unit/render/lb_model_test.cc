@@ -2,6 +2,7 @@
 #include "render/lb_model.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "render/haproxy_config.h"
