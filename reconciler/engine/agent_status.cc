@@ -252,15 +252,14 @@ std::string RenderAgentsText(const AgentSummary& s, bool color) {
     width = std::max(width, Printable(h.node).size() + 1 + Printable(h.instance).size());
   width = std::min<size_t>(width, 48);
   for (const auto& h : s.hosts) {
-    std::string who =
-        Printable(h.node) + (h.instance.empty() ? "" : "/" + Printable(h.instance));
+    std::string who = Printable(h.node) + (h.instance.empty() ? "" : "/" + Printable(h.instance));
     const char* code = h.state == AgentState::kInSync    ? "32"
                        : h.state == AgentState::kPending ? "33"
                                                          : "31";
     std::string state = AgentStateName(h.state);
     out += "  " + who + std::string(width > who.size() ? width - who.size() : 0, ' ') + "  " +
-           wrap(code, state) + std::string(state.size() < 13 ? 13 - state.size() : 0, ' ') +
-           " " + Printable(h.detail, 200);
+           wrap(code, state) + std::string(state.size() < 13 ? 13 - state.size() : 0, ' ') + " " +
+           Printable(h.detail, 200);
     if (!h.servers.empty()) out += "; servers: " + ServersText(h.servers);
     out += "\n";
     for (const auto& c : h.hand_changes)
@@ -271,11 +270,13 @@ std::string RenderAgentsText(const AgentSummary& s, bool color) {
 
 std::string RenderAgentsMarkdown(const AgentSummary& s) {
   if (s.hosts.empty()) return "";
-  std::string out = "\n**Agents:** " + CountsLine(s) +
-                    "\n\n| host | instance | state | detail | hand changes |\n|---|---|---|---|---|\n";
+  std::string out =
+      "\n**Agents:** " + CountsLine(s) +
+      "\n\n| host | instance | state | detail | hand changes |\n|---|---|---|---|---|\n";
   for (const auto& h : s.hosts) {
-    out += "| " + MarkdownCode(h.node) + " | " + (h.instance.empty() ? "" : MarkdownCode(h.instance)) +
-           " | " + AgentStateName(h.state) + " | " + MarkdownCode(Printable(h.detail, 200)) + " | " +
+    out += "| " + MarkdownCode(h.node) + " | " +
+           (h.instance.empty() ? "" : MarkdownCode(h.instance)) + " | " + AgentStateName(h.state) +
+           " | " + MarkdownCode(Printable(h.detail, 200)) + " | " +
            MarkdownCode(Join(h.hand_changes, "; ")) + " |\n";
   }
   return out;

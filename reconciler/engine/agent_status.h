@@ -47,8 +47,8 @@ struct AgentStatus {
       last_error, report_time;
   std::string published_digest;  // the model galley published for the instance; "" none
   int haproxy_pid = 0;
-  std::map<std::string, int> servers;      // by state
-  std::vector<std::string> hand_changes;   // "<backend>/<server> maint"
+  std::map<std::string, int> servers;     // by state
+  std::vector<std::string> hand_changes;  // "<backend>/<server> maint"
   bool operator==(const AgentStatus&) const = default;
 };
 
@@ -67,7 +67,7 @@ struct AgentInput {
 struct AgentSummary {
   std::vector<AgentStatus> hosts;  // by (node, instance)
   int in_sync = 0, pending = 0, failed = 0, missing = 0;
-  int hand_changes = 0;  // hand changes, over all hosts
+  int hand_changes = 0;    // hand changes, over all hosts
   bool any_agent = false;  // some agent reports now or reported before
 
   // Failed and missing agents and hand changes: what drift counts.

@@ -38,6 +38,20 @@ TEST(ResourceKeyTest, ParsesWhatItBuilds) {
   }
 }
 
+TEST(ResourceKeyTest, LbModelsByInstanceAndAgentReportsApart) {
+  EXPECT_EQ(ResourceKey(ResourceKind::kHaproxyModel, "internal"), "haproxy-model:internal");
+  auto parsed = ParseResourceKey("haproxy-model:internal");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->kind, ResourceKind::kHaproxyModel);
+  EXPECT_EQ(parsed->target, "internal");
+  Action update;
+  update.kind = ActionKind::kModelUpdate;
+  update.target = "galley/p/haproxy/internal";
+  EXPECT_EQ(ResourceKeyOf(update), "haproxy-model:internal");
+  EXPECT_EQ(AgentReportResource("p", "n1", "internal"), "agent-report:p/n1/internal");
+  EXPECT_FALSE(ParseResourceKey("agent-report:p/n1/internal").has_value());
+}
+
 TEST(ResourceKeyTest, RefusesOtherKeys) {
   EXPECT_FALSE(ParseResourceKey("").has_value());
   EXPECT_FALSE(ParseResourceKey("marathon-app").has_value());
