@@ -136,7 +136,8 @@ AgentSummary AgentStatuses(const AgentInput& in) {
     st.node = who.first;
     st.instance = who.second;
     st.state = AgentState::kMissing;
-    st.detail = "no report now (last seen " + (when.empty() ? std::string("before") : when) +
+    st.detail = "no report now (" +
+                (when.empty() ? std::string("it reported before") : "last report " + when) +
                 "): the agent stopped or lost its Consul session";
     auto pub = in.published.find(st.instance);
     if (pub != in.published.end()) st.published_digest = pub->second;

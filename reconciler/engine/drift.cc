@@ -395,7 +395,8 @@ std::string Summary(const DriftReport& r) {
   }
   std::string s =
       r.drift.empty()
-          ? "No drift: live objects match what galley last applied."
+          ? (r.agents.problems() > 0 ? "Live objects match what galley last applied."
+                                     : "No drift: live objects match what galley last applied.")
           : "Drift: " + std::to_string(changed) + " changed, " + std::to_string(deleted) +
                 " deleted by hand" +
                 (pending ? " (" + std::to_string(pending) + " also changed in Git: pending)" : "") +

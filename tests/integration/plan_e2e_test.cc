@@ -88,7 +88,7 @@ class PlanE2eTest : public ::testing::Test {
   void ApplyByHand(const json& plan) {
     for (const auto& a : plan["actions"]) {
       std::string kind = a["kind"];
-      if (kind == "kv-put") {
+      if (kind == "kv-put" || kind == "haproxy-model-create") {  // a model: its document
         std::string value = a["desired"].contains("value")
                                 ? a["desired"]["value"].get<std::string>()
                                 : std::string(::getenv("PROD_DATABASE_URL"));
@@ -172,10 +172,11 @@ TEST_F(PlanE2eTest, FreshPlatformPlansCreatesAndPutsThenNothingOnceLive) {
 
 TEST_F(PlanE2eTest, RequestCountDoesNotGrowWithServices) {
   json plan = PlanJson();
-  // 1 app list + 2 environment KV prefixes + the applied-records prefix + 2 exact keys.
-  EXPECT_EQ(plan["observed"]["requests"], 6);
+  // 1 app list + 2 environment KV prefixes + the applied-records prefix + the LB models'
+  // prefix + the agents' reports prefix + 2 exact keys.
+  EXPECT_EQ(plan["observed"]["requests"], 8);
   ApplyByHand(plan);
-  EXPECT_EQ(PlanJson()["observed"]["requests"], 6);
+  EXPECT_EQ(PlanJson()["observed"]["requests"], 8);
 }
 
 TEST_F(PlanE2eTest, HandScaleIsPendingWithoutAnAppliedRecordAndKvEditShows) {

@@ -137,7 +137,7 @@ TEST_F(AgentStatusTest, AnAgentThatReportedBeforeAndNoLongerDoesIsMissing) {
   EXPECT_EQ(s.hosts[0].node, "n1");
   EXPECT_EQ(s.hosts[0].state, AgentState::kMissing);
   EXPECT_EQ(s.hosts[0].detail,
-            "no report now (last seen 2026-12-07T09:00:00.000Z): the agent stopped or lost its "
+            "no report now (last report 2026-12-07T09:00:00.000Z): the agent stopped or lost its "
             "Consul session");
   EXPECT_EQ(s.hosts[1].state, AgentState::kInSync);
   EXPECT_EQ(s.missing, 1);
