@@ -131,7 +131,8 @@ class ApplyE2eTest : public ::testing::Test {
 TEST_F(ApplyE2eTest, ApplyThenPlanIsCleanAndRecordsAreKept) {
   Out a = Apply();
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
-  EXPECT_NE(a.out.find("Apply complete: 20 applied, 0 failed, 0 not attempted"), std::string::npos)
+  // 8 apps, 12 keys and the two HAProxy instances' LB models.
+  EXPECT_NE(a.out.find("Apply complete: 22 applied, 0 failed, 0 not attempted"), std::string::npos)
       << a.out;
   EXPECT_EQ(a.out.find("postgres://"), std::string::npos) << "a secret leaked into the output";
   json app = App("/app/production/test-server");
@@ -268,7 +269,10 @@ TEST_F(ApplyE2eTest, PruneDeletesExactlyWhatGalleyAppliedForARemovedServiceOrEnv
                          {"/app/qa/report-worker", "app-delete: " + env_gone},
                          {"app/production/session-cache/MAXMEMORY", "kv-delete: " + service_gone},
                          {"app/staging/session-cache/MAXMEMORY", "kv-delete: " + service_gone},
-                         {"app/qa/report-worker/QUEUE", "kv-delete: " + env_gone}}))
+                         {"app/qa/report-worker/QUEUE", "kv-delete: " + env_gone},
+                         // The LB models no longer list the service and the environment.
+                         {"galley/reference/haproxy/external", "haproxy-model-update: "},
+                         {"galley/reference/haproxy/internal", "haproxy-model-update: "}}))
       << removed.out;
   Out a = Apply();
   ASSERT_EQ(a.code, cli::kExitOk) << a.out << a.err;
@@ -632,7 +636,8 @@ TEST_F(ApplyE2eTest, MarathonFailingMidwayIsPartialAndTheNextApplyFinishes) {
   Out a = Apply({"--concurrency", "1"});
   EXPECT_EQ(a.code, cli::kExitError);
   EXPECT_NE(a.out.find("failed"), std::string::npos) << a.out;
-  EXPECT_NE(a.out.find("12 applied, 8 failed, 0 not attempted"), std::string::npos) << a.out;
+  // 12 keys and 2 LB models written; 8 apps failed.
+  EXPECT_NE(a.out.find("14 applied, 8 failed, 0 not attempted"), std::string::npos) << a.out;
   marathon_->Faults(json::object());
   Out history = History({"--json"});
   ASSERT_EQ(history.code, cli::kExitOk) << history.err;
@@ -719,7 +724,8 @@ TEST_F(ApplyE2eTest, TheSafetyRailsHoldBackMassDeletes) {
   ASSERT_TRUE(result.is_object()) << allowed.out;
   EXPECT_EQ(result["failed"], 0);
   EXPECT_EQ(result["applied"],
-            12 * 2 + 2);  // 24 deletes (two environments each), keep's two creates
+            12 * 2 + 2 + 1);  // 24 deletes (two environments each), keep's two creates, and
+                              // the LB model (its services changed)
   EXPECT_NE(allowed.err.find("app-delete /app/production/web3"), std::string::npos) << allowed.err;
   EXPECT_EQ(allowed.code, cli::kExitOk) << allowed.out << allowed.err;
   EXPECT_TRUE(App("/app/production/web3").is_null());
@@ -824,13 +830,13 @@ TEST_F(ApplyE2eTest, HistoryNamesTheCiRunAndSurvivesAFreshRunner) {
   json applies = json::parse(platform_history({"--json"}))["applies"];
   ASSERT_EQ(applies.size(), 1u) << applies.dump();
   EXPECT_EQ(applies[0]["outcome"], "ok");
-  EXPECT_EQ(applies[0]["applied"], 20);
+  EXPECT_EQ(applies[0]["applied"], 22);  // 8 apps, 12 keys, 2 LB models
   EXPECT_EQ(applies[0]["who"], "octocat");
   EXPECT_EQ(applies[0]["ci_url"], "https://github.example/acme/platform/actions/runs/4242");
   EXPECT_FALSE(applies[0]["finished_at"].get<std::string>().empty());
   std::string listed = platform_history({});
   EXPECT_NE(listed.find("octocat (github-actions)"), std::string::npos) << listed;
-  EXPECT_NE(listed.find("20 applied"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("22 applied"), std::string::npos) << listed;
 
   // Nothing to do: no new entry in Consul.
   ASSERT_EQ(Apply().code, cli::kExitOk);
