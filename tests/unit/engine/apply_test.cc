@@ -1231,3 +1231,55 @@ TEST_F(ApplyTest, ALostLockIsReportedAsStoppingAndNotesNameTheirStep) {
 
 }  // namespace
 }  // namespace galley::engine
+
+namespace galley::engine {
+namespace {
+
+// An LB model is written like a key, with cas on the index the plan saw, in a step of its
+// own; it is recorded by its digest (store: haproxy-model:<instance>; Consul: "models" in the
+// _platform record) and journaled under its resource. A model changed since the plan is a
+// conflict, not overwritten; a delete removes the key and the record.
+TEST_F(ApplyTest, AnLbModelIsWrittenWithCasAndRecordedByDigest) {
+  Action create;
+  create.id = "haproxy-model:internal";
+  create.kind = ActionKind::kModelCreate;
+  create.target = "galley/p/haproxy/internal";
+  create.token = "0";
+  create.desired =
+      json{{"value", "{\"digest\":\"sha256:d1\",\"schema\":1}"}, {"digest", "sha256:d1"}};
+  plan_.actions = {create};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(fake_.kv["galley/p/haproxy/internal"].first, "{\"digest\":\"sha256:d1\",\"schema\":1}");
+  auto applied = store_->LastApplied().value();
+  ASSERT_TRUE(applied.count("haproxy-model:internal"));
+  EXPECT_EQ(applied["haproxy-model:internal"].body, "sha256:d1");
+  EXPECT_FALSE(applied.count("consul-kv:galley/p/haproxy/internal"));
+  json rec = json::parse(fake_.records.at("galley/p/applied/_platform"));
+  EXPECT_EQ(rec["models"]["internal"], "sha256:d1");
+  auto journal = store_->Journal(run_).value();
+  ASSERT_EQ(journal.size(), 1u);
+  EXPECT_EQ(journal[0].resource, "haproxy-model:internal");
+  EXPECT_EQ(journal[0].state, "succeeded");
+
+  // Another document planned against index 0: the key exists now, so the cas fails.
+  plan_.actions[0].desired["value"] = "{\"digest\":\"sha256:d2\",\"schema\":1}";
+  ApplyResult again = Apply();
+  EXPECT_EQ(again.failed, 1);
+  EXPECT_NE(Outcome(again, "haproxy-model:internal").detail.find("conflict"), std::string::npos);
+
+  Action del;
+  del.id = "haproxy-model:internal";
+  del.kind = ActionKind::kModelDelete;
+  del.target = "galley/p/haproxy/internal";
+  del.token = std::to_string(fake_.kv["galley/p/haproxy/internal"].second);
+  plan_.actions = {del};
+  ApplyResult gone = Apply();
+  ASSERT_TRUE(gone.ok()) << gone.Summary();
+  EXPECT_FALSE(fake_.kv.count("galley/p/haproxy/internal"));
+  EXPECT_FALSE(
+      json::parse(fake_.records.at("galley/p/applied/_platform"))["models"].contains("internal"));
+}
+
+}  // namespace
+}  // namespace galley::engine
