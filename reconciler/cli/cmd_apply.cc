@@ -34,6 +34,7 @@
 #include "cli/pipeline.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
+#include "engine/lb_models.h"
 #include "engine/plan.h"
 #include "engine/reconcile.h"
 #include "engine/view_text.h"
@@ -556,7 +557,8 @@ class ApplyCommand {
       std::set<std::string> targets(plan->targets.begin(), plan->targets.end());
       auto differences = engine::DesiredDifferences(
           plan->desired_digests,
-          engine::DesiredDigests(now.apps, now.kv, plan->environments, targets));
+          engine::DesiredDigests(now.apps, now.kv, plan->environments, targets,
+                                 engine::DesiredModels(*repo_state)));
       if (!differences.empty()) {
         auto at = [](const std::string& commit, const std::string& tree) {
           return commit.empty() ? std::string("no Git commit")

@@ -282,7 +282,8 @@ void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan
   plan->galley_version = GALLEY_VERSION;
   plan->marathon_urls = ws.endpoints.marathon.urls;
   plan->consul_url = ws.endpoints.consul.url;
-  plan->desired_digests = engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets);
+  plan->desired_digests =
+      engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets, in.models);
 }
 
 std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind,

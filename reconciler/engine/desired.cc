@@ -182,7 +182,8 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
 std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>& apps,
                                                   const std::vector<DesiredKv>& kv,
                                                   const std::vector<std::string>& environments,
-                                                  const std::set<std::string>& targets) {
+                                                  const std::set<std::string>& targets,
+                                                  const std::vector<DesiredModel>& models) {
   std::set<std::string> envs(environments.begin(), environments.end());
   auto in_scope = [&](const std::string& service, const std::string& env) {
     if (service.empty() && env.empty()) return targets.empty();
@@ -207,6 +208,9 @@ std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>&
     g["kv"][k.key] = k.secret
                          ? nlohmann::json{{"secret", k.secret_source}, {"paused", k.paused}}
                          : nlohmann::json{{"value", k.value.value_or("")}, {"paused", k.paused}};
+  }
+  if (targets.empty()) {
+    for (const auto& m : models) groups["(platform)"]["models"][m.instance] = m.digest;
   }
   std::map<std::string, std::string> out;
   for (const auto& [name, g] : groups)

@@ -64,11 +64,13 @@ std::optional<std::string> ConfigDigest(
 // "<env>/<service>" in scope, the sha256 of its rendered app (without the
 // galley.config-digest label, which depends on secret values, not on the repository), its
 // ignore list, paused flag and KV entries (literal values; secrets by their source); and
-// "(platform)" for the platform-wide keys when no --target narrows the scope.
+// "(platform)" for the platform-wide keys and the LB models (their digests) when no --target
+// narrows the scope.
 std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>& apps,
                                                   const std::vector<DesiredKv>& kv,
                                                   const std::vector<std::string>& environments,
-                                                  const std::set<std::string>& targets);
+                                                  const std::set<std::string>& targets,
+                                                  const std::vector<DesiredModel>& models = {});
 // Where `planned` and `now` (both from DesiredDigests) differ: "production/web: changed",
 // "... : not in the plan", "... : only in the plan". Empty when equal.
 std::vector<std::string> DesiredDifferences(const std::map<std::string, std::string>& planned,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/applied_record.h"
+#include "engine/desired.h"
 #include "engine/drift.h"
 #include "engine/lb_models.h"
 #include "engine/planner.h"
@@ -255,6 +256,18 @@ TEST_F(ModelPlanTest, AModelIsAKvStepOfItsOwnAndShowsInTheViews) {
   in_.models.clear();
   EXPECT_NE(RenderPlanText(MakePlan(in_), false).find("KV: 1 to put, 0 to delete.\n"),
             std::string::npos);
+}
+
+TEST(DesiredModelsTest, ASavedPlanKnowsTheModelsItWasMadeFrom) {
+  auto now = DesiredModels(State());
+  auto moved = DesiredModels(State(/*maxconn=*/2000));
+  auto digests = DesiredDigests({}, {}, {"production"}, {}, now);
+  ASSERT_TRUE(digests.count("(platform)"));
+  EXPECT_FALSE(
+      DesiredDifferences(digests, DesiredDigests({}, {}, {"production"}, {}, moved)).empty());
+  EXPECT_TRUE(DesiredDifferences(digests, DesiredDigests({}, {}, {"production"}, {}, now)).empty());
+  // A targeted plan has no models.
+  EXPECT_TRUE(DesiredDigests({}, {}, {"production"}, {"web"}, now).empty());
 }
 
 TEST(ModelAppliedRecordTest, RecordedByDigestInTheStoreAndInConsul) {
