@@ -197,8 +197,7 @@ Result<SyncResult> Registrator::SyncOnce() {
       continue;
     }
     ++result.registered;
-    Log("registered " + r.id + " as " + r.name + " at " + r.address + ":" +
-        std::to_string(r.port));
+    Log("registered " + r.id + " as " + r.name + " at " + r.address + ":" + std::to_string(r.port));
   }
   std::set<std::string> touched;
   for (const auto& d : plan.to_deregister) touched.insert(d.id);
@@ -212,9 +211,9 @@ Result<SyncResult> Registrator::SyncOnce() {
   }
   if (failed > 0) {
     int total = static_cast<int>(plan.to_register.size() + plan.to_deregister.size());
-    return Status::Unavailable(std::to_string(failed) + " of " + std::to_string(total) +
-                               " registration changes failed; the first: " +
-                               first_failure.message());
+    return Status::Unavailable(
+        std::to_string(failed) + " of " + std::to_string(total) +
+        " registration changes failed; the first: " + first_failure.message());
   }
   return result;
 }
@@ -277,7 +276,8 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
       for (const auto& t : local_tasks_) local = local || clients::TaskOfInstance(t, instance);
       if (ev.alive == std::optional<bool>(false)) {
         for (auto it = known_.begin(); it != known_.end(); ++it) {
-          if (clients::TaskOfInstance(it->first, instance)) ids.insert(it->second.begin(), it->second.end());
+          if (clients::TaskOfInstance(it->first, instance))
+            ids.insert(it->second.begin(), it->second.end());
         }
       }
     }

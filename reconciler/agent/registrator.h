@@ -54,7 +54,7 @@ struct RegistratorOptions {
   std::string node_name;     // this host as Marathon names it (task "host")
   std::string node_address;  // the address registrations and their checks use
   std::chrono::milliseconds resync_interval{60000};
-  std::chrono::milliseconds coalesce{150};  // an event's resync waits this long for others
+  std::chrono::milliseconds coalesce{150};         // an event's resync waits this long for others
   std::chrono::milliseconds initial_backoff{500};  // after a failed resync, doubling
   std::chrono::milliseconds max_backoff{30000};
   // A task seen leaving stays barred from registration until a successful Marathon read no

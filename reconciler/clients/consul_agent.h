@@ -71,8 +71,8 @@ struct ConsulAgentClientOptions {
 std::string AgentRegisterBody(const AgentService& service);
 
 // `endpoint.url` is the agent's URL ("http://127.0.0.2:8500"); `http` must outlive the client.
-std::unique_ptr<ConsulAgentClient> NewConsulAgentClient(const ConsulEndpoint& endpoint,
-                                                        net::HttpClient* http,
-                                                        const ConsulAgentClientOptions& options = {});
+std::unique_ptr<ConsulAgentClient> NewConsulAgentClient(
+    const ConsulEndpoint& endpoint, net::HttpClient* http,
+    const ConsulAgentClientOptions& options = {});
 
 }  // namespace galley::clients

@@ -102,9 +102,8 @@ std::string StringField(const Json& obj, const char* key) {
 Result<MarathonEvent> ParseMarathonEvent(std::string_view event_name, std::string_view data) {
   MarathonEvent ev;
   ev.type = std::string(event_name);
-  const bool maybe_ours =
-      event_name.empty() || event_name == "status_update_event" ||
-      event_name == "health_status_changed_event" || event_name == "message";
+  const bool maybe_ours = event_name.empty() || event_name == "status_update_event" ||
+                          event_name == "health_status_changed_event" || event_name == "message";
   if (!maybe_ours) return ev;  // kOther: never parsed
   Json j = Json::parse(data.begin(), data.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -169,14 +168,15 @@ bool TaskOfInstance(std::string_view task_id, std::string_view instance_id) {
   if (at == std::string_view::npos) return false;
   std::string_view path = instance_id.substr(0, at);
   std::string_view uuid = instance_id.substr(at + kLegacy.size());
-  return task_id.size() == path.size() + 1 + uuid.size() && task_id.substr(0, path.size()) == path &&
-         task_id[path.size()] == '.' && task_id.substr(path.size() + 1) == uuid;
+  return task_id.size() == path.size() + 1 + uuid.size() &&
+         task_id.substr(0, path.size()) == path && task_id[path.size()] == '.' &&
+         task_id.substr(path.size() + 1) == uuid;
 }
 
 bool IsLeavingTaskState(std::string_view s) {
   static constexpr std::string_view kLeaving[] = {
-      "TASK_KILLING", "TASK_KILLED", "TASK_FINISHED",    "TASK_FAILED",      "TASK_ERROR",
-      "TASK_LOST",    "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE",
+      "TASK_KILLING", "TASK_KILLED",  "TASK_FINISHED", "TASK_FAILED",           "TASK_ERROR",
+      "TASK_LOST",    "TASK_DROPPED", "TASK_GONE",     "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE",
       "TASK_UNKNOWN"};
   return std::find(std::begin(kLeaving), std::end(kLeaving), s) != std::end(kLeaving);
 }
@@ -325,7 +325,8 @@ class HttpMarathonEventStream : public MarathonEventSource {
       }
       if (status != 0) {
         std::string msg = context + ": " + internal::StatusLine(status);
-        if (status / 100 == 3) msg += location.empty() ? " without a Location" : " (one redirect already followed)";
+        if (status / 100 == 3)
+          msg += location.empty() ? " without a Location" : " (one redirect already followed)";
         std::string detail = internal::ErrorBodySummary(error_body, /*json_message=*/true);
         if (!detail.empty()) msg += ": " + detail;
         return internal::MakeStatus(internal::CodeForHttpStatus(status), std::move(msg));

@@ -77,7 +77,7 @@ struct MarathonEvent {
   std::string task_status;  // "TASK_KILLING", ...
   std::string host;         // the agent's host name
   std::vector<std::string> ip_addresses;
-  std::vector<int> ports;    // host ports
+  std::vector<int> ports;     // host ports
   std::optional<bool> alive;  // health_status_changed_event
 };
 
