@@ -15,7 +15,8 @@ class Scripted : public net::HttpClient {
  public:
   Result<net::ClientResponse> Send(const net::ClientRequest& req) override {
     requests.push_back(req);
-    if (answers.empty()) return Status::Unavailable(req.method + " " + req.url + ": connection refused");
+    if (answers.empty())
+      return Status::Unavailable(req.method + " " + req.url + ": connection refused");
     auto a = answers.front();
     answers.pop_front();
     return a;

@@ -62,8 +62,8 @@ TEST(SseParserTest, EverySplitOfTheStreamGivesTheSameMessages) {
 
 TEST(SseParserTest, AcceptsLfAndCrLineEndsCommentsAndMultiLineData) {
   SseParser p;
-  auto m = FeedAll(p, {"event: a\ndata: 1\n\n:comment\n\nevent:b\rdata:x\rdata: y\r\rid: 7\ndata",
-                       "\n\n"});
+  auto m = FeedAll(
+      p, {"event: a\ndata: 1\n\n:comment\n\nevent:b\rdata:x\rdata: y\r\rid: 7\ndata", "\n\n"});
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[0], (SseMessage{"a", "1"}));
   EXPECT_EQ(m[1], (SseMessage{"b", "x\ny"}));
@@ -116,12 +116,14 @@ TEST(MarathonEventTest, OthersAreIgnoredAndBrokenOnesSaySo) {
   auto other = ParseMarathonEvent("deployment_info", "not even json");
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->kind, MarathonEvent::Kind::kOther);
-  auto attached = ParseMarathonEvent(
-      "event_stream_attached", R"({"remoteAddress":"10.0.0.1","eventType":"event_stream_attached"})");
+  auto attached =
+      ParseMarathonEvent("event_stream_attached",
+                         R"({"remoteAddress":"10.0.0.1","eventType":"event_stream_attached"})");
   ASSERT_TRUE(attached.ok());
   EXPECT_EQ(attached->kind, MarathonEvent::Kind::kOther);
   auto garbage = ParseMarathonEvent("status_update_event", "{\"taskId\":");
-  EXPECT_EQ(garbage.status().message(), "event stream: status_update_event: data is not a JSON object");
+  EXPECT_EQ(garbage.status().message(),
+            "event stream: status_update_event: data is not a JSON object");
   auto missing = ParseMarathonEvent("status_update_event", R"({"taskId":"t"})");
   EXPECT_EQ(missing.status().message(),
             "event stream: status_update_event without a string taskId and taskStatus");
@@ -129,12 +131,13 @@ TEST(MarathonEventTest, OthersAreIgnoredAndBrokenOnesSaySo) {
   EXPECT_FALSE(no_alive.ok());
   EXPECT_FALSE(IsLeavingTaskState("TASK_RUNNING"));
   EXPECT_FALSE(IsLeavingTaskState("TASK_STAGING"));
-  for (const char* s : {"TASK_KILLED", "TASK_FINISHED", "TASK_LOST", "TASK_GONE", "TASK_UNREACHABLE"})
+  for (const char* s :
+       {"TASK_KILLED", "TASK_FINISHED", "TASK_LOST", "TASK_GONE", "TASK_UNREACHABLE"})
     EXPECT_TRUE(IsLeavingTaskState(s)) << s;
 }
 
 TEST(MarathonEventTest, TaskOfInstanceAcrossVersions) {
-  EXPECT_TRUE(TaskOfInstance("app.instance-u._app.1", "app.instance-u"));           // 1.8+
+  EXPECT_TRUE(TaskOfInstance("app.instance-u._app.1", "app.instance-u"));            // 1.8+
   EXPECT_TRUE(TaskOfInstance("shop_web.4dba-11e6", "shop_web.marathon-4dba-11e6"));  // 1.4–1.7
   EXPECT_TRUE(TaskOfInstance("mesos-task.4dba", "mesos-task.4dba"));                 // ≤1.3
   EXPECT_FALSE(TaskOfInstance("app.instance-u2._app.1", "app.instance-u"));
@@ -213,10 +216,11 @@ TEST(MarathonEventStreamTest, FollowsARedirectReconnectsAndFailsOverWithBackoff)
   redirect.status = 302;
   redirect.headers["Location"] = "http://m2:8080/v2/events?event_type=status_update_event";
   Script events;
-  events.chunks = {"event: status_update_event\r\ndata: {\"taskId\":\"t1\",\"taskStatus\":\"TASK_"
-                   "KILLING\",\"host\":\"h\",\"ports\":[1]}\r\n\r\n\r\n",
-                   "event: health_status_changed_event\r\ndata: {\"instanceId\":\"i1\",\"alive\":"
-                   "true}\r\n\r\nevent: status_update_event\r\ndata: {}\r\n\r\n"};
+  events.chunks = {
+      "event: status_update_event\r\ndata: {\"taskId\":\"t1\",\"taskStatus\":\"TASK_"
+      "KILLING\",\"host\":\"h\",\"ports\":[1]}\r\n\r\n\r\n",
+      "event: health_status_changed_event\r\ndata: {\"instanceId\":\"i1\",\"alive\":"
+      "true}\r\n\r\nevent: status_update_event\r\ndata: {}\r\n\r\n"};
   events.end = Status::Timeout("no data within 35000 ms");
   Script refused;
   refused.status = 0;
@@ -244,8 +248,8 @@ TEST(MarathonEventStreamTest, FollowsARedirectReconnectsAndFailsOverWithBackoff)
   EXPECT_EQ(http.requests[0].headers["Authorization"], "Basic dTpw");
   EXPECT_EQ(http.requests[1].url, "http://m2:8080/v2/events?event_type=status_update_event");
   EXPECT_EQ(http.requests[1].headers["Authorization"], "Basic dTpw");  // resent to the leader
-  EXPECT_EQ(http.requests[2].url.substr(0, 14), "http://m1:8080");  // after a drop: same URL
-  EXPECT_EQ(http.requests[3].url.substr(0, 14), "http://m3:8080");  // refused: the next at once
+  EXPECT_EQ(http.requests[2].url.substr(0, 14), "http://m1:8080");     // after a drop: same URL
+  EXPECT_EQ(http.requests[3].url.substr(0, 14), "http://m3:8080");     // refused: the next at once
   EXPECT_EQ(http.requests[4].url.substr(0, 14), "http://m1:8080");
   std::vector<std::string> expected = {
       "log marathon http://m1:8080: GET /v2/events: redirected to "

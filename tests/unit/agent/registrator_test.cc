@@ -37,8 +37,8 @@ model::DesiredState State() {
 
 constexpr char kApp[] = "/app/production/test-server";
 
-model::LiveTask Task(std::string id, std::string host, int port,
-                     std::string state = "TASK_RUNNING", bool healthy = true) {
+model::LiveTask Task(std::string id, std::string host, int port, std::string state = "TASK_RUNNING",
+                     bool healthy = true) {
   model::LiveTask t;
   t.id = std::move(id);
   t.host = std::move(host);
@@ -187,7 +187,7 @@ class FakeEvents : public clients::MarathonEventSource {
 };
 
 clients::MarathonEvent StatusEvent(std::string task, std::string host, std::string status, int port,
-                               std::vector<std::string> ips = {}) {
+                                   std::vector<std::string> ips = {}) {
   clients::MarathonEvent ev;
   ev.kind = clients::MarathonEvent::Kind::kStatusUpdate;
   ev.type = "status_update_event";
@@ -291,8 +291,8 @@ TEST(RegistratorTest, SyncOnceRegistersHealthyLocalTasksWithTheMirroredCheck) {
 TEST(RegistratorTest, ResyncRemovesDanglingRegistrationsButNotOthers) {
   Fixture f;
   f.marathon.Set({Task("web.1", "node-1", 31001)});
-  f.agent.Put(Ours("web.0-0", "web.0", 31000));               // a task that no longer exists
-  f.agent.Put(Ours("web.9-0", "web.9", 31009, "node-2"));     // another node's
+  f.agent.Put(Ours("web.0-0", "web.0", 31000));            // a task that no longer exists
+  f.agent.Put(Ours("web.9-0", "web.9", 31009, "node-2"));  // another node's
   clients::AgentService foreign;
   foreign.id = "redis";
   foreign.name = "redis";
@@ -379,7 +379,8 @@ TEST(RegistratorTest, EventBurstsCoalesceIntoOneResyncAndOtherNodesEventsAreIgno
   f.reg->RunDue();  // the start's resync
   EXPECT_EQ(f.marathon.Lists(), 1);
   for (int i = 0; i < 20; ++i) {
-    f.reg->HandleEvent(StatusEvent("web." + std::to_string(i), "node-1", "TASK_RUNNING", 31000 + i));
+    f.reg->HandleEvent(
+        StatusEvent("web." + std::to_string(i), "node-1", "TASK_RUNNING", 31000 + i));
     f.reg->HandleEvent(StatusEvent("x." + std::to_string(i), "node-2", "TASK_RUNNING", 31000 + i));
     f.clock.Advance(milliseconds(5));
     f.reg->RunDue();
@@ -421,8 +422,9 @@ TEST(RegistratorTest, AnUnreachableAgentIsRetriedWithBackoffAndConvergesWhenBack
       "consul-agent http://10.0.0.1:8500: GET /v1/agent/services: connection refused"));
   auto next = f.reg->RunDue();
   EXPECT_EQ(next - f.clock.Now(), milliseconds(500));
-  EXPECT_TRUE(f.Logged("registrator: cannot list the Consul agent's services: consul-agent "
-                       "http://10.0.0.1:8500: GET /v1/agent/services: connection refused"))
+  EXPECT_TRUE(
+      f.Logged("registrator: cannot list the Consul agent's services: consul-agent "
+               "http://10.0.0.1:8500: GET /v1/agent/services: connection refused"))
       << f.Log();
   std::vector<int64_t> waits;
   for (int i = 0; i < 4; ++i) {
@@ -454,7 +456,8 @@ TEST(RegistratorTest, RunFollowsEventsOnItsOwnThreadAndStops) {
   marathon.Set({Task("web.1", "node-1", 31001)});
   std::atomic<bool> stop{false};
   std::thread runner([&] { reg.Run(stop); });
-  ASSERT_TRUE(testing::Eventually([&] { return agent.Ids() == Ids{"web.1-0"} && events.running(); }));
+  ASSERT_TRUE(
+      testing::Eventually([&] { return agent.Ids() == Ids{"web.1-0"} && events.running(); }));
   // A new task: its RUNNING event leads to a resync that registers it.
   marathon.Set({Task("web.1", "node-1", 31001), Task("web.2", "node-1", 31002)});
   events.handler().on_event(StatusEvent("web.2", "node-1", "TASK_RUNNING", 31002));
