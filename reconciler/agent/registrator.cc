@@ -140,6 +140,30 @@ Result<SyncResult> Registrator::SyncOnce() {
   RegistrationPlan plan = PlanRegistrations(in);
 
   const TimePoint now = clock_.Now();
+  // Kills the event stream did not report (missed while disconnected): drained now.
+  std::vector<std::pair<std::string, std::vector<Endpoint>>> unseen_kills;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, app] : by_id) {
+      for (const auto& t : app.tasks) {
+        if (!clients::IsLeavingTaskState(t.state) || !killed_.emplace(t.id, now).second) continue;
+        std::set<Endpoint> endpoints;
+        for (int port : t.ports) {
+          if (port <= 0) continue;
+          if (!t.host.empty()) endpoints.insert({t.host, port});
+          if (OnNode(t.host) && !options_.node_address.empty())
+            endpoints.insert({options_.node_address, port});
+        }
+        if (!endpoints.empty())
+          unseen_kills.emplace_back(t.id,
+                                    std::vector<Endpoint>(endpoints.begin(), endpoints.end()));
+      }
+    }
+  }
+  for (auto& [task, endpoints] : unseen_kills) {
+    Log("task " + task + " is being killed (seen by the resync): drain requested");
+    if (options_.on_killing) options_.on_killing(std::move(endpoints));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     known_ = std::move(known);

@@ -15,6 +15,8 @@
 //     every killed task's servers at once), and when it runs on this node its registrations
 //     are deregistered by ID. Such a task is never registered again by this registrator (a
 //     resync whose read predates the kill cannot bring it back).
+//   - A resync that finds a task leaving whose event it missed (the stream was down) calls
+//     on_killing for it too, once.
 //   - A health event with alive:false deregisters the matching task's registrations at once
 //     (a later resync registers it again when Marathon's read shows it healthy).
 //   - Consul or Marathon unreachable or answering garbage: one log line per failure naming

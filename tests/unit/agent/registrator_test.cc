@@ -9,6 +9,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -343,6 +344,22 @@ TEST(RegistratorTest, KillingOnAnotherNodeDrainsButTouchesNoRegistration) {
   EXPECT_EQ(f.agent.Calls(), Ids{"register web.1-0"});
   ASSERT_EQ(f.killing.size(), 1u);
   EXPECT_EQ(f.killing[0], (std::vector<Endpoint>{{"10.0.0.2", 31002}, {"node-2", 31002}}));
+}
+
+TEST(RegistratorTest, AResyncDrainsAKillItsEventsMissedOnce) {
+  Fixture f;
+  f.marathon.Set({Task("web.2", "node-2", 31002, "TASK_KILLING"),
+                  Task("web.1", "node-1", 31001, "TASK_KILLING")});
+  ASSERT_TRUE(f.reg->SyncOnce().ok());
+  ASSERT_TRUE(f.reg->SyncOnce().ok());
+  ASSERT_EQ(f.killing.size(), 2u);
+  std::set<std::vector<Endpoint>> got(f.killing.begin(), f.killing.end());
+  EXPECT_EQ(got, (std::set<std::vector<Endpoint>>{{{"10.0.0.1", 31001}, {"node-1", 31001}},
+                                                  {{"node-2", 31002}}}));
+  EXPECT_TRUE(f.agent.Ids().empty());
+  // The TASK_KILLING event arriving late drains again (idempotent), deregisters nothing new.
+  f.reg->HandleEvent(StatusEvent("web.2", "node-2", "TASK_KILLING", 31002));
+  EXPECT_EQ(f.killing.size(), 3u);
 }
 
 TEST(RegistratorTest, TerminalStatesDeregisterTooAndRegistrationsOfAPreviousRunAreFound) {
