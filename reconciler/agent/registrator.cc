@@ -177,6 +177,19 @@ Result<SyncResult> Registrator::SyncOnce() {
       }
     }
   }
+  // A registration of a task seen leaving goes even when this read still shows the task
+  // running (it predates the kill), e.g. when the event's deregistration failed.
+  {
+    std::set<std::string> planned;
+    for (const auto& d : plan.to_deregister) planned.insert(d.id);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& c : in.current) {
+      auto node = c.meta.find(kMetaNode);
+      if (node == c.meta.end() || node->second != options_.node_name) continue;
+      if (killed_.count(TaskOf(c)) && !planned.count(c.id))
+        plan.to_deregister.push_back({c.id, "task is being killed"});
+    }
+  }
   std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
   for (const auto& n : notes) {
     if (!last_notes_.count(n)) Log(n);

@@ -335,6 +335,24 @@ TEST(RegistratorTest, KillingDeregistersAtOnceAndDrainsWithoutAMarathonRead) {
   EXPECT_EQ(f.agent.Ids(), Ids{});
 }
 
+TEST(RegistratorTest, AKillWhoseDeregistrationFailedIsRetriedByTheResyncDespiteAStaleRead) {
+  Fixture f;
+  f.marathon.Set({Task("web.1", "node-1", 31001)});
+  f.reg->RunDue();
+  ASSERT_EQ(f.agent.Ids(), Ids{"web.1-0"});
+  f.agent.Down(Status::Unavailable("consul-agent http://10.0.0.1:8500: connection refused"));
+  f.reg->HandleEvent(StatusEvent("web.1", "node-1", "TASK_KILLING", 31001));
+  EXPECT_EQ(f.killing.size(), 1u);  // drained although the agent is down
+  EXPECT_TRUE(
+      f.Logged("cannot deregister web.1-0 (task is TASK_KILLING): consul-agent "
+               "http://10.0.0.1:8500: connection refused"))
+      << f.Log();
+  f.agent.Down(Status::Ok());
+  f.reg->RunDue();  // asked for at once; Marathon's read still says RUNNING
+  EXPECT_EQ(f.agent.Ids(), Ids{});
+  EXPECT_TRUE(f.Logged("deregistered web.1-0: task is being killed")) << f.Log();
+}
+
 TEST(RegistratorTest, KillingOnAnotherNodeDrainsButTouchesNoRegistration) {
   Fixture f;
   f.marathon.Set({Task("web.1", "node-1", 31001)});
