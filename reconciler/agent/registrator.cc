@@ -44,6 +44,12 @@ clients::AgentService ToAgent(const Registration& r) {
   return s;
 }
 
+// Leaving states a task never comes back from (TASK_KILLING leads to one): such a task is
+// barred from registration. TASK_LOST and TASK_UNREACHABLE may turn back into TASK_RUNNING.
+bool Final(const std::string& state) {
+  return clients::IsLeavingTaskState(state) && state != "TASK_LOST" && state != "TASK_UNREACHABLE";
+}
+
 std::string TaskOf(const Registration& r) {
   auto it = r.meta.find(kMetaTask);
   return it == r.meta.end() ? "" : it->second;
@@ -146,7 +152,7 @@ Result<SyncResult> Registrator::SyncOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, app] : by_id) {
       for (const auto& t : app.tasks) {
-        if (!clients::IsLeavingTaskState(t.state) || !killed_.emplace(t.id, now).second) continue;
+        if (!Final(t.state) || !killed_.emplace(t.id, now).second) continue;
         std::set<Endpoint> endpoints;
         for (int port : t.ports) {
           if (port <= 0) continue;
@@ -270,7 +276,7 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
     bool first_sight = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      first_sight = killed_.emplace(ev.task_id, clock_.Now()).second;
+      first_sight = !Final(ev.task_status) || killed_.emplace(ev.task_id, clock_.Now()).second;
       local_tasks_.erase(ev.task_id);
       if (auto it = known_.find(ev.task_id); it != known_.end()) {
         ids = it->second;

@@ -14,7 +14,8 @@
 //     on_killing gets its endpoints whatever node it runs on (each host's LB manager drains
 //     every killed task's servers at once), and when it runs on this node its registrations
 //     are deregistered by ID. Such a task is never registered again by this registrator (a
-//     resync whose read predates the kill cannot bring it back).
+//     resync whose read predates the kill cannot bring it back), except after TASK_LOST or
+//     TASK_UNREACHABLE, from which Marathon may bring a task back to TASK_RUNNING.
 //   - A resync that finds a task leaving whose event it missed (the stream was down) calls
 //     on_killing for it too, once.
 //   - A health event with alive:false deregisters the matching task's registrations at once

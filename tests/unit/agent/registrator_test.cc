@@ -380,6 +380,19 @@ TEST(RegistratorTest, AResyncDrainsAKillItsEventsMissedOnce) {
   EXPECT_EQ(f.killing.size(), 3u);
 }
 
+TEST(RegistratorTest, AnUnreachableTaskIsDeregisteredAndDrainedButMayComeBack) {
+  Fixture f;
+  f.marathon.Set({Task("web.1", "node-1", 31001)});
+  f.reg->RunDue();
+  f.reg->HandleEvent(StatusEvent("web.1", "node-1", "TASK_UNREACHABLE", 31001));
+  EXPECT_EQ(f.agent.Ids(), Ids{});
+  EXPECT_EQ(f.killing.size(), 1u);
+  f.reg->HandleEvent(StatusEvent("web.1", "node-1", "TASK_RUNNING", 31001));
+  f.clock.Advance(milliseconds(150));
+  f.reg->RunDue();
+  EXPECT_EQ(f.agent.Ids(), Ids{"web.1-0"});
+}
+
 TEST(RegistratorTest, TerminalStatesDeregisterTooAndRegistrationsOfAPreviousRunAreFound) {
   Fixture f;
   // Registered by an earlier agent process: this one has not listed the agent yet.
