@@ -120,11 +120,11 @@ Result<SyncResult> Registrator::SyncOnce() {
   }
 
   std::map<std::string, model::LiveApp> by_id;
-  std::set<std::string> all_tasks, on_node;
+  std::set<std::string> all_tasks, elsewhere;
   for (auto& app : *apps) {
     for (const auto& t : app.tasks) {
       all_tasks.insert(t.id);
-      if (OnNode(t.host)) on_node.insert(t.id);
+      if (!OnNode(t.host)) elsewhere.insert(t.id);
     }
     std::string id = app.id;
     by_id.emplace(std::move(id), std::move(app));
@@ -173,7 +173,7 @@ Result<SyncResult> Registrator::SyncOnce() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     known_ = std::move(known);
-    local_tasks_ = std::move(on_node);
+    remote_tasks_ = std::move(elsewhere);
     for (auto it = killed_.begin(); it != killed_.end();) {
       bool gone = !all_tasks.count(it->first);
       if (gone || now - it->second > options_.killed_memory) {
@@ -277,7 +277,6 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       first_sight = !Final(ev.task_status) || killed_.emplace(ev.task_id, clock_.Now()).second;
-      local_tasks_.erase(ev.task_id);
       if (auto it = known_.find(ev.task_id); it != known_.end()) {
         ids = it->second;
         known_.erase(it);
@@ -303,20 +302,16 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
   }
   if (ev.kind == Kind::kStatusUpdate) {
     if (!OnNode(ev.host)) return;  // another node's agent registers it
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      local_tasks_.insert(ev.task_id);
-    }
     RequestResync(options_.coalesce);
     return;
   }
   if (ev.kind == Kind::kHealthChanged) {
     const std::string& instance = ev.instance_id.empty() ? ev.task_id : ev.instance_id;
     std::set<std::string> ids;
-    bool local = false;
+    bool remote = false;  // a task the last read placed on another node
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& t : local_tasks_) local = local || clients::TaskOfInstance(t, instance);
+      for (const auto& t : remote_tasks_) remote = remote || clients::TaskOfInstance(t, instance);
       if (ev.alive == std::optional<bool>(false)) {
         for (auto it = known_.begin(); it != known_.end(); ++it) {
           if (clients::TaskOfInstance(it->first, instance))
@@ -328,7 +323,9 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
       Status s = Deregister(id, "task failed its health check");
       (void)s;  // logged; the next resync's plan decides again
     }
-    if (ev.alive == std::optional<bool>(true) && local) RequestResync(options_.coalesce);
+    // Health events carry no host: unless the last read placed the task elsewhere (a task
+    // newer than that read may be this node's), resync.
+    if (ev.alive == std::optional<bool>(true) && !remote) RequestResync(options_.coalesce);
     return;
   }
 }

@@ -123,8 +123,8 @@ class Registrator {
   std::chrono::milliseconds backoff_;
   std::map<std::string, std::chrono::steady_clock::time_point> killed_;  // task id → when seen
   std::map<std::string, std::set<std::string>> known_;  // task id → this node's registration IDs
-  std::set<std::string> local_tasks_;  // Marathon tasks on this node (last read + events)
-  std::set<std::string> last_notes_;   // logged once until they change
+  std::set<std::string> remote_tasks_;  // Marathon tasks on other nodes (the last read)
+  std::set<std::string> last_notes_;    // logged once until they change
 };
 
 }  // namespace galley::agent

@@ -442,6 +442,21 @@ TEST(RegistratorTest, EventBurstsCoalesceIntoOneResyncAndOtherNodesEventsAreIgno
   EXPECT_EQ(f.marathon.Lists(), 2);
 }
 
+TEST(RegistratorTest, HealthEventsResyncUnlessTheTaskRunsElsewhere) {
+  Fixture f;
+  f.marathon.Set({Task("x.instance-1._app.1", "node-2", 31001)});
+  f.reg->RunDue();
+  EXPECT_EQ(f.marathon.Lists(), 1);
+  f.reg->HandleEvent(Health("x.instance-1", true));  // node-2's
+  f.clock.Advance(milliseconds(200));
+  f.reg->RunDue();
+  EXPECT_EQ(f.marathon.Lists(), 1);
+  f.reg->HandleEvent(Health("x.instance-2", true));  // newer than the read: maybe ours
+  f.clock.Advance(milliseconds(200));
+  f.reg->RunDue();
+  EXPECT_EQ(f.marathon.Lists(), 2);
+}
+
 TEST(RegistratorTest, ReconnectResyncsAtOnceAndPeriodicResyncsRun) {
   RegistratorOptions o;
   o.resync_interval = milliseconds(60000);
