@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <fcntl.h>
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
@@ -289,6 +291,51 @@ beast::error_code ReadResponse(Connection& c, Parser& parser) {
   }
 }
 
+// Whether a TLS connection holds bytes already read from the socket but not yet handed out
+// (decrypted or still in OpenSSL's read BIO): then the socket may be quiet although data is
+// there.
+bool TlsBuffered(Connection& c) {
+  if (!c.tls) return false;
+  SSL* ssl = c.tls->native_handle();
+  return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
+
+enum class Wait { kReadable, kStopped, kTimedOut };
+
+// Waits until the connection has bytes to read (or an error or EOF to report), `until`
+// passes, or callbacks.stop says so, polling stop every poll_interval.
+Wait WaitForBytes(Connection& c, Clock::time_point until, const StreamCallbacks& cb) {
+  const int fd = c.tcp().socket().native_handle();
+  const auto slice_cap = std::max(std::chrono::milliseconds(1), cb.poll_interval);
+  for (;;) {
+    if (cb.stop && cb.stop()) return Wait::kStopped;
+    if (TlsBuffered(c)) return Wait::kReadable;
+    auto now = Clock::now();
+    if (now >= until) return Wait::kTimedOut;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+    auto slice = std::min(slice_cap, left);
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    int n = ::poll(&p, 1, static_cast<int>(slice.count()));
+    if (n > 0) return Wait::kReadable;  // data, EOF or an error: the read reports which
+    if (n < 0 && errno != EINTR) return Wait::kReadable;
+  }
+}
+
+ClientResponse HeadOf(const http::response<http::string_body>& res) {
+  ClientResponse head;
+  head.status = static_cast<int>(res.result_int());
+  for (const auto& h : res) {
+    std::string name(h.name_string());
+    auto it = head.headers.find(name);
+    if (it == head.headers.end()) {
+      head.headers.emplace(std::move(name), std::string(h.value()));
+    } else {
+      it->second += ", " + std::string(h.value());
+    }
+  }
+  return head;
+}
+
 // The outcome of one request on one connection.
 struct Exchange {
   Status status;  // OK: `response` holds the answer
@@ -317,7 +364,102 @@ class BeastHttpClient : public HttpClient {
     }
   }
 
+  Status Stream(const ClientRequest& request, const StreamCallbacks& callbacks) override {
+    try {
+      return StreamImpl(request, callbacks);
+    } catch (const std::exception& e) {  // bad_alloc, a header Beast refuses, a callback's throw
+      return Status::Internal(request.method + " " + request.url + ": " + e.what());
+    }
+  }
+
  private:
+  Status StreamImpl(const ClientRequest& request, const StreamCallbacks& cb) {
+    const auto head_deadline = Clock::now() + request.timeout;
+    SendFailure f;
+    auto parsed = Url::Parse(request.url);
+    if (!parsed.ok()) return parsed.status();
+    const Url& url = *parsed;
+    const std::string what = request.method + " " + request.url;
+    const bool use_tls = url.scheme == "https";
+    if (use_tls) {
+      Status s = EnsureTls();
+      if (!s.ok()) return s.WithContext(what);
+    }
+    bool keep_alive = false;
+    auto wire = Serialize(request, url, what, /*stream=*/true, f, &keep_alive);
+    if (!wire.ok()) return wire.status();
+    auto opened = Open(url, use_tls, head_deadline, request, what, f);
+    if (!opened.ok()) return opened.status();
+    Connection& c = **opened;
+
+    const std::string no_answer =
+        what + ": no answer within " + std::to_string(request.timeout.count()) + " ms";
+    const std::string no_data =
+        what + ": no data within " + std::to_string(cb.idle_timeout.count()) + " ms";
+    c.tcp().expires_at(head_deadline);
+    beast::error_code ec = WriteAll(c, *wire);
+    if (ec == beast::error::timeout) return Status::Timeout(no_answer);
+    if (ec) return Status::Unavailable(what + ": cannot send the request: " + ec.message());
+
+    Parser parser;
+    parser.eager(true);
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (request.method == "HEAD") parser.skip(true);
+    bool head_done = false;
+    auto until = head_deadline;
+    // Hands the body bytes parsed so far to on_data; false: the caller wants no more.
+    auto deliver = [&]() -> bool {
+      std::string& body = parser.get().body();
+      if (body.empty()) return true;
+      std::string piece;
+      piece.swap(body);
+      return !cb.on_data || cb.on_data(piece);
+    };
+    for (;;) {
+      if (c.buffer.size() > 0) {
+        beast::error_code pec;
+        size_t used = parser.put(c.buffer.data(), pec);
+        c.buffer.consume(used);
+        if (pec && pec != http::error::need_more)
+          return Status::Unavailable(what + ": " + DescribeReadError(pec, request));
+        if (!head_done && parser.is_header_done()) {
+          head_done = true;
+          if (cb.on_head && !cb.on_head(HeadOf(parser.get()))) return Status::Ok();
+          until = Clock::now() + cb.idle_timeout;
+        }
+        if (head_done && !deliver()) return Status::Ok();
+        if (parser.is_done()) return Status::Ok();
+        if (!pec && used > 0 && c.buffer.size() > 0) continue;
+      }
+      switch (WaitForBytes(c, until, cb)) {
+        case Wait::kStopped:
+          return Status::Ok();
+        case Wait::kTimedOut:
+          return Status::Timeout(head_done ? no_data : no_answer);
+        case Wait::kReadable:
+          break;
+      }
+      c.tcp().expires_at(until);
+      ec = ReadSome(c);
+      if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+        if (!parser.got_some()) {
+          return Status::Unavailable(what + ": connection closed by the server without an answer");
+        }
+        beast::error_code eof_ec;
+        parser.put_eof(eof_ec);
+        if (head_done && !deliver()) return Status::Ok();
+        if (eof_ec || !parser.is_done()) {
+          return Status::Unavailable(what + ": connection closed in the middle of the answer");
+        }
+        return Status::Ok();
+      }
+      if (ec == beast::error::timeout) return Status::Timeout(head_done ? no_data : no_answer);
+      if (ec) return Status::Unavailable(what + ": " + DescribeReadError(ec, request));
+      if (head_done) until = Clock::now() + cb.idle_timeout;
+    }
+  }
+
   Result<ClientResponse> SendImpl(const ClientRequest& request, SendFailure& f) {
     const auto deadline = Clock::now() + request.timeout;
     auto parsed = Url::Parse(request.url);
@@ -338,36 +480,10 @@ class BeastHttpClient : public HttpClient {
       }
     }
 
-    // Line breaks in a header or a space in the request line would let a value smuggle in
-    // extra headers or requests: refuse them rather than send them.
-    if (!IsToken(request.method)) return Refuse(f, what + ": bad method");
-    if (HasCtlOrSpace(url.target))
-      return Refuse(f, what + ": the URL has a space or control character (percent-encode it)");
-    for (const auto& [k, v] : request.headers) {
-      if (!IsToken(k)) return Refuse(f, what + ": bad header name '" + k + "'");
-      if (v.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-        return Refuse(f, what + ": header " + k + " has a line break or NUL in its value");
-      }
-    }
-
-    // The request is serialised here, once: writing it is then a plain buffer write, which
-    // keeps Beast's HTTP writer (and, below, its composed reader) out of the two stream types.
-    Headers fields;
-    fields["Host"] = HostHeader(url);
-    fields["User-Agent"] = options_.user_agent;
-    if (options_.max_idle_per_host == 0) fields["Connection"] = "close";
-    for (const auto& [k, v] : request.headers) fields[k] = v;
-    if (!request.body.empty() || request.method == "PUT" || request.method == "POST" ||
-        request.method == "PATCH") {
-      fields.erase("Transfer-Encoding");
-      fields["Content-Length"] = std::to_string(request.body.size());
-    }
-    auto connection = fields.find("Connection");
-    const bool keep_alive = connection == fields.end() || !HasToken(connection->second, "close");
-    std::string wire = request.method + " " + url.target + " HTTP/1.1\r\n";
-    for (const auto& [k, v] : fields) wire += k + ": " + v + "\r\n";
-    wire += "\r\n";
-    wire += request.body;
+    bool keep_alive = false;
+    auto wire_or = Serialize(request, url, what, /*stream=*/false, f, &keep_alive);
+    if (!wire_or.ok()) return wire_or.status();
+    const std::string wire = std::move(wire_or).value();
     const bool is_head = request.method == "HEAD";
 
     const std::string key = url.Origin();
@@ -392,6 +508,43 @@ class BeastHttpClient : public HttpClient {
       if (x.reusable) GiveBack(key, std::move(conn));
       return std::move(x.response);
     }
+  }
+
+  // Validates the request and serialises it once: writing it is then a plain buffer write,
+  // which keeps Beast's HTTP writer (and its composed reader) out of the two stream types.
+  // A stream always asks the server to close (it is never pooled).
+  Result<std::string> Serialize(const ClientRequest& request, const Url& url,
+                                const std::string& what, bool stream, SendFailure& f,
+                                bool* keep_alive_out) {
+    // Line breaks in a header or a space in the request line would let a value smuggle in
+    // extra headers or requests: refuse them rather than send them.
+    if (!IsToken(request.method)) return Refuse(f, what + ": bad method");
+    if (HasCtlOrSpace(url.target))
+      return Refuse(f, what + ": the URL has a space or control character (percent-encode it)");
+    for (const auto& [k, v] : request.headers) {
+      if (!IsToken(k)) return Refuse(f, what + ": bad header name '" + k + "'");
+      if (v.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        return Refuse(f, what + ": header " + k + " has a line break or NUL in its value");
+      }
+    }
+    Headers fields;
+    fields["Host"] = HostHeader(url);
+    fields["User-Agent"] = options_.user_agent;
+    if (options_.max_idle_per_host == 0) fields["Connection"] = "close";
+    for (const auto& [k, v] : request.headers) fields[k] = v;
+    if (stream) fields["Connection"] = "close";
+    if (!request.body.empty() || request.method == "PUT" || request.method == "POST" ||
+        request.method == "PATCH") {
+      fields.erase("Transfer-Encoding");
+      fields["Content-Length"] = std::to_string(request.body.size());
+    }
+    auto connection = fields.find("Connection");
+    *keep_alive_out = connection == fields.end() || !HasToken(connection->second, "close");
+    std::string wire = request.method + " " + url.target + " HTTP/1.1\r\n";
+    for (const auto& [k, v] : fields) wire += k + ": " + v + "\r\n";
+    wire += "\r\n";
+    wire += request.body;
+    return wire;
   }
 
   Status EnsureTls() {

@@ -20,6 +20,11 @@
 // Name resolution is bounded like connect (connect_timeout and the request's deadline): the
 // OS resolver cannot be cancelled, so it runs on a helper thread that a timed-out lookup
 // leaves behind (at most 16 such lookups at once; beyond that a lookup fails at once).
+// Streaming (Stream): a request whose answer is consumed as it arrives (Marathon's
+// /v2/events): always a fresh connection with "Connection: close", never pooled; the head is
+// bounded by ClientRequest::timeout, the body by an idle timeout (no byte for
+// StreamCallbacks::idle_timeout: kTimeout) instead of a whole-request deadline, so a stream
+// may run for days. Bodies delimited by the close, by Content-Length or chunked all work.
 // Thread-safe: Send may be called concurrently. The client must outlive every Send.
 #pragma once
 
@@ -29,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -96,6 +102,21 @@ struct HttpClientOptions {
   std::function<Result<std::vector<std::string>>(const std::string& host)> resolve;
 };
 
+// What Stream hands its caller. Every callback runs on the calling thread.
+struct StreamCallbacks {
+  // The status line and headers (ClientResponse::body empty), once; false stops the stream
+  // before the body (Stream then returns OK). Unset: carry on.
+  std::function<bool(const ClientResponse& head)> on_head;
+  // Each piece of the body as it arrives (chunked framing removed; pieces split anywhere);
+  // false stops the stream (OK). Unset: the body is read and dropped.
+  std::function<bool(std::string_view data)> on_data;
+  // Polled about every poll_interval while waiting for bytes; true stops the stream (OK).
+  std::function<bool()> stop;
+  // No byte of the body for this long: kTimeout ("... no data within N ms").
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds poll_interval{100};
+};
+
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
@@ -116,6 +137,20 @@ class HttpClient {
   virtual Result<ClientResponse> SendDetailed(const ClientRequest& request, SendFailure* failure) {
     if (failure) *failure = SendFailure{};
     return Send(request);
+  }
+
+  // Sends `request` and streams the answer to `callbacks` (see the file comment). Returns OK
+  // when the body ended (the server closed a close-delimited body, the last chunk, or
+  // Content-Length reached) or a callback or `stop` ended it; kTimeout when the head did not
+  // arrive within request.timeout ("no answer within N ms") or the body was idle for
+  // idle_timeout ("no data within N ms"); kUnavailable when the connection failed or dropped
+  // in the middle of a chunked or sized body; kInvalidArgument as Send. Any HTTP status is
+  // streamed like a 200 (the caller looks at on_head). request.max_response_bytes is not
+  // applied. The default, for clients without streaming (test fakes), fails with kInternal.
+  virtual Status Stream(const ClientRequest& request, const StreamCallbacks& callbacks) {
+    (void)callbacks;  // unused: nothing is sent
+    return Status::Internal(request.method + " " + request.url +
+                            ": this HTTP client cannot stream answers");
   }
 };
 

@@ -52,6 +52,11 @@ class RetryingHttpClient : public HttpClient {
     return SendDetailed(request, nullptr);
   }
 
+  // A stream is never repeated here: its user reconnects (and resyncs) itself.
+  Status Stream(const ClientRequest& request, const StreamCallbacks& callbacks) override {
+    return inner_->Stream(request, callbacks);
+  }
+
   Result<ClientResponse> SendDetailed(const ClientRequest& request, SendFailure* failure) override {
     const bool idempotent = IsIdempotent(request);
     const int max_attempts = std::max(1, policy_.max_attempts);

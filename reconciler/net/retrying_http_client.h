@@ -16,6 +16,7 @@
 // an error with " (after N attempts)" appended to its message. The budget counts time spent
 // in the inner client plus the sleeps; no sleep or new attempt starts past max_total (an
 // attempt already running is bounded by its own ClientRequest::timeout).
+// Stream goes to the inner client as it is, never repeated (a stream's user reconnects).
 // Thread-safe when the inner client is (Send may be called concurrently).
 #pragma once
 

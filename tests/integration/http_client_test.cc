@@ -520,6 +520,255 @@ TEST(HttpClientErrorsTest, RejectsBadUrlsAndHeaderInjectionWithoutSending) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Streaming (HttpClient::Stream): the head first, then body pieces as they arrive.
+
+// Reads one request head and returns it ("" at EOF).
+std::string ReadHead(int fd) {
+  std::string data;
+  char buf[1024];
+  while (data.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return "";
+    data.append(buf, static_cast<size_t>(n));
+  }
+  return data;
+}
+
+// Collects what a stream delivers.
+struct StreamLog {
+  std::mutex mu;
+  int status = 0;
+  Headers headers;
+  std::string body;
+  std::vector<std::string> pieces;
+  StreamCallbacks Callbacks() {
+    StreamCallbacks cb;
+    cb.on_head = [this](const ClientResponse& head) {
+      std::lock_guard<std::mutex> lock(mu);
+      status = head.status;
+      headers = head.headers;
+      return true;
+    };
+    cb.on_data = [this](std::string_view data) {
+      std::lock_guard<std::mutex> lock(mu);
+      body.append(data);
+      pieces.emplace_back(data);
+      return true;
+    };
+    return cb;
+  }
+};
+
+TEST(HttpClientStreamTest, DeliversACloseDelimitedBodyPieceByPieceAsItArrives) {
+  std::string request_head;
+  std::mutex mu;
+  std::condition_variable cv;
+  int acks = 0;  // pieces the client has seen; the server waits for each before the next
+  RawServer raw([&](int fd) {
+    {
+      std::string h = ReadHead(fd);
+      std::lock_guard<std::mutex> lock(mu);
+      request_head = h;
+    }
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+    for (int i = 0; i < 3; ++i) {
+      WriteAll(fd, "event: e\r\ndata: " + std::to_string(i) + "\r\n\r\n");
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, std::chrono::seconds(30), [&] { return acks > i; });
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  StreamLog log;
+  StreamCallbacks cb = log.Callbacks();
+  auto base_on_data = cb.on_data;
+  cb.on_data = [&](std::string_view d) {
+    base_on_data(d);
+    std::lock_guard<std::mutex> lock(mu);
+    ++acks;
+    cv.notify_all();
+    return true;
+  };
+  ClientRequest req{"GET", "http://127.0.0.1:" + std::to_string(raw.port()) + "/v2/events?x=1"};
+  req.headers["Accept"] = "text/event-stream";
+  Status s = NewHttpClient()->Stream(req, cb);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(log.status, 200);
+  EXPECT_EQ(log.headers["content-type"], "text/event-stream");
+  EXPECT_EQ(log.body,
+            "event: e\r\ndata: 0\r\n\r\nevent: e\r\ndata: 1\r\n\r\nevent: e\r\ndata: 2\r\n\r\n");
+  EXPECT_EQ(log.pieces.size(), 3u);  // each write arrived on its own, before the next was sent
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(Contains(request_head, "GET /v2/events?x=1 HTTP/1.1\r\n")) << request_head;
+  EXPECT_TRUE(Contains(request_head, "Accept: text/event-stream\r\n")) << request_head;
+  EXPECT_TRUE(Contains(request_head, "Connection: close\r\n")) << request_head;
+}
+
+TEST(HttpClientStreamTest, DecodesAChunkedBodySplitAnywhere) {
+  RawServer raw([&](int fd) {
+    ReadHead(fd);
+    auto pause = [] { std::this_thread::sleep_for(milliseconds(5)); };
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+    pause();
+    WriteAll(fd, "lo\r\n");
+    pause();
+    WriteAll(fd, "6\r");
+    pause();
+    WriteAll(fd, "\n world\r\n0\r\n\r\n");
+    ReadHead(fd);  // the client closes; the server does not
+  });
+  StreamLog log;
+  Status s = NewHttpClient()->Stream(
+      {"GET", "http://127.0.0.1:" + std::to_string(raw.port()) + "/"}, log.Callbacks());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(log.body, "hello world");
+}
+
+TEST(HttpClientStreamTest, AChunkedBodyCutInTheMiddleIsUnavailable) {
+  RawServer raw([&](int fd) {
+    ReadHead(fd);
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  StreamLog log;
+  std::string url = "http://127.0.0.1:" + std::to_string(raw.port()) + "/";
+  Status s = NewHttpClient()->Stream({"GET", url}, log.Callbacks());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(s.message(), "GET " + url + ": connection closed in the middle of the answer");
+  EXPECT_EQ(log.body, "hel");
+}
+
+TEST(HttpClientStreamTest, AnIdleBodyTimesOutAfterIdleTimeoutNotTheRequestTimeout) {
+  std::atomic<bool> done{false};
+  RawServer raw([&](int fd) {
+    ReadHead(fd);
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+    // A byte every 100 ms for 600 ms (past the request's 300 ms timeout), then silence.
+    for (int i = 0; i < 6 && !done; ++i) {
+      WriteAll(fd, "\n");
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    while (!done) std::this_thread::sleep_for(milliseconds(10));
+  });
+  StreamLog log;
+  StreamCallbacks cb = log.Callbacks();
+  cb.idle_timeout = milliseconds(300);
+  ClientRequest req{"GET", "http://127.0.0.1:" + std::to_string(raw.port()) + "/"};
+  req.timeout = milliseconds(300);
+  auto start = Clock::now();
+  Status s = NewHttpClient()->Stream(req, cb);
+  auto took = Clock::now() - start;
+  done = true;
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kTimeout);
+  EXPECT_EQ(s.message(), "GET " + req.url + ": no data within 300 ms");
+  EXPECT_EQ(log.body, "\n\n\n\n\n\n");
+  EXPECT_GE(took, milliseconds(800));
+}
+
+TEST(HttpClientStreamTest, ANeverAnsweringServerTimesOutOnTheRequestTimeout) {
+  std::atomic<bool> done{false};
+  RawServer raw([&](int fd) {
+    ReadHead(fd);
+    while (!done) std::this_thread::sleep_for(milliseconds(10));
+  });
+  ClientRequest req{"GET", "http://127.0.0.1:" + std::to_string(raw.port()) + "/"};
+  req.timeout = milliseconds(200);
+  Status s = NewHttpClient()->Stream(req, {});
+  done = true;
+  EXPECT_EQ(s.code(), StatusCode::kTimeout);
+  EXPECT_EQ(s.message(), "GET " + req.url + ": no answer within 200 ms");
+}
+
+TEST(HttpClientStreamTest, StopAndCallbacksEndTheStreamPromptly) {
+  std::atomic<bool> done{false};
+  RawServer raw([&](int fd) {
+    ReadHead(fd);
+    WriteAll(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst");
+    while (!done) std::this_thread::sleep_for(milliseconds(10));
+  });
+  std::string url = "http://127.0.0.1:" + std::to_string(raw.port()) + "/";
+  auto client = NewHttpClient();
+  {  // stop() turns true while the server is silent: OK well before the idle timeout
+    std::atomic<bool> stop{false};
+    StreamCallbacks cb;
+    cb.on_data = [&](std::string_view) {
+      stop = true;
+      return true;
+    };
+    cb.stop = [&] { return stop.load(); };
+    cb.idle_timeout = std::chrono::seconds(30);
+    auto start = Clock::now();
+    Status s = client->Stream({"GET", url}, cb);
+    EXPECT_TRUE(s.ok()) << s.message();
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  }
+  {  // on_data returning false
+    StreamCallbacks cb;
+    int calls = 0;
+    cb.on_data = [&](std::string_view) { return ++calls < 1; };
+    EXPECT_TRUE(client->Stream({"GET", url}, cb).ok());
+    EXPECT_EQ(calls, 1);
+  }
+  {  // on_head returning false: the body is never read; the status is what the caller saw
+    StreamCallbacks cb;
+    int status = 0;
+    bool body = false;
+    cb.on_head = [&](const ClientResponse& h) {
+      status = h.status;
+      return false;
+    };
+    cb.on_data = [&](std::string_view) { return body = true; };
+    EXPECT_TRUE(client->Stream({"GET", url}, cb).ok());
+    EXPECT_EQ(status, 200);
+    EXPECT_FALSE(body);
+  }
+  done = true;
+}
+
+TEST(HttpClientStreamTest, StreamsARedirectOrErrorAnswerLikeAnyOther) {
+  RawServer raw([&](int fd) {
+    ReadHead(fd);
+    WriteAll(fd,
+             "HTTP/1.1 302 Found\r\nLocation: http://leader:8080/v2/events\r\nContent-Length: "
+             "0\r\n\r\n");
+    ReadHead(fd);
+  });
+  StreamLog log;
+  Status s = NewHttpClient()->Stream(
+      {"GET", "http://127.0.0.1:" + std::to_string(raw.port()) + "/v2/events"}, log.Callbacks());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(log.status, 302);
+  EXPECT_EQ(log.headers["Location"], "http://leader:8080/v2/events");
+}
+
+TEST(HttpClientStreamTest, RefusedAndBadRequestsFailAsSendDoes) {
+  RawServer raw([](int) {});
+  uint16_t port = raw.port();
+  std::string url;
+  {
+    // A port nobody listens on: bind one and close it.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
+    ::close(fd);
+  }
+  Status refused = NewHttpClient()->Stream({"GET", url}, {});
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(refused.message(), "GET " + url + ": connection refused");
+  ClientRequest bad{"GET", "http://127.0.0.1:" + std::to_string(port) + "/"};
+  bad.headers["X-Evil"] = "a\r\nInjected: yes";
+  Status s = NewHttpClient()->Stream(bad, {});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(raw.accepted(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
 // HTTPS against openssl s_server with a certificate made for 127.0.0.1.
 
 class HttpsTest : public ::testing::Test {
@@ -696,6 +945,47 @@ TEST_F(HttpsTest, ReusesTlsConnectionsAndNoticesWhenTheServerClosesOne) {
     ASSERT_TRUE(after.ok()) << after.status().message();
     EXPECT_EQ(raw.accepted(), 2);
     EXPECT_EQ(answered.load(), 12);
+  }
+  SSL_CTX_free(ctx);
+}
+
+TEST_F(HttpsTest, StreamsOverTls) {
+  // A TLS server that answers with a close-delimited body in three writes, pausing between
+  // them, then closes with close_notify.
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  ASSERT_EQ(SSL_CTX_use_certificate_file(ctx, cert_.c_str(), SSL_FILETYPE_PEM), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey_file(ctx, key_.c_str(), SSL_FILETYPE_PEM), 1);
+  {
+    RawServer raw([ctx](int fd) {
+      SSL* ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd);
+      if (SSL_accept(ssl) == 1) {
+        std::string data;
+        char buf[1024];
+        while (data.find("\r\n\r\n") == std::string::npos) {
+          int n = SSL_read(ssl, buf, sizeof buf);
+          if (n <= 0) break;
+          data.append(buf, static_cast<size_t>(n));
+        }
+        for (std::string part : {std::string("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nev"),
+                                 std::string("ent: a\n"), std::string("data: {}\n\n")}) {
+          SSL_write(ssl, part.data(), static_cast<int>(part.size()));
+          std::this_thread::sleep_for(milliseconds(20));
+        }
+        SSL_shutdown(ssl);
+      }
+      ::shutdown(fd, SHUT_RDWR);
+      SSL_free(ssl);
+    });
+    HttpClientOptions opts;
+    opts.ca_file = cert_;
+    StreamLog log;
+    Status s = NewHttpClient(opts)->Stream(
+        {"GET", "https://127.0.0.1:" + std::to_string(raw.port()) + "/v2/events"}, log.Callbacks());
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(log.status, 200);
+    EXPECT_EQ(log.body, "event: a\ndata: {}\n\n");
+    EXPECT_GE(log.pieces.size(), 2u);
   }
   SSL_CTX_free(ctx);
 }
@@ -938,6 +1228,21 @@ TEST(RetryingHttpClientTest, OverRealSocketsRetriesRefusedPostsButNot503s) {
   auto get = client->Send({"GET", Base(*busy) + "/v2/apps"});
   EXPECT_EQ(get->status, 503);
   EXPECT_EQ(calls.load(), 5);
+}
+
+}  // namespace
+}  // namespace galley::net
+
+namespace galley::net {
+namespace {
+
+TEST(RetryingHttpClientTest, StreamGoesToTheInnerClientOnceAndFakesWithoutStreamingSaySo) {
+  ScriptedClient inner({Answer(200)});
+  auto client = NewRetryingHttpClient(&inner);
+  Status s = client->Stream({"GET", "http://m:8080/v2/events"}, {});
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  EXPECT_EQ(s.message(), "GET http://m:8080/v2/events: this HTTP client cannot stream answers");
+  EXPECT_EQ(inner.calls, 0);
 }
 
 }  // namespace

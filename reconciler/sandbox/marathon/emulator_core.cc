@@ -527,16 +527,17 @@ void MarathonEmulatorImpl::OnStatus(const std::string& task_id, const TaskStatus
   t.json = TaskJson(t, app ? app->service_ports : std::vector<int>{});
 
   if (st.state != old_state && events_.HasSubscribers()) {
-    events_.Publish("status_update_event",
-                    {{"slaveId", t.agent_id},
-                     {"taskId", t.id},
-                     {"taskStatus", MesosStateName(st.state)},
-                     {"message", st.message},
-                     {"appId", t.app_id},
-                     {"host", t.host},
-                     {"ipAddresses", Json::array({{{"ipAddress", t.host}, {"protocol", "IPv4"}}})},
-                     {"ports", t.host_ports},
-                     {"version", t.version}});
+    events_.Publish(
+        "status_update_event",
+        {{"slaveId", t.agent_id},
+         {"taskId", t.id},
+         {"taskStatus", MesosStateName(st.state)},
+         {"message", st.message},
+         {"appId", t.app_id},
+         {"host", t.host},
+         {"ipAddresses", Json::array({{{"ipAddress", t.address}, {"protocol", "IPv4"}}})},
+         {"ports", t.host_ports},
+         {"version", t.version}});
     events_.Publish("instance_changed_event", {{"instanceId", t.instance_id},
                                                {"condition", Condition(st.state)},
                                                {"runSpecId", t.app_id},
