@@ -70,7 +70,8 @@ std::string Alerts(const std::string& output) {
   for (auto& line : Split(output, '\n')) {
     if (line.empty()) continue;
     all.push_back(line);
-    if (line.find("[ALERT]") != std::string::npos || line.find("Loading failure") != std::string::npos)
+    if (line.find("[ALERT]") != std::string::npos ||
+        line.find("Loading failure") != std::string::npos)
       alerts.push_back(line);
   }
   auto& pick = alerts.empty() ? all : alerts;
@@ -134,7 +135,8 @@ Result<MasterState> ParseShowProc(std::string_view text) {
       }
     }
   }
-  if (!master) return Status::InvalidArgument("show proc: no master line in " + Quote(Truncate(text, 200)));
+  if (!master)
+    return Status::InvalidArgument("show proc: no master line in " + Quote(Truncate(text, 200)));
   return st;
 }
 
@@ -186,8 +188,10 @@ Result<std::string> ProcessHaproxyMaster::MasterCommand(const std::string& comma
   std::string reply;
   char buf[8192];
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-    if (left.count() <= 0) return Status::Timeout(where + ": no complete reply to " + Quote(command));
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0)
+      return Status::Timeout(where + ": no complete reply to " + Quote(command));
     pollfd p{fd.get(), POLLIN, 0};
     int n = ::poll(&p, 1, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
@@ -209,7 +213,9 @@ Result<MasterState> ProcessHaproxyMaster::Query() {
   auto r = MasterCommand("show proc");
   if (!r.ok()) return Status::Unavailable(r.status().message());
   auto st = ParseShowProc(*r);
-  if (!st.ok()) return Status::Unavailable("haproxy master " + paths_.master_socket + ": " + st.status().message());
+  if (!st.ok())
+    return Status::Unavailable("haproxy master " + paths_.master_socket + ": " +
+                               st.status().message());
   return st;
 }
 
@@ -235,8 +241,8 @@ Result<MasterState> ProcessHaproxyMaster::Start() {
   Clock& clock = ClockOr(clock_);
   if (auto running = Query(); running.ok()) return running;  // already there: adopt it
   size_t log_from = LogSize();
-  std::vector<std::string> args = {paths_.binary, "-W", "-S", paths_.master_socket,
-                                   "-p", paths_.pid_file, "-f", paths_.config};
+  std::vector<std::string> args = {paths_.binary,   "-W", "-S",         paths_.master_socket, "-p",
+                                   paths_.pid_file, "-f", paths_.config};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -248,10 +254,12 @@ Result<MasterState> ProcessHaproxyMaster::Start() {
   envp.push_back(nullptr);
   ::unlink(paths_.pid_file.c_str());
   UniqueFd log(::open(paths_.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (log.get() < 0) return Status::Unavailable("open " + paths_.log_file + ": " + std::strerror(errno));
+  if (log.get() < 0)
+    return Status::Unavailable("open " + paths_.log_file + ": " + std::strerror(errno));
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return Status::Unavailable(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(pipefd, O_CLOEXEC) != 0)
+    return Status::Unavailable(std::string("pipe: ") + std::strerror(errno));
   UniqueFd rd(pipefd[0]), wr(pipefd[1]);
   pid_t child = ::fork();
   if (child < 0) return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
@@ -276,7 +284,8 @@ Result<MasterState> ProcessHaproxyMaster::Start() {
   ssize_t n = ::read(rd.get(), &pid, sizeof(pid));
   int status = 0;
   ::waitpid(child, &status, 0);
-  if (n != sizeof(pid) || pid <= 0) return Status::Unavailable("could not start haproxy (fork failed)");
+  if (n != sizeof(pid) || pid <= 0)
+    return Status::Unavailable("could not start haproxy (fork failed)");
   auto deadline = clock.Now() + timeouts_.start;
   Status last = Status::Unavailable("no answer yet");
   while (clock.Now() < deadline) {

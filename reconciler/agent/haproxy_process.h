@@ -32,9 +32,9 @@ namespace galley::agent {
 
 struct MasterState {
   int master_pid = 0;
-  int reloads = 0;         // the master's reload counter
-  int failed_reloads = 0;  // "[failed: N]": reset by the next successful reload
-  int worker_pid = 0;      // the current worker (the newest); 0 when none is listed
+  int reloads = 0;               // the master's reload counter
+  int failed_reloads = 0;        // "[failed: N]": reset by the next successful reload
+  int worker_pid = 0;            // the current worker (the newest); 0 when none is listed
   std::vector<int> old_workers;  // still finishing their connections
 };
 
@@ -72,10 +72,10 @@ struct HaproxyPaths {
 HaproxyPaths PathsUnder(const std::string& run_dir, const std::string& instance);
 
 struct HaproxyTimeouts {
-  std::chrono::milliseconds command{2000};   // one master CLI exchange
-  std::chrono::milliseconds start{15000};    // until the first worker is listed
-  std::chrono::milliseconds reload{30000};   // until the reload's outcome is known
-  std::chrono::milliseconds check{60000};    // haproxy -c (0.3 s at 6,000 backends)
+  std::chrono::milliseconds command{2000};  // one master CLI exchange
+  std::chrono::milliseconds start{15000};   // until the first worker is listed
+  std::chrono::milliseconds reload{30000};  // until the reload's outcome is known
+  std::chrono::milliseconds check{60000};   // haproxy -c (0.3 s at 6,000 backends)
 };
 
 class ProcessHaproxyMaster : public HaproxyMaster {

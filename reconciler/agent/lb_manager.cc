@@ -252,7 +252,8 @@ Result<std::optional<LbManager::Model>> LbManager::ReadModel(bool blocking,
   auto parsed = render::ParseLbModel(text);
   if (!parsed.ok()) {
     bad_models_.insert(text_digest);
-    *model_error = "the LB model at " + key + " is invalid, not loaded: " + parsed.status().message();
+    *model_error =
+        "the LB model at " + key + " is invalid, not loaded: " + parsed.status().message();
     Log(*model_error);
     return std::optional<Model>();
   }
@@ -313,14 +314,17 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   }
 
   membership_->SetServices(RegisteredNames(chosen->model.state));
+  if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
   clients::MembershipSnapshot snap = membership_->Refresh();
-  for (const auto& e : snap.errors) errors.push_back("consul: " + e + " (last known instances kept)");
+  for (const auto& e : snap.errors)
+    errors.push_back("consul: " + e + " (last known instances kept)");
   if (!blocking || !membership_) {
   } else if (std::string pe = membership_->poll_error(); !pe.empty()) {
     errors.push_back("consul watch: " + pe);
   }
   if (!snap.unknown.empty()) {
-    std::string names = Join(std::vector<std::string>(snap.unknown.begin(), snap.unknown.end()), ", ");
+    std::string names =
+        Join(std::vector<std::string>(snap.unknown.begin(), snap.unknown.end()), ", ");
     errors.push_back("instances of " + Truncate(names, 200) +
                      " not read yet; HAProxy keeps its current servers");
     if (!deps_.master->Query().ok()) {
@@ -333,11 +337,13 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   Status st = SyncWithModel(*chosen, is_candidate, snap, retry_in);
   if (!st.ok() && is_candidate && st.code() == StatusCode::kInvalidArgument) {
     bad_models_.insert(chosen->digest);
-    Log("LB model " + chosen->digest.substr(0, 19) + " refused, HAProxy keeps the running config: " +
-        st.message());
+    Log("LB model " + chosen->digest.substr(0, 19) +
+        " refused, HAProxy keeps the running config: " + st.message());
     errors.push_back("LB model " + chosen->digest.substr(0, 19) + " not loaded: " + st.message());
-    if (last_good_) st = SyncWithModel(*last_good_, false, snap, retry_in);
-    else st = Status::Ok();
+    if (last_good_)
+      st = SyncWithModel(*last_good_, false, snap, retry_in);
+    else
+      st = Status::Ok();
   }
   return finish(st);
 }
@@ -349,7 +355,9 @@ Status LbManager::StartFromDisk(const std::string& why) {
   }
   Log("HAProxy is not running; starting it from the config on disk (" + why + ")");
   auto r = deps_.master->Start();
-  if (!r.ok()) return Status::Unavailable("starting HAProxy from " + config_path_ + ": " + r.status().message());
+  if (!r.ok())
+    return Status::Unavailable("starting HAProxy from " + config_path_ + ": " +
+                               r.status().message());
   auto text = ReadFileBounded(config_path_, kMaxConfigBytes);
   file_.master_pid = r->master_pid;
   file_.structure_digest = text.ok() ? StructureDigest(*text) : "";
@@ -400,8 +408,14 @@ Status LbManager::SyncWithModel(const Model& model, bool candidate,
     }
     std::string now = FormatTimestamp(ClockOr(clock_).WallNow());
     std::string reason = haproxy_seen_ ? "restarted: the previous master was gone" : "started";
-    file_ = AgentFile{started->master_pid, desired->structure_digest, ConfigDigest(text),
-                      model.digest, now, now, reason, {}};
+    file_ = AgentFile{started->master_pid,
+                      desired->structure_digest,
+                      ConfigDigest(text),
+                      model.digest,
+                      now,
+                      now,
+                      reason,
+                      {}};
     SaveAgentFile();
     written_membership_ = desired->membership_digest;
     last_good_ = model;
@@ -480,7 +494,8 @@ Status LbManager::Reload(const LbSyncPlan& plan, const DesiredLb& desired, const
     if (!s.ok()) Log("before reload: " + s.message());
   }
   Status dump = DumpServerState(desired);
-  if (!dump.ok()) Log("server-state file not written (admin states start fresh): " + dump.message());
+  if (!dump.ok())
+    Log("server-state file not written (admin states start fresh): " + dump.message());
   std::error_code ec;
   bool had_prev = std::filesystem::exists(config_path_);
   if (had_prev)
@@ -514,8 +529,8 @@ Status LbManager::Reload(const LbSyncPlan& plan, const DesiredLb& desired, const
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.reloads;
   }
-  Log("reloaded in " + std::to_string(took.count()) + " ms (worker " + std::to_string(r->worker_pid) +
-      ")");
+  Log("reloaded in " + std::to_string(took.count()) + " ms (worker " +
+      std::to_string(r->worker_pid) + ")");
   return Status::Ok();
 }
 
@@ -534,7 +549,8 @@ Status LbManager::DumpServerState(const DesiredLb& desired) {
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
   };
   int be = col("be_name"), srv = col("srv_name"), addr = col("srv_addr"), port = col("srv_port");
-  if (be < 0 || srv < 0 || addr < 0 || port < 0) return Status::Unavailable("show servers state: missing columns");
+  if (be < 0 || srv < 0 || addr < 0 || port < 0)
+    return Status::Unavailable("show servers state: missing columns");
   std::string out = std::string(lines[0]) + "\n" + std::string(lines[1]) + "\n";
   for (size_t i = 2; i < lines.size(); ++i) {
     auto f = Tokens(lines[i]);
@@ -553,7 +569,8 @@ Result<std::map<ServerRef, int>> LbManager::Sessions() {
   auto reply = deps_.runtime->Send("show stat -1 4 -1");
   if (!reply.ok()) return reply.status();
   auto lines = SplitLines(*reply);
-  if (lines.empty() || lines[0].substr(0, 2) != "# ") return Status::Unavailable("show stat: no header");
+  if (lines.empty() || lines[0].substr(0, 2) != "# ")
+    return Status::Unavailable("show stat: no header");
   auto header = Split(std::string(lines[0].substr(2)), ',');
   auto col = [&](const std::string& n) {
     auto it = std::find(header.begin(), header.end(), n);
@@ -626,17 +643,22 @@ Status LbManager::ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
       if (!drained && clock.Now() - start < options_.drain_timeout) deferred.insert(s);
     }
     for (const auto& c : plan.commands) {
-      if (c.phase != CommandPhase::kAfterDrain || deferred.count(c.server) || failed.count(c.server))
+      if (c.phase != CommandPhase::kAfterDrain || deferred.count(c.server) ||
+          failed.count(c.server))
         continue;
       send(c);
     }
   }
   if (!deferred.empty()) {
-    if (*retry_in == milliseconds(0) || *retry_in > milliseconds(200)) *retry_in = milliseconds(200);
+    if (*retry_in == milliseconds(0) || *retry_in > milliseconds(200))
+      *retry_in = milliseconds(200);
   }
   auto old = file_.intents;
   std::map<ServerRef, AdminIntent> next = plan.intents_after;
-  for (const auto& s : deferred) next[s] = set_now.count(s) ? set_now[s] : (drain_started_.count(s) ? AdminIntent::kDrain : AdminIntent::kMaint);
+  for (const auto& s : deferred)
+    next[s] = set_now.count(s)
+                  ? set_now[s]
+                  : (drain_started_.count(s) ? AdminIntent::kDrain : AdminIntent::kMaint);
   for (const auto& s : failed) {
     if (set_now.count(s)) {
       next[s] = set_now[s];

@@ -81,7 +81,7 @@ struct LbManagerDeps {
   HaproxyRuntime* runtime = nullptr;  // the stats socket StatsSocketPath() names
   HaproxyMaster* master = nullptr;    // e.g. ProcessHaproxyMaster(PathsUnder(run_dir, instance))
   Clock* clock = nullptr;
-  std::function<void(const std::string&)> log;                 // one line per call
+  std::function<void(const std::string&)> log;                // one line per call
   std::function<void(const render::AgentReport&)> on_report;  // e.g. Reporter::Update
 };
 

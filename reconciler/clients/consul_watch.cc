@@ -32,7 +32,8 @@ uint64_t UintField(const Json& o, const char* k) {
   auto it = o.find(k);
   if (it == o.end()) return 0;
   if (it->is_number_unsigned()) return it->get<uint64_t>();
-  if (it->is_number_integer()) return static_cast<uint64_t>(std::max<int64_t>(0, it->get<int64_t>()));
+  if (it->is_number_integer())
+    return static_cast<uint64_t>(std::max<int64_t>(0, it->get<int64_t>()));
   return 0;
 }
 
@@ -169,8 +170,8 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
   std::map<std::pair<std::string, std::string>, Check> next;
   std::set<std::pair<std::string, std::string>> instances;
   for (const Json& c : j) {
-    if (!c.is_object() || !c.contains("Node") || !c["Node"].is_string() ||
-        !c.contains("CheckID") || !c["CheckID"].is_string()) {
+    if (!c.is_object() || !c.contains("Node") || !c["Node"].is_string() || !c.contains("CheckID") ||
+        !c["CheckID"].is_string()) {
       return Status::InvalidArgument(
           "/v1/health/state/any: an entry without string Node and CheckID");
     }
@@ -332,7 +333,8 @@ void MembershipWatch::OnServices(const BlockingAnswer& a) {
     std::lock_guard<std::mutex> l(mu_);
     auto changed = services_.Update(a.body);
     if (!changed.ok()) {
-      poll_errors_["catalog/services"] = "consul " + endpoint_.url + ": " + changed.status().message();
+      poll_errors_["catalog/services"] =
+          "consul " + endpoint_.url + ": " + changed.status().message();
     } else {
       poll_errors_.erase("catalog/services");
       for (const auto& s : *changed) {

@@ -2,6 +2,7 @@
 #include "render/lb_model.h"
 
 #include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "base/digest.h"
@@ -14,16 +15,15 @@ using nlohmann::json;
 bool SafeName(const std::string& s) {
   if (s.empty() || s.size() > 200) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':';
   });
 }
 
 // Text that goes into the config verbatim must not carry a line break or a quote.
 bool SafeText(const std::string& s) {
-  return std::none_of(s.begin(), s.end(), [](char c) {
-    return c == '\n' || c == '\r' || c == '"' || c == '\0';
-  });
+  return std::none_of(s.begin(), s.end(),
+                      [](char c) { return c == '\n' || c == '\r' || c == '"' || c == '\0'; });
 }
 
 json ModelBody(const LbModel& m) {
@@ -46,10 +46,8 @@ json ModelBody(const LbModel& m) {
   for (const auto& w : p.well_known) {
     json servers = json::array();
     for (const auto& s : w.servers) servers.push_back({{"host", s.host}, {"port", s.port}});
-    json one = {{"name", w.name},
-                {"listen", w.listen},
-                {"servers", servers},
-                {"check_path", w.check_path}};
+    json one = {
+        {"name", w.name}, {"listen", w.listen}, {"servers", servers}, {"check_path", w.check_path}};
     if (w.timeout_client_s) one["timeout_client_s"] = *w.timeout_client_s;
     if (w.timeout_server_s) one["timeout_server_s"] = *w.timeout_server_s;
     wk.push_back(one);
@@ -64,10 +62,12 @@ json ModelBody(const LbModel& m) {
     for (const auto& e : s.environments) envs_of.push_back(e.name);
     json hosts = json::array();
     for (const auto& h : s.external_hosts) hosts.push_back(h.name);
-    json one = {{"name", s.name},       {"ports", ports},          {"balance", s.balance},
-                {"environments", envs_of}, {"external_hosts", hosts}};
-    if (s.health)
-      one["health"] = {{"path", s.health->path}, {"interval_s", s.health->interval_s}};
+    json one = {{"name", s.name},
+                {"ports", ports},
+                {"balance", s.balance},
+                {"environments", envs_of},
+                {"external_hosts", hosts}};
+    if (s.health) one["health"] = {{"path", s.health->path}, {"interval_s", s.health->interval_s}};
     services.push_back(one);
   }
   doc["services"] = services;
@@ -95,9 +95,8 @@ class Reader {
       if (!optional) Fail(at + "." + key + ": missing");
       return nullptr;
     }
-    bool type_ok = it->type() == type ||
-                   (type == json::value_t::number_integer &&
-                    it->type() == json::value_t::number_unsigned);
+    bool type_ok = it->type() == type || (type == json::value_t::number_integer &&
+                                          it->type() == json::value_t::number_unsigned);
     if (!type_ok) {
       Fail(at + "." + key + ": expected " + TypeName(type) + ", got " + it->type_name());
       return nullptr;
@@ -113,8 +112,8 @@ class Reader {
     if (!v) return 0;
     long long n = v->get<long long>();
     if (n < lo || n > hi) {
-      Fail(at + "." + key + ": " + std::to_string(n) + " is outside " + std::to_string(lo) +
-           ".." + std::to_string(hi));
+      Fail(at + "." + key + ": " + std::to_string(n) + " is outside " + std::to_string(lo) + ".." +
+           std::to_string(hi));
       return 0;
     }
     return static_cast<int>(n);
@@ -360,8 +359,8 @@ Result<LbModel> ParseLbModel(std::string_view text) {
   std::string actual = LbModelDigest(m);
   if (digest != actual)
     return Status::InvalidArgument("LB model: $.digest " + digest +
-                                " does not match the content (" + actual +
-                                "): the key was edited by hand or truncated");
+                                   " does not match the content (" + actual +
+                                   "): the key was edited by hand or truncated");
   return m;
 }
 

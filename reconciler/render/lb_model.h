@@ -65,12 +65,12 @@ struct AgentReport {
   std::string node;
   std::string instance;
   std::string agent_version;
-  std::string model_digest;   // of the LB model the running config was rendered from; "" none
-  std::string config_digest;  // "sha256:<hex>" of the config file HAProxy runs; "" none
-  int haproxy_pid = 0;        // the master's pid; 0 = HAProxy is not running
-  std::string haproxy_started;      // base/time_text timestamp; "" unknown
-  std::string last_reload;          // timestamp of the last reload; "" never
-  std::string last_reload_reason;   // "structure changed: …", "adopted", "started"
+  std::string model_digest;        // of the LB model the running config was rendered from; "" none
+  std::string config_digest;       // "sha256:<hex>" of the config file HAProxy runs; "" none
+  int haproxy_pid = 0;             // the master's pid; 0 = HAProxy is not running
+  std::string haproxy_started;     // base/time_text timestamp; "" unknown
+  std::string last_reload;         // timestamp of the last reload; "" never
+  std::string last_reload_reason;  // "structure changed: …", "adopted", "started"
   std::map<std::string, int> servers;  // by state: "up", "down", "drain", "maint"
   // Servers in drain/maint that galley did not put there: "<backend>/<server> maint".
   std::vector<std::string> hand_changes;

@@ -2,7 +2,6 @@
 #include "render/lb_model.h"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "render/haproxy_config.h"
