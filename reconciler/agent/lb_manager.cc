@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -805,8 +806,10 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       last_logged = st.message();
     }
   }
-  model_watch_->Stop();
+  // The three long polls end together (each within its wait).
+  std::thread model_stop([this] { model_watch_->Stop(); });
   membership_->Stop();
+  model_stop.join();
 }
 
 }  // namespace galley::agent

@@ -117,12 +117,16 @@ LongPoll::LongPoll(ConsulEndpoint endpoint, net::HttpClient* http, std::string t
 
 LongPoll::~LongPoll() { Stop(); }
 
-void LongPoll::Stop() {
+void LongPoll::RequestStop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
   cv_.notify_all();
+}
+
+void LongPoll::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -283,6 +287,8 @@ void MembershipWatch::Start(std::function<void()> on_change) {
 }
 
 void MembershipWatch::Stop() {
+  if (checks_poll_) checks_poll_->RequestStop();
+  if (services_poll_) services_poll_->RequestStop();
   if (checks_poll_) checks_poll_->Stop();
   if (services_poll_) services_poll_->Stop();
 }

@@ -110,6 +110,8 @@ class LongPoll {
   ~LongPoll();
   // Ends the loop; returns once the request in flight has ended. Idempotent.
   void Stop();
+  // Asks the loop to end without waiting (Stop joins); lets several polls stop together.
+  void RequestStop();
   int requests() const { return query_.requests(); }
 
  private:

@@ -75,7 +75,8 @@ class FakeConsul : public clients::ConsulClient {
   Result<model::LiveKvEntry> GetKv(const std::string& key) override {
     std::lock_guard<std::mutex> l(mu);
     ++requests_n;
-    if (fail_reads) return Status::Unavailable("consul http://fake: GET /v1/kv/" + key + ": connection refused");
+    if (fail_reads)
+      return Status::Unavailable("consul http://fake: GET /v1/kv/" + key + ": connection refused");
     auto it = kv.find(key);
     if (it == kv.end()) return Status::NotFound("no key " + key);
     return it->second;
@@ -88,7 +89,9 @@ class FakeConsul : public clients::ConsulClient {
     std::lock_guard<std::mutex> l(mu);
     ++requests_n;
     ++health_reads;
-    if (fail_reads) return Status::Unavailable("consul http://fake: GET /v1/health/service/" + name + ": connection refused");
+    if (fail_reads)
+      return Status::Unavailable("consul http://fake: GET /v1/health/service/" + name +
+                                 ": connection refused");
     std::vector<clients::HealthInstance> out;
     for (const auto& i : health[name]) {
       if (!passing_only || i.passing) out.push_back(i);
@@ -130,7 +133,8 @@ class FakeConsul : public clients::ConsulClient {
     if (fail_writes) return Status::Unavailable("consul down");
     if (!sessions.count(session)) return Status::NotFound("invalid session \"" + session + "\"");
     auto it = kv.find(key);
-    if (it != kv.end() && !it->second.session.empty() && it->second.session != session) return false;
+    if (it != kv.end() && !it->second.session.empty() && it->second.session != session)
+      return false;
     kv[key] = {key, value, ++index, 0, session};
     return true;
   }
@@ -211,7 +215,8 @@ class FakeRuntime : public HaproxyRuntime {
     commands.push_back(command);
     auto t = Split(command, ' ');
     if (command == "show servers state") {
-      std::string out = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_port\n";
+      std::string out =
+          "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_port\n";
       int be = 0;
       for (const auto& b : backends) {
         ++be;
@@ -234,7 +239,8 @@ class FakeRuntime : public HaproxyRuntime {
     if (t.size() < 3) return std::string("Unknown command.\n");
     Server* srv = nullptr;
     Backend* bk = nullptr;
-    std::string ref = t[0] == "add" || t[0] == "del" || t[0] == "enable" || t[0] == "set" ? t[2] : "";
+    std::string ref =
+        t[0] == "add" || t[0] == "del" || t[0] == "enable" || t[0] == "set" ? t[2] : "";
     size_t slash = ref.find('/');
     if (slash != std::string::npos) {
       for (auto& b : backends) {
@@ -296,8 +302,9 @@ class FakeRuntime : public HaproxyRuntime {
   }
   int CountCommands(const std::string& prefix) {
     std::lock_guard<std::mutex> l(mu);
-    return static_cast<int>(std::count_if(commands.begin(), commands.end(),
-                                          [&](const std::string& c) { return StartsWith(c, prefix); }));
+    return static_cast<int>(
+        std::count_if(commands.begin(), commands.end(),
+                      [&](const std::string& c) { return StartsWith(c, prefix); }));
   }
 
   std::mutex mu;
@@ -315,7 +322,8 @@ class FakeMaster : public HaproxyMaster {
     auto text = ReadFileBounded(path, 64u << 20);
     if (!text.ok()) return Status::Unavailable(text.status().message());
     if (text->find(refuse) != std::string::npos)
-      return Status::InvalidArgument("haproxy -c -f " + path + " refused the config (exit 1): [ALERT] " + refuse);
+      return Status::InvalidArgument("haproxy -c -f " + path +
+                                     " refused the config (exit 1): [ALERT] " + refuse);
     return Status::Ok();
   }
   Result<MasterState> Query() override {

@@ -108,7 +108,8 @@ TEST_F(LbManagerTest, MembershipChangesUseTheRuntimeApiAndRewriteTheFileWithoutR
   ASSERT_NE(runtime_.Find(kBackend, "n3-31003"), nullptr);
   EXPECT_EQ(runtime_.Find(kBackend, "n3-31003")->admin, 0);
   EXPECT_EQ(runtime_.Find(kBackend, "n2-31002"), nullptr);  // drained, maint, deleted
-  EXPECT_EQ(runtime_.CountCommands("set server " + std::string(kBackend) + "/n2-31002 state drain"), 1);
+  EXPECT_EQ(runtime_.CountCommands("set server " + std::string(kBackend) + "/n2-31002 state drain"),
+            1);
   EXPECT_EQ(runtime_.CountCommands("del server " + std::string(kBackend) + "/n2-31002"), 1);
   std::string cfg = ConfigOnDisk();
   EXPECT_NE(cfg.find("n3-31003 10.0.0.3:31003"), std::string::npos);
@@ -149,7 +150,8 @@ TEST_F(LbManagerTest, AStructureChangeIsCheckedThenReloadedOnce) {
   EXPECT_EQ(master_->checks, 2);
   EXPECT_NE(runtime_.Find("cluster_production:api", "n1-32001"), nullptr);
   auto r = lb->Report();
-  EXPECT_NE(r.last_reload_reason.find("structure changed"), std::string::npos) << r.last_reload_reason;
+  EXPECT_NE(r.last_reload_reason.find("structure changed"), std::string::npos)
+      << r.last_reload_reason;
   EXPECT_EQ(r.model_digest, render::LbModelDigest(MakeModel({"api", "web"})));
   EXPECT_TRUE(std::filesystem::exists(LbManager::ConfigPath(dir_, "internal") + ".prev"));
   ASSERT_TRUE(lb->SyncOnce().ok());
@@ -171,9 +173,9 @@ TEST_F(LbManagerTest, AModelRenderingAnInvalidConfigIsNeverLoadedAndIsReported) 
   EXPECT_EQ(lb->Report().model_digest, render::LbModelDigest(MakeModel({"web"})));
   // Membership still lands with the last good model, and the bad one is not re-checked.
   int checks = master_->checks;
-  consul_.SetInstances("web", {FakeConsul::Inst("n1", "10.0.0.1", 31001),
-                               FakeConsul::Inst("n2", "10.0.0.2", 31002),
-                               FakeConsul::Inst("n4", "10.0.0.4", 31004)});
+  consul_.SetInstances(
+      "web", {FakeConsul::Inst("n1", "10.0.0.1", 31001), FakeConsul::Inst("n2", "10.0.0.2", 31002),
+              FakeConsul::Inst("n4", "10.0.0.4", 31004)});
   st = lb->SyncOnce();
   EXPECT_FALSE(st.ok());
   EXPECT_NE(runtime_.Find(kBackend, "n4-31004"), nullptr);
@@ -242,8 +244,9 @@ TEST_F(LbManagerTest, DrainPutsMatchingServersToDrainAtTheNextSync) {
   (void)lb->SyncOnce();
   auto* s = runtime_.Find(kBackend, "n1-31001");
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(runtime_.CountCommands("set server " + std::string(kBackend) + "/n1-31001 state drain"), 1);
-  EXPECT_EQ(s->admin, kAdminForcedMaint);  // drain timed out on the fake clock → maint
+  EXPECT_EQ(runtime_.CountCommands("set server " + std::string(kBackend) + "/n1-31001 state drain"),
+            1);
+  EXPECT_EQ(s->admin, kAdminForcedMaint);          // drain timed out on the fake clock → maint
   EXPECT_TRUE(lb->Report().hand_changes.empty());  // galley's own doing
   // Consul drops the task: deleted, no reload.
   s->scur = 0;
@@ -318,7 +321,8 @@ TEST_F(LbManagerTest, AFailedReloadPutsThePreviousFileBackAndIsNotRetriedAsIs) {
 }
 
 TEST(WithServerStateFileTest, AddsTheTwoLinesInTheirSections) {
-  std::string out = WithServerStateFile("global\n    maxconn 1\n\ndefaults\n    mode http\n", "/r/x.state");
+  std::string out =
+      WithServerStateFile("global\n    maxconn 1\n\ndefaults\n    mode http\n", "/r/x.state");
   EXPECT_EQ(out,
             "global\n    server-state-file /r/x.state\n    maxconn 1\n\ndefaults\n"
             "    load-server-state-from-file global\n    mode http\n");

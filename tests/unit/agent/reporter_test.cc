@@ -4,7 +4,6 @@
 #include "agent/reporter.h"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "support/fake_clock.h"
