@@ -160,7 +160,7 @@ Status ProcessHaproxyMaster::Check(const std::string& config_path) {
   RunOptions opt;
   opt.merge_stderr = true;
   for (const auto& [k, v] : paths_.env) opt.env[k] = v;
-  auto r = RunCommand({paths_.binary, "-c", "-q", "-f", config_path}, opt);
+  auto r = RunCommand({paths_.binary, "-c", "-f", config_path}, opt);
   if (!r.ok()) return Status::Unavailable("haproxy -c: " + r.status().message());
   if (r->exit_code == 0) return Status::Ok();
   return Status::InvalidArgument("haproxy -c -f " + config_path + " refused the config (exit " +

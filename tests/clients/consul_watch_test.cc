@@ -81,8 +81,8 @@ class ConsulWatchTest : public ::testing::Test {
   void Register(const std::string& service, const std::string& id, const std::string& node,
                 int port, bool checkless = false, const std::string& status = "passing") {
     Json body = {{"Node", node}, {"Address", "10.0.0.1"}};
-    body["Service"] = {{"ID", id}, {"Service", service}, {"Port", port},
-                       {"Tags", Json::array({"production"})}};
+    body["Service"] = {
+        {"ID", id}, {"Service", service}, {"Port", port}, {"Tags", Json::array({"production"})}};
     if (!checkless) {
       body["Checks"] = Json::array({{{"Node", node},
                                      {"CheckID", "service:" + id},
