@@ -772,8 +772,13 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     bool sync = first;
     {
+      // Sleep until woken, the next tick or retry, checking `stop` at least every 250 ms.
+      auto until = next_tick;
+      if (retry_set && retry_at < until) until = retry_at;
+      auto left = std::chrono::duration_cast<milliseconds>(until - clock.Now());
+      left = std::clamp(left, milliseconds(1), milliseconds(250));
       std::unique_lock<std::mutex> l(mu_);
-      if (!wake_ && !first) cv_.wait_for(l, milliseconds(50), [&] { return wake_; });
+      if (!wake_ && !first) cv_.wait_for(l, left, [&] { return wake_; });
       if (wake_) {
         sync = true;
         wake_ = false;

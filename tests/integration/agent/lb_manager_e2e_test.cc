@@ -4,8 +4,6 @@
 // Each test binds HAProxy on its own random 127.x.y.z address (so ports never collide under
 // ctest -j2), keeps its files in a temporary run dir, and stops everything it started. Waits
 // are bounded (tests/support/wait.h); measured numbers are printed, not asserted.
-#include "agent/lb_manager.h"
-
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -13,11 +11,12 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 
 #include "agent/haproxy_process.h"
 #include "agent/haproxy_runtime.h"
+#include "agent/lb_manager.h"
 #include "agent/reporter.h"
 #include "base/file_io.h"
 #include "clients/consul_client.h"
@@ -33,8 +32,8 @@ namespace galley::agent {
 namespace {
 
 using Json = nlohmann::json;
-using std::chrono::milliseconds;
 using galley::testing::Eventually;
+using std::chrono::milliseconds;
 
 const char kWeb[] = "cluster_production:web";
 
@@ -50,7 +49,8 @@ class LbManagerE2eTest : public ::testing::Test {
             std::to_string(1 + rd() % 250);
     sandbox::consul::ConsulOptions co;
     co.check_workers = 1;
-    consul_ = std::make_unique<galley::testing::EmulatorServer>(sandbox::consul::NewConsulEmulator(co));
+    consul_ =
+        std::make_unique<galley::testing::EmulatorServer>(sandbox::consul::NewConsulEmulator(co));
     endpoint_.url = consul_->base();
     clients::ConsulClientOptions cco;
     cco.timeout = milliseconds(3000);
@@ -172,7 +172,8 @@ class LbManagerE2eTest : public ::testing::Test {
     }
     if (!q.ok()) {
       auto log = ReadFileBounded(dir_ + "/internal.log", 1 << 20);
-      ADD_FAILURE() << q.status().ToString() << "\n" << Logs() << "\nhaproxy log:\n"
+      ADD_FAILURE() << q.status().ToString() << "\n"
+                    << Logs() << "\nhaproxy log:\n"
                     << (log.ok() ? *log : "");
     }
     return q.ok() ? q->reloads : -1;
@@ -181,7 +182,8 @@ class LbManagerE2eTest : public ::testing::Test {
   std::string dir_, bind_;
   std::unique_ptr<galley::testing::EmulatorServer> consul_;
   std::unique_ptr<net::HttpClient> http_ = net::NewHttpClient();
-  std::unique_ptr<net::HttpClient> plain_http_ = net::NewHttpClient(net::HttpClientOptions{"", true, 0});
+  std::unique_ptr<net::HttpClient> plain_http_ =
+      net::NewHttpClient(net::HttpClientOptions{"", true, 0});
   clients::ConsulEndpoint endpoint_;
   std::unique_ptr<clients::ConsulClient> client_;
   std::vector<std::unique_ptr<net::HttpServer>> backends_;
@@ -211,23 +213,29 @@ TEST_F(LbManagerE2eTest, ColdStartThenMembershipByRuntimeApiAndOneReloadForStruc
   t0 = std::chrono::steady_clock::now();
   Register("n2", 1);
   ASSERT_TRUE(Eventually([&] { return Servers().count(ServerName("n2", 1)) > 0; },
-                         std::chrono::seconds(30))) << Logs();
-  auto add = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+                         std::chrono::seconds(30)))
+      << Logs();
+  auto add =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   std::printf("[ measure  ] Consul registration -> server in show servers state: %.1f ms\n",
               add.count() / 1000.0);
   EXPECT_EQ(Reloads(), 0);
-  ASSERT_TRUE(Eventually([&] { return Get() == "backend-1"; })) << "round robin reaches the new server";
-  EXPECT_NE(ReadFileBounded(LbManager::ConfigPath(dir_, "internal"), 1 << 20)->find(ServerName("n2", 1)),
-            std::string::npos)
+  ASSERT_TRUE(Eventually([&] { return Get() == "backend-1"; }))
+      << "round robin reaches the new server";
+  EXPECT_NE(
+      ReadFileBounded(LbManager::ConfigPath(dir_, "internal"), 1 << 20)->find(ServerName("n2", 1)),
+      std::string::npos)
       << "the file carries the new membership";
 
   // A server removed: drained, maint, deleted; no reload.
   t0 = std::chrono::steady_clock::now();
   Deregister("n1");
   ASSERT_TRUE(Eventually([&] { return Servers().count(ServerName("n1", 0)) == 0; })) << Logs();
-  auto del = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-  std::printf("[ measure  ] Consul deregistration -> server gone from show servers state: %.1f ms\n",
-              del.count() / 1000.0);
+  auto del =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  std::printf(
+      "[ measure  ] Consul deregistration -> server gone from show servers state: %.1f ms\n",
+      del.count() / 1000.0);
   EXPECT_EQ(Reloads(), 0);
   EXPECT_EQ(Get(), "backend-1");
 
@@ -244,8 +252,20 @@ TEST_F(LbManagerE2eTest, ColdStartThenMembershipByRuntimeApiAndOneReloadForStruc
   auto at = logs.find("reloaded in ");
   if (at != std::string::npos)
     std::printf("[ measure  ] %s\n", logs.substr(at, logs.find('\n', at) - at).c_str());
-  // Converged: no more reloads.
+  // Converged: no more reloads, and idle (this process: agent, emulator and backends).
   std::this_thread::sleep_for(milliseconds(500));
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  int requests = lb_->stats().runtime_commands;
+  std::this_thread::sleep_for(milliseconds(3000));
+  ::getrusage(RUSAGE_SELF, &after);
+  auto cpu_us = [](const rusage& r) {
+    return r.ru_utime.tv_sec * 1000000LL + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1000000LL +
+           r.ru_stime.tv_usec;
+  };
+  std::printf("[ measure  ] idle: %.1f ms CPU in 3 s (agent + in-process emulator)\n",
+              (cpu_us(after) - cpu_us(before)) / 1000.0);
+  EXPECT_EQ(lb_->stats().runtime_commands, requests);
   EXPECT_EQ(Reloads(), 1);
 }
 
@@ -257,14 +277,17 @@ TEST_F(LbManagerE2eTest, BadModelKilledHaproxyAndAgentRestart) {
 
   // A model whose config haproxy -c refuses: never loaded, reported, HAProxy keeps serving.
   PublishModel({"web"}, "bogus");
-  ASSERT_TRUE(Eventually([&] { return lb_->Report().last_error.find("not loaded") != std::string::npos; }))
-      << Logs();
-  EXPECT_NE(lb_->Report().last_error.find("haproxy -c"), std::string::npos) << lb_->Report().last_error;
+  ASSERT_TRUE(Eventually([&] {
+    return lb_->Report().last_error.find("not loaded") != std::string::npos;
+  })) << Logs();
+  EXPECT_NE(lb_->Report().last_error.find("haproxy -c"), std::string::npos)
+      << lb_->Report().last_error;
   EXPECT_EQ(Reloads(), 0);
   EXPECT_EQ(Get(), "backend-0");
   // The fix converges.
   PublishModel({"web"});
-  ASSERT_TRUE(Eventually([&] { return lb_->Report().last_error.empty(); })) << lb_->Report().last_error;
+  ASSERT_TRUE(Eventually([&] { return lb_->Report().last_error.empty(); }))
+      << lb_->Report().last_error;
   EXPECT_EQ(Reloads(), 0);
 
   // HAProxy killed (master and worker, SIGKILL): started again.
@@ -283,8 +306,9 @@ TEST_F(LbManagerE2eTest, BadModelKilledHaproxyAndAgentRestart) {
   StopAgent();
   int reloads = Reloads();
   StartAgent();
-  ASSERT_TRUE(Eventually([&] { return lb_->stats().syncs >= 1 && lb_->Report().haproxy_pid == pid; }))
-      << Logs();
+  ASSERT_TRUE(Eventually([&] {
+    return lb_->stats().syncs >= 1 && lb_->Report().haproxy_pid == pid;
+  })) << Logs();
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_EQ(lb_->stats().reloads, 0);
   EXPECT_EQ(lb_->stats().starts, 0);
@@ -307,8 +331,10 @@ TEST_F(LbManagerE2eTest, ConsulDownKeepsTheLastKnownMembershipAndConvergesAfter)
   EXPECT_FALSE(Get().empty());
   consul_->Faults({});
   Deregister("n2");
-  ASSERT_TRUE(Eventually([&] { return Servers().size() == 1; }, std::chrono::seconds(45))) << Logs();
-  ASSERT_TRUE(Eventually([&] { return lb_->Report().last_error.empty(); })) << lb_->Report().last_error;
+  ASSERT_TRUE(Eventually([&] { return Servers().size() == 1; }, std::chrono::seconds(45)))
+      << Logs();
+  ASSERT_TRUE(Eventually([&] { return lb_->Report().last_error.empty(); }))
+      << lb_->Report().last_error;
   EXPECT_EQ(Reloads(), 0);
 }
 
@@ -326,10 +352,12 @@ TEST_F(LbManagerE2eTest, DrainFromTheRegistratorTakesTheServerOutAtOnce) {
     if (!parsed.ok()) return false;
     for (const auto& b : *parsed)
       for (const auto& s : b.servers)
-        if (s.name == ServerName("n1", 0)) return (s.admin_state & (kAdminForcedDrain | kAdminForcedMaint)) != 0;
+        if (s.name == ServerName("n1", 0))
+          return (s.admin_state & (kAdminForcedDrain | kAdminForcedMaint)) != 0;
     return false;
   })) << Logs();
-  auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  auto took =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   std::printf("[ measure  ] Drain() -> server in drain: %.1f ms\n", took.count() / 1000.0);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(Get(), "backend-1");
   EXPECT_EQ(Reloads(), 0);
@@ -351,7 +379,8 @@ TEST_F(LbManagerE2eTest, ReportUnderASessionOneHolderAndGoneAfterShutdown) {
   ASSERT_TRUE(first.Tick().ok());
   Status st = second.Tick();
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("held by session " + first.session()), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("held by session " + first.session()), std::string::npos)
+      << st.message();
   auto kv = client_->GetKv(key);
   ASSERT_TRUE(kv.ok());
   EXPECT_EQ(kv->session, first.session());

@@ -294,6 +294,29 @@ TEST_F(LbManagerTest, AnUnknownMasterIsReloadedOnceToLearnWhatItRuns) {
   EXPECT_EQ(master_->reloads, 1);
 }
 
+TEST_F(LbManagerTest, AnAgentKilledMidReloadReloadsOnceMoreAfterRestartThenSettles) {
+  {
+    auto lb = Manager();
+    ASSERT_TRUE(lb->SyncOnce().ok());
+  }
+  // kill -9 between "reload sent" and "reload recorded": the agent file still names the old
+  // structure while the config on disk (and HAProxy) already have the new one.
+  std::string agent_file = LbManager::AgentStatePath(dir_, "internal");
+  std::string saved = *ReadFileBounded(agent_file, 1 << 20);
+  PublishModel({"api", "web"});
+  {
+    auto lb = Manager();
+    ASSERT_TRUE(lb->SyncOnce().ok());
+  }
+  ASSERT_EQ(master_->reloads, 1);
+  ASSERT_TRUE(WriteFileAtomic(agent_file, saved).ok());
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok()) << Logs();
+  EXPECT_EQ(master_->reloads, 2);  // one harmless extra reload to be sure
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(master_->reloads, 2);
+}
+
 TEST_F(LbManagerTest, HaproxyKilledIsStartedAgain) {
   auto lb = Manager();
   ASSERT_TRUE(lb->SyncOnce().ok());
