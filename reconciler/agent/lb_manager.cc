@@ -764,6 +764,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       options_.blocking, nullptr);
   model_watch_->Start([this] { Wake(); });
   membership_->Start([this] { Wake(); });
+  const auto started = clock.Now();
   auto next_tick = clock.Now() + options_.tick;
   bool retry_set = false;
   std::chrono::steady_clock::time_point retry_at{};
@@ -792,8 +793,11 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       if (!deps_.master->Query().ok()) sync = true;  // HAProxy gone: start it again
     }
     if (!sync) continue;
-    // Let the long polls' first answers arrive before the first sync reads everything.
-    if (model_watch_ && !model_watch_->state().have && model_watch_->state().error.empty()) {
+    // Let the long polls' first answers arrive before the first sync reads everything (so
+    // every service is read once, not twice), for at most two seconds.
+    bool waiting = (!model_watch_->state().have && model_watch_->state().error.empty()) ||
+                   !membership_->primed();
+    if (waiting && clock.Now() - started < milliseconds(2000)) {
       retry_set = true;
       retry_at = clock.Now() + milliseconds(50);
       continue;

@@ -293,6 +293,12 @@ void MembershipWatch::Stop() {
   if (services_poll_) services_poll_->Stop();
 }
 
+bool MembershipWatch::primed() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return (checks_.seen() || poll_errors_.count("health/state/any")) &&
+         (services_seen_ || poll_errors_.count("catalog/services"));
+}
+
 void MembershipWatch::OnPollError(const std::string& which, const Status& s) {
   std::function<void()> cb;
   {
@@ -338,6 +344,7 @@ void MembershipWatch::OnServices(const BlockingAnswer& a) {
   {
     std::lock_guard<std::mutex> l(mu_);
     auto changed = services_.Update(a.body);
+    services_seen_ = true;
     if (!changed.ok()) {
       poll_errors_["catalog/services"] =
           "consul " + endpoint_.url + ": " + changed.status().message();
@@ -368,17 +375,31 @@ MembershipSnapshot MembershipWatch::Refresh() {
     todo.swap(dirty_);
   }
   MembershipSnapshot snap;
+  std::vector<std::string> names(todo.begin(), todo.end());
+  std::vector<Result<std::vector<HealthInstance>>> results(
+      names.size(), Result<std::vector<HealthInstance>>(Status::Internal("not read")));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < names.size(); i = next++) {
+      results[i] = consul_->ServiceHealth(names[i], /*passing_only=*/false);
+    }
+  };
+  // A cold start reads every watched service once: spread it over a few connections.
+  size_t threads = std::min<size_t>(std::max(1, options_.fetch_threads), names.size() / 16 + 1);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
   std::map<std::string, std::vector<HealthInstance>> got;
   std::set<std::string> failed;
-  for (const auto& name : todo) {
-    auto r = consul_->ServiceHealth(name, /*passing_only=*/false);
+  for (size_t i = 0; i < names.size(); ++i) {
     ++snap.fetched;
-    if (!r.ok()) {
-      snap.errors.push_back(r.status().message());
-      failed.insert(name);
+    if (!results[i].ok()) {
+      snap.errors.push_back(results[i].status().message());
+      failed.insert(names[i]);
       continue;
     }
-    got[name] = std::move(r).value();
+    got[names[i]] = std::move(results[i]).value();
   }
   std::lock_guard<std::mutex> l(mu_);
   for (auto& [name, insts] : got) {

@@ -169,6 +169,7 @@ class ServicesTracker {
 
 struct MembershipOptions {
   BlockingOptions blocking;
+  int fetch_threads = 8;  // parallel /v1/health/service reads when many services are dirty
 };
 
 struct MembershipSnapshot {
@@ -204,6 +205,8 @@ class MembershipWatch {
   std::string poll_error() const;
   // Long-poll requests sent so far (both polls).
   int poll_requests() const;
+  // Both polls have answered (or failed) at least once since Start.
+  bool primed() const;
 
  private:
   void OnChecks(const BlockingAnswer& a);
@@ -223,6 +226,7 @@ class MembershipWatch {
   std::map<std::string, std::set<std::string>> on_node_;      // node → services seen there
   ChecksTracker checks_;
   ServicesTracker services_;
+  bool services_seen_ = false;
   std::map<std::string, std::string> poll_errors_;
   std::function<void()> on_change_;
   std::unique_ptr<LongPoll> checks_poll_, services_poll_;
