@@ -314,14 +314,18 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     return finish(Status::Ok());
   }
 
-  membership_->SetServices(RegisteredNames(chosen->model.state));
+  // The last good model's services stay watched while a candidate is tried, so falling back
+  // to it never renders one of them empty.
+  std::set<std::string> watched = RegisteredNames(chosen->model.state);
+  if (last_good_ && chosen != &*last_good_) watched.merge(RegisteredNames(last_good_->model.state));
+  membership_->SetServices(watched);
   if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
   clients::MembershipSnapshot snap = membership_->Refresh();
   for (const auto& e : snap.errors)
     errors.push_back("consul: " + e + " (last known instances kept)");
-  if (!blocking || !membership_) {
-  } else if (std::string pe = membership_->poll_error(); !pe.empty()) {
-    errors.push_back("consul watch: " + pe);
+  if (blocking) {
+    if (std::string pe = membership_->poll_error(); !pe.empty())
+      errors.push_back("consul watch: " + pe);
   }
   if (!snap.unknown.empty()) {
     std::string names =
@@ -335,16 +339,19 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     return finish(Status::Ok());
   }
 
-  Status st = SyncWithModel(*chosen, is_candidate, snap, retry_in);
+  Status st = SyncWithModel(*chosen, snap, retry_in);
   if (!st.ok() && is_candidate && st.code() == StatusCode::kInvalidArgument) {
     bad_models_.insert(chosen->digest);
     Log("LB model " + chosen->digest.substr(0, 19) +
         " refused, HAProxy keeps the running config: " + st.message());
     errors.push_back("LB model " + chosen->digest.substr(0, 19) + " not loaded: " + st.message());
-    if (last_good_)
-      st = SyncWithModel(*last_good_, false, snap, retry_in);
-    else
+    if (last_good_) {
+      st = SyncWithModel(*last_good_, snap, retry_in);
+    } else if (!deps_.master->Query().ok()) {
+      st = StartFromDisk("the LB model renders a config HAProxy refuses");
+    } else {
       st = Status::Ok();
+    }
   }
   return finish(st);
 }
@@ -380,9 +387,8 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
   return c;
 }
 
-Status LbManager::SyncWithModel(const Model& model, bool candidate,
-                                const clients::MembershipSnapshot& snap, milliseconds* retry_in) {
-  (void)candidate;
+Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
+                                milliseconds* retry_in) {
   render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
   std::string text = WithServerStateFile(
       render::RenderHaproxyConfig(model.model.state, model.model.instance, snap.instances, ro),

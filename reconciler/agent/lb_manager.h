@@ -133,7 +133,7 @@ class LbManager {
   // One sync; `blocking` = Run (watches) vs SyncOnce (direct reads). Sets *retry_in when
   // something must be looked at again soon (drains in progress, failed reads).
   Status Sync(bool blocking, std::chrono::milliseconds* retry_in);
-  Status SyncWithModel(const Model& model, bool candidate, const clients::MembershipSnapshot& snap,
+  Status SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
                        std::chrono::milliseconds* retry_in);
   Result<std::optional<Model>> ReadModel(bool blocking, std::string* model_error);
   Status StartFromDisk(const std::string& why);

@@ -188,6 +188,18 @@ TEST_F(LbManagerTest, AModelRenderingAnInvalidConfigIsNeverLoadedAndIsReported) 
   EXPECT_EQ(lb->Report().last_error, "");
 }
 
+TEST_F(LbManagerTest, FallingBackToTheLastGoodModelKeepsItsServicesServers) {
+  PublishModel({"api", "web"});
+  consul_.SetInstances("api", {FakeConsul::Inst("n1", "10.0.0.1", 32001)});
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  PublishModel({"web"}, "bogus");  // drops api, and is refused
+  EXPECT_FALSE(lb->SyncOnce().ok());
+  EXPECT_NE(runtime_.Find("cluster_production:api", "n1-32001"), nullptr);
+  EXPECT_EQ(runtime_.CountCommands("set server cluster_production:api"), 0);
+  EXPECT_EQ(master_->reloads, 0);
+}
+
 TEST_F(LbManagerTest, AModelThatDoesNotParseIsReportedAndTheLastGoodOneStays) {
   auto lb = Manager();
   ASSERT_TRUE(lb->SyncOnce().ok());
