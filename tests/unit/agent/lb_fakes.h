@@ -27,22 +27,29 @@ namespace galley::agent::testing {
 
 // One environment ("production"), services named `names`, each one HTTP port 8080 + i (no
 // health path, roundrobin unless `balance`), the internal instance "internal".
-inline render::LbModel MakeModel(const std::vector<std::string>& names,
-                                 const std::string& balance = "", int first_port = 8080,
-                                 const std::string& platform = "plat") {
+// `envs`: name → port prefix, in order (default: production without a prefix).
+inline render::LbModel MakeModel(
+    const std::vector<std::string>& names, const std::string& balance = "", int first_port = 8080,
+    const std::string& platform = "plat",
+    const std::vector<std::pair<std::string, std::string>>& envs = {{"production", ""}},
+    int maxconn = 4096) {
   model::DesiredState st;
   st.platform.name = platform;
-  st.platform.environments = {{"production", "", "", false, {}, {}}};
+  st.platform.haproxy_maxconn = maxconn;
+  for (const auto& [env, prefix] : envs)
+    st.platform.environments.push_back({env, prefix, "", false, {}, {}});
   int port = first_port;
   for (const auto& n : names) {
     model::Service s;
     s.name = n;
     s.ports = {{port++, model::Expose::kHttp, {}}};
     s.balance = balance;
-    model::ServiceEnvironment prod;
-    prod.name = "production";
-    prod.instances = 1;
-    s.environments = {prod};
+    for (const auto& [env, prefix] : envs) {
+      model::ServiceEnvironment e;
+      e.name = env;
+      e.instances = 1;
+      s.environments.push_back(e);
+    }
     st.services.push_back(s);
   }
   std::sort(st.services.begin(), st.services.end(),
