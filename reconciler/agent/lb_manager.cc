@@ -250,6 +250,14 @@ Result<std::optional<LbManager::Model>> LbManager::ReadModel(bool blocking,
     *model_error = "the LB model at " + key + " was refused before; waiting for a new one";
     return std::optional<Model>();
   }
+  if (parsed_text_ == text_digest && parsed_model_) {  // unchanged: no parse
+    if (bad_models_.count(parsed_model_->digest)) {
+      *model_error = "the LB model " + parsed_model_->digest.substr(0, 19) + " at " + key +
+                     " renders a config HAProxy refuses; waiting for a new one";
+      return std::optional<Model>();
+    }
+    return parsed_model_;
+  }
   auto parsed = render::ParseLbModel(text);
   if (!parsed.ok()) {
     bad_models_.insert(text_digest);
@@ -265,6 +273,8 @@ Result<std::optional<LbManager::Model>> LbManager::ReadModel(bool blocking,
                    " renders a config HAProxy refuses; waiting for a new one";
     return std::optional<Model>();
   }
+  parsed_text_ = text_digest;
+  parsed_model_ = m;
   return std::optional<Model>(std::move(m));
 }
 
@@ -470,7 +480,9 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
       SaveAgentFile();
     }
   }
-  auto after = deps_.runtime->Send("show servers state");
+  bool sent = !plan.commands.empty();
+  auto after = sent ? deps_.runtime->Send("show servers state")
+                    : Result<std::string>(Status::Unavailable("not read"));
   if (after.ok()) {
     if (auto p = ParseServersState(*after); p.ok()) {
       Publish(&p.value(), &plan.hand_changes);
@@ -572,10 +584,17 @@ Status LbManager::DumpServerState(const DesiredLb& desired) {
   return WriteFileAtomic(state_path_, out, /*durable=*/false);
 }
 
-Result<std::map<ServerRef, int>> LbManager::Sessions() {
-  auto reply = deps_.runtime->Send("show stat -1 4 -1");
-  if (!reply.ok()) return reply.status();
-  auto lines = SplitLines(*reply);
+Result<std::map<ServerRef, int>> LbManager::Sessions(const std::set<ServerRef>& servers) {
+  // One `show stat` per backend involved (all 12,000 servers would be ~2 MB at scale).
+  std::set<std::string> backends;
+  for (const auto& s : servers) backends.insert(s.backend);
+  std::string text;
+  for (const auto& b : backends) {
+    auto reply = deps_.runtime->Send("show stat " + b + " 4 -1");
+    if (!reply.ok()) return reply.status();
+    text += *reply;
+  }
+  auto lines = SplitLines(text);
   if (lines.empty() || lines[0].substr(0, 2) != "# ")
     return Status::Unavailable("show stat: no header");
   auto header = Split(std::string(lines[0].substr(2)), ',');
@@ -587,7 +606,7 @@ Result<std::map<ServerRef, int>> LbManager::Sessions() {
   if (px < 0 || sv < 0 || scur < 0) return Status::Unavailable("show stat: missing columns");
   std::map<ServerRef, int> out;
   for (size_t i = 1; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
+    if (lines[i].empty() || lines[i][0] == '#') continue;
     auto f = Split(std::string(lines[i]), ',');
     if (static_cast<int>(f.size()) <= std::max({px, sv, scur})) continue;
     out[{f[px], f[sv]}] = std::atoi(f[scur].c_str());
@@ -639,7 +658,7 @@ Status LbManager::ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
     if (c.phase == CommandPhase::kAfterDrain) waiting.insert(c.server);
   }
   if (!waiting.empty()) {
-    auto sessions = Sessions();
+    auto sessions = Sessions(waiting);
     for (const auto& s : waiting) {
       auto start = drain_started_.emplace(s, clock.Now()).first->second;
       bool drained = false;

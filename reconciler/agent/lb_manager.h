@@ -144,7 +144,7 @@ class LbManager {
   Status Reload(const LbSyncPlan& plan, const DesiredLb& desired, const std::string& text,
                 const Model& model);
   Status DumpServerState(const DesiredLb& desired);
-  Result<std::map<ServerRef, int>> Sessions();
+  Result<std::map<ServerRef, int>> Sessions(const std::set<ServerRef>& servers);
   void SaveAgentFile();
   void LoadAgentFile();
   void Log(const std::string& line);
@@ -160,8 +160,10 @@ class LbManager {
 
   // Loop state (the sync thread only).
   std::optional<Model> last_good_;
-  std::set<std::string> bad_models_;  // digests (or sha256 of unparsable texts) never loaded
-  std::string failed_config_;         // config digest whose reload failed: not retried as is
+  std::string parsed_text_;            // digest of the model text parsed last
+  std::optional<Model> parsed_model_;  // and what it gave
+  std::set<std::string> bad_models_;   // digests (or sha256 of unparsable texts) never loaded
+  std::string failed_config_;          // config digest whose reload failed: not retried as is
   AgentFile file_;
   std::string written_membership_;  // membership digest of the file on disk
   std::map<ServerRef, std::chrono::steady_clock::time_point> drain_started_;

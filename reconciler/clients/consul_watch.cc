@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -21,11 +23,6 @@ uint64_t ParseIndexHeader(const std::string& h, bool* ok) {
   auto [p, ec] = std::from_chars(h.data(), h.data() + h.size(), v);
   *ok = !h.empty() && ec == std::errc() && p == h.data() + h.size();
   return v;
-}
-
-std::string StringField(const Json& o, const char* k) {
-  auto it = o.find(k);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 uint64_t UintField(const Json& o, const char* k) {
@@ -167,28 +164,39 @@ void LongPoll::Loop() {
 // ---- Trackers -----------------------------------------------------------------------------
 
 Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
-  auto parsed = Parse(body, "/v1/health/state/any");
-  if (!parsed.ok()) return parsed.status();
-  const Json& j = *parsed;
+  // At scale this is megabytes (12,000 checks ~ 3.5 MB): parsed once, kept as a flat hash.
+  // (nlohmann's filtering parser callback measured 3x slower than a plain parse.)
+  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return Status::InvalidArgument("/v1/health/state/any: invalid JSON in answer");
   if (!j.is_array()) return Status::InvalidArgument("/v1/health/state/any: not a JSON array");
-  std::map<std::pair<std::string, std::string>, Check> next;
-  std::set<std::pair<std::string, std::string>> instances;
-  for (const Json& c : j) {
-    if (!c.is_object() || !c.contains("Node") || !c["Node"].is_string() || !c.contains("CheckID") ||
-        !c["CheckID"].is_string()) {
+  std::unordered_map<std::string, Check> next;
+  std::unordered_set<std::string> instances;
+  next.reserve(j.size());
+  instances.reserve(j.size());
+  static const std::string kEmpty;
+  auto str = [](const Json& o, const char* k) -> const std::string& {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get_ref<const std::string&>() : kEmpty;
+  };
+  for (Json& c : j) {
+    auto node = c.is_object() ? c.find("Node") : c.end();
+    auto id = c.is_object() ? c.find("CheckID") : c.end();
+    if (!c.is_object() || node == c.end() || !node->is_string() || id == c.end() ||
+        !id->is_string()) {
       return Status::InvalidArgument(
           "/v1/health/state/any: an entry without string Node and CheckID");
     }
-    Check ch{StringField(c, "ServiceName"), StringField(c, "ServiceID"), StringField(c, "Status"),
+    const std::string& n = node->get_ref<const std::string&>();
+    Check ch{n, str(c, "ServiceName"), str(c, "ServiceID"), str(c, "Status"),
              UintField(c, "ModifyIndex")};
-    std::string node = c["Node"].get<std::string>();
-    if (!ch.service_id.empty()) instances.insert({node, ch.service_id});
-    next[{node, c["CheckID"].get<std::string>()}] = std::move(ch);
+    if (!ch.service_id.empty()) instances.insert(n + '\x1f' + ch.service_id);
+    next.emplace(n + '\x1f' + id->get_ref<const std::string&>(), std::move(ch));
   }
   CheckDelta d;
-  auto mark = [&](const std::string& node, const Check& c) {
+  auto mark = [&](const Check& c) {
     if (c.service_name.empty()) {
-      d.nodes.insert(node);
+      d.nodes.insert(c.node);
     } else {
       d.services.insert(c.service_name);
     }
@@ -196,13 +204,12 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
   for (const auto& [k, c] : next) {
     auto it = checks_.find(k);
     if (it == checks_.end() || !(it->second == c)) {
-      mark(k.first, c);
-      if (it != checks_.end() && it->second.service_name != c.service_name)
-        mark(k.first, it->second);
+      mark(c);
+      if (it != checks_.end() && it->second.service_name != c.service_name) mark(it->second);
     }
   }
   for (const auto& [k, c] : checks_) {
-    if (!next.count(k)) mark(k.first, c);
+    if (!next.count(k)) mark(c);
   }
   checks_ = std::move(next);
   instances_ = std::move(instances);
@@ -211,7 +218,7 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
 }
 
 bool ChecksTracker::HasServiceChecks(const std::string& node, const std::string& service_id) const {
-  return instances_.count({node, service_id}) > 0;
+  return instances_.count(node + '\x1f' + service_id) > 0;
 }
 
 Result<std::set<std::string>> ServicesTracker::Update(std::string_view body) {

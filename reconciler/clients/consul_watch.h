@@ -47,6 +47,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/clock.h"
@@ -145,12 +147,12 @@ class ChecksTracker {
 
  private:
   struct Check {
-    std::string service_name, service_id, status;
+    std::string node, service_name, service_id, status;
     uint64_t modify_index = 0;
     bool operator==(const Check&) const = default;
   };
-  std::map<std::pair<std::string, std::string>, Check> checks_;  // (node, check id)
-  std::set<std::pair<std::string, std::string>> instances_;      // (node, service id)
+  std::unordered_map<std::string, Check> checks_;  // "<node>\x1f<check id>"
+  std::unordered_set<std::string> instances_;      // "<node>\x1f<service id>"
   bool seen_ = false;
 };
 

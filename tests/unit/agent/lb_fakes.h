@@ -236,11 +236,12 @@ class FakeRuntime : public HaproxyRuntime {
       }
       return out + "\n";
     }
-    if (command == "show stat -1 4 -1") {
+    if (StartsWith(command, "show stat ")) {
       std::string out = "# pxname,svname,qcur,qmax,scur\n";
       for (const auto& b : backends)
         for (const auto& s : b.servers)
-          out += b.name + "," + s.name + ",0,0," + std::to_string(s.scur) + "\n";
+          if (command == "show stat " + b.name + " 4 -1")
+            out += b.name + "," + s.name + ",0,0," + std::to_string(s.scur) + "\n";
       return out;
     }
     if (t.size() < 3) return std::string("Unknown command.\n");
