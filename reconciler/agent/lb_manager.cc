@@ -166,7 +166,8 @@ void LbManager::SaveAgentFile() {
             {"last_reload", file_.last_reload},
             {"last_reload_reason", file_.last_reload_reason},
             {"intents", intents}};
-  Status s = WriteFileAtomic(agent_path_, j.dump(1) + "\n");
+  // Not fsync'ed: a stale file after a crash costs one extra reload, never a wrong state.
+  Status s = WriteFileAtomic(agent_path_, j.dump(1) + "\n", /*durable=*/false);
   if (!s.ok()) Log("cannot save " + agent_path_ + ": " + s.message());
 }
 
@@ -174,7 +175,7 @@ void LbManager::Drain(const std::vector<Endpoint>& endpoints) {
   {
     std::lock_guard<std::mutex> l(mu_);
     auto now = ClockOr(clock_).Now();
-    for (const auto& e : endpoints) killing_[e] = now;
+    for (const auto& e : endpoints) killing_[e] = Killing{now, false};
     wake_ = true;
   }
   cv_.notify_all();
@@ -188,15 +189,20 @@ void LbManager::Wake() {
   cv_.notify_all();
 }
 
-std::vector<Endpoint> LbManager::Killing() {
+std::vector<Endpoint> LbManager::KillingNow(const DesiredLb& desired) {
+  std::set<Endpoint> rendered;
+  for (const auto& b : desired.backends)
+    for (const auto& srv : b.servers) rendered.insert({srv.address, srv.port});
   std::lock_guard<std::mutex> l(mu_);
   auto now = ClockOr(clock_).Now();
   std::vector<Endpoint> out;
   for (auto it = killing_.begin(); it != killing_.end();) {
-    if (now - it->second > options_.killing_ttl) {
+    bool in = rendered.count(it->first) > 0;
+    if (now - it->second.since > options_.killing_ttl || (it->second.rendered && !in)) {
       it = killing_.erase(it);
       continue;
     }
+    it->second.rendered = it->second.rendered || in;
     out.push_back(it->first);
     ++it;
   }
@@ -466,7 +472,8 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   auto running = ParseServersState(*state);
   if (!running.ok()) return Status::Unavailable(running.status().message());
 
-  LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, Killing(), file_.intents};
+  LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, KillingNow(*desired),
+                 file_.intents};
   LbSyncPlan plan = PlanLbSync(in);
   for (const auto& n : plan.notes) Log(n);
   Status st;

@@ -149,7 +149,7 @@ class LbManager {
   void LoadAgentFile();
   void Log(const std::string& line);
   void Publish(const std::vector<RunningBackend>* running, const std::vector<HandChange>* hands);
-  std::vector<Endpoint> Killing();
+  std::vector<Endpoint> KillingNow(const DesiredLb& desired);
 
   LbManagerOptions options_;
   LbManagerDeps deps_;
@@ -173,7 +173,13 @@ class LbManager {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false;
-  std::map<Endpoint, std::chrono::steady_clock::time_point> killing_;
+  struct Killing {
+    std::chrono::steady_clock::time_point since;
+    bool rendered = false;  // its server was in a render since the Drain
+  };
+  // Forgotten once Consul no longer lists the task (rendered, then not), or after killing_ttl,
+  // so a new task reusing the port is added normally.
+  std::map<Endpoint, Killing> killing_;
   render::AgentReport report_;
   LbManagerStats stats_;
 };

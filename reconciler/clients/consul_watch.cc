@@ -157,7 +157,7 @@ void LongPoll::Loop() {
       cv_.wait_for(l, backoff, [&] { return stop_; });
     }
     if (stop_) return;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
   }
 }
 

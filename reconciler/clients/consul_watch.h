@@ -8,7 +8,7 @@
 //     jittered downwards by up to wait/16 so many agents started together spread out; the
 //     HTTP deadline is wait + wait/16 (Consul's own jitter) + slack.
 //   - LongPoll: a BlockingQuery looping on its own thread, handing each answer to a callback
-//     and backing off (1 s doubling to 30 s) after a failure. Stop() returns once the request
+//     and backing off (1 s doubling to 10 s) after a failure. Stop() returns once the request
 //     in flight ends, so it can take up to `wait`: agents use a modest wait (30 s default).
 //   - ChecksTracker / ServicesTracker (pure): which services an answer of
 //     /v1/health/state/any or /v1/catalog/services changed compared to the previous one.

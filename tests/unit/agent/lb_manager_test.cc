@@ -266,6 +266,13 @@ TEST_F(LbManagerTest, DrainPutsMatchingServersToDrainAtTheNextSync) {
   ASSERT_TRUE(lb->SyncOnce().ok());
   EXPECT_EQ(runtime_.Find(kBackend, "n1-31001"), nullptr);
   EXPECT_EQ(master_->reloads, 0);
+  // A new task reusing the port later is added normally (the kill is forgotten once Consul
+  // dropped the old one).
+  consul_.SetInstances("web", {FakeConsul::Inst("n1", "10.0.0.1", 31001),
+                               FakeConsul::Inst("n2", "10.0.0.2", 31002)});
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  ASSERT_NE(runtime_.Find(kBackend, "n1-31001"), nullptr);
+  EXPECT_EQ(runtime_.Find(kBackend, "n1-31001")->admin, 0);
 }
 
 TEST_F(LbManagerTest, HandChangesAreReportedAndLeftAlone) {
