@@ -330,9 +330,15 @@ Result<MasterState> ProcessHaproxyMaster::Reload() {
 
 Status ProcessHaproxyMaster::Stop() {
   Clock& clock = ClockOr(clock_);
+  // The master CLI is silent and the pid file rewritten while a reload re-executes the
+  // master: look for up to 3 s before concluding that nothing runs.
   int pid = 0;
-  if (auto q = Query(); q.ok()) pid = q->master_pid;
-  if (pid == 0) pid = ReadPidFile(paths_.pid_file);
+  for (int i = 0; i < 60 && pid <= 0; ++i) {
+    if (auto q = Query(); q.ok()) pid = q->master_pid;
+    if (pid <= 0) pid = ReadPidFile(paths_.pid_file);
+    if (pid <= 0 && !std::filesystem::exists(paths_.master_socket)) break;
+    if (pid <= 0) clock.Sleep(std::chrono::milliseconds(50));
+  }
   if (pid <= 0 || !Alive(pid)) return Status::Ok();
   ::kill(pid, SIGTERM);
   for (int i = 0; i < 250 && Alive(pid); ++i) clock.Sleep(std::chrono::milliseconds(20));

@@ -320,6 +320,14 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     return Status::Ok();
   };
 
+  if (deps_.may_manage && !deps_.may_manage()) {
+    errors.push_back("this agent does not hold " +
+                     render::AgentReportKey(options_.platform, options_.node, options_.instance) +
+                     " (another agent claims node " + options_.node + " instance " +
+                     options_.instance + "?); HAProxy left as it is");
+    return finish(Status::Ok());
+  }
+
   if (!chosen) {
     // No model to render: keep whatever HAProxy runs; bring it back from disk if it died.
     if (!deps_.master->Query().ok()) {

@@ -83,6 +83,10 @@ struct LbManagerDeps {
   Clock* clock = nullptr;
   std::function<void(const std::string&)> log;                // one line per call
   std::function<void(const render::AgentReport&)> on_report;  // e.g. Reporter::Update
+  // When set and false, the sync leaves HAProxy alone and reports why: e.g.
+  // Reporter::holding, so of two agents claiming one node and instance only the one holding
+  // the report key manages HAProxy.
+  std::function<bool()> may_manage;
 };
 
 struct LbManagerStats {

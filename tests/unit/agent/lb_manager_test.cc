@@ -40,7 +40,7 @@ class LbManagerTest : public ::testing::Test {
     consul_.SetKv(render::LbModelKey("plat", "internal"),
                   render::LbModelToJson(MakeModel(names, balance)));
   }
-  std::unique_ptr<LbManager> Manager() {
+  std::unique_ptr<LbManager> Manager(std::function<bool()> may_manage = nullptr) {
     LbManagerOptions o;
     o.platform = "plat";
     o.node = "n1";
@@ -55,6 +55,7 @@ class LbManagerTest : public ::testing::Test {
     d.clock = &clock_;
     d.log = [this](const std::string& line) { logs_.push_back(line); };
     d.on_report = [this](const render::AgentReport& r) { reports_.push_back(r); };
+    d.may_manage = std::move(may_manage);
     return std::make_unique<LbManager>(o, d);
   }
   std::string ConfigOnDisk() {
@@ -334,6 +335,20 @@ TEST_F(LbManagerTest, AnAgentKilledMidReloadReloadsOnceMoreAfterRestartThenSettl
   EXPECT_EQ(master_->reloads, 2);  // one harmless extra reload to be sure
   ASSERT_TRUE(lb->SyncOnce().ok());
   EXPECT_EQ(master_->reloads, 2);
+}
+
+TEST_F(LbManagerTest, AnAgentThatDoesNotHoldItsClaimLeavesHaproxyAlone) {
+  bool holding = false;
+  auto lb = Manager([&] { return holding; });
+  Status st = lb->SyncOnce();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("does not hold galley/plat/agents/n1/internal"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(master_->starts, 0);
+  EXPECT_FALSE(reports_.empty());  // the report still goes out (the reporter needs one to claim)
+  holding = true;
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(master_->starts, 1);
 }
 
 TEST_F(LbManagerTest, HaproxyKilledIsStartedAgain) {
