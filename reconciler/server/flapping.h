@@ -41,7 +41,8 @@ class FlappingDetector {
   explicit FlappingDetector(FlappingOptions options = {});
 
   // Before reverting `resource`'s drift at `now`: whether to revert.
-  RevertDecision RecordRevert(const std::string& resource, std::chrono::system_clock::time_point now);
+  RevertDecision RecordRevert(const std::string& resource,
+                              std::chrono::system_clock::time_point now);
   bool IsFlapping(const std::string& resource) const;
   // Reverts of `resource` within the window ending at `now`.
   int RecentReverts(const std::string& resource, std::chrono::system_clock::time_point now) const;

@@ -251,8 +251,7 @@ MetricFamily& Registry::Add(MetricType type, std::string name, std::string help,
   return ref;
 }
 
-Counter& Registry::AddCounter(std::string name, std::string help,
-                              std::vector<std::string> labels) {
+Counter& Registry::AddCounter(std::string name, std::string help, std::vector<std::string> labels) {
   return static_cast<Counter&>(
       Add(MetricType::kCounter, std::move(name), std::move(help), std::move(labels), {}));
 }
@@ -297,9 +296,9 @@ ServeMetrics::ServeMetrics(Registry& registry)
                               {"environment", "kind"})),
       apply_actions(registry.AddCounter(kApplyActions, "Plan actions applied, by kind and outcome.",
                                         {"kind", "outcome"})),
-      webhook_deliveries(registry.AddCounter(
-          kWebhookDeliveries, "Webhook deliveries received, by provider and result.",
-          {"provider", "result"})),
+      webhook_deliveries(registry.AddCounter(kWebhookDeliveries,
+                                             "Webhook deliveries received, by provider and result.",
+                                             {"provider", "result"})),
       leader(registry.AddGauge(kLeader, "1 while this galley serve is the platform's leader.")),
       last_success(registry.AddGauge(
           kLastSuccess, "Unix time of the last reconcile that ended without an error.")),

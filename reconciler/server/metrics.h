@@ -43,8 +43,8 @@ class MetricFamily {
 
  protected:
   struct Series {
-    double value = 0;                // counter or gauge
-    std::vector<uint64_t> counts;    // histogram: per bucket (not cumulative), +Inf last
+    double value = 0;              // counter or gauge
+    std::vector<uint64_t> counts;  // histogram: per bucket (not cumulative), +Inf last
     double sum = 0;
     uint64_t count = 0;
   };
@@ -122,7 +122,7 @@ class ServeMetrics {
  public:
   static constexpr const char* kReconciles = "galley_reconciles_total";  // {result}
   static constexpr const char* kReconcileDuration = "galley_reconcile_duration_seconds";
-  static constexpr const char* kDrift = "galley_drift_resources";  // {environment, kind}
+  static constexpr const char* kDrift = "galley_drift_resources";             // {environment, kind}
   static constexpr const char* kApplyActions = "galley_apply_actions_total";  // {kind, outcome}
   static constexpr const char* kWebhookDeliveries =
       "galley_webhook_deliveries_total";  // {provider, result}

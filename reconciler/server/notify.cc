@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <nlohmann/json.hpp>
 #include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "base/digest.h"
 #include "base/strings.h"
@@ -125,12 +126,9 @@ std::string NotifyText(std::string_view platform, const NotifyEvent& event) {
 }
 
 std::string NotifyJsonBody(std::string_view platform, const NotifyEvent& event) {
-  json j = {{"platform", std::string(platform)},
-            {"event", NotifyKindName(event.kind)},
-            {"resource", event.resource},
-            {"detail", event.detail},
-            {"time", FormatTimestamp(event.time)},
-            {"text", NotifyText(platform, event)}};
+  json j = {{"platform", std::string(platform)},   {"event", NotifyKindName(event.kind)},
+            {"resource", event.resource},          {"detail", event.detail},
+            {"time", FormatTimestamp(event.time)}, {"text", NotifyText(platform, event)}};
   return Dump(j);
 }
 
@@ -280,7 +278,8 @@ void Notifier::Deliver(const Delivery& d) {
         long long seconds = 0;
         auto [p, ec] = std::from_chars(after.data(), after.data() + after.size(), seconds);
         if (ec == std::errc() && p == after.data() + after.size() && seconds > 0) {
-          wait = std::max(wait, std::chrono::milliseconds(std::min<long long>(seconds, 86400) * 1000));
+          wait =
+              std::max(wait, std::chrono::milliseconds(std::min<long long>(seconds, 86400) * 1000));
         }
       }
     } else {

