@@ -314,8 +314,26 @@ WebhookDecision VerifyWebhook(Provider provider, const WebhookOptions& options,
                 std::string(h.delivery) + " is not a delivery id", delivery_raw);
   }
 
-  // The payload.
-  json payload = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  // The payload: JSON, or GitHub's and Gitea's form encoding (payload=<JSON>), which is
+  // GitHub's default content type. The signature covered the raw body either way.
+  std::string_view text = request.body;
+  std::string form_payload;
+  if (StartsWith(Lower(request.Header("Content-Type")), "application/x-www-form-urlencoded")) {
+    bool found = false;
+    for (auto& [key, value] : net::ParseQuery(request.body)) {
+      if (key == "payload") {
+        form_payload = std::move(value);
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return Make(provider, WebhookOutcome::kMalformed, 400,
+                  "the form-encoded body has no \"payload\" field", delivery);
+    }
+    text = form_payload;
+  }
+  json payload = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!payload.is_object()) {
     return Make(provider, WebhookOutcome::kMalformed, 400, "the body is not a JSON object",
                 delivery);

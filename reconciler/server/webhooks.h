@@ -14,6 +14,9 @@
 //            X-Gogs-Signature / X-Gogs-Event / X-Gogs-Delivery (the same endpoint takes both).
 //   generic  X-Galley-Signature: sha256=<hex HMAC>, X-Galley-Delivery, X-Galley-Event
 //            (optional: push or ping); payload {"ref": "refs/heads/main", "after": "<sha>"}.
+// A body sent form-encoded (application/x-www-form-urlencoded: GitHub's default content type,
+// also Gitea's option) carries the JSON in its `payload` field; the signature is over the raw
+// body either way.
 // The order of checks, and what each failure answers (metric label in parentheses):
 //   not POST → 405 (malformed); body over max_body → 413 (too_large), before anything is
 //   parsed; signature or token missing, malformed or wrong → 401 (bad_signature), compared in

@@ -3,16 +3,16 @@
 // net::HttpServer through the real HttpClient (a 503 then success, the signature checked by
 // the receiver with galley's own generic webhook verifier), the webhook handler mounted on a
 // real server, and `promtool check metrics` on galley's exposition.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "base/digest.h"
 #include "base/subprocess.h"
@@ -55,8 +55,8 @@ TEST(NotifyLoopbackTest, RetriedDeliveryArrivesSignedAtARealReceiver) {
   NotifyState before, after;
   after.drift["marathon-app:/prod/web"] = "instances 3 → 5";
   after.leader = "node1:8480";
-  n.Notify(DetectTransitions(before, after,
-                             std::chrono::system_clock::time_point(std::chrono::seconds(1714557600))));
+  n.Notify(DetectTransitions(
+      before, after, std::chrono::system_clock::time_point(std::chrono::seconds(1714557600))));
   ASSERT_TRUE(galley::testing::Eventually([&] { return n.stats().sent == 4; }));
   n.Stop();
   EXPECT_EQ(calls.load(), 5);  // one 503, then four deliveries
@@ -78,9 +78,8 @@ TEST(NotifyLoopbackTest, RetriedDeliveryArrivesSignedAtARealReceiver) {
 
 TEST(NotifyLoopbackTest, UnreachableReceiverIsRetriedThenGivenUp) {
   // A port nothing listens on: start a server and stop it to free its port.
-  auto server = net::HttpServer::Start({}, [](const net::HttpRequest&) {
-    return net::HttpResponse::Json(200, "{}");
-  });
+  auto server = net::HttpServer::Start(
+      {}, [](const net::HttpRequest&) { return net::HttpResponse::Json(200, "{}"); });
   ASSERT_TRUE(server.ok());
   std::string url = "http://127.0.0.1:" + std::to_string((*server)->port()) + "/gone";
   (*server)->Stop();
@@ -161,12 +160,15 @@ TEST(WebhookLoopbackTest, HandlerOnARealServer) {
   resp = client->Send(get);
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(resp->Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_NE(resp->body.find("galley_webhook_deliveries_total{provider=\"github\",result=\"accepted\"} 1\n"),
-            std::string::npos);
-  EXPECT_NE(resp->body.find("galley_webhook_deliveries_total{provider=\"github\",result=\"replay\"} 1\n"),
+  EXPECT_NE(resp->body.find(
+                "galley_webhook_deliveries_total{provider=\"github\",result=\"accepted\"} 1\n"),
             std::string::npos);
   EXPECT_NE(
-      resp->body.find("galley_webhook_deliveries_total{provider=\"github\",result=\"bad_signature\"} 1\n"),
+      resp->body.find("galley_webhook_deliveries_total{provider=\"github\",result=\"replay\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      resp->body.find(
+          "galley_webhook_deliveries_total{provider=\"github\",result=\"bad_signature\"} 1\n"),
       std::string::npos);
   (*server)->Stop();
   std::lock_guard<std::mutex> l(mu);

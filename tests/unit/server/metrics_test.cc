@@ -3,12 +3,12 @@
 // and galley's serve metrics.
 #include "server/metrics.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <limits>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace galley::server {
 namespace {

@@ -4,11 +4,11 @@
 // out of logs. A scripted fake HttpClient; the loopback test is in tests/integration/server/.
 #include "server/notify.h"
 
-#include <gtest/gtest.h>
-
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "base/digest.h"
@@ -32,10 +32,9 @@ class ScriptedClient : public net::HttpClient {
     cv_.notify_all();
     cv_.wait(l, [&] { return open_; });
     requests.push_back(request);
-    times.push_back(clock_ ? std::chrono::duration_cast<milliseconds>(
-                                 clock_->Now().time_since_epoch())
-                                 .count()
-                           : 0);
+    times.push_back(
+        clock_ ? std::chrono::duration_cast<milliseconds>(clock_->Now().time_since_epoch()).count()
+               : 0);
     Result<net::ClientResponse> r = script.size() > 1 ? script.front() : script.back();
     if (script.size() > 1) script.pop_front();
     return r;
@@ -148,7 +147,8 @@ TEST(NotifyBodiesTest, JsonAndSlack) {
   EXPECT_EQ(s.size(), 1u);
   EXPECT_EQ(s["text"], "galley prod: new drift on marathon-app:/prod/web: &lt;script&gt; &amp; co");
 
-  EXPECT_EQ(NotifyText("p", {NotifyKind::kDriftResolved, "r", "", T0}), "galley p: drift resolved on r");
+  EXPECT_EQ(NotifyText("p", {NotifyKind::kDriftResolved, "r", "", T0}),
+            "galley p: drift resolved on r");
   EXPECT_EQ(NotifyText("p", {NotifyKind::kApplyFailed, "r", "timeout", T0}),
             "galley p: apply failed for r: timeout");
   EXPECT_EQ(NotifyText("p", {NotifyKind::kApplyRecovered, "r", "", T0}),
@@ -200,7 +200,8 @@ TEST(NotifierTest, RetriesTransportErrors5xxAnd429WithBackoff) {
   ScriptedClient client(&clock);
   client.script = {Status::Unavailable("POST http://hooks.example.com/galley: connection refused"),
                    ScriptedClient::Answer(503), ScriptedClient::Answer(502),
-                   ScriptedClient::Answer(429, {{"Retry-After", "7"}}), ScriptedClient::Answer(204)};
+                   ScriptedClient::Answer(429, {{"Retry-After", "7"}}),
+                   ScriptedClient::Answer(204)};
   NotifierOptions o = Options(&clock, {kJson});
   o.initial_backoff = milliseconds(1000);
   o.max_backoff = milliseconds(60000);
@@ -212,7 +213,8 @@ TEST(NotifierTest, RetriesTransportErrors5xxAnd429WithBackoff) {
   EXPECT_EQ(n.stats().retries, 4u);
   // The delivery id and signature are the same on every attempt.
   for (const auto& r : client.requests) {
-    EXPECT_EQ(r.headers.at("X-Galley-Delivery"), client.requests[0].headers.at("X-Galley-Delivery"));
+    EXPECT_EQ(r.headers.at("X-Galley-Delivery"),
+              client.requests[0].headers.at("X-Galley-Delivery"));
     EXPECT_EQ(r.body, client.requests[0].body);
   }
 }
@@ -221,7 +223,8 @@ TEST(NotifierTest, RetryAfterLongerThanTheBackoffAndTheCap) {
   testing::FakeClock clock;
   ScriptedClient client(&clock);
   client.script = {ScriptedClient::Answer(429, {{"Retry-After", "30"}}),
-                   ScriptedClient::Answer(429, {{"Retry-After", "999999"}}), ScriptedClient::Answer(200)};
+                   ScriptedClient::Answer(429, {{"Retry-After", "999999"}}),
+                   ScriptedClient::Answer(200)};
   NotifierOptions o = Options(&clock, {kJson});
   o.initial_backoff = milliseconds(500);
   o.max_backoff = milliseconds(45000);
@@ -251,8 +254,9 @@ TEST(NotifierTest, GivesUpAfterMaxAttemptsAndAtOnceOnOther4xx) {
     EXPECT_EQ(client.times, (std::vector<int64_t>{0, 100, 300}));
   }
   ASSERT_EQ(logs.size(), 1u);
-  EXPECT_EQ(logs[0],
-            "notify: json#1: gave up on drift_new marathon-app:/prod/web: answered 500 (3 attempts)");
+  EXPECT_EQ(
+      logs[0],
+      "notify: json#1: gave up on drift_new marathon-app:/prod/web: answered 500 (3 attempts)");
 
   ScriptedClient client2(&clock);
   client2.script = {ScriptedClient::Answer(404)};
@@ -262,8 +266,9 @@ TEST(NotifierTest, GivesUpAfterMaxAttemptsAndAtOnceOnOther4xx) {
   EXPECT_EQ(client2.count(), 1u);
   n.Stop();
   std::lock_guard<std::mutex> l(logs_mu);
-  EXPECT_EQ(logs.back(),
-            "notify: json#1: gave up on drift_new marathon-app:/prod/web: answered 404 (not retried)");
+  EXPECT_EQ(
+      logs.back(),
+      "notify: json#1: gave up on drift_new marathon-app:/prod/web: answered 404 (not retried)");
 }
 
 TEST(NotifierTest, UrlsNeverReachTheLog) {
@@ -283,9 +288,10 @@ TEST(NotifierTest, UrlsNeverReachTheLog) {
   ASSERT_TRUE(testing::Eventually([&] { return n.stats().failed == 1; }));
   n.Stop();
   ASSERT_EQ(logs.size(), 1u);
-  EXPECT_EQ(logs[0],
-            "notify: slack#1: gave up on drift_new marathon-app:/prod/web: POST slack#1: connection "
-            "refused (2 attempts)");
+  EXPECT_EQ(
+      logs[0],
+      "notify: slack#1: gave up on drift_new marathon-app:/prod/web: POST slack#1: connection "
+      "refused (2 attempts)");
   EXPECT_EQ(logs[0].find("XXXXSECRETXXXX"), std::string::npos);
 }
 

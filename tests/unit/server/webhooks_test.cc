@@ -4,13 +4,13 @@
 // branch filter, and the handler's hooks.
 #include "server/webhooks.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "base/digest.h"
 
@@ -30,8 +30,8 @@ WebhookOptions Options() {
 // As GitHub sends a push (trimmed to the fields that matter plus some that do not).
 std::string GitHubPush(const std::string& ref = "refs/heads/main",
                        const std::string& after = kCommit) {
-  return R"({"ref":")" + ref + R"(","before":"0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e","after":")" +
-         after +
+  return R"({"ref":")" + ref +
+         R"(","before":"0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e","after":")" + after +
          R"(","created":false,"deleted":false,"forced":false,
   "repository":{"id":123456,"name":"platform","full_name":"acme/platform","private":true,
     "default_branch":"main","html_url":"https://github.com/acme/platform"},
@@ -45,8 +45,8 @@ std::string GitHubPush(const std::string& ref = "refs/heads/main",
 std::string GitLabPush(const std::string& ref = "refs/heads/main",
                        const std::string& checkout_sha = "\"" + kCommit + "\"") {
   return R"({"object_kind":"push","event_name":"push","before":"0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e",
-  "after":")" + kCommit +
-         R"(","ref":")" + ref + R"(","checkout_sha":)" + checkout_sha +
+  "after":")" +
+         kCommit + R"(","ref":")" + ref + R"(","checkout_sha":)" + checkout_sha +
          R"(,"user_id":4,"user_name":"John Smith","user_username":"jsmith","project_id":15,
   "project":{"id":15,"name":"platform","path_with_namespace":"acme/platform","default_branch":"main"},
   "commits":[{"id":")" +
@@ -141,6 +141,25 @@ TEST(WebhookTest, GitHubPushIsAccepted) {
   auto body = nlohmann::json::parse(d.ToResponse().body);
   EXPECT_EQ(body["result"], "accepted");
   EXPECT_EQ(body["commit"], kCommit);
+}
+
+TEST(WebhookTest, GitHubFormEncodedPayload) {
+  std::string body = "payload=" + net::PercentEncode(GitHubPush());
+  net::HttpRequest r = GitHub(body);
+  r.headers["Content-Type"] = "application/x-www-form-urlencoded";
+  WebhookDecision d = VerifyWebhook(Provider::kGitHub, Options(), r, nullptr);
+  EXPECT_EQ(d.status, 202) << d.reason;
+  ASSERT_TRUE(d.trigger);
+  EXPECT_EQ(d.trigger->commit, kCommit);
+  // Signed over the raw body, not the decoded JSON.
+  r.headers["X-Hub-Signature-256"] = "sha256=" + HmacSha256Hex(kSecret, GitHubPush());
+  EXPECT_EQ(VerifyWebhook(Provider::kGitHub, Options(), r, nullptr).status, 401);
+  r = GitHub("other=1");
+  r.headers["Content-Type"] = "application/x-www-form-urlencoded";
+  r.headers["X-GitHub-Delivery"] = "x";
+  d = VerifyWebhook(Provider::kGitHub, Options(), r, nullptr);
+  EXPECT_EQ(d.status, 400);
+  EXPECT_EQ(d.reason, "the form-encoded body has no \"payload\" field");
 }
 
 TEST(WebhookTest, GitHubSignatureWrongMissingTruncatedOrUnprefixed) {
@@ -244,8 +263,9 @@ TEST(WebhookTest, GitHubPingAndOtherEvents) {
 }
 
 TEST(WebhookTest, OtherBranchTagsAndDeletedBranchesAreIgnored) {
-  WebhookDecision d = VerifyWebhook(Provider::kGitHub, Options(),
-                                    GitHub(GitHubPush("refs/heads/feature/x"), "push", "a"), nullptr);
+  WebhookDecision d =
+      VerifyWebhook(Provider::kGitHub, Options(),
+                    GitHub(GitHubPush("refs/heads/feature/x"), "push", "a"), nullptr);
   EXPECT_EQ(d.status, 202);
   EXPECT_EQ(d.outcome, WebhookOutcome::kIgnored);
   EXPECT_EQ(d.reason, "push to 'feature/x', not 'main'");
@@ -268,8 +288,8 @@ TEST(WebhookTest, OtherBranchTagsAndDeletedBranchesAreIgnored) {
   // The branch may be given as a full ref; an empty branch accepts any.
   WebhookOptions o = Options();
   o.branch = "refs/heads/feature/x";
-  EXPECT_EQ(VerifyWebhook(Provider::kGitHub, o, GitHub(GitHubPush("refs/heads/feature/x"), "push", "d"),
-                          nullptr)
+  EXPECT_EQ(VerifyWebhook(Provider::kGitHub, o,
+                          GitHub(GitHubPush("refs/heads/feature/x"), "push", "d"), nullptr)
                 .outcome,
             WebhookOutcome::kAccepted);
   o.branch = "";
@@ -305,8 +325,8 @@ TEST(WebhookTest, MalformedPayloads) {
   // Upper-case hex is normalised.
   std::string upper = kCommit;
   for (char& ch : upper) ch = static_cast<char>(toupper(ch));
-  WebhookDecision d =
-      VerifyWebhook(Provider::kGeneric, Options(), Generic(GenericBody("refs/heads/main", upper)), nullptr);
+  WebhookDecision d = VerifyWebhook(Provider::kGeneric, Options(),
+                                    Generic(GenericBody("refs/heads/main", upper)), nullptr);
   ASSERT_TRUE(d.trigger);
   EXPECT_EQ(d.trigger->commit, kCommit);
 }
@@ -417,7 +437,8 @@ TEST(WebhookTest, GitLabToken) {
   d = VerifyWebhook(Provider::kGitLab, Options(), GitLab(GitLabPush(), kSecret + "x"), nullptr);
   EXPECT_EQ(d.status, 401);
   EXPECT_EQ(d.reason, "X-Gitlab-Token does not match");
-  d = VerifyWebhook(Provider::kGitLab, Options(), GitLab(GitLabPush(), kSecret.substr(0, 10)), nullptr);
+  d = VerifyWebhook(Provider::kGitLab, Options(), GitLab(GitLabPush(), kSecret.substr(0, 10)),
+                    nullptr);
   EXPECT_EQ(d.status, 401);
   net::HttpRequest r = GitLab(GitLabPush());
   r.headers.erase("X-Gitlab-Token");
@@ -430,8 +451,8 @@ TEST(WebhookTest, GitLabToken) {
 }
 
 TEST(WebhookTest, GitLabEventsAndFields) {
-  WebhookDecision d =
-      VerifyWebhook(Provider::kGitLab, Options(), GitLab(GitLabPush(), kSecret, "Tag Push Hook"), nullptr);
+  WebhookDecision d = VerifyWebhook(Provider::kGitLab, Options(),
+                                    GitLab(GitLabPush(), kSecret, "Tag Push Hook"), nullptr);
   EXPECT_EQ(d.status, 202);
   EXPECT_EQ(d.reason, "event 'Tag Push Hook' is not a push");
   d = VerifyWebhook(Provider::kGitLab, Options(), GitLab(GitLabPush(), kSecret, "push"), nullptr);
@@ -481,7 +502,8 @@ TEST(WebhookTest, GiteaAndGogs) {
   EXPECT_EQ(d.reason, "X-Gogs-Signature does not match the body");
   r = Gitea(GiteaPush());
   r.headers["X-Gitea-Event"] = "create";
-  EXPECT_EQ(VerifyWebhook(Provider::kGitea, Options(), r, nullptr).outcome, WebhookOutcome::kIgnored);
+  EXPECT_EQ(VerifyWebhook(Provider::kGitea, Options(), r, nullptr).outcome,
+            WebhookOutcome::kIgnored);
 }
 
 TEST(WebhookTest, Generic) {
@@ -493,7 +515,8 @@ TEST(WebhookTest, Generic) {
   r.headers["X-Galley-Event"] = "ping";
   EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).status, 200);
   r.headers["X-Galley-Event"] = "release";
-  EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).outcome, WebhookOutcome::kIgnored);
+  EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).outcome,
+            WebhookOutcome::kIgnored);
   r = Generic(GenericBody());
   r.headers.erase("X-Galley-Delivery");
   EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).reason,
@@ -517,11 +540,13 @@ TEST(WebhookTest, CheckWebhookSecret) {
   EXPECT_TRUE(CheckWebhookSecret("", true).ok());
   Status s = CheckWebhookSecret("", false);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(),
-            "no webhook secret: set GALLEY_WEBHOOK_SECRET or --webhook-secret-file (e.g. the output "
-            "of `openssl rand -hex 32`), or pass --no-webhooks when nothing sends webhooks");
+  EXPECT_EQ(
+      s.message(),
+      "no webhook secret: set GALLEY_WEBHOOK_SECRET or --webhook-secret-file (e.g. the output "
+      "of `openssl rand -hex 32`), or pass --no-webhooks when nothing sends webhooks");
   s = CheckWebhookSecret("short", false);
-  EXPECT_EQ(s.message(), "the webhook secret has 5 bytes; use at least 16 (e.g. `openssl rand -hex 32`)");
+  EXPECT_EQ(s.message(),
+            "the webhook secret has 5 bytes; use at least 16 (e.g. `openssl rand -hex 32`)");
 }
 
 TEST(WebhookTest, LoadWebhookSecret) {
@@ -561,9 +586,11 @@ TEST(WebhookTest, HandlerCallsOnPushHooksAndAnswers) {
   };
   auto replay = std::make_shared<ReplayCache>();
   HttpHandler github = WebhookHandler(
-      Provider::kGitHub, Options(), [&](const Trigger& t) { triggers.push_back(t); }, hooks, replay);
+      Provider::kGitHub, Options(), [&](const Trigger& t) { triggers.push_back(t); }, hooks,
+      replay);
   HttpHandler generic = WebhookHandler(
-      Provider::kGeneric, Options(), [&](const Trigger& t) { triggers.push_back(t); }, hooks, replay);
+      Provider::kGeneric, Options(), [&](const Trigger& t) { triggers.push_back(t); }, hooks,
+      replay);
 
   net::HttpResponse resp = github(GitHub(GitHubPush()));
   EXPECT_EQ(resp.status, 202);
@@ -581,9 +608,10 @@ TEST(WebhookTest, HandlerCallsOnPushHooksAndAnswers) {
   EXPECT_EQ(counted, (std::vector<std::string>{"github/accepted", "github/replay",
                                                "generic/bad_signature"}));
   ASSERT_EQ(logs.size(), 3u);
-  EXPECT_EQ(logs[2],
-            "webhook generic delivery=d-1 status=401 result=bad_signature reason=X-Galley-Signature "
-            "does not match the body");
+  EXPECT_EQ(
+      logs[2],
+      "webhook generic delivery=d-1 status=401 result=bad_signature reason=X-Galley-Signature "
+      "does not match the body");
 }
 
 }  // namespace
