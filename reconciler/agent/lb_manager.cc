@@ -483,7 +483,14 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, KillingNow(*desired),
                  file_.intents};
   LbSyncPlan plan = PlanLbSync(in);
-  for (const auto& n : plan.notes) Log(n);
+  // A deferred retirement is planned again every recheck: log each note once while it holds.
+  std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
+  for (const auto& n : notes) {
+    if (!logged_notes_.count(n)) Log(n);
+  }
+  logged_notes_ = std::move(notes);
+  if (plan.recheck_soon && (*retry_in == milliseconds(0) || *retry_in > milliseconds(250)))
+    *retry_in = milliseconds(250);
   Status st;
   if (plan.reload) {
     st = Reload(plan, *desired, text, model);

@@ -171,6 +171,7 @@ class LbManager {
   AgentFile file_;
   std::string written_membership_;  // membership digest of the file on disk
   std::map<ServerRef, std::chrono::steady_clock::time_point> drain_started_;
+  std::set<std::string> logged_notes_;  // PlanLbSync notes logged and still holding
   bool haproxy_seen_ = false;
 
   // Shared.
