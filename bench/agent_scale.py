@@ -155,8 +155,8 @@ class Setup:
         text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
         for line in text.splitlines():
             parts = line.split()
-            if len(parts) >= 4 and parts[1] == "master":
-                return int(parts[3])
+            if len(parts) >= 3 and parts[1] == "master":  # "<pid> master <reloads> [failed: N] ..."
+                return int(parts[2])
         return -1
 
     def cpu_seconds(self):

@@ -3,7 +3,10 @@
 # validate the reference platform in examples/reference, render everything it would deploy
 # (Marathon apps, Consul KV, HAProxy configs checked by the real haproxy) into out/, then
 # start the sandbox (emulated Marathon and Consul on loopback), plan the platform into it,
-# apply the saved plan, make a drift by hand, report it and repair it.
+# apply the saved plan, make a drift by hand, report it and repair it; then the traffic path:
+# real test-server tasks on two loopback nodes, one `galley agent` and one real HAProxy per
+# node, a request through HAProxy, a rolling deploy under load with its failed-request count,
+# and drift seeing a server put in maint by hand (bench/agent_lab.py demo).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$GALLEY_ROOT/ci/install-deps.sh"
@@ -75,3 +78,7 @@ log "galley drift --detailed-exitcode   (repaired: exit 0)"
 
 log "galley history"
 "$galley" history --state "$work/state.db"
+
+log "the traffic path: galley agent + real HAProxy per node, real test-server tasks"
+kill "$sandbox" 2>/dev/null; wait "$sandbox" 2>/dev/null || true
+/usr/bin/python3 "$GALLEY_ROOT/bench/agent_lab.py" demo

@@ -813,6 +813,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   membership_->Start([this] { Wake(); });
   const auto started = clock.Now();
   auto next_tick = clock.Now() + options_.tick;
+  auto next_resync = clock.Now() + options_.resync;
   bool retry_set = false;
   std::chrono::steady_clock::time_point retry_at{};
   bool first = true;
@@ -838,6 +839,12 @@ void LbManager::Run(const std::atomic<bool>& stop) {
     if (!sync && now >= next_tick) {
       next_tick = now + options_.tick;
       if (!deps_.master->Query().ok()) sync = true;  // HAProxy gone: start it again
+    }
+    // Nothing tells the agent about a change made in HAProxy itself (a server put in maint by
+    // hand): a periodic sync reads it, reports it, and repairs what galley owns.
+    if (now >= next_resync) {
+      next_resync = now + options_.resync;
+      sync = true;
     }
     if (!sync) continue;
     // Let the long polls' first answers arrive before the first sync reads everything (so

@@ -69,8 +69,9 @@ struct LbManagerOptions {
   std::string agent_version = "dev";
   std::chrono::milliseconds drain_timeout{10000};  // longest wait for sessions to reach 0
   std::chrono::milliseconds tick{1000};            // HAProxy liveness check in Run
-  std::chrono::milliseconds killing_ttl{600000};   // how long a Drain()ed endpoint counts
-  clients::BlockingOptions blocking;               // Run's long polls
+  std::chrono::milliseconds resync{10000};  // a full sync even when nothing announced a change
+  std::chrono::milliseconds killing_ttl{600000};  // how long a Drain()ed endpoint counts
+  clients::BlockingOptions blocking;              // Run's long polls
 };
 
 struct LbManagerDeps {

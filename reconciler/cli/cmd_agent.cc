@@ -264,6 +264,18 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
                             ", Marathon " + endpoints->marathon.urls.front() + ", Consul " +
                             endpoints->consul.url + ", run dir " + o.run_dir);
 
+  // Claim each report key before the LB managers start: a manager only touches HAProxy
+  // while its reporter holds the key (two agents claiming one node), so claiming first
+  // saves the first sync from waiting for the reporter's first tick.
+  for (auto& in : instances) {
+    render::AgentReport first;
+    first.node = o.node;
+    first.instance = in->name;
+    first.agent_version = GALLEY_VERSION;
+    in->reporter->Update(first);
+    if (Status s = in->reporter->Tick(); !s.ok()) logger.Write("report " + in->name, s.message());
+  }
+
   std::vector<std::thread> threads;
   threads.emplace_back([&] { registrator.Run(g_stop); });
   for (auto& in : instances) {
