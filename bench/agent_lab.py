@@ -281,9 +281,14 @@ def demo():
         backend, server = row[1], row[3]
         print(f"set server {backend}/{server} state maint -> "
               f"{runtime(lab, 'b', f'set server {backend}/{server} state maint').strip() or 'ok'}")
-        time.sleep(2)  # the agent's next report
-        step("galley drift   (sees the hand change)")
-        r = lab.galley("drift", lab.repo, *lab.endpoint_args(), check=False)
+        step("galley drift --detailed-exitcode   (sees the hand change once node b's agent has "
+             "reported it: its periodic sync, at most ~10 s)")
+        deadline = time.monotonic() + 25
+        while True:
+            r = lab.galley("drift", lab.repo, *lab.endpoint_args(), "--detailed-exitcode", check=False)
+            if r.returncode == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         print(r.stdout[-2500:] + r.stderr[-800:])
         print(f"(galley drift exit {r.returncode})")
     finally:
