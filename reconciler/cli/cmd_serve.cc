@@ -43,6 +43,7 @@ struct Options {
   std::string webhook_secret_file;
   bool no_webhooks = false;
   std::string log_format = "text";
+  int leader_ttl_seconds = 10;
 };
 
 CommandLine ServeCommandLine(Options* o) {
@@ -65,12 +66,28 @@ CommandLine ServeCommandLine(Options* o) {
   cl.Custom(
       "--interval", "DUR",
       [o](const std::string& v) {
+        if (v == "0") {
+          o->interval = std::chrono::milliseconds(0);
+          return Status::Ok();
+        }
         auto d = ParseDuration(v);
         if (!d.ok()) return Status::InvalidArgument("--interval '" + v + "': expected a duration");
         o->interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
         return Status::Ok();
       },
       "reconcile this often, with ±10% jitter (default 3m; 0 turns the timer off)");
+  cl.Custom(
+      "--leader-ttl", "DUR",
+      [o](const std::string& v) {
+        auto d = ParseDuration(v);
+        if (!d.ok() || *d < std::chrono::seconds(10) || *d > std::chrono::seconds(300))
+          return Status::InvalidArgument("--leader-ttl '" + v +
+                                         "': expected a duration from 10s to 5m");
+        o->leader_ttl_seconds = static_cast<int>(d->count());
+        return Status::Ok();
+      },
+      "the leader's Consul session TTL (default 10s: Consul invalidates a session up to 2 x TTL\n"
+      "after its last renewal, so a standby takes over within ~20 s of the leader's death)");
   cl.Value("--webhook-secret-file", "FILE", &o->webhook_secret_file,
            "the webhooks' shared secret (else GALLEY_WEBHOOK_SECRET)");
   cl.Flag("--no-webhooks", &o->no_webhooks, "start without a webhook secret: no webhooks");
@@ -198,6 +215,7 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   so.interval = o.interval;
   so.api_token = api_token;
   so.platform = loaded.state.platform.name;
+  so.leader_ttl_seconds = o.leader_ttl_seconds;
   so.holder = engine::LockHolderName("serve " + Who(env));
   so.worker.target = o.target;
   so.worker.holder = so.holder;

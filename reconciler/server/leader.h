@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Leadership among several `galley serve` of one platform (DESIGN §8 point 15): a Consul
-// session lock at `galley/<platform>/leader` (session TTL 15 s, behavior release, lock-delay
-// 0, renewed every TTL/3). Only the leader reconciles; the others serve the API read-only
+// session lock at `galley/<platform>/leader` (behavior release, lock-delay 0, renewed every
+// TTL/3; the server's TTL is 10 s, since Consul may keep a dead holder's session up to
+// 2 × TTL). Only the leader reconciles; the others serve the API read-only
 // and keep trying, so one takes over within the TTL once the leader's session expires. The
 // platform lock (`galley/<platform>/lock`) is still taken by every apply.
 //

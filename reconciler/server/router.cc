@@ -22,7 +22,7 @@ net::HttpResponse Router::Handle(const net::HttpRequest& request) const {
   auto better = [](const Route* a, const Route& b) {
     if (!a) return true;
     if (a->prefix != b.prefix) return !b.prefix;  // exact beats prefix
-    return b.path.size() > a->path.size();
+    return b.path.size() >= a->path.size();       // a tie: the route added last (Mount replaces)
   };
   for (const auto& r : routes_) {
     bool match = r.prefix ? StartsWith(request.path, r.path) : request.path == r.path;

@@ -43,7 +43,9 @@ struct ServerOptions {
   std::string api_token;  // GALLEY_API_TOKEN; empty: write endpoints answer 403
   std::string platform;   // the platform's name (the leader key); from the repository
   std::string holder;     // who this server is, for the leader key and the platform lock
-  int leader_ttl_seconds = 15;
+  // The leader's session TTL. Consul invalidates a session up to 2 × TTL after its last
+  // renewal, so 10 s keeps a takeover within ~20 s of the leader's death.
+  int leader_ttl_seconds = 10;
   std::chrono::milliseconds apply_wait{std::chrono::minutes(15)};  // POST /api/v1/apply
   WorkerOptions worker;
   LogFn log;
