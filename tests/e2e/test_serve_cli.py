@@ -152,6 +152,20 @@ def group_a(work):
     code, text = s.post("/api/v1/apply", {"plan_id": "sha256:stale"})
     t.check("A POST /api/v1/apply with a stale id: 409", code == 409, f"{code} {text}")
     t.check("A ... nothing applied to production", not app_ids(sb, "production"), sorted(sb.apps()))
+    # The platform moves after the plan was shown: the same id is now stale (409), and the
+    # worker plans again.
+    kv_key = next((a["id"][3:] for a in prod_actions if a["id"].startswith("kv:")), None)
+    n = len(s.reconciles())
+    sb.kv_put_by_hand(kv_key, "changed-by-hand")
+    code, text = s.post("/api/v1/apply", {"plan_id": plan.get("plan_id")})
+    t.check("A a plan the platform moved under: 409 stale", code == 409 and
+            json.loads(text).get("outcome") == "stale-plan", f"{code} {text[:500]}")
+    t.check("A ... nothing applied to production", not app_ids(sb, "production"), sorted(sb.apps()))
+    s.wait_reconciles(n + 1)
+    status, text = s.get("/api/v1/plan")
+    plan2 = json.loads(text) if status == 200 else {}
+    t.check("A a new plan after the stale one", plan2.get("plan_id") not in (None, plan.get("plan_id")), text[:300])
+    plan = plan2
     t1 = time.monotonic()
     code, text = s.post("/api/v1/apply", {"plan_id": plan.get("plan_id")})
     apply_secs = time.monotonic() - t1
