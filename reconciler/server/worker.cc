@@ -139,14 +139,9 @@ void Worker::Loop() {
       apply->done.set_value(std::move(a));
       continue;
     }
-    if (!is_leader_()) {  // triggers stay queued (coalesced) until this server leads
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(200),
-                   [this] { return stop_.load() || !applies_.empty(); });
-      continue;
-    }
+    // A follower observes and plans (the API stays current, read-only) but applies nothing.
     auto p = queue_.Take(std::chrono::milliseconds(200));
-    if (p) Reconcile(*p);
+    if (p) Reconcile(*p, is_leader_());
   }
 }
 
@@ -237,10 +232,10 @@ int HttpStatusOf(engine::ReconcileOutcome o) {
 
 }  // namespace
 
-void Worker::Reconcile(const PendingReconcile& p) {
+void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   const auto t0 = std::chrono::steady_clock::now();
   ++reconciles_;
-  json run{{"started_at", Now()}, {"triggers", p.triggers}};
+  json run{{"started_at", Now()}, {"triggers", p.triggers}, {"leader", leader}};
   json kinds = json::array();
   for (auto k : p.kinds) kinds.push_back(TriggerKindName(k));
   run["trigger"] = kinds;
@@ -287,8 +282,8 @@ void Worker::Reconcile(const PendingReconcile& p) {
   }
   json result{{"auto", auto_envs}, {"manual", manual_envs}};
 
-  // 1. The `sync: auto` environments, through the workflow.
-  if (!auto_envs.empty()) {
+  // 1. The `sync: auto` environments, through the workflow (the leader only).
+  if (!auto_envs.empty() && leader) {
     workspace::TargetOptions scope = all;
     if (!manual_envs.empty()) scope.envs = auto_envs;
     ws->environments = auto_envs;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The reconcile worker of `galley serve` (DESIGN §8 point 15): one thread takes coalesced
-// triggers (trigger_queue.h) and, while this server is the leader, reconciles the newest
-// commit through the engine's workflow (engine/reconcile.h):
+// triggers (trigger_queue.h) and reconciles the newest commit through the engine's workflow
+// (engine/reconcile.h); a server that is not the leader only observes and plans (its API
+// stays current, read-only) and applies nothing:
 //
 //   check out the commit (git_source.h) → open the workspace → environments with
 //   `sync: auto` applied (the workflow's `confirm` approves; never from a dirty work tree)
@@ -61,7 +62,7 @@ class Worker {
   Worker(RepositorySource& source, TriggerQueue& queue, WorkerOptions options);
   ~Worker();
 
-  // Starts the thread. It reconciles only while `is_leader()` says so.
+  // Starts the thread. It applies only while `is_leader()` says so.
   void Start(std::function<bool()> is_leader);
   // Stops taking triggers; a running apply is interrupted the way SIGINT stops `galley
   // apply` (nothing new starts, written actions stay journaled); joins the thread.
@@ -88,7 +89,7 @@ class Worker {
     std::promise<ApplyAnswer> done;
   };
   void Loop();
-  void Reconcile(const PendingReconcile& p);
+  void Reconcile(const PendingReconcile& p, bool leader);
   ApplyAnswer DoApply(const std::string& plan_id);
   void Log(const std::string& level, const std::string& message,
            const nlohmann::json& fields = nlohmann::json::object()) const;

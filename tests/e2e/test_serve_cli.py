@@ -91,11 +91,14 @@ class Serve:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
-    def reconciles(self):
-        return [line for line in self.logs() if str(line.get("msg", "")).startswith("reconcile ") and "outcome" in line]
+    def reconciles(self, leader_only=True):
+        """The reconciles logged so far; by default those run as the leader (a server plans as a
+        follower until it leads)."""
+        return [line for line in self.logs() if str(line.get("msg", "")).startswith("reconcile ") and "outcome" in line
+                and (line.get("leader") or not leader_only)]
 
-    def wait_reconciles(self, n, timeout=60):
-        return t.wait_until(f"{n} reconcile(s)", lambda: len(self.reconciles()) >= n or None, timeout, 0.1)
+    def wait_reconciles(self, n, timeout=60, leader_only=True):
+        return t.wait_until(f"{n} reconcile(s)", lambda: len(self.reconciles(leader_only)) >= n or None, timeout, 0.1)
 
     def stop(self):
         t.stop_process(self.proc, 30)
@@ -240,6 +243,11 @@ def group_c(work):
         return
     leader = ls[0]
     other = s2 if leader is s1 else s1
+    other.wait_reconciles(1, leader_only=False)
+    code, text = other.get("/api/v1/status")
+    t.check("C the standby serves the API read-only (status 200)", code == 200, f"{code} {text[:300]}")
+    code, text = other.post("/api/v1/apply", {"plan_id": "x"})
+    t.check("C ... and refuses to apply (503, not the leader)", code == 503, f"{code} {text[:300]}")
     os.killpg(leader.proc.pid, signal.SIGKILL)
     leader.proc.wait(timeout=10)
     t0 = time.monotonic()
