@@ -4,15 +4,20 @@
 // redaction, and the API's auth through Server::Handle (no sockets).
 #include "server/server.h"
 
+#include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "base/file_io.h"
+#include "base/subprocess.h"
 #include "server/git_source.h"
 #include "server/leader.h"
 #include "server/router.h"
 #include "server/trigger_queue.h"
+#include "support/temp_repo.h"
 
 namespace galley::server {
 namespace {
@@ -133,6 +138,77 @@ TEST(GitSourceTest, RedactUrlDropsCredentials) {
             "https://git.example.com/a/b.git");
   EXPECT_EQ(RedactUrl("https://git.example.com/a@b.git"), "https://git.example.com/a@b.git");
   EXPECT_EQ(RedactUrl("/srv/git/repo.git"), "/srv/git/repo.git");
+}
+
+// --- git source (the real git, local repositories only) ---------------------------------------
+
+void Git(const std::string& dir, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"git",
+                                   "-c",
+                                   "user.name=t",
+                                   "-c",
+                                   "user.email=t@example.invalid",
+                                   "-c",
+                                   "commit.gpgsign=false",
+                                   "-C",
+                                   dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = RunCommand(argv);
+  ASSERT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().message());
+}
+
+TEST(GitSourceTest, DirectoryIsDirtyUntilCommitted) {
+  testing::TempRepo t;
+  t.Write("galley.yaml", "a: 1\n");
+  Git(t.dir(), {"init", "-q"});
+  Git(t.dir(), {"add", "-A"});
+  Git(t.dir(), {"commit", "-q", "-m", "one"});
+  auto src = NewDirectorySource(t.dir());
+  auto clean = src->CheckOut("");
+  ASSERT_TRUE(clean.ok());
+  EXPECT_FALSE(clean->dirty());
+  EXPECT_EQ(clean->commit().size(), 40u);
+  EXPECT_FALSE(clean->tree().empty());
+  t.Write("galley.yaml", "a: 2\n");
+  auto dirty = src->CheckOut("");
+  ASSERT_TRUE(dirty.ok());
+  EXPECT_TRUE(dirty->dirty());
+  EXPECT_EQ(dirty->tree(), "");
+}
+
+TEST(GitSourceTest, MirrorsARemoteAndExportsEachCommit) {
+  testing::TempRepo work, remote, state;
+  Git(remote.dir(), {"init", "-q", "--bare"});
+  work.Write("platform/galley.yaml", "v: 1\n");
+  Git(work.dir(), {"init", "-q"});
+  Git(work.dir(), {"add", "-A"});
+  Git(work.dir(), {"commit", "-q", "-m", "one"});
+  Git(work.dir(), {"push", "-q", remote.dir(), "HEAD:refs/heads/main"});
+  auto src = NewGitSource(remote.dir(), "main", state.dir() + "/mirror.git", "platform");
+  auto first = src->Refresh();
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  work.Write("platform/galley.yaml", "v: 2\n");
+  Git(work.dir(), {"commit", "-q", "-am", "two"});
+  Git(work.dir(), {"push", "-q", remote.dir(), "HEAD:refs/heads/main"});
+  auto second = src->Refresh();
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(*first, *second);
+  std::string dir;
+  {
+    auto old = src->CheckOut(*first);
+    ASSERT_TRUE(old.ok()) << old.status().message();
+    EXPECT_EQ(old->commit(), *first);
+    EXPECT_EQ(*ReadFileBounded(old->dir() + "/galley.yaml", 100), "v: 1\n");
+    dir = old->dir();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir));  // the export is removed with its Checkout
+  auto head = src->CheckOut("");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->commit(), *second);
+  EXPECT_EQ(*ReadFileBounded(head->dir() + "/galley.yaml", 100), "v: 2\n");
+  EXPECT_FALSE(src->CheckOut("0123456789abcdef0123456789abcdef01234567").ok());
+  auto missing = NewGitSource(state.dir() + "/nope.git", "main", state.dir() + "/m2.git");
+  EXPECT_FALSE(missing->Refresh().ok());
 }
 
 // --- leader ------------------------------------------------------------------------------------
