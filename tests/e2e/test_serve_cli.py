@@ -10,6 +10,8 @@ Every process started is stopped at the end, every wait is bounded.
      /api/v1/reconcile deploys it.
   C: two servers against one sandbox: one leader; kill -9 it, the other takes over within ~20 s
      (the leader's session TTL is 10 s; Consul invalidates a session up to 2 × TTL after it).
+  D: SIGTERM while serve applies: exit 0, the run interrupted and journaled, the lock released
+     (the next `galley apply` settles it at once).
 
 Usage: test_serve_cli.py GALLEY GALLEY_SANDBOX SOURCE_ROOT"""
 import json
@@ -261,13 +263,39 @@ def group_c(work):
     sb.stop()
 
 
+def group_d(work):
+    sb = t.Sandbox(work, "sandbox-d", "--health-delay", t.SLOW_HEALTH_MS)
+    repo = t.Repo(work, "repo-d", git=True)
+    repo.edit("galley.yaml", 'staging: {port_prefix: "1", host_prefix: "staging-"}',
+              'staging: {port_prefix: "1", host_prefix: "staging-", sync: auto}', "staging auto")
+    g = t.Galley(sb, work, "state-d.db")
+    s = Serve(g, repo.dir)
+    t.wait_until("staging deployments under way", lambda: sb.deployments() or None, 30, 0.1)
+    t0 = time.monotonic()
+    rc = s.stop()
+    took = time.monotonic() - t0
+    t.check("D SIGTERM during an apply: exit 0, promptly", rc == 0 and took < 10, f"exit {rc} after {took:.1f} s")
+    run = g.last_run()
+    t.check("D ... the apply run is recorded as interrupted", run.get("outcome") == "interrupted", run)
+    # The platform lock and the leader key were released: the next apply needs no lock break,
+    # and settles what the interrupted run left started.
+    r = g.run("apply", repo.dir, "--auto-approve", "--env", "staging")
+    t.check("D the next apply exits 0 at once and settles the interrupted actions",
+            r.returncode == 0 and "recovered:" in r.stdout, f"exit {r.returncode}: {r.stderr}{r.stdout[-1200:]}")
+    t.check("D the leader key was released", not sb.kv("galley/reference/leader") or
+            "Session" not in (t.http("GET", sb.c + "/v1/kv/galley/reference/leader")[1]), sb.kv("galley/reference/leader"))
+    print(f"measure D: SIGTERM to exit during an apply {took:.1f} s")
+    sb.stop()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="galley-serve-cli-")
     only = os.environ.get("GALLEY_E2E_ONLY", "")
     try:
         for name, fn in (("A: directory, sync auto/manual, API", group_a),
                          ("B: Git remote", group_b),
-                         ("C: two servers, leader killed", group_c)):
+                         ("C: two servers, leader killed", group_c),
+                         ("D: SIGTERM during an apply", group_d)):
             if only and name[0] not in only:
                 continue
             t0 = time.monotonic()
