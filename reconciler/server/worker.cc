@@ -315,10 +315,16 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   }
 
   // 2. One observation of every environment: status, drift, the manual environments' plan.
-  auto run_rec = workspace::RecordedRun::Begin(*ws, "plan", diag);
+  // Recorded as `galley plan` records its run, with the trigger "serve".
+  auto plan_run = ws->store->BeginRun("plan", "serve", ws->commit, workspace::Origin(ws->env));
+  if (!plan_run.ok())
+    Log("warn", "the store did not record the plan: " + plan_run.status().message());
   auto observed = workspace::ObserveInput(*ws, all);
   if (!observed.ok()) {
-    if (run_rec) (void)run_rec->Fail(observed.status().message());
+    if (plan_run.ok()) {
+      (void)ws->store->FinishRun(*plan_run, "failed",
+                                 engine::SafeDump(json{{"error", observed.status().message()}}));
+    }
     run["result"] = result;
     return finish("failed", observed.status().message());
   }
@@ -340,11 +346,12 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   plan.created_at = Now();
   json plan_json = engine::PlanToJson(plan);
   std::string digest = engine::PlanDigest(plan);
-  if (run_rec) {
-    auto saved = ws->store->SavePlan(run_rec->id(), engine::SafeDump(plan_json), digest);
+  if (plan_run.ok()) {
+    auto saved = ws->store->SavePlan(*plan_run, engine::SafeDump(plan_json), digest);
     (void)saved;  // kAlreadyExists: the same plan made again
-    run_rec->Finish(plan.HasChanges() ? "changes" : "ok",
-                    engine::SafeDump(json{{"actions", plan.actions.size()}, {"digest", digest}}));
+    (void)ws->store->FinishRun(
+        *plan_run, plan.HasChanges() ? "changes" : "ok",
+        engine::SafeDump(json{{"actions", plan.actions.size()}, {"digest", digest}}));
   }
   plan_json["plan_id"] = digest;
   result["plan"] = {{"plan_id", digest}, {"actions", plan.actions.size()}};

@@ -16,7 +16,6 @@ Every process started is stopped at the end, every wait is bounded.
 Usage: test_serve_cli.py GALLEY GALLEY_SANDBOX SOURCE_ROOT"""
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
