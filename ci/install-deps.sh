@@ -14,6 +14,7 @@ packages=(
   curl sqlite3 iproute2 util-linux wrk     # wrk: HTTP load for the benchmarks
   openssl                                  # test certificates for the TLS client tests
   clang-format-14                          # ci/check-format.sh: the tree matches .clang-format
+  prometheus                               # promtool: `promtool check metrics` on /metrics (serve)
 )
 
 missing=()

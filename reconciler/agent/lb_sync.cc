@@ -338,6 +338,16 @@ LbSyncPlan PlanLbSync(const LbSyncInput& in) {
     }
     bool dynamic = DynamicBalance(db.balance);
     std::set<std::string> wanted;
+    // Servers that stay in rotation after this plan (running, wanted, not leaving, not held
+    // out by anyone), and the retirements this backend asks for. A retirement that would
+    // leave no server in rotation is deferred (see below).
+    int survivors = 0;
+    struct Retirement {
+      ServerRef ref;
+      const RunningServer* rs;
+      bool remove;
+    };
+    std::vector<Retirement> retiring;
     for (const auto& ds : db.servers) {
       wanted.insert(ds.name);
       ServerRef ref{db.name, ds.name};
@@ -388,7 +398,7 @@ LbSyncPlan PlanLbSync(const LbSyncInput& in) {
           if (iit != in.intents.end()) intents[ref] = iit->second;
           continue;
         }
-        retire(ref, rs, /*remove=*/false, dynamic);
+        retiring.push_back({ref, &rs, /*remove=*/false});
         continue;
       }
       if (forced && !galley_held) {
@@ -406,11 +416,32 @@ LbSyncPlan PlanLbSync(const LbSyncInput& in) {
             cmd("set server " + r + " state ready", CommandPhase::kNow, Expect::kEmpty, ref));
       }
       intents[ref] = AdminIntent::kReady;
+      if (rs.op_state == static_cast<int>(OpState::kRunning)) ++survivors;
     }
     if (rit == running.end()) continue;
     for (const auto& rs : rit->second->servers) {
       if (wanted.count(rs.name)) continue;
-      retire({db.name, rs.name}, rs, /*remove=*/true, dynamic);
+      retiring.push_back({{db.name, rs.name}, &rs, /*remove=*/true});
+    }
+    // Never take a backend's last servers out of rotation. In a rolling deploy Marathon kills
+    // the old tasks as soon as it sees the new ones healthy, which is before their
+    // registrations reach Consul and this HAProxy: draining the old ones then would leave
+    // nothing to send requests to (503) while the old tasks still serve after SIGTERM. They
+    // stay in rotation until a replacement runs here (the caller re-plans soon), or until
+    // their health check marks them down once the task is gone; a backend scaled to zero
+    // ends the same way.
+    bool defer = survivors == 0;
+    for (const auto& rt : retiring) {
+      bool in_rotation = rt.rs->op_state == static_cast<int>(OpState::kRunning) &&
+                         !(rt.rs->admin_state & (kAdminForcedMaint | kAdminForcedDrain));
+      if (defer && in_rotation) {
+        plan.recheck_soon = true;
+        plan.notes.push_back(Ref(rt.ref) + " stays in rotation: no other server of " +
+                             rt.ref.backend + " is up yet");
+        intents[rt.ref] = AdminIntent::kReady;
+        continue;
+      }
+      retire(rt.ref, *rt.rs, rt.remove, dynamic);
     }
   }
 

@@ -174,6 +174,9 @@ struct LbSyncPlan {
   // whose `add server` succeeded (it starts in maint), so it is not taken for a hand change.
   std::map<ServerRef, AdminIntent> intents_after;
   std::vector<std::string> notes;  // decisions worth a log line (kept in maint until reload)
+  // Some retirement was deferred because it would have taken a backend's last servers out of
+  // rotation: plan again soon (once a replacement is up, or the old ones are down).
+  bool recheck_soon = false;
 };
 
 LbSyncPlan PlanLbSync(const LbSyncInput& in);

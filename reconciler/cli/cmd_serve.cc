@@ -28,6 +28,7 @@
 #include "net/http_client.h"
 #include "server/git_source.h"
 #include "server/server.h"
+#include "server/webhooks.h"
 #include "spec/loader.h"
 
 namespace galley::cli {
@@ -236,6 +237,30 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   pthread_sigmask(SIG_BLOCK, &signals, &old);
 
   server::Server srv(*source, *leader_consul, so);
+  // The webhooks (server/webhooks.h): a verified push to the followed branch queues a
+  // reconcile of its commit; one replay cache for every provider.
+  if (!webhook_secret.empty()) {
+    server::WebhookOptions wo;
+    wo.secret = webhook_secret;
+    wo.branch = o.git_url.empty() ? "" : o.branch;
+    auto replay = std::make_shared<server::ReplayCache>();
+    server::WebhookHooks hooks;
+    hooks.log = [&logger](const server::WebhookDecision& d) {
+      logger(d.status < 300 ? "info" : "warn", d.LogLine(), json::object());
+    };
+    for (auto p : {server::Provider::kGitHub, server::Provider::kGitLab, server::Provider::kGitea,
+                   server::Provider::kGeneric}) {
+      srv.Mount("POST", std::string("/hooks/") + server::ProviderName(p),
+                server::WebhookHandler(
+                    p, wo,
+                    [&srv](const server::Trigger& t) {
+                      (void)srv.Enqueue({server::TriggerKind::kPush, t.commit,
+                                         std::string("webhook ") +
+                                             server::ProviderName(t.provider) + " " + t.delivery});
+                    },
+                    hooks, replay));
+    }
+  }
   if (Status s = srv.Start(); !s.ok()) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return fail("cannot listen on " + o.listen + ": " + s.message());

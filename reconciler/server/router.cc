@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
+#include "server/webhooks.h"
 
 namespace galley::server {
 
@@ -50,18 +51,6 @@ std::vector<std::string> Router::Describe() const {
   std::vector<std::string> out;
   for (const auto& r : routes_) out.push_back(r.method + " " + r.path + (r.prefix ? "*" : ""));
   return out;
-}
-
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  // Walk the longer length whatever the contents, so the time says nothing but the length.
-  size_t n = std::max(a.size(), b.size());
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
 }
 
 std::optional<net::HttpResponse> CheckBearer(const net::HttpRequest& request,

@@ -3,7 +3,8 @@
 // exact path ("/api/v1/plan") or a prefix ("/ui/", matching everything under it); the
 // longest match wins, exact before prefix. A path no route matches is 404; a path that
 // matches with another method is 405 with `Allow`. Method "*" matches any method. Also the
-// bearer-token check of the write endpoints, compared in constant time.
+// bearer-token check of the write endpoints, compared in constant time (ConstantTimeEquals,
+// server/webhooks.h).
 // Thread-safe: routes are added before serving (Add is not synchronised with Handle); Handle
 // is called concurrently.
 #pragma once
@@ -34,9 +35,6 @@ class Router {
   };
   std::vector<Route> routes_;
 };
-
-// Equal contents in time independent of where they differ (lengths may leak).
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // The write endpoints' guard: nullopt when `request` carries "Authorization: Bearer <token>"
 // for `token`; else 403 when no token is configured (write endpoints disabled), 401 without

@@ -55,7 +55,7 @@ void Server::Mount(const std::string& method, const std::string& path_prefix,
   router_.Add(method, path_prefix, std::move(handler));
 }
 
-bool Server::Trigger(server::Trigger t) { return queue_.Push(std::move(t)); }
+bool Server::Enqueue(ReconcileTrigger t) { return queue_.Push(std::move(t)); }
 
 uint16_t Server::port() const { return http_ ? http_->port() : 0; }
 

@@ -62,7 +62,7 @@ class Server {
   // ending in '/') or on exactly that path. Before Start().
   void Mount(const std::string& method, const std::string& path_prefix, net::HttpHandler handler);
   // Queues a reconcile (webhooks call this with a push's commit). False once stopping.
-  bool Trigger(Trigger t);
+  bool Enqueue(ReconcileTrigger t);
 
   Status Start();
   // Graceful: stops taking triggers, interrupts a running apply (journaled, as SIGINT stops

@@ -21,7 +21,7 @@ const char* TriggerKindName(TriggerKind k) {
   return "unknown";
 }
 
-bool TriggerQueue::Push(Trigger t) {
+bool TriggerQueue::Push(ReconcileTrigger t) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return false;

@@ -19,7 +19,7 @@ namespace galley::server {
 enum class TriggerKind { kPush, kTimer, kManual, kDrift, kStart };
 const char* TriggerKindName(TriggerKind k);  // "push", "timer", "manual", "drift", "start"
 
-struct Trigger {
+struct ReconcileTrigger {
   TriggerKind kind = TriggerKind::kTimer;
   std::string commit;  // a push's commit ("" when the trigger names none: fetch the branch)
   std::string source;  // who asked, for the log ("github delivery 1234", "timer")
@@ -35,7 +35,7 @@ struct PendingReconcile {
 class TriggerQueue {
  public:
   // Adds a trigger: queued, or merged into the pending reconcile. False once closed.
-  bool Push(Trigger t);
+  bool Push(ReconcileTrigger t);
   // Takes the pending reconcile, waiting up to `wait` for one; nullopt when none came or the
   // queue is closed.
   std::optional<PendingReconcile> Take(std::chrono::milliseconds wait);

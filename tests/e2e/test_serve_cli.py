@@ -7,13 +7,16 @@ Every process started is stopped at the end, every wait is bounded.
      POST /api/v1/reconcile without a token is 401; POST /api/v1/apply with a wrong id is 409,
      with the plan's id applies production; SIGTERM exits 0.
   B: serve from a local bare Git remote (--git-url): a new commit pushed + POST
-     /api/v1/reconcile deploys it.
+     /api/v1/reconcile deploys it; a signed GitHub push delivery deploys the next one (a replay
+     is 409, a forged signature 401).
   C: two servers against one sandbox: one leader; kill -9 it, the other takes over within ~20 s
      (the leader's session TTL is 10 s; Consul invalidates a session up to 2 × TTL after it).
   D: SIGTERM while serve applies: exit 0, the run interrupted and journaled, the lock released
      (the next `galley apply` settles it at once).
 
 Usage: test_serve_cli.py GALLEY GALLEY_SANDBOX SOURCE_ROOT"""
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -34,9 +37,12 @@ TOKEN = "e2e-serve-token"
 class Serve:
     """One `galley serve` on a free loopback port; its stderr (the log) collected."""
 
-    def __init__(self, g, *args, token=TOKEN, name="serve"):
+    def __init__(self, g, *args, token=TOKEN, name="serve", webhook_secret=None):
         env = dict(g.env, GALLEY_API_TOKEN=token)
-        argv = [t.GALLEY, "serve", *args, "--listen", "127.0.0.1:0", "--interval", "0", "--no-webhooks",
+        if webhook_secret:
+            env["GALLEY_WEBHOOK_SECRET"] = webhook_secret
+        hooks = [] if webhook_secret else ["--no-webhooks"]
+        argv = [t.GALLEY, "serve", *args, "--listen", "127.0.0.1:0", "--interval", "0", *hooks,
                 "--log-format", "json", "--state", g.state]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      text=True, env=env, start_new_session=True)
@@ -104,6 +110,21 @@ class Serve:
     def stop(self):
         t.stop_process(self.proc, 30)
         return self.proc.returncode
+
+
+HOOK_SECRET = "e2e-webhook-secret"
+
+
+def hook(s, provider, body, headers):
+    import urllib.request
+    import urllib.error
+    req = urllib.request.Request(s.url + "/hooks/" + provider, data=body.encode(), method="POST",
+                                 headers=dict(headers, **{"Content-Type": "application/json"}))
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def app_ids(sb, env):
@@ -195,7 +216,7 @@ def group_b(work):
     subprocess.run(["git", "init", "-q", "--bare", bare], check=True, timeout=30)
     repo.git("push", "-q", bare, "HEAD:refs/heads/main")
     g = t.Galley(sb, work, "state-b.db")
-    s = Serve(g, "--git-url", bare, "--branch", "main")
+    s = Serve(g, "--git-url", bare, "--branch", "main", webhook_secret=HOOK_SECRET)
     s.wait_reconciles(1)
     first = s.reconciles()[0]
     t.check("B serve from a Git remote: first reconcile applied", first.get("result", {}).get("apply", {}).get(
@@ -212,6 +233,25 @@ def group_b(work):
     app = sb.app("/app/staging/test-server")
     t.check("B ... and deployed (1 → 2 instances)", before and before["instances"] == 1 and app and
             app["instances"] == 2, app and app["instances"])
+    # A signed GitHub push delivery of the next commit: reconciled and deployed; the same
+    # delivery again is a replay (409), a forged one 401.
+    commit = repo.edit("services/test-server.yaml", "instances: 2\n", "instances: 3\n", "staging test-server: 3")
+    repo.git("push", "-q", bare, "HEAD:refs/heads/main")
+    body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "ops/platform"}})
+    sig = "sha256=" + hmac.new(HOOK_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": sig}
+    n = len(s.reconciles())
+    code, text = hook(s, "github", body, headers)
+    t.check("B a signed GitHub push: 202 accepted", code == 202 and "accepted" in text, f"{code} {text}")
+    s.wait_reconciles(n + 1)
+    last = s.reconciles()[-1]
+    app = sb.app("/app/staging/test-server")
+    t.check("B ... its commit reconciled and deployed (3 instances)", last.get("commit") == commit and app and
+            app["instances"] == 3, (last.get("commit"), app and app["instances"]))
+    code, text = hook(s, "github", body, headers)
+    t.check("B the same delivery again: 409 replay", code == 409, f"{code} {text}")
+    code, text = hook(s, "github", body, dict(headers, **{"X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": "sha256=" + "0" * 64}))
+    t.check("B a forged signature: 401", code == 401, f"{code} {text}")
     s.stop()
     sb.stop()
 

@@ -12,6 +12,10 @@ using json = nlohmann::json;
 net::HttpResponse FaultInjector::Handle(const net::HttpRequest& req, const net::HttpHandler& next) {
   if (req.path == "/_sandbox/faults") return Admin(req);
   if (req.path.rfind("/_sandbox/", 0) == 0) return next(req);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_;
+  }
   int latency = 0;
   Fault f = Pick(req, &latency);
   if (latency > 0) {
@@ -92,7 +96,8 @@ std::string FaultInjector::PlanJson() const {
             {"conflict_next", plan_.conflict_next},
             {"path_prefix", plan_.path_prefix},
             {"methods", plan_.methods},
-            {"injected", injected_}};
+            {"injected", injected_},
+            {"requests", requests_}};
   return j.dump();
 }
 

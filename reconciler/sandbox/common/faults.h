@@ -2,7 +2,8 @@
 // FaultInjector: wraps an emulator's handler so tests can make it misbehave on purpose —
 // added latency, the next N calls failing with 500/503, dropped connections, garbage or
 // truncated JSON, 409 storms — through a small admin endpoint on the same port:
-//   GET    /_sandbox/faults   the current plan and how many faults were injected
+//   GET    /_sandbox/faults   the current plan, how many faults were injected and how many
+//                             requests (outside /_sandbox/) the port has answered
 //   PUT    /_sandbox/faults   replace the plan with a JSON object (all fields optional):
 //          {"latency_ms": 200, "fail_next": 3, "fail_status": 503, "drop_next": 1,
 //           "garbage_next": 1, "truncate_next": 1, "conflict_next": 2,
@@ -60,6 +61,7 @@ class FaultInjector {
   bool stopped_ = false;
   Plan plan_;
   uint64_t injected_ = 0;
+  uint64_t requests_ = 0;  // every request outside /_sandbox/, faulted or not
 };
 
 }  // namespace galley::sandbox

@@ -111,6 +111,7 @@ void Apply(RunningLb& r, const std::vector<RuntimeCommand>& cmds) {
     std::getline(words, rest);
     if (verb == "enable" && object == "server") {
       s->admin_state &= ~(kAdminForcedMaint | kAdminForcedDrain);
+      s->op_state = static_cast<int>(OpState::kRunning);  // as once its first check passed
     } else if (verb == "enable" && object == "health") {
     } else if (verb == "set" && rest.find("state drain") != std::string::npos) {
       s->admin_state = (s->admin_state & ~kAdminForcedMaint) | kAdminForcedDrain;
@@ -297,8 +298,8 @@ TEST(LbSyncTest, ReloadStillDrainsKillingTasksInTheOldWorker) {
 }
 
 TEST(LbSyncTest, KillingTaskIsDrainedAtOnceAndNeverAdded) {
-  auto live = Live({{"node-1", 31001}, {"node-2", 31002}});
-  RunningLb r = Loaded(Desired(Live({{"node-1", 31001}})));
+  auto live = Live({{"node-1", 31001}, {"node-2", 31002}, {"node-3", 31003}});
+  RunningLb r = Loaded(Desired(Live({{"node-1", 31001}, {"node-3", 31003}})));
   // node-2-31002 is new in Consul but already killing (killed while starting): not added.
   // node-1-31001 is killing: drained now, maint after the drain, kept until Consul drops it.
   LbSyncPlan p = PlanLbSync({Desired(live), r, {{"10.0.0.1", 31001}, {"10.0.0.2", 31002}}, {}});
@@ -310,6 +311,45 @@ TEST(LbSyncTest, KillingTaskIsDrainedAtOnceAndNeverAdded) {
             std::vector<std::string>{"set server " + ref + " state maint"});
   EXPECT_EQ(p.intents_after.at({kProd, "node-1-31001"}), AdminIntent::kMaint);
   EXPECT_TRUE(p.hand_changes.empty());
+}
+
+TEST(LbSyncTest, TheLastServersInRotationAreNotDrainedUntilAReplacementRuns) {
+  // Marathon killed both old tasks as soon as it saw the new ones healthy; Consul has already
+  // dropped the old registrations and not yet shown the new ones. Draining the old servers
+  // now would leave the backend empty (503) while the old tasks still serve after SIGTERM.
+  auto before = Live({{"node-1", 31001}, {"node-2", 31002}});
+  RunningLb r = Loaded(Desired(before));
+  std::vector<Endpoint> killing = {{"10.0.0.1", 31001}, {"10.0.0.2", 31002}};
+  LbSyncPlan gap = PlanLbSync({Desired(Live({})), r, killing, {}});
+  EXPECT_FALSE(gap.reload);
+  EXPECT_TRUE(gap.commands.empty()) << Texts(gap.commands, CommandPhase::kNow).size();
+  EXPECT_TRUE(gap.recheck_soon);
+  EXPECT_EQ(gap.intents_after.at({kProd, "node-1-31001"}), AdminIntent::kReady);
+  ASSERT_EQ(gap.notes.size(), 2u);
+  EXPECT_NE(gap.notes[0].find("stays in rotation"), std::string::npos) << gap.notes[0];
+
+  // The replacement arrives: it is added, but it does not run yet, so the old ones stay.
+  auto next = Live({{"node-1", 32001}});
+  LbSyncPlan added = PlanLbSync({Desired(next), r, killing, gap.intents_after});
+  EXPECT_EQ(Texts(added.commands, CommandPhase::kNow).size(), 3u);  // add, enable health/server
+  EXPECT_TRUE(added.recheck_soon);
+  Apply(r, added.commands);  // the fake marks an enabled server running
+
+  // Once it runs, the old servers are retired as usual.
+  LbSyncPlan retire = PlanLbSync({Desired(next), r, killing, added.intents_after});
+  EXPECT_FALSE(retire.recheck_soon);
+  EXPECT_EQ(
+      Texts(retire.commands, CommandPhase::kNow),
+      (std::vector<std::string>{"set server " + std::string(kProd) + "/node-1-31001 state drain",
+                                "set server " + std::string(kProd) + "/node-2-31002 state drain"}));
+
+  // A server that is already down (its task is gone) is not worth keeping.
+  RunningLb down = Loaded(Desired(before));
+  for (auto& b : down.backends)
+    for (auto& s : b.servers) s.op_state = static_cast<int>(OpState::kStopped);
+  LbSyncPlan gone = PlanLbSync({Desired(Live({})), down, killing, {}});
+  EXPECT_FALSE(gone.recheck_soon);
+  EXPECT_EQ(Texts(gone.commands, CommandPhase::kNow).size(), 2u);
 }
 
 TEST(LbSyncTest, HandSetMaintIsReportedAndNotUndone) {

@@ -17,6 +17,7 @@
 #include "server/leader.h"
 #include "server/router.h"
 #include "server/trigger_queue.h"
+#include "server/webhooks.h"
 #include "support/temp_repo.h"
 
 namespace galley::server {

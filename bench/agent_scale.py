@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""One `galley agent` at scale (issue #12): the internal HAProxy instance of a generated
+2,000-service x 3-environment repository (bench/gen_repo.py), two passing instances per
+registered service and environment in the sandbox's Consul catalog (~13,700 servers in
+~6,800 backends), real HAProxy on 127.0.0.2. Loopback only.
+
+    bench/agent_scale.py [--services 2000] [--environments 3] [--small 50]
+
+Measures and prints PASS/FAIL against the issue's targets:
+  - cold start: agent started -> HAProxy answering on a listen port with every server loaded
+    (target < 2 s; the repository load and `haproxy -c` included),
+  - one server added / removed -> visible in `show servers state` (target < 100 ms, 0 reloads),
+  - a rolling deploy of one backend (2 new instances registered, 2 old deregistered, one at a
+    time) -> 0 reloads,
+  - Consul requests the agent makes per change, at --small services and at full size (target:
+    the same, i.e. not growing with the number of services),
+  - agent CPU while idle over 10 s (target ~0) and agent RSS (target < 100 MB).
+Exit 0 PASS, 1 FAIL, 2 error."""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_lab import BIN, ROOT, http, wait_for  # noqa: E402
+
+NODE, ADDR = "a", "127.0.0.2"
+
+
+def unix(path, command, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(command.encode() + b"\n")
+    s.shutdown(socket.SHUT_WR)
+    out = bytearray()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out.decode(errors="replace")
+
+
+class Setup:
+    def __init__(self, work, services, environments):
+        self.work = work
+        self.repo = os.path.join(work, f"repo-{services}")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_repo.py"), self.repo,
+                        "--services", str(services), "--environments", str(environments), "--force"],
+                       check=True, stdout=subprocess.DEVNULL)
+        ready = os.path.join(work, f"ready-{services}.json")
+        self.sandbox = subprocess.Popen(
+            [os.path.join(BIN, "galley-sandbox"), "--marathon-port", "0", "--consul-port", "0",
+             "--ready-file", ready, "--nodes", f"{NODE}={ADDR}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        info = wait_for("sandbox", lambda: os.path.getsize(ready) and json.load(open(ready)), 15)
+        self.marathon = f"http://127.0.0.1:{info['marathon_port']}"
+        self.consul = f"http://127.0.0.1:{info['consul_port']}"
+        self.agent_consul = f"http://{ADDR}:{info['nodes'][0]['consul_port']}"
+        self.run = os.path.join(work, f"run-{services}")
+        os.makedirs(self.run, exist_ok=True)
+        self.agent = None
+
+    def publish_model(self):
+        r = subprocess.run([os.path.join(BIN, "galley"), "plan", self.repo, "--json", "--marathon",
+                            self.marathon, "--consul", self.consul, "--state",
+                            os.path.join(self.work, "plan.db")],
+                           capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, **{k: "x" for k in self.secret_names()}))
+        if r.returncode not in (0, 2):
+            raise RuntimeError(f"galley plan: exit {r.returncode}: {r.stderr[-1500:]}")
+        plan = json.loads(r.stdout)
+        for a in plan["actions"]:
+            if a["kind"] == "haproxy-model-create" and a["target"].endswith("/internal"):
+                status, text = http("PUT", f"{self.consul}/v1/kv/{a['target']}",
+                                    body=a["desired"]["value"].encode())
+                if status != 200:
+                    raise RuntimeError(f"PUT model: {status} {text}")
+                return
+        raise RuntimeError("no haproxy-model-create action for the internal instance in the plan")
+
+    def secret_names(self):
+        names = set()
+        for root, _, files in os.walk(os.path.join(self.repo, "services")):
+            for f in files:
+                for line in open(os.path.join(root, f)):
+                    if "secret_env:" in line:
+                        names.add(line.split("secret_env:")[1].strip(" }\n"))
+        return names
+
+    def registered_names(self):
+        """(registered name, environments) of every exposed port, from the repository."""
+        import yaml  # noqa: F401  (python3-yaml is installed with the test dependencies)
+        out = []
+        for root, _, files in os.walk(os.path.join(self.repo, "services")):
+            for f in files:
+                doc = yaml.safe_load(open(os.path.join(root, f)))
+                exposed = [p["container"] for p in doc.get("ports", []) if p.get("expose") in ("http", "tcp")]
+                envs = list(doc.get("environments", {}).keys())
+                for c in exposed:
+                    out.append((doc["name"] if len(exposed) == 1 else f"{doc['name']}-{c}", envs))
+        return out
+
+    def register(self, name, env, i, port):
+        body = {"Node": f"n{i % 50}", "Address": f"10.1.{i % 200}.{i % 250 + 1}",
+                "Service": {"ID": f"{name}-{env}-{i}", "Service": name, "Tags": [env],
+                            "Address": "127.0.0.1", "Port": port},
+                "Check": {"CheckID": f"service:{name}-{env}-{i}", "Name": "bench",
+                          "Status": "passing", "ServiceID": f"{name}-{env}-{i}"}}
+        status, text = http("PUT", f"{self.consul}/v1/catalog/register", body=body)
+        if status != 200:
+            raise RuntimeError(f"register: {status} {text[:200]}")
+
+    def deregister(self, name, env, i):
+        body = {"Node": f"n{i % 50}", "ServiceID": f"{name}-{env}-{i}"}
+        http("PUT", f"{self.consul}/v1/catalog/deregister", body=body)
+
+    def consul_requests(self):
+        return json.loads(http("GET", f"{self.consul}/_sandbox/faults")[1])["requests"]
+
+    def start_agent(self):
+        self.agent = subprocess.Popen(
+            [os.path.join(BIN, "galley"), "agent", self.repo, "--node", NODE, "--haproxy", "internal",
+             "--bind", ADDR, "--run-dir", self.run, "--marathon", self.marathon,
+             "--consul", self.agent_consul],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "agent.log"), "ab"),
+            start_new_session=True)
+
+    def servers(self, backend=""):
+        """`show servers state` rows as dicts keyed by the header's column names."""
+        text = unix(os.path.join(self.run, "internal.sock"), f"show servers state {backend}".strip())
+        cols, rows = [], []
+        for line in text.splitlines():
+            if line.startswith("# "):
+                cols = line[2:].split()
+            elif line and line[0].isdigit() and cols:
+                rows.append(dict(zip(cols, line.split())))
+        return rows
+
+    def has_port(self, backend, port, active_only=False):
+        for r in self.servers(backend):
+            if r.get("srv_port") == str(port):
+                # srv_admin_state bits 0x01 maint, 0x08 drain: "active" is neither
+                return not active_only or (int(r.get("srv_admin_state", "0")) & 0x09) == 0
+        return False
+
+    def reloads(self):
+        text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "master":
+                return int(parts[3])
+        return -1
+
+    def cpu_seconds(self):
+        f = open(f"/proc/{self.agent.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self):
+        for line in open(f"/proc/{self.agent.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0
+
+    def stop(self):
+        if self.agent and self.agent.poll() is None:
+            self.agent.terminate()
+            self.agent.wait(timeout=30)
+        try:
+            os.kill(int(open(os.path.join(self.run, "internal.pid")).read().split()[0]), 15)
+        except (OSError, ValueError, IndexError):
+            pass
+        self.sandbox.terminate()
+        self.sandbox.wait(timeout=30)
+
+
+def one_change_requests(s, name, env):
+    """Consul requests the agent made for one server added (once it has settled)."""
+    time.sleep(1.5)
+    before = s.consul_requests()
+    s.register(name, env, 999_001, 40001)
+    wait_for("the added server", lambda: s.has_port(f"cluster_{env}:{name}", 40001, True), 10, 0.01)
+    time.sleep(1.5)
+    after = s.consul_requests()
+    s.deregister(name, env, 999_001)
+    return after - before - 1  # minus the registration itself
+
+
+def run(work, services, environments, full):
+    s = Setup(work, services, environments)
+    res = {}
+    try:
+        names = s.registered_names()
+        s.publish_model()
+        port = 20000
+        count = 0
+        mine = {}  # (name, env) -> the instance numbers registered for it
+        for name, envs in names:
+            for env in envs:
+                for i in range(2):
+                    s.register(name, env, count, port + count % 20000)
+                    mine.setdefault((name, env), []).append(count)
+                    count += 1
+        res["servers"] = count
+        name, envs = sorted(names)[0]
+        env = envs[0]
+        backend = f"cluster_{env}:{name}"
+        t0 = time.monotonic()
+        s.start_agent()
+        wait_for("every server loaded", lambda: len(s.servers()) >= count, 120, 0.05)
+        res["cold_start_s"] = time.monotonic() - t0
+        reloads0 = s.reloads()
+        if full:
+            # One server added, then removed (drained or gone counts as removed).
+            t0 = time.monotonic()
+            s.register(name, env, 900_000, 39001)
+            wait_for("added", lambda: s.has_port(backend, 39001, True), 10, 0.002)
+            res["add_ms"] = (time.monotonic() - t0) * 1000
+            t0 = time.monotonic()
+            s.deregister(name, env, 900_000)
+            wait_for("removed", lambda: not s.has_port(backend, 39001, True), 30, 0.002)
+            res["remove_ms"] = (time.monotonic() - t0) * 1000
+            # A rolling deploy of that backend: a new instance up, then an old one gone, twice.
+            for k, old in enumerate(mine[(name, env)]):
+                s.register(name, env, 910_000 + k, 39100 + k)
+                wait_for("new", lambda: s.has_port(backend, 39100 + k, True), 10, 0.005)
+                s.deregister(name, env, old)
+                old_port = port + old % 20000
+                wait_for("old gone", lambda: not s.has_port(backend, old_port, True), 10, 0.005)
+            time.sleep(2)
+            res["rolling_reloads"] = s.reloads() - reloads0
+            t0c = s.cpu_seconds()
+            time.sleep(10)
+            res["idle_cpu_pct"] = (s.cpu_seconds() - t0c) / 10 * 100
+            res["rss_mb"] = s.rss_mb()
+        res["requests_per_change"] = one_change_requests(s, name, env)
+    finally:
+        s.stop()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--services", type=int, default=2000)
+    ap.add_argument("--environments", type=int, default=3)
+    ap.add_argument("--small", type=int, default=50)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="galley-agent-scale-")
+    try:
+        small = run(os.path.join(work, "small"), a.small, a.environments, False)
+        big = run(os.path.join(work, "big"), a.services, a.environments, True)
+    except Exception as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    ok = True
+
+    def line(what, value, target, good):
+        nonlocal ok
+        ok = ok and good
+        print(f"{'PASS' if good else 'FAIL'}  {what}: {value} (target {target})")
+
+    print(f"{a.services} services x {a.environments} environments: {big['servers']} servers")
+    line("cold start to serving", f"{big['cold_start_s']:.2f} s", "< 2 s", big["cold_start_s"] < 2)
+    line("one server added", f"{big['add_ms']:.0f} ms", "< 100 ms", big["add_ms"] < 100)
+    line("one server removed", f"{big['remove_ms']:.0f} ms", "< 100 ms", big["remove_ms"] < 100)
+    line("reloads during a rolling deploy", big["rolling_reloads"], "0", big["rolling_reloads"] == 0)
+    line("Consul requests per change", f"{big['requests_per_change']} at {a.services} services, "
+         f"{small['requests_per_change']} at {a.small}", "not growing",
+         big["requests_per_change"] <= small["requests_per_change"] + 1)
+    line("agent CPU while idle", f"{big['idle_cpu_pct']:.2f} %", "~0 (< 1 %)", big["idle_cpu_pct"] < 1)
+    line("agent RSS", f"{big['rss_mb']:.0f} MB", "< 100 MB", big["rss_mb"] < 100)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

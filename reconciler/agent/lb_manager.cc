@@ -1,0 +1,871 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/lb_manager.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "base/digest.h"
+#include "base/file_io.h"
+#include "base/strings.h"
+#include "base/time_text.h"
+#include "render/haproxy_config.h"
+
+namespace galley::agent {
+namespace {
+
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr size_t kMaxConfigBytes = 64u << 20;
+
+std::vector<std::string_view> SplitLines(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    out.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+std::vector<std::string_view> Tokens(std::string_view s, char sep = ' ') {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == sep || s[i] == '\t' || s[i] == '\r')) ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != sep && s[j] != '\t' && s[j] != '\r') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::string ConfigDigest(const std::string& text) { return "sha256:" + Sha256Hex(text); }
+
+std::set<std::string> RegisteredNames(const model::DesiredState& state) {
+  std::set<std::string> out;
+  for (const auto& s : state.services) {
+    for (const auto& p : s.ExposedPorts()) out.insert(s.RegisteredName(p.container));
+  }
+  return out;
+}
+
+const char* IntentText(AdminIntent i) { return AdminIntentName(i); }
+
+std::optional<AdminIntent> IntentFrom(const std::string& s) {
+  if (s == "ready") return AdminIntent::kReady;
+  if (s == "drain") return AdminIntent::kDrain;
+  if (s == "maint") return AdminIntent::kMaint;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string WithServerStateFile(const std::string& config, const std::string& state_file) {
+  std::string out;
+  out.reserve(config.size() + 128);
+  for (auto line : SplitLines(config)) {
+    out.append(line);
+    out.push_back('\n');
+    if (line == "global") out += "    server-state-file " + state_file + "\n";
+    if (line == "defaults") out += "    load-server-state-from-file global\n";
+  }
+  return out;
+}
+
+std::string LbManager::ConfigPath(const std::string& run_dir, const std::string& instance) {
+  return run_dir + "/" + instance + ".cfg";
+}
+std::string LbManager::StatsSocketPath(const std::string& run_dir, const std::string& instance) {
+  return run_dir + "/" + instance + ".sock";
+}
+std::string LbManager::ServerStatePath(const std::string& run_dir, const std::string& instance) {
+  return run_dir + "/" + instance + ".state";
+}
+std::string LbManager::AgentStatePath(const std::string& run_dir, const std::string& instance) {
+  return run_dir + "/" + instance + ".agent.json";
+}
+
+LbManager::LbManager(LbManagerOptions options, LbManagerDeps deps)
+    : options_(std::move(options)), deps_(std::move(deps)), clock_(deps_.clock) {
+  config_path_ = ConfigPath(options_.run_dir, options_.instance);
+  socket_path_ = StatsSocketPath(options_.run_dir, options_.instance);
+  state_path_ = ServerStatePath(options_.run_dir, options_.instance);
+  agent_path_ = AgentStatePath(options_.run_dir, options_.instance);
+  std::error_code ec;
+  std::filesystem::create_directories(options_.run_dir, ec);
+  membership_ = std::make_unique<clients::MembershipWatch>(
+      deps_.consul_endpoint, deps_.http, deps_.consul,
+      clients::MembershipOptions{options_.blocking}, clock_);
+  LoadAgentFile();
+  if (auto text = ReadFileBounded(config_path_, kMaxConfigBytes); text.ok()) {
+    if (auto parsed = ParseRenderedConfig(*text); parsed.ok())
+      written_membership_ = parsed->membership_digest;
+  }
+  report_.node = options_.node;
+  report_.instance = options_.instance;
+  report_.agent_version = options_.agent_version;
+}
+
+LbManager::~LbManager() {
+  if (model_watch_) model_watch_->Stop();
+  if (membership_) membership_->Stop();
+}
+
+void LbManager::Log(const std::string& line) {
+  if (deps_.log) deps_.log("lb " + options_.instance + ": " + line);
+}
+
+void LbManager::LoadAgentFile() {
+  auto text = ReadFileBounded(agent_path_, 16u << 20);
+  if (!text.ok()) return;
+  Json j = Json::parse(*text, nullptr, false);
+  if (!j.is_object()) {
+    Log("ignoring " + agent_path_ + ": not a JSON object");
+    return;
+  }
+  auto str = [&](const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  file_.master_pid = j.value("master_pid", 0);
+  file_.structure_digest = str("structure_digest");
+  file_.config_digest = str("config_digest");
+  file_.model_digest = str("model_digest");
+  file_.started = str("started");
+  file_.last_reload = str("last_reload");
+  file_.last_reload_reason = str("last_reload_reason");
+  if (auto it = j.find("intents"); it != j.end() && it->is_array()) {
+    for (const auto& e : *it) {
+      if (!e.is_array() || e.size() != 3 || !e[0].is_string() || !e[1].is_string() ||
+          !e[2].is_string())
+        continue;
+      if (auto i = IntentFrom(e[2].get<std::string>()))
+        file_.intents[{e[0].get<std::string>(), e[1].get<std::string>()}] = *i;
+    }
+  }
+}
+
+void LbManager::SaveAgentFile() {
+  Json intents = Json::array();
+  for (const auto& [ref, i] : file_.intents)
+    intents.push_back({ref.backend, ref.server, IntentText(i)});
+  Json j = {{"master_pid", file_.master_pid},
+            {"structure_digest", file_.structure_digest},
+            {"config_digest", file_.config_digest},
+            {"model_digest", file_.model_digest},
+            {"started", file_.started},
+            {"last_reload", file_.last_reload},
+            {"last_reload_reason", file_.last_reload_reason},
+            {"intents", intents}};
+  // Not fsync'ed: a stale file after a crash costs one extra reload, never a wrong state.
+  Status s = WriteFileAtomic(agent_path_, j.dump(1) + "\n", /*durable=*/false);
+  if (!s.ok()) Log("cannot save " + agent_path_ + ": " + s.message());
+}
+
+void LbManager::Drain(const std::vector<Endpoint>& endpoints) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto now = ClockOr(clock_).Now();
+    for (const auto& e : endpoints) killing_[e] = Killing{now, false};
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void LbManager::Wake() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::vector<Endpoint> LbManager::KillingNow(const DesiredLb& desired) {
+  std::set<Endpoint> rendered;
+  for (const auto& b : desired.backends)
+    for (const auto& srv : b.servers) rendered.insert({srv.address, srv.port});
+  std::lock_guard<std::mutex> l(mu_);
+  auto now = ClockOr(clock_).Now();
+  std::vector<Endpoint> out;
+  for (auto it = killing_.begin(); it != killing_.end();) {
+    bool in = rendered.count(it->first) > 0;
+    if (now - it->second.since > options_.killing_ttl || (it->second.rendered && !in)) {
+      it = killing_.erase(it);
+      continue;
+    }
+    it->second.rendered = it->second.rendered || in;
+    out.push_back(it->first);
+    ++it;
+  }
+  return out;
+}
+
+render::AgentReport LbManager::Report() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return report_;
+}
+
+LbManagerStats LbManager::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stats_;
+}
+
+// ---- One sync -------------------------------------------------------------------------------
+
+Result<std::optional<LbManager::Model>> LbManager::ReadModel(bool blocking,
+                                                             std::string* model_error) {
+  const std::string key = render::LbModelKey(options_.platform, options_.instance);
+  bool exists = false;
+  std::string text;
+  if (blocking && model_watch_) {
+    auto st = model_watch_->state();
+    if (!st.have) {
+      *model_error = st.error.empty() ? "no answer yet for the LB model at " + key
+                                      : "reading the LB model at " + key + ": " + st.error;
+    } else {
+      if (!st.error.empty())
+        *model_error = "reading the LB model at " + key + ": " + st.error + " (last value kept)";
+      exists = st.value.exists;
+      text = st.value.value;
+      if (!exists && st.error.empty())
+        *model_error = "no LB model at " + key + " (has galley apply written it?)";
+    }
+  } else {
+    auto r = deps_.consul->GetKv(key);
+    if (r.ok()) {
+      exists = true;
+      text = r->value;
+    } else if (r.status().code() == StatusCode::kNotFound) {
+      *model_error = "no LB model at " + key + " (has galley apply written it?)";
+    } else {
+      *model_error = "reading the LB model at " + key + ": " + r.status().message();
+    }
+  }
+  if (!exists) return std::optional<Model>();
+  std::string text_digest = "text:" + Sha256Hex(text);
+  if (bad_models_.count(text_digest)) {
+    *model_error = "the LB model at " + key + " was refused before; waiting for a new one";
+    return std::optional<Model>();
+  }
+  if (parsed_text_ == text_digest && parsed_model_) {  // unchanged: no parse
+    if (bad_models_.count(parsed_model_->digest)) {
+      *model_error = "the LB model " + parsed_model_->digest.substr(0, 19) + " at " + key +
+                     " renders a config HAProxy refuses; waiting for a new one";
+      return std::optional<Model>();
+    }
+    return parsed_model_;
+  }
+  auto parsed = render::ParseLbModel(text);
+  if (!parsed.ok()) {
+    bad_models_.insert(text_digest);
+    *model_error =
+        "the LB model at " + key + " is invalid, not loaded: " + parsed.status().message();
+    Log(*model_error);
+    return std::optional<Model>();
+  }
+  Model m{std::move(parsed).value(), ""};
+  m.digest = render::LbModelDigest(m.model);
+  if (bad_models_.count(m.digest)) {
+    *model_error = "the LB model " + m.digest.substr(0, 19) + " at " + key +
+                   " renders a config HAProxy refuses; waiting for a new one";
+    return std::optional<Model>();
+  }
+  parsed_text_ = text_digest;
+  parsed_model_ = m;
+  return std::optional<Model>(std::move(m));
+}
+
+Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.syncs;
+  }
+  std::vector<std::string> errors;
+  std::string model_error;
+  auto read = ReadModel(blocking, &model_error);
+  std::optional<Model> candidate = read.ok() ? *read : std::nullopt;
+  if (!model_error.empty()) errors.push_back(model_error);
+
+  const Model* chosen = nullptr;
+  bool is_candidate = false;
+  if (candidate && (!last_good_ || candidate->digest != last_good_->digest)) {
+    chosen = &*candidate;
+    is_candidate = true;
+  } else if (last_good_) {
+    chosen = &*last_good_;
+  }
+
+  auto finish = [&](Status st) {
+    if (!st.ok()) errors.push_back(st.message());
+    std::string joined = Join(errors, "; ");
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      report_.last_error = joined;
+    }
+    Publish(nullptr, nullptr);
+    if (!errors.empty()) {
+      if (*retry_in == milliseconds(0) || *retry_in > milliseconds(2000))
+        *retry_in = milliseconds(2000);
+      return Status::Unavailable(joined);
+    }
+    return Status::Ok();
+  };
+
+  if (deps_.may_manage && !deps_.may_manage()) {
+    errors.push_back("this agent does not hold " +
+                     render::AgentReportKey(options_.platform, options_.node, options_.instance) +
+                     " (another agent claims node " + options_.node + " instance " +
+                     options_.instance + "?); HAProxy left as it is");
+    return finish(Status::Ok());
+  }
+
+  if (!chosen) {
+    // No model to render: keep whatever HAProxy runs; bring it back from disk if it died.
+    if (!deps_.master->Query().ok()) {
+      Status s = StartFromDisk(model_error.empty() ? "no LB model" : model_error);
+      if (!s.ok()) errors.push_back(s.message());
+    }
+    if (errors.empty()) errors.push_back("no LB model");
+    return finish(Status::Ok());
+  }
+
+  // The last good model's services stay watched while a candidate is tried, so falling back
+  // to it never renders one of them empty.
+  std::set<std::string> watched = RegisteredNames(chosen->model.state);
+  if (last_good_ && chosen != &*last_good_) watched.merge(RegisteredNames(last_good_->model.state));
+  membership_->SetServices(watched);
+  if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
+  clients::MembershipSnapshot snap = membership_->Refresh();
+  for (const auto& e : snap.errors)
+    errors.push_back("consul: " + e + " (last known instances kept)");
+  if (blocking) {
+    if (std::string pe = membership_->poll_error(); !pe.empty())
+      errors.push_back("consul watch: " + pe);
+  }
+  if (!snap.unknown.empty()) {
+    std::string names =
+        Join(std::vector<std::string>(snap.unknown.begin(), snap.unknown.end()), ", ");
+    errors.push_back("instances of " + Truncate(names, 200) +
+                     " not read yet; HAProxy keeps its current servers");
+    if (!deps_.master->Query().ok()) {
+      Status s = StartFromDisk("Consul did not answer");
+      if (!s.ok()) errors.push_back(s.message());
+    }
+    return finish(Status::Ok());
+  }
+
+  Status st = SyncWithModel(*chosen, snap, retry_in);
+  if (!st.ok() && is_candidate && st.code() == StatusCode::kInvalidArgument) {
+    bad_models_.insert(chosen->digest);
+    Log("LB model " + chosen->digest.substr(0, 19) +
+        " refused, HAProxy keeps the running config: " + st.message());
+    errors.push_back("LB model " + chosen->digest.substr(0, 19) + " not loaded: " + st.message());
+    if (last_good_) {
+      st = SyncWithModel(*last_good_, snap, retry_in);
+    } else if (!deps_.master->Query().ok()) {
+      st = StartFromDisk("the LB model renders a config HAProxy refuses");
+    } else {
+      st = Status::Ok();
+    }
+  }
+  return finish(st);
+}
+
+Status LbManager::StartFromDisk(const std::string& why) {
+  if (!std::filesystem::exists(config_path_)) {
+    return Status::Unavailable("HAProxy is not running and there is no config at " + config_path_ +
+                               " to start it from (" + why + ")");
+  }
+  Log("HAProxy is not running; starting it from the config on disk (" + why + ")");
+  auto r = deps_.master->Start();
+  if (!r.ok())
+    return Status::Unavailable("starting HAProxy from " + config_path_ + ": " +
+                               r.status().message());
+  auto text = ReadFileBounded(config_path_, kMaxConfigBytes);
+  file_.master_pid = r->master_pid;
+  file_.structure_digest = text.ok() ? StructureDigest(*text) : "";
+  file_.config_digest = text.ok() ? ConfigDigest(*text) : "";
+  file_.started = file_.last_reload = FormatTimestamp(ClockOr(clock_).WallNow());
+  file_.last_reload_reason = "started from the config on disk";
+  file_.intents.clear();
+  SaveAgentFile();
+  std::lock_guard<std::mutex> l(mu_);
+  ++stats_.starts;
+  return Status::Ok();
+}
+
+Status LbManager::WriteAndCheck(const std::string& text, const std::string& path) {
+  Status w = WriteFileAtomic(path, text, /*durable=*/false);
+  if (!w.ok()) return Status::Unavailable("writing " + path + ": " + w.message());
+  Status c = deps_.master->Check(path);
+  if (!c.ok()) std::remove(path.c_str());
+  return c;
+}
+
+Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
+                                milliseconds* retry_in) {
+  render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
+  std::string text = WithServerStateFile(
+      render::RenderHaproxyConfig(model.model.state, model.model.instance, snap.instances, ro),
+      state_path_);
+  auto desired = ParseRenderedConfig(text);
+  if (!desired.ok()) return Status::InvalidArgument(desired.status().message());
+
+  auto q = deps_.master->Query();
+  if (!q.ok()) {
+    if (haproxy_seen_) {
+      Log("HAProxy master is gone (" + q.status().message() + "); starting it again");
+    }
+    const std::string next = config_path_ + ".new";
+    RETURN_IF_ERROR(WriteAndCheck(text, next));
+    std::error_code ec;
+    if (std::filesystem::exists(config_path_))
+      std::filesystem::copy_file(config_path_, config_path_ + ".prev",
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+    std::filesystem::rename(next, config_path_, ec);
+    if (ec) return Status::Unavailable("moving " + next + " into place: " + ec.message());
+    auto started = deps_.master->Start();
+    if (!started.ok()) {
+      return Status::Unavailable("starting HAProxy: " + started.status().message());
+    }
+    std::string now = FormatTimestamp(ClockOr(clock_).WallNow());
+    std::string reason = haproxy_seen_ ? "restarted: the previous master was gone" : "started";
+    file_ = AgentFile{started->master_pid,
+                      desired->structure_digest,
+                      ConfigDigest(text),
+                      model.digest,
+                      now,
+                      now,
+                      reason,
+                      {}};
+    SaveAgentFile();
+    written_membership_ = desired->membership_digest;
+    last_good_ = model;
+    haproxy_seen_ = true;
+    failed_config_.clear();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.starts;
+    }
+    Log("HAProxy " + reason + " (master pid " + std::to_string(started->master_pid) + ", worker " +
+        std::to_string(started->worker_pid) + ")");
+    auto state = deps_.runtime->Send("show servers state");
+    std::optional<std::vector<RunningBackend>> running;
+    if (state.ok()) {
+      if (auto p = ParseServersState(*state); p.ok()) running = std::move(p).value();
+    }
+    Publish(running ? &*running : nullptr, nullptr);
+    return Status::Ok();
+  }
+  haproxy_seen_ = true;
+  if (file_.master_pid != q->master_pid) {
+    if (file_.master_pid != 0) {
+      Log("HAProxy master pid " + std::to_string(q->master_pid) + " is not the one recorded (" +
+          std::to_string(file_.master_pid) + "): the structure it runs is unknown");
+    }
+    file_.master_pid = q->master_pid;
+    file_.structure_digest.clear();
+  }
+  auto state = deps_.runtime->Send("show servers state");
+  if (!state.ok()) return Status::Unavailable("show servers state: " + state.status().message());
+  auto running = ParseServersState(*state);
+  if (!running.ok()) return Status::Unavailable(running.status().message());
+
+  LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, KillingNow(*desired),
+                 file_.intents};
+  LbSyncPlan plan = PlanLbSync(in);
+  // A deferred retirement is planned again every recheck: log each note once while it holds.
+  std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
+  for (const auto& n : notes) {
+    if (!logged_notes_.count(n)) Log(n);
+  }
+  logged_notes_ = std::move(notes);
+  if (plan.recheck_soon && (*retry_in == milliseconds(0) || *retry_in > milliseconds(250)))
+    *retry_in = milliseconds(250);
+  Status st;
+  if (plan.reload) {
+    st = Reload(plan, *desired, text, model);
+  } else {
+    st = ApplyRuntime(plan, *desired, *running, text, retry_in);
+    if (st.ok() || st.code() != StatusCode::kInvalidArgument) last_good_ = model;
+    if (file_.model_digest != model.digest) {
+      file_.model_digest = model.digest;
+      SaveAgentFile();
+    }
+  }
+  bool sent = !plan.commands.empty();
+  auto after = sent ? deps_.runtime->Send("show servers state")
+                    : Result<std::string>(Status::Unavailable("not read"));
+  if (after.ok()) {
+    if (auto p = ParseServersState(*after); p.ok()) {
+      Publish(&p.value(), &plan.hand_changes);
+      return st;
+    }
+  }
+  Publish(&*running, &plan.hand_changes);
+  return st;
+}
+
+Status LbManager::Reload(const LbSyncPlan& plan, const DesiredLb& desired, const std::string& text,
+                         const Model& model) {
+  const std::string digest = ConfigDigest(text);
+  if (digest == failed_config_) {
+    return Status::Internal("the reload of config " + digest.substr(0, 19) +
+                            " failed before; HAProxy keeps the running config until the "
+                            "rendered config changes");
+  }
+  const std::string next = config_path_ + ".new";
+  RETURN_IF_ERROR(WriteAndCheck(text, next));
+  for (const auto& c : plan.commands) {  // drains of tasks being killed
+    auto reply = deps_.runtime->Send(c.text);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.runtime_commands;
+    }
+    Status s = reply.ok() ? CheckReply(c, *reply) : reply.status();
+    if (!s.ok()) Log("before reload: " + s.message());
+  }
+  Status dump = DumpServerState(desired);
+  if (!dump.ok())
+    Log("server-state file not written (admin states start fresh): " + dump.message());
+  std::error_code ec;
+  bool had_prev = std::filesystem::exists(config_path_);
+  if (had_prev)
+    std::filesystem::copy_file(config_path_, config_path_ + ".prev",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+  std::filesystem::rename(next, config_path_, ec);
+  if (ec) return Status::Unavailable("moving " + next + " into place: " + ec.message());
+  Log("reloading: " + plan.reload_reason);
+  auto t0 = ClockOr(clock_).Now();
+  auto r = deps_.master->Reload();
+  if (!r.ok()) {
+    if (had_prev) std::filesystem::rename(config_path_ + ".prev", config_path_, ec);
+    failed_config_ = digest;
+    return Status::Internal("reload failed, HAProxy keeps the previous config: " +
+                            r.status().message());
+  }
+  auto took = std::chrono::duration_cast<milliseconds>(ClockOr(clock_).Now() - t0);
+  std::string now = FormatTimestamp(ClockOr(clock_).WallNow());
+  file_.master_pid = r->master_pid;
+  file_.structure_digest = desired.structure_digest;
+  file_.config_digest = digest;
+  file_.model_digest = model.digest;
+  file_.last_reload = now;
+  file_.last_reload_reason = plan.reload_reason;
+  file_.intents = plan.intents_after;
+  SaveAgentFile();
+  written_membership_ = desired.membership_digest;
+  last_good_ = model;
+  failed_config_.clear();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.reloads;
+  }
+  Log("reloaded in " + std::to_string(took.count()) + " ms (worker " +
+      std::to_string(r->worker_pid) + ")");
+  return Status::Ok();
+}
+
+Status LbManager::DumpServerState(const DesiredLb& desired) {
+  auto reply = deps_.runtime->Send("show servers state");
+  if (!reply.ok()) return reply.status();
+  std::map<std::pair<std::string, std::string>, const DesiredServer*> keep;
+  for (const auto& b : desired.backends)
+    for (const auto& s : b.servers) keep[{b.name, s.name}] = &s;
+  auto lines = SplitLines(*reply);
+  if (lines.size() < 2 || lines[0] != "1" || lines[1].substr(0, 2) != "# ")
+    return Status::Unavailable("show servers state: unexpected reply");
+  auto header = Tokens(lines[1].substr(2));
+  auto col = [&](std::string_view n) {
+    auto it = std::find(header.begin(), header.end(), n);
+    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
+  };
+  int be = col("be_name"), srv = col("srv_name"), addr = col("srv_addr"), port = col("srv_port");
+  if (be < 0 || srv < 0 || addr < 0 || port < 0)
+    return Status::Unavailable("show servers state: missing columns");
+  std::string out = std::string(lines[0]) + "\n" + std::string(lines[1]) + "\n";
+  for (size_t i = 2; i < lines.size(); ++i) {
+    auto f = Tokens(lines[i]);
+    if (f.size() < header.size()) continue;
+    auto it = keep.find({std::string(f[be]), std::string(f[srv])});
+    // A server moved under the same name must come back at its new address, not the old one.
+    if (it == keep.end() || it->second->address != f[addr] ||
+        std::to_string(it->second->port) != f[port])
+      continue;
+    out += std::string(lines[i]) + "\n";
+  }
+  return WriteFileAtomic(state_path_, out, /*durable=*/false);
+}
+
+Result<std::map<ServerRef, int>> LbManager::Sessions(const std::set<ServerRef>& servers) {
+  // One `show stat` per backend involved (all 12,000 servers would be ~2 MB at scale).
+  std::set<std::string> backends;
+  for (const auto& s : servers) backends.insert(s.backend);
+  std::string text;
+  for (const auto& b : backends) {
+    auto reply = deps_.runtime->Send("show stat " + b + " 4 -1");
+    if (!reply.ok()) return reply.status();
+    text += *reply;
+  }
+  auto lines = SplitLines(text);
+  if (lines.empty() || lines[0].substr(0, 2) != "# ")
+    return Status::Unavailable("show stat: no header");
+  auto header = Split(std::string(lines[0].substr(2)), ',');
+  auto col = [&](const std::string& n) {
+    auto it = std::find(header.begin(), header.end(), n);
+    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
+  };
+  int px = col("pxname"), sv = col("svname"), scur = col("scur");
+  if (px < 0 || sv < 0 || scur < 0) return Status::Unavailable("show stat: missing columns");
+  std::map<ServerRef, int> out;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty() || lines[i][0] == '#') continue;
+    auto f = Split(std::string(lines[i]), ',');
+    if (static_cast<int>(f.size()) <= std::max({px, sv, scur})) continue;
+    out[{f[px], f[sv]}] = std::atoi(f[scur].c_str());
+  }
+  return out;
+}
+
+Status LbManager::ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
+                               const std::vector<RunningBackend>& running, const std::string& text,
+                               milliseconds* retry_in) {
+  Clock& clock = ClockOr(clock_);
+  std::vector<std::string> errors;
+  std::set<ServerRef> deferred, failed, added;
+  std::map<ServerRef, AdminIntent> set_now;  // what a successful command put the server in
+  auto send = [&](const RuntimeCommand& c) {
+    auto reply = deps_.runtime->Send(c.text);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.runtime_commands;
+    }
+    Status s = reply.ok() ? CheckReply(c, *reply) : reply.status();
+    if (s.code() == StatusCode::kUnavailable && c.expect == Expect::kServerDeleted) {
+      deferred.insert(c.server);  // connections remain: the next sync retries
+      return;
+    }
+    if (!s.ok()) {
+      failed.insert(c.server);
+      errors.push_back(s.message());
+      return;
+    }
+    if (c.expect == Expect::kServerRegistered) {
+      added.insert(c.server);
+      set_now[c.server] = AdminIntent::kMaint;
+    } else if (EndsWith(c.text, " state drain")) {
+      drain_started_.emplace(c.server, clock.Now());
+      set_now[c.server] = AdminIntent::kDrain;
+    } else if (EndsWith(c.text, " state maint")) {
+      set_now[c.server] = AdminIntent::kMaint;
+    } else if (EndsWith(c.text, " state ready") || StartsWith(c.text, "enable server ")) {
+      set_now[c.server] = AdminIntent::kReady;
+    }
+  };
+  for (const auto& c : plan.commands) {
+    if (c.phase != CommandPhase::kNow || failed.count(c.server)) continue;
+    send(c);
+  }
+  std::set<ServerRef> waiting;
+  for (const auto& c : plan.commands) {
+    if (c.phase == CommandPhase::kAfterDrain) waiting.insert(c.server);
+  }
+  if (!waiting.empty()) {
+    auto sessions = Sessions(waiting);
+    for (const auto& s : waiting) {
+      auto start = drain_started_.emplace(s, clock.Now()).first->second;
+      bool drained = false;
+      if (sessions.ok()) {
+        auto it = sessions->find(s);
+        drained = it == sessions->end() || it->second == 0;
+      }
+      if (!drained && clock.Now() - start < options_.drain_timeout) deferred.insert(s);
+    }
+    for (const auto& c : plan.commands) {
+      if (c.phase != CommandPhase::kAfterDrain || deferred.count(c.server) ||
+          failed.count(c.server))
+        continue;
+      send(c);
+    }
+  }
+  if (!deferred.empty()) {
+    if (*retry_in == milliseconds(0) || *retry_in > milliseconds(200))
+      *retry_in = milliseconds(200);
+  }
+  auto old = file_.intents;
+  std::map<ServerRef, AdminIntent> next = plan.intents_after;
+  for (const auto& s : deferred)
+    next[s] = set_now.count(s)
+                  ? set_now[s]
+                  : (drain_started_.count(s) ? AdminIntent::kDrain : AdminIntent::kMaint);
+  for (const auto& s : failed) {
+    if (set_now.count(s)) {
+      next[s] = set_now[s];
+    } else if (old.count(s)) {
+      next[s] = old[s];
+    } else {
+      next.erase(s);
+    }
+  }
+  // Forget drain start times of servers that are gone or no longer drained by galley.
+  std::set<ServerRef> present;
+  for (const auto& b : running)
+    for (const auto& s : b.servers) present.insert({b.name, s.name});
+  for (auto it = drain_started_.begin(); it != drain_started_.end();) {
+    auto n = next.find(it->first);
+    bool keep = present.count(it->first) && n != next.end() && n->second == AdminIntent::kDrain;
+    it = keep ? std::next(it) : drain_started_.erase(it);
+  }
+  if (next != file_.intents) {
+    file_.intents = std::move(next);
+    SaveAgentFile();
+  }
+  if (desired.membership_digest != written_membership_) {
+    Status w = WriteFileAtomic(config_path_, text, /*durable=*/false);
+    if (w.ok()) {
+      written_membership_ = desired.membership_digest;
+      file_.config_digest = ConfigDigest(text);
+      SaveAgentFile();
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.file_rewrites;
+    } else {
+      errors.push_back("rewriting " + config_path_ + ": " + w.message());
+    }
+  }
+  if (!plan.commands.empty()) {
+    Log("membership: " + std::to_string(plan.commands.size()) + " runtime command(s)" +
+        (deferred.empty() ? "" : ", " + std::to_string(deferred.size()) + " server(s) draining") +
+        (failed.empty() ? "" : ", " + std::to_string(failed.size()) + " failed"));
+  }
+  if (!errors.empty()) return Status::Internal("runtime API: " + Join(errors, "; "));
+  return Status::Ok();
+}
+
+void LbManager::Publish(const std::vector<RunningBackend>* running,
+                        const std::vector<HandChange>* hands) {
+  render::AgentReport r;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    r = report_;
+    r.model_digest = file_.model_digest;
+    r.config_digest = file_.config_digest;
+    r.haproxy_pid = file_.master_pid;
+    r.haproxy_started = file_.started;
+    r.last_reload = file_.last_reload;
+    r.last_reload_reason = file_.last_reload_reason;
+    if (running) {
+      std::map<std::string, int> counts;
+      for (const auto& b : *running) {
+        for (const auto& s : b.servers) {
+          const char* state = "down";
+          if (s.admin_state & (kAdminForcedMaint | kAdminConfigMaint | kAdminInheritedMaint |
+                               kAdminResolutionMaint | kAdminHostnameMaint)) {
+            state = "maint";
+          } else if (s.admin_state & (kAdminForcedDrain | kAdminInheritedDrain)) {
+            state = "drain";
+          } else if (s.op_state == static_cast<int>(OpState::kRunning)) {
+            state = "up";
+          }
+          ++counts[state];
+        }
+      }
+      r.servers = std::move(counts);
+    }
+    if (hands) {
+      r.hand_changes.clear();
+      for (const auto& h : *hands)
+        r.hand_changes.push_back(h.server.backend + "/" + h.server.server + " " + h.state);
+    }
+    report_ = r;
+  }
+  if (deps_.on_report) deps_.on_report(r);
+}
+
+// ---- Loops ----------------------------------------------------------------------------------
+
+Status LbManager::SyncOnce() {
+  Clock& clock = ClockOr(clock_);
+  auto deadline = clock.Now() + options_.drain_timeout + milliseconds(1000);
+  while (true) {
+    milliseconds retry{0};
+    Status st = Sync(/*blocking=*/false, &retry);
+    bool draining = retry == milliseconds(200);
+    if (!draining || clock.Now() >= deadline) return st;
+    clock.Sleep(retry);
+  }
+}
+
+void LbManager::Run(const std::atomic<bool>& stop) {
+  Clock& clock = ClockOr(clock_);
+  model_watch_ = std::make_unique<clients::KvWatch>(
+      deps_.consul_endpoint, deps_.http, render::LbModelKey(options_.platform, options_.instance),
+      options_.blocking, nullptr);
+  model_watch_->Start([this] { Wake(); });
+  membership_->Start([this] { Wake(); });
+  const auto started = clock.Now();
+  auto next_tick = clock.Now() + options_.tick;
+  bool retry_set = false;
+  std::chrono::steady_clock::time_point retry_at{};
+  bool first = true;
+  std::string last_logged;
+  while (!stop.load()) {
+    bool sync = first;
+    {
+      // Sleep until woken, the next tick or retry, checking `stop` at least every 250 ms.
+      auto until = next_tick;
+      if (retry_set && retry_at < until) until = retry_at;
+      auto left = std::chrono::duration_cast<milliseconds>(until - clock.Now());
+      left = std::clamp(left, milliseconds(1), milliseconds(250));
+      std::unique_lock<std::mutex> l(mu_);
+      if (!wake_ && !first) cv_.wait_for(l, left, [&] { return wake_; });
+      if (wake_) {
+        sync = true;
+        wake_ = false;
+      }
+    }
+    first = false;
+    auto now = clock.Now();
+    if (retry_set && now >= retry_at) sync = true;
+    if (!sync && now >= next_tick) {
+      next_tick = now + options_.tick;
+      if (!deps_.master->Query().ok()) sync = true;  // HAProxy gone: start it again
+    }
+    if (!sync) continue;
+    // Let the long polls' first answers arrive before the first sync reads everything (so
+    // every service is read once, not twice), for at most two seconds.
+    bool waiting = (!model_watch_->state().have && model_watch_->state().error.empty()) ||
+                   !membership_->primed();
+    if (waiting && clock.Now() - started < milliseconds(2000)) {
+      retry_set = true;
+      retry_at = clock.Now() + milliseconds(50);
+      continue;
+    }
+    milliseconds retry{0};
+    Status st = Sync(/*blocking=*/true, &retry);
+    retry_set = retry.count() > 0;
+    if (retry_set) retry_at = clock.Now() + retry;
+    if (membership_->HasDirty() && !retry_set) {
+      retry_set = true;
+      retry_at = clock.Now() + milliseconds(1000);
+    }
+    if (st.message() != last_logged) {
+      Log(st.ok() ? "in sync again" : "sync: " + st.message());
+      last_logged = st.message();
+    }
+  }
+  // The three long polls end together (each within its wait).
+  std::thread model_stop([this] { model_watch_->Stop(); });
+  membership_->Stop();
+  model_stop.join();
+}
+
+}  // namespace galley::agent

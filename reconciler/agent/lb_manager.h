@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: Apache-2.0
+// The load-balancer manager half of `galley agent` (DESIGN §8 point 14, issue #12): keeps one
+// HAProxy instance on this node in step with the LB model central galley publishes at
+// LbModelKey(platform, instance) and the passing instances Consul knows.
+//
+// One sync: the model (blocking KV watch in Run, one read in SyncOnce) → the registered
+// names it needs → their instances (clients::MembershipWatch: two long polls in Run whatever
+// the number of services, then one read per changed service) → RenderHaproxyConfig (the same
+// pure renderer as `galley render`, with this node's bind address and the stats socket in the
+// run dir) plus the agent's server-state lines → ParseRenderedConfig → `show servers state` →
+// PlanLbSync →
+//   - structure changed: write <instance>.cfg.new, `haproxy -c` it, send the drains of tasks
+//     being killed, dump `show servers state` (rows of servers the new config keeps at the
+//     same address) into the server-state file, move the config into place (the previous one
+//     kept as .cfg.prev), reload through the master socket and confirm with `show proc`. A
+//     failed reload puts the previous file back; the old worker keeps serving.
+//   - membership only: the runtime commands, kNow at once, kAfterDrain per server once its
+//     sessions reached 0 (`show stat`) or drain_timeout passed; then the file is rewritten
+//     with the new membership without a reload, so a later reload or restart starts from it.
+// Faults:
+//   - A model that does not parse, or whose config fails `haproxy -c`, is never loaded: the
+//     error is logged and reported, its digest remembered as bad, and the sync goes on with
+//     the last good model (membership changes still land); a new model is tried when it
+//     arrives.
+//   - Consul unreachable or answering garbage: the last known model and membership stay (a
+//     failed read never empties a backend); a service never read successfully leaves HAProxy
+//     as it is rather than render it empty.
+//   - HAProxy gone (killed, crashed): started again from the current render, or, when that is
+//     not possible (no model yet, Consul down), from the config file on disk.
+//   - Agent restart: the master answering on its socket is adopted; the state file
+//     <instance>.agent.json (written after every confirmed start/reload and intent change)
+//     says which structure that master loaded, so nothing reloads when nothing changed. A
+//     master pid other than the recorded one means "unknown structure": one reload.
+// Drain() (the registrator's TASK_KILLING) marks endpoints as killing and wakes the loop at
+// once; matching servers go to drain in that sync.
+// Logs go to the sink, never to stdout. Thread-safe: Drain, Report and stats from any thread;
+// SyncOnce/Run from one thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/haproxy_process.h"
+#include "agent/haproxy_runtime.h"
+#include "agent/lb_sync.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "clients/consul_client.h"
+#include "clients/consul_watch.h"
+#include "render/lb_model.h"
+
+namespace galley::agent {
+
+struct LbManagerOptions {
+  std::string platform;
+  std::string node;
+  std::string instance;
+  std::string bind_address;  // "" = all addresses
+  std::string run_dir;       // <run>/<instance>.{cfg,sock,master.sock,pid,log,state,agent.json}
+  std::string agent_version = "dev";
+  std::chrono::milliseconds drain_timeout{10000};  // longest wait for sessions to reach 0
+  std::chrono::milliseconds tick{1000};            // HAProxy liveness check in Run
+  std::chrono::milliseconds killing_ttl{600000};   // how long a Drain()ed endpoint counts
+  clients::BlockingOptions blocking;               // Run's long polls
+};
+
+struct LbManagerDeps {
+  clients::ConsulClient* consul = nullptr;  // one-shot reads (model in SyncOnce, services)
+  // Run's long polls (model key, health/state/any, catalog/services).
+  net::HttpClient* http = nullptr;
+  clients::ConsulEndpoint consul_endpoint;
+  HaproxyRuntime* runtime = nullptr;  // the stats socket StatsSocketPath() names
+  HaproxyMaster* master = nullptr;    // e.g. ProcessHaproxyMaster(PathsUnder(run_dir, instance))
+  Clock* clock = nullptr;
+  std::function<void(const std::string&)> log;                // one line per call
+  std::function<void(const render::AgentReport&)> on_report;  // e.g. Reporter::Update
+  // When set and false, the sync leaves HAProxy alone and reports why: e.g.
+  // Reporter::holding, so of two agents claiming one node and instance only the one holding
+  // the report key manages HAProxy.
+  std::function<bool()> may_manage;
+};
+
+struct LbManagerStats {
+  int syncs = 0;
+  int starts = 0;            // HAProxy masters started
+  int reloads = 0;           // confirmed reloads
+  int runtime_commands = 0;  // runtime-API commands sent
+  int file_rewrites = 0;     // config rewritten without a reload
+};
+
+class LbManager {
+ public:
+  LbManager(LbManagerOptions options, LbManagerDeps deps);
+  ~LbManager();
+
+  // The files of an instance under a run dir.
+  static std::string ConfigPath(const std::string& run_dir, const std::string& instance);
+  static std::string StatsSocketPath(const std::string& run_dir, const std::string& instance);
+  static std::string ServerStatePath(const std::string& run_dir, const std::string& instance);
+  static std::string AgentStatePath(const std::string& run_dir, const std::string& instance);
+
+  // `galley agent --once`: reads Consul without blocking, syncs, waits out drains (at most
+  // drain_timeout) and returns the sync's error, if any.
+  [[nodiscard]] Status SyncOnce();
+  // Watches and syncs until `stop`; returns within about `blocking.wait` of it.
+  void Run(const std::atomic<bool>& stop);
+  // Tasks being killed (TASK_KILLING): their servers are drained at the next sync, which
+  // this wakes at once.
+  void Drain(const std::vector<Endpoint>& endpoints);
+  // Wakes Run for a sync (tests, signals).
+  void Wake();
+
+  render::AgentReport Report() const;
+  LbManagerStats stats() const;
+
+ private:
+  struct Model {
+    render::LbModel model;
+    std::string digest;
+  };
+  struct AgentFile {  // <instance>.agent.json
+    int master_pid = 0;
+    std::string structure_digest, config_digest, model_digest;
+    std::string started, last_reload, last_reload_reason;
+    std::map<ServerRef, AdminIntent> intents;
+  };
+
+  // One sync; `blocking` = Run (watches) vs SyncOnce (direct reads). Sets *retry_in when
+  // something must be looked at again soon (drains in progress, failed reads).
+  Status Sync(bool blocking, std::chrono::milliseconds* retry_in);
+  Status SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
+                       std::chrono::milliseconds* retry_in);
+  Result<std::optional<Model>> ReadModel(bool blocking, std::string* model_error);
+  Status StartFromDisk(const std::string& why);
+  Status WriteAndCheck(const std::string& text, const std::string& path);
+  Status ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
+                      const std::vector<RunningBackend>& running, const std::string& text,
+                      std::chrono::milliseconds* retry_in);
+  Status Reload(const LbSyncPlan& plan, const DesiredLb& desired, const std::string& text,
+                const Model& model);
+  Status DumpServerState(const DesiredLb& desired);
+  Result<std::map<ServerRef, int>> Sessions(const std::set<ServerRef>& servers);
+  void SaveAgentFile();
+  void LoadAgentFile();
+  void Log(const std::string& line);
+  void Publish(const std::vector<RunningBackend>* running, const std::vector<HandChange>* hands);
+  std::vector<Endpoint> KillingNow(const DesiredLb& desired);
+
+  LbManagerOptions options_;
+  LbManagerDeps deps_;
+  Clock* clock_;
+  std::string config_path_, socket_path_, state_path_, agent_path_;
+  std::unique_ptr<clients::MembershipWatch> membership_;
+  std::unique_ptr<clients::KvWatch> model_watch_;
+
+  // Loop state (the sync thread only).
+  std::optional<Model> last_good_;
+  std::string parsed_text_;            // digest of the model text parsed last
+  std::optional<Model> parsed_model_;  // and what it gave
+  std::set<std::string> bad_models_;   // digests (or sha256 of unparsable texts) never loaded
+  std::string failed_config_;          // config digest whose reload failed: not retried as is
+  AgentFile file_;
+  std::string written_membership_;  // membership digest of the file on disk
+  std::map<ServerRef, std::chrono::steady_clock::time_point> drain_started_;
+  std::set<std::string> logged_notes_;  // PlanLbSync notes logged and still holding
+  bool haproxy_seen_ = false;
+
+  // Shared.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  struct Killing {
+    std::chrono::steady_clock::time_point since;
+    bool rendered = false;  // its server was in a render since the Drain
+  };
+  // Forgotten once Consul no longer lists the task (rendered, then not), or after killing_ttl,
+  // so a new task reusing the port is added normally.
+  std::map<Endpoint, Killing> killing_;
+  render::AgentReport report_;
+  LbManagerStats stats_;
+};
+
+// The rendered config plus the agent's server-state lines: `server-state-file` in global and
+// `load-server-state-from-file global` in defaults, so a reload keeps admin states.
+std::string WithServerStateFile(const std::string& config, const std::string& state_file);
+
+}  // namespace galley::agent
