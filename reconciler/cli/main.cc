@@ -30,6 +30,7 @@ constexpr char kUsage[] =
     "  history               past runs: trigger, commit, actions and outcomes\n"
     "  lock status|break     show or release the platform's apply lock\n"
     "  agent [DIR] --node N  the per-host agent: Marathon tasks into Consul, Consul into HAProxy\n"
+    "  serve [DIR]           run as a server: reconcile on a timer, on request and on pushes\n"
     "  version               print galley's version\n"
     "\n"
     "Run 'galley <command> --help' for a command's options.\n";
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     if (cmd == "restart") return RunRestart(args, std::cout, std::cerr);
     if (cmd == "lock") return RunLock(args, std::cout, std::cerr);
     if (cmd == "agent") return RunAgent(args, std::cout, std::cerr);
+    if (cmd == "serve") return RunServe(args, std::cout, std::cerr);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "galley " << GALLEY_VERSION << "\n";
       return kExitOk;
@@ -65,8 +67,9 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     std::cerr << "galley: unknown command " << galley::Quote(cmd) << "\n";
-    std::string guess = galley::ClosestMatch(cmd, {"validate", "render", "plan", "apply", "drift",
-                                                   "history", "lock", "agent", "version", "help"});
+    std::string guess =
+        galley::ClosestMatch(cmd, {"validate", "render", "plan", "apply", "drift", "history",
+                                   "lock", "serve", "agent", "version", "help"});
     if (!guess.empty()) std::cerr << "    did you mean '" << guess << "'?\n";
     std::cerr << "\n" << kUsage;
     return kExitError;

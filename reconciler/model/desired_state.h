@@ -80,6 +80,9 @@ struct Environment {
   std::string port_prefix;  // digits prepended to a listen port: "1" → 3000 becomes 13000
   std::string host_prefix;  // prepended to external host names: "staging-"
   bool paused = false;
+  // `sync: auto` — `galley serve` applies a change here as soon as it is planned; `manual`
+  // (the default) — serve only plans, and a person applies the plan shown by its id.
+  bool sync_auto = false;
   PolicyBlock policy;  // environments.<env>.policy
   SourcePos pos;
 };

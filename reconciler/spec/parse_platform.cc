@@ -21,7 +21,7 @@ void ParseEnvironments(Reader& r, const Field& f, model::Platform& p) {
       continue;
     }
     auto fields = r.Map(e, "environment " + Quote(e.key),
-                        {"port_prefix", "host_prefix", "paused", "policy"}, {});
+                        {"port_prefix", "host_prefix", "paused", "sync", "policy"}, {});
     if (fields) {
       for (const auto& k : *fields) {
         if (k.key == "port_prefix") {
@@ -37,6 +37,8 @@ void ParseEnvironments(Reader& r, const Field& f, model::Platform& p) {
           if (auto s = r.String(k)) env.host_prefix = *s;
         } else if (k.key == "paused") {
           if (auto b = r.Bool(k)) env.paused = *b;
+        } else if (k.key == "sync") {
+          if (auto s = r.Enum(k, {"auto", "manual"})) env.sync_auto = *s == "auto";
         } else if (k.key == "policy") {
           if (auto b = r.Policy(k)) env.policy = *b;
         }

@@ -358,7 +358,7 @@ wrapper:
   restarts_on_kv_change: true
 environments:
   production: {}
-  staging: {port_prefix: "1", host_prefix: "staging-", paused: false}
+  staging: {port_prefix: "1", host_prefix: "staging-", paused: false, sync: auto}
   qa: {port_prefix: "", host_prefix: "qa.", paused: true, policy: {drift: ignore, marathon_app: {prune: false}}}
 haproxy:
   maxconn: 1000000

@@ -79,6 +79,29 @@ TEST(LoaderTest, UrlsWithCredentialsAreRefusedWithoutPrintingThem) {
   EXPECT_EQ(errors.find("s3cret-pw"), std::string::npos) << errors;
 }
 
+// Issue #13: `sync: auto | manual` per environment (galley serve), manual by default.
+TEST(LoaderTest, EnvironmentSyncIsManualByDefault) {
+  TempRepo t;
+  std::string p = kMinimalPlatform;
+  size_t at = p.find("staging: {");
+  ASSERT_NE(at, std::string::npos);
+  p.insert(at + 10, "sync: auto, ");
+  t.Write("galley.yaml", p);
+  t.Write("services/web.yaml", kMinimalService);
+  LoadResult r = LoadRepository(t.dir());
+  ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
+  ASSERT_NE(r.state.platform.FindEnvironment("staging"), nullptr);
+  EXPECT_TRUE(r.state.platform.FindEnvironment("staging")->sync_auto);
+  EXPECT_FALSE(r.state.platform.FindEnvironment("production")->sync_auto);
+
+  std::string bad = kMinimalPlatform;
+  bad.insert(bad.find("staging: {") + 10, "sync: sometimes, ");
+  t.Write("galley.yaml", bad);
+  std::string errors = Errors(t);
+  EXPECT_NE(errors.find("sometimes"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("auto"), std::string::npos) << errors;
+}
+
 TEST(LoaderTest, ReportsAMissingPlatformFileAndDirectory) {
   TempRepo t;
   EXPECT_EQ(

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/server.h"
+
+#include <random>
+
+#include "base/strings.h"
+#include "engine/view_text.h"
+#include "store/state_store.h"
+
+namespace galley::server {
+namespace {
+
+using json = nlohmann::json;
+
+net::HttpResponse JsonOk(const json& j, int status = 200) {
+  return net::HttpResponse::Json(status, engine::SafeDump(j, 2) + "\n");
+}
+
+json RunJson(const store::Run& r) {
+  json j{{"id", r.id},
+         {"kind", r.kind},
+         {"trigger", r.trigger},
+         {"commit", r.commit},
+         {"who", r.who},
+         {"started_at", r.started_at},
+         {"finished_at", r.finished_at},
+         {"outcome", r.outcome}};
+  json summary = json::parse(r.summary, nullptr, false);
+  if (!summary.is_discarded() && !r.summary.empty()) j["summary"] = summary;
+  return j;
+}
+
+}  // namespace
+
+Server::Server(RepositorySource& source, clients::ConsulClient& consul, ServerOptions options)
+    : source_(source),
+      consul_(consul),
+      options_(std::move(options)),
+      worker_(source, queue_, options_.worker),
+      elector_(consul, LeaderOptions{.platform = options_.platform,
+                                     .holder = options_.holder,
+                                     .ttl_seconds = options_.leader_ttl_seconds}) {
+  elector_.log = [this](const std::string& line) { Log("info", line); };
+  AddRoutes();
+}
+
+Server::~Server() { Stop(); }
+
+void Server::Log(const std::string& level, const std::string& message, const json& fields) const {
+  if (options_.log) options_.log(level, message, fields);
+}
+
+void Server::Mount(const std::string& method, const std::string& path_prefix,
+                   net::HttpHandler handler) {
+  router_.Add(method, path_prefix, std::move(handler));
+}
+
+bool Server::Enqueue(ReconcileTrigger t) { return queue_.Push(std::move(t)); }
+
+uint16_t Server::port() const { return http_ ? http_->port() : 0; }
+
+void Server::AddRoutes() {
+  router_.Add("GET", "/healthz",
+              [](const net::HttpRequest&) { return net::HttpResponse::Text(200, "ok\n"); });
+  router_.Add("GET", "/readyz", [this](const net::HttpRequest&) { return Readyz(); });
+  router_.Add("GET", "/api/v1/status", [this](const net::HttpRequest&) {
+    json s = worker_.Status();
+    if (s.is_null()) return JsonError(503, "no observation yet");
+    return JsonOk(s);
+  });
+  router_.Add("GET", "/api/v1/plan", [this](const net::HttpRequest&) {
+    json p = worker_.Plan();
+    if (p.is_null()) return JsonError(404, "no plan yet");
+    return JsonOk(p);
+  });
+  router_.Add("GET", "/api/v1/drift", [this](const net::HttpRequest&) {
+    json d = worker_.Drift();
+    if (d.is_null()) return JsonError(503, "no observation yet");
+    return JsonOk(d);
+  });
+  router_.Add("GET", "/api/v1/events", [this](const net::HttpRequest&) {
+    return JsonOk(json{{"events", worker_.Events()}});
+  });
+  router_.Add("GET", "/api/v1/leader", [this](const net::HttpRequest&) {
+    return JsonOk(
+        json{{"leader", elector_.leader()}, {"key", elector_.key()}, {"holder", options_.holder}});
+  });
+  router_.Add("GET", "/api/v1/runs", [this](const net::HttpRequest&) {
+    json out{{"reconciles", worker_.Runs()}, {"runs", json::array()}};
+    std::string path = worker_.state_path();
+    if (!path.empty()) {
+      store::StoreOptions so;
+      so.read_only = true;
+      auto st = store::OpenSqliteStore(path, so);
+      if (st.ok()) {
+        auto runs = (*st)->RecentRuns(50);
+        if (runs.ok()) {
+          for (const auto& r : *runs) out["runs"].push_back(RunJson(r));
+        }
+      }
+    }
+    return JsonOk(out);
+  });
+  router_.Add("GET", "/api/v1/runs/", [this](const net::HttpRequest& r) { return RunDetail(r); });
+  router_.Add("POST", "/api/v1/reconcile",
+              [this](const net::HttpRequest& r) { return PostReconcile(r); });
+  router_.Add("POST", "/api/v1/apply", [this](const net::HttpRequest& r) { return PostApply(r); });
+  // Placeholders until the webhook, metrics and dashboard pieces are mounted (Mount adds a
+  // longer or equal route added later; an exact route beats these prefixes).
+  auto not_yet = [](const std::string& what) {
+    return [what](const net::HttpRequest&) { return JsonError(404, what + " is not enabled"); };
+  };
+  router_.Add("*", "/hooks/", not_yet("webhooks"));
+  router_.Add("*", "/metrics", not_yet("metrics"));
+  router_.Add("*", "/ui/", not_yet("the dashboard"));
+  router_.Add("*", "/events", not_yet("the event stream"));
+}
+
+net::HttpResponse Server::Readyz() const {
+  json j{{"repository_loaded", worker_.loaded()}, {"leader", elector_.leader()}};
+  auto leader = consul_.GetKv(elector_.key());
+  bool consul_ok = leader.ok() || leader.status().code() == StatusCode::kNotFound;
+  j["consul_reachable"] = consul_ok;
+  bool ready = worker_.loaded() && consul_ok;
+  j["ready"] = ready;
+  return JsonOk(j, ready ? 200 : 503);
+}
+
+net::HttpResponse Server::RunDetail(const net::HttpRequest& request) const {
+  std::string id_text = request.path.substr(std::string("/api/v1/runs/").size());
+  int64_t id = 0;
+  try {
+    size_t used = 0;
+    id = std::stoll(id_text, &used);
+    if (used != id_text.size() || id <= 0) throw std::invalid_argument("id");
+  } catch (const std::exception&) {
+    return JsonError(400, "not a run id: " + Printable(id_text));
+  }
+  std::string path = worker_.state_path();
+  if (path.empty()) return JsonError(404, "no run " + id_text);
+  store::StoreOptions so;
+  so.read_only = true;
+  auto st = store::OpenSqliteStore(path, so);
+  if (!st.ok()) return JsonError(503, st.status().message());
+  auto runs = (*st)->RecentRuns(1000);
+  if (!runs.ok()) return JsonError(503, runs.status().message());
+  for (const auto& r : *runs) {
+    if (r.id != id) continue;
+    json j = RunJson(r);
+    j["journal"] = json::array();
+    auto journal = (*st)->Journal(id);
+    if (journal.ok()) {
+      for (const auto& e : *journal) {
+        json entry{
+            {"action", e.action_id}, {"resource", e.resource},     {"kind", e.kind},
+            {"state", e.state},      {"started_at", e.started_at}, {"finished_at", e.finished_at}};
+        json detail = json::parse(e.detail, nullptr, false);
+        if (!e.detail.empty() && !detail.is_discarded()) entry["detail"] = detail;
+        j["journal"].push_back(entry);
+      }
+    }
+    return JsonOk(j);
+  }
+  return JsonError(404, "no run " + id_text);
+}
+
+net::HttpResponse Server::PostReconcile(const net::HttpRequest& request) {
+  if (auto refused = CheckBearer(request, options_.api_token)) return *refused;
+  std::string commit;
+  if (!request.body.empty()) {
+    json b = json::parse(request.body, nullptr, false);
+    if (b.is_discarded() || !b.is_object()) return JsonError(400, "the body is not a JSON object");
+    if (b.contains("commit") && b["commit"].is_string()) commit = b["commit"];
+  }
+  if (!queue_.Push({TriggerKind::kManual, commit, "api " + request.remote_address}))
+    return JsonError(503, "the server is stopping");
+  Log("info", "reconcile requested", {{"remote", request.remote_address}});
+  return JsonOk(json{{"queued", true}, {"leader", elector_.leader()}}, 202);
+}
+
+net::HttpResponse Server::PostApply(const net::HttpRequest& request) {
+  if (auto refused = CheckBearer(request, options_.api_token)) return *refused;
+  json b = json::parse(request.body, nullptr, false);
+  if (b.is_discarded() || !b.is_object() || !b.contains("plan_id") || !b["plan_id"].is_string())
+    return JsonError(400, "expected {\"plan_id\": \"...\"}");
+  if (!elector_.leader()) return JsonError(503, "this server is not the leader");
+  ApplyAnswer a = worker_.ApplyPlan(b["plan_id"], options_.apply_wait);
+  return JsonOk(a.body, a.http_status);
+}
+
+void Server::TimerLoop() {
+  std::mt19937_64 rng(std::random_device{}());
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    double f = 1.0;
+    if (options_.jitter > 0) {
+      f = std::uniform_real_distribution<double>(1 - options_.jitter, 1 + options_.jitter)(rng);
+    }
+    auto wait = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(options_.interval.count()) * f));
+    if (cv_.wait_for(lock, wait, [this] { return stopping_; })) break;
+    lock.unlock();
+    (void)queue_.Push({TriggerKind::kTimer, "", "timer"});
+    lock.lock();
+  }
+}
+
+Status Server::Start() {
+  net::HttpServerOptions ho;
+  ho.address = options_.listen_address;
+  ho.port = options_.listen_port;
+  ho.max_body_bytes = 1u << 20;  // webhooks and API bodies are small
+  ho.header_timeout = std::chrono::seconds(10);
+  ho.body_timeout = std::chrono::seconds(10);
+  ho.server_header = std::string("galley/") + GALLEY_VERSION;
+  auto http =
+      net::HttpServer::Start(ho, [this](const net::HttpRequest& r) { return router_.Handle(r); });
+  if (!http.ok()) return http.status();
+  http_ = std::move(http).value();
+  started_ = true;
+  Log("info", "listening",
+      {{"address", options_.listen_address},
+       {"port", http_->port()},
+       {"repository", source_.Describe()}});
+  (void)queue_.Push({TriggerKind::kStart, "", "start"});
+  worker_.Start([this] { return elector_.leader(); });
+  leader_loop_ = std::make_unique<LeaderLoop>(elector_, [this](bool leading) {
+    Log("info", leading ? "became leader" : "follower", {{"leader", leading}});
+    if (leading) (void)queue_.Push({TriggerKind::kStart, "", "leadership"});
+  });
+  if (options_.interval.count() > 0) timer_ = std::thread([this] { TimerLoop(); });
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (!started_) return;
+  Log("info", "stopping: no new triggers; a running apply is interrupted and stays journaled");
+  if (timer_.joinable()) timer_.join();
+  worker_.Stop();                          // closes the queue, interrupts and joins
+  if (leader_loop_) leader_loop_->Stop();  // releases the leader key
+  if (http_) http_->Stop();
+  Log("info", "stopped");
+}
+
+}  // namespace galley::server

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// `galley serve` assembled (DESIGN §8 point 15): the HTTP API on net::HttpServer behind a
+// Router, the reconcile Worker fed by a TriggerQueue, the periodic timer with jitter, and
+// leadership (leader.h). The CLI (cli/cmd_serve.cc) parses flags and builds a Server; tests
+// build one directly.
+//
+// Endpoints: GET /healthz (the process is up), GET /readyz (a repository was loaded and
+// Consul answers), GET /api/v1/{status,plan,drift,runs,runs/<id>,events,leader}, and the
+// token-protected POST /api/v1/reconcile and POST /api/v1/apply {"plan_id": "..."}.
+// Other pieces mount plain handlers with Mount() before Start(): webhooks (/hooks/...),
+// /metrics, the dashboard (/, /ui/..., /events). Until something is mounted there they
+// answer 404.
+//
+// Thread-safe: Mount before Start; Start/Stop from the owning thread; the rest from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "clients/consul_client.h"
+#include "net/http_server.h"
+#include "server/git_source.h"
+#include "server/leader.h"
+#include "server/router.h"
+#include "server/trigger_queue.h"
+#include "server/worker.h"
+
+namespace galley::server {
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1";
+  uint16_t listen_port = 8480;                                  // 0: any free port (Server::port())
+  std::chrono::milliseconds interval{std::chrono::minutes(3)};  // timer; 0: no timer
+  double jitter = 0.1;    // each wait is interval × (1 ± jitter), uniformly
+  std::string api_token;  // GALLEY_API_TOKEN; empty: write endpoints answer 403
+  std::string platform;   // the platform's name (the leader key); from the repository
+  std::string holder;     // who this server is, for the leader key and the platform lock
+  // The leader's session TTL. Consul invalidates a session up to 2 × TTL after its last
+  // renewal, so 10 s keeps a takeover within ~20 s of the leader's death.
+  int leader_ttl_seconds = 10;
+  std::chrono::milliseconds apply_wait{std::chrono::minutes(15)};  // POST /api/v1/apply
+  WorkerOptions worker;
+  LogFn log;
+};
+
+class Server {
+ public:
+  // `consul` is the leader election's client (no retries; a timeout under TTL/3); both
+  // `source` and `consul` must outlive the Server.
+  Server(RepositorySource& source, clients::ConsulClient& consul, ServerOptions options);
+  ~Server();
+
+  // Adds a handler for `method` ("*" for any) on every path under `path_prefix` (a path
+  // ending in '/') or on exactly that path. Before Start().
+  void Mount(const std::string& method, const std::string& path_prefix, net::HttpHandler handler);
+  // Queues a reconcile (webhooks call this with a push's commit). False once stopping.
+  bool Enqueue(ReconcileTrigger t);
+
+  Status Start();
+  // Graceful: stops taking triggers, interrupts a running apply (journaled, as SIGINT stops
+  // `galley apply`), releases leadership, stops the HTTP server. Idempotent.
+  void Stop();
+
+  uint16_t port() const;
+  bool leader() const { return elector_.leader(); }
+  Worker& worker() { return worker_; }
+  TriggerQueue& queue() { return queue_; }
+  const Router& router() const { return router_; }
+  // The whole request path, for tests without sockets.
+  net::HttpResponse Handle(const net::HttpRequest& request) const {
+    return router_.Handle(request);
+  }
+
+ private:
+  void AddRoutes();
+  void TimerLoop();
+  net::HttpResponse Readyz() const;
+  net::HttpResponse RunDetail(const net::HttpRequest& request) const;
+  net::HttpResponse PostReconcile(const net::HttpRequest& request);
+  net::HttpResponse PostApply(const net::HttpRequest& request);
+  void Log(const std::string& level, const std::string& message,
+           const nlohmann::json& fields = nlohmann::json::object()) const;
+
+  RepositorySource& source_;
+  clients::ConsulClient& consul_;
+  ServerOptions options_;
+  Router router_;
+  TriggerQueue queue_;
+  Worker worker_;
+  LeaderElector elector_;
+  std::unique_ptr<LeaderLoop> leader_loop_;
+  std::unique_ptr<net::HttpServer> http_;
+  std::thread timer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool started_ = false;
+};
+
+}  // namespace galley::server

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reconcile worker of `galley serve` (DESIGN §8 point 15): one thread takes coalesced
+// triggers (trigger_queue.h) and reconciles the newest commit through the engine's workflow
+// (engine/reconcile.h); a server that is not the leader only observes and plans (its API
+// stays current, read-only) and applies nothing:
+//
+//   check out the commit (git_source.h) → open the workspace → environments with
+//   `sync: auto` applied (the workflow's `confirm` approves; never from a dirty work tree)
+//   → one observation of every environment → status, drift, and the plan of the `manual`
+//   environments, kept (id = its digest, commit) for an explicit apply
+//
+// ApplyPlan(id) applies exactly the kept plan as a saved plan (the workflow checks it
+// against live state and the store, as `galley apply PLANFILE` does): refused when the id is
+// not the latest plan's, or when the platform moved since (stale). The latest status, drift,
+// plan, the runs of this process and recent events are kept in memory for the API; the
+// store records runs as the CLI does.
+// Thread-safe: Snapshot* and ApplyPlan may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/plan.h"
+#include "server/git_source.h"
+#include "server/trigger_queue.h"
+#include "workspace/workspace.h"
+
+namespace galley::server {
+
+// A log line: level ("info", "warn", "error"), message, structured fields.
+using LogFn = std::function<void(const std::string& level, const std::string& message,
+                                 const nlohmann::json& fields)>;
+
+struct WorkerOptions {
+  // The endpoint flags and the state store (`dir` is each checkout's).
+  workspace::TargetOptions target;
+  std::string holder;  // LockHolderName(who): shown to whoever the platform lock refuses
+  std::chrono::seconds app_deadline{600};
+  int concurrency = 16;
+  LogFn log;
+};
+
+// The result of POST /api/v1/apply.
+struct ApplyAnswer {
+  int http_status = 200;  // 200 applied, 409 stale or not the latest plan, 423 lock held, 500
+  nlohmann::json body;
+};
+
+class Worker {
+ public:
+  Worker(RepositorySource& source, TriggerQueue& queue, WorkerOptions options);
+  ~Worker();
+
+  // Starts the thread. It applies only while `is_leader()` says so.
+  void Start(std::function<bool()> is_leader);
+  // Stops taking triggers; a running apply is interrupted the way SIGINT stops `galley
+  // apply` (nothing new starts, written actions stay journaled); joins the thread.
+  void Stop();
+
+  // Applies the kept plan whose id is `plan_id` on the worker thread, waiting for the result
+  // up to `wait`.
+  ApplyAnswer ApplyPlan(const std::string& plan_id, std::chrono::milliseconds wait);
+
+  // For the API (JSON documents; null until the first reconcile).
+  nlohmann::json Status() const;  // engine::StatusToJson of the last observation
+  nlohmann::json Plan() const;    // the kept plan as `plan --json` prints it, plus plan_id
+  nlohmann::json Drift() const;   // engine::DriftToJson
+  nlohmann::json Runs() const;    // this process's reconciles, newest first
+  nlohmann::json Events() const;  // the most recent workflow and executor events
+  bool loaded() const { return loaded_.load(); }  // a repository was loaded once
+  uint64_t reconciles() const { return reconciles_.load(); }
+  // The state store's path (the API reads runs and journals from it).
+  std::string state_path() const;
+
+ private:
+  struct ApplyRequest {
+    std::string plan_id;
+    std::promise<ApplyAnswer> done;
+  };
+  void Loop();
+  void Reconcile(const PendingReconcile& p, bool leader);
+  ApplyAnswer DoApply(const std::string& plan_id);
+  void Log(const std::string& level, const std::string& message,
+           const nlohmann::json& fields = nlohmann::json::object()) const;
+  void RecordRun(nlohmann::json run);
+  class EventSink;
+
+  RepositorySource& source_;
+  TriggerQueue& queue_;
+  WorkerOptions options_;
+  std::function<bool()> is_leader_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> loaded_{false};
+  std::atomic<uint64_t> reconciles_{0};
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<ApplyRequest>> applies_;
+  nlohmann::json status_, plan_json_, drift_;
+  std::deque<nlohmann::json> runs_, events_;
+  std::string state_path_;
+  // The kept plan of the manual environments and what it was made from.
+  std::optional<engine::Plan> plan_;
+  std::string plan_id_, plan_commit_;
+  // The last loaded workspace: the worker thread's alone.
+  std::unique_ptr<workspace::Workspace> ws_holder_;
+};
+
+}  // namespace galley::server
