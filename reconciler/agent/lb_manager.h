@@ -116,7 +116,7 @@ class LbManager {
   // Tasks being killed (TASK_KILLING): their servers are drained at the next sync, which
   // this wakes at once.
   void Drain(const std::vector<Endpoint>& endpoints);
-  // Wakes Run for a sync (tests, signals).
+  // Wakes Run for a sync that compares every server (tests, signals).
   void Wake();
 
   render::AgentReport Report() const;
@@ -154,6 +154,8 @@ class LbManager {
   void Log(const std::string& line);
   void Publish(const std::vector<RunningBackend>* running, const std::vector<HandChange>* hands);
   std::vector<Endpoint> KillingNow(const DesiredLb& desired);
+  // Wakes Run; `compare_all` makes the sync compare every server, not only changed backends.
+  void Notify(bool compare_all);
 
   LbManagerOptions options_;
   LbManagerDeps deps_;
@@ -172,11 +174,40 @@ class LbManager {
   std::string written_membership_;  // membership digest of the file on disk
   std::map<ServerRef, std::chrono::steady_clock::time_point> drain_started_;
   bool haproxy_seen_ = false;
+  std::chrono::steady_clock::time_point created_;
+
+  // What the last sync rendered and found, so a membership change costs work per changed
+  // backend (SyncChanged) and a wake with nothing new costs no render at all.
+  struct Rendered {
+    std::string model_digest;
+    model::Instances instances;  // the snapshot rendered
+    std::string text;            // the config rendered from them
+    DesiredLb desired;
+  };
+  std::optional<Rendered> rendered_;
+  struct Known {
+    int master_pid = 0;
+    std::string structure_digest;         // the one HAProxy runs (file_.structure_digest)
+    DesiredLb desired;                    // what HAProxy was last brought to
+    std::vector<RunningBackend> running;  // its servers then (patched per changed backend)
+    std::vector<HandChange> hands;        // hand changes seen then
+    std::chrono::steady_clock::time_point full_at;  // the last full comparison
+  };
+  std::optional<Known> known_;  // empty: the next sync compares everything
+  // A membership-only change of at most this many backends is compared per backend; more,
+  // or a full comparison older than this, compares everything.
+  static constexpr size_t kMaxChangedBackends = 64;
+  static constexpr std::chrono::seconds kFullCompareEvery{30};
+  // The membership-only sync: nullopt when it does not apply (the full one runs instead).
+  std::optional<Status> SyncChanged(const Model& model, const DesiredLb& desired,
+                                    const std::string& text, int master_pid,
+                                    std::chrono::milliseconds* retry_in);
 
   // Shared.
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false;
+  bool compare_all_ = false;  // a Wake() since the last sync
   struct Killing {
     std::chrono::steady_clock::time_point since;
     bool rendered = false;  // its server was in a render since the Drain

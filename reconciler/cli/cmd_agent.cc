@@ -8,9 +8,6 @@
 // registration conventions and the endpoints, as for plan; nothing is recorded in the state
 // store. Logs go to stderr, one timestamped line each. SIGINT/SIGTERM stop the agent
 // (HAProxy keeps serving; the next agent adopts it) and remove its reports.
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,6 +17,9 @@
 #include <optional>
 #include <ostream>
 #include <thread>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include "agent/haproxy_process.h"
 #include "agent/haproxy_runtime.h"
@@ -202,8 +202,8 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     ro.platform = state.platform.name;
     ro.node = o.node;
     ro.instance = n;
-    in->reporter = std::make_unique<agent::Reporter>(consul.get(), ro, nullptr,
-                                                     logger.For("report " + n));
+    in->reporter =
+        std::make_unique<agent::Reporter>(consul.get(), ro, nullptr, logger.For("report " + n));
     agent::LbManagerDeps deps;
     deps.consul = consul.get();
     deps.http = watch_http.get();
