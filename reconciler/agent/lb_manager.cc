@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 
 #include "base/digest.h"
 #include "base/file_io.h"
@@ -82,13 +83,17 @@ std::optional<AdminIntent> IntentFrom(const std::string& s) {
 
 }  // namespace
 
-std::string WithServerStateFile(const std::string& config, const std::string& state_file) {
+std::string WithServerStateFile(const std::string& config, const std::string& state_file,
+                                long fd_hard_limit) {
   std::string out;
   out.reserve(config.size() + 128);
   for (auto line : SplitLines(config)) {
     out.append(line);
     out.push_back('\n');
-    if (line == "global") out += "    server-state-file " + state_file + "\n";
+    if (line == "global") {
+      out += "    server-state-file " + state_file + "\n";
+      if (fd_hard_limit > 0) out += "    no strict-limits\n";
+    }
     if (line == "defaults") out += "    load-server-state-from-file global\n";
   }
   return out;
@@ -110,6 +115,13 @@ std::string LbManager::AgentStatePath(const std::string& run_dir, const std::str
 LbManager::LbManager(LbManagerOptions options, LbManagerDeps deps)
     : options_(std::move(options)), deps_(std::move(deps)), clock_(deps_.clock) {
   created_ = ClockOr(clock_).Now();
+  // HAProxy sizes its descriptor limit from maxconn, the listeners and the servers (37,000
+  // for maxconn 8192 and 6,800 backends with 13,700 checked servers) and, strict by default,
+  // refuses to start when the hard limit it inherits is lower. Under a finite hard limit the
+  // agent renders `no strict-limits`: HAProxy starts with the limit it has and warns in its
+  // log (raise LimitNOFILE for real traffic at that size).
+  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY)
+    fd_hard_limit_ = static_cast<long>(rl.rlim_max);
   config_path_ = ConfigPath(options_.run_dir, options_.instance);
   socket_path_ = StatsSocketPath(options_.run_dir, options_.instance);
   state_path_ = ServerStatePath(options_.run_dir, options_.instance);
@@ -440,7 +452,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
     std::string text = WithServerStateFile(
         render::RenderHaproxyConfig(model.model.state, model.model.instance, snap.instances, ro),
-        state_path_);
+        state_path_, fd_hard_limit_);
     auto parsed = ParseRenderedConfig(text);
     if (!parsed.ok()) {
       rendered_.reset();

@@ -175,6 +175,7 @@ class LbManager {
   std::map<ServerRef, std::chrono::steady_clock::time_point> drain_started_;
   bool haproxy_seen_ = false;
   std::chrono::steady_clock::time_point created_;
+  long fd_hard_limit_ = 0;  // this process's hard RLIMIT_NOFILE; 0 = unlimited
 
   // What the last sync rendered and found, so a membership change costs work per changed
   // backend (SyncChanged) and a wake with nothing new costs no render at all.
@@ -221,6 +222,9 @@ class LbManager {
 
 // The rendered config plus the agent's server-state lines: `server-state-file` in global and
 // `load-server-state-from-file global` in defaults, so a reload keeps admin states.
-std::string WithServerStateFile(const std::string& config, const std::string& state_file);
+// With `fd_hard_limit` > 0 (the agent's own hard RLIMIT_NOFILE, which HAProxy inherits) also
+// `no strict-limits` in global, so HAProxy starts within that limit instead of exiting.
+std::string WithServerStateFile(const std::string& config, const std::string& state_file,
+                                long fd_hard_limit = 0);
 
 }  // namespace galley::agent

@@ -411,6 +411,8 @@ TEST(WithServerStateFileTest, AddsTheTwoLinesInTheirSections) {
   EXPECT_EQ(out,
             "global\n    server-state-file /r/x.state\n    maxconn 1\n\ndefaults\n"
             "    load-server-state-from-file global\n    mode http\n");
+  EXPECT_EQ(WithServerStateFile("global\n    maxconn 1\n", "/r/x.state", 20000),
+            "global\n    server-state-file /r/x.state\n    no strict-limits\n    maxconn 1\n");
 }
 
 TEST(ParseShowProcTest, ReadsMasterWorkersAndFailures) {
