@@ -7,6 +7,7 @@
 #include <thread>
 #include <utility>
 
+#include <malloc.h>
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
@@ -144,6 +145,11 @@ LbManager::LbManager(LbManagerOptions options, LbManagerDeps deps)
 LbManager::~LbManager() {
   if (model_watch_) model_watch_->Stop();
   if (membership_) membership_->Stop();
+}
+
+void LbManager::Mark(const std::string& phase) {
+  if (phase == "begin") phases_.clear();
+  phases_.emplace_back(phase, ClockOr(clock_).Now());
 }
 
 void LbManager::Log(const std::string& line) {
@@ -377,7 +383,9 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   if (last_good_ && chosen != &*last_good_) watched.merge(RegisteredNames(last_good_->model.state));
   membership_->SetServices(watched);
   if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
+  Mark("begin");
   clients::MembershipSnapshot snap = membership_->Refresh();
+  Mark("consul " + std::to_string(snap.fetched + snap.node_reads) + " reads");
   for (const auto& e : snap.errors)
     errors.push_back("consul: " + e + " (last known instances kept)");
   if (blocking) {
@@ -397,6 +405,24 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   }
 
   Status st = SyncWithModel(*chosen, snap, retry_in);
+  Mark("done");
+  if (auto took = ClockOr(clock_).Now() - phases_.front().second; took > milliseconds(100)) {
+    // A long sync parsed megabytes (a cold start, a full comparison): hand the freed heap
+    // back, or the agent keeps the high-water mark of every thread's arena as RSS.
+    ::malloc_trim(0);
+    std::string line = "sync took " +
+                       std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
+                       " ms:";
+    for (size_t i = 1; i < phases_.size(); ++i) {
+      line += " " + phases_[i].first + " " +
+              std::to_string(std::chrono::duration_cast<milliseconds>(phases_[i].second -
+                                                                      phases_[i - 1].second)
+                                 .count()) +
+              ",";
+    }
+    line.pop_back();
+    Log(line);
+  }
   if (!st.ok() && is_candidate && st.code() == StatusCode::kInvalidArgument) {
     bad_models_.insert(chosen->digest);
     Log("LB model " + chosen->digest.substr(0, 19) +
@@ -462,6 +488,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   }
   const std::string& text = rendered_->text;
   const DesiredLb* desired = &rendered_->desired;
+  Mark("render+parse");
 
   auto q = deps_.master->Query();
   if (!q.ok()) {
@@ -476,7 +503,9 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
                                  std::filesystem::copy_options::overwrite_existing, ec);
     std::filesystem::rename(next, config_path_, ec);
     if (ec) return Status::Unavailable("moving " + next + " into place: " + ec.message());
+    Mark("check");
     auto started = deps_.master->Start();
+    Mark("haproxy start");
     if (!started.ok()) {
       return Status::Unavailable("starting HAProxy: " + started.status().message());
     }
@@ -526,17 +555,22 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   }
   std::vector<Endpoint> killing = KillingNow(*desired);
   if (killing.empty()) {
-    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in)) return *fast;
+    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in)) {
+      Mark("changed backends");
+      return *fast;
+    }
   }
   known_.reset();
   auto state = deps_.runtime->Send("show servers state");
   if (!state.ok()) return Status::Unavailable("show servers state: " + state.status().message());
   auto running = ParseServersState(*state);
   if (!running.ok()) return Status::Unavailable(running.status().message());
+  Mark("show servers state");
 
   LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, std::move(killing),
                  file_.intents};
   LbSyncPlan plan = PlanLbSync(in);
+  Mark("plan");
   for (const auto& n : plan.notes) Log(n);
   Status st;
   if (plan.reload) {
@@ -641,7 +675,14 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
   if (now) {
     std::erase_if(k.running, [&](const RunningBackend& b) { return names.count(b.name) > 0; });
     for (auto& b : *now) k.running.push_back(std::move(b));
-    k.desired = desired;
+    // Only the changed backends differ from what was remembered (same backends, same order).
+    size_t c = 0;
+    for (size_t i = 0; i < k.desired.backends.size() && c < changed.backends.size(); ++i) {
+      if (k.desired.backends[i].name == changed.backends[c].name)
+        k.desired.backends[i] = std::move(changed.backends[c++]);
+    }
+    if (c != changed.backends.size()) k.desired = desired;
+    k.desired.membership_digest = desired.membership_digest;
   }
   Publish(&k.running, &k.hands);
   if (!now || !st.ok() || !drain_started_.empty() || *retry_in != milliseconds(0) ||

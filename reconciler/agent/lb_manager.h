@@ -152,6 +152,9 @@ class LbManager {
   void SaveAgentFile();
   void LoadAgentFile();
   void Log(const std::string& line);
+  // Phase timings of the sync in progress, logged when a sync takes over 100 ms.
+  void Mark(const std::string& phase);
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> phases_;
   void Publish(const std::vector<RunningBackend>* running, const std::vector<HandChange>* hands);
   std::vector<Endpoint> KillingNow(const DesiredLb& desired);
   // Wakes Run; `compare_all` makes the sync compare every server, not only changed backends.
