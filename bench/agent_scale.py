@@ -152,12 +152,16 @@ class Setup:
         return False
 
     def reloads(self):
-        text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[1] == "master":  # "<pid> master <reloads> [failed: N] ..."
-                return int(parts[2])
-        return -1
+        """The master's reload count from `show proc` (its CLI may refuse a connection for a
+        moment while it settles after a start: retried)."""
+        def once():
+            text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) >= 4 and parts[1] == "master":
+                    return str(int(parts[2]))
+            return None
+        return int(wait_for("show proc on the master socket", once, 10, 0.05))
 
     def cpu_seconds(self):
         f = open(f"/proc/{self.agent.pid}/stat").read().rsplit(")", 1)[1].split()

@@ -7,7 +7,9 @@
 #include <thread>
 #include <utility>
 
+#include <malloc.h>
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 
 #include "base/digest.h"
 #include "base/file_io.h"
@@ -60,6 +62,19 @@ std::set<std::string> RegisteredNames(const model::DesiredState& state) {
 
 const char* IntentText(AdminIntent i) { return AdminIntentName(i); }
 
+bool SameInstances(const model::Instances& a, const model::Instances& b) {
+  if (a.size() != b.size()) return false;
+  for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
+    if (x->first != y->first || x->second.size() != y->second.size()) return false;
+    for (size_t i = 0; i < x->second.size(); ++i) {
+      const auto &p = x->second[i], &q = y->second[i];
+      if (p.port != q.port || p.address != q.address || p.node != q.node || p.tags != q.tags)
+        return false;
+    }
+  }
+  return true;
+}
+
 std::optional<AdminIntent> IntentFrom(const std::string& s) {
   if (s == "ready") return AdminIntent::kReady;
   if (s == "drain") return AdminIntent::kDrain;
@@ -69,13 +84,17 @@ std::optional<AdminIntent> IntentFrom(const std::string& s) {
 
 }  // namespace
 
-std::string WithServerStateFile(const std::string& config, const std::string& state_file) {
+std::string WithServerStateFile(const std::string& config, const std::string& state_file,
+                                long fd_hard_limit) {
   std::string out;
   out.reserve(config.size() + 128);
   for (auto line : SplitLines(config)) {
     out.append(line);
     out.push_back('\n');
-    if (line == "global") out += "    server-state-file " + state_file + "\n";
+    if (line == "global") {
+      out += "    server-state-file " + state_file + "\n";
+      if (fd_hard_limit > 0) out += "    no strict-limits\n";
+    }
     if (line == "defaults") out += "    load-server-state-from-file global\n";
   }
   return out;
@@ -96,6 +115,14 @@ std::string LbManager::AgentStatePath(const std::string& run_dir, const std::str
 
 LbManager::LbManager(LbManagerOptions options, LbManagerDeps deps)
     : options_(std::move(options)), deps_(std::move(deps)), clock_(deps_.clock) {
+  created_ = ClockOr(clock_).Now();
+  // HAProxy sizes its descriptor limit from maxconn, the listeners and the servers (37,000
+  // for maxconn 8192 and 6,800 backends with 13,700 checked servers) and, strict by default,
+  // refuses to start when the hard limit it inherits is lower. Under a finite hard limit the
+  // agent renders `no strict-limits`: HAProxy starts with the limit it has and warns in its
+  // log (raise LimitNOFILE for real traffic at that size).
+  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY)
+    fd_hard_limit_ = static_cast<long>(rl.rlim_max);
   config_path_ = ConfigPath(options_.run_dir, options_.instance);
   socket_path_ = StatsSocketPath(options_.run_dir, options_.instance);
   state_path_ = ServerStatePath(options_.run_dir, options_.instance);
@@ -118,6 +145,11 @@ LbManager::LbManager(LbManagerOptions options, LbManagerDeps deps)
 LbManager::~LbManager() {
   if (model_watch_) model_watch_->Stop();
   if (membership_) membership_->Stop();
+}
+
+void LbManager::Mark(const std::string& phase) {
+  if (phase == "begin") phases_.clear();
+  phases_.emplace_back(phase, ClockOr(clock_).Now());
 }
 
 void LbManager::Log(const std::string& line) {
@@ -181,10 +213,13 @@ void LbManager::Drain(const std::vector<Endpoint>& endpoints) {
   cv_.notify_all();
 }
 
-void LbManager::Wake() {
+void LbManager::Wake() { Notify(/*compare_all=*/true); }
+
+void LbManager::Notify(bool compare_all) {
   {
     std::lock_guard<std::mutex> l(mu_);
     wake_ = true;
+    compare_all_ = compare_all_ || compare_all;
   }
   cv_.notify_all();
 }
@@ -325,7 +360,11 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
                      render::AgentReportKey(options_.platform, options_.node, options_.instance) +
                      " (another agent claims node " + options_.node + " instance " +
                      options_.instance + "?); HAProxy left as it is");
-    return finish(Status::Ok());
+    Status st = finish(Status::Ok());
+    // At start the reporter acquires the key within a moment of the first report: look
+    // again soon rather than after the usual 2 s, which would delay the first start.
+    if (ClockOr(clock_).Now() - created_ < milliseconds(10000)) *retry_in = milliseconds(50);
+    return st;
   }
 
   if (!chosen) {
@@ -344,7 +383,9 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   if (last_good_ && chosen != &*last_good_) watched.merge(RegisteredNames(last_good_->model.state));
   membership_->SetServices(watched);
   if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
+  Mark("begin");
   clients::MembershipSnapshot snap = membership_->Refresh();
+  Mark("consul " + std::to_string(snap.fetched + snap.node_reads) + " reads");
   for (const auto& e : snap.errors)
     errors.push_back("consul: " + e + " (last known instances kept)");
   if (blocking) {
@@ -364,6 +405,24 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   }
 
   Status st = SyncWithModel(*chosen, snap, retry_in);
+  Mark("done");
+  if (auto took = ClockOr(clock_).Now() - phases_.front().second; took > milliseconds(100)) {
+    // A long sync parsed megabytes (a cold start, a full comparison): hand the freed heap
+    // back, or the agent keeps the high-water mark of every thread's arena as RSS.
+    ::malloc_trim(0);
+    std::string line = "sync took " +
+                       std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
+                       " ms:";
+    for (size_t i = 1; i < phases_.size(); ++i) {
+      line += " " + phases_[i].first + " " +
+              std::to_string(std::chrono::duration_cast<milliseconds>(phases_[i].second -
+                                                                      phases_[i - 1].second)
+                                 .count()) +
+              ",";
+    }
+    line.pop_back();
+    Log(line);
+  }
   if (!st.ok() && is_candidate && st.code() == StatusCode::kInvalidArgument) {
     bad_models_.insert(chosen->digest);
     Log("LB model " + chosen->digest.substr(0, 19) +
@@ -413,12 +472,23 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
 
 Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
                                 milliseconds* retry_in) {
-  render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
-  std::string text = WithServerStateFile(
-      render::RenderHaproxyConfig(model.model.state, model.model.instance, snap.instances, ro),
-      state_path_);
-  auto desired = ParseRenderedConfig(text);
-  if (!desired.ok()) return Status::InvalidArgument(desired.status().message());
+  // The same model and instances as the last render: the same text (no render, no parse).
+  if (!rendered_ || rendered_->model_digest != model.digest ||
+      !SameInstances(rendered_->instances, snap.instances)) {
+    render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
+    std::string text = WithServerStateFile(
+        render::RenderHaproxyConfig(model.model.state, model.model.instance, snap.instances, ro),
+        state_path_, fd_hard_limit_);
+    auto parsed = ParseRenderedConfig(text);
+    if (!parsed.ok()) {
+      rendered_.reset();
+      return Status::InvalidArgument(parsed.status().message());
+    }
+    rendered_ = Rendered{model.digest, snap.instances, std::move(text), std::move(parsed).value()};
+  }
+  const std::string& text = rendered_->text;
+  const DesiredLb* desired = &rendered_->desired;
+  Mark("render+parse");
 
   auto q = deps_.master->Query();
   if (!q.ok()) {
@@ -433,7 +503,9 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
                                  std::filesystem::copy_options::overwrite_existing, ec);
     std::filesystem::rename(next, config_path_, ec);
     if (ec) return Status::Unavailable("moving " + next + " into place: " + ec.message());
+    Mark("check");
     auto started = deps_.master->Start();
+    Mark("haproxy start");
     if (!started.ok()) {
       return Status::Unavailable("starting HAProxy: " + started.status().message());
     }
@@ -458,6 +530,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     }
     Log("HAProxy " + reason + " (master pid " + std::to_string(started->master_pid) + ", worker " +
         std::to_string(started->worker_pid) + ")");
+    known_.reset();
     auto state = deps_.runtime->Send("show servers state");
     std::optional<std::vector<RunningBackend>> running;
     if (state.ok()) {
@@ -475,14 +548,29 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     file_.master_pid = q->master_pid;
     file_.structure_digest.clear();
   }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (compare_all_) known_.reset();  // Wake(): look at every server (hand changes included)
+    compare_all_ = false;
+  }
+  std::vector<Endpoint> killing = KillingNow(*desired);
+  if (killing.empty()) {
+    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in)) {
+      Mark("changed backends");
+      return *fast;
+    }
+  }
+  known_.reset();
   auto state = deps_.runtime->Send("show servers state");
   if (!state.ok()) return Status::Unavailable("show servers state: " + state.status().message());
   auto running = ParseServersState(*state);
   if (!running.ok()) return Status::Unavailable(running.status().message());
+  Mark("show servers state");
 
-  LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, KillingNow(*desired),
+  LbSyncInput in{*desired, RunningLb{file_.structure_digest, *running}, std::move(killing),
                  file_.intents};
   LbSyncPlan plan = PlanLbSync(in);
+  Mark("plan");
   // A deferred retirement is planned again every recheck: log each note once while it holds.
   std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
   for (const auto& n : notes) {
@@ -505,13 +593,112 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   bool sent = !plan.commands.empty();
   auto after = sent ? deps_.runtime->Send("show servers state")
                     : Result<std::string>(Status::Unavailable("not read"));
+  std::optional<std::vector<RunningBackend>> now;
   if (after.ok()) {
-    if (auto p = ParseServersState(*after); p.ok()) {
-      Publish(&p.value(), &plan.hand_changes);
-      return st;
+    if (auto p = ParseServersState(*after); p.ok()) now = std::move(p).value();
+  }
+  if (!sent) now = std::move(running).value();
+  // Remember what HAProxy was brought to, so the next membership change compares only the
+  // backends it touches. Not after a reload (the next sync compares everything once) nor
+  // while anything is pending (drains, failed commands, deferred deletes).
+  if (now && !plan.reload && st.ok() && drain_started_.empty() && *retry_in == milliseconds(0) &&
+      plan.notes.empty()) {
+    known_ = Known{q->master_pid, file_.structure_digest, *desired,
+                   *now,          plan.hand_changes,      ClockOr(clock_).Now()};
+  }
+  if (now) {
+    Publish(&*now, &plan.hand_changes);
+  } else {
+    Publish(nullptr, &plan.hand_changes);
+  }
+  return st;
+}
+
+std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb& desired,
+                                             const std::string& text, int master_pid,
+                                             milliseconds* retry_in) {
+  if (!known_ || known_->master_pid != master_pid || file_.structure_digest.empty() ||
+      known_->structure_digest != file_.structure_digest ||
+      desired.structure_digest != file_.structure_digest || !drain_started_.empty() ||
+      ClockOr(clock_).Now() - known_->full_at > kFullCompareEvery ||
+      known_->desired.backends.size() != desired.backends.size()) {
+    return std::nullopt;
+  }
+  // The backends whose rendered servers differ from what HAProxy was last brought to.
+  std::map<std::string_view, const DesiredBackend*> before;
+  for (const auto& b : known_->desired.backends) before[b.name] = &b;
+  DesiredLb changed{desired.structure_digest, desired.membership_digest, {}};
+  for (const auto& b : desired.backends) {
+    auto it = before.find(b.name);
+    if (it == before.end()) return std::nullopt;  // another backend: compare everything
+    if (it->second->servers != b.servers || it->second->balance != b.balance) {
+      if (changed.backends.size() >= kMaxChangedBackends) return std::nullopt;
+      changed.backends.push_back(b);
     }
   }
-  Publish(&*running, &plan.hand_changes);
+  std::set<std::string> names;
+  for (const auto& b : changed.backends) names.insert(b.name);
+  // `show servers state <backend>` for those only (a backend without servers has no rows).
+  auto read = [&]() -> std::optional<std::vector<RunningBackend>> {
+    std::vector<RunningBackend> out;
+    for (const auto& n : names) {
+      auto reply = deps_.runtime->Send("show servers state " + n);
+      if (!reply.ok()) return std::nullopt;
+      auto p = ParseServersState(*reply);
+      if (!p.ok()) return std::nullopt;
+      for (auto& b : *p) {
+        if (b.name == n) out.push_back(std::move(b));
+      }
+    }
+    return out;
+  };
+  auto running = read();
+  if (!running) return std::nullopt;
+  std::map<ServerRef, AdminIntent> intents;
+  for (const auto& [ref, i] : file_.intents) {
+    if (names.count(ref.backend)) intents[ref] = i;
+  }
+  LbSyncInput in{changed, RunningLb{file_.structure_digest, *running}, {}, std::move(intents)};
+  LbSyncPlan plan = PlanLbSync(in);
+  if (plan.reload) return std::nullopt;  // the full comparison decides and says why
+  for (const auto& n : plan.notes) {
+    if (!logged_notes_.count(n)) Log(n);
+  }
+  if (plan.recheck_soon && (*retry_in == milliseconds(0) || *retry_in > milliseconds(250)))
+    *retry_in = milliseconds(250);
+  // The intents of the other backends stay as they are.
+  std::map<ServerRef, AdminIntent> merged = std::move(plan.intents_after);
+  for (const auto& [ref, i] : file_.intents) {
+    if (!names.count(ref.backend)) merged.emplace(ref, i);
+  }
+  plan.intents_after = std::move(merged);
+  Status st = ApplyRuntime(plan, desired, *running, text, retry_in);
+  last_good_ = model;
+  if (file_.model_digest != model.digest) {
+    file_.model_digest = model.digest;
+    SaveAgentFile();
+  }
+  std::optional<std::vector<RunningBackend>> now =
+      plan.commands.empty() ? std::move(running) : read();
+  Known& k = *known_;
+  std::erase_if(k.hands, [&](const HandChange& h) { return names.count(h.server.backend) > 0; });
+  k.hands.insert(k.hands.end(), plan.hand_changes.begin(), plan.hand_changes.end());
+  if (now) {
+    std::erase_if(k.running, [&](const RunningBackend& b) { return names.count(b.name) > 0; });
+    for (auto& b : *now) k.running.push_back(std::move(b));
+    // Only the changed backends differ from what was remembered (same backends, same order).
+    size_t c = 0;
+    for (size_t i = 0; i < k.desired.backends.size() && c < changed.backends.size(); ++i) {
+      if (k.desired.backends[i].name == changed.backends[c].name)
+        k.desired.backends[i] = std::move(changed.backends[c++]);
+    }
+    if (c != changed.backends.size()) k.desired = desired;
+    k.desired.membership_digest = desired.membership_digest;
+  }
+  Publish(&k.running, &k.hands);
+  if (!now || !st.ok() || !drain_started_.empty() || *retry_in != milliseconds(0) ||
+      !plan.notes.empty())
+    known_.reset();
   return st;
 }
 
@@ -566,6 +753,7 @@ Status LbManager::Reload(const LbSyncPlan& plan, const DesiredLb& desired, const
   written_membership_ = desired.membership_digest;
   last_good_ = model;
   failed_config_.clear();
+  known_.reset();
   {
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.reloads;
@@ -809,8 +997,8 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   model_watch_ = std::make_unique<clients::KvWatch>(
       deps_.consul_endpoint, deps_.http, render::LbModelKey(options_.platform, options_.instance),
       options_.blocking, nullptr);
-  model_watch_->Start([this] { Wake(); });
-  membership_->Start([this] { Wake(); });
+  model_watch_->Start([this] { Notify(false); });
+  membership_->Start([this] { Notify(false); });
   const auto started = clock.Now();
   auto next_tick = clock.Now() + options_.tick;
   auto next_resync = clock.Now() + options_.resync;
@@ -845,6 +1033,8 @@ void LbManager::Run(const std::atomic<bool>& stop) {
     if (now >= next_resync) {
       next_resync = now + options_.resync;
       sync = true;
+      std::lock_guard<std::mutex> l(mu_);
+      compare_all_ = true;
     }
     if (!sync) continue;
     // Let the long polls' first answers arrive before the first sync reads everything (so

@@ -117,7 +117,7 @@ class LbManager {
   // Tasks being killed (TASK_KILLING): their servers are drained at the next sync, which
   // this wakes at once.
   void Drain(const std::vector<Endpoint>& endpoints);
-  // Wakes Run for a sync (tests, signals).
+  // Wakes Run for a sync that compares every server (tests, signals).
   void Wake();
 
   render::AgentReport Report() const;
@@ -153,8 +153,13 @@ class LbManager {
   void SaveAgentFile();
   void LoadAgentFile();
   void Log(const std::string& line);
+  // Phase timings of the sync in progress, logged when a sync takes over 100 ms.
+  void Mark(const std::string& phase);
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> phases_;
   void Publish(const std::vector<RunningBackend>* running, const std::vector<HandChange>* hands);
   std::vector<Endpoint> KillingNow(const DesiredLb& desired);
+  // Wakes Run; `compare_all` makes the sync compare every server, not only changed backends.
+  void Notify(bool compare_all);
 
   LbManagerOptions options_;
   LbManagerDeps deps_;
@@ -174,11 +179,41 @@ class LbManager {
   std::map<ServerRef, std::chrono::steady_clock::time_point> drain_started_;
   std::set<std::string> logged_notes_;  // PlanLbSync notes logged and still holding
   bool haproxy_seen_ = false;
+  std::chrono::steady_clock::time_point created_;
+  long fd_hard_limit_ = 0;  // this process's hard RLIMIT_NOFILE; 0 = unlimited
+
+  // What the last sync rendered and found, so a membership change costs work per changed
+  // backend (SyncChanged) and a wake with nothing new costs no render at all.
+  struct Rendered {
+    std::string model_digest;
+    model::Instances instances;  // the snapshot rendered
+    std::string text;            // the config rendered from them
+    DesiredLb desired;
+  };
+  std::optional<Rendered> rendered_;
+  struct Known {
+    int master_pid = 0;
+    std::string structure_digest;         // the one HAProxy runs (file_.structure_digest)
+    DesiredLb desired;                    // what HAProxy was last brought to
+    std::vector<RunningBackend> running;  // its servers then (patched per changed backend)
+    std::vector<HandChange> hands;        // hand changes seen then
+    std::chrono::steady_clock::time_point full_at;  // the last full comparison
+  };
+  std::optional<Known> known_;  // empty: the next sync compares everything
+  // A membership-only change of at most this many backends is compared per backend; more,
+  // or a full comparison older than this, compares everything.
+  static constexpr size_t kMaxChangedBackends = 64;
+  static constexpr std::chrono::seconds kFullCompareEvery{30};
+  // The membership-only sync: nullopt when it does not apply (the full one runs instead).
+  std::optional<Status> SyncChanged(const Model& model, const DesiredLb& desired,
+                                    const std::string& text, int master_pid,
+                                    std::chrono::milliseconds* retry_in);
 
   // Shared.
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false;
+  bool compare_all_ = false;  // a Wake() since the last sync
   struct Killing {
     std::chrono::steady_clock::time_point since;
     bool rendered = false;  // its server was in a render since the Drain
@@ -192,6 +227,9 @@ class LbManager {
 
 // The rendered config plus the agent's server-state lines: `server-state-file` in global and
 // `load-server-state-from-file global` in defaults, so a reload keeps admin states.
-std::string WithServerStateFile(const std::string& config, const std::string& state_file);
+// With `fd_hard_limit` > 0 (the agent's own hard RLIMIT_NOFILE, which HAProxy inherits) also
+// `no strict-limits` in global, so HAProxy starts within that limit instead of exiting.
+std::string WithServerStateFile(const std::string& config, const std::string& state_file,
+                                long fd_hard_limit = 0);
 
 }  // namespace galley::agent

@@ -21,6 +21,9 @@ void Reporter::Log(const std::string& line) {
 
 void Reporter::Update(const render::AgentReport& report) {
   std::lock_guard<std::mutex> l(mu_);
+  // The first report while the key is not held yet: Run ticks at once rather than at its
+  // next step, since the LB manager leaves HAProxy alone until this agent holds the key.
+  if (!holding_ && !pending_) kick_ = true;
   pending_ = report;
 }
 
@@ -135,6 +138,13 @@ void Reporter::Run(const std::atomic<bool>& stop) {
     (void)Tick();  // errors are logged by Tick and retried on the next step
     for (auto waited = std::chrono::milliseconds(0); waited < options_.tick && !stop.load();
          waited += std::chrono::milliseconds(50)) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (kick_) {
+          kick_ = false;
+          break;
+        }
+      }
       clock.Sleep(std::chrono::milliseconds(50));
     }
   }

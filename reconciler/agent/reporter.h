@@ -73,6 +73,7 @@ class Reporter {
   std::string written_;                         // JSON last written (report_time blanked)
   std::string session_;
   bool holding_ = false;
+  bool kick_ = false;  // Update gave a first report: Run ticks without finishing its wait
   std::chrono::steady_clock::time_point last_renew_{};
   std::string last_error_;
 };

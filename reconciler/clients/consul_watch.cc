@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 #include <random>
+#include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -217,6 +219,19 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
   return d;
 }
 
+ChecksTracker::PassingIndex ChecksTracker::Index() const {
+  PassingIndex out;
+  for (const auto& [k, c] : checks_) {
+    if (c.status == "passing") continue;
+    if (c.service_id.empty()) {
+      out.failing_nodes.insert(c.node);
+    } else {
+      out.failing_instances.insert(c.node + '\x1f' + c.service_id);
+    }
+  }
+  return out;
+}
+
 bool ChecksTracker::HasServiceChecks(const std::string& node, const std::string& service_id) const {
   return instances_.count(node + '\x1f' + service_id) > 0;
 }
@@ -375,6 +390,95 @@ void MembershipWatch::OnServices(const BlockingAnswer& a) {
   if (cb) cb();
 }
 
+std::optional<std::map<std::string, std::vector<HealthInstance>>> MembershipWatch::ReadByNode(
+    const std::set<std::string>& names, int* reads) {
+  if (names.size() < std::max<size_t>(1, options_.by_node_from) || !http_) return std::nullopt;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!checks_.seen()) return std::nullopt;  // the passing state comes from the checks poll
+  }
+  BlockingQuery list(endpoint_, http_, "/v1/catalog/nodes", options_.blocking);
+  ++*reads;
+  auto a = list.Next();
+  if (!a.ok() || a->status != 200) return std::nullopt;
+  auto parsed = Parse(a->body, "/v1/catalog/nodes");
+  if (!parsed.ok() || !parsed->is_array()) return std::nullopt;
+  std::vector<std::string> nodes;
+  for (const Json& n : *parsed) {
+    auto it = n.is_object() ? n.find("Node") : n.end();
+    if (it == n.end() || !it->is_string()) return std::nullopt;
+    nodes.push_back(it->get<std::string>());
+  }
+  if (nodes.size() * 2 > names.size()) return std::nullopt;  // per service is fewer reads
+  std::vector<std::optional<std::vector<std::pair<std::string, HealthInstance>>>> got(nodes.size());
+  std::atomic<size_t> next{0};
+  std::atomic<int> count{0};
+  auto work = [&] {
+    for (size_t i = next++; i < nodes.size(); i = next++) {
+      BlockingQuery q(endpoint_, http_, "/v1/catalog/node/" + internal::EncodePath(nodes[i]),
+                      options_.blocking);
+      ++count;
+      auto r = q.Next();
+      if (!r.ok() || r->status != 200) continue;
+      auto j = Parse(r->body, "/v1/catalog/node");
+      if (!j.ok()) continue;
+      std::vector<std::pair<std::string, HealthInstance>> out;
+      if (j->is_object()) {  // null: the node left since the list
+        auto node = j->find("Node");
+        auto services = j->find("Services");
+        if (node == j->end() || !node->is_object()) continue;
+        std::string node_address = node->value("Address", std::string());
+        if (services != j->end() && services->is_object()) {
+          for (const auto& [id, sv] : services->items()) {
+            if (!sv.is_object()) continue;
+            std::string name = sv.value("Service", std::string());
+            if (!names.count(name)) continue;
+            HealthInstance h;
+            h.node = nodes[i];
+            h.service_id = sv.value("ID", id);
+            h.address = sv.value("Address", std::string());
+            if (h.address.empty()) h.address = node_address;
+            h.port = static_cast<int>(UintField(sv, "Port"));
+            if (auto t = sv.find("Tags"); t != sv.end() && t->is_array()) {
+              for (const auto& tag : *t)
+                if (tag.is_string()) h.tags.push_back(tag.get<std::string>());
+            }
+            out.emplace_back(std::move(name), std::move(h));
+          }
+        }
+      }
+      got[i] = std::move(out);
+    }
+  };
+  size_t threads = std::min<size_t>(std::max(1, options_.fetch_threads), nodes.size() / 4 + 1);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  *reads += count.load();
+  std::map<std::string, std::vector<HealthInstance>> out;
+  for (const auto& n : names) out[n];
+  ChecksTracker::PassingIndex passing;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    passing = checks_.Index();
+  }
+  for (auto& g : got) {
+    if (!g) return std::nullopt;  // a node read failed: read per service instead
+    for (auto& [name, h] : *g) {
+      h.passing = passing.Passing(h.node, h.service_id);
+      out[name].push_back(std::move(h));
+    }
+  }
+  // /v1/health/service lists instances by node, then service ID: keep that order.
+  for (auto& [name, insts] : out) {
+    std::sort(insts.begin(), insts.end(), [](const HealthInstance& x, const HealthInstance& y) {
+      return std::tie(x.node, x.service_id) < std::tie(y.node, y.service_id);
+    });
+  }
+  return out;
+}
+
 MembershipSnapshot MembershipWatch::Refresh() {
   std::set<std::string> todo;
   {
@@ -382,6 +486,9 @@ MembershipSnapshot MembershipWatch::Refresh() {
     todo.swap(dirty_);
   }
   MembershipSnapshot snap;
+  std::optional<std::map<std::string, std::vector<HealthInstance>>> by_node;
+  if (!todo.empty()) by_node = ReadByNode(todo, &snap.node_reads);
+  if (by_node) todo.clear();
   std::vector<std::string> names(todo.begin(), todo.end());
   std::vector<Result<std::vector<HealthInstance>>> results(
       names.size(), Result<std::vector<HealthInstance>>(Status::Internal("not read")));
@@ -398,6 +505,7 @@ MembershipSnapshot MembershipWatch::Refresh() {
   work();
   for (auto& t : pool) t.join();
   std::map<std::string, std::vector<HealthInstance>> got;
+  if (by_node) got = std::move(*by_node);
   std::set<std::string> failed;
   for (size_t i = 0; i < names.size(); ++i) {
     ++snap.fetched;

@@ -43,6 +43,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -144,6 +145,17 @@ class ChecksTracker {
   // Whether the instance (node, service id) has at least one service check.
   bool HasServiceChecks(const std::string& node, const std::string& service_id) const;
   bool seen() const { return seen_; }
+  // Whether every check of the instance (node, service id) passes: its service checks and
+  // its node's node-level checks, as /v1/health/service/<name>?passing decides (an instance
+  // without checks passes). Per instance in O(1) after `Index` was called.
+  struct PassingIndex {
+    std::unordered_set<std::string> failing_nodes;      // a node-level check not passing
+    std::unordered_set<std::string> failing_instances;  // "<node>\x1f<service id>"
+    bool Passing(const std::string& node, const std::string& service_id) const {
+      return !failing_nodes.count(node) && !failing_instances.count(node + '\x1f' + service_id);
+    }
+  };
+  PassingIndex Index() const;
 
  private:
   struct Check {
@@ -172,12 +184,17 @@ class ServicesTracker {
 struct MembershipOptions {
   BlockingOptions blocking;
   int fetch_threads = 8;  // parallel /v1/health/service reads when many services are dirty
+  // With at least this many services to read (a cold start, a full resync) and fewer than
+  // half as many nodes in the catalog, read the catalog per node instead: /v1/catalog/nodes
+  // and one /v1/catalog/node/<node> each, with the passing state from /v1/health/state/any.
+  size_t by_node_from = 64;
 };
 
 struct MembershipSnapshot {
   model::Instances instances;       // passing instances of every watched name (last known)
   std::vector<std::string> errors;  // reads that failed in this Refresh (their data is kept)
   int fetched = 0;                  // /v1/health/service reads this Refresh made
+  int node_reads = 0;               // /v1/catalog/node(s) reads instead (0: per service)
   std::set<std::string> unknown;    // watched names never read successfully (empty above)
 };
 
@@ -214,6 +231,10 @@ class MembershipWatch {
   void OnChecks(const BlockingAnswer& a);
   void OnServices(const BlockingAnswer& a);
   void OnPollError(const std::string& which, const Status& s);
+  // The instances of `names` read per node (see MembershipOptions::by_node_from); nullopt
+  // when that does not pay or a read failed (the caller reads per service).
+  std::optional<std::map<std::string, std::vector<HealthInstance>>> ReadByNode(
+      const std::set<std::string>& names, int* reads);
 
   ConsulEndpoint endpoint_;
   net::HttpClient* http_;

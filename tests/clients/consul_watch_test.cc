@@ -26,6 +26,23 @@ TEST(NextBlockingIndexTest, FollowsConsulsClientRules) {
   EXPECT_EQ(NextBlockingIndex(0, 0), 1u);   // 0 counts as 1
 }
 
+TEST(ChecksTrackerTest, IndexSaysWhichInstancesPassAsHealthServicePassingWould) {
+  ChecksTracker t;
+  ASSERT_TRUE(t.Update(R"([
+    {"Node":"n1","CheckID":"serfHealth","ServiceName":"","ServiceID":"","Status":"passing"},
+    {"Node":"n1","CheckID":"service:web-1","ServiceName":"web","ServiceID":"web-1","Status":"passing"},
+    {"Node":"n1","CheckID":"service:web-2","ServiceName":"web","ServiceID":"web-2","Status":"warning"},
+    {"Node":"n2","CheckID":"serfHealth","ServiceName":"","ServiceID":"","Status":"critical"},
+    {"Node":"n2","CheckID":"service:web-3","ServiceName":"web","ServiceID":"web-3","Status":"passing"}])")
+                  .ok());
+  auto idx = t.Index();
+  EXPECT_TRUE(idx.Passing("n1", "web-1"));
+  EXPECT_FALSE(idx.Passing("n1", "web-2"));     // warning is not passing
+  EXPECT_FALSE(idx.Passing("n2", "web-3"));     // its node's serfHealth is critical
+  EXPECT_TRUE(idx.Passing("n1", "no-checks"));  // an instance without checks passes
+  EXPECT_TRUE(idx.Passing("n3", "other"));
+}
+
 TEST(ChecksTrackerTest, NamesTheServicesAndNodesWhoseChecksMoved) {
   ChecksTracker t;
   auto d = t.Update(R"([

@@ -221,12 +221,18 @@ class FakeRuntime : public HaproxyRuntime {
     if (down) return Status::Unavailable("haproxy runtime fake.sock: connect: Connection refused");
     commands.push_back(command);
     auto t = Split(command, ' ');
-    if (command == "show servers state") {
+    if (command == "show servers state" || StartsWith(command, "show servers state ")) {
+      // With a backend name: that backend's rows only (HAProxy's reply for an unknown one).
+      std::string only = command.size() > 18 ? command.substr(19) : "";
+      if (!only.empty() && std::none_of(backends.begin(), backends.end(),
+                                        [&](const auto& b) { return b.name == only; }))
+        return std::string("Can't find backend.\n");
       std::string out =
           "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_port\n";
       int be = 0;
       for (const auto& b : backends) {
         ++be;
+        if (!only.empty() && b.name != only) continue;
         int id = 0;
         for (const auto& s : b.servers) {
           out += std::to_string(be) + " " + b.name + " " + std::to_string(++id) + " " + s.name +

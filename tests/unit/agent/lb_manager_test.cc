@@ -276,6 +276,34 @@ TEST_F(LbManagerTest, DrainPutsMatchingServersToDrainAtTheNextSync) {
   EXPECT_EQ(runtime_.Find(kBackend, "n1-31001")->admin, 0);
 }
 
+TEST_F(LbManagerTest, AMembershipChangeReadsOnlyTheChangedBackendsState) {
+  PublishModel({"web", "api"});
+  consul_.SetInstances("api", {FakeConsul::Inst("n1", "10.0.0.1", 32001)});
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());  // starts HAProxy
+  ASSERT_TRUE(lb->SyncOnce().ok());  // compares everything once: remembered
+  runtime_.commands.clear();
+  consul_.SetInstances("web", {FakeConsul::Inst("n1", "10.0.0.1", 31001),
+                               FakeConsul::Inst("n3", "10.0.0.3", 31003)});
+  Status st = lb->SyncOnce();
+  ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
+  EXPECT_EQ(runtime_.CountCommands("show servers state " + std::string(kBackend)), 2)
+      << Join(runtime_.commands, "\n");  // before and after the commands
+  EXPECT_EQ(std::count(runtime_.commands.begin(), runtime_.commands.end(), "show servers state"), 0)
+      << Join(runtime_.commands, "\n");
+  EXPECT_EQ(runtime_.CountCommands("show servers state cluster_production:api"), 0);
+  ASSERT_NE(runtime_.Find(kBackend, "n3-31003"), nullptr);
+  EXPECT_EQ(runtime_.Find(kBackend, "n2-31002"), nullptr);
+  EXPECT_EQ(master_->reloads, 0);
+  EXPECT_NE(ConfigOnDisk().find("n3-31003 10.0.0.3:31003"), std::string::npos);
+  auto r = lb->Report();
+  EXPECT_EQ(r.servers["up"], 3);  // web's two and api's one, patched per backend
+  // Nothing changed since: nothing is read at all.
+  runtime_.commands.clear();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_TRUE(runtime_.commands.empty()) << Join(runtime_.commands, "\n");
+}
+
 TEST_F(LbManagerTest, HandChangesAreReportedAndLeftAlone) {
   auto lb = Manager();
   ASSERT_TRUE(lb->SyncOnce().ok());
@@ -383,6 +411,8 @@ TEST(WithServerStateFileTest, AddsTheTwoLinesInTheirSections) {
   EXPECT_EQ(out,
             "global\n    server-state-file /r/x.state\n    maxconn 1\n\ndefaults\n"
             "    load-server-state-from-file global\n    mode http\n");
+  EXPECT_EQ(WithServerStateFile("global\n    maxconn 1\n", "/r/x.state", 20000),
+            "global\n    server-state-file /r/x.state\n    no strict-limits\n    maxconn 1\n");
 }
 
 TEST(ParseShowProcTest, ReadsMasterWorkersAndFailures) {
