@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
+#include "agent/text_fields.h"
 #include "base/digest.h"
 #include "base/file_io.h"
 #include "base/strings.h"
@@ -24,31 +25,6 @@ using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
 constexpr size_t kMaxConfigBytes = 64u << 20;
-
-std::vector<std::string_view> SplitLines(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    out.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return out;
-}
-
-std::vector<std::string_view> Tokens(std::string_view s, char sep = ' ') {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == sep || s[i] == '\t' || s[i] == '\r')) ++i;
-    size_t j = i;
-    while (j < s.size() && s[j] != sep && s[j] != '\t' && s[j] != '\r') ++j;
-    if (j > i) out.push_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
 
 std::string ConfigDigest(const std::string& text) { return "sha256:" + Sha256Hex(text); }
 
@@ -88,7 +64,7 @@ std::string WithServerStateFile(const std::string& config, const std::string& st
                                 long fd_hard_limit) {
   std::string out;
   out.reserve(config.size() + 128);
-  for (auto line : SplitLines(config)) {
+  for (auto line : Lines(config)) {
     out.append(line);
     out.push_back('\n');
     if (line == "global") {
@@ -769,10 +745,10 @@ Status LbManager::DumpServerState(const DesiredLb& desired) {
   std::map<std::pair<std::string, std::string>, const DesiredServer*> keep;
   for (const auto& b : desired.backends)
     for (const auto& s : b.servers) keep[{b.name, s.name}] = &s;
-  auto lines = SplitLines(*reply);
+  auto lines = Lines(*reply);
   if (lines.size() < 2 || lines[0] != "1" || lines[1].substr(0, 2) != "# ")
     return Status::Unavailable("show servers state: unexpected reply");
-  auto header = Tokens(lines[1].substr(2));
+  auto header = Fields(lines[1].substr(2));
   auto col = [&](std::string_view n) {
     auto it = std::find(header.begin(), header.end(), n);
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
@@ -782,7 +758,7 @@ Status LbManager::DumpServerState(const DesiredLb& desired) {
     return Status::Unavailable("show servers state: missing columns");
   std::string out = std::string(lines[0]) + "\n" + std::string(lines[1]) + "\n";
   for (size_t i = 2; i < lines.size(); ++i) {
-    auto f = Tokens(lines[i]);
+    auto f = Fields(lines[i]);
     if (f.size() < header.size()) continue;
     auto it = keep.find({std::string(f[be]), std::string(f[srv])});
     // A server moved under the same name must come back at its new address, not the old one.
@@ -804,7 +780,7 @@ Result<std::map<ServerRef, int>> LbManager::Sessions(const std::set<ServerRef>& 
     if (!reply.ok()) return reply.status();
     text += *reply;
   }
-  auto lines = SplitLines(text);
+  auto lines = Lines(text);
   if (lines.empty() || lines[0].substr(0, 2) != "# ")
     return Status::Unavailable("show stat: no header");
   auto header = Split(std::string(lines[0].substr(2)), ',');

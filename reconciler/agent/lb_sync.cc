@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 
+#include "agent/text_fields.h"
 #include "base/digest.h"
 #include "base/strings.h"
 #include "render/haproxy_config.h"
@@ -21,31 +22,6 @@ std::string_view TrimView(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
-}
-
-std::vector<std::string_view> Tokens(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    size_t j = i;
-    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-    if (j > i) out.push_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-std::vector<std::string_view> Lines(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    out.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return out;
 }
 
 bool ParseInt(std::string_view s, int& out) {
@@ -65,7 +41,7 @@ ConfigLine Classify(std::string_view raw) {
   ConfigLine l;
   std::string_view t = TrimView(raw);
   if (t.empty() || t.front() == '#') return l;
-  l.tokens = Tokens(t);
+  l.tokens = Fields(t);
   l.keyword = l.tokens.front();
   l.section = raw.front() != ' ' && raw.front() != '\t';
   return l;
@@ -125,7 +101,7 @@ bool DynamicBalance(const std::string& balance) {
 }
 
 bool HasCheck(const std::string& options) {
-  for (auto t : Tokens(options)) {
+  for (auto t : Fields(options)) {
     if (t == "check") return true;
   }
   return false;
@@ -232,7 +208,7 @@ Result<std::vector<RunningBackend>> ParseServersState(std::string_view text) {
   if (lines.empty()) return fail("empty reply");
   if (lines[0] != "1") return fail("unsupported format " + Quote(lines[0]) + " (want version 1)");
   if (lines.size() < 2 || lines[1].substr(0, 2) != "# ") return fail("no column header");
-  std::vector<std::string_view> header = Tokens(lines[1].substr(2));
+  std::vector<std::string_view> header = Fields(lines[1].substr(2));
   auto column = [&](std::string_view name) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
@@ -246,7 +222,7 @@ Result<std::vector<RunningBackend>> ParseServersState(std::string_view text) {
   }
   std::vector<RunningBackend> out;
   for (size_t n = 2; n < lines.size(); ++n) {
-    std::vector<std::string_view> f = Tokens(lines[n]);
+    std::vector<std::string_view> f = Fields(lines[n]);
     if (f.size() < header.size())
       return fail("row " + std::to_string(n - 1) + " has " + std::to_string(f.size()) +
                   " fields, header " + std::to_string(header.size()) + ": " + Quote(lines[n]));

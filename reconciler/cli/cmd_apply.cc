@@ -247,41 +247,6 @@ bool Confirm(const engine::Plan& plan, std::ostream& out, std::ostream& err) {
   return answer == "yes";
 }
 
-// The workspace as the reconcile workflow's source: observations through ObservePlatform,
-// the planner's input through BuildPlanInput (which needs the whole observation: the
-// workflow hands back its live state, the rest is kept here meanwhile).
-class WorkspaceSource : public engine::ReconcileSource {
- public:
-  WorkspaceSource(Workspace& ws, const TargetOptions& target) : ws_(ws), target_(target) {}
-
-  Result<engine::Observation> Observe() override {
-    auto observed = ObservePlatform(ws_);
-    if (!observed.ok()) return observed.status();
-    engine::Observation o;
-    o.live = std::move(observed->live);
-    for (const auto& [key, entry] : observed->applied_records) o.applied_records[key] = entry.value;
-    o.warnings = observed->warnings;
-    o.hmac_key = observed->hmac_key;
-    latest_ = std::move(observed).value();
-    return o;
-  }
-
-  engine::PlanInput PlanInputFor(engine::Observation&& latest, const std::string& compare_key,
-                                 bool durable) override {
-    latest_.live = std::move(latest.live);
-    return BuildPlanInput(ws_, target_, std::move(latest_), compare_key, durable);
-  }
-
-  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override {
-    cli::DescribePlan(ws_, in, plan);
-  }
-
- private:
-  Workspace& ws_;
-  const TargetOptions& target_;
-  Observed latest_;
-};
-
 class ApplyCommand {
  public:
   ApplyCommand(Options o, std::ostream& out, std::ostream& err)
@@ -319,7 +284,7 @@ class ApplyCommand {
     rq.apply.rollback_on_failure = o_.rollback;
     rq.apply.read_secret = SecretReader(ws_->env);
 
-    WorkspaceSource source(*ws_, o_.target);
+    workspace::WorkspaceSource source(*ws_, o_.target);
     engine::ReconcileDeps deps;
     deps.source = &source;
     deps.marathon = ws_->marathon.get();

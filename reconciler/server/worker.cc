@@ -26,40 +26,6 @@ constexpr size_t kKeepEvents = 500;
 
 std::string Now() { return FormatTimestamp(std::chrono::system_clock::now()); }
 
-// The workspace as the workflow's source, as `galley apply` wires it.
-class WorkspaceSource : public engine::ReconcileSource {
- public:
-  WorkspaceSource(workspace::Workspace& ws, const workspace::TargetOptions& target)
-      : ws_(ws), target_(target) {}
-
-  Result<engine::Observation> Observe() override {
-    auto observed = workspace::ObservePlatform(ws_);
-    if (!observed.ok()) return observed.status();
-    engine::Observation o;
-    o.live = std::move(observed->live);
-    for (const auto& [key, entry] : observed->applied_records) o.applied_records[key] = entry.value;
-    o.warnings = observed->warnings;
-    o.hmac_key = observed->hmac_key;
-    latest_ = std::move(observed).value();
-    return o;
-  }
-
-  engine::PlanInput PlanInputFor(engine::Observation&& latest, const std::string& compare_key,
-                                 bool durable) override {
-    latest_.live = std::move(latest.live);
-    return workspace::BuildPlanInput(ws_, target_, std::move(latest_), compare_key, durable);
-  }
-
-  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override {
-    workspace::DescribePlan(ws_, in, plan);
-  }
-
- private:
-  workspace::Workspace& ws_;
-  const workspace::TargetOptions& target_;
-  workspace::Observed latest_;
-};
-
 }  // namespace
 
 // Keeps the most recent events for the API; called by the executor's workers one at a time.
@@ -288,7 +254,7 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     if (!manual_envs.empty()) scope.envs = auto_envs;
     ws->environments = auto_envs;
     engine::ReconcileRequest rq = BaseRequest(*ws, options_);
-    WorkspaceSource src(*ws, scope);
+    workspace::WorkspaceSource src(*ws, scope);
     LockClient lock_client = NewLockClient(*ws, rq.lock.ttl_seconds);
     engine::ReconcileDeps deps;
     deps.source = &src;
@@ -394,7 +360,7 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
   rq.saved_plan = std::move(plan);
   rq.saved_plan_name = "plan " + plan_id;
   workspace::TargetOptions scope = options_.target;
-  WorkspaceSource src(ws, scope);
+  workspace::WorkspaceSource src(ws, scope);
   LockClient lock_client = NewLockClient(ws, rq.lock.ttl_seconds);
   engine::ReconcileDeps deps;
   deps.source = &src;

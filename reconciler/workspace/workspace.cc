@@ -441,4 +441,26 @@ engine::AgentSummary AgentStatusOf(Workspace& ws, const engine::PlanInput& in,
   return engine::AgentStatuses(a);
 }
 
+Result<engine::Observation> WorkspaceSource::Observe() {
+  auto observed = ObservePlatform(ws_);
+  if (!observed.ok()) return observed.status();
+  engine::Observation o;
+  o.live = std::move(observed->live);
+  for (const auto& [key, entry] : observed->applied_records) o.applied_records[key] = entry.value;
+  o.warnings = observed->warnings;
+  o.hmac_key = observed->hmac_key;
+  latest_ = std::move(observed).value();
+  return o;
+}
+
+engine::PlanInput WorkspaceSource::PlanInputFor(engine::Observation&& latest,
+                                                const std::string& compare_key, bool durable) {
+  latest_.live = std::move(latest.live);
+  return BuildPlanInput(ws_, target_, std::move(latest_), compare_key, durable);
+}
+
+void WorkspaceSource::DescribePlan(const engine::PlanInput& in, engine::Plan* plan) {
+  workspace::DescribePlan(ws_, in, plan);
+}
+
 }  // namespace galley::workspace

@@ -22,6 +22,7 @@
 #include "clients/marathon_client.h"
 #include "engine/agent_status.h"
 #include "engine/planner.h"
+#include "engine/reconcile.h"
 #include "model/desired_state.h"
 #include "model/live_state.h"
 #include "net/http_client.h"
@@ -176,5 +177,22 @@ struct ObservedInput {
   std::map<std::string, model::LiveKvEntry> agent_reports;  // Observed::agent_reports
 };
 Result<ObservedInput> ObserveInput(Workspace& ws, const TargetOptions& o);
+
+// The reconcile workflow's view of a workspace (engine::ReconcileSource): ObservePlatform,
+// then BuildPlanInput over what that observation kept, and DescribePlan. `apply`, `restart`
+// and serve's worker use it. Both references must outlive it; one workflow at a time.
+class WorkspaceSource : public engine::ReconcileSource {
+ public:
+  WorkspaceSource(Workspace& ws, const TargetOptions& target) : ws_(ws), target_(target) {}
+  Result<engine::Observation> Observe() override;
+  engine::PlanInput PlanInputFor(engine::Observation&& latest, const std::string& compare_key,
+                                 bool durable) override;
+  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override;
+
+ private:
+  Workspace& ws_;
+  const TargetOptions& target_;
+  Observed latest_;
+};
 
 }  // namespace galley::workspace
