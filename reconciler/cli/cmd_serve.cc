@@ -45,6 +45,7 @@ struct Options {
   bool no_webhooks = false;
   std::string log_format = "text";
   int leader_ttl_seconds = 10;
+  std::chrono::milliseconds push_quiet{std::chrono::seconds(2)};
 };
 
 CommandLine ServeCommandLine(Options* o) {
@@ -89,6 +90,18 @@ CommandLine ServeCommandLine(Options* o) {
       },
       "the leader's Consul session TTL (default 10s: Consul invalidates a session up to 2 x TTL\n"
       "after its last renewal, so a standby takes over within ~20 s of the leader's death)");
+  cl.Custom(
+      "--push-settle", "DUR",
+      [o](const std::string& v) {
+        auto d = v == "0" ? Result<std::chrono::seconds>(std::chrono::seconds(0)) : ParseDuration(v);
+        if (!d.ok() || *d > std::chrono::seconds(30))
+          return Status::InvalidArgument("--push-settle '" + v +
+                                         "': expected a duration from 0 to 30s");
+        o->push_quiet = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+        return Status::Ok();
+      },
+      "a push waits until no other push came for this long, so a burst of pushes becomes one\n"
+      "reconcile of the newest commit (default 2s, at most 30 s after the first; 0: at once)");
   cl.Value("--webhook-secret-file", "FILE", &o->webhook_secret_file,
            "the webhooks' shared secret (else GALLEY_WEBHOOK_SECRET)");
   cl.Flag("--no-webhooks", &o->no_webhooks, "start without a webhook secret: no webhooks");
@@ -217,6 +230,7 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   so.api_token = api_token;
   so.platform = loaded.state.platform.name;
   so.leader_ttl_seconds = o.leader_ttl_seconds;
+  so.queue.push_quiet = o.push_quiet;
   so.holder = engine::LockHolderName("serve " + Who(env));
   so.worker.target = o.target;
   so.worker.holder = so.holder;

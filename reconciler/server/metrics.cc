@@ -308,7 +308,8 @@ ServeMetrics::ServeMetrics(Registry& registry)
           {"result"})) {
   for (const char* provider : {"github", "gitlab", "gitea", "generic"}) {
     for (const char* result :
-         {"accepted", "ignored", "bad_signature", "malformed", "replay", "too_large"}) {
+         {"accepted", "ignored", "unsupported_event", "bad_signature", "malformed", "replay",
+          "too_large"}) {
       webhook_deliveries.Inc({provider, result}, 0);
     }
   }

@@ -36,6 +36,7 @@ Server::Server(RepositorySource& source, clients::ConsulClient& consul, ServerOp
     : source_(source),
       consul_(consul),
       options_(std::move(options)),
+      queue_(options_.queue),
       worker_(source, queue_, options_.worker),
       elector_(consul, LeaderOptions{.platform = options_.platform,
                                      .holder = options_.holder,

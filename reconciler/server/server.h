@@ -47,6 +47,10 @@ struct ServerOptions {
   // renewal, so 10 s keeps a takeover within ~20 s of the leader's death.
   int leader_ttl_seconds = 10;
   std::chrono::milliseconds apply_wait{std::chrono::minutes(15)};  // POST /api/v1/apply
+  // A burst of pushes settles into one reconcile (trigger_queue.h): 2 s after the last push,
+  // at most 30 s after the first.
+  TriggerQueueOptions queue{.push_quiet = std::chrono::seconds(2),
+                            .push_max_delay = std::chrono::seconds(30)};
   WorkerOptions worker;
   LogFn log;
 };

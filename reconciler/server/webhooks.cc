@@ -120,6 +120,8 @@ const char* OutcomeLabel(WebhookOutcome outcome) {
     case WebhookOutcome::kPing:
     case WebhookOutcome::kIgnored:
       return "ignored";
+    case WebhookOutcome::kUnsupported:
+      return "unsupported_event";
     case WebhookOutcome::kBadSignature:
       return "bad_signature";
     case WebhookOutcome::kMalformed:
@@ -294,10 +296,18 @@ WebhookDecision VerifyWebhook(Provider provider, const WebhookOptions& options,
   if (is_ping) {
     return Make(provider, WebhookOutcome::kPing, 200, "ping acknowledged", delivery_raw);
   }
+  // A tag push is a push of something galley does not follow: acknowledged, as GitHub's
+  // tag pushes (a push event of refs/tags/...) are below. Any other event is refused, so a
+  // hook that sends more than pushes shows failed deliveries on the provider's side.
+  if (provider == Provider::kGitLab && event == "Tag Push Hook") {
+    return Make(provider, WebhookOutcome::kIgnored, 202, "event 'Tag Push Hook' is not a push",
+                delivery_raw);
+  }
   if (!is_push) {
-    return Make(provider, WebhookOutcome::kIgnored, 202,
+    return Make(provider, WebhookOutcome::kUnsupported, 400,
                 event.empty() ? std::string("no ") + h.event + " header"
-                              : "event " + Quote(Printable(event, kLogFieldMax)) + " is not a push",
+                              : "event " + Quote(Printable(event, kLogFieldMax)) +
+                                    " is not handled: send only push events",
                 delivery_raw);
   }
 

@@ -20,7 +20,8 @@
 // The order of checks, and what each failure answers (metric label in parentheses):
 //   not POST → 405 (malformed); body over max_body → 413 (too_large), before anything is
 //   parsed; signature or token missing, malformed or wrong → 401 (bad_signature), compared in
-//   constant time; an event other than push → 202 (ignored), ping → 200 (ignored); a missing
+//   constant time; ping → 200 (ignored); GitLab's Tag Push Hook → 202 (ignored); any other
+//   event than a push → 400 (unsupported_event: the hook should send pushes only); a missing
 //   or malformed delivery id, body that is not a JSON object, a missing ref or commit, or a
 //   commit that is not 40 hex digits → 400 (malformed); a delivery id seen before → 409
 //   (replay); a tag, a deleted branch or another branch → 202 (ignored, with the reason); an
@@ -74,15 +75,16 @@ struct WebhookOptions {
 enum class WebhookOutcome {
   kAccepted,      // 202, a Trigger
   kPing,          // 200, the provider testing the hook
-  kIgnored,       // 202, another event, branch, a tag or a deleted branch
+  kIgnored,       // 202, another branch, a tag or a deleted branch
+  kUnsupported,   // 400, an event other than a push or a ping (the hook sends too much)
   kBadSignature,  // 401
   kMalformed,     // 400 (405 for a method other than POST)
   kReplay,        // 409
   kTooLarge,      // 413
 };
 
-// The metric label of an outcome: accepted, ignored (ping included), bad_signature,
-// malformed, replay, too_large.
+// The metric label of an outcome: accepted, ignored (ping included), unsupported_event,
+// bad_signature, malformed, replay, too_large.
 const char* OutcomeLabel(WebhookOutcome outcome);
 
 struct WebhookDecision {

@@ -77,6 +77,47 @@ TEST(TriggerQueueTest, TakeWakesOnPushAndCloseRefusesMore) {
   EXPECT_FALSE(q.Take(seconds(30)).has_value());  // at once: closed
 }
 
+TEST(TriggerQueueTest, PushesSettleUntilQuietCappedByTheFirstPlusMaxDelay) {
+  using Clock = std::chrono::steady_clock;
+  TriggerQueueOptions o{.push_quiet = seconds(2), .push_max_delay = seconds(30)};
+  PendingReconcile p;
+  p.kinds = {TriggerKind::kPush};
+  p.triggers = 3;
+  p.first_push = Clock::time_point(seconds(100));
+  p.last_push = Clock::time_point(seconds(105));
+  EXPECT_EQ(ReadyAt(p, o), Clock::time_point(seconds(107)));  // 2 s after the last push
+  p.last_push = Clock::time_point(seconds(129));
+  EXPECT_EQ(ReadyAt(p, o), Clock::time_point(seconds(130)));  // never later than first + 30 s
+  p.kinds.push_back(TriggerKind::kManual);  // someone asked: at once
+  EXPECT_EQ(ReadyAt(p, o), Clock::time_point::min());
+  p.kinds = {TriggerKind::kPush};
+  EXPECT_EQ(ReadyAt(p, TriggerQueueOptions{}), Clock::time_point::min());  // no settling
+}
+
+TEST(TriggerQueueTest, AStormOfPushesIsHandedOutOnceItGoesQuiet) {
+  TriggerQueue q(TriggerQueueOptions{.push_quiet = milliseconds(150),
+                                     .push_max_delay = seconds(30)});
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(q.Push({TriggerKind::kPush, "c" + std::to_string(i), ""}));
+    EXPECT_FALSE(q.TryTake().has_value()) << "handed out during the burst, push " << i;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  auto p = q.Take(seconds(10));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->commit, "c19");
+  EXPECT_EQ(p->triggers, 20);
+  EXPECT_GE(took, milliseconds(20 * 10 + 150 - 20));  // not before the burst went quiet
+  // Another trigger ends the wait at once.
+  (void)q.Push({TriggerKind::kPush, "d", ""});
+  EXPECT_FALSE(q.Take(milliseconds(20)).has_value());
+  (void)q.Push({TriggerKind::kManual, "", "api"});
+  auto m = q.TryTake();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->commit, "d");
+}
+
 // --- router and auth -------------------------------------------------------------------------
 
 net::HttpRequest Req(std::string method, std::string path, std::string auth = "") {

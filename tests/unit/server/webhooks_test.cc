@@ -251,10 +251,14 @@ TEST(WebhookTest, GitHubPingAndOtherEvents) {
 
   d = VerifyWebhook(Provider::kGitHub, Options(), GitHub(R"({"action":"opened"})", "pull_request"),
                     nullptr);
-  EXPECT_EQ(d.status, 202);
-  EXPECT_STREQ(d.metric_label(), "ignored");
-  EXPECT_EQ(d.reason, "event 'pull_request' is not a push");
+  EXPECT_EQ(d.status, 400);
+  EXPECT_EQ(d.outcome, WebhookOutcome::kUnsupported);
+  EXPECT_STREQ(d.metric_label(), "unsupported_event");
+  EXPECT_EQ(d.reason, "event 'pull_request' is not handled: send only push events");
   EXPECT_FALSE(d.trigger);
+  d = VerifyWebhook(Provider::kGitHub, Options(), GitHub("{}", "gollum-7"), nullptr);
+  EXPECT_EQ(d.status, 400);
+  EXPECT_EQ(d.outcome, WebhookOutcome::kUnsupported);
 
   // An unknown event with a bad signature is a bad signature: nothing is said to strangers.
   net::HttpRequest r = GitHub("{}", "issues");
@@ -456,7 +460,8 @@ TEST(WebhookTest, GitLabEventsAndFields) {
   EXPECT_EQ(d.status, 202);
   EXPECT_EQ(d.reason, "event 'Tag Push Hook' is not a push");
   d = VerifyWebhook(Provider::kGitLab, Options(), GitLab(GitLabPush(), kSecret, "push"), nullptr);
-  EXPECT_EQ(d.outcome, WebhookOutcome::kIgnored);
+  EXPECT_EQ(d.outcome, WebhookOutcome::kUnsupported);  // GitLab names it "Push Hook"
+  EXPECT_EQ(d.status, 400);
   // A deleted branch has checkout_sha null: after (zeros) stands in, and it is ignored.
   std::string deleted = GitLabPush("refs/heads/main", "null");
   size_t at = deleted.find(R"("after":")");
@@ -503,7 +508,7 @@ TEST(WebhookTest, GiteaAndGogs) {
   r = Gitea(GiteaPush());
   r.headers["X-Gitea-Event"] = "create";
   EXPECT_EQ(VerifyWebhook(Provider::kGitea, Options(), r, nullptr).outcome,
-            WebhookOutcome::kIgnored);
+            WebhookOutcome::kUnsupported);
 }
 
 TEST(WebhookTest, Generic) {
@@ -516,7 +521,7 @@ TEST(WebhookTest, Generic) {
   EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).status, 200);
   r.headers["X-Galley-Event"] = "release";
   EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).outcome,
-            WebhookOutcome::kIgnored);
+            WebhookOutcome::kUnsupported);
   r = Generic(GenericBody());
   r.headers.erase("X-Galley-Delivery");
   EXPECT_EQ(VerifyWebhook(Provider::kGeneric, Options(), r, nullptr).reason,
