@@ -59,6 +59,11 @@ bool LeaderElector::Tick(Clock::time_point now) {
     }
     last_renewed_ = now;
   }
+  // A cheap read first: while another live session holds the key, a follower does not write
+  // (an acquire is a Raft write), so it can look often and take over as soon as the dead
+  // leader's session is invalidated.
+  auto held = consul_.GetKv(key());
+  if (held.ok() && !held->session.empty() && held->session != session_) return false;
   auto got = consul_.AcquireLock(key(), options_.holder, session_);
   if (!got.ok() || !*got) return false;
   leader_ = true;

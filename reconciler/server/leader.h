@@ -3,7 +3,8 @@
 // session lock at `galley/<platform>/leader` (behavior release, lock-delay 0, renewed every
 // TTL/3; the server's TTL is 10 s, since Consul may keep a dead holder's session up to
 // 2 × TTL). Only the leader reconciles; the others serve the API read-only
-// and keep trying, so one takes over within the TTL once the leader's session expires. The
+// and look at the key every 250 ms (a read; they write only when it is free), so one takes
+// over within 2 × TTL of the leader's last renewal. The
 // platform lock (`galley/<platform>/lock`) is still taken by every apply.
 //
 // A state machine driven by Tick(now) with time passed in, so tests run it against a fake
@@ -29,7 +30,9 @@ struct LeaderOptions {
   std::string platform;
   std::string holder;  // who this is, stored as the key's value ("serve user@host pid 12")
   int ttl_seconds = 15;
-  std::chrono::milliseconds retry{1000};  // between attempts while a follower
+  // Between attempts while a follower: a read of the key (an acquire only when nobody
+  // holds it), so a standby takes over within this much of the session's invalidation.
+  std::chrono::milliseconds retry{250};
 };
 
 class LeaderElector {

@@ -262,7 +262,10 @@ class FakeConsul : public clients::ConsulClient {
   Result<model::LiveKvEntry> GetKv(const std::string& key) override {
     if (down) return Status::Unavailable("consul down");
     if (!holder.count(key)) return Status::NotFound(key);
-    return model::LiveKvEntry{};
+    model::LiveKvEntry e;
+    e.key = key;
+    e.session = holder[key];
+    return e;
   }
   Result<std::map<std::string, std::vector<std::string>>> ListServices() override {
     return std::map<std::string, std::vector<std::string>>{};
@@ -297,6 +300,7 @@ class FakeConsul : public clients::ConsulClient {
   Result<bool> AcquireLock(const std::string& key, const std::string&,
                            const std::string& session) override {
     if (down) return Status::Unavailable("consul down");
+    ++acquires;
     if (!sessions.count(session)) return Status::InvalidArgument("invalid session");
     auto it = holder.find(key);
     if (it != holder.end() && it->second != session) return false;
@@ -319,7 +323,7 @@ class FakeConsul : public clients::ConsulClient {
   }
 
   bool down = false;
-  int next = 0, renewals = 0;
+  int next = 0, renewals = 0, acquires = 0;
   std::set<std::string> sessions;
   std::map<std::string, std::string> holder;  // key → session
   clients::SessionOptions last_options;
@@ -336,12 +340,15 @@ TEST(LeaderTest, OneOfTwoLeadsTheOtherTakesOverWhenTheSessionExpires) {
   EXPECT_EQ(consul.last_options.ttl_seconds, 15);
   EXPECT_EQ(consul.last_options.lock_delay_seconds, 0);
   EXPECT_EQ(consul.last_options.behavior, "release");
-  // a renews every TTL/3; b keeps trying every second and keeps its own session alive.
+  // a renews every TTL/3; b looks every second (reads only: no acquire while a holds the
+  // key) and keeps its own session alive.
+  const int acquires = consul.acquires;
   for (int i = 1; i <= 30; ++i) {
     EXPECT_TRUE(a.Tick(t + seconds(i)));
     EXPECT_FALSE(b.Tick(t + seconds(i)));
   }
   EXPECT_GE(consul.renewals, 6);
+  EXPECT_EQ(consul.acquires, acquires);
   // a dies (no more ticks); its session expires after the TTL and b takes over.
   consul.Expire(a.session());
   EXPECT_TRUE(b.Tick(t + seconds(31)));
