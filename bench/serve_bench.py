@@ -80,7 +80,7 @@ def github_headers(body, delivery, secret=SECRET, event="push"):
             "X-Hub-Signature-256": sig}
 
 
-def flood(t, ts, work):
+def flood(t, ts, work, settle):
     print("--- flood: 1,000 valid deliveries in 10 s, then 1,000 forged or malformed", flush=True)
     sb = t.Sandbox(work, "sandbox-flood", "--health-delay", t.FAST_HEALTH_MS)
     repo = t.Repo(work, "repo-flood", git=True)
@@ -90,7 +90,8 @@ def flood(t, ts, work):
     subprocess.run(["git", "init", "-q", "--bare", bare], check=True, timeout=30)
     repo.git("push", "-q", bare, "HEAD:refs/heads/main")
     g = t.Galley(sb, work, "state-flood.db")
-    s = ts.Serve(g, "--git-url", bare, "--branch", "main", webhook_secret=SECRET)
+    extra = ["--push-settle", settle] if settle else []
+    s = ts.Serve(g, "--git-url", bare, "--branch", "main", *extra, webhook_secret=SECRET)
     s.wait_reconciles(1, timeout=60)
     base = len(s.reconciles())
     hook = s.url + "/hooks/github"
@@ -269,6 +270,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="flood,ha")
     ap.add_argument("--apps", type=int, default=200)
+    ap.add_argument("--push-settle", default="", help="passed to galley serve (e.g. 0 to compare)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     a = ap.parse_args()
     try:
@@ -280,7 +282,7 @@ def main():
     try:
         parts = a.only.split(",")
         if "flood" in parts:
-            flood(t, ts, work)
+            flood(t, ts, work, a.push_settle)
         if "ha" in parts:
             ha(t, ts, work, a.apps)
     except Exception as e:  # noqa: BLE001
