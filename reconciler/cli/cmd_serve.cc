@@ -93,7 +93,8 @@ CommandLine ServeCommandLine(Options* o) {
   cl.Custom(
       "--push-settle", "DUR",
       [o](const std::string& v) {
-        auto d = v == "0" ? Result<std::chrono::seconds>(std::chrono::seconds(0)) : ParseDuration(v);
+        auto d =
+            v == "0" ? Result<std::chrono::seconds>(std::chrono::seconds(0)) : ParseDuration(v);
         if (!d.ok() || *d > std::chrono::seconds(30))
           return Status::InvalidArgument("--push-settle '" + v +
                                          "': expected a duration from 0 to 30s");

@@ -307,9 +307,8 @@ ServeMetrics::ServeMetrics(Registry& registry)
           kNotifications, "Notifications by result: sent, failed (gave up), dropped (queue full).",
           {"result"})) {
   for (const char* provider : {"github", "gitlab", "gitea", "generic"}) {
-    for (const char* result :
-         {"accepted", "ignored", "unsupported_event", "bad_signature", "malformed", "replay",
-          "too_large"}) {
+    for (const char* result : {"accepted", "ignored", "unsupported_event", "bad_signature",
+                               "malformed", "replay", "too_large"}) {
       webhook_deliveries.Inc({provider, result}, 0);
     }
   }

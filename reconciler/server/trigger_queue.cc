@@ -24,9 +24,9 @@ const char* TriggerKindName(TriggerKind k) {
 std::chrono::steady_clock::time_point ReadyAt(const PendingReconcile& p,
                                               const TriggerQueueOptions& options) {
   using Clock = std::chrono::steady_clock;
-  bool only_pushes = !p.kinds.empty() && std::all_of(p.kinds.begin(), p.kinds.end(), [](TriggerKind k) {
-    return k == TriggerKind::kPush;
-  });
+  bool only_pushes =
+      !p.kinds.empty() && std::all_of(p.kinds.begin(), p.kinds.end(),
+                                      [](TriggerKind k) { return k == TriggerKind::kPush; });
   if (!only_pushes || options.push_quiet.count() <= 0) return Clock::time_point::min();
   return std::min(p.last_push + options.push_quiet, p.first_push + options.push_max_delay);
 }
