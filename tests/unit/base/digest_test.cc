@@ -52,7 +52,8 @@ TEST(DigestTest, ThreadsEachGetTheRightAnswer) {
       for (int i = 0; i < 2000; ++i) {
         std::string key = t % 2 ? std::string(20, '\x0b') : "Jefe";
         std::string got = HmacSha256Hex(key, t % 2 ? "Hi There" : "what do ya want for nothing?");
-        if (got != (t % 2 ? want : "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
+        if (got !=
+            (t % 2 ? want : "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
           ++wrong[t];
         if (Sha256Hex("abc") != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
           ++wrong[t];
