@@ -25,13 +25,17 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/plan.h"
+#include "server/flapping.h"
 #include "server/git_source.h"
 #include "server/trigger_queue.h"
 #include "workspace/workspace.h"
@@ -42,6 +46,32 @@ namespace galley::server {
 using LogFn = std::function<void(const std::string& level, const std::string& message,
                                  const nlohmann::json& fields)>;
 
+// What one reconcile found, for whoever observes the worker (server.cc feeds /metrics, the
+// notifier and the drift watch from it): the worker itself knows nothing of Prometheus or
+// notification targets.
+struct RunReport {
+  // ServeMetrics' result names: no_changes, applied, planned, incomplete, failed, lock_held,
+  // stale_plan, held_back.
+  std::string result;
+  bool leader = false;
+  bool ok = false;  // ended without an error (the last-success time)
+  double seconds = 0;
+  double plan_seconds = -1;   // the observation and plan of every environment; -1: not reached
+  double apply_seconds = -1;  // the workflow of the `sync: auto` environments; -1: not run
+  // The plan actions the workflow executed: (action kind, outcome: applied / failed /
+  // not_attempted / interrupted).
+  std::vector<std::pair<std::string, std::string>> actions;
+  // Valid when `observed`: drift now, (environment, kind) → resources; drifted resource →
+  // summary; resources whose last apply failed → the error.
+  bool observed = false;
+  std::map<std::pair<std::string, std::string>, double> drift_counts;
+  std::map<std::string, std::string> drifted;
+  std::map<std::string, std::string> failed;
+  std::vector<std::string> flapping;  // resources left alone now
+  // What the drift watch follows: the managed Marathon app-id and Consul KV prefixes.
+  std::vector<std::string> app_prefixes, kv_prefixes;
+};
+
 struct WorkerOptions {
   // The endpoint flags and the state store (`dir` is each checkout's).
   workspace::TargetOptions target;
@@ -49,6 +79,10 @@ struct WorkerOptions {
   std::chrono::seconds app_deadline{600};
   int concurrency = 16;
   LogFn log;
+  // Called on the worker thread after each reconcile and apply; must not block for long.
+  std::function<void(const RunReport&)> on_run;
+  // A resource reverted more than this within the window is left alone (flapping.h).
+  FlappingOptions flapping;
 };
 
 // The result of POST /api/v1/apply.
@@ -78,6 +112,11 @@ class Worker {
   nlohmann::json Drift() const;   // engine::DriftToJson
   nlohmann::json Runs() const;    // this process's reconciles, newest first
   nlohmann::json Events() const;  // the most recent workflow and executor events
+  // The flapping resources ({"resource", "since", "reverts"}), and their reset (someone
+  // acted: POST /api/v1/flapping/clear). An empty `resource` clears every one; returns the
+  // resources cleared.
+  nlohmann::json Flapping() const;
+  std::vector<std::string> ClearFlapping(const std::string& resource);
   bool loaded() const { return loaded_.load(); }  // a repository was loaded once
   uint64_t reconciles() const { return reconciles_.load(); }
   // The state store's path (the API reads runs and journals from it).
@@ -95,6 +134,11 @@ class Worker {
            const nlohmann::json& fields = nlohmann::json::object()) const;
   void RecordRun(nlohmann::json run);
   class EventSink;
+  class FlappingGuard;
+  void Report(RunReport& report);
+  // Settles what an apply cut short left "started" when no `sync: auto` environment runs the
+  // workflow (a new leader of a manual-only platform): the workflow with `confirm` refusing.
+  void SettleInterrupted(workspace::Workspace& ws, const workspace::TargetOptions& all);
 
   RepositorySource& source_;
   TriggerQueue& queue_;
@@ -114,6 +158,11 @@ class Worker {
   // The kept plan of the manual environments and what it was made from.
   std::optional<engine::Plan> plan_;
   std::string plan_id_, plan_commit_;
+  FlappingDetector flapping_;
+  // The worker thread's alone: resource → digest of its desired state (a Git change to a
+  // flapping resource resets it), the last reported apply failures and drift.
+  std::map<std::string, std::string> desired_digests_;
+  std::map<std::string, std::string> failed_;
   // The last loaded workspace: the worker thread's alone.
   std::unique_ptr<workspace::Workspace> ws_holder_;
 };
