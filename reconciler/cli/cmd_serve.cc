@@ -278,6 +278,7 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   so.worker.flapping.window = o.flap_window;
   so.notify.targets = notify_targets;
   so.notify.platform = so.platform;
+  so.notify.request_timeout = std::chrono::seconds(5);  // also bounds how long SIGTERM waits
   if (!o.no_drift_watch) so.drift_watch = *endpoints;
   if (api_token.empty()) {
     logger("warn", "GALLEY_API_TOKEN is not set: the write endpoints answer 403", json::object());

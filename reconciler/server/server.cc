@@ -52,20 +52,23 @@ Server::Server(RepositorySource& source, clients::ConsulClient& consul, ServerOp
                                      .ttl_seconds = options_.leader_ttl_seconds}) {
   elector_.log = [this](const std::string& line) { Log("info", line); };
   if (!options_.notify.targets.empty()) {
-    NotifierOptions no = options_.notify;
-    if (no.platform.empty()) no.platform = options_.platform;
-    auto user_count = no.count;
-    no.count = [this, user_count](std::string_view result) {
-      metrics_.Notification(result);
-      if (user_count) user_count(result);
-    };
-    if (!no.log) no.log = [this](const std::string& line) { Log("warn", line); };
     net::HttpClient* client = options_.notify_client;
     if (!client) {
       notify_http_ = net::NewHttpClient({});
       client = notify_http_.get();
     }
-    notifier_ = std::make_unique<Notifier>(*client, std::move(no));
+    for (const auto& target : options_.notify.targets) {
+      NotifierOptions no = options_.notify;
+      no.targets = {target};
+      if (no.platform.empty()) no.platform = options_.platform;
+      auto user_count = no.count;
+      no.count = [this, user_count](std::string_view result) {
+        metrics_.Notification(result);
+        if (user_count) user_count(result);
+      };
+      if (!no.log) no.log = [this](const std::string& line) { Log("warn", line); };
+      notifiers_.push_back(std::make_unique<Notifier>(*client, std::move(no)));
+    }
   }
   if (options_.drift_watch) {
     DriftWatchOptions dw = options_.drift_watch_options;
@@ -107,17 +110,19 @@ void Server::OnRun(const RunReport& r) {
     notified_ = std::move(after);
   }
   // Several servers observe; only the leader tells people.
-  if (notifier_ && r.leader && !events.empty()) notifier_->Notify(events);
+  if (r.leader && !events.empty()) {
+    for (auto& n : notifiers_) n->Notify(events);
+  }
 }
 
 void Server::OnLeader(bool leading) {
   metrics_.SetLeader(leading);
-  if (!notifier_) return;
+  if (notifiers_.empty()) return;
   NotifyEvent e;
   e.kind = NotifyKind::kLeaderChange;
   e.detail = options_.holder + (leading ? " became the leader" : " is no longer the leader");
   e.time = std::chrono::system_clock::now();
-  notifier_->Notify(e);
+  for (auto& n : notifiers_) n->Notify(e);
 }
 
 Server::~Server() { Stop(); }
@@ -363,7 +368,7 @@ void Server::Stop() {
   worker_.Stop();                          // closes the queue, interrupts and joins
   if (drift_watch_) drift_watch_->Stop();  // after the worker: it sets the watch's scope
   if (leader_loop_) leader_loop_->Stop();  // releases the leader key
-  if (notifier_) notifier_->Stop();        // what is still queued is dropped (counted)
+  for (auto& n : notifiers_) n->Stop();    // what is still queued is dropped (counted)
   if (http_) http_->Stop();
   Log("info", "stopped");
 }

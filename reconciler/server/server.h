@@ -60,8 +60,8 @@ struct ServerOptions {
   std::chrono::milliseconds apply_wait{std::chrono::minutes(15)};  // POST /api/v1/apply
   WorkerOptions worker;
   LogFn log;
-  // Notifications (notify.h); no targets: none sent. `client` for the notifier: null makes
-  // one (net::NewHttpClient).
+  // Notifications (notify.h); no targets: none sent. `notify_client`: null makes one
+  // (net::NewHttpClient). Each target gets a Notifier of its own.
   NotifierOptions notify;
   net::HttpClient* notify_client = nullptr;
   // Event-driven drift (drift_watch.h); unset: the timer and triggers only.
@@ -94,7 +94,7 @@ class Server {
   const Router& router() const { return router_; }
   Registry& registry() { return registry_; }
   ServeMetrics& metrics() { return metrics_; }
-  Notifier* notifier() { return notifier_.get(); }
+  size_t notifiers() const { return notifiers_.size(); }
   DriftWatch* drift_watch() { return drift_watch_.get(); }
   // The worker's observer (called on its thread after each reconcile; tests call it
   // directly): metrics, transitions notified by the leader, the drift watch's scope.
@@ -125,7 +125,9 @@ class Server {
   ServerOptions options_;
   std::map<std::string, std::string> mounted_;  // path → methods mounted there (for 405)
   std::unique_ptr<net::HttpClient> notify_http_;
-  std::unique_ptr<Notifier> notifier_;
+  // One notifier per target, each with its own queue and thread: a target that hangs or
+  // keeps failing delays only its own deliveries.
+  std::vector<std::unique_ptr<Notifier>> notifiers_;
   std::unique_ptr<DriftWatch> drift_watch_;
   std::mutex observe_mu_;  // the last state the notifier compared (OnRun, OnLeader)
   NotifyState notified_;

@@ -13,6 +13,16 @@ Every process started is stopped at the end, every wait is bounded.
      (the leader's session TTL is 10 s; Consul invalidates a session up to 2 × TTL after it).
   D: SIGTERM while serve applies: exit 0, the run interrupted and journaled, the lock released
      (the next `galley apply` settles it at once).
+  E: event-driven drift, metrics, notifications, flapping (staging `sync: auto` revert,
+     production `sync: auto` with `policy: {drift: report}`): a hand scale and a hand KV write in
+     staging are reverted within seconds, a hand KV write in production appears in
+     /api/v1/drift and /metrics (`promtool check metrics` accepts it) and is notified, signed, to
+     a receiver, to one that fails first (retried) and never blocked by one that hangs; a
+     resource changed by hand again and again is left alone as flapping until
+     POST /api/v1/flapping/clear.
+
+The groups A-D run with --no-drift-watch (their reconcile counts stay deterministic); E runs
+with it.
 
 Usage: test_serve_cli.py GALLEY GALLEY_SANDBOX SOURCE_ROOT"""
 import hashlib
@@ -37,11 +47,13 @@ TOKEN = "e2e-serve-token"
 class Serve:
     """One `galley serve` on a free loopback port; its stderr (the log) collected."""
 
-    def __init__(self, g, *args, token=TOKEN, name="serve", webhook_secret=None):
-        env = dict(g.env, GALLEY_API_TOKEN=token)
+    def __init__(self, g, *args, token=TOKEN, name="serve", webhook_secret=None, drift=False, env=None):
+        env = dict(g.env, GALLEY_API_TOKEN=token, **(env or {}))
         if webhook_secret:
             env["GALLEY_WEBHOOK_SECRET"] = webhook_secret
         hooks = [] if webhook_secret else ["--no-webhooks"]
+        if not drift:
+            hooks.append("--no-drift-watch")
         argv = [t.GALLEY, "serve", *args, "--listen", "127.0.0.1:0", "--interval", "0", *hooks,
                 "--log-format", "json", "--state", g.state]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -252,6 +264,19 @@ def group_b(work):
     t.check("B the same delivery again: 409 replay", code == 409, f"{code} {text}")
     code, text = hook(s, "github", body, dict(headers, **{"X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": "sha256=" + "0" * 64}))
     t.check("B a forged signature: 401", code == 401, f"{code} {text}")
+    import urllib.request
+    import urllib.error
+    try:
+        urllib.request.urlopen(s.url + "/hooks/github", timeout=10)
+        code, allow = 200, ""
+    except urllib.error.HTTPError as e:
+        code, allow = e.code, e.headers.get("Allow", "")
+    t.check("B GET on a hook: 405 with Allow: POST", code == 405 and allow == "POST", f"{code} {allow}")
+    code, text = s.get("/metrics")
+    t.check("B /metrics counts the deliveries by result",
+            'galley_webhook_deliveries_total{provider="github",result="accepted"} 1' in text and
+            'galley_webhook_deliveries_total{provider="github",result="bad_signature"} 1' in text and
+            'galley_webhook_deliveries_total{provider="github",result="replay"} 1' in text, text[:3000])
     s.stop()
     sb.stop()
 
@@ -327,6 +352,163 @@ def group_d(work):
     sb.stop()
 
 
+NOTIFY_SECRET = "e2e-notify-secret"
+
+
+class Receiver:
+    """A loopback notification receiver: "ok" answers 200, "flaky" 503 first and then 200, "hang"
+    never answers (until stopped). Records each request's event, body and whether its
+    X-Galley-Signature verifies."""
+
+    def __init__(self, mode):
+        import http.server
+        self.mode, self.requests, self.lock, self.stopping = mode, [], threading.Lock(), threading.Event()
+        rec = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                want = "sha256=" + hmac.new(NOTIFY_SECRET.encode(), body, hashlib.sha256).hexdigest()
+                with rec.lock:
+                    rec.requests.append({"event": self.headers.get("X-Galley-Event"), "body": body.decode(),
+                                         "signed": hmac.compare_digest(want, self.headers.get("X-Galley-Signature", ""))})
+                    n = len(rec.requests)
+                if rec.mode == "hang":
+                    rec.stopping.wait(30)
+                    return
+                status = 503 if rec.mode == "flaky" and n == 1 else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}/notify"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def events(self, kind=None):
+        with self.lock:
+            return [r for r in self.requests if kind is None or r["event"] == kind]
+
+    def stop(self):
+        self.stopping.set()
+        self.srv.shutdown()
+
+
+def metric(text, name_and_labels):
+    for line in text.splitlines():
+        if line.startswith(name_and_labels + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def group_e(work):
+    sb = t.Sandbox(work, "sandbox-e", "--health-delay", t.FAST_HEALTH_MS)
+    repo = t.Repo(work, "repo-e", git=True)
+    repo.edit("galley.yaml", 'production: {port_prefix: "", host_prefix: ""}',
+              'production: {port_prefix: "", host_prefix: "", sync: auto, policy: {drift: report}}',
+              "production auto, drift reported")
+    repo.edit("galley.yaml", 'staging: {port_prefix: "1", host_prefix: "staging-"}',
+              'staging: {port_prefix: "1", host_prefix: "staging-", sync: auto}', "staging auto")
+    ok, flaky, hang = Receiver("ok"), Receiver("flaky"), Receiver("hang")
+    g = t.Galley(sb, work, "state-e.db")
+    s = Serve(g, repo.dir, "--notify-webhook", ok.url, "--notify-webhook", flaky.url, "--notify-webhook", hang.url,
+              "--flap-max-reverts", "2", drift=True, env={"GALLEY_NOTIFY_SECRET": NOTIFY_SECRET})
+    try:
+        _group_e(sb, s, ok, flaky, hang)
+    finally:
+        s.stop()
+        for r in (ok, flaky, hang):
+            r.stop()
+        sb.stop()
+
+
+def _group_e(sb, s, ok, flaky, hang):
+    s.wait_reconciles(1)
+    first = s.reconciles()[0]
+    t.check("E first reconcile applied both environments",
+            first.get("result", {}).get("apply", {}).get("outcome") == "applied", first)
+    sb.wait_settled()
+    code, text = s.get("/metrics")
+    pt = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    t.check("E /metrics after a reconcile: promtool check metrics accepts it", code == 200 and pt.returncode == 0,
+            f"{code} {pt.stdout}{pt.stderr}")
+    t.check("E /metrics: an applied reconcile, the leader, a last success",
+            (metric(text, 'galley_reconciles_total{result="applied"}') or 0) >= 1 and
+            metric(text, "galley_leader") == 1 and (metric(text, "galley_last_success_timestamp_seconds") or 0) > 0 and
+            (metric(text, 'galley_apply_actions_total{kind="app-create",outcome="applied"}') or 0) >= 1, text[:2000])
+    app = "/app/staging/test-server"
+    want = sb.app(app)["instances"]
+    # A hand scale in a `sync: auto` environment with policy revert: repaired within seconds.
+    t0 = time.monotonic()
+    sb.scale_by_hand(app, want + 2)
+    t.wait_until("the hand scale reverted", lambda: sb.app(app)["instances"] == want or None, 15, 0.05)
+    took_app = time.monotonic() - t0
+    t.check("E a hand scale in staging is reverted within 5 s", took_app < 5, f"{took_app:.1f} s")
+    key = next(k for k in sb.kv_keys("app/staging/") if not k.endswith("/"))
+    value = sb.kv(key)
+    t0 = time.monotonic()
+    sb.kv_put_by_hand(key, "by-hand")
+    t.wait_until("the hand KV write reverted", lambda: sb.kv(key) == value or None, 15, 0.05)
+    took_kv = time.monotonic() - t0
+    t.check("E a hand KV write in staging is reverted within 5 s", took_kv < 5, f"{took_kv:.1f} s")
+    # Policy report (production): seen within seconds, reported, not reverted.
+    pkey = next(k for k in sb.kv_keys("app/production/") if not k.endswith("/"))
+    t0 = time.monotonic()
+    sb.kv_put_by_hand(pkey, "by-hand")
+
+    def reported():
+        code, text = s.get("/api/v1/drift")
+        return code == 200 and any(d.get("resource") == "consul-kv:" + pkey for d in json.loads(text).get("drift", []))
+    t.wait_until("the production drift in /api/v1/drift", lambda: reported() or None, 15, 0.05)
+    took_report = time.monotonic() - t0
+    code, text = s.get("/metrics")
+    t.check("E a hand KV write in production (report) is in /api/v1/drift within 5 s and in /metrics",
+            took_report < 5 and metric(text, 'galley_drift_resources{environment="production",kind="consul_kv"}') == 1,
+            f"{took_report:.1f} s; {[l for l in text.splitlines() if l.startswith('galley_drift_resources')]}")
+    t.check("E ... and left as it is", sb.kv(pkey) == "by-hand", sb.kv(pkey))
+    t.wait_until("the drift notification", lambda: ok.events("drift_new") or None, 10, 0.05)
+    n = [r for r in ok.events("drift_new") if pkey in r["body"]]
+    t.check("E new drift notified once, signed, naming the resource", len(n) == 1 and n[0]["signed"], n)
+    t.wait_until("the flaky receiver's retry", lambda: flaky.events()[1:] or None, 10, 0.05)
+    f = flaky.events()
+    t.check("E a receiver that failed first (503) got the same delivery again (retried)",
+            len(f) >= 2 and f[0]["body"] == f[1]["body"] and all(r["signed"] for r in f), [r["event"] for r in f])
+    t.check("E a receiver that hangs was reached and blocked nothing (the reverts above were timely)",
+            len(hang.events()) >= 1, len(hang.events()))
+    # Flapping: --flap-max-reverts 2; the scale above was the first revert.
+    sb.wait_settled()
+    sb.scale_by_hand(app, want + 2)
+    t.wait_until("the second revert", lambda: sb.app(app)["instances"] == want or None, 15, 0.05)
+    sb.wait_settled()
+    sb.scale_by_hand(app, want + 2)
+    resource = "marathon-app:" + app
+
+    def flapping():
+        code, text = s.get("/api/v1/drift")
+        return code == 200 and any(f.get("resource") == resource for f in json.loads(text).get("flapping", []))
+    t.wait_until("flapping in /api/v1/drift", lambda: flapping() or None, 15, 0.05)
+    time.sleep(1.5)
+    code, text = s.get("/metrics")
+    t.check("E the third hand change is left alone as flapping (drift JSON, metrics, one notification)",
+            sb.app(app)["instances"] == want + 2 and metric(text, "galley_flapping_resources") == 1 and
+            len(ok.events("flapping")) == 1,
+            (sb.app(app)["instances"], metric(text, "galley_flapping_resources"), len(ok.events("flapping"))))
+    code, text = s.post("/api/v1/flapping/clear", {"resource": resource}, token=None)
+    t.check("E POST /api/v1/flapping/clear needs the token", code == 401, f"{code} {text}")
+    code, text = s.post("/api/v1/flapping/clear", {"resource": resource})
+    t.check("E ... with it: cleared", code == 200 and resource in json.loads(text).get("cleared", []), f"{code} {text}")
+    t.wait_until("the revert after the clear", lambda: sb.app(app)["instances"] == want or None, 15, 0.05)
+    code, text = s.get("/metrics")
+    t.check("E after the clear it is reverted again and no longer flapping",
+            metric(text, "galley_flapping_resources") == 0, text[:300])
+    print(f"measure E: revert of a hand scale {took_app:.2f} s, of a hand KV write {took_kv:.2f} s; "
+          f"report of a hand KV write {took_report:.2f} s")
+
+
 def main():
     work = tempfile.mkdtemp(prefix="galley-serve-cli-")
     only = os.environ.get("GALLEY_E2E_ONLY", "")
@@ -334,7 +516,8 @@ def main():
         for name, fn in (("A: directory, sync auto/manual, API", group_a),
                          ("B: Git remote", group_b),
                          ("C: two servers, leader killed", group_c),
-                         ("D: SIGTERM during an apply", group_d)):
+                         ("D: SIGTERM during an apply", group_d),
+                         ("E: event-driven drift, metrics, notifications, flapping", group_e)):
             if only and name[0] not in only:
                 continue
             t0 = time.monotonic()
