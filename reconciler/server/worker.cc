@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/worker.h"
 
-#include <sstream>
-
 #include <functional>
 #include <set>
+#include <sstream>
 
 #include "base/strings.h"
 #include "base/time_text.h"
@@ -164,10 +163,7 @@ class Worker::EventSink : public engine::ApplyEventSink {
 };
 
 Worker::Worker(RepositorySource& source, TriggerQueue& queue, WorkerOptions options)
-    : source_(source),
-      queue_(queue),
-      options_(std::move(options)),
-      flapping_(options_.flapping) {}
+    : source_(source), queue_(queue), options_(std::move(options)), flapping_(options_.flapping) {}
 
 Worker::~Worker() { Stop(); }
 
@@ -352,6 +348,7 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   run["trigger"] = kinds;
   RunReport report;
   report.leader = leader;
+  report.failed = failed_;
   auto finish = [&](const std::string& outcome, const std::string& message) {
     run["outcome"] = outcome;
     if (!message.empty()) run["message"] = message;
@@ -443,8 +440,7 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
       for (const auto& o : r.applied->outcomes) {
         auto it = by_id.find(o.action_id);
         if (it == by_id.end()) continue;
-        report.actions.emplace_back(engine::ActionKindName(it->second->kind),
-                                    OutcomeName(o.state));
+        report.actions.emplace_back(engine::ActionKindName(it->second->kind), OutcomeName(o.state));
         std::string resource = engine::ResourceKeyOf(*it->second);
         if (o.state == engine::StepState::kFailed) {
           failed[resource] = Truncate(o.detail.empty() ? "failed" : o.detail, 300);
@@ -488,8 +484,8 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   for (const auto& f : flapping_.List()) {
     auto before = desired_digests_.find(f.resource);
     auto now = digests.find(f.resource);
-    bool changed = before == desired_digests_.end() || now == digests.end() ||
-                   before->second != now->second;
+    bool changed =
+        before == desired_digests_.end() || now == digests.end() || before->second != now->second;
     if (changed && !desired_digests_.empty()) {
       flapping_.OnGitChange(f.resource);
       Log("info", "flapping ended: Git changed " + f.resource, {{"resource", f.resource}});

@@ -13,8 +13,8 @@
 
 #include "base/file_io.h"
 #include "base/subprocess.h"
-#include "server/git_source.h"
 #include "server/drift_watch.h"
+#include "server/git_source.h"
 #include "server/leader.h"
 #include "server/metrics.h"
 #include "server/notify.h"
@@ -424,8 +424,9 @@ TEST(ServerApiTest, MetricsAreServedWithoutATokenAndFedByTheWorkersReports) {
   EXPECT_NE(m.body.find("galley_reconciles_total{result=\"applied\"} 1"), std::string::npos);
   EXPECT_NE(m.body.find("galley_apply_actions_total{kind=\"kv-put\",outcome=\"failed\"} 1"),
             std::string::npos);
-  EXPECT_NE(m.body.find("galley_drift_resources{environment=\"production\",kind=\"marathon_app\"} 2"),
-            std::string::npos);
+  EXPECT_NE(
+      m.body.find("galley_drift_resources{environment=\"production\",kind=\"marathon_app\"} 2"),
+      std::string::npos);
   EXPECT_NE(m.body.find("galley_plan_duration_seconds_count 1"), std::string::npos);
   EXPECT_NE(m.body.find("galley_apply_duration_seconds_count 1"), std::string::npos);
   EXPECT_NE(m.body.find("galley_flapping_resources 1"), std::string::npos);
