@@ -214,6 +214,10 @@ def group_a(work):
     t.check("A the same plan again: 409", code == 409, f"{code} {text[:300]}")
     rc = s.stop()
     t.check("A SIGTERM: exit 0", rc == 0, s.log()[-1500:])
+    r = g.run("serve", repo.dir, "--no-webhooks", "--notify-webhook", "http://127.0.0.1:9/n", timeout=30)
+    t.check("A --notify-webhook without GALLEY_NOTIFY_SECRET: exit 1 naming it",
+            r.returncode == 1 and "GALLEY_NOTIFY_SECRET" in r.stderr and "127.0.0.1:9" not in r.stderr,
+            f"exit {r.returncode}: {r.stderr}")
     print(f"measure A: first reconcile (load, apply staging, plan) {took:.1f} s; manual apply {apply_secs:.1f} s")
     sb.stop()
 
@@ -428,7 +432,7 @@ def group_e(work):
     s = Serve(g, repo.dir, "--notify-webhook", ok.url, "--notify-webhook", flaky.url, "--notify-webhook", hang.url,
               "--flap-max-reverts", "2", drift=True, env={"GALLEY_NOTIFY_SECRET": NOTIFY_SECRET})
     try:
-        _group_e(sb, s, ok, flaky, hang)
+        _group_e(sb, s, repo, ok, flaky, hang)
     finally:
         s.stop()
         for r in (ok, flaky, hang):
@@ -436,7 +440,7 @@ def group_e(work):
         sb.stop()
 
 
-def _group_e(sb, s, ok, flaky, hang):
+def _group_e(sb, s, repo, ok, flaky, hang):
     s.wait_reconciles(1)
     first = s.reconciles()[0]
     t.check("E first reconcile applied both environments",
@@ -515,6 +519,25 @@ def _group_e(sb, s, ok, flaky, hang):
     code, text = s.get("/metrics")
     t.check("E after the clear it is reverted again and no longer flapping",
             metric(text, "galley_flapping_resources") == 0, text[:300])
+    # The other way to act: a commit that changes the flapping resource ends its flapping.
+    # (The revert after the clear counted as the first of a new history.)
+    sb.wait_settled()
+    sb.scale_by_hand(app, want + 2)
+    t.wait_until("a revert", lambda: sb.app(app)["instances"] == want or None, 15, 0.05)
+    sb.wait_settled()
+    sb.scale_by_hand(app, want + 2)
+    t.wait_until("flapping again", lambda: flapping() or None, 15, 0.05)
+    repo.edit("services/test-server.yaml", "instances: 1\n", "instances: 2\n", "test-server: 2")
+    code, text = s.post("/api/v1/reconcile")
+    try:
+        t.wait_until("the commit applied", lambda: sb.app(app)["instances"] == 2 and not flapping() or None, 20,
+                     0.05)
+    except TimeoutError:
+        pass
+    code, text = s.get("/metrics")
+    t.check("E a commit changing the flapping app ends its flapping (and is applied)",
+            metric(text, "galley_flapping_resources") == 0 and sb.app(app)["instances"] == 2 and not flapping(),
+            (metric(text, "galley_flapping_resources"), sb.app(app)["instances"]))
     print(f"measure E: revert of a hand scale {took_app:.2f} s, of a hand KV write {took_kv:.2f} s; "
           f"report of a hand KV write {took_report:.2f} s")
 
