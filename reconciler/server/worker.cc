@@ -98,6 +98,23 @@ std::map<std::string, std::string> DesiredDigests(const engine::PlanInput& in) {
 
 }  // namespace
 
+std::vector<std::string> LeaveFlappingAlone(
+    engine::PlanInput& in, const engine::Plan& plan,
+    const std::function<RevertDecision(const std::string& resource)>& decide) {
+  std::vector<std::string> left;
+  for (const auto& a : plan.actions) {
+    if (a.reason != engine::Reason::kDrifted || engine::IsModelAction(a.kind)) continue;
+    if (a.service.empty()) continue;
+    std::string resource = engine::ResourceKeyOf(a);
+    if (decide(resource) == RevertDecision::kRevert) continue;
+    model::PolicyBlock& b = in.policies.service_environments[{a.service, a.env}];
+    (engine::IsAppAction(a.kind) ? b.marathon_app : b.consul_kv).drift =
+        model::DriftPolicy::kReport;
+    left.push_back(resource);
+  }
+  return left;
+}
+
 // The `sync: auto` environments' source, with flapping resources left alone: before the
 // workflow plans, each drift revert it would make is asked of the FlappingDetector once per
 // reconcile; a refused one turns that service × environment × kind's drift policy to
@@ -112,11 +129,9 @@ class Worker::FlappingGuard : public engine::ReconcileSource {
   engine::PlanInput PlanInputFor(engine::Observation&& latest, const std::string& compare_key,
                                  bool durable) override {
     engine::PlanInput in = inner_.PlanInputFor(std::move(latest), compare_key, durable);
-    engine::Plan plan = engine::MakePlan(in);
     const auto now = std::chrono::system_clock::now();
-    for (const auto& a : plan.actions) {
-      if (a.reason != engine::Reason::kDrifted || engine::IsModelAction(a.kind)) continue;
-      std::string resource = engine::ResourceKeyOf(a);
+    // Asked once per resource and reconcile: the workflow may plan more than once.
+    LeaveFlappingAlone(in, engine::MakePlan(in), [&](const std::string& resource) {
       auto it = decided_.find(resource);
       if (it == decided_.end()) {
         it = decided_.emplace(resource, w_.flapping_.RecordRevert(resource, now)).first;
@@ -125,11 +140,8 @@ class Worker::FlappingGuard : public engine::ReconcileSource {
                  {{"resource", resource}, {"reverts", w_.options_.flapping.max_reverts}});
         }
       }
-      if (it->second == RevertDecision::kRevert || a.service.empty()) continue;
-      model::PolicyBlock& b = in.policies.service_environments[{a.service, a.env}];
-      (engine::IsAppAction(a.kind) ? b.marathon_app : b.consul_kv).drift =
-          model::DriftPolicy::kReport;
-    }
+      return it->second;
+    });
     return in;
   }
 

@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/plan.h"
+#include "engine/planner.h"
 #include "server/flapping.h"
 #include "server/git_source.h"
 #include "server/trigger_queue.h"
@@ -90,6 +91,16 @@ struct ApplyAnswer {
   int http_status = 200;  // 200 applied, 409 stale or not the latest plan, 423 lock held, 500
   nlohmann::json body;
 };
+
+// Flapping, the pure part: for each drift revert `plan` makes (reason `drifted`, an app or a
+// key; LB models are never left alone), asks `decide(resource)`; for each refused one, turns
+// the drift policy of that service × environment × kind to `report` in `in`, so planning `in`
+// again reports the drift instead of reverting it (Git's own changes still apply). Returns
+// the resources left alone. Platform-wide keys (no service) cannot be singled out and are
+// reverted whatever `decide` says.
+std::vector<std::string> LeaveFlappingAlone(
+    engine::PlanInput& in, const engine::Plan& plan,
+    const std::function<RevertDecision(const std::string& resource)>& decide);
 
 class Worker {
  public:

@@ -21,6 +21,7 @@
 #include "server/router.h"
 #include "server/trigger_queue.h"
 #include "server/webhooks.h"
+#include "server/worker.h"
 #include "support/temp_repo.h"
 
 namespace galley::server {
@@ -515,6 +516,59 @@ TEST(ServerApiTest, FlappingClearNeedsTheTokenAndNamesWhatIsNotFlapping) {
   EXPECT_NE(r.body.find("\"cleared\": []"), std::string::npos) << r.body;
   EXPECT_FALSE(s.queue().pending());  // nothing cleared: no reconcile
   EXPECT_EQ(s.Handle(Req("GET", "/api/v1/flapping")).status, 200);
+}
+
+engine::Action Act(engine::ActionKind kind, engine::Reason reason, std::string service,
+                   std::string env, std::string target) {
+  engine::Action a;
+  a.kind = kind;
+  a.reason = reason;
+  a.service = std::move(service);
+  a.env = std::move(env);
+  a.target = std::move(target);
+  a.id = (engine::IsAppAction(kind) ? "app:" : "kv:") + a.target;
+  return a;
+}
+
+TEST(FlappingDecisionTest, OnlyRefusedDriftRevertsTurnToReportForTheirServiceEnvAndKind) {
+  using engine::ActionKind;
+  using engine::Reason;
+  engine::Plan plan;
+  plan.actions = {
+      Act(ActionKind::kAppUpdate, Reason::kDrifted, "web", "production", "/app/production/web"),
+      Act(ActionKind::kKvPut, Reason::kDrifted, "web", "production", "app/production/web/A"),
+      Act(ActionKind::kAppUpdate, Reason::kDesiredChanged, "api", "production",
+          "/app/production/api"),
+      Act(ActionKind::kAppUpdate, Reason::kDrifted, "api", "staging", "/app/staging/api"),
+      Act(ActionKind::kKvPut, Reason::kDrifted, "", "", "service/haproxy/maxconn"),
+  };
+  std::vector<std::string> asked;
+  engine::PlanInput in;
+  auto left = LeaveFlappingAlone(in, plan, [&](const std::string& resource) {
+    asked.push_back(resource);
+    return resource == "marathon-app:/app/production/web" ? RevertDecision::kStartFlapping
+           : resource == "marathon-app:/app/staging/api"  ? RevertDecision::kFlapping
+                                                          : RevertDecision::kRevert;
+  });
+  // Asked about drift reverts only (not Git's changes, not platform-wide keys).
+  EXPECT_EQ(asked, (std::vector<std::string>{"marathon-app:/app/production/web",
+                                             "consul-kv:app/production/web/A",
+                                             "marathon-app:/app/staging/api"}));
+  EXPECT_EQ(left, (std::vector<std::string>{"marathon-app:/app/production/web",
+                                            "marathon-app:/app/staging/api"}));
+  using model::DriftPolicy;
+  using model::ResourceKind;
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "production", "web").drift,
+            DriftPolicy::kReport);
+  // The same service's keys are still reverted; so is the same app in another environment.
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kConsulKv, "production", "web").drift,
+            DriftPolicy::kRevert);
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "staging", "web").drift,
+            DriftPolicy::kRevert);
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "staging", "api").drift,
+            DriftPolicy::kReport);
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "production", "api").drift,
+            DriftPolicy::kRevert);
 }
 
 TEST(DebouncerTest, ABurstFiresOnceAfterTheLastSignalButNeverLaterThanMaxDelay) {
