@@ -538,7 +538,18 @@ def _group_e(sb, s, repo, ok, flaky, hang):
     t.check("E a commit changing the flapping app ends its flapping (and is applied)",
             metric(text, "galley_flapping_resources") == 0 and sb.app(app)["instances"] == 2 and not flapping(),
             (metric(text, "galley_flapping_resources"), sb.app(app)["instances"]))
-    print(f"measure E: revert of a hand scale {took_app:.2f} s, of a hand KV write {took_kv:.2f} s; "
+    # Marathon and Consul gone: the streams keep retrying, serve keeps answering.
+    sb.stop()
+    time.sleep(1.5)
+    code, text = s.get("/healthz")
+    t.check("E with Marathon and Consul down serve stays up (the drift watch retries)",
+            s.proc.poll() is None and code == 200, s.log()[-1000:])
+    t0 = time.monotonic()
+    rc = s.stop()
+    took_stop = time.monotonic() - t0
+    t.check("E SIGTERM: exit 0 within 10 s (a notification receiver still hangs)", rc == 0 and took_stop < 10,
+            f"exit {rc} after {took_stop:.1f} s")
+    print(f"measure E: SIGTERM to exit {took_stop:.1f} s; revert of a hand scale {took_app:.2f} s, of a hand KV write {took_kv:.2f} s; "
           f"report of a hand KV write {took_report:.2f} s")
 
 
