@@ -116,8 +116,8 @@ std::vector<std::string> LeaveFlappingAlone(
 }
 
 // The `sync: auto` environments' source, with flapping resources left alone: before the
-// workflow plans, each drift revert it would make is asked of the FlappingDetector once per
-// reconcile; a refused one turns that service × environment × kind's drift policy to
+// workflow plans, each drift revert it would make is checked against the FlappingDetector
+// once per reconcile; a refused one turns that service × environment × kind's drift policy to
 // `report` for this plan (Git's own changes still apply; the drift stays reported).
 class Worker::FlappingGuard : public engine::ReconcileSource {
  public:
@@ -130,11 +130,19 @@ class Worker::FlappingGuard : public engine::ReconcileSource {
                                  bool durable) override {
     engine::PlanInput in = inner_.PlanInputFor(std::move(latest), compare_key, durable);
     const auto now = std::chrono::system_clock::now();
-    // Asked once per resource and reconcile: the workflow may plan more than once.
+    // Decided once per resource and reconcile (the workflow may plan more than once). A revert
+    // is recorded only once the workflow applied it (Worker::Reconcile): one refused by the
+    // safety rails or held back does not count.
     LeaveFlappingAlone(in, engine::MakePlan(in), [&](const std::string& resource) {
       auto it = decided_.find(resource);
       if (it == decided_.end()) {
-        it = decided_.emplace(resource, w_.flapping_.RecordRevert(resource, now)).first;
+        RevertDecision d = RevertDecision::kRevert;
+        if (w_.flapping_.IsFlapping(resource)) {
+          d = RevertDecision::kFlapping;
+        } else if (w_.flapping_.RecentReverts(resource, now) >= w_.options_.flapping.max_reverts) {
+          d = w_.flapping_.RecordRevert(resource, now);  // the one too many: kStartFlapping
+        }
+        it = decided_.emplace(resource, d).first;
         if (it->second == RevertDecision::kStartFlapping) {
           w_.Log("warn", "flapping: " + resource + " is left alone",
                  {{"resource", resource}, {"reverts", w_.options_.flapping.max_reverts}});
@@ -458,6 +466,10 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
           failed[resource] = Truncate(o.detail.empty() ? "failed" : o.detail, 300);
         } else if (o.state == engine::StepState::kApplied) {
           failed.erase(resource);
+          if (it->second->reason == engine::Reason::kDrifted &&
+              !engine::IsModelAction(it->second->kind)) {
+            (void)flapping_.RecordRevert(resource, std::chrono::system_clock::now());
+          }
         }
       }
     }
