@@ -14,6 +14,13 @@
 // not the latest plan's, or when the platform moved since (stale). The latest status, drift,
 // plan, the runs of this process and recent events are kept in memory for the API; the
 // store records runs as the CLI does.
+//
+// Flapping (flapping.h): a resource whose drift was reverted max_reverts times within the
+// window is left alone by the automatic apply (LeaveFlappingAlone) and listed under
+// "flapping" in Status() and Drift(), until a commit changes its desired state or
+// ClearFlapping (POST /api/v1/flapping/clear). A leader whose reconcile runs no workflow
+// settles an interrupted apply itself (SettleInterrupted). After each run a RunReport goes to
+// WorkerOptions::on_run (metrics, notifications, the drift watch: server.cc).
 // Thread-safe: Snapshot* and ApplyPlan may be called from any thread.
 #pragma once
 
