@@ -27,6 +27,7 @@
 #include "engine/view_text.h"
 #include "net/http_client.h"
 #include "server/git_source.h"
+#include "server/notify.h"
 #include "server/server.h"
 #include "server/webhooks.h"
 #include "spec/loader.h"
@@ -46,6 +47,10 @@ struct Options {
   std::string log_format = "text";
   int leader_ttl_seconds = 10;
   std::chrono::milliseconds push_quiet{std::chrono::seconds(2)};
+  std::vector<std::string> notify_webhooks, notify_slack;
+  int flap_max_reverts = 3;
+  std::chrono::seconds flap_window{600};
+  bool no_drift_watch = false;
 };
 
 CommandLine ServeCommandLine(Options* o) {
@@ -115,10 +120,40 @@ CommandLine ServeCommandLine(Options* o) {
         return Status::Ok();
       },
       "log lines as text (default) or JSON lines");
+  cl.List("--notify-webhook", "URL", &o->notify_webhooks,
+          "post notifications (new drift, drift resolved, apply failed/recovered, flapping,\n"
+          "leader change) as signed JSON to URL; repeatable; needs GALLEY_NOTIFY_SECRET");
+  cl.List("--notify-slack", "URL", &o->notify_slack,
+          "post the same notifications to a Slack-compatible incoming webhook; repeatable");
+  cl.Custom(
+      "--flap-max-reverts", "N",
+      [o](const std::string& v) {
+        auto n = ParsePositive(v, 1000);
+        if (!n) return Status::InvalidArgument("--flap-max-reverts '" + v + "': expected 1..1000");
+        o->flap_max_reverts = static_cast<int>(*n);
+        return Status::Ok();
+      },
+      "a resource reverted N times within --flap-window is flapping: left alone until a Git\n"
+      "change to it or POST /api/v1/flapping/clear (default 3)");
+  cl.Custom(
+      "--flap-window", "DUR",
+      [o](const std::string& v) {
+        auto d = ParseDuration(v);
+        if (!d.ok() || *d < std::chrono::seconds(1))
+          return Status::InvalidArgument("--flap-window '" + v + "': expected a duration >= 1s");
+        o->flap_window = std::chrono::duration_cast<std::chrono::seconds>(*d);
+        return Status::Ok();
+      },
+      "the window of --flap-max-reverts (default 10m)");
+  cl.Flag("--no-drift-watch", &o->no_drift_watch,
+          "do not follow Marathon's event stream and Consul's managed KV prefixes (drift is then\n"
+          "seen by the timer only)");
   AddTargetOptions(cl, &o->target, {.select = false, .rev = false});
   cl.Epilogue(
-      "environment: GALLEY_API_TOKEN enables the write endpoints (POST /api/v1/reconcile and\n"
-      "/api/v1/apply, with Authorization: Bearer <token>); without it they answer 403.\n"
+      "environment: GALLEY_API_TOKEN enables the write endpoints (POST /api/v1/reconcile,\n"
+      "/api/v1/apply and /api/v1/flapping/clear, with Authorization: Bearer <token>); without it\n"
+      "they answer 403. GALLEY_NOTIFY_SECRET signs --notify-webhook bodies\n"
+      "(X-Galley-Signature: sha256=<hex HMAC-SHA256 of the body>).\n"
       "exit codes: 0 stopped by SIGTERM/SIGINT, 1 could not start");
   return cl;
 }
@@ -190,6 +225,21 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
         "--no-webhooks to run without webhooks");
   }
   std::string api_token = env.count("GALLEY_API_TOKEN") ? env.at("GALLEY_API_TOKEN") : "";
+  std::vector<server::NotifyTarget> notify_targets;
+  std::string notify_secret =
+      env.count("GALLEY_NOTIFY_SECRET") ? env.at("GALLEY_NOTIFY_SECRET") : "";
+  for (const auto& url : o.notify_webhooks) {
+    notify_targets.push_back({server::NotifyTarget::Kind::kJson, url, notify_secret});
+  }
+  for (const auto& url : o.notify_slack) {
+    notify_targets.push_back({server::NotifyTarget::Kind::kSlack, url, ""});
+  }
+  if (Status s = server::CheckNotifyTargets(notify_targets); !s.ok()) {
+    std::string m = s.message();
+    if (!o.notify_webhooks.empty() && notify_secret.empty())
+      m += " (--notify-webhook needs GALLEY_NOTIFY_SECRET)";
+    return fail(m);
+  }
 
   // The repository: a directory, or a Git remote's mirror under the state directory.
   std::unique_ptr<server::RepositorySource> source;
@@ -239,6 +289,12 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     logger(l, m, f);
   };
   so.worker.log = so.log;
+  so.worker.flapping.max_reverts = o.flap_max_reverts;
+  so.worker.flapping.window = o.flap_window;
+  so.notify.targets = notify_targets;
+  so.notify.platform = so.platform;
+  so.notify.request_timeout = std::chrono::seconds(5);  // also bounds how long SIGTERM waits
+  if (!o.no_drift_watch) so.drift_watch = *endpoints;
   if (api_token.empty()) {
     logger("warn", "GALLEY_API_TOKEN is not set: the write endpoints answer 403", json::object());
   }
@@ -262,6 +318,9 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     server::WebhookHooks hooks;
     hooks.log = [&logger](const server::WebhookDecision& d) {
       logger(d.status < 300 ? "info" : "warn", d.LogLine(), json::object());
+    };
+    hooks.count = [&srv](std::string_view provider, std::string_view result) {
+      srv.metrics().WebhookDelivery(provider, result);
     };
     for (auto p : {server::Provider::kGitHub, server::Provider::kGitLab, server::Provider::kGitea,
                    server::Provider::kGeneric}) {

@@ -292,6 +292,12 @@ ServeMetrics::ServeMetrics(Registry& registry)
       reconcile_duration(registry.AddHistogram(
           kReconcileDuration, "Time a reconcile took, from trigger to result, in seconds.",
           DurationBuckets())),
+      plan_duration(registry.AddHistogram(
+          kPlanDuration, "Time observing every environment and planning took, in seconds.",
+          DurationBuckets())),
+      apply_duration(registry.AddHistogram(
+          kApplyDuration, "Time applying (the reconcile workflow) took, in seconds.",
+          DurationBuckets())),
       drift(registry.AddGauge(kDrift, "Resources drifted from Git now, by environment and kind.",
                               {"environment", "kind"})),
       apply_actions(registry.AddCounter(kApplyActions, "Plan actions applied, by kind and outcome.",

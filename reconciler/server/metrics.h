@@ -122,6 +122,8 @@ class ServeMetrics {
  public:
   static constexpr const char* kReconciles = "galley_reconciles_total";  // {result}
   static constexpr const char* kReconcileDuration = "galley_reconcile_duration_seconds";
+  static constexpr const char* kPlanDuration = "galley_plan_duration_seconds";
+  static constexpr const char* kApplyDuration = "galley_apply_duration_seconds";
   static constexpr const char* kDrift = "galley_drift_resources";             // {environment, kind}
   static constexpr const char* kApplyActions = "galley_apply_actions_total";  // {kind, outcome}
   static constexpr const char* kWebhookDeliveries =
@@ -161,6 +163,8 @@ class ServeMetrics {
 
   Counter& reconciles;
   Histogram& reconcile_duration;
+  Histogram& plan_duration;   // the observation and plan of every environment
+  Histogram& apply_duration;  // the workflow of the applied environments (and API applies)
   Gauge& drift;
   Counter& apply_actions;
   Counter& webhook_deliveries;

@@ -2,6 +2,7 @@
 #include "server/server.h"
 
 #include <random>
+#include <set>
 
 #include "base/strings.h"
 #include "engine/view_text.h"
@@ -32,17 +33,97 @@ json RunJson(const store::Run& r) {
 
 }  // namespace
 
+ServerOptions Server::Hooked(ServerOptions options, Server* self) {
+  auto user = options.worker.on_run;
+  options.worker.on_run = [self, user](const RunReport& r) {
+    self->OnRun(r);
+    if (user) user(r);
+  };
+  return options;
+}
+
 Server::Server(RepositorySource& source, clients::ConsulClient& consul, ServerOptions options)
     : source_(source),
       consul_(consul),
-      options_(std::move(options)),
+      options_(Hooked(std::move(options), this)),
       queue_(options_.queue),
       worker_(source, queue_, options_.worker),
       elector_(consul, LeaderOptions{.platform = options_.platform,
                                      .holder = options_.holder,
                                      .ttl_seconds = options_.leader_ttl_seconds}) {
   elector_.log = [this](const std::string& line) { Log("info", line); };
+  if (!options_.notify.targets.empty()) {
+    net::HttpClient* client = options_.notify_client;
+    if (!client) {
+      notify_http_ = net::NewHttpClient({});
+      client = notify_http_.get();
+    }
+    for (const auto& target : options_.notify.targets) {
+      NotifierOptions no = options_.notify;
+      no.targets = {target};
+      if (no.platform.empty()) no.platform = options_.platform;
+      auto user_count = no.count;
+      no.count = [this, user_count](std::string_view result) {
+        metrics_.Notification(result);
+        if (user_count) user_count(result);
+      };
+      if (!no.log) no.log = [this](const std::string& line) { Log("warn", line); };
+      notifiers_.push_back(std::make_unique<Notifier>(*client, std::move(no)));
+    }
+  }
+  if (options_.drift_watch) {
+    DriftWatchOptions dw = options_.drift_watch_options;
+    if (!dw.log) {
+      dw.log = [this](const std::string& level, const std::string& line) { Log(level, line); };
+    }
+    drift_watch_ = std::make_unique<DriftWatch>(
+        *options_.drift_watch, std::move(dw), [this](const std::string& why) {
+          Log("info", "drift signal: reconciling", {{"source", why}});
+          (void)queue_.Push({TriggerKind::kDrift, "", why});
+        });
+  }
   AddRoutes();
+}
+
+void Server::OnRun(const RunReport& r) {
+  metrics_.Reconcile(r.result, std::chrono::duration<double>(r.seconds));
+  if (r.plan_seconds >= 0) metrics_.plan_duration.Observe(r.plan_seconds);
+  if (r.apply_seconds >= 0) metrics_.apply_duration.Observe(r.apply_seconds);
+  for (const auto& [kind, outcome] : r.actions) metrics_.ApplyAction(kind, outcome);
+  if (r.observed) metrics_.SetDrift(r.drift_counts);
+  metrics_.SetFlapping(r.flapping.size());
+  if (r.ok) metrics_.SetLastSuccess(std::chrono::system_clock::now());
+  if (r.observed && drift_watch_) drift_watch_->SetScope(r.app_prefixes, r.kv_prefixes);
+
+  std::vector<NotifyEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(observe_mu_);
+    NotifyState after = notified_;
+    if (r.observed) after.drift = r.drifted;
+    after.failed = r.failed;
+    after.flapping = std::set<std::string>(r.flapping.begin(), r.flapping.end());
+    if (!baseline_ && r.observed) {
+      // What drifted before this server started is not news.
+      notified_.drift = after.drift;
+      baseline_ = true;
+    }
+    events = DetectTransitions(notified_, after, std::chrono::system_clock::now());
+    notified_ = std::move(after);
+  }
+  // Several servers observe; only the leader tells people.
+  if (r.leader && !events.empty()) {
+    for (auto& n : notifiers_) n->Notify(events);
+  }
+}
+
+void Server::OnLeader(bool leading) {
+  metrics_.SetLeader(leading);
+  if (notifiers_.empty()) return;
+  NotifyEvent e;
+  e.kind = NotifyKind::kLeaderChange;
+  e.detail = options_.holder + (leading ? " became the leader" : " is no longer the leader");
+  e.time = std::chrono::system_clock::now();
+  for (auto& n : notifiers_) n->Notify(e);
 }
 
 Server::~Server() { Stop(); }
@@ -53,6 +134,8 @@ void Server::Log(const std::string& level, const std::string& message, const jso
 
 void Server::Mount(const std::string& method, const std::string& path_prefix,
                    net::HttpHandler handler) {
+  std::string& methods = mounted_[path_prefix];
+  methods += (methods.empty() ? "" : ", ") + method;
   router_.Add(method, path_prefix, std::move(handler));
 }
 
@@ -106,13 +189,30 @@ void Server::AddRoutes() {
   router_.Add("POST", "/api/v1/reconcile",
               [this](const net::HttpRequest& r) { return PostReconcile(r); });
   router_.Add("POST", "/api/v1/apply", [this](const net::HttpRequest& r) { return PostApply(r); });
+  router_.Add("GET", "/api/v1/flapping", [this](const net::HttpRequest&) {
+    return JsonOk(json{{"flapping", worker_.Flapping()}});
+  });
+  router_.Add("POST", "/api/v1/flapping/clear",
+              [this](const net::HttpRequest& r) { return PostFlappingClear(r); });
+  router_.Add("*", "/metrics",
+              [this](const net::HttpRequest& r) { return MetricsResponse(registry_, r); });
   // Placeholders until the webhook, metrics and dashboard pieces are mounted (Mount adds a
   // longer or equal route added later; an exact route beats these prefixes).
   auto not_yet = [](const std::string& what) {
     return [what](const net::HttpRequest&) { return JsonError(404, what + " is not enabled"); };
   };
-  router_.Add("*", "/hooks/", not_yet("webhooks"));
-  router_.Add("*", "/metrics", not_yet("metrics"));
+  // A mounted hook asked with another method: 405 with Allow (a webhook sender's
+  // misconfiguration should say so, not look like a missing endpoint).
+  router_.Add("*", "/hooks/", [this](const net::HttpRequest& r) {
+    auto it = mounted_.find(r.path);
+    if (it == mounted_.end()) {
+      return JsonError(404, mounted_.empty() ? "webhooks is not enabled"
+                                             : "no such webhook: " + Printable(r.path));
+    }
+    net::HttpResponse out = JsonError(405, r.method + " is not allowed on " + r.path);
+    out.headers["Allow"] = it->second;
+    return out;
+  });
   router_.Add("*", "/ui/", not_yet("the dashboard"));
   router_.Add("*", "/events", not_yet("the event stream"));
 }
@@ -189,6 +289,27 @@ net::HttpResponse Server::PostApply(const net::HttpRequest& request) {
   return JsonOk(a.body, a.http_status);
 }
 
+net::HttpResponse Server::PostFlappingClear(const net::HttpRequest& request) {
+  if (auto refused = CheckBearer(request, options_.api_token)) return *refused;
+  std::string resource;
+  if (!request.body.empty()) {
+    json b = json::parse(request.body, nullptr, false);
+    if (b.is_discarded() || !b.is_object()) return JsonError(400, "the body is not a JSON object");
+    if (b.contains("resource")) {
+      if (!b["resource"].is_string()) return JsonError(400, "\"resource\" must be a string");
+      resource = b["resource"];
+    }
+  }
+  std::vector<std::string> cleared = worker_.ClearFlapping(resource);
+  if (!resource.empty() && cleared.empty()) {
+    return JsonError(404, Printable(resource) + " is not flapping");
+  }
+  metrics_.SetFlapping(worker_.Flapping().size());
+  // Acted on: the next reconcile applies the drift policy to it again.
+  if (!cleared.empty()) (void)queue_.Push({TriggerKind::kManual, "", "flapping cleared"});
+  return JsonOk(json{{"cleared", cleared}});
+}
+
 void Server::TimerLoop() {
   std::mt19937_64 rng(std::random_device{}());
   std::unique_lock<std::mutex> lock(mu_);
@@ -225,8 +346,10 @@ Status Server::Start() {
        {"repository", source_.Describe()}});
   (void)queue_.Push({TriggerKind::kStart, "", "start"});
   worker_.Start([this] { return elector_.leader(); });
+  if (drift_watch_) drift_watch_->Start();
   leader_loop_ = std::make_unique<LeaderLoop>(elector_, [this](bool leading) {
     Log("info", leading ? "became leader" : "follower", {{"leader", leading}});
+    OnLeader(leading);
     if (leading) (void)queue_.Push({TriggerKind::kStart, "", "leadership"});
   });
   if (options_.interval.count() > 0) timer_ = std::thread([this] { TimerLoop(); });
@@ -244,7 +367,9 @@ void Server::Stop() {
   Log("info", "stopping: no new triggers; a running apply is interrupted and stays journaled");
   if (timer_.joinable()) timer_.join();
   worker_.Stop();                          // closes the queue, interrupts and joins
+  if (drift_watch_) drift_watch_->Stop();  // after the worker: it sets the watch's scope
   if (leader_loop_) leader_loop_->Stop();  // releases the leader key
+  for (auto& n : notifiers_) n->Stop();    // what is still queued is dropped (counted)
   if (http_) http_->Stop();
   Log("info", "stopped");
 }

@@ -5,11 +5,17 @@
 // build one directly.
 //
 // Endpoints: GET /healthz (the process is up), GET /readyz (a repository was loaded and
-// Consul answers), GET /api/v1/{status,plan,drift,runs,runs/<id>,events,leader}, and the
-// token-protected POST /api/v1/reconcile and POST /api/v1/apply {"plan_id": "..."}.
-// Other pieces mount plain handlers with Mount() before Start(): webhooks (/hooks/...),
-// /metrics, the dashboard (/, /ui/..., /events). Until something is mounted there they
-// answer 404.
+// Consul answers), GET /api/v1/{status,plan,drift,runs,runs/<id>,events,leader,flapping},
+// GET /metrics (Prometheus, no token), and the token-protected POST /api/v1/reconcile,
+// POST /api/v1/apply {"plan_id": "..."} and POST /api/v1/flapping/clear {"resource": "..."}
+// (no resource: every one).
+// Other pieces mount plain handlers with Mount() before Start(): webhooks (/hooks/...), the
+// dashboard (/, /ui/..., /events). Until something is mounted there they answer 404 (a
+// mounted hook path asked with another method: 405 with Allow).
+//
+// Observers of the worker (its RunReport after each reconcile): the metrics, the notifier
+// (transitions only, from the leader; never blocking the worker: notify.h) and the drift
+// watch (its scope: the managed prefixes).
 //
 // Thread-safe: Mount before Start; Start/Stop from the owning thread; the rest from any.
 #pragma once
@@ -17,8 +23,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -27,8 +35,11 @@
 #include "base/status.h"
 #include "clients/consul_client.h"
 #include "net/http_server.h"
+#include "server/drift_watch.h"
 #include "server/git_source.h"
 #include "server/leader.h"
+#include "server/metrics.h"
+#include "server/notify.h"
 #include "server/router.h"
 #include "server/trigger_queue.h"
 #include "server/worker.h"
@@ -53,6 +64,13 @@ struct ServerOptions {
                             .push_max_delay = std::chrono::seconds(30)};
   WorkerOptions worker;
   LogFn log;
+  // Notifications (notify.h); no targets: none sent. `notify_client`: null makes one
+  // (net::NewHttpClient). Each target gets a Notifier of its own.
+  NotifierOptions notify;
+  net::HttpClient* notify_client = nullptr;
+  // Event-driven drift (drift_watch.h); unset: the timer and triggers only.
+  std::optional<clients::Endpoints> drift_watch;
+  DriftWatchOptions drift_watch_options;
 };
 
 class Server {
@@ -78,24 +96,46 @@ class Server {
   Worker& worker() { return worker_; }
   TriggerQueue& queue() { return queue_; }
   const Router& router() const { return router_; }
+  Registry& registry() { return registry_; }
+  ServeMetrics& metrics() { return metrics_; }
+  size_t notifiers() const { return notifiers_.size(); }
+  DriftWatch* drift_watch() { return drift_watch_.get(); }
+  // The worker's observer (called on its thread after each reconcile; tests call it
+  // directly): metrics, transitions notified by the leader, the drift watch's scope.
+  void OnRun(const RunReport& report);
+  // Leadership changed (the leader loop's thread): the gauge and a notification.
+  void OnLeader(bool leading);
   // The whole request path, for tests without sockets.
   net::HttpResponse Handle(const net::HttpRequest& request) const {
     return router_.Handle(request);
   }
 
  private:
+  static ServerOptions Hooked(ServerOptions options, Server* self);
   void AddRoutes();
   void TimerLoop();
   net::HttpResponse Readyz() const;
   net::HttpResponse RunDetail(const net::HttpRequest& request) const;
   net::HttpResponse PostReconcile(const net::HttpRequest& request);
   net::HttpResponse PostApply(const net::HttpRequest& request);
+  net::HttpResponse PostFlappingClear(const net::HttpRequest& request);
   void Log(const std::string& level, const std::string& message,
            const nlohmann::json& fields = nlohmann::json::object()) const;
 
   RepositorySource& source_;
   clients::ConsulClient& consul_;
+  Registry registry_;
+  ServeMetrics metrics_{registry_};
   ServerOptions options_;
+  std::map<std::string, std::string> mounted_;  // path → methods mounted there (for 405)
+  std::unique_ptr<net::HttpClient> notify_http_;
+  // One notifier per target, each with its own queue and thread: a target that hangs or
+  // keeps failing delays only its own deliveries.
+  std::vector<std::unique_ptr<Notifier>> notifiers_;
+  std::unique_ptr<DriftWatch> drift_watch_;
+  std::mutex observe_mu_;  // the last state the notifier compared (OnRun, OnLeader)
+  NotifyState notified_;
+  bool baseline_ = false;  // the first observation is the baseline, not "new drift"
   Router router_;
   TriggerQueue queue_;
   Worker worker_;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/worker.h"
 
+#include <functional>
+#include <set>
 #include <sstream>
 
 #include "base/strings.h"
@@ -26,7 +28,136 @@ constexpr size_t kKeepEvents = 500;
 
 std::string Now() { return FormatTimestamp(std::chrono::system_clock::now()); }
 
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ServeMetrics' result name of a workflow outcome.
+const char* ResultName(engine::ReconcileOutcome o) {
+  switch (o) {
+    case engine::ReconcileOutcome::kNothingToDo:
+      return "no_changes";
+    case engine::ReconcileOutcome::kApplied:
+      return "applied";
+    case engine::ReconcileOutcome::kIncomplete:
+      return "incomplete";
+    case engine::ReconcileOutcome::kLockHeld:
+      return "lock_held";
+    case engine::ReconcileOutcome::kStalePlan:
+      return "stale_plan";
+    case engine::ReconcileOutcome::kHeldBack:
+      return "held_back";
+    case engine::ReconcileOutcome::kFailed:
+    case engine::ReconcileOutcome::kTooLarge:
+    case engine::ReconcileOutcome::kNotConfirmed:
+      return "failed";
+  }
+  return "failed";
+}
+
+std::string OutcomeName(engine::StepState s) {
+  switch (s) {
+    case engine::StepState::kApplied:
+      return "applied";
+    case engine::StepState::kFailed:
+      return "failed";
+    case engine::StepState::kNotAttempted:
+      return "not_attempted";
+    case engine::StepState::kInterrupted:
+      return "interrupted";
+  }
+  return "failed";
+}
+
+// A short summary of a drifted resource for notifications: what changed and which fields
+// (never values: they may be secrets).
+std::string DriftSummary(const engine::DriftItem& d) {
+  std::string s = engine::DriftWhatName(d.what);
+  std::vector<std::string> paths;
+  for (const auto& f : d.fields) {
+    if (!f.pointer.empty()) paths.push_back(f.pointer);
+  }
+  if (!paths.empty()) s += " " + Join(paths, ", ");
+  return s;
+}
+
+// resource → digest of what Git wants for it (a change resets its flapping state).
+std::map<std::string, std::string> DesiredDigests(const engine::PlanInput& in) {
+  std::map<std::string, std::string> out;
+  for (const auto& a : in.apps) {
+    out[engine::ResourceKey(model::ResourceKind::kMarathonApp, a.id)] =
+        std::to_string(std::hash<std::string>{}(a.body.dump()));
+  }
+  for (const auto& k : in.kv) {
+    std::string v = k.secret ? "secret:" + k.secret_source : "value:" + k.value.value_or("");
+    out[engine::ResourceKey(model::ResourceKind::kConsulKv, k.key)] =
+        std::to_string(std::hash<std::string>{}(v));
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> LeaveFlappingAlone(
+    engine::PlanInput& in, const engine::Plan& plan,
+    const std::function<RevertDecision(const std::string& resource)>& decide) {
+  std::vector<std::string> left;
+  for (const auto& a : plan.actions) {
+    if (a.reason != engine::Reason::kDrifted || engine::IsModelAction(a.kind)) continue;
+    if (a.service.empty()) continue;
+    std::string resource = engine::ResourceKeyOf(a);
+    if (decide(resource) == RevertDecision::kRevert) continue;
+    model::PolicyBlock& b = in.policies.service_environments[{a.service, a.env}];
+    (engine::IsAppAction(a.kind) ? b.marathon_app : b.consul_kv).drift =
+        model::DriftPolicy::kReport;
+    left.push_back(resource);
+  }
+  return left;
+}
+
+// The `sync: auto` environments' source, with flapping resources left alone: before the
+// workflow plans, each drift revert it would make is checked against the FlappingDetector
+// once per reconcile; a refused one turns that service × environment × kind's drift policy to
+// `report` for this plan (Git's own changes still apply; the drift stays reported).
+class Worker::FlappingGuard : public engine::ReconcileSource {
+ public:
+  FlappingGuard(engine::ReconcileSource& inner, Worker& w) : inner_(inner), w_(w) {}
+  Result<engine::Observation> Observe() override { return inner_.Observe(); }
+  void DescribePlan(const engine::PlanInput& in, engine::Plan* plan) override {
+    inner_.DescribePlan(in, plan);
+  }
+  engine::PlanInput PlanInputFor(engine::Observation&& latest, const std::string& compare_key,
+                                 bool durable) override {
+    engine::PlanInput in = inner_.PlanInputFor(std::move(latest), compare_key, durable);
+    const auto now = std::chrono::system_clock::now();
+    // Decided once per resource and reconcile (the workflow may plan more than once). A revert
+    // is recorded only once the workflow applied it (Worker::Reconcile): one refused by the
+    // safety rails or held back does not count.
+    LeaveFlappingAlone(in, engine::MakePlan(in), [&](const std::string& resource) {
+      auto it = decided_.find(resource);
+      if (it == decided_.end()) {
+        RevertDecision d = RevertDecision::kRevert;
+        if (w_.flapping_.IsFlapping(resource)) {
+          d = RevertDecision::kFlapping;
+        } else if (w_.flapping_.RecentReverts(resource, now) >= w_.options_.flapping.max_reverts) {
+          d = w_.flapping_.RecordRevert(resource, now);  // the one too many: kStartFlapping
+        }
+        it = decided_.emplace(resource, d).first;
+        if (it->second == RevertDecision::kStartFlapping) {
+          w_.Log("warn", "flapping: " + resource + " is left alone",
+                 {{"resource", resource}, {"reverts", w_.options_.flapping.max_reverts}});
+        }
+      }
+      return it->second;
+    });
+    return in;
+  }
+
+ private:
+  engine::ReconcileSource& inner_;
+  Worker& w_;
+  std::map<std::string, RevertDecision> decided_;
+};
 
 // Keeps the most recent events for the API; called by the executor's workers one at a time.
 class Worker::EventSink : public engine::ApplyEventSink {
@@ -52,7 +183,7 @@ class Worker::EventSink : public engine::ApplyEventSink {
 };
 
 Worker::Worker(RepositorySource& source, TriggerQueue& queue, WorkerOptions options)
-    : source_(source), queue_(queue), options_(std::move(options)) {}
+    : source_(source), queue_(queue), options_(std::move(options)), flapping_(options_.flapping) {}
 
 Worker::~Worker() { Stop(); }
 
@@ -198,6 +329,36 @@ int HttpStatusOf(engine::ReconcileOutcome o) {
 
 }  // namespace
 
+void Worker::Report(RunReport& report) {
+  report.flapping.clear();
+  for (const auto& f : flapping_.List()) report.flapping.push_back(f.resource);
+  if (options_.on_run) options_.on_run(report);
+}
+
+void Worker::SettleInterrupted(workspace::Workspace& ws, const workspace::TargetOptions& all) {
+  auto open = ws.store->UnfinishedJournal();
+  if (!open.ok() || open->empty()) return;
+  Log("info", "settling an apply that was cut short", {{"entries", open->size()}});
+  engine::ReconcileRequest rq = BaseRequest(ws, options_);
+  workspace::WorkspaceSource src(ws, all);
+  LockClient lock_client = NewLockClient(ws, rq.lock.ttl_seconds);
+  engine::ReconcileDeps deps;
+  deps.source = &src;
+  deps.marathon = ws.marathon.get();
+  deps.consul = ws.consul.get();
+  deps.lock_consul = lock_client.consul.get();
+  deps.store = ws.store.get();
+  EventSink sink(*this, 0);
+  deps.events = &sink;
+  deps.interrupted = [this] { return stop_.load(); };
+  // Settled before the plan; the plan itself is never applied here (manual environments).
+  deps.confirm = [](const engine::Plan&) { return false; };
+  engine::ReconcileResult r = engine::Reconcile(rq, deps);
+  Log(r.recovered > 0 ? "info" : "warn",
+      "settled " + std::to_string(r.recovered) + " journal entries of an interrupted apply",
+      {{"recovered", r.recovered}, {"outcome", engine::ReconcileOutcomeName(r.outcome)}});
+}
+
 void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   const auto t0 = std::chrono::steady_clock::now();
   ++reconciles_;
@@ -205,13 +366,24 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   json kinds = json::array();
   for (auto k : p.kinds) kinds.push_back(TriggerKindName(k));
   run["trigger"] = kinds;
+  RunReport report;
+  report.leader = leader;
+  report.failed = failed_;
   auto finish = [&](const std::string& outcome, const std::string& message) {
     run["outcome"] = outcome;
     if (!message.empty()) run["message"] = message;
     run["finished_at"] = Now();
-    run["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    run["seconds"] = Since(t0);
     Log(outcome == "failed" ? "error" : "info", "reconcile " + outcome, run);
     RecordRun(run);
+    report.seconds = Since(t0);
+    if (report.result.empty()) report.result = outcome == "failed" ? "failed" : "no_changes";
+    if (outcome == "failed") {
+      report.ok = false;
+      report.failed = failed_;
+      if (!message.empty()) report.failed["(reconcile)"] = Truncate(message, 300);
+    }
+    Report(report);
   };
 
   // The commit: a push's, else the branch's head after a fetch.
@@ -247,14 +419,18 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     Log("warn", "the work tree has uncommitted changes: planned, never applied automatically");
   }
   json result{{"auto", auto_envs}, {"manual", manual_envs}};
+  std::string apply_result;  // ServeMetrics' result of the workflow, when it ran
+  std::map<std::string, std::string> failed = failed_;
 
   // 1. The `sync: auto` environments, through the workflow (the leader only).
   if (!auto_envs.empty() && leader) {
+    const auto ta = std::chrono::steady_clock::now();
     workspace::TargetOptions scope = all;
     if (!manual_envs.empty()) scope.envs = auto_envs;
     ws->environments = auto_envs;
     engine::ReconcileRequest rq = BaseRequest(*ws, options_);
-    workspace::WorkspaceSource src(*ws, scope);
+    workspace::WorkspaceSource inner(*ws, scope);
+    FlappingGuard src(inner, *this);
     LockClient lock_client = NewLockClient(*ws, rq.lock.ttl_seconds);
     engine::ReconcileDeps deps;
     deps.source = &src;
@@ -267,21 +443,52 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     deps.interrupted = [this] { return stop_.load(); };
     // `confirm` empty: approved (sync: auto).
     engine::ReconcileResult r = engine::Reconcile(rq, deps);
+    report.apply_seconds = Since(ta);
+    apply_result = ResultName(r.outcome);
     result["apply"] = {{"outcome", engine::ReconcileOutcomeName(r.outcome)},
                        {"actions", r.plan.actions.size()},
                        {"run_id", r.run_id},
                        {"recovered", r.recovered}};
     if (!r.message.empty()) result["apply"]["message"] = r.message;
+    failed.erase("(reconcile)");
+    if (r.outcome == engine::ReconcileOutcome::kFailed) {
+      failed["(reconcile)"] = Truncate(r.message, 300);
+    }
+    if (r.applied) {
+      std::map<std::string, const engine::Action*> by_id;
+      for (const auto& a : r.plan.actions) by_id[a.id] = &a;
+      for (const auto& o : r.applied->outcomes) {
+        auto it = by_id.find(o.action_id);
+        if (it == by_id.end()) continue;
+        report.actions.emplace_back(engine::ActionKindName(it->second->kind), OutcomeName(o.state));
+        std::string resource = engine::ResourceKeyOf(*it->second);
+        if (o.state == engine::StepState::kFailed) {
+          failed[resource] = Truncate(o.detail.empty() ? "failed" : o.detail, 300);
+        } else if (o.state == engine::StepState::kApplied) {
+          failed.erase(resource);
+          if (it->second->reason == engine::Reason::kDrifted &&
+              !engine::IsModelAction(it->second->kind)) {
+            (void)flapping_.RecordRevert(resource, std::chrono::system_clock::now());
+          }
+        }
+      }
+    }
     ws->environments.clear();
     for (const auto& e : ws->state.platform.environments) ws->environments.push_back(e.name);
+  } else if (leader && !stop_) {
+    // No workflow ran, so nothing settled what a dead leader's apply left "started": a new
+    // leader of a manual-only platform does it now rather than at the next apply.
+    SettleInterrupted(*ws, all);
   }
   if (stop_) {
     run["result"] = result;
+    report.result = apply_result.empty() ? "incomplete" : apply_result;
     return finish("interrupted", "");
   }
 
   // 2. One observation of every environment: status, drift, the manual environments' plan.
   // Recorded as `galley plan` records its run, with the trigger "serve".
+  const auto tp = std::chrono::steady_clock::now();
   auto plan_run = ws->store->BeginRun("plan", "serve", ws->commit, workspace::Origin(ws->env));
   if (!plan_run.ok())
     Log("warn", "the store did not record the plan: " + plan_run.status().message());
@@ -292,15 +499,31 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
                                  engine::SafeDump(json{{"error", observed.status().message()}}));
     }
     run["result"] = result;
+    failed_ = failed;
     return finish("failed", observed.status().message());
   }
   engine::PlanInput& in = observed->in;
+  // Someone acted: a Git change to a flapping resource ends its flapping.
+  auto digests = DesiredDigests(in);
+  for (const auto& f : flapping_.List()) {
+    auto before = desired_digests_.find(f.resource);
+    auto now = digests.find(f.resource);
+    bool changed =
+        before == desired_digests_.end() || now == digests.end() || before->second != now->second;
+    if (changed && !desired_digests_.empty()) {
+      flapping_.OnGitChange(f.resource);
+      Log("info", "flapping ended: Git changed " + f.resource, {{"resource", f.resource}});
+    }
+  }
+  desired_digests_ = std::move(digests);
+  flapping_.Prune(std::chrono::system_clock::now());
+
   engine::Plan full = engine::MakePlan(in);
   (void)workspace::AnnotateFailures(*ws, full);  // an unreadable journal only loses the marks
-  engine::StatusReport report = engine::BuildStatus(in, full);
-  report.commit = ws->commit;
-  report.galley_version = GALLEY_VERSION;
-  report.checked_at = Now();
+  engine::StatusReport status = engine::BuildStatus(in, full);
+  status.commit = ws->commit;
+  status.galley_version = GALLEY_VERSION;
+  status.checked_at = Now();
   engine::DriftReport drift = engine::FindDrift(in);
 
   engine::PlanInput manual_in = in;
@@ -322,10 +545,38 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   plan_json["plan_id"] = digest;
   result["plan"] = {{"plan_id", digest}, {"actions", plan.actions.size()}};
   if (!plan.errors.empty()) result["plan"]["errors"] = plan.errors;
+
+  // What the observers get: drift by environment and kind, drifted resources, failures no
+  // longer planned (Git or someone fixed them) forgotten.
+  report.observed = true;
+  for (const auto& d : drift.drift) {
+    report.drift_counts[{d.env, model::ResourceKindName(d.kind)}] += 1;
+    report.drifted[d.resource] = DriftSummary(d);
+  }
+  std::set<std::string> planned;
+  for (const auto& a : full.actions) planned.insert(engine::ResourceKeyOf(a));
+  for (auto it = failed.begin(); it != failed.end();) {
+    if (it->first != "(reconcile)" && !planned.count(it->first)) {
+      it = failed.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  failed_ = failed;
+  report.failed = failed;
+  report.app_prefixes = in.app_prefixes;
+  report.kv_prefixes = in.kv_prefixes;
+  report.plan_seconds = Since(tp);
+
+  json flapping = Flapping();
+  json drift_json = engine::DriftToJson(drift);
+  drift_json["flapping"] = flapping;
+  json status_json = engine::StatusToJson(status);
+  status_json["flapping"] = flapping;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    status_ = engine::StatusToJson(report);
-    drift_ = engine::DriftToJson(drift);
+    status_ = std::move(status_json);
+    drift_ = std::move(drift_json);
     plan_json_ = plan_json;
     plan_id_ = digest;
     plan_commit_ = ws->commit;
@@ -337,8 +588,41 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     std::string a = result["apply"]["outcome"];
     if (a != "applied" && a != "nothing-to-do") outcome = "failed";
   }
+  if (!apply_result.empty()) {
+    report.result = apply_result;
+  } else {
+    report.result = plan_json["actions"].empty() ? "no_changes" : "planned";
+  }
+  report.ok = outcome == "ok";
   finish(outcome, "");
   ws_holder_ = std::move(ws);
+}
+
+json Worker::Flapping() const {
+  json out = json::array();
+  for (const auto& f : flapping_.List()) {
+    out.push_back({{"resource", f.resource},
+                   {"since", FormatTimestamp(f.since)},
+                   {"reverts", f.reverts},
+                   {"left_alone", true}});
+  }
+  return out;
+}
+
+std::vector<std::string> Worker::ClearFlapping(const std::string& resource) {
+  std::vector<std::string> cleared;
+  for (const auto& f : flapping_.List()) {
+    if (!resource.empty() && f.resource != resource) continue;
+    if (flapping_.Reset(f.resource)) cleared.push_back(f.resource);
+  }
+  if (!cleared.empty()) {
+    Log("info", "flapping cleared by the API", {{"resources", cleared}});
+    json flapping = Flapping();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (drift_.is_object()) drift_["flapping"] = flapping;
+    if (status_.is_object()) status_["flapping"] = flapping;
+  }
+  return cleared;
 }
 
 ApplyAnswer Worker::DoApply(const std::string& plan_id) {
@@ -372,7 +656,33 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
   deps.events = &sink;
   deps.interrupted = [this] { return stop_.load(); };
   Log("info", "applying plan " + plan_id, {{"plan_id", plan_id}, {"commit", commit}});
+  const auto t0 = std::chrono::steady_clock::now();
   engine::ReconcileResult r = engine::Reconcile(rq, deps);
+  RunReport report;
+  report.leader = true;
+  report.result = ResultName(r.outcome);
+  report.ok = r.outcome == engine::ReconcileOutcome::kApplied ||
+              r.outcome == engine::ReconcileOutcome::kNothingToDo;
+  report.apply_seconds = Since(t0);
+  report.seconds = report.apply_seconds;
+  report.failed = failed_;
+  if (r.applied) {
+    std::map<std::string, const engine::Action*> by_id;
+    for (const auto& a : r.plan.actions) by_id[a.id] = &a;
+    for (const auto& o : r.applied->outcomes) {
+      auto it = by_id.find(o.action_id);
+      if (it == by_id.end()) continue;
+      report.actions.emplace_back(engine::ActionKindName(it->second->kind), OutcomeName(o.state));
+      std::string resource = engine::ResourceKeyOf(*it->second);
+      if (o.state == engine::StepState::kFailed) {
+        report.failed[resource] = Truncate(o.detail.empty() ? "failed" : o.detail, 300);
+      } else if (o.state == engine::StepState::kApplied) {
+        report.failed.erase(resource);
+      }
+    }
+  }
+  failed_ = report.failed;
+  Report(report);
   json body{{"plan_id", plan_id},
             {"outcome", engine::ReconcileOutcomeName(r.outcome)},
             {"actions", r.plan.actions.size()},

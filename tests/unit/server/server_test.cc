@@ -13,11 +13,15 @@
 
 #include "base/file_io.h"
 #include "base/subprocess.h"
+#include "server/drift_watch.h"
 #include "server/git_source.h"
 #include "server/leader.h"
+#include "server/metrics.h"
+#include "server/notify.h"
 #include "server/router.h"
 #include "server/trigger_queue.h"
 #include "server/webhooks.h"
+#include "server/worker.h"
 #include "support/temp_repo.h"
 
 namespace galley::server {
@@ -417,7 +421,7 @@ TEST(ServerApiTest, WriteEndpointsNeedTheTokenAndPlaceholdersAre404) {
   EXPECT_EQ(s.Handle(Req("GET", "/readyz")).status, 503);  // nothing loaded yet
   EXPECT_EQ(s.Handle(Req("GET", "/api/v1/plan")).status, 404);
   EXPECT_EQ(s.Handle(Req("POST", "/hooks/github")).status, 404);
-  EXPECT_EQ(s.Handle(Req("GET", "/metrics")).status, 404);
+  EXPECT_EQ(s.Handle(Req("POST", "/api/v1/flapping/clear")).status, 401);
   EXPECT_EQ(s.Handle(Req("GET", "/ui/app.js")).status, 404);
 }
 
@@ -434,6 +438,234 @@ TEST(ServerApiTest, MountedHandlersReplaceThePlaceholders) {
   EXPECT_EQ(s.Handle(Req("POST", "/hooks/gitlab")).status, 404);  // still the placeholder
   // Without a token the write endpoints are disabled.
   EXPECT_EQ(s.Handle(Req("POST", "/api/v1/reconcile", "Bearer x")).status, 403);
+}
+
+TEST(ServerApiTest, AMountedHookAskedWithAnotherMethodIs405WithAllow) {
+  NoSource source;
+  FakeConsul consul;
+  Server s(source, consul, ServerOptions{.platform = "p"});
+  s.Mount("POST", "/hooks/github", Answer("hook"));
+  net::HttpResponse r = s.Handle(Req("GET", "/hooks/github"));
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["Allow"], "POST");
+  EXPECT_EQ(s.Handle(Req("PUT", "/hooks/github")).status, 405);
+  EXPECT_EQ(s.Handle(Req("POST", "/hooks/github")).body, "hook");
+  EXPECT_EQ(s.Handle(Req("GET", "/hooks/nope")).status, 404);
+}
+
+TEST(ServerApiTest, MetricsAreServedWithoutATokenAndFedByTheWorkersReports) {
+  NoSource source;
+  FakeConsul consul;
+  Server s(source, consul, ServerOptions{.api_token = "tok", .platform = "p"});
+  RunReport r;
+  r.result = "applied";
+  r.ok = true;
+  r.seconds = 1.5;
+  r.plan_seconds = 0.2;
+  r.apply_seconds = 1.2;
+  r.actions = {{"app-update", "applied"}, {"kv-put", "failed"}};
+  r.observed = true;
+  r.drift_counts = {{{"production", "marathon_app"}, 2}};
+  r.flapping = {"marathon-app:/app/production/web"};
+  s.OnRun(r);
+  net::HttpResponse m = s.Handle(Req("GET", "/metrics"));
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("galley_reconciles_total{result=\"applied\"} 1"), std::string::npos);
+  EXPECT_NE(m.body.find("galley_apply_actions_total{kind=\"kv-put\",outcome=\"failed\"} 1"),
+            std::string::npos);
+  EXPECT_NE(
+      m.body.find("galley_drift_resources{environment=\"production\",kind=\"marathon_app\"} 2"),
+      std::string::npos);
+  EXPECT_NE(m.body.find("galley_plan_duration_seconds_count 1"), std::string::npos);
+  EXPECT_NE(m.body.find("galley_apply_duration_seconds_count 1"), std::string::npos);
+  EXPECT_NE(m.body.find("galley_flapping_resources 1"), std::string::npos);
+  EXPECT_GT(s.metrics().last_success.Value(), 0);
+  // Drift that went away disappears from the gauge; a failed run leaves last success alone.
+  double last = s.metrics().last_success.Value();
+  r = RunReport{};
+  r.result = "failed";
+  r.observed = true;
+  s.OnRun(r);
+  m = s.Handle(Req("GET", "/metrics"));
+  EXPECT_EQ(m.body.find("environment=\"production\""), std::string::npos);
+  EXPECT_EQ(s.metrics().last_success.Value(), last);
+  EXPECT_EQ(s.metrics().reconciles.Value({"failed"}), 1);
+  EXPECT_EQ(s.Handle(Req("POST", "/metrics")).status, 405);
+}
+
+// Records what the notifier posts; answers 200.
+class RecordingClient : public net::HttpClient {
+ public:
+  Result<net::ClientResponse> Send(const net::ClientRequest& request) override {
+    std::lock_guard<std::mutex> l(mu);
+    bodies.push_back(request.body);
+    cv.notify_all();
+    return net::ClientResponse{200, {}, "ok"};
+  }
+  std::vector<std::string> WaitFor(size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait_for(l, seconds(5), [&] { return bodies.size() >= n; });
+    return bodies;
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> bodies;
+};
+
+TEST(ServerNotifyTest, TheLeaderNotifiesTransitionsOnlyAndTheFirstDriftIsTheBaseline) {
+  NoSource source;
+  FakeConsul consul;
+  RecordingClient client;
+  ServerOptions o{.platform = "p"};
+  o.notify.targets = {{NotifyTarget::Kind::kJson, "http://127.0.0.1:1/n", "s3cret"}};
+  o.notify_client = &client;
+  Server s(source, consul, o);
+  RunReport r;
+  r.result = "no_changes";
+  r.leader = true;
+  r.observed = true;
+  r.drifted = {{"marathon-app:/app/production/old", "changed /instances"}};
+  s.OnRun(r);  // drift that was there before the server started: the baseline
+  r.drifted["consul-kv:app/production/web/LOG"] = "changed /value";
+  s.OnRun(r);  // new drift
+  s.OnRun(r);  // the same drift again: nothing new
+  r.drifted.erase("marathon-app:/app/production/old");
+  r.leader = false;
+  s.OnRun(r);  // resolved, but a follower says nothing
+  r.leader = true;
+  r.failed = {{"marathon-app:/app/production/web", "deployment failed"}};
+  s.OnRun(r);  // apply failed
+  auto bodies = client.WaitFor(2);
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_NE(bodies[0].find("\"drift_new\""), std::string::npos) << bodies[0];
+  EXPECT_NE(bodies[0].find("consul-kv:app/production/web/LOG"), std::string::npos);
+  EXPECT_NE(bodies[1].find("\"apply_failed\""), std::string::npos) << bodies[1];
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(client.WaitFor(2).size(), 2u);  // nothing else
+  s.OnLeader(true);
+  bodies = client.WaitFor(3);
+  ASSERT_EQ(bodies.size(), 3u);
+  EXPECT_NE(bodies[2].find("\"leader_change\""), std::string::npos) << bodies[2];
+  EXPECT_EQ(s.metrics().leader.Value(), 1);
+}
+
+TEST(ServerApiTest, FlappingClearNeedsTheTokenAndNamesWhatIsNotFlapping) {
+  NoSource source;
+  FakeConsul consul;
+  Server s(source, consul, ServerOptions{.api_token = "tok", .platform = "p"});
+  net::HttpRequest clear = Req("POST", "/api/v1/flapping/clear", "Bearer tok");
+  clear.body = R"({"resource": "marathon-app:/x"})";
+  EXPECT_EQ(s.Handle(clear).status, 404);
+  clear.body = R"({"resource": 3})";
+  EXPECT_EQ(s.Handle(clear).status, 400);
+  clear.body = "";
+  net::HttpResponse r = s.Handle(clear);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"cleared\": []"), std::string::npos) << r.body;
+  EXPECT_FALSE(s.queue().pending());  // nothing cleared: no reconcile
+  EXPECT_EQ(s.Handle(Req("GET", "/api/v1/flapping")).status, 200);
+}
+
+engine::Action Act(engine::ActionKind kind, engine::Reason reason, std::string service,
+                   std::string env, std::string target) {
+  engine::Action a;
+  a.kind = kind;
+  a.reason = reason;
+  a.service = std::move(service);
+  a.env = std::move(env);
+  a.target = std::move(target);
+  a.id = (engine::IsAppAction(kind) ? "app:" : "kv:") + a.target;
+  return a;
+}
+
+TEST(FlappingDecisionTest, OnlyRefusedDriftRevertsTurnToReportForTheirServiceEnvAndKind) {
+  using engine::ActionKind;
+  using engine::Reason;
+  engine::Plan plan;
+  plan.actions = {
+      Act(ActionKind::kAppUpdate, Reason::kDrifted, "web", "production", "/app/production/web"),
+      Act(ActionKind::kKvPut, Reason::kDrifted, "web", "production", "app/production/web/A"),
+      Act(ActionKind::kAppUpdate, Reason::kDesiredChanged, "api", "production",
+          "/app/production/api"),
+      Act(ActionKind::kAppUpdate, Reason::kDrifted, "api", "staging", "/app/staging/api"),
+      Act(ActionKind::kKvPut, Reason::kDrifted, "", "", "service/haproxy/maxconn"),
+  };
+  std::vector<std::string> asked;
+  engine::PlanInput in;
+  auto left = LeaveFlappingAlone(in, plan, [&](const std::string& resource) {
+    asked.push_back(resource);
+    return resource == "marathon-app:/app/production/web" ? RevertDecision::kStartFlapping
+           : resource == "marathon-app:/app/staging/api"  ? RevertDecision::kFlapping
+                                                          : RevertDecision::kRevert;
+  });
+  // Asked about drift reverts only (not Git's changes, not platform-wide keys).
+  EXPECT_EQ(asked, (std::vector<std::string>{"marathon-app:/app/production/web",
+                                             "consul-kv:app/production/web/A",
+                                             "marathon-app:/app/staging/api"}));
+  EXPECT_EQ(left, (std::vector<std::string>{"marathon-app:/app/production/web",
+                                            "marathon-app:/app/staging/api"}));
+  using model::DriftPolicy;
+  using model::ResourceKind;
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "production", "web").drift,
+            DriftPolicy::kReport);
+  // The same service's keys are still reverted; so is the same app in another environment.
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kConsulKv, "production", "web").drift,
+            DriftPolicy::kRevert);
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "staging", "web").drift,
+            DriftPolicy::kRevert);
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "staging", "api").drift,
+            DriftPolicy::kReport);
+  EXPECT_EQ(in.policies.Resolve(ResourceKind::kMarathonApp, "production", "api").drift,
+            DriftPolicy::kRevert);
+}
+
+TEST(DebouncerTest, ABurstFiresOnceAfterTheLastSignalButNeverLaterThanMaxDelay) {
+  using T = Debouncer::TimePoint;
+  T t0{};
+  Debouncer d(milliseconds(300), milliseconds(1000));
+  EXPECT_FALSE(d.due());
+  EXPECT_FALSE(d.Fire(t0));
+  d.Signal(t0);
+  d.Signal(t0 + milliseconds(200));
+  EXPECT_EQ(*d.due(), t0 + milliseconds(500));
+  EXPECT_FALSE(d.Fire(t0 + milliseconds(499)));
+  EXPECT_TRUE(d.Fire(t0 + milliseconds(500)));
+  EXPECT_FALSE(d.Fire(t0 + milliseconds(600)));  // once per burst
+  // A steady stream of signals still fires at first + max_delay.
+  T t1 = t0 + seconds(10);
+  for (int i = 0; i < 20; ++i) d.Signal(t1 + milliseconds(100 * i));
+  EXPECT_EQ(*d.due(), t1 + milliseconds(1000));
+  EXPECT_EQ(d.signals(), 20);
+  EXPECT_TRUE(d.Fire(t1 + milliseconds(1000)));
+  EXPECT_EQ(d.signals(), 0);
+}
+
+TEST(DriftWatchTest, ManagedAppsAndKvTargets) {
+  std::vector<std::string> prefixes{"/app/production/", "/app/staging/"};
+  EXPECT_TRUE(ManagedApp("/app/production/web", prefixes));
+  EXPECT_FALSE(ManagedApp("/app/productionx/web", prefixes));
+  EXPECT_FALSE(ManagedApp("/other/web", prefixes));
+  EXPECT_FALSE(ManagedApp("/app/production/web", {}));
+  EXPECT_EQ(KvWatchTarget("app/production/"), "/v1/kv/app/production/?recurse");
+  EXPECT_EQ(KvWatchTarget("/app/x/"), "/v1/kv/app/x/?recurse");
+}
+
+TEST(DriftWatchTest, NothingListeningNeverCrashesAndStopIsPrompt) {
+  clients::Endpoints e;
+  e.marathon.urls = {"http://127.0.0.1:1"};
+  e.consul.url = "http://127.0.0.1:1";
+  std::atomic<int> triggers{0};
+  DriftWatchOptions o;
+  o.kv_wait = milliseconds(200);
+  DriftWatch w(e, o, [&](const std::string&) { ++triggers; });
+  w.Start();
+  w.SetScope({"/app/p/"}, {"app/p/", "app/q/"});
+  w.SetScope({"/app/p/"}, {"app/p/"});  // one poll retired
+  std::this_thread::sleep_for(milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  w.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(8));
+  EXPECT_EQ(triggers.load(), 0);
 }
 
 }  // namespace
