@@ -102,8 +102,11 @@ std::string StringField(const Json& obj, const char* key) {
 Result<MarathonEvent> ParseMarathonEvent(std::string_view event_name, std::string_view data) {
   MarathonEvent ev;
   ev.type = std::string(event_name);
-  const bool maybe_ours = event_name.empty() || event_name == "status_update_event" ||
-                          event_name == "health_status_changed_event" || event_name == "message";
+  const auto& app_types = AppChangeEventTypes();
+  const bool maybe_ours =
+      event_name.empty() || event_name == "status_update_event" ||
+      event_name == "health_status_changed_event" || event_name == "message" ||
+      std::find(app_types.begin(), app_types.end(), event_name) != app_types.end();
   if (!maybe_ours) return ev;  // kOther: never parsed
   Json j = Json::parse(data.begin(), data.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -150,8 +153,52 @@ Result<MarathonEvent> ParseMarathonEvent(std::string_view event_name, std::strin
     ev.alive = alive->get<bool>();
     return ev;
   }
+  if (std::find(app_types.begin(), app_types.end(), ev.type) != app_types.end()) {
+    if (ev.type == "api_post_event") {
+      if (auto def = j.find("appDefinition"); def != j.end() && def->is_object())
+        ev.app_id = StringField(*def, "id");
+    } else if (ev.type != "app_terminated_event") {
+      // Deployments: the apps of the plan's steps' actions (the light format Marathon 1.7+
+      // sends), and affectedApps where the plan has it (the heavy format).
+      auto add = [&ev](const Json& app) {
+        if (app.is_string() && std::find(ev.app_ids.begin(), ev.app_ids.end(),
+                                         app.get<std::string>()) == ev.app_ids.end())
+          ev.app_ids.push_back(app.get<std::string>());
+      };
+      if (auto plan = j.find("plan"); plan != j.end() && plan->is_object()) {
+        if (auto steps = plan->find("steps"); steps != plan->end() && steps->is_array()) {
+          for (const Json& step : *steps) {
+            auto actions = step.is_object() ? step.find("actions") : step.end();
+            if (!step.is_object() || actions == step.end() || !actions->is_array()) continue;
+            for (const Json& a : *actions) {
+              if (a.is_object() && a.contains("app")) add(a["app"]);
+            }
+          }
+        }
+        if (auto apps = plan->find("affectedApps"); apps != plan->end() && apps->is_array()) {
+          for (const Json& a : *apps) add(a);
+        }
+      }
+      if (!ev.app_ids.empty()) ev.app_id = ev.app_ids.front();
+    }
+    if (!ev.app_id.empty() && ev.app_ids.empty()) ev.app_ids.push_back(ev.app_id);
+    ev.kind = MarathonEvent::Kind::kAppChanged;  // with no app named: nothing to act on
+    return ev;
+  }
   ev.kind = MarathonEvent::Kind::kOther;
   return ev;
+}
+
+std::string MarathonEventsPath(const std::vector<std::string>& types) {
+  if (types.empty()) return kMarathonEventsPath;
+  std::string path = "/v2/events";
+  char sep = '?';
+  for (const auto& t : types) {
+    path += sep;
+    path += "event_type=" + t;  // event type names are [a-z_]: nothing to escape
+    sep = '&';
+  }
+  return path;
 }
 
 bool TaskOfInstance(std::string_view task_id, std::string_view instance_id) {
@@ -253,7 +300,7 @@ class HttpMarathonEventStream : public MarathonEventSource {
   // open. Returns why the stream ended or could not open.
   Status Attempt(const std::string& base, const std::atomic<bool>& stop,
                  const MarathonEventHandler& handler, bool* connected) {
-    std::string url = base + kMarathonEventsPath;
+    std::string url = base + MarathonEventsPath(options_.event_types);
     std::string where = base;
     for (int hop = 0;; ++hop) {
       net::ClientRequest req;

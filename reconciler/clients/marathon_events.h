@@ -6,9 +6,11 @@
 //     an empty line ends a message, or is a heartbeat when no data came (Marathon's
 //     keep-alive every 10 s). Chunks may be split anywhere. A line longer than max_line_bytes
 //     is an error (a stream that never ends a line must not grow memory without bound).
-//   - ParseMarathonEvent: the typed events the agent needs. status_update_event (taskId,
+//   - ParseMarathonEvent: the typed events galley needs. status_update_event (taskId,
 //     appId, host, ipAddresses, ports, taskStatus) and health_status_changed_event (appId,
-//     instanceId, or taskId before 1.4, alive); every other type is kOther.
+//     instanceId, or taskId before 1.4, alive) for the agent; app-level changes for serve's
+//     drift watch (kAppChanged: api_post_event's appDefinition.id, app_terminated_event's
+//     appId, deployment_info/success/failed's plan.affectedApps); every other type is kOther.
 //   - MarathonEventSource: what the registrator follows. NewMarathonEventStream runs it over
 //     net::HttpClient::Stream: GET /v2/events?event_type=status_update_event&event_type=
 //     health_status_changed_event with `Accept: text/event-stream` exactly (Jetty answers 405
@@ -66,7 +68,7 @@ class SseParser {
 };
 
 struct MarathonEvent {
-  enum class Kind { kStatusUpdate, kHealthChanged, kOther };
+  enum class Kind { kStatusUpdate, kHealthChanged, kAppChanged, kOther };
   Kind kind = Kind::kOther;
   std::string type;  // eventType ("status_update_event", ...)
   std::string app_id;
@@ -79,6 +81,8 @@ struct MarathonEvent {
   std::vector<std::string> ip_addresses;
   std::vector<int> ports;     // host ports
   std::optional<bool> alive;  // health_status_changed_event
+  // kAppChanged: the apps it concerns (app_id is the first); a deployment may name several.
+  std::vector<std::string> app_ids;
 };
 
 // Parses one message's data. `event_name` is the SSE event name (the JSON's eventType wins
@@ -121,11 +125,23 @@ struct MarathonEventStreamOptions {
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::milliseconds stable_after{60000};  // a stream this old resets the backoff
   Clock* clock = nullptr;                         // waits between attempts; null: real
+  // The event types asked for (repeated event_type parameters); empty: status updates and
+  // health changes (kMarathonEventsPath).
+  std::vector<std::string> event_types;
 };
 
-// The request path the stream uses.
+// The request path the agent's stream uses (MarathonEventStreamOptions' default types).
 inline constexpr char kMarathonEventsPath[] =
     "/v2/events?event_type=status_update_event&event_type=health_status_changed_event";
+// The event types of kAppChanged, for a stream that wants them too.
+inline const std::vector<std::string>& AppChangeEventTypes() {
+  static const std::vector<std::string> kTypes = {"api_post_event", "app_terminated_event",
+                                                  "deployment_info", "deployment_success",
+                                                  "deployment_failed"};
+  return kTypes;
+}
+// "/v2/events?event_type=a&event_type=b..." for `types` (empty: kMarathonEventsPath).
+std::string MarathonEventsPath(const std::vector<std::string>& types);
 
 // `http` must outlive the source.
 std::unique_ptr<MarathonEventSource> NewMarathonEventStream(

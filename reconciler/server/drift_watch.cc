@@ -63,7 +63,12 @@ void DriftWatch::Start() {
   started_ = true;
   debounce_thread_ = std::thread([this] { DebounceLoop(); });
   if (options_.marathon && !endpoints_.marathon.urls.empty()) {
-    events_ = clients::NewMarathonEventStream(endpoints_.marathon, marathon_http_.get());
+    // Task changes, and app-level ones (an app edited or deleted by hand has a deployment even
+    // when it has no task to change).
+    clients::MarathonEventStreamOptions eo;
+    eo.event_types = {"status_update_event", "health_status_changed_event"};
+    for (const auto& t : clients::AppChangeEventTypes()) eo.event_types.push_back(t);
+    events_ = clients::NewMarathonEventStream(endpoints_.marathon, marathon_http_.get(), eo);
     marathon_thread_ = std::thread([this] { MarathonLoop(); });
   }
 }
@@ -116,7 +121,14 @@ void DriftWatch::MarathonLoop() {
       std::lock_guard<std::mutex> l(mu_);
       prefixes = app_prefixes_;
     }
-    if (ManagedApp(e.app_id, prefixes)) Signal("marathon " + e.type + " " + e.app_id);
+    std::vector<std::string> apps = e.app_ids;
+    if (apps.empty()) apps.push_back(e.app_id);
+    for (const auto& app : apps) {
+      if (ManagedApp(app, prefixes)) {
+        Signal("marathon " + e.type + " " + app);
+        break;
+      }
+    }
   };
   h.on_log = [&](const std::string& line) { Log("info", "drift watch: " + line); };
   events_->Run(stop_, h);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Event-driven drift detection for `galley serve` (issue #13, DESIGN §8 point 15): besides
 // the timer, a hand change is noticed within seconds.
-//   - Marathon's event stream (clients/marathon_events.h: status updates, health changes)
+//   - Marathon's event stream (clients/marathon_events.h: status updates, health changes,
+//     and app-level changes: api_post_event, app_terminated_event, deployment events)
 //     for the app ids under the managed prefixes: a scale, a restart or a redeploy by hand
 //     moves tasks, and each such event is a signal. A reconnect is a signal too (what
 //     happened while the stream was down is not replayed).

@@ -113,7 +113,7 @@ TEST(MarathonEventTest, HealthChanged14PlusAnd13) {
 }
 
 TEST(MarathonEventTest, OthersAreIgnoredAndBrokenOnesSaySo) {
-  auto other = ParseMarathonEvent("deployment_info", "not even json");
+  auto other = ParseMarathonEvent("group_change_success", "not even json");
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->kind, MarathonEvent::Kind::kOther);
   auto attached =
@@ -134,6 +134,39 @@ TEST(MarathonEventTest, OthersAreIgnoredAndBrokenOnesSaySo) {
   for (const char* s :
        {"TASK_KILLED", "TASK_FINISHED", "TASK_LOST", "TASK_GONE", "TASK_UNREACHABLE"})
     EXPECT_TRUE(IsLeavingTaskState(s)) << s;
+}
+
+TEST(MarathonEventTest, AppLevelChangesNameTheirApps) {
+  // Shapes of the reference samples (shared/reference/marathon-events/).
+  auto post = ParseMarathonEvent(
+      "api_post_event",
+      R"({"clientIp":"10.0.4.23","uri":"/v2/apps/shop/web","appDefinition":{"id":"/shop/web",)"
+      R"("instances":0},"eventType":"api_post_event","timestamp":"2021-03-04T10:15:30.123Z"})");
+  ASSERT_TRUE(post.ok());
+  EXPECT_EQ(post->kind, MarathonEvent::Kind::kAppChanged);
+  EXPECT_EQ(post->app_ids, std::vector<std::string>{"/shop/web"});
+  auto gone = ParseMarathonEvent("app_terminated_event",
+                                 R"({"appId":"/shop/web","eventType":"app_terminated_event"})");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->kind, MarathonEvent::Kind::kAppChanged);
+  EXPECT_EQ(gone->app_id, "/shop/web");
+  // Light plans (1.7+) name apps only in their steps' actions; heavy ones have affectedApps.
+  auto info = ParseMarathonEvent(
+      "deployment_info",
+      R"({"plan":{"id":"5b2d","steps":[{"actions":[{"action":"RestartApplication","app":"/a"},)"
+      R"({"action":"ScaleApplication","app":"/b"}]},{"actions":[{"action":"x","app":"/a"}]}],)"
+      R"("version":"v"},"currentStep":{"actions":[]},"eventType":"deployment_info"})");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->kind, MarathonEvent::Kind::kAppChanged);
+  EXPECT_EQ(info->app_ids, (std::vector<std::string>{"/a", "/b"}));
+  auto heavy = ParseMarathonEvent("deployment_success",
+                                  R"({"id":"d","plan":{"affectedApps":["/c"],"steps":[]}})");
+  ASSERT_TRUE(heavy.ok());
+  EXPECT_EQ(heavy->app_ids, std::vector<std::string>{"/c"});
+  EXPECT_FALSE(ParseMarathonEvent("deployment_failed", "{").ok());  // broken: said so
+  EXPECT_EQ(MarathonEventsPath({}), kMarathonEventsPath);
+  EXPECT_EQ(MarathonEventsPath({"api_post_event", "deployment_info"}),
+            "/v2/events?event_type=api_post_event&event_type=deployment_info");
 }
 
 TEST(MarathonEventTest, TaskOfInstanceAcrossVersions) {
