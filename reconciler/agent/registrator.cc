@@ -103,6 +103,20 @@ Status Registrator::Deregister(const std::string& id, const std::string& why) {
   return s;
 }
 
+std::vector<Endpoint> Registrator::EndpointsOf(const std::string& host,
+                                               const std::vector<int>& ports,
+                                               const std::vector<std::string>& ips) const {
+  std::set<Endpoint> out;
+  const bool here = OnNode(host);
+  for (int port : ports) {
+    if (port <= 0) continue;
+    if (!host.empty()) out.insert({host, port});
+    for (const auto& ip : ips) out.insert({ip, port});
+    if (here && !options_.node_address.empty()) out.insert({options_.node_address, port});
+  }
+  return std::vector<Endpoint>(out.begin(), out.end());
+}
+
 Result<SyncResult> Registrator::SyncOnce() {
   auto apps = marathon_->ListApps({"/"});
   if (!apps.ok()) {
@@ -121,10 +135,12 @@ Result<SyncResult> Registrator::SyncOnce() {
 
   std::map<std::string, model::LiveApp> by_id;
   std::set<std::string> all_tasks, elsewhere;
+  std::map<std::string, std::vector<Endpoint>> running;
   for (auto& app : *apps) {
     for (const auto& t : app.tasks) {
       all_tasks.insert(t.id);
       if (!OnNode(t.host)) elsewhere.insert(t.id);
+      if (t.state == "TASK_RUNNING") running[t.id] = EndpointsOf(t.host, t.ports);
     }
     std::string id = app.id;
     by_id.emplace(std::move(id), std::move(app));
@@ -153,16 +169,8 @@ Result<SyncResult> Registrator::SyncOnce() {
     for (const auto& [id, app] : by_id) {
       for (const auto& t : app.tasks) {
         if (!Final(t.state) || !killed_.emplace(t.id, now).second) continue;
-        std::set<Endpoint> endpoints;
-        for (int port : t.ports) {
-          if (port <= 0) continue;
-          if (!t.host.empty()) endpoints.insert({t.host, port});
-          if (OnNode(t.host) && !options_.node_address.empty())
-            endpoints.insert({options_.node_address, port});
-        }
-        if (!endpoints.empty())
-          unseen_kills.emplace_back(t.id,
-                                    std::vector<Endpoint>(endpoints.begin(), endpoints.end()));
+        std::vector<Endpoint> endpoints = EndpointsOf(t.host, t.ports);
+        if (!endpoints.empty()) unseen_kills.emplace_back(t.id, std::move(endpoints));
       }
     }
   }
@@ -174,6 +182,13 @@ Result<SyncResult> Registrator::SyncOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     known_ = std::move(known);
     remote_tasks_ = std::move(elsewhere);
+    running_endpoints_ = std::move(running);
+    // Conditions of instances none of whose tasks exist any more are forgotten.
+    for (auto it = conditions_.begin(); it != conditions_.end();) {
+      bool any = false;
+      for (const auto& t : all_tasks) any = any || clients::TaskOfInstance(t, it->first);
+      it = any ? std::next(it) : conditions_.erase(it);
+    }
     for (auto it = killed_.begin(); it != killed_.end();) {
       bool gone = !all_tasks.count(it->first);
       if (gone || now - it->second > options_.killed_memory) {
@@ -261,21 +276,63 @@ Result<SyncResult> Registrator::SyncOnce() {
   return result;
 }
 
+void Registrator::HandleKillHint(const clients::MarathonEvent& ev) {
+  using Kind = clients::MarathonEvent::Kind;
+  std::vector<Endpoint> endpoints;
+  std::vector<std::string> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto tasks_of_instance = [&] {
+      for (const auto& [task, eps] : running_endpoints_) {
+        if (!clients::TaskOfInstance(task, ev.instance_id)) continue;
+        tasks.push_back(task);
+        endpoints.insert(endpoints.end(), eps.begin(), eps.end());
+      }
+    };
+    if (ev.kind == Kind::kUnhealthyKill) {
+      tasks_of_instance();
+    } else {
+      auto it = conditions_.find(ev.instance_id);
+      std::string previous;
+      if (it != conditions_.end()) {
+        previous = it->second;
+      } else {
+        for (const auto& [task, eps] : running_endpoints_) {
+          if (clients::TaskOfInstance(task, ev.instance_id)) previous = "Running";
+        }
+      }
+      conditions_[ev.instance_id] = ev.condition;
+      // The same condition again is a goal change; only a running one matters to HAProxy.
+      if (previous == "Running" && ev.condition == "Running") tasks_of_instance();
+      static const std::set<std::string> kGone = {
+          "Killed", "Finished", "Failed", "Error", "Gone", "Dropped", "UnreachableInactive"};
+      if (kGone.count(ev.condition)) conditions_.erase(ev.instance_id);
+    }
+  }
+  if (endpoints.empty()) return;
+  std::string names;
+  for (const auto& t : tasks) names += (names.empty() ? "" : ", ") + t;
+  Log("task " + names + " is about to be killed (" +
+      (ev.kind == Kind::kUnhealthyKill ? std::string("unhealthy_instance_kill_event")
+                                       : std::string("its instance's goal changed")) +
+      "): drain requested");
+  if (options_.on_killing) options_.on_killing(std::move(endpoints));
+}
+
 void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
   using Kind = clients::MarathonEvent::Kind;
+  if (ev.kind == Kind::kInstanceChanged || ev.kind == Kind::kUnhealthyKill) {
+    HandleKillHint(ev);
+    return;
+  }
   if (ev.kind == Kind::kStatusUpdate && clients::IsLeavingTaskState(ev.task_status)) {
     const bool here = OnNode(ev.host);
-    std::set<Endpoint> endpoints;
-    for (int port : ev.ports) {
-      if (port <= 0) continue;
-      if (!ev.host.empty()) endpoints.insert({ev.host, port});
-      for (const auto& ip : ev.ip_addresses) endpoints.insert({ip, port});
-      if (here && !options_.node_address.empty()) endpoints.insert({options_.node_address, port});
-    }
+    const std::vector<Endpoint> endpoints = EndpointsOf(ev.host, ev.ports, ev.ip_addresses);
     std::set<std::string> ids;
     bool first_sight = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      running_endpoints_.erase(ev.task_id);
       first_sight = !Final(ev.task_status) || killed_.emplace(ev.task_id, clock_.Now()).second;
       if (auto it = known_.find(ev.task_id); it != known_.end()) {
         ids = it->second;
@@ -287,9 +344,7 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
       // ones this registrator has not listed yet (registered by a previous run) go too.
       for (size_t i = 0; i < ev.ports.size(); ++i) ids.insert(ev.task_id + "-" + std::to_string(i));
     }
-    if (!endpoints.empty() && options_.on_killing) {
-      options_.on_killing(std::vector<Endpoint>(endpoints.begin(), endpoints.end()));
-    }
+    if (!endpoints.empty() && options_.on_killing) options_.on_killing(endpoints);
     if (first_sight || !ids.empty()) {
       Log("task " + ev.task_id + " on " + (ev.host.empty() ? "an unknown host" : ev.host) + " is " +
           ev.task_status + (endpoints.empty() ? "" : ": drain requested"));
@@ -301,6 +356,10 @@ void Registrator::HandleEvent(const clients::MarathonEvent& ev) {
     return;
   }
   if (ev.kind == Kind::kStatusUpdate) {
+    if (ev.task_status == "TASK_RUNNING") {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_endpoints_[ev.task_id] = EndpointsOf(ev.host, ev.ports, ev.ip_addresses);
+    }
     if (!OnNode(ev.host)) return;  // another node's agent registers it
     RequestResync(options_.coalesce);
     return;

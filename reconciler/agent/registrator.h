@@ -18,6 +18,14 @@
 //     TASK_UNREACHABLE, from which Marathon may bring a task back to TASK_RUNNING.
 //   - A resync that finds a task leaving whose event it missed (the stream was down) calls
 //     on_killing for it too, once.
+//   - Kill hints, earlier than TASK_KILLING (marathon-events.md §3.3): Marathon 1.8+ sets a
+//     running instance's goal to Decommissioned right before it kills it, announced by an
+//     instance_changed_event whose condition ("Running") did not change; a health kill is
+//     announced by unhealthy_instance_kill_event. Either calls on_killing for the instance's
+//     tasks, with the endpoints the last read or their TASK_RUNNING event gave; nothing is
+//     deregistered until TASK_KILLING (or the task going) says so. "Did not change" needs
+//     the instance's last condition: from its last instance event, else Running when the
+//     last read saw its task running.
 //   - A health event with alive:false deregisters the matching task's registrations at once
 //     (a later resync registers it again when Marathon's read shows it healthy).
 //   - Consul or Marathon unreachable or answering garbage: one log line per failure naming
@@ -76,6 +84,11 @@ struct SyncResult {
 
 class Registrator {
  public:
+  // Where a task is reached: (host, port), (each of ips, port) and, on this node,
+  // (node_address, port), for every host port.
+  std::vector<Endpoint> EndpointsOf(const std::string& host, const std::vector<int>& ports,
+                                    const std::vector<std::string>& ips = {}) const;
+
   // Nothing is owned; each must outlive the Registrator. `events` may be null when only
   // SyncOnce is used (`galley agent --once`). `state` gives the apps' conventions.
   Registrator(clients::MarathonClient* marathon, clients::ConsulAgentClient* consul,
@@ -99,6 +112,7 @@ class Registrator {
   std::chrono::steady_clock::time_point RunDue();
 
  private:
+  void HandleKillHint(const clients::MarathonEvent& event);
   void Log(const std::string& line);
   bool OnNode(const std::string& host) const;
   void RequestResync(std::chrono::milliseconds delay);
@@ -124,7 +138,10 @@ class Registrator {
   std::map<std::string, std::chrono::steady_clock::time_point> killed_;  // task id → when seen
   std::map<std::string, std::set<std::string>> known_;  // task id → this node's registration IDs
   std::set<std::string> remote_tasks_;  // Marathon tasks on other nodes (the last read)
-  std::set<std::string> last_notes_;    // logged once until they change
+  // Every running task's endpoints (the last read, then TASK_RUNNING events), for kill hints.
+  std::map<std::string, std::vector<Endpoint>> running_endpoints_;
+  std::map<std::string, std::string> conditions_;  // instance id → last condition seen
+  std::set<std::string> last_notes_;               // logged once until they change
 };
 
 }  // namespace galley::agent

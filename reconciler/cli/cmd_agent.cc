@@ -177,7 +177,10 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   auto marathon = clients::NewMarathonClient(endpoints->marathon, marathon_http.get());
   auto consul = clients::NewConsulClient(endpoints->consul, consul_http.get());
   auto consul_agent = clients::NewConsulAgentClient(endpoints->consul, consul_http.get());
-  auto events = clients::NewMarathonEventStream(endpoints->marathon, stream_http.get());
+  clients::MarathonEventStreamOptions event_options;
+  event_options.event_types = clients::AgentEventTypes();  // with the kill hints
+  auto events =
+      clients::NewMarathonEventStream(endpoints->marathon, stream_http.get(), event_options);
 
   Logger logger(err);
   std::string address = !o.address.empty() ? o.address : !o.bind.empty() ? o.bind : o.node;

@@ -106,6 +106,7 @@ Result<MarathonEvent> ParseMarathonEvent(std::string_view event_name, std::strin
   const bool maybe_ours =
       event_name.empty() || event_name == "status_update_event" ||
       event_name == "health_status_changed_event" || event_name == "message" ||
+      event_name == "instance_changed_event" || event_name == "unhealthy_instance_kill_event" ||
       std::find(app_types.begin(), app_types.end(), event_name) != app_types.end();
   if (!maybe_ours) return ev;  // kOther: never parsed
   Json j = Json::parse(data.begin(), data.end(), nullptr, /*allow_exceptions=*/false);
@@ -151,6 +152,30 @@ Result<MarathonEvent> ParseMarathonEvent(std::string_view event_name, std::strin
           "instanceId or taskId");
     }
     ev.alive = alive->get<bool>();
+    return ev;
+  }
+  if (ev.type == "instance_changed_event") {
+    ev.kind = MarathonEvent::Kind::kInstanceChanged;
+    ev.instance_id = StringField(j, "instanceId");
+    ev.condition = StringField(j, "condition");
+    ev.app_id = StringField(j, "runSpecId");
+    ev.host = StringField(j, "host");  // null before the instance is placed
+    if (ev.instance_id.empty() || ev.condition.empty()) {
+      return Status::InvalidArgument(
+          "event stream: instance_changed_event without a string instanceId and condition");
+    }
+    return ev;
+  }
+  if (ev.type == "unhealthy_instance_kill_event") {
+    ev.kind = MarathonEvent::Kind::kUnhealthyKill;
+    ev.task_id = StringField(j, "taskId");  // 1.5+: holds the instance id
+    ev.instance_id = StringField(j, "instanceId");
+    ev.host = StringField(j, "host");
+    if (ev.instance_id.empty()) ev.instance_id = ev.task_id;
+    if (ev.instance_id.empty()) {
+      return Status::InvalidArgument(
+          "event stream: unhealthy_instance_kill_event without an instanceId or taskId");
+    }
     return ev;
   }
   if (std::find(app_types.begin(), app_types.end(), ev.type) != app_types.end()) {

@@ -9,8 +9,9 @@
 //   - ParseMarathonEvent: the typed events galley needs. status_update_event (taskId,
 //     appId, host, ipAddresses, ports, taskStatus) and health_status_changed_event (appId,
 //     instanceId, or taskId before 1.4, alive) for the agent; app-level changes for serve's
-//     drift watch (kAppChanged: api_post_event's appDefinition.id, app_terminated_event's
-//     appId, deployment_info/success/failed's plan.affectedApps); every other type is kOther.
+//     drift watch (kInstanceChanged and kUnhealthyKill, the agent's kill hints; kAppChanged:
+//     api_post_event's appDefinition.id, app_terminated_event's appId,
+//     deployment_info/success/failed's plan.affectedApps); every other type is kOther.
 //   - MarathonEventSource: what the registrator follows. NewMarathonEventStream runs it over
 //     net::HttpClient::Stream: GET /v2/events?event_type=status_update_event&event_type=
 //     health_status_changed_event with `Accept: text/event-stream` exactly (Jetty answers 405
@@ -68,14 +69,22 @@ class SseParser {
 };
 
 struct MarathonEvent {
-  enum class Kind { kStatusUpdate, kHealthChanged, kAppChanged, kOther };
+  enum class Kind {
+    kStatusUpdate,
+    kHealthChanged,
+    kInstanceChanged,  // instance_changed_event: instanceId, condition, runSpecId, host
+    kUnhealthyKill,    // unhealthy_instance_kill_event: appId, taskId, instanceId, host
+    kAppChanged,
+    kOther
+  };
   Kind kind = Kind::kOther;
   std::string type;  // eventType ("status_update_event", ...)
   std::string app_id;
   // status_update_event: the task. health_status_changed_event: the task before 1.4 (taskId);
   // "" from 1.4 on, which names the instance instead.
   std::string task_id;
-  std::string instance_id;  // health_status_changed_event 1.4+
+  std::string instance_id;  // health_status_changed_event 1.4+, instance events
+  std::string condition;    // instance_changed_event ("Running", "Killing", ...)
   std::string task_status;  // "TASK_KILLING", ...
   std::string host;         // the agent's host name
   std::vector<std::string> ip_addresses;
@@ -133,6 +142,15 @@ struct MarathonEventStreamOptions {
 // The request path the agent's stream uses (MarathonEventStreamOptions' default types).
 inline constexpr char kMarathonEventsPath[] =
     "/v2/events?event_type=status_update_event&event_type=health_status_changed_event";
+// The agent's stream: task status and health, plus the kill hints (marathon-events.md §3.3):
+// the 1.8+ goal change before a kill (an instance_changed_event whose condition did not
+// change) and unhealthy_instance_kill_event, published before a health kill.
+inline const std::vector<std::string>& AgentEventTypes() {
+  static const std::vector<std::string> kTypes = {
+      "status_update_event", "health_status_changed_event", "instance_changed_event",
+      "unhealthy_instance_kill_event"};
+  return kTypes;
+}
 // The event types of kAppChanged, for a stream that wants them too.
 inline const std::vector<std::string>& AppChangeEventTypes() {
   static const std::vector<std::string> kTypes = {"api_post_event", "app_terminated_event",

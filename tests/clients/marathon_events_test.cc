@@ -169,6 +169,35 @@ TEST(MarathonEventTest, AppLevelChangesNameTheirApps) {
             "/v2/events?event_type=api_post_event&event_type=deployment_info");
 }
 
+TEST(MarathonEventTest, KillHintsParse) {
+  // Shapes of instance_changed_event.goal-change-before-kill.json and
+  // unhealthy_instance_kill_event.json (shared/reference/marathon-events/).
+  auto goal = ParseMarathonEvent(
+      "instance_changed_event",
+      R"({"instanceId":"shop_web.instance-1","condition":"Running","runSpecId":"/shop/web",)"
+      R"("agentId":"a1","host":"10.0.3.17","runSpecVersion":"v","eventType":"instance_changed_event"})");
+  ASSERT_TRUE(goal.ok()) << goal.status().message();
+  EXPECT_EQ(goal->kind, MarathonEvent::Kind::kInstanceChanged);
+  EXPECT_EQ(goal->instance_id, "shop_web.instance-1");
+  EXPECT_EQ(goal->condition, "Running");
+  EXPECT_EQ(goal->app_id, "/shop/web");
+  EXPECT_EQ(goal->host, "10.0.3.17");
+  auto unplaced = ParseMarathonEvent(
+      "instance_changed_event",
+      R"({"instanceId":"i","condition":"Provisioned","runSpecId":"/a","host":null})");
+  ASSERT_TRUE(unplaced.ok());
+  EXPECT_EQ(unplaced->host, "");
+  EXPECT_FALSE(ParseMarathonEvent("instance_changed_event", R"({"instanceId":"i"})").ok());
+  auto kill = ParseMarathonEvent(
+      "unhealthy_instance_kill_event",
+      R"({"appId":"/shop/web","taskId":"shop_web.instance-1","reason":"503","host":"h",)"
+      R"("eventType":"unhealthy_instance_kill_event"})");
+  ASSERT_TRUE(kill.ok());
+  EXPECT_EQ(kill->kind, MarathonEvent::Kind::kUnhealthyKill);
+  EXPECT_EQ(kill->instance_id, "shop_web.instance-1");  // 1.5+ taskId holds the instance id
+  EXPECT_FALSE(ParseMarathonEvent("unhealthy_instance_kill_event", R"({"appId":"/a"})").ok());
+}
+
 TEST(MarathonEventTest, TaskOfInstanceAcrossVersions) {
   EXPECT_TRUE(TaskOfInstance("app.instance-u._app.1", "app.instance-u"));            // 1.8+
   EXPECT_TRUE(TaskOfInstance("shop_web.4dba-11e6", "shop_web.marathon-4dba-11e6"));  // 1.4–1.7

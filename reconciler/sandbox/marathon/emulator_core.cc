@@ -356,9 +356,17 @@ void MarathonEmulatorImpl::CancelDeployment(const std::string& id, const std::st
   }
 }
 
-void MarathonEmulatorImpl::KillTask(TaskRecord& t, bool unhealthy) {
+void MarathonEmulatorImpl::KillTask(TaskRecord& t, bool unhealthy, bool goal_change) {
   if (t.kill_requested) return;
   t.kill_requested = true;
+  if (goal_change && !unhealthy && events_.HasSubscribers()) {
+    events_.Publish("instance_changed_event", {{"instanceId", t.instance_id},
+                                               {"condition", Condition(t.state)},
+                                               {"runSpecId", t.app_id},
+                                               {"agentId", t.agent_id},
+                                               {"host", t.host},
+                                               {"runSpecVersion", t.version}});
+  }
   t.killed_unhealthy = unhealthy;
   t.json.reset();
   dirty_apps_.insert(t.app_id);

@@ -86,7 +86,11 @@ class MarathonEmulatorImpl : public Emulator {
   std::optional<ApiError> AssignPorts(Json& def, const std::string& id,
                                       std::set<int>* picked) const;
   ApiError LockedError(const std::vector<std::string>& deployment_ids) const;
-  void KillTask(TaskRecord& t, bool unhealthy);
+  // `unhealthy`: a health kill (its unhealthy_instance_kill_event is published by the
+  // caller). `goal_change`: Marathon 1.8+ decommissions the instance first (scale down,
+  // restart, delete), announced by an instance_changed_event with the condition unchanged;
+  // a bare task kill (DELETE .../tasks without scale) relaunches and has no goal change.
+  void KillTask(TaskRecord& t, bool unhealthy, bool goal_change = true);
   bool LaunchTasks(AppRecord& app, int count);
   // The node a new task of `app` goes to: the least-loaded one its hostname constraints
   // allow; nullopt when none does (the instance waits).

@@ -613,7 +613,7 @@ net::HttpResponse MarathonEmulatorImpl::KillTasksResponse(const net::HttpRequest
     auto it = apps_.find(app_id);
     for (TaskRecord* t : tasks) {
       auto json = TaskJsonOf(*t, it == apps_.end() ? nullptr : &it->second);
-      KillTask(*t, false);
+      KillTask(*t, false, /*goal_change=*/false);  // relaunched: no goal change
       if (!first) pieces.push_back(std::make_shared<const std::string>(","));
       first = false;
       pieces.push_back(json);

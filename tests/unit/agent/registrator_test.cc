@@ -364,6 +364,53 @@ TEST(RegistratorTest, KillingOnAnotherNodeDrainsButTouchesNoRegistration) {
   EXPECT_EQ(f.killing[0], (std::vector<Endpoint>{{"10.0.0.2", 31002}, {"node-2", 31002}}));
 }
 
+clients::MarathonEvent InstanceChanged(std::string instance, std::string condition,
+                                       std::string host = "node-2") {
+  clients::MarathonEvent ev;
+  ev.kind = clients::MarathonEvent::Kind::kInstanceChanged;
+  ev.type = "instance_changed_event";
+  ev.app_id = kApp;
+  ev.instance_id = std::move(instance);
+  ev.condition = std::move(condition);
+  ev.host = std::move(host);
+  return ev;
+}
+
+TEST(RegistratorTest, AGoalChangeBeforeTheKillDrainsEarlyOnlyForARunningInstance) {
+  Fixture f;
+  // Marathon 1.8 ids: task <instance>._app.<n>.
+  f.marathon.Set({Task("web.instance-a._app.1", "node-2", 31002),
+                  Task("web.instance-b._app.1", "node-1", 31001)});
+  ASSERT_TRUE(f.reg->SyncOnce().ok());
+  // The last read saw instance-a running: "Running" again is the goal change before its kill.
+  f.reg->HandleEvent(InstanceChanged("web.instance-a", "Running"));
+  ASSERT_EQ(f.killing.size(), 1u);
+  EXPECT_EQ(f.killing[0], (std::vector<Endpoint>{{"node-2", 31002}}));
+  EXPECT_TRUE(f.Logged("its instance's goal changed")) << f.Log();
+  // Nothing is deregistered on a hint: TASK_KILLING does that.
+  EXPECT_EQ(f.agent.Ids(), Ids{"web.instance-b._app.1-0"});
+  // A new instance: Provisioned then Running is a change of condition, not a hint; Running
+  // again after that is.
+  f.reg->HandleEvent(InstanceChanged("web.instance-c", "Provisioned"));
+  f.reg->HandleEvent(StatusEvent("web.instance-c._app.1", "node-2", "TASK_RUNNING", 31003));
+  f.reg->HandleEvent(InstanceChanged("web.instance-c", "Running"));
+  EXPECT_EQ(f.killing.size(), 1u);
+  f.reg->HandleEvent(InstanceChanged("web.instance-c", "Running"));
+  ASSERT_EQ(f.killing.size(), 2u);
+  EXPECT_EQ(f.killing[1], (std::vector<Endpoint>{{"node-2", 31003}}));
+  // An instance never seen running (no read, no event) gives no hint.
+  f.reg->HandleEvent(InstanceChanged("web.instance-z", "Running"));
+  EXPECT_EQ(f.killing.size(), 2u);
+  // A health kill is announced before it happens: drained at once, this node's too.
+  clients::MarathonEvent unhealthy;
+  unhealthy.kind = clients::MarathonEvent::Kind::kUnhealthyKill;
+  unhealthy.type = "unhealthy_instance_kill_event";
+  unhealthy.instance_id = "web.instance-b";
+  f.reg->HandleEvent(unhealthy);
+  ASSERT_EQ(f.killing.size(), 3u);
+  EXPECT_EQ(f.killing[2], (std::vector<Endpoint>{{"10.0.0.1", 31001}, {"node-1", 31001}}));
+}
+
 TEST(RegistratorTest, AResyncDrainsAKillItsEventsMissedOnce) {
   Fixture f;
   f.marathon.Set({Task("web.2", "node-2", 31002, "TASK_KILLING"),
