@@ -6,6 +6,7 @@
 #include "base/strings.h"
 #include "base/time_text.h"
 #include "clients/consul_client.h"
+#include "engine/agent_status.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
 #include "engine/drift.h"
@@ -44,6 +45,7 @@ class Worker::EventSink : public engine::ApplyEventSink {
     std::lock_guard<std::mutex> lock(w_.mu_);
     w_.events_.push_back(std::move(j));
     while (w_.events_.size() > kKeepEvents) w_.events_.pop_front();
+    w_.ChangedLocked(false);
   }
 
  private:
@@ -86,6 +88,29 @@ void Worker::RecordRun(json run) {
   std::lock_guard<std::mutex> lock(mu_);
   runs_.push_front(std::move(run));
   while (runs_.size() > kKeepRuns) runs_.pop_back();
+  ChangedLocked(true);
+}
+
+void Worker::ChangedLocked(bool snapshot) {
+  ++version_;
+  if (snapshot) ++snapshot_version_;
+  change_cv_.notify_all();
+}
+
+uint64_t Worker::version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+uint64_t Worker::snapshot_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_version_;
+}
+
+uint64_t Worker::WaitForChange(uint64_t seen, std::chrono::milliseconds wait) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  change_cv_.wait_for(lock, wait, [&] { return version_ != seen; });
+  return version_;
 }
 
 void Worker::Loop() {
@@ -266,7 +291,9 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     deps.events = &sink;
     deps.interrupted = [this] { return stop_.load(); };
     // `confirm` empty: approved (sync: auto).
+    applying_ = true;
     engine::ReconcileResult r = engine::Reconcile(rq, deps);
+    applying_ = false;
     result["apply"] = {{"outcome", engine::ReconcileOutcomeName(r.outcome)},
                        {"actions", r.plan.actions.size()},
                        {"run_id", r.run_id},
@@ -302,6 +329,9 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   report.galley_version = GALLEY_VERSION;
   report.checked_at = Now();
   engine::DriftReport drift = engine::FindDrift(in);
+  std::vector<store::Observation> agent_obs;  // recorded by plan and drift, not here
+  json agents =
+      engine::AgentsToJson(workspace::AgentStatusOf(*ws, in, observed->agent_reports, &agent_obs));
 
   engine::PlanInput manual_in = in;
   manual_in.environments = manual_envs;
@@ -330,6 +360,8 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     plan_id_ = digest;
     plan_commit_ = ws->commit;
     plan_ = std::move(plan);
+    agents_ = std::move(agents);
+    ChangedLocked(true);
   }
   run["result"] = result;
   std::string outcome = "ok";
@@ -372,7 +404,9 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
   deps.events = &sink;
   deps.interrupted = [this] { return stop_.load(); };
   Log("info", "applying plan " + plan_id, {{"plan_id", plan_id}, {"commit", commit}});
+  applying_ = true;
   engine::ReconcileResult r = engine::Reconcile(rq, deps);
+  applying_ = false;
   json body{{"plan_id", plan_id},
             {"outcome", engine::ReconcileOutcomeName(r.outcome)},
             {"actions", r.plan.actions.size()},
@@ -391,6 +425,7 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
         r.outcome == engine::ReconcileOutcome::kStalePlan) {
       plan_.reset();  // applied, or stale: either way no longer the plan to apply
     }
+    ChangedLocked(true);
   }
   // Plan again so the API shows where the platform stands now.
   (void)queue_.Push({TriggerKind::kManual, "", "after apply"});
@@ -414,6 +449,10 @@ json Worker::Runs() const {
   json out = json::array();
   for (const auto& r : runs_) out.push_back(r);
   return out;
+}
+json Worker::Agents() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return agents_;
 }
 json Worker::Events() const {
   std::lock_guard<std::mutex> lock(mu_);

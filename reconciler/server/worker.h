@@ -78,6 +78,15 @@ class Worker {
   nlohmann::json Drift() const;   // engine::DriftToJson
   nlohmann::json Runs() const;    // this process's reconciles, newest first
   nlohmann::json Events() const;  // the most recent workflow and executor events
+  nlohmann::json Agents() const;  // engine::AgentsToJson of the last observation
+  // Change notification (the dashboard's live updates): version() grows whenever a snapshot
+  // (status, drift, plan, runs) or the event list changes, snapshot_version() only with the
+  // former. WaitForChange blocks until version() differs from `seen` or `wait` passes, and
+  // returns it. applying(): an apply (sync: auto or POST /api/v1/apply) runs now.
+  uint64_t version() const;
+  uint64_t snapshot_version() const;
+  uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds wait) const;
+  bool applying() const { return applying_.load(); }
   bool loaded() const { return loaded_.load(); }  // a repository was loaded once
   uint64_t reconciles() const { return reconciles_.load(); }
   // The state store's path (the API reads runs and journals from it).
@@ -94,6 +103,7 @@ class Worker {
   void Log(const std::string& level, const std::string& message,
            const nlohmann::json& fields = nlohmann::json::object()) const;
   void RecordRun(nlohmann::json run);
+  void ChangedLocked(bool snapshot);  // mu_ held: bumps the versions, wakes WaitForChange
   class EventSink;
 
   RepositorySource& source_;
@@ -104,11 +114,14 @@ class Worker {
   std::atomic<bool> stop_{false};
   std::atomic<bool> loaded_{false};
   std::atomic<uint64_t> reconciles_{0};
+  std::atomic<bool> applying_{false};
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::deque<std::shared_ptr<ApplyRequest>> applies_;
-  nlohmann::json status_, plan_json_, drift_;
+  nlohmann::json status_, plan_json_, drift_, agents_;
+  uint64_t version_ = 0, snapshot_version_ = 0;
+  mutable std::condition_variable change_cv_;
   std::deque<nlohmann::json> runs_, events_;
   std::string state_path_;
   // The kept plan of the manual environments and what it was made from.
