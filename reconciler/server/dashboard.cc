@@ -269,7 +269,7 @@ GridView BuildGrid(const DashboardData& d) {
 std::string RenderGridPage(const DashboardData& d, const GridView& g) {
   std::string body;
   body.reserve(g.cells.size() * 28 + g.services.size() * 40 + 4096);
-  if (d.status.is_null()) {
+  if (d.status->is_null()) {
     body += "<p class=\"notice\">No observation yet: the first reconcile is running. This page "
             "updates when it is done.</p>";
     return Page(d, "Services", "grid", body, " data-layout=\"\"");
@@ -318,7 +318,7 @@ json CellsJson(const DashboardData& d, const GridView& g) {
   for (int i = 0; i < kCellStates; ++i) counts[kStateNames[i]] = g.counts[i];
   return json{{"version", d.version},
               {"snapshot", d.snapshot_version},
-              {"layout", d.status.is_null() ? "" : g.layout},
+              {"layout", d.status->is_null() ? "" : g.layout},
               {"states", states},
               {"counts", counts},
               {"leader", d.leader},
@@ -464,7 +464,7 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
 
 std::string RenderPlanPage(const DashboardData& d, const std::string& markdown) {
   std::string body = "<h1>Plan</h1>";
-  if (d.plan.is_null() || markdown.empty()) {
+  if (d.plan->is_null() || markdown.empty()) {
     body += "<p class=\"muted\">No plan yet.</p>";
   } else {
     body += ApplyBar(d);
@@ -549,31 +549,61 @@ std::string RenderErrorPage(const DashboardData& d, int status, const std::strin
 DashboardSource SourceOf(Server& server) {
   DashboardSource s;
   Worker& w = server.worker();
-  s.data = [&server, &w] {
-    DashboardData d;
-    // The versions first: a change after them makes the next look newer, never older.
+  auto live = [&server, &w](DashboardData& d) {
     d.version = w.version();
-    d.snapshot_version = w.snapshot_version();
-    d.status = w.Status();
-    d.drift = w.Drift();
-    d.plan = w.Plan();
-    d.events = w.Events();
-    d.agents = w.Agents();
     d.applying = w.applying();
     d.leader = server.leader();
-    net::HttpRequest rq;
-    rq.method = "GET";
-    rq.path = rq.target = "/api/v1/leader";
-    json l = json::parse(server.Handle(rq).body, nullptr, false);
-    if (l.is_object()) d.holder = Str(l, "holder");
+    if (d.applying) d.events = w.Events();
+    if (d.holder.empty()) {
+      net::HttpRequest rq;
+      rq.method = "GET";
+      rq.path = rq.target = "/api/v1/leader";
+      json l = json::parse(server.Handle(rq).body, nullptr, false);
+      if (l.is_object()) d.holder = Str(l, "holder");
+    }
+  };
+  s.data = [&w, live] {
+    DashboardData d;
+    // The version first: a change after it makes the next call look newer, never older.
+    d.snapshot_version = w.snapshot_version();
+    Worker::SharedSnapshot shared = w.Shared();
+    d.status = shared.status;
+    d.drift = shared.drift;
+    d.plan = shared.plan;
+    d.agents = shared.agents;
+    d.events = w.Events();
+    live(d);
     return d;
   };
+  s.snapshot_version = [&w] { return w.snapshot_version(); };
+  s.live = live;
   s.version = [&w] { return w.version(); };
   s.wait_change = [&w](uint64_t seen, std::chrono::milliseconds wait) {
     return w.WaitForChange(seen, wait);
   };
   s.api = [&server](const net::HttpRequest& r) { return server.Handle(r); };
   return s;
+}
+
+DashboardData& Dashboard::CurrentLocked() {
+  uint64_t sv = source_.snapshot_version();
+  if (!snap_valid_ || snap_.snapshot_version != sv) {
+    snap_ = source_.data();
+    snap_valid_ = true;
+  } else {
+    source_.live(snap_);
+  }
+  return snap_;
+}
+
+const GridView& Dashboard::GridLocked() {
+  // While an apply runs the cells follow its events; otherwise one grid per snapshot.
+  if (snap_.applying || !grid_valid_ || grid_snapshot_ != snap_.snapshot_version) {
+    grid_ = BuildGrid(snap_);
+    grid_valid_ = !snap_.applying;
+    grid_snapshot_ = snap_.snapshot_version;
+  }
+  return grid_;
 }
 
 Dashboard::Dashboard(DashboardSource source, DashboardOptions options)
@@ -600,27 +630,35 @@ net::HttpResponse Dashboard::Handle(const net::HttpRequest& request) {
   if (p == "/ui/cells") return Cells();
   if (p == "/ui/events") return Events();
   if (p == "/ui/plan") {
-    DashboardData d = source_.data();
-    std::string md;
-    if (d.plan.is_object()) {
-      json doc = d.plan;
-      doc.erase("plan_id");
-      auto plan = engine::PlanFromJson(doc);
-      md = plan.ok() ? engine::RenderPlanMarkdown(*plan)
-                     : "The kept plan cannot be shown: " + plan.status().message();
+    std::lock_guard<std::mutex> lock(mu_);
+    const DashboardData& d = CurrentLocked();
+    if (!plan_markdown_.valid || plan_markdown_.key1 != d.snapshot_version) {
+      std::string md;
+      if (d.plan->is_object()) {
+        json doc = *d.plan;
+        doc.erase("plan_id");
+        auto plan = engine::PlanFromJson(doc);
+        md = plan.ok() ? engine::RenderPlanMarkdown(*plan)
+                       : "The kept plan cannot be shown: " + plan.status().message();
+      }
+      plan_markdown_ = {true, d.snapshot_version, 0, std::move(md)};
     }
-    return Html(200, RenderPlanPage(d, md));
+    return Html(200, RenderPlanPage(d, plan_markdown_.body));
   }
   if (p == "/ui/runs") {
     json doc = ApiJson("/api/v1/runs");
-    return Html(200, RenderRunsPage(source_.data(), doc.is_object() ? doc : json::object()));
+    std::lock_guard<std::mutex> lock(mu_);
+    return Html(200, RenderRunsPage(CurrentLocked(), doc.is_object() ? doc : json::object()));
   }
   if (p.rfind("/ui/run/", 0) == 0) return Run(p.substr(8));
   if (p.rfind("/ui/service/", 0) == 0) return Cell(request);
   if (p.rfind("/ui/assets/", 0) == 0) {
     std::string name = p.substr(11);
     auto a = DashboardAsset(name);
-    if (!a) return Html(404, RenderErrorPage(source_.data(), 404, "no asset " + name));
+    if (!a) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return Html(404, RenderErrorPage(CurrentLocked(), 404, "no asset " + name));
+    }
     bool js = name.size() > 3 && name.compare(name.size() - 3, 3, ".js") == 0;
     net::HttpResponse r = net::HttpResponse::Text(
         200, std::string(*a), js ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8");
@@ -628,41 +666,33 @@ net::HttpResponse Dashboard::Handle(const net::HttpRequest& request) {
     r.headers["X-Content-Type-Options"] = "nosniff";
     return r;
   }
-  return Html(404, RenderErrorPage(source_.data(), 404, "no such page: " + p));
+  std::lock_guard<std::mutex> lock(mu_);
+  return Html(404, RenderErrorPage(CurrentLocked(), 404, "no such page: " + p));
 }
 
 net::HttpResponse Dashboard::Grid() {
-  DashboardData d = source_.data();
-  uint64_t k1 = d.snapshot_version, k2 = (d.applying ? 2 : 0) | (d.leader ? 1 : 0);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // While an apply runs the page shows its progress: rendered from the newest events.
-    if (grid_cache_.valid && grid_cache_.key1 == k1 && grid_cache_.key2 == k2 && !d.applying) {
-      return Html(200, grid_cache_.body);
-    }
-  }
-  GridView g = BuildGrid(d);
-  std::string body = RenderGridPage(d, g);
   std::lock_guard<std::mutex> lock(mu_);
-  grid_cache_ = {true, k1, k2, body};
+  const DashboardData& d = CurrentLocked();
+  uint64_t k2 = (d.applying ? 2 : 0) | (d.leader ? 1 : 0);
+  // While an apply runs the page shows its progress: rendered from the newest events.
+  if (!d.applying && grid_page_.valid && grid_page_.key1 == d.snapshot_version &&
+      grid_page_.key2 == k2) {
+    return Html(200, grid_page_.body);
+  }
+  std::string body = RenderGridPage(d, GridLocked());
+  grid_page_ = {true, d.snapshot_version, k2, body};
   return Html(200, std::move(body));
 }
 
 net::HttpResponse Dashboard::Cells() {
-  DashboardData d = source_.data();
-  uint64_t k1 = d.version, k2 = (d.applying ? 2 : 0) | (d.leader ? 1 : 0);
-  std::string body;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (cells_cache_.valid && cells_cache_.key1 == k1 && cells_cache_.key2 == k2)
-      body = cells_cache_.body;
+  std::lock_guard<std::mutex> lock(mu_);
+  const DashboardData& d = CurrentLocked();
+  uint64_t k2 = (d.applying ? 2 : 0) | (d.leader ? 1 : 0);
+  if (!cells_.valid || cells_.key1 != d.version || cells_.key2 != k2) {
+    cells_ = {true, d.version, k2,
+              CellsJson(d, GridLocked()).dump(-1, ' ', false, json::error_handler_t::replace)};
   }
-  if (body.empty()) {
-    body = CellsJson(d, BuildGrid(d)).dump(-1, ' ', false, json::error_handler_t::replace);
-    std::lock_guard<std::mutex> lock(mu_);
-    cells_cache_ = {true, k1, k2, body};
-  }
-  net::HttpResponse r = net::HttpResponse::Json(200, std::move(body));
+  net::HttpResponse r = net::HttpResponse::Json(200, cells_.body);
   r.headers["Cache-Control"] = "no-store";
   return r;
 }
@@ -705,12 +735,30 @@ net::HttpResponse Dashboard::Cell(const net::HttpRequest& request) {
   raw = raw.substr(0, raw.find('?'));
   std::string rest = raw.substr(std::string("/ui/service/").size());
   size_t slash = rest.find('/');
-  DashboardData d = source_.data();
-  if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos) {
+  std::string service, env;
+  bool shape_ok = slash != std::string::npos && rest.find('/', slash + 1) == std::string::npos;
+  if (shape_ok) {
+    service = net::PercentDecode(rest.substr(0, slash));
+    env = net::PercentDecode(rest.substr(slash + 1));
+  }
+  // The store's runs and journals first, without the lock.
+  json runs = json::array();
+  std::vector<json> journals;
+  if (shape_ok) {
+    json runs_doc = ApiJson("/api/v1/runs");
+    if (runs_doc.is_object()) runs = Arr(runs_doc, "runs");
+    for (const auto& r : runs) {
+      if (journals.size() >= options_.journal_runs) break;
+      if (Str(r, "kind") != "apply") continue;
+      json detail = ApiJson("/api/v1/runs/" + Str(r, "id"));
+      if (detail.is_object()) journals.push_back(std::move(detail));
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const DashboardData& d = CurrentLocked();
+  if (!shape_ok) {
     return Html(404, RenderErrorPage(d, 404, "expected /ui/service/<service>/<environment>"));
   }
-  std::string service = net::PercentDecode(rest.substr(0, slash));
-  std::string env = net::PercentDecode(rest.substr(slash + 1));
   bool known = false;
   for (const auto& r : Arr(d.status, "services")) {
     if (Str(r, "service") == service && Str(r, "environment") == env) known = true;
@@ -718,24 +766,16 @@ net::HttpResponse Dashboard::Cell(const net::HttpRequest& request) {
   if (!known) {
     return Html(404, RenderErrorPage(d, 404, "no service " + service + " in environment " + env));
   }
-  json runs_doc = ApiJson("/api/v1/runs");
-  json runs = runs_doc.is_object() ? Arr(runs_doc, "runs") : json::array();
-  std::vector<json> journals;
-  for (const auto& r : runs) {
-    if (journals.size() >= options_.journal_runs) break;
-    if (Str(r, "kind") != "apply") continue;
-    json detail = ApiJson("/api/v1/runs/" + Str(r, "id"));
-    if (detail.is_object()) journals.push_back(std::move(detail));
-  }
   return Html(200, RenderCellPage(d, service, env, runs, journals));
 }
 
 net::HttpResponse Dashboard::Run(const std::string& id) {
-  DashboardData d = source_.data();
   bool digits = !id.empty() && id.size() < 19 &&
                 std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+  json run = digits ? ApiJson("/api/v1/runs/" + id) : json();
+  std::lock_guard<std::mutex> lock(mu_);
+  const DashboardData& d = CurrentLocked();
   if (!digits) return Html(400, RenderErrorPage(d, 400, "not a run id: " + id));
-  json run = ApiJson("/api/v1/runs/" + id);
   if (!run.is_object()) return Html(404, RenderErrorPage(d, 404, "no run " + id));
   return Html(200, RenderRunPage(d, run));
 }

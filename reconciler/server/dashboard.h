@@ -64,13 +64,37 @@ enum class CellState : int {
 inline constexpr int kCellStates = 8;
 const char* CellStateName(CellState s);  // "in sync", ..., "unknown"
 
+// A JSON document shared, not copied (the worker's snapshots are megabytes at 2,000 services
+// × 3 environments); Mut() copies it first (tests build documents that way).
+class SharedJson {
+ public:
+  SharedJson() : p_(Null()) {}
+  SharedJson(nlohmann::json j) : p_(std::make_shared<const nlohmann::json>(std::move(j))) {}
+  SharedJson(std::shared_ptr<const nlohmann::json> p) : p_(p ? std::move(p) : Null()) {}
+  operator const nlohmann::json&() const { return *p_; }
+  const nlohmann::json& operator*() const { return *p_; }
+  const nlohmann::json* operator->() const { return p_.get(); }
+  nlohmann::json& Mut() {
+    auto copy = std::make_shared<nlohmann::json>(*p_);
+    p_ = copy;
+    return *copy;
+  }
+
+ private:
+  static std::shared_ptr<const nlohmann::json> Null() {
+    static const auto kNull = std::make_shared<const nlohmann::json>();
+    return kNull;
+  }
+  std::shared_ptr<const nlohmann::json> p_;
+};
+
 // What the pages are made from: the worker's JSON snapshots (worker.h) and the server's.
 struct DashboardData {
-  nlohmann::json status;  // engine::StatusToJson (null before the first observation)
-  nlohmann::json drift;   // engine::DriftToJson
-  nlohmann::json plan;    // the kept plan (PlanToJson + plan_id); null when none
+  SharedJson status;      // engine::StatusToJson (null before the first observation)
+  SharedJson drift;       // engine::DriftToJson
+  SharedJson plan;        // the kept plan (PlanToJson + plan_id); null when none
   nlohmann::json events;  // the worker's recent events (array)
-  nlohmann::json agents;  // engine::AgentsToJson
+  SharedJson agents;      // engine::AgentsToJson
   bool applying = false;  // an apply runs now
   bool leader = false;
   std::string holder;  // who this server is
@@ -107,9 +131,13 @@ std::string RenderRunPage(const DashboardData& d, const nlohmann::json& run);
 std::string RenderErrorPage(const DashboardData& d, int status, const std::string& message);
 
 // Where the dashboard reads: the worker and the server's API (runs, leader), as functions so
-// tests can fake them. SourceOf(server) wires a real one.
+// tests can fake them. SourceOf(server) wires a real one. `data` copies the snapshots (at
+// 2,000 services × 3 environments: megabytes), so the dashboard calls it only when
+// `snapshot_version` moved, and `live` for what changes in between.
 struct DashboardSource {
-  std::function<DashboardData()> data;  // a consistent-enough copy of the snapshots
+  std::function<DashboardData()> data;     // everything
+  std::function<uint64_t()> snapshot_version;
+  std::function<void(DashboardData&)> live;  // version, applying, leader; events while applying
   std::function<uint64_t()> version;
   std::function<uint64_t(uint64_t seen, std::chrono::milliseconds wait)> wait_change;
   std::function<net::HttpResponse(const net::HttpRequest&)> api;  // GET /api/v1/runs[/<id>]
@@ -139,16 +167,25 @@ class Dashboard {
   net::HttpResponse Run(const std::string& id);
   nlohmann::json ApiJson(const std::string& path) const;
 
+  // mu_ held: the snapshots, read again only when the worker's snapshot version moved.
+  DashboardData& CurrentLocked();
+  const GridView& GridLocked();
+
   DashboardSource source_;
   DashboardOptions options_;
   net::StreamSlots slots_;
-  std::mutex mu_;  // guards the caches
+  std::mutex mu_;  // guards everything below; pages render under it, one at a time
+  DashboardData snap_;
+  bool snap_valid_ = false;
+  GridView grid_;
+  bool grid_valid_ = false;
+  uint64_t grid_snapshot_ = 0;
   struct Cached {
     bool valid = false;
     uint64_t key1 = 0, key2 = 0;
     std::string body;
   };
-  Cached grid_cache_, cells_cache_;
+  Cached grid_page_, cells_, plan_markdown_;
 };
 
 }  // namespace galley::server

@@ -352,10 +352,18 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   plan_json["plan_id"] = digest;
   result["plan"] = {{"plan_id", digest}, {"actions", plan.actions.size()}};
   if (!plan.errors.empty()) result["plan"]["errors"] = plan.errors;
+  json status_json = engine::StatusToJson(report);
+  auto status_text = std::make_shared<const std::string>(engine::SafeDump(status_json, 2) + "\n");
+  json drift_json = engine::DriftToJson(drift);
+  SharedSnapshot shared{std::make_shared<const json>(status_json),
+                        std::make_shared<const json>(drift_json),
+                        std::make_shared<const json>(plan_json), std::make_shared<const json>(agents)};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    status_ = engine::StatusToJson(report);
-    drift_ = engine::DriftToJson(drift);
+    status_ = std::move(status_json);
+    status_text_ = std::move(status_text);
+    shared_ = std::move(shared);
+    drift_ = std::move(drift_json);
     plan_json_ = plan_json;
     plan_id_ = digest;
     plan_commit_ = ws->commit;
@@ -435,6 +443,14 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
 json Worker::Status() const {
   std::lock_guard<std::mutex> lock(mu_);
   return status_;
+}
+Worker::SharedSnapshot Worker::Shared() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shared_;
+}
+std::shared_ptr<const std::string> Worker::StatusText() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_text_;
 }
 json Worker::Plan() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -74,6 +74,13 @@ class Worker {
 
   // For the API (JSON documents; null until the first reconcile).
   nlohmann::json Status() const;  // engine::StatusToJson of the last observation
+  // The same snapshots, shared rather than copied (the dashboard reads them per page).
+  struct SharedSnapshot {
+    std::shared_ptr<const nlohmann::json> status, drift, plan, agents;
+  };
+  SharedSnapshot Shared() const;
+  // Status() as GET /api/v1/status sends it, serialised once per observation (null before).
+  std::shared_ptr<const std::string> StatusText() const;
   nlohmann::json Plan() const;    // the kept plan as `plan --json` prints it, plus plan_id
   nlohmann::json Drift() const;   // engine::DriftToJson
   nlohmann::json Runs() const;    // this process's reconciles, newest first
@@ -120,6 +127,8 @@ class Worker {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<ApplyRequest>> applies_;
   nlohmann::json status_, plan_json_, drift_, agents_;
+  std::shared_ptr<const std::string> status_text_;
+  SharedSnapshot shared_;
   uint64_t version_ = 0, snapshot_version_ = 0;
   mutable std::condition_variable change_cv_;
   std::deque<nlohmann::json> runs_, events_;

@@ -109,9 +109,9 @@ TEST(DashboardGridTest, AStepStartedByARunningApplyIsDeployingUntilItFinishes) {
 
 TEST(DashboardGridTest, LayoutChangesWithTheServicesOnly) {
   DashboardData a = Sample(), b = Sample();
-  b.status["services"][0]["state"] = "in sync";
+  b.status.Mut()["services"][0]["state"] = "in sync";
   EXPECT_EQ(BuildGrid(a).layout, BuildGrid(b).layout);
-  b.status["services"].push_back(Row("new", "production", "pending"));
+  b.status.Mut()["services"].push_back(Row("new", "production", "pending"));
   EXPECT_NE(BuildGrid(a).layout, BuildGrid(b).layout);
 }
 
@@ -136,17 +136,17 @@ TEST(DashboardRenderTest, GridPageHasEveryCellAndTheApplyBarButNoToken) {
 TEST(DashboardRenderTest, HostileNamesAndValuesAreEscapedEverywhere) {
   const std::string evil = "<script>alert(1)</script>\"'&\xE2\x80\xAE";
   DashboardData d = Sample();
-  d.status["platform"] = evil;
-  d.status["services"].push_back(Row(evil, "production", "drifted"));
-  d.status["services"][6]["details"] = {evil};
-  d.drift["drift"].push_back(json{{"resource", evil},
+  d.status.Mut()["platform"] = evil;
+  d.status.Mut()["services"].push_back(Row(evil, "production", "drifted"));
+  d.status.Mut()["services"][6]["details"] = {evil};
+  d.drift.Mut()["drift"].push_back(json{{"resource", evil},
                                   {"service", evil},
                                   {"environment", "production"},
                                   {"what", evil},
                                   {"policy", "report"},
                                   {"fields", {json{{"path", evil}, {"applied", evil},
                                                    {"live", json{{"k", evil}}}}}}});
-  d.plan["actions"].push_back(json{{"id", evil}, {"kind", evil}, {"reason", evil},
+  d.plan.Mut()["actions"].push_back(json{{"id", evil}, {"kind", evil}, {"reason", evil},
                                    {"service", evil}, {"environment", "production"},
                                    {"changes", {json{{"path", evil}, {"after", evil}}}},
                                    {"notes", {evil}}});
@@ -226,6 +226,12 @@ struct Fake {
       d.version = version.load();
       return d;
     };
+    s.snapshot_version = [this] { return data.snapshot_version; };
+    s.live = [this](DashboardData& d) {
+      d.version = version.load();
+      d.applying = data.applying;
+      d.leader = data.leader;
+    };
     s.version = [this] { return version.load(); };
     s.wait_change = [this](uint64_t seen, milliseconds wait) {
       auto end = std::chrono::steady_clock::now() + wait;
@@ -285,7 +291,7 @@ TEST(DashboardHandlerTest, TheGridIsCachedPerSnapshotVersion) {
   Fake f;
   Dashboard dash(f.Source());
   std::string first = dash.Handle(Get("/")).body;
-  f.data.status["services"][0]["state"] = "in sync";  // same snapshot version: the cached page
+  f.data.status.Mut()["services"][0]["state"] = "in sync";  // same snapshot version: the cached page
   EXPECT_EQ(dash.Handle(Get("/")).body, first);
   f.data.snapshot_version = 4;
   std::string next = dash.Handle(Get("/")).body;
@@ -295,12 +301,14 @@ TEST(DashboardHandlerTest, TheGridIsCachedPerSnapshotVersion) {
 
 TEST(DashboardHandlerTest, PlanPageRendersTheKeptPlanAsMarkdownOrSaysWhyNot) {
   Fake f;
-  f.data.plan["galley_plan"] = 99;  // not a plan document galley can read
+  f.data.plan.Mut()["galley_plan"] = 99;  // not a plan document galley can read
   Dashboard dash(f.Source());
   auto page = dash.Handle(Get("/ui/plan"));
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("cannot be shown"), std::string::npos);
-  f.data.plan = nullptr;
+  f.data.plan = json();  // read again only with a new snapshot version
+  EXPECT_NE(dash.Handle(Get("/ui/plan")).body.find("cannot be shown"), std::string::npos);
+  f.data.snapshot_version = 4;
   EXPECT_NE(dash.Handle(Get("/ui/plan")).body.find("No plan yet"), std::string::npos);
 }
 
