@@ -282,8 +282,15 @@ std::string RenderGridPage(const DashboardData& d, const GridView& g) {
             " <b id=\"n" + std::to_string(i) + "\">" + std::to_string(g.counts[i]) + "</b></span> ";
   }
   body += "<span id=\"activity\" class=\"muted\">" + E(g.activity) + "</span></section>";
-  for (const auto& w : Arr(d.status, "warnings")) {
-    body += "<p class=\"warning\">" + E(ValueText(w)) + "</p>";
+  // A few warnings (a platform of thousands of services may have thousands: the page stays lean).
+  const json& warnings = Arr(d.status, "warnings");
+  constexpr size_t kShownWarnings = 5;
+  for (size_t i = 0; i < warnings.size() && i < kShownWarnings; ++i) {
+    body += "<p class=\"warning\">" + E(ValueText(warnings[i])) + "</p>";
+  }
+  if (warnings.size() > kShownWarnings) {
+    body += "<p class=\"warning\">… and " + std::to_string(warnings.size() - kShownWarnings) +
+            " more warnings (<a href=\"/api/v1/status\">/api/v1/status</a> lists them all)</p>";
   }
   body += "<table id=\"grid\"><thead><tr><th>service</th>";
   for (const auto& e : g.environments) {

@@ -195,6 +195,15 @@ TEST(DashboardRenderTest, CellPageShowsFieldDiffsFirstLastSeenAndPlanActions) {
   EXPECT_NE(staging.find("applied automatically"), std::string::npos);
 }
 
+TEST(DashboardRenderTest, OnlyAFewWarningsAreShown) {
+  DashboardData d = Sample();
+  for (int i = 0; i < 1000; ++i) d.status.Mut()["warnings"].push_back("warning " + std::to_string(i));
+  std::string html = RenderGridPage(d, BuildGrid(d));
+  EXPECT_NE(html.find("warning 4<"), std::string::npos);
+  EXPECT_EQ(html.find("warning 5<"), std::string::npos);
+  EXPECT_NE(html.find("and 995 more warnings"), std::string::npos);
+}
+
 TEST(DashboardRenderTest, CellsJsonIsOneDigitPerCell) {
   DashboardData d = Sample();
   json c = CellsJson(d, BuildGrid(d));
