@@ -292,15 +292,23 @@ std::string RenderGridPage(const DashboardData& d, const GridView& g) {
     body += "<p class=\"warning\">… and " + std::to_string(warnings.size() - kShownWarnings) +
             " more warnings (<a href=\"/api/v1/status\">/api/v1/status</a> lists them all)</p>";
   }
-  body += "<table id=\"grid\"><thead><tr><th>service</th>";
+  // One header table, then the rows in tables of kChunkRows inside elements the browser may
+  // skip while off screen (content-visibility: auto): the first paint lays out one screenful,
+  // not thousands of rows. Fixed column widths (style.css) keep the tables aligned.
+  constexpr size_t kChunkRows = 100;
+  body += "<div id=\"grid\"><table class=\"gh\"><thead><tr><th>service</th>";
   for (const auto& e : g.environments) {
     bool manual = std::find(g.manual.begin(), g.manual.end(), e) != g.manual.end();
     body += "<th data-e=\"" + E(e) + "\">" + E(e) + (manual ? " <small>manual</small>" : "") + "</th>";
   }
-  body += "</tr></thead><tbody>\n";
+  body += "</tr></thead></table>\n";
   const size_t EN = g.environments.size();
   size_t k = 0;
   for (size_t s = 0; s < g.services.size(); ++s) {
+    if (s % kChunkRows == 0) {
+      if (s > 0) body += "</tbody></table></div>\n";
+      body += "<div class=\"chunk\"><table><tbody>\n";
+    }
     std::string name = E(g.services[s]);
     body += "<tr data-s=\"" + name + "\"><th>" + name + "</th>";
     for (size_t e = 0; e < EN; ++e, ++k) {
@@ -313,7 +321,8 @@ std::string RenderGridPage(const DashboardData& d, const GridView& g) {
     }
     body += "</tr>\n";
   }
-  body += "</tbody></table>";
+  if (!g.services.empty()) body += "</tbody></table></div>";
+  body += "</div>";
   return Page(d, "Services", "grid", body, " data-layout=\"" + g.layout + "\"");
 }
 

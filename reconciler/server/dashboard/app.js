@@ -51,7 +51,7 @@
 
   function updateGrid(c) {
     if (c.layout !== layout) { location.reload(); return; }
-    var tds = grid.tBodies[0].getElementsByTagName('td');
+    var tds = grid.getElementsByTagName('td');  // every chunk's, row-major
     var st = c.states;
     var n = Math.min(tds.length, st.length);
     for (var i = 0; i < n; i++) {

@@ -118,7 +118,8 @@ TEST(DashboardGridTest, LayoutChangesWithTheServicesOnly) {
 TEST(DashboardRenderTest, GridPageHasEveryCellAndTheApplyBarButNoToken) {
   DashboardData d = Sample();
   std::string html = RenderGridPage(d, BuildGrid(d));
-  EXPECT_NE(html.find("<table id=\"grid\">"), std::string::npos);
+  EXPECT_NE(html.find("<div id=\"grid\"><table class=\"gh\">"), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"chunk\"><table><tbody>"), std::string::npos);
   EXPECT_NE(html.find("<tr data-s=\"web\"><th>web</th><td class=\"s2\">drifted</td>"),
             std::string::npos);
   EXPECT_NE(html.find("data-plan-id=\"sha256:abc\""), std::string::npos);
@@ -193,6 +194,29 @@ TEST(DashboardRenderTest, CellPageShowsFieldDiffsFirstLastSeenAndPlanActions) {
   EXPECT_NE(api.find("id=\"applybar\""), std::string::npos);
   std::string staging = RenderCellPage(d, "api", "staging", json::array(), {});
   EXPECT_NE(staging.find("applied automatically"), std::string::npos);
+}
+
+TEST(DashboardRenderTest, RowsComeInChunksOfAHundredInServiceOrder) {
+  DashboardData d = Sample();
+  json rows = json::array();
+  for (int i = 0; i < 250; ++i) {
+    char name[16];
+    snprintf(name, sizeof name, "svc-%03d", i);
+    rows.push_back(Row(name, "production", "in sync"));
+  }
+  d.status.Mut()["services"] = rows;
+  std::string html = RenderGridPage(d, BuildGrid(d));
+  size_t chunks = 0;
+  for (size_t at = html.find("class=\"chunk\""); at != std::string::npos;
+       at = html.find("class=\"chunk\"", at + 1))
+    ++chunks;
+  EXPECT_EQ(chunks, 3u);
+  size_t a = html.find("data-s=\"svc-099\""), b = html.find("data-s=\"svc-100\"");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_NE(html.substr(a, b - a).find("</tbody></table></div>\n<div class=\"chunk\">"),
+            std::string::npos);
+  EXPECT_LT(html.find("data-s=\"svc-249\""), html.rfind("</tbody></table></div></div>"));
 }
 
 TEST(DashboardRenderTest, OnlyAFewWarningsAreShown) {
