@@ -10,6 +10,7 @@
 #include "engine/plan.h"
 #include "server/dashboard_assets.h"
 #include "server/server.h"
+#include "store/state_store.h"
 
 namespace galley::server {
 namespace {
@@ -345,7 +346,7 @@ json CellsJson(const DashboardData& d, const GridView& g) {
 
 std::string RenderCellPage(const DashboardData& d, const std::string& service,
                            const std::string& env, const json& runs,
-                           const std::vector<json>& journals) {
+                           const std::vector<json>& journals, const json& drift_records) {
   GridView g = BuildGrid(d);
   CellState state = CellState::kUnknown;
   for (size_t s = 0; s < g.services.size(); ++s) {
@@ -385,11 +386,21 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
   std::string drift;
   for (const auto& i : Arr(d.drift, "drift")) {
     if (Str(i, "service") != service || Str(i, "environment") != env) continue;
+    std::string first = Str(i, "first_seen"), last = Str(i, "last_seen");
+    if (first.empty() && drift_records.is_array()) {
+      for (const auto& r : drift_records) {
+        if (Str(r, "resource") != Str(i, "resource")) continue;
+        first = Str(r, "first_seen");
+        last = Str(r, "last_seen");
+      }
+    }
+    std::string checked = Str(d.status, "checked_at");
+    if (first.empty()) first = checked.empty() ? "now" : checked + " (this observation)";
+    if (last.empty()) last = checked.empty() ? "now" : checked;
     drift += "<div class=\"drift-item\"><h3><code>" + E(Str(i, "resource")) + "</code> " +
              E(Str(i, "what")) + "</h3><p>policy " + E(Str(i, "policy")) +
              (i.value("sensitive", false) ? " · sensitive (values hidden)" : "") +
-             " · first seen " + E(Str(i, "first_seen").empty() ? "now" : Str(i, "first_seen")) +
-             " · last seen " + E(Str(i, "last_seen").empty() ? "now" : Str(i, "last_seen")) +
+             " · first seen " + E(first) + " · last seen " + E(last) +
              (Str(i, "applied_at").empty() ? "" : " · applied " + E(Str(i, "applied_at"))) + "</p>";
     drift += FieldTable(Arr(i, "fields"), "applied", "live", "applied by galley", "live now");
     drift += "</div>";
@@ -598,6 +609,22 @@ DashboardSource SourceOf(Server& server) {
     return w.WaitForChange(seen, wait);
   };
   s.api = [&server](const net::HttpRequest& r) { return server.Handle(r); };
+  s.drift_records = [&w] {
+    json out = json::array();
+    std::string path = w.state_path();
+    if (path.empty()) return out;
+    store::StoreOptions so;
+    so.read_only = true;
+    auto st = store::OpenSqliteStore(path, so);
+    if (!st.ok()) return out;
+    auto open = (*st)->OpenDrift();
+    if (!open.ok()) return out;
+    for (const auto& d : *open) {
+      out.push_back(json{
+          {"resource", d.resource}, {"first_seen", d.first_seen}, {"last_seen", d.last_seen}});
+    }
+    return out;
+  };
   return s;
 }
 
@@ -760,7 +787,9 @@ net::HttpResponse Dashboard::Cell(const net::HttpRequest& request) {
   // The store's runs and journals first, without the lock.
   json runs = json::array();
   std::vector<json> journals;
+  json drift_records = json::array();
   if (shape_ok) {
+    if (source_.drift_records) drift_records = source_.drift_records();
     json runs_doc = ApiJson("/api/v1/runs");
     if (runs_doc.is_object()) runs = Arr(runs_doc, "runs");
     for (const auto& r : runs) {
@@ -782,7 +811,7 @@ net::HttpResponse Dashboard::Cell(const net::HttpRequest& request) {
   if (!known) {
     return Html(404, RenderErrorPage(d, 404, "no service " + service + " in environment " + env));
   }
-  return Html(200, RenderCellPage(d, service, env, runs, journals));
+  return Html(200, RenderCellPage(d, service, env, runs, journals, drift_records));
 }
 
 net::HttpResponse Dashboard::Run(const std::string& id) {

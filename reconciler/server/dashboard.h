@@ -120,10 +120,13 @@ std::string RenderGridPage(const DashboardData& d, const GridView& g);
 // {"version", "snapshot", "layout", "states": "0123…" (one digit per cell, row-major),
 //  "counts": {name: n}, "leader", "applying", "activity", "plan": {"id", "actions"}}
 nlohmann::json CellsJson(const DashboardData& d, const GridView& g);
-// `runs`: /api/v1/runs' "runs" (the store's); `journals`: run id → /api/v1/runs/<id>.
+// `runs`: /api/v1/runs' "runs" (the store's); `journals`: run id → /api/v1/runs/<id>;
+// `drift_records`: the store's open drift records ({"resource", "first_seen", "last_seen"}),
+// which give first / last seen where the drift report has none.
 std::string RenderCellPage(const DashboardData& d, const std::string& service,
                            const std::string& env, const nlohmann::json& runs,
-                           const std::vector<nlohmann::json>& journals);
+                           const std::vector<nlohmann::json>& journals,
+                           const nlohmann::json& drift_records = nlohmann::json::array());
 // `markdown`: engine::RenderPlanMarkdown of the kept plan ("" when there is none).
 std::string RenderPlanPage(const DashboardData& d, const std::string& markdown);
 std::string RenderRunsPage(const DashboardData& d, const nlohmann::json& runs_doc);
@@ -141,6 +144,7 @@ struct DashboardSource {
   std::function<uint64_t()> version;
   std::function<uint64_t(uint64_t seen, std::chrono::milliseconds wait)> wait_change;
   std::function<net::HttpResponse(const net::HttpRequest&)> api;  // GET /api/v1/runs[/<id>]
+  std::function<nlohmann::json()> drift_records;  // the store's open drift records; may be unset
 };
 DashboardSource SourceOf(Server& server);
 

@@ -228,6 +228,20 @@ TEST(DashboardRenderTest, OnlyAFewWarningsAreShown) {
   EXPECT_NE(html.find("and 995 more warnings"), std::string::npos);
 }
 
+TEST(DashboardRenderTest, FirstAndLastSeenFromTheStoreWhenTheReportHasNone) {
+  DashboardData d = Sample();
+  d.drift.Mut()["drift"][0].erase("first_seen");
+  d.drift.Mut()["drift"][0].erase("last_seen");
+  json records = json::array({json{{"resource", "marathon-app:/app/production/web"},
+                                   {"first_seen", "2026-12-01T10:00:00Z"},
+                                   {"last_seen", "2026-12-07T21:59:00Z"}}});
+  std::string web = RenderCellPage(d, "web", "production", json::array(), {}, records);
+  EXPECT_NE(web.find("first seen 2026-12-01T10:00:00Z"), std::string::npos);
+  EXPECT_NE(web.find("last seen 2026-12-07T21:59:00Z"), std::string::npos);
+  web = RenderCellPage(d, "web", "production", json::array(), {});
+  EXPECT_NE(web.find("first seen 2026-12-07T22:00:00Z (this observation)"), std::string::npos);
+}
+
 TEST(DashboardRenderTest, CellsJsonIsOneDigitPerCell) {
   DashboardData d = Sample();
   json c = CellsJson(d, BuildGrid(d));
