@@ -185,6 +185,21 @@ std::string HtmlEscape(std::string_view s) {
   return out;
 }
 
+std::string HtmlEscapeLines(std::string_view s) {
+  std::string out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find('\n', start);
+    std::string_view line = s.substr(start, end == std::string_view::npos ? end : end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    out += HtmlEscape(line);
+    if (end == std::string_view::npos) break;
+    out += '\n';
+    start = end + 1;
+  }
+  return out;
+}
+
 const char* CellStateName(CellState s) {
   int i = static_cast<int>(s);
   return i >= 0 && i < kCellStates ? kStateNames[i] : "unknown";
@@ -496,7 +511,7 @@ std::string RenderPlanPage(const DashboardData& d, const std::string& markdown) 
   } else {
     body += ApplyBar(d);
     body += "<p class=\"muted\">As it would be posted on a pull request (Markdown):</p>";
-    body += "<pre id=\"plan-markdown\">" + HtmlEscape(markdown) + "</pre>";
+    body += "<pre id=\"plan-markdown\">" + HtmlEscapeLines(markdown) + "</pre>";
   }
   return Page(d, "Plan", "plan", body);
 }

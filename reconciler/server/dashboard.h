@@ -50,6 +50,8 @@ class Server;
 // HTML text and attribute escaping: & < > " ' become entities; invisible and bidi characters
 // are made visible first (base::Printable) so a name cannot disguise itself.
 std::string HtmlEscape(std::string_view s);
+// The same, line by line, keeping the line breaks (text shown in <pre>).
+std::string HtmlEscapeLines(std::string_view s);
 
 enum class CellState : int {
   kInSync = 0,

@@ -136,6 +136,7 @@ def main():
         md = driver.find_element(By.ID, "plan-markdown").text
         t.check("3 the plan page shows the plan as Markdown with every action",
                 plan["actions"] and all(a["target"] in md for a in plan["actions"]), md[:800])
+        t.check("3 ... line by line, as posted on a pull request", md.count("\n") >= len(plan["actions"]), md[:800])
 
         # 4. Apply from the grid: a wrong token is refused, the right one applies; the cells
         # turn in sync through the live update, without a reload.

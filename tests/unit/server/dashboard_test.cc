@@ -75,6 +75,14 @@ DashboardData Sample() {
   return d;
 }
 
+TEST(DashboardEscapeTest, EscapesMarkupQuotesAndInvisibleCharacters) {
+  EXPECT_EQ(HtmlEscape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(HtmlEscape("a\nb\x1b"), "a?b?");
+  EXPECT_EQ(HtmlEscape("x\xE2\x80\xAEy").find("\xE2\x80\xAE"), std::string::npos);
+  EXPECT_EQ(HtmlEscapeLines("# plan\r\n<b>\n\n\x07"), "# plan\n&lt;b&gt;\n\n?");
+}
+
 TEST(DashboardGridTest, CellStatesFromStatusDriftAndPlan) {
   GridView g = BuildGrid(Sample());
   ASSERT_EQ(g.services, (std::vector<std::string>{"api", "web", "db"}));
