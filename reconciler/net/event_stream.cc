@@ -71,13 +71,11 @@ size_t RunEventStream(StreamWriter& out, const EventStreamOptions& options,
   return written;
 }
 
-HttpResponse EventStreamResponse(StreamSlots& slots, EventStreamOptions options,
-                                 NextMessage next) {
+HttpResponse EventStreamResponse(StreamSlots& slots, EventStreamOptions options, NextMessage next) {
   std::shared_ptr<void> slot = slots.TryAcquire();
   if (!slot) {
-    HttpResponse r = HttpResponse::Json(
-        503, "{\"error\": \"too many open event streams (limit " + std::to_string(slots.max()) +
-                 ")\"}\n");
+    HttpResponse r = HttpResponse::Json(503, "{\"error\": \"too many open event streams (limit " +
+                                                 std::to_string(slots.max()) + ")\"}\n");
     r.headers["Retry-After"] = "5";
     return r;
   }

@@ -40,9 +40,9 @@ class StreamSlots {
 std::string SseMessage(std::string_view event, std::string_view data, std::string_view id = "");
 
 struct EventStreamOptions {
-  std::chrono::milliseconds poll{250};        // the longest wait between Done() checks
+  std::chrono::milliseconds poll{250};         // the longest wait between Done() checks
   std::chrono::milliseconds heartbeat{15000};  // a ": keep-alive" comment after this quiet
-  std::chrono::milliseconds retry{2000};       // sent first as "retry:": the client's reconnect delay
+  std::chrono::milliseconds retry{2000};  // sent first as "retry:": the client's reconnect delay
 };
 
 // Waits up to `wait` for the next message (formatted, e.g. by SseMessage); "" when none.

@@ -17,8 +17,8 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kStateNames[kCellStates] = {
-    "in sync", "pending", "drifted", "failed", "deploying", "paused", "unmanaged", "unknown"};
+constexpr const char* kStateNames[kCellStates] = {"in sync",   "pending", "drifted",   "failed",
+                                                  "deploying", "paused",  "unmanaged", "unknown"};
 
 std::string E(std::string_view s) { return HtmlEscape(s); }
 
@@ -96,7 +96,9 @@ std::string Page(const DashboardData& d, const std::string& title, const std::st
          "\" data-snapshot=\"" + std::to_string(d.snapshot_version) + "\"" + attrs + ">";
   out += "<header><a class=\"brand\" href=\"/\">galley</a>";
   if (!platform.empty()) out += " <span id=\"platform\">" + E(platform) + "</span>";
-  out += "<nav><a href=\"/\">Grid</a> <a href=\"/ui/plan\">Plan</a> <a href=\"/ui/runs\">Runs</a></nav>";
+  out +=
+      "<nav><a href=\"/\">Grid</a> <a href=\"/ui/plan\">Plan</a> <a "
+      "href=\"/ui/runs\">Runs</a></nav>";
   out += "<span id=\"leader\" class=\"" + std::string(d.leader ? "leader" : "readonly") + "\">" +
          (d.leader ? "leader" : "read-only (not the leader)") + "</span>";
   if (!d.holder.empty()) out += " <span class=\"muted\">" + E(d.holder) + "</span>";
@@ -110,7 +112,8 @@ std::string Page(const DashboardData& d, const std::string& title, const std::st
 }
 
 net::HttpResponse Html(int status, std::string body) {
-  net::HttpResponse r = net::HttpResponse::Text(status, std::move(body), "text/html; charset=utf-8");
+  net::HttpResponse r =
+      net::HttpResponse::Text(status, std::move(body), "text/html; charset=utf-8");
   r.headers["Content-Security-Policy"] =
       "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
       "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -125,15 +128,17 @@ std::string ApplyBar(const DashboardData& d) {
   std::string id = Str(d.plan, "plan_id");
   size_t n = Arr(d.plan, "actions").size();
   std::string envs;
-  for (const auto& e : Arr(d.plan, "environments")) envs += (envs.empty() ? "" : ", ") + E(ValueText(e));
+  for (const auto& e : Arr(d.plan, "environments"))
+    envs += (envs.empty() ? "" : ", ") + E(ValueText(e));
   std::string out = "<section id=\"applybar\" data-plan-id=\"" + E(id) + "\"" +
                     (n == 0 || id.empty() ? " hidden" : "") + ">";
   out += "<span id=\"plan-summary\">Plan <code id=\"plan-id\">" + E(id.substr(0, 19)) +
          "</code>: <b id=\"plan-actions\">" + std::to_string(n) + "</b> action(s) for " +
          (envs.empty() ? "the manual environments" : envs) + "</span> ";
   out += "<a href=\"/ui/plan\">review</a> ";
-  out += "<input id=\"token\" type=\"password\" placeholder=\"API token\" autocomplete=\"off\" "
-         "aria-label=\"API token\"> ";
+  out +=
+      "<input id=\"token\" type=\"password\" placeholder=\"API token\" autocomplete=\"off\" "
+      "aria-label=\"API token\"> ";
   out += std::string("<button id=\"apply\" type=\"button\"") + (d.leader ? "" : " disabled") +
          ">Apply this plan</button> <span id=\"apply-result\" role=\"status\"></span></section>";
   return out;
@@ -147,8 +152,9 @@ std::string FieldTable(const json& fields, const char* before, const char* after
                     "</th></tr></thead><tbody>";
   for (const auto& f : fields) {
     out += "<tr><td><code>" + E(Str(f, "path")) + "</code></td>";
-    out += f.contains(before) ? "<td class=\"old\"><code>" + E(ValueText(f[before])) + "</code></td>"
-                              : "<td class=\"muted\">(absent)</td>";
+    out += f.contains(before)
+               ? "<td class=\"old\"><code>" + E(ValueText(f[before])) + "</code></td>"
+               : "<td class=\"muted\">(absent)</td>";
     out += f.contains(after) ? "<td class=\"new\"><code>" + E(ValueText(f[after])) + "</code></td>"
                              : "<td class=\"muted\">(absent)</td>";
     out += "</tr>";
@@ -174,12 +180,23 @@ std::string HtmlEscape(std::string_view s) {
   out.reserve(p.size() + 8);
   for (char c : p) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -286,16 +303,17 @@ std::string RenderGridPage(const DashboardData& d, const GridView& g) {
   std::string body;
   body.reserve(g.cells.size() * 28 + g.services.size() * 40 + 4096);
   if (d.status->is_null()) {
-    body += "<p class=\"notice\">No observation yet: the first reconcile is running. This page "
-            "updates when it is done.</p>";
+    body +=
+        "<p class=\"notice\">No observation yet: the first reconcile is running. This page "
+        "updates when it is done.</p>";
     return Page(d, "Services", "grid", body, " data-layout=\"\"");
   }
   body += ApplyBar(d);
   body += "<section id=\"summary\">";
   for (int i = 0; i < kCellStates; ++i) {
     if (i == static_cast<int>(CellState::kUnknown) && g.counts[i] == 0) continue;
-    body += "<span class=\"count s" + std::to_string(i) + "\">" + kStateNames[i] +
-            " <b id=\"n" + std::to_string(i) + "\">" + std::to_string(g.counts[i]) + "</b></span> ";
+    body += "<span class=\"count s" + std::to_string(i) + "\">" + kStateNames[i] + " <b id=\"n" +
+            std::to_string(i) + "\">" + std::to_string(g.counts[i]) + "</b></span> ";
   }
   body += "<span id=\"activity\" class=\"muted\">" + E(g.activity) + "</span></section>";
   // A few warnings (a platform of thousands of services may have thousands: the page stays lean).
@@ -315,7 +333,8 @@ std::string RenderGridPage(const DashboardData& d, const GridView& g) {
   body += "<div id=\"grid\"><table class=\"gh\"><thead><tr><th>service</th>";
   for (const auto& e : g.environments) {
     bool manual = std::find(g.manual.begin(), g.manual.end(), e) != g.manual.end();
-    body += "<th data-e=\"" + E(e) + "\">" + E(e) + (manual ? " <small>manual</small>" : "") + "</th>";
+    body +=
+        "<th data-e=\"" + E(e) + "\">" + E(e) + (manual ? " <small>manual</small>" : "") + "</th>";
   }
   body += "</tr></thead></table>\n";
   const size_t EN = g.environments.size();
@@ -379,11 +398,11 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
     body += "<section id=\"status\"><h2>Status</h2><dl>";
     body += "<dt>app</dt><dd><code>" + E(Str(r, "app")) + "</code>" +
             (r.value("live", false) ? "" : " <span class=\"muted\">(not running)</span>") + "</dd>";
-    body += "<dt>image tag</dt><dd>live <code>" + E(Str(r, "live_tag")) + "</code>, desired <code>" +
-            E(Str(r, "desired_tag")) + "</code></dd>";
-    body += "<dt>instances</dt><dd>" + E(Str(in, "healthy")) + " healthy, " + E(Str(in, "running")) +
-            " running, " + E(Str(in, "wanted")) + " wanted (desired " + E(Str(in, "desired")) +
-            ")</dd>";
+    body += "<dt>image tag</dt><dd>live <code>" + E(Str(r, "live_tag")) +
+            "</code>, desired <code>" + E(Str(r, "desired_tag")) + "</code></dd>";
+    body += "<dt>instances</dt><dd>" + E(Str(in, "healthy")) + " healthy, " +
+            E(Str(in, "running")) + " running, " + E(Str(in, "wanted")) + " wanted (desired " +
+            E(Str(in, "desired")) + ")</dd>";
     if (r.value("deploying", false)) {
       std::string deps;
       for (const auto& x : Arr(r, "deployments")) deps += (deps.empty() ? "" : ", ") + ValueText(x);
@@ -426,10 +445,12 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
   std::string actions;
   for (const auto& a : Arr(d.plan, "actions")) {
     if (Str(a, "service") != service || Str(a, "environment") != env) continue;
-    actions += "<div class=\"action\"><h3><code>" + E(Str(a, "id")) + "</code> " + E(Str(a, "kind")) +
-               " <span class=\"muted\">(" + E(Str(a, "reason")) + ")</span></h3>";
+    actions += "<div class=\"action\"><h3><code>" + E(Str(a, "id")) + "</code> " +
+               E(Str(a, "kind")) + " <span class=\"muted\">(" + E(Str(a, "reason")) +
+               ")</span></h3>";
     actions += FieldTable(Arr(a, "changes"), "before", "after", "before", "after");
-    for (const auto& n : Arr(a, "notes")) actions += "<p class=\"muted\">" + E(ValueText(n)) + "</p>";
+    for (const auto& n : Arr(a, "notes"))
+      actions += "<p class=\"muted\">" + E(ValueText(n)) + "</p>";
     actions += "</div>";
   }
   body += "<section id=\"plan\"><h2>Plan</h2>";
@@ -448,8 +469,9 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
   if (hosts.empty()) {
     body += "<p class=\"muted\">No agent reports.</p>";
   } else {
-    body += "<table><thead><tr><th>node</th><th>instance</th><th>state</th><th>servers</th>"
-            "<th>hand changes</th><th>detail</th></tr></thead><tbody>";
+    body +=
+        "<table><thead><tr><th>node</th><th>instance</th><th>state</th><th>servers</th>"
+        "<th>hand changes</th><th>detail</th></tr></thead><tbody>";
     for (const auto& h : hosts) {
       std::string servers;
       if (h.contains("servers") && h["servers"].is_object()) {
@@ -458,7 +480,8 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
         }
       }
       std::string hand;
-      for (const auto& x : Arr(h, "hand_changes")) hand += (hand.empty() ? "" : ", ") + ValueText(x);
+      for (const auto& x : Arr(h, "hand_changes"))
+        hand += (hand.empty() ? "" : ", ") + ValueText(x);
       body += "<tr><td>" + E(Str(h, "node")) + "</td><td>" + E(Str(h, "instance")) + "</td><td>" +
               E(Str(h, "state")) + "</td><td>" + E(servers) + "</td><td>" + E(hand) + "</td><td>" +
               E(Str(h, "detail")) + "</td></tr>";
@@ -479,23 +502,25 @@ std::string RenderCellPage(const DashboardData& d, const std::string& service,
     }
   }
   if (!entries.empty()) {
-    body += "<h3>Journal entries for it</h3><table class=\"journal\"><thead><tr><th>run</th>"
-            "<th>resource</th><th>kind</th><th>state</th><th>started</th><th>finished</th></tr>"
-            "</thead><tbody>" +
-            entries + "</tbody></table>";
+    body +=
+        "<h3>Journal entries for it</h3><table class=\"journal\"><thead><tr><th>run</th>"
+        "<th>resource</th><th>kind</th><th>state</th><th>started</th><th>finished</th></tr>"
+        "</thead><tbody>" +
+        entries + "</tbody></table>";
   }
   body += "<h3>Recent runs</h3>";
   if (!runs.is_array() || runs.empty()) {
     body += "<p class=\"muted\">No runs recorded.</p>";
   } else {
-    body += "<table><thead><tr><th>run</th><th>kind</th><th>trigger</th><th>outcome</th>"
-            "<th>started</th></tr></thead><tbody>";
+    body +=
+        "<table><thead><tr><th>run</th><th>kind</th><th>trigger</th><th>outcome</th>"
+        "<th>started</th></tr></thead><tbody>";
     size_t n = 0;
     for (const auto& r : runs) {
       if (++n > 20) break;
       body += "<tr><td>" + RunLink(r.value("id", json(0))) + "</td><td>" + E(Str(r, "kind")) +
-              "</td><td>" + E(Str(r, "trigger")) + "</td><td>" + E(Str(r, "outcome")) + "</td><td>" +
-              E(Str(r, "started_at")) + "</td></tr>";
+              "</td><td>" + E(Str(r, "trigger")) + "</td><td>" + E(Str(r, "outcome")) +
+              "</td><td>" + E(Str(r, "started_at")) + "</td></tr>";
     }
     body += "</tbody></table>";
   }
@@ -522,9 +547,10 @@ std::string RenderRunsPage(const DashboardData& d, const json& doc) {
   if (runs.empty()) {
     body += "<p class=\"muted\">No runs recorded.</p>";
   } else {
-    body += "<table id=\"run-list\"><thead><tr><th>run</th><th>kind</th><th>trigger</th>"
-            "<th>who</th><th>commit</th><th>outcome</th><th>started</th><th>finished</th></tr>"
-            "</thead><tbody>";
+    body +=
+        "<table id=\"run-list\"><thead><tr><th>run</th><th>kind</th><th>trigger</th>"
+        "<th>who</th><th>commit</th><th>outcome</th><th>started</th><th>finished</th></tr>"
+        "</thead><tbody>";
     for (const auto& r : runs) {
       body += "<tr><td>" + RunLink(r.value("id", json(0))) + "</td><td>" + E(Str(r, "kind")) +
               "</td><td>" + E(Str(r, "trigger")) + "</td><td>" + E(Str(r, "who")) + "</td><td>" +
@@ -538,8 +564,9 @@ std::string RenderRunsPage(const DashboardData& d, const json& doc) {
   if (rec.empty()) {
     body += "<p class=\"muted\">None yet.</p>";
   } else {
-    body += "<table><thead><tr><th>started</th><th>trigger</th><th>commit</th><th>outcome</th>"
-            "<th>message</th></tr></thead><tbody>";
+    body +=
+        "<table><thead><tr><th>started</th><th>trigger</th><th>commit</th><th>outcome</th>"
+        "<th>message</th></tr></thead><tbody>";
     for (const auto& r : rec) {
       body += "<tr><td>" + E(Str(r, "started_at")) + "</td><td>" + E(Str(r, "trigger")) +
               "</td><td>" + E(ShortCommit(Str(r, "commit"))) + "</td><td>" + E(Str(r, "outcome")) +
@@ -552,8 +579,8 @@ std::string RenderRunsPage(const DashboardData& d, const json& doc) {
 
 std::string RenderRunPage(const DashboardData& d, const json& run) {
   std::string id = Str(run, "id");
-  std::string body = "<h1>Run #" + E(id) + " <span class=\"muted\">" + E(Str(run, "kind")) +
-                     "</span></h1><dl>";
+  std::string body =
+      "<h1>Run #" + E(id) + " <span class=\"muted\">" + E(Str(run, "kind")) + "</span></h1><dl>";
   for (const char* k : {"trigger", "who", "commit", "outcome", "started_at", "finished_at"}) {
     body += std::string("<dt>") + k + "</dt><dd>" + E(Str(run, k)) + "</dd>";
   }
@@ -565,8 +592,9 @@ std::string RenderRunPage(const DashboardData& d, const json& run) {
   if (journal.empty()) {
     body += "<p class=\"muted\">No journal entries.</p>";
   } else {
-    body += "<table class=\"journal\"><thead><tr><th>action</th><th>resource</th><th>kind</th>"
-            "<th>state</th><th>started</th><th>finished</th><th>detail</th></tr></thead><tbody>";
+    body +=
+        "<table class=\"journal\"><thead><tr><th>action</th><th>resource</th><th>kind</th>"
+        "<th>state</th><th>started</th><th>finished</th><th>detail</th></tr></thead><tbody>";
     for (const auto& j : journal) {
       body += "<tr><td><code>" + E(Str(j, "action")) + "</code></td><td><code>" +
               E(Str(j, "resource")) + "</code></td><td>" + E(Str(j, "kind")) + "</td><td>" +
@@ -635,8 +663,8 @@ DashboardSource SourceOf(Server& server) {
     auto open = (*st)->OpenDrift();
     if (!open.ok()) return out;
     for (const auto& d : *open) {
-      out.push_back(json{
-          {"resource", d.resource}, {"first_seen", d.first_seen}, {"last_seen", d.last_seen}});
+      out.push_back(
+          json{{"resource", d.resource}, {"first_seen", d.first_seen}, {"last_seen", d.last_seen}});
     }
     return out;
   };
@@ -766,8 +794,7 @@ net::HttpResponse Dashboard::Events() {
   DashboardSource src = source_;
   auto coalesce = options_.coalesce;
   return net::EventStreamResponse(
-      slots_, options_.stream,
-      [st, src, coalesce](std::chrono::milliseconds wait) -> std::string {
+      slots_, options_.stream, [st, src, coalesce](std::chrono::milliseconds wait) -> std::string {
         if (st->first) {  // tells the page where the stream starts
           st->first = false;
           return net::SseMessage("hello", json{{"version", st->seen}}.dump(),

@@ -113,7 +113,9 @@ struct GridView {
   std::string plan_id;
   size_t plan_actions = 0;
   std::string activity;  // the newest event's line while an apply runs
-  CellState At(size_t service, size_t env) const { return cells[service * environments.size() + env]; }
+  CellState At(size_t service, size_t env) const {
+    return cells[service * environments.size() + env];
+  }
 };
 GridView BuildGrid(const DashboardData& d);
 
@@ -140,7 +142,7 @@ std::string RenderErrorPage(const DashboardData& d, int status, const std::strin
 // 2,000 services × 3 environments: megabytes), so the dashboard calls it only when
 // `snapshot_version` moved, and `live` for what changes in between.
 struct DashboardSource {
-  std::function<DashboardData()> data;     // everything
+  std::function<DashboardData()> data;  // everything
   std::function<uint64_t()> snapshot_version;
   std::function<void(DashboardData&)> live;  // version, applying, leader; events while applying
   std::function<uint64_t()> version;

@@ -355,9 +355,9 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   json status_json = engine::StatusToJson(report);
   auto status_text = std::make_shared<const std::string>(engine::SafeDump(status_json, 2) + "\n");
   json drift_json = engine::DriftToJson(drift);
-  SharedSnapshot shared{std::make_shared<const json>(status_json),
-                        std::make_shared<const json>(drift_json),
-                        std::make_shared<const json>(plan_json), std::make_shared<const json>(agents)};
+  SharedSnapshot shared{
+      std::make_shared<const json>(status_json), std::make_shared<const json>(drift_json),
+      std::make_shared<const json>(plan_json), std::make_shared<const json>(agents)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_ = std::move(status_json);

@@ -56,7 +56,8 @@ TEST(EventStreamServerTest, StreamsMessagesBoundsStreamsAndStopsPromptly) {
     (void)client->Stream(rq, cb);
   });
   // Wait for the stream to be open (its slot taken), then produce a message.
-  for (int i = 0; i < 200 && slots.active() == 0; ++i) std::this_thread::sleep_for(milliseconds(10));
+  for (int i = 0; i < 200 && slots.active() == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(10));
   ASSERT_EQ(slots.active(), 1u);
   tick = 1;
   for (int i = 0; i < 200 && !got_message; ++i) std::this_thread::sleep_for(milliseconds(10));

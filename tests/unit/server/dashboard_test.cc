@@ -54,19 +54,20 @@ DashboardData Sample() {
                         {"first_seen", "2026-12-07T21:00:00Z"},
                         {"last_seen", "2026-12-07T22:00:00Z"},
                         {"fields", {json{{"path", "/instances"}, {"applied", 1}, {"live", 3}}}}}}}};
-  d.plan = json{{"plan_id", "sha256:abc"},
-                {"environments", {"production"}},
-                {"actions",
-                 {json{{"id", "app:/app/production/api"},
-                       {"kind", "app-update"},
-                       {"reason", "desired-changed"},
-                       {"service", "api"},
-                       {"environment", "production"},
-                       {"target", "/app/production/api"},
-                       {"changes", {json{{"path", "/container/docker/image"},
-                                         {"before", "api:v1"},
-                                         {"after", "api:v2"}}}},
-                       {"notes", json::array()}}}}};
+  d.plan = json{
+      {"plan_id", "sha256:abc"},
+      {"environments", {"production"}},
+      {"actions",
+       {json{
+           {"id", "app:/app/production/api"},
+           {"kind", "app-update"},
+           {"reason", "desired-changed"},
+           {"service", "api"},
+           {"environment", "production"},
+           {"target", "/app/production/api"},
+           {"changes",
+            {json{{"path", "/container/docker/image"}, {"before", "api:v1"}, {"after", "api:v2"}}}},
+           {"notes", json::array()}}}}};
   d.events = json::array();
   d.agents = json{{"hosts", json::array()}};
   d.leader = true;
@@ -102,7 +103,8 @@ TEST(DashboardGridTest, CellStatesFromStatusDriftAndPlan) {
 TEST(DashboardGridTest, AStepStartedByARunningApplyIsDeployingUntilItFinishes) {
   DashboardData d = Sample();
   d.applying = true;
-  d.events = json::array({json{{"kind", "step-started"}, {"target", "/app/production/api"},
+  d.events = json::array({json{{"kind", "step-started"},
+                               {"target", "/app/production/api"},
                                {"line", "deploying /app/production/api"}}});
   GridView g = BuildGrid(d);
   EXPECT_EQ(g.At(0, 0), CellState::kDeploying);
@@ -148,25 +150,32 @@ TEST(DashboardRenderTest, HostileNamesAndValuesAreEscapedEverywhere) {
   d.status.Mut()["platform"] = evil;
   d.status.Mut()["services"].push_back(Row(evil, "production", "drifted"));
   d.status.Mut()["services"][6]["details"] = {evil};
-  d.drift.Mut()["drift"].push_back(json{{"resource", evil},
-                                  {"service", evil},
-                                  {"environment", "production"},
-                                  {"what", evil},
-                                  {"policy", "report"},
-                                  {"fields", {json{{"path", evil}, {"applied", evil},
-                                                   {"live", json{{"k", evil}}}}}}});
-  d.plan.Mut()["actions"].push_back(json{{"id", evil}, {"kind", evil}, {"reason", evil},
-                                   {"service", evil}, {"environment", "production"},
-                                   {"changes", {json{{"path", evil}, {"after", evil}}}},
-                                   {"notes", {evil}}});
-  d.agents = json{{"hosts", {json{{"node", evil}, {"instance", evil}, {"state", "failed"},
-                                  {"servers", json{{evil, 1}}}, {"hand_changes", {evil}},
-                                  {"detail", evil}}}}};
-  json runs = json::array({json{{"id", 5}, {"kind", "apply"}, {"trigger", evil}, {"outcome", evil}}});
-  std::vector<json> journals = {json{{"id", 5},
-                                     {"journal", {json{{"resource", "production/" + evil},
-                                                       {"kind", evil},
-                                                       {"state", evil}}}}}};
+  d.drift.Mut()["drift"].push_back(
+      json{{"resource", evil},
+           {"service", evil},
+           {"environment", "production"},
+           {"what", evil},
+           {"policy", "report"},
+           {"fields", {json{{"path", evil}, {"applied", evil}, {"live", json{{"k", evil}}}}}}});
+  d.plan.Mut()["actions"].push_back(json{{"id", evil},
+                                         {"kind", evil},
+                                         {"reason", evil},
+                                         {"service", evil},
+                                         {"environment", "production"},
+                                         {"changes", {json{{"path", evil}, {"after", evil}}}},
+                                         {"notes", {evil}}});
+  d.agents = json{{"hosts",
+                   {json{{"node", evil},
+                         {"instance", evil},
+                         {"state", "failed"},
+                         {"servers", json{{evil, 1}}},
+                         {"hand_changes", {evil}},
+                         {"detail", evil}}}}};
+  json runs =
+      json::array({json{{"id", 5}, {"kind", "apply"}, {"trigger", evil}, {"outcome", evil}}});
+  std::vector<json> journals = {json{
+      {"id", 5},
+      {"journal", {json{{"resource", "production/" + evil}, {"kind", evil}, {"state", evil}}}}}};
   std::vector<std::string> pages = {
       RenderGridPage(d, BuildGrid(d)),
       RenderCellPage(d, evil, "production", runs, journals),
@@ -229,7 +238,8 @@ TEST(DashboardRenderTest, RowsComeInChunksOfAHundredInServiceOrder) {
 
 TEST(DashboardRenderTest, OnlyAFewWarningsAreShown) {
   DashboardData d = Sample();
-  for (int i = 0; i < 1000; ++i) d.status.Mut()["warnings"].push_back("warning " + std::to_string(i));
+  for (int i = 0; i < 1000; ++i)
+    d.status.Mut()["warnings"].push_back("warning " + std::to_string(i));
   std::string html = RenderGridPage(d, BuildGrid(d));
   EXPECT_NE(html.find("warning 4<"), std::string::npos);
   EXPECT_EQ(html.find("warning 5<"), std::string::npos);
@@ -346,12 +356,14 @@ TEST(DashboardHandlerTest, TheGridIsCachedPerSnapshotVersion) {
   Fake f;
   Dashboard dash(f.Source());
   std::string first = dash.Handle(Get("/")).body;
-  f.data.status.Mut()["services"][0]["state"] = "in sync";  // same snapshot version: the cached page
+  f.data.status.Mut()["services"][0]["state"] =
+      "in sync";  // same snapshot version: the cached page
   EXPECT_EQ(dash.Handle(Get("/")).body, first);
   f.data.snapshot_version = 4;
   std::string next = dash.Handle(Get("/")).body;
   EXPECT_NE(next, first);
-  EXPECT_NE(next.find("<tr data-s=\"api\"><th>api</th><td class=\"s0\">in sync"), std::string::npos);
+  EXPECT_NE(next.find("<tr data-s=\"api\"><th>api</th><td class=\"s0\">in sync"),
+            std::string::npos);
 }
 
 TEST(DashboardHandlerTest, PlanPageRendersTheKeptPlanAsMarkdownOrSaysWhyNot) {
@@ -421,7 +433,8 @@ TEST(DashboardHandlerTest, EventsSayHelloThenOneChangePerBurst) {
 
 TEST(EventStreamTest, MessageFormatSplitsDataLinesAndKeepsFieldsOnOneLine) {
   EXPECT_EQ(net::SseMessage("change", "{}"), "event: change\ndata: {}\n\n");
-  EXPECT_EQ(net::SseMessage("", "a\nb\r\nc\rd", "1"), "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
+  EXPECT_EQ(net::SseMessage("", "a\nb\r\nc\rd", "1"),
+            "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
   EXPECT_EQ(net::SseMessage("x\ny", "", "2\r3"), "event: x y\nid: 2 3\ndata: \n\n");
 }
 
