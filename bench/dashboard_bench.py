@@ -81,6 +81,14 @@ def timed_gets(port, path, n):
     return times, size
 
 
+def http_get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    body = conn.getresponse().read()
+    conn.close()
+    return body
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--galley", default=os.path.join(ROOT, "build/bin/galley"))
@@ -167,6 +175,12 @@ def main():
         status_ms, status_size = timed_gets(port, "/api/v1/status", a.requests)
         cells_ms, cells_size = timed_gets(port, "/ui/cells", a.requests)
         page_ms, page_size = timed_gets(port, "/", 10)
+        # A drill-down page and the plan page (no targets; printed for reference).
+        st = json.loads(http_get(port, "/api/v1/status"))
+        first = st["services"][0]
+        cell_path = f"/ui/service/{first['service']}/{first['environment']}"
+        cell_ms, cell_size = timed_gets(port, cell_path, 5)
+        plan_ms, plan_size = timed_gets(port, "/ui/plan", 3)
         if a.keep:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             conn.request("GET", "/")
@@ -202,6 +216,9 @@ def main():
 
         fcp_med, status_med = statistics.median(fcp), statistics.median(status_ms)
         print(f"page /: {page_size / 1024:.0f} KiB, served in median {statistics.median(page_ms):.1f} ms")
+        print(f"cell page {cell_path}: {cell_size / 1024:.0f} KiB, median {statistics.median(cell_ms):.1f} ms; "
+              f"plan page: {plan_size / 1024 / 1024:.1f} MiB, first {plan_ms[0]:.0f} ms, then median "
+              f"{statistics.median(plan_ms[1:]):.0f} ms")
         print(f"first-contentful-paint: median {fcp_med:.0f} ms, max {max(fcp):.0f} ms over {len(fcp)} loads "
               f"({', '.join(f'{x:.0f}' for x in fcp)})")
         print(f"navigationStart → DOMContentLoaded: median {statistics.median(dcl):.0f} ms, max {max(dcl):.0f} ms")

@@ -536,7 +536,17 @@ std::string RenderPlanPage(const DashboardData& d, const std::string& markdown) 
   } else {
     body += ApplyBar(d);
     body += "<p class=\"muted\">As it would be posted on a pull request (Markdown):</p>";
-    body += "<pre id=\"plan-markdown\">" + HtmlEscapeLines(markdown) + "</pre>";
+    // A pull-request comment has a size limit anyway; a plan from empty at thousands of
+    // services is megabytes: the page shows the first MiB and says where the rest is.
+    constexpr size_t kShown = 1u << 20;
+    std::string shown = markdown.size() > kShown ? Truncate(markdown, kShown) : markdown;
+    body += "<pre id=\"plan-markdown\">" + HtmlEscapeLines(shown) + "</pre>";
+    if (markdown.size() > kShown) {
+      body += "<p class=\"warning\">The plan's Markdown is " +
+              std::to_string(markdown.size() >> 10) +
+              " KiB; the first 1024 KiB are shown. The whole plan: <a href=\"/api/v1/plan\">"
+              "/api/v1/plan</a> or <code>galley plan --markdown</code>.</p>";
+    }
   }
   return Page(d, "Plan", "plan", body);
 }
@@ -729,7 +739,11 @@ net::HttpResponse Dashboard::Handle(const net::HttpRequest& request) {
       }
       plan_markdown_ = {true, d.snapshot_version, 0, std::move(md)};
     }
-    return Html(200, RenderPlanPage(d, plan_markdown_.body));
+    uint64_t k2 = d.leader ? 1 : 0;
+    if (!plan_page_.valid || plan_page_.key1 != d.snapshot_version || plan_page_.key2 != k2) {
+      plan_page_ = {true, d.snapshot_version, k2, RenderPlanPage(d, plan_markdown_.body)};
+    }
+    return Html(200, plan_page_.body);
   }
   if (p == "/ui/runs") {
     json doc = ApiJson("/api/v1/runs");

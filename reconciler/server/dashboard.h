@@ -193,7 +193,7 @@ class Dashboard {
     uint64_t key1 = 0, key2 = 0;
     std::string body;
   };
-  Cached grid_page_, cells_, plan_markdown_;
+  Cached grid_page_, cells_, plan_markdown_, plan_page_;
 };
 
 }  // namespace galley::server

@@ -260,6 +260,16 @@ TEST(DashboardRenderTest, FirstAndLastSeenFromTheStoreWhenTheReportHasNone) {
   EXPECT_NE(web.find("first seen 2026-12-07T22:00:00Z (this observation)"), std::string::npos);
 }
 
+TEST(DashboardRenderTest, AHugePlanShowsItsFirstMiB) {
+  DashboardData d = Sample();
+  std::string md;
+  while (md.size() < (3u << 20)) md += "| app-create | /app/production/x |\n";
+  std::string html = RenderPlanPage(d, md);
+  EXPECT_LT(html.size(), 2u << 20);
+  EXPECT_NE(html.find("the first 1024 KiB are shown"), std::string::npos);
+  EXPECT_EQ(RenderPlanPage(d, "# small\n").find("KiB are shown"), std::string::npos);
+}
+
 TEST(DashboardRenderTest, CellsJsonIsOneDigitPerCell) {
   DashboardData d = Sample();
   json c = CellsJson(d, BuildGrid(d));
