@@ -9,8 +9,8 @@ loopback. It checks what a person sees and clicks:
   2 a pending production cell drills down to the plan's actions for it;
   3 the plan page shows the plan as it would be posted on a pull request;
   4 the apply button with a wrong token is refused (403), with the right one applies the
-    manual plan, and the production cells turn "in sync" through the live update (SSE) without
-    a page reload;
+    manual plan: while it runs, cells show "deploying" and its progress line, then the
+    production cells turn "in sync" — all through the live update (SSE), without a reload;
   5 a hand change in the sandbox (instances scaled, a KV value set to HTML) shows as "drifted"
     after a reconcile trigger, again without a reload; clicking the cell shows the field diff,
     with the hostile value as text (no element injected);
@@ -89,7 +89,8 @@ def main():
     work = tempfile.mkdtemp(prefix="galley-dashboard-")
     driver = None
     try:
-        sb = t.Sandbox(work, "sandbox", "--health-delay", t.FAST_HEALTH_MS)
+        # Tasks turn healthy after 1.5 s, so an apply runs long enough to be watched.
+        sb = t.Sandbox(work, "sandbox", "--health-delay", "1500")
         repo = t.Repo(work, "repo", git=True)
         repo.edit("galley.yaml", 'staging: {port_prefix: "1", host_prefix: "staging-"}',
                   'staging: {port_prefix: "1", host_prefix: "staging-", sync: auto}', "staging auto")
@@ -154,6 +155,16 @@ def main():
         tok = driver.find_element(By.ID, "token")
         tok.clear()
         tok.send_keys(TOKEN)
+        # Record what the page shows while the apply runs (cells deploying, its progress line).
+        driver.execute_script("""
+          window.__seen = {deploying: false, activity: ''};
+          new MutationObserver(() => {
+            if ([...document.querySelectorAll('#grid td')].some(td => td.textContent === 'deploying'))
+              window.__seen.deploying = true;
+            const a = document.getElementById('activity').textContent;
+            if (a) window.__seen.activity = a;
+          }).observe(document.getElementById('main') || document.body,
+                     {subtree: true, childList: true, characterData: true});""")
         n = len(s.reconciles())
         driver.find_element(By.ID, "apply").click()
         wait.until(lambda d: d.find_element(By.ID, "apply-result").text.startswith("Applied"))
@@ -167,6 +178,9 @@ def main():
         grid = cells(driver)
         t.check("4 every cell turned in sync by the live update", all(v == "in sync" for v in grid.values()), grid)
         t.check("4 ... without a page reload", driver.execute_script("return window.__noReload") == "still here")
+        seen = driver.execute_script("return window.__seen")
+        t.check("4 while the apply ran, cells showed deploying and its progress line (live)",
+                seen["deploying"] and seen["activity"], seen)
         t.check("4 the token is kept in sessionStorage, not in the page",
                 driver.execute_script("return sessionStorage.getItem('galley-token')") == TOKEN and
                 TOKEN not in driver.page_source)
