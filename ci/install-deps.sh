@@ -15,6 +15,7 @@ packages=(
   openssl                                  # test certificates for the TLS client tests
   clang-format-14                          # ci/check-format.sh: the tree matches .clang-format
   prometheus                               # promtool: `promtool check metrics` on /metrics (serve)
+  chromium chromium-driver python3-selenium  # the dashboard's real-browser tests and benchmark (serve)
 )
 
 missing=()

@@ -26,6 +26,7 @@
 #include "engine/apply_lock.h"
 #include "engine/view_text.h"
 #include "net/http_client.h"
+#include "server/dashboard.h"
 #include "server/git_source.h"
 #include "server/notify.h"
 #include "server/server.h"
@@ -335,6 +336,8 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
                     hooks, replay));
     }
   }
+  // The dashboard at / and /ui/ (server/dashboard.h).
+  server::Dashboard::MountOn(srv, std::make_shared<server::Dashboard>(server::SourceOf(srv)));
   if (Status s = srv.Start(); !s.ok()) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return fail("cannot listen on " + o.listen + ": " + s.message());

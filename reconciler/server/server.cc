@@ -148,9 +148,9 @@ void Server::AddRoutes() {
               [](const net::HttpRequest&) { return net::HttpResponse::Text(200, "ok\n"); });
   router_.Add("GET", "/readyz", [this](const net::HttpRequest&) { return Readyz(); });
   router_.Add("GET", "/api/v1/status", [this](const net::HttpRequest&) {
-    json s = worker_.Status();
-    if (s.is_null()) return JsonError(503, "no observation yet");
-    return JsonOk(s);
+    auto text = worker_.StatusText();  // serialised once per observation: fast at any size
+    if (!text) return JsonError(503, "no observation yet");
+    return net::HttpResponse::Json(200, *text);
   });
   router_.Add("GET", "/api/v1/plan", [this](const net::HttpRequest&) {
     json p = worker_.Plan();

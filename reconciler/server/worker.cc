@@ -8,6 +8,7 @@
 #include "base/strings.h"
 #include "base/time_text.h"
 #include "clients/consul_client.h"
+#include "engine/agent_status.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
 #include "engine/drift.h"
@@ -175,6 +176,7 @@ class Worker::EventSink : public engine::ApplyEventSink {
     std::lock_guard<std::mutex> lock(w_.mu_);
     w_.events_.push_back(std::move(j));
     while (w_.events_.size() > kKeepEvents) w_.events_.pop_front();
+    w_.ChangedLocked(false);
   }
 
  private:
@@ -217,6 +219,29 @@ void Worker::RecordRun(json run) {
   std::lock_guard<std::mutex> lock(mu_);
   runs_.push_front(std::move(run));
   while (runs_.size() > kKeepRuns) runs_.pop_back();
+  ChangedLocked(true);
+}
+
+void Worker::ChangedLocked(bool snapshot) {
+  ++version_;
+  if (snapshot) ++snapshot_version_;
+  change_cv_.notify_all();
+}
+
+uint64_t Worker::version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+uint64_t Worker::snapshot_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_version_;
+}
+
+uint64_t Worker::WaitForChange(uint64_t seen, std::chrono::milliseconds wait) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  change_cv_.wait_for(lock, wait, [&] { return version_ != seen; });
+  return version_;
 }
 
 void Worker::Loop() {
@@ -442,7 +467,9 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     deps.events = &sink;
     deps.interrupted = [this] { return stop_.load(); };
     // `confirm` empty: approved (sync: auto).
+    applying_ = true;
     engine::ReconcileResult r = engine::Reconcile(rq, deps);
+    applying_ = false;
     report.apply_seconds = Since(ta);
     apply_result = ResultName(r.outcome);
     result["apply"] = {{"outcome", engine::ReconcileOutcomeName(r.outcome)},
@@ -525,6 +552,9 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   status.galley_version = GALLEY_VERSION;
   status.checked_at = Now();
   engine::DriftReport drift = engine::FindDrift(in);
+  std::vector<store::Observation> agent_obs;  // recorded by plan and drift, not here
+  json agents =
+      engine::AgentsToJson(workspace::AgentStatusOf(*ws, in, observed->agent_reports, &agent_obs));
 
   engine::PlanInput manual_in = in;
   manual_in.environments = manual_envs;
@@ -573,14 +603,22 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
   drift_json["flapping"] = flapping;
   json status_json = engine::StatusToJson(status);
   status_json["flapping"] = flapping;
+  auto status_text = std::make_shared<const std::string>(engine::SafeDump(status_json, 2) + "\n");
+  SharedSnapshot shared{
+      std::make_shared<const json>(status_json), std::make_shared<const json>(drift_json),
+      std::make_shared<const json>(plan_json), std::make_shared<const json>(agents)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     status_ = std::move(status_json);
+    status_text_ = std::move(status_text);
+    shared_ = std::move(shared);
     drift_ = std::move(drift_json);
     plan_json_ = plan_json;
     plan_id_ = digest;
     plan_commit_ = ws->commit;
     plan_ = std::move(plan);
+    agents_ = std::move(agents);
+    ChangedLocked(true);
   }
   run["result"] = result;
   std::string outcome = "ok";
@@ -619,8 +657,16 @@ std::vector<std::string> Worker::ClearFlapping(const std::string& resource) {
     Log("info", "flapping cleared by the API", {{"resources", cleared}});
     json flapping = Flapping();
     std::lock_guard<std::mutex> lock(mu_);
-    if (drift_.is_object()) drift_["flapping"] = flapping;
-    if (status_.is_object()) status_["flapping"] = flapping;
+    if (drift_.is_object()) {
+      drift_["flapping"] = flapping;
+      shared_.drift = std::make_shared<const json>(drift_);
+    }
+    if (status_.is_object()) {
+      status_["flapping"] = flapping;
+      shared_.status = std::make_shared<const json>(status_);
+      status_text_ = std::make_shared<const std::string>(engine::SafeDump(status_, 2) + "\n");
+    }
+    ChangedLocked(true);
   }
   return cleared;
 }
@@ -657,7 +703,9 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
   deps.interrupted = [this] { return stop_.load(); };
   Log("info", "applying plan " + plan_id, {{"plan_id", plan_id}, {"commit", commit}});
   const auto t0 = std::chrono::steady_clock::now();
+  applying_ = true;
   engine::ReconcileResult r = engine::Reconcile(rq, deps);
+  applying_ = false;
   RunReport report;
   report.leader = true;
   report.result = ResultName(r.outcome);
@@ -701,6 +749,7 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
         r.outcome == engine::ReconcileOutcome::kStalePlan) {
       plan_.reset();  // applied, or stale: either way no longer the plan to apply
     }
+    ChangedLocked(true);
   }
   // Plan again so the API shows where the platform stands now.
   (void)queue_.Push({TriggerKind::kManual, "", "after apply"});
@@ -710,6 +759,14 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
 json Worker::Status() const {
   std::lock_guard<std::mutex> lock(mu_);
   return status_;
+}
+Worker::SharedSnapshot Worker::Shared() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shared_;
+}
+std::shared_ptr<const std::string> Worker::StatusText() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_text_;
 }
 json Worker::Plan() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -724,6 +781,10 @@ json Worker::Runs() const {
   json out = json::array();
   for (const auto& r : runs_) out.push_back(r);
   return out;
+}
+json Worker::Agents() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return agents_;
 }
 json Worker::Events() const {
   std::lock_guard<std::mutex> lock(mu_);

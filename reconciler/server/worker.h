@@ -126,6 +126,13 @@ class Worker {
 
   // For the API (JSON documents; null until the first reconcile).
   nlohmann::json Status() const;  // engine::StatusToJson of the last observation
+  // The same snapshots, shared rather than copied (the dashboard reads them per page).
+  struct SharedSnapshot {
+    std::shared_ptr<const nlohmann::json> status, drift, plan, agents;
+  };
+  SharedSnapshot Shared() const;
+  // Status() as GET /api/v1/status sends it, serialised once per observation (null before).
+  std::shared_ptr<const std::string> StatusText() const;
   nlohmann::json Plan() const;    // the kept plan as `plan --json` prints it, plus plan_id
   nlohmann::json Drift() const;   // engine::DriftToJson
   nlohmann::json Runs() const;    // this process's reconciles, newest first
@@ -135,6 +142,15 @@ class Worker {
   // resources cleared.
   nlohmann::json Flapping() const;
   std::vector<std::string> ClearFlapping(const std::string& resource);
+  nlohmann::json Agents() const;  // engine::AgentsToJson of the last observation
+  // Change notification (the dashboard's live updates): version() grows whenever a snapshot
+  // (status, drift, plan, runs) or the event list changes, snapshot_version() only with the
+  // former. WaitForChange blocks until version() differs from `seen` or `wait` passes, and
+  // returns it. applying(): an apply (sync: auto or POST /api/v1/apply) runs now.
+  uint64_t version() const;
+  uint64_t snapshot_version() const;
+  uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds wait) const;
+  bool applying() const { return applying_.load(); }
   bool loaded() const { return loaded_.load(); }  // a repository was loaded once
   uint64_t reconciles() const { return reconciles_.load(); }
   // The state store's path (the API reads runs and journals from it).
@@ -151,6 +167,7 @@ class Worker {
   void Log(const std::string& level, const std::string& message,
            const nlohmann::json& fields = nlohmann::json::object()) const;
   void RecordRun(nlohmann::json run);
+  void ChangedLocked(bool snapshot);  // mu_ held: bumps the versions, wakes WaitForChange
   class EventSink;
   class FlappingGuard;
   void Report(RunReport& report);
@@ -166,11 +183,16 @@ class Worker {
   std::atomic<bool> stop_{false};
   std::atomic<bool> loaded_{false};
   std::atomic<uint64_t> reconciles_{0};
+  std::atomic<bool> applying_{false};
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::deque<std::shared_ptr<ApplyRequest>> applies_;
-  nlohmann::json status_, plan_json_, drift_;
+  nlohmann::json status_, plan_json_, drift_, agents_;
+  std::shared_ptr<const std::string> status_text_;
+  SharedSnapshot shared_;
+  uint64_t version_ = 0, snapshot_version_ = 0;
+  mutable std::condition_variable change_cv_;
   std::deque<nlohmann::json> runs_, events_;
   std::string state_path_;
   // The kept plan of the manual environments and what it was made from.
