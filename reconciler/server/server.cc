@@ -152,6 +152,9 @@ void Server::AddRoutes() {
     if (!text) return JsonError(503, "no observation yet");
     return net::HttpResponse::Json(200, *text);
   });
+  router_.Add("GET", "/api/v1/services", [this](const net::HttpRequest&) { return Services(); });
+  router_.Add("GET", "/api/v1/services/",
+              [this](const net::HttpRequest& r) { return ServiceDetail(r); });
   router_.Add("GET", "/api/v1/plan", [this](const net::HttpRequest&) {
     json p = worker_.Plan();
     if (p.is_null()) return JsonError(404, "no plan yet");
@@ -225,6 +228,55 @@ net::HttpResponse Server::Readyz() const {
   bool ready = worker_.loaded() && consul_ok;
   j["ready"] = ready;
   return JsonOk(j, ready ? 200 : 503);
+}
+
+// The status rows grouped by service, in the status document's order (services by name,
+// environments in platform-file order).
+net::HttpResponse Server::Services() const {
+  auto shared = worker_.Shared();
+  if (!shared.status || !shared.status->is_object()) return JsonError(503, "no observation yet");
+  json out = json::array();
+  std::map<std::string, size_t> index;
+  for (const auto& row : shared.status->value("services", json::array())) {
+    std::string name = row.value("service", "");
+    auto [it, added] = index.emplace(name, out.size());
+    if (added) out.push_back(json{{"service", name}, {"environments", json::array()}});
+    out[it->second]["environments"].push_back(row);
+  }
+  return JsonOk(json{{"checked_at", shared.status->value("checked_at", "")},
+                     {"commit", shared.status->value("commit", "")},
+                     {"services", std::move(out)}});
+}
+
+// One service: its status rows, the kept plan's actions for it, its drift items.
+net::HttpResponse Server::ServiceDetail(const net::HttpRequest& request) const {
+  const std::string name = request.path.substr(std::string("/api/v1/services/").size());
+  auto shared = worker_.Shared();
+  if (!shared.status || !shared.status->is_object()) return JsonError(503, "no observation yet");
+  auto of_service = [&name](const json& items) {
+    json out = json::array();
+    if (!items.is_array()) return out;
+    for (const auto& i : items) {
+      if (i.is_object() && i.value("service", "") == name) out.push_back(i);
+    }
+    return out;
+  };
+  json rows = of_service(shared.status->value("services", json::array()));
+  if (rows.empty()) return JsonError(404, "no service '" + name + "' in the desired state");
+  json actions = shared.plan && shared.plan->is_object()
+                     ? of_service(shared.plan->value("actions", json()))
+                     : json::array();
+  json drift = shared.drift && shared.drift->is_object()
+                   ? of_service(shared.drift->value("drift", json()))
+                   : json::array();
+  return JsonOk(
+      json{{"service", name},
+           {"checked_at", shared.status->value("checked_at", "")},
+           {"environments", std::move(rows)},
+           {"plan_id", shared.plan && shared.plan->is_object() ? shared.plan->value("plan_id", "")
+                                                               : std::string()},
+           {"actions", std::move(actions)},
+           {"drift", std::move(drift)}});
 }
 
 net::HttpResponse Server::RunDetail(const net::HttpRequest& request) const {

@@ -116,6 +116,8 @@ class Server {
   void TimerLoop();
   net::HttpResponse Readyz() const;
   net::HttpResponse RunDetail(const net::HttpRequest& request) const;
+  net::HttpResponse Services() const;
+  net::HttpResponse ServiceDetail(const net::HttpRequest& request) const;
   net::HttpResponse PostReconcile(const net::HttpRequest& request);
   net::HttpResponse PostApply(const net::HttpRequest& request);
   net::HttpResponse PostFlappingClear(const net::HttpRequest& request);

@@ -174,6 +174,17 @@ def group_a(work):
     counts = json.loads(text).get("counts", {}) if code == 200 else {}
     t.check("A /api/v1/status: staging in sync, production pending",
             counts.get("in sync") == 4 and counts.get("pending") == 4, text[:300])
+    code, text = s.get("/api/v1/services")
+    services = json.loads(text).get("services", []) if code == 200 else []
+    t.check("A /api/v1/services: 4 services, each with its 2 environments",
+            len(services) == 4 and all(len(x["environments"]) == 2 for x in services), text[:300])
+    code, text = s.get("/api/v1/services/test-server")
+    one = json.loads(text) if code == 200 else {}
+    t.check("A /api/v1/services/test-server: its rows and production's planned actions",
+            [r["environment"] for r in one.get("environments", [])] == ["production", "staging"] and
+            one.get("actions") and all(a.get("service") == "test-server" for a in one["actions"]), text[:500])
+    code, text = s.get("/api/v1/services/no-such")
+    t.check("A /api/v1/services/<unknown>: 404", code == 404, f"{code} {text[:200]}")
     code, text = s.get("/api/v1/drift")
     t.check("A /api/v1/drift answers", code == 200, text[:300])
     code, text = s.get("/api/v1/runs")
