@@ -136,6 +136,7 @@ JobKind KindOf(const OrderedJson& job) {
 
 std::optional<OrderedJson> ReadJob(const Json& body, const ServerDefaults& d,
                                    const std::string& now_iso, DeserializeError* error) {
+  error->message.clear();
   if (!body.is_object()) {
     error->message = "Can not deserialize instance of JobSchedule out of " +
                      std::string(body.type_name()) + " token";
