@@ -18,11 +18,23 @@ using marathon::TaskStatus;
 bool SimulatedRunFails(const TaskSpec& spec) {
   auto it = spec.env.find("GALLEY_SANDBOX_JOB_FAIL");
   if (it != spec.env.end() && !it->second.empty() && it->second != "0") return true;
-  std::string cmd = spec.cmd.value_or("");
-  while (!cmd.empty() && (cmd.back() == ' ' || cmd.back() == '\n')) cmd.pop_back();
-  while (!cmd.empty() && cmd.front() == ' ') cmd.erase(0, 1);
-  if (cmd == "false") return true;
-  if (cmd.rfind("exit ", 0) == 0) return cmd.substr(5) != "0";
+  // The first words of the command (or argv): `false ...` or `exit N ...` with N != 0.
+  std::vector<std::string> words;
+  if (spec.cmd) {
+    std::string w;
+    for (char c : *spec.cmd + " ") {
+      if (c == ' ' || c == '\t' || c == '\n' || c == ';') {
+        if (!w.empty()) words.push_back(w);
+        w.clear();
+      } else {
+        w += c;
+      }
+    }
+  } else {
+    words = spec.args;
+  }
+  if (!words.empty() && words[0] == "false") return true;
+  if (words.size() >= 2 && words[0] == "exit") return words[1] != "0";
   return false;
 }
 
