@@ -291,9 +291,9 @@ int Run(int argc, char** argv) {
   }
   // Chronos (optional): its own port, its own faults, jobs on the same kind of runner.
   FaultInjector chronos_faults("");
+  std::atomic<Emulator*> ch_ptr{nullptr};  // before the server whose handler reads it
   std::unique_ptr<chronos::ChronosEmulator> chronos_emu;
   std::unique_ptr<net::HttpServer> chserver;
-  std::atomic<Emulator*> ch_ptr{nullptr};
   if (chronos_port >= 0) {
     net::HttpServerOptions chso{address, static_cast<uint16_t>(chronos_port)};
     chso.max_body_bytes = 4u << 20;

@@ -40,10 +40,15 @@ std::set<std::string> ChronosCore::Parents(const OrderedJson& job) const {
   return out;
 }
 
-bool ChronosCore::Visible(const OrderedJson& job) const {
+bool ChronosCore::Visible(const OrderedJson& job) const { return VisibleAt(job, 0); }
+
+// Hidden dependants (created before their parents) can form a cycle among themselves; the
+// depth bound ends the walk there (such jobs never become visible, as in Chronos' graph).
+bool ChronosCore::VisibleAt(const OrderedJson& job, size_t depth) const {
+  if (depth > jobs_.size()) return false;
   for (const auto& p : Parents(job)) {
     auto it = jobs_.find(p);
-    if (it == jobs_.end() || !Visible(it->second)) return false;
+    if (it == jobs_.end() || !VisibleAt(it->second, depth + 1)) return false;
   }
   return true;
 }

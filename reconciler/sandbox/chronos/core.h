@@ -104,6 +104,7 @@ class ChronosCore {
     int64_t due_ms = 0;
   };
   bool Visible(const OrderedJson& job) const;
+  bool VisibleAt(const OrderedJson& job, size_t depth) const;
   bool Exists(const std::string& name) const;  // present and visible
   void Enqueue(Pending p);
   void RewriteSchedule(OrderedJson* job, int64_t now_ms) const;

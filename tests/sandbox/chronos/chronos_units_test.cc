@@ -324,6 +324,11 @@ TEST_F(CoreTest, DependentValidation) {
   EXPECT_EQ(core.Find("orphan"), nullptr);
   ASSERT_EQ(Sched("later", "R/2030-01-01T00:00:00Z/P1D"), "");
   EXPECT_NE(core.Find("orphan"), nullptr);
+  // Two hidden dependants naming each other: still hidden, no endless walk.
+  EXPECT_EQ(Dep("x", R"(["y"])"), "");
+  EXPECT_EQ(Dep("y", R"(["x"])"), "");
+  EXPECT_EQ(core.Find("x"), nullptr);
+  EXPECT_EQ(core.Visible().size(), 3u);  // p, later and orphan
   // Update with a missing parent: 400.
   ASSERT_EQ(Dep("c", R"(["p"])"), "");
   EXPECT_EQ(Dep("c", R"(["p","ghost"])"),
