@@ -81,8 +81,8 @@ int64_t Period::ApproxMillis() const {
 
 Result<Period> ParsePeriod(std::string_view text) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("'" + std::string(text) + "' is not an ISO 8601 period (" +
-                                   why + "; e.g. P1D, PT30M, P1W)");
+    return Status::InvalidArgument("'" + std::string(text) + "' is not an ISO 8601 period (" + why +
+                                   "; e.g. P1D, PT30M, P1W)");
   };
   if (text.empty() || text[0] != 'P') return bad("it must start with P");
   Period p;
@@ -121,9 +121,9 @@ Result<Period> ParsePeriod(std::string_view text) {
     size_t& pos = in_time ? time_pos : date_pos;
     size_t at = order.find(unit, pos);
     if (at == std::string::npos) {
-      return bad(order.find(unit) != std::string::npos ? "units out of order or repeated"
-                                                       : std::string("unknown unit '") + unit +
-                                                             "'" + (in_time ? "" : " before T"));
+      return bad(order.find(unit) != std::string::npos
+                     ? "units out of order or repeated"
+                     : std::string("unknown unit '") + unit + "'" + (in_time ? "" : " before T"));
     }
     pos = at + 1;
     if (has_frac && !(in_time && unit == 'S')) return bad("only seconds may have a fraction");
@@ -211,15 +211,15 @@ Result<int64_t> ParseStart(std::string_view text, int* offset_minutes) {
   int off = 0;
   if (i < text.size() && !ParseOffset(text.substr(i), &off)) return bad("bad UTC offset");
   *offset_minutes = off;
-  int64_t local = DaysFromCivil(y, mo, d) * kMsPerDay + h * kMsPerHour + mi * kMsPerMinute +
-                  sec * 1000 + ms;
+  int64_t local =
+      DaysFromCivil(y, mo, d) * kMsPerDay + h * kMsPerHour + mi * kMsPerMinute + sec * 1000 + ms;
   return local - off * kMsPerMinute;
 }
 
 Result<Schedule> ParseSchedule(std::string_view text) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("schedule '" + std::string(text) + "' is not R[n]/start/period (" +
-                                   why + ")");
+    return Status::InvalidArgument("schedule '" + std::string(text) +
+                                   "' is not R[n]/start/period (" + why + ")");
   };
   if (text.empty() || text[0] != 'R') return bad("it must start with R");
   size_t s1 = text.find('/');
@@ -231,7 +231,8 @@ Result<Schedule> ParseSchedule(std::string_view text) {
   if (!rep.empty()) {
     if (rep.size() > 12) return bad("repeat count too large");
     for (char c : rep) {
-      if (!std::isdigit(static_cast<unsigned char>(c))) return bad("the repeat count is not a number");
+      if (!std::isdigit(static_cast<unsigned char>(c)))
+        return bad("the repeat count is not a number");
     }
     s.repeats = std::stoll(std::string(rep));
   }

@@ -33,8 +33,8 @@ std::string ChronosMessage(const std::string& body) {
     text = body;
   }
   text = text.substr(0, text.find('\n'));
-  for (const char* prefix : {"java.lang.IllegalArgumentException: ", "java.lang.Exception: ",
-                             "requirement failed: "}) {
+  for (const char* prefix :
+       {"java.lang.IllegalArgumentException: ", "java.lang.Exception: ", "requirement failed: "}) {
     if (text.rfind(prefix, 0) == 0) text = text.substr(std::string(prefix).size());
   }
   return internal::OneLine(text);
@@ -81,7 +81,8 @@ class HttpChronosClient : public ChronosClient {
     if (r.status != 200) return r.Error(name);
     ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(r.body, r.context));
     auto job = ParseChronosJob(body);
-    if (!job.ok()) return Status::Unavailable(r.context + ": unexpected response: " + job.status().message());
+    if (!job.ok())
+      return Status::Unavailable(r.context + ": unexpected response: " + job.status().message());
     return job;
   }
 
@@ -154,8 +155,9 @@ class HttpChronosClient : public ChronosClient {
       if (status == 404) {
         return internal::MakeStatus(
             StatusCode::kNotFound,
-            context + ": 404 Not Found (not a Chronos 3.x API: is the URL right? 3.x serves "
-                      "/v1/scheduler/, 2.x /scheduler/)");
+            context +
+                ": 404 Not Found (not a Chronos 3.x API: is the URL right? 3.x serves "
+                "/v1/scheduler/, 2.x /scheduler/)");
       }
       std::string text = context + ": " + internal::StatusLine(status);
       if (!m.empty()) text += ": " + m;
@@ -194,8 +196,8 @@ class HttpChronosClient : public ChronosClient {
       return out;
     }
     if (attempts > 1) {
-      return internal::MakeStatus(last.code(), last.message() + " (after " +
-                                                   std::to_string(attempts) + " attempts)");
+      return internal::MakeStatus(
+          last.code(), last.message() + " (after " + std::to_string(attempts) + " attempts)");
     }
     return last;
   }

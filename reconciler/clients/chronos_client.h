@@ -44,9 +44,9 @@ struct ChronosEndpoint {
 struct ChronosJob {
   std::string name;
   bool dependent = false;
-  std::string schedule;                // scheduled jobs
-  std::string schedule_time_zone;      // scheduled jobs
-  std::vector<std::string> parents;    // dependent jobs, sorted
+  std::string schedule;              // scheduled jobs
+  std::string schedule_time_zone;    // scheduled jobs
+  std::vector<std::string> parents;  // dependent jobs, sorted
   bool disabled = false;
   std::string description, owner;
   int64_t success_count = 0, error_count = 0, errors_since_last_success = 0;

@@ -33,7 +33,8 @@ class FakeChronosClient : public ChronosClient {
     ++requests_;
     if (auto s = TakeFailure()) return *s;
     auto it = jobs_.find(name);
-    if (it == jobs_.end()) return Status::NotFound("chronos fake: job '" + name + "' does not exist");
+    if (it == jobs_.end())
+      return Status::NotFound("chronos fake: job '" + name + "' does not exist");
     return ParseChronosJob(it->second);
   }
   Status PutJob(const nlohmann::json& body) override {
@@ -54,7 +55,8 @@ class FakeChronosClient : public ChronosClient {
     std::lock_guard<std::mutex> l(mu_);
     ++requests_;
     if (auto s = TakeFailure()) return *s;
-    if (!jobs_.erase(name)) return Status::NotFound("chronos fake: job '" + name + "' does not exist");
+    if (!jobs_.erase(name))
+      return Status::NotFound("chronos fake: job '" + name + "' does not exist");
     deletes_.push_back(name);
     return Status::Ok();
   }
@@ -63,7 +65,8 @@ class FakeChronosClient : public ChronosClient {
     ++requests_;
     if (auto s = TakeFailure()) return *s;
     auto it = jobs_.find(name);
-    if (it == jobs_.end()) return Status::NotFound("chronos fake: job '" + name + "' does not exist");
+    if (it == jobs_.end())
+      return Status::NotFound("chronos fake: job '" + name + "' does not exist");
     starts_.push_back(arguments.empty() ? name : name + " " + arguments);
     ++clock_;
     std::string at = "2026-01-01T00:00:" + std::string(clock_ < 10 ? "0" : "") +

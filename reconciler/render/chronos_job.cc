@@ -88,8 +88,9 @@ nlohmann::ordered_json RenderChronosJob(const model::Platform& p, const model::S
   out["owner"] = js.owner;
   out["retries"] = js.retries;
   out["disabled"] = js.disabled;
-  const model::Resources& res =
-      js.resources ? *js.resources : env.resources ? *env.resources : s.resources;
+  const model::Resources& res = js.resources    ? *js.resources
+                                : env.resources ? *env.resources
+                                                : s.resources;
   out["cpus"] = res.cpus;
   out["mem"] = res.mem;
   if (res.disk && *res.disk > 0) out["disk"] = *res.disk;

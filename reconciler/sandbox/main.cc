@@ -310,9 +310,9 @@ int Run(int argc, char** argv) {
     chserver = std::move(*started);
     chopts.hostname = address;
     chopts.http_port = chserver->port();
-    chronos_emu = chronos::NewChronosEmulator(
-        chopts, tasks == "process" ? marathon::NewProcessRunner(popts)
-                                   : chronos::NewSimulatedJobRunner(jopts));
+    chronos_emu = chronos::NewChronosEmulator(chopts, tasks == "process"
+                                                          ? marathon::NewProcessRunner(popts)
+                                                          : chronos::NewSimulatedJobRunner(jopts));
   }
   mopts.http_port = (*mserver)->port();
   copts.http_port = (*cserver)->port();
@@ -392,7 +392,9 @@ int Run(int argc, char** argv) {
   if (chronos_emu) std::cout << ", chronos on http://" << address << ":" << chopts.http_port;
   std::cout << std::endl;
 
-  auto chronos_changes = [&]() -> uint64_t { return chronos_emu ? chronos_emu->ChangeCounter() : 0; };
+  auto chronos_changes = [&]() -> uint64_t {
+    return chronos_emu ? chronos_emu->ChangeCounter() : 0;
+  };
   uint64_t saved_m = marathon_emu->ChangeCounter(), saved_c = consul_emu->ChangeCounter();
   uint64_t saved_ch = chronos_changes();
   while (!g_stop.load()) {

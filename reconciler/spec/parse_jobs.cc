@@ -14,9 +14,9 @@
 namespace galley::spec {
 namespace {
 
-const std::vector<std::string> kOverrideKeys = {
-    "command", "image",   "resources", "env",      "config", "schedule", "time_zone",
-    "epsilon", "parents", "retries",   "owner",    "disabled"};
+const std::vector<std::string> kOverrideKeys = {"command", "image",    "resources", "env",
+                                                "config",  "schedule", "time_zone", "epsilon",
+                                                "parents", "retries",  "owner",     "disabled"};
 
 bool IsZoneId(const std::string& z) {
   if (iso8601::ZoneOffsetMinutes(z)) return true;
@@ -71,7 +71,8 @@ void ParseSettings(Reader& r, const std::vector<Field>& fields, model::JobSettin
       if (auto b = r.Bool(k)) js.with_config = *b;
     } else if (k.key == "schedule") {
       js.schedule_pos = k.value_pos;
-      auto v = r.NonEmptyString(k, "an ISO 8601 repeating interval such as R/2026-01-01T03:00:00Z/P1D");
+      auto v =
+          r.NonEmptyString(k, "an ISO 8601 repeating interval such as R/2026-01-01T03:00:00Z/P1D");
       if (!v) continue;
       auto parsed = iso8601::ParseSchedule(*v);
       if (!parsed.ok()) {
@@ -130,8 +131,8 @@ void ParseSettings(Reader& r, const std::vector<Field>& fields, model::JobSettin
 bool IsJobName(const std::string& s) {
   if (s.empty() || s.size() > 63 || s[0] == '-' || s.back() == '-') return false;
   for (char c : s) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
       return false;
     }
   }
@@ -205,8 +206,8 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
         if (!fresh) {
           diags.Error(js.pos, who + " would be Chronos job " + Quote(full),
                       "a name no other job of any environment gets",
-                      "already taken by " + it->second.first + " (" + it->second.second.file +
-                          ":" + std::to_string(it->second.second.line) + ")");
+                      "already taken by " + it->second.first + " (" + it->second.second.file + ":" +
+                          std::to_string(it->second.second.line) + ")");
         }
       }
     }
@@ -215,8 +216,9 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
   // keys) would otherwise repeat it once per environment.
   std::set<std::string> seen;
   auto once = [&seen](const SourcePos& pos, const char* rule) {
-    return seen.insert(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
-                       ":" + rule)
+    return seen
+        .insert(pos.file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ":" +
+                rule)
         .second;
   };
   for (const auto& svc : state.services) {
@@ -232,8 +234,9 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
                       "Chronos would silently drop the schedule");
         }
         if (!js.hook.empty() && (has_sched || has_parents) && once(js.hook_pos, "hook")) {
-          diags.Error(js.hook_pos, where + " is a " + js.hook + " hook and also has " +
-                                       (has_sched ? "a schedule" : "parents"),
+          diags.Error(js.hook_pos,
+                      where + " is a " + js.hook + " hook and also has " +
+                          (has_sched ? "a schedule" : "parents"),
                       "a hook job without schedule and parents (galley starts it around the "
                       "deploy)");
         }
@@ -246,14 +249,13 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
           auto sc = iso8601::ParseSchedule(js.schedule);
           if (e.ok() && sc.ok() && e->ApproxMillis() > 30'000 && once(js.epsilon_pos, "eps") &&
               e->ApproxMillis() >= sc->period.ApproxMillis()) {
-            diags.Error(js.epsilon_pos, where + ": epsilon " + js.epsilon +
-                                            " is not shorter than the period " +
-                                            iso8601::FormatPeriod(sc->period),
+            diags.Error(js.epsilon_pos,
+                        where + ": epsilon " + js.epsilon + " is not shorter than the period " +
+                            iso8601::FormatPeriod(sc->period),
                         "an epsilon under 30 s, or shorter than the period");
           }
         }
-        if ((!js.time_zone.empty() || !js.epsilon.empty()) && !has_sched &&
-            once(js.pos, "tz")) {
+        if ((!js.time_zone.empty() || !js.epsilon.empty()) && !has_sched && once(js.pos, "tz")) {
           diags.Error(!js.time_zone.empty() ? js.time_zone_pos : js.epsilon_pos,
                       where + " sets " + (!js.time_zone.empty() ? "time_zone" : "epsilon") +
                           " without a schedule",
@@ -274,7 +276,8 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
           }
           if ((!found || !found->environments.count(env)) && once(js.parents_pos, p.c_str())) {
             diags.Error(js.parents_pos, where + " names parent " + Quote(p),
-                        "a job of " + (psvc == svc.name ? "this service" : "service " + Quote(psvc)) +
+                        "a job of " +
+                            (psvc == svc.name ? "this service" : "service " + Quote(psvc)) +
                             " in environment " + Quote(env) + " (\"job\" or \"service/job\")",
                         !ps ? "there is no service " + Quote(psvc) : "");
           } else if (psvc == svc.name && pjob == job.name && once(js.parents_pos, "self")) {
@@ -291,8 +294,9 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
         if (js.hook.empty()) continue;
         auto [it, fresh] = hooks.emplace(std::make_pair(env, js.hook), job.name);
         if (!fresh) {
-          diags.Error(js.hook_pos, "job " + Quote(job.name) + " is a second " + js.hook +
-                                       " hook of service " + Quote(svc.name) + " in " + Quote(env),
+          diags.Error(js.hook_pos,
+                      "job " + Quote(job.name) + " is a second " + js.hook + " hook of service " +
+                          Quote(svc.name) + " in " + Quote(env),
                       "one " + js.hook + " job per service and environment",
                       "the first is " + Quote(it->second));
         }
@@ -338,7 +342,8 @@ void CheckJobs(const model::DesiredState& state, Diagnostics& diags) {
             }
             cycle += p.first + "/" + p.second;
             if (reported.insert(n).second && once(where[{env, n}], "cycle")) {
-              diags.Error(where[{env, n}], "jobs in " + Quote(env) + " depend on each other in a cycle: " + cycle,
+              diags.Error(where[{env, n}],
+                          "jobs in " + Quote(env) + " depend on each other in a cycle: " + cycle,
                           "parents that form no cycle (Chronos' job graph is acyclic)");
             }
           } else if (color[p] == 0) {

@@ -170,7 +170,7 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
   static const std::vector<std::string> kKeys = {
       "name",       "image",   "registry",     "command", "resources",      "ports",
       "health",     "upgrade", "balance",      "tags",    "external_hosts", "config",
-      "kill_grace", "paused",  "environments", "ignore",  "policy", "jobs"};
+      "kill_grace", "paused",  "environments", "ignore",  "policy",         "jobs"};
   auto fields =
       r.Map(r.Root(), "a service file", kKeys, {"name", "image", "resources", "environments"});
   if (!fields) return std::nullopt;

@@ -166,7 +166,8 @@ TEST_F(ChronosClientTest, RenderedJobsRoundTrip) {
           EXPECT_EQ(got, w) << live.name;  // never due: untouched
         }
       } else if (k == "container") {
-        for (const auto& [ck, cv] : v.items()) EXPECT_EQ(live.body[k][ck], cv) << live.name << " " << ck;
+        for (const auto& [ck, cv] : v.items())
+          EXPECT_EQ(live.body[k][ck], cv) << live.name << " " << ck;
       } else if (k == "epsilon") {
         EXPECT_FALSE(live.body.contains(k));  // 3.x drops it
       } else {
@@ -178,8 +179,11 @@ TEST_F(ChronosClientTest, RenderedJobsRoundTrip) {
 }
 
 TEST_F(ChronosClientTest, StartAndStats) {
-  ASSERT_TRUE(client_->PutJob({{"name", "prod-svc-migrate"}, {"command", "migrate"},
-                               {"retries", 0}, {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
+  ASSERT_TRUE(client_
+                  ->PutJob({{"name", "prod-svc-migrate"},
+                            {"command", "migrate"},
+                            {"retries", 0},
+                            {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
                   .ok());
   ASSERT_TRUE(client_->StartJob("prod-svc-migrate").ok());
   ASSERT_TRUE(WaitFor([&] {
@@ -191,8 +195,11 @@ TEST_F(ChronosClientTest, StartAndStats) {
   EXPECT_EQ(s->LastOutcome(), "success");
   EXPECT_EQ(s->runs_measured, 1);
   EXPECT_GT(s->median_ms, 0);
-  ASSERT_TRUE(client_->PutJob({{"name", "prod-svc-bad"}, {"command", "false"}, {"retries", 0},
-                               {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
+  ASSERT_TRUE(client_
+                  ->PutJob({{"name", "prod-svc-bad"},
+                            {"command", "false"},
+                            {"retries", 0},
+                            {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
                   .ok());
   ASSERT_TRUE(client_->StartJob("prod-svc-bad", "--dry-run").ok());
   ASSERT_TRUE(WaitFor([&] {

@@ -36,16 +36,21 @@ net::HttpResponse Error(const ApiError& e) {
   } else if (e.status == 500 && message.rfind("java.", 0) == 0) {
     message += "\n\tat org.apache.mesos.chronos.scheduler.api.DependentJobResource.post\n";
   }
-  return JsonBody(e.status, Json{{"message", message}, {"status", net::ReasonPhrase(e.status)}}.dump());
+  return JsonBody(e.status,
+                  Json{{"message", message}, {"status", net::ReasonPhrase(e.status)}}.dump());
 }
 // What Jetty answers when the body fails inside Jackson (no handler runs).
 net::HttpResponse JettyError(int status, const std::string& why) {
   std::string esc;
   for (char c : why) {
-    if (c == '<') esc += "&lt;";
-    else if (c == '>') esc += "&gt;";
-    else if (c == '&') esc += "&amp;";
-    else esc += c;
+    if (c == '<')
+      esc += "&lt;";
+    else if (c == '>')
+      esc += "&gt;";
+    else if (c == '&')
+      esc += "&amp;";
+    else
+      esc += c;
   }
   std::string body = "<html>\n<head>\n<title>Error " + std::to_string(status) + " " +
                      net::ReasonPhrase(status) + "</title>\n</head>\n<body><h2>HTTP ERROR " +
@@ -77,9 +82,8 @@ class Impl final : public ChronosEmulator {
  public:
   Impl(ChronosOptions o, std::unique_ptr<marathon::TaskRunner> runner)
       : options_(std::move(o)), core_(options_.core), runner_(std::move(runner)) {
-    runner_->SetListener([this](const std::string& id, const marathon::TaskStatus& st) {
-      OnTask(id, st);
-    });
+    runner_->SetListener(
+        [this](const std::string& id, const marathon::TaskStatus& st) { OnTask(id, st); });
     loop_ = std::thread([this] { Loop(); });
   }
   ~Impl() override { Stop(); }
@@ -200,7 +204,8 @@ class Impl final : public ChronosEmulator {
       if (name && jn.find(Lower(*name)) == std::string::npos) keep = false;
       if (command && jc.find(Lower(*command)) == std::string::npos) keep = false;
       if (!keep && any &&
-          (jn.find(Lower(*any)) != std::string::npos || jc.find(Lower(*any)) != std::string::npos)) {
+          (jn.find(Lower(*any)) != std::string::npos ||
+           jc.find(Lower(*any)) != std::string::npos)) {
         keep = true;
       }
       if (!keep) continue;
@@ -310,7 +315,8 @@ class Impl final : public ChronosEmulator {
 
   net::HttpResponse Stat(const std::string& name) {
     std::lock_guard<std::mutex> g(mu_);
-    if (!core_.Find(name)) return Error({400, "requirement failed: Job '" + name + "' not found", true});
+    if (!core_.Find(name))
+      return Error({400, "requirement failed: Job '" + name + "' not found", true});
     auto d = core_.Durations(name);
     double median = Percentile(d, 0.5);
     OrderedJson h = {{"75thPercentile", Percentile(d, 0.75)},
@@ -320,7 +326,8 @@ class Impl final : public ChronosEmulator {
                      {"median", median},
                      {"mean", median},
                      {"count", d.size()}};
-    return JsonBody(200, OrderedJson{{"histogram", h}, {"taskStatHistory", OrderedJson::array()}}.dump());
+    return JsonBody(
+        200, OrderedJson{{"histogram", h}, {"taskStatHistory", OrderedJson::array()}}.dump());
   }
 
   marathon::TaskSpec SpecFor(const Launch& l) const {
@@ -340,10 +347,16 @@ class Impl final : public ChronosEmulator {
       if (!l.arguments.empty()) s.args.push_back(l.arguments);
     }
     if (j.contains("container")) s.docker_image = j["container"]["image"];
-    const std::set<std::string> builtin = {"mesos_task_id", "MESOS_TASK_ID", "CHRONOS_JOB_OWNER",
-                                           "CHRONOS_JOB_NAME", "HOST", "CHRONOS_RESOURCE_MEM",
-                                           "CHRONOS_RESOURCE_CPU", "CHRONOS_RESOURCE_DISK",
-                                           "CHRONOS_JOB_RUN_TIME", "CHRONOS_JOB_RUN_ATTEMPT"};
+    const std::set<std::string> builtin = {"mesos_task_id",
+                                           "MESOS_TASK_ID",
+                                           "CHRONOS_JOB_OWNER",
+                                           "CHRONOS_JOB_NAME",
+                                           "HOST",
+                                           "CHRONOS_RESOURCE_MEM",
+                                           "CHRONOS_RESOURCE_CPU",
+                                           "CHRONOS_RESOURCE_DISK",
+                                           "CHRONOS_JOB_RUN_TIME",
+                                           "CHRONOS_JOB_RUN_ATTEMPT"};
     for (const auto& e : j["environmentVariables"]) {
       std::string n = e["name"];
       if (!builtin.count(n)) s.env[n] = e["value"];
@@ -355,11 +368,11 @@ class Impl final : public ChronosEmulator {
     s.env["CHRONOS_RESOURCE_MEM"] = std::to_string(j["mem"].get<double>());
     s.env["CHRONOS_RESOURCE_CPU"] = std::to_string(j["cpus"].get<double>());
     s.env["CHRONOS_RESOURCE_DISK"] = std::to_string(j["disk"].get<double>());
-    s.env["CHRONOS_JOB_RUN_TIME"] = iso8601::FormatInstant(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            ClockOr(options_.clock).WallNow().time_since_epoch())
-            .count(),
-        0);
+    s.env["CHRONOS_JOB_RUN_TIME"] =
+        iso8601::FormatInstant(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   ClockOr(options_.clock).WallNow().time_since_epoch())
+                                   .count(),
+                               0);
     s.env["CHRONOS_JOB_RUN_ATTEMPT"] = std::to_string(l.attempt);
     return s;
   }

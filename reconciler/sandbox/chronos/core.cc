@@ -8,9 +8,7 @@
 namespace galley::sandbox::chronos {
 namespace {
 
-ApiError Require(const std::string& text) {
-  return {400, "requirement failed: " + text, true};
-}
+ApiError Require(const std::string& text) { return {400, "requirement failed: " + text, true}; }
 
 // The job's schedule with scheduleTimeZone applied (a zone this emulator does not know keeps
 // the start's own offset; see README). An empty start is `now - 1 s` (3.x).
@@ -131,8 +129,9 @@ std::optional<ApiError> ChronosCore::PutDependent(OrderedJson job, int64_t now_m
   std::set<std::string> parents = Parents(job);
   if (parents.count(name)) {
     // Chronos 3.x stores this and its scheduler loop exits on the next reload (§4.4).
-    return ApiError{500, "java.lang.IllegalArgumentException: loops not allowed (job " + name +
-                             " names itself as a parent)",
+    return ApiError{500,
+                    "java.lang.IllegalArgumentException: loops not allowed (job " + name +
+                        " names itself as a parent)",
                     false};
   }
   bool all_present = true;
@@ -149,10 +148,9 @@ std::optional<ApiError> ChronosCore::PutDependent(OrderedJson job, int64_t now_m
       return Require("JobSchedule " + name + " does not have all parents defined!");
     }
     if (WouldCycle(name, parents)) {
-      return ApiError{500,
-                      "java.lang.IllegalArgumentException: Edge would induce a cycle (" + name +
-                          ")",
-                      false};
+      return ApiError{
+          500, "java.lang.IllegalArgumentException: Edge would induce a cycle (" + name + ")",
+          false};
     }
     std::set<std::string> old = Parents(jobs_[name]);
     if (old != parents) {
@@ -292,8 +290,8 @@ std::vector<Launch> ChronosCore::Tick(int64_t now_ms) {
     l.name = p.name;
     l.attempt = p.attempt;
     l.arguments = p.arguments;
-    l.task_id = "ct:" + std::to_string(p.due_ms) + ":" + std::to_string(p.attempt) + ":" +
-                p.name + ":" + p.arguments;
+    l.task_id = "ct:" + std::to_string(p.due_ms) + ":" + std::to_string(p.attempt) + ":" + p.name +
+                ":" + p.arguments;
     l.job = job;
     running_[l.task_id] = {p.name, p.attempt, now_ms, p.arguments, p.due_ms};
     out.push_back(std::move(l));

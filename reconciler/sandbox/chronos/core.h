@@ -91,8 +91,8 @@ class ChronosCore {
  private:
   struct Pending {
     std::string name;
-    int64_t due_ms = 0;        // in the task id
-    int64_t not_before_ms = 0; // retries wait failure_retry_ms
+    int64_t due_ms = 0;         // in the task id
+    int64_t not_before_ms = 0;  // retries wait failure_retry_ms
     int attempt = 0;
     std::string arguments;
   };

@@ -224,8 +224,10 @@ std::optional<OrderedJson> ReadJob(const Json& body, const ServerDefaults& d,
 
 OrderedJson ConvertedChild(const OrderedJson& child, const std::string& schedule,
                            const std::string& schedule_time_zone, const ServerDefaults& d) {
-  Json body = {{"name", child["name"]}, {"schedule", schedule},
-               {"scheduleTimeZone", schedule_time_zone}, {"runAsUser", ""}};
+  Json body = {{"name", child["name"]},
+               {"schedule", schedule},
+               {"scheduleTimeZone", schedule_time_zone},
+               {"runAsUser", ""}};
   for (const char* k : {"command", "successCount", "errorCount", "executor", "executorFlags",
                         "taskInfoData", "retries", "owner", "lastError", "lastSuccess", "cpus",
                         "disk", "mem", "disabled", "softError", "uris", "fetch", "highPriority"}) {

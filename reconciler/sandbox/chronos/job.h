@@ -44,7 +44,6 @@ inline constexpr char kJobNamePattern[] = "([\\w\\.-]+)";
 // What Chronos copies into a child converted to a scheduled job when its scheduled parent is
 // deleted (§2.6): everything else goes back to its default.
 OrderedJson ConvertedChild(const OrderedJson& child, const std::string& schedule,
-                           const std::string& schedule_time_zone,
-                           const ServerDefaults& defaults);
+                           const std::string& schedule_time_zone, const ServerDefaults& defaults);
 
 }  // namespace galley::sandbox::chronos

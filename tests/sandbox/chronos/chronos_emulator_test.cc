@@ -201,11 +201,13 @@ TEST_F(ChronosTest, StatusCodesAndErrorShapes) {
 }
 
 TEST_F(ChronosTest, DeletingAScheduledParentConvertsItsChild) {
-  ASSERT_EQ(Post("/iso8601", {{"name", "s"}, {"command", "x"},
-                              {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
+  ASSERT_EQ(Post("/iso8601",
+                 {{"name", "s"}, {"command", "x"}, {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
                 .status,
             204);
-  ASSERT_EQ(Post("/dependency", {{"name", "c"}, {"command", "x"}, {"description", "managed-by: galley"},
+  ASSERT_EQ(Post("/dependency", {{"name", "c"},
+                                 {"command", "x"},
+                                 {"description", "managed-by: galley"},
                                  {"parents", {"s"}}})
                 .status,
             204);
@@ -218,7 +220,8 @@ TEST_F(ChronosTest, DeletingAScheduledParentConvertsItsChild) {
 
 TEST_F(ChronosTest, SearchLimitsAndMatchesSubstrings) {
   for (int i = 0; i < 12; ++i) {
-    ASSERT_EQ(Post("/iso8601", {{"name", "job-" + std::to_string(i)}, {"command", "echo"},
+    ASSERT_EQ(Post("/iso8601", {{"name", "job-" + std::to_string(i)},
+                                {"command", "echo"},
                                 {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
                   .status,
               204);
@@ -242,8 +245,8 @@ TEST_F(ChronosTest, FaultsAreInjectable) {
 }
 
 TEST_F(ChronosTest, SnapshotRestoresJobs) {
-  ASSERT_EQ(Post("/iso8601", {{"name", "keep"}, {"command", "x"},
-                              {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
+  ASSERT_EQ(Post("/iso8601",
+                 {{"name", "keep"}, {"command", "x"}, {"schedule", "R/2099-01-01T00:00:00Z/P1D"}})
                 .status,
             204);
   Json snap = emulator_->Snapshot();

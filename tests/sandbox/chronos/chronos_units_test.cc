@@ -42,8 +42,8 @@ TEST(Iso8601, ParsesPeriods) {
 }
 
 TEST(Iso8601, RefusesBadPeriods) {
-  for (const char* bad : {"", "1D", "P1", "PD", "P1H", "PT1D", "P1D1Y", "PT", "P1.5D", "PT1HT1M",
-                          "P1DT1H1H", "Px"}) {
+  for (const char* bad :
+       {"", "1D", "P1", "PD", "P1H", "PT1D", "P1D1Y", "PT", "P1.5D", "PT1HT1M", "P1DT1H1H", "Px"}) {
     auto p = iso::ParsePeriod(bad);
     EXPECT_FALSE(p.ok()) << bad;
   }
@@ -113,11 +113,12 @@ TEST(Iso8601, TimeZonesKeepWallClockFields) {
 
 TEST(ChronosJob, DefaultsAndKeyOrderMatchTheSerializer) {
   DeserializeError err;
-  auto j = ReadJob(Json::parse(R"({"name":"a","command":"true","schedule":"R/2017-01-01T00:00:00Z/P1D",
+  auto j =
+      ReadJob(Json::parse(R"({"name":"a","command":"true","schedule":"R/2017-01-01T00:00:00Z/P1D",
       "mem":64,"cpus":0,"async":true,"epsilon":"PT30S","parents_not":1,
       "constraints":[["rack","EQUALS","a"],["rack","GROUP_BY","b"]],
       "container":{"type":"docker","image":"img:1"}})"),
-                   ServerDefaults{}, "2026-01-01T00:00:00.000Z", &err);
+              ServerDefaults{}, "2026-01-01T00:00:00.000Z", &err);
   ASSERT_TRUE(j) << err.message;
   EXPECT_EQ((*j)["mem"].dump(), "64.0");
   EXPECT_EQ((*j)["cpus"].dump(), "0.1");  // 0 → --mesos_task_cpu
@@ -145,8 +146,8 @@ TEST(ChronosJob, ParentsWinAndAreASet) {
   EXPECT_EQ(KindOf(*j), JobKind::kDependent);
   EXPECT_FALSE(j->contains("schedule"));
   EXPECT_EQ((*j)["parents"].dump(), R"(["a","b"])");
-  auto runnow = ReadJob(Json::parse(R"({"name":"n"})"), ServerDefaults{}, "2026-01-01T00:00:00.000Z",
-                        &err);
+  auto runnow =
+      ReadJob(Json::parse(R"({"name":"n"})"), ServerDefaults{}, "2026-01-01T00:00:00.000Z", &err);
   EXPECT_EQ((*runnow)["schedule"], "R1/2026-01-01T00:00:00.000Z/PT24H");
 }
 
@@ -154,11 +155,10 @@ TEST(ChronosJob, DeserializerFailures) {
   DeserializeError err;
   EXPECT_FALSE(ReadJob(Json::parse(R"({"command":"x"})"), {}, "", &err));
   EXPECT_NE(err.message.find("name"), std::string::npos);
-  EXPECT_FALSE(ReadJob(Json::parse(R"({"name":"a","environmentVariables":[{"name":"X"}]})"), {}, "",
-                       &err));
   EXPECT_FALSE(
-      ReadJob(Json::parse(R"({"name":"a","container":{"image":"i","network":"bridge"}})"), {}, "",
-              &err));
+      ReadJob(Json::parse(R"({"name":"a","environmentVariables":[{"name":"X"}]})"), {}, "", &err));
+  EXPECT_FALSE(ReadJob(Json::parse(R"({"name":"a","container":{"image":"i","network":"bridge"}})"),
+                       {}, "", &err));
   EXPECT_FALSE(ReadJob(Json::parse("[1]"), {}, "", &err));
   // A container without an image vanishes silently (3.x).
   auto j = ReadJob(Json::parse(R"({"name":"a","container":{"network":"HOST"}})"), {}, "", &err);

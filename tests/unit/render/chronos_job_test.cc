@@ -53,7 +53,8 @@ spec::LoadResult Load(const std::string& jobs) {
 }
 
 TEST(ChronosJobRender, DependentScheduledAndHookBodies) {
-  auto r = Load(R"(  a: {command: [x], schedule: R/2026-01-01T00:00:00Z/PT1H, time_zone: UTC, epsilon: PT30S}
+  auto r = Load(
+      R"(  a: {command: [x], schedule: R/2026-01-01T00:00:00Z/PT1H, time_zone: UTC, epsilon: PT30S}
   b:
     command: [sh, -c, "echo it's done"]
     parents: [a]
@@ -91,7 +92,8 @@ TEST(ChronosJobRender, DependentScheduledAndHookBodies) {
   EXPECT_EQ(m["schedule"], kHookSchedule);
   EXPECT_EQ(m["container"]["image"], "registry.local/tools/check:v9");
   // The wrapper and the KV prefix come first, then the service's command (the job has none).
-  EXPECT_EQ(m["command"], "service-wrapper.sh dockerhost:18080 dockerhost:18500 app/staging/web ./web");
+  EXPECT_EQ(m["command"],
+            "service-wrapper.sh dockerhost:18080 dockerhost:18500 app/staging/web ./web");
   // Deterministic.
   EXPECT_EQ(RenderChronosJob(r.state.platform, s, prod, s.jobs[1]).dump(), b.dump());
 }

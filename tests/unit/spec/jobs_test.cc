@@ -66,7 +66,7 @@ TEST(JobsTest, ParsesJobsWithOverrides) {
   ASSERT_EQ(r.diags.RenderAll(), "");
   const auto& jobs = r.state.services[0].jobs;
   ASSERT_EQ(jobs.size(), 3u);
-  EXPECT_EQ(jobs[0].name, "migrate");  // sorted
+  EXPECT_EQ(jobs[0].name, "migrate");          // sorted
   EXPECT_EQ(jobs[0].environments.size(), 2u);  // every environment of the service
   EXPECT_EQ(jobs[0].environments.at("staging").hook, "pre-deploy");
   EXPECT_FALSE(jobs[0].environments.at("staging").with_config);
@@ -139,7 +139,8 @@ TEST(JobsTest, UnknownParentsAndSelfParents) {
   e = ErrorsFor("  b: {command: [x], parents: [b]}\n");
   EXPECT_NE(e.find("names itself as a parent"), std::string::npos) << e;
   // A parent that exists only in another environment.
-  e = ErrorsFor(R"(  a: {command: [x], schedule: R/2026-01-01T00:00:00Z/P1D, environments: {staging: }}
+  e = ErrorsFor(
+      R"(  a: {command: [x], schedule: R/2026-01-01T00:00:00Z/P1D, environments: {staging: }}
   b: {command: [x], parents: [a]}
 )");
   EXPECT_NE(e.find("job 'b' in 'production' names parent 'a'"), std::string::npos) << e;
@@ -188,7 +189,8 @@ TEST(JobsTest, ShapeErrors) {
   e = ErrorsFor(R"(  m1: {command: [x], hook: pre-deploy}
   m2: {command: [x], hook: pre-deploy}
 )");
-  EXPECT_NE(e.find("job 'm2' is a second pre-deploy hook of service 'web'"), std::string::npos) << e;
+  EXPECT_NE(e.find("job 'm2' is a second pre-deploy hook of service 'web'"), std::string::npos)
+      << e;
   EXPECT_TRUE(IsJobName("report-2"));
   EXPECT_FALSE(IsJobName("-x"));
   EXPECT_FALSE(IsJobName("a.b"));
