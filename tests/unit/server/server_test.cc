@@ -88,15 +88,15 @@ TEST(TriggerQueueTest, PushesSettleUntilQuietCappedByTheFirstPlusMaxDelay) {
   EXPECT_EQ(ReadyAt(p, o), Clock::time_point(seconds(107)));  // 2 s after the last push
   p.last_push = Clock::time_point(seconds(129));
   EXPECT_EQ(ReadyAt(p, o), Clock::time_point(seconds(130)));  // never later than first + 30 s
-  p.kinds.push_back(TriggerKind::kManual);                    // someone asked: at once
+  p.kinds.push_back(TriggerKind::kManual);  // someone asked: at once
   EXPECT_EQ(ReadyAt(p, o), Clock::time_point::min());
   p.kinds = {TriggerKind::kPush};
   EXPECT_EQ(ReadyAt(p, TriggerQueueOptions{}), Clock::time_point::min());  // no settling
 }
 
 TEST(TriggerQueueTest, AStormOfPushesIsHandedOutOnceItGoesQuiet) {
-  TriggerQueue q(
-      TriggerQueueOptions{.push_quiet = milliseconds(150), .push_max_delay = seconds(30)});
+  TriggerQueue q(TriggerQueueOptions{.push_quiet = milliseconds(150),
+                                     .push_max_delay = seconds(30)});
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(q.Push({TriggerKind::kPush, "c" + std::to_string(i), ""}));
