@@ -126,4 +126,9 @@ const Service* DesiredState::FindService(const std::string& service) const {
   return nullptr;
 }
 
+std::string ChronosJobName(const std::string& env, const std::string& service,
+                           const std::string& job) {
+  return env + "-" + service + "-" + job;
+}
+
 }  // namespace galley::model

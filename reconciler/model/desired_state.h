@@ -186,6 +186,38 @@ struct ServiceEnvironment {
   SourcePos instances_pos;
 };
 
+// A Chronos job of a service (issue #16, DESIGN §8 point 17), resolved for one environment:
+// the job's own keys with that environment's overrides applied. Chronos' name for it is
+// ChronosJobName(env, service, job).
+struct JobSettings {
+  std::vector<std::string> command;    // argv, run through the wrapper like the service's apps
+  std::string image;                   // "repo[:tag]"; empty: the service's image and tag
+  std::optional<Resources> resources;  // empty: the service's (environment's) resources
+  std::map<std::string, std::string> env;
+  bool with_config = true;           // the service's KV config through the wrapper
+  std::string schedule;              // ISO 8601 "R[n]/start/period"; empty for dependent/hook jobs
+  std::string time_zone;             // scheduleTimeZone
+  std::string epsilon;               // ISO 8601 period (Chronos 2.x)
+  std::vector<std::string> parents;  // "job" (this service) or "service/job"
+  int retries = 2;
+  std::string owner;  // e-mail address(es) Chronos notifies on failure
+  bool disabled = false;
+  std::string hook;  // "" | "pre-deploy" | "post-deploy": started around the app's deploy
+  SourcePos pos, schedule_pos, time_zone_pos, epsilon_pos, parents_pos, hook_pos;
+};
+
+struct Job {
+  std::string name;  // the short name under `jobs:` ("migrate")
+  SourcePos pos;
+  // Per environment of the service the job exists in (all of them unless the job lists
+  // its own `environments:`), settings after overrides.
+  std::map<std::string, JobSettings> environments;
+};
+
+// "<env>-<service>-<job>" (DESIGN §8 point 17).
+std::string ChronosJobName(const std::string& env, const std::string& service,
+                           const std::string& job);
+
 struct ExternalHost {
   std::string name;
   SourcePos pos;
@@ -213,6 +245,8 @@ struct Service {
   std::vector<std::string> ignore;  // JSON pointers into this service's apps (see Platform)
   SourcePos ignore_pos;
   std::vector<ServiceEnvironment> environments;  // in the service file's order
+  std::vector<Job> jobs;                         // `jobs:`, sorted by name (Chronos; issue #16)
+  SourcePos jobs_pos;
 
   const ServiceEnvironment* FindEnvironment(const std::string& env) const;
   // Exposed (http/tcp) ports, in declaration order.

@@ -2,7 +2,8 @@
 // galley-sandbox: faithful loopback emulators of the Marathon and Consul APIs galley uses,
 // for tests, benchmarks and the demo. Never linked into `galley`.
 //
-//   galley-sandbox --marathon-port 8080 --consul-port 8500 [--tasks simulated|process]
+//   galley-sandbox --marathon-port 8080 --consul-port 8500 [--chronos-port 4400]
+//                  [--tasks simulated|process]
 //                  [--state FILE] [--ready-file FILE] [--nodes NAME=ADDR,...]
 //                  [process runner options]
 //
@@ -27,6 +28,8 @@
 
 #include "base/file_io.h"
 #include "net/http_server.h"
+#include "sandbox/chronos/chronos_emulator.h"
+#include "sandbox/chronos/job_runner.h"
 #include "sandbox/common/faults.h"
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
@@ -38,6 +41,10 @@ constexpr char kUsage[] =
     "usage: galley-sandbox [options]\n"
     "  --marathon-port P          Marathon API port on the listen address (default 8080; 0 = any)\n"
     "  --consul-port Q            Consul API port (default 8500; 0 = any)\n"
+    "  --chronos-port C           also serve the Chronos 3.x job API on C (0 = any; off unless "
+    "given)\n"
+    "  --chronos-job-time MS      simulated Chronos runs take MS milliseconds (default 500)\n"
+    "  --chronos-failure-retry MS Chronos' --failure_retry: delay before a retry (default 1000)\n"
     "  --address A                listen address (default 127.0.0.1; loopback only is "
     "recommended)\n"
     "  --tasks simulated|process  run tasks as simulated entries (default) or real local "
@@ -135,6 +142,9 @@ int Run(int argc, char** argv) {
   std::string address = "127.0.0.1", tasks = "simulated", state_file, ready_file, nodes_spec;
   bool allow_remote_exec = false;
   int marathon_port = 8080, consul_port = 8500, max_tasks = -1, max_connections = 512;
+  int chronos_port = -1;  // -1: no Chronos emulator
+  chronos::ChronosOptions chopts;
+  chronos::SimulatedJobOptions jopts;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -153,6 +163,12 @@ int Run(int argc, char** argv) {
         marathon_port = std::stoi(v);
       else if (a == "--consul-port")
         consul_port = std::stoi(v);
+      else if (a == "--chronos-port")
+        chronos_port = std::stoi(v);
+      else if (a == "--chronos-job-time")
+        jopts.run_time = std::chrono::milliseconds(std::stoi(v));
+      else if (a == "--chronos-failure-retry")
+        chopts.core.failure_retry_ms = std::stoll(v);
       else if (a == "--address")
         address = v;
       else if (a == "--tasks")
@@ -224,7 +240,7 @@ int Run(int argc, char** argv) {
     for (const auto& n : mopts.nodes) copts.agent_nodes.push_back({n.name, n.address});
   }
   mopts.max_tasks = max_tasks > 0 ? max_tasks : tasks == "process" ? 256 : 20000;
-  for (int p : {marathon_port, consul_port}) {
+  for (int p : {marathon_port, consul_port, chronos_port < 0 ? 0 : chronos_port}) {
     if (p < 0 || p > 65535) {
       std::cerr << "galley-sandbox: port " << p << " is out of range\n";
       return 1;
@@ -273,6 +289,31 @@ int Run(int argc, char** argv) {
     std::cerr << "galley-sandbox: consul: " << cserver.status().message() << "\n";
     return 1;
   }
+  // Chronos (optional): its own port, its own faults, jobs on the same kind of runner.
+  FaultInjector chronos_faults("");
+  std::atomic<Emulator*> ch_ptr{nullptr};  // before the server whose handler reads it
+  std::unique_ptr<chronos::ChronosEmulator> chronos_emu;
+  std::unique_ptr<net::HttpServer> chserver;
+  if (chronos_port >= 0) {
+    net::HttpServerOptions chso{address, static_cast<uint16_t>(chronos_port)};
+    chso.max_body_bytes = 4u << 20;
+    chso.max_connections = static_cast<size_t>(max_connections);
+    auto started = net::HttpServer::Start(chso, [&](const net::HttpRequest& r) {
+      Emulator* e = ch_ptr.load();
+      return e ? chronos_faults.Handle(r, [e](const net::HttpRequest& q) { return e->Handle(q); })
+               : unavailable;
+    });
+    if (!started.ok()) {
+      std::cerr << "galley-sandbox: chronos: " << started.status().message() << "\n";
+      return 1;
+    }
+    chserver = std::move(*started);
+    chopts.hostname = address;
+    chopts.http_port = chserver->port();
+    chronos_emu = chronos::NewChronosEmulator(chopts, tasks == "process"
+                                                          ? marathon::NewProcessRunner(popts)
+                                                          : chronos::NewSimulatedJobRunner(jopts));
+  }
   mopts.http_port = (*mserver)->port();
   copts.http_port = (*cserver)->port();
   marathon_emu = marathon::NewMarathonEmulator(mopts, tasks == "process"
@@ -287,6 +328,7 @@ int Run(int argc, char** argv) {
       Status s = j.is_object() ? Status::Ok() : Status::InvalidArgument("not a JSON object");
       if (s.ok() && j.contains("marathon")) s = marathon_emu->Restore(j["marathon"]);
       if (s.ok() && j.contains("consul")) s = consul_emu->Restore(j["consul"]);
+      if (s.ok() && chronos_emu && j.contains("chronos")) s = chronos_emu->Restore(j["chronos"]);
       if (!s.ok()) {
         std::cerr << "galley-sandbox: cannot restore " << state_file << ": " << s.message() << "\n";
         return 1;
@@ -298,6 +340,7 @@ int Run(int argc, char** argv) {
   }
   m_ptr = marathon_emu.get();
   c_ptr = consul_emu.get();
+  ch_ptr = chronos_emu.get();
 
   // One Consul agent endpoint per node, on the node's address (any free port: the ready
   // file says which), all over the one catalog; faults apply to them as to the main port.
@@ -325,6 +368,7 @@ int Run(int argc, char** argv) {
     nlohmann::json j = {{"galley_sandbox_state", 1},
                         {"marathon", marathon_emu->Snapshot()},
                         {"consul", consul_emu->Snapshot()}};
+    if (chronos_emu) j["chronos"] = chronos_emu->Snapshot();
     Status s = WriteFileAtomic(state_file, j.dump());
     if (!s.ok()) std::cerr << "galley-sandbox: saving state: " << s.message() << "\n";
     return s.ok();
@@ -335,6 +379,7 @@ int Run(int argc, char** argv) {
                             {"consul_port", copts.http_port},
                             {"pid", static_cast<int>(::getpid())}};
     if (!mopts.nodes.empty()) ready["nodes"] = ready_nodes;
+    if (chronos_emu) ready["chronos_port"] = chopts.http_port;
     Status s = WriteFileAtomic(ready_file, ready.dump() + "\n");
     if (!s.ok()) {
       std::cerr << "galley-sandbox: " << s.message() << "\n";
@@ -343,23 +388,34 @@ int Run(int argc, char** argv) {
   }
   std::cout << "galley-sandbox: marathon on http://" << address << ":" << mopts.http_port
             << ", consul on http://" << address << ":" << copts.http_port << " (" << tasks
-            << " tasks)" << std::endl;
+            << " tasks)";
+  if (chronos_emu) std::cout << ", chronos on http://" << address << ":" << chopts.http_port;
+  std::cout << std::endl;
 
+  auto chronos_changes = [&]() -> uint64_t {
+    return chronos_emu ? chronos_emu->ChangeCounter() : 0;
+  };
   uint64_t saved_m = marathon_emu->ChangeCounter(), saved_c = consul_emu->ChangeCounter();
+  uint64_t saved_ch = chronos_changes();
   while (!g_stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (state_file.empty()) continue;
     uint64_t m = marathon_emu->ChangeCounter(), c = consul_emu->ChangeCounter();
-    if (m != saved_m || c != saved_c) {
+    uint64_t ch = chronos_changes();
+    if (m != saved_m || c != saved_c || ch != saved_ch) {
       if (save()) {
         saved_m = m;
         saved_c = c;
+        saved_ch = ch;
       }
     }
   }
   std::cout << "galley-sandbox: stopping" << std::endl;
   marathon_faults.Stop();
   consul_faults.Stop();
+  chronos_faults.Stop();
+  if (chronos_emu) chronos_emu->Stop();
+  if (chserver) chserver->Stop();
   marathon_emu->Stop();
   consul_emu->Stop();
   (*mserver)->Stop();

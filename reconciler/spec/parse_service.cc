@@ -3,6 +3,7 @@
 // schema/v1/service.schema.json; keep the three in step.
 #include "base/strings.h"
 #include "spec/parse.h"
+#include "spec/parse_jobs.h"
 #include "spec/reader.h"
 
 namespace galley::spec {
@@ -169,7 +170,7 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
   static const std::vector<std::string> kKeys = {
       "name",       "image",   "registry",     "command", "resources",      "ports",
       "health",     "upgrade", "balance",      "tags",    "external_hosts", "config",
-      "kill_grace", "paused",  "environments", "ignore",  "policy"};
+      "kill_grace", "paused",  "environments", "ignore",  "policy",         "jobs"};
   auto fields =
       r.Map(r.Root(), "a service file", kKeys, {"name", "image", "resources", "environments"});
   if (!fields) return std::nullopt;
@@ -246,6 +247,10 @@ std::optional<model::Service> ParseService(const YamlDocument& doc, Diagnostics&
       if (!envs) continue;
       for (const auto& e : *envs) ParseEnvironment(r, e, s);
     }
+  }
+  // jobs last: a job exists in the service's environments unless it names its own.
+  for (const auto& f : *fields) {
+    if (f.key == "jobs") ParseJobs(r, f, s);
   }
   return s;
 }

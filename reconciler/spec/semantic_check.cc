@@ -6,6 +6,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "spec/parse_jobs.h"
 
 namespace galley::spec {
 namespace {
@@ -524,6 +525,7 @@ bool IsImageTag(const std::string& s) {
 void CheckSemantics(const model::DesiredState& state, const std::string& repo_dir,
                     Diagnostics& diags) {
   Checker(state, repo_dir, diags).Run();
+  CheckJobs(state, diags);  // Chronos jobs (spec/parse_jobs.h)
 }
 
 }  // namespace galley::spec

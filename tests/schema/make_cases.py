@@ -342,6 +342,17 @@ INVALID = [
     ("service-environment-policy-null", S,
      [("{tag: v1.0.0-b1, instances: 2}", "{tag: v1.0.0-b1, instances: 2, policy: null}")],
      "policy null in an environment"),
+    # ---- jobs (Chronos, issue #16) ------------------------------------------------------
+    ("service-job-name-upper-case", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  Report: {schedule: R//P1D}\n")], "job name with upper case"),
+    ("service-job-unknown-key", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: R//P1D, colour: red}\n")], "unknown job key"),
+    ("service-job-schedule-not-iso8601", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: daily}\n")], "schedule not R/start/period"),
+    ("service-job-epsilon-not-period", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: R//P1D, epsilon: 30m}\n")], "epsilon not an ISO period"),
+    ("service-job-retries-negative", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: R//P1D, retries: -1}\n")], "retries below 0"),
+    ("service-job-hook-bad", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  migrate: {hook: before-deploy}\n")], "hook not pre-deploy/post-deploy"),
+    ("service-job-command-empty", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: R//P1D, command: []}\n")], "empty command"),
+    ("service-job-disabled-quoted", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: R//P1D, disabled: \"true\"}\n")], "disabled a quoted string"),
+    ("service-job-environment-override-hook", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {schedule: R//P1D, environments: {production: {hook: pre-deploy}}}\n")], "hook in an environment override"),
+    ("service-job-parents-string", S, [("kill_grace: 30s\n", "kill_grace: 30s\njobs:\n  report: {parents: other}\n")], "parents a string"),
 ]
 
 FULL_PLATFORM = """\
@@ -450,6 +461,23 @@ VALID = [
         (S, "kill_grace: 30s\n", ""),
     ]),
     ("yml-extension", [(S, "rename", "services/web.yml")]),
+    ("jobs", [
+        (S, "kill_grace: 30s\n", "kill_grace: 30s\njobs:\n"
+            "  report:\n"
+            "    command: [node, report.js]\n"
+            "    schedule: R/2026-01-01T03:00:00Z/P1D\n"
+            "    time_zone: Europe/Berlin\n"
+            "    epsilon: PT10M\n"
+            "    retries: 1\n"
+            "    owner: ops@example.com\n"
+            "    env: {MODE: full, LIMIT: 10}\n"
+            "    resources: {mem: 64}\n"
+            "    environments:\n"
+            "      production:\n"
+            "      staging: {disabled: true, schedule: R5/2026-01-01T04:00:00+01:00/PT12H}\n"
+            "  publish: {parents: [report], config: false}\n"
+            "  migrate: {command: [node, migrate.js], hook: pre-deploy, image: platform/web-tools:v2}\n"),
+    ]),
     ("policy-every-level", [
         (P, "policy: {drift: revert, prune: false}",
          "policy: {drift: report, marathon_app: {drift: revert}, consul_kv: {drift: ignore, prune: true}}"),

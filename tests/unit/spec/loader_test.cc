@@ -132,7 +132,7 @@ environments:
             "name, image, "
             "registry, command, resources, ports, health, upgrade, balance, tags, external_hosts, "
             "config, "
-            "kill_grace, paused, environments, ignore, policy)\n"
+            "kill_grace, paused, environments, ignore, policy, jobs)\n"
             "    imgae: web\n"
             "    ^\n"
             "    did you mean 'image'?\n"
