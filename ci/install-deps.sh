@@ -15,6 +15,7 @@ packages=(
   openssl                                  # test certificates for the TLS client tests
   clang-format-14                          # ci/check-format.sh: the tree matches .clang-format
   prometheus                               # promtool: `promtool check metrics` on /metrics (serve)
+  skopeo                                   # third-party registry client: the registry emulator check
 )
 
 missing=()
