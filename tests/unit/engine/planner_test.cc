@@ -437,8 +437,7 @@ TEST_F(PlannerTest, ADeclaredAppWithoutGalleysLabelIsAPlanError) {
             "app /app/production/web (service web, environment production) is declared, but the "
             "live app is not "
             "galley's (no galley.platform=p label, no applied record): adopt it first (galley "
-            "adopt, not yet "
-            "available) or delete it by hand");
+            "adopt DIR --env production) or delete it by hand");
   EXPECT_EQ(PlanErrorsMessage(p), "the plan has 1 error; nothing planned:\n  " + p.errors[0]);
   // Unchanged, it is still an error, never a quiet "No changes".
   in_.apps[0].body = legacy;
