@@ -8,7 +8,9 @@ app version changed, and every CI pipeline in examples/ci run step by step (its 
 docker push lines, in file order) so the files cannot rot. Every process is stopped at the end
 and every subprocess is bounded in time.
 
-Usage: test_ci_adopt_cli.py GALLEY GALLEY_SANDBOX SOURCE_ROOT"""
+Usage: test_ci_adopt_cli.py GALLEY GALLEY_SANDBOX SOURCE_ROOT
+Environment: GALLEY_E2E_ONLY=test_adopt,test_pipelines runs only those groups (an error under
+CI=true); GALLEY_E2E_KEEP=1 keeps the temp directory."""
 import json
 import os
 import re
@@ -423,6 +425,8 @@ def main():
     work = tempfile.mkdtemp(prefix="galley-ci-adopt-")
     try:
         only = os.environ.get("GALLEY_E2E_ONLY", "")
+        if only and os.environ.get("CI") == "true":
+            check("GALLEY_E2E_ONLY is not set under CI=true (it skips tests)", False, only)
         for t in (test_set_tag, test_preflight, test_skopeo, test_adopt, test_pipelines):
             if only and t.__name__ not in only.split(","):
                 continue
