@@ -142,10 +142,37 @@ int RunAdopt(const Args& args, std::ostream& out, std::ostream& err) {
     return refused.empty() ? kExitOk : kExitError;
   }
   for (const auto& f : files) {
-    out << (dry_run ? "would write " : "writing ") << f.path << " ("
-        << f.adopted->service.environments.size() << " environments)\n";
+    const model::Service& svc = f.adopted->service;
+    out << (dry_run ? "would write " : "writing ") << f.path << " (" << svc.environments.size()
+        << " environments)\n";
     for (const auto& k : f.adopted->kept) out << "  kept as it runs: " << k << "\n";
     for (const auto& k : f.adopted->keys_left) out << "  KV left alone: " << k << "\n";
+    std::vector<std::string> secretish;
+    auto look = [&](const model::ConfigMap& c) {
+      for (const auto& [k, v] : c) {
+        for (const char* w : {"PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL", "DSN",
+                              "CREDENTIAL"}) {
+          if (k.find(w) != std::string::npos) {
+            if (std::find(secretish.begin(), secretish.end(), k) == secretish.end())
+              secretish.push_back(k);
+            break;
+          }
+        }
+      }
+    };
+    look(svc.config);
+    for (const auto& e : svc.environments) look(e.config);
+    if (!secretish.empty()) {
+      out << "  warning: " << Join(secretish, ", ")
+          << " look like secrets and are written as literal values: make them {secret_env: VAR} "
+             "before committing\n";
+    }
+    bool http = std::any_of(svc.ports.begin(), svc.ports.end(),
+                            [](const model::Port& port) { return port.expose == model::Expose::kHttp; });
+    if (http) {
+      out << "  note: external_hosts (HAProxy routing by host name) are not in Marathon; add them "
+             "by hand if the service has any\n";
+    }
     if (dry_run) out << f.text;
   }
   if (dry_run) return refused.empty() ? kExitOk : kExitError;

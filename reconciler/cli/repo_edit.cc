@@ -8,6 +8,8 @@
 #include "base/subprocess.h"
 #include "base/strings.h"
 #include "spec/loader.h"
+#include "spec/parse.h"
+#include "spec/semantic_check.h"
 #include "spec/yaml_source.h"
 
 namespace galley::cli {
@@ -23,7 +25,9 @@ Result<ServiceFile> ReadServiceFile(const std::string& dir, const std::string& s
   for (const auto& s : r.state.services) {
     if (s.name == service) {
       ServiceFile f;
+      f.dir = dir;
       f.path = s.file;
+      f.state = r.state;
       ASSIGN_OR_RETURN(f.text, ReadFileBounded(s.file, spec::kMaxFileBytes));
       return f;
     }
@@ -35,6 +39,22 @@ Result<ServiceFile> ReadServiceFile(const std::string& dir, const std::string& s
 }
 
 Status WriteServiceFile(const ServiceFile& file, const spec::FileEdit& edit) {
+  // The cross-file rules (ports, environments, names) over the repository with the new file.
+  Diagnostics diags;
+  auto doc = spec::ParseYaml(file.path, edit.text, diags);
+  std::optional<model::Service> parsed;
+  if (doc) parsed = spec::ParseService(*doc, diags);
+  if (parsed) {
+    model::DesiredState state = file.state;
+    for (auto& s : state.services) {
+      if (s.file == file.path) s = *parsed;
+    }
+    spec::CheckSemantics(state, file.dir, diags);
+  }
+  if (diags.HasErrors()) {
+    return Status::InvalidArgument("the edited repository would not be valid; nothing written:\n" +
+                                   diags.RenderAll());
+  }
   auto now = ReadFileBounded(file.path, spec::kMaxFileBytes);
   if (!now.ok()) return now.status().WithContext(file.path);
   if (*now != file.text) {

@@ -9,21 +9,25 @@
 #include <vector>
 
 #include "base/status.h"
+#include "model/desired_state.h"
 #include "spec/tag_edit.h"
 
 namespace galley::cli {
 
 struct ServiceFile {
+  std::string dir;
   std::string path;  // as the loader names it (DIR joined with services/...)
   std::string text;  // as read
+  model::DesiredState state;  // the repository as loaded
 };
 
 // Loads DIR (it must be valid: diagnostics go to `err`) and reads SERVICE's file.
 Result<ServiceFile> ReadServiceFile(const std::string& dir, const std::string& service,
                                     std::ostream& err);
 
-// Writes `edit` over `file` (temp + rename) after checking that the file still holds exactly
-// `file.text`; a concurrent change is a Conflict and nothing is written.
+// Writes `edit` over `file` (temp + rename) after checking that the repository with the edited
+// file still passes the cross-file rules and that the file still holds exactly `file.text`; a
+// concurrent change is a Conflict. Nothing is written on error.
 Status WriteServiceFile(const ServiceFile& file, const spec::FileEdit& edit);
 
 // `git -C DIR add FILE` then `git -C DIR commit -m MESSAGE -- FILE`.
