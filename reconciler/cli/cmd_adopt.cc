@@ -36,20 +36,22 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // The parsed file must render, for every environment, to the live app (outside `ignore`).
-Status Verify(const model::Platform& p, const model::Service& parsed, const model::LiveState& live) {
+Status Verify(const model::Platform& p, const model::Service& parsed,
+              const model::LiveState& live) {
   for (const auto& env : parsed.environments) {
     std::string id = render::MarathonAppId(env.name, parsed.name);
     auto it = live.apps.find(id);
     if (it == live.apps.end()) return Status::Internal(id + " vanished");
-    json rendered = engine::WithoutGalleyLabels(
-        json::parse(render::RenderMarathonApp(p, parsed, env).dump()));
+    json rendered =
+        engine::WithoutGalleyLabels(json::parse(render::RenderMarathonApp(p, parsed, env).dump()));
     json want = engine::Comparable(rendered, parsed.ignore);
     json have = engine::Comparable(engine::WithoutGalleyLabels(it->second.body), parsed.ignore);
     if (want != have) {
       std::string diff;
-      for (const auto& c : engine::DiffJson(have, want)) diff += (diff.empty() ? "" : " ") + c.pointer;
-      return Status::InvalidArgument(id + ": the written file would not render what runs (" +
-                                     diff + ")");
+      for (const auto& c : engine::DiffJson(have, want))
+        diff += (diff.empty() ? "" : " ") + c.pointer;
+      return Status::InvalidArgument(id + ": the written file would not render what runs (" + diff +
+                                     ")");
     }
   }
   return Status::Ok();
@@ -118,8 +120,8 @@ int RunAdopt(const Args& args, std::ostream& out, std::ostream& err) {
     std::optional<model::Service> parsed;
     if (doc) parsed = spec::ParseService(*doc, diags);
     if (diags.HasErrors() || !parsed) {
-      return fail("internal error: the file written for " + a.service.name +
-                  " does not parse:\n" + diags.RenderAll());
+      return fail("internal error: the file written for " + a.service.name + " does not parse:\n" +
+                  diags.RenderAll());
     }
     if (Status s = Verify(p, *parsed, observed->live); !s.ok()) {
       refused.push_back("service " + a.service.name + " not adopted: " + s.message());
@@ -150,8 +152,8 @@ int RunAdopt(const Args& args, std::ostream& out, std::ostream& err) {
     std::vector<std::string> secretish;
     auto look = [&](const model::ConfigMap& c) {
       for (const auto& [k, v] : c) {
-        for (const char* w : {"PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL", "DSN",
-                              "CREDENTIAL"}) {
+        for (const char* w :
+             {"PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL", "DSN", "CREDENTIAL"}) {
           if (k.find(w) != std::string::npos) {
             if (std::find(secretish.begin(), secretish.end(), k) == secretish.end())
               secretish.push_back(k);
@@ -167,8 +169,9 @@ int RunAdopt(const Args& args, std::ostream& out, std::ostream& err) {
           << " look like secrets and are written as literal values: make them {secret_env: VAR} "
              "before committing\n";
     }
-    bool http = std::any_of(svc.ports.begin(), svc.ports.end(),
-                            [](const model::Port& port) { return port.expose == model::Expose::kHttp; });
+    bool http = std::any_of(svc.ports.begin(), svc.ports.end(), [](const model::Port& port) {
+      return port.expose == model::Expose::kHttp;
+    });
     if (http) {
       out << "  note: external_hosts (HAProxy routing by host name) are not in Marathon; add them "
              "by hand if the service has any\n";
@@ -216,7 +219,8 @@ int RunAdopt(const Args& args, std::ostream& out, std::ostream& err) {
     if (!put.ok()) return fail("publishing the LB model " + m.key + ": " + put.status().message());
     records[engine::AppliedRecordKey(prefix, "", "")].push_back(
         {false, m.key, "", "",
-         json{{"hmac", HmacSha256Hex(hmac_key, m.document)}, {"secret", false},
+         json{{"hmac", HmacSha256Hex(hmac_key, m.document)},
+              {"secret", false},
               {"digest", m.digest}},
          true});
   }
@@ -225,7 +229,8 @@ int RunAdopt(const Args& args, std::ostream& out, std::ostream& err) {
     std::string previous;
     if (auto it = observed->applied_records.find(key); it != observed->applied_records.end())
       previous = it->second.value;
-    auto put = ws->consul->PutKv(key, engine::UpdateAppliedRecord(previous, items, st), std::nullopt);
+    auto put =
+        ws->consul->PutKv(key, engine::UpdateAppliedRecord(previous, items, st), std::nullopt);
     if (!put.ok()) return fail("writing the applied record " + key + ": " + put.status().message());
     if (Status s = ws->store->SetApplied(engine::AppliedRows(items, st)); !s.ok())
       return fail(s.message());

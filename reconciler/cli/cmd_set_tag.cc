@@ -14,11 +14,12 @@ int RunSetTag(const Args& args, std::ostream& out, std::ostream& err) {
   std::string service, tag, dir;
   std::vector<std::string> envs;
   bool commit = false;
-  CommandLine cl("set-tag", "SERVICE TAG [DIR] [--env E]... [--commit]",
-                 "Writes TAG as the image tag of SERVICE in each --env (default: every\n"
-                 "environment the service declares), in place: only the tag's bytes change;\n"
-                 "comments, order and quoting stay. The result is validated before an atomic write.\n"
-                 "A moving tag (latest, master, main, ...) is refused.");
+  CommandLine cl(
+      "set-tag", "SERVICE TAG [DIR] [--env E]... [--commit]",
+      "Writes TAG as the image tag of SERVICE in each --env (default: every\n"
+      "environment the service declares), in place: only the tag's bytes change;\n"
+      "comments, order and quoting stay. The result is validated before an atomic write.\n"
+      "A moving tag (latest, master, main, ...) is refused.");
   cl.Positional("SERVICE", &service, true);
   cl.Positional("TAG", &tag, true);
   cl.Positional("DIR", &dir);

@@ -73,10 +73,9 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     std::cerr << "galley: unknown command " << galley::Quote(cmd) << "\n";
-    std::string guess =
-        galley::ClosestMatch(cmd, {"validate", "render", "plan", "apply", "drift", "history",
-                                   "lock", "serve", "agent", "set-tag", "promote", "adopt",
-                                   "version", "help"});
+    std::string guess = galley::ClosestMatch(
+        cmd, {"validate", "render", "plan", "apply", "drift", "history", "lock", "serve", "agent",
+              "set-tag", "promote", "adopt", "version", "help"});
     if (!guess.empty()) std::cerr << "    did you mean '" << guess << "'?\n";
     std::cerr << "\n" << kUsage;
     return kExitError;

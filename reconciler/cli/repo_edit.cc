@@ -5,8 +5,8 @@
 #include <ostream>
 
 #include "base/file_io.h"
-#include "base/subprocess.h"
 #include "base/strings.h"
+#include "base/subprocess.h"
 #include "spec/loader.h"
 #include "spec/parse.h"
 #include "spec/semantic_check.h"

@@ -16,8 +16,8 @@ namespace galley::cli {
 
 struct ServiceFile {
   std::string dir;
-  std::string path;  // as the loader names it (DIR joined with services/...)
-  std::string text;  // as read
+  std::string path;           // as the loader names it (DIR joined with services/...)
+  std::string text;           // as read
   model::DesiredState state;  // the repository as loaded
 };
 

@@ -74,7 +74,8 @@ class RegistryClient final : public ImageRegistry {
         case 401:
         case 403:
           if (mode_ == Mode::kBearer && !fresh) continue;  // once more with a new token
-          c.detail = resp->status == 401 ? "missing or no access (401)" : "missing or no access (403)";
+          c.detail =
+              resp->status == 401 ? "missing or no access (401)" : "missing or no access (403)";
           return c;
         case 429:
           return Status::Unavailable(Describe() + ": rate limited (429 Too Many Requests" +
@@ -83,8 +84,8 @@ class RegistryClient final : public ImageRegistry {
                                           : ", Retry-After " + resp->Header("Retry-After")) +
                                      ")");
         default:
-          return Status::Unavailable(Describe() + ": HEAD /v2/" + repository + "/manifests/" +
-                                     tag + " answered " + std::to_string(resp->status));
+          return Status::Unavailable(Describe() + ": HEAD /v2/" + repository + "/manifests/" + tag +
+                                     " answered " + std::to_string(resp->status));
       }
     }
     return Status::Internal("unreachable");
@@ -140,9 +141,7 @@ class RegistryClient final : public ImageRegistry {
                                Truncate(header, 120) + ")");
   }
 
-  std::string BasicHeader() const {
-    return "Basic " + Base64Encode(ep_.user + ":" + ep_.password);
-  }
+  std::string BasicHeader() const { return "Basic " + Base64Encode(ep_.user + ":" + ep_.password); }
 
   // The Authorization header for `scope` ("" when none is needed); a new token when
   // `renew`, saying so in *fresh.
@@ -161,8 +160,8 @@ class RegistryClient final : public ImageRegistry {
     }
     auto resp = http_->Send(req);
     if (!resp.ok()) {
-      return Status::Unavailable(Describe() + ": token server unreachable: " +
-                                 Redacted(resp.status()));
+      return Status::Unavailable(Describe() +
+                                 ": token server unreachable: " + Redacted(resp.status()));
     }
     if (resp->status == 401 || resp->status == 403) {
       return Status::PermissionDenied(Describe() + ": the token server refused the credentials (" +
@@ -305,10 +304,12 @@ Result<ImageReference> ParseImageReference(const std::string& image) {
   }
   r.repository = rest.substr(0, colon);
   r.tag = rest.substr(colon + 1);
-  if (r.repository.empty()) return Status::InvalidArgument("image " + Quote(image) + " has no name");
+  if (r.repository.empty())
+    return Status::InvalidArgument("image " + Quote(image) + " has no name");
   for (char c : r.repository) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '.' || c == '_' || c == '-' || c == '/')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+          c == '/')) {
       return Status::InvalidArgument("image " + Quote(image) +
                                      ": repository names are lower-case letters, digits, '.', "
                                      "'_', '-' and '/'");

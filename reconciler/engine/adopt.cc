@@ -104,8 +104,8 @@ void ReadServiceFields(const model::Platform& p, const EnvApp& e, const std::str
     if (StartsWith(t, "internal-listen-http-") || StartsWith(t, "internal-listen-tcp-")) {
       bool http = StartsWith(t, "internal-listen-http-");
       try {
-        exposed[std::stoi(t.substr(http ? 21 : 20))] = http ? model::Expose::kHttp
-                                                             : model::Expose::kTcp;
+        exposed[std::stoi(t.substr(http ? 21 : 20))] =
+            http ? model::Expose::kHttp : model::Expose::kTcp;
       } catch (const std::exception&) {
       }
       continue;
@@ -203,7 +203,8 @@ AdoptOutcome PlanAdoption(const AdoptInput& in) {
       if (in.declared_services.count(name)) {
         out.notes.push_back(id + ": service " + name +
                             " is declared in the repository already; adopt writes only new "
-                            "service files (remove services/" + name + ".yaml to adopt it)");
+                            "service files (remove services/" +
+                            name + ".yaml to adopt it)");
         continue;
       }
       by_service[name].push_back({env, &app, WithoutGalleyLabels(app.body)});
@@ -283,7 +284,8 @@ AdoptOutcome PlanAdoption(const AdoptInput& in) {
           break;
         }
         if (ignore.insert(ptr).second) {
-          a.kept.push_back(ptr + " (" + apps[i].env + ": " + (c.after_present ? c.after.dump() : "absent") +
+          a.kept.push_back(ptr + " (" + apps[i].env + ": " +
+                           (c.after_present ? c.after.dump() : "absent") +
                            "): kept as it runs through ignore:, not managed by galley");
         }
       }

@@ -28,10 +28,10 @@ struct AdoptInput {
 };
 
 struct AdoptedService {
-  model::Service service;         // environments in platform order; config literal
-  std::vector<std::string> kept;  // "/labels/team: kept as it runs (ignore:)"
+  model::Service service;              // environments in platform order; config literal
+  std::vector<std::string> kept;       // "/labels/team: kept as it runs (ignore:)"
   std::vector<std::string> keys_left;  // KV keys under its prefixes that are not adopted
-  std::string refused;            // non-empty: not adopted, and why
+  std::string refused;                 // non-empty: not adopted, and why
 };
 
 struct AdoptOutcome {

@@ -29,8 +29,8 @@ std::vector<ImageNeed> ImagesToDeploy(const Plan& plan) {
     if (!deploys) continue;
     std::string image = ImageOf(a.desired);
     if (image.empty()) continue;
-    auto it = std::find_if(out.begin(), out.end(),
-                           [&](const ImageNeed& n) { return n.image == image; });
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const ImageNeed& n) { return n.image == image; });
     if (it == out.end()) {
       out.push_back({image, {a.target}});
     } else {

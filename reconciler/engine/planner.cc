@@ -244,11 +244,11 @@ class Planner {
       if (!Labelled(l.body, in_.platform) && applied == in_.applied_apps.end()) {
         // Not galley's: never taken over silently, and never a quiet "No changes" either
         // (adopting apps is a separate, explicit step).
-        plan_.errors.push_back("app " + d.id + " (service " + d.service + ", environment " + d.env +
-                               ") is declared, but the live app is not galley's (no " +
-                               kPlatformLabel + "=" + in_.platform +
-                               " label, no applied record): adopt it first (galley adopt DIR --env " +
-                               d.env + ") or delete it by hand");
+        plan_.errors.push_back(
+            "app " + d.id + " (service " + d.service + ", environment " + d.env +
+            ") is declared, but the live app is not galley's (no " + kPlatformLabel + "=" +
+            in_.platform + " label, no applied record): adopt it first (galley adopt DIR --env " +
+            d.env + ") or delete it by hand");
         continue;
       }
       // An adopted app (galley adopt: an applied record, no label yet) is compared with the

@@ -19,9 +19,10 @@ Status Revalidate(const std::string& file, const std::string& text) {
   auto doc = ParseYaml(file, text, diags);
   if (doc) ParseService(*doc, diags);
   if (diags.HasErrors()) {
-    return Status::InvalidArgument("the edited file would not be a valid service file; nothing "
-                                   "written:\n" +
-                                   diags.RenderAll());
+    return Status::InvalidArgument(
+        "the edited file would not be a valid service file; nothing "
+        "written:\n" +
+        diags.RenderAll());
   }
   return Status::Ok();
 }
@@ -62,8 +63,8 @@ Result<FileEdit> Apply(const std::string& file, const std::string& text,
 }  // namespace
 
 bool IsMovingTag(const std::string& tag) {
-  static const char* const kMoving[] = {"latest", "master", "main",   "develop", "development",
-                                        "dev",    "trunk",  "head",   "stable",  "edge",
+  static const char* const kMoving[] = {"latest",  "master",  "main", "develop", "development",
+                                        "dev",     "trunk",   "head", "stable",  "edge",
                                         "nightly", "current", "next", "canary"};
   std::string lower;
   for (char c : tag) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -28,7 +28,7 @@ struct FieldChange {
 };
 
 struct FileEdit {
-  std::string text;  // the whole new file
+  std::string text;                  // the whole new file
   std::vector<FieldChange> changes;  // only what differs
 };
 

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <string_view>
 #include <optional>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -320,8 +320,9 @@ Result<std::string> EditScalars(const std::string& file, const std::string& text
   }
   if (ToJson(*after) != want) {
     return Status::InvalidArgument(
-        file + ": the edit would change more than the named scalars (a value shared through an "
-               "anchor/alias?); nothing written");
+        file +
+        ": the edit would change more than the named scalars (a value shared through an "
+        "anchor/alias?); nothing written");
   }
   return out;
 }
@@ -331,8 +332,8 @@ Result<std::vector<std::string>> MapKeys(const std::string& file, const std::str
   ASSIGN_OR_RETURN(YAML::Node root, Parse(file, text));
   ASSIGN_OR_RETURN(Walked w, Walk(file, text, root, path));
   if (!w.node.IsMap()) {
-    return Status::InvalidArgument(At(file, w.node.Mark()) + ": " +
-                                   PathText(path, path.size()) + " is not a mapping");
+    return Status::InvalidArgument(At(file, w.node.Mark()) + ": " + PathText(path, path.size()) +
+                                   " is not a mapping");
   }
   std::vector<std::string> keys;
   for (auto it = w.node.begin(); it != w.node.end(); ++it) {

@@ -18,8 +18,8 @@ namespace galley::spec {
 struct ScalarSpan {
   size_t begin = 0;
   size_t end = 0;
-  int line = 0;     // 1-based
-  char quote = 0;   // 0 (plain), '\'' or '"'
+  int line = 0;    // 1-based
+  char quote = 0;  // 0 (plain), '\'' or '"'
   std::string value;
 };
 

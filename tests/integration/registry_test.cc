@@ -82,8 +82,9 @@ TEST(RegistryEmulatorTest, ServesTheSamplesByteForByte) {
   // By digest, the config blob, the OCI refusal, the tags list's paging, the error envelope.
   get.url = r->url + "/v2/team/web/manifests/sha256:" + Sha256Hex(want);
   EXPECT_EQ(http->Send(get)->body, want);
-  get.url = r->url +
-            "/v2/team/web/blobs/sha256:7af7e8b00a9302f943d793c42795392ffa13e5d545cf6e077aa95e10e686b40e";
+  get.url =
+      r->url +
+      "/v2/team/web/blobs/sha256:7af7e8b00a9302f943d793c42795392ffa13e5d545cf6e077aa95e10e686b40e";
   EXPECT_EQ(http->Send(get)->body, testing::ReadText(Samples() + "/config-amd64.json"));
   get.url = r->url + "/v2/team/web/manifests/1.4.2-oci";
   get.headers["Accept"] = "application/vnd.docker.distribution.manifest.v2+json";
@@ -98,9 +99,10 @@ TEST(RegistryEmulatorTest, ServesTheSamplesByteForByte) {
   get.url = r->url + "/v2/team/web/manifests/9.9.9";
   auto missing = http->Send(get);
   EXPECT_EQ(missing->status, 404);
-  EXPECT_EQ(missing->body,
-            "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"detail\":{\"Tag\":\"9.9.9\"},\"message\":"
-            "\"manifest unknown\"}]}\n");
+  EXPECT_EQ(
+      missing->body,
+      "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"detail\":{\"Tag\":\"9.9.9\"},\"message\":"
+      "\"manifest unknown\"}]}\n");
 }
 
 TEST(RegistryClientTest, AnonymousBearerAndBasic) {
@@ -227,9 +229,11 @@ TEST(RegistryParseTest, EndpointFromFlagOrEnvironment) {
   auto none = clients::ResolveRegistry(p, "", {});
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->url, "");
-  auto env = clients::ResolveRegistry(
-      p, "", {{"GALLEY_REGISTRY_URL", "https://r.example/"}, {"GALLEY_REGISTRY_USER", "u"},
-              {"GALLEY_REGISTRY_PASSWORD", "p"}, {"GALLEY_CA_FILE", "/ca.pem"}});
+  auto env = clients::ResolveRegistry(p, "",
+                                      {{"GALLEY_REGISTRY_URL", "https://r.example/"},
+                                       {"GALLEY_REGISTRY_USER", "u"},
+                                       {"GALLEY_REGISTRY_PASSWORD", "p"},
+                                       {"GALLEY_CA_FILE", "/ca.pem"}});
   ASSERT_TRUE(env.ok());
   EXPECT_EQ(env->url, "https://r.example");
   EXPECT_EQ(env->source, "GALLEY_REGISTRY_URL");
@@ -253,8 +257,8 @@ engine::Action App(const std::string& id, engine::ActionKind kind, const std::st
   a.target = id;
   a.desired = {{"id", id}, {"container", {{"docker", {{"image", image}}}}}};
   if (kind == engine::ActionKind::kAppUpdate) {
-    a.changes.push_back({image_changed ? "/container/docker/image" : "/instances", true, "x",
-                         true, "y"});
+    a.changes.push_back(
+        {image_changed ? "/container/docker/image" : "/instances", true, "x", true, "y"});
   }
   return a;
 }
@@ -263,24 +267,24 @@ TEST(ImagePreflightTest, MissingImagesAreErrorsAskedOncePerRun) {
   auto r = Start({});
   auto c = Client(r->url);
   engine::Plan plan;
-  plan.actions.push_back(App("/app/production/web", engine::ActionKind::kAppCreate,
-                             "registry.local/platform/web:v1"));
-  plan.actions.push_back(App("/app/staging/web", engine::ActionKind::kAppUpdate,
-                             "registry.local/platform/web:v1"));
-  plan.actions.push_back(App("/app/staging/api", engine::ActionKind::kAppUpdate,
-                             "registry.local/platform/api:v9"));
+  plan.actions.push_back(
+      App("/app/production/web", engine::ActionKind::kAppCreate, "registry.local/platform/web:v1"));
+  plan.actions.push_back(
+      App("/app/staging/web", engine::ActionKind::kAppUpdate, "registry.local/platform/web:v1"));
+  plan.actions.push_back(
+      App("/app/staging/api", engine::ActionKind::kAppUpdate, "registry.local/platform/api:v9"));
   plan.actions.push_back(App("/app/staging/scaled", engine::ActionKind::kAppUpdate,
                              "registry.local/platform/gone:v0", false));  // no new image
-  plan.actions.push_back(App("/app/staging/other", engine::ActionKind::kAppCreate,
-                             "quay.io/x/y:1"));
+  plan.actions.push_back(
+      App("/app/staging/other", engine::ActionKind::kAppCreate, "quay.io/x/y:1"));
   auto needs = engine::ImagesToDeploy(plan);
   ASSERT_EQ(needs.size(), 3u);
   EXPECT_EQ(needs[0].apps.size(), 2u);
   engine::ImagePreflight pf(c.get(), "registry.local");
   ASSERT_TRUE(pf.Check(plan).ok());
   ASSERT_EQ(plan.errors.size(), 1u);
-  EXPECT_NE(plan.errors[0].find("image registry.local/platform/api:v9 is not in registry " + r->url +
-                                " (manifest unknown); needed by /app/staging/api"),
+  EXPECT_NE(plan.errors[0].find("image registry.local/platform/api:v9 is not in registry " +
+                                r->url + " (manifest unknown); needed by /app/staging/api"),
             std::string::npos)
       << plan.errors[0];
   ASSERT_EQ(plan.warnings.size(), 1u);

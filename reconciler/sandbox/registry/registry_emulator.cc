@@ -107,8 +107,8 @@ Status RegistryEmulator::LoadSamples(const std::string& dir) {
     bool manifest = IsManifestType(b.media_type);
     std::string d = StoreLocked(b, manifest);
     if (d != meta.value("digest", "")) {
-      return Status::InvalidArgument(dir + "/" + file + ": sha256 is " + d + ", digests.json says " +
-                                     meta.value("digest", ""));
+      return Status::InvalidArgument(dir + "/" + file + ": sha256 is " + d +
+                                     ", digests.json says " + meta.value("digest", ""));
     }
     if (!manifest) {
       // An OCI manifest names the same config bytes with the OCI config type.
@@ -130,24 +130,24 @@ Status RegistryEmulator::AddImage(const std::string& name, const std::string& ta
   if (!ValidName(name)) return Status::InvalidArgument("invalid repository name " + Quote(name));
   if (tag.empty() || tag.size() > 128) return Status::InvalidArgument("invalid tag");
   std::lock_guard<std::mutex> lock(mu_);
-  json config = {{"architecture", "amd64"},
-                 {"os", "linux"},
-                 {"created", "2026-01-01T00:00:00Z"},
-                 {"config", {{"Labels", {{"org.opencontainers.image.ref.name", name + ":" + tag}}}}},
-                 {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}}};
+  json config = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"created", "2026-01-01T00:00:00Z"},
+      {"config", {{"Labels", {{"org.opencontainers.image.ref.name", name + ":" + tag}}}}},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}}};
   std::string config_bytes = config.dump(3) + "\n";
   std::string config_digest = StoreLocked(Blob{kConfig, config_bytes, ""}, false);
   std::string layer = "layer of " + name + ":" + tag;
-  json manifest = {{"schemaVersion", 2},
-                   {"mediaType", kSchema2},
-                   {"config",
-                    {{"mediaType", kConfig},
-                     {"size", config_bytes.size()},
-                     {"digest", config_digest}}},
-                   {"layers",
-                    {{{"mediaType", "application/vnd.docker.image.rootfs.diff.tar.gzip"},
-                      {"size", layer.size()},
-                      {"digest", "sha256:" + Sha256Hex(layer)}}}}};
+  json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", kSchema2},
+      {"config",
+       {{"mediaType", kConfig}, {"size", config_bytes.size()}, {"digest", config_digest}}},
+      {"layers",
+       {{{"mediaType", "application/vnd.docker.image.rootfs.diff.tar.gzip"},
+         {"size", layer.size()},
+         {"digest", "sha256:" + Sha256Hex(layer)}}}}};
   repos_[name][tag] = StoreLocked(Blob{kSchema2, manifest.dump(3) + "\n", ""}, true);
   return Status::Ok();
 }
@@ -194,8 +194,8 @@ net::HttpResponse RegistryEmulator::Token(const net::HttpRequest& r) {
   if (!o_.user.empty()) {
     std::string want = "Basic " + Base64Encode(o_.user + ":" + o_.password);
     if (auth != want) {
-      return net::HttpResponse::Json(
-          401, R"({"details":"incorrect username or password"})" "\n");
+      return net::HttpResponse::Json(401, R"({"details":"incorrect username or password"})"
+                                          "\n");
     }
   }
   std::set<std::string> granted;
@@ -209,10 +209,8 @@ net::HttpResponse RegistryEmulator::Token(const net::HttpRequest& r) {
   std::string token = "sandbox-token-" + std::to_string(serial) + "-" +
                       Sha256Hex(std::to_string(serial) + o_.service).substr(0, 16);
   tokens_[token] = granted;
-  json answer = {{"token", token},
-                 {"access_token", token},
-                 {"expires_in", 300},
-                 {"issued_at", NowRfc3339()}};
+  json answer = {
+      {"token", token}, {"access_token", token}, {"expires_in", 300}, {"issued_at", NowRfc3339()}};
   return net::HttpResponse::Json(200, answer.dump() + "\n");
 }
 
@@ -221,8 +219,8 @@ std::optional<net::HttpResponse> RegistryEmulator::Authorize(const net::HttpRequ
   std::string auth = r.Header("Authorization");
   json detail = nullptr;
   if (!name.empty()) {
-    detail = json::array({{{"Type", "repository"}, {"Class", ""}, {"Name", name},
-                           {"Action", "pull"}}});
+    detail =
+        json::array({{{"Type", "repository"}, {"Class", ""}, {"Name", name}, {"Action", "pull"}}});
   }
   if (o_.auth == RegistryOptions::Auth::kNone) return std::nullopt;
   if (o_.auth == RegistryOptions::Auth::kBasic) {
@@ -301,8 +299,7 @@ net::HttpResponse RegistryEmulator::Manifest(const net::HttpRequest& r, const st
   if (!accept.empty() && !accept.count(b->media_type)) {
     if (b->media_type == kOciManifest || b->media_type == kOciIndex) {
       return Error(404, "MANIFEST_UNKNOWN",
-                   std::string("OCI ") +
-                       (b->media_type == kOciIndex ? "index" : "manifest") +
+                   std::string("OCI ") + (b->media_type == kOciIndex ? "index" : "manifest") +
                        " found, but accept header does not support OCI " +
                        (b->media_type == kOciIndex ? "indexes" : "manifests"));
     }
@@ -384,8 +381,8 @@ net::HttpResponse RegistryEmulator::Tags(const net::HttpRequest& r, const std::s
   }
   bool more = n >= 0 && static_cast<long>(page.size()) > n;
   if (n >= 0 && static_cast<long>(page.size()) > n) page.resize(static_cast<size_t>(n));
-  auto resp = WithVersion(
-      net::HttpResponse::Json(200, json{{"name", name}, {"tags", page}}.dump() + "\n"));
+  auto resp =
+      WithVersion(net::HttpResponse::Json(200, json{{"name", name}, {"tags", page}}.dump() + "\n"));
   if (more && !page.empty()) {
     resp.headers["Link"] = "</v2/" + name + "/tags/list?last=" + page.back() +
                            "&n=" + std::to_string(n) + ">; rel=\"next\"";

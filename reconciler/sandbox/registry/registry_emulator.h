@@ -65,8 +65,8 @@ class RegistryEmulator {
 
   RegistryOptions o_;
   std::mutex mu_;
-  std::map<std::string, Blob> manifests_;  // by digest
-  std::map<std::string, Blob> blobs_;      // by digest
+  std::map<std::string, Blob> manifests_;                            // by digest
+  std::map<std::string, Blob> blobs_;                                // by digest
   std::map<std::string, std::map<std::string, std::string>> repos_;  // name → tag → digest
   std::map<std::string, std::set<std::string>> tokens_;  // token → repositories granted
   uint64_t next_token_ = 1;

@@ -30,8 +30,8 @@ model::LiveState SeedDeploy(const model::DesiredState& state) {
   uint64_t index = 1;
   for (const auto& s : state.services) {
     for (const auto& e : s.environments) {
-      json body = WithoutGalleyLabels(
-          json::parse(render::RenderMarathonApp(state.platform, s, e).dump()));
+      json body =
+          WithoutGalleyLabels(json::parse(render::RenderMarathonApp(state.platform, s, e).dump()));
       model::LiveApp a;
       a.id = body["id"];
       a.body = body;
@@ -140,7 +140,8 @@ TEST(AdoptTest, GalleysOwnAppsAndDeclaredServicesAreLeftAlone) {
   model::DesiredState state = Reference();
   model::LiveState live = SeedDeploy(state);
   live.apps.at("/app/production/api-gateway").body["labels"]["galley.platform"] = "reference";
-  live.apps["/app/production/a/b"] = model::LiveApp{"/app/production/a/b", json{{"id", "/app/production/a/b"}}};
+  live.apps["/app/production/a/b"] =
+      model::LiveApp{"/app/production/a/b", json{{"id", "/app/production/a/b"}}};
   AdoptInput in = InputFor(state, live);
   in.owned_apps = {"/app/staging/api-gateway"};
   in.declared_services = {"test-server"};
@@ -156,13 +157,13 @@ TEST(AdoptTest, GalleysOwnAppsAndDeclaredServicesAreLeftAlone) {
 // The planner: an adopted app (applied record with galley's labels, none live) is unchanged
 // until Git changes; the change then sends galley's labels.
 TEST(AdoptTest, AnAdoptedAppPlansNoChangeUntilARealOne) {
-  json desired = {{"id", "/app/production/web"},
-                  {"instances", 2},
-                  {"cpus", 0.1},
-                  {"mem", 64.0},
-                  {"labels",
-                   {{"version", "v1"}, {"galley.platform", "p"}, {"galley.config-digest", "d1"}}},
-                  {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:v1"}}}}}};
+  json desired = {
+      {"id", "/app/production/web"},
+      {"instances", 2},
+      {"cpus", 0.1},
+      {"mem", 64.0},
+      {"labels", {{"version", "v1"}, {"galley.platform", "p"}, {"galley.config-digest", "d1"}}},
+      {"container", {{"type", "DOCKER"}, {"docker", {{"image", "r/web:v1"}}}}}};
   PlanInput in;
   in.platform = "p";
   in.environments = {"production"};
