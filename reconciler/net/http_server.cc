@@ -435,12 +435,7 @@ class BeastServer : public HttpServer {
     size_t q = r->target.find('?');
     r->path = PercentDecode(std::string_view(r->target).substr(0, q));
     if (q != std::string::npos) r->query = ParseQuery(std::string_view(r->target).substr(q + 1));
-    // Repeated fields are joined with ", " (RFC 9110 §5.3), as the client does: a registry
-    // client sends one Accept line per media type.
-    for (const auto& h : msg) {
-      std::string& v = r->headers[std::string(h.name_string())];
-      v += (v.empty() ? "" : ", ") + std::string(h.value());
-    }
+    for (const auto& h : msg) r->headers[std::string(h.name_string())] = std::string(h.value());
     r->body = std::move(msg.body());
     r->remote_address = c->remote;
     const bool keep_alive = msg.keep_alive();
@@ -466,7 +461,6 @@ class BeastServer : public HttpServer {
     }
     served_.fetch_add(1);
     const size_t body_bytes = r->body.size();
-    const bool head = r->method == "HEAD";
     r.reset();
     reservation.reset();
     if (body_bytes >= kTrimAfterBytes) malloc_trim(0);  // give a large body's pages back
@@ -491,8 +485,6 @@ class BeastServer : public HttpServer {
       if (!BodilessStatus(resp.status)) out->body() = std::move(resp.body);
       out->keep_alive(keep_alive && !stopping_.load());
       out->prepare_payload();
-      // A HEAD answer: the GET's Content-Length, no body (RFC 9110 §9.3.2).
-      if (head) out->body().clear();
     } catch (const std::exception& e) {
       auto fallback = std::make_shared<http::response<http::string_body>>(
           http::status::internal_server_error, version);

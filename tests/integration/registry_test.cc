@@ -87,10 +87,10 @@ TEST(RegistryEmulatorTest, ServesTheSamplesByteForByte) {
       "/v2/team/web/blobs/sha256:7af7e8b00a9302f943d793c42795392ffa13e5d545cf6e077aa95e10e686b40e";
   EXPECT_EQ(http->Send(get)->body, testing::ReadText(Samples() + "/config-amd64.json"));
   get.url = r->url + "/v2/team/web/manifests/1.4.2-oci";
-  get.headers["Accept"] = "application/vnd.docker.distribution.manifest.v2+json";
   auto oci = http->Send(get);
-  EXPECT_EQ(oci->status, 404);
-  EXPECT_NE(oci->body.find("accept header does not support OCI"), std::string::npos);
+  EXPECT_EQ(oci->status, 200);
+  EXPECT_EQ(oci->body, testing::ReadText(Samples() + "/oci-index.json"));
+  EXPECT_EQ(oci->Header("Content-Type"), "application/vnd.oci.image.index.v1+json");
   get.headers.erase("Accept");
   get.url = r->url + "/v2/team/web/tags/list?n=2";
   auto page = http->Send(get);

@@ -2,8 +2,9 @@
 // The registry emulator (DESIGN §8 point 16): the read-only subset of the Docker Registry
 // HTTP API v2 galley's preflight and `skopeo inspect` use (shared/reference/registry-api.md
 // §9): `GET /v2/`, manifests and blobs by tag or digest (GET and HEAD, Content-Type, exact
-// Content-Length, Docker-Content-Digest, Etag; several Accept lines or comma lists; the
-// OCI-not-accepted 404 and a list's amd64 fallback), tags list with n/last/Link, the error
+// Content-Length, Docker-Content-Digest, Etag; every stored type is served whatever the
+// Accept header says: net::HttpServer keeps one value of a repeated header, so content
+// negotiation is not emulated), tags list with n/last/Link, the error
 // envelope, and authentication: none, Bearer (challenge on `/v2/`, token endpoint `/token`
 // with optional Basic credentials, `insufficient_scope`) or Basic. Samples are served byte for
 // byte (digests = sha256 of the stored bytes). Images are added with AddImage, a flag of
@@ -51,6 +52,7 @@ class RegistryEmulator {
     std::string bytes;
     std::string digest;
   };
+  net::HttpResponse Route(const net::HttpRequest& r);
   net::HttpResponse HandleV2(const net::HttpRequest& r, const std::string& rest);
   net::HttpResponse Token(const net::HttpRequest& r);
   net::HttpResponse Admin(const net::HttpRequest& r);
