@@ -16,6 +16,7 @@ packages=(
   clang-format-14                          # ci/check-format.sh: the tree matches .clang-format
   prometheus                               # promtool: `promtool check metrics` on /metrics (serve)
   chromium chromium-driver python3-selenium  # the dashboard's real-browser tests and benchmark (serve)
+  skopeo                                   # third-party registry client: the registry emulator check
 )
 
 missing=()

@@ -31,6 +31,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/event_render.h"
+#include "cli/image_check.h"
 #include "cli/pipeline.h"
 #include "engine/apply_lock.h"
 #include "engine/desired.h"
@@ -55,6 +56,7 @@ struct Options {
   std::string plan_file;
   bool auto_approve = false, dry_run = false, force = false, rollback = false, allow_large = false;
   bool json = false, no_color = false, retry_failed = false;
+  ImageCheckOptions images;
   ProgressFormat progress = ProgressFormat::kText;
   std::string restart_service;  // `galley restart SERVICE`
   std::chrono::milliseconds lock_timeout{0};
@@ -142,6 +144,7 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
       },
       "progress as text lines (default) or as JSON lines on stderr, one object per event");
   cl.Flag("--no-color", &o->no_color, "never colour the output");
+  AddImageCheckOptions(cl, &o->images);
   AddTargetOptions(cl, &o->target, {.rev = false});
   cl.Refuse(
       "--rev",
@@ -314,6 +317,12 @@ class ApplyCommand {
                       ? static_cast<engine::ApplyEventSink*>(&json_lines)
                       : &text;
     deps.interrupted = [] { return InterruptGuard::interrupted(); };
+    auto image_check = MakeImageCheck(ws_->state.platform, o_.images, ws_->env);
+    if (!image_check.ok()) {
+      err_ << "galley apply: " << image_check.status().message() << "\n";
+      return kExitError;
+    }
+    deps.check_images = *image_check;
 
     // Installed before the lock is taken: Ctrl-C at the prompt or while waiting ends the
     // command through its normal path, which releases the lock.

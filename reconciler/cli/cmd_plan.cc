@@ -14,6 +14,7 @@
 #include "base/time_text.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/image_check.h"
 #include "cli/pipeline.h"
 #include "clients/endpoints.h"
 #include "engine/agent_status.h"
@@ -37,6 +38,7 @@ struct Options {
   TargetOptions target;
   std::string out;
   bool json = false, markdown = false, no_color = false, detailed = false;
+  ImageCheckOptions images;
 };
 
 // The command line of `galley plan`, writing into *o.
@@ -55,6 +57,7 @@ CommandLine PlanCommandLine(Options* o) {
           "never colour the output (colour is used only on a terminal)");
   cl.Flag("--detailed-exitcode", &o->detailed,
           "exit 0 when there are no changes, 2 when there are, 1 on errors");
+  AddImageCheckOptions(cl, &o->images);
   return cl;
 }
 
@@ -166,6 +169,14 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   engine::Plan plan = engine::MakePlan(in);
   if (Status s = AnnotateFailures(*ws, plan); !s.ok()) return fail(s.message());
   phase("plan");
+  if (plan.errors.empty()) {
+    auto check = MakeImageCheck(ws->state.platform, o.images, ws->env);
+    if (!check.ok()) return fail(check.status().message());
+    if (*check) {
+      if (Status s = (*check)(plan); !s.ok()) return fail(s.message());
+      phase("image preflight");
+    }
+  }
   if (!plan.errors.empty()) return fail(engine::PlanErrorsMessage(plan));
   for (const auto& a : plan.actions) {
     auto it = obs_index.find(a.id);

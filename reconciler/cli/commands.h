@@ -31,6 +31,10 @@ int RunStatus(const Args& args, std::ostream& out, std::ostream& err);
 int RunRestart(const Args& args, std::ostream& out, std::ostream& err);
 int RunAgent(const Args& args, std::ostream& out, std::ostream& err);  // the per-host agent
 int RunServe(const Args& args, std::ostream& out, std::ostream& err);  // the server (issue #13)
+// Issue #15: CI and adoption.
+int RunSetTag(const Args& args, std::ostream& out, std::ostream& err);
+int RunPromote(const Args& args, std::ostream& out, std::ostream& err);
+int RunAdopt(const Args& args, std::ostream& out, std::ostream& err);
 // `galley restart SERVICE`'s apply: cmd_restart.cc finds SERVICE, cmd_apply.cc runs the rest
 // (apply's options, lock, confirmation, journal, exit codes) on engine::MakeRestartPlan.
 int RunApplyRestart(const std::string& service, const Args& args, std::ostream& out,

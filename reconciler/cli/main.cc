@@ -31,6 +31,9 @@ constexpr char kUsage[] =
     "  lock status|break     show or release the platform's apply lock\n"
     "  agent [DIR] --node N  the per-host agent: Marathon tasks into Consul, Consul into HAProxy\n"
     "  serve [DIR]           run as a server: reconcile on a timer, on request and on pushes\n"
+    "  set-tag SERVICE TAG   write an image tag into the service's file (CI), in place\n"
+    "  promote SERVICE       copy a tag from one environment to another (--from E --to E)\n"
+    "  adopt DIR             take over a live platform: write service files + applied records\n"
     "  version               print galley's version\n"
     "\n"
     "Run 'galley <command> --help' for a command's options.\n";
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
     if (cmd == "lock") return RunLock(args, std::cout, std::cerr);
     if (cmd == "agent") return RunAgent(args, std::cout, std::cerr);
     if (cmd == "serve") return RunServe(args, std::cout, std::cerr);
+    if (cmd == "set-tag") return RunSetTag(args, std::cout, std::cerr);
+    if (cmd == "promote") return RunPromote(args, std::cout, std::cerr);
+    if (cmd == "adopt") return RunAdopt(args, std::cout, std::cerr);
     if (cmd == "version" || cmd == "--version") {
       std::cout << "galley " << GALLEY_VERSION << "\n";
       return kExitOk;
@@ -67,9 +73,9 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     std::cerr << "galley: unknown command " << galley::Quote(cmd) << "\n";
-    std::string guess =
-        galley::ClosestMatch(cmd, {"validate", "render", "plan", "apply", "drift", "history",
-                                   "lock", "serve", "agent", "version", "help"});
+    std::string guess = galley::ClosestMatch(
+        cmd, {"validate", "render", "plan", "apply", "drift", "history", "lock", "serve", "agent",
+              "set-tag", "promote", "adopt", "version", "help"});
     if (!guess.empty()) std::cerr << "    did you mean '" << guess << "'?\n";
     std::cerr << "\n" << kUsage;
     return kExitError;

@@ -138,7 +138,10 @@ class Finder {
         Add(std::move(it));
         continue;
       }
-      const json& body = live->second.body;
+      // An adopted app carries galley's labels only from its next real change on.
+      const json body = Labelled(live->second.body, in_.platform)
+                            ? live->second.body
+                            : WithRecordedLabels(live->second.body, applied_body);
       json have = Comparable(body, ignore);
       if (have == applied) {
         if (!ignore.empty() && Comparable(body, {}) != Comparable(applied_body, {}))

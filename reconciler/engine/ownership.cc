@@ -69,4 +69,14 @@ void ShowDefaults(std::vector<FieldChange>& changes, const json& raw_before,
   }
 }
 
+json WithRecordedLabels(json live, const json& applied) {
+  for (const char* label : {kPlatformLabel, "galley.config-digest"}) {
+    const json::json_pointer p(std::string("/labels/") + label);
+    if (!applied.contains(p)) continue;
+    if (!live.contains("labels") || !live["labels"].is_object()) live["labels"] = json::object();
+    live["labels"][label] = applied.at(p);
+  }
+  return live;
+}
+
 }  // namespace galley::engine

@@ -36,6 +36,10 @@ std::string LiveDigest(const nlohmann::json& body);
 // The app carries galley.platform=<platform>.
 bool Labelled(const nlohmann::json& body, const std::string& platform);
 
+// `live` with galley's own labels (galley.platform, galley.config-digest) as `applied` has
+// them: how an adopted app, which gets the labels only with its next real change, compares.
+nlohmann::json WithRecordedLabels(nlohmann::json live, const nlohmann::json& applied);
+
 // Normalisation drops values equal to Marathon's defaults, so a change to or from a default
 // (scaling to 1 instance) would read "(absent)": show the raw value instead where the raw
 // body has it.

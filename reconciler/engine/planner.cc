@@ -244,14 +244,18 @@ class Planner {
       if (!Labelled(l.body, in_.platform) && applied == in_.applied_apps.end()) {
         // Not galley's: never taken over silently, and never a quiet "No changes" either
         // (adopting apps is a separate, explicit step).
-        plan_.errors.push_back("app " + d.id + " (service " + d.service + ", environment " + d.env +
-                               ") is declared, but the live app is not galley's (no " +
-                               kPlatformLabel + "=" + in_.platform +
-                               " label, no applied record): adopt it first (galley adopt, not yet "
-                               "available) or delete it by hand");
+        plan_.errors.push_back(
+            "app " + d.id + " (service " + d.service + ", environment " + d.env +
+            ") is declared, but the live app is not galley's (no " + kPlatformLabel + "=" +
+            in_.platform + " label, no applied record): adopt it first (galley adopt DIR --env " +
+            d.env + ") or delete it by hand");
         continue;
       }
-      json have = Comparable(l.body, d.ignore);
+      // An adopted app (galley adopt: an applied record, no label yet) is compared with the
+      // labels galley recorded; they are written with its next real change.
+      json have = Comparable(
+          Labelled(l.body, in_.platform) ? l.body : WithRecordedLabels(l.body, applied->second),
+          d.ignore);
       if (have == want) continue;
       // Fields silenced by ignore rules keep their live values in the body apply sends
       // (a full-replacement PUT would otherwise reset them).

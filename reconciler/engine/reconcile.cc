@@ -171,6 +171,9 @@ std::optional<ReconcileResult> Workflow::MakeOrCheckPlan(Observation observed, b
     PlanInput in = d_.source->PlanInputFor(std::move(observed), hmac_key, key_exists);
     if (r_.restart_service.empty()) {
       plan = MakePlan(in);
+      if (d_.check_images && plan.errors.empty()) {
+        if (Status s = d_.check_images(plan); !s.ok()) return Fail(s.message());
+      }
       if (!plan.errors.empty()) return Fail(PlanErrorsMessage(plan));
     } else {
       auto restart = MakeRestartPlan(in, r_.restart_service);
@@ -194,6 +197,14 @@ std::optional<ReconcileResult> Workflow::MakeOrCheckPlan(Observation observed, b
         ReconcileOutcome::kStalePlan,
         "the plan in " + r_.saved_plan_name + " is stale; plan again:\n  " + Join(stale, "\n  "),
         json{{"stale", true}});
+  }
+  if (d_.check_images) {
+    // The images may have gone since the plan was made: checked on a copy, the plan applied
+    // stays the one reviewed.
+    Plan checked = plan;
+    checked.errors.clear();
+    if (Status s = d_.check_images(checked); !s.ok()) return Fail(s.message());
+    if (!checked.errors.empty()) return Fail(PlanErrorsMessage(checked));
   }
   return std::nullopt;
 }

@@ -129,6 +129,9 @@ struct ReconcileDeps {
   // SIGINT/SIGTERM: nothing new starts, deployments are no longer waited for, the run ends
   // "interrupted". May be empty.
   std::function<bool()> interrupted;
+  // The image preflight (engine/image_preflight.h): adds an error per missing image to the
+  // plan (made or saved) before anything is written; a failure stops the run. May be empty.
+  std::function<Status(Plan&)> check_images;
 };
 
 enum class ReconcileOutcome {

@@ -33,6 +33,7 @@
 #include "sandbox/common/faults.h"
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
+#include "sandbox/registry/registry_emulator.h"
 
 namespace galley::sandbox {
 namespace {
@@ -45,6 +46,14 @@ constexpr char kUsage[] =
     "given)\n"
     "  --chronos-job-time MS      simulated Chronos runs take MS milliseconds (default 500)\n"
     "  --chronos-failure-retry MS Chronos' --failure_retry: delay before a retry (default 1000)\n"
+    "  --registry-port R          also run the Docker registry emulator on R (0 = any; default "
+    "off)\n"
+    "  --registry-auth MODE       none (default), bearer (token at /token) or basic\n"
+    "  --registry-credentials U:P credentials the registry requires (basic; bearer: on /token)\n"
+    "  --registry-samples DIR     serve a samples folder (digests.json; "
+    "tests/testdata/registry-api)\n"
+    "  --registry-image NAME:TAG  add a synthetic image (repeatable; also PUT "
+    "/_sandbox/images/NAME:TAG)\n"
     "  --address A                listen address (default 127.0.0.1; loopback only is "
     "recommended)\n"
     "  --tasks simulated|process  run tasks as simulated entries (default) or real local "
@@ -134,6 +143,14 @@ bool SplitPair(const std::string& s, std::pair<std::string, std::string>* out) {
   return true;
 }
 
+bool SplitCredentials(const std::string& s, std::string* user, std::string* password) {
+  size_t colon = s.find(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *user = s.substr(0, colon);
+  *password = s.substr(colon + 1);
+  return true;
+}
+
 int Run(int argc, char** argv) {
   marathon::MarathonOptions mopts;
   consul::ConsulOptions copts;
@@ -145,6 +162,10 @@ int Run(int argc, char** argv) {
   int chronos_port = -1;  // -1: no Chronos emulator
   chronos::ChronosOptions chopts;
   chronos::SimulatedJobOptions jopts;
+  int registry_port = -1;
+  registry::RegistryOptions ropts;
+  std::string registry_samples;
+  std::vector<std::string> registry_images;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -169,6 +190,18 @@ int Run(int argc, char** argv) {
         jopts.run_time = std::chrono::milliseconds(std::stoi(v));
       else if (a == "--chronos-failure-retry")
         chopts.core.failure_retry_ms = std::stoll(v);
+      else if (a == "--registry-port")
+        registry_port = std::stoi(v);
+      else if (a == "--registry-samples")
+        registry_samples = v;
+      else if (a == "--registry-image")
+        registry_images.push_back(v);
+      else if (a == "--registry-auth" && (v == "none" || v == "bearer" || v == "basic"))
+        ropts.auth = v == "none"     ? registry::RegistryOptions::Auth::kNone
+                     : v == "bearer" ? registry::RegistryOptions::Auth::kBearer
+                                     : registry::RegistryOptions::Auth::kBasic;
+      else if (a == "--registry-credentials" && SplitCredentials(v, &ropts.user, &ropts.password))
+        ;
       else if (a == "--address")
         address = v;
       else if (a == "--tasks")
@@ -316,6 +349,49 @@ int Run(int argc, char** argv) {
   }
   mopts.http_port = (*mserver)->port();
   copts.http_port = (*cserver)->port();
+
+  // The registry emulator (issue #15), when asked for.
+  std::unique_ptr<registry::RegistryEmulator> registry_emu;
+  std::unique_ptr<net::HttpServer> rserver;
+  if (registry_port >= 0) {
+    if (registry_port > 65535 ||
+        (ropts.auth == registry::RegistryOptions::Auth::kBasic && ropts.user.empty())) {
+      std::cerr << "galley-sandbox: --registry-port out of range, or --registry-auth basic "
+                   "without --registry-credentials\n";
+      return 1;
+    }
+    registry_emu = std::make_unique<registry::RegistryEmulator>(ropts);
+    if (!registry_samples.empty()) {
+      Status s = registry_emu->LoadSamples(registry_samples);
+      if (!s.ok()) {
+        std::cerr << "galley-sandbox: registry: " << s.message() << "\n";
+        return 1;
+      }
+    }
+    for (const auto& image : registry_images) {
+      size_t colon = image.rfind(':');
+      Status s = colon == std::string::npos
+                     ? Status::InvalidArgument("--registry-image wants NAME:TAG, got " + image)
+                     : registry_emu->AddImage(image.substr(0, colon), image.substr(colon + 1));
+      if (!s.ok()) {
+        std::cerr << "galley-sandbox: registry: " << s.message() << "\n";
+        return 1;
+      }
+    }
+    net::HttpServerOptions rso{address, static_cast<uint16_t>(registry_port)};
+    rso.max_body_bytes = 1u << 20;
+    rso.max_connections = static_cast<size_t>(max_connections);
+    auto* emu = registry_emu.get();
+    auto started =
+        net::HttpServer::Start(rso, [emu](const net::HttpRequest& r) { return emu->Handle(r); });
+    if (!started.ok()) {
+      std::cerr << "galley-sandbox: registry: " << started.status().message() << "\n";
+      return 1;
+    }
+    rserver = std::move(*started);
+    registry_emu->set_token_realm("http://" + address + ":" + std::to_string(rserver->port()) +
+                                  "/token");
+  }
   marathon_emu = marathon::NewMarathonEmulator(mopts, tasks == "process"
                                                           ? marathon::NewProcessRunner(popts)
                                                           : marathon::NewSimulatedRunner(sopts));
@@ -380,6 +456,7 @@ int Run(int argc, char** argv) {
                             {"pid", static_cast<int>(::getpid())}};
     if (!mopts.nodes.empty()) ready["nodes"] = ready_nodes;
     if (chronos_emu) ready["chronos_port"] = chopts.http_port;
+    if (rserver) ready["registry_port"] = rserver->port();
     Status s = WriteFileAtomic(ready_file, ready.dump() + "\n");
     if (!s.ok()) {
       std::cerr << "galley-sandbox: " << s.message() << "\n";
@@ -391,6 +468,10 @@ int Run(int argc, char** argv) {
             << " tasks)";
   if (chronos_emu) std::cout << ", chronos on http://" << address << ":" << chopts.http_port;
   std::cout << std::endl;
+  if (rserver) {
+    std::cout << "galley-sandbox: registry on http://" << address << ":" << rserver->port()
+              << std::endl;
+  }
 
   auto chronos_changes = [&]() -> uint64_t {
     return chronos_emu ? chronos_emu->ChangeCounter() : 0;
@@ -421,6 +502,7 @@ int Run(int argc, char** argv) {
   (*mserver)->Stop();
   (*cserver)->Stop();
   for (auto& s : node_servers) s->Stop();
+  if (rserver) rserver->Stop();
   if (!state_file.empty()) save();
   return 0;
 }

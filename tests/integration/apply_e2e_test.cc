@@ -198,8 +198,7 @@ TEST_F(ApplyE2eTest, ADeclaredServiceWhoseLiveAppIsNotGalleysIsAPlanError) {
       "app /app/production/test-server (service test-server, environment production) is declared, "
       "but the live app "
       "is not galley's (no galley.platform=reference label, no applied record): adopt it first "
-      "(galley adopt, not "
-      "yet available) or delete it by hand";
+      "(galley adopt DIR --env production) or delete it by hand";
   Out p = Plan();
   EXPECT_EQ(p.code, cli::kExitError) << p.out << p.err;
   EXPECT_NE(p.err.find("galley plan: the plan has 1 error; nothing planned:\n  " + expected + "\n"),

@@ -437,19 +437,24 @@ TEST_F(PlannerTest, ADeclaredAppWithoutGalleysLabelIsAPlanError) {
             "app /app/production/web (service web, environment production) is declared, but the "
             "live app is not "
             "galley's (no galley.platform=p label, no applied record): adopt it first (galley "
-            "adopt, not yet "
-            "available) or delete it by hand");
+            "adopt DIR --env production) or delete it by hand");
   EXPECT_EQ(PlanErrorsMessage(p), "the plan has 1 error; nothing planned:\n  " + p.errors[0]);
   // Unchanged, it is still an error, never a quiet "No changes".
   in_.apps[0].body = legacy;
   EXPECT_EQ(Make().errors.size(), 1u);
-  // With galley's applied record it is galley's (the label comes back with the update).
+  // With galley's applied record it is galley's (adopted, DESIGN §8.16): compared with the
+  // labels the record holds, so no restart only to add them; they come with the next real
+  // change.
   in_.applied_apps["/app/production/web"] = NormalizeApp(App("/app/production/web", 2, "v1"));
   in_.apps[0].body = App("/app/production/web", 2, "v1");
   p = Make();
   EXPECT_TRUE(p.errors.empty());
+  EXPECT_TRUE(p.actions.empty());
+  in_.apps[0].body = App("/app/production/web", 3, "v1");
+  p = Make();
   ASSERT_EQ(p.actions.size(), 1u);
-  EXPECT_EQ(p.actions[0].changes[0].pointer, "/labels/galley.platform");
+  EXPECT_EQ(p.actions[0].changes[0].pointer, "/instances");
+  EXPECT_EQ(p.actions[0].desired["labels"]["galley.platform"], "p");
 }
 
 TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
