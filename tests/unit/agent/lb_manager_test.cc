@@ -73,12 +73,13 @@ class LbManagerTest : public ::testing::Test {
   std::vector<render::AgentReport> reports_;
 };
 
-TEST_F(LbManagerTest, ColdStartChecksWritesAndStartsHaproxyWithTheMembership) {
+TEST_F(LbManagerTest, ColdStartWritesAndStartsHaproxyWithTheMembership) {
   auto lb = Manager();
   Status st = lb->SyncOnce();
   ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
   EXPECT_EQ(master_->starts, 1);
-  EXPECT_EQ(master_->checks, 1);
+  // HAProxy's start parses the file itself: no separate `haproxy -c` before it.
+  EXPECT_EQ(master_->checks, 0);
   std::string cfg = ConfigOnDisk();
   EXPECT_NE(cfg.find("server n1-31001 10.0.0.1:31001"), std::string::npos) << cfg;
   EXPECT_NE(cfg.find("server-state-file " + LbManager::ServerStatePath(dir_, "internal")),
@@ -148,7 +149,7 @@ TEST_F(LbManagerTest, AStructureChangeIsCheckedThenReloadedOnce) {
   Status st = lb->SyncOnce();
   ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
   EXPECT_EQ(master_->reloads, 1);
-  EXPECT_EQ(master_->checks, 2);
+  EXPECT_EQ(master_->checks, 1);  // a reload of a running HAProxy is checked first
   EXPECT_NE(runtime_.Find("cluster_production:api", "n1-32001"), nullptr);
   auto r = lb->Report();
   EXPECT_NE(r.last_reload_reason.find("structure changed"), std::string::npos)
@@ -187,6 +188,42 @@ TEST_F(LbManagerTest, AModelRenderingAnInvalidConfigIsNeverLoadedAndIsReported) 
   st = lb->SyncOnce();
   EXPECT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(lb->Report().last_error, "");
+}
+
+TEST_F(LbManagerTest, AFirstModelHaproxyRefusesAtStartIsReportedAndLeavesNoConfig) {
+  PublishModel({"web"}, "bogus");
+  auto lb = Manager();
+  Status st = lb->SyncOnce();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(master_->start_attempts, 1);
+  EXPECT_EQ(master_->starts, 0);
+  EXPECT_EQ(master_->checks, 1);  // run after the failed start, to name the refusal
+  EXPECT_NE(st.message().find("not loaded"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("[ALERT] balance bogus"), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(LbManager::ConfigPath(dir_, "internal")));
+  // The model is remembered as refused (not started again as is); a fixed one starts.
+  EXPECT_FALSE(lb->SyncOnce().ok());
+  EXPECT_EQ(master_->start_attempts, 1);
+  PublishModel({"web"});
+  st = lb->SyncOnce();
+  ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
+  EXPECT_EQ(master_->starts, 1);
+  EXPECT_NE(runtime_.Find(kBackend, "n2-31002"), nullptr);
+}
+
+TEST_F(LbManagerTest, ARestartWithARefusedModelPutsBackThePreviousConfigAndStartsTheLastGood) {
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  std::string good = ConfigOnDisk();
+  master_->Kill();
+  PublishModel({"web"}, "bogus");
+  Status st = lb->SyncOnce();
+  EXPECT_FALSE(st.ok());  // the refused model is reported
+  EXPECT_NE(st.message().find("not loaded"), std::string::npos) << st.message();
+  EXPECT_EQ(master_->starts, 2);  // started again with the last good model
+  EXPECT_TRUE(master_->running);
+  EXPECT_EQ(ConfigOnDisk().find("bogus"), std::string::npos);
+  EXPECT_NE(runtime_.Find(kBackend, "n1-31001"), nullptr);
 }
 
 TEST_F(LbManagerTest, FallingBackToTheLastGoodModelKeepsItsServicesServers) {
@@ -413,6 +450,14 @@ TEST(WithServerStateFileTest, AddsTheTwoLinesInTheirSections) {
             "    load-server-state-from-file global\n    mode http\n");
   EXPECT_EQ(WithServerStateFile("global\n    maxconn 1\n", "/r/x.state", 20000),
             "global\n    server-state-file /r/x.state\n    no strict-limits\n    maxconn 1\n");
+}
+
+TEST(HaproxyGlibcTunablesTest, AddsHugePageMallocKeepingWhatIsInherited) {
+  EXPECT_EQ(HaproxyGlibcTunables(""), "glibc.malloc.hugetlb=1");
+  EXPECT_EQ(HaproxyGlibcTunables("glibc.malloc.arena_max=2"),
+            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+  // An operator's own choice wins.
+  EXPECT_EQ(HaproxyGlibcTunables("glibc.malloc.hugetlb=0"), "glibc.malloc.hugetlb=0");
 }
 
 TEST(ParseShowProcTest, ReadsMasterWorkersAndFailures) {
