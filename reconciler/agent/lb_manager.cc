@@ -51,6 +51,40 @@ bool SameInstances(const model::Instances& a, const model::Instances& b) {
   return true;
 }
 
+bool SameList(const std::vector<model::Instance>& a, const std::vector<model::Instance>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto &p = a[i], &q = b[i];
+    if (p.port != q.port || p.address != q.address || p.node != q.node || p.tags != q.tags)
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::set<std::string>> ChangedInstanceNames(const model::Instances& before,
+                                                          const model::Instances& after,
+                                                          size_t limit) {
+  std::set<std::string> out;
+  static const std::vector<model::Instance> kNone;
+  auto list = [](const model::Instances& m, const std::string& n) -> const auto& {
+    auto it = m.find(n);
+    return it == m.end() ? kNone : it->second;
+  };
+  auto visit = [&](const model::Instances& m) {
+    for (const auto& [name, v] : m) {
+      if (!out.count(name) && !SameList(list(before, name), list(after, name))) out.insert(name);
+      if (out.size() > limit) return false;
+    }
+    return true;
+  };
+  if (!visit(before) || !visit(after)) return std::nullopt;
+  return out;
+}
+
+namespace {
+
 std::optional<AdminIntent> IntentFrom(const std::string& s) {
   if (s == "ready") return AdminIntent::kReady;
   if (s == "drain") return AdminIntent::kDrain;
@@ -446,10 +480,83 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
   return c;
 }
 
+std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
+                                                 const model::Instances& instances) {
+  if (!rendered_ || rendered_->model_digest != model.digest || !known_) return std::nullopt;
+  auto names = ChangedInstanceNames(rendered_->instances, instances, kMaxPartialServices);
+  if (!names || names->empty()) return std::nullopt;
+  for (const auto& n : *names) {
+    // A name gaining its first or losing its last instance may change more than servers.
+    const model::Instances& prev = rendered_->instances;
+    auto b = prev.find(n);
+    auto a = instances.find(n);
+    if (b == prev.end() || b->second.empty() || a == instances.end() || a->second.empty())
+      return std::nullopt;
+  }
+  model::DesiredState sub{model.model.state.platform, {}};
+  model::Instances sub_instances;
+  for (const auto& s : model.model.state.services) {
+    bool touched = false;
+    for (const auto& p : s.ExposedPorts()) touched = touched || names->count(s.RegisteredName(p.container));
+    if (!touched) continue;
+    for (const auto& p : s.ExposedPorts()) {
+      auto it = instances.find(s.RegisteredName(p.container));
+      if (it != instances.end()) sub_instances[it->first] = it->second;
+    }
+    sub.services.push_back(s);
+  }
+  render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
+  auto parsed =
+      ParseRenderedConfig(render::RenderHaproxyConfig(sub, model.model.instance, sub_instances, ro));
+  if (!parsed.ok()) return std::nullopt;
+  DesiredLb out = rendered_->desired;
+  std::map<std::string_view, size_t> at;
+  for (size_t i = 0; i < out.backends.size(); ++i) at[out.backends[i].name] = i;
+  for (auto& b : parsed->backends) {
+    auto it = at.find(b.name);
+    if (it == at.end()) return std::nullopt;  // a backend the full render did not have
+    out.backends[it->second] = std::move(b);
+  }
+  // Not the whole file's membership: the full render that follows gives the real digest.
+  out.membership_digest = "partial";
+  return out;
+}
+
 Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
                                 milliseconds* retry_in) {
+  // A membership change of a few services while HAProxy runs what the agent last brought it
+  // to: render those services only and splice their backends into the last render
+  // (SyncChanged then compares those backends). The whole text, which the file on disk needs,
+  // is rendered by the sync that follows a moment later, off the change's path.
+  if (std::optional<DesiredLb> spliced;
+      !KillingPending() && (spliced = RenderChanged(model, snap.instances))) {
+    auto q = deps_.master->Query();
+    if (q.ok() && q->master_pid == file_.master_pid) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (compare_all_) known_.reset();
+        compare_all_ = false;
+      }
+      rendered_->instances = snap.instances;
+      rendered_->desired = std::move(*spliced);
+      rendered_->text_stale = true;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++stats_.partial_renders;
+      }
+      Mark("render changed services");
+      if (auto fast = SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid,
+                                  retry_in)) {
+        Mark("changed backends");
+        if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
+          *retry_in = kWholeRenderAfter;
+        return *fast;
+      }
+    }
+    rendered_.reset();  // anything else: the whole render below
+  }
   // The same model and instances as the last render: the same text (no render, no parse).
-  if (!rendered_ || rendered_->model_digest != model.digest ||
+  if (!rendered_ || rendered_->text_stale || rendered_->model_digest != model.digest ||
       !SameInstances(rendered_->instances, snap.instances)) {
     render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
     std::string text = WithServerStateFile(
@@ -910,7 +1017,7 @@ Status LbManager::ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
     file_.intents = std::move(next);
     SaveAgentFile();
   }
-  if (desired.membership_digest != written_membership_) {
+  if (!(rendered_ && rendered_->text_stale) && desired.membership_digest != written_membership_) {
     Status w = WriteFileAtomic(config_path_, text, /*durable=*/false);
     if (w.ok()) {
       written_membership_ = desired.membership_digest;
@@ -976,9 +1083,14 @@ void LbManager::Publish(const std::vector<RunningBackend>* running,
 Status LbManager::SyncOnce() {
   Clock& clock = ClockOr(clock_);
   auto deadline = clock.Now() + options_.drain_timeout + milliseconds(1000);
+  bool whole_rendered = false;
   while (true) {
     milliseconds retry{0};
     Status st = Sync(/*blocking=*/false, &retry);
+    if (rendered_ && rendered_->text_stale && !whole_rendered) {
+      whole_rendered = true;  // a spliced sync: render the whole file now, once
+      continue;
+    }
     bool draining = retry == milliseconds(200);
     if (!draining || clock.Now() >= deadline) return st;
     clock.Sleep(retry);

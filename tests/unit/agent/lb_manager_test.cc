@@ -332,13 +332,70 @@ TEST_F(LbManagerTest, AMembershipChangeReadsOnlyTheChangedBackendsState) {
   ASSERT_NE(runtime_.Find(kBackend, "n3-31003"), nullptr);
   EXPECT_EQ(runtime_.Find(kBackend, "n2-31002"), nullptr);
   EXPECT_EQ(master_->reloads, 0);
+  // Only web's service was rendered for the change; --once then renders the whole file.
+  EXPECT_EQ(lb->stats().partial_renders, 1);
   EXPECT_NE(ConfigOnDisk().find("n3-31003 10.0.0.3:31003"), std::string::npos);
+  EXPECT_EQ(ConfigOnDisk().find("n2-31002"), std::string::npos);
   auto r = lb->Report();
   EXPECT_EQ(r.servers["up"], 3);  // web's two and api's one, patched per backend
   // Nothing changed since: nothing is read at all.
   runtime_.commands.clear();
   ASSERT_TRUE(lb->SyncOnce().ok());
   EXPECT_TRUE(runtime_.commands.empty()) << Join(runtime_.commands, "\n");
+}
+
+TEST_F(LbManagerTest, ASpliceAgreesWithTheWholeRenderAndFallsBackWhenItMustNot) {
+  PublishModel({"web", "api"});
+  consul_.SetInstances("api", {FakeConsul::Inst("n1", "10.0.0.1", 32001)});
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  // api moves to other hosts: spliced, and the whole render that follows changes nothing
+  // more in HAProxy (the file on disk then has the same servers HAProxy has).
+  consul_.SetInstances("api", {FakeConsul::Inst("n2", "10.0.0.2", 32002),
+                               FakeConsul::Inst("n3", "10.0.0.3", 32003)});
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(lb->stats().partial_renders, 1);
+  EXPECT_NE(runtime_.Find("cluster_production:api", "n3-32003"), nullptr);
+  EXPECT_EQ(runtime_.Find("cluster_production:api", "n1-32001"), nullptr);
+  std::string cfg = ConfigOnDisk();
+  EXPECT_NE(cfg.find("server n2-32002 10.0.0.2:32002"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("server n1-31001 10.0.0.1:31001"), std::string::npos) << cfg;  // web kept
+  EXPECT_EQ(cfg.find("n1-32001"), std::string::npos) << cfg;
+  runtime_.commands.clear();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(runtime_.CountCommands("set server"), 0) << Join(runtime_.commands, "\n");
+  EXPECT_EQ(runtime_.CountCommands("add server"), 0) << Join(runtime_.commands, "\n");
+  // api losing its last instance is not spliced (the whole render decides).
+  consul_.SetInstances("api", {});
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(lb->stats().partial_renders, 1);
+  EXPECT_EQ(ConfigOnDisk().find("n2-32002"), std::string::npos);
+  EXPECT_EQ(master_->reloads, 0);
+}
+
+TEST(ChangedInstanceNamesTest, NamesWhoseListsDifferUpToALimit) {
+  auto inst = [](const std::string& node, int port) {
+    model::Instance i;
+    i.node = node;
+    i.address = "10.0.0.1";
+    i.port = port;
+    return i;
+  };
+  model::Instances a{{"web", {inst("n1", 1)}}, {"api", {inst("n1", 2)}}, {"db", {}}};
+  model::Instances b = a;
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), std::set<std::string>{});
+  b["web"].push_back(inst("n2", 3));
+  b.erase("api");
+  b["new"] = {inst("n3", 4)};
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), (std::set<std::string>{"web", "api", "new"}));
+  EXPECT_EQ(ChangedInstanceNames(a, b, 2), std::nullopt);
+  b = a;
+  b.erase("db");  // an empty list and no list are the same
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), std::set<std::string>{});
+  b = a;
+  b["web"][0].tags = {"x"};
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), std::set<std::string>{"web"});
 }
 
 TEST_F(LbManagerTest, HandChangesAreReportedAndLeftAlone) {
