@@ -481,17 +481,28 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
 }
 
 std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
-                                                 const model::Instances& instances) {
-  if (!rendered_ || rendered_->model_digest != model.digest || !known_) return std::nullopt;
+                                                 const model::Instances& instances,
+                                                 std::string* why) {
+  if (!rendered_ || rendered_->model_digest != model.digest) return std::nullopt;
   auto names = ChangedInstanceNames(rendered_->instances, instances, kMaxPartialServices);
-  if (!names || names->empty()) return std::nullopt;
+  if (!names) {
+    *why = "more than " + std::to_string(kMaxPartialServices) + " services changed";
+    return std::nullopt;
+  }
+  if (names->empty()) return std::nullopt;
+  if (!known_) {
+    *why = "HAProxy's servers not compared since the last start, reload or pending change";
+    return std::nullopt;
+  }
   for (const auto& n : *names) {
     // A name gaining its first or losing its last instance may change more than servers.
     const model::Instances& prev = rendered_->instances;
     auto b = prev.find(n);
     auto a = instances.find(n);
-    if (b == prev.end() || b->second.empty() || a == instances.end() || a->second.empty())
+    if (b == prev.end() || b->second.empty() || a == instances.end() || a->second.empty()) {
+      *why = n + " gained its first or lost its last instance";
       return std::nullopt;
+    }
   }
   model::DesiredState sub{model.model.state.platform, {}};
   model::Instances sub_instances;
@@ -508,13 +519,19 @@ std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
   render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
   auto parsed =
       ParseRenderedConfig(render::RenderHaproxyConfig(sub, model.model.instance, sub_instances, ro));
-  if (!parsed.ok()) return std::nullopt;
+  if (!parsed.ok()) {
+    *why = parsed.status().message();
+    return std::nullopt;
+  }
   DesiredLb out = rendered_->desired;
-  std::map<std::string_view, size_t> at;
+  std::map<std::string, size_t> at;  // (owning keys: the backends are replaced below)
   for (size_t i = 0; i < out.backends.size(); ++i) at[out.backends[i].name] = i;
   for (auto& b : parsed->backends) {
     auto it = at.find(b.name);
-    if (it == at.end()) return std::nullopt;  // a backend the full render did not have
+    if (it == at.end()) {
+      *why = "backend " + b.name + " is not in the last render";
+      return std::nullopt;
+    }
     out.backends[it->second] = std::move(b);
   }
   // Not the whole file's membership: the full render that follows gives the real digest.
@@ -528,10 +545,13 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   // to: render those services only and splice their backends into the last render
   // (SyncChanged then compares those backends). The whole text, which the file on disk needs,
   // is rendered by the sync that follows a moment later, off the change's path.
+  std::string no_splice;
   if (std::optional<DesiredLb> spliced;
-      !KillingPending() && (spliced = RenderChanged(model, snap.instances))) {
+      !KillingPending() && (spliced = RenderChanged(model, snap.instances, &no_splice))) {
     auto q = deps_.master->Query();
-    if (q.ok() && q->master_pid == file_.master_pid) {
+    if (!q.ok() || q->master_pid != file_.master_pid) {
+      no_splice = "HAProxy's master is not the one recorded";
+    } else {
       {
         std::lock_guard<std::mutex> l(mu_);
         if (compare_all_) known_.reset();
@@ -552,9 +572,11 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
           *retry_in = kWholeRenderAfter;
         return *fast;
       }
+      no_splice = "the changed backends need a full comparison";
     }
     rendered_.reset();  // anything else: the whole render below
   }
+  if (!no_splice.empty()) Log("whole render: " + no_splice);
   // The same model and instances as the last render: the same text (no render, no parse).
   if (!rendered_ || rendered_->text_stale || rendered_->model_digest != model.digest ||
       !SameInstances(rendered_->instances, snap.instances)) {

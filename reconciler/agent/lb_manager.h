@@ -216,7 +216,9 @@ class LbManager {
   // their backends spliced in; nullopt when that does not apply (no render to start from, no
   // known HAProxy state, too many names, a name gaining its first or losing its last
   // instance, a backend the last render lacks).
-  std::optional<DesiredLb> RenderChanged(const Model& model, const model::Instances& instances);
+  // `why` says why not when some instances did change.
+  std::optional<DesiredLb> RenderChanged(const Model& model, const model::Instances& instances,
+                                         std::string* why);
   bool KillingPending() const {
     std::lock_guard<std::mutex> l(mu_);
     return !killing_.empty();

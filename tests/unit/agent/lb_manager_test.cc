@@ -374,6 +374,33 @@ TEST_F(LbManagerTest, ASpliceAgreesWithTheWholeRenderAndFallsBackWhenItMustNot) 
   EXPECT_EQ(master_->reloads, 0);
 }
 
+TEST_F(LbManagerTest, ASpliceReplacesEveryBackendOfAServiceWithSeveral) {
+  // Two environments: each service has two backends (the splice once lost all but the first).
+  consul_.SetKv(render::LbModelKey("plat", "internal"),
+                render::LbModelToJson(MakeModel({"web", "api"}, "", 8080, "plat",
+                                                {{"production", ""}, {"staging", "1"}})));
+  auto inst = [](const std::string& node, int port, const std::string& env) {
+    auto i = FakeConsul::Inst(node, "10.0.0.1", port);
+    i.tags = {env};
+    return i;
+  };
+  consul_.SetInstances("web", {inst("n1", 31001, "production"), inst("n2", 31002, "staging")});
+  consul_.SetInstances("api", {inst("n1", 32001, "production"), inst("n2", 32002, "staging")});
+  auto lb = Manager();
+  Status first = lb->SyncOnce();
+  ASSERT_TRUE(first.ok()) << first.ToString() << "\n" << Logs();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  consul_.SetInstances("web", {inst("n1", 31001, "production"), inst("n2", 31002, "staging"),
+                               inst("n3", 31003, "staging"), inst("n4", 31004, "production")});
+  Status st = lb->SyncOnce();
+  ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
+  EXPECT_EQ(lb->stats().partial_renders, 1) << Logs();
+  EXPECT_NE(runtime_.Find("cluster_staging:web", "n3-31003"), nullptr);
+  EXPECT_NE(runtime_.Find("cluster_production:web", "n4-31004"), nullptr);
+  EXPECT_EQ(Logs().find("whole render:"), std::string::npos) << Logs();
+  EXPECT_EQ(master_->reloads, 0);
+}
+
 TEST(ChangedInstanceNamesTest, NamesWhoseListsDifferUpToALimit) {
   auto inst = [](const std::string& node, int port) {
     model::Instance i;
