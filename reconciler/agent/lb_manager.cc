@@ -481,8 +481,8 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
 }
 
 std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
-                                                 const model::Instances& instances,
-                                                 std::string* why) {
+                                                  const model::Instances& instances,
+                                                  std::string* why) {
   if (!rendered_ || rendered_->model_digest != model.digest) return std::nullopt;
   auto names = ChangedInstanceNames(rendered_->instances, instances, kMaxPartialServices);
   if (!names) {
@@ -508,7 +508,8 @@ std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
   model::Instances sub_instances;
   for (const auto& s : model.model.state.services) {
     bool touched = false;
-    for (const auto& p : s.ExposedPorts()) touched = touched || names->count(s.RegisteredName(p.container));
+    for (const auto& p : s.ExposedPorts())
+      touched = touched || names->count(s.RegisteredName(p.container));
     if (!touched) continue;
     for (const auto& p : s.ExposedPorts()) {
       auto it = instances.find(s.RegisteredName(p.container));
@@ -517,8 +518,8 @@ std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
     sub.services.push_back(s);
   }
   render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
-  auto parsed =
-      ParseRenderedConfig(render::RenderHaproxyConfig(sub, model.model.instance, sub_instances, ro));
+  auto parsed = ParseRenderedConfig(
+      render::RenderHaproxyConfig(sub, model.model.instance, sub_instances, ro));
   if (!parsed.ok()) {
     *why = parsed.status().message();
     return std::nullopt;
@@ -565,8 +566,8 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
         ++stats_.partial_renders;
       }
       Mark("render changed services");
-      if (auto fast = SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid,
-                                  retry_in)) {
+      if (auto fast =
+              SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid, retry_in)) {
         Mark("changed backends");
         if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
           *retry_in = kWholeRenderAfter;

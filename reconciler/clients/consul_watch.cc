@@ -214,7 +214,6 @@ class JsonScanner {
   std::string scratch_;
 };
 
-
 uint64_t UintField(const Json& o, const char* k) {
   auto it = o.find(k);
   if (it == o.end()) return 0;
@@ -431,9 +430,9 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
   for (CheckFields& f : *scanned) {
     std::string key = f.node + '\x1f' + f.check_id;
     if (!f.service_id.empty()) instances.insert(f.node + '\x1f' + f.service_id);
-    next.emplace(std::move(key), Check{std::move(f.node), std::move(f.service_name),
-                                       std::move(f.service_id), std::move(f.status),
-                                       f.modify_index});
+    next.emplace(std::move(key),
+                 Check{std::move(f.node), std::move(f.service_name), std::move(f.service_id),
+                       std::move(f.status), f.modify_index});
   }
   CheckDelta d;
   auto mark = [&](const Check& c) {

@@ -147,8 +147,7 @@ struct CheckFields {
 // that are not strings count as absent, a ModifyIndex that is not an unsigned integer as 0.
 // nullopt with *error ("invalid JSON in answer", "not a JSON array", "an entry without
 // string Node and CheckID") otherwise.
-std::optional<std::vector<CheckFields>> ScanCheckListing(std::string_view body,
-                                                         std::string* error);
+std::optional<std::vector<CheckFields>> ScanCheckListing(std::string_view body, std::string* error);
 
 // Follows /v1/health/state/any answers.
 class ChecksTracker {

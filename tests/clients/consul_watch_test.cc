@@ -83,8 +83,8 @@ std::vector<CheckFields> ByNlohmann(const std::string& text) {
     uint64_t mi = c.contains("ModifyIndex") && c["ModifyIndex"].is_number_unsigned()
                       ? c["ModifyIndex"].get<uint64_t>()
                       : 0;
-    out.push_back({str("Node"), str("CheckID"), str("ServiceName"), str("ServiceID"),
-                   str("Status"), mi});
+    out.push_back(
+        {str("Node"), str("CheckID"), str("ServiceName"), str("ServiceID"), str("Status"), mi});
   }
   return out;
 }
@@ -133,12 +133,12 @@ TEST(ScanCheckListingTest, RefusesWhatIsNotAListingOfChecks) {
   EXPECT_FALSE(ScanCheckListing(R"({"a":1})", &error).has_value());
   EXPECT_EQ(error, "not a JSON array");
   for (const char* bad :
-       {"", "<html>", "[", "[{", R"([{"Node":"n","CheckID":"c"})", R"([{"Node":"n","CheckID":"c"}] x)",
-        R"([{"Node":"n","CheckID":"c",}])", R"([{"Node":"n" "CheckID":"c"}])",
-        R"([{"Node":"a\qb","CheckID":"c"}])", R"([{"Node":"\ud800","CheckID":"c"}])",
-        "[{\"Node\":\"a\nb\",\"CheckID\":\"c\"}]", R"([{"Node":"n","CheckID":"c","X":tru}])",
-        R"([{"Node":"n","CheckID":"c","X":01x}])", R"([{"Node":"n","CheckID":"c","X":[1,]}])",
-        R"([{"Node":"n","CheckID":"c"},])"}) {
+       {"", "<html>", "[", "[{", R"([{"Node":"n","CheckID":"c"})",
+        R"([{"Node":"n","CheckID":"c"}] x)", R"([{"Node":"n","CheckID":"c",}])",
+        R"([{"Node":"n" "CheckID":"c"}])", R"([{"Node":"a\qb","CheckID":"c"}])",
+        R"([{"Node":"\ud800","CheckID":"c"}])", "[{\"Node\":\"a\nb\",\"CheckID\":\"c\"}]",
+        R"([{"Node":"n","CheckID":"c","X":tru}])", R"([{"Node":"n","CheckID":"c","X":01x}])",
+        R"([{"Node":"n","CheckID":"c","X":[1,]}])", R"([{"Node":"n","CheckID":"c"},])"}) {
     EXPECT_FALSE(ScanCheckListing(bad, &error).has_value()) << bad;
     EXPECT_EQ(error, "invalid JSON in answer") << bad;
   }

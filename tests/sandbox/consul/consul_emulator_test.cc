@@ -665,8 +665,7 @@ TEST(ConsulCatalogTest, HealthStateListingFollowsEveryChangeOfAChecksService) {
     json body = {{"Node", "n1"},
                  {"Address", "10.0.0.1"},
                  {"Service", {{"ID", id}, {"Service", "web"}, {"Tags", tags}, {"Port", 80}}},
-                 {"Check",
-                  {{"CheckID", "service:" + id}, {"ServiceID", id}, {"Status", status}}}};
+                 {"Check", {{"CheckID", "service:" + id}, {"ServiceID", id}, {"Status", status}}}};
     ASSERT_EQ(c.Put("/v1/catalog/register", body.dump()).status, 200);
   };
   reg("web1", json::array({"a"}), "passing");
