@@ -70,9 +70,10 @@ struct LbManagerOptions {
   std::chrono::milliseconds drain_timeout{10000};  // longest wait for sessions to reach 0
   std::chrono::milliseconds tick{1000};            // HAProxy liveness check in Run
   // A full sync even when nothing announced a change: the only way hand changes in HAProxy
-  // are seen. At 13,700 servers each costs ~0.1–0.25 s of CPU (`show servers state`, parse,
-  // plan), so 10 s measured 1.6 % idle CPU; 30 s matches kFullCompareEvery.
-  std::chrono::milliseconds resync{30000};
+  // are seen (galley drift reports them within ~10 s). At 13,700 servers each costs
+  // ~0.1–0.25 s of CPU (`show servers state`, parse, plan): 1.6 % idle CPU at 10 s on a
+  // loaded machine, 0.4 % at 30 s.
+  std::chrono::milliseconds resync{10000};
   std::chrono::milliseconds killing_ttl{600000};  // how long a Drain()ed endpoint counts
   clients::BlockingOptions blocking;              // Run's long polls
 };
