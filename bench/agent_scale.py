@@ -187,7 +187,7 @@ class Setup:
     def stop(self):
         if self.agent and self.agent.poll() is None:
             self.agent.terminate()
-            self.agent.wait(timeout=30)
+            self.agent.wait(timeout=60)  # its long polls end within their wait (30 s)
         try:
             os.kill(int(open(os.path.join(self.run, "internal.pid")).read().split()[0]), 15)
         except (OSError, ValueError, IndexError):
