@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -138,10 +139,24 @@ HaproxyPaths PathsUnder(const std::string& run_dir, const std::string& instance)
   return p;
 }
 
+std::string HaproxyGlibcTunables(std::string_view inherited) {
+  if (inherited.find("glibc.malloc.hugetlb=") != std::string_view::npos)
+    return std::string(inherited);
+  std::string out(inherited);
+  if (!out.empty()) out += ':';
+  return out + "glibc.malloc.hugetlb=1";
+}
+
 ProcessHaproxyMaster::ProcessHaproxyMaster(HaproxyPaths paths, HaproxyTimeouts timeouts,
                                            Clock* clock)
     : paths_(std::move(paths)), timeouts_(timeouts), clock_(clock) {
   paths_.binary = ResolveBinary(paths_.binary);
+  bool set = false;
+  for (const auto& [k, v] : paths_.env) set = set || k == "GLIBC_TUNABLES";
+  if (!set) {
+    const char* inherited = std::getenv("GLIBC_TUNABLES");
+    paths_.env.push_back({"GLIBC_TUNABLES", HaproxyGlibcTunables(inherited ? inherited : "")});
+  }
 }
 
 Status ProcessHaproxyMaster::Check(const std::string& config_path) {
@@ -235,7 +250,14 @@ Result<MasterState> ProcessHaproxyMaster::Start() {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    bool replaced = false;  // getenv takes the first match: drop what paths_.env replaces
+    for (const auto& [k, v] : paths_.env)
+      replaced = replaced || (entry.size() > k.size() && entry.compare(0, k.size(), k) == 0 &&
+                              entry[k.size()] == '=');
+    if (!replaced) env_strings.emplace_back(*e);
+  }
   for (const auto& [k, v] : paths_.env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());

@@ -51,6 +51,40 @@ bool SameInstances(const model::Instances& a, const model::Instances& b) {
   return true;
 }
 
+bool SameList(const std::vector<model::Instance>& a, const std::vector<model::Instance>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto &p = a[i], &q = b[i];
+    if (p.port != q.port || p.address != q.address || p.node != q.node || p.tags != q.tags)
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::set<std::string>> ChangedInstanceNames(const model::Instances& before,
+                                                          const model::Instances& after,
+                                                          size_t limit) {
+  std::set<std::string> out;
+  static const std::vector<model::Instance> kNone;
+  auto list = [](const model::Instances& m, const std::string& n) -> const auto& {
+    auto it = m.find(n);
+    return it == m.end() ? kNone : it->second;
+  };
+  auto visit = [&](const model::Instances& m) {
+    for (const auto& [name, v] : m) {
+      if (!out.count(name) && !SameList(list(before, name), list(after, name))) out.insert(name);
+      if (out.size() > limit) return false;
+    }
+    return true;
+  };
+  if (!visit(before) || !visit(after)) return std::nullopt;
+  return out;
+}
+
+namespace {
+
 std::optional<AdminIntent> IntentFrom(const std::string& s) {
   if (s == "ready") return AdminIntent::kReady;
   if (s == "drain") return AdminIntent::kDrain;
@@ -446,10 +480,106 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
   return c;
 }
 
+std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
+                                                  const model::Instances& instances,
+                                                  std::string* why) {
+  if (!rendered_ || rendered_->model_digest != model.digest) return std::nullopt;
+  auto names = ChangedInstanceNames(rendered_->instances, instances, kMaxPartialServices);
+  if (!names) {
+    *why = "more than " + std::to_string(kMaxPartialServices) + " services changed";
+    return std::nullopt;
+  }
+  if (names->empty()) return std::nullopt;
+  if (!known_) {
+    *why = "HAProxy's servers not compared since the last start, reload or pending change";
+    return std::nullopt;
+  }
+  for (const auto& n : *names) {
+    // A name gaining its first or losing its last instance may change more than servers.
+    const model::Instances& prev = rendered_->instances;
+    auto b = prev.find(n);
+    auto a = instances.find(n);
+    if (b == prev.end() || b->second.empty() || a == instances.end() || a->second.empty()) {
+      *why = n + " gained its first or lost its last instance";
+      return std::nullopt;
+    }
+  }
+  model::DesiredState sub{model.model.state.platform, {}};
+  model::Instances sub_instances;
+  for (const auto& s : model.model.state.services) {
+    bool touched = false;
+    for (const auto& p : s.ExposedPorts())
+      touched = touched || names->count(s.RegisteredName(p.container));
+    if (!touched) continue;
+    for (const auto& p : s.ExposedPorts()) {
+      auto it = instances.find(s.RegisteredName(p.container));
+      if (it != instances.end()) sub_instances[it->first] = it->second;
+    }
+    sub.services.push_back(s);
+  }
+  render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
+  auto parsed = ParseRenderedConfig(
+      render::RenderHaproxyConfig(sub, model.model.instance, sub_instances, ro));
+  if (!parsed.ok()) {
+    *why = parsed.status().message();
+    return std::nullopt;
+  }
+  DesiredLb out = rendered_->desired;
+  std::map<std::string, size_t> at;  // (owning keys: the backends are replaced below)
+  for (size_t i = 0; i < out.backends.size(); ++i) at[out.backends[i].name] = i;
+  for (auto& b : parsed->backends) {
+    auto it = at.find(b.name);
+    if (it == at.end()) {
+      *why = "backend " + b.name + " is not in the last render";
+      return std::nullopt;
+    }
+    out.backends[it->second] = std::move(b);
+  }
+  // Not the whole file's membership: the full render that follows gives the real digest.
+  out.membership_digest = "partial";
+  return out;
+}
+
 Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSnapshot& snap,
                                 milliseconds* retry_in) {
+  // A membership change of a few services while HAProxy runs what the agent last brought it
+  // to: render those services only and splice their backends into the last render
+  // (SyncChanged then compares those backends). The whole text, which the file on disk needs,
+  // is rendered by the sync that follows a moment later, off the change's path.
+  std::string no_splice;
+  if (std::optional<DesiredLb> spliced;
+      !KillingPending() && (spliced = RenderChanged(model, snap.instances, &no_splice))) {
+    auto q = deps_.master->Query();
+    if (!q.ok() || q->master_pid != file_.master_pid) {
+      no_splice = "HAProxy's master is not the one recorded";
+    } else {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (compare_all_) known_.reset();
+        compare_all_ = false;
+      }
+      rendered_->instances = snap.instances;
+      rendered_->desired = std::move(*spliced);
+      rendered_->text_stale = true;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++stats_.partial_renders;
+      }
+      Mark("render changed services");
+      if (auto fast =
+              SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid, retry_in)) {
+        Mark("changed backends");
+        if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
+          *retry_in = kWholeRenderAfter;
+        return *fast;
+      }
+      no_splice = "the changed backends need a full comparison";
+    }
+    rendered_.reset();  // anything else: the whole render below
+  }
+  if (!no_splice.empty()) Log("whole render: " + no_splice);
   // The same model and instances as the last render: the same text (no render, no parse).
-  if (!rendered_ || rendered_->model_digest != model.digest ||
+  if (!rendered_ || rendered_->text_stale || rendered_->model_digest != model.digest ||
       !SameInstances(rendered_->instances, snap.instances)) {
     render::HaproxyRenderOptions ro{options_.bind_address, socket_path_};
     std::string text = WithServerStateFile(
@@ -471,18 +601,35 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     if (haproxy_seen_) {
       Log("HAProxy master is gone (" + q.status().message() + "); starting it again");
     }
+    // No `haproxy -c` first: nothing runs that a bad config could reach, and HAProxy's own
+    // start parses the same file and exits on the same errors (at 6,800 backends -c costs as
+    // much CPU as the start's parse). A failed start is checked afterwards to tell a refused
+    // config (kInvalidArgument: the model is refused, the previous file put back) from
+    // anything else.
     const std::string next = config_path_ + ".new";
-    RETURN_IF_ERROR(WriteAndCheck(text, next));
+    if (Status w = WriteFileAtomic(next, text, /*durable=*/false); !w.ok())
+      return Status::Unavailable("writing " + next + ": " + w.message());
     std::error_code ec;
-    if (std::filesystem::exists(config_path_))
+    const bool had_previous = std::filesystem::exists(config_path_);
+    if (had_previous)
       std::filesystem::copy_file(config_path_, config_path_ + ".prev",
                                  std::filesystem::copy_options::overwrite_existing, ec);
     std::filesystem::rename(next, config_path_, ec);
     if (ec) return Status::Unavailable("moving " + next + " into place: " + ec.message());
-    Mark("check");
+    Mark("write");
     auto started = deps_.master->Start();
     Mark("haproxy start");
     if (!started.ok()) {
+      Status c = deps_.master->Check(config_path_);
+      if (c.code() == StatusCode::kInvalidArgument) {
+        std::error_code ec2;
+        if (had_previous) {
+          std::filesystem::rename(config_path_ + ".prev", config_path_, ec2);
+        } else {
+          std::filesystem::remove(config_path_, ec2);
+        }
+        return c;
+      }
       return Status::Unavailable("starting HAProxy: " + started.status().message());
     }
     std::string now = FormatTimestamp(ClockOr(clock_).WallNow());
@@ -893,7 +1040,7 @@ Status LbManager::ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
     file_.intents = std::move(next);
     SaveAgentFile();
   }
-  if (desired.membership_digest != written_membership_) {
+  if (!(rendered_ && rendered_->text_stale) && desired.membership_digest != written_membership_) {
     Status w = WriteFileAtomic(config_path_, text, /*durable=*/false);
     if (w.ok()) {
       written_membership_ = desired.membership_digest;
@@ -959,9 +1106,14 @@ void LbManager::Publish(const std::vector<RunningBackend>* running,
 Status LbManager::SyncOnce() {
   Clock& clock = ClockOr(clock_);
   auto deadline = clock.Now() + options_.drain_timeout + milliseconds(1000);
+  bool whole_rendered = false;
   while (true) {
     milliseconds retry{0};
     Status st = Sync(/*blocking=*/false, &retry);
+    if (rendered_ && rendered_->text_stale && !whole_rendered) {
+      whole_rendered = true;  // a spliced sync: render the whole file now, once
+      continue;
+    }
     bool draining = retry == milliseconds(200);
     if (!draining || clock.Now() >= deadline) return st;
     clock.Sleep(retry);

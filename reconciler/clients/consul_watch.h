@@ -136,6 +136,19 @@ struct CheckDelta {
   std::set<std::string> nodes;     // nodes whose node-level checks changed
 };
 
+// The fields of one /v1/health/state/<state> entry the watch uses.
+struct CheckFields {
+  std::string node, check_id, service_name, service_id, status;
+  uint64_t modify_index = 0;
+};
+
+// Reads a /v1/health/state/<state> answer (a JSON array of check objects) without building
+// a JSON document. Every entry must be an object with string Node and CheckID; other fields
+// that are not strings count as absent, a ModifyIndex that is not an unsigned integer as 0.
+// nullopt with *error ("invalid JSON in answer", "not a JSON array", "an entry without
+// string Node and CheckID") otherwise.
+std::optional<std::vector<CheckFields>> ScanCheckListing(std::string_view body, std::string* error);
+
 // Follows /v1/health/state/any answers.
 class ChecksTracker {
  public:

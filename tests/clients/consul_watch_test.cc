@@ -73,6 +73,82 @@ TEST(ChecksTrackerTest, NamesTheServicesAndNodesWhoseChecksMoved) {
   EXPECT_EQ(d->nodes, std::set<std::string>{"n1"});
 }
 
+// ScanCheckListing against nlohmann's full parse of the same text.
+std::vector<CheckFields> ByNlohmann(const std::string& text) {
+  std::vector<CheckFields> out;
+  for (const auto& c : Json::parse(text)) {
+    auto str = [&](const char* k) {
+      return c.contains(k) && c[k].is_string() ? c[k].get<std::string>() : std::string();
+    };
+    uint64_t mi = c.contains("ModifyIndex") && c["ModifyIndex"].is_number_unsigned()
+                      ? c["ModifyIndex"].get<uint64_t>()
+                      : 0;
+    out.push_back(
+        {str("Node"), str("CheckID"), str("ServiceName"), str("ServiceID"), str("Status"), mi});
+  }
+  return out;
+}
+
+void ExpectSame(const std::vector<CheckFields>& a, const std::vector<CheckFields>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].node, b[i].node) << i;
+    EXPECT_EQ(a[i].check_id, b[i].check_id) << i;
+    EXPECT_EQ(a[i].service_name, b[i].service_name) << i;
+    EXPECT_EQ(a[i].service_id, b[i].service_id) << i;
+    EXPECT_EQ(a[i].status, b[i].status) << i;
+    EXPECT_EQ(a[i].modify_index, b[i].modify_index) << i;
+  }
+}
+
+TEST(ScanCheckListingTest, ReadsWhatAFullParseReadsSkippingEverythingElse) {
+  const std::string text = R"( [
+    {"Node":"n1","CheckID":"serfHealth","Name":"Serf Health Status","Status":"passing",
+     "Notes":"","Output":"Agent alive and reachable","ServiceID":"","ServiceName":"",
+     "ServiceTags":[],"Type":"","Interval":"","Timeout":"","ExposedPort":0,
+     "Definition":{},"CreateIndex":5,"ModifyIndex":5},
+    {"Node":"n\u00e9 \"q\" \\ \/ \ud83d\ude00","CheckID":"service:web-1\n\t",
+     "Definition":{"HTTP":"http://x/{a}[b]","Header":{"X":["a","b"]},"Interval":"10s",
+                   "TLSSkipVerify":false,"Body":null,"N":-1.5e3},
+     "ServiceTags":["production","a\"]b"],"ServiceName":"wéb","ServiceID":"web-1",
+     "Status":"critical","ModifyIndex":18446744073709551615},
+    {"Node":"n2","CheckID":"c","ModifyIndex":-3,"Status":7,"ServiceName":null},
+    {"Node":"n3","CheckID":"d","ModifyIndex":2.5},
+    {"Node":"n4","CheckID":"e","ModifyIndex":"9","Node":"n4b"}
+  ] )";
+  std::string error;
+  auto got = ScanCheckListing(text, &error);
+  ASSERT_TRUE(got.has_value()) << error;
+  ExpectSame(*got, ByNlohmann(text));
+  EXPECT_EQ((*got)[1].node, "n\u00e9 \"q\" \\ / \U0001F600");
+  EXPECT_EQ((*got)[1].modify_index, 18446744073709551615u);
+  EXPECT_EQ((*got)[4].node, "n4b");  // a repeated key: the last one, as a parser keeps it
+  auto empty = ScanCheckListing(" [ ] ", &error);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(ScanCheckListingTest, RefusesWhatIsNotAListingOfChecks) {
+  std::string error;
+  EXPECT_FALSE(ScanCheckListing(R"({"a":1})", &error).has_value());
+  EXPECT_EQ(error, "not a JSON array");
+  for (const char* bad :
+       {"", "<html>", "[", "[{", R"([{"Node":"n","CheckID":"c"})",
+        R"([{"Node":"n","CheckID":"c"}] x)", R"([{"Node":"n","CheckID":"c",}])",
+        R"([{"Node":"n" "CheckID":"c"}])", R"([{"Node":"a\qb","CheckID":"c"}])",
+        R"([{"Node":"\ud800","CheckID":"c"}])", "[{\"Node\":\"a\nb\",\"CheckID\":\"c\"}]",
+        R"([{"Node":"n","CheckID":"c","X":tru}])", R"([{"Node":"n","CheckID":"c","X":01x}])",
+        R"([{"Node":"n","CheckID":"c","X":[1,]}])", R"([{"Node":"n","CheckID":"c"},])"}) {
+    EXPECT_FALSE(ScanCheckListing(bad, &error).has_value()) << bad;
+    EXPECT_EQ(error, "invalid JSON in answer") << bad;
+  }
+  for (const char* entry : {R"([1,2])", R"([{"Node":1,"CheckID":"c"}])", R"([{"CheckID":"c"}])",
+                            R"([{"Node":"n","CheckID":"c"},[]])"}) {
+    EXPECT_FALSE(ScanCheckListing(entry, &error).has_value()) << entry;
+    EXPECT_EQ(error, "an entry without string Node and CheckID") << entry;
+  }
+}
+
 TEST(ServicesTrackerTest, NamesAppearingDisappearingOrRetaggedServices) {
   ServicesTracker t;
   auto c = t.Update(R"({"consul":[],"web":["production"],"db":["staging"]})");

@@ -365,7 +365,10 @@ net::HttpResponse ConsulEmulator::HealthState(const net::HttpRequest& r, const s
   QueryOptions q;
   if (auto err = ParseQueryOptions(r, &q)) return *err;
   Block(q, {Watch::kChecks, ""});
-  return Read(state_.HealthChecksInState(state), q);
+  TextRead read = state_.HealthChecksInStateText(state);
+  net::HttpResponse resp = RawJsonResponse(200, std::move(read.body));
+  SetReadMeta(&resp, read.index, q);
+  return resp;
 }
 
 }  // namespace galley::sandbox::consul

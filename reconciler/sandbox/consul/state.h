@@ -166,6 +166,12 @@ struct JsonRead {
   nlohmann::json body;
 };
 
+// A read whose body is already JSON text.
+struct TextRead {
+  uint64_t index = 1;
+  std::string body;
+};
+
 // What a blocking query watches (its X-Consul-Index is computed from it).
 struct Watch {
   enum Kind {
@@ -247,6 +253,10 @@ class State {
   JsonRead HealthChecksOfService(const std::string& name) const;
   JsonRead HealthChecksOfNode(const std::string& node) const;
   JsonRead HealthChecksInState(const std::string& state) const;
+  // The same listing as JSON text (byte for byte Dump(HealthChecksInState(state).body)), built
+  // from each check's cached text: /v1/health/state/any at ~14,000 checks is megabytes, and
+  // every change of any check answers every blocking reader of it with the whole listing.
+  TextRead HealthChecksInStateText(const std::string& state) const;
 
   // ---- Nodes. Marks an agent's node failed (its serfHealth critical, as when Serf
   // declares a member failed: its services then fail ?passing, sessions tied to serfHealth
@@ -405,6 +415,15 @@ class State {
   std::map<std::string, CheckRecord> checks_;                      // by ItemKey(node, check id)
   std::map<std::string, std::set<std::string>> services_by_name_;  // lower name → service keys
   std::map<std::string, uint64_t> service_name_index_;             // lower name → index
+  // CheckJson text per check (ItemKey), reused while the check and its service are unchanged.
+  struct CheckText {
+    CheckSpec spec;
+    uint64_t create_index = 0, modify_index = 0;
+    std::string service_name;
+    std::vector<std::string> service_tags;
+    std::string json;
+  };
+  mutable std::map<std::string, CheckText> check_text_;
 };
 
 }  // namespace galley::sandbox::consul

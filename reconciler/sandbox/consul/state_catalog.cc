@@ -692,6 +692,34 @@ JsonRead State::HealthChecksInState(const std::string& state) const {
   return r;
 }
 
+TextRead State::HealthChecksInStateText(const std::string& state) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  TextRead r{IndexOfLocked({Watch::kChecks, ""}), "["};
+  bool first = true;
+  for (const auto& [k, c] : checks_) {
+    if (state != "any" && c.spec.status != state) continue;
+    const ServiceRecord* s =
+        c.spec.service_id.empty() ? nullptr : FindServiceLocked(c.spec.node, c.spec.service_id);
+    static const std::string kNone;
+    static const std::vector<std::string> kNoTags;
+    const std::string& name = s ? s->spec.name : kNone;
+    const std::vector<std::string>& tags = s ? s->spec.tags : kNoTags;
+    CheckText& t = check_text_[k];
+    if (t.json.empty() || !(t.spec == c.spec) || t.create_index != c.create_index ||
+        t.modify_index != c.modify_index || t.service_name != name || t.service_tags != tags) {
+      t = CheckText{c.spec, c.create_index, c.modify_index, name, tags, Dump(CheckJson(c))};
+    }
+    if (!first) r.body += ',';
+    first = false;
+    r.body += t.json;
+  }
+  r.body += ']';
+  if (check_text_.size() > checks_.size() + 1024) {  // forget removed checks now and then
+    std::erase_if(check_text_, [&](const auto& e) { return !checks_.count(e.first); });
+  }
+  return r;
+}
+
 // ---- Agent ------------------------------------------------------------------------------
 
 Status State::AgentRegisterService(const std::string& agent, const ServiceSpec& service,

@@ -222,9 +222,13 @@ TEST_F(LbManagerE2eTest, ColdStartThenMembershipByRuntimeApiAndOneReloadForStruc
   EXPECT_EQ(Reloads(), 0);
   ASSERT_TRUE(Eventually([&] { return Get() == "backend-1"; }))
       << "round robin reaches the new server";
-  EXPECT_NE(
-      ReadFileBounded(LbManager::ConfigPath(dir_, "internal"), 1 << 20)->find(ServerName("n2", 1)),
-      std::string::npos)
+  // The change's sync renders web's service only; the whole file follows ~500 ms later.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto text = ReadFileBounded(LbManager::ConfigPath(dir_, "internal"), 1 << 20);
+        return text.ok() && text->find(ServerName("n2", 1)) != std::string::npos;
+      },
+      std::chrono::seconds(5)))
       << "the file carries the new membership";
 
   // A server removed: drained, maint, deleted; no reload.

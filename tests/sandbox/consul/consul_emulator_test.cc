@@ -657,6 +657,56 @@ TEST(ConsulServiceTest, CatalogRegisterSampleAndSessionsTiedToChecks) {
   EXPECT_EQ(J(c.Get("/v1/catalog/nodes")).size(), 1u);
 }
 
+TEST(ConsulCatalogTest, HealthStateListingFollowsEveryChangeOfAChecksService) {
+  // The listing is built from per-check cached text: a tag change of the service, a status
+  // change and a deregistration must each show in the next answer.
+  Consul c;
+  auto reg = [&](const std::string& id, const json& tags, const std::string& status) {
+    json body = {{"Node", "n1"},
+                 {"Address", "10.0.0.1"},
+                 {"Service", {{"ID", id}, {"Service", "web"}, {"Tags", tags}, {"Port", 80}}},
+                 {"Check", {{"CheckID", "service:" + id}, {"ServiceID", id}, {"Status", status}}}};
+    ASSERT_EQ(c.Put("/v1/catalog/register", body.dump()).status, 200);
+  };
+  reg("web1", json::array({"a"}), "passing");
+  reg("web2", json::array({"a"}), "passing");
+  auto find = [](const json& list, const std::string& id) -> json {
+    for (const auto& ch : list)
+      if (ch["CheckID"] == "service:" + id) return ch;
+    return nullptr;
+  };
+  auto on_n1 = [](const json& list) {
+    size_t n = 0;
+    for (const auto& ch : list) n += ch["Node"] == "n1";
+    return n;
+  };
+  auto first = c.Get("/v1/health/state/any");
+  json l1 = J(first);
+  ASSERT_EQ(on_n1(l1), 2u);
+  EXPECT_EQ(find(l1, "web1")["ServiceTags"], json::array({"a"}));
+  EXPECT_EQ(find(l1, "web1")["ServiceName"], "web");
+  EXPECT_EQ(c.Get("/v1/health/state/any").body, first.body);  // unchanged: same bytes
+
+  reg("web1", json::array({"b"}), "passing");  // only the service's tags change
+  json l2 = J(c.Get("/v1/health/state/any"));
+  EXPECT_EQ(find(l2, "web1")["ServiceTags"], json::array({"b"}));
+  EXPECT_EQ(find(l2, "web2")["ServiceTags"], json::array({"a"}));
+
+  reg("web2", json::array({"a"}), "critical");
+  json l3 = J(c.Get("/v1/health/state/any"));
+  EXPECT_EQ(find(l3, "web2")["Status"], "critical");
+  EXPECT_GT(find(l3, "web2")["ModifyIndex"].get<uint64_t>(),
+            find(l2, "web2")["ModifyIndex"].get<uint64_t>());
+  json crit = J(c.Get("/v1/health/state/critical"));
+  ASSERT_EQ(crit.size(), 1u);
+  EXPECT_EQ(crit[0]["CheckID"], "service:web2");
+
+  ASSERT_EQ(c.Put("/v1/catalog/deregister", R"({"Node":"n1","ServiceID":"web1"})").body, "true");
+  json l4 = J(c.Get("/v1/health/state/any"));
+  ASSERT_EQ(on_n1(l4), 1u);
+  EXPECT_EQ(find(l4, "web1"), nullptr);
+}
+
 // ---- ACL, errors, status
 // -------------------------------------------------------------------------
 

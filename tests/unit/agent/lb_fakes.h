@@ -348,6 +348,9 @@ class FakeMaster : public HaproxyMaster {
     if (running) return State();
     auto text = ReadFileBounded(config_, 64u << 20);
     if (!text.ok()) return Status::Unavailable(text.status().message());
+    ++start_attempts;
+    if (text->find(refuse) != std::string::npos)  // HAProxy parses at start and exits
+      return Status::Unavailable("haproxy exited at start: [ALERT] " + refuse);
     running = true;
     ++starts;
     ++pid;
@@ -379,7 +382,7 @@ class FakeMaster : public HaproxyMaster {
   }
 
   bool running = false, fail_reload = false;
-  int starts = 0, reloads = 0, checks = 0, pid = 1000, worker = 0;
+  int starts = 0, start_attempts = 0, reloads = 0, checks = 0, pid = 1000, worker = 0;
   std::string refuse = "balance bogus";
 
  private:

@@ -73,12 +73,13 @@ class LbManagerTest : public ::testing::Test {
   std::vector<render::AgentReport> reports_;
 };
 
-TEST_F(LbManagerTest, ColdStartChecksWritesAndStartsHaproxyWithTheMembership) {
+TEST_F(LbManagerTest, ColdStartWritesAndStartsHaproxyWithTheMembership) {
   auto lb = Manager();
   Status st = lb->SyncOnce();
   ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
   EXPECT_EQ(master_->starts, 1);
-  EXPECT_EQ(master_->checks, 1);
+  // HAProxy's start parses the file itself: no separate `haproxy -c` before it.
+  EXPECT_EQ(master_->checks, 0);
   std::string cfg = ConfigOnDisk();
   EXPECT_NE(cfg.find("server n1-31001 10.0.0.1:31001"), std::string::npos) << cfg;
   EXPECT_NE(cfg.find("server-state-file " + LbManager::ServerStatePath(dir_, "internal")),
@@ -148,7 +149,7 @@ TEST_F(LbManagerTest, AStructureChangeIsCheckedThenReloadedOnce) {
   Status st = lb->SyncOnce();
   ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
   EXPECT_EQ(master_->reloads, 1);
-  EXPECT_EQ(master_->checks, 2);
+  EXPECT_EQ(master_->checks, 1);  // a reload of a running HAProxy is checked first
   EXPECT_NE(runtime_.Find("cluster_production:api", "n1-32001"), nullptr);
   auto r = lb->Report();
   EXPECT_NE(r.last_reload_reason.find("structure changed"), std::string::npos)
@@ -187,6 +188,42 @@ TEST_F(LbManagerTest, AModelRenderingAnInvalidConfigIsNeverLoadedAndIsReported) 
   st = lb->SyncOnce();
   EXPECT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(lb->Report().last_error, "");
+}
+
+TEST_F(LbManagerTest, AFirstModelHaproxyRefusesAtStartIsReportedAndLeavesNoConfig) {
+  PublishModel({"web"}, "bogus");
+  auto lb = Manager();
+  Status st = lb->SyncOnce();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(master_->start_attempts, 1);
+  EXPECT_EQ(master_->starts, 0);
+  EXPECT_EQ(master_->checks, 1);  // run after the failed start, to name the refusal
+  EXPECT_NE(st.message().find("not loaded"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("[ALERT] balance bogus"), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(LbManager::ConfigPath(dir_, "internal")));
+  // The model is remembered as refused (not started again as is); a fixed one starts.
+  EXPECT_FALSE(lb->SyncOnce().ok());
+  EXPECT_EQ(master_->start_attempts, 1);
+  PublishModel({"web"});
+  st = lb->SyncOnce();
+  ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
+  EXPECT_EQ(master_->starts, 1);
+  EXPECT_NE(runtime_.Find(kBackend, "n2-31002"), nullptr);
+}
+
+TEST_F(LbManagerTest, ARestartWithARefusedModelPutsBackThePreviousConfigAndStartsTheLastGood) {
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  std::string good = ConfigOnDisk();
+  master_->Kill();
+  PublishModel({"web"}, "bogus");
+  Status st = lb->SyncOnce();
+  EXPECT_FALSE(st.ok());  // the refused model is reported
+  EXPECT_NE(st.message().find("not loaded"), std::string::npos) << st.message();
+  EXPECT_EQ(master_->starts, 2);  // started again with the last good model
+  EXPECT_TRUE(master_->running);
+  EXPECT_EQ(ConfigOnDisk().find("bogus"), std::string::npos);
+  EXPECT_NE(runtime_.Find(kBackend, "n1-31001"), nullptr);
 }
 
 TEST_F(LbManagerTest, FallingBackToTheLastGoodModelKeepsItsServicesServers) {
@@ -295,13 +332,97 @@ TEST_F(LbManagerTest, AMembershipChangeReadsOnlyTheChangedBackendsState) {
   ASSERT_NE(runtime_.Find(kBackend, "n3-31003"), nullptr);
   EXPECT_EQ(runtime_.Find(kBackend, "n2-31002"), nullptr);
   EXPECT_EQ(master_->reloads, 0);
+  // Only web's service was rendered for the change; --once then renders the whole file.
+  EXPECT_EQ(lb->stats().partial_renders, 1);
   EXPECT_NE(ConfigOnDisk().find("n3-31003 10.0.0.3:31003"), std::string::npos);
+  EXPECT_EQ(ConfigOnDisk().find("n2-31002"), std::string::npos);
   auto r = lb->Report();
   EXPECT_EQ(r.servers["up"], 3);  // web's two and api's one, patched per backend
   // Nothing changed since: nothing is read at all.
   runtime_.commands.clear();
   ASSERT_TRUE(lb->SyncOnce().ok());
   EXPECT_TRUE(runtime_.commands.empty()) << Join(runtime_.commands, "\n");
+}
+
+TEST_F(LbManagerTest, ASpliceAgreesWithTheWholeRenderAndFallsBackWhenItMustNot) {
+  PublishModel({"web", "api"});
+  consul_.SetInstances("api", {FakeConsul::Inst("n1", "10.0.0.1", 32001)});
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  // api moves to other hosts: spliced, and the whole render that follows changes nothing
+  // more in HAProxy (the file on disk then has the same servers HAProxy has).
+  consul_.SetInstances("api", {FakeConsul::Inst("n2", "10.0.0.2", 32002),
+                               FakeConsul::Inst("n3", "10.0.0.3", 32003)});
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(lb->stats().partial_renders, 1);
+  EXPECT_NE(runtime_.Find("cluster_production:api", "n3-32003"), nullptr);
+  EXPECT_EQ(runtime_.Find("cluster_production:api", "n1-32001"), nullptr);
+  std::string cfg = ConfigOnDisk();
+  EXPECT_NE(cfg.find("server n2-32002 10.0.0.2:32002"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("server n1-31001 10.0.0.1:31001"), std::string::npos) << cfg;  // web kept
+  EXPECT_EQ(cfg.find("n1-32001"), std::string::npos) << cfg;
+  runtime_.commands.clear();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(runtime_.CountCommands("set server"), 0) << Join(runtime_.commands, "\n");
+  EXPECT_EQ(runtime_.CountCommands("add server"), 0) << Join(runtime_.commands, "\n");
+  // api losing its last instance is not spliced (the whole render decides).
+  consul_.SetInstances("api", {});
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  EXPECT_EQ(lb->stats().partial_renders, 1);
+  EXPECT_EQ(ConfigOnDisk().find("n2-32002"), std::string::npos);
+  EXPECT_EQ(master_->reloads, 0);
+}
+
+TEST_F(LbManagerTest, ASpliceReplacesEveryBackendOfAServiceWithSeveral) {
+  // Two environments: each service has two backends (the splice once lost all but the first).
+  consul_.SetKv(render::LbModelKey("plat", "internal"),
+                render::LbModelToJson(MakeModel({"web", "api"}, "", 8080, "plat",
+                                                {{"production", ""}, {"staging", "1"}})));
+  auto inst = [](const std::string& node, int port, const std::string& env) {
+    auto i = FakeConsul::Inst(node, "10.0.0.1", port);
+    i.tags = {env};
+    return i;
+  };
+  consul_.SetInstances("web", {inst("n1", 31001, "production"), inst("n2", 31002, "staging")});
+  consul_.SetInstances("api", {inst("n1", 32001, "production"), inst("n2", 32002, "staging")});
+  auto lb = Manager();
+  Status first = lb->SyncOnce();
+  ASSERT_TRUE(first.ok()) << first.ToString() << "\n" << Logs();
+  ASSERT_TRUE(lb->SyncOnce().ok());
+  consul_.SetInstances("web", {inst("n1", 31001, "production"), inst("n2", 31002, "staging"),
+                               inst("n3", 31003, "staging"), inst("n4", 31004, "production")});
+  Status st = lb->SyncOnce();
+  ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
+  EXPECT_EQ(lb->stats().partial_renders, 1) << Logs();
+  EXPECT_NE(runtime_.Find("cluster_staging:web", "n3-31003"), nullptr);
+  EXPECT_NE(runtime_.Find("cluster_production:web", "n4-31004"), nullptr);
+  EXPECT_EQ(Logs().find("whole render:"), std::string::npos) << Logs();
+  EXPECT_EQ(master_->reloads, 0);
+}
+
+TEST(ChangedInstanceNamesTest, NamesWhoseListsDifferUpToALimit) {
+  auto inst = [](const std::string& node, int port) {
+    model::Instance i;
+    i.node = node;
+    i.address = "10.0.0.1";
+    i.port = port;
+    return i;
+  };
+  model::Instances a{{"web", {inst("n1", 1)}}, {"api", {inst("n1", 2)}}, {"db", {}}};
+  model::Instances b = a;
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), std::set<std::string>{});
+  b["web"].push_back(inst("n2", 3));
+  b.erase("api");
+  b["new"] = {inst("n3", 4)};
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), (std::set<std::string>{"web", "api", "new"}));
+  EXPECT_EQ(ChangedInstanceNames(a, b, 2), std::nullopt);
+  b = a;
+  b.erase("db");  // an empty list and no list are the same
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), std::set<std::string>{});
+  b = a;
+  b["web"][0].tags = {"x"};
+  EXPECT_EQ(ChangedInstanceNames(a, b, 4), std::set<std::string>{"web"});
 }
 
 TEST_F(LbManagerTest, HandChangesAreReportedAndLeftAlone) {
@@ -413,6 +534,14 @@ TEST(WithServerStateFileTest, AddsTheTwoLinesInTheirSections) {
             "    load-server-state-from-file global\n    mode http\n");
   EXPECT_EQ(WithServerStateFile("global\n    maxconn 1\n", "/r/x.state", 20000),
             "global\n    server-state-file /r/x.state\n    no strict-limits\n    maxconn 1\n");
+}
+
+TEST(HaproxyGlibcTunablesTest, AddsHugePageMallocKeepingWhatIsInherited) {
+  EXPECT_EQ(HaproxyGlibcTunables(""), "glibc.malloc.hugetlb=1");
+  EXPECT_EQ(HaproxyGlibcTunables("glibc.malloc.arena_max=2"),
+            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+  // An operator's own choice wins.
+  EXPECT_EQ(HaproxyGlibcTunables("glibc.malloc.hugetlb=0"), "glibc.malloc.hugetlb=0");
 }
 
 TEST(ParseShowProcTest, ReadsMasterWorkersAndFailures) {
