@@ -160,7 +160,22 @@ def main():
         check("5 ... and the agent did not undo it", any(l.split()[3] == row[3] and int(l.split()[6]) & 1
                                                         for l in st.splitlines() if len(l.split()) > 6 and l[0].isdigit()), st)
 
-        os.kill(lab.haproxy_pid("a"), signal.SIGKILL)
+        killed = lab.haproxy_pid("a")
+        os.kill(killed, signal.SIGKILL)
+
+        def new_master():
+            # The killed master's worker may serve on for a moment: wait for the new master's
+            # pid file and its master socket, then for traffic.
+            pid = lab.haproxy_pid("a")
+            if pid in (0, killed):
+                return None
+            try:
+                got = master_reloads(lab, "a")
+            except OSError:
+                return None
+            return got if got[0] == pid else None
+
+        wait_for("a new HAProxy master on node a", new_master, 30, 0.2)
         wait_for("HAProxy on node a restarted and serving", lambda: lab.serving("a", 1), 30, 0.2)
         check("6 a killed HAProxy is started again and serves", True)
 
