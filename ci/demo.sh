@@ -37,7 +37,7 @@ work="$(mktemp -d)"
 "$GALLEY_ROOT/build/bin/galley-sandbox" --marathon-port 0 --consul-port 0 --ready-file "$work/ready.json" \
   >"$work/sandbox.log" 2>&1 &
 sandbox=$!
-trap 'kill "$sandbox" 2>/dev/null; wait "$sandbox" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "$sandbox" 2>/dev/null || true; wait "$sandbox" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
 mport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["marathon_port"])' "$work/ready.json")
 cport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consul_port"])' "$work/ready.json")
