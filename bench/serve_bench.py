@@ -213,13 +213,7 @@ def ha(t, ts, work, apps):
     s2 = ts.Serve(g2, repo_dir, name="serve-2")
 
     def leaders():
-        out = []
-        for s in (s1, s2):
-            if s.proc.poll() is None:
-                code, body = s.get("/api/v1/leader")
-                if code == 200 and json.loads(body).get("leader"):
-                    out.append(s)
-        return out
+        return ts.leading(s1, s2)
 
     t.wait_until("a leader", lambda: leaders() or None, 60, 0.2)
     leader = leaders()[0]

@@ -332,6 +332,22 @@ LockClient NewLockClient(const workspace::Workspace& ws, int ttl_seconds) {
   return c;
 }
 
+// What every run of the workflow here shares: the workspace's clients and store, the lock's
+// own Consul client, the events sink, and the worker's stop flag as the interruption.
+engine::ReconcileDeps BaseDeps(const workspace::Workspace& ws, engine::ReconcileSource& source,
+                               const LockClient& lock, engine::ApplyEventSink& events,
+                               const std::atomic<bool>& stop) {
+  engine::ReconcileDeps deps;
+  deps.source = &source;
+  deps.marathon = ws.marathon.get();
+  deps.consul = ws.consul.get();
+  deps.lock_consul = lock.consul.get();
+  deps.store = ws.store.get();
+  deps.events = &events;
+  deps.interrupted = [&stop] { return stop.load(); };
+  return deps;
+}
+
 int HttpStatusOf(engine::ReconcileOutcome o) {
   switch (o) {
     case engine::ReconcileOutcome::kNothingToDo:
@@ -367,15 +383,8 @@ void Worker::SettleInterrupted(workspace::Workspace& ws, const workspace::Target
   engine::ReconcileRequest rq = BaseRequest(ws, options_);
   workspace::WorkspaceSource src(ws, all);
   LockClient lock_client = NewLockClient(ws, rq.lock.ttl_seconds);
-  engine::ReconcileDeps deps;
-  deps.source = &src;
-  deps.marathon = ws.marathon.get();
-  deps.consul = ws.consul.get();
-  deps.lock_consul = lock_client.consul.get();
-  deps.store = ws.store.get();
   EventSink sink(*this, 0);
-  deps.events = &sink;
-  deps.interrupted = [this] { return stop_.load(); };
+  engine::ReconcileDeps deps = BaseDeps(ws, src, lock_client, sink, stop_);
   // Settled before the plan; the plan itself is never applied here (manual environments).
   deps.confirm = [](const engine::Plan&) { return false; };
   engine::ReconcileResult r = engine::Reconcile(rq, deps);
@@ -457,15 +466,8 @@ void Worker::Reconcile(const PendingReconcile& p, bool leader) {
     workspace::WorkspaceSource inner(*ws, scope);
     FlappingGuard src(inner, *this);
     LockClient lock_client = NewLockClient(*ws, rq.lock.ttl_seconds);
-    engine::ReconcileDeps deps;
-    deps.source = &src;
-    deps.marathon = ws->marathon.get();
-    deps.consul = ws->consul.get();
-    deps.lock_consul = lock_client.consul.get();
-    deps.store = ws->store.get();
     EventSink sink(*this, 0);
-    deps.events = &sink;
-    deps.interrupted = [this] { return stop_.load(); };
+    engine::ReconcileDeps deps = BaseDeps(*ws, src, lock_client, sink, stop_);
     // `confirm` empty: approved (sync: auto).
     applying_ = true;
     engine::ReconcileResult r = engine::Reconcile(rq, deps);
@@ -692,15 +694,8 @@ ApplyAnswer Worker::DoApply(const std::string& plan_id) {
   workspace::TargetOptions scope = options_.target;
   workspace::WorkspaceSource src(ws, scope);
   LockClient lock_client = NewLockClient(ws, rq.lock.ttl_seconds);
-  engine::ReconcileDeps deps;
-  deps.source = &src;
-  deps.marathon = ws.marathon.get();
-  deps.consul = ws.consul.get();
-  deps.lock_consul = lock_client.consul.get();
-  deps.store = ws.store.get();
   EventSink sink(*this, 0);
-  deps.events = &sink;
-  deps.interrupted = [this] { return stop_.load(); };
+  engine::ReconcileDeps deps = BaseDeps(ws, src, lock_client, sink, stop_);
   Log("info", "applying plan " + plan_id, {{"plan_id", plan_id}, {"commit", commit}});
   const auto t0 = std::chrono::steady_clock::now();
   applying_ = true;

@@ -125,6 +125,17 @@ class Serve:
         return self.proc.returncode
 
 
+def leading(*servers):
+    """Those of `servers` still running whose /api/v1/leader says they lead."""
+    out = []
+    for s in servers:
+        if s.proc.poll() is None:
+            code, text = s.get("/api/v1/leader")
+            if code == 200 and json.loads(text)["leader"]:
+                out.append(s)
+    return out
+
+
 HOOK_SECRET = "e2e-webhook-secret"
 
 
@@ -306,13 +317,7 @@ def group_c(work):
     s2 = Serve(g2, repo.dir, name="serve-2")
 
     def leaders():
-        out = []
-        for s in (s1, s2):
-            if s.proc.poll() is None:
-                code, text = s.get("/api/v1/leader")
-                if code == 200 and json.loads(text)["leader"]:
-                    out.append(s)
-        return out
+        return leading(s1, s2)
 
     t.wait_until("a leader", lambda: leaders() or None, 30, 0.2)
     time.sleep(1)  # the other keeps trying; it must not become leader too
