@@ -183,11 +183,14 @@ Result<SyncResult> Registrator::SyncOnce() {
     known_ = std::move(known);
     remote_tasks_ = std::move(elsewhere);
     running_endpoints_ = std::move(running);
-    // Conditions of instances none of whose tasks exist any more are forgotten.
+    // Conditions of instances none of whose tasks exist any more are forgotten (through the
+    // instance ids each task can belong to: no task × instance comparison).
+    std::set<std::string> instances;
+    for (const auto& t : all_tasks) {
+      for (auto& i : clients::InstancesOfTask(t)) instances.insert(std::move(i));
+    }
     for (auto it = conditions_.begin(); it != conditions_.end();) {
-      bool any = false;
-      for (const auto& t : all_tasks) any = any || clients::TaskOfInstance(t, it->first);
-      it = any ? std::next(it) : conditions_.erase(it);
+      it = instances.count(it->first) ? std::next(it) : conditions_.erase(it);
     }
     for (auto it = killed_.begin(); it != killed_.end();) {
       bool gone = !all_tasks.count(it->first);
@@ -298,7 +301,10 @@ void Registrator::HandleKillHint(const clients::MarathonEvent& ev) {
         previous = it->second;
       } else {
         for (const auto& [task, eps] : running_endpoints_) {
-          if (clients::TaskOfInstance(task, ev.instance_id)) previous = "Running";
+          if (clients::TaskOfInstance(task, ev.instance_id)) {
+            previous = "Running";
+            break;
+          }
         }
       }
       conditions_[ev.instance_id] = ev.condition;

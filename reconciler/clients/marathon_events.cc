@@ -245,6 +245,22 @@ bool TaskOfInstance(std::string_view task_id, std::string_view instance_id) {
          task_id.substr(path.size() + 1) == uuid;
 }
 
+std::vector<std::string> InstancesOfTask(std::string_view task_id) {
+  std::vector<std::string> out;
+  if (task_id.empty()) return out;
+  out.emplace_back(task_id);
+  for (size_t dot = task_id.find('.'); dot != std::string_view::npos;
+       dot = task_id.find('.', dot + 1)) {
+    if (dot > 0) out.emplace_back(task_id.substr(0, dot));
+  }
+  size_t last = task_id.rfind('.');
+  if (last != std::string_view::npos && last > 0 && last + 1 < task_id.size()) {
+    out.push_back(std::string(task_id.substr(0, last)) + ".marathon-" +
+                  std::string(task_id.substr(last + 1)));
+  }
+  return out;
+}
+
 bool IsLeavingTaskState(std::string_view s) {
   static constexpr std::string_view kLeaving[] = {
       "TASK_KILLING", "TASK_KILLED",  "TASK_FINISHED", "TASK_FAILED",           "TASK_ERROR",

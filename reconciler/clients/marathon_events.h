@@ -104,6 +104,10 @@ Result<MarathonEvent> ParseMarathonEvent(std::string_view event_name, std::strin
 // health events name the task), 1.8+ `<instance>._app.<n>`, or 1.4–1.7 `app.marathon-<uuid>`
 // for task `app.<uuid>`.
 bool TaskOfInstance(std::string_view task_id, std::string_view instance_id);
+// Every instance id TaskOfInstance(task_id, ·) accepts: the task id itself, each of its
+// prefixes that ends before a '.', and the 1.4–1.7 "<path>.marathon-<uuid>" form. For
+// membership checks over many tasks without comparing every task with every instance.
+std::vector<std::string> InstancesOfTask(std::string_view task_id);
 
 // True for the task states after which a task serves nothing: TASK_KILLING and the terminal
 // or lost ones (KILLED, FINISHED, FAILED, ERROR, LOST, DROPPED, GONE, GONE_BY_OPERATOR,

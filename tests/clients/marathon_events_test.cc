@@ -4,6 +4,7 @@
 // streaming transport and a fake clock.
 #include "clients/marathon_events.h"
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -196,6 +197,29 @@ TEST(MarathonEventTest, KillHintsParse) {
   EXPECT_EQ(kill->kind, MarathonEvent::Kind::kUnhealthyKill);
   EXPECT_EQ(kill->instance_id, "shop_web.instance-1");  // 1.5+ taskId holds the instance id
   EXPECT_FALSE(ParseMarathonEvent("unhealthy_instance_kill_event", R"({"appId":"/a"})").ok());
+}
+
+TEST(MarathonEventTest, InstancesOfTaskAreExactlyWhatTaskOfInstanceAccepts) {
+  const std::vector<std::string> tasks = {"shop_web.instance-0b3c._app.2", "shop_web.5b2d",
+                                          "pod.instance-1.web", "solo"};
+  const std::vector<std::string> instances = {"shop_web.instance-0b3c",
+                                              "shop_web.instance-0b3c._app",
+                                              "shop_web.marathon-5b2d",
+                                              "shop_web",
+                                              "pod.instance-1",
+                                              "pod",
+                                              "solo",
+                                              "shop_web.instance-0b3",
+                                              "other.marathon-5b2d",
+                                              "shop_web.marathon-5b2"};
+  for (const auto& t : tasks) {
+    auto got = InstancesOfTask(t);
+    for (const auto& i : instances) {
+      bool listed = std::find(got.begin(), got.end(), i) != got.end();
+      EXPECT_EQ(listed, TaskOfInstance(t, i)) << t << " / " << i;
+    }
+  }
+  EXPECT_TRUE(InstancesOfTask("").empty());
 }
 
 TEST(MarathonEventTest, TaskOfInstanceAcrossVersions) {
