@@ -44,6 +44,7 @@
 
 #include "base/clock.h"
 #include "base/status.h"
+#include "clients/chronos_client.h"
 #include "clients/consul_client.h"
 #include "clients/marathon_client.h"
 #include "engine/applied_record.h"
@@ -85,6 +86,27 @@ class ApplyTarget {
   virtual Result<std::vector<clients::MarathonDeployment>> Deployments() = 0;
   // Writes one of galley's own records (applied records) in Consul.
   virtual Status PutRecord(const std::string& key, const std::string& value) = 0;
+
+  // Chronos (issue #16). A target without Chronos refuses every job call. PutJob creates or
+  // replaces (scheduled or dependent, by the body); DeleteJob: kNotFound when already gone;
+  // StartJob: one manual run; JobStats: its counts and last outcomes; Job: the live job
+  // (kNotFound when Chronos does not know it).
+  virtual Status PutJob(const nlohmann::json& body) {
+    return Status::Internal("this target has no Chronos: cannot write job " +
+                            body.value("name", std::string("?")));
+  }
+  virtual Status DeleteJob(const std::string& name) {
+    return Status::Internal("this target has no Chronos: cannot delete job " + name);
+  }
+  virtual Status StartJob(const std::string& name) {
+    return Status::Internal("this target has no Chronos: cannot start job " + name);
+  }
+  virtual Result<clients::ChronosJobStats> JobStats(const std::string& name) {
+    return Status::Internal("this target has no Chronos: cannot read job " + name);
+  }
+  virtual Result<clients::ChronosJob> Job(const std::string& name) {
+    return Status::Internal("this target has no Chronos: cannot read job " + name);
+  }
 };
 
 // The real target: Marathon and Consul through their clients (which must outlive it).

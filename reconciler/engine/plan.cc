@@ -23,7 +23,11 @@ const std::pair<ActionKind, const char*> kKinds[] = {
     {ActionKind::kKvDelete, "kv-delete"},
     {ActionKind::kModelCreate, "haproxy-model-create"},
     {ActionKind::kModelUpdate, "haproxy-model-update"},
-    {ActionKind::kModelDelete, "haproxy-model-delete"}};
+    {ActionKind::kModelDelete, "haproxy-model-delete"},
+    {ActionKind::kJobCreate, "job-create"},
+    {ActionKind::kJobUpdate, "job-update"},
+    {ActionKind::kJobDelete, "job-delete"},
+    {ActionKind::kHookRun, "hook-run"}};
 const std::pair<Reason, const char*> kReasons[] = {{Reason::kNew, "new"},
                                                    {Reason::kDesiredChanged, "desired-changed"},
                                                    {Reason::kDrifted, "drifted"},
@@ -62,14 +66,17 @@ const char* Symbol(const Action& a) {
   switch (a.kind) {
     case ActionKind::kAppCreate:
     case ActionKind::kModelCreate:
+    case ActionKind::kJobCreate:
       return "+";
     case ActionKind::kKvPut:
       return a.token == "0" || a.token.empty() ? "+" : "~";
     case ActionKind::kAppDelete:
     case ActionKind::kKvDelete:
     case ActionKind::kModelDelete:
+    case ActionKind::kJobDelete:
       return "-";
     case ActionKind::kAppRestart:
+    case ActionKind::kHookRun:
       return "±";
     default:
       return "~";
@@ -80,12 +87,15 @@ const char* ColorOf(ActionKind k) {
   switch (k) {
     case ActionKind::kAppCreate:
     case ActionKind::kModelCreate:
+    case ActionKind::kJobCreate:
       return "32";
     case ActionKind::kAppDelete:
     case ActionKind::kKvDelete:
     case ActionKind::kModelDelete:
+    case ActionKind::kJobDelete:
       return "31";
     case ActionKind::kAppRestart:
+    case ActionKind::kHookRun:
       return "35";
     default:
       return "33";
@@ -114,6 +124,14 @@ std::string Verb(const Action& a) {
       return "update";
     case ActionKind::kModelDelete:
       return "delete";
+    case ActionKind::kJobCreate:
+      return "create";
+    case ActionKind::kJobUpdate:
+      return "update";
+    case ActionKind::kJobDelete:
+      return "delete";
+    case ActionKind::kHookRun:
+      return "run";
   }
   return "?";
 }
@@ -148,6 +166,8 @@ std::string TargetText(const Action& a) {
   if (IsModelAction(a.kind))
     return "haproxy model " + Printable(ModelInstanceOf(a.target)) + " (" + Printable(a.target) +
            ")";
+  if (IsJobAction(a.kind)) return "chronos job " + Printable(a.target);
+  if (IsHookAction(a.kind)) return "hook job " + Printable(a.target);
   return (IsAppAction(a.kind) ? "marathon app " : "consul key ") + Printable(a.target);
 }
 

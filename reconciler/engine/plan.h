@@ -35,21 +35,40 @@ enum class ActionKind {
   // written like a KV key (cas on its ModifyIndex), planned with JSON field diffs.
   kModelCreate,
   kModelUpdate,
-  kModelDelete
+  kModelDelete,
+  // A Chronos job (issue #16, DESIGN §8 point 17), target = its Chronos name
+  // (<env>-<service>-<job>): created or replaced by POST to /iso8601 or /dependency (by the
+  // body), deleted by DELETE /v1/scheduler/job/<name>. Token: the sha256 of the live job's
+  // normalised body the plan saw ("0" = must not exist).
+  kJobCreate,
+  kJobUpdate,
+  kJobDelete,
+  // A pre- or post-deploy hook: one run of an existing job (target = its Chronos name),
+  // started and followed to success or failure within a deadline; planned only when the app
+  // it belongs to changes definition (create/update), ordered pre-hook → app → post-hook.
+  kHookRun
 };
 // kRequested: a restart asked for by `galley restart` (nothing differs).
 enum class Reason { kNew, kDesiredChanged, kDrifted, kOrphan, kRequested };
 
-const char* ActionKindName(ActionKind k);  // "app-create", ..., "haproxy-model-create"
+// "app-create", ..., "haproxy-model-create", "job-create", "job-update", "job-delete", "hook-run"
+const char* ActionKindName(ActionKind k);
 const char* ReasonName(Reason r);  // "new", "desired-changed", "drifted", "orphan", "requested"
 // An LB model action (written to Consul KV like a key).
 inline bool IsModelAction(ActionKind k) {
   return k == ActionKind::kModelCreate || k == ActionKind::kModelUpdate ||
          k == ActionKind::kModelDelete;
 }
-// A Marathon app action (else a Consul KV write: a key or an LB model).
+// A Chronos job write (not a hook run).
+inline bool IsJobAction(ActionKind k) {
+  return k == ActionKind::kJobCreate || k == ActionKind::kJobUpdate || k == ActionKind::kJobDelete;
+}
+inline bool IsHookAction(ActionKind k) { return k == ActionKind::kHookRun; }
+// A Marathon app action (else a Consul KV write: a key or an LB model; or a Chronos job or
+// hook run).
 inline bool IsAppAction(ActionKind k) {
-  return k != ActionKind::kKvPut && k != ActionKind::kKvDelete && !IsModelAction(k);
+  return k != ActionKind::kKvPut && k != ActionKind::kKvDelete && !IsModelAction(k) &&
+         !IsJobAction(k) && !IsHookAction(k);
 }
 // The HAProxy instance of an LB model key (galley/<platform>/haproxy/<instance>): its last
 // segment.
@@ -137,8 +156,11 @@ struct Plan {
 };
 
 // The state store's key of the object an action changes: "marathon-app:<id>",
-// "consul-kv:<key>" or "haproxy-model:<instance>".
+// "consul-kv:<key>", "haproxy-model:<instance>" or "chronos-job:<name>" (a hook run: the
+// job it runs).
 inline std::string ResourceKeyOf(const Action& a) {
+  if (IsJobAction(a.kind) || IsHookAction(a.kind))
+    return ResourceKey(model::ResourceKind::kChronosJob, a.target);
   if (IsModelAction(a.kind))
     return ResourceKey(model::ResourceKind::kHaproxyModel, ModelInstanceOf(a.target));
   return ResourceKey(

@@ -520,6 +520,13 @@ class Planner {
           return 0;
         case ActionKind::kModelDelete:
           return 3;
+        // Placeholder ranks (issue #16): jobs after apps, hook runs around their app.
+        case ActionKind::kJobCreate:
+        case ActionKind::kJobUpdate:
+        case ActionKind::kHookRun:
+          return 1;
+        case ActionKind::kJobDelete:
+          return 3;
       }
       return 4;
     };

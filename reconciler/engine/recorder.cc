@@ -31,6 +31,13 @@ const char* JournalKind(ActionKind k) {
       return "kv-put";
     case ActionKind::kModelDelete:
       return "kv-delete";
+    case ActionKind::kJobCreate:
+    case ActionKind::kJobUpdate:
+      return "job-put";
+    case ActionKind::kJobDelete:
+      return "job-delete";
+    case ActionKind::kHookRun:
+      return "hook-run";
   }
   return "update";
 }

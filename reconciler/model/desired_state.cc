@@ -41,6 +41,8 @@ const char* ResourceKindName(ResourceKind k) {
       return "consul_kv";
     case ResourceKind::kHaproxyModel:
       return "haproxy_model";
+    case ResourceKind::kChronosJob:
+      return "chronos_job";
   }
   return "consul_kv";
 }

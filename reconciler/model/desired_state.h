@@ -28,12 +28,14 @@ enum class DriftPolicy { kRevert, kReport, kIgnore };
 // kHaproxyModel: an HAProxy instance's LB model (galley/<platform>/haproxy/<instance>),
 // galley's own document, which no policy names: its drift is always reverted, an
 // instance no longer declared always pruned (policies resolve it as consul_kv).
-enum class ResourceKind { kMarathonApp, kConsulKv, kHaproxyModel };
+// kChronosJob: a Chronos job (issue #16), named ChronosJobName(env, service, job).
+enum class ResourceKind { kMarathonApp, kConsulKv, kHaproxyModel, kChronosJob };
 
 const char* ExposeName(Expose e);
 const char* HaproxyRoleName(HaproxyRole r);
 const char* DriftPolicyName(DriftPolicy p);
-const char* ResourceKindName(ResourceKind k);  // "marathon_app", "consul_kv", "haproxy_model"
+// "marathon_app", "consul_kv", "haproxy_model", "chronos_job"
+const char* ResourceKindName(ResourceKind k);
 
 // What one `policy:` level says, for all kinds or for one kind: an unset field defers to
 // the next, less specific level.
