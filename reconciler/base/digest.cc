@@ -61,17 +61,20 @@ struct HmacState {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
+std::string Sha256HexOfParts(std::initializer_list<std::string_view> parts) {
   thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), Sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), md, &n) != 1) {
-    std::abort();  // only on allocation failure inside libcrypto
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), Sha256(), nullptr) != 1) std::abort();
+  for (std::string_view part : parts) {
+    if (EVP_DigestUpdate(ctx.get(), part.data(), part.size()) != 1) std::abort();
   }
+  // Only on allocation failure inside libcrypto.
+  if (EVP_DigestFinal_ex(ctx.get(), md, &n) != 1) std::abort();
   return Hex(md, n);
 }
+
+std::string Sha256Hex(std::string_view data) { return Sha256HexOfParts({data}); }
 
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   thread_local HmacState state;

@@ -190,18 +190,28 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
   DescribePlan(*ws, in, &plan);
   plan.created_at = FormatTimestamp(std::chrono::system_clock::now());
-  if (durable_key) plan.signature = engine::SignPlanDocument(engine::PlanToJson(plan), signing_key);
 
   Status recorded = ws->store->RecordObservations(run->id(), obs);
   phase("record observations");
   if (!recorded.ok()) return fail(recorded.message());
-  json plan_json = engine::PlanToJson(plan);
-  std::string digest = engine::PlanDigest(plan);
-  // A plan's identity is its digest (the time it was made is not part of it): the same plan
-  // made again is already saved.
-  auto saved = ws->store->SavePlan(run->id(), SafeDump(plan_json), digest);
-  if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists)
-    return fail(saved.status().message());
+  // The plan's JSON is made once, taking the actions' bodies (the views below need only their
+  // field changes), and serialised once for its digest, signature and the stored copy.
+  json plan_json = engine::PlanToJsonTakingBodies(&plan);
+  std::string digest;
+  {
+    engine::SerializedPlan serialized =
+        engine::SerializePlanDocument(plan_json, durable_key ? signing_key : std::string());
+    digest = serialized.digest;
+    if (durable_key) {
+      plan.signature = serialized.signature;
+      plan_json["signature"] = std::move(serialized.signature);
+    }
+    // A plan's identity is its digest (the time it was made is not part of it): the same plan
+    // made again is already saved.
+    auto saved = ws->store->SavePlan(run->id(), serialized.text, digest);
+    if (!saved.ok() && saved.status().code() != StatusCode::kAlreadyExists)
+      return fail(saved.status().message());
+  }
   if (!o.out.empty()) {
     Status s = WriteFileAtomic(o.out, SafeDump(plan_json, 2) + "\n");
     if (!s.ok()) return fail("saving the plan: " + s.message());
@@ -213,9 +223,9 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   phase("save plan");
   if (o.json) {
     // The agents are what was seen, not part of the plan: printed, never saved or signed.
-    json shown = plan_json;
-    shown["agents"] = engine::AgentsToJson(agents);
-    out << SafeDump(shown, 2) << "\n";
+    plan_json["agents"] = engine::AgentsToJson(agents);
+    engine::SafeDumpTo(out, plan_json, 2);
+    out << "\n";
   } else if (o.markdown) {
     out << engine::RenderPlanMarkdown(plan) << engine::RenderAgentsMarkdown(agents);
   } else {

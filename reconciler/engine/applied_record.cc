@@ -94,9 +94,15 @@ std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text) {
   AppliedRecord out;
   if (rec.contains("applied_at") && rec["applied_at"].is_string())
     out.applied_at = rec["applied_at"].get<std::string>();
-  if (HasAppWithId(rec)) out.app = rec["app"];
+  if (HasAppWithId(rec)) {
+    out.targets.push_back(rec["app"]["id"].get<std::string>());
+    out.app = std::move(rec["app"]);
+  }
   if (rec.contains("kv") && rec["kv"].is_object()) {
     for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) {
+      // Every key named, whatever its value: a record edited by hand still says where galley
+      // applied.
+      out.targets.push_back(it.key());
       if (it->is_string()) out.kv[it.key()] = it->get<std::string>();
     }
   }
@@ -108,20 +114,30 @@ std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text) {
   return out;
 }
 
-void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppliedView* into) {
+void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppliedView* into,
+                     bool only_newer) {
+  // Whether the row loses to what `into` already holds under `at_key`.
+  auto older = [&](const std::string& at_key, const store::Applied& row) {
+    if (!only_newer) return false;
+    auto known = into->at.find(at_key);
+    return known != into->at.end() && known->second >= row.applied_at;
+  };
   for (const auto& [resource, row] : rows) {
     if (row.deleted) continue;
     auto ref = ParseResourceKey(resource);
     if (!ref) continue;
     if (ref->kind == model::ResourceKind::kMarathonApp) {
+      if (older("app:" + ref->target, row)) continue;
       json body = json::parse(row.body, nullptr, false);
       if (!body.is_object()) continue;
-      into->apps[ref->target] = body;
+      into->apps[ref->target] = std::move(body);
       into->at["app:" + ref->target] = row.applied_at;
     } else if (ref->kind == model::ResourceKind::kHaproxyModel) {
+      if (older(std::string(kModelResourcePrefix) + ref->target, row)) continue;
       into->models[ref->target] = row.body;
       into->at[std::string(kModelResourcePrefix) + ref->target] = row.applied_at;
     } else {
+      if (older("kv:" + ref->target, row)) continue;
       into->kv[ref->target] = row.body;
       into->at["kv:" + ref->target] = row.applied_at;
     }
@@ -129,7 +145,8 @@ void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppl
 }
 
 std::vector<std::string> MergeAppliedRecords(
-    const std::map<std::string, model::LiveKvEntry>& records, LastAppliedView* into) {
+    const std::map<std::string, model::LiveKvEntry>& records, LastAppliedView* into,
+    std::vector<std::string>* targets) {
   std::vector<std::string> warnings;
   for (const auto& [key, entry] : records) {
     std::optional<AppliedRecord> rec = ParseAppliedRecord(entry.value);
@@ -137,12 +154,13 @@ std::vector<std::string> MergeAppliedRecords(
       warnings.push_back("ignored a malformed applied record at " + key);
       continue;
     }
+    if (targets) targets->insert(targets->end(), rec->targets.begin(), rec->targets.end());
     const std::string& when = rec->applied_at;
     if (rec->app) {
       std::string id = (*rec->app)["id"].get<std::string>();
       auto known = into->at.find("app:" + id);
       if (known == into->at.end() || when >= known->second) {
-        into->apps[id] = *rec->app;
+        into->apps[id] = std::move(*rec->app);
         into->at["app:" + id] = when;
       }
     }
@@ -169,13 +187,8 @@ std::vector<std::string> AppliedRecordTargets(
     const std::map<std::string, model::LiveKvEntry>& records) {
   std::vector<std::string> out;
   for (const auto& [key, entry] : records) {
-    json rec = json::parse(entry.value, nullptr, false);
-    if (!rec.is_object()) continue;
-    if (HasAppWithId(rec)) out.push_back(rec["app"]["id"].get<std::string>());
-    // Every key named, whatever its value: a record edited by hand still says where galley applied.
-    if (rec.contains("kv") && rec["kv"].is_object()) {
-      for (auto it = rec["kv"].begin(); it != rec["kv"].end(); ++it) out.push_back(it.key());
-    }
+    std::optional<AppliedRecord> rec = ParseAppliedRecord(entry.value);
+    if (rec) out.insert(out.end(), rec->targets.begin(), rec->targets.end());
   }
   return out;
 }

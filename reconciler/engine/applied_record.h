@@ -72,6 +72,8 @@ struct AppliedRecord {
   std::map<std::string, std::string> kv;
   std::map<std::string, std::string> models;  // instance → model digest
   std::string applied_at;
+  // Every app id and key the record names, whatever their values (AppliedRecordTargets).
+  std::vector<std::string> targets;
 };
 std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text);
 
@@ -84,13 +86,19 @@ struct LastAppliedView {
   std::map<std::string, std::string> at;
 };
 
-// The store's rows (deleted ones and unparsable app bodies skipped).
-void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppliedView* into);
+// The store's rows (deleted ones and unparsable app bodies skipped). With `only_newer`, a row
+// is taken only for what `into` does not hold or holds from an earlier applied_at (so the
+// records in Consul can be merged first and a store row's app body is parsed only when it
+// wins: the same result as AddStoreApplied then MergeAppliedRecords).
+void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppliedView* into,
+                     bool only_newer = false);
 
 // Merges the records galley keeps in Consul (by key): a record newer than what `into` holds
-// (by applied_at) wins. Returns a warning per malformed record, which is skipped.
+// (by applied_at) wins. Returns a warning per malformed record, which is skipped. `targets`,
+// when given, receives AppliedRecordTargets(records) from the same parse.
 std::vector<std::string> MergeAppliedRecords(
-    const std::map<std::string, model::LiveKvEntry>& records, LastAppliedView* into);
+    const std::map<std::string, model::LiveKvEntry>& records, LastAppliedView* into,
+    std::vector<std::string>* targets = nullptr);
 
 // Every app id and key the records name (to find environments removed from the platform file).
 std::vector<std::string> AppliedRecordTargets(

@@ -194,53 +194,81 @@ const char* ReasonName(Reason r) {
   return "?";
 }
 
-json PlanToJson(const Plan& p) {
-  json actions = json::array();
-  for (const auto& a : p.actions) {
-    json changes = json::array();
-    for (const auto& c : a.changes) changes.push_back(ChangeJson(c));
-    actions.push_back(json{{"id", a.id},
-                           {"kind", ActionKindName(a.kind)},
-                           {"reason", ReasonName(a.reason)},
-                           {"service", a.service},
-                           {"environment", a.env},
-                           {"target", a.target},
-                           {"token", a.token},
-                           {"depends_on", a.depends_on},
-                           {"changes", changes},
-                           {"desired", a.desired},
-                           {"sensitive", a.sensitive},
-                           {"notes", a.notes}});
-    if (!a.config.is_null()) actions.back()["config"] = a.config;
-    if (!a.live_digest.empty()) actions.back()["live_digest"] = a.live_digest;
-    if (!a.record.is_null()) actions.back()["record"] = a.record;
-    if (a.last_failure) {
-      actions.back()["last_failure"] = json{{"run", a.last_failure->run_id},
-                                            {"at", a.last_failure->at},
-                                            {"error", a.last_failure->error}};
-    }
+namespace {
+
+// One action's JSON. Its bodies (desired, config, record) are given by value so a caller that
+// no longer needs them moves them in rather than copying every rendered app.
+json ActionJson(const Action& a, json desired, json config, json record) {
+  json changes = json::array();
+  for (const auto& c : a.changes) changes.push_back(ChangeJson(c));
+  json j = json::object();
+  j["id"] = a.id;
+  j["kind"] = ActionKindName(a.kind);
+  j["reason"] = ReasonName(a.reason);
+  j["service"] = a.service;
+  j["environment"] = a.env;
+  j["target"] = a.target;
+  j["token"] = a.token;
+  j["depends_on"] = a.depends_on;
+  j["changes"] = std::move(changes);
+  j["desired"] = std::move(desired);
+  j["sensitive"] = a.sensitive;
+  j["notes"] = a.notes;
+  if (!config.is_null()) j["config"] = std::move(config);
+  if (!a.live_digest.empty()) j["live_digest"] = a.live_digest;
+  if (!record.is_null()) j["record"] = std::move(record);
+  if (a.last_failure) {
+    j["last_failure"] = json{{"run", a.last_failure->run_id},
+                             {"at", a.last_failure->at},
+                             {"error", a.last_failure->error}};
   }
-  json doc{{"galley_plan", p.schema_version},
-           {"galley_version", p.galley_version},
-           {"platform", p.platform},
-           {"commit", p.commit},
-           {"tree", p.tree},
-           {"dirty", p.dirty},
-           {"endpoints", json{{"marathon", p.marathon_urls}, {"consul", p.consul_url}}},
-           {"desired_digests", p.desired_digests},
-           {"created_at", p.created_at},
-           {"environments", p.environments},
-           {"targets", p.targets},
-           {"actions", actions},
-           {"unmanaged", ItemsJson(p.unmanaged)},
-           {"drift_reported", ItemsJson(p.drift_reported)},
-           {"skipped", ItemsJson(p.skipped)},
-           {"warnings", p.warnings},
-           {"observed",
-            json{{"apps", p.observed_apps}, {"keys", p.observed_keys}, {"requests", p.requests}}},
-           {"summary", Summary(p)}};
+  return j;
+}
+
+// The document around `actions` (built by the caller): every other member.
+json PlanDocument(const Plan& p, json actions) {
+  json doc = json::object();
+  doc["galley_plan"] = p.schema_version;
+  doc["galley_version"] = p.galley_version;
+  doc["platform"] = p.platform;
+  doc["commit"] = p.commit;
+  doc["tree"] = p.tree;
+  doc["dirty"] = p.dirty;
+  doc["endpoints"] = json{{"marathon", p.marathon_urls}, {"consul", p.consul_url}};
+  doc["desired_digests"] = p.desired_digests;
+  doc["created_at"] = p.created_at;
+  doc["environments"] = p.environments;
+  doc["targets"] = p.targets;
+  doc["actions"] = std::move(actions);
+  doc["unmanaged"] = ItemsJson(p.unmanaged);
+  doc["drift_reported"] = ItemsJson(p.drift_reported);
+  doc["skipped"] = ItemsJson(p.skipped);
+  doc["warnings"] = p.warnings;
+  doc["observed"] =
+      json{{"apps", p.observed_apps}, {"keys", p.observed_keys}, {"requests", p.requests}};
+  doc["summary"] = Summary(p);
   if (!p.signature.is_null()) doc["signature"] = p.signature;
   return doc;
+}
+
+}  // namespace
+
+json PlanToJson(const Plan& p) {
+  json actions = json::array();
+  actions.get_ref<json::array_t&>().reserve(p.actions.size());
+  for (const auto& a : p.actions) actions.push_back(ActionJson(a, a.desired, a.config, a.record));
+  return PlanDocument(p, std::move(actions));
+}
+
+json PlanToJsonTakingBodies(Plan* p) {
+  json actions = json::array();
+  actions.get_ref<json::array_t&>().reserve(p->actions.size());
+  for (auto& a : p->actions) {
+    actions.push_back(ActionJson(a, std::exchange(a.desired, nullptr),
+                                 std::exchange(a.config, nullptr),
+                                 std::exchange(a.record, nullptr)));
+  }
+  return PlanDocument(*p, std::move(actions));
 }
 
 Result<Plan> PlanFromJson(const json& doc) {
@@ -403,6 +431,82 @@ json SignPlanDocument(const json& doc, const std::string& platform_key) {
               {"key_id", KeyId(platform_key)},
               {"plan", HmacSha256Hex(key, Canonical(doc))},
               {"parts", Parts(doc, key)}};
+}
+
+SerializedPlan SerializePlanDocument(const json& doc, const std::string& platform_key) {
+  SerializedPlan out;
+  const bool sign = !platform_key.empty();
+  const std::string key = sign ? SigningKey(platform_key) : std::string();
+  std::map<std::string, std::string> parts;
+  // The canonical text first (every member but the signature, as SafeDump(doc) writes them:
+  // members in key order, no spaces), noting where "created_at" is (not part of the digest)
+  // and where "signature" belongs.
+  std::string& text = out.text;
+  text = "{";
+  size_t created_begin = std::string::npos, created_end = 0, signature_at = std::string::npos;
+  bool first = true;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    if (it.key() == "signature") continue;
+    size_t begin = text.size();
+    if (signature_at == std::string::npos && it.key() > "signature") signature_at = begin;
+    if (!first) text += ',';
+    first = false;
+    text += SafeDump(json(it.key()));
+    text += ':';
+    size_t value_begin = text.size();
+    if (it.key() == "actions" && it->is_array()) {
+      text += '[';
+      size_t i = 0;
+      for (const auto& a : *it) {
+        if (i) text += ',';
+        size_t action_begin = text.size();
+        text += SafeDump(a);
+        if (sign) {
+          std::string id = a.is_object() && a.contains("id") && a["id"].is_string()
+                               ? a["id"].get<std::string>()
+                               : "#" + std::to_string(i);
+          std::string message = "action\n";
+          message.append(text, action_begin);
+          parts["action " + id] = HmacSha256Hex(key, message);
+        }
+        ++i;
+      }
+      text += ']';
+      if (sign) parts["actions"] = HmacSha256Hex(key, "actions\n" + std::to_string(it->size()));
+    } else {
+      text += SafeDump(*it);
+      if (sign) {
+        std::string message = it.key() + "\n";
+        message.append(text, value_begin);
+        parts[it.key()] = HmacSha256Hex(key, message);
+      }
+    }
+    if (it.key() == "created_at") created_begin = begin, created_end = text.size();
+  }
+  text += '}';
+  std::string_view whole(text);
+  if (created_begin == std::string::npos) {
+    out.digest = Sha256Hex(whole);
+  } else {
+    // Without the member: its leading comma goes with it, or its trailing one when it is first.
+    if (created_begin == 1 && created_end < text.size() - 1) ++created_end;
+    out.digest = Sha256HexOfParts({whole.substr(0, created_begin), whole.substr(created_end)});
+  }
+  if (!sign) return out;
+  out.signature = json{{"algorithm", "hmac-sha256"},
+                       {"key_id", KeyId(platform_key)},
+                       {"plan", HmacSha256Hex(key, whole)},
+                       {"parts", parts}};
+  // The stored text carries the signature in its place among the members.
+  std::string member = "\"signature\":" + SafeDump(out.signature);
+  if (text.size() == 2) {
+    text.insert(1, member);
+  } else if (signature_at == 1) {
+    text.insert(1, member + ",");
+  } else {
+    text.insert(signature_at == std::string::npos ? text.size() - 1 : signature_at, "," + member);
+  }
+  return out;
 }
 
 Status VerifyPlanDocument(const json& doc, const std::string& platform_key,

@@ -169,6 +169,9 @@ inline std::string ResourceKeyOf(const Action& a) {
 }
 
 nlohmann::json PlanToJson(const Plan& plan);
+// The same document, with each action's bodies (desired, config, record) moved out of *plan
+// (left null there) instead of copied: for a caller that only prints or saves the plan next.
+nlohmann::json PlanToJsonTakingBodies(Plan* plan);
 Result<Plan> PlanFromJson(const nlohmann::json& doc);
 // sha256 of the plan's canonical JSON: the identity under which it is saved and applied once.
 // Neither the time it was made nor its signature is part of it.
@@ -185,6 +188,17 @@ nlohmann::json SignPlanDocument(const nlohmann::json& doc, const std::string& pl
 // or actions were changed).
 Status VerifyPlanDocument(const nlohmann::json& doc, const std::string& platform_key,
                           const std::string& key_source);
+
+// A plan document (PlanToJson, without a signature) serialised once: `text` is its compact
+// JSON, SafeDump(doc) with the signature member included when signed; `digest` equals
+// PlanDigest; `signature` equals SignPlanDocument(doc, platform_key), null when platform_key
+// is empty (unsigned). All three are made from a single dump of each member and action.
+struct SerializedPlan {
+  std::string text;
+  std::string digest;
+  nlohmann::json signature;
+};
+SerializedPlan SerializePlanDocument(const nlohmann::json& doc, const std::string& platform_key);
 
 // Human output in the style of `terraform plan`; colour only when asked (a terminal).
 std::string RenderPlanText(const Plan& plan, bool color);

@@ -65,4 +65,11 @@ std::string SafeDump(const nlohmann::json& v, int indent) {
   return v.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void SafeDumpTo(std::ostream& out, const nlohmann::json& v, int indent) {
+  // What json::dump does, with the stream as its output instead of a string.
+  nlohmann::detail::serializer<nlohmann::json> s(nlohmann::detail::output_adapter<char>(out), ' ',
+                                                 nlohmann::json::error_handler_t::replace);
+  s.dump(v, indent >= 0, false, indent >= 0 ? static_cast<unsigned int>(indent) : 0u);
+}
+
 }  // namespace galley::engine

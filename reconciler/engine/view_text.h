@@ -4,6 +4,7 @@
 // thread-safe. Internal to engine/.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -34,5 +35,7 @@ std::string MarkdownCode(const std::string& s);
 // JSON text that never throws: invalid UTF-8 in strings (live values can hold anything) is
 // replaced with U+FFFD. `indent` as nlohmann's dump.
 std::string SafeDump(const nlohmann::json& v, int indent = -1);
+// The same text written to `out` as it is made (no string of the whole document).
+void SafeDumpTo(std::ostream& out, const nlohmann::json& v, int indent = -1);
 
 }  // namespace galley::engine

@@ -2,6 +2,7 @@
 #include "spec/loader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -15,6 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kFilesPerWorker = 64;  // below this, a thread costs more than it saves
+constexpr size_t kFilesPerBatch = 16;   // files a worker takes at a time
 
 std::string Display(const fs::path& dir, const fs::path& rel) {
   if (dir.empty() || dir == ".") return rel.generic_string();
@@ -70,7 +72,9 @@ std::vector<fs::path> ListServiceFiles(const fs::path& dir, Diagnostics& diags) 
     }
     std::string ext = p.extension().string();
     if ((ext == ".yaml" || ext == ".yml") && !it->is_directory(ec)) {
-      if (!StaysInside(dir, top, p.lexically_relative(dir), diags)) continue;
+      // Directories are walked without following links, so only an entry that is itself a
+      // symbolic link can lead outside (resolving every path costs a system call per component).
+      if (it->is_symlink(ec) && !StaysInside(dir, top, p.lexically_relative(dir), diags)) continue;
       out.push_back(p.lexically_relative(dir));
       if (out.size() > kMaxServiceFiles) {
         diags.Error(SourcePos{Display(dir, kServicesDir), 0, 0},
@@ -104,8 +108,10 @@ LoadResult LoadRepository(const std::string& dir_arg) {
       if (auto p = ParsePlatform(*doc, result.diags)) result.state.platform = std::move(*p);
     }
   }
-  // Service files are independent: parse them on every core. Each worker keeps its own
-  // diagnostics; merging in worker order and sorting keeps the output deterministic.
+  // Service files are independent: parse them on every core. Workers take the next batch of
+  // files as they finish one (a worker descheduled by other load does not hold the others up);
+  // each keeps its own diagnostics, and sorting services and diagnostics afterwards keeps the
+  // output deterministic whichever worker parsed what.
   std::vector<fs::path> files = ListServiceFiles(dir, result.diags);
   struct Chunk {
     std::vector<model::Service> services;
@@ -114,12 +120,19 @@ LoadResult LoadRepository(const std::string& dir_arg) {
   size_t workers = std::max<size_t>(1, std::min<size_t>({std::thread::hardware_concurrency(), 8,
                                                          files.size() / kFilesPerWorker + 1}));
   std::vector<Chunk> chunks(workers);
+  std::atomic<size_t> next{0};
   auto work = [&](size_t w) {
-    for (size_t i = w; i < files.size(); i += workers) {
-      std::string name = Display(dir, files[i]);
-      auto doc = LoadYamlFile((dir / files[i]).string(), name, chunks[w].diags);
-      if (!doc) continue;
-      if (auto s = ParseService(*doc, chunks[w].diags)) chunks[w].services.push_back(std::move(*s));
+    for (;;) {
+      size_t begin = next.fetch_add(kFilesPerBatch, std::memory_order_relaxed);
+      if (begin >= files.size()) break;
+      size_t end = std::min(files.size(), begin + kFilesPerBatch);
+      for (size_t i = begin; i < end; ++i) {
+        std::string name = Display(dir, files[i]);
+        auto doc = LoadYamlFile((dir / files[i]).string(), name, chunks[w].diags);
+        if (!doc) continue;
+        if (auto s = ParseService(*doc, chunks[w].diags))
+          chunks[w].services.push_back(std::move(*s));
+      }
     }
   };
   std::vector<std::thread> threads;

@@ -63,10 +63,10 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
 // The applied records galley writes to Consul (format: engine/applied_record.h), so a runner
 // with an empty state store still tells drift from pending. A record newer than the store's
 // (by applied_at) wins; malformed records are skipped with a warning.
-void MergeAppliedFromConsul(Observed* o) {
+void MergeAppliedFromConsul(Observed* o, std::vector<std::string>* targets) {
   engine::LastAppliedView last{std::move(o->applied_apps), std::move(o->applied_kv),
                                std::move(o->applied_models), std::move(o->applied_at)};
-  for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last))
+  for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last, targets))
     o->warnings.push_back(std::move(w));
   o->applied_apps = std::move(last.apps);
   o->applied_kv = std::move(last.kv);
@@ -290,23 +290,30 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   ASSIGN_OR_RETURN(model::LiveState live, engine::Observe(*ws.marathon, *ws.consul, scope));
 
   Observed o;
-  // What was applied: the store, brought up to date from the records in Consul.
-  ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
-  engine::LastAppliedView from_store;
-  engine::AddStoreApplied(applied, &from_store);
-  o.applied_apps = std::move(from_store.apps);
-  o.applied_kv = std::move(from_store.kv);
-  o.applied_models = std::move(from_store.models);
-  o.applied_at = std::move(from_store.at);
+  // What was applied: the records in Consul, then the store's rows that are newer (the same
+  // result as the store brought up to date from the records, without parsing the app bodies
+  // of store rows that lose). The records are moved out of the live keys (galley's own keys
+  // are dropped from them below).
   const std::string applied_prefix = engine::AppliedPrefix(p);
-  for (const auto& [key, entry] : live.kv) {
-    if (StartsWith(key, applied_prefix)) o.applied_records[key] = entry;
+  for (auto it = live.kv.lower_bound(applied_prefix);
+       it != live.kv.end() && StartsWith(it->first, applied_prefix); ++it) {
+    o.applied_records[it->first] = std::move(it->second);
   }
-  MergeAppliedFromConsul(&o);
   // Environments removed from the platform file: what galley applied there is observed too.
   // Only the platform's own records in Consul say so (a state store may be shared by
   // several platforms).
-  std::vector<std::string> applied_ids = engine::AppliedRecordTargets(o.applied_records);
+  std::vector<std::string> applied_ids;
+  MergeAppliedFromConsul(&o, &applied_ids);
+  {
+    ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
+    engine::LastAppliedView view{std::move(o.applied_apps), std::move(o.applied_kv),
+                                 std::move(o.applied_models), std::move(o.applied_at)};
+    engine::AddStoreApplied(applied, &view, /*only_newer=*/true);
+    o.applied_apps = std::move(view.apps);
+    o.applied_kv = std::move(view.kv);
+    o.applied_models = std::move(view.models);
+    o.applied_at = std::move(view.at);
+  }
   o.removed_environments = engine::RemovedEnvironments(p, applied_ids);
   if (!o.removed_environments.empty()) {
     engine::ObserveScope removed;

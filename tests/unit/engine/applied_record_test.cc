@@ -78,6 +78,51 @@ TEST(AppliedRecord, TheNewerOfStoreAndConsulWinsAndMalformedRecordsAreNamed) {
   EXPECT_EQ(targets, (std::vector<std::string>{"k1", "k2", "k3"}));
 }
 
+// Issue #14: the records in Consul merged first, then only the store rows that are newer,
+// give what the store brought up to date from the records gives (ties go to the record).
+TEST(AppliedRecord, MergingRecordsFirstThenNewerStoreRowsGivesTheSameView) {
+  auto row = [](const std::string& body, const std::string& at) {
+    store::Applied r;
+    r.body = body;
+    r.applied_at = at;
+    return r;
+  };
+  std::map<std::string, store::Applied> rows;
+  rows["marathon-app:/app/a"] = row(R"({"id":"/app/a","instances":1})", "2024-01-01T00:00:00Z");
+  rows["marathon-app:/app/b"] = row(R"({"id":"/app/b","instances":9})", "2024-09-01T00:00:00Z");
+  rows["marathon-app:/app/c"] = row(R"({"id":"/app/c","instances":3})", "2024-05-01T00:00:00Z");
+  rows["consul-kv:k1"] = row("store-k1", "2024-09-01T00:00:00Z");
+  rows["consul-kv:k2"] = row("store-k2", "2024-01-01T00:00:00Z");
+  std::map<std::string, model::LiveKvEntry> records;
+  records["galley/p/applied/production/a"].value = json{
+      {"app", {{"id", "/app/a"}, {"instances", 2}}},
+      {"kv", {{"k1", "rec-k1"}, {"k2", "rec-k2"}}},
+      {"applied_at", "2024-05-01T00:00:00Z"}}.dump();
+  records["galley/p/applied/production/b"].value = json{
+      {"app", {{"id", "/app/b"}, {"instances", 2}}},
+      {"applied_at", "2024-05-01T00:00:00Z"}}.dump();
+  records["galley/p/applied/production/c"].value = json{
+      {"app", {{"id", "/app/c"}, {"instances", 4}}},
+      {"applied_at", "2024-05-01T00:00:00Z"}}.dump();
+
+  LastAppliedView store_first;
+  AddStoreApplied(rows, &store_first);
+  MergeAppliedRecords(records, &store_first);
+  LastAppliedView records_first;
+  std::vector<std::string> targets;
+  MergeAppliedRecords(records, &records_first, &targets);
+  AddStoreApplied(rows, &records_first, /*only_newer=*/true);
+  EXPECT_EQ(records_first.apps, store_first.apps);
+  EXPECT_EQ(records_first.kv, store_first.kv);
+  EXPECT_EQ(records_first.at, store_first.at);
+  EXPECT_EQ(records_first.apps.at("/app/a")["instances"], 2);  // the record is newer
+  EXPECT_EQ(records_first.apps.at("/app/b")["instances"], 9);  // the store's row is newer
+  EXPECT_EQ(records_first.apps.at("/app/c")["instances"], 4);  // a tie goes to the record
+  EXPECT_EQ(records_first.kv.at("k1"), "store-k1");
+  EXPECT_EQ(records_first.kv.at("k2"), "rec-k2");
+  EXPECT_EQ(targets, AppliedRecordTargets(records));
+}
+
 TEST(AppliedRecord, ResourceKeysParseBack) {
   EXPECT_EQ(ParseResourceKey(ResourceKey(model::ResourceKind::kMarathonApp, "/app/x"))->target,
             "/app/x");

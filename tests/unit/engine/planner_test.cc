@@ -8,6 +8,7 @@
 #include "base/digest.h"
 #include "engine/desired.h"
 #include "engine/normalize.h"
+#include "engine/view_text.h"
 
 namespace galley::engine {
 namespace {
@@ -485,6 +486,39 @@ TEST_F(PlannerTest, PlanFileRoundTripsAndHasAStableDigest) {
       << cyclic.status().message();
   doc["actions"][0]["depends_on"] = {"app:/nowhere"};
   EXPECT_FALSE(PlanFromJson(doc).ok());
+}
+
+// Issue #14: the plan is serialised once; its text, digest and signature are exactly what
+// SafeDump, PlanDigest and SignPlanDocument make from the document, so stored plans and
+// signatures stay compatible.
+TEST_F(PlannerTest, OneSerialisationMakesTheSameTextDigestAndSignature) {
+  Want(App("/app/production/web", 4, "v2"));
+  in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
+  WantKv("app/production/web/LOG_LEVEL", "debug");
+  WantKv("app/production/web/NOTE", "caf\xc3\xa9 \"quoted\"\n");
+  Plan p = Make();
+  p.commit = "abc";
+  p.created_at = "2026-12-08T00:00:00.000Z";
+  p.warnings = {"w"};
+  json doc = PlanToJson(p);
+  SerializedPlan unsigned_plan = SerializePlanDocument(doc, "");
+  EXPECT_EQ(unsigned_plan.text, SafeDump(doc));
+  EXPECT_EQ(unsigned_plan.digest, PlanDigest(p));
+  EXPECT_TRUE(unsigned_plan.signature.is_null());
+
+  SerializedPlan signed_plan = SerializePlanDocument(doc, "platform key");
+  EXPECT_EQ(signed_plan.digest, PlanDigest(p));
+  EXPECT_EQ(signed_plan.signature, SignPlanDocument(doc, "platform key"));
+  json with_signature = doc;
+  with_signature["signature"] = signed_plan.signature;
+  EXPECT_EQ(signed_plan.text, SafeDump(with_signature));
+  EXPECT_TRUE(VerifyPlanDocument(json::parse(signed_plan.text), "platform key", "test").ok());
+
+  // Taking the bodies makes the same document and leaves the actions without them.
+  Plan taken = p;
+  EXPECT_EQ(PlanToJsonTakingBodies(&taken), doc);
+  for (const auto& a : taken.actions) EXPECT_TRUE(a.desired.is_null()) << a.id;
+  EXPECT_EQ(taken.actions.size(), p.actions.size());
 }
 
 // Issue #10: a plan file is signed; any edit is refused and named, whatever the member.
