@@ -212,7 +212,8 @@ def main():
             except SystemExit:
                 # A partly failed apply (a deploy not healthy in time on a loaded machine): the
                 # rest is loaded by hand, the records of what was applied stay.
-                print("galley apply failed (above); loading the rest by hand")
+                rss = open(state + ".apply-err.rss").read().split()[-1]
+                print(f"galley apply failed (above; peak RSS {int(rss) / 1024:.0f} MB); loading the rest by hand")
                 load_by_hand(ports, apps, kvs, secrets)
             record_sizes(ports)
         else:
