@@ -189,6 +189,12 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   engine::AgentSummary agents = AgentStatusOf(*ws, in, agent_reports, &obs);
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
   DescribePlan(*ws, in, &plan);
+  // What the plan was made from is not needed any more: the desired bodies are in the plan
+  // (and move into its JSON next), the live and last-applied ones were compared and
+  // summarised. Freed now, so they are not resident together with the plan's JSON and text.
+  decltype(in.apps)().swap(in.apps);
+  decltype(in.live.apps)().swap(in.live.apps);
+  decltype(in.applied_apps)().swap(in.applied_apps);
   plan.created_at = FormatTimestamp(std::chrono::system_clock::now());
 
   Status recorded = ws->store->RecordObservations(run->id(), obs);
