@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "support/temp_repo.h"
@@ -213,6 +214,29 @@ TEST(RenderOutTest, ReplacesItsOwnOutputWholeAndRefusesForeignDirectories) {
   EXPECT_NE(refused.err.find("was not written by galley render; refusing to replace it"),
             std::string::npos);
   EXPECT_EQ(ReadText(t.Path("mine/notes.txt")), "precious");
+}
+
+// Issue #14: unchanged files are hard-linked from the output being replaced (no new inode);
+// changed ones, and anything that is not a regular file there, are written afresh.
+TEST(RenderOutTest, UnchangedFilesAreLinkedFromThePreviousOutputAndChangedOnesRewritten) {
+  TempRepo t;
+  std::string out = t.Path("out");
+  ASSERT_EQ(Render({Example("reference"), "--out", out}).code, kExitOk);
+  auto rendered = ReadTree(out);
+  struct stat before {};
+  ASSERT_EQ(::stat(t.Path("out/kv/platform.json").c_str(), &before), 0);
+  t.Write("out/marathon/staging/test-server.json", "edited by hand\n");
+  fs::remove(t.Path("out/kv/staging/test-server.json"));
+  fs::create_symlink(t.Path("out/kv/platform.json"), t.Path("out/kv/staging/test-server.json"));
+
+  CmdResult again = Render({Example("reference"), "--out", out});
+  ASSERT_EQ(again.code, kExitOk) << again.err;
+  EXPECT_EQ(ReadTree(out), rendered);
+  struct stat after {};
+  ASSERT_EQ(::stat(t.Path("out/kv/platform.json").c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);  // linked, not written
+  EXPECT_EQ(after.st_nlink, 1u);           // the old output is gone
+  EXPECT_FALSE(fs::is_symlink(t.Path("out/kv/staging/test-server.json")));
 }
 
 }  // namespace
