@@ -147,7 +147,8 @@ void ParseHistory(Reader& r, const Field& f, model::HistoryRetention& h) {
   if (!fields) return;
   for (const auto& k : *fields) {
     if (k.key == "observation_max_age" || k.key == "max_age") {
-      if (auto d = r.DurationSeconds(k)) {
+      // Up to ten years (the store's timestamps stay comparable far beyond that).
+      if (auto d = r.DurationSeconds(k, 10 * 8760)) {
         if (*d < 1)
           r.Error(k.value_pos, "history." + k.key + " must be positive",
                   k.key == "max_age" ? "a duration such as 8760h" : "a duration such as 168h");
