@@ -228,7 +228,8 @@ int main(int argc, char** argv) {
   int64_t bound = day1_size + day1_size / 4 + 1000000;
   bool ok = max_size <= bound;
   std::printf(
-      "store after %lld runs: %.2f MB (largest %.2f MB); bound: the size after day 1 "
+      "store after %lld runs: %.2f MB (largest from day 1 on: %.2f MB); bound: the size after day "
+      "1 "
       "(%.2f MB) x 1.25 + 1 MB = %.2f MB\n",
       static_cast<long long>(o.runs), Mb(final_size), Mb(max_size), Mb(day1_size), Mb(bound));
   std::printf("%s: the store stays under %.2f MB over %.0f days of 5-minute plans\n",
