@@ -6,11 +6,13 @@
 # two ports is still one app), one KV file per service x environment, the platform KV file
 # and one HAProxy config per instance; and that validate rejects a broken copy. Then the
 # apply benchmark at 10 x 2 (bench/apply_bench.py --smoke): galley apply and the baseline
-# both converge a sandbox from empty (~8 s; galley-sandbox next to galley, or GALLEY_SANDBOX).
+# both converge a sandbox from empty (~8 s; galley-sandbox next to galley, or GALLEY_SANDBOX),
+# and the scale benchmark at 10 x 2 (bench/scale_bench.py --smoke, a few seconds).
 #
 #   bench/smoke.sh
 #   GALLEY=/path/to/galley SERVICES=20 ENVIRONMENTS=2 bench/smoke.sh
 #   APPLY_SMOKE=0 bench/smoke.sh          # without the apply part
+#   SCALE_SMOKE=0 bench/smoke.sh          # without the scale part
 #
 # Prints one line per check and `N passed, M failed`; exits 1 if any check failed.
 set -uo pipefail
@@ -181,6 +183,24 @@ else
   done <"$work/apply.txt"
   if [[ $rc -ne 0 ]]; then tail -20 "$work/apply.txt"; fi
   check "apply benchmark smoke (10 x 2, galley and baseline) exits 0" test "$rc" -eq 0
+fi
+
+# The scale benchmark's path at 10 x 2 (bench/scale_bench.py --smoke): first plan, galley
+# apply from empty, converged plans (0 changes, constant request count), drift, the store's
+# growth from one converged plan; a few seconds, no timing assertions. SCALE_SMOKE=0 skips it.
+if [[ "${SCALE_SMOKE:-1}" == 0 ]]; then
+  echo "skip scale benchmark smoke (SCALE_SMOKE=0)"
+elif [[ -x "$SANDBOX" ]]; then
+  python3 "$here/scale_bench.py" --smoke --galley "$GALLEY" --sandbox "$SANDBOX" >"$work/scale.txt" 2>&1
+  rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      "ok   "*) ok "scale: ${line#ok   }" ;;
+      "FAIL "*) fail "scale: ${line#FAIL }" ;;
+    esac
+  done <"$work/scale.txt"
+  if [[ $rc -ne 0 ]]; then tail -20 "$work/scale.txt"; fi
+  check "scale benchmark smoke (10 x 2) exits 0" test "$rc" -eq 0
 fi
 
 finish

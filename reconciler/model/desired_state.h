@@ -121,6 +121,7 @@ struct HistoryRetention {
   int applies = 500;
   int plans = 100;
   int drift_checks = 100;
+  int max_age_s = 365 * 24 * 3600;  // runs of any kind older than this are pruned
   int observation_runs = 10;
   int observation_max_age_s = 7 * 24 * 3600;
   int platform_applies = 20;

@@ -33,6 +33,7 @@
 #include "sandbox/common/faults.h"
 #include "sandbox/consul/consul_emulator.h"
 #include "sandbox/marathon/marathon_emulator.h"
+#include "sandbox/marathon/port_allocator.h"
 #include "sandbox/registry/registry_emulator.h"
 
 namespace galley::sandbox {
@@ -73,6 +74,10 @@ constexpr char kUsage[] =
     "tests use 1)\n"
     "  --marathon-credentials U:P require HTTP basic auth on Marathon calls\n"
     "  --max-running-deployments N  Marathon's cap on concurrent deployments (default 100)\n"
+    "  --local-port-min N         Marathon's --local_port_min: service ports are assigned from N\n"
+    "                             (default 10000)\n"
+    "  --local-port-max N         Marathon's --local_port_max: ... up to N, excluded (default "
+    "20000)\n"
     "  --max-tasks N              the emulated cluster's size in tasks; more instances wait for "
     "room\n"
     "                             (default 20000 simulated, 256 process)\n"
@@ -224,6 +229,10 @@ int Run(int argc, char** argv) {
         mopts.http_credentials = v;
       else if (a == "--max-running-deployments")
         mopts.max_running_deployments = std::stoi(v);
+      else if (a == "--local-port-min")
+        mopts.first_service_port = std::stoi(v);
+      else if (a == "--local-port-max")
+        mopts.last_service_port = std::stoi(v);
       else if (a == "--max-tasks")
         max_tasks = std::stoi(v);
       else if (a == "--max-connections")
@@ -246,6 +255,12 @@ int Run(int argc, char** argv) {
       std::cerr << "galley-sandbox: " << a << " needs a number, got '" << v << "'\n";
       return 1;
     }
+  }
+  if (std::string why =
+          marathon::ServicePortRangeError(mopts.first_service_port, mopts.last_service_port);
+      !why.empty()) {
+    std::cerr << "galley-sandbox: " << why << "\n";
+    return 1;
   }
   // The process runner executes whatever apps are POSTed: only on loopback, unless asked.
   bool loopback = address.rfind("127.", 0) == 0 || address == "::1" || address == "localhost";

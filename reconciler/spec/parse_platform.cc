@@ -137,22 +137,23 @@ void ParseWellKnown(Reader& r, const Field& f, model::Platform& p) {
   }
 }
 
-// history: {applies, plans, drift_checks, observation_runs, observation_max_age,
+// history: {applies, plans, drift_checks, max_age, observation_runs, observation_max_age,
 // platform_applies}, every key optional (defaults in model::HistoryRetention).
 void ParseHistory(Reader& r, const Field& f, model::HistoryRetention& h) {
   auto fields = r.Map(f, "history",
-                      {"applies", "plans", "drift_checks", "observation_runs",
+                      {"applies", "plans", "drift_checks", "max_age", "observation_runs",
                        "observation_max_age", "platform_applies"},
                       {});
   if (!fields) return;
   for (const auto& k : *fields) {
-    if (k.key == "observation_max_age") {
-      if (auto d = r.DurationSeconds(k)) {
+    if (k.key == "observation_max_age" || k.key == "max_age") {
+      // Up to ten years (the store's timestamps stay comparable far beyond that).
+      if (auto d = r.DurationSeconds(k, 10 * 8760)) {
         if (*d < 1)
-          r.Error(k.value_pos, "history.observation_max_age must be positive",
-                  "a duration such as 168h");
+          r.Error(k.value_pos, "history." + k.key + " must be positive",
+                  k.key == "max_age" ? "a duration such as 8760h" : "a duration such as 168h");
         else
-          h.observation_max_age_s = *d;
+          (k.key == "max_age" ? h.max_age_s : h.observation_max_age_s) = *d;
       }
       continue;
     }

@@ -245,7 +245,7 @@ std::optional<bool> Reader::Bool(const Field& f) {
   return std::nullopt;
 }
 
-std::optional<int> Reader::DurationSeconds(const Field& f) {
+std::optional<int> Reader::DurationSeconds(const Field& f, int max_hours) {
   if (!Charge(f.value_pos)) return std::nullopt;
   const char* expected = "a duration in whole seconds such as 10s, 2m or 1h30m";
   if (!f.value.IsScalar()) {
@@ -272,8 +272,9 @@ std::optional<int> Reader::DurationSeconds(const Field& f) {
     return std::nullopt;
   }
   long long total = parsed->count();
-  if (total > 24 * 3600) {
-    Error(f.value_pos, f.path + " is out of range: " + s, "at most 24h");
+  if (total > static_cast<long long>(max_hours) * 3600) {
+    Error(f.value_pos, f.path + " is out of range: " + s,
+          "at most " + std::to_string(max_hours) + "h");
     return std::nullopt;
   }
   return static_cast<int>(total);

@@ -59,8 +59,9 @@ class Reader {
   std::optional<long long> Int(const Field& f, long long min, long long max);
   std::optional<double> Number(const Field& f, double min, double max, bool min_exclusive);
   std::optional<bool> Bool(const Field& f);
-  // "10s", "2m", "1h30m" → seconds.
-  std::optional<int> DurationSeconds(const Field& f);
+  // "10s", "2m", "1h30m" → seconds, at most `max_hours` hours (24 unless said: timeouts and
+  // intervals; retention ages take more).
+  std::optional<int> DurationSeconds(const Field& f, int max_hours = 24);
   std::optional<std::vector<std::string>> StringList(const Field& f, std::string_view what);
   // One of a fixed set of words.
   std::optional<std::string> Enum(const Field& f, const std::vector<std::string>& choices);

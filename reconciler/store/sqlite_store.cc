@@ -12,12 +12,14 @@
 #include <ctime>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/digest.h"
 #include "base/time_text.h"
 #include "store/migrations.h"
 #include "store/run_owner.h"
@@ -74,6 +76,17 @@ Status CreatePrivateFile(const std::string& path) {
     return Status::PermissionDenied("state file " + path + ": " + std::strerror(err));
   }
   return Status::Unavailable("state file " + path + ": " + std::strerror(err));
+}
+
+// What RecordObservations compares: one digest over hash, token and body (the first two
+// never hold a NUL).
+std::string ObservationDigest(const Observation& o) {
+  std::string text;
+  text.reserve(o.hash.size() + o.token.size() + o.body.size() + 2);
+  text.append(o.hash).push_back('\0');
+  text.append(o.token).push_back('\0');
+  text.append(o.body);
+  return Sha256Hex(text);
 }
 
 std::string ParentDir(const std::string& path) {
@@ -150,6 +163,8 @@ class SqliteStore final : public StateStore {
          {retention.applies, retention.plans, retention.drift_checks, retention.observation_runs}) {
       if (keep < 1) return Invalid("Prune", "every retention count must be at least 1");
     }
+    if (retention.max_age.count() < 1 || retention.observation_max_age.count() < 1)
+      return Invalid("Prune", "every retention age must be positive");
     Status st = Write("Prune", Sync::kNormal, [&]() -> Status {
       const std::pair<const char*, int> kinds[] = {{"apply", retention.applies},
                                                    {"plan", retention.plans},
@@ -190,8 +205,56 @@ class SqliteStore final : public StateStore {
         }
         for (int64_t id : doomed) RETURN_IF_ERROR(DeleteRun(id));
       }
-      // Observations: the newest `observation_runs` runs that recorded any, none too old.
+      // Age: runs of any kind older than max_age, except the newest of each kind, and
+      // resolved drift records resolved before then.
+      const std::string run_cutoff = FormatTimestamp(clock_() - retention.max_age);
+      {
+        std::vector<int64_t> old;
+        {
+          ASSIGN_OR_RETURN(
+              Statement q,
+              conn_->Prepare(
+                  "SELECT id FROM runs r WHERE started_at < ?1 AND finished_at IS NOT NULL "
+                  "AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.run_id = r.id AND j.state = "
+                  "'started') "
+                  "AND id NOT IN (SELECT max(id) FROM runs GROUP BY kind) ORDER BY id",
+                  "Prune"));
+          q.BindText(1, run_cutoff);
+          while (true) {
+            ASSIGN_OR_RETURN(bool more, q.Step());
+            if (!more) break;
+            old.push_back(q.Int(0));
+          }
+        }
+        for (int64_t id : old) RETURN_IF_ERROR(DeleteRun(id));
+        ASSIGN_OR_RETURN(Statement d, conn_->Prepare("DELETE FROM drift WHERE resolved_at IS NOT "
+                                                     "NULL AND resolved_at < ?1",
+                                                     "Prune"));
+        d.BindText(1, run_cutoff);
+        RETURN_IF_ERROR(d.Run());
+      }
+      // Observations: the history (rows superseded or not) of the newest `observation_runs`
+      // runs that recorded any, none too old. The heads stay, except those of resources gone
+      // for longer than observation_max_age or than `observation_runs` plans and drift checks.
       std::string cutoff = FormatTimestamp(clock_() - retention.observation_max_age);
+      {
+        int64_t threshold = 0;  // the oldest of the newest `observation_runs` observing runs
+        {
+          ASSIGN_OR_RETURN(Statement t,
+                           conn_->Prepare("SELECT id FROM runs WHERE kind IN ('plan', 'drift') "
+                                          "ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                                          "Prune"));
+          t.BindInt(1, retention.observation_runs - 1);
+          ASSIGN_OR_RETURN(bool row, t.Step());
+          if (row) threshold = t.Int(0);
+        }
+        ASSIGN_OR_RETURN(Statement d,
+                         conn_->Prepare("DELETE FROM observation_heads WHERE gone_run IS NOT NULL "
+                                        "AND (gone_at < ?1 OR gone_run < ?2)",
+                                        "Prune"));
+        d.BindText(1, cutoff).BindInt(2, threshold);
+        RETURN_IF_ERROR(d.Run());
+      }
       std::vector<int64_t> stale;
       {
         ASSIGN_OR_RETURN(
@@ -284,51 +347,119 @@ class SqliteStore final : public StateStore {
     return runs;
   }
 
+  // Only what changed is written: each observation is compared (by its digest) with its
+  // resource's head; a different one goes to the history (observations) and becomes the
+  // head, an equal one writes nothing. Heads this run did not see are marked gone, and one
+  // seen again is unmarked. A converged plan thus writes no observation at all.
   Status RecordObservations(int64_t run_id, const std::vector<Observation>& observations) override {
     for (const Observation& o : observations) {
       if (o.resource.empty()) return Invalid("RecordObservations", "empty resource key");
     }
+    std::vector<std::string> digests;
+    digests.reserve(observations.size());
+    for (const Observation& o : observations) digests.push_back(ObservationDigest(o));
     return Write("RecordObservations", Sync::kNormal, [&]() -> Status {
       RETURN_IF_ERROR(RequireRun(run_id, "RecordObservations"));
+      struct Head {
+        std::string digest;
+        bool gone = false;
+        bool seen = false;
+      };
+      std::unordered_map<std::string, Head> heads;
+      {
+        ASSIGN_OR_RETURN(Statement q, conn_->Prepare("SELECT resource, digest, gone_run IS NOT "
+                                                     "NULL FROM observation_heads",
+                                                     "RecordObservations"));
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          heads.emplace(q.Text(0), Head{q.Text(1), q.Int(2) != 0, false});
+        }
+      }
       std::string now = Now();
-      for (const Observation& o : observations) {
+      for (size_t i = 0; i < observations.size(); ++i) {
+        const Observation& o = observations[i];
+        Head& h = heads[o.resource];
+        h.seen = true;
+        if (h.digest == digests[i]) {
+          if (h.gone) {
+            ASSIGN_OR_RETURN(Statement back,
+                             conn_->Prepare("UPDATE observation_heads SET gone_run = NULL, "
+                                            "gone_at = NULL WHERE resource = ?1",
+                                            "RecordObservations"));
+            back.BindText(1, o.resource);
+            RETURN_IF_ERROR(back.Run());
+            h.gone = false;
+          }
+          continue;
+        }
+        {
+          ASSIGN_OR_RETURN(
+              Statement insert,
+              conn_->Prepare("INSERT INTO observations (run_id, resource, hash, token, body, "
+                             "seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                             "RecordObservations"));
+          insert.BindInt(1, run_id)
+              .BindText(2, o.resource)
+              .BindText(3, o.hash)
+              .BindText(4, o.token)
+              .BindText(5, o.body);
+          insert.BindText(6, now);
+          RETURN_IF_ERROR(insert.Run());
+        }
         ASSIGN_OR_RETURN(
-            Statement s,
+            Statement head,
             conn_->Prepare(
-                "INSERT INTO observations (run_id, resource, hash, token, body, seen_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO observation_heads (resource, digest, hash, token, body, run_id, "
+                "seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                "ON CONFLICT (resource) DO UPDATE SET digest = excluded.digest, hash = "
+                "excluded.hash, token = excluded.token, body = excluded.body, run_id = "
+                "excluded.run_id, seen_at = excluded.seen_at, gone_run = NULL, gone_at = NULL",
                 "RecordObservations"));
-        s.BindInt(1, run_id)
-            .BindText(2, o.resource)
+        head.BindText(1, o.resource)
+            .BindText(2, digests[i])
             .BindText(3, o.hash)
             .BindText(4, o.token)
             .BindText(5, o.body);
-        s.BindText(6, now);
-        RETURN_IF_ERROR(s.Run());
+        head.BindInt(6, run_id).BindText(7, now);
+        RETURN_IF_ERROR(head.Run());
+        h.digest = digests[i];
+        h.gone = false;
+      }
+      // What this run did not see is gone (kept, marked, until retention prunes it). An
+      // empty call says nothing about what exists.
+      if (observations.empty()) return Status::Ok();
+      for (const auto& [resource, h] : heads) {
+        if (h.seen || h.gone) continue;
+        ASSIGN_OR_RETURN(Statement gone,
+                         conn_->Prepare("UPDATE observation_heads SET gone_run = ?2, gone_at = ?3 "
+                                        "WHERE resource = ?1 AND gone_run IS NULL",
+                                        "RecordObservations"));
+        gone.BindText(1, resource).BindInt(2, run_id).BindText(3, now);
+        RETURN_IF_ERROR(gone.Run());
       }
       return Status::Ok();
     });
   }
 
+  // The heads: every resource's newest observation, whether the last run saw it or not
+  // (until retention prunes a gone one). A read-only file older than schema 4 has no heads:
+  // there, a loose index scan over observations (resource, id).
   Result<std::map<ResourceKey, Observation>> LatestObservations() override {
     std::map<ResourceKey, Observation> out;
-    // A loose index scan: hop from one distinct resource to the next on the (resource, id)
-    // index, then take that resource's largest id; cost grows with the number of
-    // resources, not with the history.
-    Status st = Read("LatestObservations", [&]() -> Status {
-      ASSIGN_OR_RETURN(
-          Statement q,
-          conn_->Prepare(
-              "WITH RECURSIVE r(resource) AS ("
+    const char* sql =
+        schema_ >= 4
+            ? "SELECT resource, hash, token, body FROM observation_heads"
+            : "WITH RECURSIVE r(resource) AS ("
               "  SELECT (SELECT MIN(resource) FROM observations)"
               "  UNION ALL"
-              "  SELECT (SELECT MIN(resource) FROM observations WHERE resource > r.resource) FROM r"
-              "  WHERE r.resource IS NOT NULL) "
+              "  SELECT (SELECT MIN(resource) FROM observations WHERE resource > r.resource) "
+              "FROM r WHERE r.resource IS NOT NULL) "
               "SELECT o.resource, o.hash, o.token, o.body FROM r "
-              "JOIN observations o ON o.id = (SELECT MAX(id) FROM observations WHERE resource = "
-              "r.resource) "
-              "WHERE r.resource IS NOT NULL",
-              "LatestObservations"));
+              "JOIN observations o ON o.id = (SELECT MAX(id) FROM observations WHERE "
+              "resource = r.resource) WHERE r.resource IS NOT NULL";
+    Status st = Read("LatestObservations", [&]() -> Status {
+      ASSIGN_OR_RETURN(Statement q, conn_->Prepare(sql, "LatestObservations"));
       while (true) {
         ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) return Status::Ok();
@@ -971,6 +1102,9 @@ Result<std::unique_ptr<StateStore>> OpenSqliteStore(const std::string& path,
   // commits but never corrupts the file. The apply record raises this to FULL per
   // transaction (SqliteStore::Write).
   RETURN_IF_ERROR(conn->Run("PRAGMA synchronous = NORMAL", "open"));
+  // The WAL grows to the largest transaction (a first plan's observations: megabytes) and
+  // SQLite keeps that size; past 4 MiB it is truncated back once checkpointed.
+  if (!memory) RETURN_IF_ERROR(conn->Run("PRAGMA journal_size_limit = 4194304", "open"));
   RETURN_IF_ERROR(conn->Run("PRAGMA foreign_keys = OFF", "open"));
   RETURN_IF_ERROR(Migrate(*conn, version));
   RETURN_IF_ERROR(conn->Run("PRAGMA foreign_keys = ON", "open"));

@@ -52,15 +52,23 @@ struct Run {
 // How much history the store keeps (StateStore::Prune). Runs are counted per kind, so plans
 // and drift checks never push applies out; within a kind, runs that changed nothing (a plan
 // or drift check that found nothing, an apply with nothing to do or a dry run) go first,
-// then the oldest. A pruned run takes its observations, journal and saved plans with it.
-// Unfinished runs and runs with journal entries still open (for the next apply to settle)
-// are never pruned. Observations (one row per resource per run, the bulk of the file) are
-// kept only for the newest `observation_runs` runs that recorded any, and none older than
-// `observation_max_age`.
+// then the oldest. Runs older than `max_age` go too, whatever their kind, except the newest
+// run of each kind; so do drift records resolved before then. A pruned run takes its
+// observation history, journal and saved plans with it. Unfinished runs and runs with
+// journal entries still open (for the next apply to settle) are never pruned; nor are the
+// applied records (a table of their own) or open drift records.
+// Observations are stored only when they change (RecordObservations): every resource's
+// newest observation (its head) is kept while the resource is seen, whatever its age; the
+// history rows are kept only for the newest `observation_runs` runs that recorded any, and
+// none older than `observation_max_age`; the head of a resource no longer seen is kept for
+// `observation_runs` plans and drift checks, and no longer than `observation_max_age`.
+// The defaults keep a year of 5-minute plans (105,120 runs) within a few thousand rows
+// besides the heads (bench/store_bench).
 struct Retention {
   int applies = 500;
   int plans = 100;
   int drift_checks = 100;
+  std::chrono::seconds max_age{std::chrono::hours(24 * 365)};
   int observation_runs = 10;
   std::chrono::seconds observation_max_age{std::chrono::hours(24 * 7)};
 };
@@ -124,10 +132,13 @@ class StateStore {
   virtual Status MarkInterruptedRuns() = 0;
   virtual Result<std::vector<Run>> RecentRuns(int limit) = 0;
 
-  // All observations of one run, in one transaction.
+  // All observations of one run (everything the run saw), in one transaction. Only what
+  // differs from a resource's newest observation (hash, token or body) is written; a
+  // resource seen before and missing from `observations` is marked gone (still returned by
+  // LatestObservations until retention prunes it). A converged plan writes no row.
   virtual Status RecordObservations(int64_t run_id,
                                     const std::vector<Observation>& observations) = 0;
-  // The newest observation of each resource.
+  // The newest observation of each resource (of those gone too, until pruned).
   virtual Result<std::map<ResourceKey, Observation>> LatestObservations() = 0;
 
   virtual Result<std::map<ResourceKey, Applied>> LastApplied() = 0;

@@ -128,6 +128,7 @@ store::Retention RetentionOf(const model::HistoryRetention& h) {
   r.applies = h.applies;
   r.plans = h.plans;
   r.drift_checks = h.drift_checks;
+  r.max_age = std::chrono::seconds(h.max_age_s);
   r.observation_runs = h.observation_runs;
   r.observation_max_age = std::chrono::seconds(h.observation_max_age_s);
   return r;

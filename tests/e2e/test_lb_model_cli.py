@@ -251,8 +251,9 @@ def main():
               r.returncode == 0 and "agents" not in json.load(open(out)), r.stderr)
 
         db = sqlite3.connect(state)
-        rows = db.execute("SELECT resource, body FROM observations WHERE resource LIKE 'agent-report:%' "
-                          "ORDER BY id DESC").fetchall()
+        # The newest observation of each resource (observations keeps only the changes).
+        rows = db.execute("SELECT resource, body FROM observation_heads WHERE resource LIKE 'agent-report:%' "
+                          "ORDER BY resource").fetchall()
         db.close()
         check("the reports are recorded in the state store as observations",
               any(res == f"agent-report:{PLATFORM}/{hosts[0]}/internal" and json.loads(body)["node"] == hosts[0]

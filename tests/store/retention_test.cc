@@ -39,14 +39,16 @@ class RetentionTest : public StoreTest {
     return *stores_.back();
   }
 
-  // A finished run of `kind` with `outcome` and `summary`, `observations` rows recorded.
+  // A finished run of `kind` with `outcome` and `summary`, `observations` rows recorded
+  // (each run sees every resource changed: a new token).
   int64_t AddRun(StateStore& s, const std::string& kind, const std::string& outcome,
                  const std::string& summary, int observations = 0) {
     auto id = s.BeginRun(kind, "cli", "", "me@here");
     EXPECT_TRUE(id.ok()) << id.status().ToString();
     std::vector<Observation> obs;
     for (int i = 0; i < observations; ++i) {
-      obs.push_back({"marathon-app:/app/p/s" + std::to_string(i), "h", "v", "{\"big\": true}"});
+      obs.push_back({"marathon-app:/app/p/s" + std::to_string(i), "h", "v" + std::to_string(*id),
+                     "{\"big\": true}"});
     }
     if (!obs.empty()) {
       EXPECT_TRUE(s.RecordObservations(*id, obs).ok());
@@ -136,10 +138,15 @@ TEST_F(RetentionTest, ObservationsAreKeptForTheNewestRunsAndNotBeyondTheirAge) {
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->size(), 50u);
 
-  // A week later nothing is young enough.
+  // A week later no history is young enough; the newest observation of each live resource
+  // stays whatever its age.
   clock_.Advance(hours(24 * 7 + 1));
   ASSERT_TRUE(s.Prune(r).ok());
   EXPECT_EQ(Count(path, "SELECT count(*) FROM observations"), 0);
+  latest = s.LatestObservations();
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(latest->size(), 50u);
+  EXPECT_EQ(latest->at("marathon-app:/app/p/s7").token, "v6");
 }
 
 TEST_F(RetentionTest, FinishRunPrunesAndTheFileStopsGrowing) {

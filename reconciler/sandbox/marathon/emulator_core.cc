@@ -77,7 +77,7 @@ MarathonEmulatorImpl::MarathonEmulatorImpl(const MarathonOptions& options,
                                            std::unique_ptr<TaskRunner> runner)
     : options_(options),
       runner_(std::move(runner)),
-      service_ports_(options.first_service_port, 20000) {
+      service_ports_(options.first_service_port, options.last_service_port - 1) {
   simulated_ = dynamic_cast<SimulatedRunner*>(runner_.get());
   const bool default_node = options_.nodes.empty();
   enforce_constraints_ = !default_node;
@@ -189,9 +189,10 @@ std::optional<ApiError> MarathonEmulatorImpl::AssignPorts(Json& def, const std::
   if (!service_ports_.Assign(def, old, picked)) {
     return ApiError{
         422, Json{{"message", "Object is not valid"},
-                  {"details",
-                   Json::array({{{"path", "/portDefinitions"},
-                                 {"errors", Json::array({"no free service ports left"})}}})}}};
+                  {"details", Json::array({{{"path", "/portDefinitions"},
+                                            {"errors", Json::array({ServicePortsExhausted(
+                                                           options_.first_service_port,
+                                                           options_.last_service_port)})}}})}}};
   }
   return std::nullopt;
 }

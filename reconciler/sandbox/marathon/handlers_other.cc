@@ -146,7 +146,7 @@ net::HttpResponse MarathonEmulatorImpl::HandleInfo() {
                  {"launch_token_refresh_interval", 30000},
                  {"leader_proxy_connection_timeout_ms", 5000},
                  {"leader_proxy_read_timeout_ms", 10000},
-                 {"local_port_max", 20000},
+                 {"local_port_max", options_.last_service_port},
                  {"local_port_min", options_.first_service_port},
                  {"master", "galley-sandbox"},
                  {"max_instances_per_offer", 5},

@@ -26,8 +26,11 @@ struct MarathonOptions {
   std::string hostname = "127.0.0.1";
   uint16_t http_port = 8080;          // reported by /v2/info and /v2/leader; set once bound
   int max_running_deployments = 100;  // --max_running_deployments: beyond it, 403
-  int first_service_port = 10000;     // servicePorts are assigned from here
-  int first_host_port = 31000;        // host ports handed to tasks
+  // Marathon's --local_port_min / --local_port_max: servicePorts of 0 are assigned from
+  // [first_service_port, last_service_port) (Marathon's range excludes the maximum).
+  int first_service_port = 10000;
+  int last_service_port = 20000;
+  int first_host_port = 31000;  // host ports handed to tasks
   int last_host_port = 32999;
   std::string http_credentials;  // "user:password": basic auth required when set
   // The emulated cluster's size: at most this many tasks exist at once. Instances beyond it

@@ -7,6 +7,23 @@
 
 namespace galley::sandbox::marathon {
 
+std::string ServicePortRangeError(int min, int max) {
+  if (min < 1 || min > 65535 || max < 1 || max > 65535) {
+    return "--local-port-min and --local-port-max must be in 1..65535, got " + std::to_string(min) +
+           " and " + std::to_string(max);
+  }
+  if (min >= max) {
+    return "--local-port-min (" + std::to_string(min) + ") must be below --local-port-max (" +
+           std::to_string(max) + ")";
+  }
+  return "";
+}
+
+std::string ServicePortsExhausted(int min, int max) {
+  return "All ports in the range " + std::to_string(min) + "-" + std::to_string(max) +
+         " are already in use";
+}
+
 bool ServicePortAllocator::Assign(Json& app, const Json* old, std::set<int>* picked) const {
   std::vector<int> previous = old ? ServicePortsOf(*old) : std::vector<int>{};
   std::set<int> mine;  // explicit ports of this app

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Port bookkeeping for the Marathon emulator:
 //  - ServicePortAllocator: service ports (portDefinitions[].port, portMappings[].servicePort)
-//    assigned from --local_port_min (10000) upwards, first free, reusing an app's previous
-//    ports by index when the client re-sends 0 (AssignDynamicServiceLogic).
+//    assigned from --local_port_min (10000) up to --local_port_max (20000, excluded), first free,
+//    reusing an app's previous ports by index when the client re-sends 0
+//    (AssignDynamicServiceLogic).
 //  - HostPortAllocator: host ports handed to tasks from a fixed range, round robin.
 // Not synchronised: the emulator calls them under its own lock.
 #pragma once
@@ -10,11 +11,18 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "sandbox/marathon/util.h"
 
 namespace galley::sandbox::marathon {
+
+// Why `--local-port-min min --local-port-max max` cannot be Marathon's service port range
+// [min, max): "" when it can (1 <= min < max <= 65535).
+std::string ServicePortRangeError(int min, int max);
+// What Marathon says when every port of [min, max) is taken (PortRangeExhaustedException).
+std::string ServicePortsExhausted(int min, int max);
 
 class ServicePortAllocator {
  public:

@@ -94,6 +94,14 @@ def main():
 
         bad = subprocess.run([SANDBOX, "--tasks", "docker"], capture_output=True, text=True, timeout=10)
         check("a bad --tasks value is refused", bad.returncode == 1 and "--tasks must be" in bad.stderr, bad.stderr)
+        for args, why in ((["--local-port-min", "20000", "--local-port-max", "20000"], "must be below"),
+                          (["--local-port-min", "30000", "--local-port-max", "10000"], "must be below"),
+                          (["--local-port-min", "0"], "1..65535"),
+                          (["--local-port-max", "70000"], "1..65535"),
+                          (["--local-port-min", "ten"], "needs a number")):
+            bad = subprocess.run([SANDBOX, "--marathon-port", "0", "--consul-port", "0"] + args,
+                                 capture_output=True, text=True, timeout=10)
+            check(f"a bad port range {args} is refused", bad.returncode == 1 and why in bad.stderr, bad.stderr)
         with open(state, "w") as f:
             f.write("{not json")
         bad = subprocess.run([SANDBOX, "--marathon-port", "0", "--consul-port", "0", "--state", state],

@@ -184,6 +184,39 @@ TEST_F(MarathonTest, CreateReturns201WithServerDefaults) {
   EXPECT_EQ(t["version"], a["version"]);
 }
 
+// --local-port-min/--local-port-max: service ports come from [min, max); when they are all
+// taken a new app is refused with Marathon's message, and a deleted app's ports are free again.
+TEST_F(MarathonTest, CustomServicePortRange) {
+  MarathonOptions options;
+  options.first_service_port = 40000;
+  options.last_service_port = 40003;  // 40000, 40001, 40002
+  Start(options);
+  Json two = {{"id", "/two"},
+              {"cmd", "x"},
+              {"portDefinitions", Json::array({{{"port", 0}}, {{"port", 0}}})}};
+  ASSERT_EQ(Post("/v2/apps", two).status, 201);
+  EXPECT_EQ(Get("/v2/info").json["marathon_config"]["local_port_min"], 40000);
+  EXPECT_EQ(Get("/v2/info").json["marathon_config"]["local_port_max"], 40003);
+  Json one = {{"id", "/one"}, {"cmd", "x"}, {"portDefinitions", Json::array({{{"port", 0}}})}};
+  ASSERT_EQ(Post("/v2/apps", one).status, 201);
+  std::vector<int> ports;
+  for (const char* id : {"/two", "/one"}) {
+    Json defs = App(id)["portDefinitions"];  // by value: App() returns a temporary
+    for (const auto& d : defs) ports.push_back(d["port"].get<int>());
+  }
+  EXPECT_EQ(ports, (std::vector<int>{40000, 40001, 40002}));
+  Json three = {{"id", "/three"}, {"cmd", "x"}, {"portDefinitions", Json::array({{{"port", 0}}})}};
+  auto full = Post("/v2/apps", three);
+  EXPECT_EQ(full.status, 422);
+  EXPECT_EQ(full.json["details"][0]["errors"][0],
+            "All ports in the range 40000-40003 are already in use");
+  ASSERT_TRUE(WaitFor([&] { return Idle(); }));
+  ASSERT_EQ(Call("DELETE", "/v2/apps/one").status, 200);
+  ASSERT_TRUE(WaitFor([&] { return Idle(); }));
+  ASSERT_EQ(Post("/v2/apps", three).status, 201);
+  EXPECT_EQ(App("/three")["portDefinitions"][0]["port"], 40002);
+}
+
 TEST_F(MarathonTest, IdsAreCanonicalisedAndValidated) {
   ASSERT_EQ(Post("/v2/apps", {{"id", "a/b/"}, {"cmd", "x"}}).status, 201);
   EXPECT_EQ(Get("/v2/apps/a/b").json["app"]["id"], "/a/b");

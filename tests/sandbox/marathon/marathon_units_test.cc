@@ -21,6 +21,31 @@ TEST(HostPortAllocatorTest, SkipsPortsTheProbeSaysAreTaken) {
   ASSERT_FALSE(ports.Allocate(2, false, &got));  // only 31005 left
 }
 
+// galley-sandbox's --local-port-min/--local-port-max: Marathon's [min, max), both in 1..65535.
+TEST(ServicePortRangeTest, ValidatesTheFlags) {
+  EXPECT_EQ(ServicePortRangeError(10000, 20000), "");
+  EXPECT_EQ(ServicePortRangeError(1, 65535), "");
+  EXPECT_EQ(ServicePortRangeError(20000, 20000),
+            "--local-port-min (20000) must be below --local-port-max (20000)");
+  EXPECT_NE(ServicePortRangeError(30000, 20000).find("must be below"), std::string::npos);
+  EXPECT_NE(ServicePortRangeError(0, 100).find("1..65535"), std::string::npos);
+  EXPECT_NE(ServicePortRangeError(10000, 65536).find("1..65535"), std::string::npos);
+  EXPECT_NE(ServicePortRangeError(-5, 100).find("1..65535"), std::string::npos);
+}
+
+// The range's last port is excluded, as Marathon's Range(min, max).
+TEST(ServicePortRangeTest, AllocatorStopsBeforeMax) {
+  ServicePortAllocator ports(100, 101);  // the emulator passes max - 1
+  Json app = {{"portDefinitions", Json::array({{{"port", 0}}, {{"port", 0}}})}};
+  std::set<int> picked;
+  ASSERT_TRUE(ports.Assign(app, nullptr, &picked));
+  ports.Commit({}, {100, 101});
+  Json more = {{"portDefinitions", Json::array({{{"port", 0}}})}};
+  std::set<int> picked2;
+  EXPECT_FALSE(ports.Assign(more, nullptr, &picked2));
+  EXPECT_EQ(ServicePortsExhausted(100, 102), "All ports in the range 100-102 are already in use");
+}
+
 TEST(PathIdTest, CanonicalisesAndValidates) {
   EXPECT_EQ(CanonicalId("foo"), "/foo");
   EXPECT_EQ(CanonicalId("/a//b/"), "/a/b");

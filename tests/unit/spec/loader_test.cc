@@ -466,5 +466,31 @@ TEST(LoaderTest, AnExplicitStringTagIsNotAnInteger) {
       << Errors(t);
 }
 
+// history.max_age (issue #14): runs older than this are pruned; a positive duration.
+TEST(LoaderTest, HistoryMaxAgeIsADuration) {
+  TempRepo t;
+  t.Write("galley.yaml", std::string(kMinimalPlatform) +
+                             "history: {max_age: 720h, observation_max_age: 48h, plans: 5}\n");
+  t.Write("services/web.yaml", kMinimalService);
+  LoadResult r = LoadRepository(t.dir());
+  ASSERT_FALSE(r.diags.HasErrors()) << r.diags.RenderAll();
+  EXPECT_EQ(r.state.platform.history.max_age_s, 720 * 3600);
+  EXPECT_EQ(r.state.platform.history.observation_max_age_s, 48 * 3600);
+  EXPECT_EQ(r.state.platform.history.plans, 5);
+  t.Write("galley.yaml", std::string(kMinimalPlatform) + "history: {max_age: 0s}\n");
+  r = LoadRepository(t.dir());
+  EXPECT_NE(r.diags.RenderAll().find("history.max_age must be positive"), std::string::npos)
+      << r.diags.RenderAll();
+  t.Write("galley.yaml", std::string(kMinimalPlatform) + "history: {max_age: 87601h}\n");
+  r = LoadRepository(t.dir());
+  EXPECT_NE(r.diags.RenderAll().find("history.max_age is out of range: 87601h"), std::string::npos)
+      << r.diags.RenderAll();
+  TempRepo d;
+  d.Write("galley.yaml", kMinimalPlatform);
+  d.Write("services/web.yaml", kMinimalService);
+  r = LoadRepository(d.dir());
+  EXPECT_EQ(r.state.platform.history.max_age_s, 365 * 24 * 3600);
+}
+
 }  // namespace
 }  // namespace galley::spec
