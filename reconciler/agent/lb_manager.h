@@ -47,6 +47,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "agent/haproxy_process.h"
@@ -165,6 +167,14 @@ class LbManager {
   std::vector<Endpoint> KillingNow(const DesiredLb& desired);
   // Wakes Run; `compare_all` makes the sync compare every server, not only changed backends.
   void Notify(bool compare_all);
+  // The periodic comparison when nothing was announced and the last one left nothing pending:
+  // `show servers state` fingerprinted (FingerprintServersState) against the servers the agent
+  // remembers (known_). true when they match (a hand change, a server gone or a check that
+  // flipped does not match, and the full comparison follows).
+  bool QuickCompare();
+  // malloc_trim at most every 30 s after a long sync, else at the next QuickCompare.
+  std::chrono::steady_clock::time_point last_trim_{};
+  bool trim_due_ = false;
 
   LbManagerOptions options_;
   LbManagerDeps deps_;
@@ -197,6 +207,7 @@ class LbManager {
     // `desired` has backends spliced in by RenderChanged after `text` was rendered: the text
     // is not written anywhere until a whole render replaces it.
     bool text_stale = false;
+    std::unordered_map<std::string, size_t> backend_at;  // name → index in desired.backends
   };
   std::optional<Rendered> rendered_;
   struct Known {
@@ -221,16 +232,19 @@ class LbManager {
   // known HAProxy state, too many names, a name gaining its first or losing its last
   // instance, a backend the last render lacks).
   // `why` says why not when some instances did change.
-  std::optional<DesiredLb> RenderChanged(const Model& model, const model::Instances& instances,
-                                         std::string* why);
+  // Returns the re-rendered backends with their index in the last render, in file order.
+  std::optional<std::vector<std::pair<size_t, DesiredBackend>>> RenderChanged(
+      const Model& model, const model::Instances& instances, std::string* why);
   bool KillingPending() const {
     std::lock_guard<std::mutex> l(mu_);
     return !killing_.empty();
   }
   // The membership-only sync: nullopt when it does not apply (the full one runs instead).
+  // `only`: the indices of the backends that can differ (RenderChanged's), else all.
   std::optional<Status> SyncChanged(const Model& model, const DesiredLb& desired,
                                     const std::string& text, int master_pid,
-                                    std::chrono::milliseconds* retry_in);
+                                    std::chrono::milliseconds* retry_in,
+                                    const std::vector<size_t>* only = nullptr);
 
   // Shared.
   mutable std::mutex mu_;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <compare>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -101,6 +102,20 @@ struct RunningBackend {
 // appear at all. Errors: another format version, a missing column, a malformed row, or a
 // CLI error reply such as "Can't find backend.".
 [[nodiscard]] Result<std::vector<RunningBackend>> ParseServersState(std::string_view text);
+
+// An order-independent digest of what the decision reads of each running server (backend,
+// server, address, port, op and admin state) and how many there are: equal fingerprints
+// mean PlanLbSync sees the same servers. FingerprintServersState reads `show servers state`
+// without building rows (the periodic comparison's cheap path, ~100x less allocation than
+// ParseServersState); FingerprintServers gives the same value for the parsed rows. Errors:
+// those of ParseServersState.
+struct ServersFingerprint {
+  uint64_t hash = 0;
+  size_t servers = 0;
+  bool operator==(const ServersFingerprint&) const = default;
+};
+[[nodiscard]] Result<ServersFingerprint> FingerprintServersState(std::string_view text);
+ServersFingerprint FingerprintServers(const std::vector<RunningBackend>& backends);
 
 struct RunningLb {
   // StructureDigest of the config HAProxy was last loaded with (the agent remembers it, or
