@@ -1196,6 +1196,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   auto next_tick = clock.Now() + options_.tick;
   auto next_resync = clock.Now() + options_.resync;
   bool retry_set = false;
+  bool settle_due = false;
   std::chrono::steady_clock::time_point retry_at{};
   bool first = true;
   std::string last_logged;
@@ -1243,9 +1244,30 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       continue;
     }
     milliseconds retry{0};
+    LbManagerStats before = stats();
     Status st = Sync(/*blocking=*/true, &retry);
     retry_set = retry.count() > 0;
     if (retry_set) retry_at = clock.Now() + retry;
+    LbManagerStats after = stats();
+    if (after.starts != before.starts || after.reloads != before.reloads ||
+        after.runtime_commands != before.runtime_commands)
+      settle_due = true;
+    // HAProxy changed (a start, a reload, commands) and its servers are not remembered yet
+    // (drains, a start): once nothing else is due, compare everything once soon, while things
+    // are quiet, rather than on the next change's path or at the next periodic look. Once per
+    // change of HAProxy's, so a state that never settles (a note that holds) costs nothing more.
+    if (settle_due && !retry_set && !known_) {
+      settle_due = false;
+      retry_set = true;
+      retry_at = clock.Now() + kSettleAfter;
+      std::lock_guard<std::mutex> l(mu_);
+      compare_all_ = true;
+    }
+    if (known_ && trim_due_) {  // settled: hand back the heap of the syncs since the last trim
+      ::malloc_trim(0);
+      last_trim_ = clock.Now();
+      trim_due_ = false;
+    }
     if (membership_->HasDirty() && !retry_set) {
       retry_set = true;
       retry_at = clock.Now() + milliseconds(1000);

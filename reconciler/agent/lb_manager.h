@@ -71,10 +71,11 @@ struct LbManagerOptions {
   std::string agent_version = "dev";
   std::chrono::milliseconds drain_timeout{10000};  // longest wait for sessions to reach 0
   std::chrono::milliseconds tick{1000};            // HAProxy liveness check in Run
-  // A full sync even when nothing announced a change: the only way hand changes in HAProxy
-  // are seen (galley drift reports them within ~10 s). At 13,700 servers each costs
-  // ~0.1–0.25 s of CPU (`show servers state`, parse, plan): 1.6 % idle CPU at 10 s on a
-  // loaded machine, 0.4 % at 30 s.
+  // HAProxy looked at even when nothing announced a change: the only way hand changes in
+  // HAProxy are seen (galley drift reports them within ~10 s). When the last comparison left
+  // nothing pending this is QuickCompare (a fingerprint of `show servers state`, ~10 ms of
+  // CPU at 13,700 servers); a mismatch, or anything pending, runs the full sync (parse, plan:
+  // ~0.15–0.25 s of CPU at that size).
   std::chrono::milliseconds resync{10000};
   std::chrono::milliseconds killing_ttl{600000};  // how long a Drain()ed endpoint counts
   clients::BlockingOptions blocking;              // Run's long polls
@@ -227,6 +228,9 @@ class LbManager {
   static constexpr size_t kMaxPartialServices = 16;
   // After a spliced sync, the whole config is rendered (and the file rewritten) this much later.
   static constexpr std::chrono::milliseconds kWholeRenderAfter{500};
+  // After HAProxy changed and its servers are not remembered (a start, drains that ended),
+  // the full comparison that remembers them runs this much later.
+  static constexpr std::chrono::milliseconds kSettleAfter{500};
   // The last render with the services of the names whose instances changed rendered again and
   // their backends spliced in; nullopt when that does not apply (no render to start from, no
   // known HAProxy state, too many names, a name gaining its first or losing its last
