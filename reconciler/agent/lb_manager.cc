@@ -682,13 +682,9 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     Log("HAProxy " + reason + " (master pid " + std::to_string(started->master_pid) + ", worker " +
         std::to_string(started->worker_pid) + ")");
     known_.reset();
-    auto state = deps_.runtime->Send("show servers state");
-    std::optional<std::vector<RunningBackend>> running;
-    if (state.ok()) {
-      if (auto p = ParseServersState(*state); p.ok()) running = std::move(p).value();
-    }
-    Publish(running ? &*running : nullptr, nullptr);
-    return Status::Ok();
+    // HAProxy serves: compare everything now (normally nothing to do), so the servers are
+    // remembered before the first change arrives and its sync compares only its backends.
+    q = std::move(started);
   }
   haproxy_seen_ = true;
   if (file_.master_pid != q->master_pid) {
@@ -1118,16 +1114,7 @@ void LbManager::Publish(const std::vector<RunningBackend>* running,
       std::map<std::string, int> counts;
       for (const auto& b : *running) {
         for (const auto& s : b.servers) {
-          const char* state = "down";
-          if (s.admin_state & (kAdminForcedMaint | kAdminConfigMaint | kAdminInheritedMaint |
-                               kAdminResolutionMaint | kAdminHostnameMaint)) {
-            state = "maint";
-          } else if (s.admin_state & (kAdminForcedDrain | kAdminInheritedDrain)) {
-            state = "drain";
-          } else if (s.op_state == static_cast<int>(OpState::kRunning)) {
-            state = "up";
-          }
-          ++counts[state];
+          ++counts[ServerStateName(s.op_state, s.admin_state)];
         }
       }
       r.servers = std::move(counts);
@@ -1175,8 +1162,23 @@ bool LbManager::QuickCompare() {
   auto state = deps_.runtime->Send("show servers state");
   if (!state.ok()) return false;
   auto fp = FingerprintServersState(*state);
-  if (!fp.ok() || !(*fp == FingerprintServers(known_->running))) return false;
+  if (!fp.ok() || !fp->SameServers(FingerprintServers(known_->running))) return false;
   known_->full_at = ClockOr(clock_).Now();
+  // Only op states may have moved (checks): the report's counts follow, no plan needed.
+  std::map<std::string, int> counts;
+  for (auto [name, n] : {std::pair<const char*, int>{"up", fp->up},
+                         {"down", fp->down},
+                         {"maint", fp->maint},
+                         {"drain", fp->drain}}) {
+    if (n > 0) counts[name] = n;
+  }
+  bool moved = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    moved = report_.servers != counts;
+    if (moved) report_.servers = std::move(counts);
+  }
+  if (moved) Publish(nullptr, nullptr);
   if (trim_due_) {  // the heap of the syncs since the last trim, handed back once things settled
     ::malloc_trim(0);
     last_trim_ = known_->full_at;

@@ -264,25 +264,46 @@ struct RowHash {
 };
 
 uint64_t ServerRowHash(std::string_view backend, std::string_view server, std::string_view address,
-                       long port, long op_state, long admin_state) {
+                       long port, long admin_state) {
   RowHash r;
   r.Add(backend);
   r.Add(server);
   r.Add(address);
   r.Add(port);
-  r.Add(op_state);
   r.Add(admin_state);
   return r.Done();
 }
 
+void Count(ServersFingerprint& fp, int op_state, int admin_state) {
+  std::string_view state = ServerStateName(op_state, admin_state);
+  if (state == "maint") {
+    ++fp.maint;
+  } else if (state == "drain") {
+    ++fp.drain;
+  } else if (state == "up") {
+    ++fp.up;
+  } else {
+    ++fp.down;
+  }
+}
+
 }  // namespace
+
+const char* ServerStateName(int op_state, int admin_state) {
+  if (admin_state & (kAdminForcedMaint | kAdminConfigMaint | kAdminInheritedMaint |
+                     kAdminResolutionMaint | kAdminHostnameMaint))
+    return "maint";
+  if (admin_state & (kAdminForcedDrain | kAdminInheritedDrain)) return "drain";
+  return op_state == static_cast<int>(OpState::kRunning) ? "up" : "down";
+}
 
 ServersFingerprint FingerprintServers(const std::vector<RunningBackend>& backends) {
   ServersFingerprint fp;
   for (const auto& b : backends) {
     for (const auto& s : b.servers) {
-      fp.hash += ServerRowHash(b.name, s.name, s.address, s.port, s.op_state, s.admin_state);
+      fp.hash += ServerRowHash(b.name, s.name, s.address, s.port, s.admin_state);
       ++fp.servers;
+      Count(fp, s.op_state, s.admin_state);
     }
   }
   return fp;
@@ -344,8 +365,9 @@ Result<ServersFingerprint> FingerprintServersState(std::string_view text) {
     if (!ParseInt(f[3], port) || !ParseInt(f[4], op) || !ParseInt(f[5], admin))
       return fail("row " + std::to_string(fp.servers + 1) +
                   " has a non-numeric field: " + Quote(line));
-    fp.hash += ServerRowHash(f[0], f[1], f[2] == "-" ? std::string_view() : f[2], port, op, admin);
+    fp.hash += ServerRowHash(f[0], f[1], f[2] == "-" ? std::string_view() : f[2], port, admin);
     ++fp.servers;
+    Count(fp, op, admin);
   }
   return fp;
 }
