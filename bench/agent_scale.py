@@ -183,12 +183,17 @@ class Setup:
         def cpu(pid):
             f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
             return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        try:
-            text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
+        def once():  # the master CLI may refuse a connection for a moment after a start
+            try:
+                text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
+            except OSError:
+                return None
             pids = [int(line.split()[0]) for line in text.splitlines()
                     if len(line.split()) > 2 and line.split()[1] in ("master", "worker")]
-            return sum(cpu(p) for p in pids)
-        except (OSError, ValueError):
+            return pids or None
+        try:
+            return sum(cpu(p) for p in wait_for("show proc on the master socket", once, 10, 0.05))
+        except (OSError, ValueError, RuntimeError):
             return 0.0
 
     def rss_mb(self):
