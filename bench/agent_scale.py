@@ -178,6 +178,24 @@ class Setup:
         f = open(f"/proc/{self.agent.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
+    def haproxy_cpu_seconds(self):
+        """CPU time of HAProxy's master and its current worker so far (0 when unreadable)."""
+        def cpu(pid):
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        def once():  # the master CLI may refuse a connection for a moment after a start
+            try:
+                text = unix(os.path.join(self.run, "internal.master.sock"), "show proc")
+            except OSError:
+                return None
+            pids = [int(line.split()[0]) for line in text.splitlines()
+                    if len(line.split()) > 2 and line.split()[1] in ("master", "worker")]
+            return pids or None
+        try:
+            return sum(cpu(p) for p in wait_for("show proc on the master socket", once, 10, 0.05))
+        except (OSError, ValueError, RuntimeError):
+            return 0.0
+
     def rss_mb(self):
         for line in open(f"/proc/{self.agent.pid}/status"):
             if line.startswith("VmRSS:"):
@@ -299,19 +317,25 @@ def run(work, services, environments, full):
         fport = wait_for("the agent's config", lambda: frontend_port(s.run, env, name), 120, 0.01)
         wait_for("a request answered through HAProxy", lambda: answered(fport, real), 120, 0.01)
         res["cold_start_s"] = time.monotonic() - t0
+        res["cold_cpu_agent"] = s.cpu_seconds()
+        res["cold_cpu_haproxy"] = s.haproxy_cpu_seconds()
+        res["load_start"] = os.getloadavg()[0]
         wait_for("every server loaded", lambda: len(s.servers()) >= count, 120, 0.05)
         res["all_loaded_s"] = time.monotonic() - t0
         reloads0 = s.reloads()
         if full:
             # One server added, then removed (drained or gone counts as removed).
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), s.cpu_seconds()
             s.register(name, env, 900_000, 39001)
             wait_for("added", lambda: s.has_port(backend, 39001, True), 10, 0.002)
             res["add_ms"] = (time.monotonic() - t0) * 1000
-            t0 = time.monotonic()
+            res["add_cpu_ms"] = (s.cpu_seconds() - c0) * 1000
+            t0, c0 = time.monotonic(), s.cpu_seconds()
             s.deregister(name, env, 900_000)
             wait_for("removed", lambda: not s.has_port(backend, 39001, True), 30, 0.002)
             res["remove_ms"] = (time.monotonic() - t0) * 1000
+            res["remove_cpu_ms"] = (s.cpu_seconds() - c0) * 1000
+            res["load_change"] = os.getloadavg()[0]
             # A rolling deploy of that backend: a new instance up, then an old one gone, twice.
             for k, old in enumerate(mine[(name, env)]):
                 s.register(name, env, 910_000 + k, 39100 + k)
@@ -325,6 +349,7 @@ def run(work, services, environments, full):
             time.sleep(10)
             res["idle_cpu_pct"] = (s.cpu_seconds() - t0c) / 10 * 100
             res["rss_mb"] = s.rss_mb()
+            res["load_idle"] = os.getloadavg()[0]
         res["requests_per_change"] = one_change_requests(s, name, env)
     finally:
         s.stop()
@@ -352,6 +377,10 @@ def main():
         print(f"{'PASS' if good else 'FAIL'}  {what}: {value} (target {target})")
 
     print(f"{a.services} services x {a.environments} environments: {big['servers']} servers")
+    print(f"      CPU time until serving: agent {big['cold_cpu_agent']:.2f} s, HAProxy master + worker "
+          f"{big['cold_cpu_haproxy']:.2f} s; agent CPU per change: add {big['add_cpu_ms']:.0f} ms, "
+          f"remove {big['remove_cpu_ms']:.0f} ms; load average (1 min) at start "
+          f"{big['load_start']:.1f}, changes {big['load_change']:.1f}, idle {big['load_idle']:.1f}")
     line("cold start to serving", f"{big['cold_start_s']:.2f} s (every server loaded "
          f"{big['all_loaded_s']:.2f} s)", "< 2 s", big["cold_start_s"] < 2)
     line("one server added", f"{big['add_ms']:.0f} ms", "< 100 ms", big["add_ms"] < 100)

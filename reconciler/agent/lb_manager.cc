@@ -61,6 +61,14 @@ bool SameList(const std::vector<model::Instance>& a, const std::vector<model::In
   return true;
 }
 
+// kReady is what a server without an intent is to PlanLbSync (only the drain or maint galley
+// set tells a hand change apart): left out of the agent's map and file, which then hold the
+// few servers galley holds out of rotation rather than every server (13,700 at scale, a
+// megabyte of JSON rewritten and a map copied on every change).
+void DropReady(std::map<ServerRef, AdminIntent>& intents) {
+  std::erase_if(intents, [](const auto& e) { return e.second == AdminIntent::kReady; });
+}
+
 }  // namespace
 
 std::optional<std::set<std::string>> ChangedInstanceNames(const model::Instances& before,
@@ -190,7 +198,7 @@ void LbManager::LoadAgentFile() {
       if (!e.is_array() || e.size() != 3 || !e[0].is_string() || !e[1].is_string() ||
           !e[2].is_string())
         continue;
-      if (auto i = IntentFrom(e[2].get<std::string>()))
+      if (auto i = IntentFrom(e[2].get<std::string>()); i && *i != AdminIntent::kReady)
         file_.intents[{e[0].get<std::string>(), e[1].get<std::string>()}] = *i;
     }
   }
@@ -235,6 +243,7 @@ void LbManager::Notify(bool compare_all) {
 }
 
 std::vector<Endpoint> LbManager::KillingNow(const DesiredLb& desired) {
+  if (!KillingPending()) return {};  // the common case: no set of every rendered endpoint
   std::set<Endpoint> rendered;
   for (const auto& b : desired.backends)
     for (const auto& srv : b.servers) rendered.insert({srv.address, srv.port});
@@ -417,9 +426,17 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   Status st = SyncWithModel(*chosen, snap, retry_in);
   Mark("done");
   if (auto took = ClockOr(clock_).Now() - phases_.front().second; took > milliseconds(100)) {
-    // A long sync parsed megabytes (a cold start, a full comparison): hand the freed heap
-    // back, or the agent keeps the high-water mark of every thread's arena as RSS.
-    ::malloc_trim(0);
+    // A long sync parsed megabytes (a cold start, a whole render): hand the freed heap back,
+    // or the agent keeps the high-water mark of every thread's arena as RSS. At most every
+    // 30 s: a trim gives back pages the next sync faults in again (page faults were most of
+    // the agent's CPU when every change trimmed).
+    if (auto now = ClockOr(clock_).Now(); now - last_trim_ > std::chrono::seconds(30)) {
+      ::malloc_trim(0);
+      last_trim_ = now;
+      trim_due_ = false;
+    } else {
+      trim_due_ = true;  // at the next quiet periodic comparison
+    }
     std::string line = "sync took " +
                        std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
                        " ms:";
@@ -480,9 +497,8 @@ Status LbManager::WriteAndCheck(const std::string& text, const std::string& path
   return c;
 }
 
-std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
-                                                  const model::Instances& instances,
-                                                  std::string* why) {
+std::optional<std::vector<std::pair<size_t, DesiredBackend>>> LbManager::RenderChanged(
+    const Model& model, const model::Instances& instances, std::string* why) {
   if (!rendered_ || rendered_->model_digest != model.digest) return std::nullopt;
   auto names = ChangedInstanceNames(rendered_->instances, instances, kMaxPartialServices);
   if (!names) {
@@ -524,19 +540,23 @@ std::optional<DesiredLb> LbManager::RenderChanged(const Model& model,
     *why = parsed.status().message();
     return std::nullopt;
   }
-  DesiredLb out = rendered_->desired;
-  std::map<std::string, size_t> at;  // (owning keys: the backends are replaced below)
-  for (size_t i = 0; i < out.backends.size(); ++i) at[out.backends[i].name] = i;
+  // Where each backend sits in the last render (built once per whole render; splices keep
+  // names and order).
+  auto& at = rendered_->backend_at;
+  if (at.empty()) {
+    for (size_t i = 0; i < rendered_->desired.backends.size(); ++i)
+      at.emplace(rendered_->desired.backends[i].name, i);
+  }
+  std::vector<std::pair<size_t, DesiredBackend>> out;
   for (auto& b : parsed->backends) {
     auto it = at.find(b.name);
     if (it == at.end()) {
       *why = "backend " + b.name + " is not in the last render";
       return std::nullopt;
     }
-    out.backends[it->second] = std::move(b);
+    out.emplace_back(it->second, std::move(b));
   }
-  // Not the whole file's membership: the full render that follows gives the real digest.
-  out.membership_digest = "partial";
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   return out;
 }
 
@@ -547,7 +567,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   // (SyncChanged then compares those backends). The whole text, which the file on disk needs,
   // is rendered by the sync that follows a moment later, off the change's path.
   std::string no_splice;
-  if (std::optional<DesiredLb> spliced;
+  if (std::optional<std::vector<std::pair<size_t, DesiredBackend>>> spliced;
       !KillingPending() && (spliced = RenderChanged(model, snap.instances, &no_splice))) {
     auto q = deps_.master->Query();
     if (!q.ok() || q->master_pid != file_.master_pid) {
@@ -559,15 +579,23 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
         compare_all_ = false;
       }
       rendered_->instances = snap.instances;
-      rendered_->desired = std::move(*spliced);
+      // Spliced in place (no copy of the other ~6,800 backends); any failure below drops the
+      // whole render. Not the whole file's membership: the whole render that follows gives
+      // the real digest.
+      std::vector<size_t> at;
+      for (auto& [i, b] : *spliced) {
+        rendered_->desired.backends[i] = std::move(b);
+        at.push_back(i);
+      }
+      rendered_->desired.membership_digest = "partial";
       rendered_->text_stale = true;
       {
         std::lock_guard<std::mutex> l(mu_);
         ++stats_.partial_renders;
       }
       Mark("render changed services");
-      if (auto fast =
-              SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid, retry_in)) {
+      if (auto fast = SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid,
+                                  retry_in, &at)) {
         Mark("changed backends");
         if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
           *retry_in = kWholeRenderAfter;
@@ -654,13 +682,9 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     Log("HAProxy " + reason + " (master pid " + std::to_string(started->master_pid) + ", worker " +
         std::to_string(started->worker_pid) + ")");
     known_.reset();
-    auto state = deps_.runtime->Send("show servers state");
-    std::optional<std::vector<RunningBackend>> running;
-    if (state.ok()) {
-      if (auto p = ParseServersState(*state); p.ok()) running = std::move(p).value();
-    }
-    Publish(running ? &*running : nullptr, nullptr);
-    return Status::Ok();
+    // HAProxy serves: compare everything now (normally nothing to do), so the servers are
+    // remembered before the first change arrives and its sync compares only its backends.
+    q = std::move(started);
   }
   haproxy_seen_ = true;
   if (file_.master_pid != q->master_pid) {
@@ -739,7 +763,8 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
 
 std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb& desired,
                                              const std::string& text, int master_pid,
-                                             milliseconds* retry_in) {
+                                             milliseconds* retry_in,
+                                             const std::vector<size_t>* only) {
   if (!known_ || known_->master_pid != master_pid || file_.structure_digest.empty() ||
       known_->structure_digest != file_.structure_digest ||
       desired.structure_digest != file_.structure_digest || !drain_started_.empty() ||
@@ -747,16 +772,29 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
       known_->desired.backends.size() != desired.backends.size()) {
     return std::nullopt;
   }
-  // The backends whose rendered servers differ from what HAProxy was last brought to.
-  std::map<std::string_view, const DesiredBackend*> before;
-  for (const auto& b : known_->desired.backends) before[b.name] = &b;
+  // The backends whose rendered servers differ from what HAProxy was last brought to. The
+  // same structure digest means the same backends in the same order, so they are compared
+  // by position (`only`: just the spliced ones).
   DesiredLb changed{desired.structure_digest, desired.membership_digest, {}};
-  for (const auto& b : desired.backends) {
-    auto it = before.find(b.name);
-    if (it == before.end()) return std::nullopt;  // another backend: compare everything
-    if (it->second->servers != b.servers || it->second->balance != b.balance) {
-      if (changed.backends.size() >= kMaxChangedBackends) return std::nullopt;
+  std::vector<size_t> changed_at;
+  auto consider = [&](size_t i) {
+    const DesiredBackend& b = desired.backends[i];
+    const DesiredBackend& k = known_->desired.backends[i];
+    if (k.name != b.name) return false;  // another backend: compare everything
+    if (k.servers != b.servers || k.balance != b.balance) {
+      if (changed.backends.size() >= kMaxChangedBackends) return false;
       changed.backends.push_back(b);
+      changed_at.push_back(i);
+    }
+    return true;
+  };
+  if (only) {
+    for (size_t i : *only) {
+      if (i >= desired.backends.size() || !consider(i)) return std::nullopt;
+    }
+  } else {
+    for (size_t i = 0; i < desired.backends.size(); ++i) {
+      if (!consider(i)) return std::nullopt;
     }
   }
   std::set<std::string> names;
@@ -791,6 +829,7 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
     *retry_in = milliseconds(250);
   // The intents of the other backends stay as they are.
   std::map<ServerRef, AdminIntent> merged = std::move(plan.intents_after);
+  DropReady(merged);
   for (const auto& [ref, i] : file_.intents) {
     if (!names.count(ref.backend)) merged.emplace(ref, i);
   }
@@ -810,12 +849,8 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
     std::erase_if(k.running, [&](const RunningBackend& b) { return names.count(b.name) > 0; });
     for (auto& b : *now) k.running.push_back(std::move(b));
     // Only the changed backends differ from what was remembered (same backends, same order).
-    size_t c = 0;
-    for (size_t i = 0; i < k.desired.backends.size() && c < changed.backends.size(); ++i) {
-      if (k.desired.backends[i].name == changed.backends[c].name)
-        k.desired.backends[i] = std::move(changed.backends[c++]);
-    }
-    if (c != changed.backends.size()) k.desired = desired;
+    for (size_t c = 0; c < changed_at.size(); ++c)
+      k.desired.backends[changed_at[c]] = std::move(changed.backends[c]);
     k.desired.membership_digest = desired.membership_digest;
   }
   Publish(&k.running, &k.hands);
@@ -872,6 +907,7 @@ Status LbManager::Reload(const LbSyncPlan& plan, const DesiredLb& desired, const
   file_.last_reload = now;
   file_.last_reload_reason = plan.reload_reason;
   file_.intents = plan.intents_after;
+  DropReady(file_.intents);
   SaveAgentFile();
   written_membership_ = desired.membership_digest;
   last_good_ = model;
@@ -1027,6 +1063,7 @@ Status LbManager::ApplyRuntime(const LbSyncPlan& plan, const DesiredLb& desired,
       next.erase(s);
     }
   }
+  DropReady(next);
   // Forget drain start times of servers that are gone or no longer drained by galley.
   std::set<ServerRef> present;
   for (const auto& b : running)
@@ -1077,16 +1114,7 @@ void LbManager::Publish(const std::vector<RunningBackend>* running,
       std::map<std::string, int> counts;
       for (const auto& b : *running) {
         for (const auto& s : b.servers) {
-          const char* state = "down";
-          if (s.admin_state & (kAdminForcedMaint | kAdminConfigMaint | kAdminInheritedMaint |
-                               kAdminResolutionMaint | kAdminHostnameMaint)) {
-            state = "maint";
-          } else if (s.admin_state & (kAdminForcedDrain | kAdminInheritedDrain)) {
-            state = "drain";
-          } else if (s.op_state == static_cast<int>(OpState::kRunning)) {
-            state = "up";
-          }
-          ++counts[state];
+          ++counts[ServerStateName(s.op_state, s.admin_state)];
         }
       }
       r.servers = std::move(counts);
@@ -1120,6 +1148,45 @@ Status LbManager::SyncOnce() {
   }
 }
 
+bool LbManager::QuickCompare() {
+  if (!known_ || KillingPending() || !drain_started_.empty() || membership_->HasDirty() ||
+      (rendered_ && rendered_->text_stale) || (deps_.may_manage && !deps_.may_manage()))
+    return false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (compare_all_ || wake_) return false;  // a Wake() asks for the whole comparison
+  }
+  auto q = deps_.master->Query();
+  if (!q.ok() || q->master_pid != known_->master_pid || q->master_pid != file_.master_pid)
+    return false;
+  auto state = deps_.runtime->Send("show servers state");
+  if (!state.ok()) return false;
+  auto fp = FingerprintServersState(*state);
+  if (!fp.ok() || !fp->SameServers(FingerprintServers(known_->running))) return false;
+  known_->full_at = ClockOr(clock_).Now();
+  // Only op states may have moved (checks): the report's counts follow, no plan needed.
+  std::map<std::string, int> counts;
+  for (auto [name, n] : {std::pair<const char*, int>{"up", fp->up},
+                         {"down", fp->down},
+                         {"maint", fp->maint},
+                         {"drain", fp->drain}}) {
+    if (n > 0) counts[name] = n;
+  }
+  bool moved = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    moved = report_.servers != counts;
+    if (moved) report_.servers = std::move(counts);
+  }
+  if (moved) Publish(nullptr, nullptr);
+  if (trim_due_) {  // the heap of the syncs since the last trim, handed back once things settled
+    ::malloc_trim(0);
+    last_trim_ = known_->full_at;
+    trim_due_ = false;
+  }
+  return true;
+}
+
 void LbManager::Run(const std::atomic<bool>& stop) {
   Clock& clock = ClockOr(clock_);
   model_watch_ = std::make_unique<clients::KvWatch>(
@@ -1131,6 +1198,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   auto next_tick = clock.Now() + options_.tick;
   auto next_resync = clock.Now() + options_.resync;
   bool retry_set = false;
+  bool settle_due = false;
   std::chrono::steady_clock::time_point retry_at{};
   bool first = true;
   std::string last_logged;
@@ -1160,6 +1228,9 @@ void LbManager::Run(const std::atomic<bool>& stop) {
     // hand): a periodic sync reads it, reports it, and repairs what galley owns.
     if (now >= next_resync) {
       next_resync = now + options_.resync;
+      // Nothing else to do and HAProxy's servers are what the last comparison left: done
+      // (a fingerprint of `show servers state` instead of a parse, a plan and a report).
+      if (!sync && QuickCompare()) continue;
       sync = true;
       std::lock_guard<std::mutex> l(mu_);
       compare_all_ = true;
@@ -1175,9 +1246,30 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       continue;
     }
     milliseconds retry{0};
+    LbManagerStats before = stats();
     Status st = Sync(/*blocking=*/true, &retry);
     retry_set = retry.count() > 0;
     if (retry_set) retry_at = clock.Now() + retry;
+    LbManagerStats after = stats();
+    if (after.starts != before.starts || after.reloads != before.reloads ||
+        after.runtime_commands != before.runtime_commands)
+      settle_due = true;
+    // HAProxy changed (a start, a reload, commands) and its servers are not remembered yet
+    // (drains, a start): once nothing else is due, compare everything once soon, while things
+    // are quiet, rather than on the next change's path or at the next periodic look. Once per
+    // change of HAProxy's, so a state that never settles (a note that holds) costs nothing more.
+    if (settle_due && !retry_set && !known_) {
+      settle_due = false;
+      retry_set = true;
+      retry_at = clock.Now() + kSettleAfter;
+      std::lock_guard<std::mutex> l(mu_);
+      compare_all_ = true;
+    }
+    if (known_ && trim_due_) {  // settled: hand back the heap of the syncs since the last trim
+      ::malloc_trim(0);
+      last_trim_ = clock.Now();
+      trim_due_ = false;
+    }
     if (membership_->HasDirty() && !retry_set) {
       retry_set = true;
       retry_at = clock.Now() + milliseconds(1000);

@@ -47,6 +47,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "agent/haproxy_process.h"
@@ -69,10 +71,11 @@ struct LbManagerOptions {
   std::string agent_version = "dev";
   std::chrono::milliseconds drain_timeout{10000};  // longest wait for sessions to reach 0
   std::chrono::milliseconds tick{1000};            // HAProxy liveness check in Run
-  // A full sync even when nothing announced a change: the only way hand changes in HAProxy
-  // are seen (galley drift reports them within ~10 s). At 13,700 servers each costs
-  // ~0.1–0.25 s of CPU (`show servers state`, parse, plan): 1.6 % idle CPU at 10 s on a
-  // loaded machine, 0.4 % at 30 s.
+  // HAProxy looked at even when nothing announced a change: the only way hand changes in
+  // HAProxy are seen (galley drift reports them within ~10 s). When the last comparison left
+  // nothing pending this is QuickCompare (a fingerprint of `show servers state`, ~10 ms of
+  // CPU at 13,700 servers); a mismatch, or anything pending, runs the full sync (parse, plan:
+  // ~0.15–0.25 s of CPU at that size).
   std::chrono::milliseconds resync{10000};
   std::chrono::milliseconds killing_ttl{600000};  // how long a Drain()ed endpoint counts
   clients::BlockingOptions blocking;              // Run's long polls
@@ -165,6 +168,14 @@ class LbManager {
   std::vector<Endpoint> KillingNow(const DesiredLb& desired);
   // Wakes Run; `compare_all` makes the sync compare every server, not only changed backends.
   void Notify(bool compare_all);
+  // The periodic comparison when nothing was announced and the last one left nothing pending:
+  // `show servers state` fingerprinted (FingerprintServersState) against the servers the agent
+  // remembers (known_). true when they match (a hand change, a server gone or a check that
+  // flipped does not match, and the full comparison follows).
+  bool QuickCompare();
+  // malloc_trim at most every 30 s after a long sync, else at the next QuickCompare.
+  std::chrono::steady_clock::time_point last_trim_{};
+  bool trim_due_ = false;
 
   LbManagerOptions options_;
   LbManagerDeps deps_;
@@ -197,6 +208,7 @@ class LbManager {
     // `desired` has backends spliced in by RenderChanged after `text` was rendered: the text
     // is not written anywhere until a whole render replaces it.
     bool text_stale = false;
+    std::unordered_map<std::string, size_t> backend_at;  // name → index in desired.backends
   };
   std::optional<Rendered> rendered_;
   struct Known {
@@ -216,21 +228,27 @@ class LbManager {
   static constexpr size_t kMaxPartialServices = 16;
   // After a spliced sync, the whole config is rendered (and the file rewritten) this much later.
   static constexpr std::chrono::milliseconds kWholeRenderAfter{500};
+  // After HAProxy changed and its servers are not remembered (a start, drains that ended),
+  // the full comparison that remembers them runs this much later.
+  static constexpr std::chrono::milliseconds kSettleAfter{500};
   // The last render with the services of the names whose instances changed rendered again and
   // their backends spliced in; nullopt when that does not apply (no render to start from, no
   // known HAProxy state, too many names, a name gaining its first or losing its last
   // instance, a backend the last render lacks).
   // `why` says why not when some instances did change.
-  std::optional<DesiredLb> RenderChanged(const Model& model, const model::Instances& instances,
-                                         std::string* why);
+  // Returns the re-rendered backends with their index in the last render, in file order.
+  std::optional<std::vector<std::pair<size_t, DesiredBackend>>> RenderChanged(
+      const Model& model, const model::Instances& instances, std::string* why);
   bool KillingPending() const {
     std::lock_guard<std::mutex> l(mu_);
     return !killing_.empty();
   }
   // The membership-only sync: nullopt when it does not apply (the full one runs instead).
+  // `only`: the indices of the backends that can differ (RenderChanged's), else all.
   std::optional<Status> SyncChanged(const Model& model, const DesiredLb& desired,
                                     const std::string& text, int master_pid,
-                                    std::chrono::milliseconds* retry_in);
+                                    std::chrono::milliseconds* retry_in,
+                                    const std::vector<size_t>* only = nullptr);
 
   // Shared.
   mutable std::mutex mu_;

@@ -244,6 +244,134 @@ Result<std::vector<RunningBackend>> ParseServersState(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// FNV-1a over the fields (each followed by a separator), finished with a 64-bit mixer so that
+// summing rows does not cancel structure.
+struct RowHash {
+  uint64_t h = 1469598103934665603ull;
+  void Add(std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+  }
+  void Add(long v) { Add(std::string_view(std::to_string(v))); }
+  uint64_t Done() const {
+    uint64_t z = h + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
+
+uint64_t ServerRowHash(std::string_view backend, std::string_view server, std::string_view address,
+                       long port, long admin_state) {
+  RowHash r;
+  r.Add(backend);
+  r.Add(server);
+  r.Add(address);
+  r.Add(port);
+  r.Add(admin_state);
+  return r.Done();
+}
+
+void Count(ServersFingerprint& fp, int op_state, int admin_state) {
+  std::string_view state = ServerStateName(op_state, admin_state);
+  if (state == "maint") {
+    ++fp.maint;
+  } else if (state == "drain") {
+    ++fp.drain;
+  } else if (state == "up") {
+    ++fp.up;
+  } else {
+    ++fp.down;
+  }
+}
+
+}  // namespace
+
+const char* ServerStateName(int op_state, int admin_state) {
+  if (admin_state & (kAdminForcedMaint | kAdminConfigMaint | kAdminInheritedMaint |
+                     kAdminResolutionMaint | kAdminHostnameMaint))
+    return "maint";
+  if (admin_state & (kAdminForcedDrain | kAdminInheritedDrain)) return "drain";
+  return op_state == static_cast<int>(OpState::kRunning) ? "up" : "down";
+}
+
+ServersFingerprint FingerprintServers(const std::vector<RunningBackend>& backends) {
+  ServersFingerprint fp;
+  for (const auto& b : backends) {
+    for (const auto& s : b.servers) {
+      fp.hash += ServerRowHash(b.name, s.name, s.address, s.port, s.admin_state);
+      ++fp.servers;
+      Count(fp, s.op_state, s.admin_state);
+    }
+  }
+  return fp;
+}
+
+Result<ServersFingerprint> FingerprintServersState(std::string_view text) {
+  auto fail = [](const std::string& why) {
+    return Status::InvalidArgument("show servers state: " + why);
+  };
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  // The next non-empty trimmed line, or false at the end.
+  size_t pos = 0;
+  auto next_line = [&](std::string_view* line) {
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      if (nl == std::string_view::npos) nl = text.size();
+      std::string_view l = TrimView(text.substr(pos, nl - pos));
+      pos = nl + 1;
+      if (!l.empty()) {
+        *line = l;
+        return true;
+      }
+    }
+    return false;
+  };
+  std::string_view line;
+  if (!next_line(&line)) return fail("empty reply");
+  if (line != "1") return fail("unsupported format " + Quote(line) + " (want version 1)");
+  if (!next_line(&line) || line.substr(0, 2) != "# ") return fail("no column header");
+  std::vector<std::string_view> header = Fields(line.substr(2));
+  const char* names[] = {"be_name",  "srv_name",     "srv_addr",
+                         "srv_port", "srv_op_state", "srv_admin_state"};
+  int col[6];
+  for (int i = 0; i < 6; ++i) {
+    auto it = std::find(header.begin(), header.end(), names[i]);
+    if (it == header.end()) return fail(std::string("no column ") + names[i]);
+    col[i] = static_cast<int>(it - header.begin());
+  }
+  ServersFingerprint fp;
+  std::string_view f[6];
+  while (next_line(&line)) {
+    size_t i = 0, n = 0;
+    while (i < line.size()) {
+      while (i < line.size() && blank(line[i])) ++i;
+      size_t j = i;
+      while (j < line.size() && !blank(line[j])) ++j;
+      if (j > i) {
+        for (int k = 0; k < 6; ++k) {
+          if (col[k] == static_cast<int>(n)) f[k] = line.substr(i, j - i);
+        }
+        ++n;
+      }
+      i = j;
+    }
+    if (n < header.size())
+      return fail("row " + std::to_string(fp.servers + 1) + " has " + std::to_string(n) +
+                  " fields, header " + std::to_string(header.size()) + ": " + Quote(line));
+    int port = 0, op = 0, admin = 0;
+    if (!ParseInt(f[3], port) || !ParseInt(f[4], op) || !ParseInt(f[5], admin))
+      return fail("row " + std::to_string(fp.servers + 1) +
+                  " has a non-numeric field: " + Quote(line));
+    fp.hash += ServerRowHash(f[0], f[1], f[2] == "-" ? std::string_view() : f[2], port, admin);
+    ++fp.servers;
+    Count(fp, op, admin);
+  }
+  return fp;
+}
+
 LbSyncPlan PlanLbSync(const LbSyncInput& in) {
   LbSyncPlan plan;
   const std::set<Endpoint> killing(in.killing.begin(), in.killing.end());

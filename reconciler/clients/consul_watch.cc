@@ -423,17 +423,6 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
   std::string error;
   auto scanned = ScanCheckListing(body, &error);
   if (!scanned) return Status::InvalidArgument("/v1/health/state/any: " + error);
-  std::unordered_map<std::string, Check> next;
-  std::unordered_set<std::string> instances;
-  next.reserve(scanned->size());
-  instances.reserve(scanned->size());
-  for (CheckFields& f : *scanned) {
-    std::string key = f.node + '\x1f' + f.check_id;
-    if (!f.service_id.empty()) instances.insert(f.node + '\x1f' + f.service_id);
-    next.emplace(std::move(key),
-                 Check{std::move(f.node), std::move(f.service_name), std::move(f.service_id),
-                       std::move(f.status), f.modify_index});
-  }
   CheckDelta d;
   auto mark = [&](const Check& c) {
     if (c.service_name.empty()) {
@@ -442,18 +431,51 @@ Result<CheckDelta> ChecksTracker::Update(std::string_view body) {
       d.services.insert(c.service_name);
     }
   };
-  for (const auto& [k, c] : next) {
-    auto it = checks_.find(k);
-    if (it == checks_.end() || !(it->second == c)) {
+  const uint64_t gen = ++gen_;
+  if (checks_.empty()) {
+    checks_.reserve(scanned->size());
+    instances_.reserve(scanned->size());
+  }
+  size_t listed_checks = 0, listed_instances = 0;  // distinct entries stamped with `gen`
+  std::string key, inst;
+  for (CheckFields& f : *scanned) {
+    key.assign(f.node).append(1, '\x1f').append(f.check_id);
+    if (!f.service_id.empty()) {
+      inst.assign(f.node).append(1, '\x1f').append(f.service_id);
+      auto [it, added] = instances_.try_emplace(inst, 0);
+      if (added || it->second != gen) ++listed_instances;
+      it->second = gen;
+    }
+    Check c{std::move(f.node),       std::move(f.service_name),
+            std::move(f.service_id), std::move(f.status),
+            f.modify_index,          gen};
+    auto it = checks_.find(key);
+    if (it == checks_.end()) {
       mark(c);
-      if (it != checks_.end() && it->second.service_name != c.service_name) mark(it->second);
+      checks_.emplace(key, std::move(c));
+      ++listed_checks;
+      continue;
+    }
+    if (it->second.gen != gen) ++listed_checks;
+    if (!it->second.Same(c)) {
+      mark(c);
+      if (it->second.service_name != c.service_name) mark(it->second);
+      it->second = std::move(c);
+    }
+    it->second.gen = gen;
+  }
+  if (listed_checks != checks_.size()) {  // some checks are gone
+    for (auto it = checks_.begin(); it != checks_.end();) {
+      if (it->second.gen == gen) {
+        ++it;
+        continue;
+      }
+      mark(it->second);
+      it = checks_.erase(it);
     }
   }
-  for (const auto& [k, c] : checks_) {
-    if (!next.count(k)) mark(c);
-  }
-  checks_ = std::move(next);
-  instances_ = std::move(instances);
+  if (listed_instances != instances_.size())
+    std::erase_if(instances_, [&](const auto& e) { return e.second != gen; });
   seen_ = true;
   return d;
 }

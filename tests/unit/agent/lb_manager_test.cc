@@ -429,6 +429,9 @@ TEST_F(LbManagerTest, HandChangesAreReportedAndLeftAlone) {
   auto lb = Manager();
   ASSERT_TRUE(lb->SyncOnce().ok());
   runtime_.Find(kBackend, "n2-31002")->admin = kAdminForcedMaint;
+  // The start compared every server and remembers them: a hand change is seen by the next
+  // comparison of every server (Run's periodic one, or a Wake).
+  lb->Wake();
   ASSERT_TRUE(lb->SyncOnce().ok());
   EXPECT_EQ(runtime_.Find(kBackend, "n2-31002")->admin, kAdminForcedMaint);
   auto r = lb->Report();

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/strings.h"
 #include "render/haproxy_config.h"
 #include "support/temp_repo.h"
 
@@ -434,6 +435,76 @@ TEST(ServersStateTest, ParsesARealCapture) {
   EXPECT_EQ((*r)[1].name, "cluster_staging:test-server");
   EXPECT_EQ((*r)[1].servers[0].admin_state, kAdminForcedMaint);
   EXPECT_EQ((*r)[1].servers[0].port, 31009);
+}
+
+TEST(ServersStateTest, FingerprintMatchesTheParsedRowsAndMovesWithWhatThePlanReads) {
+  std::ifstream f(testing::SourceRoot() + "/tests/testdata/agent/show_servers_state.txt");
+  std::stringstream in;
+  in << f.rdbuf();
+  const std::string text = in.str();
+  auto rows = ParseServersState(text);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  auto fp = FingerprintServersState(text);
+  ASSERT_TRUE(fp.ok()) << fp.status().ToString();
+  EXPECT_EQ(fp->servers, 4u);
+  EXPECT_EQ(*fp, FingerprintServers(*rows));
+  // Rows in another order (the agent patches its remembered rows per backend): the same.
+  std::vector<RunningBackend> reordered(rows->rbegin(), rows->rend());
+  EXPECT_EQ(*fp, FingerprintServers(reordered));
+
+  // Replaces field `col` (0-based) of the first server row.
+  auto with_field = [&](size_t col, const std::string& value) {
+    std::vector<std::string> lines;
+    std::stringstream ss(text);
+    for (std::string l; std::getline(ss, l);) lines.push_back(l);
+    std::stringstream row(lines[2]);
+    std::vector<std::string> fields;
+    for (std::string w; row >> w;) fields.push_back(w);
+    fields[col] = value;
+    lines[2] = Join(fields, " ");
+    return Join(lines, "\n") + "\n";
+  };
+  auto differs = [&](size_t col, const std::string& value) {
+    auto other = FingerprintServersState(with_field(col, value));
+    return other.ok() && !other->SameServers(*fp);
+  };
+  EXPECT_EQ(fp->up, 1);
+  EXPECT_EQ(fp->drain, 1);
+  EXPECT_EQ(fp->maint, 2);
+  EXPECT_EQ(fp->down, 0);
+  // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight
+  // srv_iweight srv_time_since_last_change srv_check_status ... srv_port (18).
+  EXPECT_TRUE(differs(6, "1")) << "a server put in maint by hand";
+  EXPECT_TRUE(differs(6, "8")) << "a server drained by hand";
+  // A check that failed: the same servers to the plan, one more down in the counts.
+  EXPECT_FALSE(differs(5, "0"));
+  auto failed = FingerprintServersState(with_field(5, "0"));
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->up, 0);
+  EXPECT_EQ(failed->down, 1);
+  EXPECT_FALSE(*failed == *fp);
+  EXPECT_TRUE(differs(4, "127.0.0.9")) << "an address moved";
+  EXPECT_TRUE(differs(18, "31999")) << "a port moved";
+  EXPECT_TRUE(differs(3, "node-1-39999")) << "another server";
+  EXPECT_FALSE(differs(9, "12345")) << "time since the last change ticks every second";
+  EXPECT_FALSE(differs(12, "0")) << "check counters are not what the plan reads";
+  // A server missing or added changes the count.
+  auto fewer = FingerprintServersState(text.substr(0, text.find("\n4 cluster_staging") + 1));
+  ASSERT_TRUE(fewer.ok());
+  EXPECT_EQ(fewer->servers, 3u);
+  EXPECT_FALSE(fewer->SameServers(*fp));
+  // The errors ParseServersState refuses.
+  EXPECT_FALSE(FingerprintServersState("Can't find backend.\n").ok());
+  EXPECT_FALSE(FingerprintServersState("").ok());
+  EXPECT_FALSE(FingerprintServersState("2\n# be_name\n").ok());
+  EXPECT_FALSE(FingerprintServersState("1\n# be_id be_name srv_id srv_name\n").ok());
+  std::string header =
+      "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_port\n";
+  EXPECT_FALSE(FingerprintServersState(header + "3 be 1 s1 10.0.0.1 x 0 80\n").ok());
+  EXPECT_FALSE(FingerprintServersState(header + "3 be 1 s1\n").ok());
+  auto empty = FingerprintServersState(header);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->servers, 0u);
 }
 
 TEST(ServersStateTest, RefusesErrorsAndOtherFormats) {
