@@ -495,6 +495,7 @@ bool DriftInScope(const PlanInput& in, const std::string& resource) {
   if (!parsed) return false;
   if (parsed->kind == model::ResourceKind::kHaproxyModel) return InScope(in, "", "");
   if (parsed->kind == model::ResourceKind::kChronosJob) {
+    if (!in.chronos) return false;  // not observed this time: its drift records stay open
     for (const auto& j : in.jobs) {
       if (j.name == parsed->target) return InScope(in, j.service, j.env);
     }

@@ -437,6 +437,9 @@ TEST_F(JobPlannerTest, DriftReportsHandEditedAndDeletedJobs) {
   in_.targets = {"api"};
   EXPECT_FALSE(DriftInScope(in_, "chronos-job:production-web-report"));
   in_.targets.clear();
+  in_.chronos = false;  // Chronos not observed: nothing to say about its drift records
+  EXPECT_FALSE(DriftInScope(in_, "chronos-job:production-web-report"));
+  in_.chronos = true;
 
   // The policy says report: still listed, with that policy; ignore: left out.
   in_.policies.platform.chronos_job.drift = model::DriftPolicy::kReport;
