@@ -37,6 +37,13 @@
 //    always reverted, whatever the policies.
 //  - KV values compare as text; secrets compare as HMACs only. A secret whose source is not
 //    available (a pull request from a fork) is compared with the HMAC last applied.
+//  - Chronos jobs (issue #16; only when `chronos`): compared as engine/jobs.h NormalizeJob;
+//    create (token "0") / update (token JobDigest(live)) / delete of galley's jobs (marker or
+//    applied record) under the prune rules, unmanaged jobs listed, reasons and `chronos_job`
+//    policies as for apps. Hook runs (engine/hooks.h) around app create/update actions. Order:
+//    keys, models and jobs first, app steps (pre-deploy hooks before, post-deploy after),
+//    deletes last; a job after its parents, a job's delete after its children's actions;
+//    then a stable topological pass so every action follows what it depends on.
 #pragma once
 
 #include <map>
