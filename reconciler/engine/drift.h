@@ -16,6 +16,9 @@
 //    a scale, lastConfigChangeAt for a config change) and version; a key's ModifyIndex.
 //  - LB models galley published (galley/<platform>/haproxy/<instance>): a live document other
 //    than the published one is a hand edit, always reverted by apply (kind haproxy_model).
+//  - Chronos jobs galley applied (kind chronos_job; only when Chronos was observed): edited or
+//    disabled by hand (field diffs of the normalised bodies; change "disabled"/"config") or
+//    deleted by hand; their drift policy is the `chronos_job` kind's.
 //  - Unmanaged objects under managed prefixes (nobody declares them and galley never
 //    applied them, or a declared app without galley's label) are listed apart: never drift
 //    (DESIGN §7.11). Of those, prune deletes only apps carrying galley's label (§8.16).

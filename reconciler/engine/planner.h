@@ -37,6 +37,13 @@
 //    always reverted, whatever the policies.
 //  - KV values compare as text; secrets compare as HMACs only. A secret whose source is not
 //    available (a pull request from a fork) is compared with the HMAC last applied.
+//  - Chronos jobs (issue #16; only when `chronos`): compared as engine/jobs.h NormalizeJob;
+//    create (token "0") / update (token JobDigest(live)) / delete of galley's jobs (marker or
+//    applied record) under the prune rules, unmanaged jobs listed, reasons and `chronos_job`
+//    policies as for apps. Hook runs (engine/hooks.h) around app create/update actions. Order:
+//    keys, models and jobs first, app steps (pre-deploy hooks before, post-deploy after),
+//    deletes last; a job after its parents, a job's delete after its children's actions;
+//    then a stable topological pass so every action follows what it depends on.
 #pragma once
 
 #include <map>
@@ -73,6 +80,18 @@ struct DesiredKv {
   bool paused = false;
 };
 
+// A Chronos job of a service in one environment (issue #16): the body galley POSTs
+// (render/chronos_job), its parents' Chronos names and, for a hook, when it runs.
+struct DesiredJob {
+  std::string service, env;
+  std::string name;  // the Chronos name, <env>-<service>-<job>
+  std::string job;   // the job's name in the service file
+  nlohmann::json body;
+  std::vector<std::string> parents;  // Chronos names, sorted
+  std::string hook;                  // "", "pre-deploy" or "post-deploy"
+  bool paused = false;
+};
+
 struct PlanInput {
   std::string platform;
   std::vector<std::string> environments;      // in scope, platform-file order
@@ -103,6 +122,15 @@ struct PlanInput {
   std::vector<DesiredModel> models;
   std::string model_prefix;
   std::map<std::string, std::string> applied_models;
+  // Chronos jobs (issue #16): planned only when `chronos` (an endpoint is configured and
+  // live.jobs was observed); the live jobs are live.jobs; applied_jobs: name → the
+  // normalised body galley last applied. galley's jobs carry render::ChronosJobMarker in
+  // their description.
+  std::vector<DesiredJob> jobs;
+  bool chronos = false;
+  std::map<std::string, nlohmann::json> applied_jobs;
+  // --skip-hooks: no hook runs are planned (a warning names the hooks skipped).
+  bool skip_hooks = false;
 };
 
 Plan MakePlan(const PlanInput& input);

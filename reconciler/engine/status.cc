@@ -29,10 +29,14 @@ bool HasHealthChecks(const json& body) {
          !body["healthChecks"].empty();
 }
 
-// "app update (desired-changed): image, labels.version"; "kv put app/x/K (new)".
+// "app update (desired-changed): image, labels.version"; "kv put app/x/K (new)"; "job
+// production-web-report create (new)"; "hook production-web-migrate run (new)".
 std::string DescribeAction(const Action& a) {
-  std::string what = IsAppAction(a.kind)
-                         ? "app " + std::string(ActionKindName(a.kind)).substr(4)
+  std::string what = IsAppAction(a.kind) ? "app " + std::string(ActionKindName(a.kind)).substr(4)
+                     : IsJobAction(a.kind)
+                         ? "job " + a.target + " " + std::string(ActionKindName(a.kind)).substr(4)
+                     : IsHookAction(a.kind)
+                         ? "hook " + a.target + " run"
                          : "key " + a.target + " " + std::string(ActionKindName(a.kind)).substr(3);
   std::string out = what + " (" + ReasonName(a.reason) + ")";
   if (IsAppAction(a.kind) && a.kind != ActionKind::kAppCreate && !a.changes.empty()) {
