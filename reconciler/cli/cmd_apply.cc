@@ -61,6 +61,8 @@ struct Options {
   std::string restart_service;  // `galley restart SERVICE`
   std::chrono::milliseconds lock_timeout{0};
   std::chrono::seconds deadline{600};
+  std::chrono::seconds hook_deadline{600};  // per pre-/post-deploy hook run (issue #16)
+  bool skip_hooks = false;
   int concurrency = 16;
 };
 
@@ -117,6 +119,19 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
         return Status::Ok();
       },
       "per-app deadline from write to healthy (default 10m)");
+  cl.Custom(
+      "--hook-deadline", "DUR",
+      [o](const std::string& v) {
+        auto d = FlagDuration(v);
+        if (!d) return Status::InvalidArgument("--hook-deadline '" + v + "': " + kDurationExpected);
+        o->hook_deadline = std::max(std::chrono::seconds(1), *d);
+        return Status::Ok();
+      },
+      "per pre-/post-deploy hook: from starting its Chronos job to its success or failure\n"
+      "(default 10m)");
+  cl.Flag("--skip-hooks", &o->skip_hooks,
+          "emergencies: run no pre-/post-deploy hook (none is planned; a saved plan's hooks\n"
+          "are skipped) and deploy the apps anyway");
   cl.Custom(
       "--concurrency", "N",
       [o](const std::string& v) {
@@ -283,6 +298,8 @@ class ApplyCommand {
     rq.lock.wait = o_.lock_timeout;
     rq.apply.concurrency = o_.concurrency;
     rq.apply.app_deadline = o_.deadline;
+    rq.apply.hook_deadline = o_.hook_deadline;
+    rq.apply.skip_hooks = o_.skip_hooks;
     rq.apply.force = o_.force;
     rq.apply.rollback_on_failure = o_.rollback;
     rq.apply.read_secret = SecretReader(ws_->env);

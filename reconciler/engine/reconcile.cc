@@ -252,7 +252,7 @@ ReconcileResult Workflow::Run() {
     target = dry_target.get();
   } else {
     if (!target) {
-      client_target = NewClientTarget(*d_.marathon, *d_.consul);
+      client_target = NewClientTarget(*d_.marathon, *d_.consul, d_.chronos);
       target = client_target.get();
     }
     // Followed to the end even when interrupted (a second signal quits and leaves the
