@@ -284,7 +284,14 @@ JobStepOutcome RunHook(const Action& a, JobStepContext& ctx) {
                json{{"why", may.message()}});
   }
   Status run = ctx.target.StartJob(name);
-  if (!run.ok()) return fail(what + " could not be started: " + run.message());
+  if (!run.ok() && AnswerLost(run)) {
+    // The start may have reached Chronos: the job's outcome tells (or the deadline).
+    Emit(ctx, EventKind::kStepNote, a,
+         "hook-run " + name + ": the start's answer was lost (" + run.message() +
+             "); following the job");
+  } else if (!run.ok()) {
+    return fail(what + " could not be started: " + run.message());
+  }
   std::string app = HookApp(a);
   Emit(ctx, EventKind::kStepStarted, a,
        "hook-run " + name + ": started (" + HookKind(a) + (app.empty() ? "" : " of " + app) +

@@ -89,7 +89,9 @@ class JobTarget : public ApplyTarget {
   }
   Status StartJob(const std::string& name) override {
     Log("start-job " + name);
-    return chronos.StartJob(name, "");
+    Status s = chronos.StartJob(name, "");
+    if (s.ok() && lose_start_answer) return Status::Unavailable("chronos: PUT: timed out");
+    return s;
   }
   Result<clients::ChronosJobStats> JobStats(const std::string& name) override {
     ++stats_reads;
@@ -125,6 +127,7 @@ class JobTarget : public ApplyTarget {
   std::map<std::string, std::string> versions, records;
   int deployments = 0;
   std::atomic<int> stats_reads{0};
+  bool lose_start_answer = false;  // the run starts, its answer is lost
 };
 
 json ScheduledJob(const std::string& name, const std::string& command = "report") {
@@ -433,6 +436,18 @@ TEST_F(JobStepsTest, AFailureBeforeThisRunIsNoOutcomeAndADisabledJobIsNotStarted
   EXPECT_EQ(Outcome(r, off.id).state, StepState::kFailed);
   EXPECT_NE(Outcome(r, off.id).detail.find("is disabled in Chronos"), std::string::npos);
   EXPECT_EQ(target_.Pos("start-job production-web-off"), std::string::npos);
+}
+
+TEST_F(JobStepsTest, AHookWhoseStartAnswerWasLostIsFollowedToItsOutcome) {
+  target_.chronos.Seed(ScheduledJob("production-web-migrate"));
+  target_.chronos.auto_outcome = FakeChronosClient::Outcome::kSuccess;
+  target_.lose_start_answer = true;
+  Action pre = HookAction("production-web-migrate", "pre-deploy", "/app/production/web");
+  plan_.actions = {pre};
+  ApplyResult r = Apply();
+  ASSERT_TRUE(r.ok()) << r.Summary();
+  EXPECT_EQ(target_.chronos.starts().size(), 1u);  // not started twice
+  EXPECT_TRUE(events_.Has("the start's answer was lost"));
 }
 
 TEST(JobStepsHelpers, AnOutcomeCountsOnlyWhenItIsNewerThanTheBaseline) {
