@@ -298,7 +298,8 @@ JobStepOutcome RunHook(const Action& a, JobStepContext& ctx) {
            "; deadline " + DeadlineText(ctx.o.hook_deadline) + ")");
 
   auto deadline = t0 + ctx.o.hook_deadline;
-  std::chrono::milliseconds pause{100};
+  // After 100 ms (or the poll interval, if shorter), then doubling up to the poll interval.
+  std::chrono::milliseconds pause = std::min(std::chrono::milliseconds(100), ctx.o.poll_interval);
   std::string last_error;  // a read that failed: retried until the deadline
   for (;;) {
     if (ctx.stopping && ctx.stopping()) {

@@ -237,9 +237,8 @@ def main():
         # 5: history shows the hook steps.
         h = galley("history", "--json")
         runs = json.loads(h.stdout)["runs"] if h.returncode == 0 else []
-        failed_run = next((x for x in runs if x.get("status") == "failed" or x.get("state") == "failed"), None)
-        if failed_run is None and len(runs) >= 3:
-            failed_run = runs[-2] if runs[0].get("id", 0) < runs[-1].get("id", 0) else runs[-3]
+        failed_run = next((x for x in runs if x.get("kind") == "apply" and (x.get("journal") or {}).get("failed")),
+                          None)
         detail = galley("history", "--run", str((failed_run or {}).get("id", 0)))
         check("5 history lists the failed hook step", "hook-run" in detail.stdout and "production-web-migrate"
               in detail.stdout and "failed" in detail.stdout, f"{h.stdout[-1500:]}\n{detail.stdout[-1500:]}")
