@@ -36,7 +36,6 @@ struct AppliedItem {
   std::string target, env, service;  // an LB model: its KV key, env and service empty
   nlohmann::json expect;
   bool model = false;  // an LB model (engine/lb_models.h)
-  bool job = false;    // LOCAL STUB
 };
 
 // The object is gone (a delete).
