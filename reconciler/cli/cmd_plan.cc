@@ -57,6 +57,8 @@ CommandLine PlanCommandLine(Options* o) {
           "never colour the output (colour is used only on a terminal)");
   cl.Flag("--detailed-exitcode", &o->detailed,
           "exit 0 when there are no changes, 2 when there are, 1 on errors");
+  cl.Flag("--skip-hooks", &o->target.skip_hooks,
+          "plan no pre-/post-deploy hook runs (emergencies; a warning names the hooks skipped)");
   AddImageCheckOptions(cl, &o->images);
   return cl;
 }

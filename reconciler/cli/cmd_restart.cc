@@ -41,14 +41,15 @@ constexpr char kUsage[] =
     "  --marathon URL        Marathon URL(s), comma-separated for failover (else "
     "GALLEY_MARATHON_URL, galley.yaml)\n"
     "  --consul URL          Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)\n"
+    "  --chronos URL         Chronos URL (else GALLEY_CHRONOS_URL, galley.yaml)\n"
     "  --state FILE          the state store (default: $XDG_STATE_HOME/galley/state.db)\n"
     "\n"
     "exit codes: 0 restarted, 1 error or not every app restarted, 3 lock held\n";
 
 // apply's options that take a value in the next argument.
-const std::set<std::string> kValueOptions = {"--env",         "--marathon",     "--consul",
-                                             "--state",       "--lock-timeout", "--deadline",
-                                             "--concurrency", "--progress"};
+const std::set<std::string> kValueOptions = {"--env",      "--marathon",    "--consul",
+                                             "--chronos",  "--state",       "--lock-timeout",
+                                             "--deadline", "--concurrency", "--progress"};
 
 }  // namespace
 

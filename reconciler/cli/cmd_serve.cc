@@ -262,6 +262,7 @@ int RunServeUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   clients::EndpointFlags flags;
   flags.marathon_urls = o.target.marathon;
   flags.consul_url = o.target.consul;
+  flags.chronos_url = o.target.chronos;
   auto endpoints = clients::ResolveEndpoints(loaded.state.platform, flags, env);
   if (!endpoints.ok()) return fail(endpoints.status().message());
 

@@ -27,6 +27,9 @@ void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set) {
       true);
   cl.Value("--consul", "URL", &o->consul,
            "Consul URL (else GALLEY_CONSUL_URL, CONSUL_HTTP_ADDR, galley.yaml)");
+  cl.Value(
+      "--chronos", "URL", &o->chronos,
+      "Chronos URL (else GALLEY_CHRONOS_URL, galley.yaml chronos.url; none: jobs not planned)");
   cl.Value("--state", "FILE", &o->state,
            "the state store (default: $XDG_STATE_HOME/galley/state.db)");
   if (set.rev) {

@@ -37,7 +37,8 @@ namespace galley::clients {
 struct ChronosEndpoint {
   std::string url;  // "http://chronos:4400"
   std::string basic_user, basic_password;
-  std::string source;  // where the URL came from: "--chronos", "GALLEY_CHRONOS_URL", ...
+  std::string source;   // where the URL came from: "--chronos", "GALLEY_CHRONOS_URL", ...
+  std::string ca_file;  // GALLEY_CA_FILE
 };
 
 // A job as Chronos returns it, plus the fields galley reads most.

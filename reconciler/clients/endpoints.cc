@@ -215,6 +215,49 @@ Result<ConsulEndpoint> ResolveConsul(const model::Platform& platform, const Endp
   return c;
 }
 
+Result<ChronosEndpoint> ResolveChronos(const model::Platform& platform, const EndpointFlags& flags,
+                                       const Env& env) {
+  ChronosEndpoint c;
+  std::string flag_url = Trim(flags.chronos_url);
+  if (!flag_url.empty()) {
+    c.source = "--chronos";
+    ASSIGN_OR_RETURN(c.url, CheckUrl("--chronos", flag_url, flag_url));
+  } else if (auto v = Get(env, "GALLEY_CHRONOS_URL")) {
+    c.source = "GALLEY_CHRONOS_URL";
+    ASSIGN_OR_RETURN(c.url, CheckUrl("GALLEY_CHRONOS_URL", *v, *v));
+  } else if (!Trim(platform.chronos_url).empty()) {
+    std::string source =
+        (platform.file.empty() ? std::string("galley.yaml") : platform.file) + ": chronos.url";
+    std::string u = Trim(platform.chronos_url);
+    c.source = source;
+    ASSIGN_OR_RETURN(c.url, CheckUrl(source, u, u));
+  } else if (!Trim(flags.fallback_chronos_url).empty()) {
+    std::string u = Trim(flags.fallback_chronos_url);
+    c.source = flags.fallback_source;
+    ASSIGN_OR_RETURN(c.url, CheckUrl(flags.fallback_source, u, u));
+  }
+  auto user = Get(env, "GALLEY_CHRONOS_USER");
+  auto password = Get(env, "GALLEY_CHRONOS_PASSWORD");
+  if (user && !password) {
+    return Status::InvalidArgument(
+        "GALLEY_CHRONOS_USER is set but GALLEY_CHRONOS_PASSWORD is not: basic auth needs both");
+  }
+  if (password && !user) {
+    return Status::InvalidArgument(
+        "GALLEY_CHRONOS_PASSWORD is set but GALLEY_CHRONOS_USER is not: basic auth needs both");
+  }
+  if (user && user->find(':') != std::string::npos) {
+    return Status::InvalidArgument(
+        "GALLEY_CHRONOS_USER: a basic-auth user name cannot contain ':'");
+  }
+  if (user) {
+    c.basic_user = *user;
+    c.basic_password = *password;
+  }
+  if (auto ca = Get(env, "GALLEY_CA_FILE")) c.ca_file = *ca;
+  return c;
+}
+
 }  // namespace
 
 Result<Endpoints> ResolveEndpoints(const model::Platform& platform, const EndpointFlags& flags,
@@ -222,6 +265,7 @@ Result<Endpoints> ResolveEndpoints(const model::Platform& platform, const Endpoi
   Endpoints e;
   ASSIGN_OR_RETURN(e.marathon, ResolveMarathon(platform, flags, env));
   ASSIGN_OR_RETURN(e.consul, ResolveConsul(platform, flags, env));
+  ASSIGN_OR_RETURN(e.chronos, ResolveChronos(platform, flags, env));
   return e;
 }
 

@@ -25,6 +25,10 @@
 //   - `apply PLANFILE`: the plan's own endpoints come after all of these (EndpointFlags'
 //     fallback); each endpoint records its source.
 //   - Messages never show a URL's credentials (net::RedactUrl).
+//   - Chronos (issue #16) is optional: --chronos > GALLEY_CHRONOS_URL > galley.yaml
+//     chronos.url > a saved plan's chronos_url; none of them = no Chronos (an empty url, not
+//     an error). Basic auth: GALLEY_CHRONOS_USER and GALLEY_CHRONOS_PASSWORD, both or neither
+//     (checked even when no URL is set). GALLEY_CA_FILE applies to it too.
 // Pure: the environment is passed in as a map, so tests need not touch the process's.
 #pragma once
 
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "clients/chronos_client.h"
 #include "model/desired_state.h"
 
 namespace galley::clients {
@@ -55,15 +60,18 @@ struct ConsulEndpoint {
 struct Endpoints {
   MarathonEndpoint marathon;
   ConsulEndpoint consul;
+  ChronosEndpoint chronos;  // url "" = no Chronos configured
 };
 
 struct EndpointFlags {
   std::vector<std::string> marathon_urls;  // --marathon (repeatable or comma-separated)
   std::string consul_url;                  // --consul
+  std::string chronos_url;                 // --chronos
   // The endpoints a saved plan was made against (`apply PLANFILE`): the last resort, after
   // galley.yaml; `fallback_source` names them in messages and in `source` (the plan file).
   std::vector<std::string> fallback_marathon_urls;
   std::string fallback_consul_url;
+  std::string fallback_chronos_url;
   std::string fallback_source;
 };
 

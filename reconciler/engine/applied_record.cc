@@ -2,6 +2,7 @@
 #include "engine/applied_record.h"
 
 #include "base/digest.h"
+#include "engine/jobs.h"
 #include "engine/plan.h"
 #include "engine/view_text.h"
 
@@ -13,7 +14,7 @@ bool ExpectsAbsent(const json& expect) { return expect.is_object() && expect.con
 
 std::string AppliedBody(const AppliedItem& item) {
   if (ExpectsAbsent(item.expect)) return "";
-  if (item.app) return SafeDump(item.expect);
+  if (item.app || item.job) return SafeDump(item.expect);
   if (item.model) return item.expect.value("digest", std::string());
   return (item.expect.value("secret", false) ? "secret:" : "") +
          item.expect.value("hmac", std::string());
@@ -30,7 +31,8 @@ std::vector<store::Applied> AppliedRows(const std::vector<AppliedItem>& items,
   std::vector<store::Applied> rows;
   for (const AppliedItem& it : items) {
     store::Applied row;
-    row.resource = it.model
+    row.resource = it.job ? ResourceKey(model::ResourceKind::kChronosJob, it.target)
+                   : it.model
                        ? ResourceKey(model::ResourceKind::kHaproxyModel, ModelInstanceOf(it.target))
                        : ResourceKey(it.app ? model::ResourceKind::kMarathonApp
                                             : model::ResourceKind::kConsulKv,
@@ -58,6 +60,12 @@ std::string UpdateAppliedRecord(const std::string& previous, const std::vector<A
         doc.erase("app");
       else
         doc["app"] = it.expect;
+    } else if (it.job) {
+      if (!doc.contains("jobs") || !doc["jobs"].is_object()) doc["jobs"] = json::object();
+      if (deleted)
+        doc["jobs"].erase(it.target);
+      else
+        doc["jobs"][it.target] = it.expect;
     } else if (it.model) {
       if (!doc.contains("models") || !doc["models"].is_object()) doc["models"] = json::object();
       if (deleted)
@@ -105,6 +113,11 @@ std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text) {
       if (it->is_string()) out.models[it.key()] = it->get<std::string>();
     }
   }
+  if (rec.contains("jobs") && rec["jobs"].is_object()) {
+    for (auto it = rec["jobs"].begin(); it != rec["jobs"].end(); ++it) {
+      if (it->is_object()) out.jobs[it.key()] = *it;
+    }
+  }
   return out;
 }
 
@@ -118,6 +131,11 @@ void AddStoreApplied(const std::map<std::string, store::Applied>& rows, LastAppl
       if (!body.is_object()) continue;
       into->apps[ref->target] = body;
       into->at["app:" + ref->target] = row.applied_at;
+    } else if (ref->kind == model::ResourceKind::kChronosJob) {
+      json body = json::parse(row.body, nullptr, false);
+      if (!body.is_object()) continue;
+      into->jobs[ref->target] = body;
+      into->at[JobActionId(ref->target)] = row.applied_at;
     } else if (ref->kind == model::ResourceKind::kHaproxyModel) {
       into->models[ref->target] = row.body;
       into->at[std::string(kModelResourcePrefix) + ref->target] = row.applied_at;
@@ -158,6 +176,14 @@ std::vector<std::string> MergeAppliedRecords(
       auto known = into->at.find(at_key);
       if (known == into->at.end() || when >= known->second) {
         into->models[instance] = digest;
+        into->at[at_key] = when;
+      }
+    }
+    for (const auto& [name, body] : rec->jobs) {
+      std::string at_key = JobActionId(name);
+      auto known = into->at.find(at_key);
+      if (known == into->at.end() || when >= known->second) {
+        into->jobs[name] = body;
         into->at[at_key] = when;
       }
     }

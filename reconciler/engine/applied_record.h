@@ -6,8 +6,10 @@
 //  - Consul, one document per service × environment (galley/<platform>/applied/<env>/<svc>,
 //    "_platform" for platform keys and LB models), so a runner with an empty store still
 //    tells drift from pending: {"app": <normalised body>, "kv": {"<key>": "<HMAC>" |
-//    "secret:<HMAC>"}, "models": {"<instance>": "sha256:<model digest>"}, "applied_at": ...,
-//    "commit": ..., "by": ..., "run": ...}.
+//    "secret:<HMAC>"}, "models": {"<instance>": "sha256:<model digest>"}, "jobs": {"<chronos
+//    name>": <normalised job body>}, "applied_at": ..., "commit": ..., "by": ..., "run": ...}.
+//  A Chronos job ("chronos-job:<name>" in the store, issue #16) is recorded by its normalised
+//  body (engine/jobs.h NormalizeJob), in the record of the service × environment it belongs to.
 //  An LB model ("haproxy-model:<instance>" in the store) is recorded by its digest (the
 //  document's own "digest" member), not an HMAC: it holds no secret.
 // Both halves of the format live here: the writing half (apply's recorder) and the reading
@@ -30,19 +32,21 @@ namespace galley::engine {
 // ---- Writing -----------------------------------------------------------------------------
 
 // What one action produced: `expect` is the normalised app body, {"absent": true}, or
-// {"hmac": ..., "secret": bool} for a key ({"hmac", "secret", "digest"} for an LB model).
+// {"hmac": ..., "secret": bool} for a key ({"hmac", "secret", "digest"} for an LB model; the
+// normalised job body for a Chronos job).
 struct AppliedItem {
   bool app = false;
   std::string target, env, service;  // an LB model: its KV key, env and service empty
   nlohmann::json expect;
   bool model = false;  // an LB model (engine/lb_models.h)
+  bool job = false;    // a Chronos job: target = its Chronos name (engine/jobs.h)
 };
 
 // The object is gone (a delete).
 bool ExpectsAbsent(const nlohmann::json& expect);
 
-// The store's body for an item: the app's JSON, the key's "<HMAC>" or "secret:<HMAC>"; ""
-// once deleted.
+// The store's body for an item: the app's JSON, the key's "<HMAC>" or "secret:<HMAC>", the
+// job's normalised JSON; "" once deleted.
 std::string AppliedBody(const AppliedItem& item);
 
 // The key of galley's record in Consul for a service × environment.
@@ -70,7 +74,8 @@ std::string UpdateAppliedRecord(const std::string& previous, const std::vector<A
 struct AppliedRecord {
   std::optional<nlohmann::json> app;  // the normalised body, when it has an app with an id
   std::map<std::string, std::string> kv;
-  std::map<std::string, std::string> models;  // instance → model digest
+  std::map<std::string, std::string> models;   // instance → model digest
+  std::map<std::string, nlohmann::json> jobs;  // Chronos name → normalised body
   std::string applied_at;
 };
 std::optional<AppliedRecord> ParseAppliedRecord(const std::string& text);
@@ -80,8 +85,9 @@ struct LastAppliedView {
   std::map<std::string, nlohmann::json> apps;  // app id → normalised body
   std::map<std::string, std::string> kv;       // key → HMAC or "secret:HMAC"
   std::map<std::string, std::string> models;   // HAProxy instance → LB model digest
-  // "app:<id>" / "kv:<key>" / "haproxy-model:<instance>" → applied_at
+  // "app:<id>" / "kv:<key>" / "haproxy-model:<instance>" / "job:<name>" → applied_at
   std::map<std::string, std::string> at;
+  std::map<std::string, nlohmann::json> jobs;  // Chronos name → normalised body
 };
 
 // The store's rows (deleted ones and unparsable app bodies skipped).

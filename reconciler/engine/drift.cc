@@ -9,6 +9,7 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "engine/jobs.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
 #include "engine/resource_key.h"
@@ -88,6 +89,7 @@ class Finder {
     Apps();
     Keys();
     Models();
+    Jobs();
     UnmanagedApps();
     UnmanagedKeys();
     auto by_resource = [](const DriftItem& x, const DriftItem& y) {
@@ -164,6 +166,48 @@ class Finder {
       it.last_config_change_at = VersionInfo(body, "lastConfigChangeAt");
       if (it.last_config_change_at.empty())
         it.last_config_change_at = live->second.last_config_change_at;
+      Add(std::move(it));
+    }
+  }
+
+  // Chronos jobs galley applied (issue #16): changed (edited or disabled by hand: field diffs
+  // of the normalised bodies) or deleted by hand. Only when Chronos was observed.
+  void Jobs() {
+    if (!in_.chronos) return;
+    std::map<std::string, const DesiredJob*> declared;
+    for (const auto& j : in_.jobs) declared[j.name] = &j;
+    for (const auto& [name, applied] : in_.applied_jobs) {
+      auto found = declared.find(name);
+      const DesiredJob* d = found == declared.end() ? nullptr : found->second;
+      auto [env, service] = d ? std::make_pair(d->env, d->service)
+                              : JobOwner(name, in_.environments, in_.declared_services);
+      if (env.empty() || !InScope(in_, service, env)) continue;
+      std::optional<json> want;
+      if (d) want = NormalizeJob(d->body);
+      DriftItem it = ItemFor(model::ResourceKind::kChronosJob, name, env, service);
+      it.pending = !want || *want != applied;
+      it.paused = Paused(env, d && d->paused);
+      auto live = in_.live.jobs.find(name);
+      if (live == in_.live.jobs.end()) {
+        if (!d) {  // Git no longer declares it, and it is gone: Git equals live.
+          r_.converged.push_back(it.resource);
+          continue;
+        }
+        it.what = DriftWhat::kDeleted;
+        it.fields.push_back({"", true, applied, false, nullptr});
+        Add(std::move(it));
+        continue;
+      }
+      json have = NormalizeJob(live->second);
+      if (have == applied) continue;
+      if (want && *want == have) {
+        r_.converged.push_back(it.resource);
+        continue;
+      }
+      it.what = DriftWhat::kChanged;
+      it.fields = DiffJson(applied, have);
+      it.change = have.value("disabled", false) && !applied.value("disabled", false) ? "disabled"
+                                                                                     : "config";
       Add(std::move(it));
     }
   }
@@ -374,6 +418,8 @@ const char* Symbol(const DriftItem& i) {
 std::string When(const DriftItem& i) {
   if (i.what == DriftWhat::kDeleted)
     return i.applied_at.empty() ? "" : "galley applied it " + i.applied_at;
+  if (i.kind == model::ResourceKind::kChronosJob)
+    return i.change == "disabled" ? "disabled in Chronos" : "edited in Chronos";
   if (i.kind != model::ResourceKind::kMarathonApp)
     return i.modify_index ? "ModifyIndex " + std::to_string(i.modify_index) : "";
   if (i.change == "scale")
@@ -448,6 +494,14 @@ bool DriftInScope(const PlanInput& in, const std::string& resource) {
   auto parsed = ParseResourceKey(resource);
   if (!parsed) return false;
   if (parsed->kind == model::ResourceKind::kHaproxyModel) return InScope(in, "", "");
+  if (parsed->kind == model::ResourceKind::kChronosJob) {
+    for (const auto& j : in.jobs) {
+      if (j.name == parsed->target) return InScope(in, j.service, j.env);
+    }
+    std::tie(env, service) = JobOwner(parsed->target, in.environments, in.declared_services);
+    if (env.empty()) return in.targets.empty();
+    return InScope(in, service, env);
+  }
   if (parsed->kind == model::ResourceKind::kMarathonApp) {
     const std::string& id = parsed->target;
     for (const auto& a : in.apps) {
@@ -476,6 +530,26 @@ std::string DriftResolution(const PlanInput& in, const DriftReport& report,
   // Accepted when live still holds every drifted value (what galley applied caught up).
   auto parsed = ParseResourceKey(resource);
   if (!parsed) return "reverted";
+  if (parsed->kind == model::ResourceKind::kChronosJob) {
+    auto live = in.live.jobs.find(parsed->target);
+    if (!in.chronos) return "reverted";
+    json normal = live == in.live.jobs.end() ? json() : NormalizeJob(live->second);
+    for (const auto& f : fields) {
+      if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) return "reverted";
+      try {
+        json::json_pointer p(f["path"].get<std::string>());
+        if (!f.contains("live")) {
+          if (live != in.live.jobs.end() && normal.contains(p)) return "reverted";
+          continue;
+        }
+        if (live == in.live.jobs.end() || !normal.contains(p) || normal.at(p) != f["live"])
+          return "reverted";
+      } catch (const json::exception&) {
+        return "reverted";
+      }
+    }
+    return "accepted";
+  }
   if (parsed->kind == model::ResourceKind::kMarathonApp) {
     auto live = in.live.apps.find(parsed->target);
     json normal = live == in.live.apps.end() ? json() : NormalizeApp(live->second.body);
@@ -524,7 +598,9 @@ json DriftToJson(const DriftReport& r) {
   for (const auto& i : r.drift) {
     json live = json::object();
     if (i.what != DriftWhat::kDeleted) {
-      if (i.kind == model::ResourceKind::kMarathonApp) {
+      if (i.kind == model::ResourceKind::kChronosJob) {
+        live = json{{"change", i.change}};
+      } else if (i.kind == model::ResourceKind::kMarathonApp) {
         live = json{{"version", i.live_version},
                     {"last_scaling_at", i.last_scaling_at},
                     {"last_config_change_at", i.last_config_change_at},

@@ -2,6 +2,7 @@
 #include "engine/observer.h"
 
 #include <algorithm>
+#include <map>
 
 namespace galley::engine {
 
@@ -26,6 +27,17 @@ Result<model::LiveState> Observe(clients::MarathonClient& marathon, clients::Con
   }
   live.requests = marathon.requests() + consul.requests() - before;
   return live;
+}
+
+Status ObserveJobs(clients::ChronosClient& chronos, model::LiveState* live) {
+  int before = chronos.requests();
+  ASSIGN_OR_RETURN(auto jobs, chronos.ListJobs());
+  std::map<std::string, nlohmann::json> by_name;
+  for (auto& j : jobs) by_name[j.name] = std::move(j.body);
+  live->jobs = std::move(by_name);
+  live->jobs_observed = true;
+  live->requests += chronos.requests() - before;
+  return Status::Ok();
 }
 
 }  // namespace galley::engine

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "clients/chronos_client.h"
 #include "clients/consul_client.h"
 #include "clients/marathon_client.h"
 #include "model/live_state.h"
@@ -24,5 +25,10 @@ struct ObserveScope {
 // Fails with the first client error (it names the endpoint); nothing partial is returned.
 Result<model::LiveState> Observe(clients::MarathonClient& marathon, clients::ConsulClient& consul,
                                  const ObserveScope& scope);
+
+// Chronos' jobs (issue #16) into live->jobs, by name: one request (GET /v1/scheduler/jobs),
+// added to live->requests; live->jobs_observed set. Fails with the client's error (it names
+// Chronos' URL), leaving `live` as it was.
+Status ObserveJobs(clients::ChronosClient& chronos, model::LiveState* live);
 
 }  // namespace galley::engine

@@ -143,6 +143,17 @@ std::string FailureLine(const LastFailure& f) {
          Printable(f.error) + "; apply retries it only with --retry-failed";
 }
 
+// "; jobs: 1 to create, 0 to update, 0 to delete; hooks: 2 to run" when the plan has any
+// job or hook action (issue #16), else "".
+std::string JobsSummary(std::map<ActionKind, int>& n) {
+  int jobs = n[ActionKind::kJobCreate] + n[ActionKind::kJobUpdate] + n[ActionKind::kJobDelete];
+  if (jobs + n[ActionKind::kHookRun] == 0) return "";
+  return " Jobs: " + std::to_string(n[ActionKind::kJobCreate]) + " to create, " +
+         std::to_string(n[ActionKind::kJobUpdate]) + " to update, " +
+         std::to_string(n[ActionKind::kJobDelete]) +
+         " to delete; hooks: " + std::to_string(n[ActionKind::kHookRun]) + " to run.";
+}
+
 std::string Summary(const Plan& p) {
   std::map<ActionKind, int> n;
   for (const auto& a : p.actions) ++n[a.kind];
@@ -158,7 +169,8 @@ std::string Summary(const Plan& p) {
               ? "; HAProxy models: " + std::to_string(n[ActionKind::kModelCreate]) +
                     " to publish, " + std::to_string(n[ActionKind::kModelUpdate]) + " to update, " +
                     std::to_string(n[ActionKind::kModelDelete]) + " to delete."
-              : std::string("."));
+              : std::string(".")) +
+         JobsSummary(n);
 }
 
 // "marathon app /app/…", "consul key app/…", "haproxy model internal (galley/p/haproxy/internal)".
@@ -239,6 +251,9 @@ json PlanToJson(const Plan& p) {
            {"observed",
             json{{"apps", p.observed_apps}, {"keys", p.observed_keys}, {"requests", p.requests}}},
            {"summary", Summary(p)}};
+  // Chronos (issue #16) only when it takes part, so plans without it keep their shape.
+  if (!p.chronos_url.empty()) doc["endpoints"]["chronos"] = p.chronos_url;
+  if (!p.chronos_url.empty() || p.observed_jobs > 0) doc["observed"]["jobs"] = p.observed_jobs;
   if (!p.signature.is_null()) doc["signature"] = p.signature;
   return doc;
 }
@@ -264,6 +279,8 @@ Result<Plan> PlanFromJson(const json& doc) {
     if (doc.contains("endpoints")) {
       p.marathon_urls = doc.at("endpoints").at("marathon").get<std::vector<std::string>>();
       p.consul_url = doc.at("endpoints").at("consul").get<std::string>();
+      if (doc.at("endpoints").contains("chronos"))
+        p.chronos_url = doc.at("endpoints").at("chronos").get<std::string>();
     }
     if (doc.contains("desired_digests")) {
       p.desired_digests = doc.at("desired_digests").get<std::map<std::string, std::string>>();
@@ -330,6 +347,8 @@ Result<Plan> PlanFromJson(const json& doc) {
     p.observed_apps = doc.at("observed").at("apps").get<int>();
     p.observed_keys = doc.at("observed").at("keys").get<int>();
     p.requests = doc.at("observed").at("requests").get<int>();
+    if (doc.at("observed").contains("jobs"))
+      p.observed_jobs = doc.at("observed").at("jobs").get<int>();
     return p;
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("malformed plan file: ") + e.what());
@@ -460,11 +479,13 @@ Status VerifyPlanDocument(const json& doc, const std::string& platform_key,
 
 std::string RenderPlanText(const Plan& p, bool color) {
   Style st{color};
-  std::string out = "galley plan for platform " + p.platform +
-                    (p.commit.empty() ? "" : " at commit " + ShortCommit(p.commit)) + " (" +
-                    std::to_string(p.observed_apps) + " live apps and " +
-                    std::to_string(p.observed_keys) + " keys observed in " +
-                    std::to_string(p.requests) + " requests)\n";
+  std::string out =
+      "galley plan for platform " + p.platform +
+      (p.commit.empty() ? "" : " at commit " + ShortCommit(p.commit)) + " (" +
+      std::to_string(p.observed_apps) + " live apps and " + std::to_string(p.observed_keys) +
+      " keys" +
+      (p.chronos_url.empty() ? std::string() : ", " + std::to_string(p.observed_jobs) + " jobs") +
+      " observed in " + std::to_string(p.requests) + " requests)\n";
   if (p.dirty) out += st.Wrap("33", "warning: ") + DirtyNote(p) + "\n";
   for (const auto& w : p.warnings) out += st.Wrap("33", "warning: ") + Printable(w) + "\n";
   if (!p.actions.empty()) out += "\n";

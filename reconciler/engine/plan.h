@@ -132,6 +132,7 @@ struct Plan {
   // PLANFILE` uses them when no flag, variable or DIR's galley.yaml names others.
   std::vector<std::string> marathon_urls;
   std::string consul_url;
+  std::string chronos_url;  // "" = no Chronos configured (jobs not planned)
   // The desired state the plan was made from: "<env>/<service>" (and "(platform)") → sha256
   // (engine::DesiredDigests); `apply PLANFILE DIR` re-renders DIR and compares.
   std::map<std::string, std::string> desired_digests;
@@ -151,6 +152,7 @@ struct Plan {
   // and apply stop with exit 1 naming each. A plan with errors is never saved or applied.
   std::vector<std::string> errors;
   int observed_apps = 0, observed_keys = 0, requests = 0;
+  int observed_jobs = 0;  // Chronos jobs listed (0 when no Chronos is configured)
 
   bool HasChanges() const { return !actions.empty(); }
 };

@@ -7,6 +7,8 @@
 
 #include "base/digest.h"
 #include "base/strings.h"
+#include "engine/hooks.h"
+#include "engine/jobs.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
 
@@ -56,10 +58,14 @@ class Planner {
     plan_.observed_apps = static_cast<int>(in_.live.apps.size());
     plan_.observed_keys = static_cast<int>(in_.live.kv.size());
     plan_.requests = in_.live.requests;
+    if (in_.chronos) plan_.observed_jobs = static_cast<int>(in_.live.jobs.size());
     PlanKv();
     PlanModels();
+    PlanJobs();
     PlanApps();
     PlanOrphans();
+    PlanJobOrphans();
+    PlanHookRuns();
     Order();
     return std::move(plan_);
   }
@@ -207,6 +213,131 @@ class Planner {
                             " is no longer declared in galley.yaml; galley published its model");
       a.changes.push_back({"", true, json("model " + DocumentDigest(kv.value)), false, nullptr});
       Add(std::move(a));
+    }
+  }
+
+  // Chronos jobs (issue #16): create, update with field diffs, reasons and policies like
+  // apps. Without a Chronos endpoint nothing is planned (the caller warns when jobs are
+  // declared).
+  void PlanJobs() {
+    if (!in_.chronos) return;
+    for (const auto& d : in_.jobs) {
+      if (!InScope(d.service, d.env)) continue;
+      desired_jobs_.insert(d.name);
+      if (d.paused) {
+        plan_.skipped.push_back({d.name, "paused"});
+        continue;
+      }
+      json want = NormalizeJob(d.body);
+      auto live = in_.live.jobs.find(d.name);
+      auto applied = in_.applied_jobs.find(d.name);
+      const bool was_applied = applied != in_.applied_jobs.end();
+      Action a;
+      a.id = JobActionId(d.name);
+      a.service = d.service;
+      a.env = d.env;
+      a.target = d.name;
+      a.desired = d.body;
+      a.record = want;
+      if (!d.hook.empty()) {
+        a.notes.push_back("a " + d.hook + " hook: Chronos never runs it on its own");
+      }
+      if (live == in_.live.jobs.end()) {
+        a.kind = ActionKind::kJobCreate;
+        a.token = "0";
+        bool gone = was_applied && applied->second == want;
+        a.reason = gone ? Reason::kDrifted : Reason::kNew;
+        if (gone) a.notes.push_back("galley applied this job, and it is gone: deleted by hand?");
+        a.changes = LeafFields(want);
+        AddOrReport(model::ResourceKind::kChronosJob, std::move(a));
+        continue;
+      }
+      if (!IsGalleyJob(live->second, in_.platform) && !was_applied) {
+        plan_.errors.push_back("job " + d.name + " (service " + d.service + ", environment " +
+                               d.env +
+                               ") is declared, but the live Chronos job is not galley's (its "
+                               "description is not galley's marker, no applied record): rename "
+                               "the job or delete the live one by hand");
+        continue;
+      }
+      json have = NormalizeJob(live->second);
+      if (have == want) continue;
+      a.kind = ActionKind::kJobUpdate;
+      a.token = JobDigest(live->second);
+      a.changes = DiffJson(have, want);
+      if (!was_applied) {
+        a.reason = Reason::kDesiredChanged;  // nothing applied yet: pending, never drift
+      } else if (applied->second != want) {
+        a.reason = Reason::kDesiredChanged;
+        if (applied->second != have) {
+          a.notes.push_back("live also drifted from what galley last applied: " +
+                            DescribeChanges(DiffJson(applied->second, have)));
+        }
+      } else {
+        a.reason = Reason::kDrifted;
+        if (have.value("disabled", false) && !want.value("disabled", false))
+          a.notes.push_back("disabled by hand (or by Chronos after failures)");
+      }
+      AddOrReport(model::ResourceKind::kChronosJob, std::move(a));
+    }
+  }
+
+  // Live jobs no job of the repository declares: galley's (its marker, or an applied record)
+  // are deleted under the prune rules of apps, others are listed and never touched.
+  void PlanJobOrphans() {
+    if (!in_.chronos) return;
+    for (const auto& [name, body] : in_.live.jobs) {
+      if (desired_jobs_.count(name)) continue;
+      bool applied = in_.applied_jobs.count(name) > 0;
+      auto [env, service] = JobOwner(name, in_.environments, in_.declared_services);
+      if (!applied && !IsGalleyJob(body, in_.platform)) {
+        // Chronos is shared: only jobs named after an environment in scope are listed.
+        if (!env.empty() && InScope(service, env)) {
+          plan_.unmanaged.push_back(
+              {name,
+               "has no galley marker in its description and galley never applied it: "
+               "not galley's, never deleted"});
+        }
+        continue;
+      }
+      if (env.empty()) {
+        if (in_.targets.empty())
+          plan_.unmanaged.push_back(
+              {name, "carries galley's marker but names no environment in scope: never deleted"});
+        continue;
+      }
+      if (!InScope(service, env)) continue;
+      std::string why;
+      if (in_.removed_environments.count(env)) {
+        why = "environment " + env + " is no longer declared";
+      } else if (service.empty() || !in_.declared_services.count(service)) {
+        why = "its service is no longer declared";
+      } else {
+        why = "service " + service + " no longer declares it for " + env;
+      }
+      why = applied ? "removed from Git (" + why + "); galley applied it"
+                    : "carries galley's marker but is not declared (orphan)";
+      if (HeldBack(model::ResourceKind::kChronosJob, name, env, service, why)) continue;
+      Action a = Orphan(ActionKind::kJobDelete, JobActionId(name), name, env, service,
+                        JobDigest(body), why);
+      a.changes = DiffJson(NormalizeJob(body), json::object());
+      Add(std::move(a));
+    }
+  }
+
+  // Hook runs around the app actions that change a definition (engine/hooks.h).
+  void PlanHookRuns() {
+    if (!in_.chronos) return;
+    std::vector<DesiredJob> hooks;
+    for (const auto& d : in_.jobs) {
+      if (!d.hook.empty() && !d.paused && InScope(d.service, d.env)) hooks.push_back(d);
+    }
+    HookPlan h = PlanHooks(plan_.actions, hooks, in_.skip_hooks);
+    for (auto& a : h.runs) Add(std::move(a));
+    if (!h.skipped.empty()) {
+      plan_.warnings.push_back("--skip-hooks: " + std::to_string(h.skipped.size()) +
+                               (h.skipped.size() == 1 ? " hook" : " hooks") +
+                               " not run: " + Join(h.skipped, ", "));
     }
   }
 
@@ -492,54 +623,155 @@ class Planner {
       bool app = IsAppAction(a.kind);
       if (app && a.kind != ActionKind::kAppDelete) {
         auto it = puts.find({a.env, a.service});
-        if (it != puts.end()) a.depends_on = it->second;
+        if (it != puts.end()) AddDeps(a, it->second);
       }
       if (a.kind == ActionKind::kKvDelete) {
         auto it = app_deletes.find({a.env, a.service});
-        if (it != app_deletes.end()) a.depends_on = it->second;
+        if (it != app_deletes.end()) AddDeps(a, it->second);
       }
     }
-    auto rank = [](ActionKind k) {
-      switch (k) {
+    OrderJobs();
+    auto rank = [](const Action& a) {
+      // Hook runs around their app: pre-deploy after the jobs are written, post-deploy after
+      // the apps.
+      if (a.kind == ActionKind::kHookRun)
+        return a.desired.value("hook", std::string()) == "post-deploy" ? 2 : 1;
+      switch (a.kind) {
+        // Keys, models and jobs are written first (jobs so a pre-deploy hook runs the
+        // job as Git has it); app steps (pre-deploy hooks before, post-deploy after: rank
+        // 1 and 2 above are refined by the dependencies); deletes last.
         case ActionKind::kKvPut:
-          return 0;
-        case ActionKind::kAppCreate:
-          return 1;
-        case ActionKind::kAppUpdate:
-          return 1;
-        case ActionKind::kAppRestart:
-          return 1;
-        case ActionKind::kAppScale:
-          return 1;
-        case ActionKind::kAppDelete:
-          return 2;
-        case ActionKind::kKvDelete:
-          return 3;
         case ActionKind::kModelCreate:
         case ActionKind::kModelUpdate:
-          return 0;
-        case ActionKind::kModelDelete:
-          return 3;
-        // Placeholder ranks (issue #16): jobs after apps, hook runs around their app.
         case ActionKind::kJobCreate:
         case ActionKind::kJobUpdate:
+          return 0;
+        case ActionKind::kAppCreate:
+        case ActionKind::kAppUpdate:
+        case ActionKind::kAppRestart:
+        case ActionKind::kAppScale:
+          return 1;
         case ActionKind::kHookRun:
           return 1;
-        case ActionKind::kJobDelete:
+        case ActionKind::kAppDelete:
           return 3;
+        case ActionKind::kKvDelete:
+        case ActionKind::kModelDelete:
+        case ActionKind::kJobDelete:
+          return 4;
       }
-      return 4;
+      return 5;
     };
     std::stable_sort(plan_.actions.begin(), plan_.actions.end(),
                      [&](const Action& x, const Action& y) {
-                       if (rank(x.kind) != rank(y.kind)) return rank(x.kind) < rank(y.kind);
+                       if (rank(x) != rank(y)) return rank(x) < rank(y);
                        return x.target < y.target;
                      });
+    TopologicalOrder();
+  }
+
+  static void AddDeps(Action& a, const std::vector<std::string>& deps) {
+    for (const auto& d : deps) {
+      if (std::find(a.depends_on.begin(), a.depends_on.end(), d) == a.depends_on.end())
+        a.depends_on.push_back(d);
+    }
+  }
+
+  // Jobs in dependency order: a job's create/update after its parents' creates/updates in
+  // the plan (Chronos refuses a dependent job whose parent does not exist); a job's delete
+  // after the actions of its live children that are deleted or updated away from it (a
+  // parent renamed in Git: the new parent is created, the child updated, then the old
+  // parent deleted).
+  void OrderJobs() {
+    std::set<std::string> writes, deletes;
+    for (const auto& a : plan_.actions) {
+      if (a.kind == ActionKind::kJobCreate || a.kind == ActionKind::kJobUpdate) writes.insert(a.id);
+      if (a.kind == ActionKind::kJobDelete) deletes.insert(a.id);
+    }
+    std::map<std::string, std::vector<std::string>> child_actions;  // parent's id → children's
+    for (const auto& [name, body] : in_.live.jobs) {
+      if (!body.is_object() || !body.contains("parents") || !body["parents"].is_array()) continue;
+      std::string child = JobActionId(name);
+      if (!writes.count(child) && !deletes.count(child)) continue;
+      for (const auto& p : body["parents"]) {
+        if (p.is_string()) child_actions[JobActionId(p.get<std::string>())].push_back(child);
+      }
+    }
+    for (auto& a : plan_.actions) {
+      if (a.kind == ActionKind::kJobCreate || a.kind == ActionKind::kJobUpdate) {
+        if (a.desired.contains("parents") && a.desired["parents"].is_array()) {
+          std::vector<std::string> deps;
+          for (const auto& p : a.desired["parents"]) {
+            if (p.is_string() && writes.count(JobActionId(p.get<std::string>())))
+              deps.push_back(JobActionId(p.get<std::string>()));
+          }
+          AddDeps(a, deps);
+        }
+      } else if (a.kind == ActionKind::kJobDelete) {
+        auto it = child_actions.find(a.id);
+        if (it != child_actions.end()) AddDeps(a, it->second);
+      }
+    }
+  }
+
+  // Every action after the actions it depends on, otherwise keeping the ranked order (the
+  // earliest ready action goes next). Dependencies on actions not in the plan are dropped;
+  // a cycle (impossible from a valid repository) is broken by dropping the dependencies
+  // that close it, so the plan file stays loadable.
+  void TopologicalOrder() {
+    std::vector<Action>& acts = plan_.actions;
+    std::set<std::string> ids;
+    for (const auto& a : acts) ids.insert(a.id);
+    for (auto& a : acts) {
+      std::vector<std::string> kept;
+      for (auto& d : a.depends_on) {
+        if (ids.count(d) && d != a.id) kept.push_back(d);
+      }
+      a.depends_on = std::move(kept);
+    }
+    std::set<std::string> seen;  // fast path: already in order (the usual plan)
+    bool ordered = true;
+    for (const auto& a : acts) {
+      for (const auto& d : a.depends_on) ordered = ordered && seen.count(d) > 0;
+      seen.insert(a.id);
+    }
+    if (ordered) return;
+    std::vector<Action> out;
+    std::set<std::string> done;
+    std::vector<bool> taken(acts.size(), false);
+    while (out.size() < acts.size()) {
+      bool progressed = false;
+      for (size_t i = 0; i < acts.size(); ++i) {
+        if (taken[i]) continue;
+        bool ready = std::all_of(acts[i].depends_on.begin(), acts[i].depends_on.end(),
+                                 [&](const std::string& d) { return done.count(d) > 0; });
+        if (!ready) continue;
+        taken[i] = true;
+        done.insert(acts[i].id);
+        out.push_back(std::move(acts[i]));
+        progressed = true;
+        break;
+      }
+      if (progressed) continue;
+      for (size_t i = 0; i < acts.size(); ++i) {  // a cycle: take the first left as it is
+        if (taken[i]) continue;
+        std::vector<std::string> kept;
+        for (auto& d : acts[i].depends_on) {
+          if (done.count(d)) kept.push_back(d);
+        }
+        acts[i].depends_on = std::move(kept);
+        taken[i] = true;
+        done.insert(acts[i].id);
+        out.push_back(std::move(acts[i]));
+        break;
+      }
+    }
+    acts = std::move(out);
   }
 
   const PlanInput& in_;
   Plan plan_;
-  std::set<std::string> desired_apps_, desired_keys_;
+  std::set<std::string> desired_apps_, desired_keys_, desired_jobs_;
   std::set<std::pair<std::string, std::string>>
       paused_;  // {env, service}; service "" = the whole env
 };

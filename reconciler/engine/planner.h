@@ -73,6 +73,18 @@ struct DesiredKv {
   bool paused = false;
 };
 
+// A Chronos job of a service in one environment (issue #16): the body galley POSTs
+// (render/chronos_job), its parents' Chronos names and, for a hook, when it runs.
+struct DesiredJob {
+  std::string service, env;
+  std::string name;  // the Chronos name, <env>-<service>-<job>
+  std::string job;   // the job's name in the service file
+  nlohmann::json body;
+  std::vector<std::string> parents;  // Chronos names, sorted
+  std::string hook;                  // "", "pre-deploy" or "post-deploy"
+  bool paused = false;
+};
+
 struct PlanInput {
   std::string platform;
   std::vector<std::string> environments;      // in scope, platform-file order
@@ -103,6 +115,15 @@ struct PlanInput {
   std::vector<DesiredModel> models;
   std::string model_prefix;
   std::map<std::string, std::string> applied_models;
+  // Chronos jobs (issue #16): planned only when `chronos` (an endpoint is configured and
+  // live.jobs was observed); the live jobs are live.jobs; applied_jobs: name → the
+  // normalised body galley last applied. galley's jobs carry render::ChronosJobMarker in
+  // their description.
+  std::vector<DesiredJob> jobs;
+  bool chronos = false;
+  std::map<std::string, nlohmann::json> applied_jobs;
+  // --skip-hooks: no hook runs are planned (a warning names the hooks skipped).
+  bool skip_hooks = false;
 };
 
 Plan MakePlan(const PlanInput& input);

@@ -48,15 +48,21 @@ struct PolicySetting {
 
 // A `policy:` block as written at one level (platform, platform environment, service,
 // service environment): `{drift, prune, marathon_app: {drift, prune}, consul_kv: {drift,
-// prune}}`. Within the block a kind's own setting beats the general one.
+// prune}, chronos_job: {drift, prune}}`. Within the block a kind's own setting beats the
+// general one.
 struct PolicyBlock {
   PolicySetting all;
   PolicySetting marathon_app;
   PolicySetting consul_kv;
+  PolicySetting chronos_job;  // issue #16
   const PolicySetting& For(ResourceKind k) const {
-    return k == ResourceKind::kMarathonApp ? marathon_app : consul_kv;
+    return k == ResourceKind::kMarathonApp  ? marathon_app
+           : k == ResourceKind::kChronosJob ? chronos_job
+                                            : consul_kv;
   }
-  bool empty() const { return all.empty() && marathon_app.empty() && consul_kv.empty(); }
+  bool empty() const {
+    return all.empty() && marathon_app.empty() && consul_kv.empty() && chronos_job.empty();
+  }
   bool operator==(const PolicyBlock&) const = default;
 };
 
@@ -132,6 +138,7 @@ struct Platform {
   std::string name;
   std::vector<std::string> marathon_urls;
   std::string consul_url;
+  std::string chronos_url;  // `chronos: {url: ...}`; "" = none (issue #16)
   std::string registry;
   std::vector<std::string> wrapper;  // e.g. service-wrapper.sh dockerhost:18080 dockerhost:18500
   bool restarts_on_kv_change = false;

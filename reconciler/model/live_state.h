@@ -50,6 +50,10 @@ struct LiveState {
   std::map<std::string, LiveKvEntry> kv;  // by key
   uint64_t kv_index = 0;                  // X-Consul-Index of the KV reads (the newest)
   int requests = 0;                       // HTTP requests the observation took
+  // Chronos jobs (issue #16), by name, as GET /v1/scheduler/jobs returned them; only when a
+  // Chronos endpoint is configured (jobs_observed), one request.
+  std::map<std::string, nlohmann::json> jobs;
+  bool jobs_observed = false;
 };
 
 }  // namespace galley::model

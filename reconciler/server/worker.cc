@@ -109,8 +109,10 @@ std::vector<std::string> LeaveFlappingAlone(
     std::string resource = engine::ResourceKeyOf(a);
     if (decide(resource) == RevertDecision::kRevert) continue;
     model::PolicyBlock& b = in.policies.service_environments[{a.service, a.env}];
-    (engine::IsAppAction(a.kind) ? b.marathon_app : b.consul_kv).drift =
-        model::DriftPolicy::kReport;
+    (engine::IsAppAction(a.kind)   ? b.marathon_app
+     : engine::IsJobAction(a.kind) ? b.chronos_job
+                                   : b.consul_kv)
+        .drift = model::DriftPolicy::kReport;
     left.push_back(resource);
   }
   return left;

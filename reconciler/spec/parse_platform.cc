@@ -180,8 +180,8 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
   Reader r(doc, diags);
   auto fields =
       r.Map(r.Root(), "the platform file",
-            {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments",
-             "haproxy", "well_known", "mesos", "policy", "ignore", "history"},
+            {"apiVersion", "name", "marathon", "consul", "chronos", "registry", "wrapper",
+             "environments", "haproxy", "well_known", "mesos", "policy", "ignore", "history"},
             {"apiVersion", "name", "marathon", "consul", "registry", "wrapper", "environments"});
   if (!fields) return std::nullopt;
   model::Platform p;
@@ -210,6 +210,12 @@ std::optional<model::Platform> ParsePlatform(const YamlDocument& doc, Diagnostic
       if (!m) continue;
       for (const auto& k : *m) {
         if (auto s = r.NonEmptyString(k, "a URL")) p.consul_url = *s;
+      }
+    } else if (f.key == "chronos") {
+      auto m = r.Map(f, "chronos", {"url"}, {"url"});
+      if (!m) continue;
+      for (const auto& k : *m) {
+        if (auto s = r.NonEmptyString(k, "a URL")) p.chronos_url = *s;
       }
     } else if (f.key == "registry") {
       if (auto s = r.NonEmptyString(f, "a registry host such as registry.local")) p.registry = *s;

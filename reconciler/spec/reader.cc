@@ -314,7 +314,7 @@ std::optional<std::string> Reader::Enum(const Field& f, const std::vector<std::s
 }
 
 std::optional<model::PolicyBlock> Reader::Policy(const Field& f) {
-  auto fields = Map(f, f.path, {"drift", "prune", "marathon_app", "consul_kv"}, {});
+  auto fields = Map(f, f.path, {"drift", "prune", "marathon_app", "consul_kv", "chronos_job"}, {});
   if (!fields) return std::nullopt;
   model::PolicyBlock block;
   auto setting = [this](const Field& k, model::PolicySetting& out) {
@@ -329,11 +329,13 @@ std::optional<model::PolicyBlock> Reader::Policy(const Field& f) {
     }
   };
   for (const auto& k : *fields) {
-    if (k.key == "marathon_app" || k.key == "consul_kv") {
+    if (k.key == "marathon_app" || k.key == "consul_kv" || k.key == "chronos_job") {
       auto sub = Map(k, k.path, {"drift", "prune"}, {});
       if (!sub) continue;
       for (const auto& g : *sub)
-        setting(g, k.key == "marathon_app" ? block.marathon_app : block.consul_kv);
+        setting(g, k.key == "marathon_app"  ? block.marathon_app
+                   : k.key == "chronos_job" ? block.chronos_job
+                                            : block.consul_kv);
     } else {
       setting(k, block.all);
     }

@@ -135,6 +135,7 @@ class Checker {
     };
     for (const auto& u : p_.marathon_urls) check_url("marathon", u);
     if (!p_.consul_url.empty()) check_url("consul", p_.consul_url);
+    if (!p_.chronos_url.empty()) check_url("chronos", p_.chronos_url);
     if (!p_.registry.empty() && !IsRegistry(p_.registry)) {
       diags_.Error(top, "registry " + Quote(p_.registry) + " is not a registry address",
                    "host[:port][/path]");

@@ -16,6 +16,7 @@
 #include "base/uuid.h"
 #include "engine/applied_record.h"
 #include "engine/desired.h"
+#include "engine/jobs.h"
 #include "engine/lb_models.h"
 #include "engine/observer.h"
 #include "engine/reconcile.h"
@@ -65,13 +66,15 @@ Result<std::pair<std::string, std::string>> ExportRevision(const std::string& di
 // (by applied_at) wins; malformed records are skipped with a warning.
 void MergeAppliedFromConsul(Observed* o) {
   engine::LastAppliedView last{std::move(o->applied_apps), std::move(o->applied_kv),
-                               std::move(o->applied_models), std::move(o->applied_at)};
+                               std::move(o->applied_models), std::move(o->applied_at),
+                               std::move(o->applied_jobs)};
   for (auto& w : engine::MergeAppliedRecords(o->applied_records, &last))
     o->warnings.push_back(std::move(w));
   o->applied_apps = std::move(last.apps);
   o->applied_kv = std::move(last.kv);
   o->applied_models = std::move(last.models);
   o->applied_at = std::move(last.at);
+  o->applied_jobs = std::move(last.jobs);
 }
 
 bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Platform& platform,
@@ -80,6 +83,7 @@ bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Pla
   clients::EndpointFlags flags = saved_plan;
   flags.marathon_urls = o.marathon;
   flags.consul_url = o.consul;
+  flags.chronos_url = o.chronos;
   auto endpoints = clients::ResolveEndpoints(platform, flags, ws->env);
   if (!endpoints.ok()) {
     err << "galley " << command << ": " << endpoints.status().message() << "\n";
@@ -97,6 +101,13 @@ bool ConnectAndOpenStore(Workspace* ws, const TargetOptions& o, const model::Pla
   ws->consul_http = transport(ws->endpoints.consul.ca_file);
   ws->marathon = clients::NewMarathonClient(ws->endpoints.marathon, ws->marathon_http.get());
   ws->consul = clients::NewConsulClient(ws->endpoints.consul, ws->consul_http.get());
+  if (!ws->endpoints.chronos.url.empty()) {
+    // The client retries GETs itself; writes are sent once.
+    net::HttpClientOptions opts;
+    opts.ca_file = ws->endpoints.chronos.ca_file;
+    ws->chronos_http = net::NewHttpClient(opts);
+    ws->chronos = clients::NewChronosClient(ws->endpoints.chronos, ws->chronos_http.get());
+  }
 
   ws->state_path = o.state.empty() ? store::DefaultStatePath(ws->env) : o.state;
   store::StoreOptions store_options;
@@ -252,6 +263,7 @@ void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan
   plan->galley_version = GALLEY_VERSION;
   plan->marathon_urls = ws.endpoints.marathon.urls;
   plan->consul_url = ws.endpoints.consul.url;
+  plan->chronos_url = ws.endpoints.chronos.url;
   plan->desired_digests =
       engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets, in.models);
 }
@@ -290,6 +302,21 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   ASSIGN_OR_RETURN(model::LiveState live, engine::Observe(*ws.marathon, *ws.consul, scope));
 
   Observed o;
+  if (ws.chronos) {
+    RETURN_IF_ERROR(engine::ObserveJobs(*ws.chronos, &live));
+  } else {
+    size_t declared = 0;
+    for (const auto& s : ws.state.services) {
+      for (const auto& j : s.jobs) {
+        for (const auto& e : ws.environments) declared += j.environments.count(e);
+      }
+    }
+    if (declared > 0) {
+      o.warnings.push_back(std::to_string(declared) + (declared == 1 ? " job" : " jobs") +
+                           " declared; no Chronos endpoint (--chronos, GALLEY_CHRONOS_URL or "
+                           "chronos.url in galley.yaml): jobs not planned");
+    }
+  }
   // What was applied: the store, brought up to date from the records in Consul.
   ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
   engine::LastAppliedView from_store;
@@ -298,6 +325,7 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   o.applied_kv = std::move(from_store.kv);
   o.applied_models = std::move(from_store.models);
   o.applied_at = std::move(from_store.at);
+  o.applied_jobs = std::move(from_store.jobs);
   const std::string applied_prefix = engine::AppliedPrefix(p);
   for (const auto& [key, entry] : live.kv) {
     if (StartsWith(key, applied_prefix)) o.applied_records[key] = entry;
@@ -385,6 +413,10 @@ engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Ob
   in.models = engine::DesiredModels(st);
   in.model_prefix = engine::ModelPrefix(st.platform.name);
   in.applied_models = std::move(observed.applied_models);
+  in.chronos = in.live.jobs_observed;
+  if (in.chronos) in.jobs = engine::DesiredJobs(st);
+  in.applied_jobs = std::move(observed.applied_jobs);
+  in.skip_hooks = o.skip_hooks;
   return in;
 }
 
@@ -405,6 +437,11 @@ std::vector<store::Observation> ObservationsOf(const model::LiveState& live,
     }
     obs.push_back({"consul-kv:" + key, HmacSha256Hex(compare_key, kv.value),
                    std::to_string(kv.modify_index), ""});
+  }
+  for (const auto& [name, body] : live.jobs) {
+    std::string normal = engine::SafeDump(engine::NormalizeJob(body));
+    obs.push_back({engine::ResourceKey(model::ResourceKind::kChronosJob, name), Sha256Hex(normal),
+                   engine::JobDigest(body), normal});
   }
   return obs;
 }

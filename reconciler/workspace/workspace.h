@@ -17,6 +17,7 @@
 
 #include "base/diagnostics.h"
 #include "base/status.h"
+#include "clients/chronos_client.h"
 #include "clients/consul_client.h"
 #include "clients/endpoints.h"
 #include "clients/marathon_client.h"
@@ -36,6 +37,8 @@ struct TargetOptions {
   std::string state, rev;
   std::vector<std::string> envs, targets, marathon;
   std::string consul;
+  std::string chronos;      // --chronos (issue #16)
+  bool skip_hooks = false;  // --skip-hooks (plan, apply): no hook runs planned
 };
 
 // The errors of `diags` and their count, without the warnings (which are for validate, plan
@@ -68,6 +71,9 @@ struct Workspace {
   std::unique_ptr<net::HttpClient> marathon_http, consul_http;
   std::unique_ptr<clients::MarathonClient> marathon;
   std::unique_ptr<clients::ConsulClient> consul;
+  // Chronos (issue #16): null when no endpoint is configured (endpoints.chronos.url "").
+  std::unique_ptr<net::HttpClient> chronos_http;
+  std::unique_ptr<clients::ChronosClient> chronos;
   std::unique_ptr<store::StateStore> store;
   std::string state_path;
 };
@@ -122,7 +128,8 @@ struct Observed {
   std::map<std::string, nlohmann::json> applied_apps;  // app id → normalised body
   std::map<std::string, std::string> applied_kv;       // key → HMAC or "secret:HMAC"
   std::map<std::string, std::string> applied_models;   // HAProxy instance → model digest
-  // "app:<id>" / "kv:<key>" / "haproxy-model:<instance>" → time
+  std::map<std::string, nlohmann::json> applied_jobs;  // Chronos name → normalised body
+  // "app:<id>" / "kv:<key>" / "haproxy-model:<instance>" / "job:<name>" → time
   std::map<std::string, std::string> applied_at;
   // The records galley keeps in Consul, by key (galley/<platform>/applied/<env>/<service>).
   std::map<std::string, model::LiveKvEntry> applied_records;
@@ -137,7 +144,9 @@ struct Observed {
   // planner, stale checks and recovery find them by key.
   std::map<std::string, model::LiveKvEntry> agent_reports;
 };
-// Observes the platform: 9 requests whatever the number of services (ARCHITECTURE.md).
+// Observes the platform: 9 requests whatever the number of services (ARCHITECTURE.md), and
+// one more to list Chronos' jobs when a Chronos endpoint is configured. Jobs declared with no
+// Chronos configured: a warning, jobs not planned.
 Result<Observed> ObservePlatform(Workspace& ws);
 
 // The planner's input for `ws` and `observed` (which it consumes). `compare_key` is the key
@@ -154,7 +163,8 @@ Status AnnotateFailures(Workspace& ws, engine::Plan& plan);
 std::string RandomKey();
 
 // What was seen, for the store: hash and token of everything (KV values as HMACs only; an
-// LB model under `model_prefix` as "haproxy-model:<instance>", the sha256 of its document).
+// LB model under `model_prefix` as "haproxy-model:<instance>", the sha256 of its document; a
+// Chronos job as "chronos-job:<name>" with its normalised body, token its JobDigest).
 std::vector<store::Observation> ObservationsOf(const model::LiveState& live,
                                                const std::string& compare_key,
                                                const std::string& model_prefix = "");

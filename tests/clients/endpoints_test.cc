@@ -320,3 +320,114 @@ TEST(Endpoints, ASavedPlansEndpointsAreTheLastResort) {
 
 }  // namespace
 }  // namespace galley::clients
+
+namespace galley::clients {
+namespace {
+
+// Issue #16: Chronos is optional; --chronos > GALLEY_CHRONOS_URL > galley.yaml chronos.url >
+// a saved plan's, each naming its source; basic auth both or neither.
+TEST(Endpoints, ChronosPrecedenceAndAbsence) {
+  auto none = Resolve({});
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_EQ(none->chronos.url, "");  // no Chronos configured is not an error
+
+  model::Platform p = PlatformWith();
+  p.chronos_url = "http://yaml-chronos:4400/";
+  EndpointFlags plan;
+  plan.fallback_chronos_url = "http://plan-chronos:4400";
+  plan.fallback_source = "plan.json";
+
+  auto from_plan = Resolve({}, plan);
+  ASSERT_TRUE(from_plan.ok());
+  EXPECT_EQ(from_plan->chronos.url, "http://plan-chronos:4400");
+  EXPECT_EQ(from_plan->chronos.source, "plan.json");
+
+  auto yaml = Resolve({}, plan, p);
+  ASSERT_TRUE(yaml.ok());
+  EXPECT_EQ(yaml->chronos.url, "http://yaml-chronos:4400");  // trailing slash dropped
+  EXPECT_EQ(yaml->chronos.source, "/repo/galley.yaml: chronos.url");
+
+  Env env = {{"GALLEY_CHRONOS_URL", " http://env-chronos:4400 "}};
+  auto from_env = Resolve(env, plan, p);
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->chronos.url, "http://env-chronos:4400");
+  EXPECT_EQ(from_env->chronos.source, "GALLEY_CHRONOS_URL");
+
+  EndpointFlags flags = plan;
+  flags.chronos_url = "HTTPS://flag-chronos:4400/base/";
+  auto from_flag = Resolve(env, flags, p);
+  ASSERT_TRUE(from_flag.ok());
+  EXPECT_EQ(from_flag->chronos.url, "https://flag-chronos:4400/base");
+  EXPECT_EQ(from_flag->chronos.source, "--chronos");
+  EXPECT_EQ(from_flag->chronos.basic_user, "");
+
+  // Blank counts as unset.
+  auto blank = Resolve({{"GALLEY_CHRONOS_URL", "  "}}, {}, p);
+  ASSERT_TRUE(blank.ok());
+  EXPECT_EQ(blank->chronos.source, "/repo/galley.yaml: chronos.url");
+}
+
+TEST(Endpoints, ChronosErrorsNameTheirSource) {
+  model::Platform p = PlatformWith();
+  struct Case {
+    Env env;
+    std::string flag, yaml, fallback;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {{}, "chronos:4400", "", "", "--chronos: 'chronos:4400' is not an http(s) URL"},
+      {{{"GALLEY_CHRONOS_URL", "ftp://c"}},
+       "",
+       "",
+       "",
+       "GALLEY_CHRONOS_URL: 'ftp://c' is not an http(s) URL"},
+      {{},
+       "",
+       "http://c:4400?x=1",
+       "",
+       "/repo/galley.yaml: chronos.url: 'http://c:4400?x=1' must not have a query or fragment"},
+      {{}, "", "", "http://", "plan.json: 'http://' has no host"},
+      {{{"GALLEY_CHRONOS_USER", "ops"}},
+       "http://c:4400",
+       "",
+       "",
+       "GALLEY_CHRONOS_USER is set but GALLEY_CHRONOS_PASSWORD is not: basic auth needs both"},
+      // Checked even without a URL: a half-set pair is a mistake either way.
+      {{{"GALLEY_CHRONOS_PASSWORD", "pw"}},
+       "",
+       "",
+       "",
+       "GALLEY_CHRONOS_PASSWORD is set but GALLEY_CHRONOS_USER is not: basic auth needs both"},
+      {{{"GALLEY_CHRONOS_USER", "a:b"}, {"GALLEY_CHRONOS_PASSWORD", "pw"}},
+       "http://c:4400",
+       "",
+       "",
+       "GALLEY_CHRONOS_USER: a basic-auth user name cannot contain ':'"},
+  };
+  for (const auto& c : cases) {
+    model::Platform q = p;
+    q.chronos_url = c.yaml;
+    EndpointFlags flags;
+    flags.chronos_url = c.flag;
+    flags.fallback_chronos_url = c.fallback;
+    flags.fallback_source = "plan.json";
+    auto e = Resolve(c.env, flags, q);
+    ASSERT_FALSE(e.ok()) << c.error;
+    EXPECT_EQ(e.status().message(), c.error);
+  }
+  auto secret = Resolve({{"GALLEY_CHRONOS_URL", "http://u:s3cret-pw@c:4400?q"}});
+  ASSERT_FALSE(secret.ok());
+  EXPECT_EQ(secret.status().message().find("s3cret-pw"), std::string::npos);
+
+  auto auth = Resolve({{"GALLEY_CHRONOS_USER", "ops"},
+                       {"GALLEY_CHRONOS_PASSWORD", "pw"},
+                       {"GALLEY_CA_FILE", "/etc/ca.pem"},
+                       {"GALLEY_CHRONOS_URL", "http://c:4400"}});
+  ASSERT_TRUE(auth.ok()) << auth.status().message();
+  EXPECT_EQ(auth->chronos.basic_user, "ops");
+  EXPECT_EQ(auth->chronos.basic_password, "pw");
+  EXPECT_EQ(auth->chronos.ca_file, "/etc/ca.pem");
+}
+
+}  // namespace
+}  // namespace galley::clients

@@ -81,6 +81,16 @@ INVALID = [
      "urls a string, not a list"),
     ("platform-consul-url-no-scheme", P, [("url: http://127.0.0.1:8500", "url: 127.0.0.1:8500")],
      "Consul URL without scheme"),
+    ("platform-chronos-url-no-scheme", P,
+     [("consul: {url: http://127.0.0.1:8500}\n", "consul: {url: http://127.0.0.1:8500}\nchronos: {url: chronos:4400}\n")],
+     "Chronos URL without scheme"),
+    ("platform-chronos-unknown-key", P,
+     [("consul: {url: http://127.0.0.1:8500}\n",
+       "consul: {url: http://127.0.0.1:8500}\nchronos: {url: http://127.0.0.1:4400, urls: []}\n")],
+     "chronos with an unknown key"),
+    ("platform-chronos-no-url", P,
+     [("consul: {url: http://127.0.0.1:8500}\n", "consul: {url: http://127.0.0.1:8500}\nchronos: {}\n")],
+     "chronos without url"),
     ("platform-registry-space", P, [("registry: registry.local", 'registry: "registry local"')],
      "registry with a space"),
     ("platform-wrapper-string", P,
@@ -440,6 +450,8 @@ environments:
 
 VALID = [
     ("base", []),
+    ("platform-chronos", [(P, "consul: {url: http://127.0.0.1:8500}\n",
+                           "consul: {url: http://127.0.0.1:8500}\nchronos: {url: http://127.0.0.1:4400}\n")]),
     ("full-platform", [(P, "replace", FULL_PLATFORM)]),
     ("full-service", [(S, "replace", FULL_SERVICE)]),
     ("numbers-as-text", [
