@@ -62,7 +62,6 @@ struct Options {
   std::chrono::milliseconds lock_timeout{0};
   std::chrono::seconds deadline{600};
   std::chrono::seconds hook_deadline{600};  // per pre-/post-deploy hook run (issue #16)
-  bool skip_hooks = false;
   int concurrency = 16;
 };
 
@@ -129,7 +128,7 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
       },
       "per pre-/post-deploy hook: from starting its Chronos job to its success or failure\n"
       "(default 10m)");
-  cl.Flag("--skip-hooks", &o->skip_hooks,
+  cl.Flag("--skip-hooks", &o->target.skip_hooks,
           "emergencies: run no pre-/post-deploy hook (none is planned; a saved plan's hooks\n"
           "are skipped) and deploy the apps anyway");
   cl.Custom(
@@ -299,7 +298,7 @@ class ApplyCommand {
     rq.apply.concurrency = o_.concurrency;
     rq.apply.app_deadline = o_.deadline;
     rq.apply.hook_deadline = o_.hook_deadline;
-    rq.apply.skip_hooks = o_.skip_hooks;
+    rq.apply.skip_hooks = o_.target.skip_hooks;
     rq.apply.force = o_.force;
     rq.apply.rollback_on_failure = o_.rollback;
     rq.apply.read_secret = SecretReader(ws_->env);
@@ -309,6 +308,7 @@ class ApplyCommand {
     deps.source = &source;
     deps.marathon = ws_->marathon.get();
     deps.consul = ws_->consul.get();
+    deps.chronos = ws_->chronos.get();  // null without a Chronos endpoint
     deps.store = ws_->store.get();
     std::unique_ptr<net::HttpClient> lock_http;  // outlive the lock, which Reconcile releases
     std::unique_ptr<clients::ConsulClient> lock_consul;
@@ -494,6 +494,7 @@ class ApplyCommand {
     clients::EndpointFlags saved;
     saved.fallback_marathon_urls = claimed->marathon_urls;
     saved.fallback_consul_url = claimed->consul_url;
+    saved.fallback_chronos_url = claimed->chronos_url;
     saved.fallback_source = o_.plan_file + ": endpoints";
     ws_ = OpenConnections(o_.target, &platform, "apply", err_, saved);
     if (!ws_) return kExitError;

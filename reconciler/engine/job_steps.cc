@@ -277,6 +277,14 @@ JobStepOutcome RunHook(const Action& a, JobStepContext& ctx) {
     return End(ctx, a, entry, t0, StepState::kFailed, why, json{{"error", why}});
   };
   if (!before.ok()) return fail(what + ": " + before.status().message());
+  // The token: the job as the plan means to run it. One edited by hand since is not run.
+  if (!a.token.empty() && a.token != "0") {
+    auto live = LiveDigest(ctx.target, name);
+    if (!live.ok()) return fail(what + ": " + live.status().message());
+    if (*live != a.token)
+      return fail("conflict: " + what + " changed since the plan was made (" + Short(a.token) +
+                  " → " + Short(*live) + "); not started");
+  }
   if (before->disabled)
     return fail(what + " is disabled in Chronos, so a run would never start; not started");
   if (Status may = ctx.may_write(); !may.ok()) {

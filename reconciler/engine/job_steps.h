@@ -11,13 +11,14 @@
 //    never shows). Success is recorded like an app (store row chronos-job:<name>, member
 //    "jobs" of the service's record in Consul).
 //  - Hook run (hook-run): the job's counts and last outcomes are read (the baseline, also
-//    journaled), one manual run is started (PUT /v1/scheduler/job/<name>), and the job is
-//    read until an outcome newer than the baseline shows: a success (successCount up or a
-//    new lastSuccess) or a failure (errorCount up or a new lastError; Chronos counts a
-//    failure only after its retries). Within ApplyOptions::hook_deadline; a failure or the
-//    deadline fails the step with a detail naming the job, its error count and last error,
-//    and where its output is. With ApplyOptions::skip_hooks the job is not started: the step
-//    is skipped (journaled "skipped") and what depends on it goes on.
+//    journaled), the live job checked against the action's token (a job edited by hand since
+//    the plan is not run: a conflict), one manual run is started (PUT /v1/scheduler/job/<name>),
+//    and the job is read until an outcome newer than the baseline shows: a success (successCount up
+//    or a new lastSuccess) or a failure (errorCount up or a new lastError; Chronos counts a failure
+//    only after its retries). Within ApplyOptions::hook_deadline; a failure or the deadline fails
+//    the step with a detail naming the job, its error count and last error, and where its output
+//    is. With ApplyOptions::skip_hooks the job is not started: the step is skipped (journaled
+//    "skipped") and what depends on it goes on.
 //  - Recovery: an interrupted job write is settled against the live job (its digest is what
 //    the write meant → succeeded and recorded; else failed); an interrupted hook by the
 //    job's outcome since the journaled baseline, and as failed when there is none yet (the

@@ -249,6 +249,11 @@ ReconcileResult Workflow::Run() {
   ApplyTarget* target = d_.target;
   if (dry) {
     dry_target = std::make_unique<DryRunTarget>(observed->live);
+    std::map<std::string, clients::ChronosJob> jobs;
+    for (const auto& [name, body] : observed->live.jobs) {
+      if (auto job = clients::ParseChronosJob(body); job.ok()) jobs[name] = std::move(*job);
+    }
+    dry_target->SetLiveJobs(std::move(jobs));
     target = dry_target.get();
   } else {
     if (!target) {

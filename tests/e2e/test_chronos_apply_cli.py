@@ -97,10 +97,10 @@ ports:
   - {{container: 3000}}
 health: {{path: /healthcheck, grace: 5s, interval: 1s, max_failures: 3}}
 config:
-  LOG_LEVEL: {log_level}
+  LOG_LEVEL: info
 environments:
   production:
-    tag: v1
+    tag: {tag}
     instances: 1
 jobs:
   migrate:
@@ -145,9 +145,9 @@ def main():
         with open(os.path.join(repo, "galley.yaml"), "w") as f:
             f.write(PLATFORM.format(m=m, c=c, j=j, mport=ports["marathon_port"], cport=ports["consul_port"]))
 
-        def write_service(log_level, migrate):
+        def write_service(tag, migrate):
             with open(os.path.join(repo, "services", "web.yaml"), "w") as f:
-                f.write(SERVICE.format(log_level=log_level, migrate=migrate))
+                f.write(SERVICE.format(tag=tag, migrate=migrate))
 
         env = dict(os.environ, XDG_STATE_HOME=os.path.join(work, "xdg"), NO_COLOR="1", USER="e2e")
         for k in ("GALLEY_HMAC_KEY", "GALLEY_MARATHON_URL", "GALLEY_CONSUL_URL", "GALLEY_CHRONOS_URL",
@@ -166,11 +166,12 @@ def main():
             a = get_json(m + "/v2/apps/app/production/web")
             return a["app"] if a else None
 
-        def app_log_level(a):
-            return (a or {}).get("env", {}).get("LOG_LEVEL") or json.dumps(a or {})
+        def app_tag(a):
+            image = (((a or {}).get("container") or {}).get("docker") or {}).get("image", "")
+            return image.rsplit(":", 1)[-1] if ":" in image else json.dumps(a or {})[:300]
 
         # 1: first apply.
-        write_service("info", "true")
+        write_service("v1", "true")
         t0 = time.monotonic()
         r = galley("apply", repo, "--auto-approve", "--hook-deadline", "30s")
         out = r.stdout + r.stderr
@@ -186,8 +187,8 @@ def main():
         check("1 the app is deployed", a1 is not None and a1.get("tasksRunning") == 1, a1)
         print(f"   first apply took {time.monotonic() - t0:.1f} s", flush=True)
 
-        # 2: the app changes, and the migration fails.
-        write_service("debug", "false")
+        # 2: the app changes (a new tag), and the migration fails.
+        write_service("v2", "false")
         smoke_runs = (job("production-web-smoke") or {}).get("successCount")
         r = galley("apply", repo, "--auto-approve", "--hook-deadline", "30s")
         out = r.stdout + r.stderr
@@ -197,7 +198,7 @@ def main():
               and j in out, out[-3000:])
         a2 = app()
         check("2 the app was not updated: Marathon still runs the old version",
-              a2 is not None and a2.get("version") == a1.get("version") and app_log_level(a2) == "info", a2)
+              a2 is not None and a2.get("version") == a1.get("version") and app_tag(a2) == "v1", a2)
         check("2 the app's step was not attempted", "not attempted" in out, out[-2000:])
         check("2 the post-deploy hook did not run",
               (job("production-web-smoke") or {}).get("successCount") == smoke_runs, job("production-web-smoke"))
@@ -206,13 +207,13 @@ def main():
               os.listdir(logs) if os.path.isdir(logs) else "no log dir")
 
         # 3: the migration fixed: the deploy happens and the post-deploy hook runs.
-        write_service("debug", "true")
+        write_service("v2", "true")
         r = galley("apply", repo, "--auto-approve", "--hook-deadline", "30s")
         out = r.stdout + r.stderr
         check("3 a passing migration: apply exits 0", r.returncode == 0, f"exit {r.returncode}: {out[-3000:]}")
         a3 = app()
         check("3 the app was updated", a3 is not None and a3.get("version") != a1.get("version")
-              and app_log_level(a3) == "debug", a3)
+              and app_tag(a3) == "v2", a3)
         check("3 the post-deploy hook ran after the deploy",
               (job("production-web-smoke") or {}).get("successCount") == (smoke_runs or 0) + 1
               and out.find("app-update /app/production/web") < out.find("hook-run production-web-smoke: started"),

@@ -438,6 +438,24 @@ TEST_F(JobStepsTest, AFailureBeforeThisRunIsNoOutcomeAndADisabledJobIsNotStarted
   EXPECT_EQ(target_.Pos("start-job production-web-off"), std::string::npos);
 }
 
+TEST_F(JobStepsTest, AHookJobChangedSinceThePlanIsNotStarted) {
+  json planned = ScheduledJob("production-web-migrate", "migrate");
+  target_.chronos.Seed(ScheduledJob("production-web-migrate", "rm -rf /by-hand"));
+  target_.chronos.auto_outcome = FakeChronosClient::Outcome::kSuccess;
+  HaveApp("web");
+  Action pre = HookAction("production-web-migrate", "pre-deploy", "/app/production/web");
+  pre.token = JobDigest(planned);
+  Action app = AppUpdate("web");
+  app.depends_on = {pre.id};
+  plan_.actions = {pre, app};
+  ApplyResult r = Apply();
+  ASSERT_EQ(r.failed, 1);
+  EXPECT_NE(Outcome(r, pre.id).detail.find("changed since the plan was made"), std::string::npos)
+      << Outcome(r, pre.id).detail;
+  EXPECT_TRUE(target_.chronos.starts().empty());
+  EXPECT_EQ(Outcome(r, app.id).state, StepState::kNotAttempted);
+}
+
 TEST_F(JobStepsTest, AHookWhoseStartAnswerWasLostIsFollowedToItsOutcome) {
   target_.chronos.Seed(ScheduledJob("production-web-migrate"));
   target_.chronos.auto_outcome = FakeChronosClient::Outcome::kSuccess;
