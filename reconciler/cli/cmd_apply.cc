@@ -61,6 +61,7 @@ struct Options {
   std::string restart_service;  // `galley restart SERVICE`
   std::chrono::milliseconds lock_timeout{0};
   std::chrono::seconds deadline{600};
+  std::chrono::seconds hook_deadline{600};  // per pre-/post-deploy hook run (issue #16)
   int concurrency = 16;
 };
 
@@ -117,6 +118,19 @@ CommandLine ApplyCommandLine(Options* o, std::vector<std::string>* positional) {
         return Status::Ok();
       },
       "per-app deadline from write to healthy (default 10m)");
+  cl.Custom(
+      "--hook-deadline", "DUR",
+      [o](const std::string& v) {
+        auto d = FlagDuration(v);
+        if (!d) return Status::InvalidArgument("--hook-deadline '" + v + "': " + kDurationExpected);
+        o->hook_deadline = std::max(std::chrono::seconds(1), *d);
+        return Status::Ok();
+      },
+      "per pre-/post-deploy hook: from starting its Chronos job to its success or failure\n"
+      "(default 10m)");
+  cl.Flag("--skip-hooks", &o->target.skip_hooks,
+          "emergencies: run no pre-/post-deploy hook (none is planned; a saved plan's hooks\n"
+          "are skipped) and deploy the apps anyway");
   cl.Custom(
       "--concurrency", "N",
       [o](const std::string& v) {
@@ -283,6 +297,8 @@ class ApplyCommand {
     rq.lock.wait = o_.lock_timeout;
     rq.apply.concurrency = o_.concurrency;
     rq.apply.app_deadline = o_.deadline;
+    rq.apply.hook_deadline = o_.hook_deadline;
+    rq.apply.skip_hooks = o_.target.skip_hooks;
     rq.apply.force = o_.force;
     rq.apply.rollback_on_failure = o_.rollback;
     rq.apply.read_secret = SecretReader(ws_->env);
@@ -292,6 +308,7 @@ class ApplyCommand {
     deps.source = &source;
     deps.marathon = ws_->marathon.get();
     deps.consul = ws_->consul.get();
+    deps.chronos = ws_->chronos.get();  // null without a Chronos endpoint
     deps.store = ws_->store.get();
     std::unique_ptr<net::HttpClient> lock_http;  // outlive the lock, which Reconcile releases
     std::unique_ptr<clients::ConsulClient> lock_consul;
@@ -477,6 +494,7 @@ class ApplyCommand {
     clients::EndpointFlags saved;
     saved.fallback_marathon_urls = claimed->marathon_urls;
     saved.fallback_consul_url = claimed->consul_url;
+    saved.fallback_chronos_url = claimed->chronos_url;
     saved.fallback_source = o_.plan_file + ": endpoints";
     ws_ = OpenConnections(o_.target, &platform, "apply", err_, saved);
     if (!ws_) return kExitError;

@@ -141,6 +141,7 @@ class HttpChronosClient : public ChronosClient {
   }
 
   int requests() const override { return requests_.load(); }
+  std::string url() const override { return endpoint_.url; }
 
  private:
   struct Reply {

@@ -84,6 +84,8 @@ class ChronosClient {
   // GET /job/<name> and GET /job/stat/<name>.
   virtual Result<ChronosJobStats> GetJobStats(const std::string& name) = 0;
   virtual int requests() const = 0;
+  // The Chronos URL it talks to ("" when it has none, e.g. a fake), for messages.
+  virtual std::string url() const { return ""; }
 };
 
 // One element of GET /jobs or the object of GET /job/<name>. kInvalidArgument when it is not

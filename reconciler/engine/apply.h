@@ -107,11 +107,17 @@ class ApplyTarget {
   virtual Result<clients::ChronosJob> Job(const std::string& name) {
     return Status::Internal("this target has no Chronos: cannot read job " + name);
   }
+  // Where a job's runs write their output, for a failed hook's report.
+  virtual std::string JobOutputLocation(const std::string& name) {
+    return "the Mesos sandbox of job " + name + "'s last run";
+  }
 };
 
-// The real target: Marathon and Consul through their clients (which must outlive it).
+// The real target: Marathon, Consul and (when not null) Chronos through their clients (which
+// must outlive it). Without Chronos every job call is refused, saying so.
 std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon,
-                                             clients::ConsulClient& consul);
+                                             clients::ConsulClient& consul,
+                                             clients::ChronosClient* chronos = nullptr);
 
 // `apply --dry-run`: records every write instead of sending it; an app written is at once
 // deployed and healthy, a deleted one gone. Reads of apps it never wrote go to `live`.
@@ -135,7 +141,17 @@ class DryRunTarget : public ApplyTarget {
   Result<model::LiveApp> App(const std::string& id) override;
   Result<std::vector<clients::MarathonDeployment>> Deployments() override;
   Status PutRecord(const std::string& key, const std::string& value) override;
-  // "PUT /v1/txn (3 ops: cas app/production/web/LOG_LEVEL, ...)", "POST /v2/apps /app/x", ...
+  // Jobs: a job written is at once what was sent, a deleted one gone, a started one
+  // succeeded; reads of jobs it never wrote go to `jobs` (SetLiveJobs).
+  Status PutJob(const nlohmann::json& body) override;
+  Status DeleteJob(const std::string& name) override;
+  Status StartJob(const std::string& name) override;
+  Result<clients::ChronosJobStats> JobStats(const std::string& name) override;
+  Result<clients::ChronosJob> Job(const std::string& name) override;
+  // The Chronos jobs as observed (by name).
+  void SetLiveJobs(std::map<std::string, clients::ChronosJob> jobs);
+  // "PUT /v1/txn (3 ops: cas app/production/web/LOG_LEVEL, ...)", "POST /v2/apps /app/x",
+  // "POST /v1/scheduler/iso8601 production-web-report", "PUT /v1/scheduler/job/<name>", ...
   std::vector<std::string> calls() const;
 
  private:
@@ -146,11 +162,18 @@ class DryRunTarget : public ApplyTarget {
   std::map<std::string, int> written_;  // app id → instances; -1 = deleted
   std::vector<std::string> calls_;
   int deployments_ = 0;
+  std::map<std::string, clients::ChronosJob> jobs_;  // as observed, then as written
+  std::map<std::string, int> job_runs_;              // runs started per job
 };
 
 struct ApplyOptions {
   int concurrency = 16;
   std::chrono::seconds app_deadline{600};  // per app: write → healthy
+  // Per hook run (issue #16): start → the job's success or failure (`--hook-deadline`).
+  std::chrono::seconds hook_deadline{600};
+  // `--skip-hooks`: hook actions of a saved plan are not run (journaled "skipped"), and what
+  // depends on them (the app's deploy) goes on.
+  bool skip_hooks = false;
   // How often a deploying app is read: after 100 ms, then doubling up to this.
   std::chrono::milliseconds poll_interval{500};
   bool force = false;  // supersede deployments that lock an app
@@ -189,12 +212,15 @@ struct ActionOutcome {
   std::string detail;  // the error, or why it was not attempted
   std::string deployment_id, version;
   bool rolled_back = false;
+  // A hook left out by --skip-hooks (state kNotAttempted; counted in ApplyResult::skipped).
+  bool skipped = false;
   double seconds = 0;
 };
 
 struct ApplyResult {
   std::vector<ActionOutcome> outcomes;  // in plan order
   int applied = 0, failed = 0, not_attempted = 0, interrupted = 0;
+  int skipped = 0;  // hooks left out by --skip-hooks: not a failure
   double seconds = 0;
   bool ok() const { return failed == 0 && not_attempted == 0 && interrupted == 0; }
   // "3 applied, 1 failed, 2 not attempted" and one line per failure.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The two ApplyTargets: Marathon and Consul through their clients, and the dry run's
-// recorder (see apply.h).
+// The two ApplyTargets: Marathon, Consul and Chronos through their clients, and the dry
+// run's recorder (see apply.h).
 #include <algorithm>
 
 #include "base/strings.h"
@@ -13,7 +13,8 @@ using json = nlohmann::json;
 
 class ClientTarget : public ApplyTarget {
  public:
-  ClientTarget(clients::MarathonClient& m, clients::ConsulClient& c) : m_(m), c_(c) {}
+  ClientTarget(clients::MarathonClient& m, clients::ConsulClient& c, clients::ChronosClient* j)
+      : m_(m), c_(c), j_(j) {}
   Result<clients::KvTxnResult> KvTxn(const std::vector<clients::KvTxnOp>& ops) override {
     return c_.Txn(ops);
   }
@@ -56,10 +57,36 @@ class ClientTarget : public ApplyTarget {
     if (!*r) return Status::Conflict("consul refused to write " + key);
     return Status::Ok();
   }
+  // Chronos: refused as by the base class when there is none.
+  Status PutJob(const json& body) override {
+    return j_ ? j_->PutJob(body) : ApplyTarget::PutJob(body);
+  }
+  Status DeleteJob(const std::string& name) override {
+    return j_ ? j_->DeleteJob(name) : ApplyTarget::DeleteJob(name);
+  }
+  Status StartJob(const std::string& name) override {
+    return j_ ? j_->StartJob(name) : ApplyTarget::StartJob(name);
+  }
+  Result<clients::ChronosJobStats> JobStats(const std::string& name) override {
+    if (!j_) return ApplyTarget::JobStats(name);
+    return j_->GetJobStats(name);
+  }
+  Result<clients::ChronosJob> Job(const std::string& name) override {
+    if (!j_) return ApplyTarget::Job(name);
+    return j_->GetJob(name);
+  }
+  // Chronos keeps no output: a run's stdout/stderr stay in the Mesos sandbox of its task.
+  std::string JobOutputLocation(const std::string& name) override {
+    std::string where = j_ && !j_->url().empty() ? "Chronos " + j_->url() + ", " : "";
+    return "the Mesos sandbox of job " + name + "'s last run (" + where +
+           "GET /v1/scheduler/job/stat/" + name +
+           " lists its tasks and agents when Chronos keeps task history)";
+  }
 
  private:
   clients::MarathonClient& m_;
   clients::ConsulClient& c_;
+  clients::ChronosClient* j_;  // null: no Chronos
 };
 
 const char* VerbName(clients::KvTxnOp::Verb v) {
@@ -81,8 +108,9 @@ const char* VerbName(clients::KvTxnOp::Verb v) {
 }  // namespace
 
 std::unique_ptr<ApplyTarget> NewClientTarget(clients::MarathonClient& marathon,
-                                             clients::ConsulClient& consul) {
-  return std::make_unique<ClientTarget>(marathon, consul);
+                                             clients::ConsulClient& consul,
+                                             clients::ChronosClient* chronos) {
+  return std::make_unique<ClientTarget>(marathon, consul, chronos);
 }
 
 Result<clients::KvTxnResult> DryRunTarget::KvTxn(const std::vector<clients::KvTxnOp>& ops) {
@@ -186,6 +214,59 @@ Status DryRunTarget::PutRecord(const std::string& key, const std::string&) {
   std::lock_guard<std::mutex> lock(mu_);
   calls_.push_back("PUT /v1/kv/" + key + " (applied record)");
   return Status::Ok();
+}
+
+Status DryRunTarget::PutJob(const json& body) {
+  if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
+    return Status::InvalidArgument("dry run: a job body needs a string \"name\"");
+  std::string name = body["name"].get<std::string>();
+  auto job = clients::ParseChronosJob(body);
+  if (!job.ok()) return job.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back(std::string("POST /v1/scheduler/") +
+                   (body.contains("parents") ? "dependency " : "iso8601 ") + name);
+  jobs_[name] = *job;
+  return Status::Ok();
+}
+
+Status DryRunTarget::DeleteJob(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("DELETE /v1/scheduler/job/" + name);
+  if (!jobs_.erase(name)) return Status::NotFound("dry run: job '" + name + "' does not exist");
+  return Status::Ok();
+}
+
+Status DryRunTarget::StartJob(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.push_back("PUT /v1/scheduler/job/" + name);
+  if (!jobs_.count(name)) return Status::NotFound("dry run: job '" + name + "' does not exist");
+  ++job_runs_[name];  // succeeds at once
+  return Status::Ok();
+}
+
+Result<clients::ChronosJobStats> DryRunTarget::JobStats(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(name);
+  if (it == jobs_.end()) return Status::NotFound("dry run: job '" + name + "' does not exist");
+  clients::ChronosJobStats s;
+  s.success_count = it->second.success_count + job_runs_[name];
+  s.error_count = it->second.error_count;
+  s.last_success = it->second.last_success;
+  s.last_error = it->second.last_error;
+  s.disabled = it->second.disabled;
+  return s;
+}
+
+Result<clients::ChronosJob> DryRunTarget::Job(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(name);
+  if (it == jobs_.end()) return Status::NotFound("dry run: job '" + name + "' does not exist");
+  return it->second;
+}
+
+void DryRunTarget::SetLiveJobs(std::map<std::string, clients::ChronosJob> jobs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_ = std::move(jobs);
 }
 
 std::vector<std::string> DryRunTarget::calls() const {

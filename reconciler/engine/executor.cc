@@ -14,6 +14,7 @@
 #include "engine/apply_checks.h"
 #include "engine/failed_deploys.h"
 #include "engine/follower.h"
+#include "engine/job_steps.h"
 #include "engine/normalize.h"
 #include "engine/recorder.h"
 #include "engine/step_graph.h"
@@ -57,7 +58,9 @@ class Executor {
     ApplyResult result;
     result.outcomes = std::move(outcomes_);
     for (const auto& o : result.outcomes) {
-      if (o.state == StepState::kApplied)
+      if (o.skipped)
+        ++result.skipped;
+      else if (o.state == StepState::kApplied)
         ++result.applied;
       else if (o.state == StepState::kFailed)
         ++result.failed;
@@ -105,7 +108,9 @@ class Executor {
         // Modules do not throw, but a worker must never take the process down with it: an
         // escaped exception fails the step's unfinished actions.
         try {
-          ok = step.app ? RunAppStep(step.actions[0]) : RunKvStep(step);
+          ok = step.job   ? RunJobStep(step.actions[0])
+               : step.app ? RunAppStep(step.actions[0])
+                          : RunKvStep(step);
         } catch (const std::exception& e) {
           // Whatever it had journaled stays open and the run ends interrupted, so the next
           // apply settles it against live state.
@@ -300,6 +305,24 @@ class Executor {
                               " has changed since the plan was made; plan again");
     }
     return v;
+  }
+
+  // ---- Chronos (engine/job_steps.h) --------------------------------------------------
+
+  bool RunJobStep(size_t i) {
+    const Action& a = plan_.actions[i];
+    JobStepContext ctx{target_,
+                       o_,
+                       events_,
+                       recorder_,
+                       [this] { return MayWrite(); },
+                       [this] { return Interrupted() || LockLost(); }};
+    JobStepOutcome r = IsHookAction(a.kind) ? RunHook(a, ctx) : RunJobWrite(a, ctx);
+    outcomes_[i].state = r.state;
+    outcomes_[i].detail = r.detail;
+    outcomes_[i].seconds = r.seconds;
+    outcomes_[i].skipped = r.skipped;
+    return r.ok();
   }
 
   // ---- Marathon ----------------------------------------------------------------------
@@ -662,10 +685,12 @@ std::string ApplyResult::Summary() const {
   std::ostringstream out;
   out << applied << " applied, " << failed << " failed, " << not_attempted << " not attempted";
   if (interrupted > 0) out << ", " << interrupted << " interrupted";
+  if (skipped > 0) out << ", " << skipped << " skipped (--skip-hooks)";
   out << " (" << Seconds(seconds) << ")\n";
   for (const auto& o : outcomes) {
     if (o.state == StepState::kApplied) continue;
-    out << "  " << StepStateName(o.state) << ": " << o.action_id << ": " << o.detail;
+    out << "  " << (o.skipped ? "skipped" : StepStateName(o.state)) << ": " << o.action_id << ": "
+        << o.detail;
     if (o.rolled_back) out << " (rolled back)";
     out << "\n";
   }
@@ -675,15 +700,19 @@ std::string ApplyResult::Summary() const {
 json ApplyResult::ToJson() const {
   json actions = json::array();
   for (const auto& o : outcomes) {
-    json a = {{"id", o.action_id}, {"state", StepStateName(o.state)}, {"seconds", o.seconds}};
+    json a = {{"id", o.action_id},
+              {"state", o.skipped ? "skipped" : StepStateName(o.state)},
+              {"seconds", o.seconds}};
     if (!o.detail.empty()) a["detail"] = o.detail;
     if (!o.deployment_id.empty()) a["deployment"] = o.deployment_id;
     if (!o.version.empty()) a["version"] = o.version;
     if (o.rolled_back) a["rolled_back"] = true;
     actions.push_back(std::move(a));
   }
-  return json{{"applied", applied},         {"failed", failed},   {"not_attempted", not_attempted},
+  json doc = {{"applied", applied},         {"failed", failed},   {"not_attempted", not_attempted},
               {"interrupted", interrupted}, {"seconds", seconds}, {"actions", std::move(actions)}};
+  if (skipped > 0) doc["skipped"] = skipped;
+  return doc;
 }
 
 ApplyResult ExecutePlan(const Plan& plan, ApplyTarget& target, const ApplyOptions& options,

@@ -249,10 +249,15 @@ ReconcileResult Workflow::Run() {
   ApplyTarget* target = d_.target;
   if (dry) {
     dry_target = std::make_unique<DryRunTarget>(observed->live);
+    std::map<std::string, clients::ChronosJob> jobs;
+    for (const auto& [name, body] : observed->live.jobs) {
+      if (auto job = clients::ParseChronosJob(body); job.ok()) jobs[name] = std::move(*job);
+    }
+    dry_target->SetLiveJobs(std::move(jobs));
     target = dry_target.get();
   } else {
     if (!target) {
-      client_target = NewClientTarget(*d_.marathon, *d_.consul);
+      client_target = NewClientTarget(*d_.marathon, *d_.consul, d_.chronos);
       target = client_target.get();
     }
     // Followed to the end even when interrupted (a second signal quits and leaves the

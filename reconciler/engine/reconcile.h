@@ -111,11 +111,13 @@ struct ReconcileDeps {
   ReconcileSource* source = nullptr;
   clients::MarathonClient* marathon = nullptr;
   clients::ConsulClient* consul = nullptr;
+  // Chronos (issue #16); null: none configured, and every job call is refused.
+  clients::ChronosClient* chronos = nullptr;
   // The lock's own Consul client (no retries, a timeout under TTL/3, so a stuck renewal
   // shows as a lost lock in time); null: `consul`.
   clients::ConsulClient* lock_consul = nullptr;
   store::StateStore* store = nullptr;
-  // Where the effects go; null: NewClientTarget over `marathon` and `consul` (a dry run
+  // Where the effects go; null: NewClientTarget over `marathon`, `consul` and `chronos` (a dry run
   // always uses a DryRunTarget).
   ApplyTarget* target = nullptr;
   // The plan as made (or the saved plan as checked), before anything is decided about it:

@@ -7,6 +7,7 @@
 #include "base/strings.h"
 #include "engine/failed_deploys.h"
 #include "engine/follower.h"
+#include "engine/job_steps.h"
 #include "engine/normalize.h"
 #include "engine/recorder.h"
 #include "engine/view_text.h"
@@ -42,6 +43,11 @@ Result<std::vector<std::string>> Recover(const model::LiveState& live, ApplyTarg
         !d["target"].is_string()) {
       RETURN_IF_ERROR(
           records.store->JournalFinish(e.id, "failed", SafeDump(json{{"error", "interrupted"}})));
+      continue;
+    }
+    if (StartsWith(e.resource, std::string(kJobResourcePrefix))) {  // a job write or a hook run
+      ASSIGN_OR_RETURN(std::string line, SettleJobEntry(e, d, target, recorder, *records.store));
+      lines.push_back(std::move(line));
       continue;
     }
     Open x{&e,

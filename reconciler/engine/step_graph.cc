@@ -24,6 +24,15 @@ std::vector<Step> BuildSteps(const Plan& plan) {
       steps.push_back(std::move(s));
       continue;
     }
+    if (IsJobAction(a.kind) || IsHookAction(a.kind)) {  // "job-create production-web-report"
+      Step s;
+      s.name = std::string(ActionKindName(a.kind)) + " " + a.target;
+      s.actions = {i};
+      s.job = true;
+      step_of_action[a.id] = steps.size();
+      steps.push_back(std::move(s));
+      continue;
+    }
     if (IsModelAction(a.kind)) {  // a KV write of its own: "haproxy-model-create internal"
       Step s;
       s.name = std::string(ActionKindName(a.kind)) + " " + ModelInstanceOf(a.target);
@@ -126,7 +135,10 @@ std::vector<std::vector<std::string>> ScheduleWaves(const Plan& plan) {
     if (wave[s] < 0) continue;
     if (static_cast<size_t>(wave[s]) >= waves.size()) waves.resize(wave[s] + 1);
     std::string line = steps[s].name;
-    if (!steps[s].app)
+    if (steps[s].job) {
+      if (IsHookAction(plan.actions[steps[s].actions[0]].kind))
+        line += ", then wait for its success or failure";
+    } else if (!steps[s].app)
       line += " (" + std::to_string(steps[s].actions.size()) +
               (steps[s].actions.size() == 1 ? " key)" : " keys)");
     else if (plan.actions[steps[s].actions[0]].kind != ActionKind::kAppDelete)

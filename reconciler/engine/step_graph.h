@@ -18,13 +18,15 @@
 namespace galley::engine {
 
 // One unit of scheduling: an app action, the KV actions of one service × environment
-// (puts or deletes) with the same dependencies, or one LB model write (a KV write too).
+// (puts or deletes) with the same dependencies, one LB model write (a KV write too), one
+// Chronos job write or one hook run (engine/job_steps.h).
 struct Step {
   std::string name;             // "app-create /app/production/web", "kv-put production/web"
   std::vector<size_t> actions;  // indexes into plan.actions
   std::set<size_t> depends_on;  // step indexes
   std::vector<size_t> dependants;
   bool app = false;
+  bool job = false;  // a Chronos job write or a hook run: one action
 };
 
 std::vector<Step> BuildSteps(const Plan& plan);

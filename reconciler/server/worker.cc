@@ -343,6 +343,7 @@ engine::ReconcileDeps BaseDeps(const workspace::Workspace& ws, engine::Reconcile
   deps.source = &source;
   deps.marathon = ws.marathon.get();
   deps.consul = ws.consul.get();
+  deps.chronos = ws.chronos.get();  // null without a Chronos endpoint (issue #16)
   deps.lock_consul = lock.consul.get();
   deps.store = ws.store.get();
   deps.events = &events;
