@@ -32,35 +32,41 @@ for cfg in "$out"/haproxy/*.cfg; do
 done
 find "$out" -type f ! -name '.galley-render' | sort | sed "s|$GALLEY_ROOT/||"
 
-log "galley-sandbox: emulated Marathon and Consul on free loopback ports"
+log "galley-sandbox: emulated Marathon, Consul and Chronos on free loopback ports"
 work="$(mktemp -d)"
-"$GALLEY_ROOT/build/bin/galley-sandbox" --marathon-port 0 --consul-port 0 --ready-file "$work/ready.json" \
+"$GALLEY_ROOT/build/bin/galley-sandbox" --marathon-port 0 --consul-port 0 --chronos-port 0 --ready-file "$work/ready.json" \
   >"$work/sandbox.log" 2>&1 &
 sandbox=$!
 trap 'kill "$sandbox" 2>/dev/null || true; wait "$sandbox" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
 mport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["marathon_port"])' "$work/ready.json")
 cport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consul_port"])' "$work/ready.json")
-echo "marathon http://127.0.0.1:$mport  consul http://127.0.0.1:$cport"
+chport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chronos_port"])' "$work/ready.json")
+echo "marathon http://127.0.0.1:$mport  consul http://127.0.0.1:$cport  chronos http://127.0.0.1:$chport"
 
 export PROD_DATABASE_URL="postgres://demo"   # the reference platform's one secret, read at apply time
-endpoints=(--marathon "http://127.0.0.1:$mport" --consul "http://127.0.0.1:$cport" --state "$work/state.db")
+endpoints=(--marathon "http://127.0.0.1:$mport" --consul "http://127.0.0.1:$cport"
+           --chronos "http://127.0.0.1:$chport" --state "$work/state.db")
 
 log "galley plan examples/reference   (against the empty sandbox)"
 "$galley" plan "$example" "${endpoints[@]}" --out "$out/plan.json"
 
-log "galley apply out/reference/plan.json   (exactly the saved plan; waits for every app to be healthy)"
+log "galley apply out/reference/plan.json   (exactly the saved plan: Chronos jobs first, the pre-deploy migration before test-server, every app followed to health)"
 "$galley" apply "$out/plan.json" "${endpoints[@]}"
 
 log "galley plan --detailed-exitcode   (converged: no changes, exit 0)"
 "$galley" plan "$example" "${endpoints[@]}" --detailed-exitcode
 
-log "a hand-made drift: someone scales test-server to 6 and edits a KV value behind galley's back"
+log "a hand-made drift: someone scales test-server to 6, edits a KV value and disables the nightly report job behind galley's back"
 curl -fsS -X PUT "http://127.0.0.1:$mport/v2/apps/app/production/test-server" \
   -H 'Content-Type: application/json' -d '{"instances": 6}'
 echo
 curl -fsS -X PUT "http://127.0.0.1:$cport/v1/kv/app/production/test-server/LOG_LEVEL" -d 'trace'
 echo
+job="$(curl -fsS "http://127.0.0.1:$chport/v1/scheduler/job/production-test-server-report")"
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["disabled"]=True; print(json.dumps(j))' "$job" |
+  curl -fsS -X POST "http://127.0.0.1:$chport/v1/scheduler/iso8601" -H 'Content-Type: application/json' -d @-
+echo "job production-test-server-report disabled by hand"
 sleep 1
 
 log "galley drift --detailed-exitcode   (exit 2: drift found)"

@@ -6,6 +6,7 @@
 
 #include "base/digest.h"
 #include "engine/desired.h"
+#include "engine/jobs.h"
 #include "engine/ownership.h"
 
 namespace galley::engine {
@@ -65,6 +66,17 @@ std::vector<std::string> StaleReasons(const Plan& plan, const model::LiveState& 
   std::vector<std::string> out;
   for (const auto& a : plan.actions) {
     bool must_be_absent = a.token == "0" || a.token.empty();
+    if (IsHookAction(a.kind)) continue;  // checked against the job when it is started
+    if (IsJobAction(a.kind)) {
+      if (!live.jobs_observed) continue;  // no Chronos now: the job step itself refuses
+      auto it = live.jobs.find(a.target);
+      std::string now = it == live.jobs.end() ? "0" : JobDigest(it->second);
+      if (now == (must_be_absent ? "0" : a.token)) continue;
+      out.push_back("job " + a.target + ": planned " +
+                    (must_be_absent ? std::string("when absent") : "against " + a.token) +
+                    (now == "0" ? ", now deleted" : ", now " + now));
+      continue;
+    }
     if (IsAppAction(a.kind)) {
       auto it = live.apps.find(a.target);
       switch (HowAppMoved(a, it == live.apps.end() ? nullptr : &it->second)) {

@@ -21,6 +21,7 @@
 #include "base/digest.h"
 #include "engine/desired.h"
 #include "engine/failed_deploys.h"
+#include "engine/jobs.h"
 #include "engine/normalize.h"
 #include "engine/ownership.h"
 #include "support/fake_clock.h"
@@ -828,6 +829,45 @@ TEST(ApplyHelpers, StaleReasonsNameWhatMoved) {
   EXPECT_EQ(reasons[1], "app /app/production/new: planned when absent, now exists (version v9)");
   EXPECT_EQ(reasons[2], "key app/production/web/A: planned at index 5, now 6");
   EXPECT_EQ(reasons[3], "key app/production/web/B: planned when absent, now exists (index 8)");
+}
+
+// A saved plan's job actions are checked against the jobs Chronos has now (their digest);
+// hook runs are not (their job is checked when the hook starts), nor jobs when Chronos was
+// not observed.
+TEST(ApplyHelpers, StaleReasonsCompareJobsByTheirDigest) {
+  nlohmann::json report{{"name", "production-web-report"}, {"command", "true"},
+                        {"schedule", "R/2026-01-01T03:00:00Z/P1D"}};
+  auto job_action = [](ActionKind kind, const std::string& name, const std::string& token) {
+    Action a;
+    a.id = JobActionId(name);
+    a.kind = kind;
+    a.target = name;
+    a.token = token;
+    return a;
+  };
+  Plan p;
+  p.actions = {job_action(ActionKind::kJobUpdate, "production-web-report", JobDigest(report)),
+               job_action(ActionKind::kJobCreate, "production-web-new", "0"),
+               job_action(ActionKind::kHookRun, "production-web-migrate", "sha256:whatever")};
+  model::LiveState live;
+  EXPECT_TRUE(StaleReasons(p, live).empty()) << "jobs not observed: nothing to compare";
+  live.jobs_observed = true;
+  live.jobs["production-web-report"] = report;
+  EXPECT_TRUE(StaleReasons(p, live).empty());
+  nlohmann::json edited = report;
+  edited["command"] = "false";
+  live.jobs["production-web-report"] = edited;
+  live.jobs["production-web-new"] = report;
+  auto reasons = StaleReasons(p, live);
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_EQ(reasons[0], "job production-web-report: planned against " + JobDigest(report) +
+                            ", now " + JobDigest(edited));
+  EXPECT_EQ(reasons[1], "job production-web-new: planned when absent, now " + JobDigest(report));
+  live.jobs.erase("production-web-report");
+  reasons = StaleReasons(p, live);
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_EQ(reasons[0], "job production-web-report: planned against " + JobDigest(report) +
+                            ", now deleted");
 }
 
 TEST(ApplyHelpers, SafetyRailsCountDeletesAndRestartsPerEnvironment) {
