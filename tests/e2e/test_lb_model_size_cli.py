@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 GALLEY, SANDBOX, ROOT = sys.argv[1], sys.argv[2], sys.argv[3]
-SERVICES = int(sys.argv[4]) if len(sys.argv) > 4 else 160
+SERVICES = int(sys.argv[4]) if len(sys.argv) > 4 else 330  # x 1: just over 64 KiB of model
 ENVIRONMENTS = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 BIND = "127.0.0.61"  # HAProxy's listeners for agent --once: an address no other test uses
 results = []
