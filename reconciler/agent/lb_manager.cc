@@ -17,6 +17,7 @@
 #include "base/strings.h"
 #include "base/time_text.h"
 #include "render/haproxy_config.h"
+#include "render/lb_model_codec.h"
 
 namespace galley::agent {
 namespace {
@@ -318,7 +319,10 @@ Result<std::optional<LbManager::Model>> LbManager::ReadModel(bool blocking,
     }
     return parsed_model_;
   }
-  auto parsed = render::ParseLbModel(text);
+  // A large model is stored gzip-compressed (render/lb_model_codec.h).
+  auto document = render::DecodeLbModelValue(text, key);
+  auto parsed =
+      document.ok() ? render::ParseLbModel(*document) : Result<render::LbModel>(document.status());
   if (!parsed.ok()) {
     bad_models_.insert(text_digest);
     *model_error =

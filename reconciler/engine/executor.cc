@@ -19,6 +19,7 @@
 #include "engine/recorder.h"
 #include "engine/step_graph.h"
 #include "engine/view_text.h"
+#include "render/lb_model_codec.h"
 
 namespace galley::engine {
 namespace {
@@ -189,6 +190,8 @@ class Executor {
         it.op.verb = KvTxnOp::Verb::kCas;
         it.op.index = token;
         it.op.value = *value;
+        // A large LB model is stored gzip-compressed; its HMAC and digest stay the document's.
+        if (IsModelAction(a.kind)) it.op.value = render::EncodeLbModelValue(*value);
         it.expect =
             json{{"hmac", HmacSha256Hex(records_.hmac_key, *value)}, {"secret", a.sensitive}};
         // An LB model is recorded by its digest (AppliedBody), checked by its HMAC like a key.

@@ -2,6 +2,7 @@
 #include "engine/lb_models.h"
 
 #include "render/lb_model.h"
+#include "render/lb_model_codec.h"
 
 namespace galley::engine {
 namespace {
@@ -24,9 +25,35 @@ std::vector<DesiredModel> DesiredModels(const model::DesiredState& state) {
     d.key = render::LbModelKey(state.platform.name, instance.name);
     d.document = render::LbModelToJson(m);
     d.digest = render::LbModelDigest(m);
+    d.stored_bytes = render::EncodeLbModelValue(d.document).size();
     out.push_back(std::move(d));
   }
   return out;
+}
+
+std::string ModelTooLarge(const DesiredModel& model) {
+  if (model.stored_bytes <= render::kConsulKvMaxValueSize) return "";
+  return "the LB model of HAProxy instance " + model.instance + " (" + model.key + ") is " +
+         std::to_string(model.stored_bytes) + " bytes stored (" +
+         std::to_string(model.document.size()) +
+         " bytes of JSON, gzip-compressed), over Consul's kv_max_value_size (" +
+         std::to_string(render::kConsulKvMaxValueSize) +
+         " bytes by default): not published; split the platform's services over more HAProxy "
+         "instances or raise the limit";
+}
+
+void DecodeLiveModels(const std::string& prefix, std::map<std::string, model::LiveKvEntry>* kv,
+                      std::vector<std::string>* warnings) {
+  for (auto& [key, entry] : *kv) {
+    if (!IsModelKey(prefix, key) || !render::IsGzipValue(entry.value)) continue;
+    auto document = render::DecodeLbModelValue(entry.value, key);
+    if (document.ok()) {
+      entry.value = std::move(document).value();
+    } else {
+      warnings->push_back(document.status().message());
+      entry.value = "(unreadable) " + document.status().message();
+    }
+  }
 }
 
 std::string ModelPrefix(const std::string& platform) { return "galley/" + platform + "/haproxy/"; }

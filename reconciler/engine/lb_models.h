@@ -9,6 +9,7 @@
 // Pure; values.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 
 #include "engine/diff.h"
 #include "model/desired_state.h"
+#include "model/live_state.h"
 
 namespace galley::engine {
 
@@ -24,10 +26,23 @@ struct DesiredModel {
   std::string key;       // galley/<platform>/haproxy/<instance>
   std::string document;  // render::LbModelToJson: canonical, with its digest
   std::string digest;    // "sha256:<hex>", the document's "digest" member
+  // The size of the KV value apply writes (render/lb_model_codec.h).
+  size_t stored_bytes = 0;
 };
 
 // One per declared instance, in galley.yaml order.
 std::vector<DesiredModel> DesiredModels(const model::DesiredState& state);
+
+// The planner's error for a model whose stored value exceeds Consul's kv_max_value_size
+// (render::kConsulKvMaxValueSize); "" when it fits.
+std::string ModelTooLarge(const DesiredModel& model);
+
+// Replaces each live model value under `prefix` in `kv` (as read from Consul: plain JSON or
+// gzip, render/lb_model_codec.h) by its document, so the planner, drift and status compare
+// documents. A value that cannot be decoded becomes "(unreadable) <error>" (not a JSON
+// object: the planner replaces it) and its error is added to `warnings`.
+void DecodeLiveModels(const std::string& prefix, std::map<std::string, model::LiveKvEntry>* kv,
+                      std::vector<std::string>* warnings);
 
 // "galley/<platform>/haproxy/": the prefix observe recurses once for the live models.
 std::string ModelPrefix(const std::string& platform);

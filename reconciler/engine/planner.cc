@@ -170,6 +170,10 @@ class Planner {
       a.id = std::string(kModelResourcePrefix) + d.instance;
       a.target = d.key;
       a.desired = json{{"value", d.document}, {"digest", d.digest}};
+      if (std::string too_large = ModelTooLarge(d); !too_large.empty()) {
+        plan_.errors.push_back(std::move(too_large));
+        continue;
+      }
       if (live == in_.live.kv.end()) {
         a.kind = ActionKind::kModelCreate;
         a.token = "0";

@@ -378,6 +378,8 @@ Result<Observed> ObservePlatform(Workspace& ws) {
     }
   }
   o.live = std::move(live);
+  // Large LB models are stored gzip-compressed: compared as documents from here on.
+  engine::DecodeLiveModels(model_prefix, &o.live.kv, &o.warnings);
   return o;
 }
 

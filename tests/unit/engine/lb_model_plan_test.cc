@@ -11,6 +11,7 @@
 #include "engine/planner.h"
 #include "engine/step_graph.h"
 #include "render/lb_model.h"
+#include "render/lb_model_codec.h"
 
 namespace galley::engine {
 namespace {
@@ -113,6 +114,39 @@ TEST_F(ModelPlanTest, NothingWhenTheLiveDocumentIsTheDesiredOne) {
   // The same document with other whitespace is no change either.
   Live(Want().key, json::parse(Want().document).dump(2), 8);
   EXPECT_TRUE(MakePlan(in_).actions.empty());
+}
+
+TEST_F(ModelPlanTest, AModelTooLargeOnceCompressedIsAPlanErrorNamingTheInstance) {
+  EXPECT_EQ(Want().stored_bytes, Want().document.size());  // small: stored as plain JSON
+  EXPECT_EQ(ModelTooLarge(Want()), "");
+  in_.models[0].stored_bytes = render::kConsulKvMaxValueSize + 1;
+  Plan p = MakePlan(in_);
+  EXPECT_TRUE(p.actions.empty());
+  ASSERT_EQ(p.errors.size(), 1u);
+  EXPECT_NE(p.errors[0].find("HAProxy instance internal"), std::string::npos) << p.errors[0];
+  EXPECT_NE(p.errors[0].find("524289 bytes"), std::string::npos) << p.errors[0];
+  EXPECT_NE(p.errors[0].find("kv_max_value_size"), std::string::npos) << p.errors[0];
+  // A live model of the instance is not deleted as an orphan either.
+  Live(Want().key, Want().document, 7);
+  EXPECT_TRUE(MakePlan(in_).actions.empty());
+}
+
+TEST(DecodeLiveModelsTest, CompressedModelsBecomeDocumentsCorruptOnesAWarning) {
+  std::string doc = "{\"services\":\"" + std::string(100 * 1024, 'x') + "\"}";
+  std::string stored = render::EncodeLbModelValue(doc);
+  ASSERT_TRUE(render::IsGzipValue(stored));
+  std::map<std::string, model::LiveKvEntry> kv;
+  kv["galley/p/haproxy/internal"] = {"galley/p/haproxy/internal", stored, 3, 0, ""};
+  kv["galley/p/haproxy/external"] = {"galley/p/haproxy/external", "\x1f\x8b\x08junk", 4, 0, ""};
+  kv["app/production/x"] = {"app/production/x", stored, 5, 0, ""};  // not a model: untouched
+  std::vector<std::string> warnings;
+  DecodeLiveModels(ModelPrefix("p"), &kv, &warnings);
+  EXPECT_EQ(kv["galley/p/haproxy/internal"].value, doc);
+  EXPECT_EQ(kv["galley/p/haproxy/internal"].modify_index, 3u);
+  EXPECT_EQ(kv["app/production/x"].value, stored);
+  EXPECT_EQ(kv["galley/p/haproxy/external"].value.rfind("(unreadable) ", 0), 0u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("galley/p/haproxy/external"), std::string::npos) << warnings[0];
 }
 
 TEST_F(ModelPlanTest, UpdatesWhenGitChangedIt) {
