@@ -835,7 +835,8 @@ TEST(ApplyHelpers, StaleReasonsNameWhatMoved) {
 // hook runs are not (their job is checked when the hook starts), nor jobs when Chronos was
 // not observed.
 TEST(ApplyHelpers, StaleReasonsCompareJobsByTheirDigest) {
-  nlohmann::json report{{"name", "production-web-report"}, {"command", "true"},
+  nlohmann::json report{{"name", "production-web-report"},
+                        {"command", "true"},
                         {"schedule", "R/2026-01-01T03:00:00Z/P1D"}};
   auto job_action = [](ActionKind kind, const std::string& name, const std::string& token) {
     Action a;
@@ -866,8 +867,8 @@ TEST(ApplyHelpers, StaleReasonsCompareJobsByTheirDigest) {
   live.jobs.erase("production-web-report");
   reasons = StaleReasons(p, live);
   ASSERT_EQ(reasons.size(), 2u);
-  EXPECT_EQ(reasons[0], "job production-web-report: planned against " + JobDigest(report) +
-                            ", now deleted");
+  EXPECT_EQ(reasons[0],
+            "job production-web-report: planned against " + JobDigest(report) + ", now deleted");
 }
 
 TEST(ApplyHelpers, SafetyRailsCountDeletesAndRestartsPerEnvironment) {
