@@ -68,6 +68,8 @@ FaultInjector::Fault FaultInjector::Pick(const net::HttpRequest& req, int* laten
     for (const auto& m : plan_.methods) match = match || m == req.method;
     if (!match) return Fault::kNone;
   }
+  if (!plan_.body_contains.empty() && req.body.find(plan_.body_contains) == std::string::npos)
+    return Fault::kNone;
   *latency_ms = stopped_ ? 0 : plan_.latency_ms;
   auto take = [&](int& n, Fault f) {
     if (n <= 0) return Fault::kNone;
@@ -96,6 +98,7 @@ std::string FaultInjector::PlanJson() const {
             {"conflict_next", plan_.conflict_next},
             {"path_prefix", plan_.path_prefix},
             {"methods", plan_.methods},
+            {"body_contains", plan_.body_contains},
             {"injected", injected_},
             {"requests", requests_}};
   return j.dump();
@@ -135,6 +138,8 @@ net::HttpResponse FaultInjector::Admin(const net::HttpRequest& req) {
         p.path_prefix = v.get<std::string>();
       else if (k == "methods")
         p.methods = v.get<std::vector<std::string>>();
+      else if (k == "body_contains")
+        p.body_contains = v.get<std::string>();
       else
         return net::HttpResponse::Json(400,
                                        json{{"message", "unknown fault field '" + k + "'"}}.dump());

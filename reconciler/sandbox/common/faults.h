@@ -7,9 +7,12 @@
 //   PUT    /_sandbox/faults   replace the plan with a JSON object (all fields optional):
 //          {"latency_ms": 200, "fail_next": 3, "fail_status": 503, "drop_next": 1,
 //           "garbage_next": 1, "truncate_next": 1, "conflict_next": 2,
-//           "path_prefix": "/v2/apps", "methods": ["PUT", "POST"]}
+//           "path_prefix": "/v2/apps", "methods": ["PUT", "POST"],
+//           "body_contains": "\"Key\":\"app/"}
 //   DELETE /_sandbox/faults   clear the plan
-// Counters decrease only on requests that match path_prefix/methods; admin requests under
+// Counters decrease only on requests that match path_prefix, methods and body_contains (a
+// substring of the request body, so a test can fault one kind of Consul transaction); admin
+// requests under
 // /_sandbox/ are never faulted. fail_status is 200..599 (a 204 or 304 goes out without a
 // body). Stop() cuts injected latency short so a stopping server is not held up.
 // Thread-safe.
@@ -47,6 +50,7 @@ class FaultInjector {
     int conflict_next = 0;
     std::string path_prefix;
     std::vector<std::string> methods;
+    std::string body_contains;
   };
   enum class Fault { kNone, kFail, kDrop, kGarbage, kTruncate, kConflict };
 

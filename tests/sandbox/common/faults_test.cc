@@ -101,6 +101,18 @@ TEST_F(FaultsTest, FiltersByPathPrefixAndMethod) {
   EXPECT_EQ(Call("PUT", "/v2/apps/x").status, 200);
 }
 
+TEST_F(FaultsTest, FiltersByABodySubstring) {
+  Call("PUT", "/_sandbox/faults",
+       R"({"fail_next": 1, "path_prefix": "/v1/txn", "body_contains": "\"Key\":\"app/"})");
+  EXPECT_EQ(Call("GET", "/_sandbox/faults").body.find(R"("body_contains":"\"Key\":\"app/")") !=
+                std::string::npos,
+            true);
+  EXPECT_EQ(Call("PUT", "/v1/txn", R"([{"KV":{"Verb":"set","Key":"galley/lb/internal"}}])").status,
+            200);
+  EXPECT_EQ(Call("PUT", "/v1/txn", R"([{"KV":{"Verb":"set","Key":"app/staging/x"}}])").status, 500);
+  EXPECT_EQ(Call("PUT", "/v1/txn", R"([{"KV":{"Verb":"set","Key":"app/staging/x"}}])").status, 200);
+}
+
 TEST_F(FaultsTest, DropsGarblesTruncatesAndConflicts) {
   // Two drops: galley's client retries a dropped pooled connection once, transparently.
   Call("PUT", "/_sandbox/faults", R"({"drop_next": 2})");
