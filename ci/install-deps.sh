@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev          # Beast + Asio, header-only (DESIGN §7.1: not -all-dev)
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
   zlib1g-dev                # gzip of large LB models in Consul (render/lb_model_codec)
+  libmimalloc-dev           # the allocator galley and the sandbox link (normal builds; JSON trees of big listings)
   libgtest-dev libgmock-dev googletest
   haproxy                   # the real load balancer, started by tests on loopback
   python3 python3-yaml python3-jsonschema   # JSON Schema agreement tests

@@ -20,6 +20,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
+#include "clients/endpoints.h"
 #include "engine/desired.h"
 #include "engine/drift.h"
 #include "engine/lb_models.h"
@@ -82,13 +83,16 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   if (!parsed) return code;
   const Options o = *parsed;
 
+  PhaseTrace phase(clients::ProcessEnvironment(), "drift", err);
   auto ws = OpenWorkspace(o.target, "drift", err);
   if (!ws) return kExitError;
+  phase("load+validate, open store");
   auto run = RecordedRun::Begin(*ws, "drift", err);
   if (!run) return kExitError;
   auto fail = [&](const std::string& message) { return run->Fail(message); };
   auto observed = ObserveInput(*ws, o.target);
   if (!observed.ok()) return fail(observed.status().message());
+  phase("observe, render desired");
   const engine::PlanInput& in = observed->in;
   std::vector<std::string>& warnings = observed->warnings;
   const std::map<std::string, std::string>& applied_at = observed->applied_at;
@@ -102,6 +106,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   std::vector<store::Observation> obs =
       ObservationsOf(in.live, in.hmac_key, engine::ModelPrefix(ws->state.platform.name));
   engine::DriftReport report = engine::FindDrift(in);
+  phase("find drift");
   // The agents (before the observations are recorded: "reported before" means earlier runs).
   report.agents = AgentStatusOf(*ws, in, observed->agent_reports, &obs);
 
@@ -133,6 +138,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   if (Status s = ws->store->RecordObservations(run->id(), obs); !s.ok()) return fail(s.message());
+  phase("agents, record observations");
 
   // Drift records: refreshed (first seen kept by the store), then read back.
   for (const auto& item : report.drift) {
@@ -161,6 +167,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
 
   json doc = engine::DriftToJson(report);
   run->Finish(report.HasDrift() ? "changes" : "ok", SafeDump(doc["counts"]));
+  phase("drift records");
 
   if (o.json) {
     out << SafeDump(doc, 2) << "\n";

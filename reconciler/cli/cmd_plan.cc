@@ -113,16 +113,7 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   if (!parsed) return code;
   Options o = *parsed;
   auto env = clients::ProcessEnvironment();
-  // GALLEY_TRACE=1: how long each phase took, on stderr.
-  bool trace = env.count("GALLEY_TRACE") && env.at("GALLEY_TRACE") == "1";
-  auto t0 = std::chrono::steady_clock::now();
-  auto phase = [&](const char* name) {
-    if (!trace) return;
-    auto now = std::chrono::steady_clock::now();
-    err << "galley plan: " << name << " "
-        << std::chrono::duration_cast<std::chrono::milliseconds>(now - t0).count() << " ms\n";
-    t0 = now;
-  };
+  PhaseTrace phase(env, "plan", err);
 
   auto ws = OpenWorkspace(o.target, "plan", err, /*show_warnings=*/true);
   if (!ws) return kExitError;
@@ -189,14 +180,17 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   }
   // The agents (before the observations are recorded: "reported before" means earlier runs).
   engine::AgentSummary agents = AgentStatusOf(*ws, in, agent_reports, &obs);
+  phase("agents");
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
   DescribePlan(*ws, in, &plan);
+  phase("describe");
   // What the plan was made from is not needed any more: the desired bodies are in the plan
   // (and move into its JSON next), the live and last-applied ones were compared and
   // summarised. Freed now, so they are not resident together with the plan's JSON and text.
   decltype(in.apps)().swap(in.apps);
   decltype(in.live.apps)().swap(in.live.apps);
   decltype(in.applied_apps)().swap(in.applied_apps);
+  phase("free the plan's input");
   plan.created_at = FormatTimestamp(std::chrono::system_clock::now());
 
   Status recorded = ws->store->RecordObservations(run->id(), obs);

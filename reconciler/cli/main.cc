@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "base/allocator.h"
 #include "base/strings.h"
 #include "cli/commands.h"
 
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
     if (cmd == "promote") return RunPromote(args, std::cout, std::cerr);
     if (cmd == "adopt") return RunAdopt(args, std::cout, std::cerr);
     if (cmd == "version" || cmd == "--version") {
-      std::cout << "galley " << GALLEY_VERSION << "\n";
+      std::cout << "galley " << GALLEY_VERSION << " (allocator: " << galley::AllocatorName()
+                << ")\n";
       return kExitOk;
     }
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {

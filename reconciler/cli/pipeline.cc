@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/pipeline.h"
 
+#include <chrono>
 #include <iostream>
 #include <ostream>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/strings.h"
@@ -36,6 +38,43 @@ void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set) {
     cl.Value("--rev", "REV", &o->rev,
              "use a committed revision of DIR's Git repository, not the working tree");
   }
+}
+
+namespace {
+
+double WallMs() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double CpuMs() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return ms(u.ru_utime) + ms(u.ru_stime);
+}
+
+}  // namespace
+
+PhaseTrace::PhaseTrace(const std::map<std::string, std::string>& env, const char* command,
+                       std::ostream& err)
+    : on_(env.count("GALLEY_TRACE") && env.at("GALLEY_TRACE") == "1"),
+      command_(command),
+      err_(&err) {
+  if (on_) {
+    wall_ms_ = WallMs();
+    cpu_ms_ = CpuMs();
+  }
+}
+
+void PhaseTrace::operator()(const char* phase) {
+  if (!on_) return;
+  double wall = WallMs(), cpu = CpuMs();
+  *err_ << "galley " << command_ << ": " << phase << " " << static_cast<long>(wall - wall_ms_)
+        << " ms (cpu " << static_cast<long>(cpu - cpu_ms_) << " ms)\n";
+  wall_ms_ = wall;
+  cpu_ms_ = cpu;
 }
 
 bool UseColor(bool no_color, const std::map<std::string, std::string>& env,

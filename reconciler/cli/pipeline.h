@@ -46,6 +46,21 @@ struct TargetOptionSet {
 };
 void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set = {});
 
+// GALLEY_TRACE=1: each phase's wall and CPU time (all threads: user + system) on stderr,
+// "galley plan: observe 1455 ms (cpu 820 ms)". Off, it costs one branch per phase.
+class PhaseTrace {
+ public:
+  PhaseTrace(const std::map<std::string, std::string>& env, const char* command, std::ostream& err);
+  void operator()(const char* phase);
+
+ private:
+  bool on_;
+  const char* command_;
+  std::ostream* err_;
+  double wall_ms_ = 0;
+  double cpu_ms_ = 0;
+};
+
 // Colour only on a terminal: not with --no-color, NO_COLOR set, or output not stdout.
 bool UseColor(bool no_color, const std::map<std::string, std::string>& env,
               const std::ostream& out);

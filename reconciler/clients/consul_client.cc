@@ -10,6 +10,7 @@
 
 #include "base/base64.h"
 #include "base/strings.h"
+#include "clients/consul_kv_listing.h"
 #include "clients/http_support.h"
 
 namespace galley::clients {
@@ -217,39 +218,7 @@ class HttpConsulClient : public ConsulClient {
 
   // Decodes an array of KV entries (the body of a KV read).
   static Result<std::vector<model::LiveKvEntry>> ParseEntries(const Reply& reply) {
-    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
-    if (!body.is_array()) {
-      return Status::Unavailable(reply.context + ": unexpected response: not a JSON array");
-    }
-    std::vector<model::LiveKvEntry> out;
-    out.reserve(body.size());
-    for (const Json& e : body) {
-      model::LiveKvEntry entry;
-      entry.key = StringOr(e, "Key");
-      if (entry.key.empty()) {
-        return Status::Unavailable(reply.context + ": unexpected response: an entry has no Key");
-      }
-      entry.modify_index = Uint64Or(e, "ModifyIndex");
-      entry.flags = Uint64Or(e, "Flags");
-      entry.session = StringOr(e, "Session");
-      if (const Json* v = Field(e, "Value")) {  // null: an empty value
-        if (!v->is_string()) {
-          return Status::Unavailable(reply.context + ": unexpected response: Value of key " +
-                                     Quote(entry.key) + " is not a string");
-        }
-        // Padding optional: some proxies re-encode Consul's answers without '='.
-        auto decoded =
-            Base64Decode(v->get_ref<const std::string&>(), Base64Strictness::kPaddingOptional);
-        if (!decoded.ok()) {
-          return Status::Unavailable(reply.context + ": unexpected response: Value of key " +
-                                     Quote(entry.key) + " is not base64");
-        }
-        entry.value = std::move(*decoded);
-      }
-      out.push_back(std::move(entry));
-    }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
-    return out;
+    return internal::ParseKvListing(reply.body, reply.context);
   }
 
   Result<KvList> DoListKv(const std::string& prefix) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/desired.h"
 
+#include <future>
+#include <iterator>
 #include <set>
 
 #include "base/digest.h"
@@ -127,15 +129,52 @@ std::vector<std::string> RemovedEnvironments(const model::Platform& p,
 std::string HmacKeyKey(const model::Platform& p) { return "galley/" + p.name + "/hmac-key"; }
 std::string AppliedPrefix(const model::Platform& p) { return "galley/" + p.name + "/applied/"; }
 
-DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets,
-                        const std::string& hmac_key,
-                        const std::map<std::string, std::string>& applied_kv) {
-  DesiredSet out;
-  const model::Platform& p = state.platform;
-  for (const auto& e : render::RenderPlatformKv(p)) {
-    out.kv.push_back(DesiredKv{"", "", e.key, e.value.text, false, "", false});
+namespace {
+
+// The rendered app (insertion-ordered) as the planner's JSON, the value parse(dump()) would
+// give — non-negative integers become unsigned as the parser makes them — without the text.
+nlohmann::json ToPlainJson(const nlohmann::ordered_json& j) {
+  switch (j.type()) {
+    case nlohmann::ordered_json::value_t::object: {
+      nlohmann::json out = nlohmann::json::object();
+      for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = ToPlainJson(*it);
+      return out;
+    }
+    case nlohmann::ordered_json::value_t::array: {
+      nlohmann::json out = nlohmann::json::array();
+      out.get_ref<nlohmann::json::array_t&>().reserve(j.size());
+      for (const auto& v : j) out.push_back(ToPlainJson(v));
+      return out;
+    }
+    case nlohmann::ordered_json::value_t::string:
+      return j.get_ref<const std::string&>();
+    case nlohmann::ordered_json::value_t::boolean:
+      return j.get<bool>();
+    case nlohmann::ordered_json::value_t::number_integer: {
+      int64_t v = j.get<int64_t>();
+      if (v >= 0) return static_cast<uint64_t>(v);
+      return v;
+    }
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      return j.get<uint64_t>();
+    case nlohmann::ordered_json::value_t::number_float:
+      return j.get<double>();
+    default:
+      return nullptr;  // null, and the binary/discarded values a renderer never makes
   }
-  for (const auto& s : state.services) {
+}
+
+}  // namespace
+
+namespace {
+
+// The apps and keys of services [begin, end), in order.
+void BuildServices(const model::DesiredState& state, size_t begin, size_t end,
+                   const SecretResolver& secrets, const std::string& hmac_key,
+                   const std::map<std::string, std::string>& applied_kv, DesiredSet* out) {
+  const model::Platform& p = state.platform;
+  for (size_t i = begin; i < end; ++i) {
+    const model::Service& s = state.services[i];
     for (const auto& env : p.environments) {
       const model::ServiceEnvironment* se = s.FindEnvironment(env.name);
       if (!se) continue;
@@ -160,9 +199,9 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
         } else {
           hmacs[name] = std::nullopt;
         }
-        out.kv.push_back(std::move(kv));
+        out->kv.push_back(std::move(kv));
       }
-      nlohmann::json body = nlohmann::json::parse(render::RenderMarathonApp(p, s, *se).dump());
+      nlohmann::json body = ToPlainJson(render::RenderMarathonApp(p, s, *se));
       bool known_after_apply = false;
       if (!p.restarts_on_kv_change) {
         std::optional<std::string> digest =
@@ -172,12 +211,73 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
       }
       std::vector<std::string> ignore = p.ignore_app_fields;
       ignore.insert(ignore.end(), s.ignore.begin(), s.ignore.end());
-      out.apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name), body,
-                                    ignore, paused, known_after_apply ? config : nlohmann::json()});
+      out->apps.push_back(DesiredApp{s.name, env.name, render::MarathonAppId(env.name, s.name),
+                                     std::move(body), std::move(ignore), paused,
+                                     known_after_apply ? std::move(config) : nlohmann::json()});
     }
   }
+}
+
+}  // namespace
+
+DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& secrets,
+                        const std::string& hmac_key,
+                        const std::map<std::string, std::string>& applied_kv) {
+  DesiredSet out;
+  for (const auto& e : render::RenderPlatformKv(state.platform)) {
+    out.kv.push_back(DesiredKv{"", "", e.key, e.value.text, false, "", false});
+  }
+  // Rendering is pure: a large repository is rendered in two halves on two threads (the
+  // secret resolver and the HMACs are thread-safe), joined in order.
+  const size_t n = state.services.size();
+  if (n < 64) {
+    BuildServices(state, 0, n, secrets, hmac_key, applied_kv, &out);
+    return out;
+  }
+  DesiredSet second;
+  auto later = std::async(std::launch::async, [&] {
+    BuildServices(state, n / 2, n, secrets, hmac_key, applied_kv, &second);
+  });
+  BuildServices(state, 0, n / 2, secrets, hmac_key, applied_kv, &out);
+  later.get();
+  out.apps.insert(out.apps.end(), std::make_move_iterator(second.apps.begin()),
+                  std::make_move_iterator(second.apps.end()));
+  out.kv.insert(out.kv.end(), std::make_move_iterator(second.kv.begin()),
+                std::make_move_iterator(second.kv.end()));
   return out;
 }
+
+namespace {
+
+std::string DumpCanonical(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The app body as DumpCanonical would write it with the config-digest label removed, without
+// copying the body (only its labels, when they hold the label).
+void AppendBodyWithoutDigestLabel(const nlohmann::json& body, std::string* out) {
+  if (!body.is_object()) {
+    out->append(DumpCanonical(body));
+    return;
+  }
+  out->push_back('{');
+  bool first = true;
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (!first) out->push_back(',');
+    first = false;
+    out->append(DumpCanonical(it.key())).push_back(':');
+    if (it.key() == "labels" && it->is_object() && it->contains(kConfigDigestLabel)) {
+      nlohmann::json labels = *it;
+      labels.erase(kConfigDigestLabel);
+      out->append(DumpCanonical(labels));
+    } else {
+      out->append(DumpCanonical(*it));
+    }
+  }
+  out->push_back('}');
+}
+
+}  // namespace
 
 std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>& apps,
                                                   const std::vector<DesiredKv>& kv,
@@ -192,29 +292,64 @@ std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>&
   auto group = [](const std::string& service, const std::string& env) {
     return service.empty() && env.empty() ? std::string("(platform)") : env + "/" + service;
   };
-  std::map<std::string, nlohmann::json> groups;
+  // Each group's digest is over the canonical JSON of
+  //   {"app": {"body": <body without the config-digest label>, "id", "ignore", "paused"},
+  //    "kv": {KEY: {"paused", "value"} | {"paused", "secret"}}, "models": {INSTANCE: digest}}
+  // (members present only when the group has them; a later app or key of the same name
+  // wins). Written member by member: the bodies are not copied into a document first.
+  struct Group {
+    const DesiredApp* app = nullptr;
+    std::map<std::string, const DesiredKv*> kv;
+    std::map<std::string, std::string> models;
+  };
+  std::map<std::string, Group> groups;
   for (const auto& a : apps) {
-    if (!in_scope(a.service, a.env)) continue;
-    nlohmann::json body = a.body;
-    if (body.contains("labels") && body["labels"].is_object())
-      body["labels"].erase(kConfigDigestLabel);
-    auto& g = groups[group(a.service, a.env)];
-    g["app"] =
-        nlohmann::json{{"id", a.id}, {"body", body}, {"ignore", a.ignore}, {"paused", a.paused}};
+    if (in_scope(a.service, a.env)) groups[group(a.service, a.env)].app = &a;
   }
   for (const auto& k : kv) {
-    if (!in_scope(k.service, k.env)) continue;
-    auto& g = groups[group(k.service, k.env)];
-    g["kv"][k.key] = k.secret
-                         ? nlohmann::json{{"secret", k.secret_source}, {"paused", k.paused}}
-                         : nlohmann::json{{"value", k.value.value_or("")}, {"paused", k.paused}};
+    if (in_scope(k.service, k.env)) groups[group(k.service, k.env)].kv[k.key] = &k;
   }
   if (targets.empty()) {
-    for (const auto& m : models) groups["(platform)"]["models"][m.instance] = m.digest;
+    for (const auto& m : models) groups["(platform)"].models[m.instance] = m.digest;
   }
   std::map<std::string, std::string> out;
-  for (const auto& [name, g] : groups)
-    out[name] = Sha256Hex(g.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  std::string text;
+  for (const auto& [name, g] : groups) {
+    text.assign("{");
+    if (g.app) {
+      const DesiredApp& a = *g.app;
+      text.append("\"app\":{\"body\":");
+      AppendBodyWithoutDigestLabel(a.body, &text);
+      text.append(",\"id\":").append(DumpCanonical(a.id));
+      text.append(",\"ignore\":").append(DumpCanonical(a.ignore));
+      text.append(",\"paused\":").append(a.paused ? "true" : "false").append("}");
+    }
+    if (!g.kv.empty()) {
+      if (text.size() > 1) text.push_back(',');
+      text.append("\"kv\":{");
+      bool first = true;
+      for (const auto& [key, k] : g.kv) {
+        if (!first) text.push_back(',');
+        first = false;
+        text.append(DumpCanonical(key))
+            .append(":{\"paused\":")
+            .append(k->paused ? "true" : "false");
+        if (k->secret) {
+          text.append(",\"secret\":").append(DumpCanonical(k->secret_source));
+        } else {
+          text.append(",\"value\":").append(DumpCanonical(k->value.value_or("")));
+        }
+        text.push_back('}');
+      }
+      text.push_back('}');
+    }
+    if (!g.models.empty()) {
+      if (text.size() > 1) text.push_back(',');
+      text.append("\"models\":").append(DumpCanonical(g.models));
+    }
+    text.push_back('}');
+    out[name] = Sha256Hex(text);
+  }
   return out;
 }
 

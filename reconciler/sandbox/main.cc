@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "base/allocator.h"
 #include "base/file_io.h"
 #include "net/http_server.h"
 #include "sandbox/chronos/chronos_emulator.h"
@@ -176,6 +177,11 @@ int Run(int argc, char** argv) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
+      return 0;
+    }
+    if (a == "--version") {
+      std::cout << "galley-sandbox " << GALLEY_VERSION << " (allocator: " << galley::AllocatorName()
+                << ")\n";
       return 0;
     }
     if (i + 1 >= args.size()) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <ostream>
 
@@ -300,50 +301,63 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   scope.kv_prefixes.push_back(model_prefix);
   scope.kv_prefixes.push_back(report_prefix);
   scope.exact_keys = {model::kHaproxyMaxconnKey, engine::HmacKeyKey(p)};
-  ASSIGN_OR_RETURN(model::LiveState live, engine::Observe(*ws.marathon, *ws.consul, scope));
-
+  // The app listing (the largest read) on a second thread while Consul, Chronos and the store
+  // are read and the applied records parsed here; the future's destructor waits for it on
+  // every path out. Marathon's error is reported first, as a sequential read would.
+  auto listing = std::async(std::launch::async,
+                            [&ws, &scope] { return engine::ObserveApps(*ws.marathon, scope); });
+  model::LiveState live;
   Observed o;
-  if (ws.chronos) {
-    RETURN_IF_ERROR(engine::ObserveJobs(*ws.chronos, &live));
-  } else {
-    size_t declared = 0;
-    for (const auto& s : ws.state.services) {
-      for (const auto& j : s.jobs) {
-        for (const auto& e : ws.environments) declared += j.environments.count(e);
+  std::vector<std::string> applied_ids;
+  auto rest = [&]() -> Status {
+    RETURN_IF_ERROR(engine::ObserveKv(*ws.consul, scope, &live));
+    if (ws.chronos) {
+      RETURN_IF_ERROR(engine::ObserveJobs(*ws.chronos, &live));
+    } else {
+      size_t declared = 0;
+      for (const auto& s : ws.state.services) {
+        for (const auto& j : s.jobs) {
+          for (const auto& e : ws.environments) declared += j.environments.count(e);
+        }
+      }
+      if (declared > 0) {
+        o.warnings.push_back(std::to_string(declared) + (declared == 1 ? " job" : " jobs") +
+                             " declared; no Chronos endpoint (--chronos, GALLEY_CHRONOS_URL or "
+                             "chronos.url in galley.yaml): jobs not planned");
       }
     }
-    if (declared > 0) {
-      o.warnings.push_back(std::to_string(declared) + (declared == 1 ? " job" : " jobs") +
-                           " declared; no Chronos endpoint (--chronos, GALLEY_CHRONOS_URL or "
-                           "chronos.url in galley.yaml): jobs not planned");
+    // What was applied: the records in Consul, then the store's rows that are newer (the same
+    // result as the store brought up to date from the records, without parsing the app bodies
+    // of store rows that lose). The records are moved out of the live keys (galley's own keys
+    // are dropped from them below).
+    const std::string applied_prefix = engine::AppliedPrefix(p);
+    for (auto it = live.kv.lower_bound(applied_prefix);
+         it != live.kv.end() && StartsWith(it->first, applied_prefix); ++it) {
+      o.applied_records[it->first] = std::move(it->second);
     }
-  }
-  // What was applied: the records in Consul, then the store's rows that are newer (the same
-  // result as the store brought up to date from the records, without parsing the app bodies
-  // of store rows that lose). The records are moved out of the live keys (galley's own keys
-  // are dropped from them below).
-  const std::string applied_prefix = engine::AppliedPrefix(p);
-  for (auto it = live.kv.lower_bound(applied_prefix);
-       it != live.kv.end() && StartsWith(it->first, applied_prefix); ++it) {
-    o.applied_records[it->first] = std::move(it->second);
-  }
-  // Environments removed from the platform file: what galley applied there is observed too.
-  // Only the platform's own records in Consul say so (a state store may be shared by
-  // several platforms).
-  std::vector<std::string> applied_ids;
-  MergeAppliedFromConsul(&o, &applied_ids);
-  {
-    ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
-    engine::LastAppliedView view{std::move(o.applied_apps), std::move(o.applied_kv),
-                                 std::move(o.applied_models), std::move(o.applied_at),
-                                 std::move(o.applied_jobs)};
-    engine::AddStoreApplied(applied, &view, /*only_newer=*/true);
-    o.applied_apps = std::move(view.apps);
-    o.applied_kv = std::move(view.kv);
-    o.applied_models = std::move(view.models);
-    o.applied_at = std::move(view.at);
-    o.applied_jobs = std::move(view.jobs);
-  }
+    // Environments removed from the platform file: what galley applied there is observed too.
+    // Only the platform's own records in Consul say so (a state store may be shared by
+    // several platforms).
+    MergeAppliedFromConsul(&o, &applied_ids);
+    {
+      ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
+      engine::LastAppliedView view{std::move(o.applied_apps), std::move(o.applied_kv),
+                                   std::move(o.applied_models), std::move(o.applied_at),
+                                   std::move(o.applied_jobs)};
+      engine::AddStoreApplied(applied, &view, /*only_newer=*/true);
+      o.applied_apps = std::move(view.apps);
+      o.applied_kv = std::move(view.kv);
+      o.applied_models = std::move(view.models);
+      o.applied_at = std::move(view.at);
+      o.applied_jobs = std::move(view.jobs);
+    }
+    return Status::Ok();
+  };
+  Status consul_side = rest();
+  Result<engine::ObservedApps> apps = listing.get();
+  if (!apps.ok()) return apps.status();
+  RETURN_IF_ERROR(consul_side);
+  engine::AddApps(std::move(*apps), &live);
   o.removed_environments = engine::RemovedEnvironments(p, applied_ids);
   if (!o.removed_environments.empty()) {
     engine::ObserveScope removed;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/desired.h"
 #include "engine/diff.h"
 #include "render/marathon_app.h"
 #include "spec/loader.h"
@@ -34,6 +35,43 @@ std::string Diffs(const json& a, const json& b) {
            (c.after_present ? c.after.dump() : "-") + "\n";
   }
   return out;
+}
+
+// The same JSON, value and type (signed, unsigned, float), member by member.
+void ExpectSameJson(const json& a, const json& b, const std::string& at) {
+  ASSERT_EQ(a.type(), b.type()) << at << ": " << a.dump() << " vs " << b.dump();
+  if (a.is_object()) {
+    ASSERT_EQ(a.size(), b.size()) << at;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      ASSERT_TRUE(b.contains(it.key())) << at << "/" << it.key();
+      ExpectSameJson(*it, b.at(it.key()), at + "/" + it.key());
+    }
+  } else if (a.is_array()) {
+    ASSERT_EQ(a.size(), b.size()) << at;
+    for (size_t i = 0; i < a.size(); ++i) ExpectSameJson(a[i], b[i], at + "/" + std::to_string(i));
+  } else {
+    EXPECT_EQ(a, b) << at;
+  }
+}
+
+// BuildDesired converts the rendered (insertion-ordered) app without printing and re-parsing
+// it: every reference app is the value and the types the parser would give.
+TEST(NormalizeTest, DesiredBodiesAreTheRenderedAppsAsParsed) {
+  auto r = spec::LoadRepository(galley::testing::SourceRoot() + "/examples/reference");
+  ASSERT_FALSE(r.diags.HasErrors());
+  DesiredSet set = BuildDesired(
+      r.state, [](const model::ConfigValue&) { return std::optional<std::string>("x"); }, "key",
+      {});
+  ASSERT_FALSE(set.apps.empty());
+  for (const auto& app : set.apps) {
+    const auto* s = r.state.FindService(app.service);
+    ASSERT_NE(s, nullptr);
+    json parsed = json::parse(
+        render::RenderMarathonApp(r.state.platform, *s, *s->FindEnvironment(app.env)).dump());
+    json body = app.body;
+    if (!parsed["labels"].contains(kConfigDigestLabel)) body["labels"].erase(kConfigDigestLabel);
+    ExpectSameJson(body, parsed, app.id);
+  }
 }
 
 TEST(NormalizeTest, ReadBackFrom15ShowsNoDiff) {

@@ -618,6 +618,63 @@ TEST_F(PlannerTest, DesiredDigestsFollowTheRepositoryNotSecretsOrScope) {
   EXPECT_EQ(digests({web}, {level, db, maxconn}, {"web"}).count("(platform)"), 0u);
 }
 
+// The digests are written member by member (no copy of each body into a document); they must
+// stay the digests of the canonical document they describe, which saved plans carry.
+TEST_F(PlannerTest, DesiredDigestsAreThoseOfTheCanonicalGroupDocument) {
+  auto reference = [](const std::vector<DesiredApp>& apps, const std::vector<DesiredKv>& kv,
+                      const std::vector<DesiredModel>& models) {
+    std::map<std::string, json> groups;
+    auto group = [](const std::string& service, const std::string& env) {
+      return service.empty() && env.empty() ? std::string("(platform)") : env + "/" + service;
+    };
+    for (const auto& a : apps) {
+      json body = a.body;
+      if (body.contains("labels") && body["labels"].is_object())
+        body["labels"].erase(kConfigDigestLabel);
+      groups[group(a.service, a.env)]["app"] =
+          json{{"id", a.id}, {"body", body}, {"ignore", a.ignore}, {"paused", a.paused}};
+    }
+    for (const auto& k : kv) {
+      groups[group(k.service, k.env)]["kv"][k.key] =
+          k.secret ? json{{"secret", k.secret_source}, {"paused", k.paused}}
+                   : json{{"value", k.value.value_or("")}, {"paused", k.paused}};
+    }
+    for (const auto& m : models) groups["(platform)"]["models"][m.instance] = m.digest;
+    std::map<std::string, std::string> out;
+    for (const auto& [name, g] : groups)
+      out[name] = Sha256Hex(g.dump(-1, ' ', false, json::error_handler_t::replace));
+    return out;
+  };
+  json body = App("/app/production/web", 2, "v1");
+  body["labels"][kConfigDigestLabel] = "sha256:abc";
+  body["labels"]["note"] = "caf\xc3\xa9 \xff broken utf-8 \"quoted\"\n";
+  body["env"] = {{"Z", "1"}, {"A", "\\"}};
+  DesiredApp web{"web", "production", "/app/production/web", body, {"/env/A", "/labels/x"},
+                 true,  nullptr};
+  json plain = App("/app/staging/web", 1, "v1");
+  plain["labels"] = "not an object";
+  DesiredApp odd{"web", "staging", "/app/staging/web", plain, {}, false, nullptr};
+  DesiredApp empty_labels{"api", "staging", "/app/staging/api", json::object(), {}, false, nullptr};
+  empty_labels.body["labels"] = {{kConfigDigestLabel, "x"}};
+  DesiredApp not_object{"raw", "staging", "/app/staging/raw", json::array({1, "two"}), {},
+                        false, nullptr};
+  std::vector<DesiredKv> kv = {
+      {"web", "production", "app/production/web/B", std::string("2"), false, "", false},
+      {"web", "production", "app/production/web/A", std::nullopt, false, "", true},
+      {"web", "production", "app/production/web/S", std::string("s"), true, "env:S", false},
+      {"web", "production", "app/production/web/B", std::string("later wins"), false, "", false},
+      {"api", "staging", "app/staging/api/\xe2\x82\xac", std::string("\x01\x7f"), false, "", false},
+      {"", "", "service/haproxy/maxconn", std::string("4096"), false, "", false}};
+  std::vector<DesiredModel> models = {{"internal", "k1", "{}", "sha256:1", 0},
+                                      {"external", "k2", "{}", "sha256:2", 0}};
+  std::vector<DesiredApp> apps = {web, odd, empty_labels, not_object};
+  auto got = DesiredDigests(apps, kv, {"production", "staging"}, {}, models);
+  EXPECT_EQ(got, reference(apps, kv, models));
+  EXPECT_EQ(got.size(), 5u);
+  // A group of KV only, and the platform group without models.
+  EXPECT_EQ(DesiredDigests({}, kv, {"production", "staging"}, {}, {}), reference({}, kv, {}));
+}
+
 TEST_F(PlannerTest, TextOutputReadsLikeTerraform) {
   Want(App("/app/production/web", 4, "v2"));
   in_.live.apps["/app/production/web"] = Live(App("/app/production/web", 2, "v1"));
