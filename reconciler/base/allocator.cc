@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/allocator.h"
 
-#include <malloc.h>
-
 #include <cstdlib>
+
+#include <malloc.h>
 
 #ifdef GALLEY_WITH_MIMALLOC
 #include <mimalloc.h>

@@ -4,6 +4,7 @@
 // --json, --markdown), optionally save it (--out), and exit 0, or 2 with
 // --detailed-exitcode when there are changes, or 1 on any error.
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <ostream>
 
@@ -144,21 +145,21 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   bool durable_key = !observed->hmac_key.empty();
   const std::string signing_key = observed->hmac_key;
   std::string compare_key = durable_key ? observed->hmac_key : RandomKey();
-  // What was seen, for the store: hash and token of everything; the normalised body only of
-  // apps the plan changes (filled in below), so a plan over thousands of untouched apps
-  // stays small.
-  std::vector<store::Observation> obs =
-      ObservationsOf(observed->live, compare_key, engine::ModelPrefix(ws->state.platform.name));
   const std::map<std::string, model::LiveKvEntry> agent_reports = observed->agent_reports;
-  std::map<std::string, size_t> obs_index;
-  for (size_t i = 0; i < obs.size(); ++i) {
-    auto key = engine::ParseResourceKey(obs[i].resource);
-    if (key && key->kind == model::ResourceKind::kMarathonApp) obs_index["app:" + key->target] = i;
-  }
-  phase("observations");
   engine::PlanInput in =
       BuildPlanInput(*ws, o.target, std::move(*observed), compare_key, durable_key);
   phase("render desired");
+  // The plan, the digests of what it is made from and what the store keeps of the
+  // observation only read `in`: the latter two are made on other threads meanwhile. What was
+  // seen, for the store: hash and token of everything; the normalised body only of apps the
+  // plan changes (filled in below), so a plan over thousands of untouched apps stays small.
+  const std::string model_prefix = engine::ModelPrefix(ws->state.platform.name);
+  auto observations = std::async(std::launch::async, [&in, &compare_key, &model_prefix] {
+    return ObservationsOf(in.live, compare_key, model_prefix);
+  });
+  auto digests = std::async(std::launch::async, [&in] {
+    return engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets, in.models);
+  });
   engine::Plan plan = engine::MakePlan(in);
   if (Status s = AnnotateFailures(*ws, plan); !s.ok()) return fail(s.message());
   phase("plan");
@@ -171,6 +172,12 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   if (!plan.errors.empty()) return fail(engine::PlanErrorsMessage(plan));
+  std::vector<store::Observation> obs = observations.get();
+  std::map<std::string, size_t> obs_index;
+  for (size_t i = 0; i < obs.size(); ++i) {
+    auto key = engine::ParseResourceKey(obs[i].resource);
+    if (key && key->kind == model::ResourceKind::kMarathonApp) obs_index["app:" + key->target] = i;
+  }
   for (const auto& a : plan.actions) {
     auto it = obs_index.find(a.id);
     auto live_app = in.live.apps.find(a.target);
@@ -178,11 +185,12 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
       obs[it->second].body = SafeDump(engine::NormalizeApp(live_app->second.body));
     }
   }
+  phase("observations");
   // The agents (before the observations are recorded: "reported before" means earlier runs).
   engine::AgentSummary agents = AgentStatusOf(*ws, in, agent_reports, &obs);
   phase("agents");
   plan.warnings.insert(plan.warnings.begin(), applied_warnings.begin(), applied_warnings.end());
-  DescribePlan(*ws, in, &plan);
+  DescribePlan(*ws, &plan, digests.get());
   phase("describe");
   // What the plan was made from is not needed any more: the desired bodies are in the plan
   // (and move into its JSON next), the live and last-applied ones were compared and

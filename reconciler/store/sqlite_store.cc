@@ -445,13 +445,15 @@ class SqliteStore final : public StateStore {
   // The heads: every resource's newest observation, whether the last run saw it or not
   // (until retention prunes a gone one). A read-only file older than schema 4 has no heads:
   // there, a loose index scan over observations (resource, id).
-  Result<std::map<ResourceKey, Observation>> LatestObservations() override {
+  Result<std::map<ResourceKey, Observation>> LatestObservations(
+      const std::string& resource_prefix) override {
     std::map<ResourceKey, Observation> out;
     const char* sql =
         schema_ >= 4
-            ? "SELECT resource, hash, token, body FROM observation_heads"
+            ? "SELECT resource, hash, token, body FROM observation_heads WHERE resource >= ?1 "
+              "ORDER BY resource"
             : "WITH RECURSIVE r(resource) AS ("
-              "  SELECT (SELECT MIN(resource) FROM observations)"
+              "  SELECT (SELECT MIN(resource) FROM observations WHERE resource >= ?1)"
               "  UNION ALL"
               "  SELECT (SELECT MIN(resource) FROM observations WHERE resource > r.resource) "
               "FROM r WHERE r.resource IS NOT NULL) "
@@ -460,9 +462,16 @@ class SqliteStore final : public StateStore {
               "resource = r.resource) WHERE r.resource IS NOT NULL";
     Status st = Read("LatestObservations", [&]() -> Status {
       ASSIGN_OR_RETURN(Statement q, conn_->Prepare(sql, "LatestObservations"));
+      q.BindText(1, resource_prefix);
       while (true) {
         ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) return Status::Ok();
+        if (q.Text(0).compare(0, resource_prefix.size(), resource_prefix) != 0) {
+          // In key order (the primary key's index) the first key past the prefix ends the
+          // range; the schema-3 query is filtered row by row.
+          if (schema_ >= 4) return Status::Ok();
+          continue;
+        }
         Observation o{q.Text(0), q.Text(1), q.Text(2), q.Text(3)};
         out.emplace(o.resource, std::move(o));
       }

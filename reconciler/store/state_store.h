@@ -138,8 +138,10 @@ class StateStore {
   // LatestObservations until retention prunes it). A converged plan writes no row.
   virtual Status RecordObservations(int64_t run_id,
                                     const std::vector<Observation>& observations) = 0;
-  // The newest observation of each resource (of those gone too, until pruned).
-  virtual Result<std::map<ResourceKey, Observation>> LatestObservations() = 0;
+  // The newest observation of each resource (of those gone too, until pruned); with a
+  // prefix, only of the resources whose key starts with it (an index range, not a scan).
+  virtual Result<std::map<ResourceKey, Observation>> LatestObservations(
+      const std::string& resource_prefix = "") = 0;
 
   virtual Result<std::map<ResourceKey, Applied>> LastApplied() = 0;
   virtual Status SetApplied(const std::vector<Applied>& records) = 0;

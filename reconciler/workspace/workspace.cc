@@ -259,6 +259,12 @@ Result<std::string> CreateHmacKey(Workspace& ws) {
 }
 
 void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan* plan) {
+  DescribePlan(ws, plan,
+               engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets, in.models));
+}
+
+void DescribePlan(const Workspace& ws, engine::Plan* plan,
+                  std::map<std::string, std::string> desired_digests) {
   plan->commit = ws.commit;
   plan->tree = ws.tree;
   plan->dirty = ws.dirty;
@@ -266,8 +272,7 @@ void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan
   plan->marathon_urls = ws.endpoints.marathon.urls;
   plan->consul_url = ws.endpoints.consul.url;
   plan->chronos_url = ws.endpoints.chronos.url;
-  plan->desired_digests =
-      engine::DesiredDigests(in.apps, in.kv, in.environments, in.targets, in.models);
+  plan->desired_digests = std::move(desired_digests);
 }
 
 std::optional<RecordedRun> RecordedRun::Begin(Workspace& ws, const std::string& kind,
@@ -497,7 +502,8 @@ engine::AgentSummary AgentStatusOf(Workspace& ws, const engine::PlanInput& in,
   for (const auto& [id, app] : in.live.apps) {
     for (const auto& t : app.tasks) a.task_hosts.insert(t.host);
   }
-  auto latest = ws.store->LatestObservations();
+  auto latest = ws.store->LatestObservations(std::string(engine::kAgentReportResourcePrefix) +
+                                             in.platform + "/");
   if (latest.ok()) a.reported_before = engine::ReportedBefore(*latest, in.platform);
   for (auto& o : engine::AgentObservations(a)) obs->push_back(std::move(o));
   return engine::AgentStatuses(a);

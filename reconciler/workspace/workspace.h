@@ -99,6 +99,9 @@ Result<std::string> CreateHmacKey(Workspace& ws);
 // Fills in what a plan records about where it comes from: commit, tree, dirty, galley's
 // version, the endpoints (URLs only) and the digests of the desired state `in` holds.
 void DescribePlan(const Workspace& ws, const engine::PlanInput& in, engine::Plan* plan);
+// The same with the desired digests already made (engine::DesiredDigests of the same input).
+void DescribePlan(const Workspace& ws, engine::Plan* plan,
+                  std::map<std::string, std::string> desired_digests);
 
 // A run recorded in the store for one command (`kind`: plan, apply, drift): begun with the
 // workspace's commit and who, finished once. Fail() records the message, prints

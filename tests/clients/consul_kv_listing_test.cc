@@ -32,8 +32,8 @@ TEST(ConsulKvListing, ReadsEntriesSortedByKeyWithValuesDecoded) {
   EXPECT_EQ(e[0].modify_index, 4u);
   EXPECT_EQ(e[0].session, "s-1");
   EXPECT_EQ(e[1].key, "a/\xc3\xa9");
-  EXPECT_EQ(e[1].value, "hi");  // padding optional
-  EXPECT_EQ(e[1].flags, 0u);    // negative: 0
+  EXPECT_EQ(e[1].value, "hi");       // padding optional
+  EXPECT_EQ(e[1].flags, 0u);         // negative: 0
   EXPECT_EQ(e[1].modify_index, 0u);  // not an integer: 0
   EXPECT_EQ(e[2].key, "b/2");
   EXPECT_EQ(e[2].value, "hello");

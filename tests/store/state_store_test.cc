@@ -172,6 +172,23 @@ TEST_F(StoreTest, LatestObservationsAreTheNewestPerResource) {
   EXPECT_EQ(latest->at("marathon-app:/app/b").hash, "h2");
   EXPECT_EQ(latest->at("consul-kv:app/a/LOG_LEVEL").body, "info");
   EXPECT_EQ(latest->at("consul-kv:app/a/SECRET").body, "");
+
+  // By prefix: only the keys that start with it (neighbours on either side left out).
+  ASSERT_TRUE(
+      s.RecordObservations(*r2, {{"marathon-app:/app/a", "h3", "v2", R"({"id":"/app/a","x":1})"},
+                                 {"marathon-app", "h", "t", ""},
+                                 {"marathon-app;", "h", "t", ""}})
+          .ok());
+  auto apps = s.LatestObservations("marathon-app:");
+  ASSERT_TRUE(apps.ok());
+  std::vector<std::string> keys;
+  for (const auto& [k, o] : *apps) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"marathon-app:/app/a", "marathon-app:/app/b"}));
+  EXPECT_EQ(apps->at("marathon-app:/app/a").hash, "h3");
+  auto none = s.LatestObservations("agent-report:");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(s.LatestObservations("")->size(), 6u);
 }
 
 TEST_F(StoreTest, ObservationsAreAllOrNothing) {
