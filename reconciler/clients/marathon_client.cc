@@ -9,6 +9,7 @@
 #include "base/base64.h"
 #include "base/strings.h"
 #include "clients/http_support.h"
+#include "clients/marathon_listing.h"
 
 namespace galley::clients {
 namespace {
@@ -16,107 +17,10 @@ namespace {
 using Json = nlohmann::json;
 using internal::MakeStatus;
 
-// Read-only keys Marathon adds to an app (embeds and counters); they are not part of the
-// definition galley compares (marathon-api.md §4.3).
-constexpr const char* kReadOnlyKeys[] = {
-    "tasks",          "deployments",     "tasksStaged", "tasksRunning", "tasksHealthy",
-    "tasksUnhealthy", "lastTaskFailure", "tasksStats",  "taskStats",    "readinessCheckResults",
-};
-
-const Json* Field(const Json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-std::string StringOr(const Json& obj, const char* key, std::string fallback = "") {
-  const Json* v = Field(obj, key);
-  return v && v->is_string() ? v->get<std::string>() : fallback;
-}
-
-// Integers as Marathon writes them; 3.0 is accepted as 3 (some serialisers write doubles).
-std::optional<int> IntOf(const Json* v) {
-  if (!v) return std::nullopt;
-  if (v->is_number_integer()) return static_cast<int>(v->get<int64_t>());
-  if (v->is_number_unsigned()) return static_cast<int>(v->get<uint64_t>());
-  if (v->is_number_float()) return static_cast<int>(v->get<double>());
-  return std::nullopt;
-}
-
-model::LiveTask ParseTask(const Json& t) {
-  model::LiveTask task;
-  task.id = StringOr(t, "id");
-  task.host = StringOr(t, "host");
-  task.state = StringOr(t, "state");
-  task.version = StringOr(t, "version");
-  if (const Json* ports = Field(t, "ports"); ports && ports->is_array()) {
-    for (const Json& p : *ports) {
-      if (auto n = IntOf(&p)) task.ports.push_back(*n);
-    }
-  }
-  // Healthy when every Marathon health check result is alive (and there is at least one).
-  if (const Json* results = Field(t, "healthCheckResults");
-      results && results->is_array() && !results->empty()) {
-    task.healthy = std::all_of(results->begin(), results->end(), [](const Json& r) {
-      const Json* alive = Field(r, "alive");
-      return alive && alive->is_boolean() && alive->get<bool>();
-    });
-  }
-  return task;
-}
-
-// Consumes `app` (the JSON of one app, or {"app": {...}}).
-Result<model::LiveApp> ParseOwned(Json app) {
-  if (app.is_object() && !app.contains("id")) {
-    auto wrapped = app.find("app");
-    if (wrapped != app.end() && wrapped->is_object()) {
-      Json inner = std::move(*wrapped);
-      app = std::move(inner);
-    }
-  }
-  if (!app.is_object()) {
-    return Status::InvalidArgument(std::string("marathon app: expected a JSON object, got ") +
-                                   app.type_name());
-  }
-  const Json* id = Field(app, "id");
-  if (!id || !id->is_string() || id->get_ref<const std::string&>().empty()) {
-    return Status::InvalidArgument("marathon app: no string 'id'");
-  }
-  model::LiveApp out;
-  out.id = id->get<std::string>();
-  out.version = StringOr(app, "version");
-  if (const Json* vi = Field(app, "versionInfo")) {
-    out.last_config_change_at = StringOr(*vi, "lastConfigChangeAt");
-  }
-  out.instances = IntOf(Field(app, "instances")).value_or(1);  // the server default (§4.1)
-
-  if (const Json* tasks = Field(app, "tasks"); tasks && tasks->is_array()) {
-    for (const Json& t : *tasks) {
-      if (t.is_object()) out.tasks.push_back(ParseTask(t));
-    }
-  }
-  if (const Json* deps = Field(app, "deployments"); deps && deps->is_array()) {
-    for (const Json& d : *deps) {
-      std::string did = StringOr(d, "id");
-      if (!did.empty()) out.deployment_ids.push_back(std::move(did));
-    }
-  }
-  // The counters when Marathon sent them, else counted from the tasks.
-  int running = 0, healthy = 0, staged = 0;
-  for (const auto& t : out.tasks) {
-    running += t.state == "TASK_RUNNING";
-    staged += t.state == "TASK_STAGING" || t.state == "TASK_STARTING";
-    healthy += t.healthy;
-  }
-  out.tasks_running = IntOf(Field(app, "tasksRunning")).value_or(running);
-  out.tasks_healthy = IntOf(Field(app, "tasksHealthy")).value_or(healthy);
-  out.tasks_staged = IntOf(Field(app, "tasksStaged")).value_or(staged);
-
-  for (const char* key : kReadOnlyKeys) app.erase(key);
-  out.body = std::move(app);
-  return out;
-}
+using internal::Field;
+using internal::IntOf;
+using internal::LiveAppFromJson;
+using internal::StringOr;
 
 // "/app/production/" or "/app/production" → "/app/production/"; "/" and "" → "/".
 std::string GroupPrefix(std::string p) {
@@ -273,29 +177,13 @@ class HttpMarathonClient : public MarathonClient {
                          "&embed=apps.lastTaskFailure",
                          "/v2/apps"));
     if (reply.status / 100 != 2) return reply.Error();
-    ASSIGN_OR_RETURN(Json body, internal::ParseJsonBody(reply.body, reply.context));
-    auto apps = body.is_object() ? body.find("apps") : body.end();
-    if (!body.is_object() || apps == body.end() || !apps->is_array()) {
-      return Status::Unavailable(reply.context + ": unexpected response: no \"apps\" array");
-    }
     std::vector<std::string> groups;
     for (const auto& p : prefixes) groups.push_back(GroupPrefix(p));
-    std::vector<model::LiveApp> out;
-    for (size_t i = 0; i < apps->size(); ++i) {
-      Json& a = (*apps)[i];
-      const Json* id = Field(a, "id");
-      if (!id || !id->is_string()) {
-        return Status::Unavailable(reply.context + ": unexpected response: apps[" +
-                                   std::to_string(i) + "] has no string 'id'");
-      }
-      if (!UnderAny(id->get_ref<const std::string&>(), groups)) continue;
-      auto app = ParseOwned(std::move(a));
-      if (!app.ok()) {
-        return Status::Unavailable(reply.context + ": unexpected response: apps[" +
-                                   std::to_string(i) + "]: " + app.status().message());
-      }
-      out.push_back(std::move(app).value());
-    }
+    ASSIGN_OR_RETURN(
+        std::vector<model::LiveApp> out,
+        internal::ParseAppListing(reply.body, reply.context, [&groups](const std::string& id) {
+          return UnderAny(id, groups);
+        }));
     std::sort(out.begin(), out.end(),
               [](const model::LiveApp& a, const model::LiveApp& b) { return a.id < b.id; });
     return out;
@@ -316,7 +204,7 @@ class HttpMarathonClient : public MarathonClient {
     if (!body.is_object() || !body.contains("app")) {
       return Status::Unavailable(reply.context + ": unexpected response: no \"app\" object");
     }
-    auto app = ParseOwned(std::move(body));
+    auto app = LiveAppFromJson(std::move(body));
     if (!app.ok()) {
       return Status::Unavailable(reply.context +
                                  ": unexpected response: " + app.status().message());
@@ -668,7 +556,7 @@ class HttpMarathonClient : public MarathonClient {
 
 Result<model::LiveApp> ParseMarathonApp(const nlohmann::json& app) {
   try {
-    return ParseOwned(app);
+    return LiveAppFromJson(app);
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("marathon app: ") + e.what());
   }
