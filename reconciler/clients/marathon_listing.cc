@@ -286,8 +286,8 @@ class ListingHandler final : public nlohmann::json_sax<Json> {
     if (problem_) return;
     const Json* id = Field(app, "id");
     if (!id || !id->is_string()) {
-      problem_ = context_ + ": unexpected response: apps[" + std::to_string(i) +
-                 "] has no string 'id'";
+      problem_ =
+          context_ + ": unexpected response: apps[" + std::to_string(i) + "] has no string 'id'";
       return;
     }
     if (!keep_(id->get_ref<const std::string&>())) return;
@@ -342,7 +342,8 @@ std::optional<int> IntOf(const Json* v) {
   return std::nullopt;
 }
 
-Result<model::LiveApp> LiveAppFromJson(Json app, std::optional<std::vector<model::LiveTask>> tasks) {
+Result<model::LiveApp> LiveAppFromJson(Json app,
+                                       std::optional<std::vector<model::LiveTask>> tasks) {
   if (app.is_object() && !app.contains("id")) {
     auto wrapped = app.find("app");
     if (wrapped != app.end() && wrapped->is_object()) {

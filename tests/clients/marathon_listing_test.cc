@@ -14,8 +14,8 @@ namespace {
 using Json = nlohmann::json;
 
 // The listing as the client read it before: the whole document, then each app.
-Result<std::vector<model::LiveApp>> ByDocument(const std::string& body,
-                                               const std::function<bool(const std::string&)>& keep) {
+Result<std::vector<model::LiveApp>> ByDocument(
+    const std::string& body, const std::function<bool(const std::string&)>& keep) {
   const std::string context = "ctx";
   ASSIGN_OR_RETURN(Json doc, ParseJsonBody(body, context));
   auto apps = doc.is_object() ? doc.find("apps") : doc.end();
@@ -60,8 +60,9 @@ std::string Describe(const Result<std::vector<model::LiveApp>>& r) {
   return out.dump();
 }
 
-void ExpectSame(const std::string& body, const std::function<bool(const std::string&)>& keep =
-                                             [](const std::string&) { return true; }) {
+void ExpectSame(
+    const std::string& body,
+    const std::function<bool(const std::string&)>& keep = [](const std::string&) { return true; }) {
   EXPECT_EQ(Describe(ParseAppListing(body, "ctx", keep)), Describe(ByDocument(body, keep)))
       << body.substr(0, 400);
 }
@@ -77,7 +78,8 @@ TEST(MarathonListing, SamplesReadAsTheDocumentReadThem) {
   if (old.contains("app")) old = old["app"];
   std::string listing = Json{{"apps", {one, old}}}.dump();
   ExpectSame(listing);
-  ExpectSame(listing, [](const std::string& id) { return id.find("test-server") != std::string::npos; });
+  ExpectSame(listing,
+             [](const std::string& id) { return id.find("test-server") != std::string::npos; });
   auto apps = ParseAppListing(listing, "ctx", [](const std::string&) { return true; });
   ASSERT_TRUE(apps.ok());
   ASSERT_EQ(apps->size(), 2u);
@@ -115,15 +117,28 @@ TEST(MarathonListing, BodiesKeepEverythingButTheReadOnlyKeys) {
 }
 
 TEST(MarathonListing, ErrorsAreTheDocumentsErrors) {
-  for (const char* body : {
-           "", "[]", "5", "null", R"({"apps":5})", R"({"apps":{}})", R"({"appz":[]})",
-           R"({"apps":[{"id":"/a"}],"apps":null})", R"({"apps":null,"apps":[{"id":"/a"}]})",
-           R"({"apps":[{"id":5}]})", R"({"apps":[{"cmd":"x"}]})", R"({"apps":[7]})",
-           R"({"apps":[[1]]})", R"({"apps":[{"id":""}]})", R"({"apps":[{"id":"/a"},{"id":3}]})",
-           R"({"apps":[{"id":3},{"id":"/a"}]})", R"({"apps":[{"id":"/a"}]} x)",
-           R"({"apps":[{"id":"/a","tasks":[{"id":"t"}]})", R"({"apps":[{"id":"/a",}]})",
-           R"({"apps":[{"id":3}],"apps":[{"id":"/b"}]})", R"({"apps":[{"id":"/a"}]})",
-           R"({"apps":[{"app":{"id":"/w"}}]})"}) {
+  for (const char* body : {"",
+                           "[]",
+                           "5",
+                           "null",
+                           R"({"apps":5})",
+                           R"({"apps":{}})",
+                           R"({"appz":[]})",
+                           R"({"apps":[{"id":"/a"}],"apps":null})",
+                           R"({"apps":null,"apps":[{"id":"/a"}]})",
+                           R"({"apps":[{"id":5}]})",
+                           R"({"apps":[{"cmd":"x"}]})",
+                           R"({"apps":[7]})",
+                           R"({"apps":[[1]]})",
+                           R"({"apps":[{"id":""}]})",
+                           R"({"apps":[{"id":"/a"},{"id":3}]})",
+                           R"({"apps":[{"id":3},{"id":"/a"}]})",
+                           R"({"apps":[{"id":"/a"}]} x)",
+                           R"({"apps":[{"id":"/a","tasks":[{"id":"t"}]})",
+                           R"({"apps":[{"id":"/a",}]})",
+                           R"({"apps":[{"id":3}],"apps":[{"id":"/b"}]})",
+                           R"({"apps":[{"id":"/a"}]})",
+                           R"({"apps":[{"app":{"id":"/w"}}]})"}) {
     ExpectSame(body);
   }
   // A filtered-out app is not checked beyond its id.

@@ -4,6 +4,7 @@
 // test are /usr/bin/env and small /bin/sh fixtures, passed as argv.
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -195,15 +196,21 @@ TEST(WrapperTest, WatchRestartsThroughMarathonOncePerChange) {
   ASSERT_TRUE(WaitUntil([&] { return consul.blocking_queries() >= 1; }, 20s));
 
   // An idempotent write moves the index but not the values: no restart. The wrapper's next
-  // blocking query at the new index shows it has looked at the write and moved on.
+  // blocking query at the new index shows it has looked at the write; a restart would follow
+  // within the debounce (0.3 s), so the check waits past it.
   uint64_t index = consul.Set("app/x/y/LEVEL", "info");
   ASSERT_TRUE(consul.WaitForBlockingQueryAt(index, 20s)) << wrapper.Output();
+  std::this_thread::sleep_for(800ms);
   EXPECT_TRUE(marathon.posts().empty());
 
-  // Two quick writes inside the debounce window: one restart.
+  // Two quick writes inside the debounce window: one restart. The wrapper may re-arm its
+  // blocking query before the debounce ends (the order depends on scheduling), so the restart
+  // is waited for, then the count checked once a further debounce has passed.
   consul.Set("app/x/y/LEVEL", "debug");
   index = consul.Set("app/x/y/EXTRA", "1");
+  ASSERT_TRUE(WaitUntil([&] { return !marathon.posts().empty(); }, 20s)) << wrapper.Output();
   ASSERT_TRUE(consul.WaitForBlockingQueryAt(index, 20s)) << wrapper.Output();
+  std::this_thread::sleep_for(800ms);
   ASSERT_EQ(marathon.posts().size(), 1u) << wrapper.Output();
   EXPECT_EQ(marathon.posts()[0], "POST /v2/apps/app/x/y/restart");
   EXPECT_NE(wrapper.Output().find("asked Marathon to restart /app/x/y (deployment d-1)"),
@@ -211,7 +218,9 @@ TEST(WrapperTest, WatchRestartsThroughMarathonOncePerChange) {
 
   // A further change: one more.
   index = consul.Set("app/x/y/LEVEL", "warn");
+  ASSERT_TRUE(WaitUntil([&] { return marathon.posts().size() >= 2; }, 20s)) << wrapper.Output();
   ASSERT_TRUE(consul.WaitForBlockingQueryAt(index, 20s)) << wrapper.Output();
+  std::this_thread::sleep_for(800ms);
   EXPECT_EQ(marathon.posts().size(), 2u);
 
   wrapper.Signal(SIGTERM);
