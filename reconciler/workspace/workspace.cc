@@ -306,11 +306,22 @@ Result<Observed> ObservePlatform(Workspace& ws) {
   scope.kv_prefixes.push_back(model_prefix);
   scope.kv_prefixes.push_back(report_prefix);
   scope.exact_keys = {model::kHaproxyMaxconnKey, engine::HmacKeyKey(p)};
-  // The app listing (the largest read) on a second thread while Consul, Chronos and the store
-  // are read and the applied records parsed here; the future's destructor waits for it on
-  // every path out. Marathon's error is reported first, as a sequential read would.
-  auto listing = std::async(std::launch::async,
-                            [&ws, &scope] { return engine::ObserveApps(*ws.marathon, scope); });
+  // The app listing (the largest read) on a second thread while Consul and Chronos are read
+  // and the applied records parsed here; the future's destructor waits for it on every path
+  // out. Marathon's error is reported first, as a sequential read would.
+  // The store's applied rows are read on the same thread after the listing: the two threads
+  // then take about as long (at 2,000 x 3: listing ~0.45 s + rows ~0.14 s; KV ~0.3 s + the
+  // records' parse ~0.25 s here). The store is not touched here until the thread is done.
+  struct Listed {
+    Result<engine::ObservedApps> apps = Status::Internal("not read");
+    Result<std::map<std::string, store::Applied>> applied = Status::Internal("not read");
+  };
+  auto listing = std::async(std::launch::async, [&ws, &scope] {
+    Listed l;
+    l.apps = engine::ObserveApps(*ws.marathon, scope);
+    if (l.apps.ok()) l.applied = ws.store->LastApplied();
+    return l;
+  });
   model::LiveState live;
   Observed o;
   std::vector<std::string> applied_ids;
@@ -344,25 +355,25 @@ Result<Observed> ObservePlatform(Workspace& ws) {
     // Only the platform's own records in Consul say so (a state store may be shared by
     // several platforms).
     MergeAppliedFromConsul(&o, &applied_ids);
-    {
-      ASSIGN_OR_RETURN(auto applied, ws.store->LastApplied());
-      engine::LastAppliedView view{std::move(o.applied_apps), std::move(o.applied_kv),
-                                   std::move(o.applied_models), std::move(o.applied_at),
-                                   std::move(o.applied_jobs)};
-      engine::AddStoreApplied(applied, &view, /*only_newer=*/true);
-      o.applied_apps = std::move(view.apps);
-      o.applied_kv = std::move(view.kv);
-      o.applied_models = std::move(view.models);
-      o.applied_at = std::move(view.at);
-      o.applied_jobs = std::move(view.jobs);
-    }
     return Status::Ok();
   };
   Status consul_side = rest();
-  Result<engine::ObservedApps> apps = listing.get();
-  if (!apps.ok()) return apps.status();
+  Listed listed = listing.get();
+  if (!listed.apps.ok()) return listed.apps.status();
   RETURN_IF_ERROR(consul_side);
-  engine::AddApps(std::move(*apps), &live);
+  if (!listed.applied.ok()) return listed.applied.status();
+  {
+    engine::LastAppliedView view{std::move(o.applied_apps), std::move(o.applied_kv),
+                                 std::move(o.applied_models), std::move(o.applied_at),
+                                 std::move(o.applied_jobs)};
+    engine::AddStoreApplied(*listed.applied, &view, /*only_newer=*/true);
+    o.applied_apps = std::move(view.apps);
+    o.applied_kv = std::move(view.kv);
+    o.applied_models = std::move(view.models);
+    o.applied_at = std::move(view.at);
+    o.applied_jobs = std::move(view.jobs);
+  }
+  engine::AddApps(std::move(*listed.apps), &live);
   o.removed_environments = engine::RemovedEnvironments(p, applied_ids);
   if (!o.removed_environments.empty()) {
     engine::ObserveScope removed;
