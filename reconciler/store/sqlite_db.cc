@@ -69,6 +69,13 @@ Statement& Statement::BindText(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::BindTextNoCopy(int index, std::string_view value) {
+  const char* data = value.empty() ? "" : value.data();  // a null pointer would bind NULL
+  int rc = sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_STATIC, SQLITE_UTF8);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
 Statement& Statement::BindTextOrNull(int index, std::string_view value) {
   if (!value.empty()) return BindText(index, value);
   int rc = sqlite3_bind_null(stmt_, index);

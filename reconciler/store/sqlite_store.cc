@@ -550,7 +550,8 @@ class SqliteStore final : public StateStore {
           conn_->Prepare(
               "INSERT INTO plans (run_id, digest, plan_json, created_at) VALUES (?1, ?2, ?3, ?4)",
               "SavePlan"));
-      s.BindInt(1, run_id).BindText(2, digest).BindText(3, plan_json).BindText(4, Now());
+      // plan_json outlives the statement (it is the caller's).
+      s.BindInt(1, run_id).BindText(2, digest).BindTextNoCopy(3, plan_json).BindText(4, Now());
       RETURN_IF_ERROR(s.Run());
       id = sqlite3_last_insert_rowid(conn_->raw());
       return Status::Ok();
