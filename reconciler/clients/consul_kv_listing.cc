@@ -182,18 +182,7 @@ Result<std::vector<model::LiveKvEntry>> ParseKvListing(const std::string& body,
                                                        const std::string& context) {
   std::vector<model::LiveKvEntry> out;
   KvListingHandler handler(&out);
-  bool parsed = false;
-  try {
-    parsed = Json::sax_parse(body, &handler);
-  } catch (const Json::exception&) {
-    parsed = false;
-  }
-  if (!parsed) {
-    // The same message a document parse gives (it finds the same first error).
-    auto doc = ParseJsonBody(body, context);
-    if (!doc.ok()) return doc.status();
-    return Status::Unavailable(context + ": invalid JSON in response");
-  }
+  RETURN_IF_ERROR(SaxParseJsonBody(body, context, &handler));
   if (handler.not_array()) {
     return Status::Unavailable(context + ": unexpected response: not a JSON array");
   }

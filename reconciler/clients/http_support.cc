@@ -105,6 +105,20 @@ Result<nlohmann::json> ParseJsonBody(const std::string& body, const std::string&
   }
 }
 
+Status SaxParseJsonBody(const std::string& body, const std::string& context,
+                        nlohmann::json_sax<nlohmann::json>* handler) {
+  bool parsed = false;
+  try {
+    parsed = nlohmann::json::sax_parse(body, handler);
+  } catch (const nlohmann::json::exception&) {
+    parsed = false;
+  }
+  if (parsed) return Status::Ok();
+  auto doc = ParseJsonBody(body, context);
+  if (!doc.ok()) return doc.status();
+  return Status::Unavailable(context + ": invalid JSON in response");
+}
+
 std::string TransportDetail(const Status& status, const net::ClientRequest& request) {
   std::string prefix = request.method + " " + request.url + ": ";
   const std::string& m = status.message();

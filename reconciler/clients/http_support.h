@@ -37,6 +37,10 @@ std::string ErrorBodySummary(const std::string& body, bool json_message);
 // Parses a response body; on failure kUnavailable "<context>: invalid JSON in response
 // (byte N): <parser message>". Never throws.
 Result<nlohmann::json> ParseJsonBody(const std::string& body, const std::string& context);
+// Feeds a response body to a SAX handler (a listing read without a document); invalid JSON
+// fails with ParseJsonBody's message (the same first error). Never throws.
+Status SaxParseJsonBody(const std::string& body, const std::string& context,
+                        nlohmann::json_sax<nlohmann::json>* handler);
 
 // The transport error's text without the "<METHOD> <url>: " prefix net::HttpClient adds
 // (the caller's context already says which request it was).

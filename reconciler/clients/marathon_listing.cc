@@ -400,17 +400,7 @@ Result<std::vector<model::LiveApp>> ParseAppListing(
     const std::string& body, const std::string& context,
     const std::function<bool(const std::string& id)>& keep) {
   ListingHandler handler(context, keep);
-  bool parsed = false;
-  try {
-    parsed = Json::sax_parse(body, &handler);
-  } catch (const Json::exception&) {
-    parsed = false;
-  }
-  if (!parsed) {
-    auto doc = ParseJsonBody(body, context);  // the message a document parse gives
-    if (!doc.ok()) return doc.status();
-    return Status::Unavailable(context + ": invalid JSON in response");
-  }
+  RETURN_IF_ERROR(SaxParseJsonBody(body, context, &handler));
   return handler.Finish();
 }
 
