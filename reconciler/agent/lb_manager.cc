@@ -427,9 +427,13 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     return finish(Status::Ok());
   }
 
+  const int commands_before = stats().runtime_commands;
   Status st = SyncWithModel(*chosen, snap, retry_in);
   Mark("done");
-  if (auto took = ClockOr(clock_).Now() - phases_.front().second; took > milliseconds(100)) {
+  // Every sync that changed HAProxy's membership is timed in the log (a change's latency).
+  const bool changed = stats().runtime_commands != commands_before;
+  if (auto took = ClockOr(clock_).Now() - phases_.front().second;
+      took > milliseconds(100) || changed) {
     // A long sync parsed megabytes (a cold start, a whole render): hand the freed heap back,
     // or the agent keeps the high-water mark of every thread's arena as RSS. At most every
     // 30 s: a trim gives back pages the next sync faults in again (page faults were most of
@@ -577,11 +581,8 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     if (!q.ok() || q->master_pid != file_.master_pid) {
       no_splice = "HAProxy's master is not the one recorded";
     } else {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (compare_all_) known_.reset();
-        compare_all_ = false;
-      }
+      // A comparison of every server asked for (the periodic one, a Wake) waits for the sync
+      // that follows this change's (kWholeRenderAfter): compare_all_ stays set.
       rendered_->instances = snap.instances;
       // Spliced in place (no copy of the other ~6,800 backends); any failure below drops the
       // whole render. Not the whole file's membership: the whole render that follows gives
@@ -598,14 +599,15 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
         ++stats_.partial_renders;
       }
       Mark("render changed services");
+      std::string why;
       if (auto fast = SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid,
-                                  retry_in, &at)) {
+                                  retry_in, &why, &at)) {
         Mark("changed backends");
         if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
           *retry_in = kWholeRenderAfter;
         return *fast;
       }
-      no_splice = "the changed backends need a full comparison";
+      no_splice = "the changed backends need a full comparison (" + why + ")";
     }
     rendered_.reset();  // anything else: the whole render below
   }
@@ -706,7 +708,8 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   }
   std::vector<Endpoint> killing = KillingNow(*desired);
   if (killing.empty()) {
-    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in)) {
+    std::string why;
+    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in, &why)) {
       Mark("changed backends");
       return *fast;
     }
@@ -767,15 +770,26 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
 
 std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb& desired,
                                              const std::string& text, int master_pid,
-                                             milliseconds* retry_in,
+                                             milliseconds* retry_in, std::string* why,
                                              const std::vector<size_t>* only) {
-  if (!known_ || known_->master_pid != master_pid || file_.structure_digest.empty() ||
-      known_->structure_digest != file_.structure_digest ||
-      desired.structure_digest != file_.structure_digest || !drain_started_.empty() ||
-      ClockOr(clock_).Now() - known_->full_at > kFullCompareEvery ||
-      known_->desired.backends.size() != desired.backends.size()) {
+  auto no = [&](std::string reason) -> std::optional<Status> {
+    *why = std::move(reason);
     return std::nullopt;
-  }
+  };
+  if (!known_) return no("HAProxy's servers are not remembered");
+  if (known_->master_pid != master_pid)
+    return no("HAProxy's master pid " + std::to_string(master_pid) + " is not the one compared (" +
+              std::to_string(known_->master_pid) + ")");
+  if (file_.structure_digest.empty()) return no("the structure HAProxy runs is unknown");
+  if (known_->structure_digest != file_.structure_digest ||
+      desired.structure_digest != file_.structure_digest)
+    return no("the structure changed");
+  if (!drain_started_.empty()) return no("drains in progress");
+  if (ClockOr(clock_).Now() - known_->full_at > kFullCompareEvery)
+    return no("the last full comparison is older than " +
+              std::to_string(kFullCompareEvery.count()) + " s");
+  if (known_->desired.backends.size() != desired.backends.size())
+    return no("the number of backends changed");
   // The backends whose rendered servers differ from what HAProxy was last brought to. The
   // same structure digest means the same backends in the same order, so they are compared
   // by position (`only`: just the spliced ones).
@@ -792,25 +806,33 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
     }
     return true;
   };
+  const char* too_many = "a backend moved or more than 64 backends changed";
   if (only) {
     for (size_t i : *only) {
-      if (i >= desired.backends.size() || !consider(i)) return std::nullopt;
+      if (i >= desired.backends.size() || !consider(i)) return no(too_many);
     }
   } else {
     for (size_t i = 0; i < desired.backends.size(); ++i) {
-      if (!consider(i)) return std::nullopt;
+      if (!consider(i)) return no(too_many);
     }
   }
   std::set<std::string> names;
   for (const auto& b : changed.backends) names.insert(b.name);
   // `show servers state <backend>` for those only (a backend without servers has no rows).
+  std::string read_error;
   auto read = [&]() -> std::optional<std::vector<RunningBackend>> {
     std::vector<RunningBackend> out;
     for (const auto& n : names) {
       auto reply = deps_.runtime->Send("show servers state " + n);
-      if (!reply.ok()) return std::nullopt;
+      if (!reply.ok()) {
+        read_error = reply.status().message();
+        return std::nullopt;
+      }
       auto p = ParseServersState(*reply);
-      if (!p.ok()) return std::nullopt;
+      if (!p.ok()) {
+        read_error = p.status().message();
+        return std::nullopt;
+      }
       for (auto& b : *p) {
         if (b.name == n) out.push_back(std::move(b));
       }
@@ -818,14 +840,14 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
     return out;
   };
   auto running = read();
-  if (!running) return std::nullopt;
+  if (!running) return no("show servers state of the changed backends: " + read_error);
   std::map<ServerRef, AdminIntent> intents;
   for (const auto& [ref, i] : file_.intents) {
     if (names.count(ref.backend)) intents[ref] = i;
   }
   LbSyncInput in{changed, RunningLb{file_.structure_digest, *running}, {}, std::move(intents)};
   LbSyncPlan plan = PlanLbSync(in);
-  if (plan.reload) return std::nullopt;  // the full comparison decides and says why
+  if (plan.reload) return no("a changed backend needs a reload: " + plan.reload_reason);
   for (const auto& n : plan.notes) {
     if (!logged_notes_.count(n)) Log(n);
   }

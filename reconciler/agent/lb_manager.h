@@ -245,9 +245,10 @@ class LbManager {
   }
   // The membership-only sync: nullopt when it does not apply (the full one runs instead).
   // `only`: the indices of the backends that can differ (RenderChanged's), else all.
+  // `why` says why not when it returns nullopt.
   std::optional<Status> SyncChanged(const Model& model, const DesiredLb& desired,
                                     const std::string& text, int master_pid,
-                                    std::chrono::milliseconds* retry_in,
+                                    std::chrono::milliseconds* retry_in, std::string* why,
                                     const std::vector<size_t>* only = nullptr);
 
   // Shared.
