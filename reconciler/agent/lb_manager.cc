@@ -237,6 +237,7 @@ void LbManager::Wake() { Notify(/*compare_all=*/true); }
 void LbManager::Notify(bool compare_all) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (!wake_) woken_at_ = ClockOr(clock_).Now();
     wake_ = true;
     compare_all_ = compare_all_ || compare_all;
   }
@@ -349,6 +350,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   }
   std::vector<std::string> errors;
   std::string model_error;
+  Mark("begin");
   auto read = ReadModel(blocking, &model_error);
   std::optional<Model> candidate = read.ok() ? *read : std::nullopt;
   if (!model_error.empty()) errors.push_back(model_error);
@@ -406,7 +408,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   if (last_good_ && chosen != &*last_good_) watched.merge(RegisteredNames(last_good_->model.state));
   membership_->SetServices(watched);
   if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
-  Mark("begin");
+  Mark("model");
   clients::MembershipSnapshot snap = membership_->Refresh();
   Mark("consul " + std::to_string(snap.fetched + snap.node_reads) + " reads");
   for (const auto& e : snap.errors)
@@ -428,7 +430,13 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   }
 
   const int commands_before = stats().runtime_commands;
+  blocking_ = blocking;
   Status st = SyncWithModel(*chosen, snap, retry_in);
+  if (compare_at_) {  // the comparison after a start is due then: be back for it
+    auto left = std::chrono::duration_cast<milliseconds>(*compare_at_ - ClockOr(clock_).Now());
+    left = std::max(left, milliseconds(1));
+    if (*retry_in == milliseconds(0) || *retry_in > left) *retry_in = left;
+  }
   Mark("done");
   // Every sync that changed HAProxy's membership is timed in the log (a change's latency).
   const bool changed = stats().runtime_commands != commands_before;
@@ -447,7 +455,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     }
     std::string line = "sync took " +
                        std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
-                       " ms:";
+                       " ms (woken " + std::to_string(wake_wait_.count()) + " ms before):";
     for (size_t i = 1; i < phases_.size(); ++i) {
       line += " " + phases_[i].first + " " +
               std::to_string(std::chrono::duration_cast<milliseconds>(phases_[i].second -
@@ -605,11 +613,24 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
         Mark("changed backends");
         if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
           *retry_in = kWholeRenderAfter;
+        whole_render_at_ = ClockOr(clock_).Now() + kWholeRenderAfter;
         return *fast;
       }
       no_splice = "the changed backends need a full comparison (" + why + ")";
     }
     rendered_.reset();  // anything else: the whole render below
+  }
+  // Run: the whole render after spliced syncs waits until changes paused for
+  // kWholeRenderAfter; a wake-up that brings nothing new (the catalog poll answering before
+  // the checks poll, a drain ending) does not pull it forward onto the next change's path.
+  if (blocking_ && no_splice.empty() && rendered_ && rendered_->text_stale &&
+      rendered_->model_digest == model.digest && !KillingPending() &&
+      ClockOr(clock_).Now() < whole_render_at_ &&
+      SameInstances(rendered_->instances, snap.instances)) {
+    auto left = std::chrono::duration_cast<milliseconds>(whole_render_at_ - ClockOr(clock_).Now());
+    left = std::max(left, milliseconds(1));
+    if (*retry_in == milliseconds(0) || *retry_in > left) *retry_in = left;
+    return Status::Ok();
   }
   if (!no_splice.empty()) Log("whole render: " + no_splice);
   // The same model and instances as the last render: the same text (no render, no parse).
@@ -688,8 +709,33 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     Log("HAProxy " + reason + " (master pid " + std::to_string(started->master_pid) + ", worker " +
         std::to_string(started->worker_pid) + ")");
     known_.reset();
-    // HAProxy serves: compare everything now (normally nothing to do), so the servers are
-    // remembered before the first change arrives and its sync compares only its backends.
+    if (blocking_ && !KillingPending()) {
+      // HAProxy serves exactly the rendered servers (galley's intents start empty): remembered
+      // as such at once, so a change arriving now is compared per backend (that path reads the
+      // changed backends' own rows). Reading, parsing and planning all ~13,700 servers here
+      // cost 0.2-0.4 s right when the first changes arrive; that comparison (which also fills
+      // the report's counts and sees admin states a server-state file brought back) runs
+      // kCompareAfterStart later, after any change that arrives first.
+      std::vector<RunningBackend> rows;
+      for (const auto& b : desired->backends) {
+        if (b.servers.empty()) continue;  // HAProxy lists no row for it
+        RunningBackend rb{static_cast<int>(rows.size()) + 1, b.name, {}};
+        rb.servers.reserve(b.servers.size());
+        for (const auto& srv : b.servers) {
+          rb.servers.push_back(RunningServer{static_cast<int>(rb.servers.size()) + 1, srv.name,
+                                             srv.address, srv.port,
+                                             static_cast<int>(OpState::kRunning), 0});
+        }
+        rows.push_back(std::move(rb));
+      }
+      known_ = Known{started->master_pid,  file_.structure_digest, *desired, std::move(rows), {},
+                     ClockOr(clock_).Now()};
+      compare_at_ = ClockOr(clock_).Now() + kCompareAfterStart;
+      Publish(nullptr, nullptr);
+      return Status::Ok();
+    }
+    // HAProxy serves: compare everything now (drains of tasks being killed go out), so the
+    // servers are remembered before the first change arrives.
     q = std::move(started);
   }
   haproxy_seen_ = true;
@@ -706,6 +752,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     if (compare_all_) known_.reset();  // Wake(): look at every server (hand changes included)
     compare_all_ = false;
   }
+  if (compare_at_ && ClockOr(clock_).Now() >= *compare_at_) known_.reset();  // after a start
   std::vector<Endpoint> killing = KillingNow(*desired);
   if (killing.empty()) {
     std::string why;
@@ -715,6 +762,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     }
   }
   known_.reset();
+  compare_at_.reset();
   auto state = deps_.runtime->Send("show servers state");
   if (!state.ok()) return Status::Unavailable("show servers state: " + state.status().message());
   auto running = ParseServersState(*state);
@@ -1213,13 +1261,30 @@ bool LbManager::QuickCompare() {
   return true;
 }
 
-void LbManager::Run(const std::atomic<bool>& stop) {
-  Clock& clock = ClockOr(clock_);
+void LbManager::StartWatches() {
+  if (model_watch_) return;
   model_watch_ = std::make_unique<clients::KvWatch>(
       deps_.consul_endpoint, deps_.http, render::LbModelKey(options_.platform, options_.instance),
       options_.blocking, nullptr);
-  model_watch_->Start([this] { Notify(false); });
-  membership_->Start([this] { Notify(false); });
+  // Held: the first answers arrive now, the blocking reads start once Run does (so stopping
+  // before Run never waits out a long poll).
+  model_watch_->Start([this] { Notify(false); }, /*held=*/true);
+  membership_->Start([this] { Notify(false); }, /*held=*/true);
+}
+
+void LbManager::StopWatches() {
+  if (!model_watch_) return;
+  // The long polls end together (each within its wait).
+  std::thread model_stop([this] { model_watch_->Stop(); });
+  membership_->Stop();
+  model_stop.join();
+}
+
+void LbManager::Run(const std::atomic<bool>& stop) {
+  Clock& clock = ClockOr(clock_);
+  StartWatches();
+  model_watch_->Release();
+  membership_->Release();
   const auto started = clock.Now();
   auto next_tick = clock.Now() + options_.tick;
   auto next_resync = clock.Now() + options_.resync;
@@ -1230,6 +1295,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   std::string last_logged;
   while (!stop.load()) {
     bool sync = first;
+    wake_wait_ = milliseconds(0);
     {
       // Sleep until woken, the next tick or retry, checking `stop` at least every 250 ms.
       auto until = next_tick;
@@ -1241,6 +1307,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       if (wake_) {
         sync = true;
         wake_ = false;
+        wake_wait_ = std::chrono::duration_cast<milliseconds>(clock.Now() - woken_at_);
       }
     }
     first = false;
@@ -1305,10 +1372,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       last_logged = st.message();
     }
   }
-  // The three long polls end together (each within its wait).
-  std::thread model_stop([this] { model_watch_->Stop(); });
-  membership_->Stop();
-  model_stop.join();
+  StopWatches();
 }
 
 }  // namespace galley::agent

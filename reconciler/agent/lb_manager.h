@@ -122,6 +122,13 @@ class LbManager {
   [[nodiscard]] Status SyncOnce();
   // Watches and syncs until `stop`; returns within about `blocking.wait` of it.
   void Run(const std::atomic<bool>& stop);
+  // Starts Run's long polls ahead of it (idempotent; Run starts them if not yet), so their
+  // first answers arrive while the caller does something else (`galley agent` loads the
+  // services for the registrator meanwhile); each reads once and waits for Run before its
+  // first blocking read, so StopWatches before Run returns at once. StopWatches ends them
+  // (Run does when it ends); call neither while Run runs.
+  void StartWatches();
+  void StopWatches();
   // Tasks being killed (TASK_KILLING): their servers are drained at the next sync, which
   // this wakes at once.
   void Drain(const std::vector<Endpoint>& endpoints);
@@ -227,10 +234,17 @@ class LbManager {
   // At most this many registered names changed: RenderChanged renders only their services.
   static constexpr size_t kMaxPartialServices = 16;
   // After a spliced sync, the whole config is rendered (and the file rewritten) this much later.
-  static constexpr std::chrono::milliseconds kWholeRenderAfter{500};
+  static constexpr std::chrono::milliseconds kWholeRenderAfter{1000};
+  std::chrono::steady_clock::time_point whole_render_at_{};  // Run: not before then
   // After HAProxy changed and its servers are not remembered (a start, drains that ended),
   // the full comparison that remembers them runs this much later.
   static constexpr std::chrono::milliseconds kSettleAfter{500};
+  // After Run started HAProxy, the first comparison of every server runs this much later
+  // (until then the servers are remembered as rendered; changes arriving first go first).
+  static constexpr std::chrono::milliseconds kCompareAfterStart{2000};
+  bool blocking_ = false;  // the sync in progress is Run's (watches), not SyncOnce's
+  // When the servers remembered as rendered at a start are to be compared with HAProxy's.
+  std::optional<std::chrono::steady_clock::time_point> compare_at_;
   // The last render with the services of the names whose instances changed rendered again and
   // their backends spliced in; nullopt when that does not apply (no render to start from, no
   // known HAProxy state, too many names, a name gaining its first or losing its last
@@ -256,6 +270,9 @@ class LbManager {
   std::condition_variable cv_;
   bool wake_ = false;
   bool compare_all_ = false;  // a Wake() since the last sync
+  // When the pending wake-up was asked for, and how long the last one waited for the loop.
+  std::chrono::steady_clock::time_point woken_at_{};
+  std::chrono::milliseconds wake_wait_{0};
   struct Killing {
     std::chrono::steady_clock::time_point since;
     bool rendered = false;  // its server was in a render since the Drain
