@@ -715,7 +715,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
       // changed backends' own rows). Reading, parsing and planning all ~13,700 servers here
       // cost 0.2-0.4 s right when the first changes arrive; that comparison (which also fills
       // the report's counts and sees admin states a server-state file brought back) runs
-      // kCompareAfterStart later, after any change that arrives first.
+      // options_.compare_after_start later, after any change that arrives first.
       std::vector<RunningBackend> rows;
       for (const auto& b : desired->backends) {
         if (b.servers.empty()) continue;  // HAProxy lists no row for it
@@ -730,7 +730,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
       }
       known_ = Known{started->master_pid,  file_.structure_digest, *desired, std::move(rows), {},
                      ClockOr(clock_).Now()};
-      compare_at_ = ClockOr(clock_).Now() + kCompareAfterStart;
+      compare_at_ = ClockOr(clock_).Now() + options_.compare_after_start;
       Publish(nullptr, nullptr);
       return Status::Ok();
     }
@@ -763,6 +763,10 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   }
   known_.reset();
   compare_at_.reset();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.full_comparisons;
+  }
   auto state = deps_.runtime->Send("show servers state");
   if (!state.ok()) return Status::Unavailable("show servers state: " + state.status().message());
   auto running = ParseServersState(*state);

@@ -78,7 +78,10 @@ struct LbManagerOptions {
   // ~0.15–0.25 s of CPU at that size).
   std::chrono::milliseconds resync{10000};
   std::chrono::milliseconds killing_ttl{600000};  // how long a Drain()ed endpoint counts
-  clients::BlockingOptions blocking;              // Run's long polls
+  // After Run started HAProxy, its servers are remembered as rendered and compared with
+  // `show servers state` this much later (a change arriving first goes per backend first).
+  std::chrono::milliseconds compare_after_start{2000};
+  clients::BlockingOptions blocking;  // Run's long polls
 };
 
 struct LbManagerDeps {
@@ -104,6 +107,7 @@ struct LbManagerStats {
   int runtime_commands = 0;  // runtime-API commands sent
   int file_rewrites = 0;     // config rewritten without a reload
   int partial_renders = 0;   // syncs that rendered only the services whose instances changed
+  int full_comparisons = 0;  // syncs that read and compared every server (`show servers state`)
 };
 
 class LbManager {
@@ -239,9 +243,6 @@ class LbManager {
   // After HAProxy changed and its servers are not remembered (a start, drains that ended),
   // the full comparison that remembers them runs this much later.
   static constexpr std::chrono::milliseconds kSettleAfter{500};
-  // After Run started HAProxy, the first comparison of every server runs this much later
-  // (until then the servers are remembered as rendered; changes arriving first go first).
-  static constexpr std::chrono::milliseconds kCompareAfterStart{2000};
   bool blocking_ = false;  // the sync in progress is Run's (watches), not SyncOnce's
   // When the servers remembered as rendered at a start are to be compared with HAProxy's.
   std::optional<std::chrono::steady_clock::time_point> compare_at_;
