@@ -931,7 +931,9 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
       k.desired.backends[changed_at[c]] = std::move(changed.backends[c]);
     k.desired.membership_digest = desired.membership_digest;
   }
-  Publish(&k.running, &k.hands);
+  // Until the comparison after a start, the other backends' rows are the rendered servers
+  // (no op states yet): no counts from them.
+  Publish(compare_at_ ? nullptr : &k.running, &k.hands);
   if (!now || !st.ok() || !drain_started_.empty() || *retry_in != milliseconds(0) ||
       !plan.notes.empty())
     known_.reset();
