@@ -380,7 +380,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     return Status::Ok();
   };
 
-  if (deps_.may_manage && !deps_.may_manage()) {
+  if (!prepare_only_ && deps_.may_manage && !deps_.may_manage()) {
     errors.push_back("this agent does not hold " +
                      render::AgentReportKey(options_.platform, options_.node, options_.instance) +
                      " (another agent claims node " + options_.node + " instance " +
@@ -394,7 +394,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
 
   if (!chosen) {
     // No model to render: keep whatever HAProxy runs; bring it back from disk if it died.
-    if (!deps_.master->Query().ok()) {
+    if (!prepare_only_ && !deps_.master->Query().ok()) {
       Status s = StartFromDisk(model_error.empty() ? "no LB model" : model_error);
       if (!s.ok()) errors.push_back(s.message());
     }
@@ -422,7 +422,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
         Join(std::vector<std::string>(snap.unknown.begin(), snap.unknown.end()), ", ");
     errors.push_back("instances of " + Truncate(names, 200) +
                      " not read yet; HAProxy keeps its current servers");
-    if (!deps_.master->Query().ok()) {
+    if (!prepare_only_ && !deps_.master->Query().ok()) {
       Status s = StartFromDisk("Consul did not answer");
       if (!s.ok()) errors.push_back(s.message());
     }
@@ -473,7 +473,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     errors.push_back("LB model " + chosen->digest.substr(0, 19) + " not loaded: " + st.message());
     if (last_good_) {
       st = SyncWithModel(*last_good_, snap, retry_in);
-    } else if (!deps_.master->Query().ok()) {
+    } else if (!prepare_only_ && !deps_.master->Query().ok()) {
       st = StartFromDisk("the LB model renders a config HAProxy refuses");
     } else {
       st = Status::Ok();
@@ -650,6 +650,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   const std::string& text = rendered_->text;
   const DesiredLb* desired = &rendered_->desired;
   Mark("render+parse");
+  if (prepare_only_) return Status::Ok();  // Prepare(): HAProxy is Run's
 
   auto q = deps_.master->Query();
   if (!q.ok()) {
@@ -1276,6 +1277,22 @@ void LbManager::StartWatches() {
   // before Run never waits out a long poll).
   model_watch_->Start([this] { Notify(false); }, /*held=*/true);
   membership_->Start([this] { Notify(false); }, /*held=*/true);
+}
+
+void LbManager::Prepare() {
+  Clock& clock = ClockOr(clock_);
+  StartWatches();
+  // The polls' first answers (held: one read each), for at most two seconds as in Run.
+  const auto until = clock.Now() + milliseconds(2000);
+  while (((!model_watch_->state().have && model_watch_->state().error.empty()) ||
+          !membership_->primed()) &&
+         clock.Now() < until)
+    clock.Sleep(milliseconds(10));
+  prepare_only_ = true;
+  milliseconds retry{0};
+  Status st = Sync(/*blocking=*/true, &retry);
+  prepare_only_ = false;
+  if (!st.ok()) Log("before the start: " + st.message());
 }
 
 void LbManager::StopWatches() {

@@ -133,6 +133,11 @@ class LbManager {
   // (Run does when it ends); call neither while Run runs.
   void StartWatches();
   void StopWatches();
+  // Before Run, on the caller's thread: StartWatches, their first answers, then one sync up
+  // to the render (the model parsed, every service read, the config rendered and parsed)
+  // without touching HAProxy or asking may_manage, so Run's first sync goes straight to
+  // HAProxy. `galley agent` runs it while the services load for the registrator.
+  void Prepare();
   // Tasks being killed (TASK_KILLING): their servers are drained at the next sync, which
   // this wakes at once.
   void Drain(const std::vector<Endpoint>& endpoints);
@@ -243,7 +248,8 @@ class LbManager {
   // After HAProxy changed and its servers are not remembered (a start, drains that ended),
   // the full comparison that remembers them runs this much later.
   static constexpr std::chrono::milliseconds kSettleAfter{500};
-  bool blocking_ = false;  // the sync in progress is Run's (watches), not SyncOnce's
+  bool blocking_ = false;      // the sync in progress is Run's (watches), not SyncOnce's
+  bool prepare_only_ = false;  // Prepare(): stop before HAProxy
   // When the servers remembered as rendered at a start are to be compared with HAProxy's.
   std::optional<std::chrono::steady_clock::time_point> compare_at_;
   // The last render with the services of the names whose instances changed rendered again and

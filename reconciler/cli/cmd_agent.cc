@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -229,10 +230,14 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     instances.push_back(std::move(in));
   }
 
+  // The services load on their own thread while each manager reads the model and every
+  // service and renders (Prepare: nothing touches HAProxy before the repository is valid).
+  std::future<spec::LoadResult> loading =
+      std::async(std::launch::async, [dir = o.dir] { return spec::LoadRepository(dir); });
   if (!o.once) {
-    for (auto& in : instances) in->manager->StartWatches();
+    for (auto& in : instances) in->manager->Prepare();
   }
-  spec::LoadResult loaded = spec::LoadRepository(o.dir);
+  spec::LoadResult loaded = loading.get();
   err << ErrorsOnly(loaded.diags);
   if (loaded.diags.HasErrors() || loaded.state.platform.name != state.platform.name) {
     for (auto& in : instances) in->manager->StopWatches();

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -130,9 +131,11 @@ class LbManagerE2eTest : public ::testing::Test {
       logs_.push_back(line);
     };
     lb_ = std::make_unique<LbManager>(o, d);
+    if (before_run_) before_run_();
     stop_ = false;
     agent_ = std::thread([this] { lb_->Run(stop_); });
   }
+  std::function<void()> before_run_;  // on StartAgent's thread, between construction and Run
   void StopAgent() {
     if (!agent_.joinable()) return;
     stop_ = true;
@@ -295,6 +298,29 @@ TEST_F(LbManagerE2eTest, AChangeRightAfterTheStartGoesPerBackendBeforeAnyFullCom
     auto r = lb_->Report();
     return lb_->stats().full_comparisons >= 1 && r.servers["up"] + r.servers["down"] == 2;
   })) << Logs();
+  EXPECT_EQ(Reloads(), 0);
+}
+
+TEST_F(LbManagerE2eTest, PrepareReadsAndRendersWithoutTouchingHaproxyThenRunStartsIt) {
+  // `galley agent` prepares while the services load: nothing may reach HAProxy before the
+  // repository is known valid; Run's first sync then starts HAProxy from that render.
+  Register("n1", 0);
+  PublishModel({"web"});
+  bool running_after_prepare = true, file_after_prepare = true;
+  int syncs_after_prepare = 0;
+  before_run_ = [&] {
+    lb_->Prepare();
+    running_after_prepare = master_->Query().ok();
+    file_after_prepare = std::filesystem::exists(LbManager::ConfigPath(dir_, "internal"));
+    syncs_after_prepare = lb_->stats().syncs;
+  };
+  StartAgent();
+  EXPECT_FALSE(running_after_prepare);
+  EXPECT_FALSE(file_after_prepare);
+  EXPECT_EQ(syncs_after_prepare, 1);
+  EXPECT_EQ(lb_->stats().starts, 0);
+  ASSERT_TRUE(Eventually([&] { return Get() == "backend-0"; })) << Logs();
+  EXPECT_TRUE(Eventually([&] { return lb_->stats().starts == 1; })) << Logs();
   EXPECT_EQ(Reloads(), 0);
 }
 
