@@ -313,6 +313,7 @@ def run(work, services, environments, full):
         for p in real + [39001, 39100, 39101, 40001]:
             s.backends.start(p)
         t0 = time.monotonic()
+        res["start_at"] = time.time()
         s.start_agent()
         fport = wait_for("the agent's config", lambda: frontend_port(s.run, env, name), 120, 0.01)
         wait_for("a request answered through HAProxy", lambda: answered(fport, real), 120, 0.01)
@@ -326,11 +327,13 @@ def run(work, services, environments, full):
         if full:
             # One server added, then removed (drained or gone counts as removed).
             t0, c0 = time.monotonic(), s.cpu_seconds()
+            res["add_at"] = time.time()
             s.register(name, env, 900_000, 39001)
             wait_for("added", lambda: s.has_port(backend, 39001, True), 10, 0.002)
             res["add_ms"] = (time.monotonic() - t0) * 1000
             res["add_cpu_ms"] = (s.cpu_seconds() - c0) * 1000
             t0, c0 = time.monotonic(), s.cpu_seconds()
+            res["remove_at"] = time.time()
             s.deregister(name, env, 900_000)
             wait_for("removed", lambda: not s.has_port(backend, 39001, True), 30, 0.002)
             res["remove_ms"] = (time.monotonic() - t0) * 1000
@@ -391,6 +394,10 @@ def main():
          big["requests_per_change"] <= small["requests_per_change"] + 1)
     line("agent CPU while idle", f"{big['idle_cpu_pct']:.2f} %", "~0 (< 1 %)", big["idle_cpu_pct"] < 1)
     line("agent RSS", f"{big['rss_mb']:.0f} MB", "< 100 MB", big["rss_mb"] < 100)
+    def utc(t):
+        return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+    print(f"      agent log: {os.path.join(work, 'big', 'agent.log')} (agent started "
+          f"{utc(big['start_at'])}, server added {utc(big['add_at'])}, removed {utc(big['remove_at'])})")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -237,6 +237,7 @@ void LbManager::Wake() { Notify(/*compare_all=*/true); }
 void LbManager::Notify(bool compare_all) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (!wake_) woken_at_ = ClockOr(clock_).Now();
     wake_ = true;
     compare_all_ = compare_all_ || compare_all;
   }
@@ -349,6 +350,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   }
   std::vector<std::string> errors;
   std::string model_error;
+  Mark("begin");
   auto read = ReadModel(blocking, &model_error);
   std::optional<Model> candidate = read.ok() ? *read : std::nullopt;
   if (!model_error.empty()) errors.push_back(model_error);
@@ -378,7 +380,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     return Status::Ok();
   };
 
-  if (deps_.may_manage && !deps_.may_manage()) {
+  if (!prepare_only_ && deps_.may_manage && !deps_.may_manage()) {
     errors.push_back("this agent does not hold " +
                      render::AgentReportKey(options_.platform, options_.node, options_.instance) +
                      " (another agent claims node " + options_.node + " instance " +
@@ -392,7 +394,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
 
   if (!chosen) {
     // No model to render: keep whatever HAProxy runs; bring it back from disk if it died.
-    if (!deps_.master->Query().ok()) {
+    if (!prepare_only_ && !deps_.master->Query().ok()) {
       Status s = StartFromDisk(model_error.empty() ? "no LB model" : model_error);
       if (!s.ok()) errors.push_back(s.message());
     }
@@ -406,7 +408,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
   if (last_good_ && chosen != &*last_good_) watched.merge(RegisteredNames(last_good_->model.state));
   membership_->SetServices(watched);
   if (!blocking) membership_->MarkAllDirty();  // no watches: read every service
-  Mark("begin");
+  Mark("model");
   clients::MembershipSnapshot snap = membership_->Refresh();
   Mark("consul " + std::to_string(snap.fetched + snap.node_reads) + " reads");
   for (const auto& e : snap.errors)
@@ -420,16 +422,26 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
         Join(std::vector<std::string>(snap.unknown.begin(), snap.unknown.end()), ", ");
     errors.push_back("instances of " + Truncate(names, 200) +
                      " not read yet; HAProxy keeps its current servers");
-    if (!deps_.master->Query().ok()) {
+    if (!prepare_only_ && !deps_.master->Query().ok()) {
       Status s = StartFromDisk("Consul did not answer");
       if (!s.ok()) errors.push_back(s.message());
     }
     return finish(Status::Ok());
   }
 
+  const int commands_before = stats().runtime_commands;
+  blocking_ = blocking;
   Status st = SyncWithModel(*chosen, snap, retry_in);
+  if (compare_at_) {  // the comparison after a start is due then: be back for it
+    auto left = std::chrono::duration_cast<milliseconds>(*compare_at_ - ClockOr(clock_).Now());
+    left = std::max(left, milliseconds(1));
+    if (*retry_in == milliseconds(0) || *retry_in > left) *retry_in = left;
+  }
   Mark("done");
-  if (auto took = ClockOr(clock_).Now() - phases_.front().second; took > milliseconds(100)) {
+  // Every sync that changed HAProxy's membership is timed in the log (a change's latency).
+  const bool changed = stats().runtime_commands != commands_before;
+  if (auto took = ClockOr(clock_).Now() - phases_.front().second;
+      took > milliseconds(100) || changed) {
     // A long sync parsed megabytes (a cold start, a whole render): hand the freed heap back,
     // or the agent keeps the high-water mark of every thread's arena as RSS. At most every
     // 30 s: a trim gives back pages the next sync faults in again (page faults were most of
@@ -443,7 +455,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     }
     std::string line = "sync took " +
                        std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
-                       " ms:";
+                       " ms (woken " + std::to_string(wake_wait_.count()) + " ms before):";
     for (size_t i = 1; i < phases_.size(); ++i) {
       line += " " + phases_[i].first + " " +
               std::to_string(std::chrono::duration_cast<milliseconds>(phases_[i].second -
@@ -461,7 +473,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     errors.push_back("LB model " + chosen->digest.substr(0, 19) + " not loaded: " + st.message());
     if (last_good_) {
       st = SyncWithModel(*last_good_, snap, retry_in);
-    } else if (!deps_.master->Query().ok()) {
+    } else if (!prepare_only_ && !deps_.master->Query().ok()) {
       st = StartFromDisk("the LB model renders a config HAProxy refuses");
     } else {
       st = Status::Ok();
@@ -577,11 +589,8 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     if (!q.ok() || q->master_pid != file_.master_pid) {
       no_splice = "HAProxy's master is not the one recorded";
     } else {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (compare_all_) known_.reset();
-        compare_all_ = false;
-      }
+      // A comparison of every server asked for (the periodic one, a Wake) waits for the sync
+      // that follows this change's (kWholeRenderAfter): compare_all_ stays set.
       rendered_->instances = snap.instances;
       // Spliced in place (no copy of the other ~6,800 backends); any failure below drops the
       // whole render. Not the whole file's membership: the whole render that follows gives
@@ -598,16 +607,30 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
         ++stats_.partial_renders;
       }
       Mark("render changed services");
+      std::string why;
       if (auto fast = SyncChanged(model, rendered_->desired, rendered_->text, q->master_pid,
-                                  retry_in, &at)) {
+                                  retry_in, &why, &at)) {
         Mark("changed backends");
         if (*retry_in == milliseconds(0) || *retry_in > kWholeRenderAfter)
           *retry_in = kWholeRenderAfter;
+        whole_render_at_ = ClockOr(clock_).Now() + kWholeRenderAfter;
         return *fast;
       }
-      no_splice = "the changed backends need a full comparison";
+      no_splice = "the changed backends need a full comparison (" + why + ")";
     }
     rendered_.reset();  // anything else: the whole render below
+  }
+  // Run: the whole render after spliced syncs waits until changes paused for
+  // kWholeRenderAfter; a wake-up that brings nothing new (the catalog poll answering before
+  // the checks poll, a drain ending) does not pull it forward onto the next change's path.
+  if (blocking_ && no_splice.empty() && rendered_ && rendered_->text_stale &&
+      rendered_->model_digest == model.digest && !KillingPending() &&
+      ClockOr(clock_).Now() < whole_render_at_ &&
+      SameInstances(rendered_->instances, snap.instances)) {
+    auto left = std::chrono::duration_cast<milliseconds>(whole_render_at_ - ClockOr(clock_).Now());
+    left = std::max(left, milliseconds(1));
+    if (*retry_in == milliseconds(0) || *retry_in > left) *retry_in = left;
+    return Status::Ok();
   }
   if (!no_splice.empty()) Log("whole render: " + no_splice);
   // The same model and instances as the last render: the same text (no render, no parse).
@@ -627,6 +650,7 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
   const std::string& text = rendered_->text;
   const DesiredLb* desired = &rendered_->desired;
   Mark("render+parse");
+  if (prepare_only_) return Status::Ok();  // Prepare(): HAProxy is Run's
 
   auto q = deps_.master->Query();
   if (!q.ok()) {
@@ -686,8 +710,33 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     Log("HAProxy " + reason + " (master pid " + std::to_string(started->master_pid) + ", worker " +
         std::to_string(started->worker_pid) + ")");
     known_.reset();
-    // HAProxy serves: compare everything now (normally nothing to do), so the servers are
-    // remembered before the first change arrives and its sync compares only its backends.
+    if (blocking_ && !KillingPending()) {
+      // HAProxy serves exactly the rendered servers (galley's intents start empty): remembered
+      // as such at once, so a change arriving now is compared per backend (that path reads the
+      // changed backends' own rows). Reading, parsing and planning all ~13,700 servers here
+      // cost 0.2-0.4 s right when the first changes arrive; that comparison (which also fills
+      // the report's counts and sees admin states a server-state file brought back) runs
+      // options_.compare_after_start later, after any change that arrives first.
+      std::vector<RunningBackend> rows;
+      for (const auto& b : desired->backends) {
+        if (b.servers.empty()) continue;  // HAProxy lists no row for it
+        RunningBackend rb{static_cast<int>(rows.size()) + 1, b.name, {}};
+        rb.servers.reserve(b.servers.size());
+        for (const auto& srv : b.servers) {
+          rb.servers.push_back(RunningServer{static_cast<int>(rb.servers.size()) + 1, srv.name,
+                                             srv.address, srv.port,
+                                             static_cast<int>(OpState::kRunning), 0});
+        }
+        rows.push_back(std::move(rb));
+      }
+      known_ = Known{started->master_pid,  file_.structure_digest, *desired, std::move(rows), {},
+                     ClockOr(clock_).Now()};
+      compare_at_ = ClockOr(clock_).Now() + options_.compare_after_start;
+      Publish(nullptr, nullptr);
+      return Status::Ok();
+    }
+    // HAProxy serves: compare everything now (drains of tasks being killed go out), so the
+    // servers are remembered before the first change arrives.
     q = std::move(started);
   }
   haproxy_seen_ = true;
@@ -704,14 +753,21 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
     if (compare_all_) known_.reset();  // Wake(): look at every server (hand changes included)
     compare_all_ = false;
   }
+  if (compare_at_ && ClockOr(clock_).Now() >= *compare_at_) known_.reset();  // after a start
   std::vector<Endpoint> killing = KillingNow(*desired);
   if (killing.empty()) {
-    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in)) {
+    std::string why;
+    if (auto fast = SyncChanged(model, *desired, text, q->master_pid, retry_in, &why)) {
       Mark("changed backends");
       return *fast;
     }
   }
   known_.reset();
+  compare_at_.reset();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.full_comparisons;
+  }
   auto state = deps_.runtime->Send("show servers state");
   if (!state.ok()) return Status::Unavailable("show servers state: " + state.status().message());
   auto running = ParseServersState(*state);
@@ -767,15 +823,26 @@ Status LbManager::SyncWithModel(const Model& model, const clients::MembershipSna
 
 std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb& desired,
                                              const std::string& text, int master_pid,
-                                             milliseconds* retry_in,
+                                             milliseconds* retry_in, std::string* why,
                                              const std::vector<size_t>* only) {
-  if (!known_ || known_->master_pid != master_pid || file_.structure_digest.empty() ||
-      known_->structure_digest != file_.structure_digest ||
-      desired.structure_digest != file_.structure_digest || !drain_started_.empty() ||
-      ClockOr(clock_).Now() - known_->full_at > kFullCompareEvery ||
-      known_->desired.backends.size() != desired.backends.size()) {
+  auto no = [&](std::string reason) -> std::optional<Status> {
+    *why = std::move(reason);
     return std::nullopt;
-  }
+  };
+  if (!known_) return no("HAProxy's servers are not remembered");
+  if (known_->master_pid != master_pid)
+    return no("HAProxy's master pid " + std::to_string(master_pid) + " is not the one compared (" +
+              std::to_string(known_->master_pid) + ")");
+  if (file_.structure_digest.empty()) return no("the structure HAProxy runs is unknown");
+  if (known_->structure_digest != file_.structure_digest ||
+      desired.structure_digest != file_.structure_digest)
+    return no("the structure changed");
+  if (!drain_started_.empty()) return no("drains in progress");
+  if (ClockOr(clock_).Now() - known_->full_at > kFullCompareEvery)
+    return no("the last full comparison is older than " +
+              std::to_string(kFullCompareEvery.count()) + " s");
+  if (known_->desired.backends.size() != desired.backends.size())
+    return no("the number of backends changed");
   // The backends whose rendered servers differ from what HAProxy was last brought to. The
   // same structure digest means the same backends in the same order, so they are compared
   // by position (`only`: just the spliced ones).
@@ -792,25 +859,33 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
     }
     return true;
   };
+  const char* too_many = "a backend moved or more than 64 backends changed";
   if (only) {
     for (size_t i : *only) {
-      if (i >= desired.backends.size() || !consider(i)) return std::nullopt;
+      if (i >= desired.backends.size() || !consider(i)) return no(too_many);
     }
   } else {
     for (size_t i = 0; i < desired.backends.size(); ++i) {
-      if (!consider(i)) return std::nullopt;
+      if (!consider(i)) return no(too_many);
     }
   }
   std::set<std::string> names;
   for (const auto& b : changed.backends) names.insert(b.name);
   // `show servers state <backend>` for those only (a backend without servers has no rows).
+  std::string read_error;
   auto read = [&]() -> std::optional<std::vector<RunningBackend>> {
     std::vector<RunningBackend> out;
     for (const auto& n : names) {
       auto reply = deps_.runtime->Send("show servers state " + n);
-      if (!reply.ok()) return std::nullopt;
+      if (!reply.ok()) {
+        read_error = reply.status().message();
+        return std::nullopt;
+      }
       auto p = ParseServersState(*reply);
-      if (!p.ok()) return std::nullopt;
+      if (!p.ok()) {
+        read_error = p.status().message();
+        return std::nullopt;
+      }
       for (auto& b : *p) {
         if (b.name == n) out.push_back(std::move(b));
       }
@@ -818,14 +893,14 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
     return out;
   };
   auto running = read();
-  if (!running) return std::nullopt;
+  if (!running) return no("show servers state of the changed backends: " + read_error);
   std::map<ServerRef, AdminIntent> intents;
   for (const auto& [ref, i] : file_.intents) {
     if (names.count(ref.backend)) intents[ref] = i;
   }
   LbSyncInput in{changed, RunningLb{file_.structure_digest, *running}, {}, std::move(intents)};
   LbSyncPlan plan = PlanLbSync(in);
-  if (plan.reload) return std::nullopt;  // the full comparison decides and says why
+  if (plan.reload) return no("a changed backend needs a reload: " + plan.reload_reason);
   for (const auto& n : plan.notes) {
     if (!logged_notes_.count(n)) Log(n);
   }
@@ -857,7 +932,9 @@ std::optional<Status> LbManager::SyncChanged(const Model& model, const DesiredLb
       k.desired.backends[changed_at[c]] = std::move(changed.backends[c]);
     k.desired.membership_digest = desired.membership_digest;
   }
-  Publish(&k.running, &k.hands);
+  // Until the comparison after a start, the other backends' rows are the rendered servers
+  // (no op states yet): no counts from them.
+  Publish(compare_at_ ? nullptr : &k.running, &k.hands);
   if (!now || !st.ok() || !drain_started_.empty() || *retry_in != milliseconds(0) ||
       !plan.notes.empty())
     known_.reset();
@@ -1191,13 +1268,46 @@ bool LbManager::QuickCompare() {
   return true;
 }
 
-void LbManager::Run(const std::atomic<bool>& stop) {
-  Clock& clock = ClockOr(clock_);
+void LbManager::StartWatches() {
+  if (model_watch_) return;
   model_watch_ = std::make_unique<clients::KvWatch>(
       deps_.consul_endpoint, deps_.http, render::LbModelKey(options_.platform, options_.instance),
       options_.blocking, nullptr);
-  model_watch_->Start([this] { Notify(false); });
-  membership_->Start([this] { Notify(false); });
+  // Held: the first answers arrive now, the blocking reads start once Run does (so stopping
+  // before Run never waits out a long poll).
+  model_watch_->Start([this] { Notify(false); }, /*held=*/true);
+  membership_->Start([this] { Notify(false); }, /*held=*/true);
+}
+
+void LbManager::Prepare() {
+  Clock& clock = ClockOr(clock_);
+  StartWatches();
+  // The polls' first answers (held: one read each), for at most two seconds as in Run.
+  const auto until = clock.Now() + milliseconds(2000);
+  while (((!model_watch_->state().have && model_watch_->state().error.empty()) ||
+          !membership_->primed()) &&
+         clock.Now() < until)
+    clock.Sleep(milliseconds(10));
+  prepare_only_ = true;
+  milliseconds retry{0};
+  Status st = Sync(/*blocking=*/true, &retry);
+  prepare_only_ = false;
+  if (!st.ok()) Log("before the start: " + st.message());
+}
+
+void LbManager::StopWatches() {
+  if (!model_watch_) return;
+  // The long polls end together (each within its wait).
+  std::thread model_stop([this] { model_watch_->Stop(); });
+  membership_->Stop();
+  model_stop.join();
+}
+
+void LbManager::Run(const std::atomic<bool>& stop) {
+  Clock& clock = ClockOr(clock_);
+  StartWatches();
+  model_watch_->Release();
+  membership_->Release();
   const auto started = clock.Now();
   auto next_tick = clock.Now() + options_.tick;
   auto next_resync = clock.Now() + options_.resync;
@@ -1208,6 +1318,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
   std::string last_logged;
   while (!stop.load()) {
     bool sync = first;
+    wake_wait_ = milliseconds(0);
     {
       // Sleep until woken, the next tick or retry, checking `stop` at least every 250 ms.
       auto until = next_tick;
@@ -1219,6 +1330,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       if (wake_) {
         sync = true;
         wake_ = false;
+        wake_wait_ = std::chrono::duration_cast<milliseconds>(clock.Now() - woken_at_);
       }
     }
     first = false;
@@ -1283,10 +1395,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       last_logged = st.message();
     }
   }
-  // The three long polls end together (each within its wait).
-  std::thread model_stop([this] { model_watch_->Stop(); });
-  membership_->Stop();
-  model_stop.join();
+  StopWatches();
 }
 
 }  // namespace galley::agent

@@ -78,7 +78,10 @@ struct LbManagerOptions {
   // ~0.15–0.25 s of CPU at that size).
   std::chrono::milliseconds resync{10000};
   std::chrono::milliseconds killing_ttl{600000};  // how long a Drain()ed endpoint counts
-  clients::BlockingOptions blocking;              // Run's long polls
+  // After Run started HAProxy, its servers are remembered as rendered and compared with
+  // `show servers state` this much later (a change arriving first goes per backend first).
+  std::chrono::milliseconds compare_after_start{2000};
+  clients::BlockingOptions blocking;  // Run's long polls
 };
 
 struct LbManagerDeps {
@@ -104,6 +107,7 @@ struct LbManagerStats {
   int runtime_commands = 0;  // runtime-API commands sent
   int file_rewrites = 0;     // config rewritten without a reload
   int partial_renders = 0;   // syncs that rendered only the services whose instances changed
+  int full_comparisons = 0;  // syncs that read and compared every server (`show servers state`)
 };
 
 class LbManager {
@@ -122,6 +126,18 @@ class LbManager {
   [[nodiscard]] Status SyncOnce();
   // Watches and syncs until `stop`; returns within about `blocking.wait` of it.
   void Run(const std::atomic<bool>& stop);
+  // Starts Run's long polls ahead of it (idempotent; Run starts them if not yet), so their
+  // first answers arrive while the caller does something else (`galley agent` loads the
+  // services for the registrator meanwhile); each reads once and waits for Run before its
+  // first blocking read, so StopWatches before Run returns at once. StopWatches ends them
+  // (Run does when it ends); call neither while Run runs.
+  void StartWatches();
+  void StopWatches();
+  // Before Run, on the caller's thread: StartWatches, their first answers, then one sync up
+  // to the render (the model parsed, every service read, the config rendered and parsed)
+  // without touching HAProxy or asking may_manage, so Run's first sync goes straight to
+  // HAProxy. `galley agent` runs it while the services load for the registrator.
+  void Prepare();
   // Tasks being killed (TASK_KILLING): their servers are drained at the next sync, which
   // this wakes at once.
   void Drain(const std::vector<Endpoint>& endpoints);
@@ -227,10 +243,15 @@ class LbManager {
   // At most this many registered names changed: RenderChanged renders only their services.
   static constexpr size_t kMaxPartialServices = 16;
   // After a spliced sync, the whole config is rendered (and the file rewritten) this much later.
-  static constexpr std::chrono::milliseconds kWholeRenderAfter{500};
+  static constexpr std::chrono::milliseconds kWholeRenderAfter{1000};
+  std::chrono::steady_clock::time_point whole_render_at_{};  // Run: not before then
   // After HAProxy changed and its servers are not remembered (a start, drains that ended),
   // the full comparison that remembers them runs this much later.
   static constexpr std::chrono::milliseconds kSettleAfter{500};
+  bool blocking_ = false;      // the sync in progress is Run's (watches), not SyncOnce's
+  bool prepare_only_ = false;  // Prepare(): stop before HAProxy
+  // When the servers remembered as rendered at a start are to be compared with HAProxy's.
+  std::optional<std::chrono::steady_clock::time_point> compare_at_;
   // The last render with the services of the names whose instances changed rendered again and
   // their backends spliced in; nullopt when that does not apply (no render to start from, no
   // known HAProxy state, too many names, a name gaining its first or losing its last
@@ -245,9 +266,10 @@ class LbManager {
   }
   // The membership-only sync: nullopt when it does not apply (the full one runs instead).
   // `only`: the indices of the backends that can differ (RenderChanged's), else all.
+  // `why` says why not when it returns nullopt.
   std::optional<Status> SyncChanged(const Model& model, const DesiredLb& desired,
                                     const std::string& text, int master_pid,
-                                    std::chrono::milliseconds* retry_in,
+                                    std::chrono::milliseconds* retry_in, std::string* why,
                                     const std::vector<size_t>* only = nullptr);
 
   // Shared.
@@ -255,6 +277,9 @@ class LbManager {
   std::condition_variable cv_;
   bool wake_ = false;
   bool compare_all_ = false;  // a Wake() since the last sync
+  // When the pending wake-up was asked for, and how long the last one waited for the loop.
+  std::chrono::steady_clock::time_point woken_at_{};
+  std::chrono::milliseconds wake_wait_{0};
   struct Killing {
     std::chrono::steady_clock::time_point since;
     bool rendered = false;  // its server was in a render since the Drain

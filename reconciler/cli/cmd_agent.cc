@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -140,10 +141,14 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     names.push_back(n);
   }
 
-  spec::LoadResult loaded = spec::LoadRepository(o.dir);
-  err << ErrorsOnly(loaded.diags);
-  if (loaded.diags.HasErrors()) return fail(o.dir + " is not valid; not starting");
-  const model::DesiredState& state = loaded.state;
+  // galley.yaml first: the load-balancer managers need only the platform, so their long
+  // polls start (and get their first answers, megabytes at scale) while the services load
+  // for the registrator (~0.5-0.8 s of CPU at 2,000 services). Nothing touches HAProxy or
+  // Consul registrations before the whole repository loaded valid.
+  spec::LoadResult platform = spec::LoadPlatformFile(o.dir);
+  err << ErrorsOnly(platform.diags);
+  if (platform.diags.HasErrors()) return fail(o.dir + " is not valid; not starting");
+  const model::DesiredState& state = platform.state;
   for (const auto& n : names) {
     bool declared = std::any_of(state.platform.haproxy.begin(), state.platform.haproxy.end(),
                                 [&](const model::HaproxyInstance& in) { return in.name == n; });
@@ -225,6 +230,23 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     instances.push_back(std::move(in));
   }
 
+  // The services load on their own thread while each manager reads the model and every
+  // service and renders (Prepare: nothing touches HAProxy before the repository is valid).
+  std::future<spec::LoadResult> loading =
+      std::async(std::launch::async, [dir = o.dir] { return spec::LoadRepository(dir); });
+  if (!o.once) {
+    for (auto& in : instances) in->manager->Prepare();
+  }
+  spec::LoadResult loaded = loading.get();
+  err << ErrorsOnly(loaded.diags);
+  if (loaded.diags.HasErrors() || loaded.state.platform.name != state.platform.name) {
+    for (auto& in : instances) in->manager->StopWatches();
+    return fail(
+        o.dir +
+        (loaded.diags.HasErrors() ? " is not valid" : ": galley.yaml changed while loading") +
+        "; not starting");
+  }
+
   agent::RegistratorOptions ro;
   ro.node_name = o.node;
   ro.node_address = address;
@@ -233,7 +255,8 @@ int RunAgentUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   ro.on_killing = [&instances](std::vector<agent::Endpoint> killed) {
     for (auto& in : instances) in->manager->Drain(killed);
   };
-  agent::Registrator registrator(marathon.get(), consul_agent.get(), events.get(), &state, ro);
+  agent::Registrator registrator(marathon.get(), consul_agent.get(), events.get(), &loaded.state,
+                                 ro);
 
   if (o.once) {
     int failures = 0;

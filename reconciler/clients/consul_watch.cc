@@ -293,12 +293,22 @@ Result<BlockingAnswer> BlockingQuery::Next() {
 // ---- LongPoll -----------------------------------------------------------------------------
 
 LongPoll::LongPoll(ConsulEndpoint endpoint, net::HttpClient* http, std::string target,
-                   BlockingOptions options, OnAnswer on_answer, OnError on_error, Clock* clock)
+                   BlockingOptions options, OnAnswer on_answer, OnError on_error, Clock* clock,
+                   bool held)
     : query_(std::move(endpoint), http, std::move(target), options),
       on_answer_(std::move(on_answer)),
       on_error_(std::move(on_error)),
-      clock_(clock) {
+      clock_(clock),
+      held_(held) {
   thread_ = std::thread([this] { Loop(); });
+}
+
+void LongPoll::Release() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    held_ = false;
+  }
+  cv_.notify_all();
 }
 
 LongPoll::~LongPoll() { Stop(); }
@@ -331,6 +341,9 @@ void LongPoll::Loop() {
     if (a.ok()) {
       backoff = std::chrono::milliseconds(1000);
       if (a->changed) on_answer_(*a);
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stop_ || !held_; });  // held: no blocking read until Release
+      if (stop_) return;
       continue;
     }
     on_error_(a.status());
@@ -554,7 +567,7 @@ void MembershipWatch::SetServices(const std::set<std::string>& names) {
   watched_ = names;
 }
 
-void MembershipWatch::Start(std::function<void()> on_change) {
+void MembershipWatch::Start(std::function<void()> on_change, bool held) {
   {
     std::lock_guard<std::mutex> l(mu_);
     on_change_ = std::move(on_change);
@@ -562,11 +575,16 @@ void MembershipWatch::Start(std::function<void()> on_change) {
   checks_poll_ = std::make_unique<LongPoll>(
       endpoint_, http_, "/v1/health/state/any", options_.blocking,
       [this](const BlockingAnswer& a) { OnChecks(a); },
-      [this](const Status& s) { OnPollError("health/state/any", s); }, clock_);
+      [this](const Status& s) { OnPollError("health/state/any", s); }, clock_, held);
   services_poll_ = std::make_unique<LongPoll>(
       endpoint_, http_, "/v1/catalog/services", options_.blocking,
       [this](const BlockingAnswer& a) { OnServices(a); },
-      [this](const Status& s) { OnPollError("catalog/services", s); }, clock_);
+      [this](const Status& s) { OnPollError("catalog/services", s); }, clock_, held);
+}
+
+void MembershipWatch::Release() {
+  if (checks_poll_) checks_poll_->Release();
+  if (services_poll_) services_poll_->Release();
 }
 
 void MembershipWatch::Stop() {
@@ -856,7 +874,11 @@ KvWatch::KvWatch(ConsulEndpoint endpoint, net::HttpClient* http, std::string key
 
 KvWatch::~KvWatch() { Stop(); }
 
-void KvWatch::Start(std::function<void()> on_change) {
+void KvWatch::Release() {
+  if (poll_) poll_->Release();
+}
+
+void KvWatch::Start(std::function<void()> on_change, bool held) {
   {
     std::lock_guard<std::mutex> l(mu_);
     on_change_ = std::move(on_change);
@@ -891,7 +913,7 @@ void KvWatch::Start(std::function<void()> on_change) {
         }
         if (cb) cb();
       },
-      clock_);
+      clock_, held);
 }
 
 void KvWatch::Stop() {

@@ -108,8 +108,12 @@ class LongPoll {
   using OnError = std::function<void(const Status&)>;
   // Starts polling at once. `on_answer` runs for every answer whose index moved (and the
   // first); `on_error` for each failed read. Both run on the poll's thread.
+  // `held`: after each answer the loop waits for Release() (or Stop) before the next read,
+  // so a caller can have the first answer early without a blocking read in flight.
   LongPoll(ConsulEndpoint endpoint, net::HttpClient* http, std::string target,
-           BlockingOptions options, OnAnswer on_answer, OnError on_error, Clock* clock = nullptr);
+           BlockingOptions options, OnAnswer on_answer, OnError on_error, Clock* clock = nullptr,
+           bool held = false);
+  void Release();
   ~LongPoll();
   // Ends the loop; returns once the request in flight has ended. Idempotent.
   void Stop();
@@ -126,6 +130,7 @@ class LongPoll {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool held_ = false;
   std::thread thread_;
 };
 
@@ -231,7 +236,9 @@ class MembershipWatch {
   // Starts the two long polls; `on_change` runs on their threads whenever a service may have
   // changed (or a poll failed or recovered). Without Start, Refresh reads only what
   // SetServices added.
-  void Start(std::function<void()> on_change);
+  // `held`: each poll reads once, then waits for Release() (Stop returns at once meanwhile).
+  void Start(std::function<void()> on_change, bool held = false);
+  void Release();
   void Stop();
 
   // Reads the dirty services and returns the last known instances of every watched one.
@@ -290,7 +297,8 @@ class KvWatch {
   KvWatch(ConsulEndpoint endpoint, net::HttpClient* http, std::string key,
           BlockingOptions options = {}, Clock* clock = nullptr);
   ~KvWatch();
-  void Start(std::function<void()> on_change);
+  void Start(std::function<void()> on_change, bool held = false);  // as MembershipWatch's
+  void Release();
   void Stop();
   // The last value read; an error when no read succeeded yet or the last answer was garbage
   // (the previous good value is then still in `last_good`).

@@ -90,14 +90,15 @@ std::vector<fs::path> ListServiceFiles(const fs::path& dir, Diagnostics& diags) 
 
 }  // namespace
 
-LoadResult LoadRepository(const std::string& dir_arg) {
-  LoadResult result;
-  fs::path dir(dir_arg.empty() ? "." : dir_arg);
+namespace {
+
+// galley.yaml into result.state.platform; false when `dir` is not a directory.
+bool LoadPlatformInto(const fs::path& dir, LoadResult& result) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     result.diags.Error(SourcePos{dir.generic_string(), 0, 0}, "not a directory",
                        "a desired-state repository holding galley.yaml");
-    return result;
+    return false;
   }
   std::string platform_name = Display(dir, kPlatformFile);
   if (!fs::exists(dir / kPlatformFile, ec) && !fs::is_symlink(dir / kPlatformFile, ec)) {
@@ -108,6 +109,22 @@ LoadResult LoadRepository(const std::string& dir_arg) {
       if (auto p = ParsePlatform(*doc, result.diags)) result.state.platform = std::move(*p);
     }
   }
+  return true;
+}
+
+}  // namespace
+
+LoadResult LoadPlatformFile(const std::string& dir_arg) {
+  LoadResult result;
+  LoadPlatformInto(fs::path(dir_arg.empty() ? "." : dir_arg), result);
+  result.diags.Sort();
+  return result;
+}
+
+LoadResult LoadRepository(const std::string& dir_arg) {
+  LoadResult result;
+  fs::path dir(dir_arg.empty() ? "." : dir_arg);
+  if (!LoadPlatformInto(dir, result)) return result;
   // Service files are independent: parse them on every core. Workers take the next batch of
   // files as they finish one (a worker descheduled by other load does not hold the others up);
   // each keeps its own diagnostics, and sorting services and diagnostics afterwards keeps the

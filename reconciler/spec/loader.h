@@ -24,4 +24,9 @@ struct LoadResult {
 // path inside the repository, so they are clickable from the caller's directory.
 LoadResult LoadRepository(const std::string& dir);
 
+// Only DIR/galley.yaml, parsed and checked as LoadRepository does (state.services stays
+// empty; the cross-file checks need the services and are LoadRepository's). For a caller
+// that can start on the platform alone (`galley agent`'s load-balancer managers).
+LoadResult LoadPlatformFile(const std::string& dir);
+
 }  // namespace galley::spec

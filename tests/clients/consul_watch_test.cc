@@ -233,6 +233,37 @@ TEST_F(ConsulWatchTest, ABlockingKvReadWaitsForTheChange) {
   EXPECT_EQ(short_wait.requests(), 2);
 }
 
+TEST_F(ConsulWatchTest, AHeldWatchReadsOnceThenWaitsForReleaseAndStopsAtOnce) {
+  server_->Call("PUT", "/v1/kv/galley/p/haproxy/internal", "model-1");
+  const BlockingOptions long_wait{milliseconds(20000), milliseconds(2000)};
+  {
+    // Started held: the first answer comes, then no blocking read until Release.
+    KvWatch w(endpoint_, http_.get(), "galley/p/haproxy/internal",
+              BlockingOptions{milliseconds(1000), milliseconds(2000)});
+    std::atomic<int> changes{0};
+    w.Start([&] { ++changes; }, /*held=*/true);
+    ASSERT_TRUE(galley::testing::Eventually([&] { return w.state().have; }));
+    EXPECT_EQ(w.state().value.value, "model-1");
+    std::this_thread::sleep_for(milliseconds(100));
+    server_->Call("PUT", "/v1/kv/galley/p/haproxy/internal", "model-2");
+    std::this_thread::sleep_for(milliseconds(300));
+    EXPECT_EQ(w.state().value.value, "model-1");  // held: not read yet
+    // Released: the next read sees what changed meanwhile.
+    w.Release();
+    ASSERT_TRUE(galley::testing::Eventually([&] { return w.state().value.value == "model-2"; }));
+    EXPECT_GE(changes.load(), 2);
+    w.Stop();
+  }
+  // Stopped while held: no long poll in flight to wait out (`galley agent` stopping on an
+  // invalid repository before its loops ran).
+  KvWatch held(endpoint_, http_.get(), "galley/p/haproxy/internal", long_wait);
+  held.Start(nullptr, /*held=*/true);
+  ASSERT_TRUE(galley::testing::Eventually([&] { return held.state().have; }));
+  auto t0 = std::chrono::steady_clock::now();
+  held.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(1000));
+}
+
 TEST_F(ConsulWatchTest, AnAnswerWithoutAnIndexIsAnError) {
   server_->Faults({{"garbage_next", 1}, {"path_prefix", "/v1/kv/"}});
   BlockingQuery q(endpoint_, http_.get(), "/v1/kv/x");

@@ -106,6 +106,22 @@ def main():
         r = subprocess.run([galley, "agent", os.path.join(ROOT, "examples", "reference"), "--haproxy", "internal"],
                            capture_output=True, text=True, timeout=30)
         check("1 --node is required", r.returncode == 1 and "--node" in r.stderr, r.stderr)
+        # A service file that does not validate: galley.yaml alone is enough for the LB
+        # managers' long polls to start, but nothing runs until the whole repository loaded
+        # valid, and the agent exits at once (no long poll in flight to wait out).
+        broken = os.path.join(work, "broken-repo")
+        shutil.copytree(os.path.join(ROOT, "examples", "reference"), broken)
+        with open(os.path.join(broken, "services", "zz-broken.yaml"), "w") as f:
+            f.write("name: [not, a, name]\n")
+        broken_run = os.path.join(work, "broken-run")
+        t0 = time.monotonic()
+        r = subprocess.run([galley, "agent", broken, "--node", "a", "--haproxy", "internal",
+                            "--run-dir", broken_run, "--consul", "http://127.0.0.1:9",
+                            "--marathon", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - t0
+        check("1 an invalid repository is refused at once, before HAProxy is touched",
+              r.returncode == 1 and "is not valid" in r.stderr and "zz-broken.yaml" in r.stderr and took < 10
+              and not os.path.exists(os.path.join(broken_run, "internal.cfg")), f"{took:.1f} s: {r.stderr}")
 
         lab.start(instances=4)
         lab.apply()

@@ -3,6 +3,7 @@
 // fake clock; files only in a temporary run dir.
 #include "agent/lb_manager.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -342,6 +343,38 @@ TEST_F(LbManagerTest, AMembershipChangeReadsOnlyTheChangedBackendsState) {
   runtime_.commands.clear();
   ASSERT_TRUE(lb->SyncOnce().ok());
   EXPECT_TRUE(runtime_.commands.empty()) << Join(runtime_.commands, "\n");
+}
+
+TEST_F(LbManagerTest, AChangeArrivingWithAFullComparisonDueIsAppliedFirstThenCompared) {
+  // The periodic comparison (or a Wake) falling due with a change's wake-up once sent that
+  // change down the whole comparison ("the changed backends need a full comparison"): the
+  // first change after a slow start, at the scale, took seconds. The change goes
+  // first, per backend; the comparison of every server follows.
+  PublishModel({"web", "api"});
+  consul_.SetInstances("api", {FakeConsul::Inst("n1", "10.0.0.1", 32001)});
+  auto lb = Manager();
+  ASSERT_TRUE(lb->SyncOnce().ok());  // starts HAProxy
+  ASSERT_TRUE(lb->SyncOnce().ok());  // remembered
+  runtime_.commands.clear();
+  lb->Wake();  // a comparison of every server is due
+  consul_.SetInstances(
+      "web", {FakeConsul::Inst("n1", "10.0.0.1", 31001), FakeConsul::Inst("n2", "10.0.0.2", 31002),
+              FakeConsul::Inst("n3", "10.0.0.3", 31003)});
+  Status st = lb->SyncOnce();
+  ASSERT_TRUE(st.ok()) << st.ToString() << "\n" << Logs();
+  EXPECT_EQ(lb->stats().partial_renders, 1) << Logs();
+  EXPECT_EQ(Logs().find("whole render:"), std::string::npos) << Logs();
+  ASSERT_NE(runtime_.Find(kBackend, "n3-31003"), nullptr);
+  const auto& c = runtime_.commands;
+  auto add = std::find_if(c.begin(), c.end(), [](const std::string& x) {
+    return x.rfind("add server " + std::string(kBackend) + "/n3-31003", 0) == 0;
+  });
+  auto full = std::find(c.begin(), c.end(), "show servers state");
+  ASSERT_NE(add, c.end()) << Join(c, "\n");
+  // The comparison asked for still runs, after the change's commands.
+  ASSERT_NE(full, c.end()) << Join(c, "\n");
+  EXPECT_LT(add - c.begin(), full - c.begin()) << Join(c, "\n");
+  EXPECT_EQ(master_->reloads, 0);
 }
 
 TEST_F(LbManagerTest, ASpliceAgreesWithTheWholeRenderAndFallsBackWhenItMustNot) {

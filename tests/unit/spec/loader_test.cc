@@ -39,6 +39,23 @@ TEST(LoaderTest, LoadsTheMinimalRepository) {
   EXPECT_EQ(r.state.platform.environments[1].port_prefix, "1");
 }
 
+TEST(LoaderTest, LoadPlatformFileReadsGalleyYamlAloneWithItsErrors) {
+  TempRepo t;
+  t.Write("galley.yaml", kMinimalPlatform);
+  t.Write("services/web.yaml", "name: [not, a, name]\n");  // not looked at
+  LoadResult r = LoadPlatformFile(t.dir());
+  EXPECT_EQ(r.diags.RenderAll(), "");
+  EXPECT_TRUE(r.state.services.empty());
+  EXPECT_EQ(r.state.platform.environments.size(), 2u);
+  EXPECT_TRUE(LoadRepository(t.dir()).diags.HasErrors());  // the whole load still refuses it
+  TempRepo bad;
+  bad.Write("galley.yaml", "platform: [1\n");
+  LoadResult b = LoadPlatformFile(bad.dir());
+  EXPECT_TRUE(b.diags.HasErrors());
+  EXPECT_NE(b.diags.RenderAll().find("galley.yaml"), std::string::npos) << b.diags.RenderAll();
+  EXPECT_TRUE(LoadPlatformFile(bad.dir() + "/nowhere").diags.HasErrors());
+}
+
 TEST(LoaderTest, LoadsEveryExample) {
   for (const char* ex : {"examples/reference", "examples/multi-port"}) {
     LoadResult r = LoadRepository(testing::SourceRoot() + "/" + ex);
