@@ -7,11 +7,11 @@
 #include <thread>
 #include <utility>
 
-#include <malloc.h>
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
 #include "agent/text_fields.h"
+#include "base/allocator.h"
 #include "base/digest.h"
 #include "base/file_io.h"
 #include "base/strings.h"
@@ -447,7 +447,7 @@ Status LbManager::Sync(bool blocking, milliseconds* retry_in) {
     // 30 s: a trim gives back pages the next sync faults in again (page faults were most of
     // the agent's CPU when every change trimmed).
     if (auto now = ClockOr(clock_).Now(); now - last_trim_ > std::chrono::seconds(30)) {
-      ::malloc_trim(0);
+      ReleaseFreeMemory();
       last_trim_ = now;
       trim_due_ = false;
     } else {
@@ -1261,7 +1261,7 @@ bool LbManager::QuickCompare() {
   }
   if (moved) Publish(nullptr, nullptr);
   if (trim_due_) {  // the heap of the syncs since the last trim, handed back once things settled
-    ::malloc_trim(0);
+    ReleaseFreeMemory();
     last_trim_ = known_->full_at;
     trim_due_ = false;
   }
@@ -1382,7 +1382,7 @@ void LbManager::Run(const std::atomic<bool>& stop) {
       compare_all_ = true;
     }
     if (known_ && trim_due_) {  // settled: hand back the heap of the syncs since the last trim
-      ::malloc_trim(0);
+      ReleaseFreeMemory();
       last_trim_ = clock.Now();
       trim_due_ = false;
     }

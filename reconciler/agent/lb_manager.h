@@ -189,7 +189,8 @@ class LbManager {
   // remembers (known_). true when they match (a hand change, a server gone or a check that
   // flipped does not match, and the full comparison follows).
   bool QuickCompare();
-  // malloc_trim at most every 30 s after a long sync, else at the next QuickCompare.
+  // Freed memory handed back to the OS (ReleaseFreeMemory: mimalloc's collect, glibc's trim) at
+  // most every 30 s after a long sync, else at the next QuickCompare.
   std::chrono::steady_clock::time_point last_trim_{};
   bool trim_due_ = false;
 
