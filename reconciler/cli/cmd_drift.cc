@@ -177,6 +177,7 @@ int RunDriftUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
     bool color = UseColor(o.no_color, ws->env, out);
     out << engine::RenderDriftText(report, color);
   }
+  Discard(std::move(*observed));  // the planner's input: left to the OS when galley exits
   return o.detailed && report.HasDrift() ? kExitChanges : kExitOk;
 }
 

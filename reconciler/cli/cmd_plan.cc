@@ -194,10 +194,15 @@ int RunPlanUnguarded(const Args& args, std::ostream& out, std::ostream& err) {
   phase("describe");
   // What the plan was made from is not needed any more: the desired bodies are in the plan
   // (and move into its JSON next), the live and last-applied ones were compared and
-  // summarised. Freed now, so they are not resident together with the plan's JSON and text.
-  decltype(in.apps)().swap(in.apps);
-  decltype(in.live.apps)().swap(in.live.apps);
-  decltype(in.applied_apps)().swap(in.applied_apps);
+  // summarised. A large plan frees them now, so they are not resident together with the
+  // plan's JSON and text; a small one leaves them to the OS when galley exits.
+  if (plan.actions.size() > 1000) {
+    decltype(in.apps)().swap(in.apps);
+    decltype(in.live.apps)().swap(in.live.apps);
+    decltype(in.applied_apps)().swap(in.applied_apps);
+  } else {
+    Discard(std::move(in));
+  }
   phase("free the plan's input");
   plan.created_at = FormatTimestamp(std::chrono::system_clock::now());
 

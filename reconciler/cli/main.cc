@@ -8,6 +8,7 @@
 #include "base/allocator.h"
 #include "base/strings.h"
 #include "cli/commands.h"
+#include "cli/pipeline.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[1];
   Args args(argv + 2, argv + argc);
+  SetProcessEndsAfterCommand(true);
   try {
     if (cmd == "validate") return RunValidate(args, std::cout, std::cerr);
     if (cmd == "render") return RunRender(args, std::cout, std::cerr);

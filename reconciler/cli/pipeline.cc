@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 #include <ostream>
+#include <vector>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -56,6 +57,27 @@ double CpuMs() {
 }
 
 }  // namespace
+
+namespace {
+
+bool process_ends_after_command = false;
+
+}  // namespace
+
+void SetProcessEndsAfterCommand(bool ends) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  ends = false;
+#endif
+  process_ends_after_command = ends;
+}
+
+bool ProcessEndsAfterCommand() { return process_ends_after_command; }
+
+void DiscardAtExit(std::shared_ptr<void> value) {
+  // Never destroyed: the OS takes the memory back when the process ends.
+  static auto* kept = new std::vector<std::shared_ptr<void>>();
+  kept->push_back(std::move(value));
+}
 
 PhaseTrace::PhaseTrace(const std::map<std::string, std::string>& env, const char* command,
                        std::ostream& err)

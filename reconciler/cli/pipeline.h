@@ -7,7 +7,9 @@
 
 #include <iosfwd>
 #include <map>
+#include <memory>
 #include <string>
+#include <type_traits>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -45,6 +47,24 @@ struct TargetOptionSet {
   bool rev = true;
 };
 void AddTargetOptions(CommandLine& cl, TargetOptions* o, TargetOptionSet set = {});
+
+// galley's main says so when the process ends right after the command: structures that are
+// only going to be freed can then be left to the OS (freeing the planner's input at 2,000
+// services x 3 environments, millions of JSON nodes one by one, took 90 ms of a 1.6 s plan).
+// Off for in-process callers (tests) and in sanitizer builds (leak checkers stay exact).
+void SetProcessEndsAfterCommand(bool ends);
+bool ProcessEndsAfterCommand();
+// Frees `value` now, or, when the process ends after the command, leaves it to the OS (held
+// from a static list, so a leak checker would report it as still reachable, not lost).
+void DiscardAtExit(std::shared_ptr<void> value);
+template <typename T>
+void Discard(T&& value) {
+  if (ProcessEndsAfterCommand()) {
+    DiscardAtExit(std::make_shared<std::decay_t<T>>(std::forward<T>(value)));
+  } else {
+    std::decay_t<T> gone(std::forward<T>(value));
+  }
+}
 
 // GALLEY_TRACE=1: each phase's wall and CPU time (all threads: user + system) on stderr,
 // "galley plan: observe 1455 ms (cpu 820 ms)". Off, it costs one branch per phase.

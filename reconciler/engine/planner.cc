@@ -361,9 +361,9 @@ class Planner {
       a.service = d.service;
       a.env = d.env;
       a.target = d.id;
-      a.desired = d.body;
-      a.config = d.config;
       if (live == in_.live.apps.end()) {
+        a.desired = d.body;
+        a.config = d.config;
         a.kind = ActionKind::kAppCreate;
         a.token = "0";
         bool was_applied =
@@ -392,6 +392,8 @@ class Planner {
           Labelled(l.body, in_.platform) ? l.body : WithRecordedLabels(l.body, applied->second),
           d.ignore);
       if (have == want) continue;
+      a.desired = d.body;  // copied only for an action: a converged plan copies no body
+      a.config = d.config;
       // Fields silenced by ignore rules keep their live values in the body apply sends
       // (a full-replacement PUT would otherwise reset them).
       for (const auto& ptr : d.ignore) {

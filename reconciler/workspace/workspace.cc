@@ -422,6 +422,9 @@ std::string RandomKey() { return RandomHex(32); }
 engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Observed&& observed,
                                  const std::string& compare_key, bool durable) {
   const model::DesiredState& st = ws.state;
+  // The LB models (one document of the whole platform per HAProxy instance) are rendered on a
+  // thread of their own while the apps are (pure; the state is only read).
+  auto models = std::async(std::launch::async, [&st] { return engine::DesiredModels(st); });
   engine::DesiredSet desired = engine::BuildDesired(
       st, engine::EnvironmentSecrets(ws.env), durable ? compare_key : "", observed.applied_kv);
   engine::PlanInput in;
@@ -451,7 +454,7 @@ engine::PlanInput BuildPlanInput(const Workspace& ws, const TargetOptions& o, Ob
     if (e.paused) in.paused_environments.insert(e.name);
   }
   in.policies = model::PoliciesOf(st);
-  in.models = engine::DesiredModels(st);
+  in.models = models.get();
   in.model_prefix = engine::ModelPrefix(st.platform.name);
   in.applied_models = std::move(observed.applied_models);
   in.chronos = in.live.jobs_observed;

@@ -5,6 +5,7 @@
 #include "cli/args.h"
 
 #include <sstream>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -266,6 +267,34 @@ TEST(CommandLineTest, ApplyDurationsUseTheOneGrammar) {
     EXPECT_EQ(err.str(), std::string("galley apply: --deadline '") + d +
                              "': expected a duration such as 30s, 5m, 1h30m or 1h0m5s\n");
   }
+}
+
+// Discard frees at once for in-process callers; when galley's main says the process ends
+// after the command (never in sanitizer builds), it leaves the value to the OS.
+TEST(DiscardTest, FreesNowUnlessTheProcessEndsAfterTheCommand) {
+  struct Counted {
+    int* destroyed;
+    explicit Counted(int* d) : destroyed(d) {}
+    Counted(Counted&& o) noexcept : destroyed(std::exchange(o.destroyed, nullptr)) {}
+    ~Counted() {
+      if (destroyed) ++*destroyed;
+    }
+  };
+  int destroyed = 0;
+  ASSERT_FALSE(ProcessEndsAfterCommand());
+  Discard(Counted(&destroyed));
+  EXPECT_EQ(destroyed, 1);
+  SetProcessEndsAfterCommand(true);
+  bool ends = ProcessEndsAfterCommand();
+  Discard(Counted(&destroyed));
+  SetProcessEndsAfterCommand(false);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  EXPECT_FALSE(ends);
+  EXPECT_EQ(destroyed, 2);
+#else
+  EXPECT_TRUE(ends);
+  EXPECT_EQ(destroyed, 1);  // kept for the OS
+#endif
 }
 
 }  // namespace
