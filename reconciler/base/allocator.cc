@@ -25,6 +25,14 @@ std::string AllocatorName() {
   return "glibc malloc";
 }
 
+void PreferLowResidentMemory() {
+#ifdef GALLEY_WITH_MIMALLOC
+  mi_option_set(mi_option_eager_commit, 0);
+  mi_option_set(mi_option_page_reset, 1);
+  mi_option_set(mi_option_decommit_delay, 0);
+#endif
+}
+
 void ReleaseFreeMemory() {
 #ifdef GALLEY_WITH_MIMALLOC
   mi_collect(true);

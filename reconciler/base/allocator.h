@@ -15,6 +15,12 @@ namespace galley {
 // assumed: a library loaded before mimalloc could win the symbol), else "glibc malloc".
 std::string AllocatorName();
 
+// For long-running processes (`galley agent`, `galley serve`): freed pages go back to the OS
+// promptly instead of staying in the allocator for reuse (mimalloc: no eager commit of whole
+// segments, pages reset when freed, no decommit delay). A short command keeps the defaults,
+// which are faster. Call before the process's threads start.
+void PreferLowResidentMemory();
+
 // Returns freed memory to the OS now: mimalloc's collect, and glibc's malloc_trim for what
 // glibc's arenas hold. For a long-running process after it dropped a large structure.
 void ReleaseFreeMemory();

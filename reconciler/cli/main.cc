@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   Args args(argv + 2, argv + argc);
   SetProcessEndsAfterCommand(true);
+  // The long-running commands give freed memory back promptly (the agent's RSS target).
+  if (cmd == "agent" || cmd == "serve") galley::PreferLowResidentMemory();
   try {
     if (cmd == "validate") return RunValidate(args, std::cout, std::cerr);
     if (cmd == "render") return RunRender(args, std::cout, std::cerr);
