@@ -56,10 +56,6 @@ double CpuMs() {
   return ms(u.ru_utime) + ms(u.ru_stime);
 }
 
-}  // namespace
-
-namespace {
-
 bool process_ends_after_command = false;
 
 }  // namespace

@@ -270,12 +270,13 @@ class ListingHandler final : public nlohmann::json_sax<Json> {
     }
   }
 
-  void NoId() {
+  // An element of the apps array that is no object: it has no id either.
+  void NoId() { NoId(index_++); }
+  void NoId(size_t i) {
     if (!problem_) {
-      problem_ = context_ + ": unexpected response: apps[" + std::to_string(index_) +
-                 "] has no string 'id'";
+      problem_ =
+          context_ + ": unexpected response: apps[" + std::to_string(i) + "] has no string 'id'";
     }
-    ++index_;
   }
 
   void FinishApp() {
@@ -285,11 +286,7 @@ class ListingHandler final : public nlohmann::json_sax<Json> {
     tasks_.clear();
     if (problem_) return;
     const Json* id = Field(app, "id");
-    if (!id || !id->is_string()) {
-      problem_ =
-          context_ + ": unexpected response: apps[" + std::to_string(i) + "] has no string 'id'";
-      return;
-    }
+    if (!id || !id->is_string()) return NoId(i);
     if (!keep_(id->get_ref<const std::string&>())) return;
     auto parsed = LiveAppFromJson(std::move(app), std::move(tasks));
     if (!parsed.ok()) {

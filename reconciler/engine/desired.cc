@@ -8,6 +8,7 @@
 #include "base/digest.h"
 #include "base/file_io.h"
 #include "base/strings.h"
+#include "engine/view_text.h"
 #include "render/consul_kv.h"
 #include "render/marathon_app.h"
 
@@ -164,10 +165,6 @@ nlohmann::json ToPlainJson(const nlohmann::ordered_json& j) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // The apps and keys of services [begin, end), in order.
 void BuildServices(const model::DesiredState& state, size_t begin, size_t end,
                    const SecretResolver& secrets, const std::string& hmac_key,
@@ -249,15 +246,11 @@ DesiredSet BuildDesired(const model::DesiredState& state, const SecretResolver& 
 
 namespace {
 
-std::string DumpCanonical(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// The app body as DumpCanonical would write it with the config-digest label removed, without
-// copying the body (only its labels, when they hold the label).
+// The app body as SafeDump (the canonical text) would write it with the config-digest label
+// removed, without copying the body (only its labels, when they hold the label).
 void AppendBodyWithoutDigestLabel(const nlohmann::json& body, std::string* out) {
   if (!body.is_object()) {
-    out->append(DumpCanonical(body));
+    out->append(SafeDump(body));
     return;
   }
   out->push_back('{');
@@ -265,13 +258,13 @@ void AppendBodyWithoutDigestLabel(const nlohmann::json& body, std::string* out) 
   for (auto it = body.begin(); it != body.end(); ++it) {
     if (!first) out->push_back(',');
     first = false;
-    out->append(DumpCanonical(it.key())).push_back(':');
+    out->append(SafeDump(it.key())).push_back(':');
     if (it.key() == "labels" && it->is_object() && it->contains(kConfigDigestLabel)) {
       nlohmann::json labels = *it;
       labels.erase(kConfigDigestLabel);
-      out->append(DumpCanonical(labels));
+      out->append(SafeDump(labels));
     } else {
-      out->append(DumpCanonical(*it));
+      out->append(SafeDump(*it));
     }
   }
   out->push_back('}');
@@ -320,8 +313,8 @@ std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>&
       const DesiredApp& a = *g.app;
       text.append("\"app\":{\"body\":");
       AppendBodyWithoutDigestLabel(a.body, &text);
-      text.append(",\"id\":").append(DumpCanonical(a.id));
-      text.append(",\"ignore\":").append(DumpCanonical(a.ignore));
+      text.append(",\"id\":").append(SafeDump(a.id));
+      text.append(",\"ignore\":").append(SafeDump(a.ignore));
       text.append(",\"paused\":").append(a.paused ? "true" : "false").append("}");
     }
     if (!g.kv.empty()) {
@@ -331,13 +324,11 @@ std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>&
       for (const auto& [key, k] : g.kv) {
         if (!first) text.push_back(',');
         first = false;
-        text.append(DumpCanonical(key))
-            .append(":{\"paused\":")
-            .append(k->paused ? "true" : "false");
+        text.append(SafeDump(key)).append(":{\"paused\":").append(k->paused ? "true" : "false");
         if (k->secret) {
-          text.append(",\"secret\":").append(DumpCanonical(k->secret_source));
+          text.append(",\"secret\":").append(SafeDump(k->secret_source));
         } else {
-          text.append(",\"value\":").append(DumpCanonical(k->value.value_or("")));
+          text.append(",\"value\":").append(SafeDump(k->value.value_or("")));
         }
         text.push_back('}');
       }
@@ -345,7 +336,7 @@ std::map<std::string, std::string> DesiredDigests(const std::vector<DesiredApp>&
     }
     if (!g.models.empty()) {
       if (text.size() > 1) text.push_back(',');
-      text.append("\"models\":").append(DumpCanonical(g.models));
+      text.append("\"models\":").append(SafeDump(g.models));
     }
     text.push_back('}');
     out[name] = Sha256Hex(text);
